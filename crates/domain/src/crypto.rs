@@ -1,0 +1,132 @@
+//! Secrets at rest: AES-256-GCM with the installation's master key; API keys as SHA-256
+//! hashes (they are 256-bit random strings, so a fast hash is the right tool).
+
+use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
+use aes_gcm::{Aes256Gcm, Key, Nonce};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use sha2::{Digest, Sha256};
+
+/// Errors of the crypto layer. They never contain key material.
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    /// The master key is not 32 bytes of base64 or hex.
+    #[error("master key must be 32 bytes, written as base64 or 64 hex digits")]
+    BadMasterKey,
+    /// A ciphertext did not decrypt under the master key (wrong key or corrupted data).
+    #[error("secret could not be decrypted with this master key")]
+    Decrypt,
+}
+
+/// The master key that encrypts every secret at rest.
+#[derive(Clone)]
+pub struct MasterKey(Key<Aes256Gcm>);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(<redacted>)")
+    }
+}
+
+impl MasterKey {
+    /// Parses a key written as base64 (standard or URL-safe) or as 64 hex digits.
+    pub fn parse(text: &str) -> Result<MasterKey, CryptoError> {
+        let text = text.trim();
+        let bytes = if text.len() == 64 && text.chars().all(|c| c.is_ascii_hexdigit()) {
+            hex::decode(text).map_err(|_| CryptoError::BadMasterKey)?
+        } else {
+            STANDARD
+                .decode(text)
+                .or_else(|_| URL_SAFE_NO_PAD.decode(text))
+                .map_err(|_| CryptoError::BadMasterKey)?
+        };
+        if bytes.len() != 32 {
+            return Err(CryptoError::BadMasterKey);
+        }
+        Ok(MasterKey(*Key::<Aes256Gcm>::from_slice(&bytes)))
+    }
+
+    /// A fresh random key, and its base64 text for the key file.
+    pub fn generate() -> (MasterKey, String) {
+        let key = Aes256Gcm::generate_key(OsRng);
+        let text = STANDARD.encode(key);
+        (MasterKey(key), text)
+    }
+
+    /// Encrypts `plaintext`: `v1:` + base64(nonce ‖ ciphertext ‖ tag).
+    pub fn encrypt(&self, plaintext: &str) -> String {
+        let cipher = Aes256Gcm::new(&self.0);
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let ct = cipher
+            .encrypt(&nonce, plaintext.as_bytes())
+            .expect("AES-GCM encryption of an in-memory buffer cannot fail");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        format!("v1:{}", STANDARD.encode(out))
+    }
+
+    /// Decrypts what [`MasterKey::encrypt`] produced.
+    pub fn decrypt(&self, stored: &str) -> Result<String, CryptoError> {
+        let b64 = stored.strip_prefix("v1:").ok_or(CryptoError::Decrypt)?;
+        let raw = STANDARD.decode(b64).map_err(|_| CryptoError::Decrypt)?;
+        if raw.len() < 12 + 16 {
+            return Err(CryptoError::Decrypt);
+        }
+        let (nonce, ct) = raw.split_at(12);
+        let pt = Aes256Gcm::new(&self.0)
+            .decrypt(Nonce::from_slice(nonce), ct)
+            .map_err(|_| CryptoError::Decrypt)?;
+        String::from_utf8(pt).map_err(|_| CryptoError::Decrypt)
+    }
+}
+
+/// SHA-256 of a secret, hex: how API keys and verify tokens are looked up.
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// A new API key: `obsp_` + 43 characters of URL-safe base64 (256 random bits).
+pub fn new_api_key() -> String {
+    let bytes: [u8; 32] = rand::random();
+    format!("obsp_{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// A random secret of `n` bytes, URL-safe base64 (verify tokens, app secrets in sandbox).
+pub fn random_token(n: usize) -> String {
+    let bytes: Vec<u8> = (0..n).map(|_| rand::random::<u8>()).collect();
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encrypts_and_decrypts() {
+        let (key, text) = MasterKey::generate();
+        let again = MasterKey::parse(&text).unwrap();
+        let ct = key.encrypt("EAAG-access-token");
+        assert!(!ct.contains("EAAG"));
+        assert_eq!(again.decrypt(&ct).unwrap(), "EAAG-access-token");
+        // Two encryptions of the same secret differ (fresh nonce).
+        assert_ne!(ct, key.encrypt("EAAG-access-token"));
+        let (other, _) = MasterKey::generate();
+        assert!(other.decrypt(&ct).is_err());
+        assert!(key.decrypt("v1:AAAA").is_err());
+    }
+
+    #[test]
+    fn parses_hex_and_rejects_short_keys() {
+        assert!(MasterKey::parse(&"ab".repeat(32)).is_ok());
+        assert!(MasterKey::parse("c2hvcnQ=").is_err());
+        assert!(format!("{:?}", MasterKey::parse(&"ab".repeat(32)).unwrap()).contains("redacted"));
+    }
+
+    #[test]
+    fn api_keys_are_long_and_hash_stably() {
+        let k = new_api_key();
+        assert!(k.starts_with("obsp_") && k.len() == 48);
+        assert_eq!(hash_secret(&k), hash_secret(&k));
+        assert_ne!(hash_secret(&k), hash_secret(&new_api_key()));
+    }
+}

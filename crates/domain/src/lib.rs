@@ -1,0 +1,13 @@
+//! Domain rules of OpenBSP, as pure functions over data.
+//!
+//! Time and randomness come in as arguments ([`clock::Clock`], [`ids`]), so rules about
+//! windows and retries are tested by moving a clock, never by sleeping. Nothing here does I/O.
+
+pub mod backoff;
+pub mod clock;
+pub mod crypto;
+pub mod ids;
+pub mod status;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use status::MessageStatus;

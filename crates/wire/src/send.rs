@@ -1,0 +1,557 @@
+//! The send request (`POST /{version}/{phone_number_id}/messages`), parsed the way Meta parses it.
+//!
+//! Parsing works on a `serde_json::Value` rather than a derived struct so that every failure
+//! can name the offending field exactly as Meta does (`text['body']`) and carry Meta's code:
+//! 100 for a missing or wrong-typed parameter inside an object and for over-long values,
+//! 131008 when the object a message type needs is missing altogether, 131009 for values that
+//! are well-typed but not acceptable (a phone number with letters in it).
+
+use serde_json::{Map, Value, json};
+
+use crate::error::MetaError;
+use crate::limits;
+
+/// Whether the request arrived on the Graph-compatible surface (where Meta's envelope fields
+/// are mandatory) or on the native API (where they are implied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// `POST /{version}/{phone_number_id}/messages`.
+    Graph,
+    /// `POST /v1/messages` and the other native routes.
+    Native,
+}
+
+/// Who a message goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Recipient {
+    /// A phone number, normalised to its digits (Meta's `wa_id`).
+    WaId(String),
+    /// A business-scoped user id (BSUID), e.g. `US.13491208655302741918`.
+    UserId(String),
+}
+
+impl Recipient {
+    /// The identifier as a string (digits or BSUID).
+    pub fn as_str(&self) -> &str {
+        match self {
+            Recipient::WaId(s) | Recipient::UserId(s) => s,
+        }
+    }
+}
+
+/// The content of a message, by type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageBody {
+    /// `type: "text"`.
+    Text {
+        /// The text, 1 to 4096 characters.
+        body: String,
+        /// Whether WhatsApp should render a link preview.
+        preview_url: bool,
+    },
+}
+
+impl MessageBody {
+    /// Meta's name for the message type.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            MessageBody::Text { .. } => "text",
+        }
+    }
+}
+
+/// A validated send request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendRequest {
+    /// The recipient, normalised.
+    pub recipient: Recipient,
+    /// What the client wrote in `to` (or `recipient`), echoed as `contacts[].input`.
+    pub input: String,
+    /// `context.message_id`: the message this one replies to (a `wamid` or a gateway id).
+    pub context_message_id: Option<String>,
+    /// The client's own `biz_opaque_callback_data`, at most 512 characters.
+    pub biz_opaque_callback_data: Option<String>,
+    /// The content.
+    pub body: MessageBody,
+}
+
+const KNOWN_TYPES: &str = "{AUDIO, BUTTON, CONTACTS, DOCUMENT, IMAGE, INTERACTIVE, LOCATION, ORDER, REACTION, STICKER, TEMPLATE, TEXT, VIDEO}";
+
+impl SendRequest {
+    /// Parses and validates a send request body.
+    pub fn parse(v: &Value, surface: Surface) -> Result<SendRequest, MetaError> {
+        let obj = v.as_object().ok_or_else(|| {
+            MetaError::invalid_parameter("The request body must be a JSON object.")
+        })?;
+
+        match obj.get("messaging_product") {
+            None | Some(Value::Null) if surface == Surface::Native => {}
+            None | Some(Value::Null) => {
+                return Err(MetaError::invalid_parameter(
+                    "The parameter messaging_product is required.",
+                ));
+            }
+            Some(Value::String(s)) if s == "whatsapp" => {}
+            Some(other) => {
+                return Err(MetaError::invalid_parameter(format!(
+                    "Param messaging_product must be one of {{WHATSAPP}} - got {other}."
+                )));
+            }
+        }
+
+        match opt_str(obj, "recipient_type", "recipient_type")? {
+            None | Some("individual") => {}
+            Some(other) => {
+                return Err(MetaError::invalid_value(format!(
+                    "Param recipient_type must be one of {{INDIVIDUAL}} - got \"{other}\"."
+                )));
+            }
+        }
+
+        let (recipient, input) = parse_recipient(obj)?;
+
+        let context_message_id = match obj.get("context") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(ctx)) => match ctx.get("message_id") {
+                Some(Value::String(id)) if !id.trim().is_empty() => Some(id.clone()),
+                Some(Value::String(_)) => {
+                    return Err(MetaError::invalid_value(
+                        "Param context['message_id'] must be a non-empty message id.",
+                    ));
+                }
+                Some(Value::Null) | None => {
+                    return Err(MetaError::invalid_parameter(
+                        "The parameter context['message_id'] is required.",
+                    ));
+                }
+                Some(_) => {
+                    return Err(MetaError::invalid_parameter(
+                        "Param context['message_id'] must be a string.",
+                    ));
+                }
+            },
+            Some(_) => {
+                return Err(MetaError::invalid_parameter(
+                    "Param context must be a JSON object.",
+                ));
+            }
+        };
+
+        let biz_opaque_callback_data =
+            match opt_str(obj, "biz_opaque_callback_data", "biz_opaque_callback_data")? {
+                None => None,
+                Some(s) => {
+                    check_len(
+                        s,
+                        limits::BIZ_OPAQUE_CALLBACK_DATA_MAX,
+                        "biz_opaque_callback_data",
+                    )?;
+                    Some(s.to_string())
+                }
+            };
+
+        let ty = match obj.get("type") {
+            None | Some(Value::Null) => "text",
+            Some(Value::String(s)) => s.as_str(),
+            Some(_) => return Err(MetaError::invalid_parameter("Param type must be a string.")),
+        };
+
+        let body = match ty {
+            "text" => parse_text(obj)?,
+            "audio" | "button" | "contacts" | "document" | "image" | "interactive" | "location"
+            | "order" | "reaction" | "sticker" | "template" | "video" => {
+                return Err(MetaError::new(
+                    crate::error::codes::UNSUPPORTED_MESSAGE_TYPE,
+                    Some(format!(
+                        "Message type {ty} is not supported by this gateway yet."
+                    )),
+                ));
+            }
+            other => {
+                return Err(MetaError::invalid_parameter(format!(
+                    "Param type must be one of {KNOWN_TYPES} - got \"{other}\"."
+                )));
+            }
+        };
+
+        Ok(SendRequest {
+            recipient,
+            input,
+            context_message_id,
+            biz_opaque_callback_data,
+            body,
+        })
+    }
+
+    /// The Cloud API request body for this message, as the gateway sends it to Meta, with
+    /// `context.message_id` resolved to `context_wamid` and `biz_opaque_callback_data` set to
+    /// `callback_data`.
+    pub fn to_graph_body(&self, context_wamid: Option<&str>, callback_data: Option<&str>) -> Value {
+        let mut body = Map::new();
+        body.insert("messaging_product".into(), json!("whatsapp"));
+        body.insert("recipient_type".into(), json!("individual"));
+        match &self.recipient {
+            Recipient::WaId(w) => body.insert("to".into(), json!(w)),
+            Recipient::UserId(u) => body.insert("recipient".into(), json!(u)),
+        };
+        if let Some(ctx) = context_wamid {
+            body.insert("context".into(), json!({ "message_id": ctx }));
+        }
+        if let Some(cb) = callback_data {
+            body.insert("biz_opaque_callback_data".into(), json!(cb));
+        }
+        body.insert("type".into(), json!(self.body.type_name()));
+        match &self.body {
+            MessageBody::Text {
+                body: text,
+                preview_url,
+            } => {
+                body.insert(
+                    "text".into(),
+                    json!({ "body": text, "preview_url": preview_url }),
+                );
+            }
+        }
+        Value::Object(body)
+    }
+
+    /// The message content alone (`{"type": "text", "text": {...}}`), for storage.
+    pub fn content_json(&self) -> Value {
+        match &self.body {
+            MessageBody::Text { body, preview_url } => {
+                json!({ "type": "text", "text": { "body": body, "preview_url": preview_url } })
+            }
+        }
+    }
+}
+
+fn parse_recipient(obj: &Map<String, Value>) -> Result<(Recipient, String), MetaError> {
+    // `to` wins when both are present (reference §7).
+    if let Some(to) = opt_str(obj, "to", "to")? {
+        return Ok((Recipient::WaId(normalize_phone(to)?), to.to_string()));
+    }
+    if let Some(user_id) = opt_str(obj, "recipient", "recipient")? {
+        return Ok((
+            Recipient::UserId(parse_bsuid(user_id)?),
+            user_id.to_string(),
+        ));
+    }
+    Err(MetaError::invalid_parameter(
+        "The parameter to is required.",
+    ))
+}
+
+/// Normalises a phone number as written by a client (`+1 (555) 010-0000`) to its digits.
+///
+/// Meta accepts `+`, spaces, dashes, dots and parentheses. Numbers are kept as written past
+/// that: Meta itself prepends the business number's country code to a number without a `+`.
+pub fn normalize_phone(input: &str) -> Result<String, MetaError> {
+    let mut digits = String::with_capacity(input.len());
+    for (i, c) in input.trim().chars().enumerate() {
+        match c {
+            '0'..='9' => digits.push(c),
+            '+' if i == 0 => {}
+            ' ' | '-' | '(' | ')' | '.' => {}
+            _ => {
+                return Err(MetaError::invalid_value(format!(
+                    "Param to must be a phone number; found '{c}' in \"{input}\"."
+                )));
+            }
+        }
+    }
+    if digits.len() < limits::PHONE_DIGITS_MIN || digits.len() > limits::PHONE_DIGITS_MAX {
+        return Err(MetaError::invalid_value(format!(
+            "Param to must be a phone number of {} to {} digits; got \"{input}\".",
+            limits::PHONE_DIGITS_MIN,
+            limits::PHONE_DIGITS_MAX
+        )));
+    }
+    Ok(digits)
+}
+
+/// Checks a business-scoped user id: `CC.` then up to 128 letters and digits (or a parent
+/// BSUID, `CC.ENT.…`).
+pub fn parse_bsuid(input: &str) -> Result<String, MetaError> {
+    let bad = || {
+        MetaError::invalid_value(format!(
+            "Param recipient is not a valid user id: \"{input}\"."
+        ))
+    };
+    let (cc, rest) = input.split_once('.').ok_or_else(bad)?;
+    if cc.len() != 2 || !cc.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err(bad());
+    }
+    let rest = rest.strip_prefix("ENT.").unwrap_or(rest);
+    if rest.is_empty() || rest.len() > 128 || !rest.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(bad());
+    }
+    Ok(input.to_string())
+}
+
+fn parse_text(obj: &Map<String, Value>) -> Result<MessageBody, MetaError> {
+    let text = match obj.get("text") {
+        None | Some(Value::Null) => return Err(MetaError::missing("text")),
+        Some(Value::Object(t)) => t,
+        Some(_) => {
+            return Err(MetaError::invalid_parameter(
+                "Param text must be a JSON object.",
+            ));
+        }
+    };
+    for key in text.keys() {
+        if key != "body" && key != "preview_url" {
+            return Err(MetaError::invalid_parameter(format!(
+                "Unexpected key \"{key}\" on param \"text\"."
+            )));
+        }
+    }
+    let body = match text.get("body") {
+        None | Some(Value::Null) => {
+            return Err(MetaError::invalid_parameter(
+                "The parameter text['body'] is required.",
+            ));
+        }
+        Some(Value::String(s)) => s,
+        Some(_) => {
+            return Err(MetaError::invalid_parameter(
+                "Param text['body'] must be a string.",
+            ));
+        }
+    };
+    if body.trim().is_empty() {
+        return Err(MetaError::invalid_parameter(
+            "Param text['body'] must be a non-empty string.",
+        ));
+    }
+    check_len(body, limits::TEXT_BODY_MAX, "text['body']")?;
+    let preview_url = match text.get("preview_url") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            return Err(MetaError::invalid_parameter(
+                "Param text['preview_url'] must be a boolean.",
+            ));
+        }
+    };
+    Ok(MessageBody::Text {
+        body: body.clone(),
+        preview_url,
+    })
+}
+
+fn opt_str<'a>(
+    obj: &'a Map<String, Value>,
+    key: &str,
+    name: &str,
+) -> Result<Option<&'a str>, MetaError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(MetaError::invalid_parameter(format!(
+            "Param {name} must be a string."
+        ))),
+    }
+}
+
+fn check_len(value: &str, max: usize, name: &str) -> Result<(), MetaError> {
+    if value.chars().count() > max {
+        return Err(MetaError::invalid_parameter(format!(
+            "Param {name} must be at most {max} characters long."
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn parse(v: Value) -> Result<SendRequest, MetaError> {
+        SendRequest::parse(&v, Surface::Graph)
+    }
+
+    fn text(body: &str) -> Value {
+        json!({"messaging_product": "whatsapp", "to": "+1 (555) 010-1234", "type": "text", "text": {"body": body}})
+    }
+
+    #[test]
+    fn accepts_a_plain_text() {
+        let r = parse(text("hello")).unwrap();
+        assert_eq!(r.recipient, Recipient::WaId("15550101234".into()));
+        assert_eq!(r.input, "+1 (555) 010-1234");
+        assert_eq!(
+            r.body,
+            MessageBody::Text {
+                body: "hello".into(),
+                preview_url: false
+            }
+        );
+    }
+
+    #[test]
+    fn body_length_boundary() {
+        assert!(parse(text(&"a".repeat(4096))).is_ok());
+        // Characters, not bytes.
+        assert!(parse(text(&"é".repeat(4096))).is_ok());
+        let e = parse(text(&"a".repeat(4097))).unwrap_err();
+        assert_eq!(e.code, 100);
+        assert_eq!(
+            e.details.as_deref(),
+            Some("Param text['body'] must be at most 4096 characters long.")
+        );
+    }
+
+    #[test]
+    fn missing_and_wrong_fields_get_metas_codes() {
+        let cases: Vec<(Value, i64, &str)> = vec![
+            (
+                json!({"to": "15550101234", "text": {"body": "x"}}),
+                100,
+                "messaging_product",
+            ),
+            (
+                json!({"messaging_product": "sms", "to": "15550101234", "text": {"body": "x"}}),
+                100,
+                "messaging_product",
+            ),
+            (
+                json!({"messaging_product": "whatsapp", "text": {"body": "x"}}),
+                100,
+                "to",
+            ),
+            (
+                json!({"messaging_product": "whatsapp", "to": 15550101234u64, "text": {"body": "x"}}),
+                100,
+                "to",
+            ),
+            (
+                json!({"messaging_product": "whatsapp", "to": "1555abc1234", "text": {"body": "x"}}),
+                131009,
+                "to",
+            ),
+            (
+                json!({"messaging_product": "whatsapp", "to": "123", "text": {"body": "x"}}),
+                131009,
+                "to",
+            ),
+            (
+                json!({"messaging_product": "whatsapp", "to": "15550101234", "type": "text"}),
+                131008,
+                "text",
+            ),
+            (
+                json!({"messaging_product": "whatsapp", "to": "15550101234", "text": {}}),
+                100,
+                "text['body']",
+            ),
+            (
+                json!({"messaging_product": "whatsapp", "to": "15550101234", "text": {"body": 5}}),
+                100,
+                "text['body']",
+            ),
+            (
+                json!({"messaging_product": "whatsapp", "to": "15550101234", "text": {"body": "x", "bodyy": 1}}),
+                100,
+                "bodyy",
+            ),
+            (
+                json!({"messaging_product": "whatsapp", "to": "15550101234", "text": {"body": "x", "preview_url": "yes"}}),
+                100,
+                "preview_url",
+            ),
+            (
+                json!({"messaging_product": "whatsapp", "to": "15550101234", "type": "fax", "text": {"body": "x"}}),
+                100,
+                "type",
+            ),
+            (
+                json!({"messaging_product": "whatsapp", "to": "15550101234", "text": {"body": "x"}, "context": {}}),
+                100,
+                "context['message_id']",
+            ),
+            (
+                json!({"messaging_product": "whatsapp", "to": "15550101234", "text": {"body": "x"}, "biz_opaque_callback_data": "a".repeat(513)}),
+                100,
+                "biz_opaque_callback_data",
+            ),
+            (
+                json!({"messaging_product": "whatsapp", "to": "15550101234", "recipient_type": "group", "text": {"body": "x"}}),
+                131009,
+                "recipient_type",
+            ),
+        ];
+        for (body, code, field) in cases {
+            let e = parse(body.clone()).unwrap_err();
+            assert_eq!(e.code, code, "{body}: {e}");
+            assert!(
+                e.details.as_deref().unwrap_or("").contains(field),
+                "{body}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn callback_data_boundary() {
+        let mut v = text("x");
+        v["biz_opaque_callback_data"] = json!("a".repeat(512));
+        assert!(parse(v).is_ok());
+    }
+
+    #[test]
+    fn native_surface_implies_messaging_product_and_type() {
+        let r = SendRequest::parse(
+            &json!({"to": "15550101234", "text": {"body": "x"}}),
+            Surface::Native,
+        );
+        assert!(r.is_ok());
+    }
+
+    #[test]
+    fn recipient_bsuid_and_to_wins() {
+        let r = parse(json!({"messaging_product": "whatsapp", "recipient": "US.13491208655302741918", "text": {"body": "x"}})).unwrap();
+        assert_eq!(
+            r.recipient,
+            Recipient::UserId("US.13491208655302741918".into())
+        );
+        let r = parse(json!({"messaging_product": "whatsapp", "to": "15550101234", "recipient": "US.1", "text": {"body": "x"}})).unwrap();
+        assert_eq!(r.recipient, Recipient::WaId("15550101234".into()));
+        assert!(
+            parse(
+                json!({"messaging_product": "whatsapp", "recipient": "nope", "text": {"body": "x"}})
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn graph_body_round_trips_through_the_parser() {
+        let r = parse(text("round trip")).unwrap();
+        let out = r.to_graph_body(Some("wamid.X"), Some("msg_1"));
+        assert_eq!(out["biz_opaque_callback_data"], "msg_1");
+        assert_eq!(out["context"]["message_id"], "wamid.X");
+        let again = parse(out).unwrap();
+        assert_eq!(again.body, r.body);
+        assert_eq!(again.recipient, r.recipient);
+    }
+
+    proptest! {
+        #[test]
+        fn parser_never_panics(s in ".*", n in 0usize..5000) {
+            let _ = parse(json!({"messaging_product": "whatsapp", "to": s, "text": {"body": "a".repeat(n)}}));
+        }
+
+        #[test]
+        fn formatted_numbers_normalise_to_their_digits(d in "[1-9][0-9]{6,14}") {
+            let formatted = format!("+{} ({}) {}-{}", &d[..1], &d[1..3], &d[3..5], &d[5..]);
+            prop_assert_eq!(normalize_phone(&formatted).unwrap(), d);
+        }
+
+        #[test]
+        fn bodies_up_to_the_limit_are_kept_verbatim(body in "\\PC{1,300}") {
+            prop_assume!(!body.trim().is_empty());
+            let r = parse(text(&body)).unwrap();
+            prop_assert_eq!(r.body, MessageBody::Text { body, preview_url: false });
+        }
+    }
+}
