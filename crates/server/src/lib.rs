@@ -1,1 +1,103 @@
-//! placeholder
+//! The OpenBSP gateway: HTTP surfaces (native `/v1`, Cloud-API-compatible, Meta's webhook
+//! receiver, admin), the per-channel sender and the webhook processor, over one [`Store`].
+//!
+//! Start it with [`Gateway::start`]; the CLI's `serve` command and the integration tests both
+//! do. Nothing in here prints a secret: tokens and app secrets are decrypted only where they
+//! are used and never logged.
+//!
+//! [`Store`]: openbsp_store::Store
+
+pub mod admin;
+pub mod auth;
+pub mod cache;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod messages;
+pub mod provision;
+pub mod sender;
+pub mod state;
+pub mod webhooks;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use config::Config;
+pub use state::AppState;
+
+/// A running gateway.
+pub struct Gateway {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Shared state (store, caches, sender).
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Gateway {
+    /// Binds `config.listen`, starts the sender and the webhook processor, and serves.
+    pub async fn start(
+        config: Config,
+        store: Arc<dyn openbsp_store::Store>,
+    ) -> anyhow::Result<Gateway> {
+        let listener = TcpListener::bind(config.listen).await.map_err(|e| {
+            anyhow::anyhow!("cannot listen on {} (OPENBSP_LISTEN): {e}", config.listen)
+        })?;
+        let addr = listener.local_addr()?;
+        let state = AppState::new(config, store)?;
+        let (shutdown, rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+        tasks.push(tokio::spawn(sender::run(state.clone(), rx.clone())));
+        tasks.push(tokio::spawn(webhooks::processor::run(
+            state.clone(),
+            rx.clone(),
+        )));
+        let app = router(state.clone());
+        let mut srx = rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = srx.wait_for(|s| *s).await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "HTTP server stopped");
+            }
+        }));
+        tracing::info!(%addr, backend = state.store.backend(), "gateway listening");
+        Ok(Gateway {
+            addr,
+            state,
+            shutdown,
+            tasks,
+        })
+    }
+
+    /// The gateway's base URL (`http://127.0.0.1:PORT`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops serving and waits for the background tasks.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Every route of the gateway.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(health::routes())
+        .merge(messages::routes())
+        .merge(webhooks::routes())
+        .merge(admin::routes())
+        .layer(axum::middleware::from_fn(health::track_requests))
+        .with_state(state)
+}

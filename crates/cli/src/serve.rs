@@ -1,0 +1,144 @@
+//! `openbsp serve` and `openbsp simulator`.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use openbsp_server::config::SenderConfig;
+use openbsp_server::{Config, Gateway};
+use openbsp_simulator::{PhoneNumberConfig, Simulator, SimulatorConfig};
+
+use crate::cli::{ServeArgs, SimulatorArgs};
+use crate::settings::Settings;
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+/// Builds the gateway's settings.
+fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
+    let listen: String = s.pick(a.listen.clone(), "listen", "127.0.0.1:8080".into())?;
+    let d = SenderConfig::default();
+    let sender = SenderConfig {
+        request_timeout: ms(s.pick(
+            a.sender_request_timeout_ms,
+            "sender_request_timeout_ms",
+            d.request_timeout.as_millis() as u64,
+        )?),
+        inflight_timeout: ms(s.pick(
+            a.sender_inflight_timeout_ms,
+            "sender_inflight_timeout_ms",
+            d.inflight_timeout.as_millis() as u64,
+        )?),
+        reconcile_grace: ms(s.pick(
+            a.sender_reconcile_grace_ms,
+            "sender_reconcile_grace_ms",
+            d.reconcile_grace.as_millis() as u64,
+        )?),
+        retry_base: ms(s.pick(
+            a.sender_retry_base_ms,
+            "sender_retry_base_ms",
+            d.retry_base.as_millis() as u64,
+        )?),
+        poll_interval: ms(s.pick(
+            a.sender_poll_interval_ms,
+            "sender_poll_interval_ms",
+            d.poll_interval.as_millis() as u64,
+        )?),
+        ..d
+    };
+    sender.validate().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(Config {
+        listen: listen.parse().with_context(|| {
+            format!("listen (OPENBSP_LISTEN): `{listen}` is not an address like 127.0.0.1:8080")
+        })?,
+        data_dir: s.data_dir.clone(),
+        master_key: s.master_key()?,
+        sender,
+        cloud_api_wait: ms(s.pick(a.cloud_api_wait_ms, "cloud_api_wait_ms", 5000)?),
+        max_body_bytes: 1024 * 1024,
+    })
+}
+
+/// Runs the gateway until Ctrl-C or SIGTERM.
+pub async fn run(s: Settings, a: ServeArgs) -> anyhow::Result<()> {
+    s.init_logging(true)?;
+    let config = gateway_config(&s, &a)?;
+    let store = s.open_store().await?;
+    if a.sandbox {
+        let sim_listen: String = s.pick(
+            a.simulator_listen.clone(),
+            "simulator_listen",
+            "127.0.0.1:8081".into(),
+        )?;
+        let sim_listen = sim_listen
+            .parse()
+            .with_context(|| format!("simulator_listen: `{sim_listen}` is not an address"))?;
+        let sandbox = crate::sandbox::start(&s, config, store, sim_listen).await?;
+        wait_for_signal().await;
+        sandbox.gateway.shutdown().await;
+        sandbox.simulator.shutdown().await;
+    } else {
+        let gateway = Gateway::start(config, store).await?;
+        println!("OpenBSP listening on {}", gateway.url());
+        wait_for_signal().await;
+        gateway.shutdown().await;
+    }
+    Ok(())
+}
+
+/// Runs the simulator on its own until Ctrl-C or SIGTERM.
+pub async fn simulator(s: Settings, a: SimulatorArgs) -> anyhow::Result<()> {
+    s.init_logging(true)?;
+    let listen = a
+        .listen
+        .parse()
+        .with_context(|| format!("--listen: `{}` is not an address", a.listen))?;
+    let sim = Simulator::start(SimulatorConfig {
+        listen,
+        ..SimulatorConfig::default()
+    })
+    .await?;
+    if let Some(pnid) = a.phone_number_id {
+        sim.add_phone_number(PhoneNumberConfig {
+            phone_number_id: pnid.clone(),
+            display_phone_number: a.display_phone_number,
+            waba_id: a.waba_id,
+            access_token: a
+                .access_token
+                .context("--access-token is required with --phone-number-id")?,
+            app_secret: a
+                .app_secret
+                .context("--app-secret is required with --phone-number-id")?,
+            webhook_url: a.webhook_url,
+            throughput_mps: None,
+        });
+        println!("simulating phone number {pnid}");
+    }
+    println!("Cloud API simulator listening on {}", sim.url());
+    wait_for_signal().await;
+    sim.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,90 @@
+//! Settings of the gateway. The CLI fills them from flags, `OPENBSP_*` variables and the
+//! config file; tests build them directly.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use openbsp_domain::crypto::MasterKey;
+
+/// Gateway settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address (`OPENBSP_LISTEN`, default `127.0.0.1:8080`).
+    pub listen: SocketAddr,
+    /// Data directory (`OPENBSP_DATA_DIR`, default `./data`).
+    pub data_dir: PathBuf,
+    /// Master key for secrets at rest.
+    pub master_key: MasterKey,
+    /// Sender tuning.
+    pub sender: SenderConfig,
+    /// How long the Cloud-API-compatible send waits for Meta's answer before it returns the
+    /// gateway id with `message_status: "queued"`.
+    pub cloud_api_wait: Duration,
+    /// Largest request body on the API.
+    pub max_body_bytes: usize,
+}
+
+/// Sender tuning.
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    /// Timeout of one Graph API request.
+    pub request_timeout: Duration,
+    /// A send in flight longer than this lost its sender (a crash): its outcome is unknown.
+    pub inflight_timeout: Duration,
+    /// How long a send whose outcome is unknown waits for Meta's status webhook to reconcile
+    /// it before it is sent again.
+    pub reconcile_grace: Duration,
+    /// First retry delay.
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// Attempts before a retryable failure becomes final.
+    pub max_attempts: u32,
+    /// How often the sender looks for due work when nothing wakes it.
+    pub poll_interval: Duration,
+}
+
+impl Default for SenderConfig {
+    fn default() -> Self {
+        SenderConfig {
+            request_timeout: Duration::from_secs(15),
+            inflight_timeout: Duration::from_secs(45),
+            reconcile_grace: Duration::from_secs(60),
+            retry_base: Duration::from_millis(500),
+            retry_max: Duration::from_secs(300),
+            max_attempts: 12,
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+impl SenderConfig {
+    /// Checks the settings agree with each other; the error names the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.inflight_timeout <= self.request_timeout {
+            return Err(format!(
+                "sender.inflight_timeout ({:?}) must be longer than sender.request_timeout ({:?}), or live sends would be sent twice",
+                self.inflight_timeout, self.request_timeout
+            ));
+        }
+        if self.max_attempts == 0 {
+            return Err("sender.max_attempts must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Settings for a test or an embedded gateway: listen on a random port, with `master_key`.
+    pub fn for_tests(data_dir: PathBuf, master_key: MasterKey) -> Config {
+        Config {
+            listen: "127.0.0.1:0".parse().expect("literal address"),
+            data_dir,
+            master_key,
+            sender: SenderConfig::default(),
+            cloud_api_wait: Duration::from_secs(5),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! The Graph API client behind a trait, so tests can swap it.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use openbsp_store::Channel;
+use openbsp_wire::MetaError;
+use serde_json::Value;
+
+/// What one send attempt came to.
+#[derive(Debug, Clone)]
+pub enum GraphOutcome {
+    /// Meta answered 200 with this `wamid`.
+    Accepted(String),
+    /// Meta answered with an error object.
+    Refused(MetaError),
+    /// No answer. `maybe_sent` is false only when the request certainly never left (the
+    /// connection was refused); otherwise Meta may have it.
+    Transport {
+        /// Whether Meta may have received the request.
+        maybe_sent: bool,
+        /// What happened.
+        error: String,
+    },
+}
+
+/// Sends one message to the Graph API.
+#[async_trait]
+pub trait GraphClient: Send + Sync + 'static {
+    /// Posts `payload` to the channel's `/{version}/{phone_number_id}/messages`.
+    async fn send(&self, channel: &Channel, access_token: &str, payload: &Value) -> GraphOutcome;
+}
+
+/// The real client (reqwest, rustls).
+pub struct HttpGraphClient {
+    http: reqwest::Client,
+}
+
+impl HttpGraphClient {
+    /// A client whose every request times out after `timeout`.
+    pub fn new(timeout: Duration) -> reqwest::Result<HttpGraphClient> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .pool_max_idle_per_host(64)
+            .user_agent(concat!("openbsp/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(HttpGraphClient { http })
+    }
+}
+
+#[async_trait]
+impl GraphClient for HttpGraphClient {
+    async fn send(&self, channel: &Channel, access_token: &str, payload: &Value) -> GraphOutcome {
+        let url = format!(
+            "{}/{}/{}/messages",
+            channel.graph_base_url, channel.graph_version, channel.phone_number_id
+        );
+        let resp = match self
+            .http
+            .post(&url)
+            .bearer_auth(access_token)
+            .json(payload)
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                return GraphOutcome::Transport {
+                    maybe_sent: !e.is_connect(),
+                    error: e.to_string(),
+                };
+            }
+        };
+        let status = resp.status().as_u16();
+        let body: Value = match resp.json().await {
+            Ok(b) => b,
+            Err(e) => {
+                return GraphOutcome::Transport {
+                    maybe_sent: status < 300,
+                    error: format!("HTTP {status} with an unreadable body: {e}"),
+                };
+            }
+        };
+        if (200..300).contains(&status) {
+            return match body.pointer("/messages/0/id").and_then(Value::as_str) {
+                Some(w) => GraphOutcome::Accepted(w.to_string()),
+                None => GraphOutcome::Transport {
+                    maybe_sent: true,
+                    error: format!("HTTP {status} without messages[0].id"),
+                },
+            };
+        }
+        match MetaError::from_graph_json(status, &body) {
+            Some(e) => GraphOutcome::Refused(e),
+            None => GraphOutcome::Refused(MetaError::new(
+                if status >= 500 { 2 } else { 1 },
+                Some(format!("HTTP {status} without a Graph error object")),
+            )),
+        }
+    }
+}

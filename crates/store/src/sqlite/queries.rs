@@ -1,0 +1,723 @@
+//! [`Store`] for SQLite.
+
+use async_trait::async_trait;
+use openbsp_domain::MessageStatus;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::SqliteStore;
+use super::rows::{self, *};
+use crate::error::StoreResult;
+use crate::model::*;
+use crate::store::Store;
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
+    async fn create_tenant(&self, t: &Tenant) -> StoreResult<()> {
+        let t = t.clone();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO tenants (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![t.id, t.name, t.created_at],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_tenant(&self, id: &str) -> StoreResult<Option<Tenant>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE id = ?1");
+            Ok(c.query_row(&sql, [id], rows::tenant).optional()?)
+        })
+        .await
+    }
+
+    async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
+        self.read(|c| {
+            let sql = format!("SELECT {TENANT_COLS} FROM tenants ORDER BY id");
+            collect(c, &sql, [], rows::tenant)
+        })
+        .await
+    }
+
+    async fn create_api_key(&self, k: &ApiKey) -> StoreResult<()> {
+        let k = k.clone();
+        self.write(move |c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO api_keys ({API_KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                ),
+                params![
+                    k.id,
+                    k.tenant_id,
+                    k.name,
+                    k.key_hash,
+                    k.key_prefix,
+                    k.is_admin,
+                    k.created_at,
+                    k.revoked_at
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKey>> {
+        let h = key_hash.to_string();
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {API_KEY_COLS} FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL"
+            );
+            Ok(c.query_row(&sql, [h], rows::api_key).optional()?)
+        })
+        .await
+    }
+
+    async fn list_api_keys(&self, tenant_id: Option<&str>) -> StoreResult<Vec<ApiKey>> {
+        let t = tenant_id.map(str::to_string);
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {API_KEY_COLS} FROM api_keys WHERE (?1 IS NULL OR tenant_id = ?1) ORDER BY id"
+            );
+            collect(c, &sql, [t], rows::api_key)
+        })
+        .await
+    }
+
+    async fn create_app(&self, a: &App) -> StoreResult<()> {
+        let a = a.clone();
+        self.write(move |c| {
+            c.execute(
+                &format!("INSERT INTO apps ({APP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                params![
+                    a.id,
+                    a.tenant_id,
+                    a.name,
+                    a.meta_app_id,
+                    a.app_secret_enc,
+                    a.verify_token_enc,
+                    a.verify_token_hash,
+                    a.created_at
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_app(&self, id: &str) -> StoreResult<Option<App>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            let sql = format!("SELECT {APP_COLS} FROM apps WHERE id = ?1");
+            Ok(c.query_row(&sql, [id], rows::app).optional()?)
+        })
+        .await
+    }
+
+    async fn list_apps(&self, tenant_id: Option<&str>) -> StoreResult<Vec<App>> {
+        let t = tenant_id.map(str::to_string);
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {APP_COLS} FROM apps WHERE (?1 IS NULL OR tenant_id = ?1) ORDER BY id"
+            );
+            collect(c, &sql, [t], rows::app)
+        })
+        .await
+    }
+
+    async fn find_app_by_verify_token(&self, hash: &str) -> StoreResult<Option<App>> {
+        let h = hash.to_string();
+        self.read(move |c| {
+            let sql = format!("SELECT {APP_COLS} FROM apps WHERE verify_token_hash = ?1 LIMIT 1");
+            Ok(c.query_row(&sql, [h], rows::app).optional()?)
+        })
+        .await
+    }
+
+    async fn create_channel(&self, ch: &Channel) -> StoreResult<()> {
+        let ch = ch.clone();
+        self.write(move |c| {
+            c.execute(
+                &format!("INSERT INTO channels ({CHANNEL_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+                params![ch.id, ch.tenant_id, ch.app_id, ch.phone_number_id, ch.waba_id, ch.display_phone_number, ch.access_token_enc, ch.graph_base_url, ch.graph_version, ch.throughput_mps, ch.messaging_tier, ch.created_at, ch.updated_at],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_channel(&self, ch: &Channel) -> StoreResult<()> {
+        let ch = ch.clone();
+        self.write(move |c| {
+            let n = c.execute(
+                "UPDATE channels SET app_id = ?2, waba_id = ?3, display_phone_number = ?4, access_token_enc = ?5, graph_base_url = ?6, graph_version = ?7, throughput_mps = ?8, messaging_tier = ?9, updated_at = ?10 WHERE id = ?1",
+                params![ch.id, ch.app_id, ch.waba_id, ch.display_phone_number, ch.access_token_enc, ch.graph_base_url, ch.graph_version, ch.throughput_mps, ch.messaging_tier, ch.updated_at],
+            )?;
+            if n == 0 {
+                return Err(crate::StoreError::NotFound(format!("channel {}", ch.id)));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_channel(&self, id: &str) -> StoreResult<Option<Channel>> {
+        self.channel_where("id", id).await
+    }
+
+    async fn find_channel_by_phone_number_id(&self, pnid: &str) -> StoreResult<Option<Channel>> {
+        self.channel_where("phone_number_id", pnid).await
+    }
+
+    async fn find_channel_by_waba(&self, waba_id: &str) -> StoreResult<Option<Channel>> {
+        self.channel_where("waba_id", waba_id).await
+    }
+
+    async fn list_channels(&self, tenant_id: Option<&str>) -> StoreResult<Vec<Channel>> {
+        let t = tenant_id.map(str::to_string);
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {CHANNEL_COLS} FROM channels WHERE (?1 IS NULL OR tenant_id = ?1) ORDER BY id"
+            );
+            collect(c, &sql, [t], rows::channel)
+        })
+        .await
+    }
+
+    async fn get_contact(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Contact>> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.read(move |c| {
+            let sql =
+                format!("SELECT {CONTACT_COLS} FROM contacts WHERE tenant_id = ?1 AND id = ?2");
+            Ok(c.query_row(&sql, [t, id], rows::contact).optional()?)
+        })
+        .await
+    }
+
+    async fn enqueue_outbound(&self, new: NewOutbound) -> StoreResult<EnqueueOutcome> {
+        self.write(move |c| enqueue(c, new)).await
+    }
+
+    async fn get_message(
+        &self,
+        tenant_id: &str,
+        id_or_wamid: &str,
+    ) -> StoreResult<Option<Message>> {
+        let (t, id) = (tenant_id.to_string(), id_or_wamid.to_string());
+        self.read(move |c| {
+            let col = if id.starts_with("msg_") {
+                "id"
+            } else {
+                "wamid"
+            };
+            let sql =
+                format!("SELECT {MESSAGE_COLS} FROM messages WHERE tenant_id = ?1 AND {col} = ?2");
+            Ok(c.query_row(&sql, [t, id], rows::message).optional()?)
+        })
+        .await
+    }
+
+    async fn message_history(&self, message_id: &str) -> StoreResult<Vec<StatusEntry>> {
+        let id = message_id.to_string();
+        self.read(move |c| {
+            collect(
+                c,
+                "SELECT status, at, error FROM message_statuses WHERE message_id = ?1 ORDER BY at, rowid",
+                [id],
+                rows::status_entry,
+            )
+        })
+        .await
+    }
+
+    async fn list_messages(
+        &self,
+        tenant_id: &str,
+        f: &MessageFilter,
+        page: &Page,
+    ) -> StoreResult<Vec<Message>> {
+        let t = tenant_id.to_string();
+        let f = f.clone();
+        let page = page.clone();
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {MESSAGE_COLS} FROM messages WHERE tenant_id = ?1
+                 AND (?2 IS NULL OR channel_id = ?2)
+                 AND (?3 IS NULL OR status = ?3)
+                 AND (?4 IS NULL OR direction = ?4)
+                 AND (?5 IS NULL OR recipient = ?5)
+                 AND (?6 IS NULL OR created_at >= ?6)
+                 AND (?7 IS NULL OR created_at < ?7)
+                 AND (?8 IS NULL OR id < ?8)
+                 ORDER BY id DESC LIMIT ?9"
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params![
+                    t,
+                    f.channel_id,
+                    f.status.map(|s| s.as_str()),
+                    f.direction.map(|d| d.as_str()),
+                    f.recipient,
+                    f.created_from,
+                    f.created_to,
+                    page.after,
+                    page.limit
+                ],
+                rows::message,
+            )?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn count_messages_by_status(&self) -> StoreResult<Vec<(String, i64)>> {
+        self.read(|c| {
+            collect(
+                c,
+                "SELECT status, COUNT(*) FROM messages GROUP BY status ORDER BY status",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+        .await
+    }
+
+    async fn count_messages(&self, tenant_id: &str) -> StoreResult<i64> {
+        let t = tenant_id.to_string();
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM messages WHERE tenant_id = ?1",
+                [t],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn channels_with_due_sends(&self, now: i64) -> StoreResult<Vec<String>> {
+        self.read(move |c| {
+            collect(
+                c,
+                "SELECT DISTINCT channel_id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1",
+                [now],
+                |r| r.get(0),
+            )
+        })
+        .await
+    }
+
+    async fn claim_sends(
+        &self,
+        channel_id: &str,
+        now: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxItem>> {
+        let ch = channel_id.to_string();
+        self.write(move |c| {
+            let mut stmt = c.prepare_cached(
+                "UPDATE outbox SET state = 'inflight', claimed_at = ?2
+                 WHERE message_id IN (
+                    SELECT message_id FROM outbox
+                    WHERE channel_id = ?1 AND state = 'pending' AND next_attempt_at <= ?2
+                    ORDER BY priority, next_attempt_at, message_id LIMIT ?3)
+                 RETURNING message_id, tenant_id, channel_id, attempts, payload, priority, next_attempt_at",
+            )?;
+            let mut items = stmt
+                .query_map(params![ch, now, limit], |r| {
+                    let payload: String = r.get(4)?;
+                    Ok((
+                        r.get::<_, i32>(5)?,
+                        r.get::<_, i64>(6)?,
+                        OutboxItem {
+                            message_id: r.get(0)?,
+                            tenant_id: r.get(1)?,
+                            channel_id: r.get(2)?,
+                            attempts: r.get(3)?,
+                            payload: serde_json::from_str(&payload).unwrap_or_default(),
+                        },
+                    ))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            items.sort_by(|a, b| (a.0, a.1, &a.2.message_id).cmp(&(b.0, b.1, &b.2.message_id)));
+            Ok(items.into_iter().map(|(_, _, i)| i).collect())
+        })
+        .await
+    }
+
+    async fn record_send_results(&self, results: &[SendResult]) -> StoreResult<()> {
+        let results = results.to_vec();
+        self.write(move |c| {
+            for r in &results {
+                record_result(c, r)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn requeue_stale_sends(&self, claimed_before: i64, retry_at: i64) -> StoreResult<u64> {
+        self.write(move |c| {
+            Ok(c.execute(
+                "UPDATE outbox SET state = 'pending', next_attempt_at = ?2, claimed_at = NULL,
+                 last_error = 'outcome unknown: sender stopped while the send was in flight'
+                 WHERE state = 'inflight' AND claimed_at < ?1",
+                params![claimed_before, retry_at],
+            )? as u64)
+        })
+        .await
+    }
+
+    async fn outbox_depth(&self) -> StoreResult<i64> {
+        self.read(|c| Ok(c.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?))
+            .await
+    }
+
+    async fn insert_inbox(&self, item: &InboxItem) -> StoreResult<()> {
+        let item = item.clone();
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO webhook_inbox (id, app_id, received_at, body) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![item.id, item.app_id, item.received_at, item.body])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn unprocessed_inbox(&self, limit: u32) -> StoreResult<Vec<InboxItem>> {
+        self.read(move |c| {
+            collect(
+                c,
+                "SELECT id, app_id, received_at, body FROM webhook_inbox WHERE processed_at IS NULL ORDER BY id LIMIT ?1",
+                [limit],
+                |r| {
+                    Ok(InboxItem {
+                        id: r.get(0)?,
+                        app_id: r.get(1)?,
+                        received_at: r.get(2)?,
+                        body: r.get(3)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    async fn mark_inbox_processed(&self, ids: &[String], at: i64) -> StoreResult<()> {
+        let ids = ids.to_vec();
+        self.write(move |c| {
+            let mut stmt =
+                c.prepare_cached("UPDATE webhook_inbox SET processed_at = ?2 WHERE id = ?1")?;
+            for id in ids {
+                stmt.execute(params![id, at])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn apply_status(&self, u: &StatusUpdate) -> StoreResult<StatusOutcome> {
+        let u = u.clone();
+        self.write(move |c| apply_status(c, &u)).await
+    }
+
+    async fn insert_inbound(&self, new: &NewInbound) -> StoreResult<bool> {
+        let new = new.clone();
+        self.write(move |c| insert_inbound(c, &new)).await
+    }
+}
+
+impl SqliteStore {
+    async fn channel_where(&self, col: &'static str, value: &str) -> StoreResult<Option<Channel>> {
+        let v = value.to_string();
+        self.read(move |c| {
+            let sql =
+                format!("SELECT {CHANNEL_COLS} FROM channels WHERE {col} = ?1 ORDER BY id LIMIT 1");
+            Ok(c.query_row(&sql, [v], rows::channel).optional()?)
+        })
+        .await
+    }
+}
+
+fn collect<T, P: rusqlite::Params>(
+    c: &Connection,
+    sql: &str,
+    params: P,
+    f: impl FnMut(&rusqlite::Row) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, f)?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn find_message(
+    c: &Connection,
+    col: &str,
+    value: &str,
+    tenant: &str,
+) -> StoreResult<Option<Message>> {
+    let sql = format!("SELECT {MESSAGE_COLS} FROM messages WHERE {col} = ?1 AND tenant_id = ?2");
+    Ok(c.prepare_cached(&sql)?
+        .query_row([value, tenant], rows::message)
+        .optional()?)
+}
+
+/// Finds or creates the contact for `key`, returning its id.
+fn upsert_contact(c: &Connection, tenant: &str, key: &ContactKey, now: i64) -> StoreResult<String> {
+    let (col, value) = match key {
+        ContactKey::WaId(w) => ("wa_id", w),
+        ContactKey::UserId(u) => ("user_id", u),
+    };
+    let sql = format!("SELECT id FROM contacts WHERE tenant_id = ?1 AND {col} = ?2");
+    if let Some(id) = c
+        .prepare_cached(&sql)?
+        .query_row([tenant, value], |r| r.get::<_, String>(0))
+        .optional()?
+    {
+        return Ok(id);
+    }
+    let id = openbsp_domain::ids::new_id_at(openbsp_domain::ids::prefix::CONTACT, now);
+    let sql = format!(
+        "INSERT INTO contacts (id, tenant_id, {col}, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)"
+    );
+    c.prepare_cached(&sql)?
+        .execute(params![id, tenant, value, now])?;
+    Ok(id)
+}
+
+fn enqueue(c: &Connection, mut new: NewOutbound) -> StoreResult<EnqueueOutcome> {
+    let m = &mut new.message;
+    if let Some(key) = &m.idempotency_key
+        && let Some(existing) = find_message(c, "idempotency_key", key, &m.tenant_id)?
+    {
+        let hash: Option<String> = c
+            .prepare_cached("SELECT request_hash FROM messages WHERE id = ?1")?
+            .query_row([&existing.id], |r| r.get(0))?;
+        return Ok(if hash.as_deref() == Some(new.request_hash.as_str()) {
+            EnqueueOutcome::Existing(existing)
+        } else {
+            EnqueueOutcome::KeyReused(existing)
+        });
+    }
+    m.contact_id = Some(upsert_contact(c, &m.tenant_id, &new.contact, m.created_at)?);
+    insert_message(c, m, Some(&new.request_hash))?;
+    c.prepare_cached(
+        "INSERT INTO outbox (message_id, tenant_id, channel_id, state, priority, attempts, next_attempt_at, payload)
+         VALUES (?1, ?2, ?3, 'pending', ?4, 0, ?5, ?6)",
+    )?
+    .execute(params![m.id, m.tenant_id, m.channel_id, new.priority, m.created_at, new.payload.to_string()])?;
+    Ok(EnqueueOutcome::Created(new.message))
+}
+
+fn insert_message(c: &Connection, m: &Message, request_hash: Option<&str>) -> StoreResult<()> {
+    c.prepare_cached(&format!(
+        "INSERT INTO messages ({MESSAGE_COLS}, request_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+    ))?
+    .execute(params![
+        m.id,
+        m.tenant_id,
+        m.channel_id,
+        m.contact_id,
+        m.direction.as_str(),
+        m.recipient,
+        m.msg_type,
+        m.content.to_string(),
+        m.wamid,
+        m.status.as_str(),
+        m.error.as_ref().map(|e| e.to_string()),
+        m.biz_opaque_callback_data,
+        m.context_message_id,
+        m.idempotency_key,
+        m.created_at,
+        m.updated_at,
+        request_hash,
+    ])?;
+    add_history(c, &m.id, m.status, m.created_at, None)
+}
+
+fn add_history(
+    c: &Connection,
+    message_id: &str,
+    status: MessageStatus,
+    at: i64,
+    error: Option<&serde_json::Value>,
+) -> StoreResult<()> {
+    c.prepare_cached(
+        "INSERT INTO message_statuses (message_id, status, at, error) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (message_id, status) DO NOTHING",
+    )?
+    .execute(params![
+        message_id,
+        status.as_str(),
+        at,
+        error.map(|e| e.to_string())
+    ])?;
+    Ok(())
+}
+
+/// Moves a message to `status` if that is forward; records history either way.
+fn advance(
+    c: &Connection,
+    id: &str,
+    current: MessageStatus,
+    status: MessageStatus,
+    at: i64,
+    error: Option<&serde_json::Value>,
+) -> StoreResult<bool> {
+    add_history(c, id, status, at, error)?;
+    if current.advance(status).is_none() {
+        return Ok(false);
+    }
+    c.prepare_cached(
+        "UPDATE messages SET status = ?2, error = COALESCE(?3, error), updated_at = MAX(updated_at, ?4) WHERE id = ?1",
+    )?
+    .execute(params![id, status.as_str(), error.map(|e| e.to_string()), at])?;
+    Ok(true)
+}
+
+fn current_status(
+    c: &Connection,
+    id: &str,
+) -> StoreResult<Option<(MessageStatus, Option<String>)>> {
+    let row: Option<(String, Option<String>)> = c
+        .prepare_cached("SELECT status, wamid FROM messages WHERE id = ?1")?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(row.and_then(|(s, w)| MessageStatus::parse(&s).map(|s| (s, w))))
+}
+
+fn record_result(c: &Connection, r: &SendResult) -> StoreResult<()> {
+    match r {
+        SendResult::Accepted {
+            message_id,
+            wamid,
+            at,
+        } => {
+            if let Some((current, _)) = current_status(c, message_id)? {
+                c.prepare_cached("UPDATE messages SET wamid = ?2 WHERE id = ?1")?
+                    .execute(params![message_id, wamid])?;
+                advance(c, message_id, current, MessageStatus::Accepted, *at, None)?;
+            }
+            delete_outbox(c, message_id)
+        }
+        SendResult::Failed {
+            message_id,
+            error,
+            at,
+        } => {
+            if let Some((current, _)) = current_status(c, message_id)? {
+                advance(
+                    c,
+                    message_id,
+                    current,
+                    MessageStatus::Failed,
+                    *at,
+                    Some(error),
+                )?;
+            }
+            delete_outbox(c, message_id)
+        }
+        SendResult::Retry {
+            message_id,
+            next_at,
+            error,
+        } => {
+            c.prepare_cached(
+                "UPDATE outbox SET state = 'pending', attempts = attempts + 1, next_attempt_at = ?2,
+                 claimed_at = NULL, last_error = ?3 WHERE message_id = ?1",
+            )?
+            .execute(params![message_id, next_at, error.to_string()])?;
+            Ok(())
+        }
+    }
+}
+
+fn delete_outbox(c: &Connection, message_id: &str) -> StoreResult<()> {
+    c.prepare_cached("DELETE FROM outbox WHERE message_id = ?1")?
+        .execute([message_id])?;
+    Ok(())
+}
+
+fn apply_status(c: &Connection, u: &StatusUpdate) -> StoreResult<StatusOutcome> {
+    let by_wamid: Option<(String, String, Option<String>)> = c
+        .prepare_cached(
+            "SELECT id, status, wamid FROM messages WHERE wamid = ?1 AND channel_id = ?2",
+        )?
+        .query_row([&u.wamid, &u.channel_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    let found = match by_wamid {
+        Some(row) => Some(row),
+        // The send's answer was lost (a crash): the callback data carries our id.
+        None => match &u.callback_data {
+            Some(id) if id.starts_with("msg_") => c
+                .prepare_cached(
+                    "SELECT id, status, wamid FROM messages WHERE id = ?1 AND channel_id = ?2 AND direction = 'outbound'",
+                )?
+                .query_row([id, &u.channel_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()?,
+            _ => None,
+        },
+    };
+    let Some((id, status, wamid)) = found else {
+        return Ok(StatusOutcome::UnknownMessage);
+    };
+    if wamid.is_none() {
+        c.prepare_cached("UPDATE messages SET wamid = ?2 WHERE id = ?1 AND wamid IS NULL")?
+            .execute(params![id, u.wamid])?;
+    }
+    // Meta has the message: whatever the outbox thought, it must not be sent again.
+    delete_outbox(c, &id)?;
+    let current = MessageStatus::parse(&status).unwrap_or(MessageStatus::Queued);
+    let moved = advance(c, &id, current, u.status, u.at, u.error.as_ref())?;
+    Ok(if moved {
+        StatusOutcome::Advanced { message_id: id }
+    } else {
+        StatusOutcome::Kept { message_id: id }
+    })
+}
+
+fn insert_inbound(c: &Connection, new: &NewInbound) -> StoreResult<bool> {
+    let m = &new.message;
+    if let Some(w) = &m.wamid {
+        let seen: bool = c
+            .prepare_cached("SELECT EXISTS(SELECT 1 FROM messages WHERE wamid = ?1)")?
+            .query_row([w], |r| r.get(0))?;
+        if seen {
+            return Ok(false);
+        }
+    }
+    let contact_id = upsert_contact(c, &m.tenant_id, &new.contact, m.created_at)?;
+    if let Some(also) = &new.also {
+        let (col, v) = match also {
+            ContactKey::WaId(w) => ("wa_id", w),
+            ContactKey::UserId(u) => ("user_id", u),
+        };
+        let sql = format!(
+            "UPDATE contacts SET {col} = ?2 WHERE id = ?1 AND {col} IS NULL AND NOT EXISTS (SELECT 1 FROM contacts WHERE tenant_id = ?3 AND {col} = ?2)"
+        );
+        c.prepare_cached(&sql)?
+            .execute(params![contact_id, v, m.tenant_id])?;
+    }
+    if let Some(name) = &new.profile_name {
+        c.prepare_cached("UPDATE contacts SET profile_name = ?2, updated_at = ?3 WHERE id = ?1")?
+            .execute(params![contact_id, name, m.created_at])?;
+    }
+    let mut m = m.clone();
+    m.contact_id = Some(contact_id);
+    insert_message(c, &m, None)?;
+    Ok(true)
+}

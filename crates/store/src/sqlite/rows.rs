@@ -1,0 +1,129 @@
+//! Row mapping for the SQLite backend.
+
+use openbsp_domain::MessageStatus;
+use rusqlite::Row;
+
+use crate::error::StoreError;
+use crate::model::*;
+
+pub(super) const TENANT_COLS: &str = "id, name, created_at";
+pub(super) const API_KEY_COLS: &str =
+    "id, tenant_id, name, key_hash, key_prefix, is_admin, created_at, revoked_at";
+pub(super) const APP_COLS: &str = "id, tenant_id, name, meta_app_id, app_secret_enc, verify_token_enc, verify_token_hash, created_at";
+pub(super) const CHANNEL_COLS: &str = "id, tenant_id, app_id, phone_number_id, waba_id, display_phone_number, access_token_enc, graph_base_url, graph_version, throughput_mps, messaging_tier, created_at, updated_at";
+pub(super) const CONTACT_COLS: &str =
+    "id, tenant_id, wa_id, user_id, profile_name, created_at, updated_at";
+pub(super) const MESSAGE_COLS: &str = "id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid, status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at, updated_at";
+
+pub(super) fn tenant(r: &Row) -> rusqlite::Result<Tenant> {
+    Ok(Tenant {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        created_at: r.get(2)?,
+    })
+}
+
+pub(super) fn api_key(r: &Row) -> rusqlite::Result<ApiKey> {
+    Ok(ApiKey {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        name: r.get(2)?,
+        key_hash: r.get(3)?,
+        key_prefix: r.get(4)?,
+        is_admin: r.get(5)?,
+        created_at: r.get(6)?,
+        revoked_at: r.get(7)?,
+    })
+}
+
+pub(super) fn app(r: &Row) -> rusqlite::Result<App> {
+    Ok(App {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        name: r.get(2)?,
+        meta_app_id: r.get(3)?,
+        app_secret_enc: r.get(4)?,
+        verify_token_enc: r.get(5)?,
+        verify_token_hash: r.get(6)?,
+        created_at: r.get(7)?,
+    })
+}
+
+pub(super) fn channel(r: &Row) -> rusqlite::Result<Channel> {
+    Ok(Channel {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        app_id: r.get(2)?,
+        phone_number_id: r.get(3)?,
+        waba_id: r.get(4)?,
+        display_phone_number: r.get(5)?,
+        access_token_enc: r.get(6)?,
+        graph_base_url: r.get(7)?,
+        graph_version: r.get(8)?,
+        throughput_mps: r.get(9)?,
+        messaging_tier: r.get(10)?,
+        created_at: r.get(11)?,
+        updated_at: r.get(12)?,
+    })
+}
+
+pub(super) fn contact(r: &Row) -> rusqlite::Result<Contact> {
+    Ok(Contact {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        wa_id: r.get(2)?,
+        user_id: r.get(3)?,
+        profile_name: r.get(4)?,
+        created_at: r.get(5)?,
+        updated_at: r.get(6)?,
+    })
+}
+
+fn corrupt(col: usize, what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        col,
+        rusqlite::types::Type::Text,
+        Box::new(StoreError::Corrupt(what)),
+    )
+}
+
+fn json_col(r: &Row, i: usize) -> rusqlite::Result<Option<serde_json::Value>> {
+    let s: Option<String> = r.get(i)?;
+    s.map(|s| serde_json::from_str(&s).map_err(|e| corrupt(i, e.to_string())))
+        .transpose()
+}
+
+pub(super) fn message(r: &Row) -> rusqlite::Result<Message> {
+    let direction: String = r.get(4)?;
+    let status: String = r.get(9)?;
+    Ok(Message {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        channel_id: r.get(2)?,
+        contact_id: r.get(3)?,
+        direction: Direction::parse(&direction)
+            .ok_or_else(|| corrupt(4, format!("direction {direction}")))?,
+        recipient: r.get(5)?,
+        msg_type: r.get(6)?,
+        content: json_col(r, 7)?.unwrap_or_default(),
+        wamid: r.get(8)?,
+        status: MessageStatus::parse(&status)
+            .ok_or_else(|| corrupt(9, format!("status {status}")))?,
+        error: json_col(r, 10)?,
+        biz_opaque_callback_data: r.get(11)?,
+        context_message_id: r.get(12)?,
+        idempotency_key: r.get(13)?,
+        created_at: r.get(14)?,
+        updated_at: r.get(15)?,
+    })
+}
+
+pub(super) fn status_entry(r: &Row) -> rusqlite::Result<StatusEntry> {
+    let status: String = r.get(0)?;
+    Ok(StatusEntry {
+        status: MessageStatus::parse(&status)
+            .ok_or_else(|| corrupt(0, format!("status {status}")))?,
+        at: r.get(1)?,
+        error: json_col(r, 2)?,
+    })
+}
