@@ -1,0 +1,307 @@
+//! The control API (`/_simulator/...`): what tests, scripts and people use to drive the
+//! simulator — inject user messages, see what it accepted, manage phone numbers, set faults,
+//! timing and policies, move its clock, read the webhook log. Errors are
+//! `{"error": {"message": "...", "field": "..."}}` with 400 (bad input) or 404.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use openbsp_wire::send::normalize_phone;
+
+use crate::config::{Enforcement, Faults, PhoneNumberConfig, StatusDelays};
+use crate::inbound::{InboundError, InboundRequest};
+use crate::state::SimState;
+
+type Filters = Query<HashMap<String, String>>;
+
+/// A control API error.
+pub(crate) struct ControlError {
+    status: StatusCode,
+    message: String,
+    field: Option<String>,
+}
+
+impl ControlError {
+    fn bad(field: Option<&str>, message: impl Into<String>) -> ControlError {
+        ControlError {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+            field: field.map(str::to_string),
+        }
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> ControlError {
+        ControlError {
+            status: StatusCode::NOT_FOUND,
+            message: message.into(),
+            field: None,
+        }
+    }
+}
+
+impl IntoResponse for ControlError {
+    fn into_response(self) -> Response {
+        let mut err = json!({ "message": self.message });
+        if let Some(f) = self.field {
+            err["field"] = json!(f);
+        }
+        (self.status, Json(json!({ "error": err }))).into_response()
+    }
+}
+
+impl From<InboundError> for ControlError {
+    fn from(e: InboundError) -> Self {
+        match e {
+            InboundError::UnknownPhoneNumber(_) => ControlError::not_found(e.to_string()),
+            InboundError::Invalid { field, message } => {
+                ControlError::bad(Some(&field), format!("{field}: {message}"))
+            }
+        }
+    }
+}
+
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ControlError> {
+    serde_json::from_slice(body).map_err(|e| ControlError::bad(None, format!("invalid JSON: {e}")))
+}
+
+fn rfc3339(ms: i64) -> Value {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|d| json!(d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)))
+        .unwrap_or(Value::Null)
+}
+
+/// `GET /_simulator/healthz`.
+pub(crate) async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `POST /_simulator/inbound`.
+pub(crate) async fn post_inbound(
+    State(state): State<Arc<SimState>>,
+    body: Bytes,
+) -> Result<Json<Value>, ControlError> {
+    let v: Value = parse_json(&body)?;
+    let req = InboundRequest::from_json(&v)?;
+    let wamid = state.inject_inbound(req)?;
+    Ok(Json(json!({ "wamid": wamid })))
+}
+
+/// `GET /_simulator/inbound?phone_number_id=`: injected user messages, oldest first.
+pub(crate) async fn get_inbound(
+    State(state): State<Arc<SimState>>,
+    Query(q): Filters,
+) -> Json<Value> {
+    let data = state.inbound_messages(q.get("phone_number_id").map(String::as_str));
+    Json(json!({ "data": data }))
+}
+
+/// `GET /_simulator/messages?phone_number_id=&to=`: accepted messages, oldest first.
+pub(crate) async fn get_messages(
+    State(state): State<Arc<SimState>>,
+    Query(q): Filters,
+) -> Json<Value> {
+    let msgs = match q.get("phone_number_id") {
+        Some(p) => state.received(p),
+        None => state.all_received(),
+    };
+    let to = q
+        .get("to")
+        .map(|t| normalize_phone(t).unwrap_or_else(|_| t.clone()));
+    let data: Vec<Value> = msgs
+        .into_iter()
+        .filter(|m| to.as_ref().is_none_or(|t| *t == m.to))
+        .map(|m| {
+            json!({
+                "wamid": m.wamid,
+                "phone_number_id": m.phone_number_id,
+                "to": m.to,
+                "body": m.body,
+                "received_at": rfc3339(m.received_at_ms),
+                "received_at_ms": m.received_at_ms,
+            })
+        })
+        .collect();
+    Json(json!({ "data": data }))
+}
+
+/// `GET /_simulator/phone-numbers`: without secrets.
+pub(crate) async fn get_phone_numbers(State(state): State<Arc<SimState>>) -> Json<Value> {
+    Json(json!({ "data": state.phone_numbers() }))
+}
+
+/// `POST /_simulator/phone-numbers`: upsert by `phone_number_id`.
+pub(crate) async fn post_phone_number(
+    State(state): State<Arc<SimState>>,
+    body: Bytes,
+) -> Result<Json<Value>, ControlError> {
+    let p: PhoneNumberConfig = parse_json(&body)?;
+    for (field, value) in [
+        ("phone_number_id", &p.phone_number_id),
+        ("waba_id", &p.waba_id),
+        ("access_token", &p.access_token),
+        ("app_secret", &p.app_secret),
+    ] {
+        if value.trim().is_empty() {
+            return Err(ControlError::bad(
+                Some(field),
+                format!("{field} must not be empty"),
+            ));
+        }
+    }
+    let digits = &p.display_phone_number;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ControlError::bad(
+            Some("display_phone_number"),
+            "display_phone_number must be digits only, as in Meta's webhook metadata",
+        ));
+    }
+    if let Some(url) = &p.webhook_url
+        && !matches!(reqwest::Url::parse(url), Ok(u) if matches!(u.scheme(), "http" | "https"))
+    {
+        return Err(ControlError::bad(
+            Some("webhook_url"),
+            "webhook_url must be an http(s) URL",
+        ));
+    }
+    if p.throughput_mps == Some(0) {
+        return Err(ControlError::bad(
+            Some("throughput_mps"),
+            "throughput_mps must be at least 1",
+        ));
+    }
+    let id = p.phone_number_id.clone();
+    state.add_phone_number(p);
+    let view = state
+        .phone_numbers()
+        .into_iter()
+        .find(|v| v.phone_number_id == id);
+    Ok(Json(json!(view)))
+}
+
+/// `GET /_simulator/faults`.
+pub(crate) async fn get_faults(State(state): State<Arc<SimState>>) -> Json<Faults> {
+    Json(state.faults())
+}
+
+/// `POST /_simulator/faults`: replaces the faults (omitted fields take their defaults).
+pub(crate) async fn post_faults(
+    State(state): State<Arc<SimState>>,
+    body: Bytes,
+) -> Result<Json<Faults>, ControlError> {
+    let f: Faults = parse_json(&body)?;
+    f.validate().map_err(|e| ControlError::bad(None, e))?;
+    state.set_faults(f);
+    Ok(Json(state.faults()))
+}
+
+/// The body of `POST /_simulator/config`; omitted fields are left as they are.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigUpdate {
+    #[serde(default)]
+    status_delays: Option<StatusDelays>,
+    #[serde(default)]
+    default_throughput_mps: Option<u32>,
+    #[serde(default)]
+    enforcement: Option<Enforcement>,
+}
+
+fn config_json(state: &SimState) -> Value {
+    json!({
+        "status_delays": state.status_delays(),
+        "default_throughput_mps": state.default_throughput(),
+        "enforcement": state.enforcement(),
+        "webhook_retry_base_ms": state.config.webhook_retry_base_ms,
+        "webhook_retry_max_ms": state.config.webhook_retry_max_ms,
+        "webhook_retry_for_ms": state.config.webhook_retry_for_ms,
+    })
+}
+
+/// `GET /_simulator/config`.
+pub(crate) async fn get_config(State(state): State<Arc<SimState>>) -> Json<Value> {
+    Json(config_json(&state))
+}
+
+/// `POST /_simulator/config`: status delays, default throughput, enforced policies.
+pub(crate) async fn post_config(
+    State(state): State<Arc<SimState>>,
+    body: Bytes,
+) -> Result<Json<Value>, ControlError> {
+    let u: ConfigUpdate = parse_json(&body)?;
+    if u.default_throughput_mps == Some(0) {
+        return Err(ControlError::bad(
+            Some("default_throughput_mps"),
+            "default_throughput_mps must be at least 1",
+        ));
+    }
+    if let Some(d) = u.status_delays {
+        state.set_status_delays(d);
+    }
+    if let Some(mps) = u.default_throughput_mps {
+        state.set_default_throughput(mps);
+    }
+    if let Some(e) = u.enforcement {
+        state.set_enforcement(e);
+    }
+    Ok(Json(config_json(&state)))
+}
+
+fn clock_json(state: &SimState) -> Value {
+    let now = state.now_ms();
+    json!({
+        "now": now.div_euclid(1000),
+        "now_ms": now,
+        "now_rfc3339": rfc3339(now),
+        "offset_seconds": state.clock.offset_ms() / 1000,
+    })
+}
+
+/// `GET /_simulator/clock`.
+pub(crate) async fn get_clock(State(state): State<Arc<SimState>>) -> Json<Value> {
+    Json(clock_json(&state))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClockAdvance {
+    advance_seconds: i64,
+}
+
+/// `POST /_simulator/clock` `{"advance_seconds": N}`: moves the clock forward.
+pub(crate) async fn post_clock(
+    State(state): State<Arc<SimState>>,
+    body: Bytes,
+) -> Result<Json<Value>, ControlError> {
+    let a: ClockAdvance = parse_json(&body)?;
+    if a.advance_seconds < 0 {
+        return Err(ControlError::bad(
+            Some("advance_seconds"),
+            "the clock only moves forward: advance_seconds must be >= 0",
+        ));
+    }
+    state.advance_clock(a.advance_seconds);
+    Ok(Json(clock_json(&state)))
+}
+
+/// `GET /_simulator/webhooks?phone_number_id=`: every delivery attempt, oldest first.
+pub(crate) async fn get_webhooks(
+    State(state): State<Arc<SimState>>,
+    Query(q): Filters,
+) -> Json<Value> {
+    let pnid = q.get("phone_number_id");
+    let data: Vec<_> = state
+        .webhook_log()
+        .into_iter()
+        .filter(|a| pnid.is_none_or(|p| *p == a.phone_number_id))
+        .collect();
+    Json(json!({ "data": data }))
+}

@@ -1,0 +1,375 @@
+//! The Graph API routes a Cloud API client calls, answering in Meta's wire format:
+//! `POST /{version}/{phone_number_id}/messages` for sends and mark-as-read, with Meta's
+//! checks in Meta's order (version, token, phone number, JSON, body, throughput), its error
+//! bodies (`{"error": {message, type, code, error_data, error_subcode?, fbtrace_id}}`) and
+//! its success bodies.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rand::Rng;
+use serde_json::{Map, Value, json};
+
+use openbsp_wire::error::codes;
+use openbsp_wire::send::Surface;
+use openbsp_wire::{MetaError, Recipient, SendRequest};
+
+use crate::config::PhoneNumberConfig;
+use crate::ids::{self, Direction};
+use crate::meta_json;
+use crate::state::{ReceivedMessage, SimState};
+use crate::statuses::{self, Accepted};
+
+/// 24 hours, the customer service window.
+const WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+/// An error answered the way the Graph API does.
+pub(crate) struct GraphError {
+    err: MetaError,
+    subcode: Option<i64>,
+}
+
+impl From<MetaError> for GraphError {
+    fn from(err: MetaError) -> Self {
+        GraphError { err, subcode: None }
+    }
+}
+
+impl IntoResponse for GraphError {
+    fn into_response(self) -> Response {
+        let trace = ids::fbtrace_id();
+        let mut body = self.err.to_graph_json(&trace);
+        if let Some(sub) = self.subcode {
+            body["error"]["error_subcode"] = json!(sub);
+        }
+        let status = StatusCode::from_u16(self.err.http_status).unwrap_or(StatusCode::BAD_REQUEST);
+        let mut resp = graph_json(status, &body);
+        if status == StatusCode::UNAUTHORIZED {
+            let challenge = format!(
+                "OAuth \"Facebook Platform\" \"invalid_token\" \"{}\"",
+                self.err.message.replace('"', "'")
+            );
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        if let Ok(v) = HeaderValue::from_str(&trace) {
+            resp.headers_mut().insert("x-fb-trace-id", v);
+        }
+        resp
+    }
+}
+
+/// A JSON answer serialised like Meta's (non-ASCII escaped).
+pub(crate) fn graph_json(status: StatusCode, body: &Value) -> Response {
+    // Serialising a `Value` to memory cannot fail.
+    let bytes = meta_json::to_vec(body).unwrap_or_default();
+    let mut resp = (status, bytes).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=UTF-8"),
+    );
+    resp
+}
+
+/// Whether `v` is a Graph API version segment (`v{major}.{minor}`).
+pub(crate) fn is_version(v: &str) -> bool {
+    let Some((major, minor)) = v.strip_prefix('v').and_then(|r| r.split_once('.')) else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    digits(major) && digits(minor)
+}
+
+/// Meta's answer to a path it does not know (code 2500).
+pub(crate) fn unknown_path(path: &str) -> GraphError {
+    GraphError::from(MetaError {
+        code: 2500,
+        message: format!("Unknown path components: {path}"),
+        details: None,
+        kind: "OAuthException".to_string(),
+        http_status: 400,
+    })
+}
+
+/// Meta's answer for an object id it does not know: 100 with subcode 33.
+fn unknown_object(id: &str) -> GraphError {
+    let mut err = MetaError::new(codes::INVALID_PARAMETER, None);
+    err.message = format!(
+        "(#100) Unsupported post request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."
+    );
+    GraphError {
+        err,
+        subcode: Some(33),
+    }
+}
+
+fn bearer(headers: &HeaderMap, query: &HashMap<String, String>) -> Option<String> {
+    let from_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_string())
+        });
+    from_header
+        .or_else(|| query.get("access_token").cloned())
+        .filter(|t| !t.is_empty())
+}
+
+/// `POST /{version}/{phone_number_id}/messages`.
+pub(crate) async fn post_messages(
+    State(state): State<Arc<SimState>>,
+    Path((version, phone_number_id)): Path<(String, String)>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let query = query.map(|Query(q)| q).unwrap_or_default();
+    match handle_post(&state, &version, &phone_number_id, &query, &headers, &body).await {
+        Ok(resp) => resp,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle_post(
+    state: &Arc<SimState>,
+    version: &str,
+    phone_number_id: &str,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, GraphError> {
+    if !is_version(version) {
+        return Err(unknown_path(&format!(
+            "/{version}/{phone_number_id}/messages"
+        )));
+    }
+    let token = bearer(headers, query).ok_or_else(MetaError::access_token)?;
+    let phone = state
+        .phone_number(phone_number_id)
+        .ok_or_else(|| unknown_object(phone_number_id))?;
+    if token != phone.access_token {
+        return Err(MetaError::access_token().into());
+    }
+    let faults = state.faults();
+    if faults.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+    }
+
+    let v: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Map::new())
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            let mut err =
+                MetaError::invalid_parameter("The request body could not be parsed as JSON");
+            err.details = Some(format!("The request body could not be parsed as JSON: {e}"));
+            err
+        })?
+    };
+    if v.get("status").is_some() {
+        return mark_as_read(state, &phone, &v);
+    }
+
+    let req = SendRequest::parse(&v, Surface::Graph)?;
+    if let Recipient::WaId(w) = &req.recipient
+        && *w == phone.display_phone_number
+    {
+        return Err(MetaError::new(
+            codes::RECIPIENT_IS_SENDER,
+            Some("Recipient phone number is the same as the sender's.".to_string()),
+        )
+        .into());
+    }
+    if !state
+        .throughput
+        .check(&phone.phone_number_id, state.throughput_of(&phone))
+    {
+        return Err(MetaError::new(
+            codes::RATE_LIMIT_HIT,
+            Some("Message failed to send because there were too many messages sent from this phone number in a short period of time.".to_string()),
+        )
+        .into());
+    }
+    let enforcement = state.enforcement();
+    if enforcement.pair_rate_limit
+        && !state
+            .pair_limit
+            .check(&phone.phone_number_id, req.recipient.as_str())
+    {
+        return Err(MetaError::new(
+            codes::PAIR_RATE_LIMIT,
+            Some("Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.".to_string()),
+        )
+        .into());
+    }
+    let (inject_error, inject_failure) = {
+        let mut rng = rand::rng();
+        (
+            rng.random_bool(faults.error_rate),
+            rng.random_bool(faults.fail_status_rate),
+        )
+    };
+    if inject_error {
+        return Err(MetaError::new(faults.error_code, None).into());
+    }
+
+    let now = state.now_ms();
+    let is_template = v.get("type").and_then(Value::as_str) == Some("template");
+    let outside_window = enforcement.customer_service_window
+        && !is_template
+        && state
+            .last_inbound(&phone.phone_number_id, req.recipient.as_str())
+            .is_none_or(|last| now - last > WINDOW_MS);
+    let failure = if outside_window {
+        Some(MetaError::new(
+            codes::REENGAGEMENT,
+            Some("Message failed to send because more than 24 hours have passed since the customer last replied to this number.".to_string()),
+        ))
+    } else if inject_failure {
+        Some(MetaError::new(faults.fail_status_code, None))
+    } else {
+        None
+    };
+
+    let wamid = ids::wamid(req.recipient.as_str(), Direction::Outbound);
+    state.record_received(ReceivedMessage {
+        wamid: wamid.clone(),
+        phone_number_id: phone.phone_number_id.clone(),
+        to: req.recipient.as_str().to_string(),
+        body: v,
+        received_at_ms: now,
+    });
+    let contact = match &req.recipient {
+        Recipient::WaId(w) => json!({"input": req.input, "wa_id": w}),
+        Recipient::UserId(u) => json!({"input": req.input, "user_id": u}),
+    };
+    let answer = json!({
+        "messaging_product": "whatsapp",
+        "contacts": [contact],
+        "messages": [{"id": wamid}],
+    });
+    statuses::schedule(
+        state,
+        Accepted {
+            phone,
+            wamid,
+            recipient: req.recipient,
+            callback_data: req.biz_opaque_callback_data,
+            failure,
+        },
+    );
+    Ok(graph_json(StatusCode::OK, &answer))
+}
+
+/// `{"messaging_product":"whatsapp","status":"read","message_id":…,"typing_indicator"?}`.
+fn mark_as_read(
+    state: &SimState,
+    phone: &PhoneNumberConfig,
+    v: &Value,
+) -> Result<Response, GraphError> {
+    let str_field = |name: &str| -> Result<Option<&str>, GraphError> {
+        match v.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => {
+                Err(MetaError::invalid_parameter(format!("Param {name} must be a string.")).into())
+            }
+        }
+    };
+    match str_field("messaging_product")? {
+        Some("whatsapp") => {}
+        None => {
+            return Err(MetaError::invalid_parameter(
+                "The parameter messaging_product is required.",
+            )
+            .into());
+        }
+        Some(other) => {
+            return Err(MetaError::invalid_parameter(format!(
+                "Param messaging_product must be one of {{WHATSAPP}} - got \"{other}\"."
+            ))
+            .into());
+        }
+    }
+    match str_field("status")? {
+        Some("read") => {}
+        other => {
+            return Err(MetaError::invalid_parameter(format!(
+                "Param status must be one of {{READ}} - got \"{}\".",
+                other.unwrap_or_default()
+            ))
+            .into());
+        }
+    }
+    let message_id = str_field("message_id")?
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| MetaError::invalid_parameter("The parameter message_id is required."))?;
+    let typing = match v.get("typing_indicator") {
+        None | Some(Value::Null) => false,
+        Some(Value::Object(t)) => match t.get("type") {
+            Some(Value::String(s)) if s == "text" => true,
+            _ => {
+                return Err(MetaError::invalid_parameter(
+                    "Param typing_indicator['type'] must be one of {TEXT}.",
+                )
+                .into());
+            }
+        },
+        Some(_) => {
+            return Err(MetaError::invalid_parameter(
+                "Param typing_indicator must be a JSON object.",
+            )
+            .into());
+        }
+    };
+    if !state.mark_read(&phone.phone_number_id, message_id, typing) {
+        return Err(MetaError::new(
+            codes::INVALID_PARAMETER,
+            Some(format!(
+                "Message with id {message_id} was not received by phone number {}.",
+                phone.phone_number_id
+            )),
+        )
+        .into());
+    }
+    Ok(graph_json(StatusCode::OK, &json!({"success": true})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert!(is_version("v25.0"));
+        assert!(is_version("v3.10"));
+        for bad in ["25.0", "v25", "v.0", "v25.", "vx.0", "v25.0.1", "latest"] {
+            assert!(!is_version(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bearer_from_header_or_query() {
+        let mut h = HeaderMap::new();
+        let q = HashMap::new();
+        assert_eq!(bearer(&h, &q), None);
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer  abc "),
+        );
+        assert_eq!(bearer(&h, &q).as_deref(), Some("abc"));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer(&h, &q), None);
+        let q = HashMap::from([("access_token".to_string(), "xyz".to_string())]);
+        assert_eq!(bearer(&h, &q).as_deref(), Some("xyz"));
+    }
+}

@@ -1,0 +1,77 @@
+//! The HTTP server: the router (Graph routes and control API on one port) and the serve
+//! loop with graceful shutdown, in the `run(listener, state, shutdown)` style of
+//! tokio-rs/mini-redis.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+
+use crate::control::{self, ControlError};
+use crate::graph;
+use crate::state::SimState;
+
+/// The simulator's routes, ready to serve or to mount (with `Router::nest`) inside another
+/// application. Background work runs on the current Tokio runtime; call
+/// [`SimState::stop_background`] when done with it.
+pub fn router(state: Arc<SimState>) -> Router {
+    Router::new()
+        .route(
+            "/{version}/{phone_number_id}/messages",
+            post(graph::post_messages),
+        )
+        .route("/_simulator/healthz", get(control::healthz))
+        .route(
+            "/_simulator/inbound",
+            post(control::post_inbound).get(control::get_inbound),
+        )
+        .route("/_simulator/messages", get(control::get_messages))
+        .route(
+            "/_simulator/phone-numbers",
+            get(control::get_phone_numbers).post(control::post_phone_number),
+        )
+        .route(
+            "/_simulator/faults",
+            get(control::get_faults).post(control::post_faults),
+        )
+        .route(
+            "/_simulator/config",
+            get(control::get_config).post(control::post_config),
+        )
+        .route(
+            "/_simulator/clock",
+            get(control::get_clock).post(control::post_clock),
+        )
+        .route("/_simulator/webhooks", get(control::get_webhooks))
+        .fallback(fallback)
+        .with_state(state)
+}
+
+/// Unknown control routes get a JSON 404; anything else is answered as the Graph API
+/// answers a path it does not know.
+async fn fallback(uri: Uri) -> Response {
+    let path = uri.path();
+    if path.starts_with("/_simulator") {
+        return ControlError::not_found(format!("no control route {path}")).into_response();
+    }
+    graph::unknown_path(path).into_response()
+}
+
+/// Serves the simulator on `listener` until `shutdown` completes, then finishes the requests
+/// in flight, stops the background work (status timers, webhook retries) and returns.
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<SimState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state.clone());
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    state.stop_background().await;
+    served
+}

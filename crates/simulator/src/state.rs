@@ -1,0 +1,367 @@
+//! The simulator's state: its phone numbers, what it accepted and what users sent, the faults
+//! and timing in force, the webhook attempt log, and the shared machinery (clock, rate
+//! limits, HTTP client, background tasks). One `SimState` backs one simulator; the Graph and
+//! control routes, the Rust handle and the background tasks all work on it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::clock::{Clock, SimClock, SystemClock};
+use crate::config::{
+    Enforcement, Faults, PhoneNumberConfig, PhoneNumberView, SimulatorConfig, StatusDelays,
+};
+use crate::tasks::Tasks;
+use crate::throughput::{PairLimit, Throughput};
+
+/// Most accepted messages kept per phone number (the oldest are forgotten first);
+/// [`SimState::received_count`] keeps counting past it.
+pub const MAX_RECEIVED_PER_NUMBER: usize = 200_000;
+/// Most webhook attempts kept in the log (the oldest are forgotten first).
+pub const MAX_WEBHOOK_LOG: usize = 50_000;
+
+/// A message the simulator accepted on `POST /{version}/{phone_number_id}/messages`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReceivedMessage {
+    /// The `wamid` the simulator gave it.
+    pub wamid: String,
+    /// The business number it was sent from.
+    pub phone_number_id: String,
+    /// The recipient, normalised: the `wa_id` digits, or the BSUID of a `recipient` send.
+    pub to: String,
+    /// The request body exactly as received (parsed as JSON).
+    pub body: Value,
+    /// When it was accepted, by the simulator's clock (Unix ms).
+    pub received_at_ms: i64,
+}
+
+/// A user message injected through the control API and delivered as a webhook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InboundRecord {
+    /// The `wamid` the simulator gave it.
+    pub wamid: String,
+    /// The business number it was sent to.
+    pub phone_number_id: String,
+    /// The user's phone digits, if given.
+    pub from: Option<String>,
+    /// The user's BSUID, if given.
+    pub from_user_id: Option<String>,
+    /// The `messages[]` object as delivered.
+    pub message: Value,
+    /// When the user sent it, by the simulator's clock (Unix ms).
+    pub sent_at_ms: i64,
+    /// When the business marked it read (`status: "read"`), if it did.
+    pub read_at_ms: Option<i64>,
+    /// Whether the mark-as-read asked for a typing indicator.
+    pub typing_indicator: bool,
+}
+
+/// What a webhook carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookKind {
+    /// A `statuses[]` update.
+    Status,
+    /// A user message (`messages[]`).
+    Inbound,
+}
+
+/// One attempt to deliver one webhook.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookAttempt {
+    /// Identifies the delivery; its retries (and an injected duplicate's) share nothing else.
+    pub delivery_id: u64,
+    /// 1 for the first attempt, then 2, 3, ...
+    pub attempt: u32,
+    /// Status or inbound message.
+    pub kind: WebhookKind,
+    /// The business number the webhook is about.
+    pub phone_number_id: String,
+    /// Where it was posted (empty when the number had no `webhook_url`).
+    pub url: String,
+    /// The HTTP status the receiver answered, if it answered.
+    pub status: Option<u16>,
+    /// What went wrong, when it did not answer 2xx.
+    pub error: Option<String>,
+    /// The exact body posted.
+    pub body: String,
+    /// When the attempt started, by the simulator's clock (Unix ms).
+    pub at_ms: i64,
+    /// How long the attempt took, in ms.
+    pub duration_ms: u64,
+}
+
+impl WebhookAttempt {
+    /// Whether the receiver accepted this attempt (2xx).
+    pub fn succeeded(&self) -> bool {
+        matches!(self.status, Some(s) if (200..300).contains(&s))
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    phones: HashMap<String, PhoneNumberConfig>,
+    received: HashMap<String, VecDeque<ReceivedMessage>>,
+    received_counts: HashMap<String, u64>,
+    inbound: HashMap<String, InboundRecord>,
+    inbound_order: Vec<String>,
+    /// (phone_number_id, wa_id or BSUID) → last inbound message time (Unix ms).
+    last_inbound: HashMap<(String, String), i64>,
+    faults: Faults,
+    delays: StatusDelays,
+    default_throughput: u32,
+    enforcement: Enforcement,
+    webhook_log: VecDeque<WebhookAttempt>,
+}
+
+/// The state of one simulator.
+pub struct SimState {
+    pub(crate) config: SimulatorConfig,
+    pub(crate) clock: SimClock,
+    inner: Mutex<Inner>,
+    pub(crate) throughput: Throughput,
+    pub(crate) pair_limit: PairLimit,
+    pub(crate) http: reqwest::Client,
+    pub(crate) tasks: Tasks,
+    next_delivery_id: AtomicU64,
+}
+
+impl SimState {
+    /// A simulator state on the system clock.
+    pub fn new(config: SimulatorConfig) -> anyhow::Result<Arc<SimState>> {
+        SimState::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// A simulator state on `clock` (tests inject a manual one).
+    pub fn with_clock(
+        config: SimulatorConfig,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Arc<SimState>> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(20))
+            .user_agent("facebookexternalua")
+            .build()?;
+        let inner = Inner {
+            delays: config.status_delays,
+            default_throughput: config.default_throughput_mps,
+            ..Inner::default()
+        };
+        Ok(Arc::new(SimState {
+            config,
+            clock: SimClock::new(clock),
+            inner: Mutex::new(inner),
+            throughput: Throughput::default(),
+            pair_limit: PairLimit::default(),
+            http,
+            tasks: Tasks::default(),
+            next_delivery_id: AtomicU64::new(1),
+        }))
+    }
+
+    /// Adds a phone number, or replaces the one with the same `phone_number_id`. Pending
+    /// webhook retries use the new URL and secret from their next attempt on.
+    pub fn add_phone_number(&self, p: PhoneNumberConfig) {
+        self.inner
+            .lock()
+            .phones
+            .insert(p.phone_number_id.clone(), p);
+    }
+
+    /// The phone numbers, without their secrets, ordered by id.
+    pub fn phone_numbers(&self) -> Vec<PhoneNumberView> {
+        let inner = self.inner.lock();
+        let mut out: Vec<PhoneNumberView> = inner
+            .phones
+            .values()
+            .map(|p| PhoneNumberView {
+                phone_number_id: p.phone_number_id.clone(),
+                display_phone_number: p.display_phone_number.clone(),
+                waba_id: p.waba_id.clone(),
+                webhook_url: p.webhook_url.clone(),
+                throughput_mps: p.throughput_mps.unwrap_or(inner.default_throughput),
+            })
+            .collect();
+        out.sort_by(|a, b| a.phone_number_id.cmp(&b.phone_number_id));
+        out
+    }
+
+    /// One phone number, secrets included.
+    pub fn phone_number(&self, phone_number_id: &str) -> Option<PhoneNumberConfig> {
+        self.inner.lock().phones.get(phone_number_id).cloned()
+    }
+
+    /// The messages accepted from `phone_number_id`, oldest first.
+    pub fn received(&self, phone_number_id: &str) -> Vec<ReceivedMessage> {
+        self.inner
+            .lock()
+            .received
+            .get(phone_number_id)
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The messages accepted from every number, oldest first.
+    pub fn all_received(&self) -> Vec<ReceivedMessage> {
+        let inner = self.inner.lock();
+        let mut all: Vec<ReceivedMessage> = inner.received.values().flatten().cloned().collect();
+        all.sort_by_key(|m| m.received_at_ms);
+        all
+    }
+
+    /// How many messages `phone_number_id` has had accepted (not capped).
+    pub fn received_count(&self, phone_number_id: &str) -> u64 {
+        let inner = self.inner.lock();
+        inner
+            .received_counts
+            .get(phone_number_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The user messages injected for `phone_number_id` (all numbers if `None`), oldest first.
+    pub fn inbound_messages(&self, phone_number_id: Option<&str>) -> Vec<InboundRecord> {
+        let inner = self.inner.lock();
+        inner
+            .inbound_order
+            .iter()
+            .filter_map(|w| inner.inbound.get(w))
+            .filter(|r| phone_number_id.is_none_or(|p| p == r.phone_number_id))
+            .cloned()
+            .collect()
+    }
+
+    /// Replaces the faults in force (rates are clamped into `0..=1`).
+    pub fn set_faults(&self, f: Faults) {
+        self.inner.lock().faults = f.clamped();
+    }
+
+    /// The faults in force.
+    pub fn faults(&self) -> Faults {
+        self.inner.lock().faults.clone()
+    }
+
+    /// Sets the status delays of messages accepted from now on.
+    pub fn set_status_delays(&self, d: StatusDelays) {
+        self.inner.lock().delays = d;
+    }
+
+    /// The status delays in force.
+    pub fn status_delays(&self) -> StatusDelays {
+        self.inner.lock().delays
+    }
+
+    /// Sets the throughput limit of numbers that do not set their own.
+    pub fn set_default_throughput(&self, mps: u32) {
+        self.inner.lock().default_throughput = mps;
+    }
+
+    /// The throughput limit of numbers that do not set their own.
+    pub fn default_throughput(&self) -> u32 {
+        self.inner.lock().default_throughput
+    }
+
+    /// Turns Meta's policies on or off.
+    pub fn set_enforcement(&self, e: Enforcement) {
+        self.inner.lock().enforcement = e;
+    }
+
+    /// The policies enforced.
+    pub fn enforcement(&self) -> Enforcement {
+        self.inner.lock().enforcement
+    }
+
+    /// Moves the simulator's clock forward by `seconds`; returns the total offset in seconds.
+    pub fn advance_clock(&self, seconds: i64) -> i64 {
+        self.clock.advance_ms(seconds.saturating_mul(1000)) / 1000
+    }
+
+    /// Now, by the simulator's clock (Unix ms).
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Every webhook delivery attempt still in the log, oldest first.
+    pub fn webhook_log(&self) -> Vec<WebhookAttempt> {
+        self.inner.lock().webhook_log.iter().cloned().collect()
+    }
+
+    /// Stops every background task (status timers, webhook retries) and waits for them.
+    pub async fn stop_background(&self) {
+        self.tasks.stop(Duration::from_secs(10)).await;
+    }
+
+    /// Background tasks still running: status timers and webhook deliveries (including those
+    /// waiting to retry). Zero means nothing more will be sent.
+    pub fn background_tasks(&self) -> usize {
+        self.tasks.active()
+    }
+
+    pub(crate) fn throughput_of(&self, p: &PhoneNumberConfig) -> u32 {
+        p.throughput_mps
+            .unwrap_or_else(|| self.default_throughput())
+    }
+
+    pub(crate) fn record_received(&self, m: ReceivedMessage) {
+        let mut inner = self.inner.lock();
+        *inner
+            .received_counts
+            .entry(m.phone_number_id.clone())
+            .or_default() += 1;
+        let q = inner.received.entry(m.phone_number_id.clone()).or_default();
+        if q.len() >= MAX_RECEIVED_PER_NUMBER {
+            q.pop_front();
+        }
+        q.push_back(m);
+    }
+
+    pub(crate) fn record_inbound(&self, r: InboundRecord) {
+        let mut inner = self.inner.lock();
+        for user in [&r.from, &r.from_user_id].into_iter().flatten() {
+            inner
+                .last_inbound
+                .insert((r.phone_number_id.clone(), user.clone()), r.sent_at_ms);
+        }
+        inner.inbound_order.push(r.wamid.clone());
+        inner.inbound.insert(r.wamid.clone(), r);
+    }
+
+    /// When `user` last wrote to `phone_number_id` (Unix ms).
+    pub(crate) fn last_inbound(&self, phone_number_id: &str, user: &str) -> Option<i64> {
+        let key = (phone_number_id.to_string(), user.to_string());
+        self.inner.lock().last_inbound.get(&key).copied()
+    }
+
+    /// Marks an inbound message read; `false` if `phone_number_id` never received `wamid`.
+    pub(crate) fn mark_read(&self, phone_number_id: &str, wamid: &str, typing: bool) -> bool {
+        let now = self.clock.now_ms();
+        let mut inner = self.inner.lock();
+        match inner.inbound.get_mut(wamid) {
+            Some(r) if r.phone_number_id == phone_number_id => {
+                r.read_at_ms.get_or_insert(now);
+                r.typing_indicator |= typing;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn log_attempt(&self, a: WebhookAttempt) {
+        let mut inner = self.inner.lock();
+        if inner.webhook_log.len() >= MAX_WEBHOOK_LOG {
+            inner.webhook_log.pop_front();
+        }
+        inner.webhook_log.push_back(a);
+    }
+
+    pub(crate) fn next_delivery_id(&self) -> u64 {
+        self.next_delivery_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
