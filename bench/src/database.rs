@@ -1,0 +1,244 @@
+//! The database a benchmark run uses: created fresh, counted at the end, removed afterwards.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use sqlx::Connection;
+
+/// Default admin URL of the PostgreSQL server (same as the test suite's).
+pub const DEFAULT_POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// Which backend to benchmark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DbKind {
+    /// An SQLite file in a temporary data directory.
+    Sqlite,
+    /// A fresh database on the PostgreSQL server at OPENBSP_TEST_POSTGRES_URL.
+    Postgres,
+}
+
+impl DbKind {
+    /// `sqlite` or `postgres`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DbKind::Sqlite => "sqlite",
+            DbKind::Postgres => "postgres",
+        }
+    }
+}
+
+/// A database made for one run.
+#[derive(Debug)]
+pub enum BenchDb {
+    /// The SQLite file the gateway will create.
+    Sqlite {
+        /// Path of the database file.
+        path: PathBuf,
+        /// `sqlite://<path>`.
+        url: String,
+    },
+    /// A fresh PostgreSQL database.
+    Postgres {
+        /// The server's admin URL (used to create and drop the database).
+        admin_url: String,
+        /// The database's name.
+        name: String,
+        /// The URL of the database itself.
+        url: String,
+    },
+}
+
+impl BenchDb {
+    /// Prepares a database of `kind`; SQLite lives in `data_dir`.
+    pub async fn create(kind: DbKind, data_dir: &Path) -> Result<BenchDb> {
+        match kind {
+            DbKind::Sqlite => {
+                let path = data_dir.join("openbsp.db");
+                let url = format!("sqlite://{}", path.display());
+                Ok(BenchDb::Sqlite { path, url })
+            }
+            DbKind::Postgres => {
+                let admin_url = std::env::var("OPENBSP_TEST_POSTGRES_URL")
+                    .ok()
+                    .filter(|u| !u.is_empty())
+                    .unwrap_or_else(|| DEFAULT_POSTGRES_ADMIN_URL.to_string());
+                let name = format!(
+                    "openbsp_bench_{}",
+                    ulid::Ulid::new().to_string().to_lowercase()
+                );
+                let mut conn = sqlx::PgConnection::connect(&admin_url)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "PostgreSQL does not answer at {} (set OPENBSP_TEST_POSTGRES_URL, or run scripts/ensure-postgres.sh)",
+                            redact(&admin_url)
+                        )
+                    })?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .with_context(|| format!("creating database {name}"))?;
+                let _ = conn.close().await;
+                let url = database_url(&admin_url, &name)?;
+                Ok(BenchDb::Postgres {
+                    admin_url,
+                    name,
+                    url,
+                })
+            }
+        }
+    }
+
+    /// The URL to give the gateway.
+    pub fn url(&self) -> &str {
+        match self {
+            BenchDb::Sqlite { url, .. } | BenchDb::Postgres { url, .. } => url,
+        }
+    }
+
+    /// How many rows the `messages` table holds.
+    pub async fn count_messages(&self) -> Result<i64> {
+        match self {
+            BenchDb::Sqlite { path, .. } => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || -> Result<i64> {
+                    let conn = rusqlite::Connection::open_with_flags(
+                        &path,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                    )
+                    .with_context(|| format!("opening {}", path.display()))?;
+                    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+                    let n: i64 = conn
+                        .query_row("SELECT count(*) FROM messages", [], |row| row.get(0))
+                        .context("counting rows in messages (SQLite)")?;
+                    Ok(n)
+                })
+                .await?
+            }
+            BenchDb::Postgres { url, .. } => {
+                let mut conn = sqlx::PgConnection::connect(url)
+                    .await
+                    .with_context(|| format!("connecting to {}", redact(url)))?;
+                let n: i64 = sqlx::query_scalar("SELECT count(*) FROM messages")
+                    .fetch_one(&mut conn)
+                    .await
+                    .context("counting rows in messages (PostgreSQL)")?;
+                let _ = conn.close().await;
+                Ok(n)
+            }
+        }
+    }
+
+    /// Removes a PostgreSQL database (SQLite goes with its temporary directory).
+    pub async fn drop_database(&self) -> Result<()> {
+        if let BenchDb::Postgres {
+            admin_url, name, ..
+        } = self
+        {
+            let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await
+            .with_context(|| format!("dropping database {name}"))?;
+            let _ = conn.close().await;
+        }
+        Ok(())
+    }
+}
+
+/// The URL of database `name` on the server of `admin_url` (same credentials, host and query
+/// parameters, another database).
+pub fn database_url(admin_url: &str, name: &str) -> Result<String> {
+    let (base, query) = match admin_url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (admin_url, None),
+    };
+    let Some(scheme_end) = base.find("://") else {
+        bail!("not a PostgreSQL URL: {}", redact(admin_url));
+    };
+    let authority = match base[scheme_end + 3..].find('/') {
+        Some(i) => &base[..scheme_end + 3 + i],
+        None => base,
+    };
+    let mut url = format!("{authority}/{name}");
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(q);
+    }
+    Ok(url)
+}
+
+/// The URL with its password replaced by `***`.
+pub fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let Some(at) = rest.find('@') else {
+        return url.to_string();
+    };
+    let userinfo = &rest[..at];
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_replaces_the_database() {
+        assert_eq!(
+            database_url("postgres://postgres@127.0.0.1:5432/postgres", "b1").unwrap(),
+            "postgres://postgres@127.0.0.1:5432/b1"
+        );
+        assert_eq!(
+            database_url("postgres://u:p@h:1/admin?sslmode=disable", "b1").unwrap(),
+            "postgres://u:p@h:1/b1?sslmode=disable"
+        );
+        assert_eq!(
+            database_url("postgresql://u@h", "b1").unwrap(),
+            "postgresql://u@h/b1"
+        );
+        assert!(database_url("nonsense", "b1").is_err());
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("sqlite:///tmp/x.db"), "sqlite:///tmp/x.db");
+    }
+
+    #[tokio::test]
+    async fn sqlite_url_points_into_the_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = BenchDb::create(DbKind::Sqlite, dir.path()).await.unwrap();
+        assert_eq!(
+            db.url(),
+            format!("sqlite://{}/openbsp.db", dir.path().display())
+        );
+        // Nothing there yet: counting fails loudly rather than reporting 0.
+        assert!(db.count_messages().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn sqlite_counts_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = BenchDb::create(DbKind::Sqlite, dir.path()).await.unwrap();
+        let BenchDb::Sqlite { path, .. } = &db else {
+            unreachable!()
+        };
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE messages (id TEXT PRIMARY KEY); INSERT INTO messages VALUES ('a'), ('b');",
+        )
+        .unwrap();
+        drop(conn);
+        assert_eq!(db.count_messages().await.unwrap(), 2);
+    }
+}

@@ -1,0 +1,268 @@
+//! The integration harness: a gateway on a random port with its own database (SQLite or
+//! PostgreSQL), the simulator as Meta, and a tenant, app, channel and API key wired to it.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use openbsp_domain::crypto::MasterKey;
+use openbsp_server::config::SenderConfig;
+use openbsp_server::provision::{self, AppInput, ChannelInput};
+use openbsp_server::{Config, Gateway};
+use openbsp_simulator::{
+    PhoneNumberConfig, Simulator, SimulatorConfig, SimulatorHandle, StatusDelays,
+};
+use openbsp_store::{Channel, Store};
+use openbsp_testkit::{Backend, TestDb};
+use serde_json::{Value, json};
+
+pub const PNID: &str = "100200300";
+pub const APP_SECRET: &str = "test-app-secret";
+pub const VERIFY_TOKEN: &str = "test-verify-token";
+pub const ACCESS_TOKEN: &str = "test-access-token";
+pub const USER: &str = "15551230001";
+
+pub struct TestApp {
+    pub gateway: Gateway,
+    pub sim: SimulatorHandle,
+    pub store: Arc<dyn Store>,
+    pub key: MasterKey,
+    pub api_key: String,
+    pub admin_key: String,
+    pub tenant_id: String,
+    pub channel: Channel,
+    pub http: reqwest::Client,
+    pub db: TestDb,
+}
+
+pub fn fast_sender() -> SenderConfig {
+    SenderConfig {
+        request_timeout: Duration::from_secs(5),
+        inflight_timeout: Duration::from_secs(6),
+        reconcile_grace: Duration::from_secs(2),
+        retry_base: Duration::from_millis(50),
+        retry_max: Duration::from_millis(500),
+        max_attempts: 6,
+        poll_interval: Duration::from_millis(50),
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, 80).await
+}
+
+pub async fn spawn_app_with(backend: Backend, throughput_mps: u32) -> TestApp {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let db = TestDb::new(backend).await;
+    let sim = Simulator::start(SimulatorConfig {
+        status_delays: StatusDelays {
+            sent_ms: 10,
+            delivered_ms: 30,
+            read_ms: Some(60),
+        },
+        webhook_retry_base_ms: 50,
+        webhook_retry_max_ms: 500,
+        ..SimulatorConfig::default()
+    })
+    .await
+    .expect("simulator starts");
+    let store = openbsp_store::open(&db.url).await.expect("store opens");
+    let (key, _) = MasterKey::generate();
+    let now = chrono::Utc::now().timestamp_millis();
+    let s = store.as_ref();
+    let tenant = provision::create_tenant(s, "Acme", now).await.unwrap();
+    let (_, api_key) = provision::create_api_key(s, Some(&tenant.id), "test", false, now)
+        .await
+        .unwrap();
+    let (_, admin_key) = provision::create_api_key(s, None, "admin", true, now)
+        .await
+        .unwrap();
+    let app = provision::add_app(
+        s,
+        &key,
+        AppInput {
+            tenant_id: tenant.id.clone(),
+            name: "app".into(),
+            app_secret: APP_SECRET.into(),
+            verify_token: VERIFY_TOKEN.into(),
+            meta_app_id: None,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    let channel = provision::add_channel(
+        s,
+        &key,
+        ChannelInput {
+            tenant_id: tenant.id.clone(),
+            app_id: app.id,
+            phone_number_id: PNID.into(),
+            waba_id: "900100".into(),
+            display_phone_number: "15550001111".into(),
+            access_token: ACCESS_TOKEN.into(),
+            graph_base_url: Some(sim.url()),
+            graph_version: None,
+            throughput_mps: Some(throughput_mps),
+            messaging_tier: None,
+        },
+        now,
+    )
+    .await
+    .unwrap();
+    let mut config = Config::for_tests(db.path(), key.clone());
+    config.sender = fast_sender();
+    let gateway = Gateway::start(config, store.clone())
+        .await
+        .expect("gateway starts");
+    sim.add_phone_number(PhoneNumberConfig {
+        phone_number_id: PNID.into(),
+        display_phone_number: "15550001111".into(),
+        waba_id: "900100".into(),
+        access_token: ACCESS_TOKEN.into(),
+        app_secret: APP_SECRET.into(),
+        webhook_url: Some(format!("{}/webhooks/whatsapp", gateway.url())),
+        throughput_mps: Some(throughput_mps),
+    });
+    TestApp {
+        gateway,
+        sim,
+        store,
+        key,
+        api_key,
+        admin_key,
+        tenant_id: tenant.id,
+        channel,
+        http: reqwest::Client::new(),
+        db,
+    }
+}
+
+/// A status code and JSON body.
+pub struct Resp {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway.url())
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> Resp {
+        self.post_raw(path, key, body.to_string(), &[]).await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        key: &str,
+        body: String,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut req = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        Resp {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        }
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> Resp {
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        Resp {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        }
+    }
+
+    /// `POST /v1/messages` with a text.
+    pub async fn send_text(&self, to: &str, body: &str) -> Resp {
+        self.post(
+            "/v1/messages",
+            &self.api_key,
+            &json!({"channel": PNID, "to": to, "type": "text", "text": {"body": body}}),
+        )
+        .await
+    }
+
+    /// Waits until the message reaches `status` (or, on the way to the user, a later one).
+    pub async fn wait_status(&self, id: &str, status: &str) -> Value {
+        const ROAD: [&str; 5] = ["queued", "accepted", "sent", "delivered", "read"];
+        let rank = |s: &str| ROAD.iter().position(|r| *r == s);
+        let mut last = Value::Null;
+        for _ in 0..300 {
+            let r = self.get(&format!("/v1/messages/{id}"), &self.api_key).await;
+            let now = r.body["status"].as_str().unwrap_or_default();
+            if now == status || matches!((rank(now), rank(status)), (Some(a), Some(b)) if a >= b) {
+                return r.body;
+            }
+            last = r.body;
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+        panic!("message {id} never reached {status}; last seen: {last}");
+    }
+
+    /// Posts a webhook body to the gateway, signed with `secret`.
+    pub async fn post_webhook(&self, body: &str, secret: Option<&str>) -> u16 {
+        let mut req = self
+            .http
+            .post(self.url("/webhooks/whatsapp"))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(s) = secret {
+            req = req.header(
+                "x-hub-signature-256",
+                openbsp_wire::signature::sign(s.as_bytes(), body.as_bytes()),
+            );
+        }
+        req.send().await.expect("request").status().as_u16()
+    }
+}
+
+/// Polls `f` until it returns true (10 s at most).
+pub async fn wait_until<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..500 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A `messages` webhook envelope for the test channel.
+pub fn envelope(value_extra: Value) -> String {
+    let mut value = json!({
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550001111", "phone_number_id": PNID},
+    });
+    if let (Some(v), Some(extra)) = (value.as_object_mut(), value_extra.as_object()) {
+        for (k, x) in extra {
+            v.insert(k.clone(), x.clone());
+        }
+    }
+    json!({"object": "whatsapp_business_account", "entry": [{"id": "900100", "changes": [{"field": "messages", "value": value}]}]}).to_string()
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# THE test command: runs the whole workspace's test suite, on both storage backends.
+#
+#   scripts/test.sh [ARGS...]   ARGS go to the test runner (cargo nextest run, else cargo test)
+#
+# PostgreSQL comes from scripts/ensure-postgres.sh: $OPENBSP_TEST_POSTGRES_URL if it answers,
+# else a local server on 127.0.0.1:5432, else a throwaway server that is stopped at exit.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+state=$(mktemp "${TMPDIR:-/tmp}/openbsp-pg-state.XXXXXX")
+cleanup() {
+	scripts/ensure-postgres.sh --stop "$state" || true
+	rm -f "$state"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+pg_url=$(OPENBSP_PG_STATE_FILE="$state" scripts/ensure-postgres.sh | tail -n1)
+[ -n "$pg_url" ] || {
+	echo "test.sh: ensure-postgres.sh printed no URL" >&2
+	exit 1
+}
+export OPENBSP_TEST_POSTGRES_URL="$pg_url"
+
+redacted=$(printf '%s' "$pg_url" | sed -E 's#^([a-z]+://[^:/@]+):[^@]*@#\1:***@#')
+if [ -s "$state" ]; then
+	echo "test.sh: PostgreSQL: $redacted (throwaway, stopped at exit)" >&2
+else
+	echo "test.sh: PostgreSQL: $redacted (existing server)" >&2
+fi
+
+if cargo nextest --version >/dev/null 2>&1; then
+	cargo nextest run --workspace --all-targets --no-fail-fast "$@"
+else
+	cargo test --workspace --all-targets --no-fail-fast "$@"
+fi
