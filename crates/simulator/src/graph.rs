@@ -134,10 +134,26 @@ pub(crate) async fn post_messages(
     body: Bytes,
 ) -> Response {
     let query = query.map(|Query(q)| q).unwrap_or_default();
-    match handle_post(&state, &version, &phone_number_id, &query, &headers, &body).await {
-        Ok(resp) => resp,
-        Err(e) => e.into_response(),
+    let latency = state.faults().latency_ms;
+    // Meta finishes a request whose client went away (a crash, a timeout): the message is
+    // accepted and its statuses follow, though nobody read the answer. Handling it in its own
+    // task keeps that true here, where a dropped connection would otherwise cancel it.
+    let handled = tokio::spawn(async move {
+        match handle_post(&state, &version, &phone_number_id, &query, &headers, &body).await {
+            Ok(resp) => resp,
+            Err(e) => e.into_response(),
+        }
+    })
+    .await;
+    // Injected latency delays the answer, after the decision: a client that gives up waiting
+    // does not know whether its message was accepted.
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
     }
+    handled.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "send handler failed");
+        StatusCode::INTERNAL_SERVER_ERROR.into_response()
+    })
 }
 
 async fn handle_post(
@@ -161,9 +177,6 @@ async fn handle_post(
         return Err(MetaError::access_token().into());
     }
     let faults = state.faults();
-    if faults.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
-    }
 
     let v: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Map::new())

@@ -1,0 +1,281 @@
+//! Crash safety with a real process: SIGKILL the gateway while sends are queued and in flight,
+//! restart it, and check that every accepted message reached Meta (the simulator) exactly once.
+//! Also exercises the admin commands' `--json` output, which provisions the gateway here.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use openbsp_simulator::{Faults, PhoneNumberConfig, Simulator, SimulatorConfig, StatusDelays};
+use openbsp_testkit::{Backend, TestDb, on_both_backends};
+use serde_json::{Value, json};
+
+const MASTER_KEY: &str = "5f2b8e0c6a1d4f3b9e7c2a1d0f6b8e4c3a2d1f0e9b8c7a6d5e4f3a2b1c0d9e8f";
+const PNID: &str = "300400500";
+const USER_PREFIX: &str = "155577";
+
+on_both_backends! {
+    sigkill_loses_nothing_and_sends_nothing_twice => crate::sigkill_loses_nothing_and_sends_nothing_twice,
+}
+
+struct Db<'a>(&'a TestDb);
+
+impl Db<'_> {
+    fn cli(&self, args: &[&str]) -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_openbsp"))
+            .args(args)
+            .args([
+                "--database-url",
+                &self.0.url,
+                "--data-dir",
+                &self.0.path().display().to_string(),
+                "--json",
+            ])
+            .env("OPENBSP_MASTER_KEY", MASTER_KEY)
+            .output()
+            .expect("run openbsp");
+        assert!(
+            out.status.success(),
+            "openbsp {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "openbsp {args:?}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+}
+
+/// A gateway process, killed when dropped.
+struct Gateway {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Gateway {
+    fn start(db: &TestDb, port: u16, run: u32) -> Gateway {
+        let log = db.path().join(format!("gateway-{run}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_openbsp"))
+            .args([
+                "serve",
+                "--database-url",
+                &db.url,
+                "--data-dir",
+                &db.path().display().to_string(),
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .env("OPENBSP_MASTER_KEY", MASTER_KEY)
+            .env("OPENBSP_SENDER_REQUEST_TIMEOUT_MS", "2000")
+            .env("OPENBSP_SENDER_INFLIGHT_TIMEOUT_MS", "3000")
+            .env("OPENBSP_SENDER_RECONCILE_GRACE_MS", "3000")
+            .env("OPENBSP_SENDER_RETRY_BASE_MS", "100")
+            .env("OPENBSP_SENDER_POLL_INTERVAL_MS", "50")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start openbsp serve");
+        Gateway { child, log }
+    }
+
+    fn sigkill(mut self) {
+        // Child::kill sends SIGKILL on Unix: no shutdown code runs.
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn wait_ready(http: &reqwest::Client, base: &str, gw: &Gateway) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("gateway never became ready:\n{}", gw.log());
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn sigkill_loses_nothing_and_sends_nothing_twice(b: Backend) {
+    let db = TestDb::new(b).await;
+    let sim = Simulator::start(SimulatorConfig {
+        status_delays: StatusDelays {
+            sent_ms: 20,
+            delivered_ms: 40,
+            read_ms: None,
+        },
+        webhook_retry_base_ms: 100,
+        webhook_retry_max_ms: 500,
+        ..SimulatorConfig::default()
+    })
+    .await
+    .unwrap();
+    // Meta answers slowly, so sends are in flight when the gateway dies.
+    sim.set_faults(Faults {
+        latency_ms: 150,
+        ..Faults::default()
+    });
+
+    let cli = Db(&db);
+    let tenant = cli.cli(&["tenant", "create", "--name", "crash"]);
+    let tenant_id = tenant["id"].as_str().unwrap();
+    let key = cli.cli(&["apikey", "create", "--tenant", tenant_id]);
+    let api_key = key["key"].as_str().unwrap().to_string();
+    let app = cli.cli(&[
+        "app",
+        "add",
+        "--tenant",
+        tenant_id,
+        "--app-secret",
+        "crash-secret",
+        "--verify-token",
+        "vt",
+    ]);
+    let channel = cli.cli(&[
+        "channel",
+        "add",
+        "--tenant",
+        tenant_id,
+        "--app",
+        app["id"].as_str().unwrap(),
+        "--phone-number-id",
+        PNID,
+        "--waba-id",
+        "3004",
+        "--display-phone-number",
+        "15550003333",
+        "--access-token",
+        "crash-token",
+        "--graph-base-url",
+        &sim.url(),
+        "--throughput-mps",
+        "40",
+    ]);
+    assert_eq!(channel["phone_number_id"], PNID);
+    assert!(!channel.to_string().contains("crash-token"));
+    let listed = cli.cli(&["channel", "list"]);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    sim.add_phone_number(PhoneNumberConfig {
+        phone_number_id: PNID.into(),
+        display_phone_number: "15550003333".into(),
+        waba_id: "3004".into(),
+        access_token: "crash-token".into(),
+        app_secret: "crash-secret".into(),
+        webhook_url: Some(format!("{base}/webhooks/whatsapp")),
+        throughput_mps: Some(40),
+    });
+
+    let http = reqwest::Client::new();
+    let gw = Gateway::start(&db, port, 1);
+    wait_ready(&http, &base, &gw).await;
+
+    let total = 200;
+    let mut accepted = Vec::new();
+    for i in 0..total {
+        let r = http
+            .post(format!("{base}/v1/messages"))
+            .bearer_auth(&api_key)
+            .json(&json!({"channel": PNID, "to": format!("{USER_PREFIX}{i:05}"), "type": "text", "text": {"body": format!("crash {i}")}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        let v: Value = r.json().await.unwrap();
+        accepted.push(v["id"].as_str().unwrap().to_string());
+    }
+    // Let some go out, then kill it mid-stream.
+    let start = Instant::now();
+    while sim.received(PNID).len() < 40 && start.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    gw.sigkill();
+    let at_kill = sim.received(PNID).len();
+    assert!(
+        at_kill < total,
+        "the kill came after everything was sent ({at_kill}); nothing was tested"
+    );
+
+    let gw = Gateway::start(&db, port, 2);
+    wait_ready(&http, &base, &gw).await;
+
+    // Every accepted message reaches Meta and comes back delivered.
+    let start = Instant::now();
+    loop {
+        let mut pending = 0;
+        for id in &accepted {
+            let v: Value = http
+                .get(format!("{base}/v1/messages/{id}"))
+                .bearer_auth(&api_key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if v["status"] != "delivered" && v["status"] != "read" {
+                pending += 1;
+            }
+        }
+        if pending == 0 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "{pending} messages never delivered after the restart:\n{}",
+            gw.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let received = sim.received(PNID);
+    let mut ids: Vec<String> = received
+        .iter()
+        .map(|m| {
+            m.body["biz_opaque_callback_data"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    let mut want = accepted.clone();
+    want.sort();
+    let dups: Vec<_> = ids
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0].clone())
+        .collect();
+    assert!(dups.is_empty(), "sent twice: {dups:?}");
+    assert_eq!(ids, want, "every accepted message sent exactly once");
+    eprintln!(
+        "{b:?}: {total} accepted, {at_kill} sent before SIGKILL, all {} sent exactly once after restart",
+        ids.len()
+    );
+    sim.shutdown().await;
+}
