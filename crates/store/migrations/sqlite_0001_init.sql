@@ -98,7 +98,11 @@ CREATE TABLE outbox (
     payload TEXT NOT NULL,
     last_error TEXT
 );
-CREATE INDEX outbox_due ON outbox(channel_id, state, priority, next_attempt_at);
+-- Partial indexes: the outbox's pending rows are what the sender reads, by priority to claim
+-- and by due time to find channels with work, without scanning a deep backlog.
+CREATE INDEX outbox_due ON outbox(channel_id, priority, next_attempt_at, message_id) WHERE state = 'pending';
+CREATE INDEX outbox_next ON outbox(channel_id, next_attempt_at) WHERE state = 'pending';
+CREATE INDEX outbox_inflight ON outbox(claimed_at) WHERE state = 'inflight';
 
 CREATE TABLE webhook_inbox (
     id TEXT PRIMARY KEY,

@@ -62,11 +62,12 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `f` on the writer, inside the current group-commit transaction.
+    /// Runs `f` on the writer, inside the current group-commit transaction. `f` may run twice
+    /// when a neighbour in its batch fails; only the last run counts.
     pub(crate) async fn write<R, F>(&self, f: F) -> StoreResult<R>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+        F: FnMut(&Connection) -> StoreResult<R> + Send + 'static,
     {
         self.writer.run(f).await
     }

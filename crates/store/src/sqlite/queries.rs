@@ -206,7 +206,7 @@ impl Store for SqliteStore {
     }
 
     async fn enqueue_outbound(&self, new: NewOutbound) -> StoreResult<EnqueueOutcome> {
-        self.write(move |c| enqueue(c, new)).await
+        self.write(move |c| enqueue(c, &new)).await
     }
 
     async fn get_message(
@@ -310,7 +310,8 @@ impl Store for SqliteStore {
         self.read(move |c| {
             collect(
                 c,
-                "SELECT DISTINCT channel_id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1",
+                "SELECT c.id FROM channels c WHERE EXISTS (SELECT 1 FROM outbox o
+                 WHERE o.channel_id = c.id AND o.state = 'pending' AND o.next_attempt_at <= ?1)",
                 [now],
                 |r| r.get(0),
             )
@@ -420,7 +421,7 @@ impl Store for SqliteStore {
         self.write(move |c| {
             let mut stmt =
                 c.prepare_cached("UPDATE webhook_inbox SET processed_at = ?2 WHERE id = ?1")?;
-            for id in ids {
+            for id in &ids {
                 stmt.execute(params![id, at])?;
             }
             Ok(())
@@ -497,8 +498,9 @@ fn upsert_contact(c: &Connection, tenant: &str, key: &ContactKey, now: i64) -> S
     Ok(id)
 }
 
-fn enqueue(c: &Connection, mut new: NewOutbound) -> StoreResult<EnqueueOutcome> {
-    let m = &mut new.message;
+fn enqueue(c: &Connection, new: &NewOutbound) -> StoreResult<EnqueueOutcome> {
+    let mut message = new.message.clone();
+    let m = &mut message;
     if let Some(key) = &m.idempotency_key
         && let Some(existing) = find_message(c, "idempotency_key", key, &m.tenant_id)?
     {
@@ -518,7 +520,7 @@ fn enqueue(c: &Connection, mut new: NewOutbound) -> StoreResult<EnqueueOutcome> 
          VALUES (?1, ?2, ?3, 'pending', ?4, 0, ?5, ?6)",
     )?
     .execute(params![m.id, m.tenant_id, m.channel_id, new.priority, m.created_at, new.payload.to_string()])?;
-    Ok(EnqueueOutcome::Created(new.message))
+    Ok(EnqueueOutcome::Created(message))
 }
 
 fn insert_message(c: &Connection, m: &Message, request_hash: Option<&str>) -> StoreResult<()> {

@@ -1,4 +1,11 @@
 //! The single writer thread and its group commit.
+//!
+//! Requests queue on a channel; the writer takes everything queued, runs it in one
+//! transaction and commits once, then answers every caller. The fast path runs the requests
+//! back to back with no savepoints (a savepoint copies every page it touches into a
+//! sub-journal). If any request fails, the whole transaction is rolled back and the batch runs
+//! again with one savepoint per request, so that a failing request never takes its neighbours
+//! down with it. That is why a request is a re-runnable closure (`FnMut`).
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -8,19 +15,54 @@ use crate::error::{StoreError, StoreResult};
 /// Most requests folded into one transaction.
 const MAX_BATCH: usize = 2048;
 
-type Finish = Box<dyn FnOnce(Option<&StoreError>) + Send>;
-/// A request: run on the connection (or told there is none: the transaction could not begin).
-type Job = Box<dyn FnOnce(Option<&Connection>) -> (bool, Finish) + Send>;
+/// One queued request.
+trait Job: Send {
+    /// Runs the request (or records that it could not run); returns whether it succeeded.
+    fn run(&mut self, conn: Option<&Connection>) -> bool;
+    /// Answers the caller once the transaction's fate is known.
+    fn finish(self: Box<Self>, commit_error: Option<&StoreError>);
+}
+
+struct Request<R, F> {
+    f: F,
+    result: Option<StoreResult<R>>,
+    reply: oneshot::Sender<StoreResult<R>>,
+}
+
+impl<R, F> Job for Request<R, F>
+where
+    R: Send + 'static,
+    F: FnMut(&Connection) -> StoreResult<R> + Send + 'static,
+{
+    fn run(&mut self, conn: Option<&Connection>) -> bool {
+        let result = match conn {
+            Some(c) => (self.f)(c),
+            None => Err(StoreError::Database("could not begin a transaction".into())),
+        };
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit_error: Option<&StoreError>) {
+        let out = match (self.result, commit_error) {
+            (Some(Ok(_)), Some(e)) => Err(StoreError::Database(format!("commit failed: {e}"))),
+            (Some(r), _) => r,
+            (None, _) => Err(StoreError::Database("request was not run".into())),
+        };
+        let _ = self.reply.send(out);
+    }
+}
 
 /// Handle to the writer thread.
 pub(super) struct Writer {
-    tx: mpsc::Sender<Job>,
+    tx: mpsc::Sender<Box<dyn Job>>,
 }
 
 impl Writer {
     /// Starts the writer thread on `conn`. It stops when the last handle is dropped.
     pub(super) fn spawn(conn: Connection) -> Writer {
-        let (tx, rx) = mpsc::channel::<Job>(MAX_BATCH * 4);
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>(MAX_BATCH * 4);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || run(conn, rx))
@@ -28,74 +70,59 @@ impl Writer {
         Writer { tx }
     }
 
-    /// Runs `f` in the next transaction and answers once it is committed.
+    /// Runs `f` in the next transaction and answers once it is committed. `f` may run twice
+    /// (see the module doc); only the last run's effects and result count.
     pub(super) async fn run<R, F>(&self, f: F) -> StoreResult<R>
     where
         R: Send + 'static,
-        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+        F: FnMut(&Connection) -> StoreResult<R> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let result = match conn {
-                Some(conn) => f(conn),
-                None => Err(StoreError::Database("could not begin a transaction".into())),
-            };
-            let ok = result.is_ok();
-            let finish: Finish = Box::new(move |commit_error| {
-                let out = match commit_error {
-                    Some(e) if ok => Err(StoreError::Database(format!("commit failed: {e}"))),
-                    _ => result,
-                };
-                let _ = reply.send(out);
-            });
-            (ok, finish)
+        let job = Box::new(Request {
+            f,
+            result: None,
+            reply,
         });
         self.tx.send(job).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Job>) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
-    let mut finishes: Vec<Finish> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        let commit = commit_batch(&conn, &mut batch, &mut finishes);
+fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>) {
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
+    while rx.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
+        let commit = commit_batch(&conn, &mut batch);
         if let Err(e) = &commit {
-            tracing::error!(error = %e, jobs = finishes.len(), "SQLite group commit failed");
+            tracing::error!(error = %e, jobs = batch.len(), "SQLite group commit failed");
             let _ = conn.execute_batch("ROLLBACK");
         }
-        for finish in finishes.drain(..) {
-            finish(commit.as_ref().err());
+        for job in batch.drain(..) {
+            job.finish(commit.as_ref().err());
         }
     }
 }
 
-fn commit_batch(
-    conn: &Connection,
-    batch: &mut Vec<Job>,
-    finishes: &mut Vec<Finish>,
-) -> StoreResult<()> {
+fn commit_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> StoreResult<()> {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        for job in batch.drain(..) {
-            finishes.push(job(None).1);
+        for job in batch.iter_mut() {
+            job.run(None);
         }
         return Err(e.into());
     }
-    for job in batch.drain(..) {
-        conn.execute_batch("SAVEPOINT job")?;
-        let (ok, finish) = job(Some(conn));
-        if !ok {
-            conn.execute_batch("ROLLBACK TO job")?;
+    let all_ok = batch.iter_mut().all(|job| job.run(Some(conn)));
+    if !all_ok {
+        // One request failed: start over, each request in its own savepoint.
+        conn.execute_batch("ROLLBACK; BEGIN IMMEDIATE")?;
+        let mut savepoint = conn.prepare_cached("SAVEPOINT job")?;
+        let mut rollback = conn.prepare_cached("ROLLBACK TO job")?;
+        let mut release = conn.prepare_cached("RELEASE job")?;
+        for job in batch.iter_mut() {
+            savepoint.execute([])?;
+            if !job.run(Some(conn)) {
+                rollback.execute([])?;
+            }
+            release.execute([])?;
         }
-        conn.execute_batch("RELEASE job")?;
-        finishes.push(finish);
     }
     conn.execute_batch("COMMIT")?;
     Ok(())
