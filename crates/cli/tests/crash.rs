@@ -121,6 +121,7 @@ fn free_port() -> u16 {
 }
 
 async fn sigkill_loses_nothing_and_sends_nothing_twice(b: Backend) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let db = TestDb::new(b).await;
     let sim = Simulator::start(SimulatorConfig {
         status_delays: StatusDelays {

@@ -15,6 +15,57 @@ on_both_backends! {
     transient_failures_are_retried_and_request_errors_fail_at_once => crate::transient_failures_are_retried_and_request_errors_fail_at_once,
     pacing_keeps_under_the_simulators_limit => crate::pacing_keeps_under_the_simulators_limit,
     listing_filters_and_pages => crate::listing_filters_and_pages,
+    throttled_sends_are_retried_until_sent_once => crate::throttled_sends_are_retried_until_sent_once,
+}
+
+async fn throttled_sends_are_retried_until_sent_once(b: Backend) {
+    // The channel believes it may send 50 per second; Meta allows 3 and answers 130429 to the
+    // rest. Every message still goes out, once.
+    let app = spawn_app_with(b, 50).await;
+    app.sim
+        .add_phone_number(openbsp_simulator::PhoneNumberConfig {
+            phone_number_id: PNID.into(),
+            display_phone_number: "15550001111".into(),
+            waba_id: "900100".into(),
+            access_token: ACCESS_TOKEN.into(),
+            app_secret: APP_SECRET.into(),
+            webhook_url: Some(app.url("/webhooks/whatsapp")),
+            throughput_mps: Some(3),
+        });
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        ids.push(
+            app.send_text(&format!("1555124{i:04}"), "burst").await.body["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    for id in &ids {
+        app.wait_status(id, "sent").await;
+    }
+    let got = app.sim.received(PNID);
+    assert_eq!(got.len(), 12, "each message accepted by Meta exactly once");
+    // Meta did refuse some with 130429 on the way (nextest runs each test in its own process,
+    // so these counters are this test's).
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("openbsp_sends_total{result=\"refused\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0);
+    assert!(
+        refused >= 1.0,
+        "Meta never throttled the burst, so nothing was tested:\n{metrics}"
+    );
 }
 
 async fn native_text_is_queued_sent_and_read(b: Backend) {
