@@ -8,6 +8,11 @@ mod settings;
 
 use clap::Parser;
 
+/// mimalloc: the gateway allocates on request threads and frees on the store's writer thread,
+/// a pattern glibc's allocator handles poorly (a fifth of the CPU time under load).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

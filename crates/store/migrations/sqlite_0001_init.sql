@@ -65,7 +65,7 @@ CREATE TABLE messages (
     recipient TEXT NOT NULL,
     msg_type TEXT NOT NULL,
     content TEXT NOT NULL,
-    wamid TEXT UNIQUE,
+    wamid TEXT,
     status TEXT NOT NULL,
     error TEXT,
     biz_opaque_callback_data TEXT,
@@ -73,10 +73,13 @@ CREATE TABLE messages (
     idempotency_key TEXT,
     request_hash TEXT,
     created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL,
-    UNIQUE (tenant_id, idempotency_key)
+    updated_at INTEGER NOT NULL
 );
 CREATE INDEX messages_tenant_id ON messages(tenant_id, id);
+-- Partial: most messages have no idempotency key and no wamid when they are written, and
+-- every index entry not written is less work for the single writer.
+CREATE UNIQUE INDEX messages_idempotency ON messages(tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE UNIQUE INDEX messages_wamid ON messages(wamid) WHERE wamid IS NOT NULL;
 
 CREATE TABLE message_statuses (
     message_id TEXT NOT NULL,
@@ -84,7 +87,7 @@ CREATE TABLE message_statuses (
     at INTEGER NOT NULL,
     error TEXT,
     PRIMARY KEY (message_id, status)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE outbox (
     message_id TEXT PRIMARY KEY,
@@ -98,10 +101,9 @@ CREATE TABLE outbox (
     payload TEXT NOT NULL,
     last_error TEXT
 );
--- Partial indexes: the outbox's pending rows are what the sender reads, by priority to claim
--- and by due time to find channels with work, without scanning a deep backlog.
+-- Partial indexes: the outbox's pending rows are what the sender reads (by priority, then due
+-- time), and in-flight rows what the crash sweep reads.
 CREATE INDEX outbox_due ON outbox(channel_id, priority, next_attempt_at, message_id) WHERE state = 'pending';
-CREATE INDEX outbox_next ON outbox(channel_id, next_attempt_at) WHERE state = 'pending';
 CREATE INDEX outbox_inflight ON outbox(claimed_at) WHERE state = 'inflight';
 
 CREATE TABLE webhook_inbox (

@@ -4,14 +4,17 @@
 //! the previous commit ran in a single transaction (group commit), each request inside its own
 //! savepoint so that one failure never spoils its neighbours. Callers get their answer only
 //! after the commit is durable (`synchronous = FULL`). Reads go to a small pool of read-only
-//! connections, which WAL lets run alongside the writer.
+//! connections, which WAL lets run alongside the writer. WAL checkpoints run on a thread of
+//! their own, so the writer never stops to copy pages into the database file.
 
 mod queries;
 mod rows;
 mod writer;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Semaphore;
@@ -21,11 +24,20 @@ use writer::Writer;
 
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite_0001_init.sql"))];
 const READERS: usize = 8;
+/// How often the checkpointer copies the WAL into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 /// The SQLite store.
 pub struct SqliteStore {
     writer: Writer,
     readers: Arc<ReaderPool>,
+    stop_checkpoints: Arc<AtomicBool>,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.stop_checkpoints.store(true, Ordering::Relaxed);
+    }
 }
 
 struct ReaderPool {
@@ -52,7 +64,10 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Database(e.to_string()))??;
+        let stop_checkpoints = Arc::new(AtomicBool::new(false));
+        spawn_checkpointer(path.to_string(), stop_checkpoints.clone())?;
         Ok(SqliteStore {
+            stop_checkpoints,
             writer: Writer::spawn(conn),
             readers: Arc::new(ReaderPool {
                 path: path.to_string(),
@@ -116,11 +131,49 @@ impl ReaderPool {
     }
 }
 
+/// Checkpoints the WAL from a connection of its own. PASSIVE never blocks the writer; once a
+/// checkpoint has caught up, the writer's next transaction starts the WAL over.
+fn spawn_checkpointer(path: String, stop: Arc<AtomicBool>) -> StoreResult<()> {
+    let conn = Connection::open(&path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    std::thread::Builder::new()
+        .name("sqlite-checkpoint".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(CHECKPOINT_EVERY);
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "SQLite WAL checkpoint failed; will retry");
+                }
+            }
+        })
+        .map_err(|e| StoreError::Database(format!("cannot start the checkpoint thread: {e}")))?;
+    Ok(())
+}
+
 fn configure(conn: &Connection) -> StoreResult<()> {
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // Turning a new file to WAL takes an exclusive lock without waiting for it (no busy
+    // handler): retry while another process opening the same file holds it.
+    let mut tries = 0;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::DatabaseBusy && tries < 500 =>
+            {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => {
+                other?;
+                break;
+            }
+        }
+    }
     // FULL: a commit is on disk before its callers are answered.
     conn.pragma_update(None, "synchronous", "FULL")?;
+    // The checkpoint thread does this work, off the writer's path.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "cache_size", -65536)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
@@ -132,7 +185,11 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
     )?;
     for (version, sql) in MIGRATIONS {
-        let done: bool = conn.query_row(
+        // IMMEDIATE: hold the write lock while looking, so that processes opening the same new
+        // file at once wait for each other instead of failing ("database is locked") or
+        // applying the migration twice.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let done: bool = tx.query_row(
             "SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = ?1)",
             [version],
             |r| r.get(0),
@@ -140,7 +197,6 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
         if done {
             continue;
         }
-        let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.execute(
             "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",

@@ -233,7 +233,7 @@ impl Store for SqliteStore {
         self.read(move |c| {
             collect(
                 c,
-                "SELECT status, at, error FROM message_statuses WHERE message_id = ?1 ORDER BY at, rowid",
+                "SELECT status, at, error FROM message_statuses WHERE message_id = ?1 ORDER BY at, status",
                 [id],
                 rows::status_entry,
             )
