@@ -206,7 +206,11 @@ impl Store for SqliteStore {
     }
 
     async fn enqueue_outbound(&self, new: NewOutbound) -> StoreResult<EnqueueOutcome> {
-        self.write(move |c| enqueue(c, &new)).await
+        // Serialise on the caller's thread: the writer is the one thread every write waits for.
+        let content = new.message.content.to_string();
+        let payload = new.payload.to_string();
+        self.write(move |c| enqueue(c, &new, &content, &payload))
+            .await
     }
 
     async fn get_message(
@@ -481,9 +485,12 @@ fn upsert_contact(c: &Connection, tenant: &str, key: &ContactKey, now: i64) -> S
         ContactKey::WaId(w) => ("wa_id", w),
         ContactKey::UserId(u) => ("user_id", u),
     };
-    let sql = format!("SELECT id FROM contacts WHERE tenant_id = ?1 AND {col} = ?2");
+    let select = match key {
+        ContactKey::WaId(_) => "SELECT id FROM contacts WHERE tenant_id = ?1 AND wa_id = ?2",
+        ContactKey::UserId(_) => "SELECT id FROM contacts WHERE tenant_id = ?1 AND user_id = ?2",
+    };
     if let Some(id) = c
-        .prepare_cached(&sql)?
+        .prepare_cached(select)?
         .query_row([tenant, value], |r| r.get::<_, String>(0))
         .optional()?
     {
@@ -498,7 +505,12 @@ fn upsert_contact(c: &Connection, tenant: &str, key: &ContactKey, now: i64) -> S
     Ok(id)
 }
 
-fn enqueue(c: &Connection, new: &NewOutbound) -> StoreResult<EnqueueOutcome> {
+fn enqueue(
+    c: &Connection,
+    new: &NewOutbound,
+    content: &str,
+    payload: &str,
+) -> StoreResult<EnqueueOutcome> {
     let mut message = new.message.clone();
     let m = &mut message;
     if let Some(key) = &m.idempotency_key
@@ -514,20 +526,26 @@ fn enqueue(c: &Connection, new: &NewOutbound) -> StoreResult<EnqueueOutcome> {
         });
     }
     m.contact_id = Some(upsert_contact(c, &m.tenant_id, &new.contact, m.created_at)?);
-    insert_message(c, m, Some(&new.request_hash))?;
+    insert_message(c, m, content, Some(&new.request_hash))?;
     c.prepare_cached(
         "INSERT INTO outbox (message_id, tenant_id, channel_id, state, priority, attempts, next_attempt_at, payload)
          VALUES (?1, ?2, ?3, 'pending', ?4, 0, ?5, ?6)",
     )?
-    .execute(params![m.id, m.tenant_id, m.channel_id, new.priority, m.created_at, new.payload.to_string()])?;
+    .execute(params![m.id, m.tenant_id, m.channel_id, new.priority, m.created_at, payload])?;
     Ok(EnqueueOutcome::Created(message))
 }
 
-fn insert_message(c: &Connection, m: &Message, request_hash: Option<&str>) -> StoreResult<()> {
-    c.prepare_cached(&format!(
-        "INSERT INTO messages ({MESSAGE_COLS}, request_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
-    ))?
-    .execute(params![
+/// `INSERT INTO messages`, spelled out once (the column order is [`MESSAGE_COLS`]'s).
+const INSERT_MESSAGE: &str = "INSERT INTO messages (id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid, status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at, updated_at, request_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+
+fn insert_message(
+    c: &Connection,
+    m: &Message,
+    content: &str,
+    request_hash: Option<&str>,
+) -> StoreResult<()> {
+    debug_assert!(INSERT_MESSAGE.contains(MESSAGE_COLS));
+    c.prepare_cached(INSERT_MESSAGE)?.execute(params![
         m.id,
         m.tenant_id,
         m.channel_id,
@@ -535,7 +553,7 @@ fn insert_message(c: &Connection, m: &Message, request_hash: Option<&str>) -> St
         m.direction.as_str(),
         m.recipient,
         m.msg_type,
-        m.content.to_string(),
+        content,
         m.wamid,
         m.status.as_str(),
         m.error.as_ref().map(|e| e.to_string()),
@@ -720,6 +738,6 @@ fn insert_inbound(c: &Connection, new: &NewInbound) -> StoreResult<bool> {
     }
     let mut m = m.clone();
     m.contact_id = Some(contact_id);
-    insert_message(c, &m, None)?;
+    insert_message(c, &m, &m.content.to_string(), None)?;
     Ok(true)
 }
