@@ -1,0 +1,603 @@
+//! Group commit for the hot writes: `enqueue_outbound` and `insert_inbox`.
+//!
+//! Callers put their request and a oneshot reply on one queue. A few workers take turns at the
+//! queue: each takes everything waiting (up to [`MAX_BATCH`]), stores the whole batch in one
+//! transaction with set-based statements (`INSERT … SELECT FROM UNNEST(…)`), commits, and
+//! answers every caller. While one worker waits for its commit to be durable, the next one is
+//! already writing its batch. If a batch fails as a whole, its requests are retried one per
+//! transaction, so one bad request never fails its neighbours; each request then gets exactly
+//! the answer it would have got alone.
+//!
+//! Per-request semantics are the SQLite backend's: the idempotency key is looked up first, a
+//! repeat of a key *within* one batch is answered relative to its first occurrence, contacts
+//! are found or created, and the message, its `queued` history entry and its outbox row are
+//! written together. Concurrent transactions (other workers, other replicas) storing the same
+//! new key collide on its unique constraint: the later one fails, its requests are redone one
+//! by one, and the redone look-up finds the committed message (see [`enqueue_one`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, LazyLock};
+
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgPool, Postgres};
+use sqlx::{Connection, PgConnection};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::rows::{self, MESSAGE_COLS};
+use super::{DbResult, chunks, text_bytes};
+use crate::error::{StoreError, StoreResult};
+use crate::model::*;
+
+/// Most requests folded into one transaction.
+const MAX_BATCH: usize = 512;
+
+/// A request waiting for the next batch.
+enum Job {
+    Enqueue(
+        Box<NewOutbound>,
+        oneshot::Sender<StoreResult<EnqueueOutcome>>,
+    ),
+    Inbox(InboxItem, oneshot::Sender<StoreResult<()>>),
+}
+
+/// Handle to the group-commit workers; they stop once it is dropped and the queue is drained.
+pub(super) struct Batcher {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Batcher {
+    /// Starts `workers` workers writing through `pool`.
+    pub(super) fn spawn(pool: PgPool, workers: usize) -> Batcher {
+        let (tx, rx) = mpsc::channel(MAX_BATCH * 8);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..workers.max(1) {
+            tokio::spawn(worker(pool.clone(), rx.clone()));
+        }
+        Batcher { tx }
+    }
+
+    /// Stores an outbound message in the next batch; answers once it is committed.
+    pub(super) async fn enqueue(&self, new: NewOutbound) -> StoreResult<EnqueueOutcome> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job::Enqueue(Box::new(new), reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stores a webhook payload in the next batch; answers once it is committed.
+    pub(super) async fn insert_inbox(&self, item: InboxItem) -> StoreResult<()> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Job::Inbox(item, reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// A worker's own connection, kept across batches so that a batch never waits for the pool
+/// (or for a new connection to be opened); replaced after an error.
+struct Conn {
+    pool: PgPool,
+    conn: Option<PoolConnection<Postgres>>,
+}
+
+impl Conn {
+    async fn get(&mut self) -> StoreResult<&mut PgConnection> {
+        let conn = match self.conn.take() {
+            Some(c) => c,
+            None => self.pool.acquire().await.db()?,
+        };
+        Ok(&mut **self.conn.insert(conn))
+    }
+
+    /// Closes the connection (it may be broken); the next batch opens another.
+    fn discard(&mut self) {
+        if let Some(mut c) = self.conn.take() {
+            c.close_on_drop();
+        }
+    }
+}
+
+/// One worker: take what is queued, commit it, answer, repeat.
+async fn worker(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    let mut conn = Conn { pool, conn: None };
+    // Connect now rather than on the first request.
+    if let Err(e) = conn.get().await {
+        tracing::warn!(error = %e, "group-commit worker could not connect yet");
+    }
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    loop {
+        // The lock is held only while waiting for and draining the queue, not while writing.
+        let n = rx.lock().await.recv_many(&mut jobs, MAX_BATCH).await;
+        if n == 0 {
+            return; // every sender is gone: the store was dropped
+        }
+        run_batch(&mut conn, &mut jobs).await;
+    }
+}
+
+/// Commits one batch and answers its callers. A batch that fails as a whole (or a lone
+/// request) is done one request per transaction, so each gets the answer it would get alone.
+async fn run_batch(conn: &mut Conn, jobs: &mut Vec<Job>) {
+    let mut news = Vec::new();
+    let mut news_replies = Vec::new();
+    let mut inbox = Vec::new();
+    let mut inbox_replies = Vec::new();
+    for job in jobs.drain(..) {
+        match job {
+            Job::Enqueue(new, reply) => {
+                news.push(*new);
+                news_replies.push(reply);
+            }
+            Job::Inbox(item, reply) => {
+                inbox.push(item);
+                inbox_replies.push(reply);
+            }
+        }
+    }
+    let size = news.len() + inbox.len();
+    if size > 1 {
+        match commit(conn, &news, &inbox).await {
+            Ok(outcomes) => {
+                for (reply, outcome) in news_replies.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+                for reply in inbox_replies {
+                    let _ = reply.send(Ok(()));
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, size, "PostgreSQL group commit failed; retrying its requests one by one");
+            }
+        }
+    }
+    for (new, reply) in news.iter().zip(news_replies) {
+        let _ = reply.send(enqueue_one(conn, new).await);
+    }
+    for (item, reply) in inbox.iter().zip(inbox_replies) {
+        let out = commit(conn, &[], std::slice::from_ref(item))
+            .await
+            .map(|_| ());
+        let _ = reply.send(out);
+    }
+}
+
+/// Name of the unique index on `(tenant_id, idempotency_key)` (see the migration).
+const IDEMPOTENCY_CONSTRAINT: &str = "messages_idempotency_key";
+
+/// Enqueues one message in its own transaction. Idempotency keys are looked up without locks:
+/// if a concurrent transaction stored the same key after our look-up, our insert waits for it
+/// and then breaks the key's unique constraint. Looking again then finds that (now committed)
+/// message, which is the answer the request would have got had it come second.
+async fn enqueue_one(conn: &mut Conn, new: &NewOutbound) -> StoreResult<EnqueueOutcome> {
+    let mut attempts = 0;
+    loop {
+        match commit(conn, std::slice::from_ref(new), &[]).await {
+            Ok(mut outcomes) => {
+                return outcomes
+                    .pop()
+                    .ok_or_else(|| StoreError::Database("enqueue gave no outcome".into()));
+            }
+            Err(StoreError::Conflict(what))
+                if attempts < 3
+                    && new.message.idempotency_key.is_some()
+                    && what.starts_with(IDEMPOTENCY_CONSTRAINT) =>
+            {
+                attempts += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Stores `news` and `inbox` in one transaction; the outcomes are in the order of `news`.
+async fn commit(
+    conn: &mut Conn,
+    news: &[NewOutbound],
+    inbox: &[InboxItem],
+) -> StoreResult<Vec<EnqueueOutcome>> {
+    let result = commit_on(conn.get().await?, news, inbox).await;
+    if let Err(StoreError::Database(_) | StoreError::Closed) = &result {
+        // Not a rejected request: the connection itself may be at fault.
+        conn.discard();
+    }
+    result
+}
+
+async fn commit_on(
+    c: &mut PgConnection,
+    news: &[NewOutbound],
+    inbox: &[InboxItem],
+) -> StoreResult<Vec<EnqueueOutcome>> {
+    let mut tx = c.begin().await.db()?;
+    let outcomes = if news.is_empty() {
+        Vec::new()
+    } else {
+        enqueue_set(&mut tx, news).await?
+    };
+    if !inbox.is_empty() {
+        insert_inbox_set(&mut tx, inbox).await?;
+    }
+    tx.commit().await.db()?;
+    Ok(outcomes)
+}
+
+/// What a request of the batch turns into.
+enum Plan {
+    /// A new message to store.
+    Insert,
+    /// Its idempotency key is already stored: that message and its request hash.
+    Found(Box<Message>, Option<String>),
+    /// Its idempotency key first appears at this earlier index of the batch.
+    Follow(usize),
+}
+
+static LOOKUP_KEYS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {MESSAGE_COLS}, request_hash FROM messages
+         JOIN UNNEST($1::text[], $2::text[]) AS u(t, k) ON tenant_id = u.t AND idempotency_key = u.k"
+    )
+});
+
+/// Messages, their first history entry and their outbox rows, in one statement.
+const INSERT_OUTBOUND_SQL: &str = "WITH input AS (
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+        $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
+        $14::text[], $15::bigint[], $16::bigint[], $17::text[], $18::int[], $19::text[])
+    AS u(id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid,
+        status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at,
+        updated_at, request_hash, priority, payload)
+), m AS (
+    INSERT INTO messages (id, tenant_id, channel_id, contact_id, direction, recipient, msg_type,
+        content, wamid, status, error, biz_opaque_callback_data, context_message_id,
+        idempotency_key, created_at, updated_at, request_hash)
+    SELECT id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid,
+        status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at,
+        updated_at, request_hash FROM input
+), h AS (
+    INSERT INTO message_statuses (message_id, status, at)
+    SELECT id, status, created_at FROM input
+    ON CONFLICT (message_id, status) DO NOTHING
+)
+INSERT INTO outbox (message_id, tenant_id, channel_id, state, priority, attempts, next_attempt_at, payload)
+SELECT id, tenant_id, channel_id, 'pending', priority, 0, created_at, payload FROM input";
+
+/// Stores a batch of outbound messages on `c` (inside the caller's transaction).
+async fn enqueue_set(
+    c: &mut PgConnection,
+    items: &[NewOutbound],
+) -> StoreResult<Vec<EnqueueOutcome>> {
+    // Each key's first occurrence in the batch; later ones follow it.
+    let mut first: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut plans = Vec::with_capacity(items.len());
+    for (i, new) in items.iter().enumerate() {
+        let m = &new.message;
+        let plan = match &m.idempotency_key {
+            Some(key) => match first.get(&(m.tenant_id.as_str(), key.as_str())) {
+                Some(&p) => Plan::Follow(p),
+                None => {
+                    first.insert((&m.tenant_id, key), i);
+                    Plan::Insert
+                }
+            },
+            None => Plan::Insert,
+        };
+        plans.push(plan);
+    }
+
+    if !first.is_empty() {
+        let mut keyed: Vec<(&str, &str)> = first.keys().copied().collect();
+        keyed.sort_unstable();
+        let (tenants, keys): (Vec<&str>, Vec<&str>) = keyed.iter().copied().unzip();
+        let ranges = chunks(
+            keyed
+                .iter()
+                .map(|(t, k)| text_bytes(Some(t)) + text_bytes(Some(k))),
+        );
+        for r in &ranges {
+            let found = sqlx::query(LOOKUP_KEYS_SQL.as_str())
+                .bind(&tenants[r.clone()])
+                .bind(&keys[r.clone()])
+                .fetch_all(&mut *c)
+                .await
+                .db()?;
+            for row in &found {
+                let msg = rows::message(row)?;
+                let hash: Option<String> = rows::get(row, 16)?;
+                let key = msg.idempotency_key.as_deref().unwrap_or_default();
+                if let Some(&i) = first.get(&(msg.tenant_id.as_str(), key)) {
+                    plans[i] = Plan::Found(Box::new(msg), hash);
+                }
+            }
+        }
+    }
+
+    // The messages to create, with their contacts.
+    let inserts: Vec<usize> = (0..items.len())
+        .filter(|&i| matches!(plans[i], Plan::Insert))
+        .collect();
+    let wanted: Vec<(&str, &ContactKey, i64)> = inserts
+        .iter()
+        .map(|&i| {
+            let m = &items[i].message;
+            (m.tenant_id.as_str(), &items[i].contact, m.created_at)
+        })
+        .collect();
+    let contacts = resolve_contacts(c, &wanted).await?;
+    let mut created: Vec<Option<Message>> = vec![None; items.len()];
+    for &i in &inserts {
+        let mut m = items[i].message.clone();
+        let (col, value) = rows::contact_key(&items[i].contact);
+        let id = contacts.get(&(m.tenant_id.clone(), col, value.to_string()));
+        m.contact_id = Some(
+            id.cloned()
+                .ok_or_else(|| StoreError::Database("contact not resolved".into()))?,
+        );
+        created[i] = Some(m);
+    }
+    if !inserts.is_empty() {
+        insert_outbound(c, items, &created).await?;
+    }
+
+    let mut outcomes = Vec::with_capacity(items.len());
+    for (i, new) in items.iter().enumerate() {
+        let outcome = match &plans[i] {
+            Plan::Insert => {
+                EnqueueOutcome::Created(created[i].clone().unwrap_or_else(|| new.message.clone()))
+            }
+            Plan::Found(msg, hash) => by_hash(new, msg, hash.as_deref()),
+            Plan::Follow(p) => match &plans[*p] {
+                Plan::Found(msg, hash) => by_hash(new, msg, hash.as_deref()),
+                _ => match &created[*p] {
+                    Some(msg) => by_hash(new, msg, Some(&items[*p].request_hash)),
+                    None => {
+                        return Err(StoreError::Database("idempotency key not resolved".into()));
+                    }
+                },
+            },
+        };
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// The answer to a request whose idempotency key names `existing`.
+fn by_hash(new: &NewOutbound, existing: &Message, hash: Option<&str>) -> EnqueueOutcome {
+    if hash == Some(new.request_hash.as_str()) {
+        EnqueueOutcome::Existing(existing.clone())
+    } else {
+        EnqueueOutcome::KeyReused(existing.clone())
+    }
+}
+
+/// Inserts the messages `created` holds (with their contacts filled in), in as few statements
+/// as [`super::STATEMENT_BYTES`] allows.
+async fn insert_outbound(
+    c: &mut PgConnection,
+    items: &[NewOutbound],
+    created: &[Option<Message>],
+) -> StoreResult<()> {
+    struct Row<'a> {
+        new: &'a NewOutbound,
+        m: &'a Message,
+        content: String,
+        error: Option<String>,
+        payload: String,
+    }
+    let mut rows: Vec<Row<'_>> = items
+        .iter()
+        .zip(created)
+        .filter_map(|(new, m)| {
+            m.as_ref().map(|m| Row {
+                new,
+                m,
+                content: m.content.to_string(),
+                error: m.error.as_ref().map(|e| e.to_string()),
+                payload: new.payload.to_string(),
+            })
+        })
+        .collect();
+    // Keyed rows in key order: concurrent batches sharing new keys wait for each other in one
+    // order instead of deadlocking.
+    rows.sort_by(|a, b| {
+        let (a, b) = (a.m, b.m);
+        (
+            a.idempotency_key.is_none(),
+            &a.tenant_id,
+            &a.idempotency_key,
+        )
+            .cmp(&(
+                b.idempotency_key.is_none(),
+                &b.tenant_id,
+                &b.idempotency_key,
+            ))
+    });
+    let sizes = rows.iter().map(|r| {
+        let m = r.m;
+        [
+            Some(m.id.as_str()),
+            Some(&m.tenant_id),
+            Some(&m.channel_id),
+            m.contact_id.as_deref(),
+            Some(m.direction.as_str()),
+            Some(&m.recipient),
+            Some(&m.msg_type),
+            Some(&r.content),
+            m.wamid.as_deref(),
+            Some(m.status.as_str()),
+            r.error.as_deref(),
+            m.biz_opaque_callback_data.as_deref(),
+            m.context_message_id.as_deref(),
+            m.idempotency_key.as_deref(),
+            Some(&r.new.request_hash),
+            Some(&r.payload),
+        ]
+        .into_iter()
+        .map(text_bytes)
+        .sum::<usize>()
+            + 3 * 12
+    });
+    for range in chunks(sizes) {
+        let part = &rows[range];
+        let col =
+            |f: for<'r> fn(&'r Row<'_>) -> Option<&'r str>| part.iter().map(f).collect::<Vec<_>>();
+        let text = |f: for<'r> fn(&'r Row<'_>) -> &'r str| part.iter().map(f).collect::<Vec<_>>();
+        sqlx::query(INSERT_OUTBOUND_SQL)
+            .bind(text(|r| &r.m.id))
+            .bind(text(|r| &r.m.tenant_id))
+            .bind(text(|r| &r.m.channel_id))
+            .bind(col(|r| r.m.contact_id.as_deref()))
+            .bind(text(|r| r.m.direction.as_str()))
+            .bind(text(|r| &r.m.recipient))
+            .bind(text(|r| &r.m.msg_type))
+            .bind(text(|r| &r.content))
+            .bind(col(|r| r.m.wamid.as_deref()))
+            .bind(text(|r| r.m.status.as_str()))
+            .bind(col(|r| r.error.as_deref()))
+            .bind(col(|r| r.m.biz_opaque_callback_data.as_deref()))
+            .bind(col(|r| r.m.context_message_id.as_deref()))
+            .bind(col(|r| r.m.idempotency_key.as_deref()))
+            .bind(part.iter().map(|r| r.m.created_at).collect::<Vec<_>>())
+            .bind(part.iter().map(|r| r.m.updated_at).collect::<Vec<_>>())
+            .bind(text(|r| &r.new.request_hash))
+            .bind(part.iter().map(|r| r.new.priority).collect::<Vec<_>>())
+            .bind(text(|r| &r.payload))
+            .execute(&mut *c)
+            .await
+            .db()?;
+    }
+    Ok(())
+}
+
+/// Stores a batch of webhook payloads on `c`, in as few statements as [`super::STATEMENT_BYTES`]
+/// allows.
+async fn insert_inbox_set(c: &mut PgConnection, items: &[InboxItem]) -> StoreResult<()> {
+    let sizes = items
+        .iter()
+        .map(|i| text_bytes(Some(&i.id)) + text_bytes(Some(&i.app_id)) + 12 + 4 + i.body.len());
+    for range in chunks(sizes) {
+        let part = &items[range];
+        sqlx::query(
+            "INSERT INTO webhook_inbox (id, app_id, received_at, body)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bytea[])",
+        )
+        .bind(part.iter().map(|i| i.id.as_str()).collect::<Vec<_>>())
+        .bind(part.iter().map(|i| i.app_id.as_str()).collect::<Vec<_>>())
+        .bind(part.iter().map(|i| i.received_at).collect::<Vec<_>>())
+        .bind(part.iter().map(|i| i.body.as_slice()).collect::<Vec<_>>())
+        .execute(&mut *c)
+        .await
+        .db()?;
+    }
+    Ok(())
+}
+
+/// Contact ids by (tenant, key column, key value).
+pub(super) type ContactIds = HashMap<(String, &'static str, String), String>;
+
+/// Finds or creates the contacts `wanted` names — (tenant, key, time of the request) — and
+/// returns their ids. A contact created here gets the time of the first request naming it.
+/// Contacts are only ever inserted (`ON CONFLICT DO NOTHING`), never locked, so concurrent
+/// batches sending to the same people do not wait for each other.
+pub(super) async fn resolve_contacts(
+    c: &mut PgConnection,
+    wanted: &[(&str, &ContactKey, i64)],
+) -> StoreResult<ContactIds> {
+    // Sorted and deduplicated: a fixed insertion order keeps concurrent batches from deadlocking.
+    let mut distinct: BTreeMap<(&'static str, &str, &str), i64> = BTreeMap::new();
+    for (tenant, key, at) in wanted {
+        let (col, value) = rows::contact_key(key);
+        distinct.entry((col, tenant, value)).or_insert(*at);
+    }
+    let mut out = ContactIds::with_capacity(distinct.len());
+    for col in ["wa_id", "user_id"] {
+        let group: Vec<(&str, &str, i64)> = distinct
+            .iter()
+            .filter(|((c, _, _), _)| *c == col)
+            .map(|((_, t, v), at)| (*t, *v, *at))
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
+        let ids: Vec<String> = group
+            .iter()
+            .map(|(_, _, at)| {
+                openbsp_domain::ids::new_id_at(openbsp_domain::ids::prefix::CONTACT, *at)
+            })
+            .collect();
+        let tenants: Vec<&str> = group.iter().map(|g| g.0).collect();
+        let values: Vec<&str> = group.iter().map(|g| g.1).collect();
+        let ats: Vec<i64> = group.iter().map(|g| g.2).collect();
+        let sql = format!(
+            "WITH input AS (
+                SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(id, tenant_id, v, at)
+             ), ins AS (
+                INSERT INTO contacts (id, tenant_id, {col}, created_at, updated_at)
+                SELECT i.id, i.tenant_id, i.v, i.at, i.at FROM input i
+                WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE c.tenant_id = i.tenant_id AND c.{col} = i.v)
+                ON CONFLICT DO NOTHING
+                RETURNING id, tenant_id, {col}
+             )
+             SELECT id, tenant_id, {col} FROM ins
+             UNION ALL
+             SELECT c.id, c.tenant_id, c.{col} FROM contacts c JOIN input i ON c.tenant_id = i.tenant_id AND c.{col} = i.v"
+        );
+        let sizes = group.iter().zip(&ids).map(|((t, v, _), id)| {
+            text_bytes(Some(t)) + text_bytes(Some(v)) + text_bytes(Some(id)) + 12
+        });
+        for r in chunks(sizes) {
+            let found = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(&ids[r.clone()])
+                .bind(&tenants[r.clone()])
+                .bind(&values[r.clone()])
+                .bind(&ats[r])
+                .fetch_all(&mut *c)
+                .await
+                .db()?;
+            for row in &found {
+                let (id, tenant, value): (String, String, String) =
+                    (rows::get(row, 0)?, rows::get(row, 1)?, rows::get(row, 2)?);
+                out.insert((tenant, col, value), id);
+            }
+        }
+        // Skipped by a concurrent transaction's insert, committed since that statement began:
+        // a new statement sees it. (Rare, and few: one statement.)
+        let (missing_t, missing_v): (Vec<&str>, Vec<&str>) = group
+            .iter()
+            .filter(|(t, v, _)| !out.contains_key(&(t.to_string(), col, v.to_string())))
+            .map(|(t, v, _)| (*t, *v))
+            .unzip();
+        if missing_t.is_empty() {
+            continue;
+        }
+        let sql = format!(
+            "SELECT c.id, c.tenant_id, c.{col} FROM contacts c
+             JOIN UNNEST($1::text[], $2::text[]) AS u(t, v) ON c.tenant_id = u.t AND c.{col} = u.v"
+        );
+        let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&missing_t)
+            .bind(&missing_v)
+            .fetch_all(&mut *c)
+            .await
+            .db()?;
+        for row in &found {
+            let (id, tenant, value): (String, String, String) =
+                (rows::get(row, 0)?, rows::get(row, 1)?, rows::get(row, 2)?);
+            out.insert((tenant, col, value), id);
+        }
+        if group
+            .iter()
+            .any(|(t, v, _)| !out.contains_key(&(t.to_string(), col, v.to_string())))
+        {
+            // Only reachable if contacts were deleted under us, which nothing does.
+            return Err(StoreError::Database(
+                "a contact could not be found or created".into(),
+            ));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,182 @@
+//! Row mapping for the PostgreSQL backend. Column lists are the SQLite backend's, so both
+//! read rows in the same order.
+
+use openbsp_domain::MessageStatus;
+use sqlx::postgres::{PgRow, Postgres};
+use sqlx::{Decode, Row, Type};
+
+use crate::error::{StoreError, StoreResult};
+use crate::model::*;
+
+pub(super) const TENANT_COLS: &str = "id, name, created_at";
+pub(super) const API_KEY_COLS: &str =
+    "id, tenant_id, name, key_hash, key_prefix, is_admin, created_at, revoked_at";
+pub(super) const APP_COLS: &str = "id, tenant_id, name, meta_app_id, app_secret_enc, verify_token_enc, verify_token_hash, created_at";
+pub(super) const CHANNEL_COLS: &str = "id, tenant_id, app_id, phone_number_id, waba_id, display_phone_number, access_token_enc, graph_base_url, graph_version, throughput_mps, messaging_tier, created_at, updated_at";
+pub(super) const CONTACT_COLS: &str =
+    "id, tenant_id, wa_id, user_id, profile_name, created_at, updated_at";
+pub(super) const MESSAGE_COLS: &str = "id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid, status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at, updated_at";
+
+/// Column `i` of `r`, a decoding failure being a corrupt row.
+pub(super) fn get<'r, T>(r: &'r PgRow, i: usize) -> StoreResult<T>
+where
+    T: Decode<'r, Postgres> + Type<Postgres>,
+{
+    r.try_get(i)
+        .map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
+}
+
+/// A stored `INTEGER` that must fit a `u32`.
+fn get_u32(r: &PgRow, i: usize) -> StoreResult<u32> {
+    let v: i32 = get(r, i)?;
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("column {i}: {v} is negative")))
+}
+
+/// A JSON document stored as text.
+fn json_col(r: &PgRow, i: usize) -> StoreResult<Option<serde_json::Value>> {
+    let s: Option<String> = get(r, i)?;
+    s.map(|s| serde_json::from_str(&s).map_err(StoreError::from))
+        .transpose()
+}
+
+/// A status name.
+pub(super) fn status_col(r: &PgRow, i: usize) -> StoreResult<MessageStatus> {
+    let s: String = get(r, i)?;
+    MessageStatus::parse(&s).ok_or_else(|| StoreError::Corrupt(format!("status {s}")))
+}
+
+pub(super) fn tenant(r: &PgRow) -> StoreResult<Tenant> {
+    Ok(Tenant {
+        id: get(r, 0)?,
+        name: get(r, 1)?,
+        created_at: get(r, 2)?,
+    })
+}
+
+pub(super) fn api_key(r: &PgRow) -> StoreResult<ApiKey> {
+    Ok(ApiKey {
+        id: get(r, 0)?,
+        tenant_id: get(r, 1)?,
+        name: get(r, 2)?,
+        key_hash: get(r, 3)?,
+        key_prefix: get(r, 4)?,
+        is_admin: get(r, 5)?,
+        created_at: get(r, 6)?,
+        revoked_at: get(r, 7)?,
+    })
+}
+
+pub(super) fn app(r: &PgRow) -> StoreResult<App> {
+    Ok(App {
+        id: get(r, 0)?,
+        tenant_id: get(r, 1)?,
+        name: get(r, 2)?,
+        meta_app_id: get(r, 3)?,
+        app_secret_enc: get(r, 4)?,
+        verify_token_enc: get(r, 5)?,
+        verify_token_hash: get(r, 6)?,
+        created_at: get(r, 7)?,
+    })
+}
+
+pub(super) fn channel(r: &PgRow) -> StoreResult<Channel> {
+    Ok(Channel {
+        id: get(r, 0)?,
+        tenant_id: get(r, 1)?,
+        app_id: get(r, 2)?,
+        phone_number_id: get(r, 3)?,
+        waba_id: get(r, 4)?,
+        display_phone_number: get(r, 5)?,
+        access_token_enc: get(r, 6)?,
+        graph_base_url: get(r, 7)?,
+        graph_version: get(r, 8)?,
+        throughput_mps: get_u32(r, 9)?,
+        messaging_tier: get(r, 10)?,
+        created_at: get(r, 11)?,
+        updated_at: get(r, 12)?,
+    })
+}
+
+pub(super) fn contact(r: &PgRow) -> StoreResult<Contact> {
+    Ok(Contact {
+        id: get(r, 0)?,
+        tenant_id: get(r, 1)?,
+        wa_id: get(r, 2)?,
+        user_id: get(r, 3)?,
+        profile_name: get(r, 4)?,
+        created_at: get(r, 5)?,
+        updated_at: get(r, 6)?,
+    })
+}
+
+/// A message from [`MESSAGE_COLS`] (extra columns after them are ignored).
+pub(super) fn message(r: &PgRow) -> StoreResult<Message> {
+    let direction: String = get(r, 4)?;
+    Ok(Message {
+        id: get(r, 0)?,
+        tenant_id: get(r, 1)?,
+        channel_id: get(r, 2)?,
+        contact_id: get(r, 3)?,
+        direction: Direction::parse(&direction)
+            .ok_or_else(|| StoreError::Corrupt(format!("direction {direction}")))?,
+        recipient: get(r, 5)?,
+        msg_type: get(r, 6)?,
+        content: json_col(r, 7)?.unwrap_or_default(),
+        wamid: get(r, 8)?,
+        status: status_col(r, 9)?,
+        error: json_col(r, 10)?,
+        biz_opaque_callback_data: get(r, 11)?,
+        context_message_id: get(r, 12)?,
+        idempotency_key: get(r, 13)?,
+        created_at: get(r, 14)?,
+        updated_at: get(r, 15)?,
+    })
+}
+
+/// `status, at, error` of the history.
+pub(super) fn status_entry(r: &PgRow) -> StoreResult<StatusEntry> {
+    Ok(StatusEntry {
+        status: status_col(r, 0)?,
+        at: get(r, 1)?,
+        error: json_col(r, 2)?,
+    })
+}
+
+/// `message_id, tenant_id, channel_id, attempts, payload` of the outbox; a payload that does
+/// not parse reads as JSON `null`, as in the SQLite backend.
+pub(super) fn outbox_item(r: &PgRow) -> StoreResult<OutboxItem> {
+    let payload: String = get(r, 4)?;
+    Ok(OutboxItem {
+        message_id: get(r, 0)?,
+        tenant_id: get(r, 1)?,
+        channel_id: get(r, 2)?,
+        attempts: get_u32(r, 3)?,
+        payload: serde_json::from_str(&payload).unwrap_or_default(),
+    })
+}
+
+/// `id, app_id, received_at, body` of the webhook inbox.
+pub(super) fn inbox_item(r: &PgRow) -> StoreResult<InboxItem> {
+    Ok(InboxItem {
+        id: get(r, 0)?,
+        app_id: get(r, 1)?,
+        received_at: get(r, 2)?,
+        body: get(r, 3)?,
+    })
+}
+
+/// Maps every row with `f`.
+pub(super) fn all<T>(
+    rows: Vec<PgRow>,
+    f: impl Fn(&PgRow) -> StoreResult<T>,
+) -> StoreResult<Vec<T>> {
+    rows.iter().map(f).collect()
+}
+
+/// The column and value a contact key looks a contact up by.
+pub(super) fn contact_key(key: &ContactKey) -> (&'static str, &str) {
+    match key {
+        ContactKey::WaId(w) => ("wa_id", w),
+        ContactKey::UserId(u) => ("user_id", u),
+    }
+}

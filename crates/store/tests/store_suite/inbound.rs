@@ -1,0 +1,291 @@
+//! Meta's webhooks: the inbox, inbound messages and their contacts; the metrics counts.
+
+use openbsp_domain::MessageStatus;
+use openbsp_domain::ids::{new_id_at, prefix};
+use openbsp_store::*;
+use openbsp_testkit::Backend;
+use serde_json::json;
+
+use crate::fixtures::*;
+
+fn inbox_item(app_id: &str, at: i64, body: &[u8]) -> InboxItem {
+    InboxItem {
+        id: new_id_at(prefix::INBOX, at),
+        app_id: app_id.to_string(),
+        received_at: at,
+        body: body.to_vec(),
+    }
+}
+
+pub async fn inbox_insert_list_and_mark(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "Acme").await;
+    assert!(store.unprocessed_inbox(10).await.unwrap().is_empty());
+
+    let a = inbox_item(
+        &w.app.id,
+        1_000,
+        br#"{"object":"whatsapp_business_account","entry":[]}"#,
+    );
+    let b = inbox_item(&w.app.id, 2_000, &[0, 159, 146, 150, 255]); // any bytes round-trip
+    let c = inbox_item(&w.app.id, 3_000, b"{}");
+    for item in [&c, &a, &b] {
+        store.insert_inbox(item).await.unwrap();
+    }
+    assert_eq!(
+        store.unprocessed_inbox(10).await.unwrap(),
+        vec![a.clone(), b.clone(), c.clone()],
+        "oldest first"
+    );
+    assert_eq!(
+        store.unprocessed_inbox(2).await.unwrap(),
+        vec![a.clone(), b.clone()]
+    );
+    store
+        .mark_inbox_processed(&[a.id.clone(), b.id.clone()], 4_000)
+        .await
+        .unwrap();
+    assert_eq!(store.unprocessed_inbox(10).await.unwrap(), vec![c.clone()]);
+    store.mark_inbox_processed(&[], 4_000).await.unwrap();
+    store
+        .mark_inbox_processed(&["whk_nope".into()], 4_000)
+        .await
+        .unwrap();
+    // The same payload id twice is a conflict.
+    assert!(matches!(
+        store.insert_inbox(&c).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    // Many at once (batched together): all stored, a duplicate among them fails alone.
+    let mut tasks = Vec::new();
+    let mut items = Vec::new();
+    for i in 0..80i64 {
+        let item = if i == 40 {
+            a.clone()
+        } else {
+            inbox_item(&w.app.id, 10_000 + i, format!("{{\"n\":{i}}}").as_bytes())
+        };
+        items.push(item.clone());
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move { store.insert_inbox(&item).await }));
+    }
+    for (i, t) in tasks.into_iter().enumerate() {
+        let out = t.await.unwrap();
+        if i == 40 {
+            assert!(matches!(out, Err(StoreError::Conflict(_))), "{out:?}");
+        } else {
+            out.unwrap();
+        }
+    }
+    let pending = store.unprocessed_inbox(1_000).await.unwrap();
+    assert_eq!(pending.len(), 80);
+    assert_eq!(pending[0], c);
+    let mut expected: Vec<InboxItem> = items
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 40)
+        .map(|(_, item)| item)
+        .collect();
+    expected.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(pending[1..], expected[..]);
+}
+
+pub async fn inbound_messages_dedupe_and_name_contacts(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "Acme").await;
+    let other = world(&store, "Globex").await;
+
+    let first = inbound(&w.channel, "15550001", "wamid.IN1", Some("Ana"), 1_000);
+    assert!(store.insert_inbound(&first).await.unwrap());
+    let m = message(&store, &w.tenant.id, "wamid.IN1").await;
+    assert_eq!(m.id, first.message.id);
+    assert_eq!(m.direction, Direction::Inbound);
+    assert_eq!(m.status, MessageStatus::Received);
+    assert_eq!(m.content, first.message.content);
+    assert_eq!(history(&store, &m.id).await, vec![MessageStatus::Received]);
+    let contact_id = m.contact_id.clone().expect("contact");
+    let c = store
+        .get_contact(&w.tenant.id, &contact_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.wa_id.as_deref(), Some("15550001"));
+    assert_eq!(c.profile_name.as_deref(), Some("Ana"));
+    assert_eq!((c.created_at, c.updated_at), (1_000, 1_000));
+
+    // Meta delivering the same message again: stored once, even under a new gateway id.
+    assert!(!store.insert_inbound(&first).await.unwrap());
+    let mut redelivered = inbound(&w.channel, "15550001", "wamid.IN1", Some("Other"), 1_500);
+    redelivered.message.id = new_id_at(prefix::MESSAGE, 1_500);
+    assert!(!store.insert_inbound(&redelivered).await.unwrap());
+    assert_eq!(store.count_messages(&w.tenant.id).await.unwrap(), 1);
+    let c = store
+        .get_contact(&w.tenant.id, &contact_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        c.profile_name.as_deref(),
+        Some("Ana"),
+        "a duplicate changes nothing"
+    );
+
+    // The next message renames the contact; same contact.
+    let second = inbound(&w.channel, "15550001", "wamid.IN2", Some("Ana B."), 2_000);
+    assert!(store.insert_inbound(&second).await.unwrap());
+    let m2 = message(&store, &w.tenant.id, "wamid.IN2").await;
+    assert_eq!(m2.contact_id.as_deref(), Some(contact_id.as_str()));
+    let c = store
+        .get_contact(&w.tenant.id, &contact_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.profile_name.as_deref(), Some("Ana B."));
+    assert_eq!((c.created_at, c.updated_at), (1_000, 2_000));
+    // Without a profile the name stays.
+    let third = inbound(&w.channel, "15550001", "wamid.IN3", None, 3_000);
+    assert!(store.insert_inbound(&third).await.unwrap());
+    let c = store
+        .get_contact(&w.tenant.id, &contact_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (c.profile_name.as_deref(), c.updated_at),
+        (Some("Ana B."), 2_000)
+    );
+
+    // Outbound to the same number uses the same contact.
+    let out = enqueue(&store, outbound(&w.channel, "15550001", 3_500)).await;
+    assert_eq!(out.contact_id.as_deref(), Some(contact_id.as_str()));
+
+    // Both identifiers: the other one is learnt.
+    let mut both = inbound(&w.channel, "15550001", "wamid.IN4", Some("Ana B."), 4_000);
+    both.also = Some(ContactKey::UserId("US.ana".into()));
+    assert!(store.insert_inbound(&both).await.unwrap());
+    let c = store
+        .get_contact(&w.tenant.id, &contact_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.user_id.as_deref(), Some("US.ana"));
+    // ...and a later message by user id alone finds the same contact.
+    let mut by_user = inbound(&w.channel, "US.ana", "wamid.IN5", None, 5_000);
+    by_user.contact = ContactKey::UserId("US.ana".into());
+    assert!(store.insert_inbound(&by_user).await.unwrap());
+    assert_eq!(
+        message(&store, &w.tenant.id, "wamid.IN5")
+            .await
+            .contact_id
+            .as_deref(),
+        Some(contact_id.as_str())
+    );
+
+    // Another tenant: its own contact for the same number.
+    let theirs = inbound(
+        &other.channel,
+        "15550001",
+        "wamid.T1",
+        Some("Ana G."),
+        6_000,
+    );
+    assert!(store.insert_inbound(&theirs).await.unwrap());
+    let tm = message(&store, &other.tenant.id, "wamid.T1").await;
+    assert_ne!(tm.contact_id.as_deref(), Some(contact_id.as_str()));
+    let c = store
+        .get_contact(&w.tenant.id, &contact_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(c.profile_name.as_deref(), Some("Ana B."));
+    // A wamid is Meta's, unique across the installation.
+    let clash = inbound(&other.channel, "15550002", "wamid.IN2", Some("X"), 7_000);
+    assert!(!store.insert_inbound(&clash).await.unwrap());
+    assert_eq!(store.count_messages(&w.tenant.id).await.unwrap(), 6);
+    assert_eq!(store.count_messages(&other.tenant.id).await.unwrap(), 1);
+}
+
+pub async fn concurrent_inbound_duplicates(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "Acme").await;
+    // Ten deliveries each of five messages from five new people, all at once.
+    let mut tasks = Vec::new();
+    for i in 0..50i64 {
+        let n = i % 5;
+        let mut new = inbound(
+            &w.channel,
+            &format!("1555000{n}"),
+            &format!("wamid.C{n}"),
+            Some("Someone"),
+            1_000 + i,
+        );
+        new.message.id = new_id_at(prefix::MESSAGE, 1_000 + i);
+        let store = store.clone();
+        tasks.push(tokio::spawn(
+            async move { store.insert_inbound(&new).await },
+        ));
+    }
+    let mut stored = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap() {
+            stored += 1;
+        }
+    }
+    assert_eq!(stored, 5);
+    assert_eq!(store.count_messages(&w.tenant.id).await.unwrap(), 5);
+    let all = store
+        .list_messages(
+            &w.tenant.id,
+            &MessageFilter::default(),
+            &Page {
+                limit: 100,
+                after: None,
+            },
+        )
+        .await
+        .unwrap();
+    let mut contacts: Vec<String> = all.iter().map(|m| m.contact_id.clone().unwrap()).collect();
+    contacts.sort();
+    contacts.dedup();
+    assert_eq!(contacts.len(), 5);
+}
+
+pub async fn counts_for_metrics(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    assert!(store.count_messages_by_status().await.unwrap().is_empty());
+    assert_eq!(store.outbox_depth().await.unwrap(), 0);
+    let w = world(&store, "Acme").await;
+    let other = world(&store, "Globex").await;
+    let a = enqueue(&store, outbound(&w.channel, "15550001", 1_000)).await;
+    let b = enqueue(&store, outbound(&w.channel, "15550002", 1_001)).await;
+    enqueue(&store, outbound(&other.channel, "15550001", 1_002)).await;
+    assert!(
+        store
+            .insert_inbound(&inbound(&w.channel, "15550003", "wamid.I", None, 1_003))
+            .await
+            .unwrap()
+    );
+    accept(&store, &a, "wamid.A", 2_000).await;
+    store
+        .record_send_results(&[SendResult::Failed {
+            message_id: b.id.clone(),
+            error: json!({"code": 100}),
+            at: 2_000,
+        }])
+        .await
+        .unwrap();
+    // Installation-wide, by status name.
+    assert_eq!(
+        store.count_messages_by_status().await.unwrap(),
+        vec![
+            ("accepted".to_string(), 1),
+            ("failed".to_string(), 1),
+            ("queued".to_string(), 1),
+            ("received".to_string(), 1),
+        ]
+    );
+    assert_eq!(store.outbox_depth().await.unwrap(), 1);
+    assert_eq!(store.count_messages(&w.tenant.id).await.unwrap(), 3);
+    assert_eq!(store.count_messages("ten_nope").await.unwrap(), 0);
+}

@@ -1,0 +1,230 @@
+//! Status webhooks: ordering, duplicates, finality, reconciliation through callback data.
+
+use openbsp_domain::MessageStatus::{self, *};
+use openbsp_store::*;
+use openbsp_testkit::Backend;
+use serde_json::json;
+
+use crate::fixtures::*;
+
+pub async fn statuses_apply_forward_only(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "Acme").await;
+    let m = enqueue(&store, outbound(&w.channel, "15550001", 1_000)).await;
+    store.claim_sends(&w.channel.id, 1_000, 10).await.unwrap();
+    accept(&store, &m, "wamid.A", 1_100).await;
+    let advanced = StatusOutcome::Advanced {
+        message_id: m.id.clone(),
+    };
+    let kept = StatusOutcome::Kept {
+        message_id: m.id.clone(),
+    };
+
+    assert_eq!(
+        store
+            .apply_status(&status(&w.channel, "wamid.A", Sent, 2_000))
+            .await
+            .unwrap(),
+        advanced
+    );
+    // Read arrives before delivered: read wins, delivered is history only.
+    assert_eq!(
+        store
+            .apply_status(&status(&w.channel, "wamid.A", Read, 4_000))
+            .await
+            .unwrap(),
+        advanced
+    );
+    assert_eq!(
+        store
+            .apply_status(&status(&w.channel, "wamid.A", Delivered, 3_000))
+            .await
+            .unwrap(),
+        kept
+    );
+    let now = message(&store, &w.tenant.id, &m.id).await;
+    assert_eq!(now.status, Read);
+    assert_eq!(now.updated_at, 4_000);
+    assert_eq!(
+        history(&store, &m.id).await,
+        vec![Queued, Accepted, Sent, Delivered, Read]
+    );
+
+    // A duplicate webhook is harmless: kept, no second history entry.
+    assert_eq!(
+        store
+            .apply_status(&status(&w.channel, "wamid.A", Read, 4_500))
+            .await
+            .unwrap(),
+        kept
+    );
+    let h = store.message_history(&m.id).await.unwrap();
+    assert_eq!(h.len(), 5);
+    assert_eq!(
+        h.last().unwrap().at,
+        4_000,
+        "the first entry of a status stays"
+    );
+    assert_eq!(message(&store, &w.tenant.id, &m.id).await, now);
+
+    // Unknown wamids, and wamids of another channel, are unknown.
+    assert_eq!(
+        store
+            .apply_status(&status(&w.channel, "wamid.ZZZ", Sent, 5_000))
+            .await
+            .unwrap(),
+        StatusOutcome::UnknownMessage
+    );
+    let ch2 = second_channel(&store, &w).await;
+    assert_eq!(
+        store
+            .apply_status(&status(&ch2, "wamid.A", Played, 5_000))
+            .await
+            .unwrap(),
+        StatusOutcome::UnknownMessage
+    );
+    assert_eq!(message(&store, &w.tenant.id, &m.id).await.status, Read);
+}
+
+pub async fn failed_is_final(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "Acme").await;
+    let m = enqueue(&store, outbound(&w.channel, "15550001", 1_000)).await;
+    accept(&store, &m, "wamid.F", 1_100).await;
+    store
+        .apply_status(&status(&w.channel, "wamid.F", Delivered, 2_000))
+        .await
+        .unwrap();
+
+    let err = json!([{"code": 131047, "title": "Re-engagement message"}]);
+    let mut failed = status(&w.channel, "wamid.F", Failed, 3_000);
+    failed.error = Some(err.clone());
+    assert_eq!(
+        store.apply_status(&failed).await.unwrap(),
+        StatusOutcome::Advanced {
+            message_id: m.id.clone()
+        }
+    );
+    for late in [Read, Delivered, Sent, Failed] {
+        assert_eq!(
+            store
+                .apply_status(&status(&w.channel, "wamid.F", late, 4_000))
+                .await
+                .unwrap(),
+            StatusOutcome::Kept {
+                message_id: m.id.clone()
+            }
+        );
+    }
+    let now = message(&store, &w.tenant.id, &m.id).await;
+    assert_eq!(now.status, Failed);
+    assert_eq!(now.error, Some(err.clone()));
+    let h = store.message_history(&m.id).await.unwrap();
+    let statuses: Vec<MessageStatus> = h.iter().map(|e| e.status).collect();
+    // Late statuses are history (once each), never the current status.
+    assert_eq!(
+        statuses,
+        vec![Queued, Accepted, Delivered, Failed, Read, Sent]
+    );
+    assert_eq!(h[3].error, Some(err));
+}
+
+pub async fn reconciles_through_callback_data(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "Acme").await;
+    let ch2 = second_channel(&store, &w).await;
+    let lost = enqueue(&store, outbound(&w.channel, "15550001", 1_000)).await;
+    let stranger = enqueue(&store, outbound(&w.channel, "15550002", 1_001)).await;
+    // The sender claimed both and crashed before recording Meta's answers.
+    assert_eq!(
+        store
+            .claim_sends(&w.channel.id, 1_500, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // A status for the lost send: its wamid is unknown, but the callback data names it.
+    let mut sent = status(&w.channel, "wamid.LOST", Sent, 2_000);
+    sent.callback_data = Some(lost.id.clone());
+    assert_eq!(
+        store.apply_status(&sent).await.unwrap(),
+        StatusOutcome::Advanced {
+            message_id: lost.id.clone()
+        }
+    );
+    let now = message(&store, &w.tenant.id, &lost.id).await;
+    assert_eq!(now.wamid.as_deref(), Some("wamid.LOST"));
+    assert_eq!(now.status, Sent);
+    assert_eq!(
+        message(&store, &w.tenant.id, "wamid.LOST").await.id,
+        lost.id,
+        "found by its wamid from now on"
+    );
+    assert_eq!(
+        store.outbox_depth().await.unwrap(),
+        1,
+        "it must not be sent again"
+    );
+    // Requeueing the stale sends only brings back the other one.
+    assert_eq!(store.requeue_stale_sends(10_000, 10_000).await.unwrap(), 1);
+    let back = store.claim_sends(&w.channel.id, 10_000, 10).await.unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].message_id, stranger.id);
+    // Later statuses find it by wamid, whatever the callback data says.
+    let mut delivered = status(&w.channel, "wamid.LOST", Delivered, 3_000);
+    delivered.callback_data = Some("something else".into());
+    assert_eq!(
+        store.apply_status(&delivered).await.unwrap(),
+        StatusOutcome::Advanced {
+            message_id: lost.id.clone()
+        }
+    );
+    assert_eq!(
+        history(&store, &lost.id).await,
+        vec![Queued, Sent, Delivered]
+    );
+
+    // Callback data naming a message of another channel does not match it.
+    let mut foreign = status(&ch2, "wamid.OTHER", Sent, 4_000);
+    foreign.callback_data = Some(stranger.id.clone());
+    assert_eq!(
+        store.apply_status(&foreign).await.unwrap(),
+        StatusOutcome::UnknownMessage
+    );
+    let s = message(&store, &w.tenant.id, &stranger.id).await;
+    assert_eq!((s.wamid, s.status), (None, Queued));
+    assert_eq!(store.outbox_depth().await.unwrap(), 1);
+    // Nor does callback data that is not a gateway id, or that names an inbound message.
+    let mut junk = status(&w.channel, "wamid.JUNK", Sent, 4_000);
+    junk.callback_data = Some("order-1234".into());
+    assert_eq!(
+        store.apply_status(&junk).await.unwrap(),
+        StatusOutcome::UnknownMessage
+    );
+    let inb = inbound(&w.channel, "15550009", "wamid.IN", None, 4_000);
+    assert!(store.insert_inbound(&inb).await.unwrap());
+    let mut at_inbound = status(&w.channel, "wamid.X", Read, 5_000);
+    at_inbound.callback_data = Some(inb.message.id.clone());
+    assert_eq!(
+        store.apply_status(&at_inbound).await.unwrap(),
+        StatusOutcome::UnknownMessage
+    );
+    // An unknown wamid with callback data pointing to no message at all.
+    let mut ghost = status(&w.channel, "wamid.GHOST", Sent, 5_000);
+    ghost.callback_data = Some("msg_01j00000000000000000000000".into());
+    assert_eq!(
+        store.apply_status(&ghost).await.unwrap(),
+        StatusOutcome::UnknownMessage
+    );
+
+    // The send's answer arriving after the webhook reconciled it changes nothing backwards.
+    accept(&store, &lost, "wamid.LOST", 6_000).await;
+    let after = message(&store, &w.tenant.id, &lost.id).await;
+    assert_eq!(after.status, Delivered);
+    assert_eq!(
+        history(&store, &lost.id).await,
+        vec![Queued, Sent, Delivered, Accepted]
+    );
+}
