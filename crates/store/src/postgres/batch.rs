@@ -238,8 +238,9 @@ enum Plan {
 
 static LOOKUP_KEYS_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {MESSAGE_COLS}, request_hash FROM messages
-         JOIN UNNEST($1::text[], $2::text[]) AS u(t, k) ON tenant_id = u.t AND idempotency_key = u.k"
+        "SELECT m.* FROM UNNEST($1::text[], $2::text[]) AS u(t, k)
+         CROSS JOIN LATERAL (SELECT {MESSAGE_COLS}, request_hash FROM messages
+             WHERE tenant_id = u.t AND idempotency_key = u.k) m"
     )
 });
 
@@ -532,19 +533,27 @@ pub(super) async fn resolve_contacts(
         let tenants: Vec<&str> = group.iter().map(|g| g.0).collect();
         let values: Vec<&str> = group.iter().map(|g| g.1).collect();
         let ats: Vec<i64> = group.iter().map(|g| g.2).collect();
+        // The look-ups are LATERAL so that each is an index probe: joined plainly, the planner
+        // (which guesses 100 rows for UNNEST) hashes the tenant's whole contacts table instead.
         let sql = format!(
             "WITH input AS (
                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(id, tenant_id, v, at)
+             ), existing AS (
+                SELECT c.id, c.tenant_id, c.v FROM input i
+                CROSS JOIN LATERAL (
+                    SELECT id, tenant_id, {col} AS v FROM contacts
+                    WHERE contacts.tenant_id = i.tenant_id AND contacts.{col} = i.v
+                ) c
              ), ins AS (
                 INSERT INTO contacts (id, tenant_id, {col}, created_at, updated_at)
                 SELECT i.id, i.tenant_id, i.v, i.at, i.at FROM input i
-                WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE c.tenant_id = i.tenant_id AND c.{col} = i.v)
+                WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.tenant_id = i.tenant_id AND e.v = i.v)
                 ON CONFLICT DO NOTHING
                 RETURNING id, tenant_id, {col}
              )
              SELECT id, tenant_id, {col} FROM ins
              UNION ALL
-             SELECT c.id, c.tenant_id, c.{col} FROM contacts c JOIN input i ON c.tenant_id = i.tenant_id AND c.{col} = i.v"
+             SELECT id, tenant_id, v FROM existing"
         );
         let sizes = group.iter().zip(&ids).map(|((t, v, _), id)| {
             text_bytes(Some(t)) + text_bytes(Some(v)) + text_bytes(Some(id)) + 12
@@ -575,8 +584,9 @@ pub(super) async fn resolve_contacts(
             continue;
         }
         let sql = format!(
-            "SELECT c.id, c.tenant_id, c.{col} FROM contacts c
-             JOIN UNNEST($1::text[], $2::text[]) AS u(t, v) ON c.tenant_id = u.t AND c.{col} = u.v"
+            "SELECT c.id, c.tenant_id, c.{col} FROM UNNEST($1::text[], $2::text[]) AS u(t, v)
+             CROSS JOIN LATERAL (SELECT id, tenant_id, {col} FROM contacts
+                 WHERE contacts.tenant_id = u.t AND contacts.{col} = u.v) c"
         );
         let found = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(&missing_t)

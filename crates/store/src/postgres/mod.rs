@@ -31,8 +31,9 @@ const MIGRATION_LOCK: i64 = 0x6f70_656e_6273_7001; // "openbsp" + 1
 const MAX_CONNECTIONS: u32 = 16;
 
 /// Group-commit workers: while one waits for its commit to reach the disk, the next batch is
-/// already being written.
-const BATCH_WORKERS: usize = 3;
+/// already being written. Two measured best on the 2-core bench machine (`BENCHMARKS.md`):
+/// a third splits the queue into smaller batches and costs more than it overlaps.
+const BATCH_WORKERS: usize = 2;
 
 /// The PostgreSQL store.
 pub struct PgStore {

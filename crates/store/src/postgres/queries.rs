@@ -376,8 +376,11 @@ impl Store for PgStore {
 
     async fn channels_with_due_sends(&self, now: i64) -> StoreResult<Vec<String>> {
         sqlx::query_scalar(
-            "SELECT DISTINCT channel_id FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1
-             ORDER BY channel_id",
+            // A scalar sub-query with LIMIT 1 is one index probe per channel; written as EXISTS,
+            // the planner turns it into a semi-join that hashes every pending row.
+            "SELECT c.id FROM channels c WHERE (SELECT 1 FROM outbox o
+             WHERE o.channel_id = c.id AND o.state = 'pending' AND o.next_attempt_at <= $1 LIMIT 1) IS NOT NULL
+             ORDER BY c.id",
         )
         .bind(now)
         .fetch_all(&self.pool)
