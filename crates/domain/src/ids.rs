@@ -1,7 +1,14 @@
 //! Gateway identifiers: a short prefix naming the kind of object and a ULID, so that ids sort
 //! by creation time and a stray id says what it is (`msg_01J…`, `ten_01J…`).
 
-use ulid::Ulid;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, SystemTime};
+
+use ulid::{Generator, Ulid};
+
+/// One generator for the process, so ids made in the same millisecond still sort in the order
+/// they were made (the random part is incremented rather than drawn again).
+static GENERATOR: LazyLock<Mutex<Generator>> = LazyLock::new(|| Mutex::new(Generator::new()));
 
 /// Prefixes of the gateway's ids.
 pub mod prefix {
@@ -25,14 +32,24 @@ pub mod prefix {
     pub const INBOX: &str = "whk";
 }
 
-/// A new id with `prefix`, using the current time and OS randomness.
+/// A new id with `prefix`, for the current time.
 pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", Ulid::new().to_string().to_lowercase())
+    new_id_at(prefix, chrono::Utc::now().timestamp_millis())
 }
 
-/// A new id with `prefix` for the given time (Unix ms), for tests and replays.
+/// A new id with `prefix` for the given time (Unix ms, from the injected clock). Ids made by
+/// this process are strictly increasing, even within one millisecond or if the clock steps
+/// back (then the id carries the previous id's time).
 pub fn new_id_at(prefix: &str, ms: i64) -> String {
-    let ulid = Ulid::from_parts(ms.max(0) as u64, rand::random::<u128>());
+    let at = SystemTime::UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    let generated = GENERATOR
+        .lock()
+        .ok()
+        .and_then(|mut g| g.generate_from_datetime(at).ok());
+    // Overflow of the 80 random bits within one millisecond, or a poisoned lock: fall back
+    // to a fresh random id, unique if not ordered.
+    let ulid =
+        generated.unwrap_or_else(|| Ulid::from_parts(ms.max(0) as u64, rand::random::<u128>()));
     format!("{prefix}_{}", ulid.to_string().to_lowercase())
 }
 
@@ -47,6 +64,14 @@ pub fn has_prefix(id: &str, prefix: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_made_in_one_millisecond_keep_their_order() {
+        let ids: Vec<String> = (0..1000)
+            .map(|_| new_id_at(prefix::MESSAGE, 5_000_000_000_000))
+            .collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    }
 
     #[test]
     fn ids_sort_by_time_and_carry_their_kind() {
