@@ -36,18 +36,41 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Processes one batch of stored payloads; returns how many.
+/// Payloads applied at once: their writes share the store's group commits. Order does not
+/// matter, because applying a payload is idempotent and statuses only move forward.
+const CONCURRENCY: usize = 32;
+
+/// Processes one batch of stored payloads; returns how many were processed. A payload whose
+/// effects could not be stored stays unprocessed and is tried again on the next pass.
 pub async fn process_pending(state: &AppState) -> Result<usize, openbsp_store::StoreError> {
+    use futures::StreamExt;
     let items = state.store.unprocessed_inbox(BATCH).await?;
-    let mut done = Vec::with_capacity(items.len());
-    for item in &items {
-        process(state, item).await?;
-        done.push(item.id.clone());
+    let work = items.into_iter().map(|item| {
+        let state = state.clone();
+        async move {
+            let result = process(&state, &item).await;
+            (item.id, result)
+        }
+    });
+    let results: Vec<_> = futures::stream::iter(work)
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut done = Vec::with_capacity(results.len());
+    let mut first_error = None;
+    for (id, result) in results {
+        match result {
+            Ok(()) => done.push(id),
+            Err(e) => first_error = first_error.or(Some(e)),
+        }
     }
     if !done.is_empty() {
         state.store.mark_inbox_processed(&done, state.now()).await?;
     }
-    Ok(done.len())
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(done.len()),
+    }
 }
 
 async fn process(state: &AppState, item: &InboxItem) -> Result<(), openbsp_store::StoreError> {
