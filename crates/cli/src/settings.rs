@@ -150,9 +150,12 @@ impl Settings {
         let default = if verbose { "info" } else { "warn" };
         let filter = tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        // Colours only for a person at a terminal, never in files or log collectors.
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_writer(std::io::stderr);
+            .with_writer(std::io::stderr)
+            .with_ansi(ansi);
         let res = if self.log_format == "json" {
             builder.json().flatten_event(true).try_init()
         } else {

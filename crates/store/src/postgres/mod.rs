@@ -46,6 +46,12 @@ impl PgStore {
     /// the group-commit workers. Must be called inside a Tokio runtime; the workers stop when
     /// the store is dropped.
     pub async fn connect(url: &str) -> StoreResult<PgStore> {
+        // One plain connection first: the pool reports a refused or rejected connection only
+        // as a time-out, and the person starting the gateway needs the real reason.
+        let probe = <sqlx::PgConnection as sqlx::Connection>::connect(url)
+            .await
+            .map_err(|e| StoreError::Database(format!("connecting to PostgreSQL: {e}")))?;
+        let _ = sqlx::Connection::close(probe).await;
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(Duration::from_secs(10))
