@@ -16,6 +16,70 @@ on_both_backends! {
     pacing_keeps_under_the_simulators_limit => crate::pacing_keeps_under_the_simulators_limit,
     listing_filters_and_pages => crate::listing_filters_and_pages,
     throttled_sends_are_retried_until_sent_once => crate::throttled_sends_are_retried_until_sent_once,
+    media_location_contacts_reactions_and_templates_reach_meta => crate::media_location_contacts_reactions_and_templates_reach_meta,
+}
+
+async fn media_location_contacts_reactions_and_templates_reach_meta(b: Backend) {
+    let app = spawn_app(b).await;
+    app.sim
+        .inject_inbound(openbsp_simulator::InboundRequest {
+            phone_number_id: PNID.into(),
+            from: Some(USER.into()),
+            name: Some("Ana".into()),
+            message: json!({"type": "text", "text": {"body": "hi"}}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    wait_until("inbound stored", || async {
+        app.get("/v1/messages?direction=inbound", &app.api_key)
+            .await
+            .body["data"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty())
+    })
+    .await;
+    let inbound = app
+        .get("/v1/messages?direction=inbound", &app.api_key)
+        .await
+        .body["data"][0]
+        .clone();
+    let sends = [
+        json!({"type": "image", "image": {"link": "https://example.com/cat.png", "caption": "a cat"}}),
+        json!({"type": "document", "document": {"id": "1013859600285441", "filename": "invoice.pdf"}}),
+        json!({"type": "location", "location": {"latitude": 37.4847, "longitude": -122.1486, "name": "HQ"}}),
+        json!({"type": "contacts", "contacts": [{"name": {"formatted_name": "Ana Lima"}, "phones": [{"phone": "+15550101234"}]}]}),
+        // A reaction names the message by its gateway id; Meta gets the wamid.
+        json!({"type": "reaction", "reaction": {"message_id": inbound["id"], "emoji": "👍"}}),
+        json!({"type": "template", "template": {"name": "hello_world", "language": {"code": "en_US"}}}),
+    ];
+    for s in &sends {
+        let mut body = s.clone();
+        body["channel"] = json!(PNID);
+        body["to"] = json!(USER);
+        let r = app.post("/v1/messages", &app.api_key, &body).await;
+        assert_eq!(r.status, 202, "{s}: {}", r.body);
+        app.wait_status(r.body["id"].as_str().unwrap(), "sent")
+            .await;
+    }
+    let got = app.sim.received(PNID);
+    assert_eq!(got.len(), sends.len());
+    for (s, m) in sends.iter().zip(&got) {
+        let ty = s["type"].as_str().unwrap();
+        assert_eq!(m.body["type"], ty);
+        if ty == "reaction" {
+            assert_eq!(m.body["reaction"]["message_id"], inbound["wamid"]);
+        } else {
+            assert_eq!(m.body[ty], s[ty], "{ty} sent as given");
+        }
+    }
+    // A media send with two sources is Meta's 100, before Meta is called.
+    let r = app.post("/v1/messages", &app.api_key, &json!({"channel": PNID, "to": USER, "type": "image", "image": {"id": "1", "link": "https://example.com/x.png"}})).await;
+    assert_eq!(
+        (r.status, r.body["error"]["meta_code"].as_i64()),
+        (400, Some(100))
+    );
+    assert_eq!(app.sim.received(PNID).len(), sends.len());
 }
 
 async fn throttled_sends_are_retried_until_sent_once(b: Backend) {

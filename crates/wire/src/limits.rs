@@ -10,3 +10,15 @@ pub const PHONE_DIGITS_MIN: usize = 7;
 pub const PHONE_DIGITS_MAX: usize = 15;
 /// Largest webhook payload Meta sends (3 MB).
 pub const WEBHOOK_MAX_BYTES: usize = 3 * 1024 * 1024;
+/// Longest media caption (image, video, document), in characters.
+pub const MEDIA_CAPTION_MAX: usize = 1024;
+/// Longest document file name, in characters.
+pub const FILENAME_MAX: usize = 240;
+/// Longest uploaded-media id.
+pub const MEDIA_ID_MAX: usize = 256;
+/// Longest location name or address, in characters.
+pub const LOCATION_TEXT_MAX: usize = 1000;
+/// Most characters (code points) in one reaction emoji, sequences included.
+pub const EMOJI_CHARS_MAX: usize = 10;
+/// Longest template name.
+pub const TEMPLATE_NAME_MAX: usize = 512;

@@ -3,7 +3,7 @@
 use openbsp_domain::MessageStatus;
 use openbsp_domain::ids::{new_id_at, prefix};
 use openbsp_store::{Channel, ContactKey, EnqueueOutcome, Message, NewOutbound};
-use openbsp_wire::{MetaError, Recipient, SendRequest};
+use openbsp_wire::{MessageBody, MetaError, Recipient, SendRequest};
 use sha2::{Digest, Sha256};
 
 use crate::state::AppState;
@@ -30,6 +30,30 @@ impl From<openbsp_store::StoreError> for AcceptError {
     fn from(e: openbsp_store::StoreError) -> Self {
         AcceptError::Store(e)
     }
+}
+
+/// Meta's `wamid` for a message reference: a gateway id is looked up (within the tenant), a
+/// `wamid` is passed through.
+async fn resolve_wamid(
+    state: &AppState,
+    tenant_id: &str,
+    reference: &str,
+    field: &str,
+) -> Result<String, AcceptError> {
+    if !reference.starts_with("msg_") {
+        return Ok(reference.to_string());
+    }
+    let m = state
+        .store
+        .get_message(tenant_id, reference)
+        .await?
+        .ok_or_else(|| {
+            AcceptError::Meta(MetaError::invalid_value(format!(
+                "Param {field} names no message: {reference}"
+            )))
+        })?;
+    m.wamid
+        .ok_or_else(|| AcceptError::ContextNotSent(reference.to_string()))
 }
 
 /// Validates nothing more (the request is already parsed), resolves the reply context, and
@@ -71,22 +95,22 @@ pub async fn accept_with_id(
 ) -> Result<EnqueueOutcome, AcceptError> {
     let context_wamid = match &req.context_message_id {
         None => None,
-        Some(ctx) if ctx.starts_with("msg_") => {
-            let m = state
-                .store
-                .get_message(tenant_id, ctx)
-                .await?
-                .ok_or_else(|| {
-                    AcceptError::Meta(MetaError::invalid_value(format!(
-                        "Param context['message_id'] names no message: {ctx}"
-                    )))
-                })?;
-            Some(
-                m.wamid
-                    .ok_or_else(|| AcceptError::ContextNotSent(ctx.clone()))?,
-            )
+        Some(ctx) => Some(resolve_wamid(state, tenant_id, ctx, "context['message_id']").await?),
+    };
+    // A reaction names its message like a reply does: a gateway id becomes Meta's wamid.
+    let resolved;
+    let req = match &req.body {
+        MessageBody::Reaction { message_id, emoji } if message_id.starts_with("msg_") => {
+            let mut r = req.clone();
+            r.body = MessageBody::Reaction {
+                message_id: resolve_wamid(state, tenant_id, message_id, "reaction['message_id']")
+                    .await?,
+                emoji: emoji.clone(),
+            };
+            resolved = r;
+            &resolved
         }
-        Some(wamid) => Some(wamid.clone()),
+        _ => req,
     };
     let payload = req.to_graph_body(context_wamid.as_deref(), Some(&id));
     let contact = match &req.recipient {

@@ -6,10 +6,13 @@
 //! 131008 when the object a message type needs is missing altogether, 131009 for values that
 //! are well-typed but not acceptable (a phone number with letters in it).
 
+mod kinds;
+
 use serde_json::{Map, Value, json};
 
 use crate::error::MetaError;
 use crate::limits;
+pub use kinds::MediaKind;
 
 /// Whether the request arrived on the Graph-compatible surface (where Meta's envelope fields
 /// are mandatory) or on the native API (where they are implied).
@@ -49,6 +52,26 @@ pub enum MessageBody {
         /// Whether WhatsApp should render a link preview.
         preview_url: bool,
     },
+    /// `image`, `video`, `audio`, `document`, `sticker`: the validated media object.
+    Media {
+        /// Which kind.
+        kind: MediaKind,
+        /// `{id | link, caption?, filename?}`.
+        object: Value,
+    },
+    /// `location`: the validated location object.
+    Location(Value),
+    /// `reaction`.
+    Reaction {
+        /// The message reacted to (a `wamid`, or a gateway id the gateway resolves).
+        message_id: String,
+        /// The emoji; `None` removes the reaction.
+        emoji: Option<String>,
+    },
+    /// `contacts`: the validated contact cards.
+    Contacts(Value),
+    /// `template`: name, language and components, checked for structure only.
+    Template(Value),
 }
 
 impl MessageBody {
@@ -56,6 +79,28 @@ impl MessageBody {
     pub fn type_name(&self) -> &'static str {
         match self {
             MessageBody::Text { .. } => "text",
+            MessageBody::Media { kind, .. } => kind.as_str(),
+            MessageBody::Location(_) => "location",
+            MessageBody::Reaction { .. } => "reaction",
+            MessageBody::Contacts(_) => "contacts",
+            MessageBody::Template(_) => "template",
+        }
+    }
+
+    /// The type's object as Meta wants it (`{"body": …}` for text, the card array for
+    /// contacts, …).
+    pub fn object_json(&self) -> Value {
+        match self {
+            MessageBody::Text { body, preview_url } => {
+                json!({ "body": body, "preview_url": preview_url })
+            }
+            MessageBody::Media { object, .. }
+            | MessageBody::Location(object)
+            | MessageBody::Contacts(object)
+            | MessageBody::Template(object) => object.clone(),
+            MessageBody::Reaction { message_id, emoji } => {
+                json!({ "message_id": message_id, "emoji": emoji.as_deref().unwrap_or("") })
+            }
         }
     }
 }
@@ -156,10 +201,14 @@ impl SendRequest {
             Some(_) => return Err(MetaError::invalid_parameter("Param type must be a string.")),
         };
 
-        let body = match ty {
-            "text" => parse_text(obj)?,
-            "audio" | "button" | "contacts" | "document" | "image" | "interactive" | "location"
-            | "order" | "reaction" | "sticker" | "template" | "video" => {
+        let body = match (ty, MediaKind::parse(ty)) {
+            (_, Some(kind)) => kinds::parse_media(obj, kind)?,
+            ("text", _) => parse_text(obj)?,
+            ("location", _) => kinds::parse_location(obj)?,
+            ("reaction", _) => kinds::parse_reaction(obj)?,
+            ("contacts", _) => kinds::parse_contacts(obj)?,
+            ("template", _) => kinds::parse_template(obj)?,
+            ("button" | "interactive" | "order", _) => {
                 return Err(MetaError::new(
                     crate::error::codes::UNSUPPORTED_MESSAGE_TYPE,
                     Some(format!(
@@ -167,7 +216,7 @@ impl SendRequest {
                     )),
                 ));
             }
-            other => {
+            (other, _) => {
                 return Err(MetaError::invalid_parameter(format!(
                     "Param type must be one of {KNOWN_TYPES} - got \"{other}\"."
                 )));
@@ -200,28 +249,16 @@ impl SendRequest {
         if let Some(cb) = callback_data {
             body.insert("biz_opaque_callback_data".into(), json!(cb));
         }
-        body.insert("type".into(), json!(self.body.type_name()));
-        match &self.body {
-            MessageBody::Text {
-                body: text,
-                preview_url,
-            } => {
-                body.insert(
-                    "text".into(),
-                    json!({ "body": text, "preview_url": preview_url }),
-                );
-            }
-        }
+        let ty = self.body.type_name();
+        body.insert("type".into(), json!(ty));
+        body.insert(ty.into(), self.body.object_json());
         Value::Object(body)
     }
 
     /// The message content alone (`{"type": "text", "text": {...}}`), for storage.
     pub fn content_json(&self) -> Value {
-        match &self.body {
-            MessageBody::Text { body, preview_url } => {
-                json!({ "type": "text", "text": { "body": body, "preview_url": preview_url } })
-            }
-        }
+        let ty = self.body.type_name();
+        json!({ "type": ty, ty: self.body.object_json() })
     }
 }
 
