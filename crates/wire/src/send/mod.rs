@@ -6,6 +6,7 @@
 //! 131008 when the object a message type needs is missing altogether, 131009 for values that
 //! are well-typed but not acceptable (a phone number with letters in it).
 
+mod interactive;
 mod kinds;
 
 use serde_json::{Map, Value, json};
@@ -72,6 +73,8 @@ pub enum MessageBody {
     Contacts(Value),
     /// `template`: name, language and components, checked for structure only.
     Template(Value),
+    /// `interactive`: the validated interactive object.
+    Interactive(Value),
 }
 
 impl MessageBody {
@@ -84,6 +87,7 @@ impl MessageBody {
             MessageBody::Reaction { .. } => "reaction",
             MessageBody::Contacts(_) => "contacts",
             MessageBody::Template(_) => "template",
+            MessageBody::Interactive(_) => "interactive",
         }
     }
 
@@ -97,7 +101,8 @@ impl MessageBody {
             MessageBody::Media { object, .. }
             | MessageBody::Location(object)
             | MessageBody::Contacts(object)
-            | MessageBody::Template(object) => object.clone(),
+            | MessageBody::Template(object)
+            | MessageBody::Interactive(object) => object.clone(),
             MessageBody::Reaction { message_id, emoji } => {
                 json!({ "message_id": message_id, "emoji": emoji.as_deref().unwrap_or("") })
             }
@@ -208,7 +213,8 @@ impl SendRequest {
             ("reaction", _) => kinds::parse_reaction(obj)?,
             ("contacts", _) => kinds::parse_contacts(obj)?,
             ("template", _) => kinds::parse_template(obj)?,
-            ("button" | "interactive" | "order", _) => {
+            ("interactive", _) => interactive::parse_interactive(obj)?,
+            ("button" | "order", _) => {
                 return Err(MetaError::new(
                     crate::error::codes::UNSUPPORTED_MESSAGE_TYPE,
                     Some(format!(
