@@ -287,7 +287,8 @@ fn flow(action: &Map<String, Value>) -> Result<(), MetaError> {
             )));
         }
     }
-    label(need_text(p, "flow_cta", path)?, 20, "Flow CTA")?;
+    // Meta advises 30 characters at most (its own examples use 23).
+    label(need_text(p, "flow_cta", path)?, 30, "Flow CTA")?;
     if let Some(a) = text(p, "flow_action", path)?
         && a != "navigate"
         && a != "data_exchange"
@@ -376,9 +377,25 @@ pub(super) fn parse_interactive(o: &Map<String, Value>) -> Result<MessageBody, M
                 ));
             }
         }
+        // Payments (India, Singapore): the order's contents are Meta's to check.
+        "order_details" | "order_status" => {
+            header(i, &MEDIA_HEADERS, false)?;
+            body(i, true, 1024)?;
+            let want = if ty == "order_details" {
+                "review_and_pay"
+            } else {
+                "review_order"
+            };
+            if need_text(action, "name", "interactive['action']")? != want {
+                return Err(MetaError::invalid_parameter(format!(
+                    "Param interactive['action']['name'] must be \"{want}\"."
+                )));
+            }
+            need_obj(action, "parameters", "interactive['action']")?;
+        }
         other => {
             return Err(MetaError::invalid_parameter(format!(
-                "Param interactive['type'] must be one of {{button, list, cta_url, location_request_message, flow, product, product_list, catalog_message}} - got \"{other}\"."
+                "Param interactive['type'] must be one of {{button, list, cta_url, location_request_message, flow, product, product_list, catalog_message, order_details, order_status}} - got \"{other}\"."
             )));
         }
     }
