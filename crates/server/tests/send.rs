@@ -21,29 +21,7 @@ on_both_backends! {
 
 async fn media_location_contacts_reactions_and_templates_reach_meta(b: Backend) {
     let app = spawn_app(b).await;
-    app.sim
-        .inject_inbound(openbsp_simulator::InboundRequest {
-            phone_number_id: PNID.into(),
-            from: Some(USER.into()),
-            name: Some("Ana".into()),
-            message: json!({"type": "text", "text": {"body": "hi"}}),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    wait_until("inbound stored", || async {
-        app.get("/v1/messages?direction=inbound", &app.api_key)
-            .await
-            .body["data"]
-            .as_array()
-            .is_some_and(|d| !d.is_empty())
-    })
-    .await;
-    let inbound = app
-        .get("/v1/messages?direction=inbound", &app.api_key)
-        .await
-        .body["data"][0]
-        .clone();
+    let inbound = app.user_writes(USER, "Ana", "hi").await;
     let sends = [
         json!({"type": "image", "image": {"link": "https://example.com/cat.png", "caption": "a cat"}}),
         json!({"type": "document", "document": {"id": "1013859600285441", "filename": "invoice.pdf"}}),
@@ -176,29 +154,7 @@ async fn native_text_is_queued_sent_and_read(b: Backend) {
 
 async fn cloud_api_send_returns_metas_wamid(b: Backend) {
     let app = spawn_app(b).await;
-    app.sim
-        .inject_inbound(openbsp_simulator::InboundRequest {
-            phone_number_id: PNID.into(),
-            from: Some(USER.into()),
-            name: Some("Ana".into()),
-            message: json!({"type": "text", "text": {"body": "hi"}}),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    wait_until("inbound stored", || async {
-        app.get("/v1/messages?direction=inbound", &app.api_key)
-            .await
-            .body["data"]
-            .as_array()
-            .is_some_and(|d| !d.is_empty())
-    })
-    .await;
-    let inbound = app
-        .get("/v1/messages?direction=inbound", &app.api_key)
-        .await
-        .body["data"][0]
-        .clone();
+    let inbound = app.user_writes(USER, "Ana", "hi").await;
     let inbound_wamid = inbound["wamid"].as_str().unwrap().to_string();
     let r = app
         .post(

@@ -204,6 +204,28 @@ impl TestApp {
         .await
     }
 
+    /// The user `from` writes a text to the test channel (through the simulator, signed like
+    /// Meta's webhooks); returns the inbound message once the gateway has stored it.
+    pub async fn user_writes(&self, from: &str, name: &str, text: &str) -> Value {
+        let wamid = self
+            .sim
+            .inject_inbound(openbsp_simulator::InboundRequest {
+                phone_number_id: PNID.into(),
+                from: Some(from.into()),
+                name: Some(name.into()),
+                message: json!({"type": "text", "text": {"body": text}}),
+                ..Default::default()
+            })
+            .await
+            .expect("simulator accepts the inbound message");
+        let path = format!("/v1/messages/{wamid}");
+        wait_until("inbound stored", || async {
+            self.get(&path, &self.api_key).await.status == 200
+        })
+        .await;
+        self.get(&path, &self.api_key).await.body
+    }
+
     /// Waits until the message reaches `status` (or, on the way to the user, a later one).
     pub async fn wait_status(&self, id: &str, status: &str) -> Value {
         const ROAD: [&str; 5] = ["queued", "accepted", "sent", "delivered", "read"];
