@@ -10,40 +10,32 @@ use openbsp_simulator::{PhoneNumberConfig, Simulator, SimulatorConfig};
 use crate::cli::{ServeArgs, SimulatorArgs};
 use crate::settings::Settings;
 
-fn ms(v: u64) -> Duration {
-    Duration::from_millis(v)
-}
-
 /// Builds the gateway's settings.
 fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
     let listen: String = s.pick(a.listen.clone(), "listen", "127.0.0.1:8080".into())?;
     let d = SenderConfig::default();
     let sender = SenderConfig {
-        request_timeout: ms(s.pick(
+        request_timeout: s.duration_ms(
             a.sender_request_timeout_ms,
             "sender_request_timeout_ms",
-            d.request_timeout.as_millis() as u64,
-        )?),
-        inflight_timeout: ms(s.pick(
+            d.request_timeout,
+        )?,
+        inflight_timeout: s.duration_ms(
             a.sender_inflight_timeout_ms,
             "sender_inflight_timeout_ms",
-            d.inflight_timeout.as_millis() as u64,
-        )?),
-        reconcile_grace: ms(s.pick(
+            d.inflight_timeout,
+        )?,
+        reconcile_grace: s.duration_ms(
             a.sender_reconcile_grace_ms,
             "sender_reconcile_grace_ms",
-            d.reconcile_grace.as_millis() as u64,
-        )?),
-        retry_base: ms(s.pick(
-            a.sender_retry_base_ms,
-            "sender_retry_base_ms",
-            d.retry_base.as_millis() as u64,
-        )?),
-        poll_interval: ms(s.pick(
+            d.reconcile_grace,
+        )?,
+        retry_base: s.duration_ms(a.sender_retry_base_ms, "sender_retry_base_ms", d.retry_base)?,
+        poll_interval: s.duration_ms(
             a.sender_poll_interval_ms,
             "sender_poll_interval_ms",
-            d.poll_interval.as_millis() as u64,
-        )?),
+            d.poll_interval,
+        )?,
         ..d
     };
     sender.validate().map_err(|e| anyhow::anyhow!(e))?;
@@ -51,10 +43,13 @@ fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
         listen: listen.parse().with_context(|| {
             format!("listen (OPENBSP_LISTEN): `{listen}` is not an address like 127.0.0.1:8080")
         })?,
-        data_dir: s.data_dir.clone(),
         master_key: s.master_key()?,
         sender,
-        cloud_api_wait: ms(s.pick(a.cloud_api_wait_ms, "cloud_api_wait_ms", 5000)?),
+        cloud_api_wait: s.duration_ms(
+            a.cloud_api_wait_ms,
+            "cloud_api_wait_ms",
+            Duration::from_secs(5),
+        )?,
         max_body_bytes: 1024 * 1024,
     })
 }

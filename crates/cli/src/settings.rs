@@ -90,6 +90,19 @@ impl Settings {
         Ok(self.pick_opt(flag, key)?.unwrap_or(default))
     }
 
+    /// A duration given in milliseconds: `flag`, else the config file's `key`, else `default`.
+    pub fn duration_ms(
+        &self,
+        flag: Option<u64>,
+        key: &str,
+        default: std::time::Duration,
+    ) -> anyhow::Result<std::time::Duration> {
+        Ok(self
+            .pick_opt(flag, key)?
+            .map(std::time::Duration::from_millis)
+            .unwrap_or(default))
+    }
+
     /// `flag` if given, else the config file's `key`.
     pub fn pick_opt<T: FromStr>(&self, flag: Option<T>, key: &str) -> anyhow::Result<Option<T>>
     where

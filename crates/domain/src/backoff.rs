@@ -1,7 +1,5 @@
 //! Retry delays for upstream sends.
 
-use crate::MessageStatus;
-
 /// The delay before retry number `attempt` (1 for the first retry), in milliseconds:
 /// exponential from `base_ms`, capped at `max_ms`, with up to 25 % jitter from `jitter`
 /// (a number in `[0, 1)` supplied by the caller).
@@ -12,11 +10,6 @@ pub fn retry_delay_ms(attempt: u32, base_ms: u64, max_ms: u64, jitter: f64) -> u
     capped
         .saturating_add(j)
         .min(max_ms.saturating_add(max_ms / 4))
-}
-
-/// Whether a message in `status` is still waiting for the sender.
-pub fn awaiting_send(status: MessageStatus) -> bool {
-    status == MessageStatus::Queued
 }
 
 #[cfg(test)]

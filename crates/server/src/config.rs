@@ -2,7 +2,6 @@
 //! config file; tests build them directly.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use openbsp_domain::crypto::MasterKey;
@@ -12,8 +11,6 @@ use openbsp_domain::crypto::MasterKey;
 pub struct Config {
     /// Listen address (`OPENBSP_LISTEN`, default `127.0.0.1:8080`).
     pub listen: SocketAddr,
-    /// Data directory (`OPENBSP_DATA_DIR`, default `./data`).
-    pub data_dir: PathBuf,
     /// Master key for secrets at rest.
     pub master_key: MasterKey,
     /// Sender tuning.
@@ -77,10 +74,9 @@ impl SenderConfig {
 
 impl Config {
     /// Settings for a test or an embedded gateway: listen on a random port, with `master_key`.
-    pub fn for_tests(data_dir: PathBuf, master_key: MasterKey) -> Config {
+    pub fn for_tests(master_key: MasterKey) -> Config {
         Config {
             listen: "127.0.0.1:0".parse().expect("literal address"),
-            data_dir,
             master_key,
             sender: SenderConfig::default(),
             cloud_api_wait: Duration::from_secs(5),

@@ -93,11 +93,14 @@ impl Gateway {
 
 /// Every route of the gateway.
 pub fn router(state: AppState) -> Router {
+    // The webhook receiver sets its own, larger limit (Meta's 3 MB) on its routes.
+    let body_limit = axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes);
     Router::new()
         .merge(health::routes())
         .merge(messages::routes())
         .merge(webhooks::routes())
         .merge(admin::routes())
+        .layer(body_limit)
         .layer(axum::middleware::from_fn(health::track_requests))
         .with_state(state)
 }

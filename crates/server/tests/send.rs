@@ -349,6 +349,10 @@ async fn native_errors_use_the_envelope_and_change_nothing(b: Backend) {
         (r.status, r.body["error"]["code"].as_str()),
         (400, Some("invalid_request"))
     );
+    // Bodies over the configured limit (1 MiB) are refused before they are read.
+    let huge = json!({"channel": PNID, "to": USER, "text": {"body": "a".repeat(1536 * 1024)}});
+    let r = app.post("/v1/messages", &app.api_key, &huge).await;
+    assert_eq!(r.status, 413);
     let r = app
         .post_raw("/v1/messages", &app.api_key, "[".into(), &[])
         .await;
@@ -439,6 +443,7 @@ async fn transient_failures_are_retried_and_request_errors_fail_at_once(b: Backe
     });
     let r = app.send_text(USER, "retry me").await;
     let id = r.body["id"].as_str().unwrap().to_string();
+    // A negative (nothing went out) can only be seen over time: give the sender a few retries.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(
         app.get(&format!("/v1/messages/{id}"), &app.api_key)

@@ -110,7 +110,7 @@ pub async fn spawn_app_with(backend: Backend, throughput_mps: u32) -> TestApp {
     )
     .await
     .unwrap();
-    let mut config = Config::for_tests(db.path(), key.clone());
+    let mut config = Config::for_tests(key.clone());
     config.sender = fast_sender();
     let gateway = Gateway::start(config, store.clone())
         .await
