@@ -13,4 +13,4 @@ pub mod signature;
 pub mod webhook;
 
 pub use error::{MetaError, RetryClass};
-pub use send::{MessageBody, Recipient, SendRequest};
+pub use send::{MessageBody, ParseContext, Recipient, SendRequest};

@@ -8,12 +8,14 @@
 
 mod interactive;
 mod kinds;
+mod phone;
 
 use serde_json::{Map, Value, json};
 
 use crate::error::MetaError;
 use crate::limits;
 pub use kinds::MediaKind;
+pub use phone::{ParseContext, normalize_phone_in};
 
 /// Whether the request arrived on the Graph-compatible surface (where Meta's envelope fields
 /// are mandatory) or on the native API (where they are implied).
@@ -128,26 +130,25 @@ pub struct SendRequest {
 const KNOWN_TYPES: &str = "{AUDIO, BUTTON, CONTACTS, DOCUMENT, IMAGE, INTERACTIVE, LOCATION, ORDER, REACTION, STICKER, TEMPLATE, TEXT, VIDEO}";
 
 impl SendRequest {
-    /// Parses and validates a send request body.
+    /// Parses and validates a send request body, knowing nothing of the sending business
+    /// (so a `to` without `+` is kept as written; see [`normalize_phone_in`]).
     pub fn parse(v: &Value, surface: Surface) -> Result<SendRequest, MetaError> {
+        SendRequest::parse_in(v, surface, &ParseContext::default())
+    }
+
+    /// Parses and validates a send request body sent from the business `ctx` describes: a
+    /// `to` written without `+` in the business's national format gets the business's country
+    /// code, as Meta does (the whole rule is on [`normalize_phone_in`]).
+    pub fn parse_in(
+        v: &Value,
+        surface: Surface,
+        ctx: &ParseContext,
+    ) -> Result<SendRequest, MetaError> {
         let obj = v.as_object().ok_or_else(|| {
             MetaError::invalid_parameter("The request body must be a JSON object.")
         })?;
 
-        match obj.get("messaging_product") {
-            None | Some(Value::Null) if surface == Surface::Native => {}
-            None | Some(Value::Null) => {
-                return Err(MetaError::invalid_parameter(
-                    "The parameter messaging_product is required.",
-                ));
-            }
-            Some(Value::String(s)) if s == "whatsapp" => {}
-            Some(other) => {
-                return Err(MetaError::invalid_parameter(format!(
-                    "Param messaging_product must be one of {{WHATSAPP}} - got {other}."
-                )));
-            }
-        }
+        check_messaging_product(obj, surface)?;
 
         match opt_str(obj, "recipient_type", "recipient_type")? {
             None | Some("individual") => {}
@@ -158,7 +159,7 @@ impl SendRequest {
             }
         }
 
-        let (recipient, input) = parse_recipient(obj)?;
+        let (recipient, input) = parse_recipient(obj, ctx)?;
 
         let context_message_id = match obj.get("context") {
             None | Some(Value::Null) => None,
@@ -268,10 +269,31 @@ impl SendRequest {
     }
 }
 
-fn parse_recipient(obj: &Map<String, Value>) -> Result<(Recipient, String), MetaError> {
+/// `messaging_product`: required on the Graph surface, implied on the native one, and
+/// `"whatsapp"` when present.
+fn check_messaging_product(obj: &Map<String, Value>, surface: Surface) -> Result<(), MetaError> {
+    match obj.get("messaging_product") {
+        None | Some(Value::Null) if surface == Surface::Native => Ok(()),
+        None | Some(Value::Null) => Err(MetaError::invalid_parameter(
+            "The parameter messaging_product is required.",
+        )),
+        Some(Value::String(s)) if s == "whatsapp" => Ok(()),
+        Some(other) => Err(MetaError::invalid_parameter(format!(
+            "Param messaging_product must be one of {{WHATSAPP}} - got {other}."
+        ))),
+    }
+}
+
+fn parse_recipient(
+    obj: &Map<String, Value>,
+    ctx: &ParseContext,
+) -> Result<(Recipient, String), MetaError> {
     // `to` wins when both are present (reference §7).
     if let Some(to) = opt_str(obj, "to", "to")? {
-        return Ok((Recipient::WaId(normalize_phone(to)?), to.to_string()));
+        return Ok((
+            Recipient::WaId(normalize_phone_in(to, ctx)?),
+            to.to_string(),
+        ));
     }
     if let Some(user_id) = opt_str(obj, "recipient", "recipient")? {
         return Ok((
@@ -284,32 +306,11 @@ fn parse_recipient(obj: &Map<String, Value>) -> Result<(Recipient, String), Meta
     ))
 }
 
-/// Normalises a phone number as written by a client (`+1 (555) 010-0000`) to its digits.
-///
-/// Meta accepts `+`, spaces, dashes, dots and parentheses. Numbers are kept as written past
-/// that: Meta itself prepends the business number's country code to a number without a `+`.
+/// Normalises a phone number as written by a client (`+1 (555) 010-0000`) to Meta's `wa_id`,
+/// knowing nothing of the sending business: [`normalize_phone_in`] with the default
+/// [`ParseContext`], so digits written without `+` are kept as written.
 pub fn normalize_phone(input: &str) -> Result<String, MetaError> {
-    let mut digits = String::with_capacity(input.len());
-    for (i, c) in input.trim().chars().enumerate() {
-        match c {
-            '0'..='9' => digits.push(c),
-            '+' if i == 0 => {}
-            ' ' | '-' | '(' | ')' | '.' => {}
-            _ => {
-                return Err(MetaError::invalid_value(format!(
-                    "Param to must be a phone number; found '{c}' in \"{input}\"."
-                )));
-            }
-        }
-    }
-    if digits.len() < limits::PHONE_DIGITS_MIN || digits.len() > limits::PHONE_DIGITS_MAX {
-        return Err(MetaError::invalid_value(format!(
-            "Param to must be a phone number of {} to {} digits; got \"{input}\".",
-            limits::PHONE_DIGITS_MIN,
-            limits::PHONE_DIGITS_MAX
-        )));
-    }
-    Ok(digits)
+    normalize_phone_in(input, &ParseContext::default())
 }
 
 /// Checks a business-scoped user id: `CC.` then up to 128 letters and digits (or a parent
@@ -578,16 +579,152 @@ mod tests {
         assert_eq!(again.recipient, r.recipient);
     }
 
+    /// Keys the parsers look at, so that generated bodies reach deep into them.
+    const KEYS: &[&str] = &[
+        "messaging_product",
+        "recipient_type",
+        "to",
+        "recipient",
+        "type",
+        "context",
+        "message_id",
+        "biz_opaque_callback_data",
+        "status",
+        "typing_indicator",
+        "text",
+        "body",
+        "preview_url",
+        "image",
+        "video",
+        "audio",
+        "document",
+        "sticker",
+        "id",
+        "link",
+        "caption",
+        "filename",
+        "location",
+        "latitude",
+        "longitude",
+        "name",
+        "address",
+        "reaction",
+        "emoji",
+        "contacts",
+        "phones",
+        "phone",
+        "emails",
+        "formatted_name",
+        "template",
+        "language",
+        "code",
+        "components",
+        "parameters",
+        "sub_type",
+        "index",
+        "payload",
+        "interactive",
+        "header",
+        "footer",
+        "action",
+        "button",
+        "buttons",
+        "reply",
+        "title",
+        "sections",
+        "rows",
+        "description",
+        "cta_url",
+        "display_text",
+        "url",
+        "catalog_id",
+        "product_retailer_id",
+        "product_items",
+        "flow_message_version",
+        "flow_token",
+        "flow_id",
+        "flow_cta",
+        "flow_action",
+        "mode",
+        "cards",
+        "card_index",
+    ];
+
+    /// Any JSON value, biased towards objects whose keys the parsers know.
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|f| json!(f)),
+            prop_oneof![
+                Just("whatsapp".to_string()),
+                Just("text".to_string()),
+                Just("read".to_string()),
+                Just("interactive".to_string()),
+                Just("button".to_string()),
+                Just("list".to_string()),
+                Just("template".to_string()),
+                Just("+1 555 010 1234".to_string()),
+                "\\PC{0,12}",
+                "[0-9+ ()-]{0,16}",
+            ]
+            .prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(KEYS), inner.clone()), 0..8).prop_map(
+                    |kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                ),
+                prop::collection::vec(("\\PC{0,8}", inner), 0..4)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A body that looks like a send: the envelope right, the rest arbitrary.
+    fn send_like() -> impl Strategy<Value = Value> {
+        (json_value(), prop::sample::select(KEYS), json_value()).prop_map(|(extra, ty, obj)| {
+            let mut v = json!({"messaging_product": "whatsapp", "to": "15550101234", "type": ty});
+            v[ty] = obj;
+            if let Value::Object(m) = extra {
+                for (k, x) in m {
+                    v[k] = x;
+                }
+            }
+            v
+        })
+    }
+
     proptest! {
+        #[test]
+        fn parsers_never_panic_on_arbitrary_json(v in json_value()) {
+            let _ = SendRequest::parse(&v, Surface::Graph);
+            let _ = SendRequest::parse(&v, Surface::Native);
+        }
+
+        #[test]
+        fn parsers_never_panic_on_send_like_json(v in send_like()) {
+            let ctx = ParseContext::for_business("15550783881");
+            if let Ok(req) = SendRequest::parse_in(&v, Surface::Graph, &ctx) {
+                // What is accepted is sent on as a body that parses back to the same message.
+                let again = SendRequest::parse(&req.to_graph_body(None, None), Surface::Graph);
+                prop_assert_eq!(again.map(|r| r.body), Ok(req.body));
+            }
+        }
+
         #[test]
         fn parser_never_panics(s in ".*", n in 0usize..5000) {
             let _ = parse(json!({"messaging_product": "whatsapp", "to": s, "text": {"body": "a".repeat(n)}}));
         }
 
         #[test]
-        fn formatted_numbers_normalise_to_their_digits(d in "[1-9][0-9]{6,14}") {
+        fn formatting_does_not_change_the_number(d in "[1-9][0-9]{6,14}") {
             let formatted = format!("+{} ({}) {}-{}", &d[..1], &d[1..3], &d[3..5], &d[5..]);
-            prop_assert_eq!(normalize_phone(&formatted).unwrap(), d);
+            prop_assert_eq!(normalize_phone(&formatted).ok(), normalize_phone(&format!("+{d}")).ok());
+            let dotted = format!("{}.{} {}", &d[..3], &d[3..5], &d[5..]);
+            prop_assert_eq!(normalize_phone(&dotted).unwrap(), d);
         }
 
         #[test]
