@@ -13,4 +13,6 @@ pub mod signature;
 pub mod webhook;
 
 pub use error::{MetaError, RetryClass};
-pub use send::{MessageBody, ParseContext, Recipient, SendRequest};
+pub use send::{
+    MessageBody, Outgoing, ParseContext, ReadReceipt, Recipient, SendRequest, parse_outgoing,
+};

@@ -9,6 +9,7 @@
 mod interactive;
 mod kinds;
 mod phone;
+mod read;
 
 use serde_json::{Map, Value, json};
 
@@ -16,6 +17,7 @@ use crate::error::MetaError;
 use crate::limits;
 pub use kinds::MediaKind;
 pub use phone::{ParseContext, normalize_phone_in};
+pub use read::{Outgoing, ReadReceipt, parse_outgoing, parse_outgoing_in};
 
 /// Whether the request arrived on the Graph-compatible surface (where Meta's envelope fields
 /// are mandatory) or on the native API (where they are implied).
@@ -702,6 +704,7 @@ mod tests {
         fn parsers_never_panic_on_arbitrary_json(v in json_value()) {
             let _ = SendRequest::parse(&v, Surface::Graph);
             let _ = SendRequest::parse(&v, Surface::Native);
+            let _ = parse_outgoing(&v, Surface::Graph);
         }
 
         #[test]
@@ -712,6 +715,7 @@ mod tests {
                 let again = SendRequest::parse(&req.to_graph_body(None, None), Surface::Graph);
                 prop_assert_eq!(again.map(|r| r.body), Ok(req.body));
             }
+            let _ = parse_outgoing_in(&v, Surface::Native, &ctx);
         }
 
         #[test]
