@@ -17,8 +17,8 @@ use rand::Rng;
 use serde_json::{Map, Value, json};
 
 use openbsp_wire::error::codes;
-use openbsp_wire::send::Surface;
-use openbsp_wire::{MetaError, Recipient, SendRequest};
+use openbsp_wire::send::{Outgoing, ParseContext, Surface, parse_outgoing_in};
+use openbsp_wire::{MetaError, ReadReceipt, Recipient};
 
 use crate::config::PhoneNumberConfig;
 use crate::ids::{self, Direction};
@@ -188,11 +188,12 @@ async fn handle_post(
             err
         })?
     };
-    if v.get("status").is_some() {
-        return mark_as_read(state, &phone, &v);
-    }
-
-    let req = SendRequest::parse(&v, Surface::Graph)?;
+    // A `to` without `+` gets the business number's country code, as Meta does.
+    let ctx = ParseContext::for_business(phone.display_phone_number.clone());
+    let req = match parse_outgoing_in(&v, Surface::Graph, &ctx)? {
+        Outgoing::Read(read) => return mark_as_read(state, &phone, &read),
+        Outgoing::Message(req) => req,
+    };
     if let Recipient::WaId(w) = &req.recipient
         && *w == phone.display_phone_number
     {
@@ -283,73 +284,23 @@ async fn handle_post(
     Ok(graph_json(StatusCode::OK, &answer))
 }
 
-/// `{"messaging_product":"whatsapp","status":"read","message_id":…,"typing_indicator"?}`.
+/// `{"messaging_product":"whatsapp","status":"read","message_id":…,"typing_indicator"?}`,
+/// parsed by the wire crate. Not a message: no window, pair rate limit or throughput applies.
 fn mark_as_read(
     state: &SimState,
     phone: &PhoneNumberConfig,
-    v: &Value,
+    read: &ReadReceipt,
 ) -> Result<Response, GraphError> {
-    let str_field = |name: &str| -> Result<Option<&str>, GraphError> {
-        match v.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => {
-                Err(MetaError::invalid_parameter(format!("Param {name} must be a string.")).into())
-            }
-        }
-    };
-    match str_field("messaging_product")? {
-        Some("whatsapp") => {}
-        None => {
-            return Err(MetaError::invalid_parameter(
-                "The parameter messaging_product is required.",
-            )
-            .into());
-        }
-        Some(other) => {
-            return Err(MetaError::invalid_parameter(format!(
-                "Param messaging_product must be one of {{WHATSAPP}} - got \"{other}\"."
-            ))
-            .into());
-        }
-    }
-    match str_field("status")? {
-        Some("read") => {}
-        other => {
-            return Err(MetaError::invalid_parameter(format!(
-                "Param status must be one of {{READ}} - got \"{}\".",
-                other.unwrap_or_default()
-            ))
-            .into());
-        }
-    }
-    let message_id = str_field("message_id")?
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| MetaError::invalid_parameter("The parameter message_id is required."))?;
-    let typing = match v.get("typing_indicator") {
-        None | Some(Value::Null) => false,
-        Some(Value::Object(t)) => match t.get("type") {
-            Some(Value::String(s)) if s == "text" => true,
-            _ => {
-                return Err(MetaError::invalid_parameter(
-                    "Param typing_indicator['type'] must be one of {TEXT}.",
-                )
-                .into());
-            }
-        },
-        Some(_) => {
-            return Err(MetaError::invalid_parameter(
-                "Param typing_indicator must be a JSON object.",
-            )
-            .into());
-        }
-    };
-    if !state.mark_read(&phone.phone_number_id, message_id, typing) {
+    if !state.mark_read(
+        &phone.phone_number_id,
+        &read.message_id,
+        read.typing_indicator,
+    ) {
         return Err(MetaError::new(
             codes::INVALID_PARAMETER,
             Some(format!(
-                "Message with id {message_id} was not received by phone number {}.",
-                phone.phone_number_id
+                "Message with id {} was not received by phone number {}.",
+                read.message_id, phone.phone_number_id
             )),
         )
         .into());

@@ -321,9 +321,34 @@ async fn mark_as_read_needs_an_inbound_wamid() {
             .unwrap()
             .contains("wamid.nope")
     );
-    let missing = json!({"messaging_product": "whatsapp", "status": "read"});
-    let (status, v) = send(&sim, Some(TOKEN), &missing).await;
-    assert_eq!((status, v["error"]["code"].as_i64()), (400, Some(100)));
+    // The wire crate's checks, field by field.
+    for (body, field) in [
+        (
+            json!({"messaging_product": "whatsapp", "status": "read"}),
+            "message_id",
+        ),
+        (
+            json!({"status": "read", "message_id": wamid}),
+            "messaging_product",
+        ),
+        (
+            json!({"messaging_product": "whatsapp", "status": "seen", "message_id": wamid}),
+            "status",
+        ),
+        (
+            json!({"messaging_product": "whatsapp", "status": "read", "message_id": wamid, "typing_indicator": {"type": "audio"}}),
+            "typing_indicator",
+        ),
+    ] {
+        let (status, v) = send(&sim, Some(TOKEN), &body).await;
+        assert_eq!(
+            (status, v["error"]["code"].as_i64()),
+            (400, Some(100)),
+            "{body}"
+        );
+        let details = v["error"]["error_data"]["details"].as_str().unwrap();
+        assert!(details.contains(field), "{body}: {details}");
+    }
     assert!(
         sim.received(PNID).is_empty(),
         "mark-as-read is not a message"
