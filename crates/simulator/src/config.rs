@@ -182,13 +182,15 @@ impl Faults {
 }
 
 /// Meta policies the simulator can enforce on its own, to catch a gateway that breaks them.
-/// Both are off by default.
+/// Both are off by default. Neither applies to mark-as-read (with or without the typing
+/// indicator), which is not a message: Meta accepts it whenever the message exists.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Enforcement {
     /// Non-template messages to a user whose last inbound message is more than 24 hours old
     /// (by the simulator's clock) are accepted and then fail with a `failed` status carrying
-    /// 131047, as Meta does.
+    /// 131047, as Meta does. Templates are delivered. (A user's `system` notice of a number
+    /// change does not open the window; the window moves to the new number.)
     pub customer_service_window: bool,
     /// Meta's pair rate limit: one message every 6 s to the same user, bursts of up to 45;
     /// beyond it the send is refused with 131056.

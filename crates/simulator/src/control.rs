@@ -1,7 +1,9 @@
-//! The control API (`/_simulator/...`): what tests, scripts and people use to drive the
-//! simulator — inject user messages, see what it accepted, manage phone numbers, set faults,
-//! timing and policies, move its clock, read the webhook log. Errors are
-//! `{"error": {"message": "...", "field": "..."}}` with 400 (bad input) or 404.
+//! The control API (`/_simulator/...`, listed in the crate's documentation): what tests,
+//! scripts and people use to drive the simulator — inject user messages and marketing
+//! preferences, see what it accepted and what it knows of a user, manage phone numbers and
+//! template categories, set faults, timing and policies, move its clock, read the webhook
+//! log. Errors are `{"error": {"message": "...", "field": "..."}}` with 400 (bad input) or
+//! 404.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +21,8 @@ use openbsp_wire::send::normalize_phone;
 
 use crate::config::{Enforcement, Faults, PhoneNumberConfig, StatusDelays};
 use crate::inbound::{InboundError, InboundRequest};
-use crate::state::SimState;
+use crate::preferences::UserPreferenceRequest;
+use crate::state::{SimState, TemplateCategory};
 
 type Filters = Query<HashMap<String, String>>;
 
@@ -93,6 +96,85 @@ pub(crate) async fn post_inbound(
     let req = InboundRequest::from_json(&v)?;
     let wamid = state.inject_inbound(req)?;
     Ok(Json(json!({ "wamid": wamid })))
+}
+
+/// `POST /_simulator/user-preferences`: a user stops or resumes marketing messages.
+pub(crate) async fn post_user_preferences(
+    State(state): State<Arc<SimState>>,
+    body: Bytes,
+) -> Result<Json<Value>, ControlError> {
+    let v: Value = parse_json(&body)?;
+    let req = UserPreferenceRequest::from_json(&v)?;
+    let timestamp = state.deliver_user_preference(req)?;
+    Ok(Json(json!({ "timestamp": timestamp })))
+}
+
+/// `GET /_simulator/users?phone_number_id=&user=`: what the simulator knows of a user (a
+/// `wa_id` or a BSUID): the customer service window, the free entry point window, the
+/// marketing preference, a number change.
+pub(crate) async fn get_user(
+    State(state): State<Arc<SimState>>,
+    Query(q): Filters,
+) -> Result<Json<Value>, ControlError> {
+    let pnid = q
+        .get("phone_number_id")
+        .ok_or_else(|| ControlError::bad(Some("phone_number_id"), "phone_number_id is required"))?;
+    let user = q
+        .get("user")
+        .ok_or_else(|| ControlError::bad(Some("user"), "user is required"))?;
+    let user = normalize_phone(user).unwrap_or_else(|_| user.clone());
+    let now = state.now_ms();
+    let last = state.last_inbound(pnid, &user);
+    let fep = state.entry_point_window(pnid, &user);
+    Ok(Json(json!({
+        "phone_number_id": pnid,
+        "user": user,
+        "last_inbound_at": last.map_or(Value::Null, rfc3339),
+        "service_window_open": state.in_service_window(pnid, &user, now),
+        "entry_point": fep.as_ref().map(|w| json!({
+            "conversation_id": w.conversation_id,
+            "opened_at": rfc3339(w.opened_at_ms),
+            "expires_at": rfc3339(w.expires_at_ms),
+            "open": now < w.expires_at_ms,
+        })),
+        "marketing_stopped": state.marketing_stopped(pnid, &user),
+        "changed_number_to": state.changed_number(pnid, &user),
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TemplateCategoryUpdate {
+    name: String,
+    category: TemplateCategory,
+}
+
+fn template_categories_json(state: &SimState) -> Value {
+    let data: Vec<Value> = state
+        .template_categories()
+        .into_iter()
+        .map(|(name, category)| json!({"name": name, "category": category}))
+        .collect();
+    json!({ "data": data })
+}
+
+/// `GET /_simulator/template-categories`: the categories set, by template name.
+pub(crate) async fn get_template_categories(State(state): State<Arc<SimState>>) -> Json<Value> {
+    Json(template_categories_json(&state))
+}
+
+/// `POST /_simulator/template-categories` `{"name", "category"}`: how a template's messages
+/// are priced (templates not set are marketing).
+pub(crate) async fn post_template_categories(
+    State(state): State<Arc<SimState>>,
+    body: Bytes,
+) -> Result<Json<Value>, ControlError> {
+    let u: TemplateCategoryUpdate = parse_json(&body)?;
+    if u.name.trim().is_empty() {
+        return Err(ControlError::bad(Some("name"), "name must not be empty"));
+    }
+    state.set_template_category(&u.name, u.category);
+    Ok(Json(template_categories_json(&state)))
 }
 
 /// `GET /_simulator/inbound?phone_number_id=`: injected user messages, oldest first.

@@ -1,31 +1,32 @@
 //! The webhook bodies the simulator sends, field for field in Meta's order:
 //! `{"object":"whatsapp_business_account","entry":[{"id":<WABA>,"changes":[{"value":{...},
-//! "field":"messages"}]}]}` with `statuses[]` or `contacts[]` + `messages[]` in the value.
-//! Serialised with [`crate::meta_json`], so the bytes are what Meta would sign.
+//! "field":"messages"}]}]}` with `statuses[]` or `contacts[]` + `messages[]` in the value,
+//! or `"field":"user_preferences"` with `contacts[]` + `user_preferences[]`. Serialised with
+//! [`crate::meta_json`], so the bytes are what Meta would sign.
 
 use serde::Serialize;
 use serde_json::Value;
 
 use openbsp_wire::MetaError;
-use openbsp_wire::webhook::{InboundMessage, Metadata, WebhookContact};
+use openbsp_wire::webhook::{InboundMessage, Metadata, Profile, WebhookContact};
 
 use crate::config::PhoneNumberConfig;
 
 #[derive(Serialize)]
-struct Envelope<'a> {
+struct Envelope<'a, V> {
     object: &'static str,
-    entry: [Entry<'a>; 1],
+    entry: [Entry<'a, V>; 1],
 }
 
 #[derive(Serialize)]
-struct Entry<'a> {
+struct Entry<'a, V> {
     id: &'a str,
-    changes: [Change<'a>; 1],
+    changes: [Change<V>; 1],
 }
 
 #[derive(Serialize)]
-struct Change<'a> {
-    value: MessagesValue<'a>,
+struct Change<V> {
+    value: V,
     field: &'static str,
 }
 
@@ -54,13 +55,32 @@ pub(crate) struct StatusOut {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub biz_opaque_callback_data: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<Conversation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pricing: Option<Pricing>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<Value>,
 }
 
-/// `statuses[].pricing` (per-message pricing, v24+: no `conversation`).
-#[derive(Debug, Clone, Serialize)]
+/// `statuses[].conversation`: since v24 only sent while a free entry point window is open
+/// (reference §3.4); `expiration_timestamp` only on `sent`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct Conversation {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_timestamp: Option<String>,
+    pub origin: Origin,
+}
+
+/// `statuses[].conversation.origin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct Origin {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+/// `statuses[].pricing` (per-message pricing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct Pricing {
     pub billable: bool,
     pub pricing_model: &'static str,
@@ -72,13 +92,70 @@ pub(crate) struct Pricing {
 impl Pricing {
     /// A free non-template message inside the customer service window.
     pub(crate) fn free_service() -> Pricing {
+        Pricing::free_customer_service("service")
+    }
+
+    /// Free inside the customer service window: non-template messages (`service`) and
+    /// utility templates (`utility`).
+    pub(crate) fn free_customer_service(category: &'static str) -> Pricing {
         Pricing {
             billable: false,
             pricing_model: "PMP",
             kind: "free_customer_service",
-            category: "service",
+            category,
         }
     }
+
+    /// Free inside a free entry point window.
+    pub(crate) fn free_entry_point() -> Pricing {
+        Pricing {
+            billable: false,
+            pricing_model: "PMP",
+            kind: "free_entry_point",
+            category: "referral_conversion",
+        }
+    }
+
+    /// A charged template message.
+    pub(crate) fn regular(category: &'static str) -> Pricing {
+        Pricing {
+            billable: true,
+            pricing_model: "PMP",
+            kind: "regular",
+            category,
+        }
+    }
+}
+
+/// A `user_preferences[]` entry, in Meta's field order.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct PreferenceOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    pub detail: String,
+    pub category: String,
+    pub value: &'static str,
+    pub timestamp: i64,
+}
+
+/// A `contacts[]` entry of a `user_preferences` change.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct PreferenceContact {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    pub profile: Profile,
+}
+
+#[derive(Serialize)]
+struct PreferencesValue<'a> {
+    messaging_product: &'static str,
+    metadata: Metadata,
+    contacts: &'a [PreferenceContact],
+    user_preferences: &'a [PreferenceOut],
 }
 
 /// A status's `errors[]` entry for `e`.
@@ -94,14 +171,15 @@ fn metadata(p: &PhoneNumberConfig) -> Metadata {
 }
 
 fn to_bytes(p: &PhoneNumberConfig, value: MessagesValue<'_>) -> Vec<u8> {
+    change_bytes(p, "messages", value)
+}
+
+fn change_bytes<V: Serialize>(p: &PhoneNumberConfig, field: &'static str, value: V) -> Vec<u8> {
     let env = Envelope {
         object: "whatsapp_business_account",
         entry: [Entry {
             id: &p.waba_id,
-            changes: [Change {
-                value,
-                field: "messages",
-            }],
+            changes: [Change { value, field }],
         }],
     };
     // Plain structs of strings, numbers and JSON values: serialising to memory cannot fail.
@@ -144,6 +222,24 @@ pub(crate) fn inbound_body(
     )
 }
 
+/// A `user_preferences` webhook body.
+pub(crate) fn user_preferences_body(
+    p: &PhoneNumberConfig,
+    contacts: &[PreferenceContact],
+    preferences: &[PreferenceOut],
+) -> Vec<u8> {
+    change_bytes(
+        p,
+        "user_preferences",
+        PreferencesValue {
+            messaging_product: "whatsapp",
+            metadata: metadata(p),
+            contacts,
+            user_preferences: preferences,
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,6 +266,7 @@ mod tests {
             recipient_id: Some("16505551234".into()),
             recipient_user_id: None,
             biz_opaque_callback_data: Some("cb".into()),
+            conversation: None,
             pricing: Some(Pricing::free_service()),
             errors: vec![],
         };

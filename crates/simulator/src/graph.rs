@@ -18,16 +18,13 @@ use serde_json::{Map, Value, json};
 
 use openbsp_wire::error::codes;
 use openbsp_wire::send::{Outgoing, ParseContext, Surface, parse_outgoing_in};
-use openbsp_wire::{MetaError, ReadReceipt, Recipient};
+use openbsp_wire::{MessageBody, MetaError, ReadReceipt, Recipient};
 
 use crate::config::PhoneNumberConfig;
 use crate::ids::{self, Direction};
 use crate::meta_json;
-use crate::state::{ReceivedMessage, SimState};
+use crate::state::{ReceivedMessage, SimState, TemplateCategory};
 use crate::statuses::{self, Accepted};
-
-/// 24 hours, the customer service window.
-const WINDOW_MS: i64 = 24 * 3600 * 1000;
 
 /// An error answered the way the Graph API does.
 pub(crate) struct GraphError {
@@ -237,22 +234,45 @@ async fn handle_post(
     }
 
     let now = state.now_ms();
-    let is_template = v.get("type").and_then(Value::as_str) == Some("template");
-    let outside_window = enforcement.customer_service_window
-        && !is_template
-        && state
-            .last_inbound(&phone.phone_number_id, req.recipient.as_str())
-            .is_none_or(|last| now - last > WINDOW_MS);
-    let failure = if outside_window {
+    let pnid = phone.phone_number_id.as_str();
+    let user = req.recipient.as_str();
+    let template = match &req.body {
+        MessageBody::Template(t) => Some(
+            t.get("name")
+                .and_then(Value::as_str)
+                .map(|name| state.template_category(name))
+                .unwrap_or_default(),
+        ),
+        _ => None,
+    };
+    let failure = if let Some(new) = state.changed_number(pnid, user) {
+        Some(MetaError::new(
+            codes::UNDELIVERABLE,
+            Some(format!(
+                "Message failed to send because the user of this number changed to another number ({new})."
+            )),
+        ))
+    } else if enforcement.customer_service_window
+        && template.is_none()
+        && !state.in_service_window(pnid, user, now)
+    {
         Some(MetaError::new(
             codes::REENGAGEMENT,
             Some("Message failed to send because more than 24 hours have passed since the customer last replied to this number.".to_string()),
+        ))
+    } else if template == Some(TemplateCategory::Marketing) && state.marketing_stopped(pnid, user) {
+        Some(MetaError::new(
+            codes::MARKETING_OPT_OUT,
+            Some("Message failed to send because the user has stopped receiving marketing messages from this business.".to_string()),
         ))
     } else if inject_failure {
         Some(MetaError::new(faults.fail_status_code, None))
     } else {
         None
     };
+    let billing = failure
+        .is_none()
+        .then(|| statuses::billing(state, pnid, user, template, now));
 
     let wamid = ids::wamid(req.recipient.as_str(), Direction::Outbound);
     state.record_received(ReceivedMessage {
@@ -279,6 +299,7 @@ async fn handle_post(
             recipient: req.recipient,
             callback_data: req.biz_opaque_callback_data,
             failure,
+            billing,
         },
     );
     Ok(graph_json(StatusCode::OK, &answer))

@@ -1,5 +1,5 @@
-//! Identifiers the simulator issues, shaped like Meta's: message ids (`wamid.…`) and
-//! `fbtrace_id`s for error bodies.
+//! Identifiers the simulator issues, shaped like Meta's: message ids (`wamid.…`),
+//! conversation ids and `fbtrace_id`s for error bodies.
 //!
 //! A real `wamid` is `wamid.` followed by the base64 of a small protobuf-like record: the
 //! bytes `1c 18`, the length and digits of the user's number, `15 02 00`, a direction byte
@@ -56,6 +56,15 @@ pub fn fbtrace_id() -> String {
     s
 }
 
+/// A new conversation id, like Meta's `statuses[].conversation.id` (32 lower-case hex
+/// characters).
+pub fn conversation_id() -> String {
+    let mut rng = rand::rng();
+    (0..32)
+        .map(|_| char::from(b"0123456789abcdef"[rng.random_range(0..16usize)]))
+        .collect()
+}
+
 fn push_varint(out: &mut Vec<u8>, mut n: usize) {
     loop {
         // The mask keeps the value below 0x80, so the cast is lossless.
@@ -97,6 +106,17 @@ mod tests {
             .decode(wamid(&long, Direction::Outbound).trim_start_matches("wamid."))
             .unwrap();
         assert_eq!(&raw[2..4], &[0x83, 0x01]); // 131 as a varint
+    }
+
+    #[test]
+    fn conversation_ids_are_32_hex_characters() {
+        let a = conversation_id();
+        assert_eq!(a.len(), 32);
+        assert!(
+            a.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        assert_ne!(a, conversation_id());
     }
 
     #[test]

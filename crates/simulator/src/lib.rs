@@ -1,12 +1,33 @@
 //! A faithful stand-in for Meta's WhatsApp Cloud API, for development, demos and tests.
 //!
-//! It serves the Graph send route (`POST /{version}/{phone_number_id}/messages`) with
-//! Meta's validation (the `openbsp-wire` crate), error codes and response shapes, issues
-//! `wamid`s, enforces the per-number throughput limit, and calls each number's webhook URL
-//! with correctly signed payloads: the `sent` → `delivered` → `read` statuses of what it
-//! accepted, and user messages injected through its control API (`/_simulator/...`).
-//! Faults (errors, latency, dropped, duplicated and reordered webhooks, asynchronous
-//! failures) and its clock are set through the same API or through [`SimulatorHandle`].
+//! It serves the Graph send route (`POST /{version}/{phone_number_id}/messages`: messages
+//! of every kind, and mark-as-read with the typing indicator) with Meta's validation (the
+//! `openbsp-wire` crate), error codes and response shapes, issues `wamid`s, enforces the
+//! per-number throughput limit, and calls each number's webhook URL with correctly signed
+//! payloads: the `sent` → `delivered` → `read` statuses of what it accepted (priced as Meta
+//! prices them, free entry point windows included), user messages of every kind injected
+//! through its control API, and users' marketing preferences. Faults (errors, latency,
+//! dropped, duplicated and reordered webhooks, asynchronous failures), Meta's policies and
+//! its clock are set through the same API or through [`SimulatorHandle`].
+//!
+//! # Control API
+//!
+//! Errors are `{"error": {"message", "field"?}}` with 400 (bad input) or 404.
+//!
+//! | Route | What it does |
+//! |---|---|
+//! | `GET /_simulator/healthz` | `{"status": "ok"}` |
+//! | `POST /_simulator/inbound` | A user message: `{"phone_number_id", "from" \| "from_user_id", "name"?, "message": {"type", …}}` with any kind of reference §3.3 (`text`, media with `id` and `mime_type`, `interactive` replies, `button`, `reaction`, `location`, `contacts`, `order`, `system`, `unsupported`), `context` and `referral` allowed on any kind; answers `{"wamid"}`. A `referral` makes the business's first answer within 24 h open a 72 h free entry point window; a `system` `user_changed_number` moves the user to the new number (sends to the old one then fail with 131026) |
+//! | `GET /_simulator/inbound?phone_number_id=` | The injected user messages, with their read state |
+//! | `POST /_simulator/user-preferences` | A `user_preferences` webhook: `{"phone_number_id", "wa_id" \| "user_id", "value": "stop" \| "resume", "name"?, "category"?, "detail"?}`; while stopped, marketing templates to the user fail with 131050. Answers `{"timestamp"}` |
+//! | `GET /_simulator/users?phone_number_id=&user=` | What the simulator knows of a user: last message, customer service window, free entry point window, marketing preference, number change |
+//! | `GET\|POST /_simulator/template-categories` | `{"name", "category": "marketing" \| "utility" \| "authentication" \| "authentication_international"}`: how a template's messages are priced (marketing unless set) |
+//! | `GET /_simulator/messages?phone_number_id=&to=` | What it accepted, oldest first, with the `wamid` and the request body |
+//! | `GET\|POST /_simulator/phone-numbers` | The business numbers (without secrets); upsert by `phone_number_id` |
+//! | `GET\|POST /_simulator/faults` | Error rates and codes, latency, dropped, duplicated and reordered webhooks, asynchronous failures |
+//! | `GET\|POST /_simulator/config` | Status delays, default throughput, `enforcement` (`customer_service_window`: 131047; `pair_rate_limit`: 131056; both off by default) |
+//! | `GET\|POST /_simulator/clock` | `{"advance_seconds"}` moves the clock (webhook timestamps, windows) forward |
+//! | `GET /_simulator/webhooks?phone_number_id=` | Every webhook delivery attempt |
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -34,6 +55,7 @@ mod graph;
 pub mod ids;
 mod inbound;
 pub mod meta_json;
+mod preferences;
 pub mod server;
 mod state;
 mod statuses;
@@ -53,9 +75,12 @@ pub use config::{
     Enforcement, Faults, PhoneNumberConfig, PhoneNumberView, SimulatorConfig, StatusDelays,
 };
 pub use inbound::{InboundError, InboundRequest};
+pub use openbsp_wire::webhook::PreferenceValue;
+pub use preferences::{MARKETING_MESSAGES, UserPreferenceRequest};
 pub use server::{router, run};
 pub use state::{
-    InboundRecord, MAX_RECEIVED_PER_NUMBER, MAX_WEBHOOK_LOG, ReceivedMessage, SimState,
+    ENTRY_POINT_WINDOW_MS, EntryPointWindow, InboundRecord, MAX_RECEIVED_PER_NUMBER,
+    MAX_WEBHOOK_LOG, ReceivedMessage, SERVICE_WINDOW_MS, SimState, TemplateCategory,
     WebhookAttempt, WebhookKind,
 };
 
@@ -140,6 +165,32 @@ impl SimulatorHandle {
     /// Delivers a user message as a signed webhook; returns its `wamid`.
     pub async fn inject_inbound(&self, req: InboundRequest) -> Result<String, InboundError> {
         self.state.inject_inbound(req)
+    }
+
+    /// Delivers a user's marketing stop or resume as a signed `user_preferences` webhook and
+    /// remembers it (marketing templates to a user who stopped fail with 131050); returns the
+    /// change's timestamp (Unix seconds).
+    pub async fn deliver_user_preference(
+        &self,
+        req: UserPreferenceRequest,
+    ) -> Result<i64, InboundError> {
+        self.state.deliver_user_preference(req)
+    }
+
+    /// Sets how the messages of template `name` are priced (templates not set are
+    /// marketing).
+    pub fn set_template_category(&self, name: &str, category: TemplateCategory) {
+        self.state.set_template_category(name, category);
+    }
+
+    /// The free entry point window of `user` (a `wa_id` or BSUID) with `phone_number_id`,
+    /// open or expired.
+    pub fn entry_point_window(
+        &self,
+        phone_number_id: &str,
+        user: &str,
+    ) -> Option<EntryPointWindow> {
+        self.state.entry_point_window(phone_number_id, user)
     }
 
     /// Replaces the faults in force.

@@ -29,6 +29,15 @@ pub fn router(state: Arc<SimState>) -> Router {
             "/_simulator/inbound",
             post(control::post_inbound).get(control::get_inbound),
         )
+        .route(
+            "/_simulator/user-preferences",
+            post(control::post_user_preferences),
+        )
+        .route("/_simulator/users", get(control::get_user))
+        .route(
+            "/_simulator/template-categories",
+            get(control::get_template_categories).post(control::post_template_categories),
+        )
         .route("/_simulator/messages", get(control::get_messages))
         .route(
             "/_simulator/phone-numbers",

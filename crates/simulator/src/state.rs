@@ -3,7 +3,7 @@
 //! limits, HTTP client, background tasks). One `SimState` backs one simulator; the Graph and
 //! control routes, the Rust handle and the background tasks all work on it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -24,6 +24,10 @@ use crate::throughput::{PairLimit, Throughput};
 pub const MAX_RECEIVED_PER_NUMBER: usize = 200_000;
 /// Most webhook attempts kept in the log (the oldest are forgotten first).
 pub const MAX_WEBHOOK_LOG: usize = 50_000;
+/// The customer service window: 24 hours after the user's last message (ms).
+pub const SERVICE_WINDOW_MS: i64 = 24 * 3600 * 1000;
+/// A free entry point window: 72 hours after the business's first answer (ms).
+pub const ENTRY_POINT_WINDOW_MS: i64 = 72 * 3600 * 1000;
 
 /// A message the simulator accepted on `POST /{version}/{phone_number_id}/messages`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -69,6 +73,55 @@ pub enum WebhookKind {
     Status,
     /// A user message (`messages[]`).
     Inbound,
+    /// A `user_preferences` change (marketing stop or resume).
+    UserPreferences,
+}
+
+/// A free entry point (FEP) window: opened when the business answers, within 24 hours, a
+/// user who came from a Click-to-WhatsApp ad or a page button (the message carried a
+/// `referral`); for 72 hours every message to that user is free (reference §5.1, §6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryPointWindow {
+    /// `statuses[].conversation.id` of the messages inside it.
+    pub conversation_id: String,
+    /// When the business's first answer opened it (Unix ms, simulator clock).
+    pub opened_at_ms: i64,
+    /// When it closes (Unix ms): 72 hours after it opened.
+    pub expires_at_ms: i64,
+}
+
+/// A template's category, which decides how its messages are priced (reference §6).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TemplateCategory {
+    /// Marketing (the default for templates the simulator was told nothing about).
+    #[default]
+    Marketing,
+    /// Utility: free inside the customer service window.
+    Utility,
+    /// Authentication.
+    Authentication,
+    /// Authentication to a number of another country.
+    AuthenticationInternational,
+}
+
+impl TemplateCategory {
+    /// Meta's `pricing.category`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TemplateCategory::Marketing => "marketing",
+            TemplateCategory::Utility => "utility",
+            TemplateCategory::Authentication => "authentication",
+            TemplateCategory::AuthenticationInternational => "authentication_international",
+        }
+    }
+}
+
+/// (phone_number_id, wa_id or BSUID).
+type UserKey = (String, String);
+
+fn key(phone_number_id: &str, user: &str) -> UserKey {
+    (phone_number_id.to_string(), user.to_string())
 }
 
 /// One attempt to deliver one webhook.
@@ -111,7 +164,17 @@ struct Inner {
     inbound: HashMap<String, InboundRecord>,
     inbound_order: Vec<String>,
     /// (phone_number_id, wa_id or BSUID) → last inbound message time (Unix ms).
-    last_inbound: HashMap<(String, String), i64>,
+    last_inbound: HashMap<UserKey, i64>,
+    /// Users whose last message carried a `referral` → when they sent it (Unix ms).
+    referral_inbound: HashMap<UserKey, i64>,
+    /// Free entry point windows opened, by user (kept after they expire).
+    entry_points: HashMap<UserKey, EntryPointWindow>,
+    /// Users who stopped marketing messages (`user_preferences`).
+    marketing_stopped: HashSet<UserKey>,
+    /// Numbers whose user changed to another number → the new number.
+    changed_numbers: HashMap<UserKey, String>,
+    /// Template name → category; templates not listed are marketing.
+    template_categories: HashMap<String, TemplateCategory>,
     faults: Faults,
     delays: StatusDelays,
     default_throughput: u32,
@@ -322,21 +385,168 @@ impl SimState {
         q.push_back(m);
     }
 
-    pub(crate) fn record_inbound(&self, r: InboundRecord) {
+    /// Records a user message. `window` says whether it opens the customer service window
+    /// (a system message does not), `referral` whether it came from an ad or page button.
+    pub(crate) fn record_inbound(&self, r: InboundRecord, window: bool, referral: bool) {
         let mut inner = self.inner.lock();
         for user in [&r.from, &r.from_user_id].into_iter().flatten() {
-            inner
-                .last_inbound
-                .insert((r.phone_number_id.clone(), user.clone()), r.sent_at_ms);
+            let k = key(&r.phone_number_id, user);
+            if !window {
+                continue;
+            }
+            // A message from a number another user left: the number has a new owner.
+            inner.changed_numbers.remove(&k);
+            inner.last_inbound.insert(k.clone(), r.sent_at_ms);
+            if referral {
+                inner.referral_inbound.insert(k, r.sent_at_ms);
+            } else {
+                inner.referral_inbound.remove(&k);
+            }
         }
         inner.inbound_order.push(r.wamid.clone());
         inner.inbound.insert(r.wamid.clone(), r);
     }
 
-    /// When `user` last wrote to `phone_number_id` (Unix ms).
-    pub(crate) fn last_inbound(&self, phone_number_id: &str, user: &str) -> Option<i64> {
-        let key = (phone_number_id.to_string(), user.to_string());
-        self.inner.lock().last_inbound.get(&key).copied()
+    /// The user `old` of `phone_number_id` changed number to `new`: what the simulator knows
+    /// of them (window, entry point, marketing preference) moves to the new number, and
+    /// messages to the old one fail as undeliverable.
+    pub(crate) fn change_number(&self, phone_number_id: &str, old: &str, new: &str) {
+        let mut inner = self.inner.lock();
+        let (old_k, new_k) = (key(phone_number_id, old), key(phone_number_id, new));
+        if let Some(t) = inner.last_inbound.remove(&old_k) {
+            inner.last_inbound.insert(new_k.clone(), t);
+        }
+        if let Some(t) = inner.referral_inbound.remove(&old_k) {
+            inner.referral_inbound.insert(new_k.clone(), t);
+        }
+        if let Some(w) = inner.entry_points.remove(&old_k) {
+            inner.entry_points.insert(new_k.clone(), w);
+        }
+        if inner.marketing_stopped.remove(&old_k) {
+            inner.marketing_stopped.insert(new_k.clone());
+        }
+        inner.changed_numbers.remove(&new_k);
+        inner.changed_numbers.insert(old_k, new.to_string());
+    }
+
+    /// The number `user` changed to, if the user of that number changed it.
+    pub fn changed_number(&self, phone_number_id: &str, user: &str) -> Option<String> {
+        self.inner
+            .lock()
+            .changed_numbers
+            .get(&key(phone_number_id, user))
+            .cloned()
+    }
+
+    /// Records a `user_preferences` change for the user known by `users` (wa_id, BSUID).
+    pub(crate) fn set_marketing_stopped(&self, phone_number_id: &str, users: &[&str], stop: bool) {
+        let mut inner = self.inner.lock();
+        for user in users {
+            let k = key(phone_number_id, user);
+            if stop {
+                inner.marketing_stopped.insert(k);
+            } else {
+                inner.marketing_stopped.remove(&k);
+            }
+        }
+    }
+
+    /// Whether `user` stopped marketing messages from `phone_number_id`.
+    pub fn marketing_stopped(&self, phone_number_id: &str, user: &str) -> bool {
+        self.inner
+            .lock()
+            .marketing_stopped
+            .contains(&key(phone_number_id, user))
+    }
+
+    /// Sets the category of template `name` (templates not set are marketing).
+    pub fn set_template_category(&self, name: &str, category: TemplateCategory) {
+        self.inner
+            .lock()
+            .template_categories
+            .insert(name.to_string(), category);
+    }
+
+    /// The category of template `name`.
+    pub fn template_category(&self, name: &str) -> TemplateCategory {
+        self.inner
+            .lock()
+            .template_categories
+            .get(name)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Every template category set, by name.
+    pub fn template_categories(&self) -> Vec<(String, TemplateCategory)> {
+        let mut all: Vec<_> = self
+            .inner
+            .lock()
+            .template_categories
+            .iter()
+            .map(|(n, c)| (n.clone(), *c))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// The free entry point window of `user`, open or not.
+    pub fn entry_point_window(
+        &self,
+        phone_number_id: &str,
+        user: &str,
+    ) -> Option<EntryPointWindow> {
+        self.inner
+            .lock()
+            .entry_points
+            .get(&key(phone_number_id, user))
+            .cloned()
+    }
+
+    /// The free entry point window open at `now` for a message the business sends to
+    /// `user`. The business's first answer within 24 hours of a user message that carried a
+    /// `referral` opens one (for 72 hours).
+    pub(crate) fn entry_point_for_send(
+        &self,
+        phone_number_id: &str,
+        user: &str,
+        now: i64,
+    ) -> Option<EntryPointWindow> {
+        let k = key(phone_number_id, user);
+        let mut inner = self.inner.lock();
+        if let Some(w) = inner.entry_points.get(&k)
+            && now < w.expires_at_ms
+        {
+            return Some(w.clone());
+        }
+        let referred = inner.referral_inbound.get(&k).copied()?;
+        if now - referred > SERVICE_WINDOW_MS {
+            return None;
+        }
+        inner.referral_inbound.remove(&k);
+        let w = EntryPointWindow {
+            conversation_id: crate::ids::conversation_id(),
+            opened_at_ms: now,
+            expires_at_ms: now + ENTRY_POINT_WINDOW_MS,
+        };
+        inner.entry_points.insert(k, w.clone());
+        Some(w)
+    }
+
+    /// When `user` last wrote to `phone_number_id` (Unix ms, simulator clock).
+    pub fn last_inbound(&self, phone_number_id: &str, user: &str) -> Option<i64> {
+        self.inner
+            .lock()
+            .last_inbound
+            .get(&key(phone_number_id, user))
+            .copied()
+    }
+
+    /// Whether `user`'s customer service window with `phone_number_id` is open at `now`
+    /// (Unix ms, simulator clock).
+    pub fn in_service_window(&self, phone_number_id: &str, user: &str, now: i64) -> bool {
+        self.last_inbound(phone_number_id, user)
+            .is_some_and(|last| now - last <= SERVICE_WINDOW_MS)
     }
 
     /// Marks an inbound message read; `false` if `phone_number_id` never received `wamid`.

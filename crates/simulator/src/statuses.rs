@@ -1,8 +1,16 @@
 //! What happens to an accepted message afterwards: its status webhooks. Normally `sent`,
 //! `delivered` and (if the user reads it) `read`, each after its configured delay; a message
-//! that fails asynchronously (injected, or outside the 24-hour window when that is enforced)
-//! gets one `failed` status with Meta's error instead. Faults decided when the message was
-//! accepted may drop statuses, duplicate webhooks, or deliver them in reverse order.
+//! that fails asynchronously (injected, outside the 24-hour window when that is enforced, a
+//! marketing template to a user who stopped them, a number its user left) gets one `failed`
+//! status with Meta's error instead. Faults decided when the message was accepted may drop
+//! statuses, duplicate webhooks, or deliver them in reverse order.
+//!
+//! Pricing (on `sent` and `delivered`, reference §3.4 and §6), decided when the message is
+//! accepted: inside a free entry point window everything is `free_entry_point` /
+//! `referral_conversion` and the status carries the window's `conversation`; otherwise
+//! non-template messages are `free_customer_service` / `service`, utility templates inside
+//! the customer service window `free_customer_service` / `utility`, and every other template
+//! `regular` with its category (marketing unless the simulator was told otherwise).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,8 +22,8 @@ use openbsp_wire::{MetaError, Recipient};
 
 use crate::clock::unix_seconds_string;
 use crate::config::{PhoneNumberConfig, StatusDelays};
-use crate::envelope::{self, Pricing, StatusOut};
-use crate::state::{SimState, WebhookKind};
+use crate::envelope::{self, Conversation, Origin, Pricing, StatusOut};
+use crate::state::{EntryPointWindow, SimState, TemplateCategory, WebhookKind};
 use crate::webhooks;
 
 /// An accepted message whose statuses are to be emitted.
@@ -26,6 +34,44 @@ pub(crate) struct Accepted {
     pub callback_data: Option<String>,
     /// `Some`: the message fails with this error instead of being delivered.
     pub failure: Option<MetaError>,
+    /// How it is priced (`None` for a failure).
+    pub billing: Option<Billing>,
+}
+
+/// How a delivered message is priced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Billing {
+    pub pricing: Pricing,
+    /// The free entry point window the message is in.
+    pub entry_point: Option<EntryPointWindow>,
+}
+
+/// How a message accepted at `now` for `user` is priced; `template` is the category of a
+/// template message (`None` for anything else). Opens a free entry point window when the
+/// message is the business's first answer to a user who came from an ad.
+pub(crate) fn billing(
+    state: &SimState,
+    phone_number_id: &str,
+    user: &str,
+    template: Option<TemplateCategory>,
+    now: i64,
+) -> Billing {
+    if let Some(w) = state.entry_point_for_send(phone_number_id, user, now) {
+        return Billing {
+            pricing: Pricing::free_entry_point(),
+            entry_point: Some(w),
+        };
+    }
+    let in_window = state.in_service_window(phone_number_id, user, now);
+    let pricing = match template {
+        None => Pricing::free_service(),
+        Some(TemplateCategory::Utility) if in_window => Pricing::free_customer_service("utility"),
+        Some(c) => Pricing::regular(c.as_str()),
+    };
+    Billing {
+        pricing,
+        entry_point: None,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +175,24 @@ fn emit(state: &Arc<SimState>, msg: &Accepted, step: Step) {
         recipient_id,
         recipient_user_id: recipient_user_id.clone(),
         biz_opaque_callback_data: msg.callback_data.clone(),
-        pricing: matches!(step.kind, Kind::Sent | Kind::Delivered).then(Pricing::free_service),
+        conversation: msg
+            .billing
+            .as_ref()
+            .and_then(|b| b.entry_point.as_ref())
+            .filter(|_| matches!(step.kind, Kind::Sent | Kind::Delivered))
+            .map(|w| Conversation {
+                id: w.conversation_id.clone(),
+                expiration_timestamp: (step.kind == Kind::Sent)
+                    .then(|| unix_seconds_string(w.expires_at_ms)),
+                origin: Origin {
+                    kind: "referral_conversion",
+                },
+            }),
+        pricing: msg
+            .billing
+            .as_ref()
+            .filter(|_| matches!(step.kind, Kind::Sent | Kind::Delivered))
+            .map(|b| b.pricing.clone()),
         errors: match (&msg.failure, step.kind) {
             (Some(e), Kind::Failed) => vec![envelope::status_error(e)],
             _ => vec![],
