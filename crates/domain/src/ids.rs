@@ -28,6 +28,8 @@ pub mod prefix {
     pub const SESSION: &str = "ses";
     /// Events.
     pub const EVENT: &str = "evt";
+    /// Message templates.
+    pub const TEMPLATE: &str = "tpl";
     /// Stored webhook payloads from Meta.
     pub const INBOX: &str = "whk";
 }

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod crypto;
 pub mod ids;
 pub mod status;
+pub mod windows;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use status::MessageStatus;

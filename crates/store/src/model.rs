@@ -99,12 +99,152 @@ pub struct Contact {
     pub wa_id: Option<String>,
     /// Business-scoped user id.
     pub user_id: Option<String>,
-    /// `profile.name` from the last inbound message.
+    /// `profile.name` from the last inbound message (or as given by the business).
     pub profile_name: Option<String>,
+    /// `profile.username` (2026 usernames), when the user has one.
+    pub username: Option<String>,
+    /// The business's own attributes of this contact (a JSON object).
+    pub attributes: Value,
+    /// When the contact opted out of marketing messages, if they did (and have not resumed).
+    pub marketing_opt_out_at: Option<i64>,
+    /// Where the opt-out came from: `user_preferences` (Meta's webhook), `keyword` (a STOP
+    /// message) or `api`.
+    pub marketing_opt_out_source: Option<String>,
+    /// Numbers this user had before a `user_changed_number`, oldest first.
+    pub previous_wa_ids: Vec<String>,
     /// Creation time.
     pub created_at: i64,
     /// Last change.
     pub updated_at: i64,
+}
+
+/// The state of one (channel, contact) pair that decides what may be sent: WhatsApp's
+/// customer service window (CSW, 24 h from the user's last message) and free entry point
+/// window (FEP, 72 h from a reply to an ad or page-button entry).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactWindow {
+    /// The business number.
+    pub channel_id: String,
+    /// The user.
+    pub contact_id: String,
+    /// Owner.
+    pub tenant_id: String,
+    /// The user's last message to this number (Meta's timestamp, ms): the CSW runs 24 h
+    /// from it.
+    pub last_inbound_at: Option<i64>,
+    /// The user's last message that came from a Click-to-WhatsApp ad or a page button (it
+    /// carried a `referral`).
+    pub entry_point_at: Option<i64>,
+    /// When the business's reply opened the current FEP window.
+    pub fep_opened_at: Option<i64>,
+    /// When that FEP window ends.
+    pub fep_expires_at: Option<i64>,
+}
+
+/// One conversation between a channel and a contact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    /// `ses_…`
+    pub id: String,
+    /// Owner.
+    pub tenant_id: String,
+    /// The business number.
+    pub channel_id: String,
+    /// The user.
+    pub contact_id: String,
+    /// `marketing`, `utility`, `authentication` or `service`: the category of what opened
+    /// it; `None` until known (a passed-through template's category is learnt from Meta's
+    /// pricing).
+    pub kind: Option<String>,
+    /// `inbound` (the user wrote), `session_start`, or `message` (a business send when no
+    /// session was open).
+    pub opened_by: String,
+    /// When it opened.
+    pub opened_at: i64,
+    /// When it closes unless renewed: 24 h after the last inbound message, or after opening
+    /// for a business-initiated session nobody answered.
+    pub expires_at: i64,
+    /// When it closed.
+    pub closed_at: Option<i64>,
+    /// `expired`, `closed` (on request) or `merged` (its contact was merged into another).
+    pub close_reason: Option<String>,
+    /// The user's last message in it.
+    pub last_inbound_at: Option<i64>,
+    /// Last change.
+    pub updated_at: i64,
+}
+
+/// How a new message finds its session: the open session of its channel and contact, or,
+/// when there is none, a new one opened with these properties.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionSpec {
+    /// Kind of a session opened for it.
+    pub kind: Option<String>,
+    /// `opened_by` of a session opened for it.
+    pub opened_by: String,
+    /// `expires_at` of a session opened for it.
+    pub expires_at: i64,
+}
+
+/// What the gateway knows of a (channel, user) pair before it sends.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Conversation {
+    /// The contact, if the user is known.
+    pub contact: Option<Contact>,
+    /// Its windows on this channel, if the user ever wrote to it.
+    pub window: Option<ContactWindow>,
+    /// Its open session on this channel.
+    pub open_session: Option<Session>,
+}
+
+/// Filters for listing contacts.
+#[derive(Debug, Clone, Default)]
+pub struct ContactFilter {
+    /// Exactly this `wa_id`.
+    pub wa_id: Option<String>,
+    /// Exactly this BSUID.
+    pub user_id: Option<String>,
+    /// Profile name containing this (case-insensitive, ASCII).
+    pub name: Option<String>,
+    /// Only contacts who opted out of marketing (`true`) or did not (`false`).
+    pub opted_out: Option<bool>,
+}
+
+/// A change to a contact by the business.
+#[derive(Debug, Clone, Default)]
+pub struct ContactPatch {
+    /// New profile name.
+    pub profile_name: Option<String>,
+    /// Attributes to merge in (a JSON object; a `null` value removes that key).
+    pub attributes: Option<Value>,
+    /// Opt out of marketing (`true`, source `api`) or back in (`false`).
+    pub marketing_opt_out: Option<bool>,
+}
+
+/// A marketing opt-out or opt-in from the user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptOutChange {
+    /// `true`: stop marketing; `false`: resume.
+    pub opted_out: bool,
+    /// `user_preferences`, `keyword` or `api`.
+    pub source: String,
+    /// When (ms).
+    pub at: i64,
+}
+
+/// Filters for listing sessions.
+#[derive(Debug, Clone, Default)]
+pub struct SessionFilter {
+    /// Only this channel.
+    pub channel_id: Option<String>,
+    /// Only this contact.
+    pub contact_id: Option<String>,
+    /// Only open (`true`) or closed (`false`) sessions.
+    pub open: Option<bool>,
+    /// Opened at or after (ms).
+    pub opened_from: Option<i64>,
+    /// Opened before (ms).
+    pub opened_to: Option<i64>,
 }
 
 /// Direction of a message.
@@ -164,8 +304,11 @@ pub struct Message {
     pub error: Option<Value>,
     /// The client's `biz_opaque_callback_data`.
     pub biz_opaque_callback_data: Option<String>,
-    /// The message this one replies to (as the client gave it).
+    /// The message this one replies to: the gateway's id when it has that message, else
+    /// the `wamid` as given.
     pub context_message_id: Option<String>,
+    /// The session it belongs to (filled in by the store).
+    pub session_id: Option<String>,
     /// The client's `Idempotency-Key`.
     pub idempotency_key: Option<String>,
     /// Creation time.
@@ -207,6 +350,11 @@ pub struct NewOutbound {
     pub payload: Value,
     /// Sender priority: lower goes first.
     pub priority: i32,
+    /// The session it joins, or opens when its channel and contact have none open.
+    pub session: SessionSpec,
+    /// A free entry point window this send opens (its end), when it replies within 24 h to
+    /// an entry from an ad or page button and no FEP window is open for that entry.
+    pub open_fep_until: Option<i64>,
 }
 
 /// What [`crate::Store::enqueue_outbound`] did.
@@ -295,6 +443,9 @@ pub struct StatusUpdate {
     pub callback_data: Option<String>,
     /// Meta's errors, for `failed`.
     pub error: Option<Value>,
+    /// `pricing.category` (`marketing`, `utility`, `authentication`, `service`, …): tells
+    /// the kind of a session a passed-through template opened.
+    pub pricing_category: Option<String>,
 }
 
 /// What applying a status did.
@@ -327,6 +478,19 @@ pub struct NewInbound {
     pub also: Option<ContactKey>,
     /// `profile.name`.
     pub profile_name: Option<String>,
+    /// `profile.username`.
+    pub username: Option<String>,
+    /// Whether it opens or renews the customer service window (and so opens or renews a
+    /// session): every user message does, a `system` notice does not.
+    pub opens_window: bool,
+    /// It came from a Click-to-WhatsApp ad or a page button (it carries a `referral`).
+    pub entry_point: bool,
+    /// A STOP (or START) keyword: the contact's marketing opt-out changes.
+    pub opt_out: Option<OptOutChange>,
+    /// `user_changed_number`: the sender's new `wa_id`; the contact moves to it.
+    pub changed_number: Option<String>,
+    /// `context.id` of a reply: the store resolves it to the gateway's own message id.
+    pub context_wamid: Option<String>,
 }
 
 /// Filters for listing messages.
@@ -344,6 +508,8 @@ pub struct MessageFilter {
     pub created_from: Option<i64>,
     /// Created before (ms).
     pub created_to: Option<i64>,
+    /// Only this session's messages.
+    pub session_id: Option<String>,
 }
 
 /// A page request: newest first, `after` is the last id of the previous page.
@@ -353,4 +519,59 @@ pub struct Page {
     pub limit: u32,
     /// Cursor: return items older than this id.
     pub after: Option<String>,
+}
+
+/// A message template of a WABA, as the gateway knows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Template {
+    /// `tpl_…`
+    pub id: String,
+    /// Owner.
+    pub tenant_id: String,
+    /// The WhatsApp Business Account it belongs to.
+    pub waba_id: String,
+    /// Template name.
+    pub name: String,
+    /// Language code (`en_US`).
+    pub language: String,
+    /// `MARKETING`, `UTILITY` or `AUTHENTICATION`, when known.
+    pub category: Option<String>,
+    /// `APPROVED`, `PENDING`, `REJECTED`, `PAUSED`, `DISABLED`, … (`UNKNOWN` until told).
+    pub status: String,
+    /// Meta's template id.
+    pub meta_template_id: Option<String>,
+    /// Components (a JSON array), when known.
+    pub components: Value,
+    /// Quality score (`GREEN`, `YELLOW`, `RED`, `UNKNOWN`).
+    pub quality_score: Option<String>,
+    /// Why Meta rejected, paused or disabled it.
+    pub reason: Option<String>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+}
+
+/// A change to a template learnt from Meta (a template webhook): the fields that are `Some`
+/// replace the stored ones; the template is created if the gateway did not know it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateUpdate {
+    /// Owner (the tenant of the WABA's channel).
+    pub tenant_id: String,
+    /// The WABA.
+    pub waba_id: String,
+    /// Template name.
+    pub name: String,
+    /// Language code.
+    pub language: String,
+    /// New category.
+    pub category: Option<String>,
+    /// New status.
+    pub status: Option<String>,
+    /// Meta's template id.
+    pub meta_template_id: Option<String>,
+    /// Reason of a rejection, pause or disabling.
+    pub reason: Option<String>,
+    /// When (ms).
+    pub at: i64,
 }

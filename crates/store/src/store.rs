@@ -57,11 +57,101 @@ pub trait Store: Send + Sync + 'static {
 
     /// A contact by id, within a tenant.
     async fn get_contact(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Contact>>;
+    /// A contact by `wa_id` or BSUID, within a tenant.
+    async fn find_contact(&self, tenant_id: &str, key: &ContactKey)
+    -> StoreResult<Option<Contact>>;
+    /// Finds the contact with `key` (or with `also`, the user's other identifier), creating it
+    /// if neither is known; fills in a missing identifier from `also` when no other contact
+    /// has it (if another contact has it, the two are merged: see [`Store::insert_inbound`]);
+    /// sets the profile name when `name` is given. Returns the contact and whether it was
+    /// created.
+    async fn upsert_contact(
+        &self,
+        tenant_id: &str,
+        key: &ContactKey,
+        also: Option<&ContactKey>,
+        name: Option<&str>,
+        now: i64,
+    ) -> StoreResult<(Contact, bool)>;
+    /// Contacts of a tenant, newest first.
+    async fn list_contacts(
+        &self,
+        tenant_id: &str,
+        filter: &ContactFilter,
+        page: &Page,
+    ) -> StoreResult<Vec<Contact>>;
+    /// Applies a business's change to a contact; `None` if the tenant has no such contact.
+    async fn update_contact(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        patch: &ContactPatch,
+        now: i64,
+    ) -> StoreResult<Option<Contact>>;
+    /// Records a user's marketing opt-out or opt-in (Meta's `user_preferences` webhook),
+    /// creating the contact if it is not known yet (so the choice is kept).
+    async fn set_marketing_opt_out(
+        &self,
+        tenant_id: &str,
+        key: &ContactKey,
+        change: &OptOutChange,
+    ) -> StoreResult<Contact>;
+    /// A contact's windows, one per channel it wrote to.
+    async fn contact_windows(
+        &self,
+        tenant_id: &str,
+        contact_id: &str,
+    ) -> StoreResult<Vec<ContactWindow>>;
+    /// What decides a send to `key` on `channel_id`: the contact, its windows on that
+    /// channel, and its open session there.
+    async fn conversation(
+        &self,
+        tenant_id: &str,
+        channel_id: &str,
+        key: &ContactKey,
+    ) -> StoreResult<Conversation>;
+
+    // --- sessions ---------------------------------------------------------------------------
+
+    /// The open session of a channel and contact, or a new one opened with `spec` at `now`.
+    /// Returns it and whether it was opened by this call.
+    async fn open_session(
+        &self,
+        tenant_id: &str,
+        channel_id: &str,
+        contact_id: &str,
+        spec: &SessionSpec,
+        now: i64,
+    ) -> StoreResult<(Session, bool)>;
+    /// A session by id, within a tenant.
+    async fn get_session(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Session>>;
+    /// Sessions of a tenant, newest first.
+    async fn list_sessions(
+        &self,
+        tenant_id: &str,
+        filter: &SessionFilter,
+        page: &Page,
+    ) -> StoreResult<Vec<Session>>;
+    /// Closes an open session on request (`close_reason` = `closed`). Returns the session as it
+    /// is now (unchanged if it was already closed); `None` if the tenant has no such session.
+    async fn close_session(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        now: i64,
+    ) -> StoreResult<Option<Session>>;
+    /// Closes every open session whose `expires_at` is at or before `now` (`closed_at` =
+    /// its `expires_at`, `close_reason` = `expired`), at most `limit`; returns them.
+    async fn close_expired_sessions(&self, now: i64, limit: u32) -> StoreResult<Vec<Session>>;
+    /// The earliest `expires_at` of an open session: when the closer must next run.
+    async fn next_session_expiry(&self) -> StoreResult<Option<i64>>;
 
     // --- messages ---------------------------------------------------------------------------
 
     /// Stores an outbound message, its contact, its `queued` status and its outbox row in one
-    /// transaction (batched with concurrent calls). Honours the idempotency key.
+    /// transaction (batched with concurrent calls). Honours the idempotency key. The message
+    /// joins the open session of its channel and contact, or opens one from `new.session`;
+    /// `new.open_fep_until` opens a free entry point window unless one is already open.
     async fn enqueue_outbound(&self, new: NewOutbound) -> StoreResult<EnqueueOutcome>;
     /// A message of a tenant by gateway id or `wamid`.
     async fn get_message(&self, tenant_id: &str, id_or_wamid: &str)
@@ -102,6 +192,20 @@ pub trait Store: Send + Sync + 'static {
     /// Sends waiting in the outbox (for metrics).
     async fn outbox_depth(&self) -> StoreResult<i64>;
 
+    // --- templates --------------------------------------------------------------------------
+
+    /// Applies a template change learnt from Meta, creating the template if unknown (new
+    /// templates get status `UNKNOWN` unless the update says otherwise). Returns it.
+    async fn apply_template_update(&self, update: &TemplateUpdate) -> StoreResult<Template>;
+    /// A template of a tenant's WABA by name and language.
+    async fn find_template(
+        &self,
+        tenant_id: &str,
+        waba_id: &str,
+        name: &str,
+        language: &str,
+    ) -> StoreResult<Option<Template>>;
+
     // --- Meta's webhooks --------------------------------------------------------------------
 
     /// Stores a verified webhook payload (batched with concurrent calls).
@@ -112,9 +216,23 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_inbox_processed(&self, ids: &[String], at: i64) -> StoreResult<()>;
     /// Applies a status: history row (deduplicated on message and status), status only
     /// forward, `wamid` learnt from the callback data if the send's answer was lost, and the
-    /// outbox row of a reconciled send removed.
+    /// outbox row of a reconciled send removed. A `pricing_category` sets the kind of the
+    /// message's session if that is still unknown.
     async fn apply_status(&self, update: &StatusUpdate) -> StoreResult<StatusOutcome>;
-    /// Stores an inbound message and creates or updates its contact; `false` if that `wamid`
-    /// was already stored.
+    /// Stores an inbound message with its effects, in one transaction; `false` (and nothing
+    /// changed) if that `wamid` was already stored. Effects:
+    /// - the contact is found by `new.contact` or `new.also`, or created; a missing identifier
+    ///   is filled in; when the two identifiers belong to two contacts, they are merged into
+    ///   the older one (messages, sessions and windows move; a second open session on the same
+    ///   channel is closed with reason `merged`; the newer contact is deleted);
+    /// - the profile name and username are updated when given;
+    /// - `changed_number` moves the contact to the new `wa_id` (the old one goes to
+    ///   `previous_wa_ids`; a contact that already had the new number is merged into it);
+    /// - `opt_out` sets or clears the marketing opt-out;
+    /// - `opens_window`: the window's `last_inbound_at` becomes the message's time (if later),
+    ///   `entry_point_at` too when `entry_point`; the message joins the open session (renewing
+    ///   `expires_at` to 24 h after it and `last_inbound_at`), or opens one (`kind` service,
+    ///   `opened_by` inbound). Without `opens_window` it joins the open session if there is one;
+    /// - `context_wamid` is resolved to the gateway's message id when the gateway has it.
     async fn insert_inbound(&self, new: &NewInbound) -> StoreResult<bool>;
 }

@@ -248,17 +248,18 @@ static LOOKUP_KEYS_SQL: LazyLock<String> = LazyLock::new(|| {
 const INSERT_OUTBOUND_SQL: &str = "WITH input AS (
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
         $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
-        $14::text[], $15::bigint[], $16::bigint[], $17::text[], $18::int[], $19::text[])
+        $14::text[], $15::bigint[], $16::bigint[], $17::text[], $18::int[], $19::text[],
+        $20::text[])
     AS u(id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid,
         status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at,
-        updated_at, request_hash, priority, payload)
+        updated_at, request_hash, priority, payload, session_id)
 ), m AS (
     INSERT INTO messages (id, tenant_id, channel_id, contact_id, direction, recipient, msg_type,
         content, wamid, status, error, biz_opaque_callback_data, context_message_id,
-        idempotency_key, created_at, updated_at, request_hash)
+        idempotency_key, created_at, updated_at, request_hash, session_id)
     SELECT id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid,
         status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at,
-        updated_at, request_hash FROM input
+        updated_at, request_hash, session_id FROM input
 ), h AS (
     INSERT INTO message_statuses (message_id, status, at)
     SELECT id, status, created_at FROM input
@@ -308,7 +309,7 @@ async fn enqueue_set(
                 .db()?;
             for row in &found {
                 let msg = rows::message(row)?;
-                let hash: Option<String> = rows::get(row, 16)?;
+                let hash: Option<String> = rows::get(row, rows::MESSAGE_N)?;
                 let key = msg.idempotency_key.as_deref().unwrap_or_default();
                 if let Some(&i) = first.get(&(msg.tenant_id.as_str(), key)) {
                     plans[i] = Plan::Found(Box::new(msg), hash);
@@ -341,6 +342,8 @@ async fn enqueue_set(
         created[i] = Some(m);
     }
     if !inserts.is_empty() {
+        join_sessions(c, items, &mut created).await?;
+        open_fep_windows(c, items, &created).await?;
         insert_outbound(c, items, &created).await?;
     }
 
@@ -373,6 +376,228 @@ fn by_hash(new: &NewOutbound, existing: &Message, hash: Option<&str>) -> Enqueue
     } else {
         EnqueueOutcome::KeyReused(existing.clone())
     }
+}
+
+/// The open session of each (channel, contact) pair, or a new one, in one statement: each pair's
+/// open session is an index probe (`LATERAL` on the partial unique index `sessions_open`); the
+/// pairs without one get a session inserted (`ON CONFLICT … DO NOTHING`: a concurrent
+/// transaction may open the same one) and returned. Returns (id, channel, contact, expires_at,
+/// opened here).
+const JOIN_SESSIONS_SQL: &str = "WITH input AS (
+    SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+        $7::bigint[], $8::bigint[])
+    AS u(id, tenant_id, channel_id, contact_id, kind, opened_by, opened_at, expires_at)
+), existing AS (
+    SELECT s.id, s.channel_id, s.contact_id, s.expires_at FROM input i
+    CROSS JOIN LATERAL (SELECT id, channel_id, contact_id, expires_at FROM sessions
+        WHERE sessions.channel_id = i.channel_id AND sessions.contact_id = i.contact_id
+            AND sessions.closed_at IS NULL AND sessions.tenant_id = i.tenant_id) s
+), ins AS (
+    INSERT INTO sessions (id, tenant_id, channel_id, contact_id, kind, opened_by, opened_at,
+        expires_at, updated_at)
+    SELECT i.id, i.tenant_id, i.channel_id, i.contact_id, i.kind, i.opened_by, i.opened_at,
+        i.expires_at, i.opened_at FROM input i
+    WHERE NOT EXISTS (SELECT 1 FROM existing e
+        WHERE e.channel_id = i.channel_id AND e.contact_id = i.contact_id)
+    ON CONFLICT (channel_id, contact_id) WHERE closed_at IS NULL DO NOTHING
+    RETURNING id, channel_id, contact_id, expires_at
+)
+SELECT id, channel_id, contact_id, expires_at, true FROM ins
+UNION ALL
+SELECT id, channel_id, contact_id, expires_at, false FROM existing";
+
+/// Closes open sessions whose window lapsed before the message that would have joined them
+/// (the closer has not reached them yet): at their expiry, reason `expired`, as it would have.
+const CLOSE_LAPSED_SQL: &str = "UPDATE sessions AS s SET closed_at = s.expires_at,
+    close_reason = 'expired', updated_at = u.at
+FROM UNNEST($1::text[], $2::bigint[]) AS u(id, at)
+WHERE s.id = u.id AND s.closed_at IS NULL AND s.expires_at <= u.at";
+
+/// Fills in the session of every message `created` holds: the open session of its channel and
+/// contact, or one opened from its [`SessionSpec`] at its creation time. Messages of one batch
+/// to the same pair share one session, opened from the first of them. An open session that
+/// lapsed at that time is closed first. A few set-based statements per batch, whatever its
+/// size; one more only when a lapsed session or a concurrent opening is met.
+async fn join_sessions(
+    c: &mut PgConnection,
+    items: &[NewOutbound],
+    created: &mut [Option<Message>],
+) -> StoreResult<()> {
+    // Each pair's first message; pairs in a fixed order, so that concurrent batches opening
+    // the same sessions wait for each other instead of deadlocking.
+    let mut pairs: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for (i, m) in created.iter().enumerate() {
+        if let Some(m) = m
+            && let Some(contact) = &m.contact_id
+        {
+            pairs
+                .entry((m.channel_id.clone(), contact.clone()))
+                .or_insert(i);
+        }
+    }
+    let mut found: HashMap<(String, String), String> = HashMap::with_capacity(pairs.len());
+    let mut attempts = 0;
+    loop {
+        let todo: Vec<(&(String, String), usize)> = pairs
+            .iter()
+            .filter(|(k, _)| !found.contains_key(*k))
+            .map(|(k, i)| (k, *i))
+            .collect();
+        if todo.is_empty() {
+            break;
+        }
+        if attempts == 3 {
+            // Each round finds or opens every pair's session, unless it met a lapsed one (closed
+            // for the next round) or a concurrent opening (found by the next round).
+            return Err(StoreError::Database(
+                "sessions could not be found or opened".into(),
+            ));
+        }
+        attempts += 1;
+        let ids: Vec<String> = todo
+            .iter()
+            .map(|(_, i)| {
+                openbsp_domain::ids::new_id_at(
+                    openbsp_domain::ids::prefix::SESSION,
+                    items[*i].message.created_at,
+                )
+            })
+            .collect();
+        let sizes = todo.iter().map(|((ch, co), i)| {
+            let new = &items[*i];
+            text_bytes(Some(&new.message.tenant_id))
+                + text_bytes(Some(ch))
+                + text_bytes(Some(co))
+                + text_bytes(new.session.kind.as_deref())
+                + text_bytes(Some(&new.session.opened_by))
+                + 30
+                + 24
+        });
+        let mut lapsed: Vec<(String, i64)> = Vec::new();
+        for r in chunks(sizes) {
+            let part = &todo[r.clone()];
+            let found_rows = sqlx::query(JOIN_SESSIONS_SQL)
+                .bind(&ids[r])
+                .bind(
+                    part.iter()
+                        .map(|(_, i)| items[*i].message.tenant_id.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(part.iter().map(|(k, _)| k.0.as_str()).collect::<Vec<_>>())
+                .bind(part.iter().map(|(k, _)| k.1.as_str()).collect::<Vec<_>>())
+                .bind(
+                    part.iter()
+                        .map(|(_, i)| items[*i].session.kind.as_deref())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    part.iter()
+                        .map(|(_, i)| items[*i].session.opened_by.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    part.iter()
+                        .map(|(_, i)| items[*i].message.created_at)
+                        .collect::<Vec<_>>(),
+                )
+                .bind(
+                    part.iter()
+                        .map(|(_, i)| items[*i].session.expires_at)
+                        .collect::<Vec<_>>(),
+                )
+                .fetch_all(&mut *c)
+                .await
+                .db()?;
+            for row in &found_rows {
+                let (id, channel, contact, expires_at, fresh): (String, String, String, i64, bool) = (
+                    rows::get(row, 0)?,
+                    rows::get(row, 1)?,
+                    rows::get(row, 2)?,
+                    rows::get(row, 3)?,
+                    rows::get(row, 4)?,
+                );
+                let key = (channel, contact);
+                let at = pairs
+                    .get(&key)
+                    .map_or(i64::MIN, |&i| items[i].message.created_at);
+                if fresh || expires_at > at {
+                    found.insert(key, id);
+                } else {
+                    lapsed.push((id, at));
+                }
+            }
+        }
+        if !lapsed.is_empty() {
+            let (ids, ats): (Vec<String>, Vec<i64>) = lapsed.into_iter().unzip();
+            sqlx::query(CLOSE_LAPSED_SQL)
+                .bind(ids)
+                .bind(ats)
+                .execute(&mut *c)
+                .await
+                .db()?;
+        }
+        // A pair whose insert met a session a concurrent transaction opened (and committed
+        // since this statement began), or whose session had lapsed, is done by the next round.
+    }
+    for m in created.iter_mut().flatten() {
+        if let Some(contact) = &m.contact_id {
+            m.session_id = found.get(&(m.channel_id.clone(), contact.clone())).cloned();
+        }
+    }
+    Ok(())
+}
+
+/// Opens the free entry point windows the batch's messages ask for: the window row of the
+/// pair gets `fep_opened_at` = the message's time and `fep_expires_at` = its end, unless an FEP
+/// window was already opened for the pair's last entry point (the row is created if missing).
+const OPEN_FEP_SQL: &str = "INSERT INTO contact_windows AS w (channel_id, contact_id, tenant_id,
+    fep_opened_at, fep_expires_at)
+SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
+ON CONFLICT (channel_id, contact_id) DO UPDATE SET
+    fep_opened_at = EXCLUDED.fep_opened_at, fep_expires_at = EXCLUDED.fep_expires_at
+WHERE NOT COALESCE(w.fep_opened_at >= w.entry_point_at, false)";
+
+/// Applies the `open_fep_until` of the messages `created` holds (rare: only replies to an ad or
+/// page-button entry); the first message of the batch to a pair opens it.
+async fn open_fep_windows(
+    c: &mut PgConnection,
+    items: &[NewOutbound],
+    created: &[Option<Message>],
+) -> StoreResult<()> {
+    let mut pairs: BTreeMap<(&str, &str), (&str, i64, i64)> = BTreeMap::new();
+    for (new, m) in items.iter().zip(created) {
+        if let (Some(m), Some(until)) = (m, new.open_fep_until)
+            && let Some(contact) = &m.contact_id
+        {
+            pairs
+                .entry((m.channel_id.as_str(), contact.as_str()))
+                .or_insert((m.tenant_id.as_str(), m.created_at, until));
+        }
+    }
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let all: Vec<_> = pairs.into_iter().collect();
+    let sizes = all.iter().map(|((ch, co), (t, _, _))| {
+        text_bytes(Some(ch)) + text_bytes(Some(co)) + text_bytes(Some(t)) + 24
+    });
+    for r in chunks(sizes) {
+        let part = &all[r];
+        sqlx::query(OPEN_FEP_SQL)
+            .bind(part.iter().map(|((ch, _), _)| *ch).collect::<Vec<_>>())
+            .bind(part.iter().map(|((_, co), _)| *co).collect::<Vec<_>>())
+            .bind(part.iter().map(|(_, (t, _, _))| *t).collect::<Vec<_>>())
+            .bind(part.iter().map(|(_, (_, at, _))| *at).collect::<Vec<_>>())
+            .bind(
+                part.iter()
+                    .map(|(_, (_, _, until))| *until)
+                    .collect::<Vec<_>>(),
+            )
+            .execute(&mut *c)
+            .await
+            .db()?;
+    }
+    Ok(())
 }
 
 /// Inserts the messages `created` holds (with their contacts filled in), in as few statements
@@ -436,6 +661,7 @@ async fn insert_outbound(
             m.idempotency_key.as_deref(),
             Some(&r.new.request_hash),
             Some(&r.payload),
+            m.session_id.as_deref(),
         ]
         .into_iter()
         .map(text_bytes)
@@ -467,6 +693,7 @@ async fn insert_outbound(
             .bind(text(|r| &r.new.request_hash))
             .bind(part.iter().map(|r| r.new.priority).collect::<Vec<_>>())
             .bind(text(|r| &r.payload))
+            .bind(col(|r| r.m.session_id.as_deref()))
             .execute(&mut *c)
             .await
             .db()?;

@@ -9,9 +9,11 @@
 //! `FOR UPDATE` first, so concurrent writers never move a status backwards.
 
 mod batch;
+mod conversations;
 mod outcomes;
 mod queries;
 mod rows;
+mod templates;
 
 use std::ops::Range;
 use std::time::Duration;
@@ -22,7 +24,17 @@ use crate::error::{StoreError, StoreResult};
 use batch::Batcher;
 
 /// Migrations, in order: (version, SQL). Same numbering as the SQLite backend's.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/postgres_0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres_0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres_0002_conversations.sql"),
+    ),
+    (
+        3,
+        include_str!("../../migrations/postgres_0003_templates.sql"),
+    ),
+];
 
 /// Key of the advisory lock that serialises migrations between replicas starting together.
 const MIGRATION_LOCK: i64 = 0x6f70_656e_6273_7001; // "openbsp" + 1

@@ -331,10 +331,13 @@ async fn delete_outbox(c: &mut PgConnection, message_id: &str) -> StoreResult<()
     Ok(())
 }
 
-/// The outbox row goes (Meta has the message), the history entry is added, and the message
-/// learns its `wamid` and moves forward — one statement.
+/// The outbox row goes (Meta has the message), the history entry is added, the message learns
+/// its `wamid` and moves forward, and its session (`$8`) learns its kind from the pricing
+/// category (`$7`) if it did not know it — one statement.
 const APPLY_STATUS_SQL: &str = "WITH d AS (
     DELETE FROM outbox WHERE message_id = $1
+), k AS (
+    UPDATE sessions SET kind = $7 WHERE id = $8 AND kind IS NULL AND $7 IS NOT NULL
 ), h AS (
     INSERT INTO message_statuses (message_id, status, at, error) VALUES ($1, $2, $3, $4)
     ON CONFLICT (message_id, status) DO NOTHING
@@ -353,7 +356,7 @@ pub(super) async fn apply_status(
 ) -> StoreResult<StatusOutcome> {
     type Found = (String, String, Option<String>);
     let by_wamid: Option<Found> = sqlx::query_as(
-        "SELECT id, status, wamid FROM messages WHERE wamid = $1 AND channel_id = $2 FOR UPDATE",
+        "SELECT id, status, session_id FROM messages WHERE wamid = $1 AND channel_id = $2 FOR UPDATE",
     )
     .bind(&u.wamid)
     .bind(&u.channel_id)
@@ -365,7 +368,7 @@ pub(super) async fn apply_status(
         // The send's answer was lost (a crash): the callback data carries our id.
         None => match &u.callback_data {
             Some(id) if id.starts_with("msg_") => sqlx::query_as::<_, Found>(
-                "SELECT id, status, wamid FROM messages
+                "SELECT id, status, session_id FROM messages
                  WHERE id = $1 AND channel_id = $2 AND direction = 'outbound' FOR UPDATE",
             )
             .bind(id)
@@ -376,7 +379,7 @@ pub(super) async fn apply_status(
             _ => None,
         },
     };
-    let Some((id, status, _wamid)) = found else {
+    let Some((id, status, session_id)) = found else {
         return Ok(StatusOutcome::UnknownMessage);
     };
     let current = MessageStatus::parse(&status).unwrap_or(MessageStatus::Queued);
@@ -388,6 +391,8 @@ pub(super) async fn apply_status(
         .bind(u.error.as_ref().map(|e| e.to_string()))
         .bind(&u.wamid)
         .bind(forward)
+        .bind(&u.pricing_category)
+        .bind(&session_id)
         .execute(&mut *c)
         .await
         .db()?;

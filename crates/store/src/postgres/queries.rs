@@ -4,10 +4,11 @@
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use sqlx::{AssertSqlSafe, PgConnection};
+use sqlx::AssertSqlSafe;
 
+use super::conversations::{self, Pg, retrying};
 use super::rows::{self, *};
-use super::{DbResult, PgStore, batch, outcomes};
+use super::{DbResult, PgStore, outcomes};
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
 use crate::store::Store;
@@ -51,31 +52,66 @@ static LIST_CHANNELS_SQL: LazyLock<String> = LazyLock::new(|| {
 static GET_CONTACT_SQL: LazyLock<String> = LazyLock::new(|| {
     format!("SELECT {CONTACT_COLS} FROM contacts WHERE tenant_id = $1 AND id = $2")
 });
+/// A contact of a tenant, locked for a change.
+static LOCK_CONTACT_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {CONTACT_COLS} FROM contacts WHERE tenant_id = $1 AND id = $2 FOR UPDATE")
+});
+static CONTACT_WINDOWS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {WINDOW_COLS} FROM contact_windows WHERE tenant_id = $1 AND contact_id = $2
+         ORDER BY channel_id"
+    )
+});
+static GET_SESSION_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {SESSION_COLS} FROM sessions WHERE tenant_id = $1 AND id = $2")
+});
+/// Closes a session if it is open; returns it only if it did.
+static CLOSE_SESSION_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE sessions SET closed_at = $3, close_reason = 'closed',
+            updated_at = GREATEST(updated_at, $3)
+         WHERE tenant_id = $1 AND id = $2 AND closed_at IS NULL
+         RETURNING {SESSION_COLS}"
+    )
+});
+/// Closes up to `$2` sessions expired at `$1`, each at its own expiry. Sessions locked by a
+/// concurrent writer (an inbound message renewing one, another replica's closer) are skipped:
+/// the next run sees what became of them.
+static CLOSE_EXPIRED_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE sessions SET closed_at = expires_at, close_reason = 'expired',
+            updated_at = GREATEST(updated_at, $1)
+         WHERE id IN (SELECT id FROM sessions WHERE closed_at IS NULL AND expires_at <= $1
+                      ORDER BY expires_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
+            AND closed_at IS NULL AND expires_at <= $1
+         RETURNING {SESSION_COLS}"
+    )
+});
 static GET_MESSAGE_BY_ID_SQL: LazyLock<String> = LazyLock::new(|| {
     format!("SELECT {MESSAGE_COLS} FROM messages WHERE tenant_id = $1 AND id = $2")
 });
 static GET_MESSAGE_BY_WAMID_SQL: LazyLock<String> = LazyLock::new(|| {
     format!("SELECT {MESSAGE_COLS} FROM messages WHERE tenant_id = $1 AND wamid = $2")
 });
-/// An inbound message and its first history entry; nothing if its `wamid` is already stored.
-static INSERT_INBOUND_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "WITH m AS (
-            INSERT INTO messages ({MESSAGE_COLS}, request_hash)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-            ON CONFLICT (wamid) WHERE wamid IS NOT NULL DO NOTHING
-            RETURNING id, status, created_at
-         )
-         INSERT INTO message_statuses (message_id, status, at)
-         SELECT id, status, created_at FROM m
-         ON CONFLICT (message_id, status) DO NOTHING"
-    )
-});
-
 #[async_trait]
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
         "postgres"
+    }
+
+    async fn apply_template_update(&self, u: &TemplateUpdate) -> StoreResult<Template> {
+        self.apply_template_update_pg(u).await
+    }
+
+    async fn find_template(
+        &self,
+        tenant_id: &str,
+        waba_id: &str,
+        name: &str,
+        language: &str,
+    ) -> StoreResult<Option<Template>> {
+        self.find_template_pg(tenant_id, waba_id, name, language)
+            .await
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -305,52 +341,18 @@ impl Store for PgStore {
         f: &MessageFilter,
         page: &Page,
     ) -> StoreResult<Vec<Message>> {
-        // Only the filters given become conditions, so each combination gets its own plan.
-        enum Arg<'a> {
-            Text(&'a str),
-            Int(i64),
-        }
-        let mut args = vec![Arg::Text(tenant_id)];
-        let mut sql = format!("SELECT {MESSAGE_COLS} FROM messages WHERE tenant_id = $1");
-        let mut cond = |n: usize, what: &str| sql.push_str(&format!(" AND {what} ${n}"));
-        if let Some(v) = &f.channel_id {
-            args.push(Arg::Text(v));
-            cond(args.len(), "channel_id =");
-        }
-        if let Some(v) = f.status {
-            args.push(Arg::Text(v.as_str()));
-            cond(args.len(), "status =");
-        }
-        if let Some(v) = f.direction {
-            args.push(Arg::Text(v.as_str()));
-            cond(args.len(), "direction =");
-        }
-        if let Some(v) = &f.recipient {
-            args.push(Arg::Text(v));
-            cond(args.len(), "recipient =");
-        }
-        if let Some(v) = f.created_from {
-            args.push(Arg::Int(v));
-            cond(args.len(), "created_at >=");
-        }
-        if let Some(v) = f.created_to {
-            args.push(Arg::Int(v));
-            cond(args.len(), "created_at <");
-        }
-        if let Some(v) = &page.after {
-            args.push(Arg::Text(v));
-            cond(args.len(), "id <");
-        }
-        args.push(Arg::Int(i64::from(page.limit)));
-        sql.push_str(&format!(" ORDER BY id DESC LIMIT ${}", args.len()));
-        let mut q = sqlx::query(AssertSqlSafe(sql));
-        for a in args {
-            q = match a {
-                Arg::Text(s) => q.bind(s),
-                Arg::Int(i) => q.bind(i),
-            };
-        }
-        let found = q.fetch_all(&self.pool).await.db()?;
+        let mut q = Filtered::new(
+            format!("SELECT {MESSAGE_COLS} FROM messages WHERE tenant_id = $1"),
+            tenant_id,
+        );
+        q.text(f.channel_id.as_deref(), "channel_id =");
+        q.text(f.status.map(|s| s.as_str()), "status =");
+        q.text(f.direction.map(|d| d.as_str()), "direction =");
+        q.text(f.recipient.as_deref(), "recipient =");
+        q.int(f.created_from, "created_at >=");
+        q.int(f.created_to, "created_at <");
+        q.text(f.session_id.as_deref(), "session_id =");
+        let found = q.page(page).fetch_all(&self.pool).await.db()?;
         rows::all(found, rows::message)
     }
 
@@ -488,14 +490,281 @@ impl Store for PgStore {
     }
 
     async fn insert_inbound(&self, new: &NewInbound) -> StoreResult<bool> {
-        let mut tx = self.pool.begin().await.db()?;
-        let stored = insert_inbound(&mut tx, new).await?;
-        if stored {
-            tx.commit().await.db()?;
+        // Not stored: the transaction is rolled back, so a duplicate changes nothing.
+        retrying!(self.pool, |c| conversations::insert_inbound(c, new))
+    }
+
+    async fn find_contact(
+        &self,
+        tenant_id: &str,
+        key: &ContactKey,
+    ) -> StoreResult<Option<Contact>> {
+        let (col, value) = rows::contact_key(key);
+        let sql =
+            format!("SELECT {CONTACT_COLS} FROM contacts WHERE tenant_id = $1 AND {col} = $2");
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .db()?;
+        row.as_ref().map(rows::contact).transpose()
+    }
+
+    async fn upsert_contact(
+        &self,
+        tenant_id: &str,
+        key: &ContactKey,
+        also: Option<&ContactKey>,
+        name: Option<&str>,
+        now: i64,
+    ) -> StoreResult<(Contact, bool)> {
+        retrying!(self.pool, |c| async {
+            let mut r =
+                conversations::resolve(c, tenant_id, key, also, None, (name, None), now).await?;
+            r.set_name(name);
+            if r.dirty {
+                conversations::save(c, &mut r.contact, now).await?;
+            }
+            Ok(((r.contact, r.created), true))
+        })
+    }
+
+    async fn list_contacts(
+        &self,
+        tenant_id: &str,
+        f: &ContactFilter,
+        page: &Page,
+    ) -> StoreResult<Vec<Contact>> {
+        let mut q = Filtered::new(
+            format!("SELECT {CONTACT_COLS} FROM contacts WHERE tenant_id = $1"),
+            tenant_id,
+        );
+        q.text(f.wa_id.as_deref(), "wa_id =");
+        q.text(f.user_id.as_deref(), "user_id =");
+        // Case-insensitive for ASCII letters (the column's collation is "C"), as SQLite's
+        // lower(); `strpos` rather than LIKE, so that `%` and `_` are plain characters.
+        let name = f.name.as_ref().map(|n| n.to_ascii_lowercase());
+        if let Some(n) = &name {
+            q.cond_with(Arg::Text(n), |i| {
+                format!("strpos(lower(profile_name), ${i}) > 0")
+            });
         }
-        // Not stored: dropping the transaction rolls back the contact changes, as SQLite's
-        // early return never made them.
-        Ok(stored)
+        match f.opted_out {
+            Some(true) => q.sql.push_str(" AND marketing_opt_out_at IS NOT NULL"),
+            Some(false) => q.sql.push_str(" AND marketing_opt_out_at IS NULL"),
+            None => {}
+        }
+        let found = q.page(page).fetch_all(&self.pool).await.db()?;
+        rows::all(found, rows::contact)
+    }
+
+    async fn update_contact(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        patch: &ContactPatch,
+        now: i64,
+    ) -> StoreResult<Option<Contact>> {
+        retrying!(self.pool, |c| async {
+            let row = sqlx::query(LOCK_CONTACT_SQL.as_str())
+                .bind(tenant_id)
+                .bind(id)
+                .fetch_optional(&mut *c)
+                .await
+                .pg()?;
+            let Some(row) = row else {
+                return Ok((None, false));
+            };
+            let mut contact = rows::contact(&row)?;
+            if let Some(name) = &patch.profile_name {
+                contact.profile_name = Some(name.clone());
+            }
+            if let Some(attributes) = &patch.attributes {
+                conversations::patch_attributes(&mut contact.attributes, attributes);
+            }
+            match patch.marketing_opt_out {
+                Some(true) => {
+                    contact.marketing_opt_out_at =
+                        Some(contact.marketing_opt_out_at.unwrap_or(now));
+                    contact.marketing_opt_out_source = Some("api".to_string());
+                }
+                Some(false) => {
+                    contact.marketing_opt_out_at = None;
+                    contact.marketing_opt_out_source = None;
+                }
+                None => {}
+            }
+            conversations::save(c, &mut contact, now).await?;
+            Ok((Some(contact), true))
+        })
+    }
+
+    async fn set_marketing_opt_out(
+        &self,
+        tenant_id: &str,
+        key: &ContactKey,
+        change: &OptOutChange,
+    ) -> StoreResult<Contact> {
+        retrying!(self.pool, |c| async {
+            let mut r =
+                conversations::resolve(c, tenant_id, key, None, None, (None, None), change.at)
+                    .await?;
+            r.set_opt_out(change);
+            if r.dirty {
+                conversations::save(c, &mut r.contact, change.at).await?;
+            }
+            Ok((r.contact, true))
+        })
+    }
+
+    async fn contact_windows(
+        &self,
+        tenant_id: &str,
+        contact_id: &str,
+    ) -> StoreResult<Vec<ContactWindow>> {
+        let found = sqlx::query(CONTACT_WINDOWS_SQL.as_str())
+            .bind(tenant_id)
+            .bind(contact_id)
+            .fetch_all(&self.pool)
+            .await
+            .db()?;
+        rows::all(found, rows::window)
+    }
+
+    async fn conversation(
+        &self,
+        tenant_id: &str,
+        channel_id: &str,
+        key: &ContactKey,
+    ) -> StoreResult<Conversation> {
+        let (col, value) = rows::contact_key(key);
+        let sql = format!(
+            "SELECT {}, {}, {} FROM contacts c
+             LEFT JOIN contact_windows w
+                ON w.channel_id = $2 AND w.contact_id = c.id AND w.tenant_id = $1
+             LEFT JOIN sessions s
+                ON s.channel_id = $2 AND s.contact_id = c.id AND s.closed_at IS NULL
+                AND s.tenant_id = $1
+             WHERE c.tenant_id = $1 AND c.{col} = $3",
+            prefixed("c", CONTACT_COLS),
+            prefixed("w", WINDOW_COLS),
+            prefixed("s", SESSION_COLS),
+        );
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(tenant_id)
+            .bind(channel_id)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await
+            .db()?;
+        let Some(row) = row else {
+            return Ok(Conversation::default());
+        };
+        let w = rows::CONTACT_N;
+        let s = w + rows::WINDOW_N;
+        let has_window = rows::get::<Option<String>>(&row, w)?.is_some();
+        let has_session = rows::get::<Option<String>>(&row, s)?.is_some();
+        Ok(Conversation {
+            contact: Some(rows::contact(&row)?),
+            window: if has_window {
+                Some(rows::window_at(&row, w)?)
+            } else {
+                None
+            },
+            open_session: if has_session {
+                Some(rows::session_at(&row, s)?)
+            } else {
+                None
+            },
+        })
+    }
+
+    async fn open_session(
+        &self,
+        tenant_id: &str,
+        channel_id: &str,
+        contact_id: &str,
+        spec: &SessionSpec,
+        now: i64,
+    ) -> StoreResult<(Session, bool)> {
+        retrying!(self.pool, |c| async {
+            let opened =
+                conversations::open_session(c, tenant_id, channel_id, contact_id, spec, now)
+                    .await?;
+            Ok((opened, true))
+        })
+    }
+
+    async fn get_session(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Session>> {
+        let row = sqlx::query(GET_SESSION_SQL.as_str())
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .db()?;
+        row.as_ref().map(rows::session).transpose()
+    }
+
+    async fn list_sessions(
+        &self,
+        tenant_id: &str,
+        f: &SessionFilter,
+        page: &Page,
+    ) -> StoreResult<Vec<Session>> {
+        let mut q = Filtered::new(
+            format!("SELECT {SESSION_COLS} FROM sessions WHERE tenant_id = $1"),
+            tenant_id,
+        );
+        q.text(f.channel_id.as_deref(), "channel_id =");
+        q.text(f.contact_id.as_deref(), "contact_id =");
+        match f.open {
+            Some(true) => q.sql.push_str(" AND closed_at IS NULL"),
+            Some(false) => q.sql.push_str(" AND closed_at IS NOT NULL"),
+            None => {}
+        }
+        q.int(f.opened_from, "opened_at >=");
+        q.int(f.opened_to, "opened_at <");
+        let found = q.page(page).fetch_all(&self.pool).await.db()?;
+        rows::all(found, rows::session)
+    }
+
+    async fn close_session(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        now: i64,
+    ) -> StoreResult<Option<Session>> {
+        let row = sqlx::query(CLOSE_SESSION_SQL.as_str())
+            .bind(tenant_id)
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await
+            .db()?;
+        if let Some(row) = row {
+            return rows::session(&row).map(Some);
+        }
+        self.get_session(tenant_id, id).await
+    }
+
+    async fn close_expired_sessions(&self, now: i64, limit: u32) -> StoreResult<Vec<Session>> {
+        let found = sqlx::query(CLOSE_EXPIRED_SQL.as_str())
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .db()?;
+        let mut closed = rows::all(found, rows::session)?;
+        closed.sort_by(|a, b| (a.expires_at, &a.id).cmp(&(b.expires_at, &b.id)));
+        Ok(closed)
+    }
+
+    async fn next_session_expiry(&self) -> StoreResult<Option<i64>> {
+        sqlx::query_scalar("SELECT MIN(expires_at) FROM sessions WHERE closed_at IS NULL")
+            .fetch_one(&self.pool)
+            .await
+            .db()
     }
 }
 
@@ -512,61 +781,76 @@ impl PgStore {
     }
 }
 
-/// Stores an inbound message; `false` if its `wamid` is already stored (by an earlier delivery
-/// or a concurrent transaction), in which case the caller rolls back the contact changes made
-/// on the way, leaving things as SQLite's check-first leaves them.
-async fn insert_inbound(c: &mut PgConnection, new: &NewInbound) -> StoreResult<bool> {
-    let m = &new.message;
-    let wanted = [(m.tenant_id.as_str(), &new.contact, m.created_at)];
-    let contacts = batch::resolve_contacts(c, &wanted).await?;
-    let (col, value) = rows::contact_key(&new.contact);
-    let contact_id = contacts
-        .get(&(m.tenant_id.clone(), col, value.to_string()))
-        .cloned()
-        .ok_or_else(|| StoreError::Database("contact not resolved".into()))?;
-    if let Some(also) = &new.also {
-        let (col, v) = rows::contact_key(also);
-        let sql = format!(
-            "UPDATE contacts SET {col} = $2 WHERE id = $1 AND {col} IS NULL
-             AND NOT EXISTS (SELECT 1 FROM contacts WHERE tenant_id = $3 AND {col} = $2)"
-        );
-        sqlx::query(AssertSqlSafe(sql))
-            .bind(&contact_id)
-            .bind(v)
-            .bind(&m.tenant_id)
-            .execute(&mut *c)
-            .await
-            .db()?;
+/// A bound value of a [`Filtered`] query.
+enum Arg<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
+/// A list query whose conditions are only the filters given, so that each combination gets a
+/// plan of its own; newest first, paged by id.
+struct Filtered<'a> {
+    sql: String,
+    args: Vec<Arg<'a>>,
+}
+
+impl<'a> Filtered<'a> {
+    /// `sql` selects a tenant's rows, the tenant being `$1`.
+    fn new(sql: String, tenant_id: &'a str) -> Filtered<'a> {
+        Filtered {
+            sql,
+            args: vec![Arg::Text(tenant_id)],
+        }
     }
-    if let Some(name) = &new.profile_name {
-        sqlx::query("UPDATE contacts SET profile_name = $2, updated_at = $3 WHERE id = $1")
-            .bind(&contact_id)
-            .bind(name)
-            .bind(m.created_at)
-            .execute(&mut *c)
-            .await
-            .db()?;
+
+    /// Adds the condition `what(n)`, `$n` being `arg`.
+    fn cond_with(&mut self, arg: Arg<'a>, what: impl FnOnce(usize) -> String) {
+        self.args.push(arg);
+        let cond = what(self.args.len());
+        self.sql.push_str(" AND ");
+        self.sql.push_str(&cond);
     }
-    let inserted = sqlx::query(INSERT_INBOUND_SQL.as_str())
-        .bind(&m.id)
-        .bind(&m.tenant_id)
-        .bind(&m.channel_id)
-        .bind(&contact_id)
-        .bind(m.direction.as_str())
-        .bind(&m.recipient)
-        .bind(&m.msg_type)
-        .bind(m.content.to_string())
-        .bind(&m.wamid)
-        .bind(m.status.as_str())
-        .bind(m.error.as_ref().map(|e| e.to_string()))
-        .bind(&m.biz_opaque_callback_data)
-        .bind(&m.context_message_id)
-        .bind(&m.idempotency_key)
-        .bind(m.created_at)
-        .bind(m.updated_at)
-        .bind(None::<String>)
-        .execute(&mut *c)
-        .await
-        .db()?;
-    Ok(inserted.rows_affected() > 0)
+
+    /// `AND {what} $n` if `value` is given.
+    fn text(&mut self, value: Option<&'a str>, what: &str) {
+        if let Some(v) = value {
+            self.cond_with(Arg::Text(v), |n| format!("{what} ${n}"));
+        }
+    }
+
+    /// `AND {what} $n` if `value` is given.
+    fn int(&mut self, value: Option<i64>, what: &str) {
+        if let Some(v) = value {
+            self.cond_with(Arg::Int(v), |n| format!("{what} ${n}"));
+        }
+    }
+
+    /// The query, for the page asked for (`id < after`, newest first, `limit` rows).
+    fn page(
+        mut self,
+        page: &'a Page,
+    ) -> sqlx::query::Query<'a, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        if let Some(after) = &page.after {
+            self.cond_with(Arg::Text(after), |n| format!("id < ${n}"));
+        }
+        self.args.push(Arg::Int(i64::from(page.limit)));
+        self.sql
+            .push_str(&format!(" ORDER BY id DESC LIMIT ${}", self.args.len()));
+        let mut q = sqlx::query(AssertSqlSafe(self.sql));
+        for a in self.args {
+            q = match a {
+                Arg::Text(s) => q.bind(s),
+                Arg::Int(i) => q.bind(i),
+            };
+        }
+        q
+    }
+}
+
+/// `cols` (a column list) with each column qualified by `alias`.
+fn prefixed(alias: &str, cols: &str) -> String {
+    cols.split(',')
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -13,9 +13,16 @@ pub(super) const API_KEY_COLS: &str =
     "id, tenant_id, name, key_hash, key_prefix, is_admin, created_at, revoked_at";
 pub(super) const APP_COLS: &str = "id, tenant_id, name, meta_app_id, app_secret_enc, verify_token_enc, verify_token_hash, created_at";
 pub(super) const CHANNEL_COLS: &str = "id, tenant_id, app_id, phone_number_id, waba_id, display_phone_number, access_token_enc, graph_base_url, graph_version, throughput_mps, messaging_tier, created_at, updated_at";
-pub(super) const CONTACT_COLS: &str =
-    "id, tenant_id, wa_id, user_id, profile_name, created_at, updated_at";
-pub(super) const MESSAGE_COLS: &str = "id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid, status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at, updated_at";
+pub(super) const CONTACT_COLS: &str = "id, tenant_id, wa_id, user_id, profile_name, created_at, updated_at, username, attributes, marketing_opt_out_at, marketing_opt_out_source, previous_wa_ids";
+/// Number of columns in [`CONTACT_COLS`].
+pub(super) const CONTACT_N: usize = 12;
+pub(super) const MESSAGE_COLS: &str = "id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid, status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at, updated_at, session_id";
+/// Number of columns in [`MESSAGE_COLS`].
+pub(super) const MESSAGE_N: usize = 17;
+pub(super) const SESSION_COLS: &str = "id, tenant_id, channel_id, contact_id, kind, opened_by, opened_at, expires_at, closed_at, close_reason, last_inbound_at, updated_at";
+pub(super) const WINDOW_COLS: &str = "channel_id, contact_id, tenant_id, last_inbound_at, entry_point_at, fep_opened_at, fep_expires_at";
+/// Number of columns in [`WINDOW_COLS`].
+pub(super) const WINDOW_N: usize = 7;
 
 /// Column `i` of `r`, a decoding failure being a corrupt row.
 pub(super) fn get<'r, T>(r: &'r PgRow, i: usize) -> StoreResult<T>
@@ -98,14 +105,69 @@ pub(super) fn channel(r: &PgRow) -> StoreResult<Channel> {
 }
 
 pub(super) fn contact(r: &PgRow) -> StoreResult<Contact> {
+    contact_at(r, 0)
+}
+
+/// A contact from [`CONTACT_COLS`] starting at column `at`.
+pub(super) fn contact_at(r: &PgRow, at: usize) -> StoreResult<Contact> {
+    let previous: Option<String> = get(r, at + 11)?;
     Ok(Contact {
-        id: get(r, 0)?,
-        tenant_id: get(r, 1)?,
-        wa_id: get(r, 2)?,
-        user_id: get(r, 3)?,
-        profile_name: get(r, 4)?,
-        created_at: get(r, 5)?,
-        updated_at: get(r, 6)?,
+        id: get(r, at)?,
+        tenant_id: get(r, at + 1)?,
+        wa_id: get(r, at + 2)?,
+        user_id: get(r, at + 3)?,
+        profile_name: get(r, at + 4)?,
+        created_at: get(r, at + 5)?,
+        updated_at: get(r, at + 6)?,
+        username: get(r, at + 7)?,
+        attributes: json_col(r, at + 8)?.unwrap_or_else(|| serde_json::json!({})),
+        marketing_opt_out_at: get(r, at + 9)?,
+        marketing_opt_out_source: get(r, at + 10)?,
+        previous_wa_ids: match previous {
+            Some(s) => serde_json::from_str(&s)?,
+            None => Vec::new(),
+        },
+    })
+}
+
+/// A session from [`SESSION_COLS`].
+pub(super) fn session(r: &PgRow) -> StoreResult<Session> {
+    session_at(r, 0)
+}
+
+/// A session from [`SESSION_COLS`] starting at column `at`.
+pub(super) fn session_at(r: &PgRow, at: usize) -> StoreResult<Session> {
+    Ok(Session {
+        id: get(r, at)?,
+        tenant_id: get(r, at + 1)?,
+        channel_id: get(r, at + 2)?,
+        contact_id: get(r, at + 3)?,
+        kind: get(r, at + 4)?,
+        opened_by: get(r, at + 5)?,
+        opened_at: get(r, at + 6)?,
+        expires_at: get(r, at + 7)?,
+        closed_at: get(r, at + 8)?,
+        close_reason: get(r, at + 9)?,
+        last_inbound_at: get(r, at + 10)?,
+        updated_at: get(r, at + 11)?,
+    })
+}
+
+/// A window from [`WINDOW_COLS`].
+pub(super) fn window(r: &PgRow) -> StoreResult<ContactWindow> {
+    window_at(r, 0)
+}
+
+/// A window from [`WINDOW_COLS`] starting at column `at`.
+pub(super) fn window_at(r: &PgRow, at: usize) -> StoreResult<ContactWindow> {
+    Ok(ContactWindow {
+        channel_id: get(r, at)?,
+        contact_id: get(r, at + 1)?,
+        tenant_id: get(r, at + 2)?,
+        last_inbound_at: get(r, at + 3)?,
+        entry_point_at: get(r, at + 4)?,
+        fep_opened_at: get(r, at + 5)?,
+        fep_expires_at: get(r, at + 6)?,
     })
 }
 
@@ -130,6 +192,7 @@ pub(super) fn message(r: &PgRow) -> StoreResult<Message> {
         idempotency_key: get(r, 13)?,
         created_at: get(r, 14)?,
         updated_at: get(r, 15)?,
+        session_id: get(r, 16)?,
     })
 }
 

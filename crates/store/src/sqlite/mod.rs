@@ -7,6 +7,7 @@
 //! connections, which WAL lets run alongside the writer. WAL checkpoints run on a thread of
 //! their own, so the writer never stops to copy pages into the database file.
 
+mod conversations;
 mod queries;
 mod rows;
 mod writer;
@@ -22,7 +23,17 @@ use tokio::sync::Semaphore;
 use crate::error::{StoreError, StoreResult};
 use writer::Writer;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite_0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite_0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite_0002_conversations.sql"),
+    ),
+    (
+        3,
+        include_str!("../../migrations/sqlite_0003_templates.sql"),
+    ),
+];
 const READERS: usize = 8;
 /// How often the checkpointer copies the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);

@@ -5,6 +5,7 @@ use openbsp_domain::MessageStatus;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
+use super::conversations as conv;
 use super::rows::{self, *};
 use crate::error::StoreResult;
 use crate::model::*;
@@ -205,6 +206,264 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn find_contact(
+        &self,
+        tenant_id: &str,
+        key: &ContactKey,
+    ) -> StoreResult<Option<Contact>> {
+        let (t, key) = (tenant_id.to_string(), key.clone());
+        self.read(move |c| conv::find_contact(c, &t, &key)).await
+    }
+
+    async fn upsert_contact(
+        &self,
+        tenant_id: &str,
+        key: &ContactKey,
+        also: Option<&ContactKey>,
+        name: Option<&str>,
+        now: i64,
+    ) -> StoreResult<(Contact, bool)> {
+        let (t, key, also) = (tenant_id.to_string(), key.clone(), also.cloned());
+        let name = name.map(str::to_string);
+        self.write(move |c| {
+            let (id, created) = conv::resolve_contact(c, &t, &key, also.as_ref(), now)?;
+            if let Some(name) = &name {
+                c.prepare_cached(
+                    "UPDATE contacts SET profile_name = ?2, updated_at = MAX(updated_at, ?3) WHERE id = ?1",
+                )?
+                .execute(params![id, name, now])?;
+            }
+            let contact = conv::get_contact(c, &t, &id)?
+                .ok_or_else(|| crate::StoreError::Corrupt(format!("contact {id} vanished")))?;
+            Ok((contact, created))
+        })
+        .await
+    }
+
+    async fn list_contacts(
+        &self,
+        tenant_id: &str,
+        f: &ContactFilter,
+        page: &Page,
+    ) -> StoreResult<Vec<Contact>> {
+        let (t, f, page) = (tenant_id.to_string(), f.clone(), page.clone());
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {CONTACT_COLS} FROM contacts WHERE tenant_id = ?1
+                 AND (?2 IS NULL OR wa_id = ?2)
+                 AND (?3 IS NULL OR user_id = ?3)
+                 AND (?4 IS NULL OR instr(lower(profile_name), lower(?4)) > 0)
+                 AND (?5 IS NULL OR (marketing_opt_out_at IS NOT NULL) = ?5)
+                 AND (?6 IS NULL OR id < ?6)
+                 ORDER BY id DESC LIMIT ?7"
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params![
+                    t,
+                    f.wa_id,
+                    f.user_id,
+                    f.name,
+                    f.opted_out,
+                    page.after,
+                    page.limit
+                ],
+                rows::contact,
+            )?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn update_contact(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        patch: &ContactPatch,
+        now: i64,
+    ) -> StoreResult<Option<Contact>> {
+        let (t, id, patch) = (tenant_id.to_string(), id.to_string(), patch.clone());
+        self.write(move |c| conv::update_contact(c, &t, &id, &patch, now))
+            .await
+    }
+
+    async fn set_marketing_opt_out(
+        &self,
+        tenant_id: &str,
+        key: &ContactKey,
+        change: &OptOutChange,
+    ) -> StoreResult<Contact> {
+        let (t, key, change) = (tenant_id.to_string(), key.clone(), change.clone());
+        self.write(move |c| {
+            let (id, _) = conv::resolve_contact(c, &t, &key, None, change.at)?;
+            conv::set_opt_out(c, &id, &change)?;
+            conv::get_contact(c, &t, &id)?
+                .ok_or_else(|| crate::StoreError::Corrupt(format!("contact {id} vanished")))
+        })
+        .await
+    }
+
+    async fn contact_windows(
+        &self,
+        tenant_id: &str,
+        contact_id: &str,
+    ) -> StoreResult<Vec<ContactWindow>> {
+        let (t, id) = (tenant_id.to_string(), contact_id.to_string());
+        self.read(move |c| conv::contact_windows(c, &t, &id)).await
+    }
+
+    async fn conversation(
+        &self,
+        tenant_id: &str,
+        channel_id: &str,
+        key: &ContactKey,
+    ) -> StoreResult<Conversation> {
+        let (t, ch, key) = (tenant_id.to_string(), channel_id.to_string(), key.clone());
+        self.read(move |c| conv::conversation(c, &t, &ch, &key))
+            .await
+    }
+
+    async fn open_session(
+        &self,
+        tenant_id: &str,
+        channel_id: &str,
+        contact_id: &str,
+        spec: &SessionSpec,
+        now: i64,
+    ) -> StoreResult<(Session, bool)> {
+        let (t, ch, con) = (
+            tenant_id.to_string(),
+            channel_id.to_string(),
+            contact_id.to_string(),
+        );
+        let spec = spec.clone();
+        self.write(move |c| conv::open_session(c, &t, &ch, &con, &spec, now))
+            .await
+    }
+
+    async fn get_session(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Session>> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.read(move |c| conv::get_session(c, &t, &id)).await
+    }
+
+    async fn list_sessions(
+        &self,
+        tenant_id: &str,
+        f: &SessionFilter,
+        page: &Page,
+    ) -> StoreResult<Vec<Session>> {
+        let (t, f, page) = (tenant_id.to_string(), f.clone(), page.clone());
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {SESSION_COLS} FROM sessions WHERE tenant_id = ?1
+                 AND (?2 IS NULL OR channel_id = ?2)
+                 AND (?3 IS NULL OR contact_id = ?3)
+                 AND (?4 IS NULL OR (closed_at IS NULL) = ?4)
+                 AND (?5 IS NULL OR opened_at >= ?5)
+                 AND (?6 IS NULL OR opened_at < ?6)
+                 AND (?7 IS NULL OR id < ?7)
+                 ORDER BY id DESC LIMIT ?8"
+            );
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(
+                params![
+                    t,
+                    f.channel_id,
+                    f.contact_id,
+                    f.open,
+                    f.opened_from,
+                    f.opened_to,
+                    page.after,
+                    page.limit
+                ],
+                rows::session,
+            )?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+
+    async fn close_session(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        now: i64,
+    ) -> StoreResult<Option<Session>> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.write(move |c| conv::close_session(c, &t, &id, now))
+            .await
+    }
+
+    async fn close_expired_sessions(&self, now: i64, limit: u32) -> StoreResult<Vec<Session>> {
+        self.write(move |c| conv::close_expired(c, now, limit))
+            .await
+    }
+
+    async fn next_session_expiry(&self) -> StoreResult<Option<i64>> {
+        self.read(|c| {
+            Ok(c.query_row(
+                "SELECT MIN(expires_at) FROM sessions WHERE closed_at IS NULL",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+
+    async fn apply_template_update(&self, u: &TemplateUpdate) -> StoreResult<Template> {
+        let u = u.clone();
+        self.write(move |c| {
+            let id = openbsp_domain::ids::new_id_at(openbsp_domain::ids::prefix::TEMPLATE, u.at);
+            let sql = format!(
+                "INSERT INTO templates (id, tenant_id, waba_id, name, language, category, status, meta_template_id, reason, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, COALESCE(?7, 'UNKNOWN'), ?8, ?9, ?10, ?10)
+                 ON CONFLICT (waba_id, name, language) DO UPDATE SET
+                   category = COALESCE(excluded.category, category),
+                   status = COALESCE(?7, status),
+                   meta_template_id = COALESCE(excluded.meta_template_id, meta_template_id),
+                   reason = COALESCE(excluded.reason, reason),
+                   updated_at = MAX(updated_at, excluded.updated_at)
+                 WHERE tenant_id = excluded.tenant_id
+                 RETURNING {TEMPLATE_COLS}"
+            );
+            c.prepare_cached(&sql)?
+                .query_row(
+                    params![
+                        id, u.tenant_id, u.waba_id, u.name, u.language, u.category, u.status,
+                        u.meta_template_id, u.reason, u.at
+                    ],
+                    rows::template,
+                )
+                .optional()?
+                .ok_or_else(|| {
+                    crate::StoreError::Conflict(format!(
+                        "template {} of WABA {} belongs to another tenant",
+                        u.name, u.waba_id
+                    ))
+                })
+        })
+        .await
+    }
+
+    async fn find_template(
+        &self,
+        tenant_id: &str,
+        waba_id: &str,
+        name: &str,
+        language: &str,
+    ) -> StoreResult<Option<Template>> {
+        let args = [tenant_id, waba_id, name, language].map(str::to_string);
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {TEMPLATE_COLS} FROM templates WHERE tenant_id = ?1 AND waba_id = ?2 AND name = ?3 AND language = ?4"
+            );
+            Ok(c.prepare_cached(&sql)?
+                .query_row(args, rows::template)
+                .optional()?)
+        })
+        .await
+    }
+
     async fn enqueue_outbound(&self, new: NewOutbound) -> StoreResult<EnqueueOutcome> {
         // Serialise on the caller's thread: the writer is the one thread every write waits for.
         let content = new.message.content.to_string();
@@ -255,8 +514,15 @@ impl Store for SqliteStore {
         let f = f.clone();
         let page = page.clone();
         self.read(move |c| {
+            // A session's messages are read through its index: a plain equality, not the
+            // optional-filter form the planner cannot use an index for.
+            let by_session = if f.session_id.is_some() {
+                "session_id = ?10"
+            } else {
+                "?10 IS NULL"
+            };
             let sql = format!(
-                "SELECT {MESSAGE_COLS} FROM messages WHERE tenant_id = ?1
+                "SELECT {MESSAGE_COLS} FROM messages WHERE {by_session} AND tenant_id = ?1
                  AND (?2 IS NULL OR channel_id = ?2)
                  AND (?3 IS NULL OR status = ?3)
                  AND (?4 IS NULL OR direction = ?4)
@@ -277,7 +543,8 @@ impl Store for SqliteStore {
                     f.created_from,
                     f.created_to,
                     page.after,
-                    page.limit
+                    page.limit,
+                    f.session_id
                 ],
                 rows::message,
             )?;
@@ -440,7 +707,7 @@ impl Store for SqliteStore {
 
     async fn insert_inbound(&self, new: &NewInbound) -> StoreResult<bool> {
         let new = new.clone();
-        self.write(move |c| insert_inbound(c, &new)).await
+        self.write(move |c| conv::insert_inbound(c, &new)).await
     }
 }
 
@@ -480,7 +747,12 @@ fn find_message(
 }
 
 /// Finds or creates the contact for `key`, returning its id.
-fn upsert_contact(c: &Connection, tenant: &str, key: &ContactKey, now: i64) -> StoreResult<String> {
+pub(super) fn upsert_contact(
+    c: &Connection,
+    tenant: &str,
+    key: &ContactKey,
+    now: i64,
+) -> StoreResult<String> {
     let (col, value) = match key {
         ContactKey::WaId(w) => ("wa_id", w),
         ContactKey::UserId(u) => ("user_id", u),
@@ -525,7 +797,27 @@ fn enqueue(
             EnqueueOutcome::KeyReused(existing)
         });
     }
-    m.contact_id = Some(upsert_contact(c, &m.tenant_id, &new.contact, m.created_at)?);
+    let contact_id = upsert_contact(c, &m.tenant_id, &new.contact, m.created_at)?;
+    let (session, _) = conv::open_session(
+        c,
+        &m.tenant_id,
+        &m.channel_id,
+        &contact_id,
+        &new.session,
+        m.created_at,
+    )?;
+    if let Some(until) = new.open_fep_until {
+        conv::open_fep(
+            c,
+            &m.tenant_id,
+            &m.channel_id,
+            &contact_id,
+            m.created_at,
+            until,
+        )?;
+    }
+    m.contact_id = Some(contact_id);
+    m.session_id = Some(session.id);
     insert_message(c, m, content, Some(&new.request_hash))?;
     c.prepare_cached(
         "INSERT INTO outbox (message_id, tenant_id, channel_id, state, priority, attempts, next_attempt_at, payload)
@@ -536,9 +828,9 @@ fn enqueue(
 }
 
 /// `INSERT INTO messages`, spelled out once (the column order is [`MESSAGE_COLS`]'s).
-const INSERT_MESSAGE: &str = "INSERT INTO messages (id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid, status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at, updated_at, request_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+const INSERT_MESSAGE: &str = "INSERT INTO messages (id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid, status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at, updated_at, session_id, request_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
 
-fn insert_message(
+pub(super) fn insert_message(
     c: &Connection,
     m: &Message,
     content: &str,
@@ -562,6 +854,7 @@ fn insert_message(
         m.idempotency_key,
         m.created_at,
         m.updated_at,
+        m.session_id,
         request_hash,
     ])?;
     add_history(c, &m.id, m.status, m.created_at, None)
@@ -701,6 +994,12 @@ fn apply_status(c: &Connection, u: &StatusUpdate) -> StoreResult<StatusOutcome> 
     }
     // Meta has the message: whatever the outbox thought, it must not be sent again.
     delete_outbox(c, &id)?;
+    if let Some(category) = &u.pricing_category {
+        c.prepare_cached(
+            "UPDATE sessions SET kind = ?2 WHERE kind IS NULL AND id = (SELECT session_id FROM messages WHERE id = ?1)",
+        )?
+        .execute(params![id, category])?;
+    }
     let current = MessageStatus::parse(&status).unwrap_or(MessageStatus::Queued);
     let moved = advance(c, &id, current, u.status, u.at, u.error.as_ref())?;
     Ok(if moved {
@@ -708,36 +1007,4 @@ fn apply_status(c: &Connection, u: &StatusUpdate) -> StoreResult<StatusOutcome> 
     } else {
         StatusOutcome::Kept { message_id: id }
     })
-}
-
-fn insert_inbound(c: &Connection, new: &NewInbound) -> StoreResult<bool> {
-    let m = &new.message;
-    if let Some(w) = &m.wamid {
-        let seen: bool = c
-            .prepare_cached("SELECT EXISTS(SELECT 1 FROM messages WHERE wamid = ?1)")?
-            .query_row([w], |r| r.get(0))?;
-        if seen {
-            return Ok(false);
-        }
-    }
-    let contact_id = upsert_contact(c, &m.tenant_id, &new.contact, m.created_at)?;
-    if let Some(also) = &new.also {
-        let (col, v) = match also {
-            ContactKey::WaId(w) => ("wa_id", w),
-            ContactKey::UserId(u) => ("user_id", u),
-        };
-        let sql = format!(
-            "UPDATE contacts SET {col} = ?2 WHERE id = ?1 AND {col} IS NULL AND NOT EXISTS (SELECT 1 FROM contacts WHERE tenant_id = ?3 AND {col} = ?2)"
-        );
-        c.prepare_cached(&sql)?
-            .execute(params![contact_id, v, m.tenant_id])?;
-    }
-    if let Some(name) = &new.profile_name {
-        c.prepare_cached("UPDATE contacts SET profile_name = ?2, updated_at = ?3 WHERE id = ?1")?
-            .execute(params![contact_id, name, m.created_at])?;
-    }
-    let mut m = m.clone();
-    m.contact_id = Some(contact_id);
-    insert_message(c, &m, &m.content.to_string(), None)?;
-    Ok(true)
 }

@@ -11,9 +11,11 @@ pub(super) const API_KEY_COLS: &str =
     "id, tenant_id, name, key_hash, key_prefix, is_admin, created_at, revoked_at";
 pub(super) const APP_COLS: &str = "id, tenant_id, name, meta_app_id, app_secret_enc, verify_token_enc, verify_token_hash, created_at";
 pub(super) const CHANNEL_COLS: &str = "id, tenant_id, app_id, phone_number_id, waba_id, display_phone_number, access_token_enc, graph_base_url, graph_version, throughput_mps, messaging_tier, created_at, updated_at";
-pub(super) const CONTACT_COLS: &str =
-    "id, tenant_id, wa_id, user_id, profile_name, created_at, updated_at";
-pub(super) const MESSAGE_COLS: &str = "id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid, status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at, updated_at";
+pub(super) const CONTACT_COLS: &str = "id, tenant_id, wa_id, user_id, profile_name, created_at, updated_at, username, attributes, marketing_opt_out_at, marketing_opt_out_source, previous_wa_ids";
+pub(super) const MESSAGE_COLS: &str = "id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid, status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at, updated_at, session_id";
+pub(super) const SESSION_COLS: &str = "id, tenant_id, channel_id, contact_id, kind, opened_by, opened_at, expires_at, closed_at, close_reason, last_inbound_at, updated_at";
+pub(super) const TEMPLATE_COLS: &str = "id, tenant_id, waba_id, name, language, category, status, meta_template_id, components, quality_score, reason, created_at, updated_at";
+pub(super) const WINDOW_COLS: &str = "channel_id, contact_id, tenant_id, last_inbound_at, entry_point_at, fep_opened_at, fep_expires_at";
 
 pub(super) fn tenant(r: &Row) -> rusqlite::Result<Tenant> {
     Ok(Tenant {
@@ -76,6 +78,61 @@ pub(super) fn contact(r: &Row) -> rusqlite::Result<Contact> {
         profile_name: r.get(4)?,
         created_at: r.get(5)?,
         updated_at: r.get(6)?,
+        username: r.get(7)?,
+        attributes: json_col(r, 8)?.unwrap_or_else(|| serde_json::json!({})),
+        marketing_opt_out_at: r.get(9)?,
+        marketing_opt_out_source: r.get(10)?,
+        previous_wa_ids: match json_col(r, 11)? {
+            Some(v) => serde_json::from_value(v).map_err(|e| corrupt(11, e.to_string()))?,
+            None => Vec::new(),
+        },
+    })
+}
+
+pub(super) fn session(r: &Row) -> rusqlite::Result<Session> {
+    Ok(Session {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        channel_id: r.get(2)?,
+        contact_id: r.get(3)?,
+        kind: r.get(4)?,
+        opened_by: r.get(5)?,
+        opened_at: r.get(6)?,
+        expires_at: r.get(7)?,
+        closed_at: r.get(8)?,
+        close_reason: r.get(9)?,
+        last_inbound_at: r.get(10)?,
+        updated_at: r.get(11)?,
+    })
+}
+
+pub(super) fn template(r: &Row) -> rusqlite::Result<Template> {
+    Ok(Template {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        waba_id: r.get(2)?,
+        name: r.get(3)?,
+        language: r.get(4)?,
+        category: r.get(5)?,
+        status: r.get(6)?,
+        meta_template_id: r.get(7)?,
+        components: json_col(r, 8)?.unwrap_or_else(|| serde_json::json!([])),
+        quality_score: r.get(9)?,
+        reason: r.get(10)?,
+        created_at: r.get(11)?,
+        updated_at: r.get(12)?,
+    })
+}
+
+pub(super) fn window(r: &Row) -> rusqlite::Result<ContactWindow> {
+    Ok(ContactWindow {
+        channel_id: r.get(0)?,
+        contact_id: r.get(1)?,
+        tenant_id: r.get(2)?,
+        last_inbound_at: r.get(3)?,
+        entry_point_at: r.get(4)?,
+        fep_opened_at: r.get(5)?,
+        fep_expires_at: r.get(6)?,
     })
 }
 
@@ -115,6 +172,7 @@ pub(super) fn message(r: &Row) -> rusqlite::Result<Message> {
         idempotency_key: r.get(13)?,
         created_at: r.get(14)?,
         updated_at: r.get(15)?,
+        session_id: r.get(16)?,
     })
 }
 
