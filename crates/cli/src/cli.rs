@@ -97,6 +97,14 @@ pub struct ServeArgs {
     /// How often idle workers look for due work, ms [default: 500].
     #[arg(long, env = "OPENBSP_SENDER_POLL_INTERVAL_MS")]
     pub sender_poll_interval_ms: Option<u64>,
+    /// Comma-separated inbound texts that opt a user out of marketing templates (whole
+    /// message, any case) [default: STOP,UNSUBSCRIBE]; empty to disable.
+    #[arg(long, env = "OPENBSP_OPT_OUT_KEYWORDS")]
+    pub opt_out_keywords: Option<String>,
+    /// Comma-separated inbound texts that opt a user back in [default: START]; empty to
+    /// disable.
+    #[arg(long, env = "OPENBSP_OPT_IN_KEYWORDS")]
+    pub opt_in_keywords: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -96,6 +96,7 @@ pub async fn start(
         .map_err(|e| {
             anyhow::anyhow!("sandbox: could not send the demo user's first message: {e}")
         })?;
+    wait_for_open_window(&gateway, &info).await?;
     print_banner(&info, &path);
     Ok(Sandbox { gateway, simulator })
 }
@@ -264,4 +265,28 @@ Cloud API clients work too: base URL {base}, token = the API key, e.g.
         name = DEMO_USER_NAME,
         body = body,
     );
+}
+
+/// Waits until the gateway has the demo user's message (its window is open), so the printed
+/// curl works the moment it is printed.
+async fn wait_for_open_window(gateway: &Gateway, info: &SandboxInfo) -> anyhow::Result<()> {
+    let state = &gateway.state;
+    let channel = state
+        .store
+        .find_channel_by_phone_number_id(&info.phone_number_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("sandbox: the demo channel vanished"))?;
+    let key = openbsp_store::ContactKey::WaId(DEMO_USER.into());
+    for _ in 0..250 {
+        let c = state
+            .store
+            .conversation(&channel.tenant_id, &channel.id, &key)
+            .await?;
+        let last = c.window.and_then(|w| w.last_inbound_at);
+        if openbsp_domain::windows::csw_open(last, state.now()) {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    anyhow::bail!("sandbox: the demo user's first message did not reach the gateway within 5 s")
 }

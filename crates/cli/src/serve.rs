@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use openbsp_server::config::SenderConfig;
+use openbsp_server::config::{DEFAULT_OPT_IN_KEYWORDS, DEFAULT_OPT_OUT_KEYWORDS, SenderConfig};
 use openbsp_server::{Config, Gateway};
 use openbsp_simulator::{PhoneNumberConfig, Simulator, SimulatorConfig};
 
@@ -51,7 +51,27 @@ fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
             Duration::from_secs(5),
         )?,
         max_body_bytes: 1024 * 1024,
+        opt_out_keywords: keywords(s.pick(
+            a.opt_out_keywords.clone(),
+            "opt_out_keywords",
+            DEFAULT_OPT_OUT_KEYWORDS.join(","),
+        )?),
+        opt_in_keywords: keywords(s.pick(
+            a.opt_in_keywords.clone(),
+            "opt_in_keywords",
+            DEFAULT_OPT_IN_KEYWORDS.join(","),
+        )?),
+        session_closer_interval: Duration::from_secs(30),
     })
+}
+
+/// A comma-separated keyword list, trimmed, empties dropped.
+fn keywords(list: String) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// Runs the gateway until Ctrl-C or SIGTERM.

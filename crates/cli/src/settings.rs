@@ -26,6 +26,8 @@ const KNOWN_KEYS: &[&str] = &[
     "sender_reconcile_grace_ms",
     "sender_retry_base_ms",
     "sender_poll_interval_ms",
+    "opt_out_keywords",
+    "opt_in_keywords",
 ];
 
 /// Resolved settings shared by every command.

@@ -203,7 +203,8 @@ async fn sigkill_loses_nothing_and_sends_nothing_twice(b: Backend) {
         let r = http
             .post(format!("{base}/v1/messages"))
             .bearer_auth(&api_key)
-            .json(&json!({"channel": PNID, "to": format!("{USER_PREFIX}{i:05}"), "type": "text", "text": {"body": format!("crash {i}")}}))
+            // Templates: they go out whether or not the user wrote first.
+            .json(&json!({"channel": PNID, "to": format!("{USER_PREFIX}{i:05}"), "type": "template", "template": {"name": "crash_test", "language": {"code": "en"}}}))
             .send()
             .await
             .unwrap();

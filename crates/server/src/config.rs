@@ -20,7 +20,20 @@ pub struct Config {
     pub cloud_api_wait: Duration,
     /// Largest request body on the API.
     pub max_body_bytes: usize,
+    /// Inbound texts that opt the user out of marketing (compared trimmed and
+    /// case-insensitively with the whole message; `OPENBSP_OPT_OUT_KEYWORDS`).
+    pub opt_out_keywords: Vec<String>,
+    /// Inbound texts that opt the user back in (`OPENBSP_OPT_IN_KEYWORDS`).
+    pub opt_in_keywords: Vec<String>,
+    /// How often the session closer looks for lapsed sessions at most (it also wakes on
+    /// time for the next one to lapse).
+    pub session_closer_interval: Duration,
 }
+
+/// Default STOP keywords.
+pub const DEFAULT_OPT_OUT_KEYWORDS: &[&str] = &["STOP", "UNSUBSCRIBE"];
+/// Default START keywords.
+pub const DEFAULT_OPT_IN_KEYWORDS: &[&str] = &["START"];
 
 /// Sender tuning.
 #[derive(Debug, Clone)]
@@ -81,6 +94,15 @@ impl Config {
             sender: SenderConfig::default(),
             cloud_api_wait: Duration::from_secs(5),
             max_body_bytes: 1024 * 1024,
+            opt_out_keywords: DEFAULT_OPT_OUT_KEYWORDS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            opt_in_keywords: DEFAULT_OPT_IN_KEYWORDS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            session_closer_interval: Duration::from_secs(30),
         }
     }
 }

@@ -75,6 +75,12 @@ impl ApiError {
         e
     }
 
+    /// The same error about a nested object: its message says which (`message: …`).
+    pub fn in_field(mut self, field: &str) -> ApiError {
+        self.message = format!("{field}: {}", self.message);
+        self
+    }
+
     /// A validation failure carrying Meta's code.
     pub fn from_meta(e: &MetaError) -> ApiError {
         let code = match e.code {

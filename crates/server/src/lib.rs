@@ -11,11 +11,14 @@ pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod config;
+pub mod contacts;
 pub mod error;
 pub mod health;
 pub mod messages;
+pub mod paging;
 pub mod provision;
 pub mod sender;
+pub mod sessions;
 pub mod state;
 pub mod webhooks;
 
@@ -41,20 +44,34 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Binds `config.listen`, starts the sender and the webhook processor, and serves.
+    /// Binds `config.listen`, starts the sender, the webhook processor and the session
+    /// closer, and serves.
     pub async fn start(
         config: Config,
         store: Arc<dyn openbsp_store::Store>,
+    ) -> anyhow::Result<Gateway> {
+        Self::start_with_clock(config, store, Arc::new(openbsp_domain::SystemClock)).await
+    }
+
+    /// [`Gateway::start`] with a given clock (tests move a manual one across windows).
+    pub async fn start_with_clock(
+        config: Config,
+        store: Arc<dyn openbsp_store::Store>,
+        clock: Arc<dyn openbsp_domain::Clock>,
     ) -> anyhow::Result<Gateway> {
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {} (OPENBSP_LISTEN): {e}", config.listen)
         })?;
         let addr = listener.local_addr()?;
-        let state = AppState::new(config, store)?;
+        let state = AppState::with_clock(config, store, clock)?;
         let (shutdown, rx) = watch::channel(false);
         let mut tasks = Vec::new();
         tasks.push(tokio::spawn(sender::run(state.clone(), rx.clone())));
         tasks.push(tokio::spawn(webhooks::processor::run(
+            state.clone(),
+            rx.clone(),
+        )));
+        tasks.push(tokio::spawn(sessions::closer::run(
             state.clone(),
             rx.clone(),
         )));
@@ -98,6 +115,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(messages::routes())
+        .merge(sessions::routes())
+        .merge(contacts::routes())
         .merge(webhooks::routes())
         .merge(admin::routes())
         .layer(body_limit)

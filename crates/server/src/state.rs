@@ -44,6 +44,10 @@ pub struct Inner {
     pub sender_wake: Notify,
     /// Wakes the webhook processor when a payload is stored.
     pub inbox_wake: Notify,
+    /// Wakes the session closer (a session opened that may lapse sooner than it planned).
+    pub session_wake: Notify,
+    /// The Graph API client (sends, marks as read).
+    pub graph: Arc<dyn crate::sender::GraphClient>,
     /// Cloud-API callers waiting for Meta's answer, by message id.
     pub waiters: Mutex<HashMap<String, oneshot::Sender<SendOutcome>>>,
 }
@@ -70,7 +74,10 @@ impl AppState {
         config.sender.validate().map_err(|e| anyhow::anyhow!(e))?;
         let _ = rustls::crypto::ring::default_provider().install_default();
         crate::health::install_metrics();
+        let graph = crate::sender::HttpGraphClient::new(config.sender.request_timeout)
+            .map_err(|e| anyhow::anyhow!("cannot build the Graph API client: {e}"))?;
         Ok(AppState(Arc::new(Inner {
+            graph: Arc::new(graph),
             store,
             config,
             clock,
@@ -79,6 +86,7 @@ impl AppState {
             apps: TtlCache::new(Duration::from_secs(60)),
             sender_wake: Notify::new(),
             inbox_wake: Notify::new(),
+            session_wake: Notify::new(),
             waiters: Mutex::new(HashMap::new()),
         })))
     }

@@ -88,7 +88,8 @@ async fn admin_provisions_a_working_channel(b: Backend) {
         .post(
             "/v1/messages",
             &key,
-            &json!({"channel": "700800", "to": USER, "text": {"body": "from globex"}}),
+            &json!({"channel": "700800", "to": USER, "type": "template",
+                    "template": {"name": "welcome", "language": {"code": "en"}}}),
         )
         .await;
     assert_eq!(r.status, 202, "{}", r.body);

@@ -77,7 +77,7 @@ async fn throttled_sends_are_retried_until_sent_once(b: Backend) {
     let mut ids = Vec::new();
     for i in 0..12 {
         ids.push(
-            app.send_text(&format!("1555124{i:04}"), "burst").await.body["id"]
+            app.send_template(&format!("1555124{i:04}")).await.body["id"]
                 .as_str()
                 .unwrap()
                 .to_string(),
@@ -112,6 +112,7 @@ async fn throttled_sends_are_retried_until_sent_once(b: Backend) {
 
 async fn native_text_is_queued_sent_and_read(b: Backend) {
     let app = spawn_app(b).await;
+    app.open_window(USER).await;
     let r = app
         .post(
             "/v1/messages",
@@ -200,6 +201,7 @@ async fn cloud_api_send_returns_metas_wamid(b: Backend) {
 
 async fn cloud_api_errors_are_metas(b: Backend) {
     let app = spawn_app(b).await;
+    app.open_window(USER).await;
     let path = format!("/v23.0/{PNID}/messages");
     let ok =
         json!({"messaging_product": "whatsapp", "to": USER, "type": "text", "text": {"body": "x"}});
@@ -310,12 +312,14 @@ async fn cloud_api_errors_are_metas(b: Backend) {
         .await;
     assert_eq!(r.status, 400);
 
-    // Nothing was stored for the refused requests: only the one valid send.
-    assert_eq!(app.store.count_messages(&app.tenant_id).await.unwrap(), 1);
+    // Nothing was stored for the refused requests: only the user's message and the one
+    // valid send.
+    assert_eq!(app.store.count_messages(&app.tenant_id).await.unwrap(), 2);
 }
 
 async fn native_errors_use_the_envelope_and_change_nothing(b: Backend) {
     let app = spawn_app(b).await;
+    app.open_window(USER).await;
     let r = app.post("/v1/messages", "nope", &json!({})).await;
     assert_eq!(r.status, 401);
     assert_eq!(r.body["error"]["code"], "unauthorized");
@@ -394,7 +398,7 @@ async fn native_errors_use_the_envelope_and_change_nothing(b: Backend) {
     // Admin keys cannot send as a tenant.
     let r = app.send_text_with(&app.admin_key).await;
     assert_eq!(r.status, 403);
-    assert_eq!(app.store.count_messages(&app.tenant_id).await.unwrap(), 1);
+    assert_eq!(app.store.count_messages(&app.tenant_id).await.unwrap(), 2);
     assert_eq!(app.store.count_messages(&other.id).await.unwrap(), 0);
 }
 
@@ -411,6 +415,7 @@ impl TestApp {
 
 async fn idempotency_key_returns_the_first_message(b: Backend) {
     let app = spawn_app(b).await;
+    app.open_window(USER).await;
     let body =
         json!({"channel": PNID, "to": USER, "type": "text", "text": {"body": "once"}}).to_string();
     let h = [("idempotency-key", "order-1")];
@@ -435,6 +440,7 @@ async fn idempotency_key_returns_the_first_message(b: Backend) {
 
 async fn transient_failures_are_retried_and_request_errors_fail_at_once(b: Backend) {
     let app = spawn_app(b).await;
+    app.open_window(USER).await;
     // Meta answers 131000 (a transient error) to everything for a while.
     app.sim.set_faults(openbsp_simulator::Faults {
         error_rate: 1.0,
@@ -484,9 +490,7 @@ async fn pacing_keeps_under_the_simulators_limit(b: Backend) {
     let app = spawn_app_with(b, 5).await;
     let mut ids = Vec::new();
     for i in 0..20 {
-        let r = app
-            .send_text(&format!("1555123{i:04}"), &format!("m{i}"))
-            .await;
+        let r = app.send_template(&format!("1555123{i:04}")).await;
         assert_eq!(r.status, 202);
         ids.push(r.body["id"].as_str().unwrap().to_string());
     }
@@ -518,7 +522,7 @@ async fn listing_filters_and_pages(b: Backend) {
     let mut ids = Vec::new();
     for i in 0..5 {
         ids.push(
-            app.send_text(&format!("1555000{i:04}"), "x").await.body["id"]
+            app.send_template(&format!("1555000{i:04}")).await.body["id"]
                 .as_str()
                 .unwrap()
                 .to_string(),

@@ -17,6 +17,7 @@ on_both_backends! {
 }
 
 async fn sent_message(app: &TestApp) -> (String, String) {
+    app.open_window(USER).await;
     let r = app.send_text(USER, "hi").await;
     let id = r.body["id"].as_str().unwrap().to_string();
     let m = app.wait_status(&id, "accepted").await;

@@ -8,7 +8,7 @@ use axum::http::HeaderMap;
 use bytes::Bytes;
 use openbsp_domain::ids::{new_id_at, prefix};
 use openbsp_store::EnqueueOutcome;
-use openbsp_wire::send::Surface;
+use openbsp_wire::send::{Outgoing, ParseContext, Surface, parse_outgoing_in};
 use openbsp_wire::{MetaError, Recipient, SendRequest};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -57,7 +57,18 @@ pub async fn send(
     let v: Value = serde_json::from_slice(&body).map_err(|_| {
         MetaError::invalid_parameter("The request body could not be parsed as JSON.")
     })?;
-    let req = SendRequest::parse(&v, Surface::Graph)?;
+    let ctx = ParseContext {
+        business_phone: Some(channel.display_phone_number.clone()),
+    };
+    let req = match parse_outgoing_in(&v, Surface::Graph, &ctx)? {
+        Outgoing::Message(req) => req,
+        Outgoing::Read(receipt) => {
+            service::mark_read(&state, &tenant_id, &channel, &receipt)
+                .await
+                .map_err(graph_accept_error)?;
+            return Ok(Json(json!({ "success": true })));
+        }
+    };
     let key = idempotency_key(&headers).map_err(|e| MetaError::invalid_parameter(e.message))?;
 
     let now = state.now();
@@ -94,14 +105,7 @@ pub async fn send(
         }
         Err(e) => {
             state.waiters.lock().remove(&id);
-            return Err(match e {
-                AcceptError::Meta(m) => m.into(),
-                AcceptError::ContextNotSent(c) => MetaError::invalid_value(format!(
-                    "Param context['message_id'] refers to {c}, which has no wamid yet."
-                ))
-                .into(),
-                AcceptError::Store(s) => s.into(),
-            });
+            return Err(graph_accept_error(e));
         }
     };
     match tokio::time::timeout(state.config.cloud_api_wait, rx).await {
@@ -113,6 +117,18 @@ pub async fn send(
             state.waiters.lock().remove(&message.id);
             Ok(Json(answer(&req, &message.id, true)))
         }
+    }
+}
+
+/// Meta's error for a send that was not queued.
+fn graph_accept_error(e: AcceptError) -> GraphError {
+    match e {
+        AcceptError::Meta(m) => m.into(),
+        AcceptError::ContextNotSent(c) => MetaError::invalid_value(format!(
+            "Param message_id refers to {c}, which has no wamid yet."
+        ))
+        .into(),
+        AcceptError::Store(s) => s.into(),
     }
 }
 

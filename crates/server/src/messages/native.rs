@@ -6,8 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use openbsp_domain::MessageStatus;
 use openbsp_store::{Direction, EnqueueOutcome, MessageFilter, Page};
-use openbsp_wire::SendRequest;
-use openbsp_wire::send::Surface;
+use openbsp_wire::send::{Outgoing, ParseContext, Surface, parse_outgoing_in};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -65,7 +64,27 @@ pub async fn create(
         .tenant_channel(&auth.tenant_id, channel_ref)
         .await?
         .ok_or_else(|| ApiError::not_found(&format!("channel {channel_ref}")))?;
-    let req = SendRequest::parse(&v, Surface::Native).map_err(|e| ApiError::from_meta(&e))?;
+    let ctx = ParseContext {
+        business_phone: Some(channel.display_phone_number.clone()),
+    };
+    let req =
+        match parse_outgoing_in(&v, Surface::Native, &ctx).map_err(|e| ApiError::from_meta(&e))? {
+            Outgoing::Message(req) => req,
+            Outgoing::Read(receipt) => {
+                service::mark_read(&state, &auth.tenant_id, &channel, &receipt)
+                    .await
+                    .map_err(accept_error)?;
+                return Ok((
+                    StatusCode::OK,
+                    Json(json!({
+                        "object": "read_receipt",
+                        "message_id": receipt.message_id,
+                        "typing_indicator": receipt.typing_indicator,
+                        "success": true,
+                    })),
+                ));
+            }
+        };
     match service::accept(&state, &auth.tenant_id, &channel, &req, &body, key).await {
         Ok(EnqueueOutcome::Created(m)) => Ok((StatusCode::ACCEPTED, Json(message_json(&m, None)))),
         Ok(EnqueueOutcome::Existing(m)) => Ok((StatusCode::OK, Json(message_json(&m, None)))),
@@ -122,6 +141,7 @@ pub struct ListQuery {
     to: Option<String>,
     created_after: Option<String>,
     created_before: Option<String>,
+    session: Option<String>,
 }
 
 /// Parses a time filter: RFC 3339 or Unix seconds.
@@ -140,10 +160,7 @@ pub async fn list(
     auth: TenantAuth,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 100"));
-    }
+    let limit = crate::paging::limit(q.limit)?;
     let channel_id = match &q.channel {
         Some(c) => Some(
             state
@@ -186,8 +203,9 @@ pub async fn list(
             .as_deref()
             .map(|s| parse_time("created_before", s))
             .transpose()?,
+        session_id: q.session.clone(),
     };
-    let mut rows = state
+    let rows = state
         .store
         .list_messages(
             &auth.tenant_id,
@@ -198,17 +216,10 @@ pub async fn list(
             },
         )
         .await?;
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next = if has_more {
-        rows.last().map(|m| m.id.clone())
-    } else {
-        None
-    };
-    Ok(Json(json!({
-        "object": "list",
-        "data": rows.iter().map(|m| message_json(m, None)).collect::<Vec<_>>(),
-        "has_more": has_more,
-        "next_cursor": next,
-    })))
+    Ok(Json(crate::paging::list_json(
+        rows,
+        limit,
+        |m| m.id.clone(),
+        |m| message_json(m, None),
+    )))
 }

@@ -2,7 +2,12 @@
 
 use openbsp_domain::MessageStatus;
 use openbsp_domain::ids::{new_id_at, prefix};
-use openbsp_store::{Channel, ContactKey, EnqueueOutcome, Message, NewOutbound};
+use openbsp_domain::windows::{self, Refusal, SendKind, WindowTimes};
+use openbsp_store::{
+    Channel, ContactKey, ContactWindow, Conversation, EnqueueOutcome, Message, NewOutbound,
+    SessionSpec,
+};
+use openbsp_wire::error::codes;
 use openbsp_wire::{MessageBody, MetaError, Recipient, SendRequest};
 use sha2::{Digest, Sha256};
 
@@ -18,7 +23,7 @@ pub mod priority {
 /// Why a send was not queued.
 #[derive(Debug)]
 pub enum AcceptError {
-    /// Meta would refuse it.
+    /// Meta would refuse it (including the window and opt-out refusals, 131047 and 131050).
     Meta(MetaError),
     /// `context.message_id` names a message the gateway has but that has no `wamid` yet.
     ContextNotSent(String),
@@ -81,6 +86,24 @@ pub async fn accept(
     .await
 }
 
+/// One send to accept: who, what, and under which id.
+pub struct Accept<'a> {
+    /// The message id (chosen first, so a waiter can be registered).
+    pub id: String,
+    /// The tenant.
+    pub tenant_id: &'a str,
+    /// The channel it goes out on.
+    pub channel: &'a Channel,
+    /// The validated request.
+    pub req: &'a SendRequest,
+    /// The request body as received (its hash tells a retry from a reuse of the key).
+    pub raw_body: &'a [u8],
+    /// The client's `Idempotency-Key`.
+    pub idempotency_key: Option<String>,
+    /// Now.
+    pub now: i64,
+}
+
 /// [`accept`] with a chosen message id (so a waiter can be registered first).
 #[allow(clippy::too_many_arguments)] // one call site each; a struct would only rename them
 pub async fn accept_with_id(
@@ -93,6 +116,33 @@ pub async fn accept_with_id(
     idempotency_key: Option<String>,
     now: i64,
 ) -> Result<EnqueueOutcome, AcceptError> {
+    let conversation = state
+        .store
+        .conversation(tenant_id, &channel.id, &contact_key(&req.recipient))
+        .await?;
+    let plan = plan_send(state, channel, &conversation, &req.body, now)
+        .await
+        .map_err(AcceptError::Meta)?;
+    let a = Accept {
+        id,
+        tenant_id,
+        channel,
+        req,
+        raw_body,
+        idempotency_key,
+        now,
+    };
+    accept_planned(state, a, plan).await
+}
+
+/// Queues a send that passed the policy ([`plan_send`]): resolves its references, then
+/// stores it with its outbox row in one durable transaction.
+pub async fn accept_planned(
+    state: &AppState,
+    a: Accept<'_>,
+    plan: SendPlan,
+) -> Result<EnqueueOutcome, AcceptError> {
+    let (tenant_id, req) = (a.tenant_id, a.req);
     let context_wamid = match &req.context_message_id {
         None => None,
         Some(ctx) => Some(resolve_wamid(state, tenant_id, ctx, "context['message_id']").await?),
@@ -112,15 +162,11 @@ pub async fn accept_with_id(
         }
         _ => req,
     };
-    let payload = req.to_graph_body(context_wamid.as_deref(), Some(&id));
-    let contact = match &req.recipient {
-        Recipient::WaId(w) => ContactKey::WaId(w.clone()),
-        Recipient::UserId(u) => ContactKey::UserId(u.clone()),
-    };
+    let payload = req.to_graph_body(context_wamid.as_deref(), Some(&a.id));
     let message = Message {
-        id,
+        id: a.id,
         tenant_id: tenant_id.to_string(),
-        channel_id: channel.id.clone(),
+        channel_id: a.channel.id.clone(),
         contact_id: None,
         direction: openbsp_store::Direction::Outbound,
         recipient: req.recipient.as_str().to_string(),
@@ -131,18 +177,21 @@ pub async fn accept_with_id(
         error: None,
         biz_opaque_callback_data: req.biz_opaque_callback_data.clone(),
         context_message_id: req.context_message_id.clone(),
-        idempotency_key,
-        created_at: now,
-        updated_at: now,
+        session_id: None,
+        idempotency_key: a.idempotency_key,
+        created_at: a.now,
+        updated_at: a.now,
     };
     let outcome = state
         .store
         .enqueue_outbound(NewOutbound {
             message,
-            request_hash: hex::encode(Sha256::digest(raw_body)),
-            contact,
+            request_hash: hex::encode(Sha256::digest(a.raw_body)),
+            contact: contact_key(&req.recipient),
             payload,
             priority: priority::DIRECT,
+            session: plan.session,
+            open_fep_until: plan.open_fep_until,
         })
         .await?;
     if matches!(outcome, EnqueueOutcome::Created(_)) {
@@ -150,4 +199,177 @@ pub async fn accept_with_id(
         state.sender_wake.notify_one();
     }
     Ok(outcome)
+}
+
+/// The store's key for a recipient.
+pub fn contact_key(r: &Recipient) -> ContactKey {
+    match r {
+        Recipient::WaId(w) => ContactKey::WaId(w.clone()),
+        Recipient::UserId(u) => ContactKey::UserId(u.clone()),
+    }
+}
+
+/// What a send that passed the policy does: the session it joins or opens, and the free
+/// entry point window it opens.
+#[derive(Debug, Clone)]
+pub struct SendPlan {
+    /// The session spec for the store.
+    pub session: SessionSpec,
+    /// A FEP window this send opens.
+    pub open_fep_until: Option<i64>,
+}
+
+/// The window times of a stored window row.
+pub fn window_times(w: Option<&ContactWindow>) -> WindowTimes {
+    w.map(|w| WindowTimes {
+        last_inbound_at: w.last_inbound_at,
+        entry_point_at: w.entry_point_at,
+        fep_opened_at: w.fep_opened_at,
+        fep_expires_at: w.fep_expires_at,
+    })
+    .unwrap_or_default()
+}
+
+/// The category of a template (`marketing`, `utility`, `authentication`), when the gateway
+/// knows the template (from Meta's template webhooks; unknown templates pass through, and
+/// Meta decides).
+pub async fn template_category(
+    state: &AppState,
+    channel: &Channel,
+    template: &serde_json::Value,
+) -> Result<Option<String>, openbsp_store::StoreError> {
+    let name = template.get("name").and_then(|v| v.as_str());
+    let language = template.pointer("/language/code").and_then(|v| v.as_str());
+    let (Some(name), Some(language)) = (name, language) else {
+        return Ok(None);
+    };
+    Ok(state
+        .store
+        .find_template(&channel.tenant_id, &channel.waba_id, name, language)
+        .await?
+        .and_then(|t| t.category)
+        .map(|c| c.to_ascii_lowercase()))
+}
+
+/// Meta's refusal for a policy refusal.
+pub fn refusal_error(r: Refusal) -> MetaError {
+    match r {
+        Refusal::WindowClosed { closed_at } => {
+            let when = match closed_at {
+                Some(t) => format!(
+                    "the customer service window closed at {}",
+                    openbsp_domain::clock::rfc3339(t)
+                ),
+                None => "the user has never written to this number".to_string(),
+            };
+            MetaError::new(
+                codes::REENGAGEMENT,
+                Some(format!(
+                    "Message failed to send because more than 24 hours have passed since the customer last replied to this number ({when}). Send a template message instead."
+                )),
+            )
+        }
+        Refusal::OptedOut { since } => MetaError::new(
+            codes::MARKETING_OPT_OUT,
+            Some(format!(
+                "The recipient opted out of marketing messages from this business at {}; marketing templates are not delivered to them.",
+                openbsp_domain::clock::rfc3339(since)
+            )),
+        ),
+    }
+}
+
+/// Checks a send against the windows and the opt-out (before Meta is ever called) and
+/// decides its session.
+pub async fn plan_send(
+    state: &AppState,
+    channel: &Channel,
+    conversation: &Conversation,
+    body: &MessageBody,
+    now: i64,
+) -> Result<SendPlan, MetaError> {
+    let times = window_times(conversation.window.as_ref());
+    let (kind, category) = match body {
+        MessageBody::Template(t) => {
+            let category = template_category(state, channel, t)
+                .await
+                .map_err(|_| MetaError::new(codes::UNKNOWN, None))?;
+            let marketing = category.as_deref() == Some("marketing");
+            (SendKind::Template { marketing }, category)
+        }
+        _ => (SendKind::FreeForm, Some("service".to_string())),
+    };
+    let opted_out = conversation
+        .contact
+        .as_ref()
+        .and_then(|c| c.marketing_opt_out_at);
+    let allowed = windows::check_send(&times, opted_out, kind, now).map_err(refusal_error)?;
+    // A session opened by this send lasts as long as the window it is sent in, or a day
+    // from now for a template outside the window.
+    let expires_at = match times.last_inbound_at {
+        Some(t) if allowed.in_csw => windows::csw_expires_at(t),
+        _ => now + windows::CSW_MS,
+    };
+    Ok(SendPlan {
+        session: SessionSpec {
+            kind: category,
+            opened_by: "message".into(),
+            expires_at,
+        },
+        open_fep_until: allowed.open_fep_until,
+    })
+}
+
+/// Marks an inbound message read (and shows the typing indicator when asked), through the
+/// channel's Graph API at once: nothing to queue, Meta answers `{"success": true}`. The message
+/// is named by `wamid` or by gateway id; a gateway id must be the tenant's inbound message on
+/// this channel.
+pub async fn mark_read(
+    state: &AppState,
+    tenant_id: &str,
+    channel: &Channel,
+    receipt: &openbsp_wire::send::ReadReceipt,
+) -> Result<(), AcceptError> {
+    let wamid = if receipt.message_id.starts_with("msg_") {
+        let m = state
+            .store
+            .get_message(tenant_id, &receipt.message_id)
+            .await?
+            .filter(|m| {
+                m.channel_id == channel.id && m.direction == openbsp_store::Direction::Inbound
+            })
+            .ok_or_else(|| {
+                AcceptError::Meta(MetaError::invalid_value(format!(
+                    "Param message_id names no message received on this number: {}",
+                    receipt.message_id
+                )))
+            })?;
+        m.wamid
+            .ok_or_else(|| AcceptError::ContextNotSent(receipt.message_id.clone()))?
+    } else {
+        receipt.message_id.clone()
+    };
+    let mut payload = serde_json::json!({
+        "messaging_product": "whatsapp",
+        "status": "read",
+        "message_id": wamid,
+    });
+    if receipt.typing_indicator {
+        payload["typing_indicator"] = serde_json::json!({"type": "text"});
+    }
+    let token = state
+        .config
+        .master_key
+        .decrypt(&channel.access_token_enc)
+        .map_err(|e| {
+            tracing::error!(channel.id = %channel.id, error = %e, "cannot decrypt the channel's access token");
+            AcceptError::Meta(MetaError::new(codes::UNKNOWN, None))
+        })?;
+    state
+        .graph
+        .mark_read(channel, &token, &payload)
+        .await
+        .map_err(AcceptError::Meta)?;
+    metrics::counter!("openbsp_marked_read_total", "typing" => if receipt.typing_indicator { "yes" } else { "no" }).increment(1);
+    Ok(())
 }

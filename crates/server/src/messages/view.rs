@@ -11,6 +11,7 @@ pub fn message_json(m: &Message, history: Option<&[StatusEntry]>) -> Value {
         "object": "message",
         "channel_id": m.channel_id,
         "contact_id": m.contact_id,
+        "session_id": m.session_id,
         "direction": m.direction,
         "type": m.msg_type,
         "content": m.content,

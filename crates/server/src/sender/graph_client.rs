@@ -29,6 +29,15 @@ pub enum GraphOutcome {
 pub trait GraphClient: Send + Sync + 'static {
     /// Posts `payload` to the channel's `/{version}/{phone_number_id}/messages`.
     async fn send(&self, channel: &Channel, access_token: &str, payload: &Value) -> GraphOutcome;
+
+    /// Posts a mark-as-read (`{"status": "read", …}`) to the same endpoint; Meta answers
+    /// `{"success": true}`.
+    async fn mark_read(
+        &self,
+        channel: &Channel,
+        access_token: &str,
+        payload: &Value,
+    ) -> Result<(), MetaError>;
 }
 
 /// The real client (reqwest, rustls).
@@ -50,16 +59,57 @@ impl HttpGraphClient {
     }
 }
 
+fn messages_url(channel: &Channel) -> String {
+    format!(
+        "{}/{}/{}/messages",
+        channel.graph_base_url, channel.graph_version, channel.phone_number_id
+    )
+}
+
+/// Meta's error from an error answer, or a generic one when the body has none.
+fn refusal(status: u16, body: &Value) -> MetaError {
+    MetaError::from_graph_json(status, body).unwrap_or_else(|| {
+        MetaError::new(
+            if status >= 500 { 2 } else { 1 },
+            Some(format!("HTTP {status} without a Graph error object")),
+        )
+    })
+}
+
 #[async_trait]
 impl GraphClient for HttpGraphClient {
+    async fn mark_read(
+        &self,
+        channel: &Channel,
+        access_token: &str,
+        payload: &Value,
+    ) -> Result<(), MetaError> {
+        let unavailable = |e: String| {
+            MetaError::new(
+                openbsp_wire::error::codes::SERVICE_UNAVAILABLE,
+                Some(format!("the Graph API did not answer: {e}")),
+            )
+        };
+        let resp = self
+            .http
+            .post(messages_url(channel))
+            .bearer_auth(access_token)
+            .json(payload)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.map_err(|e| unavailable(e.to_string()))?;
+        if (200..300).contains(&status) && body.get("success") == Some(&Value::Bool(true)) {
+            return Ok(());
+        }
+        Err(refusal(status, &body))
+    }
+
     async fn send(&self, channel: &Channel, access_token: &str, payload: &Value) -> GraphOutcome {
-        let url = format!(
-            "{}/{}/{}/messages",
-            channel.graph_base_url, channel.graph_version, channel.phone_number_id
-        );
         let resp = match self
             .http
-            .post(&url)
+            .post(messages_url(channel))
             .bearer_auth(access_token)
             .json(payload)
             .send()
@@ -92,12 +142,6 @@ impl GraphClient for HttpGraphClient {
                 },
             };
         }
-        match MetaError::from_graph_json(status, &body) {
-            Some(e) => GraphOutcome::Refused(e),
-            None => GraphOutcome::Refused(MetaError::new(
-                if status >= 500 { 2 } else { 1 },
-                Some(format!("HTTP {status} without a Graph error object")),
-            )),
-        }
+        GraphOutcome::Refused(refusal(status, &body))
     }
 }

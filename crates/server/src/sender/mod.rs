@@ -29,10 +29,8 @@ const STALE_SWEEP_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Runs the sender until `shutdown` turns true.
 pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
-    match HttpGraphClient::new(state.config.sender.request_timeout) {
-        Ok(client) => run_with(state, Arc::new(client), shutdown).await,
-        Err(e) => tracing::error!(error = %e, "cannot build the Graph API client; sender stopped"),
-    }
+    let client = state.graph.clone();
+    run_with(state, client, shutdown).await
 }
 
 /// Runs the sender with a given Graph client (tests swap it).

@@ -5,7 +5,8 @@
 use openbsp_domain::MessageStatus;
 use openbsp_domain::ids::{new_id_at, prefix};
 use openbsp_store::{
-    Channel, ContactKey, Direction, InboxItem, Message, NewInbound, StatusOutcome, StatusUpdate,
+    Channel, ContactKey, Direction, InboxItem, Message, NewInbound, OptOutChange, StatusOutcome,
+    StatusUpdate, TemplateUpdate,
 };
 use openbsp_wire::webhook::{Envelope, InboundMessage, MessagesValue, Status};
 use tokio::sync::watch;
@@ -83,9 +84,23 @@ async fn process(state: &AppState, item: &InboxItem) -> Result<(), openbsp_store
     };
     for entry in env.entry {
         for change in entry.changes {
-            if change.field != "messages" {
-                tracing::debug!(field = %change.field, "webhook field not handled yet");
-                continue;
+            match change.field.as_str() {
+                "messages" => {}
+                "user_preferences" => {
+                    apply_user_preferences(state, item, &change.value).await?;
+                    continue;
+                }
+                "message_template_status_update" | "template_category_update" => {
+                    apply_template_change(state, item, &entry.id, &change.field, &change.value)
+                        .await?;
+                    continue;
+                }
+                other => {
+                    // Kept in the inbox with the rest of the payload; nothing to apply yet.
+                    metrics::counter!("openbsp_webhook_fields_unhandled_total", "field" => other.to_string()).increment(1);
+                    tracing::debug!(field = %other, "webhook field not applied");
+                    continue;
+                }
             }
             let value: MessagesValue = match serde_json::from_value(change.value) {
                 Ok(v) => v,
@@ -137,6 +152,12 @@ async fn apply_status(
         at: unix_ms(&s.timestamp, state.now()),
         callback_data: s.biz_opaque_callback_data.clone(),
         error: (!s.errors.is_empty()).then(|| serde_json::Value::Array(s.errors.clone())),
+        pricing_category: s
+            .pricing
+            .as_ref()
+            .and_then(|p| p.get("category"))
+            .and_then(|c| c.as_str())
+            .map(session_kind_of_category),
     };
     let outcome = state.store.apply_status(&update).await?;
     metrics::counter!("openbsp_statuses_total", "status" => status.as_str()).increment(1);
@@ -154,27 +175,65 @@ async fn apply_status(
     Ok(())
 }
 
+/// The session kind for a pricing category (`marketing_lite` is marketing,
+/// `authentication-international` authentication, …).
+fn session_kind_of_category(category: &str) -> String {
+    let c = category.to_ascii_lowercase();
+    for kind in ["marketing", "utility", "authentication", "service"] {
+        if c.starts_with(kind) {
+            return kind.to_string();
+        }
+    }
+    c
+}
+
+/// Who a webhook message or preference is about: `wa_id` and/or BSUID, primary first.
+fn user_keys(
+    wa_id: Option<&String>,
+    user_id: Option<&String>,
+) -> Option<(ContactKey, Option<ContactKey>)> {
+    match (wa_id, user_id) {
+        (Some(w), u) => Some((
+            ContactKey::WaId(w.clone()),
+            u.cloned().map(ContactKey::UserId),
+        )),
+        (None, Some(u)) => Some((ContactKey::UserId(u.clone()), None)),
+        (None, None) => None,
+    }
+}
+
+/// The opt-out change a keyword message asks for.
+fn keyword_opt_out(state: &AppState, m: &InboundMessage, at: i64) -> Option<OptOutChange> {
+    let text = m.text_body()?.trim();
+    let is = |list: &[String]| list.iter().any(|k| k.eq_ignore_ascii_case(text));
+    let opted_out = if is(&state.config.opt_out_keywords) {
+        true
+    } else if is(&state.config.opt_in_keywords) {
+        false
+    } else {
+        return None;
+    };
+    Some(OptOutChange {
+        opted_out,
+        source: "keyword".into(),
+        at,
+    })
+}
+
 async fn store_inbound(
     state: &AppState,
     channel: &Channel,
     value: &MessagesValue,
     m: &InboundMessage,
 ) -> Result<(), openbsp_store::StoreError> {
-    let (contact, also) = match (&m.from, &m.from_user_id) {
-        (Some(w), u) => (
-            ContactKey::WaId(w.clone()),
-            u.clone().map(ContactKey::UserId),
-        ),
-        (None, Some(u)) => (ContactKey::UserId(u.clone()), None),
-        (None, None) => {
-            tracing::warn!(wamid = %m.id, "inbound message without a sender; skipped");
-            return Ok(());
-        }
-    };
     let profile = value.contacts.iter().find(|c| {
         (m.from.is_some() && c.wa_id == m.from)
             || (m.from_user_id.is_some() && c.user_id == m.from_user_id)
     });
+    let Some((contact, also)) = user_keys(m.from.as_ref(), m.from_user_id.as_ref()) else {
+        tracing::warn!(wamid = %m.id, "inbound message without a sender; skipped");
+        return Ok(());
+    };
     let also = also.or_else(|| {
         let p = profile?;
         match &contact {
@@ -182,9 +241,22 @@ async fn store_inbound(
             ContactKey::UserId(_) => p.wa_id.clone().map(ContactKey::WaId),
         }
     });
-    let now = state.now();
+    // The message's time is Meta's: it decides the window, however late the webhook comes.
+    let at = unix_ms(&m.timestamp, state.now());
+    let system = m.rest.get("system");
+    let changed_number = system
+        .filter(|s| s.get("type").and_then(|t| t.as_str()) == Some("user_changed_number"))
+        .and_then(|s| s.get("wa_id").or_else(|| s.get("new_wa_id")))
+        .and_then(|w| w.as_str())
+        .map(str::to_string);
+    let context_wamid = m
+        .rest
+        .get("context")
+        .and_then(|c| c.get("id"))
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
     let message = Message {
-        id: new_id_at(prefix::MESSAGE, now),
+        id: new_id_at(prefix::MESSAGE, at),
         tenant_id: channel.tenant_id.clone(),
         channel_id: channel.id.clone(),
         contact_id: None,
@@ -198,17 +270,13 @@ async fn store_inbound(
         content: serde_json::to_value(m).unwrap_or_default(),
         wamid: Some(m.id.clone()),
         status: MessageStatus::Received,
-        error: None,
+        error: m.rest.get("errors").cloned(),
         biz_opaque_callback_data: None,
-        context_message_id: m
-            .rest
-            .get("context")
-            .and_then(|c| c.get("id"))
-            .and_then(|v| v.as_str())
-            .map(str::to_string),
+        context_message_id: context_wamid.clone(),
+        session_id: None,
         idempotency_key: None,
-        created_at: now,
-        updated_at: now,
+        created_at: at,
+        updated_at: at,
     };
     let new = NewInbound {
         message,
@@ -217,9 +285,153 @@ async fn store_inbound(
         profile_name: profile
             .and_then(|p| p.profile.as_ref())
             .and_then(|p| p.name.clone()),
+        username: profile
+            .and_then(|p| p.profile.as_ref())
+            .and_then(|p| p.username.clone()),
+        // Every user message opens the window; a system notice is not a user message.
+        opens_window: m.kind != "system",
+        entry_point: m.rest.get("referral").is_some_and(|r| r.is_object()),
+        opt_out: keyword_opt_out(state, m, at),
+        changed_number,
+        context_wamid,
     };
     if state.store.insert_inbound(&new).await? {
-        metrics::counter!("openbsp_inbound_messages_total").increment(1);
+        metrics::counter!("openbsp_inbound_messages_total", "type" => m.kind.clone()).increment(1);
     }
     Ok(())
+}
+
+/// `user_preferences`: a user stopped or resumed marketing messages.
+async fn apply_user_preferences(
+    state: &AppState,
+    item: &InboxItem,
+    value: &serde_json::Value,
+) -> Result<(), openbsp_store::StoreError> {
+    let Some(pnid) = value
+        .pointer("/metadata/phone_number_id")
+        .and_then(|v| v.as_str())
+    else {
+        tracing::warn!(inbox.id = %item.id, "user_preferences without a phone number; skipped");
+        return Ok(());
+    };
+    let channel = match state.channel(pnid).await {
+        Ok(Some(c)) if c.app_id == item.app_id => c,
+        Ok(_) => {
+            tracing::warn!(inbox.id = %item.id, phone_number_id = %pnid, "user_preferences for a number the signing app does not own; skipped");
+            return Ok(());
+        }
+        Err(_) => {
+            return Err(openbsp_store::StoreError::Database(
+                "channel lookup failed".into(),
+            ));
+        }
+    };
+    let prefs = value
+        .get("user_preferences")
+        .and_then(|p| p.as_array())
+        .cloned()
+        .unwrap_or_default();
+    for p in prefs {
+        if p.get("category").and_then(|c| c.as_str()) != Some("marketing_messages") {
+            continue;
+        }
+        let opted_out = match p.get("value").and_then(|v| v.as_str()) {
+            Some("stop") => true,
+            Some("resume") => false,
+            other => {
+                tracing::debug!(value = ?other, "unknown user preference; ignored");
+                continue;
+            }
+        };
+        let str_of = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_string);
+        let (wa_id, user_id) = (str_of("wa_id"), str_of("user_id"));
+        let Some((key, _)) = user_keys(wa_id.as_ref(), user_id.as_ref()) else {
+            continue;
+        };
+        let at = match p.get("timestamp") {
+            Some(serde_json::Value::Number(n)) => n.as_i64().map(|s| s * 1000),
+            Some(serde_json::Value::String(s)) => s.parse::<i64>().ok().map(|s| s * 1000),
+            _ => None,
+        }
+        .unwrap_or_else(|| state.now());
+        let change = OptOutChange {
+            opted_out,
+            source: "user_preferences".into(),
+            at,
+        };
+        state
+            .store
+            .set_marketing_opt_out(&channel.tenant_id, &key, &change)
+            .await?;
+        metrics::counter!("openbsp_marketing_preferences_total", "value" => if opted_out { "stop" } else { "resume" }).increment(1);
+    }
+    Ok(())
+}
+
+/// `message_template_status_update` and `template_category_update`: what the gateway knows of
+/// a WABA's templates (their category decides the marketing opt-out check).
+async fn apply_template_change(
+    state: &AppState,
+    item: &InboxItem,
+    waba_id: &str,
+    field: &str,
+    value: &serde_json::Value,
+) -> Result<(), openbsp_store::StoreError> {
+    let channel = match state.store.find_channel_by_waba(waba_id).await? {
+        Some(c) if c.app_id == item.app_id => c,
+        _ => {
+            tracing::warn!(inbox.id = %item.id, waba_id, "template update for a WABA the signing app does not own; skipped");
+            return Ok(());
+        }
+    };
+    let s = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let (Some(name), Some(language)) = (s("message_template_name"), s("message_template_language"))
+    else {
+        tracing::warn!(inbox.id = %item.id, field, "template update without name or language; skipped");
+        return Ok(());
+    };
+    let meta_template_id = match value.get("message_template_id") {
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let update = if field == "template_category_update" {
+        TemplateUpdate {
+            category: s("new_category"),
+            status: None,
+            reason: None,
+            ..base_update(&channel, name, language, meta_template_id, state.now())
+        }
+    } else {
+        TemplateUpdate {
+            category: s("message_template_category"),
+            status: s("event"),
+            reason: s("reason").filter(|r| r != "NONE"),
+            ..base_update(&channel, name, language, meta_template_id, state.now())
+        }
+    };
+    match state.store.apply_template_update(&update).await {
+        Ok(_) | Err(openbsp_store::StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn base_update(
+    channel: &Channel,
+    name: String,
+    language: String,
+    meta_template_id: Option<String>,
+    at: i64,
+) -> TemplateUpdate {
+    TemplateUpdate {
+        tenant_id: channel.tenant_id.clone(),
+        waba_id: channel.waba_id.clone(),
+        name,
+        language,
+        category: None,
+        status: None,
+        meta_template_id,
+        reason: None,
+        at,
+    }
 }

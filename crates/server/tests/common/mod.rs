@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use openbsp_domain::ManualClock;
 use openbsp_domain::crypto::MasterKey;
 use openbsp_server::config::SenderConfig;
 use openbsp_server::provision::{self, AppInput, ChannelInput};
@@ -52,6 +53,21 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, throughput_mps: u32) -> TestApp {
+    spawn_inner(backend, throughput_mps, None).await
+}
+
+/// A gateway whose clock a test moves (the simulator keeps real time).
+pub async fn spawn_app_clocked(backend: Backend) -> (TestApp, ManualClock) {
+    let clock = ManualClock::new(chrono::Utc::now().timestamp_millis());
+    let app = spawn_inner(backend, 80, Some(Arc::new(clock.clone()))).await;
+    (app, clock)
+}
+
+async fn spawn_inner(
+    backend: Backend,
+    throughput_mps: u32,
+    clock: Option<Arc<dyn openbsp_domain::Clock>>,
+) -> TestApp {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let db = TestDb::new(backend).await;
     let sim = Simulator::start(SimulatorConfig {
@@ -112,7 +128,9 @@ pub async fn spawn_app_with(backend: Backend, throughput_mps: u32) -> TestApp {
     .unwrap();
     let mut config = Config::for_tests(key.clone());
     config.sender = fast_sender();
-    let gateway = Gateway::start(config, store.clone())
+    config.session_closer_interval = Duration::from_millis(50);
+    let clock = clock.unwrap_or_else(|| Arc::new(openbsp_domain::SystemClock));
+    let gateway = Gateway::start_with_clock(config, store.clone(), clock)
         .await
         .expect("gateway starts");
     sim.add_phone_number(PhoneNumberConfig {
@@ -204,6 +222,22 @@ impl TestApp {
         .await
     }
 
+    /// `POST /v1/messages` with a template: allowed whether or not the user's window is open.
+    pub async fn send_template(&self, to: &str) -> Resp {
+        self.post(
+            "/v1/messages",
+            &self.api_key,
+            &json!({"channel": PNID, "to": to, "type": "template",
+                    "template": {"name": "order_update", "language": {"code": "en_US"}}}),
+        )
+        .await
+    }
+
+    /// Opens `user`'s customer service window on the test channel: the user writes first.
+    pub async fn open_window(&self, user: &str) {
+        self.user_writes(user, "User", "hi").await;
+    }
+
     /// The user `from` writes a text to the test channel (through the simulator, signed like
     /// Meta's webhooks); returns the inbound message once the gateway has stored it.
     pub async fn user_writes(&self, from: &str, name: &str, text: &str) -> Value {
@@ -257,6 +291,31 @@ impl TestApp {
             );
         }
         req.send().await.expect("request").status().as_u16()
+    }
+}
+
+impl TestApp {
+    /// A user message delivered as Meta's signed webhook with Meta's timestamp `at_ms`
+    /// (whole seconds, as Meta sends); waits until the gateway stored it and returns it.
+    pub async fn inbound_at(&self, from: &str, message: Value, at_ms: i64) -> Value {
+        let wamid = format!("wamid.test-{}", openbsp_domain::crypto::random_token(8));
+        let mut m = message;
+        m["from"] = json!(from);
+        m["id"] = json!(wamid);
+        m["timestamp"] = json!((at_ms / 1000).to_string());
+        let contacts = if m["type"] == "system" {
+            json!([])
+        } else {
+            json!([{"profile": {"name": "Test User"}, "wa_id": from}])
+        };
+        let body = envelope(json!({"contacts": contacts, "messages": [m]}));
+        assert_eq!(self.post_webhook(&body, Some(APP_SECRET)).await, 200);
+        let path = format!("/v1/messages/{wamid}");
+        wait_until("inbound stored", || async {
+            self.get(&path, &self.api_key).await.status == 200
+        })
+        .await;
+        self.get(&path, &self.api_key).await.body
     }
 }
 
