@@ -89,6 +89,19 @@ async fn run_on(
     eprintln!("bench: starting openbsp serve on {listen}");
     let mut server = gateway.serve(&listen, &scratch.join("serve.log")).await?;
 
+    eprintln!(
+        "bench: opening the customer service windows of {} recipients",
+        crate::load::RECIPIENTS
+    );
+    crate::windows::open(
+        &server.base_url,
+        &provisioned.api_key,
+        crate::gateway::APP_SECRET,
+        PHONE_NUMBER_ID,
+        crate::load::RECIPIENTS,
+    )
+    .await?;
+
     let plan = LoadPlan {
         url: format!("{}/v1/messages", server.base_url),
         api_key: provisioned.api_key.clone(),
@@ -119,7 +132,7 @@ async fn run_on(
         eprintln!("bench: the server's log ends with:\n{log_tail}");
     }
 
-    eprintln!("bench: counting rows in messages");
+    eprintln!("bench: counting outbound rows in messages");
     let rows = db.count_messages().await?;
     let check = RowCheck {
         rows,

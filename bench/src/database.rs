@@ -109,7 +109,11 @@ impl BenchDb {
                     .with_context(|| format!("opening {}", path.display()))?;
                     conn.busy_timeout(std::time::Duration::from_secs(10))?;
                     let n: i64 = conn
-                        .query_row("SELECT count(*) FROM messages", [], |row| row.get(0))
+                        .query_row(
+                            "SELECT count(*) FROM messages WHERE direction = 'outbound'",
+                            [],
+                            |row| row.get(0),
+                        )
                         .context("counting rows in messages (SQLite)")?;
                     Ok(n)
                 })
@@ -119,10 +123,12 @@ impl BenchDb {
                 let mut conn = sqlx::PgConnection::connect(url)
                     .await
                     .with_context(|| format!("connecting to {}", redact(url)))?;
-                let n: i64 = sqlx::query_scalar("SELECT count(*) FROM messages")
-                    .fetch_one(&mut conn)
-                    .await
-                    .context("counting rows in messages (PostgreSQL)")?;
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM messages WHERE direction = 'outbound'",
+                )
+                .fetch_one(&mut conn)
+                .await
+                .context("counting rows in messages (PostgreSQL)")?;
                 let _ = conn.close().await;
                 Ok(n)
             }
@@ -235,7 +241,7 @@ mod tests {
         };
         let conn = rusqlite::Connection::open(path).unwrap();
         conn.execute_batch(
-            "CREATE TABLE messages (id TEXT PRIMARY KEY); INSERT INTO messages VALUES ('a'), ('b');",
+            "CREATE TABLE messages (id TEXT PRIMARY KEY, direction TEXT); INSERT INTO messages VALUES ('a', 'outbound'), ('b', 'outbound'), ('c', 'inbound');",
         )
         .unwrap();
         drop(conn);

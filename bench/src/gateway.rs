@@ -110,7 +110,7 @@ impl Gateway {
                 "--name",
                 "bench",
                 "--app-secret",
-                "s3cret",
+                APP_SECRET,
                 "--verify-token",
                 "vt",
                 "--json",
@@ -170,6 +170,9 @@ impl Gateway {
         Ok(server)
     }
 }
+
+/// The bench app's secret (it signs the inbound webhooks that open the windows).
+pub const APP_SECRET: &str = "s3cret";
 
 /// A running `openbsp serve`; killed when dropped.
 #[derive(Debug)]

@@ -16,6 +16,7 @@ mod gateway;
 mod load;
 mod machine;
 mod report;
+mod windows;
 
 use std::process::ExitCode;
 

@@ -11,7 +11,7 @@ use openbsp_domain::crypto::{hash_secret, random_token};
 use openbsp_server::provision::{self, AppInput, ChannelInput};
 use openbsp_server::{Config, Gateway};
 use openbsp_simulator::{
-    InboundRequest, PhoneNumberConfig, Simulator, SimulatorConfig, SimulatorHandle,
+    Enforcement, InboundRequest, PhoneNumberConfig, Simulator, SimulatorConfig, SimulatorHandle,
 };
 use openbsp_store::Store;
 use serde::{Deserialize, Serialize};
@@ -67,6 +67,13 @@ pub async fn start(
     .with_context(|| {
         format!("cannot start the simulator on {sim_listen} (OPENBSP_SIMULATOR_LISTEN)")
     })?;
+    // Like Meta, the sandbox's simulator refuses free-form messages outside the user's 24-hour
+    // window (131047) and bursts to one user beyond the pair rate limit (131056), so a demo
+    // shows what production would do.
+    simulator.set_enforcement(Enforcement {
+        customer_service_window: true,
+        pair_rate_limit: true,
+    });
     let key = config.master_key.clone();
     let path = s.data_dir.join("sandbox.json");
     let mut info = provision_demo(store.as_ref(), &key, &path, &simulator.url()).await?;

@@ -8,7 +8,9 @@ use openbsp_store::{
     Channel, ContactKey, Direction, InboxItem, Message, NewInbound, OptOutChange, StatusOutcome,
     StatusUpdate, TemplateUpdate,
 };
-use openbsp_wire::webhook::{Envelope, InboundMessage, MessagesValue, Status};
+use openbsp_wire::webhook::{
+    Envelope, InboundMessage, MessagesValue, Status, UserPreferencesValue,
+};
 use tokio::sync::watch;
 
 use crate::state::{AppState, SendOutcome};
@@ -243,18 +245,8 @@ async fn store_inbound(
     });
     // The message's time is Meta's: it decides the window, however late the webhook comes.
     let at = unix_ms(&m.timestamp, state.now());
-    let system = m.rest.get("system");
-    let changed_number = system
-        .filter(|s| s.get("type").and_then(|t| t.as_str()) == Some("user_changed_number"))
-        .and_then(|s| s.get("wa_id").or_else(|| s.get("new_wa_id")))
-        .and_then(|w| w.as_str())
-        .map(str::to_string);
-    let context_wamid = m
-        .rest
-        .get("context")
-        .and_then(|c| c.get("id"))
-        .and_then(|v| v.as_str())
-        .map(str::to_string);
+    let changed_number = m.system_change().map(str::to_string);
+    let context_wamid = m.context_id().map(str::to_string);
     let message = Message {
         id: new_id_at(prefix::MESSAGE, at),
         tenant_id: channel.tenant_id.clone(),
@@ -270,7 +262,7 @@ async fn store_inbound(
         content: serde_json::to_value(m).unwrap_or_default(),
         wamid: Some(m.id.clone()),
         status: MessageStatus::Received,
-        error: m.rest.get("errors").cloned(),
+        error: (!m.errors().is_empty()).then(|| serde_json::Value::Array(m.errors().to_vec())),
         biz_opaque_callback_data: None,
         context_message_id: context_wamid.clone(),
         session_id: None,
@@ -290,7 +282,7 @@ async fn store_inbound(
             .and_then(|p| p.username.clone()),
         // Every user message opens the window; a system notice is not a user message.
         opens_window: m.kind != "system",
-        entry_point: m.rest.get("referral").is_some_and(|r| r.is_object()),
+        entry_point: m.referral().is_some(),
         opt_out: keyword_opt_out(state, m, at),
         changed_number,
         context_wamid,
@@ -307,13 +299,14 @@ async fn apply_user_preferences(
     item: &InboxItem,
     value: &serde_json::Value,
 ) -> Result<(), openbsp_store::StoreError> {
-    let Some(pnid) = value
-        .pointer("/metadata/phone_number_id")
-        .and_then(|v| v.as_str())
-    else {
-        tracing::warn!(inbox.id = %item.id, "user_preferences without a phone number; skipped");
-        return Ok(());
+    let prefs: UserPreferencesValue = match serde_json::from_value(value.clone()) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(inbox.id = %item.id, error = %e, "malformed user_preferences change; skipped");
+            return Ok(());
+        }
     };
+    let pnid = &prefs.metadata.phone_number_id;
     let channel = match state.channel(pnid).await {
         Ok(Some(c)) if c.app_id == item.app_id => c,
         Ok(_) => {
@@ -326,38 +319,18 @@ async fn apply_user_preferences(
             ));
         }
     };
-    let prefs = value
-        .get("user_preferences")
-        .and_then(|p| p.as_array())
-        .cloned()
-        .unwrap_or_default();
-    for p in prefs {
-        if p.get("category").and_then(|c| c.as_str()) != Some("marketing_messages") {
-            continue;
-        }
-        let opted_out = match p.get("value").and_then(|v| v.as_str()) {
-            Some("stop") => true,
-            Some("resume") => false,
-            other => {
-                tracing::debug!(value = ?other, "unknown user preference; ignored");
-                continue;
-            }
-        };
-        let str_of = |k: &str| p.get(k).and_then(|v| v.as_str()).map(str::to_string);
-        let (wa_id, user_id) = (str_of("wa_id"), str_of("user_id"));
-        let Some((key, _)) = user_keys(wa_id.as_ref(), user_id.as_ref()) else {
+    for p in &prefs.user_preferences {
+        let Some(opted_out) = p.marketing_opt_out() else {
+            tracing::debug!(category = %p.category, "user preference not about marketing; ignored");
             continue;
         };
-        let at = match p.get("timestamp") {
-            Some(serde_json::Value::Number(n)) => n.as_i64().map(|s| s * 1000),
-            Some(serde_json::Value::String(s)) => s.parse::<i64>().ok().map(|s| s * 1000),
-            _ => None,
-        }
-        .unwrap_or_else(|| state.now());
+        let Some((key, _)) = user_keys(p.wa_id.as_ref(), p.user_id.as_ref()) else {
+            continue;
+        };
         let change = OptOutChange {
             opted_out,
             source: "user_preferences".into(),
-            at,
+            at: p.timestamp * 1000,
         };
         state
             .store
