@@ -2,6 +2,8 @@
 //! Each story opens a fresh database; a story passing on one backend and failing on the other
 //! is a difference in behaviour, which the `Store` contract forbids.
 
+#[path = "store_suite/conversations.rs"]
+mod conversations;
 #[path = "store_suite/fixtures.rs"]
 mod fixtures;
 #[path = "store_suite/inbound.rs"]
@@ -48,6 +50,43 @@ openbsp_testkit::on_both_backends! {
         crate::inbound::inbound_messages_dedupe_and_name_contacts,
     concurrent_inbound_duplicates => crate::inbound::concurrent_inbound_duplicates,
     counts_for_metrics => crate::inbound::counts_for_metrics,
+
+    inbound_opens_a_session_and_the_next_renews_it =>
+        crate::conversations::inbound_opens_a_session_and_the_next_renews_it,
+    concurrent_inbound_from_one_user_opens_one_session =>
+        crate::conversations::concurrent_inbound_from_one_user_opens_one_session,
+    outbound_joins_the_open_session_or_opens_one_from_its_spec =>
+        crate::conversations::outbound_joins_the_open_session_or_opens_one_from_its_spec,
+    concurrent_enqueues_to_a_new_contact_share_one_session =>
+        crate::conversations::concurrent_enqueues_to_a_new_contact_share_one_session,
+    a_closed_session_gives_way_to_a_new_one =>
+        crate::conversations::a_closed_session_gives_way_to_a_new_one,
+    expired_sessions_close_at_their_expiry =>
+        crate::conversations::expired_sessions_close_at_their_expiry,
+    a_lapsed_session_the_closer_missed_gives_way =>
+        crate::conversations::a_lapsed_session_the_closer_missed_gives_way,
+    an_inbound_with_both_identifiers_merges_two_contacts =>
+        crate::conversations::an_inbound_with_both_identifiers_merges_two_contacts,
+    upsert_contact_finds_fills_in_and_merges =>
+        crate::conversations::upsert_contact_finds_fills_in_and_merges,
+    a_user_who_changed_number_keeps_their_contact =>
+        crate::conversations::a_user_who_changed_number_keeps_their_contact,
+    an_opt_out_from_an_unknown_user_creates_the_contact =>
+        crate::conversations::an_opt_out_from_an_unknown_user_creates_the_contact,
+    a_stop_keyword_opts_out_and_start_opts_back_in =>
+        crate::conversations::a_stop_keyword_opts_out_and_start_opts_back_in,
+    update_contact_merges_attributes_within_its_tenant =>
+        crate::conversations::update_contact_merges_attributes_within_its_tenant,
+    a_free_entry_point_window_opens_once_per_entry =>
+        crate::conversations::a_free_entry_point_window_opens_once_per_entry,
+    a_reply_context_resolves_to_the_gateway_id =>
+        crate::conversations::a_reply_context_resolves_to_the_gateway_id,
+    a_pricing_category_names_a_session_of_unknown_kind =>
+        crate::conversations::a_pricing_category_names_a_session_of_unknown_kind,
+    a_duplicate_inbound_changes_nothing =>
+        crate::conversations::a_duplicate_inbound_changes_nothing,
+    contacts_list_by_filter_and_page => crate::conversations::contacts_list_by_filter_and_page,
+    sessions_list_by_filter_and_page => crate::conversations::sessions_list_by_filter_and_page,
 }
 
 #[path = "store_suite/throughput.rs"]

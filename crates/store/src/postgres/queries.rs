@@ -68,23 +68,26 @@ static GET_SESSION_SQL: LazyLock<String> = LazyLock::new(|| {
 /// Closes a session if it is open; returns it only if it did.
 static CLOSE_SESSION_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "UPDATE sessions SET closed_at = $3, close_reason = 'closed',
-            updated_at = GREATEST(updated_at, $3)
+        "UPDATE sessions SET closed_at = $3, close_reason = 'closed', updated_at = $3
          WHERE tenant_id = $1 AND id = $2 AND closed_at IS NULL
          RETURNING {SESSION_COLS}"
     )
 });
 /// Closes up to `$2` sessions expired at `$1`, each at its own expiry. Sessions locked by a
 /// concurrent writer (an inbound message renewing one, another replica's closer) are skipped:
-/// the next run sees what became of them.
+/// the next run sees what became of them. The chosen rows are a materialised CTE: as an
+/// `IN (… LIMIT …)` sub-query the planner may run the pick more than once and exceed the limit.
 static CLOSE_EXPIRED_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "UPDATE sessions SET closed_at = expires_at, close_reason = 'expired',
-            updated_at = GREATEST(updated_at, $1)
-         WHERE id IN (SELECT id FROM sessions WHERE closed_at IS NULL AND expires_at <= $1
-                      ORDER BY expires_at, id LIMIT $2 FOR UPDATE SKIP LOCKED)
-            AND closed_at IS NULL AND expires_at <= $1
-         RETURNING {SESSION_COLS}"
+        "WITH due AS MATERIALIZED (
+            SELECT id FROM sessions WHERE closed_at IS NULL AND expires_at <= $1
+            ORDER BY expires_at, id LIMIT $2 FOR UPDATE SKIP LOCKED
+         )
+         UPDATE sessions SET closed_at = expires_at, close_reason = 'expired', updated_at = $1
+         FROM due
+         WHERE sessions.id = due.id AND sessions.closed_at IS NULL AND sessions.expires_at <= $1
+         RETURNING {}",
+        prefixed("sessions", SESSION_COLS)
     )
 });
 static GET_MESSAGE_BY_ID_SQL: LazyLock<String> = LazyLock::new(|| {

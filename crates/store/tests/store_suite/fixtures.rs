@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use openbsp_domain::MessageStatus;
 use openbsp_domain::ids::{new_id_at, prefix};
+use openbsp_domain::windows::CSW_MS;
 use openbsp_store::*;
 use openbsp_testkit::{Backend, TestDb};
 use serde_json::json;
@@ -128,6 +129,7 @@ pub fn outbound(channel: &Channel, to: &str, at: i64) -> NewOutbound {
             error: None,
             biz_opaque_callback_data: Some(id),
             context_message_id: None,
+            session_id: None,
             idempotency_key: None,
             created_at: at,
             updated_at: at,
@@ -135,6 +137,12 @@ pub fn outbound(channel: &Channel, to: &str, at: i64) -> NewOutbound {
         request_hash: format!("hash-{to}"),
         contact: ContactKey::WaId(to.to_string()),
         priority: 10,
+        session: SessionSpec {
+            kind: None,
+            opened_by: "message".to_string(),
+            expires_at: at + CSW_MS,
+        },
+        open_fep_until: None,
     }
 }
 
@@ -177,6 +185,7 @@ pub fn inbound(
             error: None,
             biz_opaque_callback_data: None,
             context_message_id: None,
+            session_id: None,
             idempotency_key: None,
             created_at: at,
             updated_at: at,
@@ -184,6 +193,12 @@ pub fn inbound(
         contact: ContactKey::WaId(from.to_string()),
         also: None,
         profile_name: name.map(str::to_string),
+        username: None,
+        opens_window: true,
+        entry_point: false,
+        opt_out: None,
+        changed_number: None,
+        context_wamid: None,
     }
 }
 
@@ -196,6 +211,7 @@ pub fn status(channel: &Channel, wamid: &str, status: MessageStatus, at: i64) ->
         at,
         callback_data: None,
         error: None,
+        pricing_category: None,
     }
 }
 
