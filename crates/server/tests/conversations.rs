@@ -140,9 +140,52 @@ async fn templates_go_out_of_the_window_and_open_a_session(b: Backend) {
     assert_eq!(s["status"], "open");
     assert_eq!(s["opened_by"], "message");
     assert_eq!(s["contact_id"], m["contact_id"]);
+    // Its kind is the template's category: unknown when sent, learnt from Meta's pricing.
+    assert_eq!(s["kind"], Value::Null);
+    wait_until("the kind is learnt from the sent status", || async {
+        app.get(&format!("/v1/sessions/{session_id}"), &app.api_key)
+            .await
+            .body["kind"]
+            == "marketing"
+    })
+    .await;
     // Free-form to that user is still refused: a template does not open the window.
     let r = app.send_text(cold, "hi").await;
     assert_eq!(r.body["error"]["code"], "window_closed");
+
+    // A template the gateway knows (from Meta's template webhooks) names the kind at once.
+    assert_eq!(
+        app.post_webhook(
+            &template_approved("order_update", "UTILITY"),
+            Some(APP_SECRET)
+        )
+        .await,
+        200
+    );
+    wait_until("the template is known", || async {
+        app.store
+            .find_template(&app.tenant_id, "900100", "order_update", "en_US")
+            .await
+            .unwrap()
+            .is_some()
+    })
+    .await;
+    let r = app
+        .post(&graph_path(), &app.api_key, &template_body("15559990007"))
+        .await;
+    let wamid = r.body["messages"][0]["id"].as_str().unwrap().to_string();
+    let m = app
+        .get(&format!("/v1/messages/{wamid}"), &app.api_key)
+        .await
+        .body;
+    let s = app
+        .get(
+            &format!("/v1/sessions/{}", m["session_id"].as_str().unwrap()),
+            &app.api_key,
+        )
+        .await
+        .body;
+    assert_eq!(s["kind"], "utility");
 }
 
 /// A `user_preferences` webhook for the test channel.
@@ -402,6 +445,40 @@ async fn contacts_show_their_windows_and_take_attributes(b: Backend) {
             .status,
         404
     );
+    let sid = inbound["session_id"].as_str().unwrap();
+    assert_eq!(
+        app.get(&format!("/v1/sessions/{sid}"), &other_key)
+            .await
+            .status,
+        404
+    );
+    let r = app
+        .post(&format!("/v1/sessions/{sid}/close"), &other_key, &json!({}))
+        .await;
+    assert_eq!(r.status, 404);
+    let r = app
+        .post(
+            &format!("/v1/sessions/{sid}/messages"),
+            &other_key,
+            &json!({"type": "text", "text": {"body": "x"}}),
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    assert!(
+        app.get("/v1/sessions", &other_key).await.body["data"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let r = app
+        .http
+        .patch(app.url(&format!("/v1/contacts/{id}")))
+        .bearer_auth(&other_key)
+        .json(&json!({"name": "stolen"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
     let list = app.get("/v1/contacts", &other_key).await.body;
     assert!(list["data"].as_array().unwrap().is_empty());
 }
