@@ -24,6 +24,7 @@ on_both_backends! {
     mark_as_read_and_typing_reach_meta => crate::mark_as_read_and_typing_reach_meta,
     bsuid_users_are_contacts_and_merge_with_their_number => crate::bsuid_users_are_contacts_and_merge_with_their_number,
     a_changed_number_moves_the_contact => crate::a_changed_number_moves_the_contact,
+    a_notice_after_the_window_lapsed_joins_no_session => crate::a_notice_after_the_window_lapsed_joins_no_session,
 }
 
 const SECOND: i64 = 1_000;
@@ -974,4 +975,35 @@ async fn a_changed_number_moves_the_contact(b: Backend) {
     // The new number writes: the same contact.
     let after = app.user_writes("12195555358", "Sheena", "new phone").await;
     assert_eq!(after["contact_id"], id.as_str());
+}
+
+async fn a_notice_after_the_window_lapsed_joins_no_session(b: Backend) {
+    let (app, clock) = spawn_app_clocked(b).await;
+    let t0 = clock.now_ms() / 1000 * 1000;
+    clock.set_ms(t0 + 3_600_000);
+    let first = app.inbound_at(USER, text("hi"), t0).await;
+    assert!(first["session_id"].is_string());
+    // Meta's notice comes a day later, before the closer (whose clock still says t0 + 1 h)
+    // has closed the lapsed session: it must not be filed into it.
+    let notice = app
+        .inbound_at(
+            USER,
+            json!({"type": "system", "system": {"body": "changed", "wa_id": "15551230099", "type": "user_changed_number"}}),
+            t0 + CSW_MS + 3_600_000,
+        )
+        .await;
+    assert_eq!(notice["session_id"], Value::Null, "{notice}");
+    // A notice inside the window joins the open session.
+    let again = app
+        .inbound_at("15551230099", text("new phone"), t0 + CSW_MS + 7_200_000)
+        .await;
+    let sid = again["session_id"].clone();
+    let inside = app
+        .inbound_at(
+            "15551230099",
+            json!({"type": "system", "system": {"body": "changed back", "wa_id": USER, "type": "user_changed_number"}}),
+            t0 + CSW_MS + 7_300_000,
+        )
+        .await;
+    assert_eq!(inside["session_id"], sid);
 }

@@ -324,9 +324,22 @@ async fn apply_user_preferences(
             tracing::debug!(category = %p.category, "user preference not about marketing; ignored");
             continue;
         };
-        let Some((key, _)) = user_keys(p.wa_id.as_ref(), p.user_id.as_ref()) else {
+        let Some((key, also)) = user_keys(p.wa_id.as_ref(), p.user_id.as_ref()) else {
             continue;
         };
+        if also.is_some() {
+            // Both identifiers: the contact learns the one it lacks (or two merge).
+            state
+                .store
+                .upsert_contact(
+                    &channel.tenant_id,
+                    &key,
+                    also.as_ref(),
+                    None,
+                    p.timestamp * 1000,
+                )
+                .await?;
+        }
         let change = OptOutChange {
             opted_out,
             source: "user_preferences".into(),

@@ -486,7 +486,8 @@ static INSERT_INBOUND_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::ne
                 COALESCE((SELECT id FROM messages WHERE wamid = $22 AND tenant_id = $1), $22, $18),
                 $19, $20, $21,
                 CASE WHEN $7 THEN (SELECT id FROM ses) ELSE (SELECT id FROM sessions
-                    WHERE channel_id = $2 AND contact_id = $3 AND closed_at IS NULL) END,
+                    WHERE channel_id = $2 AND contact_id = $3 AND closed_at IS NULL
+                      AND expires_at > $5) END,
                 NULL)
             ON CONFLICT (wamid) WHERE wamid IS NOT NULL DO NOTHING
             RETURNING id, status, created_at, session_id

@@ -373,7 +373,10 @@ pub(super) fn insert_inbound(c: &Connection, new: &NewInbound) -> StoreResult<bo
         .execute(params![s.id, at + CSW_MS, at])?;
         Some(s.id)
     } else {
-        open_session_row(c, &m.channel_id, &contact_id)?.map(|s| s.id)
+        // A notice joins the open session only if its window had not lapsed by then.
+        open_session_row(c, &m.channel_id, &contact_id)?
+            .filter(|s| s.expires_at > at)
+            .map(|s| s.id)
     };
     let context = match &new.context_wamid {
         None => m.context_message_id.clone(),
