@@ -124,6 +124,23 @@ impl AppState {
             .filter(|c| c.tenant_id == tenant_id))
     }
 
+    /// The channel id a list's `?channel=` filter names (phone number id or channel id);
+    /// another tenant's channel is not found.
+    pub async fn channel_filter(
+        &self,
+        tenant_id: &str,
+        filter: Option<&str>,
+    ) -> Result<Option<String>, ApiError> {
+        let Some(c) = filter else {
+            return Ok(None);
+        };
+        let channel = self
+            .tenant_channel(tenant_id, c)
+            .await?
+            .ok_or_else(|| ApiError::not_found(&format!("channel {c}")))?;
+        Ok(Some(channel.id))
+    }
+
     /// An app and its decrypted secret (cached).
     pub async fn app_with_secret(&self, app_id: &str) -> Result<Option<(App, Arc<str>)>, ApiError> {
         if let Some(a) = self.apps.get(&app_id.to_string()) {

@@ -77,13 +77,15 @@ pub async fn send(
     state.waiters.lock().insert(id.clone(), tx);
     let outcome = service::accept_with_id(
         &state,
-        id.clone(),
-        &tenant_id,
-        &channel,
-        &req,
-        &body,
-        key,
-        now,
+        service::Accept {
+            id: id.clone(),
+            tenant_id: &tenant_id,
+            channel: &channel,
+            req: &req,
+            raw_body: &body,
+            idempotency_key: key,
+            now,
+        },
     )
     .await;
     let message = match outcome {

@@ -161,16 +161,9 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = crate::paging::limit(q.limit)?;
-    let channel_id = match &q.channel {
-        Some(c) => Some(
-            state
-                .tenant_channel(&auth.tenant_id, c)
-                .await?
-                .ok_or_else(|| ApiError::not_found(&format!("channel {c}")))?
-                .id,
-        ),
-        None => None,
-    };
+    let channel_id = state
+        .channel_filter(&auth.tenant_id, q.channel.as_deref())
+        .await?;
     let filter = MessageFilter {
         channel_id,
         status: q

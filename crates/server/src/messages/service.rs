@@ -72,18 +72,16 @@ pub async fn accept(
     idempotency_key: Option<String>,
 ) -> Result<EnqueueOutcome, AcceptError> {
     let now = state.now();
-    let id = new_id_at(prefix::MESSAGE, now);
-    accept_with_id(
-        state,
-        id,
+    let a = Accept {
+        id: new_id_at(prefix::MESSAGE, now),
         tenant_id,
         channel,
         req,
         raw_body,
         idempotency_key,
         now,
-    )
-    .await
+    };
+    accept_with_id(state, a).await
 }
 
 /// One send to accept: who, what, and under which id.
@@ -105,33 +103,17 @@ pub struct Accept<'a> {
 }
 
 /// [`accept`] with a chosen message id (so a waiter can be registered first).
-#[allow(clippy::too_many_arguments)] // one call site each; a struct would only rename them
 pub async fn accept_with_id(
     state: &AppState,
-    id: String,
-    tenant_id: &str,
-    channel: &Channel,
-    req: &SendRequest,
-    raw_body: &[u8],
-    idempotency_key: Option<String>,
-    now: i64,
+    a: Accept<'_>,
 ) -> Result<EnqueueOutcome, AcceptError> {
     let conversation = state
         .store
-        .conversation(tenant_id, &channel.id, &contact_key(&req.recipient))
+        .conversation(a.tenant_id, &a.channel.id, &contact_key(&a.req.recipient))
         .await?;
-    let plan = plan_send(state, channel, &conversation, &req.body, now)
+    let plan = plan_send(state, a.channel, &conversation, &a.req.body, a.now)
         .await
         .map_err(AcceptError::Meta)?;
-    let a = Accept {
-        id,
-        tenant_id,
-        channel,
-        req,
-        raw_body,
-        idempotency_key,
-        now,
-    };
     accept_planned(state, a, plan).await
 }
 

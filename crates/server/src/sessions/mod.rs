@@ -92,16 +92,9 @@ async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = crate::paging::limit(q.limit)?;
-    let channel_id = match &q.channel {
-        Some(c) => Some(
-            state
-                .tenant_channel(&auth.tenant_id, c)
-                .await?
-                .ok_or_else(|| ApiError::not_found(&format!("channel {c}")))?
-                .id,
-        ),
-        None => None,
-    };
+    let channel_id = state
+        .channel_filter(&auth.tenant_id, q.channel.as_deref())
+        .await?;
     let contact_id = match &q.contact {
         Some(c) => Some(contacts::find(&state, &auth.tenant_id, c).await?.id),
         None => None,
