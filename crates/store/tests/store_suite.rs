@@ -105,4 +105,16 @@ mod load {
     async fn enqueue_throughput_postgres() {
         crate::throughput::enqueue_throughput(openbsp_testkit::Backend::Postgres).await
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a load run; see store_suite/throughput.rs"]
+    async fn read_throughput_sqlite() {
+        crate::throughput::read_throughput(openbsp_testkit::Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a load run; see store_suite/throughput.rs"]
+    async fn read_throughput_postgres() {
+        crate::throughput::read_throughput(openbsp_testkit::Backend::Postgres).await
+    }
 }

@@ -10,7 +10,9 @@
 //!
 //! Per-request semantics are the SQLite backend's: the idempotency key is looked up first, a
 //! repeat of a key *within* one batch is answered relative to its first occurrence, contacts
-//! are found or created, and the message, its `queued` history entry and its outbox row are
+//! are found or created, each message joins the open session of its channel and contact (or
+//! opens one: messages of a batch to the same new pair share it), a free entry point window is
+//! opened when asked, and the message, its `queued` history entry and its outbox row are
 //! written together. Concurrent transactions (other workers, other replicas) storing the same
 //! new key collide on its unique constraint: the later one fails, its requests are redone one
 //! by one, and the redone look-up finds the committed message (see [`enqueue_one`]).
@@ -244,29 +246,47 @@ static LOOKUP_KEYS_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Messages, their first history entry and their outbox rows, in one statement.
+/// Messages, their first history entry and their outbox rows, in one statement. Each message
+/// joins the open session of its channel and contact if it is live at the message's time: an
+/// index probe (`LATERAL … LIMIT 1` on the partial unique index `sessions_open`; the `LIMIT`
+/// keeps the planner from flattening it into a join that, before the table has statistics, may
+/// scan the channel's whole index). Returns each message's session, `NULL` where there was none
+/// to join (the caller opens those, see [`join_sessions`]).
 const INSERT_OUTBOUND_SQL: &str = "WITH input AS (
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
         $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
-        $14::text[], $15::bigint[], $16::bigint[], $17::text[], $18::int[], $19::text[],
-        $20::text[])
+        $14::text[], $15::bigint[], $16::bigint[], $17::text[], $18::int[], $19::text[])
     AS u(id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid,
         status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at,
-        updated_at, request_hash, priority, payload, session_id)
+        updated_at, request_hash, priority, payload)
 ), m AS (
     INSERT INTO messages (id, tenant_id, channel_id, contact_id, direction, recipient, msg_type,
         content, wamid, status, error, biz_opaque_callback_data, context_message_id,
         idempotency_key, created_at, updated_at, request_hash, session_id)
-    SELECT id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid,
-        status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at,
-        updated_at, request_hash, session_id FROM input
+    SELECT i.id, i.tenant_id, i.channel_id, i.contact_id, i.direction, i.recipient, i.msg_type,
+        i.content, i.wamid, i.status, i.error, i.biz_opaque_callback_data, i.context_message_id,
+        i.idempotency_key, i.created_at, i.updated_at, i.request_hash, s.id
+    FROM input i
+    LEFT JOIN LATERAL (SELECT id FROM sessions
+        WHERE sessions.channel_id = i.channel_id AND sessions.contact_id = i.contact_id
+            AND sessions.closed_at IS NULL AND sessions.expires_at > i.created_at
+            AND sessions.tenant_id = i.tenant_id LIMIT 1) s ON true
+    RETURNING id, session_id
 ), h AS (
     INSERT INTO message_statuses (message_id, status, at)
     SELECT id, status, created_at FROM input
     ON CONFLICT (message_id, status) DO NOTHING
+), o AS (
+    INSERT INTO outbox (message_id, tenant_id, channel_id, state, priority, attempts,
+        next_attempt_at, payload)
+    SELECT id, tenant_id, channel_id, 'pending', priority, 0, created_at, payload FROM input
 )
-INSERT INTO outbox (message_id, tenant_id, channel_id, state, priority, attempts, next_attempt_at, payload)
-SELECT id, tenant_id, channel_id, 'pending', priority, 0, created_at, payload FROM input";
+SELECT id, session_id FROM m";
+
+/// Gives messages just inserted the sessions opened for them.
+const SET_SESSIONS_SQL: &str = "UPDATE messages AS m SET session_id = u.session_id
+FROM UNNEST($1::text[], $2::text[]) AS u(id, session_id)
+WHERE m.id = u.id";
 
 /// Stores a batch of outbound messages on `c` (inside the caller's transaction).
 async fn enqueue_set(
@@ -342,9 +362,25 @@ async fn enqueue_set(
         created[i] = Some(m);
     }
     if !inserts.is_empty() {
-        join_sessions(c, items, &mut created).await?;
         open_fep_windows(c, items, &created).await?;
-        insert_outbound(c, items, &created).await?;
+        insert_outbound(c, items, &mut created).await?;
+        // Messages with no open session to join (the first to someone on a channel, or the
+        // first after a session lapsed): sessions are opened for them, and given to them.
+        if created.iter().flatten().any(|m| m.session_id.is_none()) {
+            let opened = join_sessions(c, items, &mut created).await?;
+            let (ids, sessions): (Vec<&str>, Vec<&str>) = opened
+                .iter()
+                .map(|(id, s)| (id.as_str(), s.as_str()))
+                .unzip();
+            for r in chunks(ids.iter().map(|id| 2 * text_bytes(Some(id)))) {
+                sqlx::query(SET_SESSIONS_SQL)
+                    .bind(&ids[r.clone()])
+                    .bind(&sessions[r])
+                    .execute(&mut *c)
+                    .await
+                    .db()?;
+            }
+        }
     }
 
     let mut outcomes = Vec::with_capacity(items.len());
@@ -379,7 +415,9 @@ fn by_hash(new: &NewOutbound, existing: &Message, hash: Option<&str>) -> Enqueue
 }
 
 /// The open session of each (channel, contact) pair, or a new one, in one statement: each pair's
-/// open session is an index probe (`LATERAL` on the partial unique index `sessions_open`); the
+/// open session is an index probe (`LATERAL` on the partial unique index `sessions_open`; the
+/// `LIMIT 1` keeps the planner from flattening it into a join that, before the table has
+/// statistics, may scan the channel's whole index with the contact as a filter); the
 /// pairs without one get a session inserted (`ON CONFLICT … DO NOTHING`: a concurrent
 /// transaction may open the same one) and returned. Returns (id, channel, contact, expires_at,
 /// opened here).
@@ -391,7 +429,7 @@ const JOIN_SESSIONS_SQL: &str = "WITH input AS (
     SELECT s.id, s.channel_id, s.contact_id, s.expires_at FROM input i
     CROSS JOIN LATERAL (SELECT id, channel_id, contact_id, expires_at FROM sessions
         WHERE sessions.channel_id = i.channel_id AND sessions.contact_id = i.contact_id
-            AND sessions.closed_at IS NULL AND sessions.tenant_id = i.tenant_id) s
+            AND sessions.closed_at IS NULL AND sessions.tenant_id = i.tenant_id LIMIT 1) s
 ), ins AS (
     INSERT INTO sessions (id, tenant_id, channel_id, contact_id, kind, opened_by, opened_at,
         expires_at, updated_at)
@@ -413,21 +451,23 @@ const CLOSE_LAPSED_SQL: &str = "UPDATE sessions AS s SET closed_at = s.expires_a
 FROM UNNEST($1::text[], $2::bigint[]) AS u(id, at)
 WHERE s.id = u.id AND s.closed_at IS NULL AND s.expires_at <= u.at";
 
-/// Fills in the session of every message `created` holds: the open session of its channel and
-/// contact, or one opened from its [`SessionSpec`] at its creation time. Messages of one batch
-/// to the same pair share one session, opened from the first of them. An open session that
-/// lapsed at that time is closed first. A few set-based statements per batch, whatever its
-/// size; one more only when a lapsed session or a concurrent opening is met.
+/// Fills in the session of every message `created` holds that has none yet: the open session
+/// of its channel and contact, or one opened from its [`SessionSpec`] at its creation time.
+/// Messages of one batch to the same pair share one session, opened from the first of them. An
+/// open session that lapsed at that time is closed first. A few set-based statements per batch,
+/// whatever its size; one more only when a lapsed session or a concurrent opening is met.
+/// Returns the (message, session) pairs it filled in.
 async fn join_sessions(
     c: &mut PgConnection,
     items: &[NewOutbound],
     created: &mut [Option<Message>],
-) -> StoreResult<()> {
+) -> StoreResult<Vec<(String, String)>> {
     // Each pair's first message; pairs in a fixed order, so that concurrent batches opening
     // the same sessions wait for each other instead of deadlocking.
     let mut pairs: BTreeMap<(String, String), usize> = BTreeMap::new();
     for (i, m) in created.iter().enumerate() {
         if let Some(m) = m
+            && m.session_id.is_none()
             && let Some(contact) = &m.contact_id
         {
             pairs
@@ -539,12 +579,18 @@ async fn join_sessions(
         // A pair whose insert met a session a concurrent transaction opened (and committed
         // since this statement began), or whose session had lapsed, is done by the next round.
     }
+    let mut filled = Vec::new();
     for m in created.iter_mut().flatten() {
-        if let Some(contact) = &m.contact_id {
+        if m.session_id.is_none()
+            && let Some(contact) = &m.contact_id
+        {
             m.session_id = found.get(&(m.channel_id.clone(), contact.clone())).cloned();
+            if let Some(s) = &m.session_id {
+                filled.push((m.id.clone(), s.clone()));
+            }
         }
     }
-    Ok(())
+    Ok(filled)
 }
 
 /// Opens the free entry point windows the batch's messages ask for: the window row of the
@@ -601,12 +647,25 @@ async fn open_fep_windows(
 }
 
 /// Inserts the messages `created` holds (with their contacts filled in), in as few statements
-/// as [`super::STATEMENT_BYTES`] allows.
+/// as [`super::STATEMENT_BYTES`] allows, and fills in the sessions they joined.
 async fn insert_outbound(
     c: &mut PgConnection,
     items: &[NewOutbound],
-    created: &[Option<Message>],
+    created: &mut [Option<Message>],
 ) -> StoreResult<()> {
+    let joined = insert_outbound_rows(c, items, created).await?;
+    for m in created.iter_mut().flatten() {
+        m.session_id = joined.get(&m.id).cloned().flatten();
+    }
+    Ok(())
+}
+
+/// [`insert_outbound`]'s statements; the session each message joined, by message id.
+async fn insert_outbound_rows(
+    c: &mut PgConnection,
+    items: &[NewOutbound],
+    created: &[Option<Message>],
+) -> StoreResult<HashMap<String, Option<String>>> {
     struct Row<'a> {
         new: &'a NewOutbound,
         m: &'a Message,
@@ -661,19 +720,19 @@ async fn insert_outbound(
             m.idempotency_key.as_deref(),
             Some(&r.new.request_hash),
             Some(&r.payload),
-            m.session_id.as_deref(),
         ]
         .into_iter()
         .map(text_bytes)
         .sum::<usize>()
             + 3 * 12
     });
+    let mut joined = HashMap::with_capacity(rows.len());
     for range in chunks(sizes) {
         let part = &rows[range];
         let col =
             |f: for<'r> fn(&'r Row<'_>) -> Option<&'r str>| part.iter().map(f).collect::<Vec<_>>();
         let text = |f: for<'r> fn(&'r Row<'_>) -> &'r str| part.iter().map(f).collect::<Vec<_>>();
-        sqlx::query(INSERT_OUTBOUND_SQL)
+        let found = sqlx::query(INSERT_OUTBOUND_SQL)
             .bind(text(|r| &r.m.id))
             .bind(text(|r| &r.m.tenant_id))
             .bind(text(|r| &r.m.channel_id))
@@ -693,12 +752,15 @@ async fn insert_outbound(
             .bind(text(|r| &r.new.request_hash))
             .bind(part.iter().map(|r| r.new.priority).collect::<Vec<_>>())
             .bind(text(|r| &r.payload))
-            .bind(col(|r| r.m.session_id.as_deref()))
-            .execute(&mut *c)
+            .fetch_all(&mut *c)
             .await
             .db()?;
+        for row in &found {
+            let (id, session): (String, Option<String>) = (rows::get(row, 0)?, rows::get(row, 1)?);
+            joined.insert(id, session);
+        }
     }
-    Ok(())
+    Ok(joined)
 }
 
 /// Stores a batch of webhook payloads on `c`, in as few statements as [`super::STATEMENT_BYTES`]

