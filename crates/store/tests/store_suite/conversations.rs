@@ -858,6 +858,22 @@ pub async fn a_lapsed_session_the_closer_missed_gives_way(backend: Backend) {
         .len(),
         1
     );
+    // A notice stamped after the open session's window lapsed joins no session, and leaves
+    // the lapsed one to the closer.
+    let s3_expiry = s3_now.expires_at;
+    let sys = receive(
+        &store,
+        &notice(&w.channel, "15550001", "wamid.3", s3_expiry),
+    )
+    .await;
+    assert_eq!(sys.session_id, None);
+    assert_eq!(session(&store, &w.tenant.id, &s3).await, s3_now);
+    let just_before = receive(
+        &store,
+        &notice(&w.channel, "15550001", "wamid.4", s3_expiry - 1),
+    )
+    .await;
+    assert_eq!(just_before.session_id.as_deref(), Some(s3.as_str()));
 }
 
 pub async fn an_inbound_with_both_identifiers_merges_two_contacts(backend: Backend) {
@@ -934,6 +950,18 @@ pub async fn an_inbound_with_both_identifiers_merges_two_contacts(backend: Backe
     })
     .await;
     assert_eq!(lone.session_id.as_deref(), Some(s_new2.as_str()));
+    // A notice on a third channel, where the user has no session: a message of no session.
+    let ch3 = second_channel(&store, &w).await;
+    let stray = receive(&store, &{
+        let mut n = notice(&ch3, "US.ana", "wamid.U5", T + HOUR + 6);
+        n.contact = user("US.ana");
+        n
+    })
+    .await;
+    assert_eq!(
+        (stray.contact_id.as_deref(), stray.session_id.as_deref()),
+        (Some(newer.as_str()), None)
+    );
 
     // A message carrying both identifiers: one contact, the older.
     let mut both = inbound(
@@ -1018,7 +1046,7 @@ pub async fn an_inbound_with_both_identifiers_merges_two_contacts(backend: Backe
     );
 
     // Messages: every one now the older contact's, in the sessions they were in.
-    for m in [&out, &in1, &in2, &sys, &lone, &merged_msg] {
+    for m in [&out, &in1, &in2, &sys, &lone, &stray, &merged_msg] {
         let now = message(&store, &w.tenant.id, &m.id).await;
         assert_eq!(now.contact_id.as_deref(), Some(older.as_str()), "{}", m.id);
         assert_eq!(now.session_id, m.session_id, "{}", m.id);
