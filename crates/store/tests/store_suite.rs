@@ -87,6 +87,8 @@ openbsp_testkit::on_both_backends! {
         crate::conversations::a_duplicate_inbound_changes_nothing,
     contacts_list_by_filter_and_page => crate::conversations::contacts_list_by_filter_and_page,
     sessions_list_by_filter_and_page => crate::conversations::sessions_list_by_filter_and_page,
+    concurrent_conversation_reads_answer_each_caller =>
+        crate::conversations::concurrent_conversation_reads_answer_each_caller,
 }
 
 #[path = "store_suite/throughput.rs"]

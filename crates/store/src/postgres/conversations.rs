@@ -104,6 +104,9 @@ impl Resolved {
     /// Sets the profile name, when given (a given name counts as a change even if it is the
     /// same, as it always did: `updated_at` says when the user was last seen with it).
     pub fn set_name(&mut self, name: Option<&str>) {
+        if self.created && self.contact.profile_name.as_deref() == name {
+            return; // created with it just now
+        }
         if let Some(n) = name {
             self.contact.profile_name = Some(n.to_string());
             self.dirty = true;
@@ -112,6 +115,9 @@ impl Resolved {
 
     /// Sets the username, when given.
     pub fn set_username(&mut self, username: Option<&str>) {
+        if self.created && self.contact.username.as_deref() == username {
+            return; // created with it just now
+        }
         if let Some(u) = username {
             self.contact.username = Some(u.to_string());
             self.dirty = true;

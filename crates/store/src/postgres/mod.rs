@@ -12,6 +12,7 @@ mod batch;
 mod conversations;
 mod outcomes;
 mod queries;
+mod reads;
 mod rows;
 mod templates;
 
@@ -22,6 +23,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::error::{StoreError, StoreResult};
 use batch::Batcher;
+use reads::Reader;
 
 /// Migrations, in order: (version, SQL). Same numbering as the SQLite backend's.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -42,8 +44,11 @@ const MIGRATION_LOCK: i64 = 0x6f70_656e_6273_7001; // "openbsp" + 1
 /// Most connections the pool opens.
 const MAX_CONNECTIONS: u32 = 16;
 
-/// Connections of the pool for probes ([`PgStore::probes`]).
-const PROBE_CONNECTIONS: u32 = 8;
+/// Connections of the pool for probes: the batched conversation reads ([`reads`]).
+const PROBE_CONNECTIONS: u32 = 4;
+
+/// Workers answering conversation reads in batches ([`reads`]), each on a probe connection.
+const READ_WORKERS: usize = 2;
 
 /// Group-commit workers: while one waits for its commit to reach the disk, the next batch is
 /// already being written. Two measured best on the 2-core bench machine (`BENCHMARKS.md`):
@@ -53,14 +58,8 @@ const BATCH_WORKERS: usize = 2;
 /// The PostgreSQL store.
 pub struct PgStore {
     pool: PgPool,
-    /// A second pool for the hot reads that are nothing but unique-key index probes (the
-    /// conversation read before every send). Their plan is the same whatever the data, and
-    /// planning it afresh each time, as the main pool does, costs more than running it
-    /// (measured: 2.5 times the rate with a cached plan). Here plans are generic and cached,
-    /// and sequential scans are disabled, so that a plan made while a table was small is
-    /// still an index probe when it has grown.
-    probes: PgPool,
     batcher: Batcher,
+    reader: Reader,
 }
 
 impl PgStore {
@@ -93,6 +92,12 @@ impl PgStore {
             .await
             .map_err(|e| StoreError::Database(format!("connecting to PostgreSQL: {e}")))?;
         migrate(&pool).await?;
+        // A second pool for the hot reads that are nothing but unique-key index probes (the
+        // conversation read before every send). Their plan is the same whatever the data, and
+        // planning it afresh each time, as the main pool does, costs more than running it
+        // (measured: 2.5 times the rate with a cached plan). Here plans are generic and cached,
+        // and sequential scans are disabled, so that a plan made while a table was small is
+        // still an index probe when it has grown.
         let probes = PgPoolOptions::new()
             .max_connections(PROBE_CONNECTIONS)
             .acquire_timeout(Duration::from_secs(10))
@@ -110,10 +115,11 @@ impl PgStore {
             .await
             .map_err(|e| StoreError::Database(format!("connecting to PostgreSQL: {e}")))?;
         let batcher = Batcher::spawn(pool.clone(), BATCH_WORKERS);
+        let reader = Reader::spawn(probes, READ_WORKERS);
         Ok(PgStore {
             pool,
-            probes,
             batcher,
+            reader,
         })
     }
 

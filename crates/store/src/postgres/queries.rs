@@ -641,50 +641,7 @@ impl Store for PgStore {
         channel_id: &str,
         key: &ContactKey,
     ) -> StoreResult<Conversation> {
-        let (col, value) = rows::contact_key(key);
-        // The window and the session are LATERAL sub-queries with LIMIT 1 (each matches at
-        // most one row): the LIMIT keeps the planner from flattening them into joins, which,
-        // before the tables have statistics, it may run as a scan of the channel's whole
-        // index with the contact as a filter.
-        let sql = format!(
-            "SELECT {}, {}, {} FROM contacts c
-             LEFT JOIN LATERAL (SELECT {WINDOW_COLS} FROM contact_windows
-                WHERE channel_id = $2 AND contact_id = c.id AND tenant_id = $1 LIMIT 1) w ON true
-             LEFT JOIN LATERAL (SELECT {SESSION_COLS} FROM sessions
-                WHERE channel_id = $2 AND contact_id = c.id AND closed_at IS NULL
-                AND tenant_id = $1 LIMIT 1) s ON true
-             WHERE c.tenant_id = $1 AND c.{col} = $3",
-            prefixed("c", CONTACT_COLS),
-            prefixed("w", WINDOW_COLS),
-            prefixed("s", SESSION_COLS),
-        );
-        let row = sqlx::query(AssertSqlSafe(sql))
-            .bind(tenant_id)
-            .bind(channel_id)
-            .bind(value)
-            .fetch_optional(&self.probes)
-            .await
-            .db()?;
-        let Some(row) = row else {
-            return Ok(Conversation::default());
-        };
-        let w = rows::CONTACT_N;
-        let s = w + rows::WINDOW_N;
-        let has_window = rows::get::<Option<String>>(&row, w)?.is_some();
-        let has_session = rows::get::<Option<String>>(&row, s)?.is_some();
-        Ok(Conversation {
-            contact: Some(rows::contact(&row)?),
-            window: if has_window {
-                Some(rows::window_at(&row, w)?)
-            } else {
-                None
-            },
-            open_session: if has_session {
-                Some(rows::session_at(&row, s)?)
-            } else {
-                None
-            },
-        })
+        self.reader.conversation(tenant_id, channel_id, key).await
     }
 
     async fn open_session(

@@ -2160,3 +2160,69 @@ pub async fn sessions_list_by_filter_and_page(backend: Backend) {
         vec![all[3].id.clone(), all[2].id.clone()]
     );
 }
+
+pub async fn concurrent_conversation_reads_answer_each_caller(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "Acme").await;
+    let ch2 = second_channel(&store, &w).await;
+    let other = world(&store, "Globex").await;
+    // Someone who wrote on the first channel; someone written to on the second; someone known
+    // only by BSUID; someone of another tenant.
+    receive(
+        &store,
+        &inbound(&w.channel, "15550001", "wamid.1", Some("Ana"), T),
+    )
+    .await;
+    enqueue(&store, outbound(&ch2, "15550002", T)).await;
+    receive(&store, &from_user(&w.channel, "US.cy", "wamid.2", T)).await;
+    receive(
+        &store,
+        &inbound(&other.channel, "15550004", "wamid.3", None, T),
+    )
+    .await;
+
+    let cases: Vec<(String, String, ContactKey)> = [
+        (&w.tenant.id, &w.channel.id, wa("15550001")),
+        (&w.tenant.id, &ch2.id, wa("15550001")),
+        (&w.tenant.id, &w.channel.id, wa("15550002")),
+        (&w.tenant.id, &ch2.id, wa("15550002")),
+        (&w.tenant.id, &w.channel.id, user("US.cy")),
+        (&w.tenant.id, &w.channel.id, wa("15559999")),
+        (&w.tenant.id, &w.channel.id, user("US.nobody")),
+        (&w.tenant.id, &other.channel.id, wa("15550004")),
+        (&other.tenant.id, &other.channel.id, wa("15550004")),
+        (&other.tenant.id, &other.channel.id, wa("15550001")),
+    ]
+    .into_iter()
+    .map(|(t, ch, k)| (t.clone(), ch.clone(), k))
+    .collect();
+    // Each alone first.
+    let mut expected = Vec::new();
+    for (t, ch, k) in &cases {
+        expected.push(store.conversation(t, ch, k).await.unwrap());
+    }
+    let known = |i: usize| expected[i].contact.is_some();
+    assert!(known(0) && known(1) && known(2) && known(3) && known(4) && known(8));
+    assert!(!known(5) && !known(6) && !known(7) && !known(9));
+    assert!(expected[0].window.is_some() && expected[0].open_session.is_some());
+    assert!(expected[1].window.is_none() && expected[1].open_session.is_none());
+    assert!(expected[2].open_session.is_none() && expected[3].open_session.is_some());
+    assert!(expected[4].open_session.is_some());
+    assert_eq!(
+        expected[8].contact.as_ref().map(|c| c.tenant_id.as_str()),
+        Some(other.tenant.id.as_str())
+    );
+    // Then all at once, many times over: each caller gets its own answer.
+    let mut tasks = Vec::new();
+    for i in 0..300 {
+        let (t, ch, k) = cases[i % cases.len()].clone();
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            (i, store.conversation(&t, &ch, &k).await.unwrap())
+        }));
+    }
+    for task in tasks {
+        let (i, got) = task.await.unwrap();
+        assert_eq!(got, expected[i % cases.len()], "read {i}");
+    }
+}
