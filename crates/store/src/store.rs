@@ -4,6 +4,8 @@ use async_trait::async_trait;
 
 use crate::error::StoreResult;
 use crate::model::*;
+use crate::policy::SendCheck;
+use openbsp_domain::windows::Refusal;
 
 /// Everything the gateway keeps. Implementations must behave identically; the shared test
 /// suite (`tests/`) checks it on both.
@@ -153,6 +155,35 @@ pub trait Store: Send + Sync + 'static {
     /// joins the open session of its channel and contact, or opens one from `new.session`;
     /// `new.open_fep_until` opens a free entry point window unless one is already open.
     async fn enqueue_outbound(&self, new: NewOutbound) -> StoreResult<EnqueueOutcome>;
+    /// [`Store::enqueue_outbound`] behind the send policy: the conversation of the message's
+    /// channel and recipient decides ([`crate::policy::plan`]) whether it may go, which
+    /// session it joins or opens and which FEP window it opens (`new.session` and
+    /// `new.open_fep_until` are replaced by the plan). `Err(refusal)` stores nothing.
+    ///
+    /// The default reads the conversation, then enqueues; a backend may do both in one
+    /// transaction (SQLite does, on its writer: no read on the send path, and an idempotent
+    /// retry is answered before the policy is asked).
+    async fn enqueue_checked(
+        &self,
+        mut new: NewOutbound,
+        check: &SendCheck,
+    ) -> StoreResult<Result<EnqueueOutcome, Refusal>> {
+        let conversation = self
+            .conversation(
+                &new.message.tenant_id,
+                &new.message.channel_id,
+                &new.contact,
+            )
+            .await?;
+        match crate::policy::plan(&conversation, check, new.message.created_at) {
+            Ok(plan) => {
+                new.session = plan.session;
+                new.open_fep_until = plan.open_fep_until;
+                Ok(Ok(self.enqueue_outbound(new).await?))
+            }
+            Err(refusal) => Ok(Err(refusal)),
+        }
+    }
     /// A message of a tenant by gateway id or `wamid`.
     async fn get_message(&self, tenant_id: &str, id_or_wamid: &str)
     -> StoreResult<Option<Message>>;

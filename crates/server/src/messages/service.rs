@@ -2,10 +2,10 @@
 
 use openbsp_domain::MessageStatus;
 use openbsp_domain::ids::{new_id_at, prefix};
-use openbsp_domain::windows::{self, Refusal, SendKind, WindowTimes};
+use openbsp_domain::windows::{self, Refusal, SendKind};
+use openbsp_store::policy::SendCheck;
 use openbsp_store::{
-    Channel, ContactKey, ContactWindow, Conversation, EnqueueOutcome, Message, NewOutbound,
-    SessionSpec,
+    Channel, ContactKey, Conversation, EnqueueOutcome, Message, NewOutbound, SessionSpec,
 };
 use openbsp_wire::error::codes;
 use openbsp_wire::{MessageBody, MetaError, Recipient, SendRequest};
@@ -102,34 +102,53 @@ pub struct Accept<'a> {
     pub now: i64,
 }
 
-/// [`accept`] with a chosen message id (so a waiter can be registered first).
+/// [`accept`] with a chosen message id (so a waiter can be registered first). The policy
+/// (windows, opt-out) is applied by the store in the same transaction as the enqueue.
 pub async fn accept_with_id(
     state: &AppState,
     a: Accept<'_>,
 ) -> Result<EnqueueOutcome, AcceptError> {
-    let conversation = state
+    let check = send_check(state, a.channel, &a.req.body, "message").await?;
+    let new = outbound(state, a).await?;
+    let outcome = state
         .store
-        .conversation(a.tenant_id, &a.channel.id, &contact_key(&a.req.recipient))
-        .await?;
-    let plan = plan_send(state, a.channel, &conversation, &a.req.body, a.now)
-        .await
-        .map_err(AcceptError::Meta)?;
-    accept_planned(state, a, plan).await
+        .enqueue_checked(new, &check)
+        .await?
+        .map_err(|r| AcceptError::Meta(refusal_error(r)))?;
+    queued(state, &outcome);
+    Ok(outcome)
 }
 
-/// Queues a send that passed the policy ([`plan_send`]): resolves its references, then
-/// stores it with its outbox row in one durable transaction.
+/// Queues a send that already passed the policy ([`plan_send`]) into its planned session.
 pub async fn accept_planned(
     state: &AppState,
     a: Accept<'_>,
     plan: SendPlan,
 ) -> Result<EnqueueOutcome, AcceptError> {
+    let mut new = outbound(state, a).await?;
+    new.session = plan.session;
+    new.open_fep_until = plan.open_fep_until;
+    let outcome = state.store.enqueue_outbound(new).await?;
+    queued(state, &outcome);
+    Ok(outcome)
+}
+
+fn queued(state: &AppState, outcome: &EnqueueOutcome) {
+    if matches!(outcome, EnqueueOutcome::Created(_)) {
+        metrics::counter!("openbsp_messages_accepted_total").increment(1);
+        state.sender_wake.notify_one();
+    }
+}
+
+/// The store's row for a send: its references resolved (a gateway id in a reply context or
+/// a reaction becomes Meta's wamid), the Graph body the sender will post, and a placeholder
+/// session the policy replaces.
+async fn outbound(state: &AppState, a: Accept<'_>) -> Result<NewOutbound, AcceptError> {
     let (tenant_id, req) = (a.tenant_id, a.req);
     let context_wamid = match &req.context_message_id {
         None => None,
         Some(ctx) => Some(resolve_wamid(state, tenant_id, ctx, "context['message_id']").await?),
     };
-    // A reaction names its message like a reply does: a gateway id becomes Meta's wamid.
     let resolved;
     let req = match &req.body {
         MessageBody::Reaction { message_id, emoji } if message_id.starts_with("msg_") => {
@@ -164,23 +183,19 @@ pub async fn accept_planned(
         created_at: a.now,
         updated_at: a.now,
     };
-    let outcome = state
-        .store
-        .enqueue_outbound(NewOutbound {
-            message,
-            request_hash: hex::encode(Sha256::digest(a.raw_body)),
-            contact: contact_key(&req.recipient),
-            payload,
-            priority: priority::DIRECT,
-            session: plan.session,
-            open_fep_until: plan.open_fep_until,
-        })
-        .await?;
-    if matches!(outcome, EnqueueOutcome::Created(_)) {
-        metrics::counter!("openbsp_messages_accepted_total").increment(1);
-        state.sender_wake.notify_one();
-    }
-    Ok(outcome)
+    Ok(NewOutbound {
+        message,
+        request_hash: hex::encode(Sha256::digest(a.raw_body)),
+        contact: contact_key(&req.recipient),
+        payload,
+        priority: priority::DIRECT,
+        session: SessionSpec {
+            kind: None,
+            opened_by: "message".into(),
+            expires_at: a.now + windows::CSW_MS,
+        },
+        open_fep_until: None,
+    })
 }
 
 /// The store's key for a recipient.
@@ -191,26 +206,7 @@ pub fn contact_key(r: &Recipient) -> ContactKey {
     }
 }
 
-/// What a send that passed the policy does: the session it joins or opens, and the free
-/// entry point window it opens.
-#[derive(Debug, Clone)]
-pub struct SendPlan {
-    /// The session spec for the store.
-    pub session: SessionSpec,
-    /// A FEP window this send opens.
-    pub open_fep_until: Option<i64>,
-}
-
-/// The window times of a stored window row.
-pub fn window_times(w: Option<&ContactWindow>) -> WindowTimes {
-    w.map(|w| WindowTimes {
-        last_inbound_at: w.last_inbound_at,
-        entry_point_at: w.entry_point_at,
-        fep_opened_at: w.fep_opened_at,
-        fep_expires_at: w.fep_expires_at,
-    })
-    .unwrap_or_default()
-}
+pub use openbsp_store::policy::SendPlan;
 
 /// The category of a template (`marketing`, `utility`, `authentication`), when the gateway
 /// knows the template (from Meta's template webhooks; unknown templates pass through, and
@@ -225,12 +221,21 @@ pub async fn template_category(
     let (Some(name), Some(language)) = (name, language) else {
         return Ok(None);
     };
-    Ok(state
+    let key = format!(
+        "{}\u{0}{}\u{0}{name}\u{0}{language}",
+        channel.tenant_id, channel.waba_id
+    );
+    if let Some(known) = state.template_categories.get(&key) {
+        return Ok(known);
+    }
+    let category = state
         .store
         .find_template(&channel.tenant_id, &channel.waba_id, name, language)
         .await?
         .and_then(|t| t.category)
-        .map(|c| c.to_ascii_lowercase()))
+        .map(|c| c.to_ascii_lowercase());
+    state.template_categories.insert(key, category.clone());
+    Ok(category)
 }
 
 /// Meta's refusal for a policy refusal.
@@ -261,45 +266,42 @@ pub fn refusal_error(r: Refusal) -> MetaError {
     }
 }
 
-/// Checks a send against the windows and the opt-out (before Meta is ever called) and
-/// decides its session.
-pub async fn plan_send(
+/// What the policy needs to know of a send: free-form or template (marketing when the
+/// template is known to be), and the kind of a session it would open.
+pub async fn send_check(
     state: &AppState,
     channel: &Channel,
-    conversation: &Conversation,
     body: &MessageBody,
-    now: i64,
-) -> Result<SendPlan, MetaError> {
-    let times = window_times(conversation.window.as_ref());
-    let (kind, category) = match body {
+    opened_by: &str,
+) -> Result<SendCheck, AcceptError> {
+    let (kind, session_kind) = match body {
         MessageBody::Template(t) => {
-            let category = template_category(state, channel, t)
-                .await
-                .map_err(|_| MetaError::new(codes::UNKNOWN, None))?;
+            let category = template_category(state, channel, t).await?;
             let marketing = category.as_deref() == Some("marketing");
             (SendKind::Template { marketing }, category)
         }
         _ => (SendKind::FreeForm, Some("service".to_string())),
     };
-    let opted_out = conversation
-        .contact
-        .as_ref()
-        .and_then(|c| c.marketing_opt_out_at);
-    let allowed = windows::check_send(&times, opted_out, kind, now).map_err(refusal_error)?;
-    // A session opened by this send lasts as long as the window it is sent in, or a day
-    // from now for a template outside the window.
-    let expires_at = match times.last_inbound_at {
-        Some(t) if allowed.in_csw => windows::csw_expires_at(t),
-        _ => now + windows::CSW_MS,
-    };
-    Ok(SendPlan {
-        session: SessionSpec {
-            kind: category,
-            opened_by: "message".into(),
-            expires_at,
-        },
-        open_fep_until: allowed.open_fep_until,
+    Ok(SendCheck {
+        kind,
+        session_kind,
+        opened_by: opened_by.to_string(),
     })
+}
+
+/// Checks a send against the windows and the opt-out (before Meta is ever called) and
+/// decides its session, from a conversation the caller read.
+pub async fn plan_send(
+    state: &AppState,
+    channel: &Channel,
+    conversation: &Conversation,
+    body: &MessageBody,
+    opened_by: &str,
+    now: i64,
+) -> Result<SendPlan, AcceptError> {
+    let check = send_check(state, channel, body, opened_by).await?;
+    openbsp_store::policy::plan(conversation, &check, now)
+        .map_err(|r| AcceptError::Meta(refusal_error(r)))
 }
 
 /// Marks an inbound message read (and shows the typing indicator when asked), through the

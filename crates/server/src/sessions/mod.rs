@@ -435,10 +435,16 @@ async fn start(
         .store
         .conversation(&auth.tenant_id, &channel.id, &ckey)
         .await?;
-    let mut plan = service::plan_send(&state, &channel, &conversation, &req.body, now)
-        .await
-        .map_err(|e| ApiError::from_meta(&e))?;
-    plan.session.opened_by = "session_start".into();
+    let plan = service::plan_send(
+        &state,
+        &channel,
+        &conversation,
+        &req.body,
+        "session_start",
+        now,
+    )
+    .await
+    .map_err(accept_error)?;
     let (contact, _) = state
         .store
         .upsert_contact(&auth.tenant_id, &ckey, also.as_ref(), name.as_deref(), now)

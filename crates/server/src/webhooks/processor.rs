@@ -396,7 +396,10 @@ async fn apply_template_change(
             ..base_update(&channel, name, language, meta_template_id, state.now())
         }
     };
-    match state.store.apply_template_update(&update).await {
+    let result = state.store.apply_template_update(&update).await;
+    // A category may have changed: sends must see it at once.
+    state.template_categories.clear();
+    match result {
         Ok(_) | Err(openbsp_store::StoreError::Conflict(_)) => Ok(()),
         Err(e) => Err(e),
     }

@@ -36,6 +36,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/postgres_0003_templates.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/postgres_0004_sessionless_messages.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises migrations between replicas starting together.

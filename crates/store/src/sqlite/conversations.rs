@@ -112,6 +112,10 @@ pub(super) fn merge_contacts(
          WHERE session_id IN (SELECT id FROM sessions WHERE contact_id = ?2)",
     )?
     .execute(params![keep, drop])?;
+    c.prepare_cached(
+        "UPDATE messages SET contact_id = ?1 WHERE contact_id = ?2 AND session_id IS NULL",
+    )?
+    .execute(params![keep, drop])?;
     c.prepare_cached("UPDATE sessions SET contact_id = ?1 WHERE contact_id = ?2")?
         .execute(params![keep, drop])?;
     c.prepare_cached(

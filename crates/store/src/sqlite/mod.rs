@@ -33,6 +33,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/sqlite_0003_templates.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/sqlite_0004_sessionless_messages.sql"),
+    ),
 ];
 const READERS: usize = 8;
 /// How often the checkpointer copies the WAL into the database file.
@@ -142,18 +146,46 @@ impl ReaderPool {
     }
 }
 
+/// WAL size past which the checkpointer makes room by force (see [`spawn_checkpointer`]).
+const WAL_RESET_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Checkpoints the WAL from a connection of its own. PASSIVE never blocks the writer; once a
 /// checkpoint has caught up, the writer's next transaction starts the WAL over.
+///
+/// With readers always running (API reads beside a stream of writes), a PASSIVE checkpoint
+/// never quite catches up: it may not copy frames newer than the oldest reader's snapshot, so
+/// the WAL would never start over and would grow without bound, and every read would get
+/// slower as it searched a longer WAL. So when the WAL passes [`WAL_RESET_BYTES`], a TRUNCATE
+/// checkpoint waits (briefly) for the readers of old frames to finish, copies everything and
+/// empties the file. It holds the writer back for that wait only; if the readers take longer
+/// than its short busy timeout, it gives up and tries again on the next round.
 fn spawn_checkpointer(path: String, stop: Arc<AtomicBool>) -> StoreResult<()> {
     let conn = Connection::open(&path)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(Duration::from_millis(200))?;
+    let wal = std::path::PathBuf::from(format!("{path}-wal"));
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(CHECKPOINT_EVERY);
-                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                    tracing::warn!(error = %e, "SQLite WAL checkpoint failed; will retry");
+                let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_RESET_BYTES);
+                let mode = if big { "TRUNCATE" } else { "PASSIVE" };
+                // (busy, frames in the WAL, frames checkpointed)
+                let done = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                });
+                match done {
+                    Ok((1, frames, copied)) if big => {
+                        tracing::debug!(frames, copied, "SQLite WAL reset postponed: readers busy");
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "SQLite WAL checkpoint failed; will retry")
+                    }
                 }
             }
         })

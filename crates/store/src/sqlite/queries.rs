@@ -464,6 +464,40 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn enqueue_checked(
+        &self,
+        new: NewOutbound,
+        check: &crate::policy::SendCheck,
+    ) -> StoreResult<Result<EnqueueOutcome, openbsp_domain::windows::Refusal>> {
+        let content = new.message.content.to_string();
+        let payload = new.payload.to_string();
+        let check = check.clone();
+        // One job on the writer: the policy reads the writer's own (always warm) pages, and
+        // the send path never opens a read transaction.
+        self.write(move |c| {
+            let m = &new.message;
+            if let Some(key) = &m.idempotency_key
+                && find_message(c, "idempotency_key", key, &m.tenant_id)?.is_some()
+            {
+                return enqueue(c, &new, &content, &payload).map(Ok);
+            }
+            let conversation = conv::conversation(c, &m.tenant_id, &m.channel_id, &new.contact)?;
+            match crate::policy::plan(&conversation, &check, m.created_at) {
+                Ok(plan) => enqueue_in(
+                    c,
+                    &new,
+                    &content,
+                    &payload,
+                    &plan.session,
+                    plan.open_fep_until,
+                )
+                .map(Ok),
+                Err(refusal) => Ok(Err(refusal)),
+            }
+        })
+        .await
+    }
+
     async fn enqueue_outbound(&self, new: NewOutbound) -> StoreResult<EnqueueOutcome> {
         // Serialise on the caller's thread: the writer is the one thread every write waits for.
         let content = new.message.content.to_string();
@@ -783,6 +817,18 @@ fn enqueue(
     content: &str,
     payload: &str,
 ) -> StoreResult<EnqueueOutcome> {
+    enqueue_in(c, new, content, payload, &new.session, new.open_fep_until)
+}
+
+/// [`enqueue`] into the session `spec` finds or opens, opening a FEP window until `fep`.
+fn enqueue_in(
+    c: &Connection,
+    new: &NewOutbound,
+    content: &str,
+    payload: &str,
+    spec: &SessionSpec,
+    fep: Option<i64>,
+) -> StoreResult<EnqueueOutcome> {
     let mut message = new.message.clone();
     let m = &mut message;
     if let Some(key) = &m.idempotency_key
@@ -803,10 +849,10 @@ fn enqueue(
         &m.tenant_id,
         &m.channel_id,
         &contact_id,
-        &new.session,
+        spec,
         m.created_at,
     )?;
-    if let Some(until) = new.open_fep_until {
+    if let Some(until) = fep {
         conv::open_fep(
             c,
             &m.tenant_id,

@@ -77,17 +77,19 @@ pub fn normalize_phone_in(input: &str, ctx: &ParseContext) -> Result<String, Met
         return Err(length_error(input));
     }
     let wa_id = if plus {
-        international(&digits).ok_or_else(|| {
+        memo::lookup(true, &digits, None, || international(&digits)).ok_or_else(|| {
             MetaError::invalid_value(format!(
                 "Param to is not a valid international phone number: \"{input}\"."
             ))
         })?
     } else {
-        ctx.business_phone
-            .as_deref()
-            .and_then(business_region)
-            .and_then(|region| national(&digits, region))
-            .unwrap_or(digits)
+        match ctx.business_phone.as_deref() {
+            Some(business) => memo::lookup(false, &digits, Some(business), || {
+                business_region(business).and_then(|region| national(&digits, region))
+            })
+            .unwrap_or(digits),
+            None => digits,
+        }
     };
     if wa_id.len() < limits::PHONE_DIGITS_MIN || wa_id.len() > limits::PHONE_DIGITS_MAX {
         return Err(length_error(input));
@@ -347,5 +349,44 @@ mod tests {
         fn normalising_never_panics(input in "\\PC{0,40}", b in business()) {
             let _ = norm(&input, b.as_deref());
         }
+    }
+}
+
+/// A bounded memo of the metadata look-ups, which cost tens of microseconds each (many
+/// regular expressions) while a business writes to the same users again and again. The
+/// look-up is a pure function of its key, so a remembered answer is the answer.
+mod memo {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+
+    /// Entries kept at most; the memo starts over when full.
+    const CAPACITY: usize = 1 << 16;
+
+    type Key = (bool, String, Option<String>);
+
+    static MEMO: LazyLock<Mutex<HashMap<Key, Option<String>>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+
+    /// The remembered answer for (`plus`, `digits`, `business`), or `compute`'s.
+    pub(super) fn lookup(
+        plus: bool,
+        digits: &str,
+        business: Option<&str>,
+        compute: impl FnOnce() -> Option<String>,
+    ) -> Option<String> {
+        let key = (plus, digits.to_string(), business.map(str::to_string));
+        if let Ok(memo) = MEMO.lock()
+            && let Some(known) = memo.get(&key)
+        {
+            return known.clone();
+        }
+        let answer = compute();
+        if let Ok(mut memo) = MEMO.lock() {
+            if memo.len() >= CAPACITY {
+                memo.clear();
+            }
+            memo.insert(key, answer.clone());
+        }
+        answer
     }
 }

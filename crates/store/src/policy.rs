@@ -1,0 +1,64 @@
+//! The send policy as the store applies it: WhatsApp's windows and the marketing opt-out
+//! ([`openbsp_domain::windows`]) over a [`Conversation`], deciding the session a send joins or
+//! opens and the free entry point window it opens. Pure.
+
+use openbsp_domain::windows::{self, Refusal, SendKind, WindowTimes};
+
+use crate::model::{ContactWindow, Conversation, SessionSpec};
+
+/// What the policy needs to know of a send besides the conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendCheck {
+    /// Free-form, or a template (marketing or not).
+    pub kind: SendKind,
+    /// The kind of a session this send opens (`service` for free-form; the template's
+    /// category, lowercase, when known).
+    pub session_kind: Option<String>,
+    /// `opened_by` of a session this send opens.
+    pub opened_by: String,
+}
+
+/// Where a send that passed the policy goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendPlan {
+    /// The session it joins, or opens with these properties.
+    pub session: SessionSpec,
+    /// A free entry point window it opens.
+    pub open_fep_until: Option<i64>,
+}
+
+/// The window times of a stored window row.
+pub fn window_times(w: Option<&ContactWindow>) -> WindowTimes {
+    w.map(|w| WindowTimes {
+        last_inbound_at: w.last_inbound_at,
+        entry_point_at: w.entry_point_at,
+        fep_opened_at: w.fep_opened_at,
+        fep_expires_at: w.fep_expires_at,
+    })
+    .unwrap_or_default()
+}
+
+/// Decides a send at `now`: refused (131047 outside the window for free-form, 131050 for a
+/// marketing template to an opted-out user), or allowed with its session and FEP window.
+pub fn plan(conversation: &Conversation, check: &SendCheck, now: i64) -> Result<SendPlan, Refusal> {
+    let times = window_times(conversation.window.as_ref());
+    let opted_out = conversation
+        .contact
+        .as_ref()
+        .and_then(|c| c.marketing_opt_out_at);
+    let allowed = windows::check_send(&times, opted_out, check.kind, now)?;
+    // A session opened by this send lasts as long as the window it is sent in, or a day from
+    // now for a template outside the window.
+    let expires_at = match times.last_inbound_at {
+        Some(t) if allowed.in_csw => windows::csw_expires_at(t),
+        _ => now + windows::CSW_MS,
+    };
+    Ok(SendPlan {
+        session: SessionSpec {
+            kind: check.session_kind.clone(),
+            opened_by: check.opened_by.clone(),
+            expires_at,
+        },
+        open_fep_until: allowed.open_fep_until,
+    })
+}
