@@ -17,9 +17,11 @@ mod rows;
 mod templates;
 
 use std::ops::Range;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
+use sqlx::{Connection, PgConnection};
 
 use crate::error::{StoreError, StoreResult};
 use batch::Batcher;
@@ -48,11 +50,12 @@ const MIGRATION_LOCK: i64 = 0x6f70_656e_6273_7001; // "openbsp" + 1
 /// Most connections the pool opens.
 const MAX_CONNECTIONS: u32 = 16;
 
-/// Connections of the pool for probes: the batched conversation reads ([`reads`]).
-const PROBE_CONNECTIONS: u32 = 4;
-
-/// Workers answering conversation reads in batches ([`reads`]), each on a probe connection.
+/// Workers answering conversation reads in batches ([`reads`]), each on a connection of its
+/// own (see [`HotConn`]).
 const READ_WORKERS: usize = 2;
+
+/// How long a hot connection ([`HotConn`]) keeps the plans it made.
+const PLAN_TTL: Duration = Duration::from_secs(1);
 
 /// Group-commit workers: while one waits for its commit to reach the disk, the next batch is
 /// already being written. Two measured best on the 2-core bench machine (`BENCHMARKS.md`):
@@ -96,14 +99,8 @@ impl PgStore {
             .await
             .map_err(|e| StoreError::Database(format!("connecting to PostgreSQL: {e}")))?;
         migrate(&pool).await?;
-        // A second pool for the hot reads that are nothing but unique-key index probes (the
-        // conversation read before every send). Their plan is the same whatever the data, and
-        // planning it afresh each time, as the main pool does, costs more than running it
-        // (measured: 2.5 times the rate with a cached plan). Here plans are generic and cached,
-        // and sequential scans are disabled, so that a plan made while a table was small is
-        // still an index probe when it has grown.
-        let probes = PgPoolOptions::new()
-            .max_connections(PROBE_CONNECTIONS)
+        let hot = PgPoolOptions::new()
+            .max_connections((BATCH_WORKERS + READ_WORKERS + 2) as u32)
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -118,8 +115,8 @@ impl PgStore {
             .connect(url)
             .await
             .map_err(|e| StoreError::Database(format!("connecting to PostgreSQL: {e}")))?;
-        let batcher = Batcher::spawn(pool.clone(), BATCH_WORKERS);
-        let reader = Reader::spawn(probes, READ_WORKERS);
+        let batcher = Batcher::spawn(hot.clone(), BATCH_WORKERS);
+        let reader = Reader::spawn(hot, READ_WORKERS);
         Ok(PgStore {
             pool,
             batcher,
@@ -130,6 +127,60 @@ impl PgStore {
     /// The connection pool, for what is PostgreSQL-only (e.g. `LISTEN`/`NOTIFY`).
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+}
+
+/// A connection of the hot pool, kept by one group-commit or group-read worker across its
+/// batches (so that a batch never waits for the pool), replaced after an error.
+///
+/// The hot statements (a few set-based statements per batch, every look-up in them a unique-key
+/// index probe) would cost as much to plan as to run if they were planned afresh each time,
+/// as the main pool does. On these connections plans are generic and kept, and sequential
+/// scans are disabled. A generic plan is only as good as the table sizes it was made for,
+/// though: made while a table is nearly empty, it may probe another index of the same leading
+/// column (the tenant's) and filter, which costs a scan of the tenant's rows once the table
+/// has grown. So plans live at most [`PLAN_TTL`]: then the connection's statements are
+/// dropped and planned again for the tables as they are.
+pub(crate) struct HotConn {
+    pool: PgPool,
+    conn: Option<PoolConnection<Postgres>>,
+    planned_at: Instant,
+}
+
+impl HotConn {
+    /// A worker's slot on `pool` (connects on first use).
+    pub(crate) fn new(pool: PgPool) -> HotConn {
+        HotConn {
+            pool,
+            conn: None,
+            planned_at: Instant::now(),
+        }
+    }
+
+    /// The connection, with plans no older than [`PLAN_TTL`].
+    pub(crate) async fn get(&mut self) -> StoreResult<&mut PgConnection> {
+        let mut conn = match self.conn.take() {
+            Some(c) => c,
+            None => {
+                self.planned_at = Instant::now();
+                self.pool.acquire().await.db()?
+            }
+        };
+        if self.planned_at.elapsed() >= PLAN_TTL {
+            if let Err(e) = conn.clear_cached_statements().await {
+                conn.close_on_drop();
+                return Err(db_err(e));
+            }
+            self.planned_at = Instant::now();
+        }
+        Ok(&mut **self.conn.insert(conn))
+    }
+
+    /// Closes the connection (it may be broken); the next batch opens another.
+    pub(crate) fn discard(&mut self) {
+        if let Some(mut c) = self.conn.take() {
+            c.close_on_drop();
+        }
     }
 }
 

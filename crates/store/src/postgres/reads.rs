@@ -10,12 +10,11 @@
 
 use std::sync::{Arc, LazyLock};
 
-use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgPool, Postgres};
+use sqlx::postgres::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::rows::{self, CONTACT_COLS, CONTACT_N, SESSION_COLS, WINDOW_COLS, WINDOW_N};
-use super::{DbResult, chunks, text_bytes};
+use super::{DbResult, HotConn, chunks, text_bytes};
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
 
@@ -67,37 +66,26 @@ impl Reader {
 
 /// One worker: take what is queued, read it, answer, repeat.
 async fn worker(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Read>>>) {
-    let mut conn: Option<PoolConnection<Postgres>> = None;
+    let mut conn = HotConn::new(pool);
     let mut reads = Vec::with_capacity(MAX_BATCH);
     loop {
         let n = rx.lock().await.recv_many(&mut reads, MAX_BATCH).await;
         if n == 0 {
             return; // every sender is gone: the store was dropped
         }
-        let result = match conn.take() {
-            Some(c) => Ok(c),
-            None => pool.acquire().await.db(),
+        let out = match conn.get().await {
+            Ok(c) => read_set(c, &reads).await,
+            Err(e) => Err(e),
         };
-        match result {
-            Ok(mut c) => {
-                let out = read_set(&mut c, &reads).await;
-                match out {
-                    Ok(found) => {
-                        for (read, conv) in reads.drain(..).zip(found) {
-                            let _ = read.reply.send(Ok(conv));
-                        }
-                        conn = Some(c);
-                    }
-                    Err(e) => {
-                        // The connection may be at fault: the next batch takes another.
-                        c.close_on_drop();
-                        for read in reads.drain(..) {
-                            let _ = read.reply.send(Err(copy(&e)));
-                        }
-                    }
+        match out {
+            Ok(found) => {
+                for (read, conv) in reads.drain(..).zip(found) {
+                    let _ = read.reply.send(Ok(conv));
                 }
             }
             Err(e) => {
+                // The connection may be at fault: the next batch takes another.
+                conn.discard();
                 for read in reads.drain(..) {
                     let _ = read.reply.send(Err(copy(&e)));
                 }
