@@ -89,6 +89,8 @@ openbsp_testkit::on_both_backends! {
     sessions_list_by_filter_and_page => crate::conversations::sessions_list_by_filter_and_page,
     concurrent_conversation_reads_answer_each_caller =>
         crate::conversations::concurrent_conversation_reads_answer_each_caller,
+    enqueue_checked_answers_retries_then_applies_the_policy =>
+        crate::conversations::enqueue_checked_answers_retries_then_applies_the_policy,
 }
 
 #[path = "store_suite/throughput.rs"]

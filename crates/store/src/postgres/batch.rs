@@ -24,19 +24,27 @@ use sqlx::postgres::PgPool;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use openbsp_domain::windows::Refusal;
+
 use super::rows::{self, MESSAGE_COLS};
-use super::{DbResult, HotConn, chunks, text_bytes};
+use super::{DbResult, HotConn, chunks, reads, text_bytes};
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
+use crate::policy::SendCheck;
 
 /// Most requests folded into one transaction.
 const MAX_BATCH: usize = 512;
+
+/// What an enqueue answers: stored (or found by its idempotency key), or refused by the send
+/// policy (only for [`Batcher::enqueue_checked`]).
+type Checked = Result<EnqueueOutcome, Refusal>;
 
 /// A request waiting for the next batch.
 enum Job {
     Enqueue(
         Box<NewOutbound>,
-        oneshot::Sender<StoreResult<EnqueueOutcome>>,
+        Option<SendCheck>,
+        oneshot::Sender<StoreResult<Checked>>,
     ),
     Inbox(InboxItem, oneshot::Sender<StoreResult<()>>),
 }
@@ -59,9 +67,29 @@ impl Batcher {
 
     /// Stores an outbound message in the next batch; answers once it is committed.
     pub(super) async fn enqueue(&self, new: NewOutbound) -> StoreResult<EnqueueOutcome> {
+        match self.send(new, None).await? {
+            Ok(outcome) => Ok(outcome),
+            Err(_) => Err(StoreError::Database(
+                "an enqueue without a send check was refused".into(),
+            )),
+        }
+    }
+
+    /// Stores an outbound message in the next batch if the send policy allows it (see
+    /// [`crate::Store::enqueue_checked`]): the policy reads the conversation inside the batch's
+    /// own transaction, after the idempotency key has been looked up.
+    pub(super) async fn enqueue_checked(
+        &self,
+        new: NewOutbound,
+        check: SendCheck,
+    ) -> StoreResult<Checked> {
+        self.send(new, Some(check)).await
+    }
+
+    async fn send(&self, new: NewOutbound, check: Option<SendCheck>) -> StoreResult<Checked> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Job::Enqueue(Box::new(new), reply))
+            .send(Job::Enqueue(Box::new(new), check, reply))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -100,13 +128,15 @@ async fn worker(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
 /// request) is done one request per transaction, so each gets the answer it would get alone.
 async fn run_batch(conn: &mut HotConn, jobs: &mut Vec<Job>) {
     let mut news = Vec::new();
+    let mut checks = Vec::new();
     let mut news_replies = Vec::new();
     let mut inbox = Vec::new();
     let mut inbox_replies = Vec::new();
     for job in jobs.drain(..) {
         match job {
-            Job::Enqueue(new, reply) => {
+            Job::Enqueue(new, check, reply) => {
                 news.push(*new);
+                checks.push(check);
                 news_replies.push(reply);
             }
             Job::Inbox(item, reply) => {
@@ -117,7 +147,7 @@ async fn run_batch(conn: &mut HotConn, jobs: &mut Vec<Job>) {
     }
     let size = news.len() + inbox.len();
     if size > 1 {
-        match commit(conn, &news, &inbox).await {
+        match commit(conn, &mut news, &checks, &inbox).await {
             Ok(outcomes) => {
                 for (reply, outcome) in news_replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
@@ -132,11 +162,11 @@ async fn run_batch(conn: &mut HotConn, jobs: &mut Vec<Job>) {
             }
         }
     }
-    for (new, reply) in news.iter().zip(news_replies) {
-        let _ = reply.send(enqueue_one(conn, new).await);
+    for ((new, check), reply) in news.iter_mut().zip(&checks).zip(news_replies) {
+        let _ = reply.send(enqueue_one(conn, new, check).await);
     }
     for (item, reply) in inbox.iter().zip(inbox_replies) {
-        let out = commit(conn, &[], std::slice::from_ref(item))
+        let out = commit(conn, &mut [], &[], std::slice::from_ref(item))
             .await
             .map(|_| ());
         let _ = reply.send(out);
@@ -150,19 +180,29 @@ const IDEMPOTENCY_CONSTRAINT: &str = "messages_idempotency_key";
 /// if a concurrent transaction stored the same key after our look-up, our insert waits for it
 /// and then breaks the key's unique constraint. Looking again then finds that (now committed)
 /// message, which is the answer the request would have got had it come second.
-async fn enqueue_one(conn: &mut HotConn, new: &NewOutbound) -> StoreResult<EnqueueOutcome> {
+async fn enqueue_one(
+    conn: &mut HotConn,
+    new: &mut NewOutbound,
+    check: &Option<SendCheck>,
+) -> StoreResult<Checked> {
     let mut attempts = 0;
     loop {
-        match commit(conn, std::slice::from_ref(new), &[]).await {
+        let has_key = new.message.idempotency_key.is_some();
+        match commit(
+            conn,
+            std::slice::from_mut(new),
+            std::slice::from_ref(check),
+            &[],
+        )
+        .await
+        {
             Ok(mut outcomes) => {
                 return outcomes
                     .pop()
                     .ok_or_else(|| StoreError::Database("enqueue gave no outcome".into()));
             }
             Err(StoreError::Conflict(what))
-                if attempts < 3
-                    && new.message.idempotency_key.is_some()
-                    && what.starts_with(IDEMPOTENCY_CONSTRAINT) =>
+                if attempts < 3 && has_key && what.starts_with(IDEMPOTENCY_CONSTRAINT) =>
             {
                 attempts += 1;
             }
@@ -171,13 +211,15 @@ async fn enqueue_one(conn: &mut HotConn, new: &NewOutbound) -> StoreResult<Enque
     }
 }
 
-/// Stores `news` and `inbox` in one transaction; the outcomes are in the order of `news`.
+/// Stores `news` (each behind its send check, if it has one) and `inbox` in one transaction;
+/// the outcomes are in the order of `news`.
 async fn commit(
     conn: &mut HotConn,
-    news: &[NewOutbound],
+    news: &mut [NewOutbound],
+    checks: &[Option<SendCheck>],
     inbox: &[InboxItem],
-) -> StoreResult<Vec<EnqueueOutcome>> {
-    let result = commit_on(conn.get().await?, news, inbox).await;
+) -> StoreResult<Vec<Checked>> {
+    let result = commit_on(conn.get().await?, news, checks, inbox).await;
     if let Err(StoreError::Database(_) | StoreError::Closed) = &result {
         // Not a rejected request: the connection itself may be at fault.
         conn.discard();
@@ -187,14 +229,15 @@ async fn commit(
 
 async fn commit_on(
     c: &mut PgConnection,
-    news: &[NewOutbound],
+    news: &mut [NewOutbound],
+    checks: &[Option<SendCheck>],
     inbox: &[InboxItem],
-) -> StoreResult<Vec<EnqueueOutcome>> {
+) -> StoreResult<Vec<Checked>> {
     let mut tx = c.begin().await.db()?;
     let outcomes = if news.is_empty() {
         Vec::new()
     } else {
-        enqueue_set(&mut tx, news).await?
+        enqueue_set(&mut tx, news, checks).await?
     };
     if !inbox.is_empty() {
         insert_inbox_set(&mut tx, inbox).await?;
@@ -209,8 +252,10 @@ enum Plan {
     Insert,
     /// Its idempotency key is already stored: that message and its request hash.
     Found(Box<Message>, Option<String>),
-    /// Its idempotency key first appears at this earlier index of the batch.
+    /// Its idempotency key is that of the message this earlier request of the batch stores.
     Follow(usize),
+    /// The send policy refused it: nothing is stored.
+    Refused(Refusal),
 }
 
 static LOOKUP_KEYS_SQL: LazyLock<String> = LazyLock::new(|| {
@@ -263,35 +308,33 @@ const SET_SESSIONS_SQL: &str = "UPDATE messages AS m SET session_id = u.session_
 FROM UNNEST($1::text[], $2::text[]) AS u(id, session_id)
 WHERE m.id = u.id";
 
-/// Stores a batch of outbound messages on `c` (inside the caller's transaction).
+/// Stores a batch of outbound messages on `c` (inside the caller's transaction), in the
+/// order a one-by-one run would: a request whose idempotency key is already stored (or stored
+/// by an earlier request of the batch) is answered with that message; any other request with a
+/// send check is judged by the policy on its conversation, read in this transaction (a refusal
+/// stores nothing, and the policy's plan replaces the request's session and FEP window).
 async fn enqueue_set(
     c: &mut PgConnection,
-    items: &[NewOutbound],
-) -> StoreResult<Vec<EnqueueOutcome>> {
-    // Each key's first occurrence in the batch; later ones follow it.
-    let mut first: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut plans = Vec::with_capacity(items.len());
-    for (i, new) in items.iter().enumerate() {
-        let m = &new.message;
-        let plan = match &m.idempotency_key {
-            Some(key) => match first.get(&(m.tenant_id.as_str(), key.as_str())) {
-                Some(&p) => Plan::Follow(p),
-                None => {
-                    first.insert((&m.tenant_id, key), i);
-                    Plan::Insert
-                }
-            },
-            None => Plan::Insert,
-        };
-        plans.push(plan);
-    }
-
-    if !first.is_empty() {
-        let mut keyed: Vec<(&str, &str)> = first.keys().copied().collect();
-        keyed.sort_unstable();
-        let (tenants, keys): (Vec<&str>, Vec<&str>) = keyed.iter().copied().unzip();
+    items: &mut [NewOutbound],
+    checks: &[Option<SendCheck>],
+) -> StoreResult<Vec<Checked>> {
+    // The keys already stored, with their messages and request hashes.
+    let mut distinct: Vec<(&str, &str)> = items
+        .iter()
+        .filter_map(|n| {
+            let m = &n.message;
+            m.idempotency_key
+                .as_deref()
+                .map(|k| (m.tenant_id.as_str(), k))
+        })
+        .collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let mut stored: HashMap<(String, String), (Message, Option<String>)> = HashMap::new();
+    if !distinct.is_empty() {
+        let (tenants, keys): (Vec<&str>, Vec<&str>) = distinct.iter().copied().unzip();
         let ranges = chunks(
-            keyed
+            distinct
                 .iter()
                 .map(|(t, k)| text_bytes(Some(t)) + text_bytes(Some(k))),
         );
@@ -305,13 +348,76 @@ async fn enqueue_set(
             for row in &found {
                 let msg = rows::message(row)?;
                 let hash: Option<String> = rows::get(row, rows::MESSAGE_N)?;
-                let key = msg.idempotency_key.as_deref().unwrap_or_default();
-                if let Some(&i) = first.get(&(msg.tenant_id.as_str(), key)) {
-                    plans[i] = Plan::Found(Box::new(msg), hash);
-                }
+                let key = msg.idempotency_key.clone().unwrap_or_default();
+                stored.insert((msg.tenant_id.clone(), key), (msg, hash));
             }
         }
     }
+    let key_of = |n: &NewOutbound| {
+        n.message
+            .idempotency_key
+            .as_ref()
+            .map(|k| (n.message.tenant_id.clone(), k.clone()))
+    };
+
+    // The conversations the policy will judge, read at once.
+    let judged: Vec<usize> = (0..items.len())
+        .filter(|&i| {
+            checks.get(i).is_some_and(Option::is_some)
+                && !key_of(&items[i]).is_some_and(|k| stored.contains_key(&k))
+        })
+        .collect();
+    let mut conversations: HashMap<usize, Conversation> = HashMap::with_capacity(judged.len());
+    if !judged.is_empty() {
+        let wanted: Vec<(&str, &str, &ContactKey)> = judged
+            .iter()
+            .map(|&i| {
+                let n = &items[i];
+                (
+                    n.message.tenant_id.as_str(),
+                    n.message.channel_id.as_str(),
+                    &n.contact,
+                )
+            })
+            .collect();
+        let read = reads::read_conversations(c, &wanted).await?;
+        conversations.extend(judged.iter().copied().zip(read));
+    }
+
+    // Each request in order, as if alone.
+    let mut leaders: HashMap<(String, String), usize> = HashMap::new();
+    let mut plans = Vec::with_capacity(items.len());
+    for (i, new) in items.iter_mut().enumerate() {
+        let key = key_of(new);
+        if let Some(k) = &key {
+            if let Some((msg, hash)) = stored.get(k) {
+                plans.push(Plan::Found(Box::new(msg.clone()), hash.clone()));
+                continue;
+            }
+            if let Some(&j) = leaders.get(k) {
+                plans.push(Plan::Follow(j));
+                continue;
+            }
+        }
+        if let Some(Some(check)) = checks.get(i) {
+            let conversation = conversations.remove(&i).unwrap_or_default();
+            match crate::policy::plan(&conversation, check, new.message.created_at) {
+                Ok(plan) => {
+                    new.session = plan.session;
+                    new.open_fep_until = plan.open_fep_until;
+                }
+                Err(refusal) => {
+                    plans.push(Plan::Refused(refusal));
+                    continue;
+                }
+            }
+        }
+        if let Some(k) = key {
+            leaders.insert(k, i);
+        }
+        plans.push(Plan::Insert);
+    }
+    let items: &[NewOutbound] = items;
 
     // The messages to create, with their contacts.
     let inserts: Vec<usize> = (0..items.len())
@@ -361,19 +467,17 @@ async fn enqueue_set(
     let mut outcomes = Vec::with_capacity(items.len());
     for (i, new) in items.iter().enumerate() {
         let outcome = match &plans[i] {
-            Plan::Insert => {
-                EnqueueOutcome::Created(created[i].clone().unwrap_or_else(|| new.message.clone()))
-            }
-            Plan::Found(msg, hash) => by_hash(new, msg, hash.as_deref()),
-            Plan::Follow(p) => match &plans[*p] {
-                Plan::Found(msg, hash) => by_hash(new, msg, hash.as_deref()),
-                _ => match &created[*p] {
-                    Some(msg) => by_hash(new, msg, Some(&items[*p].request_hash)),
-                    None => {
-                        return Err(StoreError::Database("idempotency key not resolved".into()));
-                    }
-                },
+            Plan::Insert => Ok(EnqueueOutcome::Created(
+                created[i].clone().unwrap_or_else(|| new.message.clone()),
+            )),
+            Plan::Found(msg, hash) => Ok(by_hash(new, msg, hash.as_deref())),
+            Plan::Follow(p) => match &created[*p] {
+                Some(msg) => Ok(by_hash(new, msg, Some(&items[*p].request_hash))),
+                None => {
+                    return Err(StoreError::Database("idempotency key not resolved".into()));
+                }
             },
+            Plan::Refused(refusal) => Err(*refusal),
         };
         outcomes.push(outcome);
     }

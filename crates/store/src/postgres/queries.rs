@@ -308,6 +308,16 @@ impl Store for PgStore {
         self.batcher.enqueue(new).await
     }
 
+    async fn enqueue_checked(
+        &self,
+        new: NewOutbound,
+        check: &crate::policy::SendCheck,
+    ) -> StoreResult<Result<EnqueueOutcome, openbsp_domain::windows::Refusal>> {
+        // In the group commit's own transaction: the idempotency key first, then the policy on
+        // the conversation as the batch sees it; no read of its own on the send path.
+        self.batcher.enqueue_checked(new, check.clone()).await
+    }
+
     async fn get_message(
         &self,
         tenant_id: &str,

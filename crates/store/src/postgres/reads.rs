@@ -74,7 +74,13 @@ async fn worker(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Read>>>) {
             return; // every sender is gone: the store was dropped
         }
         let out = match conn.get().await {
-            Ok(c) => read_set(c, &reads).await,
+            Ok(c) => {
+                let wanted: Vec<(&str, &str, &ContactKey)> = reads
+                    .iter()
+                    .map(|r| (r.tenant_id.as_str(), r.channel_id.as_str(), &r.key))
+                    .collect();
+                read_conversations(c, &wanted).await
+            }
             Err(e) => Err(e),
         };
         match out {
@@ -131,34 +137,31 @@ static CONVERSATIONS_SQL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Answers `reads`, in order, in as few statements as [`super::STATEMENT_BYTES`] allows.
-async fn read_set(c: &mut sqlx::PgConnection, reads: &[Read]) -> StoreResult<Vec<Conversation>> {
-    let mut out = vec![Conversation::default(); reads.len()];
-    let sizes = reads.iter().map(|r| {
-        let (_, v) = rows::contact_key(&r.key);
-        text_bytes(Some(&r.tenant_id)) + text_bytes(Some(&r.channel_id)) + text_bytes(Some(v)) + 4
+/// The conversations of (tenant, channel, recipient) triples, in order, in as few statements
+/// as [`super::STATEMENT_BYTES`] allows; also used by the group commit to judge sends inside
+/// its own transaction.
+pub(super) async fn read_conversations(
+    c: &mut sqlx::PgConnection,
+    wanted: &[(&str, &str, &ContactKey)],
+) -> StoreResult<Vec<Conversation>> {
+    let mut out = vec![Conversation::default(); wanted.len()];
+    let sizes = wanted.iter().map(|(t, ch, key)| {
+        let (_, v) = rows::contact_key(key);
+        text_bytes(Some(t)) + text_bytes(Some(ch)) + text_bytes(Some(v)) + 4
     });
     for range in chunks(sizes) {
-        let part = &reads[range.clone()];
-        let key = |wanted: &'static str| {
+        let part = &wanted[range.clone()];
+        let key = |kind: &'static str| {
             part.iter()
-                .map(|r| {
-                    let (col, v) = rows::contact_key(&r.key);
-                    (col == wanted).then_some(v)
+                .map(|(_, _, k)| {
+                    let (col, v) = rows::contact_key(k);
+                    (col == kind).then_some(v)
                 })
                 .collect::<Vec<_>>()
         };
         let found = sqlx::query(CONVERSATIONS_SQL.as_str())
-            .bind(
-                part.iter()
-                    .map(|r| r.tenant_id.as_str())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                part.iter()
-                    .map(|r| r.channel_id.as_str())
-                    .collect::<Vec<_>>(),
-            )
+            .bind(part.iter().map(|w| w.0).collect::<Vec<_>>())
+            .bind(part.iter().map(|w| w.1).collect::<Vec<_>>())
             .bind(key("wa_id"))
             .bind(key("user_id"))
             .fetch_all(&mut *c)

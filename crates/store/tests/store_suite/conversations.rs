@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use openbsp_domain::MessageStatus;
 use openbsp_domain::ids::{new_id_at, prefix};
-use openbsp_domain::windows::{CSW_MS, FEP_MS};
+use openbsp_domain::windows::{CSW_MS, FEP_MS, Refusal, SendKind};
 use openbsp_store::*;
 use openbsp_testkit::Backend;
 use serde_json::json;
@@ -2224,5 +2224,191 @@ pub async fn concurrent_conversation_reads_answer_each_caller(backend: Backend) 
     for task in tasks {
         let (i, got) = task.await.unwrap();
         assert_eq!(got, expected[i % cases.len()], "read {i}");
+    }
+}
+
+fn free_form() -> openbsp_store::policy::SendCheck {
+    openbsp_store::policy::SendCheck {
+        kind: SendKind::FreeForm,
+        session_kind: Some("service".into()),
+        opened_by: "message".into(),
+    }
+}
+
+fn template(marketing: bool) -> openbsp_store::policy::SendCheck {
+    openbsp_store::policy::SendCheck {
+        kind: SendKind::Template { marketing },
+        session_kind: Some(if marketing { "marketing" } else { "utility" }.into()),
+        opened_by: "session_start".into(),
+    }
+}
+
+pub async fn enqueue_checked_answers_retries_then_applies_the_policy(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "Acme").await;
+    let checked = |new: NewOutbound, check: openbsp_store::policy::SendCheck| {
+        let store = store.clone();
+        async move { store.enqueue_checked(new, &check).await.unwrap() }
+    };
+
+    // Free-form to someone who never wrote: refused, and nothing stored, not even a contact.
+    assert_eq!(
+        checked(outbound(&w.channel, "15550001", T), free_form()).await,
+        Err(Refusal::WindowClosed { closed_at: None })
+    );
+    assert_eq!(store.count_messages(&w.tenant.id).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .find_contact(&w.tenant.id, &wa("15550001"))
+            .await
+            .unwrap(),
+        None
+    );
+    // A template may open the conversation: a session as the policy plans it.
+    let m = match checked(outbound(&w.channel, "15550001", T), template(false)).await {
+        Ok(EnqueueOutcome::Created(m)) => m,
+        other => panic!("expected Created, got {other:?}"),
+    };
+    let s = session(&store, &w.tenant.id, m.session_id.as_deref().unwrap()).await;
+    assert_eq!(
+        (
+            s.kind.as_deref(),
+            s.opened_by.as_str(),
+            s.opened_at,
+            s.expires_at
+        ),
+        (Some("utility"), "session_start", T, T + CSW_MS)
+    );
+
+    // The user writes (from an ad): free-form is allowed, joins the session, opens the FEP.
+    let mut entry = inbound(&w.channel, "15550001", "wamid.1", None, T + HOUR);
+    entry.entry_point = true;
+    receive(&store, &entry).await;
+    let reply = match checked(
+        keyed(&w.channel, "15550001", T + 2 * HOUR, "k1", "h1"),
+        free_form(),
+    )
+    .await
+    {
+        Ok(EnqueueOutcome::Created(m)) => m,
+        other => panic!("expected Created, got {other:?}"),
+    };
+    assert_eq!(reply.session_id, m.session_id);
+    let window = store
+        .conversation(&w.tenant.id, &w.channel.id, &wa("15550001"))
+        .await
+        .unwrap()
+        .window
+        .unwrap();
+    assert_eq!(
+        (window.fep_opened_at, window.fep_expires_at),
+        (Some(T + 2 * HOUR), Some(T + 2 * HOUR + FEP_MS))
+    );
+    // A day later the window is closed, but a retry of the send is answered before the policy
+    // is asked: the first message (or the key's misuse), nothing new.
+    let later = T + HOUR + CSW_MS + MIN;
+    assert_eq!(
+        checked(
+            keyed(&w.channel, "15550001", later, "k1", "h1"),
+            free_form()
+        )
+        .await,
+        Ok(EnqueueOutcome::Existing(reply.clone()))
+    );
+    assert_eq!(
+        checked(
+            keyed(&w.channel, "15550001", later, "k1", "h2"),
+            free_form()
+        )
+        .await,
+        Ok(EnqueueOutcome::KeyReused(reply.clone()))
+    );
+    assert_eq!(
+        checked(
+            keyed(&w.channel, "15550001", later, "k2", "h1"),
+            free_form()
+        )
+        .await,
+        Err(Refusal::WindowClosed {
+            closed_at: Some(T + HOUR + CSW_MS)
+        })
+    );
+    assert_eq!(store.count_messages(&w.tenant.id).await.unwrap(), 3);
+
+    // A marketing template to someone who opted out is refused; another kind is not.
+    let change = OptOutChange {
+        opted_out: true,
+        source: "user_preferences".into(),
+        at: T + 5,
+    };
+    store
+        .set_marketing_opt_out(&w.tenant.id, &wa("15550002"), &change)
+        .await
+        .unwrap();
+    assert_eq!(
+        checked(outbound(&w.channel, "15550002", later), template(true)).await,
+        Err(Refusal::OptedOut { since: T + 5 })
+    );
+    assert!(matches!(
+        checked(outbound(&w.channel, "15550002", later), template(false)).await,
+        Ok(EnqueueOutcome::Created(_))
+    ));
+
+    // Many at once (batched together), some allowed and some refused: each as if alone; two
+    // requests with one key in the same batch, the first refused, the second allowed.
+    receive(
+        &store,
+        &inbound(&w.channel, "15550003", "wamid.3", None, later),
+    )
+    .await;
+    let mut tasks = Vec::new();
+    for i in 0..60i64 {
+        let (to, check) = if i % 2 == 0 {
+            ("15550003", free_form()) // wrote a minute ago
+        } else {
+            ("15550004", free_form()) // never wrote
+        };
+        let new = outbound(&w.channel, to, later + 10 + i);
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            (i, store.enqueue_checked(new, &check).await.unwrap())
+        }));
+    }
+    for t in tasks {
+        let (i, out) = t.await.unwrap();
+        if i % 2 == 0 {
+            assert!(
+                matches!(out, Ok(EnqueueOutcome::Created(_))),
+                "{i}: {out:?}"
+            );
+        } else {
+            assert_eq!(out, Err(Refusal::WindowClosed { closed_at: None }), "{i}");
+        }
+    }
+    assert_eq!(
+        store
+            .find_contact(&w.tenant.id, &wa("15550004"))
+            .await
+            .unwrap(),
+        None
+    );
+    let (a, b) = tokio::join!(
+        checked(
+            keyed(&w.channel, "15550004", later + 100, "k9", "x"),
+            free_form()
+        ),
+        checked(
+            keyed(&w.channel, "15550004", later + 101, "k9", "y"),
+            template(false)
+        ),
+    );
+    // A refused request stores nothing, so the other is judged alone (unless it was stored
+    // before the first was looked at: then the first finds its key).
+    match (&a, &b) {
+        (Err(Refusal::WindowClosed { .. }), Ok(EnqueueOutcome::Created(_))) => {}
+        (Ok(EnqueueOutcome::KeyReused(first)), Ok(EnqueueOutcome::Created(second))) => {
+            assert_eq!(first, second)
+        }
+        other => panic!("{other:?}"),
     }
 }
