@@ -41,8 +41,3 @@ CREATE INDEX sessions_contact ON sessions(contact_id, id);
 
 ALTER TABLE messages ADD COLUMN session_id TEXT COLLATE "C";
 CREATE INDEX messages_session ON messages(session_id, id) WHERE session_id IS NOT NULL;
--- Merging two contacts moves the messages of the merged one: those in a session are found
--- through their sessions; the few without one (notices outside any session, messages from
--- before this migration) through this index. Partial, so that the hot inserts (every message
--- written from now on has a session) add no entry to it.
-CREATE INDEX messages_contact_unsessioned ON messages(contact_id) WHERE session_id IS NULL;
