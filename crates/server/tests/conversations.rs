@@ -97,7 +97,12 @@ async fn the_window_is_open_until_24_hours_and_refused_before_meta_after(b: Back
         before,
         "refused sends store nothing"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Nothing of them was queued, so once the two accepted sends have left the outbox, Meta
+    // has seen everything it ever will.
+    wait_until("the outbox drains", || async {
+        app.store.outbox_depth().await.unwrap() == 0
+    })
+    .await;
     assert_eq!(app.sim.received(PNID).len(), 2, "Meta was never called");
 
     // A new message from the user opens it again.
@@ -629,7 +634,11 @@ async fn the_closer_closes_sessions_when_their_window_lapses(b: Backend) {
         openbsp_domain::clock::rfc3339(t0 + 3_600_000 + CSW_MS)
     );
     clock.set_ms(t0 + 3_600_000 + CSW_MS - SECOND);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // A closer pass at this time closes nothing.
+    let closed = openbsp_server::sessions::closer::close_due(&app.gateway.state)
+        .await
+        .unwrap();
+    assert_eq!(closed, 0);
     let stored = app
         .store
         .get_session(&app.tenant_id, &sid)
@@ -704,7 +713,9 @@ async fn session_start_opens_a_conversation_in_one_call(b: Backend) {
     assert_eq!(again.body["message"]["id"], message["id"]);
     assert_eq!(again.body["session"]["id"], session["id"]);
     assert_eq!(again.body["contact"]["id"], contact["id"]);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The replay stored nothing: one message, already sent, none waiting.
+    assert_eq!(app.store.count_messages(&app.tenant_id).await.unwrap(), 1);
+    assert_eq!(app.store.outbox_depth().await.unwrap(), 0);
     assert_eq!(app.sim.received(PNID).len(), 1, "sent once");
 
     // Once the user answers, a start with free-form reuses the open session.

@@ -160,30 +160,13 @@ pub trait Store: Send + Sync + 'static {
     /// session it joins or opens and which FEP window it opens (`new.session` and
     /// `new.open_fep_until` are replaced by the plan). `Err(refusal)` stores nothing.
     ///
-    /// The default reads the conversation, then enqueues; a backend may do both in one
-    /// transaction (SQLite does, on its writer: no read on the send path, and an idempotent
-    /// retry is answered before the policy is asked).
+    /// The policy and the enqueue are one transaction, and an idempotent retry is answered
+    /// before the policy is asked (its first answer stands even after the window closed).
     async fn enqueue_checked(
         &self,
-        mut new: NewOutbound,
+        new: NewOutbound,
         check: &SendCheck,
-    ) -> StoreResult<Result<EnqueueOutcome, Refusal>> {
-        let conversation = self
-            .conversation(
-                &new.message.tenant_id,
-                &new.message.channel_id,
-                &new.contact,
-            )
-            .await?;
-        match crate::policy::plan(&conversation, check, new.message.created_at) {
-            Ok(plan) => {
-                new.session = plan.session;
-                new.open_fep_until = plan.open_fep_until;
-                Ok(Ok(self.enqueue_outbound(new).await?))
-            }
-            Err(refusal) => Ok(Err(refusal)),
-        }
-    }
+    ) -> StoreResult<Result<EnqueueOutcome, Refusal>>;
     /// A message of a tenant by gateway id or `wamid`.
     async fn get_message(&self, tenant_id: &str, id_or_wamid: &str)
     -> StoreResult<Option<Message>>;

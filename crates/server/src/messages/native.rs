@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use openbsp_domain::MessageStatus;
-use openbsp_store::{Direction, EnqueueOutcome, MessageFilter, Page};
+use openbsp_store::{Channel, Direction, EnqueueOutcome, MessageFilter, Page};
 use openbsp_wire::send::{Outgoing, ParseContext, Surface, parse_outgoing_in};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -42,6 +42,28 @@ pub fn json_body(body: &[u8]) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))
 }
 
+/// The tenant's channel a request body names in `channel` (a phone number id or a channel
+/// id); another tenant's is not found.
+pub async fn required_channel(
+    state: &AppState,
+    tenant_id: &str,
+    body: &Value,
+) -> Result<Channel, ApiError> {
+    let channel_ref = match body.get("channel") {
+        Some(Value::String(c)) if !c.is_empty() => c.as_str(),
+        Some(_) => return Err(ApiError::bad_request("channel must be a string")),
+        None => {
+            return Err(ApiError::bad_request(
+                "channel is required: a phone_number_id or a channel id",
+            ));
+        }
+    };
+    state
+        .tenant_channel(tenant_id, channel_ref)
+        .await?
+        .ok_or_else(|| ApiError::not_found(&format!("channel {channel_ref}")))
+}
+
 /// `POST /v1/messages`: validate, queue durably, answer at once.
 pub async fn create(
     State(state): State<AppState>,
@@ -51,19 +73,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let key = idempotency_key(&headers)?;
     let v = json_body(&body)?;
-    let channel_ref = match v.get("channel") {
-        Some(Value::String(c)) if !c.is_empty() => c.as_str(),
-        Some(_) => return Err(ApiError::bad_request("channel must be a string")),
-        None => {
-            return Err(ApiError::bad_request(
-                "channel is required: a phone_number_id or a channel id",
-            ));
-        }
-    };
-    let channel = state
-        .tenant_channel(&auth.tenant_id, channel_ref)
-        .await?
-        .ok_or_else(|| ApiError::not_found(&format!("channel {channel_ref}")))?;
+    let channel = required_channel(&state, &auth.tenant_id, &v).await?;
     let ctx = ParseContext {
         business_phone: Some(channel.display_phone_number.clone()),
     };

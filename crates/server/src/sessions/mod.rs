@@ -21,7 +21,9 @@ use serde_json::{Map, Value, json};
 use crate::auth::TenantAuth;
 use crate::contacts;
 use crate::error::ApiError;
-use crate::messages::native::{accept_error, idempotency_key, json_body, parse_time};
+use crate::messages::native::{
+    accept_error, idempotency_key, json_body, parse_time, required_channel,
+};
 use crate::messages::service;
 use crate::messages::view::message_json;
 use crate::state::AppState;
@@ -220,8 +222,8 @@ async fn close(
 /// The recipient fields for a contact: its `wa_id`, else its BSUID.
 fn recipient_fields(c: &Contact) -> Result<(&'static str, String), ApiError> {
     match (&c.wa_id, &c.user_id) {
-        (Some(w), _) => Ok(("to", format!("+{w}"))),
-        (None, Some(u)) => Ok(("recipient", u.clone())),
+        (Some(w), _) => Ok(key_fields(&ContactKey::WaId(w.clone()))),
+        (None, Some(u)) => Ok(key_fields(&ContactKey::UserId(u.clone()))),
         (None, None) => Err(ApiError::internal(format!(
             "contact {} has neither wa_id nor user_id",
             c.id
@@ -229,10 +231,20 @@ fn recipient_fields(c: &Contact) -> Result<(&'static str, String), ApiError> {
     }
 }
 
-/// Parses a message body that names no recipient, addressed to `contact`.
+/// The Cloud API recipient field and value for a user: `to` for a number, `recipient` for a
+/// BSUID.
+fn key_fields(k: &ContactKey) -> (&'static str, String) {
+    match k {
+        ContactKey::WaId(w) => ("to", format!("+{w}")),
+        ContactKey::UserId(u) => ("recipient", u.clone()),
+    }
+}
+
+/// Parses a message body that names no recipient, addressed to `recipient` (a field and its
+/// value, from [`key_fields`]).
 fn message_for(
     message: &Value,
-    contact: &Contact,
+    recipient: (&'static str, String),
     channel: &Channel,
 ) -> Result<SendRequest, ApiError> {
     let mut obj: Map<String, Value> = match message {
@@ -246,7 +258,7 @@ fn message_for(
             )));
         }
     }
-    let (field, value) = recipient_fields(contact)?;
+    let (field, value) = recipient;
     obj.insert(field.to_string(), json!(value));
     let ctx = openbsp_wire::send::ParseContext {
         business_phone: Some(channel.display_phone_number.clone()),
@@ -286,7 +298,7 @@ async fn reply(
         .get_contact(&auth.tenant_id, &s.contact_id)
         .await?
         .ok_or_else(|| ApiError::not_found(&format!("contact {}", s.contact_id)))?;
-    let req = message_for(&v, &contact, &channel)?;
+    let req = message_for(&v, recipient_fields(&contact)?, &channel)?;
     let outcome = service::accept(&state, &auth.tenant_id, &channel, &req, &body, key)
         .await
         .map_err(accept_error)?;
@@ -391,44 +403,13 @@ async fn start(
             )));
         }
     }
-    let channel_ref = match obj.get("channel") {
-        Some(Value::String(c)) if !c.is_empty() => c.as_str(),
-        _ => {
-            return Err(ApiError::bad_request(
-                "channel is required: a phone_number_id or a channel id",
-            ));
-        }
-    };
-    let channel = state
-        .tenant_channel(&auth.tenant_id, channel_ref)
-        .await?
-        .ok_or_else(|| ApiError::not_found(&format!("channel {channel_ref}")))?;
+    let channel = required_channel(&state, &auth.tenant_id, &v).await?;
     let (ckey, also, name) = contact_keys(obj.get("contact").unwrap_or(&Value::Null), &channel)?;
     let message = obj.get("message").ok_or_else(|| {
         ApiError::bad_request("message is required: a Cloud API message body without to")
     })?;
-    // Validate the message before anything is stored: a placeholder contact stands in.
-    let probe = Contact {
-        id: String::new(),
-        tenant_id: auth.tenant_id.clone(),
-        wa_id: match &ckey {
-            ContactKey::WaId(w) => Some(w.clone()),
-            _ => None,
-        },
-        user_id: match (&ckey, &also) {
-            (ContactKey::UserId(u), _) | (_, Some(ContactKey::UserId(u))) => Some(u.clone()),
-            _ => None,
-        },
-        profile_name: None,
-        username: None,
-        attributes: json!({}),
-        marketing_opt_out_at: None,
-        marketing_opt_out_source: None,
-        previous_wa_ids: Vec::new(),
-        created_at: 0,
-        updated_at: 0,
-    };
-    let req = message_for(message, &probe, &channel)?;
+    // Validated before anything is stored.
+    let req = message_for(message, key_fields(&ckey), &channel)?;
     let now = state.now();
     // The policy decides before anything is stored: a refused start creates nothing.
     let conversation = state

@@ -11,6 +11,7 @@ use openbsp_store::{
 use openbsp_wire::webhook::{
     Envelope, InboundMessage, MessagesValue, Status, UserPreferencesValue,
 };
+use serde::Deserialize;
 use tokio::sync::watch;
 
 use crate::state::{AppState, SendOutcome};
@@ -104,24 +105,16 @@ async fn process(state: &AppState, item: &InboxItem) -> Result<(), openbsp_store
                     continue;
                 }
             }
-            let value: MessagesValue = match serde_json::from_value(change.value) {
+            let value = match MessagesValue::deserialize(&change.value) {
                 Ok(v) => v,
                 Err(e) => {
                     tracing::warn!(inbox.id = %item.id, error = %e, "malformed messages change; skipped");
                     continue;
                 }
             };
-            let channel = match state.channel(&value.metadata.phone_number_id).await {
-                Ok(Some(c)) if c.app_id == item.app_id => c,
-                Ok(_) => {
-                    tracing::warn!(inbox.id = %item.id, phone_number_id = %value.metadata.phone_number_id, "change for a number the signing app does not own; skipped");
-                    continue;
-                }
-                Err(_) => {
-                    return Err(openbsp_store::StoreError::Database(
-                        "channel lookup failed".into(),
-                    ));
-                }
+            let Some(channel) = owned_channel(state, item, &value.metadata.phone_number_id).await?
+            else {
+                continue;
             };
             for s in &value.statuses {
                 apply_status(state, &channel, s).await?;
@@ -132,6 +125,25 @@ async fn process(state: &AppState, item: &InboxItem) -> Result<(), openbsp_store
         }
     }
     Ok(())
+}
+
+/// The channel of `pnid`, if the app whose secret signed the payload owns it (else the change
+/// is skipped, with a warning).
+async fn owned_channel(
+    state: &AppState,
+    item: &InboxItem,
+    pnid: &str,
+) -> Result<Option<Channel>, openbsp_store::StoreError> {
+    match state.channel(pnid).await {
+        Ok(Some(c)) if c.app_id == item.app_id => Ok(Some(c)),
+        Ok(_) => {
+            tracing::warn!(inbox.id = %item.id, phone_number_id = %pnid, "change for a number the signing app does not own; skipped");
+            Ok(None)
+        }
+        Err(_) => Err(openbsp_store::StoreError::Database(
+            "channel lookup failed".into(),
+        )),
+    }
 }
 
 fn unix_ms(ts: &str, fallback: i64) -> i64 {
@@ -299,25 +311,15 @@ async fn apply_user_preferences(
     item: &InboxItem,
     value: &serde_json::Value,
 ) -> Result<(), openbsp_store::StoreError> {
-    let prefs: UserPreferencesValue = match serde_json::from_value(value.clone()) {
+    let prefs = match UserPreferencesValue::deserialize(value) {
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(inbox.id = %item.id, error = %e, "malformed user_preferences change; skipped");
             return Ok(());
         }
     };
-    let pnid = &prefs.metadata.phone_number_id;
-    let channel = match state.channel(pnid).await {
-        Ok(Some(c)) if c.app_id == item.app_id => c,
-        Ok(_) => {
-            tracing::warn!(inbox.id = %item.id, phone_number_id = %pnid, "user_preferences for a number the signing app does not own; skipped");
-            return Ok(());
-        }
-        Err(_) => {
-            return Err(openbsp_store::StoreError::Database(
-                "channel lookup failed".into(),
-            ));
-        }
+    let Some(channel) = owned_channel(state, item, &prefs.metadata.phone_number_id).await? else {
+        return Ok(());
     };
     for p in &prefs.user_preferences {
         let Some(opted_out) = p.marketing_opt_out() else {
