@@ -92,6 +92,8 @@ pub(crate) fn unknown_path(path: &str) -> GraphError {
         details: None,
         kind: "OAuthException".to_string(),
         http_status: 400,
+        subcode: None,
+        user_title: None,
     })
 }
 

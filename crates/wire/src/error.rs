@@ -43,6 +43,20 @@ pub mod codes {
     pub const PAIR_RATE_LIMIT: i64 = 131056;
     /// Account in maintenance mode.
     pub const MAINTENANCE_MODE: i64 = 131057;
+    /// Template parameters do not match the template (count or kind).
+    pub const TEMPLATE_PARAM_COUNT: i64 = 132000;
+    /// Template does not exist in that language, or is not approved.
+    pub const TEMPLATE_MISSING: i64 = 132001;
+    /// The filled-in template text is too long.
+    pub const TEMPLATE_TEXT_TOO_LONG: i64 = 132005;
+    /// A parameter's format does not match the template's.
+    pub const TEMPLATE_PARAM_FORMAT: i64 = 132012;
+    /// Template paused for low quality.
+    pub const TEMPLATE_PAUSED: i64 = 132015;
+    /// Template disabled for low quality.
+    pub const TEMPLATE_DISABLED: i64 = 132016;
+    /// Template parameters fail validation (e.g. a value with new lines or too many spaces).
+    pub const TEMPLATE_PARAM_INVALID: i64 = 132018;
 }
 
 /// How the gateway treats a failed send, by Meta's error code (reference §4.2 "Class").
@@ -126,8 +140,11 @@ pub fn title(code: i64) -> &'static str {
         132000 => "Number of parameters does not match the expected number of params",
         132001 => "Template name does not exist in the translation",
         132005 => "Translated text too long",
+        132007 => "Template Format Character Policy Violated",
+        132012 => "Parameter format does not match format in the created template",
         132015 => "Template is paused due to low quality",
         132016 => "Template is disabled due to low quality",
+        132018 => "Template parameters are invalid",
         _ => "Unknown error",
     }
 }
@@ -146,6 +163,12 @@ pub struct MetaError {
     pub kind: String,
     /// HTTP status the Graph API answers with.
     pub http_status: u16,
+    /// `error_subcode`: Meta still sends it for template management (`2388040`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subcode: Option<i64>,
+    /// `error_user_title`: the short title Meta shows a person (template management).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_title: Option<String>,
 }
 
 impl MetaError {
@@ -164,7 +187,23 @@ impl MetaError {
             details: details.into(),
             kind: "OAuthException".to_string(),
             http_status,
+            subcode: None,
+            user_title: None,
         }
+    }
+
+    /// Code 100 with a subcode and a user title, as Meta answers a template it will not
+    /// accept (`details` and `error_user_msg` say why).
+    pub fn with_subcode(
+        code: i64,
+        subcode: i64,
+        user_title: impl Into<String>,
+        details: impl Into<String>,
+    ) -> MetaError {
+        let mut e = MetaError::new(code, Some(details.into()));
+        e.subcode = Some(subcode);
+        e.user_title = Some(user_title.into());
+        e
     }
 
     /// Code 100 with Meta's own message text (e.g. `"The parameter to is required."`).
@@ -209,6 +248,16 @@ impl MetaError {
         if let Some(details) = &self.details {
             err["error_data"] = json!({"messaging_product": "whatsapp", "details": details});
         }
+        if let Some(subcode) = self.subcode {
+            err["error_subcode"] = json!(subcode);
+            err["is_transient"] = json!(false);
+        }
+        if let Some(title) = &self.user_title {
+            err["error_user_title"] = json!(title);
+            if let Some(details) = &self.details {
+                err["error_user_msg"] = json!(details);
+            }
+        }
         json!({ "error": err })
     }
 
@@ -244,6 +293,11 @@ impl MetaError {
                 .unwrap_or("OAuthException")
                 .to_string(),
             http_status,
+            subcode: err.get("error_subcode").and_then(Value::as_i64),
+            user_title: err
+                .get("error_user_title")
+                .and_then(Value::as_str)
+                .map(str::to_string),
         })
     }
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod limits;
 pub mod send;
 pub mod signature;
+pub mod template;
 pub mod webhook;
 
 pub use error::{MetaError, RetryClass};

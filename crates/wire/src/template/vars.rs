@@ -1,0 +1,1 @@
+//! Variables in template text: `{{1}}` and `{{name}}`.
