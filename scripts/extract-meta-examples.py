@@ -5,7 +5,9 @@
 - crates/wire/tests/fixtures/meta_send_examples.json: the request bodies of the `sendMessage`
   operation (`POST /{Version}/{Phone-Number-ID}/messages`);
 - crates/wire/tests/fixtures/meta_webhook_examples.json: the webhook payloads Meta posts to a
-  business (`POST /whatsapp/webhooks`): inbound messages of many kinds and group events.
+  business (`POST /whatsapp/webhooks`): inbound messages of many kinds and group events;
+- crates/wire/tests/fixtures/meta_template_examples.json: template definitions as Meta's
+  examples create (`POST /{WABA-ID}/message_templates`) and edit them (`POST /{TEMPLATE_ID}`).
 
 Run it again when the description is updated:
 
@@ -49,3 +51,7 @@ write("meta_send_examples.json", "operation sendMessage",
       request_examples("/{Version}/{Phone-Number-ID}/messages", is_send))
 write("meta_webhook_examples.json", "POST /whatsapp/webhooks (request body examples)",
       request_examples("/whatsapp/webhooks"))
+write("meta_template_examples.json",
+      "POST /{WABA-ID}/message_templates (request body examples) and POST /{TEMPLATE_ID} (edit)",
+      {**request_examples("/{Version}/{WABA-ID}/message_templates"),
+       **{f"Edit: {k}": v for k, v in request_examples("/{Version}/{TEMPLATE_ID}").items()}})

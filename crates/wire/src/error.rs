@@ -166,9 +166,6 @@ pub struct MetaError {
     /// `error_subcode`: Meta still sends it for template management (`2388040`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subcode: Option<i64>,
-    /// `error_user_title`: the short title Meta shows a person (template management).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user_title: Option<String>,
 }
 
 impl MetaError {
@@ -188,21 +185,14 @@ impl MetaError {
             kind: "OAuthException".to_string(),
             http_status,
             subcode: None,
-            user_title: None,
         }
     }
 
-    /// Code 100 with a subcode and a user title, as Meta answers a template it will not
-    /// accept (`details` and `error_user_msg` say why).
-    pub fn with_subcode(
-        code: i64,
-        subcode: i64,
-        user_title: impl Into<String>,
-        details: impl Into<String>,
-    ) -> MetaError {
+    /// `code` with a subcode, as Meta answers a template it will not accept (`details`
+    /// and `error_user_msg` say why; `error_user_title` is the subcode's title).
+    pub fn with_subcode(code: i64, subcode: i64, details: impl Into<String>) -> MetaError {
         let mut e = MetaError::new(code, Some(details.into()));
         e.subcode = Some(subcode);
-        e.user_title = Some(user_title.into());
         e
     }
 
@@ -251,11 +241,11 @@ impl MetaError {
         if let Some(subcode) = self.subcode {
             err["error_subcode"] = json!(subcode);
             err["is_transient"] = json!(false);
-        }
-        if let Some(title) = &self.user_title {
-            err["error_user_title"] = json!(title);
-            if let Some(details) = &self.details {
-                err["error_user_msg"] = json!(details);
+            if subcode >= 2_000_000 {
+                err["error_user_title"] = json!(crate::template::subcode_title(subcode));
+                if let Some(details) = &self.details {
+                    err["error_user_msg"] = json!(details);
+                }
             }
         }
         json!({ "error": err })
@@ -294,10 +284,6 @@ impl MetaError {
                 .to_string(),
             http_status,
             subcode: err.get("error_subcode").and_then(Value::as_i64),
-            user_title: err
-                .get("error_user_title")
-                .and_then(Value::as_str)
-                .map(str::to_string),
         })
     }
 }

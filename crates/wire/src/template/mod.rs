@@ -18,12 +18,10 @@ mod render;
 mod vars;
 
 pub use definition::{
-    Button, ButtonKind, Card, Category, Definition, Header, HeaderFormat, OtpType,
-    ParameterFormat, parse_definition, validate_name,
+    Button, ButtonKind, Card, Category, Definition, Header, HeaderFormat, OtpType, ParameterFormat,
+    parse_definition, validate_name,
 };
-pub use render::{
-    RenderedCard, Rendered, check_send, components_from_values, status_error,
-};
+pub use render::{Rendered, RenderedCard, check_send, components_from_values, status_error};
 
 use crate::error::MetaError;
 
@@ -47,9 +45,7 @@ impl TemplateError {
     /// The error as Meta answers it on the Graph API.
     pub fn to_meta(&self) -> MetaError {
         match self.subcode {
-            Some(sub) => {
-                MetaError::with_subcode(self.code, sub, subcode_title(sub), self.message.clone())
-            }
+            Some(sub) => MetaError::with_subcode(self.code, sub, self.message.clone()),
             None if self.code == crate::error::codes::INVALID_PARAMETER => {
                 MetaError::invalid_parameter(self.message.clone())
             }
