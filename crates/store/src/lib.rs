@@ -12,6 +12,7 @@ pub mod policy;
 pub mod postgres;
 pub mod sqlite;
 mod store;
+mod templates;
 
 use std::sync::Arc;
 

@@ -309,6 +309,10 @@ pub struct Message {
     pub context_message_id: Option<String>,
     /// The session it belongs to (filled in by the store).
     pub session_id: Option<String>,
+    /// The gateway's id (`tpl_…`) of the template it was sent from (outbound only).
+    pub template_id: Option<String>,
+    /// The template's text as the contact saw it, parameters filled in (outbound only).
+    pub rendered_text: Option<String>,
     /// The client's `Idempotency-Key`.
     pub idempotency_key: Option<String>,
     /// Creation time.
@@ -550,6 +554,149 @@ pub struct Template {
     pub created_at: i64,
     /// Last change.
     pub updated_at: i64,
+    /// `POSITIONAL` (`{{1}}`) or `NAMED` (`{{first_name}}`) parameters, when known.
+    pub parameter_format: Option<String>,
+    /// The category it had before Meta re-categorised it, when Meta did.
+    pub previous_category: Option<String>,
+    /// How long Meta keeps trying to deliver a message of it (`message_send_ttl_seconds`).
+    pub message_send_ttl_seconds: Option<i64>,
+    /// When it was deleted: set while `status` is `DELETED`, `None` otherwise.
+    pub deleted_at: Option<i64>,
+}
+
+/// A template the gateway submitted to Meta (status `PENDING`), or recreates after a
+/// deletion (see [`crate::Store::create_template`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewTemplate {
+    /// Owner.
+    pub tenant_id: String,
+    /// The WABA it belongs to.
+    pub waba_id: String,
+    /// Template name.
+    pub name: String,
+    /// Language code (`en_US`).
+    pub language: String,
+    /// `MARKETING`, `UTILITY` or `AUTHENTICATION`.
+    pub category: String,
+    /// `POSITIONAL` or `NAMED`.
+    pub parameter_format: String,
+    /// Components (a JSON array).
+    pub components: Value,
+    /// Status Meta answered with (`PENDING`, `APPROVED`, `REJECTED`).
+    pub status: String,
+    /// Meta's template id, when Meta gave one.
+    pub meta_template_id: Option<String>,
+    /// `message_send_ttl_seconds`, when set.
+    pub message_send_ttl_seconds: Option<i64>,
+    /// When (ms).
+    pub at: i64,
+}
+
+/// An edit of a template's definition (`POST /{template_id}`): the fields that are `Some`
+/// replace the stored ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateEdit {
+    /// Owner.
+    pub tenant_id: String,
+    /// The gateway's id (`tpl_…`) or Meta's template id.
+    pub id: String,
+    /// New components.
+    pub components: Option<Value>,
+    /// New category.
+    pub category: Option<String>,
+    /// New `message_send_ttl_seconds`.
+    pub message_send_ttl_seconds: Option<i64>,
+    /// The status Meta answered the edit with (an edit of an approved template goes back to
+    /// review).
+    pub status: Option<String>,
+    /// When (ms).
+    pub at: i64,
+}
+
+/// A template as Meta lists it (a sync): replaces what the gateway knows of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncedTemplate {
+    /// Owner (the tenant of the WABA).
+    pub tenant_id: String,
+    /// The WABA.
+    pub waba_id: String,
+    /// Template name.
+    pub name: String,
+    /// Language code.
+    pub language: String,
+    /// Meta's template id.
+    pub meta_template_id: String,
+    /// Category.
+    pub category: Option<String>,
+    /// Status.
+    pub status: String,
+    /// Components (a JSON array).
+    pub components: Value,
+    /// `POSITIONAL` or `NAMED`.
+    pub parameter_format: Option<String>,
+    /// Quality score.
+    pub quality_score: Option<String>,
+    /// Rejection reason.
+    pub reason: Option<String>,
+    /// The category before Meta re-categorised it.
+    pub previous_category: Option<String>,
+    /// `message_send_ttl_seconds`.
+    pub message_send_ttl_seconds: Option<i64>,
+    /// When (ms).
+    pub at: i64,
+}
+
+/// What [`crate::Store::sync_template`] did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncOutcome {
+    /// The template as it is now.
+    pub template: Template,
+    /// The gateway did not know it before.
+    pub created: bool,
+    /// It was created, or something Meta lists of it differed from what the gateway knew.
+    pub changed: bool,
+}
+
+/// Filters and page for listing templates: exact matches, in id order.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct TemplateFilter {
+    /// Owner.
+    pub tenant_id: String,
+    /// Only this WABA.
+    pub waba_id: Option<String>,
+    /// Only this name.
+    pub name: Option<String>,
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this category.
+    pub category: Option<String>,
+    /// Only this language.
+    pub language: Option<String>,
+    /// Deleted templates too.
+    pub include_deleted: bool,
+    /// Cursor: only templates whose id is greater than this one.
+    pub after: Option<String>,
+    /// Most templates returned.
+    pub limit: u32,
+}
+
+/// One entry of a template's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TemplateEvent {
+    /// The template (`tpl_…`).
+    pub template_id: String,
+    /// `created`, `status`, `quality`, `category`, `edited`, `synced` or `deleted`.
+    pub kind: String,
+    /// The new status, quality score or category, when the entry has one.
+    pub value: Option<String>,
+    /// The value before.
+    pub previous: Option<String>,
+    /// Meta's reason (of a rejection, pause, …).
+    pub reason: Option<String>,
+    /// More: the webhook's `value`, what an edit or a sync changed (a JSON object).
+    pub detail: Value,
+    /// When (ms).
+    pub at: i64,
 }
 
 /// A change to a template learnt from Meta (a template webhook): the fields that are `Some`
@@ -572,6 +719,14 @@ pub struct TemplateUpdate {
     pub meta_template_id: Option<String>,
     /// Reason of a rejection, pause or disabling.
     pub reason: Option<String>,
+    /// New quality score (`GREEN`, `YELLOW`, `RED`, `UNKNOWN`).
+    pub quality_score: Option<String>,
+    /// The category before Meta re-categorised it.
+    pub previous_category: Option<String>,
+    /// The history entry it makes: `status`, `quality` or `category`.
+    pub event: String,
+    /// The webhook's `value`, kept in the history.
+    pub detail: Value,
     /// When (ms).
     pub at: i64,
 }

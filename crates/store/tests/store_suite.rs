@@ -16,6 +16,8 @@ mod outbox;
 mod setup;
 #[path = "store_suite/status.rs"]
 mod status;
+#[path = "store_suite/templates.rs"]
+mod templates;
 
 openbsp_testkit::on_both_backends! {
     tenants_and_keys => crate::setup::tenants_and_keys,
@@ -91,6 +93,18 @@ openbsp_testkit::on_both_backends! {
         crate::conversations::concurrent_conversation_reads_answer_each_caller,
     enqueue_checked_answers_retries_then_applies_the_policy =>
         crate::conversations::enqueue_checked_answers_retries_then_applies_the_policy,
+
+    templates_create_get_list_and_conflict =>
+        crate::templates::templates_create_get_list_and_conflict,
+    templates_delete_and_recreate => crate::templates::templates_delete_and_recreate,
+    templates_edit => crate::templates::templates_edit,
+    templates_sync_creates_changes_or_leaves_alone =>
+        crate::templates::templates_sync_creates_changes_or_leaves_alone,
+    templates_webhook_updates_record_history =>
+        crate::templates::templates_webhook_updates_record_history,
+    templates_other_tenants_see_nothing => crate::templates::templates_other_tenants_see_nothing,
+    templates_messages_keep_their_template_and_text =>
+        crate::templates::templates_messages_keep_their_template_and_text,
 }
 
 #[path = "store_suite/throughput.rs"]

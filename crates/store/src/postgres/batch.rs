@@ -275,17 +275,20 @@ static LOOKUP_KEYS_SQL: LazyLock<String> = LazyLock::new(|| {
 const INSERT_OUTBOUND_SQL: &str = "WITH input AS (
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
         $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
-        $14::text[], $15::bigint[], $16::bigint[], $17::text[], $18::int[], $19::text[])
+        $14::text[], $15::bigint[], $16::bigint[], $17::text[], $18::int[], $19::text[],
+        $20::text[], $21::text[])
     AS u(id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid,
         status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at,
-        updated_at, request_hash, priority, payload)
+        updated_at, request_hash, priority, payload, template_id, rendered_text)
 ), m AS (
     INSERT INTO messages (id, tenant_id, channel_id, contact_id, direction, recipient, msg_type,
         content, wamid, status, error, biz_opaque_callback_data, context_message_id,
-        idempotency_key, created_at, updated_at, request_hash, session_id)
+        idempotency_key, created_at, updated_at, request_hash, session_id, template_id,
+        rendered_text)
     SELECT i.id, i.tenant_id, i.channel_id, i.contact_id, i.direction, i.recipient, i.msg_type,
         i.content, i.wamid, i.status, i.error, i.biz_opaque_callback_data, i.context_message_id,
-        i.idempotency_key, i.created_at, i.updated_at, i.request_hash, s.id
+        i.idempotency_key, i.created_at, i.updated_at, i.request_hash, s.id, i.template_id,
+        i.rendered_text
     FROM input i
     LEFT JOIN LATERAL (SELECT id FROM sessions
         WHERE sessions.channel_id = i.channel_id AND sessions.contact_id = i.contact_id
@@ -799,6 +802,8 @@ async fn insert_outbound_rows(
             m.idempotency_key.as_deref(),
             Some(&r.new.request_hash),
             Some(&r.payload),
+            m.template_id.as_deref(),
+            m.rendered_text.as_deref(),
         ]
         .into_iter()
         .map(text_bytes)
@@ -831,6 +836,8 @@ async fn insert_outbound_rows(
             .bind(text(|r| &r.new.request_hash))
             .bind(part.iter().map(|r| r.new.priority).collect::<Vec<_>>())
             .bind(text(|r| &r.payload))
+            .bind(col(|r| r.m.template_id.as_deref()))
+            .bind(col(|r| r.m.rendered_text.as_deref()))
             .fetch_all(&mut *c)
             .await
             .db()?;

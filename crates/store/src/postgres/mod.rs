@@ -42,6 +42,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../../migrations/postgres_0004_sessionless_messages.sql"),
     ),
+    (
+        5,
+        include_str!("../../migrations/postgres_0005_template_management.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises migrations between replicas starting together.

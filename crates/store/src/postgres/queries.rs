@@ -117,6 +117,50 @@ impl Store for PgStore {
             .await
     }
 
+    async fn create_template(&self, new: &NewTemplate) -> StoreResult<Template> {
+        self.create_template_pg(new).await
+    }
+
+    async fn get_template(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Template>> {
+        self.get_template_pg(tenant_id, id).await
+    }
+
+    async fn list_templates(&self, filter: &TemplateFilter) -> StoreResult<Vec<Template>> {
+        self.list_templates_pg(filter).await
+    }
+
+    async fn count_templates(&self, waba_id: &str) -> StoreResult<u64> {
+        self.count_templates_pg(waba_id).await
+    }
+
+    async fn edit_template(&self, edit: &TemplateEdit) -> StoreResult<Option<Template>> {
+        self.edit_template_pg(edit).await
+    }
+
+    async fn sync_template(&self, template: &SyncedTemplate) -> StoreResult<SyncOutcome> {
+        self.sync_template_pg(template).await
+    }
+
+    async fn delete_templates(
+        &self,
+        tenant_id: &str,
+        waba_id: &str,
+        name: &str,
+        meta_template_id: Option<&str>,
+        at: i64,
+    ) -> StoreResult<Vec<Template>> {
+        self.delete_templates_pg(tenant_id, waba_id, name, meta_template_id, at)
+            .await
+    }
+
+    async fn template_history(
+        &self,
+        tenant_id: &str,
+        template_id: &str,
+    ) -> StoreResult<Vec<TemplateEvent>> {
+        self.template_history_pg(tenant_id, template_id).await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await.db()?;
         Ok(())

@@ -16,9 +16,9 @@ pub(super) const CHANNEL_COLS: &str = "id, tenant_id, app_id, phone_number_id, w
 pub(super) const CONTACT_COLS: &str = "id, tenant_id, wa_id, user_id, profile_name, created_at, updated_at, username, attributes, marketing_opt_out_at, marketing_opt_out_source, previous_wa_ids";
 /// Number of columns in [`CONTACT_COLS`].
 pub(super) const CONTACT_N: usize = 12;
-pub(super) const MESSAGE_COLS: &str = "id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid, status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at, updated_at, session_id";
+pub(super) const MESSAGE_COLS: &str = "id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid, status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at, updated_at, session_id, template_id, rendered_text";
 /// Number of columns in [`MESSAGE_COLS`].
-pub(super) const MESSAGE_N: usize = 17;
+pub(super) const MESSAGE_N: usize = 19;
 pub(super) const SESSION_COLS: &str = "id, tenant_id, channel_id, contact_id, kind, opened_by, opened_at, expires_at, closed_at, close_reason, last_inbound_at, updated_at";
 pub(super) const WINDOW_COLS: &str = "channel_id, contact_id, tenant_id, last_inbound_at, entry_point_at, fep_opened_at, fep_expires_at";
 /// Number of columns in [`WINDOW_COLS`].
@@ -193,6 +193,8 @@ pub(super) fn message(r: &PgRow) -> StoreResult<Message> {
         created_at: get(r, 14)?,
         updated_at: get(r, 15)?,
         session_id: get(r, 16)?,
+        template_id: get(r, 17)?,
+        rendered_text: get(r, 18)?,
     })
 }
 

@@ -1,13 +1,80 @@
-//! Templates on PostgreSQL: what Meta's template webhooks taught the gateway.
+//! Templates on PostgreSQL: rows read (locked `FOR UPDATE` before a change) and written in one
+//! transaction; what they become is decided in [`crate::templates`]. Two transactions creating
+//! the same WABA, name and language at once collide on its unique key: the later one runs
+//! again and finds the row the other committed.
 
+use std::sync::LazyLock;
+
+use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
 
+use super::conversations::{Fail, Pg, retrying};
 use super::rows::get;
 use super::{DbResult, PgStore};
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
+use crate::templates::{self as logic, NewEvent};
 
-const TEMPLATE_COLS: &str = "id, tenant_id, waba_id, name, language, category, status, meta_template_id, components, quality_score, reason, created_at, updated_at";
+const TEMPLATE_COLS: &str = "id, tenant_id, waba_id, name, language, category, status, meta_template_id, components, quality_score, reason, created_at, updated_at, parameter_format, previous_category, message_send_ttl_seconds, deleted_at";
+
+static BY_KEY_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {TEMPLATE_COLS} FROM templates WHERE waba_id = $1 AND name = $2 AND language = $3"
+    )
+});
+static BY_ID_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {TEMPLATE_COLS} FROM templates WHERE id = $2 AND tenant_id = $1")
+});
+static BY_META_ID_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {TEMPLATE_COLS} FROM templates WHERE meta_template_id = $2 AND tenant_id = $1
+         ORDER BY id LIMIT 1"
+    )
+});
+static SAVE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO templates ({TEMPLATE_COLS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+         ON CONFLICT (id) DO UPDATE SET
+           category = EXCLUDED.category, status = EXCLUDED.status,
+           meta_template_id = EXCLUDED.meta_template_id, components = EXCLUDED.components,
+           quality_score = EXCLUDED.quality_score, reason = EXCLUDED.reason,
+           created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,
+           parameter_format = EXCLUDED.parameter_format,
+           previous_category = EXCLUDED.previous_category,
+           message_send_ttl_seconds = EXCLUDED.message_send_ttl_seconds,
+           deleted_at = EXCLUDED.deleted_at"
+    )
+});
+static TO_DELETE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {TEMPLATE_COLS} FROM templates
+         WHERE waba_id = $1 AND name = $2 AND tenant_id = $3 AND deleted_at IS NULL
+         ORDER BY id FOR UPDATE"
+    )
+});
+static LIST_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {TEMPLATE_COLS} FROM templates WHERE tenant_id = $1
+         AND ($2::text IS NULL OR waba_id = $2)
+         AND ($3::text IS NULL OR name = $3)
+         AND ($4::text IS NULL OR status = $4)
+         AND ($5::text IS NULL OR category = $5)
+         AND ($6::text IS NULL OR language = $6)
+         AND ($7 OR deleted_at IS NULL)
+         AND ($8::text IS NULL OR id > $8)
+         ORDER BY id LIMIT $9"
+    )
+});
+const ADD_EVENT_SQL: &str = "INSERT INTO template_events
+    (template_id, kind, value, previous, reason, detail, at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (template_id, kind, value, at) DO NOTHING";
+const HISTORY_SQL: &str =
+    "SELECT e.template_id, e.kind, e.value, e.previous, e.reason, e.detail, e.at
+    FROM template_events e JOIN templates t ON t.id = e.template_id
+    WHERE e.template_id = $2 AND t.tenant_id = $1
+    ORDER BY e.seq";
 
 fn template(r: &PgRow) -> StoreResult<Template> {
     let components: String = get(r, 8)?;
@@ -25,7 +92,86 @@ fn template(r: &PgRow) -> StoreResult<Template> {
         reason: get(r, 10)?,
         created_at: get(r, 11)?,
         updated_at: get(r, 12)?,
+        parameter_format: get(r, 13)?,
+        previous_category: get(r, 14)?,
+        message_send_ttl_seconds: get(r, 15)?,
+        deleted_at: get(r, 16)?,
     })
+}
+
+/// The template of a WABA, name and language, whoever owns it, locked.
+async fn lock_by_key(
+    c: &mut PgConnection,
+    waba_id: &str,
+    name: &str,
+    language: &str,
+) -> Result<Option<Template>, Fail> {
+    let sql = format!("{} FOR UPDATE", BY_KEY_SQL.as_str());
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(waba_id)
+        .bind(name)
+        .bind(language)
+        .fetch_optional(&mut *c)
+        .await
+        .pg()?;
+    Ok(row.as_ref().map(template).transpose()?)
+}
+
+/// The statement finding a tenant's template by the gateway's id or Meta's.
+fn by_id_sql(id: &str) -> &'static str {
+    if logic::is_gateway_id(id) {
+        BY_ID_SQL.as_str()
+    } else {
+        BY_META_ID_SQL.as_str()
+    }
+}
+
+/// Writes every column of `t` (a new row, or the row with its id).
+async fn save(c: &mut PgConnection, t: &Template) -> Result<(), Fail> {
+    sqlx::query(SAVE_SQL.as_str())
+        .bind(&t.id)
+        .bind(&t.tenant_id)
+        .bind(&t.waba_id)
+        .bind(&t.name)
+        .bind(&t.language)
+        .bind(&t.category)
+        .bind(&t.status)
+        .bind(&t.meta_template_id)
+        .bind(t.components.to_string())
+        .bind(&t.quality_score)
+        .bind(&t.reason)
+        .bind(t.created_at)
+        .bind(t.updated_at)
+        .bind(&t.parameter_format)
+        .bind(&t.previous_category)
+        .bind(t.message_send_ttl_seconds)
+        .bind(t.deleted_at)
+        .execute(&mut *c)
+        .await
+        .pg()?;
+    Ok(())
+}
+
+/// Adds a history entry, unless the same one is already there.
+async fn add_event(c: &mut PgConnection, e: &NewEvent) -> Result<(), Fail> {
+    sqlx::query(ADD_EVENT_SQL)
+        .bind(&e.template_id)
+        .bind(&e.kind)
+        .bind(&e.value)
+        .bind(&e.previous)
+        .bind(&e.reason)
+        .bind(&e.detail)
+        .bind(e.at)
+        .execute(&mut *c)
+        .await
+        .pg()?;
+    Ok(())
+}
+
+/// Saves a row and its history entry.
+async fn write(c: &mut PgConnection, t: &Template, e: &NewEvent) -> Result<(), Fail> {
+    save(c, t).await?;
+    add_event(c, e).await
 }
 
 impl PgStore {
@@ -34,40 +180,12 @@ impl PgStore {
         &self,
         u: &TemplateUpdate,
     ) -> StoreResult<Template> {
-        let id = openbsp_domain::ids::new_id_at(openbsp_domain::ids::prefix::TEMPLATE, u.at);
-        let sql = format!(
-            "INSERT INTO templates (id, tenant_id, waba_id, name, language, category, status, meta_template_id, reason, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, COALESCE($7, 'UNKNOWN'), $8, $9, $10, $10)
-             ON CONFLICT (waba_id, name, language) DO UPDATE SET
-               category = COALESCE(EXCLUDED.category, templates.category),
-               status = COALESCE($7, templates.status),
-               meta_template_id = COALESCE(EXCLUDED.meta_template_id, templates.meta_template_id),
-               reason = COALESCE(EXCLUDED.reason, templates.reason),
-               updated_at = GREATEST(templates.updated_at, EXCLUDED.updated_at)
-             WHERE templates.tenant_id = EXCLUDED.tenant_id
-             RETURNING {TEMPLATE_COLS}"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&id)
-            .bind(&u.tenant_id)
-            .bind(&u.waba_id)
-            .bind(&u.name)
-            .bind(&u.language)
-            .bind(&u.category)
-            .bind(&u.status)
-            .bind(&u.meta_template_id)
-            .bind(&u.reason)
-            .bind(u.at)
-            .fetch_optional(self.pool())
-            .await
-            .db()?;
-        match row {
-            Some(r) => template(&r),
-            None => Err(StoreError::Conflict(format!(
-                "template {} of WABA {} belongs to another tenant",
-                u.name, u.waba_id
-            ))),
-        }
+        retrying!(self.pool(), |c| async {
+            let old = lock_by_key(c, &u.waba_id, &u.name, &u.language).await?;
+            let (t, e) = logic::apply_update(old.as_ref(), u)?;
+            write(c, &t, &e).await?;
+            Ok((t, true))
+        })
     }
 
     /// [`crate::Store::find_template`].
@@ -78,17 +196,183 @@ impl PgStore {
         name: &str,
         language: &str,
     ) -> StoreResult<Option<Template>> {
-        let sql = format!(
-            "SELECT {TEMPLATE_COLS} FROM templates WHERE tenant_id = $1 AND waba_id = $2 AND name = $3 AND language = $4"
-        );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(tenant_id)
+        let row = sqlx::query(BY_KEY_SQL.as_str())
             .bind(waba_id)
             .bind(name)
             .bind(language)
             .fetch_optional(self.pool())
             .await
             .db()?;
+        Ok(row
+            .as_ref()
+            .map(template)
+            .transpose()?
+            .filter(|t| t.tenant_id == tenant_id))
+    }
+
+    /// [`crate::Store::create_template`].
+    pub(super) async fn create_template_pg(&self, n: &NewTemplate) -> StoreResult<Template> {
+        retrying!(self.pool(), |c| async {
+            let old = lock_by_key(c, &n.waba_id, &n.name, &n.language).await?;
+            let (t, e) = logic::create(old.as_ref(), n)?;
+            write(c, &t, &e).await?;
+            Ok((t, true))
+        })
+    }
+
+    /// [`crate::Store::get_template`].
+    pub(super) async fn get_template_pg(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<Template>> {
+        let row = sqlx::query(by_id_sql(id))
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .db()?;
         row.as_ref().map(template).transpose()
+    }
+
+    /// [`crate::Store::list_templates`].
+    pub(super) async fn list_templates_pg(&self, f: &TemplateFilter) -> StoreResult<Vec<Template>> {
+        let found = sqlx::query(LIST_SQL.as_str())
+            .bind(&f.tenant_id)
+            .bind(&f.waba_id)
+            .bind(&f.name)
+            .bind(&f.status)
+            .bind(&f.category)
+            .bind(&f.language)
+            .bind(f.include_deleted)
+            .bind(&f.after)
+            .bind(i64::from(f.limit))
+            .fetch_all(self.pool())
+            .await
+            .db()?;
+        found.iter().map(template).collect()
+    }
+
+    /// [`crate::Store::count_templates`].
+    pub(super) async fn count_templates_pg(&self, waba_id: &str) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM templates WHERE waba_id = $1 AND deleted_at IS NULL",
+        )
+        .bind(waba_id)
+        .fetch_one(self.pool())
+        .await
+        .db()?;
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+
+    /// [`crate::Store::edit_template`].
+    pub(super) async fn edit_template_pg(
+        &self,
+        edit: &TemplateEdit,
+    ) -> StoreResult<Option<Template>> {
+        retrying!(self.pool(), |c| async {
+            let sql = format!("{} FOR UPDATE", by_id_sql(&edit.id));
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&edit.tenant_id)
+                .bind(&edit.id)
+                .fetch_optional(&mut *c)
+                .await
+                .pg()?;
+            let Some(old) = row.as_ref().map(template).transpose()? else {
+                return Ok((None, false));
+            };
+            let (t, e) = logic::edit(&old, edit);
+            write(c, &t, &e).await?;
+            Ok((Some(t), true))
+        })
+    }
+
+    /// [`crate::Store::sync_template`].
+    pub(super) async fn sync_template_pg(&self, s: &SyncedTemplate) -> StoreResult<SyncOutcome> {
+        retrying!(self.pool(), |c| async {
+            let old = lock_by_key(c, &s.waba_id, &s.name, &s.language).await?;
+            match logic::sync(old.as_ref(), s)? {
+                Some((t, created, e)) => {
+                    write(c, &t, &e).await?;
+                    let outcome = SyncOutcome {
+                        template: t,
+                        created,
+                        changed: true,
+                    };
+                    Ok((outcome, true))
+                }
+                None => {
+                    let template = old.ok_or_else(|| {
+                        Fail::Stop(StoreError::Corrupt("unchanged and unknown".into()))
+                    })?;
+                    let outcome = SyncOutcome {
+                        template,
+                        created: false,
+                        changed: false,
+                    };
+                    Ok((outcome, false))
+                }
+            }
+        })
+    }
+
+    /// [`crate::Store::delete_templates`].
+    pub(super) async fn delete_templates_pg(
+        &self,
+        tenant_id: &str,
+        waba_id: &str,
+        name: &str,
+        id: Option<&str>,
+        at: i64,
+    ) -> StoreResult<Vec<Template>> {
+        retrying!(self.pool(), |c| async {
+            let found = sqlx::query(TO_DELETE_SQL.as_str())
+                .bind(waba_id)
+                .bind(name)
+                .bind(tenant_id)
+                .fetch_all(&mut *c)
+                .await
+                .pg()?;
+            let mut out = Vec::new();
+            for row in &found {
+                let old = template(row)?;
+                if !logic::matches_id(&old, id) {
+                    continue;
+                }
+                let (t, e) = logic::delete(&old, at);
+                write(c, &t, &e).await?;
+                out.push(t);
+            }
+            let commit = !out.is_empty();
+            Ok((out, commit))
+        })
+    }
+
+    /// [`crate::Store::template_history`].
+    pub(super) async fn template_history_pg(
+        &self,
+        tenant_id: &str,
+        template_id: &str,
+    ) -> StoreResult<Vec<TemplateEvent>> {
+        let found = sqlx::query(HISTORY_SQL)
+            .bind(tenant_id)
+            .bind(template_id)
+            .fetch_all(self.pool())
+            .await
+            .db()?;
+        found
+            .iter()
+            .map(|r| {
+                Ok(logic::event(
+                    get(r, 0)?,
+                    get(r, 1)?,
+                    get(r, 2)?,
+                    get(r, 3)?,
+                    get(r, 4)?,
+                    get(r, 5)?,
+                    get(r, 6)?,
+                ))
+            })
+            .collect()
     }
 }

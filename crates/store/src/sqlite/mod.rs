@@ -10,6 +10,7 @@
 mod conversations;
 mod queries;
 mod rows;
+mod templates;
 mod writer;
 
 use std::path::Path;
@@ -36,6 +37,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         4,
         include_str!("../../migrations/sqlite_0004_sessionless_messages.sql"),
+    ),
+    (
+        5,
+        include_str!("../../migrations/sqlite_0005_template_management.sql"),
     ),
 ];
 const READERS: usize = 8;

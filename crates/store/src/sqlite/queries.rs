@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::SqliteStore;
 use super::conversations as conv;
 use super::rows::{self, *};
+use super::templates as tpl;
 use crate::error::StoreResult;
 use crate::model::*;
 use crate::store::Store;
@@ -412,37 +413,7 @@ impl Store for SqliteStore {
 
     async fn apply_template_update(&self, u: &TemplateUpdate) -> StoreResult<Template> {
         let u = u.clone();
-        self.write(move |c| {
-            let id = openbsp_domain::ids::new_id_at(openbsp_domain::ids::prefix::TEMPLATE, u.at);
-            let sql = format!(
-                "INSERT INTO templates (id, tenant_id, waba_id, name, language, category, status, meta_template_id, reason, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, COALESCE(?7, 'UNKNOWN'), ?8, ?9, ?10, ?10)
-                 ON CONFLICT (waba_id, name, language) DO UPDATE SET
-                   category = COALESCE(excluded.category, category),
-                   status = COALESCE(?7, status),
-                   meta_template_id = COALESCE(excluded.meta_template_id, meta_template_id),
-                   reason = COALESCE(excluded.reason, reason),
-                   updated_at = MAX(updated_at, excluded.updated_at)
-                 WHERE tenant_id = excluded.tenant_id
-                 RETURNING {TEMPLATE_COLS}"
-            );
-            c.prepare_cached(&sql)?
-                .query_row(
-                    params![
-                        id, u.tenant_id, u.waba_id, u.name, u.language, u.category, u.status,
-                        u.meta_template_id, u.reason, u.at
-                    ],
-                    rows::template,
-                )
-                .optional()?
-                .ok_or_else(|| {
-                    crate::StoreError::Conflict(format!(
-                        "template {} of WABA {} belongs to another tenant",
-                        u.name, u.waba_id
-                    ))
-                })
-        })
-        .await
+        self.write(move |c| tpl::apply_update(c, &u)).await
     }
 
     async fn find_template(
@@ -454,14 +425,66 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<Template>> {
         let args = [tenant_id, waba_id, name, language].map(str::to_string);
         self.read(move |c| {
-            let sql = format!(
-                "SELECT {TEMPLATE_COLS} FROM templates WHERE tenant_id = ?1 AND waba_id = ?2 AND name = ?3 AND language = ?4"
-            );
-            Ok(c.prepare_cached(&sql)?
-                .query_row(args, rows::template)
-                .optional()?)
+            let [t, w, n, l] = &args;
+            Ok(tpl::by_key(c, w, n, l)?.filter(|found| &found.tenant_id == t))
         })
         .await
+    }
+
+    async fn create_template(&self, new: &NewTemplate) -> StoreResult<Template> {
+        let new = new.clone();
+        self.write(move |c| tpl::create(c, &new)).await
+    }
+
+    async fn get_template(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Template>> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.read(move |c| tpl::get(c, &t, &id)).await
+    }
+
+    async fn list_templates(&self, filter: &TemplateFilter) -> StoreResult<Vec<Template>> {
+        let f = filter.clone();
+        self.read(move |c| tpl::list(c, &f)).await
+    }
+
+    async fn count_templates(&self, waba_id: &str) -> StoreResult<u64> {
+        let w = waba_id.to_string();
+        self.read(move |c| tpl::count(c, &w)).await
+    }
+
+    async fn edit_template(&self, edit: &TemplateEdit) -> StoreResult<Option<Template>> {
+        let edit = edit.clone();
+        self.write(move |c| tpl::edit(c, &edit)).await
+    }
+
+    async fn sync_template(&self, template: &SyncedTemplate) -> StoreResult<SyncOutcome> {
+        let s = template.clone();
+        self.write(move |c| tpl::sync(c, &s)).await
+    }
+
+    async fn delete_templates(
+        &self,
+        tenant_id: &str,
+        waba_id: &str,
+        name: &str,
+        meta_template_id: Option<&str>,
+        at: i64,
+    ) -> StoreResult<Vec<Template>> {
+        let args = [tenant_id, waba_id, name].map(str::to_string);
+        let id = meta_template_id.map(str::to_string);
+        self.write(move |c| {
+            let [t, w, n] = &args;
+            tpl::delete(c, t, w, n, id.as_deref(), at)
+        })
+        .await
+    }
+
+    async fn template_history(
+        &self,
+        tenant_id: &str,
+        template_id: &str,
+    ) -> StoreResult<Vec<TemplateEvent>> {
+        let (t, id) = (tenant_id.to_string(), template_id.to_string());
+        self.read(move |c| tpl::history(c, &t, &id)).await
     }
 
     async fn enqueue_checked(
@@ -874,7 +897,7 @@ fn enqueue_in(
 }
 
 /// `INSERT INTO messages`, spelled out once (the column order is [`MESSAGE_COLS`]'s).
-const INSERT_MESSAGE: &str = "INSERT INTO messages (id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid, status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at, updated_at, session_id, request_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+const INSERT_MESSAGE: &str = "INSERT INTO messages (id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid, status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at, updated_at, session_id, template_id, rendered_text, request_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)";
 
 pub(super) fn insert_message(
     c: &Connection,
@@ -883,6 +906,10 @@ pub(super) fn insert_message(
     request_hash: Option<&str>,
 ) -> StoreResult<()> {
     debug_assert!(INSERT_MESSAGE.contains(MESSAGE_COLS));
+    // What template a message was sent from is the business's: an inbound message has none.
+    let outbound = m.direction == Direction::Outbound;
+    let template_id = m.template_id.as_deref().filter(|_| outbound);
+    let rendered_text = m.rendered_text.as_deref().filter(|_| outbound);
     c.prepare_cached(INSERT_MESSAGE)?.execute(params![
         m.id,
         m.tenant_id,
@@ -901,6 +928,8 @@ pub(super) fn insert_message(
         m.created_at,
         m.updated_at,
         m.session_id,
+        template_id,
+        rendered_text,
         request_hash,
     ])?;
     add_history(c, &m.id, m.status, m.created_at, None)

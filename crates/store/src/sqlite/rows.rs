@@ -12,9 +12,9 @@ pub(super) const API_KEY_COLS: &str =
 pub(super) const APP_COLS: &str = "id, tenant_id, name, meta_app_id, app_secret_enc, verify_token_enc, verify_token_hash, created_at";
 pub(super) const CHANNEL_COLS: &str = "id, tenant_id, app_id, phone_number_id, waba_id, display_phone_number, access_token_enc, graph_base_url, graph_version, throughput_mps, messaging_tier, created_at, updated_at";
 pub(super) const CONTACT_COLS: &str = "id, tenant_id, wa_id, user_id, profile_name, created_at, updated_at, username, attributes, marketing_opt_out_at, marketing_opt_out_source, previous_wa_ids";
-pub(super) const MESSAGE_COLS: &str = "id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid, status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at, updated_at, session_id";
+pub(super) const MESSAGE_COLS: &str = "id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid, status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at, updated_at, session_id, template_id, rendered_text";
 pub(super) const SESSION_COLS: &str = "id, tenant_id, channel_id, contact_id, kind, opened_by, opened_at, expires_at, closed_at, close_reason, last_inbound_at, updated_at";
-pub(super) const TEMPLATE_COLS: &str = "id, tenant_id, waba_id, name, language, category, status, meta_template_id, components, quality_score, reason, created_at, updated_at";
+pub(super) const TEMPLATE_COLS: &str = "id, tenant_id, waba_id, name, language, category, status, meta_template_id, components, quality_score, reason, created_at, updated_at, parameter_format, previous_category, message_send_ttl_seconds, deleted_at";
 pub(super) const WINDOW_COLS: &str = "channel_id, contact_id, tenant_id, last_inbound_at, entry_point_at, fep_opened_at, fep_expires_at";
 
 pub(super) fn tenant(r: &Row) -> rusqlite::Result<Tenant> {
@@ -121,6 +121,10 @@ pub(super) fn template(r: &Row) -> rusqlite::Result<Template> {
         reason: r.get(10)?,
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
+        parameter_format: r.get(13)?,
+        previous_category: r.get(14)?,
+        message_send_ttl_seconds: r.get(15)?,
+        deleted_at: r.get(16)?,
     })
 }
 
@@ -173,6 +177,8 @@ pub(super) fn message(r: &Row) -> rusqlite::Result<Message> {
         created_at: r.get(14)?,
         updated_at: r.get(15)?,
         session_id: r.get(16)?,
+        template_id: r.get(17)?,
+        rendered_text: r.get(18)?,
     })
 }
 
