@@ -23,6 +23,10 @@ pub struct SimulatorConfig {
     pub webhook_retry_max_ms: u64,
     /// How long a webhook delivery is retried before it is given up, in ms (Meta: 7 days).
     pub webhook_retry_for_ms: u64,
+    /// How long a submitted or edited template stays `PENDING` before its review ends
+    /// (`APPROVED`, or what the review rules say), in ms. Meta takes seconds to hours; the
+    /// default is short so that tests are quick.
+    pub template_review_delay_ms: u64,
 }
 
 impl Default for SimulatorConfig {
@@ -34,6 +38,7 @@ impl Default for SimulatorConfig {
             webhook_retry_base_ms: 500,
             webhook_retry_max_ms: 30_000,
             webhook_retry_for_ms: 7 * 24 * 3600 * 1000,
+            template_review_delay_ms: 20,
         }
     }
 }
@@ -182,9 +187,10 @@ impl Faults {
 }
 
 /// Meta policies the simulator can enforce on its own, to catch a gateway that breaks them.
-/// Both are off by default. Neither applies to mark-as-read (with or without the typing
+/// Template checks are on by default (Meta always makes them); the 24-hour window and the
+/// pair rate limit are off. None applies to mark-as-read (with or without the typing
 /// indicator), which is not a message: Meta accepts it whenever the message exists.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Enforcement {
     /// Non-template messages to a user whose last inbound message is more than 24 hours old
@@ -195,6 +201,22 @@ pub struct Enforcement {
     /// Meta's pair rate limit: one message every 6 s to the same user, bursts of up to 45;
     /// beyond it the send is refused with 131056.
     pub pair_rate_limit: bool,
+    /// Template sends are checked against the WABA's templates, as Meta does: a template
+    /// that does not exist in that language or is not approved is refused with 132001
+    /// (HTTP 404), a paused one with 132015, a disabled one with 132016, and parameters that
+    /// do not fit the template with 132000, 132005, 132012 or 132018. On by default; off,
+    /// any template name goes.
+    pub templates: bool,
+}
+
+impl Default for Enforcement {
+    fn default() -> Self {
+        Enforcement {
+            customer_service_window: false,
+            pair_rate_limit: false,
+            templates: true,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -207,6 +229,10 @@ mod tests {
         assert_eq!(c.default_throughput_mps, 80);
         assert_eq!(c.webhook_retry_for_ms, 604_800_000);
         assert_eq!(c.status_delays.read_ms, Some(1000));
+        let e = Enforcement::default();
+        assert!(e.templates && !e.customer_service_window && !e.pair_rate_limit);
+        let parsed: Enforcement = serde_json::from_str(r#"{"pair_rate_limit": true}"#).unwrap();
+        assert!(parsed.templates, "omitted fields keep their defaults");
     }
 
     #[test]

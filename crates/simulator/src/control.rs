@@ -1,8 +1,8 @@
 //! The control API (`/_simulator/...`, listed in the crate's documentation): what tests,
 //! scripts and people use to drive the simulator — inject user messages and marketing
-//! preferences, see what it accepted and what it knows of a user, manage phone numbers and
-//! template categories, set faults, timing and policies, move its clock, read the webhook
-//! log. Errors are `{"error": {"message": "...", "field": "..."}}` with 400 (bad input) or
+//! preferences, see what it accepted and what it knows of a user, manage phone numbers,
+//! template categories and templates (seed them, change their status and quality, set how
+//! reviews end), set faults, timing and policies, move its clock, read the webhook log. Errors are `{"error": {"message": "...", "field": "..."}}` with 400 (bad input) or
 //! 404.
 
 use std::collections::HashMap;
@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -23,6 +23,10 @@ use crate::config::{Enforcement, Faults, PhoneNumberConfig, StatusDelays};
 use crate::inbound::{InboundError, InboundRequest};
 use crate::preferences::UserPreferenceRequest;
 use crate::state::{SimState, TemplateCategory};
+use crate::templates::{
+    QualityScore, TemplateControlError, TemplateReview, TemplateSeed, TemplateStatus,
+    TemplateStatusChange,
+};
 
 type Filters = Query<HashMap<String, String>>;
 
@@ -58,6 +62,17 @@ impl IntoResponse for ControlError {
             err["field"] = json!(f);
         }
         (self.status, Json(json!({ "error": err }))).into_response()
+    }
+}
+
+impl From<TemplateControlError> for ControlError {
+    fn from(e: TemplateControlError) -> Self {
+        match e {
+            TemplateControlError::NotFound(m) => ControlError::not_found(m),
+            TemplateControlError::Invalid { field, message } => {
+                ControlError::bad(Some(&field), format!("{field}: {message}"))
+            }
+        }
     }
 }
 
@@ -295,6 +310,8 @@ struct ConfigUpdate {
     default_throughput_mps: Option<u32>,
     #[serde(default)]
     enforcement: Option<Enforcement>,
+    #[serde(default)]
+    template_review_delay_ms: Option<u64>,
 }
 
 fn config_json(state: &SimState) -> Value {
@@ -302,6 +319,7 @@ fn config_json(state: &SimState) -> Value {
         "status_delays": state.status_delays(),
         "default_throughput_mps": state.default_throughput(),
         "enforcement": state.enforcement(),
+        "template_review_delay_ms": state.template_review().delay_ms,
         "webhook_retry_base_ms": state.config.webhook_retry_base_ms,
         "webhook_retry_max_ms": state.config.webhook_retry_max_ms,
         "webhook_retry_for_ms": state.config.webhook_retry_for_ms,
@@ -333,6 +351,9 @@ pub(crate) async fn post_config(
     }
     if let Some(e) = u.enforcement {
         state.set_enforcement(e);
+    }
+    if let Some(d) = u.template_review_delay_ms {
+        state.set_template_review_delay(d);
     }
     Ok(Json(config_json(&state)))
 }
@@ -386,4 +407,153 @@ pub(crate) async fn get_webhooks(
         .filter(|a| pnid.is_none_or(|p| *p == a.phone_number_id))
         .collect();
     Json(json!({ "data": data }))
+}
+
+/// The WABA of `?waba_id=` or `?phone_number_id=` (or of the same fields of a body).
+fn waba_of(
+    state: &SimState,
+    waba_id: Option<&str>,
+    phone_number_id: Option<&str>,
+) -> Result<String, ControlError> {
+    match (waba_id, phone_number_id) {
+        (Some(w), _) => Ok(w.to_string()),
+        (None, Some(p)) => state
+            .phone_number(p)
+            .map(|p| p.waba_id)
+            .ok_or_else(|| ControlError::not_found(format!("unknown phone number {p}"))),
+        (None, None) => Err(ControlError::bad(
+            Some("waba_id"),
+            "waba_id (or phone_number_id) is required",
+        )),
+    }
+}
+
+/// `GET /_simulator/templates?waba_id=` (or `phone_number_id=`): the WABA's templates,
+/// deleted ones included, oldest first, as the simulator holds them.
+pub(crate) async fn get_templates(
+    State(state): State<Arc<SimState>>,
+    Query(q): Filters,
+) -> Result<Json<Value>, ControlError> {
+    let waba = waba_of(
+        &state,
+        q.get("waba_id").map(String::as_str),
+        q.get("phone_number_id").map(String::as_str),
+    )?;
+    Ok(Json(json!({ "data": state.templates(&waba) })))
+}
+
+/// `POST /_simulator/templates`: a create request plus `waba_id` (or `phone_number_id`),
+/// `status` (default APPROVED) and `notify` (send the status webhook; default false). The
+/// template is stored as it is, without review.
+pub(crate) async fn post_templates(
+    State(state): State<Arc<SimState>>,
+    body: Bytes,
+) -> Result<Json<Value>, ControlError> {
+    let v: Value = parse_json(&body)?;
+    let Value::Object(mut o) = v else {
+        return Err(ControlError::bad(None, "the body must be a JSON object"));
+    };
+    let mut take_str = |key: &str| -> Result<Option<String>, ControlError> {
+        match o.remove(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(ControlError::bad(
+                Some(key),
+                format!("{key} must be a string"),
+            )),
+        }
+    };
+    let waba_id = take_str("waba_id")?;
+    let phone_number_id = take_str("phone_number_id")?;
+    let status = match take_str("status")? {
+        None => TemplateStatus::Approved,
+        Some(s) => TemplateStatus::parse(&s).ok_or_else(|| {
+            ControlError::bad(
+                Some("status"),
+                format!("status {s} is not a template status"),
+            )
+        })?,
+    };
+    let notify = match o.remove("notify") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => {
+            return Err(ControlError::bad(
+                Some("notify"),
+                "notify must be a boolean",
+            ));
+        }
+    };
+    let waba_id = waba_of(&state, waba_id.as_deref(), phone_number_id.as_deref())?;
+    let t = state.seed_template(TemplateSeed {
+        waba_id,
+        request: Value::Object(o),
+        status,
+        notify,
+    })?;
+    Ok(Json(json!(t)))
+}
+
+/// `POST /_simulator/templates/{id}/status` `{"status", "reason"?, "other_info"?}`.
+pub(crate) async fn post_template_status(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ControlError> {
+    let change: TemplateStatusChange = parse_json(&body)?;
+    let t = state.set_template_status(&id, change)?;
+    Ok(Json(json!(t)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QualityChange {
+    score: QualityScore,
+}
+
+/// `POST /_simulator/templates/{id}/quality` `{"score": "GREEN" | "YELLOW" | "RED" | "UNKNOWN"}`.
+pub(crate) async fn post_template_quality(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ControlError> {
+    let change: QualityChange = parse_json(&body)?;
+    let t = state.set_template_quality(&id, change.score)?;
+    Ok(Json(json!(t)))
+}
+
+/// `GET /_simulator/template-review`: the review delay and rules.
+pub(crate) async fn get_template_review(
+    State(state): State<Arc<SimState>>,
+) -> Json<TemplateReview> {
+    Json(state.template_review())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReviewUpdate {
+    #[serde(default)]
+    delay_ms: Option<u64>,
+    #[serde(default)]
+    rules: Option<Vec<crate::templates::ReviewRule>>,
+}
+
+/// `POST /_simulator/template-review` `{"delay_ms"?, "rules"?}`: omitted fields are left as
+/// they are; `rules` replaces the rules.
+pub(crate) async fn post_template_review(
+    State(state): State<Arc<SimState>>,
+    body: Bytes,
+) -> Result<Json<TemplateReview>, ControlError> {
+    let u: ReviewUpdate = parse_json(&body)?;
+    let mut review = state.template_review();
+    if let Some(d) = u.delay_ms {
+        review.delay_ms = d;
+    }
+    if let Some(r) = u.rules {
+        review.rules = r;
+    }
+    state
+        .set_template_review(review)
+        .map_err(|e| ControlError::bad(Some("rules"), e))?;
+    Ok(Json(state.template_review()))
 }

@@ -21,6 +21,9 @@ struct Envelope<'a, V> {
 #[derive(Serialize)]
 struct Entry<'a, V> {
     id: &'a str,
+    /// Meta sets it on WABA-level changes (templates), not on `messages`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    time: Option<i64>,
     changes: [Change<V>; 1],
 }
 
@@ -175,15 +178,37 @@ fn to_bytes(p: &PhoneNumberConfig, value: MessagesValue<'_>) -> Vec<u8> {
 }
 
 fn change_bytes<V: Serialize>(p: &PhoneNumberConfig, field: &'static str, value: V) -> Vec<u8> {
+    envelope_bytes(&p.waba_id, None, field, value)
+}
+
+fn envelope_bytes<V: Serialize>(
+    waba_id: &str,
+    time: Option<i64>,
+    field: &'static str,
+    value: V,
+) -> Vec<u8> {
     let env = Envelope {
         object: "whatsapp_business_account",
         entry: [Entry {
-            id: &p.waba_id,
+            id: waba_id,
+            time,
             changes: [Change { value, field }],
         }],
     };
     // Plain structs of strings, numbers and JSON values: serialising to memory cannot fail.
     crate::meta_json::to_vec(&env).unwrap_or_default()
+}
+
+/// A WABA-level webhook body (`message_template_status_update`,
+/// `message_template_quality_update`, `template_category_update`): `entry[0].id` is the
+/// WABA, `entry[0].time` when it happened (Unix seconds).
+pub(crate) fn waba_change_body<V: Serialize>(
+    waba_id: &str,
+    time: i64,
+    field: &'static str,
+    value: V,
+) -> Vec<u8> {
+    envelope_bytes(waba_id, Some(time), field, value)
 }
 
 /// A status webhook body. `contacts` is set for BSUID recipients (Meta adds them there).

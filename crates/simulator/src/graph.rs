@@ -1,8 +1,10 @@
 //! The Graph API routes a Cloud API client calls, answering in Meta's wire format:
 //! `POST /{version}/{phone_number_id}/messages` for sends and mark-as-read, with Meta's
-//! checks in Meta's order (version, token, phone number, JSON, body, throughput), its error
-//! bodies (`{"error": {message, type, code, error_data, error_subcode?, fbtrace_id}}`) and
-//! its success bodies.
+//! checks in Meta's order (version, token, phone number, JSON, body, template, throughput),
+//! its error bodies (`{"error": {message, type, code, error_data, error_subcode?,
+//! fbtrace_id}}`) and its success bodies. A template send is checked against the WABA's
+//! templates ([`crate::templates`]) while the `templates` enforcement is on. The template
+//! management routes are in [`crate::graph_templates`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use serde_json::{Map, Value, json};
 
 use openbsp_wire::error::codes;
 use openbsp_wire::send::{Outgoing, ParseContext, Surface, parse_outgoing_in};
+use openbsp_wire::template::{check_send, status_error};
 use openbsp_wire::{MessageBody, MetaError, ReadReceipt, Recipient};
 
 use crate::config::PhoneNumberConfig;
@@ -93,15 +96,19 @@ pub(crate) fn unknown_path(path: &str) -> GraphError {
         kind: "OAuthException".to_string(),
         http_status: 400,
         subcode: None,
-        user_title: None,
     })
 }
 
 /// Meta's answer for an object id it does not know: 100 with subcode 33.
-fn unknown_object(id: &str) -> GraphError {
+pub(crate) fn unknown_object(id: &str) -> GraphError {
+    unknown_object_on(id, "post")
+}
+
+/// [`unknown_object`] for a request of another method (`get`, `delete`).
+pub(crate) fn unknown_object_on(id: &str, method: &str) -> GraphError {
     let mut err = MetaError::new(codes::INVALID_PARAMETER, None);
     err.message = format!(
-        "(#100) Unsupported post request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."
+        "(#100) Unsupported {method} request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."
     );
     GraphError {
         err,
@@ -109,7 +116,7 @@ fn unknown_object(id: &str) -> GraphError {
     }
 }
 
-fn bearer(headers: &HeaderMap, query: &HashMap<String, String>) -> Option<String> {
+pub(crate) fn bearer(headers: &HeaderMap, query: &HashMap<String, String>) -> Option<String> {
     let from_header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -202,6 +209,12 @@ async fn handle_post(
         )
         .into());
     }
+    let enforcement = state.enforcement();
+    // The template's stored category, when the WABA has it (it prices the message).
+    let stored_category = match &req.body {
+        MessageBody::Template(t) => check_template(state, &phone, t, enforcement.templates)?,
+        _ => None,
+    };
     if !state
         .throughput
         .check(&phone.phone_number_id, state.throughput_of(&phone))
@@ -212,7 +225,6 @@ async fn handle_post(
         )
         .into());
     }
-    let enforcement = state.enforcement();
     if enforcement.pair_rate_limit
         && !state
             .pair_limit
@@ -238,11 +250,14 @@ async fn handle_post(
     let now = state.now_ms();
     let pnid = phone.phone_number_id.as_str();
     let user = req.recipient.as_str();
+    // How a template is priced: the category set through `/_simulator/template-categories`
+    // (an override), else the stored template's, else marketing.
     let template = match &req.body {
         MessageBody::Template(t) => Some(
             t.get("name")
                 .and_then(Value::as_str)
-                .map(|name| state.template_category(name))
+                .and_then(|name| state.template_category_set(name))
+                .or(stored_category)
                 .unwrap_or_default(),
         ),
         _ => None,
@@ -305,6 +320,43 @@ async fn handle_post(
         },
     );
     Ok(graph_json(StatusCode::OK, &answer))
+}
+
+/// Meta's checks of a template send against the WABA's templates (when `enforce`): the
+/// template must exist in that language (132001, HTTP 404) and be approved (132001, or 132015
+/// paused, 132016 disabled, by [`status_error`]), and the send's parameters must fit it
+/// ([`check_send`]: 132000, 132005, 132012, 132018). Returns the stored template's category,
+/// if there is one.
+fn check_template(
+    state: &SimState,
+    phone: &PhoneNumberConfig,
+    template: &Value,
+    enforce: bool,
+) -> Result<Option<TemplateCategory>, GraphError> {
+    let name = template.get("name").and_then(Value::as_str).unwrap_or("");
+    let language = template
+        .pointer("/language/code")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let stored = state.template_for_send(&phone.waba_id, name, language);
+    if enforce {
+        let Some(t) = &stored else {
+            return Err(MetaError::new(
+                codes::TEMPLATE_MISSING,
+                Some(format!(
+                    "template name ({name}) does not exist in {language}"
+                )),
+            )
+            .into());
+        };
+        if let Some(e) = status_error(t.status.as_str(), name, language) {
+            return Err(e.into());
+        }
+        if let Some(def) = &t.definition {
+            check_send(def, template).map_err(|e| e.to_meta())?;
+        }
+    }
+    Ok(stored.map(|t| TemplateCategory::from(t.category)))
 }
 
 /// `{"messaging_product":"whatsapp","status":"read","message_id":…,"typing_indicator"?}`,

@@ -10,6 +10,28 @@
 //! dropped, duplicated and reordered webhooks, asynchronous failures), Meta's policies and
 //! its clock are set through the same API or through [`SimulatorHandle`].
 //!
+//! It also manages each WABA's message templates as Meta does ([`templates`]): every WABA
+//! starts with Meta's sample `hello_world`; templates are created, listed (filters, `fields`,
+//! cursor paging), read, edited and deleted through the Graph routes with Meta's rules and
+//! error subcodes, reviewed (`PENDING` → `APPROVED` or `REJECTED`, by rules a test sets)
+//! with signed `message_template_status_update`, `template_category_update` and
+//! `message_template_quality_update` webhooks, and template sends are checked against them
+//! (132001, 132015, 132016, 132000, …; the `templates` enforcement, on by default).
+//!
+//! # Graph API
+//!
+//! The bearer token is the access token of the phone number (of one of the WABA's numbers
+//! for WABA and template routes); an unknown object id is 100 with subcode 33.
+//!
+//! | Route | What it does |
+//! |---|---|
+//! | `POST /{version}/{phone_number_id}/messages` | Sends (every kind) and mark-as-read |
+//! | `GET /{version}/{waba_id}/message_templates` | Lists templates, newest first: filters `name` (substring), `status`, `category`, `language`, `quality_score` (comma-separated lists), `content`, `name_or_content`; `fields`; `limit` (default 25) with Meta's cursor paging (`paging.cursors.before/after`, `next` only when a page follows, `previous` when one precedes; `after`/`before` parameters) |
+//! | `POST /{version}/{waba_id}/message_templates` | Creates a template (`{name, language, category, parameter_format?, components, message_send_ttl_seconds?}`, validated as Meta does; 100 with subcode 2388024 for a name taken in that language, 2388023 for one deleted less than 30 days ago, 2388019 at 250 templates); answers `{"id", "status": "PENDING", "category"}` and starts the review |
+//! | `DELETE /{version}/{waba_id}/message_templates?name=[&hsm_id=]` | Deletes every language of `name`, or the one template `hsm_id`; DISABLED templates cannot be deleted; `{"success": true}`, no webhook |
+//! | `GET /{version}/{template_id}` | One template (`fields` as above) |
+//! | `POST /{version}/{template_id}` | Edits `components`, `category`, `message_send_ttl_seconds`: only APPROVED, REJECTED or PAUSED templates; no category change once APPROVED; APPROVED ones at most once per 24 h and 10 times per 30 days (simulator clock); new content is validated and reviewed again; `{"success": true}` |
+//!
 //! # Control API
 //!
 //! Errors are `{"error": {"message", "field"?}}` with 400 (bad input) or 404.
@@ -21,12 +43,17 @@
 //! | `GET /_simulator/inbound?phone_number_id=` | The injected user messages, with their read state |
 //! | `POST /_simulator/user-preferences` | A `user_preferences` webhook: `{"phone_number_id", "wa_id" \| "user_id", "value": "stop" \| "resume", "name"?, "category"?, "detail"?}`; while stopped, marketing templates to the user fail with 131050. Answers `{"timestamp"}` |
 //! | `GET /_simulator/users?phone_number_id=&user=` | What the simulator knows of a user: last message, customer service window, free entry point window, marketing preference, number change |
-//! | `GET\|POST /_simulator/template-categories` | `{"name", "category": "marketing" \| "utility" \| "authentication" \| "authentication_international"}`: how a template's messages are priced (marketing unless set) |
+//! | `GET /_simulator/templates?waba_id=` (or `phone_number_id=`) | The WABA's templates as the simulator holds them (deleted ones included, with `deleted_at_ms`), oldest first |
+//! | `POST /_simulator/templates` | Seeds a template without review: a create request plus `waba_id` (or `phone_number_id`), `status` (default `APPROVED`) and `notify` (send its status webhook; default false); answers the template |
+//! | `POST /_simulator/templates/{id}/status` | `{"status", "reason"?, "other_info"?}`: an event of `message_template_status_update` (`APPROVED`, `REJECTED`, `PENDING`, `PAUSED`, `DISABLED`, `FLAGGED`, `REINSTATED`, `IN_APPEAL`, `LIMIT_EXCEEDED`, `LOCKED`, `ARCHIVED`, `UNARCHIVED`, `DELETED`, `PENDING_DELETION`) changes the template and is sent as a webhook (PAUSED with `other_info` FIRST_PAUSE/SECOND_PAUSE, unpausing with UNPAUSE, DISABLED with `disable_info.disable_date`, INVALID_FORMAT rejections with `rejection_info`) |
+//! | `POST /_simulator/templates/{id}/quality` | `{"score": "GREEN" \| "YELLOW" \| "RED" \| "UNKNOWN"}`: sets the quality score and sends `message_template_quality_update` |
+//! | `GET\|POST /_simulator/template-review` | `{"delay_ms"?, "rules"?: [{"name_contains"?, "body_contains"?, "status": "APPROVED" \| "REJECTED" \| "PENDING", "reason"?, "category"?}]}`: how reviews end — after `delay_ms`, by the first matching rule (none: APPROVED); `PENDING` keeps the template in review, `category` re-categorises it (with a `template_category_update`) |
+//! | `GET\|POST /_simulator/template-categories` | `{"name", "category": "marketing" \| "utility" \| "authentication" \| "authentication_international"}`: how a template's messages are priced, overriding the stored template's category (marketing when neither is known) |
 //! | `GET /_simulator/messages?phone_number_id=&to=` | What it accepted, oldest first, with the `wamid` and the request body |
-//! | `GET\|POST /_simulator/phone-numbers` | The business numbers (without secrets); upsert by `phone_number_id` |
+//! | `GET\|POST /_simulator/phone-numbers` | The business numbers (without secrets); upsert by `phone_number_id` (a new WABA gets `hello_world`) |
 //! | `GET\|POST /_simulator/faults` | Error rates and codes, latency, dropped, duplicated and reordered webhooks, asynchronous failures |
-//! | `GET\|POST /_simulator/config` | Status delays, default throughput, `enforcement` (`customer_service_window`: 131047; `pair_rate_limit`: 131056; both off by default) |
-//! | `GET\|POST /_simulator/clock` | `{"advance_seconds"}` moves the clock (webhook timestamps, windows) forward |
+//! | `GET\|POST /_simulator/config` | Status delays, default throughput, `template_review_delay_ms`, `enforcement` (`templates`: template sends checked, on by default; `customer_service_window`: 131047; `pair_rate_limit`: 131056; both off by default) |
+//! | `GET\|POST /_simulator/clock` | `{"advance_seconds"}` moves the clock (webhook timestamps, windows, template edit limits and name reuse) forward |
 //! | `GET /_simulator/webhooks?phone_number_id=` | Every webhook delivery attempt |
 //!
 //! ```no_run
@@ -52,6 +79,7 @@ pub mod config;
 mod control;
 mod envelope;
 mod graph;
+mod graph_templates;
 pub mod ids;
 mod inbound;
 pub mod meta_json;
@@ -60,6 +88,7 @@ pub mod server;
 mod state;
 mod statuses;
 mod tasks;
+pub mod templates;
 mod throughput;
 mod webhooks;
 
@@ -82,6 +111,10 @@ pub use state::{
     ENTRY_POINT_WINDOW_MS, EntryPointWindow, InboundRecord, MAX_RECEIVED_PER_NUMBER,
     MAX_WEBHOOK_LOG, ReceivedMessage, SERVICE_WINDOW_MS, SimState, TemplateCategory,
     WebhookAttempt, WebhookKind,
+};
+pub use templates::{
+    OtherInfo, QualityScore, ReviewRule, Template, TemplateControlError, TemplateEvent,
+    TemplateReview, TemplateSeed, TemplateStatus, TemplateStatusChange,
 };
 
 /// Starts simulators.
@@ -177,10 +210,61 @@ impl SimulatorHandle {
         self.state.deliver_user_preference(req)
     }
 
-    /// Sets how the messages of template `name` are priced (templates not set are
-    /// marketing).
+    /// Sets how the messages of template `name` are priced, overriding the category of the
+    /// stored template (templates neither set nor stored are marketing).
     pub fn set_template_category(&self, name: &str, category: TemplateCategory) {
         self.state.set_template_category(name, category);
+    }
+
+    /// Puts a template straight into a WABA (validated as a create request, no review; a
+    /// status webhook only if `seed.notify`).
+    pub fn seed_template(&self, seed: TemplateSeed) -> Result<Template, TemplateControlError> {
+        self.state.seed_template(seed)
+    }
+
+    /// Changes a template's status as Meta would (`TemplateEvent::Paused`, `Disabled`,
+    /// `Reinstated`, ...) and sends the `message_template_status_update`.
+    pub fn set_template_status(
+        &self,
+        id: &str,
+        change: impl Into<TemplateStatusChange>,
+    ) -> Result<Template, TemplateControlError> {
+        self.state.set_template_status(id, change.into())
+    }
+
+    /// Sets a template's quality score and sends the `message_template_quality_update`.
+    pub fn set_template_quality(
+        &self,
+        id: &str,
+        score: QualityScore,
+    ) -> Result<Template, TemplateControlError> {
+        self.state.set_template_quality(id, score)
+    }
+
+    /// The templates of `waba_id`, deleted ones included, oldest first.
+    pub fn templates(&self, waba_id: &str) -> Vec<Template> {
+        self.state.templates(waba_id)
+    }
+
+    /// One template by id (deleted ones included).
+    pub fn template(&self, id: &str) -> Option<Template> {
+        self.state.template(id)
+    }
+
+    /// Sets how template reviews end: their delay and rules (first match wins; none:
+    /// approved). Fails naming the first invalid rule.
+    pub fn set_template_review(&self, review: TemplateReview) -> Result<(), String> {
+        self.state.set_template_review(review)
+    }
+
+    /// Sets how long template reviews take, in ms (the rules stay).
+    pub fn set_template_review_delay(&self, delay_ms: u64) {
+        self.state.set_template_review_delay(delay_ms);
+    }
+
+    /// How template reviews end.
+    pub fn template_review(&self) -> TemplateReview {
+        self.state.template_review()
     }
 
     /// The free entry point window of `user` (a `wa_id` or BSUID) with `phone_number_id`,
@@ -208,7 +292,7 @@ impl SimulatorHandle {
         self.state.set_default_throughput(mps);
     }
 
-    /// Turns Meta's policies (24-hour window, pair rate limit) on or off.
+    /// Turns Meta's policies (template checks, 24-hour window, pair rate limit) on or off.
     pub fn set_enforcement(&self, e: Enforcement) {
         self.state.set_enforcement(e);
     }

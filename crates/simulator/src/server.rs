@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::control::{self, ControlError};
 use crate::graph;
+use crate::graph_templates;
 use crate::state::SimState;
 
 /// The simulator's routes, ready to serve or to mount (with `Router::nest`) inside another
@@ -20,9 +21,17 @@ use crate::state::SimState;
 /// [`SimState::stop_background`] when done with it.
 pub fn router(state: Arc<SimState>) -> Router {
     Router::new()
+        // One parameter name per position: `{id}` is a phone number, a WABA or a template.
+        .route("/{version}/{id}/messages", post(graph::post_messages))
         .route(
-            "/{version}/{phone_number_id}/messages",
-            post(graph::post_messages),
+            "/{version}/{id}/message_templates",
+            get(graph_templates::list_templates)
+                .post(graph_templates::create_template)
+                .delete(graph_templates::delete_templates),
+        )
+        .route(
+            "/{version}/{id}",
+            get(graph_templates::get_template).post(graph_templates::edit_template),
         )
         .route("/_simulator/healthz", get(control::healthz))
         .route(
@@ -37,6 +46,22 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route(
             "/_simulator/template-categories",
             get(control::get_template_categories).post(control::post_template_categories),
+        )
+        .route(
+            "/_simulator/templates",
+            get(control::get_templates).post(control::post_templates),
+        )
+        .route(
+            "/_simulator/templates/{id}/status",
+            post(control::post_template_status),
+        )
+        .route(
+            "/_simulator/templates/{id}/quality",
+            post(control::post_template_quality),
+        )
+        .route(
+            "/_simulator/template-review",
+            get(control::get_template_review).post(control::post_template_review),
         )
         .route("/_simulator/messages", get(control::get_messages))
         .route(

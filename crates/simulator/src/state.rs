@@ -1,6 +1,7 @@
 //! The simulator's state: its phone numbers, what it accepted and what users sent, the faults
-//! and timing in force, the webhook attempt log, and the shared machinery (clock, rate
-//! limits, HTTP client, background tasks). One `SimState` backs one simulator; the Graph and
+//! and timing in force, the webhook attempt log, the WABAs' templates
+//! ([`crate::templates`]), and the shared machinery (clock, rate limits, HTTP client,
+//! background tasks). One `SimState` backs one simulator; the Graph and
 //! control routes, the Rust handle and the background tasks all work on it.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -17,6 +18,7 @@ use crate::config::{
     Enforcement, Faults, PhoneNumberConfig, PhoneNumberView, SimulatorConfig, StatusDelays,
 };
 use crate::tasks::Tasks;
+use crate::templates::TemplateStore;
 use crate::throughput::{PairLimit, Throughput};
 
 /// Most accepted messages kept per phone number (the oldest are forgotten first);
@@ -75,6 +77,12 @@ pub enum WebhookKind {
     Inbound,
     /// A `user_preferences` change (marketing stop or resume).
     UserPreferences,
+    /// A `message_template_status_update` (review outcome, pause, disable, ...).
+    TemplateStatus,
+    /// A `message_template_quality_update`.
+    TemplateQuality,
+    /// A `template_category_update` (the review re-categorised a template).
+    TemplateCategory,
 }
 
 /// A free entry point (FEP) window: opened when the business answers, within 24 hours, a
@@ -191,6 +199,8 @@ pub struct SimState {
     pub(crate) pair_limit: PairLimit,
     pub(crate) http: reqwest::Client,
     pub(crate) tasks: Tasks,
+    /// The WABAs' message templates (their own lock: never taken while `inner` is held).
+    pub(crate) templates: Mutex<TemplateStore>,
     next_delivery_id: AtomicU64,
 }
 
@@ -217,7 +227,9 @@ impl SimState {
             default_throughput: config.default_throughput_mps,
             ..Inner::default()
         };
+        let templates = Mutex::new(TemplateStore::new(config.template_review_delay_ms));
         Ok(Arc::new(SimState {
+            templates,
             config,
             clock: SimClock::new(clock),
             inner: Mutex::new(inner),
@@ -230,12 +242,30 @@ impl SimState {
     }
 
     /// Adds a phone number, or replaces the one with the same `phone_number_id`. Pending
-    /// webhook retries use the new URL and secret from their next attempt on.
+    /// webhook retries use the new URL and secret from their next attempt on. A WABA the
+    /// simulator had not seen starts with Meta's sample template, `hello_world`.
     pub fn add_phone_number(&self, p: PhoneNumberConfig) {
+        let waba_id = p.waba_id.clone();
         self.inner
             .lock()
             .phones
             .insert(p.phone_number_id.clone(), p);
+        let now = self.now_ms();
+        self.templates.lock().ensure_waba(&waba_id, now);
+    }
+
+    /// The phone numbers of WABA `waba_id`, secrets included, ordered by id.
+    pub(crate) fn waba_numbers(&self, waba_id: &str) -> Vec<PhoneNumberConfig> {
+        let mut out: Vec<PhoneNumberConfig> = self
+            .inner
+            .lock()
+            .phones
+            .values()
+            .filter(|p| p.waba_id == waba_id)
+            .cloned()
+            .collect();
+        out.sort_by(|a, b| a.phone_number_id.cmp(&b.phone_number_id));
+        out
     }
 
     /// The phone numbers, without their secrets, ordered by id.
@@ -467,14 +497,15 @@ impl SimState {
             .insert(name.to_string(), category);
     }
 
-    /// The category of template `name`.
+    /// The category of template `name` set through [`SimState::set_template_category`]
+    /// (marketing when none was set).
     pub fn template_category(&self, name: &str) -> TemplateCategory {
-        self.inner
-            .lock()
-            .template_categories
-            .get(name)
-            .copied()
-            .unwrap_or_default()
+        self.template_category_set(name).unwrap_or_default()
+    }
+
+    /// The category set for template `name`, if one was.
+    pub(crate) fn template_category_set(&self, name: &str) -> Option<TemplateCategory> {
+        self.inner.lock().template_categories.get(name).copied()
     }
 
     /// Every template category set, by name.

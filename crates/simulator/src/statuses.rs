@@ -10,7 +10,8 @@
 //! `referral_conversion` and the status carries the window's `conversation`; otherwise
 //! non-template messages are `free_customer_service` / `service`, utility templates inside
 //! the customer service window `free_customer_service` / `utility`, and every other template
-//! `regular` with its category (marketing unless the simulator was told otherwise).
+//! `regular` with its category: the one set through `/_simulator/template-categories`, else
+//! the stored template's, else marketing.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

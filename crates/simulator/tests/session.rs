@@ -5,9 +5,10 @@ mod common;
 
 use common::*;
 use openbsp_simulator::{
-    Enforcement, InboundRequest, PreferenceValue, SimulatorHandle, TemplateCategory,
+    Enforcement, InboundRequest, PreferenceValue, SimulatorHandle, TemplateSeed,
     UserPreferenceRequest,
 };
+use openbsp_wire::template::Category;
 use openbsp_wire::webhook::{Envelope, InboundKind, InteractiveReply};
 use serde_json::{Value, json};
 
@@ -30,6 +31,45 @@ fn template_to(to: &str, name: &str) -> Value {
         "type": "template",
         "template": {"name": name, "language": {"code": "en_US"}},
     })
+}
+
+/// The WABA's templates these tests send: `summer_sale` (marketing), `order_update`
+/// (utility) and `login_code` (authentication), all approved, in en_US.
+fn seed_templates(sim: &SimulatorHandle) {
+    for (name, category, body) in [
+        (
+            "summer_sale",
+            Category::Marketing,
+            "Our summer sale is on: everything at half price!",
+        ),
+        (
+            "order_update",
+            Category::Utility,
+            "Your order has shipped and arrives tomorrow.",
+        ),
+    ] {
+        sim.seed_template(TemplateSeed::text(WABA, name, "en_US", category, body))
+            .unwrap();
+    }
+    sim.seed_template(TemplateSeed::new(
+        WABA,
+        json!({"name": "login_code", "language": "en_US", "category": "AUTHENTICATION", "components": [
+            {"type": "BODY", "add_security_recommendation": true},
+            {"type": "FOOTER", "code_expiration_minutes": 10},
+            {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE", "text": "Copy Code"}]},
+        ]}),
+    ))
+    .unwrap();
+}
+
+/// A one-time passcode send of `login_code`.
+fn login_code_to(to: &str, code: &str) -> Value {
+    let mut v = template_to(to, "login_code");
+    v["template"]["components"] = json!([
+        {"type": "body", "parameters": [{"type": "text", "text": code}]},
+        {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": code}]},
+    ]);
+    v
 }
 
 /// Sends `body`, expects 200, returns the wamid.
@@ -246,6 +286,7 @@ async fn post_json(url: &str, body: &Value) -> (u16, Value) {
 #[tokio::test]
 async fn marketing_stop_and_resume_are_delivered_and_enforced() {
     let (sim, rx) = setup(fast_config(), 0).await;
+    seed_templates(&sim);
     let base = format!("{}/_simulator", sim.url());
 
     let (status, v) = post_json(
@@ -379,6 +420,7 @@ fn from_ad(user: &str) -> InboundRequest {
 #[tokio::test]
 async fn answering_a_user_from_an_ad_opens_a_free_entry_point_window() {
     let (sim, rx) = setup(fast_config(), 0).await;
+    seed_templates(&sim);
     sim.inject_inbound(from_ad(ANA)).await.unwrap();
     sim.advance_clock(3600);
     assert!(
@@ -455,8 +497,7 @@ async fn answering_a_user_from_an_ad_opens_a_free_entry_point_window() {
 #[tokio::test]
 async fn pricing_follows_the_window_and_the_template_category() {
     let (sim, rx) = setup(fast_config(), 0).await;
-    sim.set_template_category("order_update", TemplateCategory::Utility);
-    sim.set_template_category("login_code", TemplateCategory::Authentication);
+    seed_templates(&sim);
     sim.inject_inbound(from(ANA, json!({"type": "text", "text": {"body": "hi"}})))
         .await
         .unwrap();
@@ -475,7 +516,7 @@ async fn pricing_follows_the_window_and_the_template_category() {
             pricing("regular", "marketing"),
         ),
         (
-            template_to(ANA, "login_code"),
+            login_code_to(ANA, "123456"),
             pricing("regular", "authentication"),
         ),
     ];
@@ -503,6 +544,7 @@ fn read_of(wamid: &str) -> Value {
 #[tokio::test]
 async fn the_24_hour_window_applies_to_messages_not_to_mark_as_read() {
     let (sim, rx) = setup(fast_config(), 0).await;
+    seed_templates(&sim);
     sim.set_enforcement(Enforcement {
         customer_service_window: true,
         ..Enforcement::default()
