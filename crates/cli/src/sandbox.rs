@@ -12,6 +12,7 @@ use openbsp_server::provision::{self, AppInput, ChannelInput};
 use openbsp_server::{Config, Gateway};
 use openbsp_simulator::{
     Enforcement, InboundRequest, PhoneNumberConfig, Simulator, SimulatorConfig, SimulatorHandle,
+    TemplateSeed,
 };
 use openbsp_store::Store;
 use serde::{Deserialize, Serialize};
@@ -68,11 +69,13 @@ pub async fn start(
         format!("cannot start the simulator on {sim_listen} (OPENBSP_SIMULATOR_LISTEN)")
     })?;
     // Like Meta, the sandbox's simulator refuses free-form messages outside the user's 24-hour
-    // window (131047) and bursts to one user beyond the pair rate limit (131056), so a demo
-    // shows what production would do.
+    // window (131047), bursts to one user beyond the pair rate limit (131056), and templates
+    // that are not approved or whose parameters do not fit (132xxx), so a demo shows what
+    // production would do.
     simulator.set_enforcement(Enforcement {
         customer_service_window: true,
         pair_rate_limit: true,
+        templates: true,
     });
     let key = config.master_key.clone();
     let path = s.data_dir.join("sandbox.json");
@@ -89,6 +92,21 @@ pub async fn start(
         webhook_url: Some(format!("{}/webhooks/whatsapp", gateway.url())),
         throughput_mps: None,
     });
+    // Besides Meta's `hello_world`, two approved templates to start conversations with.
+    for request in [
+        json!({"name": "order_update", "language": "en_US", "category": "UTILITY", "components": [
+            {"type": "BODY", "text": "Hi {{1}}, your order {{2}} has shipped and is on its way.",
+             "example": {"body_text": [["Ana", "A-1001"]]}}]}),
+        json!({"name": "spring_sale", "language": "en_US", "category": "MARKETING", "components": [
+            {"type": "HEADER", "format": "TEXT", "text": "Spring sale"},
+            {"type": "BODY", "text": "Hi {{1}}, everything in the shop is {{2}} off this week only.",
+             "example": {"body_text": [["Ana", "20%"]]}},
+            {"type": "FOOTER", "text": "Reply STOP to opt out"}]}),
+    ] {
+        simulator
+            .seed_template(TemplateSeed::new(&info.waba_id, request))
+            .map_err(|e| anyhow::anyhow!("sandbox: could not add a demo template: {e}"))?;
+    }
     write_info(&path, &info)?;
     // The demo user writes first, as a real customer would: the conversation is open.
     simulator

@@ -192,6 +192,12 @@ async fn sigkill_loses_nothing_and_sends_nothing_twice(b: Backend) {
         webhook_url: Some(format!("{base}/webhooks/whatsapp")),
         throughput_mps: Some(40),
     });
+    sim.seed_template(openbsp_simulator::TemplateSeed::new(
+        "3004",
+        json!({"name": "crash_test", "language": "en", "category": "UTILITY",
+               "components": [{"type": "BODY", "text": "This is a crash test."}]}),
+    ))
+    .expect("the simulator takes the template");
 
     let http = reqwest::Client::new();
     let gw = Gateway::start(&db, port, 1);

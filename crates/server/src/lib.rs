@@ -20,6 +20,7 @@ pub mod provision;
 pub mod sender;
 pub mod sessions;
 pub mod state;
+pub mod templates;
 pub mod webhooks;
 
 use std::net::SocketAddr;
@@ -117,6 +118,7 @@ pub fn router(state: AppState) -> Router {
         .merge(messages::routes())
         .merge(sessions::routes())
         .merge(contacts::routes())
+        .merge(templates::routes())
         .merge(webhooks::routes())
         .merge(admin::routes())
         .layer(body_limit)

@@ -38,8 +38,8 @@ pub struct Inner {
     pub keys: TtlCache<String, Option<ApiKey>>,
     /// Channels by phone number id and by channel id.
     pub channels: TtlCache<String, Option<Channel>>,
-    /// Template categories by tenant, WABA, name and language (`None`: unknown template).
-    pub template_categories: TtlCache<String, Option<String>>,
+    /// Templates by tenant, WABA, name and language, for the send check (`None`: unknown).
+    pub templates: TtlCache<String, Option<Arc<openbsp_store::Template>>>,
     /// Apps by id, with their decrypted secret.
     pub apps: TtlCache<String, Option<(App, Arc<str>)>>,
     /// Wakes the sender when a send is queued.
@@ -86,7 +86,7 @@ impl AppState {
             keys: TtlCache::new(Duration::from_secs(30)),
             channels: TtlCache::new(Duration::from_secs(30)),
             apps: TtlCache::new(Duration::from_secs(60)),
-            template_categories: TtlCache::new(Duration::from_secs(30)),
+            templates: TtlCache::new(Duration::from_secs(30)),
             sender_wake: Notify::new(),
             inbox_wake: Notify::new(),
             session_wake: Notify::new(),
@@ -169,7 +169,7 @@ impl AppState {
         self.channels.clear();
         self.apps.clear();
         self.keys.clear();
-        self.template_categories.clear();
+        self.templates.clear();
     }
 
     /// Tells a waiting Cloud-API caller what became of its send.

@@ -84,6 +84,13 @@ async fn admin_provisions_a_working_channel(b: Backend) {
             webhook_url: Some(app.url("/webhooks/whatsapp")),
             throughput_mps: None,
         });
+    app.sim
+        .seed_template(openbsp_simulator::TemplateSeed::new(
+            "7008",
+            json!({"name": "welcome", "language": "en", "category": "UTILITY",
+                   "components": [{"type": "BODY", "text": "Welcome to Globex."}]}),
+        ))
+        .unwrap();
     let r = app
         .post(
             "/v1/messages",

@@ -146,34 +146,30 @@ async fn templates_go_out_of_the_window_and_open_a_session(b: Backend) {
     assert_eq!(s["status"], "open");
     assert_eq!(s["opened_by"], "message");
     assert_eq!(s["contact_id"], m["contact_id"]);
-    // Its kind is the template's category: unknown when sent, learnt from Meta's pricing.
-    assert_eq!(s["kind"], Value::Null);
-    wait_until("the kind is learnt from the sent status", || async {
-        app.get(&format!("/v1/sessions/{session_id}"), &app.api_key)
-            .await
-            .body["kind"]
-            == "marketing"
-    })
-    .await;
+    // Its kind is the template's category, which the gateway looked up on Meta before the
+    // first send of a template it did not know.
+    assert_eq!(s["kind"], "utility");
     // Free-form to that user is still refused: a template does not open the window.
     let r = app.send_text(cold, "hi").await;
     assert_eq!(r.body["error"]["code"], "window_closed");
 
-    // A template the gateway knows (from Meta's template webhooks) names the kind at once.
+    // Meta re-categorises the template (`template_category_update`): the next session is of
+    // the new kind at once.
+    let recategorised = json!({"object": "whatsapp_business_account", "entry": [{"id": "900100", "time": 1731705722, "changes": [{"field": "template_category_update", "value": {
+        "message_template_id": 1234567, "message_template_name": "order_update",
+        "message_template_language": "en_US", "previous_category": "UTILITY", "new_category": "MARKETING"
+    }}]}]});
     assert_eq!(
-        app.post_webhook(
-            &template_approved("order_update", "UTILITY"),
-            Some(APP_SECRET)
-        )
-        .await,
+        app.post_webhook(&recategorised.to_string(), Some(APP_SECRET))
+            .await,
         200
     );
-    wait_until("the template is known", || async {
+    wait_until("the new category is known", || async {
         app.store
             .find_template(&app.tenant_id, "900100", "order_update", "en_US")
             .await
             .unwrap()
-            .is_some()
+            .is_some_and(|t| t.category.as_deref() == Some("MARKETING"))
     })
     .await;
     let r = app
@@ -191,7 +187,7 @@ async fn templates_go_out_of_the_window_and_open_a_session(b: Backend) {
         )
         .await
         .body;
-    assert_eq!(s["kind"], "utility");
+    assert_eq!(s["kind"], "marketing");
 }
 
 /// A `user_preferences` webhook for the test channel.

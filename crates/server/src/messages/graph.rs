@@ -130,6 +130,7 @@ fn graph_accept_error(e: AcceptError) -> GraphError {
             "Param message_id refers to {c}, which has no wamid yet."
         ))
         .into(),
+        AcceptError::Template(t) => t.to_graph(),
         AcceptError::Store(s) => s.into(),
     }
 }

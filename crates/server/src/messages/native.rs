@@ -119,6 +119,7 @@ pub fn accept_error(e: AcceptError) -> ApiError {
             "context_not_sent",
             format!("message {id} has no wamid yet, so it cannot be replied to"),
         ),
+        AcceptError::Template(t) => t.to_api(),
         AcceptError::Store(s) => s.into(),
     }
 }

@@ -12,6 +12,7 @@ use openbsp_wire::{MessageBody, MetaError, Recipient, SendRequest};
 use sha2::{Digest, Sha256};
 
 use crate::state::AppState;
+use crate::templates::service::{TemplateUse, TplError};
 
 /// Priority of a send in its channel's queue (lower first): replies in a session, then
 /// transactional sends, then campaign traffic.
@@ -27,6 +28,8 @@ pub enum AcceptError {
     Meta(MetaError),
     /// `context.message_id` names a message the gateway has but that has no `wamid` yet.
     ContextNotSent(String),
+    /// The template is unusable or its parameters do not fit it.
+    Template(TplError),
     /// The store failed.
     Store(openbsp_store::StoreError),
 }
@@ -108,8 +111,9 @@ pub async fn accept_with_id(
     state: &AppState,
     a: Accept<'_>,
 ) -> Result<EnqueueOutcome, AcceptError> {
-    let check = send_check(state, a.channel, &a.req.body, "message").await?;
-    let new = outbound(state, a).await?;
+    let (check, template) = send_check(state, a.channel, &a.req.body, "message").await?;
+    let mut new = outbound(state, a).await?;
+    with_template(&mut new, template);
     let outcome = state
         .store
         .enqueue_checked(new, &check)
@@ -124,13 +128,23 @@ pub async fn accept_planned(
     state: &AppState,
     a: Accept<'_>,
     plan: SendPlan,
+    template: Option<TemplateUse>,
 ) -> Result<EnqueueOutcome, AcceptError> {
     let mut new = outbound(state, a).await?;
+    with_template(&mut new, template);
     new.session = plan.session;
     new.open_fep_until = plan.open_fep_until;
     let outcome = state.store.enqueue_outbound(new).await?;
     queued(state, &outcome);
     Ok(outcome)
+}
+
+/// The message keeps the template it uses and the text the contact sees.
+fn with_template(new: &mut NewOutbound, template: Option<TemplateUse>) {
+    if let Some(t) = template {
+        new.message.template_id = Some(t.template_id);
+        new.message.rendered_text = t.rendered.map(|r| r.text);
+    }
 }
 
 fn queued(state: &AppState, outcome: &EnqueueOutcome) {
@@ -179,6 +193,8 @@ async fn outbound(state: &AppState, a: Accept<'_>) -> Result<NewOutbound, Accept
         biz_opaque_callback_data: req.biz_opaque_callback_data.clone(),
         context_message_id: req.context_message_id.clone(),
         session_id: None,
+        template_id: None,
+        rendered_text: None,
         idempotency_key: a.idempotency_key,
         created_at: a.now,
         updated_at: a.now,
@@ -207,36 +223,6 @@ pub fn contact_key(r: &Recipient) -> ContactKey {
 }
 
 pub use openbsp_store::policy::SendPlan;
-
-/// The category of a template (`marketing`, `utility`, `authentication`), when the gateway
-/// knows the template (from Meta's template webhooks; unknown templates pass through, and
-/// Meta decides).
-pub async fn template_category(
-    state: &AppState,
-    channel: &Channel,
-    template: &serde_json::Value,
-) -> Result<Option<String>, openbsp_store::StoreError> {
-    let name = template.get("name").and_then(|v| v.as_str());
-    let language = template.pointer("/language/code").and_then(|v| v.as_str());
-    let (Some(name), Some(language)) = (name, language) else {
-        return Ok(None);
-    };
-    let key = format!(
-        "{}\u{0}{}\u{0}{name}\u{0}{language}",
-        channel.tenant_id, channel.waba_id
-    );
-    if let Some(known) = state.template_categories.get(&key) {
-        return Ok(known);
-    }
-    let category = state
-        .store
-        .find_template(&channel.tenant_id, &channel.waba_id, name, language)
-        .await?
-        .and_then(|t| t.category)
-        .map(|c| c.to_ascii_lowercase());
-    state.template_categories.insert(key, category.clone());
-    Ok(category)
-}
 
 /// Meta's refusal for a policy refusal.
 pub fn refusal_error(r: Refusal) -> MetaError {
@@ -267,26 +253,36 @@ pub fn refusal_error(r: Refusal) -> MetaError {
 }
 
 /// What the policy needs to know of a send: free-form or template (marketing when the
-/// template is known to be), and the kind of a session it would open.
+/// template is), and the kind of a session it would open; for a template, the template
+/// checked against its stored definition (before Meta is called) and rendered.
 pub async fn send_check(
     state: &AppState,
     channel: &Channel,
     body: &MessageBody,
     opened_by: &str,
-) -> Result<SendCheck, AcceptError> {
-    let (kind, session_kind) = match body {
+) -> Result<(SendCheck, Option<TemplateUse>), AcceptError> {
+    let (kind, session_kind, template) = match body {
         MessageBody::Template(t) => {
-            let category = template_category(state, channel, t).await?;
-            let marketing = category.as_deref() == Some("marketing");
-            (SendKind::Template { marketing }, category)
+            let used = crate::templates::service::check_send(state, channel, t)
+                .await
+                .map_err(AcceptError::Template)?;
+            let marketing = used.category.as_deref() == Some("marketing");
+            (
+                SendKind::Template { marketing },
+                used.category.clone(),
+                Some(used),
+            )
         }
-        _ => (SendKind::FreeForm, Some("service".to_string())),
+        _ => (SendKind::FreeForm, Some("service".to_string()), None),
     };
-    Ok(SendCheck {
-        kind,
-        session_kind,
-        opened_by: opened_by.to_string(),
-    })
+    Ok((
+        SendCheck {
+            kind,
+            session_kind,
+            opened_by: opened_by.to_string(),
+        },
+        template,
+    ))
 }
 
 /// Checks a send against the windows and the opt-out (before Meta is ever called) and
@@ -298,10 +294,11 @@ pub async fn plan_send(
     body: &MessageBody,
     opened_by: &str,
     now: i64,
-) -> Result<SendPlan, AcceptError> {
-    let check = send_check(state, channel, body, opened_by).await?;
-    openbsp_store::policy::plan(conversation, &check, now)
-        .map_err(|r| AcceptError::Meta(refusal_error(r)))
+) -> Result<(SendPlan, Option<TemplateUse>), AcceptError> {
+    let (check, template) = send_check(state, channel, body, opened_by).await?;
+    let plan = openbsp_store::policy::plan(conversation, &check, now)
+        .map_err(|r| AcceptError::Meta(refusal_error(r)))?;
+    Ok((plan, template))
 }
 
 /// Marks an inbound message read (and shows the typing indicator when asked), through the

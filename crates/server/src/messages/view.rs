@@ -30,6 +30,9 @@ pub fn message_json(m: &Message, history: Option<&[StatusEntry]>) -> Value {
         "from"
     };
     v[who] = json!(m.recipient);
+    if m.template_id.is_some() || m.rendered_text.is_some() {
+        v["template"] = json!({"id": m.template_id, "rendered_text": m.rendered_text});
+    }
     if let Some(h) = history {
         v["statuses"] = h
             .iter()

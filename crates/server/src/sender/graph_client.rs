@@ -38,6 +38,19 @@ pub trait GraphClient: Send + Sync + 'static {
         access_token: &str,
         payload: &Value,
     ) -> Result<(), MetaError>;
+
+    /// Any other Graph call of the channel's app (template management): `method` on
+    /// `{base}/{version}/{path}` with `query` and an optional JSON body; Meta's answer, or its
+    /// error.
+    async fn call(
+        &self,
+        channel: &Channel,
+        access_token: &str,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<Value, MetaError>;
 }
 
 /// The real client (reqwest, rustls).
@@ -76,34 +89,68 @@ fn refusal(status: u16, body: &Value) -> MetaError {
     })
 }
 
+fn unavailable(e: String) -> MetaError {
+    MetaError::new(
+        openbsp_wire::error::codes::SERVICE_UNAVAILABLE,
+        Some(format!("the Graph API did not answer: {e}")),
+    )
+}
+
 #[async_trait]
 impl GraphClient for HttpGraphClient {
+    async fn call(
+        &self,
+        channel: &Channel,
+        access_token: &str,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<&Value>,
+    ) -> Result<Value, MetaError> {
+        let url = format!(
+            "{}/{}/{}",
+            channel.graph_base_url, channel.graph_version, path
+        );
+        let mut req = self
+            .http
+            .request(method, url)
+            .bearer_auth(access_token)
+            .query(query);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| unavailable(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let body: Value = resp.json().await.map_err(|e| unavailable(e.to_string()))?;
+        if (200..300).contains(&status) {
+            Ok(body)
+        } else {
+            Err(refusal(status, &body))
+        }
+    }
+
     async fn mark_read(
         &self,
         channel: &Channel,
         access_token: &str,
         payload: &Value,
     ) -> Result<(), MetaError> {
-        let unavailable = |e: String| {
-            MetaError::new(
-                openbsp_wire::error::codes::SERVICE_UNAVAILABLE,
-                Some(format!("the Graph API did not answer: {e}")),
+        let path = format!("{}/messages", channel.phone_number_id);
+        let body = self
+            .call(
+                channel,
+                access_token,
+                reqwest::Method::POST,
+                &path,
+                &[],
+                Some(payload),
             )
-        };
-        let resp = self
-            .http
-            .post(messages_url(channel))
-            .bearer_auth(access_token)
-            .json(payload)
-            .send()
-            .await
-            .map_err(|e| unavailable(e.to_string()))?;
-        let status = resp.status().as_u16();
-        let body: Value = resp.json().await.map_err(|e| unavailable(e.to_string()))?;
-        if (200..300).contains(&status) && body.get("success") == Some(&Value::Bool(true)) {
-            return Ok(());
+            .await?;
+        if body.get("success") == Some(&Value::Bool(true)) {
+            Ok(())
+        } else {
+            Err(refusal(200, &body))
         }
-        Err(refusal(status, &body))
     }
 
     async fn send(&self, channel: &Channel, access_token: &str, payload: &Value) -> GraphOutcome {

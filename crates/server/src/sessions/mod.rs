@@ -381,6 +381,54 @@ fn contact_keys(
     }
 }
 
+/// A template message whose body variables come as a plain ordered list (the seeds'
+/// `campaignVariables`): the stored template says how many and, for named templates, which.
+async fn with_variables(
+    state: &AppState,
+    channel: &Channel,
+    message: &Value,
+    vars: &Value,
+) -> Result<Value, ApiError> {
+    let values = crate::templates::variables(vars).map_err(|e| e.in_field("variables"))?;
+    let object = message
+        .get("template")
+        .filter(|_| message.get("type").and_then(Value::as_str) == Some("template"))
+        .ok_or_else(|| {
+            ApiError::bad_request("variables fill a template: message must be {\"type\": \"template\", \"template\": {\"name\", \"language\"}}")
+        })?;
+    if object
+        .get("components")
+        .is_some_and(|c| c.as_array().is_none_or(|a| !a.is_empty()))
+    {
+        return Err(ApiError::bad_request(
+            "give either variables or message.template.components, not both",
+        ));
+    }
+    let name = object.get("name").and_then(Value::as_str).unwrap_or("");
+    let language = object
+        .pointer("/language/code")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let service = crate::templates::service::find_for_send(state, channel, name, language)
+        .await
+        .map_err(|e| e.to_api())?;
+    let Some(t) = service else {
+        // Unknown: the send check says so, in Meta's words.
+        let e = crate::templates::service::check_send(state, channel, object)
+            .await
+            .err()
+            .map(|e| e.to_api())
+            .unwrap_or_else(|| ApiError::not_found(&format!("template {name}")));
+        return Err(e);
+    };
+    let def = crate::templates::service::definition(&t).map_err(|e| e.to_api())?;
+    let components = openbsp_wire::template::components_from_values(&def, &values)
+        .map_err(|e| crate::templates::service::rule_error(&e))?;
+    let mut message = message.clone();
+    message["template"]["components"] = components;
+    Ok(message)
+}
+
 /// `POST /v1/sessions` — Session Start: resolve or create the contact, open or reuse its
 /// session on the channel, and send the first message (a template when the window is closed;
 /// anything when it is open), answering `{contact, session, message}`. Idempotent under
@@ -397,9 +445,9 @@ async fn start(
         .as_object()
         .ok_or_else(|| ApiError::bad_request("the body must be a JSON object"))?;
     for k in obj.keys() {
-        if !["channel", "contact", "message"].contains(&k.as_str()) {
+        if !["channel", "contact", "message", "variables"].contains(&k.as_str()) {
             return Err(ApiError::bad_request(format!(
-                "{k} is not a field: Session Start takes channel, contact and message"
+                "{k} is not a field: Session Start takes channel, contact, message and variables"
             )));
         }
     }
@@ -408,6 +456,14 @@ async fn start(
     let message = obj.get("message").ok_or_else(|| {
         ApiError::bad_request("message is required: a Cloud API message body without to")
     })?;
+    let filled;
+    let message = match obj.get("variables") {
+        None => message,
+        Some(vars) => {
+            filled = with_variables(&state, &channel, message, vars).await?;
+            &filled
+        }
+    };
     // Validated before anything is stored.
     let req = message_for(message, key_fields(&ckey), &channel)?;
     let now = state.now();
@@ -416,7 +472,7 @@ async fn start(
         .store
         .conversation(&auth.tenant_id, &channel.id, &ckey)
         .await?;
-    let plan = service::plan_send(
+    let (plan, template) = service::plan_send(
         &state,
         &channel,
         &conversation,
@@ -443,6 +499,7 @@ async fn start(
             now,
         },
         plan,
+        template,
     )
     .await
     .map_err(accept_error)?;

@@ -93,8 +93,12 @@ async fn process(state: &AppState, item: &InboxItem) -> Result<(), openbsp_store
                     apply_user_preferences(state, item, &change.value).await?;
                     continue;
                 }
-                "message_template_status_update" | "template_category_update" => {
-                    apply_template_change(state, item, &entry.id, &change.field, &change.value)
+                "message_template_status_update"
+                | "template_category_update"
+                | "message_template_quality_update" => {
+                    // Meta's time of the change (redeliveries carry the same), else now.
+                    let at = entry.time.map(|t| t * 1000).unwrap_or_else(|| state.now());
+                    apply_template_change(state, item, &entry.id, &change.field, &change.value, at)
                         .await?;
                     continue;
                 }
@@ -278,6 +282,8 @@ async fn store_inbound(
         biz_opaque_callback_data: None,
         context_message_id: context_wamid.clone(),
         session_id: None,
+        template_id: None,
+        rendered_text: None,
         idempotency_key: None,
         created_at: at,
         updated_at: at,
@@ -356,14 +362,16 @@ async fn apply_user_preferences(
     Ok(())
 }
 
-/// `message_template_status_update` and `template_category_update`: what the gateway knows of
-/// a WABA's templates (their category decides the marketing opt-out check).
+/// `message_template_status_update`, `template_category_update` and
+/// `message_template_quality_update`: a template's status (with Meta's reason and extra
+/// information), category and quality, each kept in its history.
 async fn apply_template_change(
     state: &AppState,
     item: &InboxItem,
     waba_id: &str,
     field: &str,
     value: &serde_json::Value,
+    at: i64,
 ) -> Result<(), openbsp_store::StoreError> {
     let channel = match state.store.find_channel_by_waba(waba_id).await? {
         Some(c) if c.app_id == item.app_id => c,
@@ -383,24 +391,40 @@ async fn apply_template_change(
         Some(serde_json::Value::String(s)) => Some(s.clone()),
         _ => None,
     };
-    let update = if field == "template_category_update" {
-        TemplateUpdate {
+    let base = base_update(&channel, name, language, meta_template_id, at);
+    let update = match field {
+        "template_category_update" => TemplateUpdate {
             category: s("new_category"),
-            status: None,
-            reason: None,
-            ..base_update(&channel, name, language, meta_template_id, state.now())
-        }
-    } else {
-        TemplateUpdate {
+            previous_category: s("previous_category"),
+            event: "category".to_string(),
+            detail: value.clone(),
+            ..base
+        },
+        "message_template_quality_update" => TemplateUpdate {
+            quality_score: s("new_quality_score"),
+            event: "quality".to_string(),
+            detail: value.clone(),
+            ..base
+        },
+        _ => TemplateUpdate {
             category: s("message_template_category"),
             status: s("event"),
-            reason: s("reason").filter(|r| r != "NONE"),
-            ..base_update(&channel, name, language, meta_template_id, state.now())
-        }
+            reason: s("reason")
+                .or_else(|| {
+                    value
+                        .pointer("/rejection_info/reason")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string)
+                })
+                .filter(|r| r != "NONE"),
+            detail: value.clone(),
+            ..base
+        },
     };
+    metrics::counter!("openbsp_template_updates_total", "field" => field.to_string()).increment(1);
     let result = state.store.apply_template_update(&update).await;
     // A category may have changed: sends must see it at once.
-    state.template_categories.clear();
+    state.templates.clear();
     match result {
         Ok(_) | Err(openbsp_store::StoreError::Conflict(_)) => Ok(()),
         Err(e) => Err(e),
@@ -423,6 +447,10 @@ fn base_update(
         status: None,
         meta_template_id,
         reason: None,
+        quality_score: None,
+        previous_category: None,
+        event: "status".to_string(),
+        detail: serde_json::Value::Null,
         at,
     }
 }

@@ -142,6 +142,34 @@ async fn spawn_inner(
         webhook_url: Some(format!("{}/webhooks/whatsapp", gateway.url())),
         throughput_mps: Some(throughput_mps),
     });
+    // The approved templates the tests send (Meta's review is the templates tests' business).
+    for (name, language, category, body) in [
+        (
+            "order_update",
+            "en_US",
+            "UTILITY",
+            "Your order has been updated.",
+        ),
+        (
+            "order_update",
+            "es",
+            "UTILITY",
+            "Su pedido ha sido actualizado.",
+        ),
+        (
+            "spring_sale",
+            "en_US",
+            "MARKETING",
+            "Our spring sale starts today.",
+        ),
+    ] {
+        sim.seed_template(openbsp_simulator::TemplateSeed::new(
+            "900100",
+            json!({"name": name, "language": language, "category": category,
+                   "components": [{"type": "BODY", "text": body}]}),
+        ))
+        .expect("the simulator takes the template");
+    }
     TestApp {
         gateway,
         sim,
@@ -204,6 +232,27 @@ impl TestApp {
             .send()
             .await
             .expect("request");
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap_or_default();
+        Resp {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        }
+    }
+
+    /// Any method, with an optional JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<&Value>,
+    ) -> Resp {
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(key);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let r = req.send().await.expect("request");
         let status = r.status().as_u16();
         let text = r.text().await.unwrap_or_default();
         Resp {

@@ -1,0 +1,382 @@
+//! Message templates: the native `/v1/templates` routes (create, list, get, edit, delete,
+//! sync, preview, history), the Graph-compatible `/{version}/{waba_id}/message_templates`
+//! and `/{version}/{template_id}`, and the check every template send goes through.
+
+pub mod graph;
+pub mod service;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use openbsp_domain::clock::rfc3339;
+use openbsp_store::{Template, TemplateEvent, TemplateFilter};
+use openbsp_wire::template::{check_send as render, components_from_values};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::auth::TenantAuth;
+use crate::error::ApiError;
+use crate::messages::native::json_body;
+use crate::state::AppState;
+use service::TplError;
+
+/// The template routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/templates",
+            post(create).get(list).delete(delete_by_name),
+        )
+        .route("/v1/templates/sync", post(sync))
+        .route(
+            "/v1/templates/{id}",
+            get(get_one).patch(edit).delete(delete_one),
+        )
+        .route("/v1/templates/{id}/preview", post(preview))
+        .route("/v1/templates/{id}/history", get(history))
+        .route(
+            "/{version}/{phone_number_id}/message_templates",
+            get(graph::list).post(graph::create).delete(graph::delete),
+        )
+        .route(
+            "/{version}/{phone_number_id}",
+            get(graph::get_one).post(graph::edit),
+        )
+}
+
+fn time(t: Option<i64>) -> Value {
+    t.map(|t| json!(rfc3339(t))).unwrap_or(Value::Null)
+}
+
+/// A template on the native API.
+pub fn template_json(t: &Template) -> Value {
+    json!({
+        "id": t.id,
+        "object": "template",
+        "waba_id": t.waba_id,
+        "meta_template_id": t.meta_template_id,
+        "name": t.name,
+        "language": t.language,
+        "category": t.category,
+        "previous_category": t.previous_category,
+        "status": t.status,
+        "reason": t.reason,
+        "quality_score": t.quality_score,
+        "parameter_format": t.parameter_format,
+        "components": t.components,
+        "message_send_ttl_seconds": t.message_send_ttl_seconds,
+        "created_at": time(Some(t.created_at)),
+        "updated_at": time(Some(t.updated_at)),
+        "deleted_at": time(t.deleted_at),
+    })
+}
+
+fn event_json(e: &TemplateEvent) -> Value {
+    json!({
+        "kind": e.kind,
+        "value": e.value,
+        "previous": e.previous,
+        "reason": e.reason,
+        "detail": e.detail,
+        "at": rfc3339(e.at),
+    })
+}
+
+/// The channel of a native request's `channel` (or `waba_id`) field.
+async fn channel_of(
+    state: &AppState,
+    tenant_id: &str,
+    v: &Value,
+) -> Result<openbsp_store::Channel, ApiError> {
+    let id = v
+        .get("channel")
+        .or_else(|| v.get("waba_id"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "channel is required: the phone number id or channel id (or waba_id)",
+            )
+        })?;
+    service::waba_channel(state, tenant_id, id)
+        .await
+        .map_err(|e| match e {
+            TplError::NotFound(_) => ApiError::not_found(&format!("channel {id}")),
+            other => other.to_api(),
+        })
+}
+
+/// A tenant's template by gateway id or Meta id; deleted ones too when `deleted`.
+async fn find(
+    state: &AppState,
+    tenant_id: &str,
+    id: &str,
+    deleted: bool,
+) -> Result<Template, ApiError> {
+    state
+        .store
+        .get_template(tenant_id, id)
+        .await?
+        .filter(|t| deleted || t.status != "DELETED")
+        .ok_or_else(|| ApiError::not_found(&format!("template {id}")))
+}
+
+/// `POST /v1/templates`: `{channel, name, language, category, parameter_format?,
+/// components, message_send_ttl_seconds?}`. Validated like Meta, submitted, stored PENDING
+/// (201). Repeating the same definition answers the template (200); a different one under
+/// the same name and language is 409 `template_exists`.
+async fn create(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let v = json_body(&body)?;
+    let channel = channel_of(&state, &auth.tenant_id, &v).await?;
+    let mut def = v.clone();
+    if let Some(o) = def.as_object_mut() {
+        o.remove("channel");
+        o.remove("waba_id");
+    }
+    if let (Some(name), Some(language)) = (
+        v.get("name").and_then(Value::as_str),
+        v.get("language").and_then(Value::as_str),
+    ) && let Some(t) = state
+        .store
+        .find_template(&auth.tenant_id, &channel.waba_id, name, language)
+        .await?
+        && t.status != "DELETED"
+        && let Ok(parsed) = openbsp_wire::template::parse_definition(&def)
+        && parsed.components == t.components
+        && t.category.as_deref() == Some(parsed.category.as_str())
+    {
+        return Ok((StatusCode::OK, Json(template_json(&t))));
+    }
+    let t = service::create(&state, &auth.tenant_id, &channel, &def)
+        .await
+        .map_err(|e| e.to_api())?;
+    Ok((StatusCode::CREATED, Json(template_json(&t))))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    channel: Option<String>,
+    waba_id: Option<String>,
+    name: Option<String>,
+    status: Option<String>,
+    category: Option<String>,
+    language: Option<String>,
+    include_deleted: Option<bool>,
+    limit: Option<u32>,
+    after: Option<String>,
+}
+
+/// `GET /v1/templates`: filters `channel` (or `waba_id`), `name`, `status`, `category`,
+/// `language`, `include_deleted`; cursor paging.
+async fn list(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = crate::paging::limit(q.limit)?;
+    let waba_id = match q.channel.as_deref().or(q.waba_id.as_deref()) {
+        Some(c) => Some(
+            service::waba_channel(&state, &auth.tenant_id, c)
+                .await
+                .map_err(|_| ApiError::not_found(&format!("channel {c}")))?
+                .waba_id,
+        ),
+        None => None,
+    };
+    let rows = state
+        .store
+        .list_templates(&TemplateFilter {
+            tenant_id: auth.tenant_id.clone(),
+            waba_id,
+            name: q.name,
+            status: q.status.map(|s| s.to_ascii_uppercase()),
+            category: q.category.map(|s| s.to_ascii_uppercase()),
+            language: q.language,
+            include_deleted: q.include_deleted.unwrap_or(false),
+            after: q.after,
+            limit: limit + 1,
+        })
+        .await?;
+    Ok(Json(crate::paging::list_json(
+        rows,
+        limit,
+        |t| t.id.clone(),
+        template_json,
+    )))
+}
+
+/// `GET /v1/templates/{id}` (gateway id or Meta id).
+async fn get_one(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(template_json(
+        &find(&state, &auth.tenant_id, &id, true).await?,
+    )))
+}
+
+/// `PATCH /v1/templates/{id}`: `{components?, category?, message_send_ttl_seconds?}`.
+async fn edit(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let v = json_body(&body)?;
+    let t = find(&state, &auth.tenant_id, &id, false).await?;
+    let channel = service::waba_channel(&state, &auth.tenant_id, &t.waba_id)
+        .await
+        .map_err(|e| e.to_api())?;
+    let edited = service::edit(&state, &auth.tenant_id, &channel, &t, &v)
+        .await
+        .map_err(|e| e.to_api())?;
+    Ok(Json(template_json(&edited)))
+}
+
+/// `DELETE /v1/templates/{id}`: this language only.
+async fn delete_one(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let t = find(&state, &auth.tenant_id, &id, false).await?;
+    let channel = service::waba_channel(&state, &auth.tenant_id, &t.waba_id)
+        .await
+        .map_err(|e| e.to_api())?;
+    let deleted = service::delete(&state, &auth.tenant_id, &channel, &t.name, Some(&t))
+        .await
+        .map_err(|e| e.to_api())?;
+    Ok(Json(json!({
+        "object": "list",
+        "data": deleted.iter().map(template_json).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+struct DeleteQuery {
+    channel: Option<String>,
+    waba_id: Option<String>,
+    name: Option<String>,
+}
+
+/// `DELETE /v1/templates?channel=&name=`: every language of the name.
+async fn delete_by_name(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    Query(q): Query<DeleteQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let name = q.name.ok_or_else(|| {
+        ApiError::bad_request("name is required: the template to delete in every language")
+    })?;
+    let c = q
+        .channel
+        .or(q.waba_id)
+        .ok_or_else(|| ApiError::bad_request("channel is required"))?;
+    let channel = service::waba_channel(&state, &auth.tenant_id, &c)
+        .await
+        .map_err(|_| ApiError::not_found(&format!("channel {c}")))?;
+    let deleted = service::delete(&state, &auth.tenant_id, &channel, &name, None)
+        .await
+        .map_err(|e| e.to_api())?;
+    Ok(Json(json!({
+        "object": "list",
+        "data": deleted.iter().map(template_json).collect::<Vec<_>>(),
+    })))
+}
+
+/// `POST /v1/templates/sync` `{channel, name?}`: imports the WABA's templates from Meta.
+async fn sync(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let v = json_body(&body)?;
+    let channel = channel_of(&state, &auth.tenant_id, &v).await?;
+    let name = v.get("name").and_then(Value::as_str);
+    let report = service::sync(&state, &auth.tenant_id, &channel, name)
+        .await
+        .map_err(|e| e.to_api())?;
+    let mut out = serde_json::to_value(&report).map_err(ApiError::internal)?;
+    out["object"] = json!("template_sync");
+    out["waba_id"] = json!(channel.waba_id);
+    Ok(Json(out))
+}
+
+/// `POST /v1/templates/{id}/preview` `{components?}` or `{variables: [...]}`: the template
+/// rendered with those parameters, or exactly what is wrong with them.
+async fn preview(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let v = if body.is_empty() {
+        json!({})
+    } else {
+        json_body(&body)?
+    };
+    let t = find(&state, &auth.tenant_id, &id, false).await?;
+    let def = service::definition(&t).map_err(|e| e.to_api())?;
+    let components = match (v.get("components"), v.get("variables")) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "give components or variables, not both",
+            ));
+        }
+        (Some(c), None) => c.clone(),
+        (None, Some(vars)) => {
+            let values = variables(vars)?;
+            components_from_values(&def, &values).map_err(|e| service::rule_error(&e))?
+        }
+        (None, None) => json!([]),
+    };
+    let object =
+        json!({"name": t.name, "language": {"code": t.language}, "components": components});
+    let rendered = render(&def, &object).map_err(|e| service::rule_error(&e))?;
+    let mut out = serde_json::to_value(&rendered).map_err(ApiError::internal)?;
+    out["object"] = json!("template_preview");
+    out["template_id"] = json!(t.id);
+    out["status"] = json!(t.status);
+    out["sendable"] =
+        json!(openbsp_wire::template::status_error(&t.status, &t.name, &t.language).is_none());
+    out["message"] = json!({"type": "template", "template": object});
+    Ok(Json(out))
+}
+
+/// A plain list of variable values (strings or numbers).
+pub fn variables(v: &Value) -> Result<Vec<String>, ApiError> {
+    let list = v
+        .as_array()
+        .ok_or_else(|| ApiError::bad_request("variables must be an array of values"))?;
+    list.iter()
+        .enumerate()
+        .map(|(i, x)| match x {
+            Value::String(s) => Ok(s.clone()),
+            Value::Number(n) => Ok(n.to_string()),
+            _ => Err(ApiError::bad_request(format!(
+                "variables[{i}] must be a string or a number"
+            ))),
+        })
+        .collect()
+}
+
+/// `GET /v1/templates/{id}/history`: every change, oldest first.
+async fn history(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let t = find(&state, &auth.tenant_id, &id, true).await?;
+    let events = state.store.template_history(&auth.tenant_id, &t.id).await?;
+    Ok(Json(json!({
+        "object": "list",
+        "template_id": t.id,
+        "data": events.iter().map(event_json).collect::<Vec<_>>(),
+    })))
+}
