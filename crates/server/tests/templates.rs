@@ -20,6 +20,9 @@ on_both_backends! {
     preview_renders_or_says_what_is_wrong => crate::preview_renders_or_says_what_is_wrong,
     session_start_fills_a_template_from_plain_variables => crate::session_start_fills_a_template_from_plain_variables,
     quality_and_category_changes_are_kept_in_history => crate::quality_and_category_changes_are_kept_in_history,
+    every_status_event_and_reason_of_meta_is_applied => crate::every_status_event_and_reason_of_meta_is_applied,
+    approved_templates_are_edited_at_most_ten_times_in_30_days => crate::approved_templates_are_edited_at_most_ten_times_in_30_days,
+    a_waba_holds_at_most_250_templates => crate::a_waba_holds_at_most_250_templates,
 }
 
 const WABA: &str = "900100";
@@ -783,4 +786,305 @@ async fn quality_and_category_changes_are_kept_in_history(b: Backend) {
         .get(&format!("/v1/templates/{id}/history"), &app.api_key)
         .await;
     assert_eq!(h.body["data"].as_array().unwrap().len(), n, "{}", h.body);
+}
+
+/// A signed `message_template_status_update` for `order_ready` (en_US) at `time` (seconds).
+fn status_update(meta_id: &str, event: &str, reason: Value, time: i64, extra: Value) -> String {
+    let mut value = json!({
+        "event": event, "message_template_id": meta_id.parse::<i64>().unwrap(),
+        "message_template_name": "order_ready", "message_template_language": "en_US",
+        "reason": reason,
+    });
+    if let Some(o) = extra.as_object() {
+        for (k, v) in o {
+            value[k] = v.clone();
+        }
+    }
+    json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "time": time,
+        "changes": [{"field": "message_template_status_update", "value": value}]}]})
+    .to_string()
+}
+
+async fn every_status_event_and_reason_of_meta_is_applied(b: Backend) {
+    let app = spawn_app(b).await;
+    let seeded = app
+        .sim
+        .seed_template(TemplateSeed::new(WABA, shipping("order_ready", "en_US")))
+        .unwrap();
+    app.post(
+        "/v1/templates/sync",
+        &app.api_key,
+        &json!({"channel": PNID}),
+    )
+    .await;
+    let id = app
+        .get("/v1/templates?name=order_ready", &app.api_key)
+        .await
+        .body["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut time = 1_731_700_000;
+    let mut apply = |event: &str, reason: Value, extra: Value| {
+        time += 60;
+        status_update(&seeded.id, event, reason, time, extra)
+    };
+    // Every rejection reason of reference §2.4, each kept with the status.
+    for reason in [
+        "ABUSIVE_CONTENT",
+        "INCORRECT_CATEGORY",
+        "INVALID_FORMAT",
+        "PROMOTIONAL",
+        "SCAM",
+        "TAG_CONTENT_MISMATCH",
+        "CATEGORY_NOT_AVAILABLE",
+    ] {
+        let body = apply(
+            "REJECTED",
+            json!(reason),
+            json!({"rejection_info": {"reason": reason, "recommendation": "Fix it"}}),
+        );
+        assert_eq!(app.post_webhook(&body, Some(APP_SECRET)).await, 200);
+        wait_until(&format!("rejected for {reason}"), || async {
+            let t = app
+                .get(&format!("/v1/templates/{id}"), &app.api_key)
+                .await
+                .body;
+            t["status"] == "REJECTED" && t["reason"] == reason
+        })
+        .await;
+    }
+    // Every event, and the status it leaves (FLAGGED and LOCKED leave it as it was).
+    for (event, reason, extra, status) in [
+        ("APPROVED", json!("NONE"), json!({}), "APPROVED"),
+        (
+            "FLAGGED",
+            json!("NONE"),
+            json!({"disable_info": {"disable_date": 1_732_000_000}}),
+            "APPROVED",
+        ),
+        (
+            "PAUSED",
+            json!("NONE"),
+            json!({"other_info": {"title": "FIRST_PAUSE", "description": "Paused for 3 hours"}}),
+            "PAUSED",
+        ),
+        (
+            "REINSTATED",
+            json!("NONE"),
+            json!({"other_info": {"title": "UNPAUSE", "description": "Unpaused"}}),
+            "APPROVED",
+        ),
+        (
+            "DISABLED",
+            json!("NONE"),
+            json!({"disable_info": {"disable_date": 1_732_000_000}}),
+            "DISABLED",
+        ),
+        ("IN_APPEAL", json!("NONE"), json!({}), "IN_APPEAL"),
+        ("PENDING", json!("NONE"), json!({}), "PENDING"),
+        ("APPROVED", json!("NONE"), json!({}), "APPROVED"),
+        ("LOCKED", json!("NONE"), json!({}), "APPROVED"),
+        ("LIMIT_EXCEEDED", json!("NONE"), json!({}), "LIMIT_EXCEEDED"),
+        ("ARCHIVED", json!("NONE"), json!({}), "ARCHIVED"),
+        ("UNARCHIVED", json!("NONE"), json!({}), "APPROVED"),
+        (
+            "PENDING_DELETION",
+            Value::Null,
+            json!({}),
+            "PENDING_DELETION",
+        ),
+        ("DELETED", Value::Null, json!({}), "DELETED"),
+    ] {
+        let history_len = || async {
+            app.get(&format!("/v1/templates/{id}/history"), &app.api_key)
+                .await
+                .body["data"]
+                .as_array()
+                .map(Vec::len)
+                .unwrap_or(0)
+        };
+        let before = history_len().await;
+        let body = apply(event, reason, extra);
+        assert_eq!(app.post_webhook(&body, Some(APP_SECRET)).await, 200);
+        wait_until(&format!("{event} applied"), || async {
+            history_len().await > before
+        })
+        .await;
+        let t = app
+            .get(&format!("/v1/templates/{id}"), &app.api_key)
+            .await
+            .body;
+        assert_eq!(t["status"], status, "after {event}: {t}");
+        assert_eq!(
+            t["reason"],
+            Value::Null,
+            "after {event}, the rejection's reason is gone: {t}"
+        );
+    }
+    let h = app
+        .get(&format!("/v1/templates/{id}/history"), &app.api_key)
+        .await
+        .body;
+    let kinds: Vec<&str> = h["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"flagged") && kinds.contains(&"locked"),
+        "{kinds:?}"
+    );
+    let paused = h["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["value"] == "PAUSED")
+        .unwrap();
+    assert_eq!(
+        paused["detail"]["other_info"]["title"], "FIRST_PAUSE",
+        "Meta's extra information is kept"
+    );
+}
+
+async fn approved_templates_are_edited_at_most_ten_times_in_30_days(b: Backend) {
+    let (app, clock) = spawn_app_clocked(b).await;
+    let r = app
+        .post(
+            "/v1/templates",
+            &app.api_key,
+            &with_channel(shipping("order_ready", "en_US")),
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    wait_template_status(&app, &id, "APPROVED").await;
+    let edit = |n: usize| {
+        let mut components = shipping("order_ready", "en_US")["components"].clone();
+        components[2]["text"] = json!(format!("Reply STOP to opt out ({n})"));
+        json!({"components": components})
+    };
+    let day = 25 * 3600;
+    for n in 0..10 {
+        clock.advance_ms(day * 1000);
+        app.sim.advance_clock(day);
+        let e = app
+            .call(
+                Method::PATCH,
+                &format!("/v1/templates/{id}"),
+                &app.api_key,
+                Some(&edit(n)),
+            )
+            .await;
+        assert_eq!(e.status, 200, "edit {n}: {}", e.body);
+        wait_template_status(&app, &id, "APPROVED").await;
+    }
+    clock.advance_ms(day * 1000);
+    app.sim.advance_clock(day);
+    let meta_edits_before = app
+        .sim
+        .template(r.body["meta_template_id"].as_str().unwrap())
+        .unwrap()
+        .components;
+    let e = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/templates/{id}"),
+            &app.api_key,
+            Some(&edit(10)),
+        )
+        .await;
+    assert_eq!(e.status, 400, "{}", e.body);
+    assert!(
+        e.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("10 times per 30 days"),
+        "{}",
+        e.body
+    );
+    let on_meta = app
+        .sim
+        .template(r.body["meta_template_id"].as_str().unwrap())
+        .unwrap()
+        .components;
+    assert_eq!(
+        on_meta, meta_edits_before,
+        "the gateway refused before Meta"
+    );
+    // Once the oldest edit is 30 days old, one more goes.
+    clock.advance_ms(30 * 24 * 3600 * 1000 - 10 * day * 1000);
+    app.sim.advance_clock(30 * 24 * 3600 - 10 * day);
+    let e = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/templates/{id}"),
+            &app.api_key,
+            Some(&edit(10)),
+        )
+        .await;
+    assert_eq!(e.status, 200, "{}", e.body);
+}
+
+async fn a_waba_holds_at_most_250_templates(b: Backend) {
+    let app = spawn_app(b).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    for i in 0..249 {
+        app.store
+            .create_template(&openbsp_store::NewTemplate {
+                tenant_id: app.tenant_id.clone(),
+                waba_id: WABA.into(),
+                name: format!("bulk_{i}"),
+                language: "en_US".into(),
+                category: "UTILITY".into(),
+                parameter_format: "POSITIONAL".into(),
+                components: json!([{"type": "BODY", "text": "Hello there."}]),
+                status: "APPROVED".into(),
+                meta_template_id: None,
+                message_send_ttl_seconds: None,
+                at: now,
+            })
+            .await
+            .unwrap();
+    }
+    let on_meta = app.sim.templates(WABA).len();
+    let r = app
+        .post(
+            "/v1/templates",
+            &app.api_key,
+            &with_channel(shipping("the_250th", "en_US")),
+        )
+        .await;
+    assert_eq!(r.status, 201, "the 250th fits: {}", r.body);
+    let r = app
+        .post(GRAPH, &app.api_key, &shipping("the_251st", "en_US"))
+        .await;
+    assert_eq!(
+        (
+            r.body["error"]["code"].as_i64(),
+            r.body["error"]["error_subcode"].as_i64()
+        ),
+        (Some(100), Some(2388019)),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        app.sim.templates(WABA).len(),
+        on_meta + 1,
+        "only the 250th reached Meta"
+    );
+    // Deleting one makes room again.
+    let d = app
+        .call(
+            Method::DELETE,
+            &format!("{GRAPH}?name=the_250th"),
+            &app.api_key,
+            None,
+        )
+        .await;
+    assert_eq!(d.body, json!({"success": true}));
+    let r = app
+        .post(GRAPH, &app.api_key, &shipping("the_251st", "en_US"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
 }

@@ -39,7 +39,10 @@ async fn failed_deliveries_are_retried_until_accepted() {
     );
 
     // The simulator logs an attempt once it has the answer, just after the receiver saw it.
-    wait_for("the fourth attempt logged", 10, || sim.webhook_log().len() == 4).await;
+    wait_for("the fourth attempt logged", 10, || {
+        sim.webhook_log().len() == 4
+    })
+    .await;
     let log = sim.webhook_log();
     let codes: Vec<Option<u16>> = log.iter().map(|a| a.status).collect();
     assert_eq!(codes, [Some(500), Some(500), Some(500), Some(200)]);

@@ -210,7 +210,8 @@ pub trait Store: Send + Sync + 'static {
 
     /// Applies a template change learnt from Meta (a template webhook), creating the template
     /// if unknown (new templates get status `UNKNOWN` unless the update says otherwise). The
-    /// fields the update carries replace the stored ones (`deleted_at` follows the status:
+    /// fields the update carries replace the stored ones (a new status also replaces the reason,
+    /// clearing it when the update has none; `deleted_at` follows the status:
     /// set when it becomes `DELETED`, cleared when it becomes anything else), and a history
     /// entry of kind `update.event` records the new status, quality score or category and the
     /// old one, with the reason and `update.detail`; a redelivered update (same kind, value and

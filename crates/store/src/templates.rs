@@ -128,12 +128,16 @@ pub(crate) fn apply_update(
     };
     set(&mut t.category, &u.category);
     set(&mut t.meta_template_id, &u.meta_template_id);
-    set(&mut t.reason, &u.reason);
     set(&mut t.quality_score, &u.quality_score);
     set(&mut t.previous_category, &u.previous_category);
     if let Some(status) = &u.status {
+        // A new status comes with its own reason (or none): an old rejection's reason does
+        // not outlive the approval that follows.
         t.status.clone_from(status);
+        t.reason.clone_from(&u.reason);
         t.deleted_at = deleted_at(t.deleted_at, status, u.at);
+    } else {
+        set(&mut t.reason, &u.reason);
     }
     t.updated_at = t.updated_at.max(u.at);
     let pick = |t: &Template| match u.event.as_str() {

@@ -408,7 +408,12 @@ async fn apply_template_change(
         },
         _ => TemplateUpdate {
             category: s("message_template_category"),
-            status: s("event"),
+            status: s("event").and_then(|e| status_after(&e)),
+            event: match s("event").as_deref() {
+                Some("FLAGGED") => "flagged".to_string(),
+                Some("LOCKED") => "locked".to_string(),
+                _ => "status".to_string(),
+            },
             reason: s("reason")
                 .or_else(|| {
                     value
@@ -428,6 +433,17 @@ async fn apply_template_change(
     match result {
         Ok(_) | Err(openbsp_store::StoreError::Conflict(_)) => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+/// The status a template has after a `message_template_status_update` event (reference
+/// §2.4): most events are the status itself; REINSTATED and UNARCHIVED bring it back to
+/// APPROVED; FLAGGED (a warning) and LOCKED (no more edits) leave it as it is.
+fn status_after(event: &str) -> Option<String> {
+    match event {
+        "FLAGGED" | "LOCKED" => None,
+        "REINSTATED" | "UNARCHIVED" => Some("APPROVED".to_string()),
+        other => Some(other.to_string()),
     }
 }
 

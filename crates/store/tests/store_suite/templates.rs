@@ -717,6 +717,10 @@ pub async fn templates_webhook_updates_record_history(backend: Backend) {
     };
     let now = store.apply_template_update(&deleted).await.unwrap();
     assert_eq!(now.deleted_at, Some(24_000));
+    assert_eq!(
+        now.reason, None,
+        "a new status replaces the old one's reason"
+    );
     assert_eq!(store.count_templates(&w.channel.waba_id).await.unwrap(), 0);
 
     // A template the gateway did not know: created, UNKNOWN unless told.
