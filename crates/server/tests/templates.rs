@@ -473,6 +473,42 @@ async fn sync_imports_the_templates_of_the_waba(b: Backend) {
         "{}",
         r.body
     );
+
+    // Edited in WhatsApp Manager: Meta's `message_template_components_update` makes the
+    // gateway read it again.
+    let on_meta = app
+        .sim
+        .templates(WABA)
+        .into_iter()
+        .find(|t| t.name == "made_elsewhere_1")
+        .unwrap();
+    let mut components = shipping("made_elsewhere_1", "en_US")["components"].clone();
+    components[2]["text"] = json!("Edited in WhatsApp Manager");
+    let edited = app
+        .http
+        .post(format!("{}/v23.0/{}", app.sim.url(), on_meta.id))
+        .bearer_auth(ACCESS_TOKEN)
+        .json(&json!({"components": components}))
+        .send()
+        .await
+        .unwrap();
+    assert!(edited.status().is_success(), "{:?}", edited.text().await);
+    let update = json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "time": 1_731_800_000,
+        "changes": [{"field": "message_template_components_update", "value": {
+            "message_template_id": on_meta.id.parse::<i64>().unwrap(), "message_template_name": "made_elsewhere_1",
+            "message_template_language": "en_US", "message_template_element": "Hi {{1}}, your order {{2}} is ready now."}}]}]});
+    assert_eq!(
+        app.post_webhook(&update.to_string(), Some(APP_SECRET))
+            .await,
+        200
+    );
+    wait_until("the edit is read from Meta", || async {
+        app.get("/v1/templates?name=made_elsewhere_1", &app.api_key)
+            .await
+            .body["data"][0]["components"][2]["text"]
+            == "Edited in WhatsApp Manager"
+    })
+    .await;
 }
 
 async fn template_sends_are_checked_before_meta(b: Backend) {
@@ -946,6 +982,20 @@ async fn every_status_event_and_reason_of_meta_is_applied(b: Backend) {
         paused["detail"]["other_info"]["title"], "FIRST_PAUSE",
         "Meta's extra information is kept"
     );
+    // Meta redelivers an old APPROVED days later: it does not undo what came after it.
+    let late = status_update(
+        &seeded.id,
+        "APPROVED",
+        json!("NONE"),
+        1_731_700_100,
+        json!({}),
+    );
+    assert_eq!(app.post_webhook(&late, Some(APP_SECRET)).await, 200);
+    wait_until("the late update is processed", || async {
+        app.store.unprocessed_inbox(1).await.unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(template_status(&app, &id).await, "DELETED");
 }
 
 async fn approved_templates_are_edited_at_most_ten_times_in_30_days(b: Backend) {
@@ -964,6 +1014,22 @@ async fn approved_templates_are_edited_at_most_ten_times_in_30_days(b: Backend) 
         components[2]["text"] = json!(format!("Reply STOP to opt out ({n})"));
         json!({"components": components})
     };
+    // A new time-to-live is not new content: no review, and no edit counted.
+    let ttl = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/templates/{id}"),
+            &app.api_key,
+            Some(&json!({"message_send_ttl_seconds": 600})),
+        )
+        .await;
+    assert_eq!(
+        (ttl.status, ttl.body["status"].as_str()),
+        (200, Some("APPROVED")),
+        "{}",
+        ttl.body
+    );
+    assert_eq!(ttl.body["message_send_ttl_seconds"], 600);
     let day = 25 * 3600;
     for n in 0..10 {
         clock.advance_ms(day * 1000);

@@ -858,6 +858,13 @@ fn carousel_sends() {
         132000
     );
     assert_eq!(send_err(&d, json!([])).code, 132000);
+    let twice =
+        json!({"type": "carousel", "cards": [card_send(0, "image"), card_send(1, "image")]});
+    assert_eq!(
+        send_err(&d, json!([twice.clone(), twice])).code,
+        132000,
+        "a second carousel"
+    );
 }
 
 #[test]

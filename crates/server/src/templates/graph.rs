@@ -54,7 +54,10 @@ async fn waba(
 ) -> Result<openbsp_store::Channel, GraphError> {
     service::waba_channel(state, tenant_id, waba_id)
         .await
-        .map_err(|_| GraphError(unknown_object(waba_id)))
+        .map_err(|e| match e {
+            TplError::NotFound(_) => GraphError(unknown_object(waba_id)),
+            other => other.to_graph(),
+        })
 }
 
 /// Checks the version and the key, and finds the tenant's WABA (Meta's 100/33 otherwise).

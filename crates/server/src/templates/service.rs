@@ -43,6 +43,8 @@ pub enum TplError {
     NotFound(String),
     /// The store failed.
     Store(StoreError),
+    /// Something else failed inside the gateway (logged, never shown).
+    Internal(String),
 }
 
 impl From<TemplateError> for TplError {
@@ -65,7 +67,7 @@ impl From<StoreError> for TplError {
 
 impl From<ApiError> for TplError {
     fn from(e: ApiError) -> Self {
-        TplError::Store(StoreError::Conflict(e.message))
+        TplError::Internal(format!("{}: {}", e.code, e.message))
     }
 }
 
@@ -105,10 +107,10 @@ impl TplError {
             TplError::Rule(e) => rule_error(e),
             TplError::Meta(m) => {
                 let mut e = ApiError::from_meta(m);
-                if m.code != codes::INVALID_PARAMETER || m.subcode.is_some() {
+                let template_code = (132000..133000).contains(&m.code);
+                if template_code || m.subcode.is_some() {
                     e.code = native_code(m.code);
-                }
-                if m.code == codes::INVALID_PARAMETER && m.subcode.is_none() {
+                } else if m.code == codes::INVALID_PARAMETER {
                     e.code = "invalid_template";
                 }
                 if let Some(s) = m.subcode {
@@ -125,6 +127,7 @@ impl TplError {
                 ApiError::new(axum::http::StatusCode::CONFLICT, "conflict", what.clone())
             }
             TplError::Store(e) => ApiError::internal(e),
+            TplError::Internal(cause) => ApiError::internal(cause),
         }
     }
 
@@ -138,6 +141,10 @@ impl TplError {
                 tracing::error!(error = %e, "template operation failed in the store");
                 GraphError(MetaError::new(codes::UNKNOWN, None))
             }
+            TplError::Internal(cause) => {
+                tracing::error!(cause = %cause, "template operation failed");
+                GraphError(MetaError::new(codes::UNKNOWN, None))
+            }
         }
     }
 }
@@ -148,11 +155,7 @@ pub async fn waba_channel(
     tenant_id: &str,
     id: &str,
 ) -> Result<Channel, TplError> {
-    if let Some(c) = state
-        .tenant_channel(tenant_id, id)
-        .await
-        .map_err(|e| TplError::Store(StoreError::Conflict(e.message)))?
-    {
+    if let Some(c) = state.tenant_channel(tenant_id, id).await? {
         return Ok(c);
     }
     state
@@ -371,13 +374,15 @@ pub async fn edit(
         )));
     }
     let now = state.now();
-    if t.status == "APPROVED" {
+    // Only new content (components or category) is reviewed again and counts as an edit.
+    let content = o.contains_key("components") || o.contains_key("category");
+    if t.status == "APPROVED" && content {
         let edits: Vec<i64> = state
             .store
             .template_history(tenant_id, &t.id)
             .await?
             .into_iter()
-            .filter(|e| e.kind == "edited")
+            .filter(|e| e.kind == "edited" && e.previous.as_deref() == Some("APPROVED"))
             .map(|e| e.at)
             .collect();
         if let Some(last) = edits.iter().max()
@@ -404,16 +409,20 @@ pub async fn edit(
         .get("components")
         .cloned()
         .unwrap_or_else(|| t.components.clone());
-    let mut full = json!({
-        "name": t.name,
-        "language": t.language,
-        "category": category,
-        "components": components,
-    });
-    if let Some(f) = &t.parameter_format {
-        full["parameter_format"] = json!(f);
-    }
-    let def = parse_definition(&full)?;
+    let def = if content {
+        let mut full = json!({
+            "name": t.name,
+            "language": t.language,
+            "category": category,
+            "components": components,
+        });
+        if let Some(f) = &t.parameter_format {
+            full["parameter_format"] = json!(f);
+        }
+        Some(parse_definition(&full)?)
+    } else {
+        None
+    };
     let mut request = serde_json::Map::new();
     if o.contains_key("components") {
         request.insert("components".into(), components.clone());
@@ -441,10 +450,12 @@ pub async fn edit(
         .edit_template(&TemplateEdit {
             tenant_id: tenant_id.to_string(),
             id: t.id.clone(),
-            components: o.contains_key("components").then(|| def.components.clone()),
+            components: def
+                .filter(|_| o.contains_key("components"))
+                .map(|d| d.components),
             category: o.contains_key("category").then(|| category.clone()),
             message_send_ttl_seconds: o.get("message_send_ttl_seconds").and_then(Value::as_i64),
-            status: Some("PENDING".into()),
+            status: content.then(|| "PENDING".to_string()),
             at: now,
         })
         .await?
@@ -475,7 +486,14 @@ pub async fn delete(
         return Err(TplError::NotFound(format!("template {name}")));
     }
     let mut query = vec![("name".to_string(), name.to_string())];
-    if let Some(m) = one.and_then(|t| t.meta_template_id.as_ref()) {
+    if let Some(t) = one {
+        // Without Meta's id, Meta would delete every language of the name.
+        let Some(m) = &t.meta_template_id else {
+            return Err(TplError::Meta(MetaError::invalid_parameter(format!(
+                "Template {} ({}) has no Meta id yet, so one language cannot be deleted alone; sync the templates first, or delete the name in every language.",
+                t.name, t.language
+            ))));
+        };
         query.push(("hsm_id".to_string(), m.clone()));
     }
     graph(
@@ -500,6 +518,9 @@ pub async fn delete(
     state.templates.clear();
     Ok(deleted)
 }
+
+/// The fields a sync asks Meta for.
+const SYNC_FIELDS: &str = "id,name,language,status,category,components,parameter_format,quality_score,rejected_reason,previous_category,message_send_ttl_seconds";
 
 /// What a sync did.
 #[derive(Debug, Default, serde::Serialize)]
@@ -563,7 +584,11 @@ pub async fn sync(
     let mut seen = std::collections::HashSet::new();
     let now = state.now();
     loop {
-        let mut query = vec![("limit".to_string(), "100".to_string())];
+        let mut query = vec![
+            ("limit".to_string(), "100".to_string()),
+            // Meta lists only some fields unless asked for the rest.
+            ("fields".to_string(), SYNC_FIELDS.to_string()),
+        ];
         if let Some(n) = name {
             query.push(("name".to_string(), n.to_string()));
         }
@@ -674,12 +699,17 @@ pub async fn find_for_send(
         .store
         .find_template(&channel.tenant_id, &channel.waba_id, name, language)
         .await?;
-    let unusable = |t: &Option<Template>| {
+    // Unknown, not understood, or not sendable: Meta may know better (a template made in
+    // WhatsApp Manager, a lost webhook). Asked once per cache lifetime.
+    let stale = |t: &Option<Template>| {
         t.as_ref().is_none_or(|t| {
-            t.status == "UNKNOWN" || t.components.as_array().is_none_or(Vec::is_empty)
+            t.status == "UNKNOWN"
+                || t.components.as_array().is_none_or(Vec::is_empty)
+                || status_error(&t.status, name, language).is_some()
         })
     };
-    if unusable(&found) {
+    let mut cache = true;
+    if stale(&found) {
         match sync(state, &channel.tenant_id, channel, Some(name)).await {
             Ok(_) => {
                 found = state
@@ -688,13 +718,16 @@ pub async fn find_for_send(
                     .await?;
             }
             Err(e) => {
-                // Meta unreachable: decide on what the gateway knows.
+                // Meta unreachable: decide on what the gateway knows, and ask again next time.
                 tracing::warn!(template = name, error = ?e, "could not look the template up on Meta");
+                cache = false;
             }
         }
     }
     let found = found.map(Arc::new);
-    state.templates.insert(key, found.clone());
+    if cache {
+        state.templates.insert(key, found.clone());
+    }
     Ok(found)
 }
 

@@ -93,6 +93,10 @@ async fn process(state: &AppState, item: &InboxItem) -> Result<(), openbsp_store
                     apply_user_preferences(state, item, &change.value).await?;
                     continue;
                 }
+                "message_template_components_update" => {
+                    refresh_template(state, item, &entry.id, &change.value).await;
+                    continue;
+                }
                 "message_template_status_update"
                 | "template_category_update"
                 | "message_template_quality_update" => {
@@ -426,6 +430,30 @@ async fn apply_template_change(
             ..base
         },
     };
+    // Meta redelivers for days: an update older than one already applied (a late APPROVED
+    // after a PAUSED) is not news, and must not undo it.
+    if let Some(known) = state
+        .store
+        .find_template(
+            &channel.tenant_id,
+            &channel.waba_id,
+            &update.name,
+            &update.language,
+        )
+        .await?
+    {
+        let newer = state
+            .store
+            .template_history(&channel.tenant_id, &known.id)
+            .await?
+            .iter()
+            .any(|e| e.kind == update.event && e.at > update.at);
+        if newer {
+            tracing::info!(inbox.id = %item.id, template.id = %known.id, field, "template update older than one already applied; skipped");
+            metrics::counter!("openbsp_template_updates_stale_total").increment(1);
+            return Ok(());
+        }
+    }
     metrics::counter!("openbsp_template_updates_total", "field" => field.to_string()).increment(1);
     let result = state.store.apply_template_update(&update).await;
     // A category may have changed: sends must see it at once.
@@ -434,6 +462,31 @@ async fn apply_template_change(
         Ok(_) | Err(openbsp_store::StoreError::Conflict(_)) => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// `message_template_components_update` (an edit made in WhatsApp Manager): the template is
+/// read again from Meta, so sends are checked against what Meta now holds.
+async fn refresh_template(
+    state: &AppState,
+    item: &InboxItem,
+    waba_id: &str,
+    value: &serde_json::Value,
+) {
+    let Some(name) = value.get("message_template_name").and_then(|v| v.as_str()) else {
+        return;
+    };
+    let channel = match state.store.find_channel_by_waba(waba_id).await {
+        Ok(Some(c)) if c.app_id == item.app_id => c,
+        _ => return,
+    };
+    if let Err(e) =
+        crate::templates::service::sync(state, &channel.tenant_id, &channel, Some(name)).await
+    {
+        // Sends still check against the stored definition, and a send that fails this way
+        // asks Meta again.
+        tracing::warn!(inbox.id = %item.id, template = name, error = ?e, "could not read the edited template from Meta");
+    }
+    state.templates.clear();
 }
 
 /// The status a template has after a `message_template_status_update` event (reference

@@ -100,6 +100,12 @@ pub fn check_send(def: &Definition, template: &Value) -> Result<Rendered, Templa
                     Some(Value::Array(c)) => c.as_slice(),
                     _ => return Err(mismatch(&field, "a carousel component needs cards.".into())),
                 };
+                if carousel.is_some() {
+                    return Err(mismatch(
+                        &field,
+                        "the carousel component is given twice.".into(),
+                    ));
+                }
                 carousel = Some((cards, field));
             }
             "limited_time_offer" => {}
@@ -756,7 +762,7 @@ fn check_otp(def: &Definition, body_field: &str, given: &[Value]) -> Result<(), 
                 if kind == "button" {
                     let idx = c
                         .get("index")
-                        .and_then(|v| v.as_u64().or_else(|| v.as_str()?.parse().ok()))?;
+                        .and_then(|v| v.as_u64().or_else(|| v.as_str()?.trim().parse().ok()))?;
                     if idx as usize != otp {
                         return None;
                     }
@@ -863,6 +869,12 @@ fn render_cards(
                 "body" => body = Some((params, f)),
                 "button" => {
                     let index = button_index(o, &f)?;
+                    if buttons.iter().any(|(i, _, _)| *i == index) {
+                        return Err(mismatch(
+                            &f,
+                            format!("button index {index} is given twice."),
+                        ));
+                    }
                     buttons.push((index, o, f));
                 }
                 other => {
@@ -974,5 +986,16 @@ pub fn components_from_values(def: &Definition, values: &[String]) -> Result<Val
             }
         })
         .collect();
-    Ok(json!([{"type": "body", "parameters": parameters}]))
+    let mut components = vec![json!({"type": "body", "parameters": parameters})];
+    // An authentication template sends its code in the body and in the OTP button.
+    if def.category == Category::Authentication
+        && let Some(otp) = def.buttons.iter().position(|b| b.kind == ButtonKind::Otp)
+        && let Some(code) = values.first()
+    {
+        components.push(
+            json!({"type": "button", "sub_type": "url", "index": otp.to_string(),
+            "parameters": [{"type": "text", "text": code}]}),
+        );
+    }
+    Ok(Value::Array(components))
 }
