@@ -624,12 +624,40 @@ async fn template_sends_are_checked_before_meta(b: Backend) {
             .starts_with("tpl_")
     );
 
+    // A native send under an Idempotency-Key, to retry once the template is paused.
+    let mut keyed = body(good.clone());
+    keyed["channel"] = json!(PNID);
+    let first = app
+        .post_raw(
+            "/v1/messages",
+            &app.api_key,
+            keyed.to_string(),
+            &[("idempotency-key", "tpl-retry-1")],
+        )
+        .await;
+    assert_eq!(first.status, 202, "{}", first.body);
+
     // Paused, then disabled, by Meta's webhooks: 132015, then 132016, before Meta.
     let gateway_id = m.body["template"]["id"].as_str().unwrap().to_string();
     app.sim
         .set_template_status(&seeded.id, TemplateEvent::Paused)
         .unwrap();
     wait_template_status(&app, &gateway_id, "PAUSED").await;
+    // The retry is answered with the first message, as every retry is.
+    let retry = app
+        .post_raw(
+            "/v1/messages",
+            &app.api_key,
+            keyed.to_string(),
+            &[("idempotency-key", "tpl-retry-1")],
+        )
+        .await;
+    assert_eq!(
+        (retry.status, retry.body["id"].as_str()),
+        (200, first.body["id"].as_str()),
+        "{}",
+        retry.body
+    );
     let before = sent();
     let r = app.post(&path, &app.api_key, &body(good.clone())).await;
     assert_eq!(r.body["error"]["code"], 132015, "{}", r.body);

@@ -170,6 +170,12 @@ pub trait Store: Send + Sync + 'static {
     /// A message of a tenant by gateway id or `wamid`.
     async fn get_message(&self, tenant_id: &str, id_or_wamid: &str)
     -> StoreResult<Option<Message>>;
+    /// The message a tenant's `Idempotency-Key` created, if any.
+    async fn find_message_by_idempotency_key(
+        &self,
+        tenant_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<Message>>;
     /// A message's status history, oldest first.
     async fn message_history(&self, message_id: &str) -> StoreResult<Vec<StatusEntry>>;
     /// Messages of a tenant, newest first.

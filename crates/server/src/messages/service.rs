@@ -111,7 +111,19 @@ pub async fn accept_with_id(
     state: &AppState,
     a: Accept<'_>,
 ) -> Result<EnqueueOutcome, AcceptError> {
-    let (check, template) = send_check(state, a.channel, &a.req.body, "message").await?;
+    let (check, template) = if is_replay(
+        state,
+        a.tenant_id,
+        &a.req.body,
+        a.idempotency_key.as_deref(),
+    )
+    .await?
+    {
+        // Answered by the store with the first message, before any check.
+        (replay_check("message"), None)
+    } else {
+        send_check(state, a.channel, &a.req.body, "message").await?
+    };
     let mut new = outbound(state, a).await?;
     with_template(&mut new, template);
     let outcome = state
@@ -137,6 +149,34 @@ pub async fn accept_planned(
     let outcome = state.store.enqueue_outbound(new).await?;
     queued(state, &outcome);
     Ok(outcome)
+}
+
+/// Whether a template send replays an earlier one under the same `Idempotency-Key`: the
+/// store answers a replay with the first message before any check, so a template paused or
+/// deleted since does not change the answer to a retry.
+pub async fn is_replay(
+    state: &AppState,
+    tenant_id: &str,
+    body: &MessageBody,
+    key: Option<&str>,
+) -> Result<bool, AcceptError> {
+    match (body, key) {
+        (MessageBody::Template(_), Some(k)) => Ok(state
+            .store
+            .find_message_by_idempotency_key(tenant_id, k)
+            .await?
+            .is_some()),
+        _ => Ok(false),
+    }
+}
+
+/// The check of a replay (never applied: the store answers a replay first).
+pub fn replay_check(opened_by: &str) -> SendCheck {
+    SendCheck {
+        kind: SendKind::Template { marketing: false },
+        session_kind: None,
+        opened_by: opened_by.to_string(),
+    }
 }
 
 /// The message keeps the template it uses and the text the contact sees.

@@ -472,16 +472,32 @@ async fn start(
         .store
         .conversation(&auth.tenant_id, &channel.id, &ckey)
         .await?;
-    let (plan, template) = service::plan_send(
-        &state,
-        &channel,
-        &conversation,
-        &req.body,
-        "session_start",
-        now,
-    )
-    .await
-    .map_err(accept_error)?;
+    let (plan, template) = if service::is_replay(&state, &auth.tenant_id, &req.body, key.as_deref())
+        .await
+        .map_err(accept_error)?
+    {
+        // A retry: the store answers with the first message before any check.
+        let plan = openbsp_store::policy::SendPlan {
+            session: openbsp_store::SessionSpec {
+                kind: None,
+                opened_by: "session_start".into(),
+                expires_at: now + openbsp_domain::windows::CSW_MS,
+            },
+            open_fep_until: None,
+        };
+        (plan, None)
+    } else {
+        service::plan_send(
+            &state,
+            &channel,
+            &conversation,
+            &req.body,
+            "session_start",
+            now,
+        )
+        .await
+        .map_err(accept_error)?
+    };
     let (contact, _) = state
         .store
         .upsert_contact(&auth.tenant_id, &ckey, also.as_ref(), name.as_deref(), now)

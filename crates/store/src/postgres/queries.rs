@@ -96,6 +96,9 @@ static GET_MESSAGE_BY_ID_SQL: LazyLock<String> = LazyLock::new(|| {
 static GET_MESSAGE_BY_WAMID_SQL: LazyLock<String> = LazyLock::new(|| {
     format!("SELECT {MESSAGE_COLS} FROM messages WHERE tenant_id = $1 AND wamid = $2")
 });
+static GET_MESSAGE_BY_KEY_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {MESSAGE_COLS} FROM messages WHERE tenant_id = $1 AND idempotency_key = $2")
+});
 #[async_trait]
 impl Store for PgStore {
     fn backend(&self) -> &'static str {
@@ -375,6 +378,20 @@ impl Store for PgStore {
         let row = sqlx::query(sql)
             .bind(tenant_id)
             .bind(id_or_wamid)
+            .fetch_optional(&self.pool)
+            .await
+            .db()?;
+        row.as_ref().map(rows::message).transpose()
+    }
+
+    async fn find_message_by_idempotency_key(
+        &self,
+        tenant_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<Message>> {
+        let row = sqlx::query(GET_MESSAGE_BY_KEY_SQL.as_str())
+            .bind(tenant_id)
+            .bind(key)
             .fetch_optional(&self.pool)
             .await
             .db()?;

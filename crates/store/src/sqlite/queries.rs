@@ -548,6 +548,21 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn find_message_by_idempotency_key(
+        &self,
+        tenant_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<Message>> {
+        let (t, k) = (tenant_id.to_string(), key.to_string());
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {MESSAGE_COLS} FROM messages WHERE tenant_id = ?1 AND idempotency_key = ?2"
+            );
+            Ok(c.query_row(&sql, [t, k], rows::message).optional()?)
+        })
+        .await
+    }
+
     async fn message_history(&self, message_id: &str) -> StoreResult<Vec<StatusEntry>> {
         let id = message_id.to_string();
         self.read(move |c| {
