@@ -51,6 +51,27 @@ fn ok(body: &Value) -> Result<Response, GraphError> {
 }
 
 /// The request's token, which must be that of one of `waba_id`'s numbers.
+/// A call on `/{version}/{waba_id}/message_templates`: a known version, a token of one of
+/// the WABA's numbers, a WABA the simulator serves.
+fn check_waba_call(
+    state: &SimState,
+    version: &str,
+    waba_id: &str,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    method: &str,
+) -> Result<(), GraphError> {
+    if !is_version(version) {
+        return Err(unknown_path(&format!(
+            "/{version}/{waba_id}/message_templates"
+        )));
+    }
+    let token = bearer(headers, query).ok_or_else(MetaError::access_token)?;
+    authorize(state, waba_id, &token, || {
+        unknown_object_on(waba_id, method)
+    })
+}
+
 fn authorize(
     state: &SimState,
     waba_id: &str,
@@ -161,13 +182,7 @@ fn list(
     query: &HashMap<String, String>,
     headers: &HeaderMap,
 ) -> Result<Response, GraphError> {
-    if !is_version(version) {
-        return Err(unknown_path(&format!(
-            "/{version}/{waba_id}/message_templates"
-        )));
-    }
-    let token = bearer(headers, query).ok_or_else(MetaError::access_token)?;
-    authorize(state, waba_id, &token, || unknown_object_on(waba_id, "get"))?;
+    check_waba_call(state, version, waba_id, headers, query, "get")?;
     let fields = fields_param(query)?;
     let limit = match query.get("limit") {
         None => DEFAULT_PAGE_SIZE,
@@ -297,15 +312,7 @@ pub(crate) async fn create_template(
 ) -> Response {
     let query = query_of(query);
     let result = (|| -> Result<Response, GraphError> {
-        if !is_version(&version) {
-            return Err(unknown_path(&format!(
-                "/{version}/{waba_id}/message_templates"
-            )));
-        }
-        let token = bearer(&headers, &query).ok_or_else(MetaError::access_token)?;
-        authorize(&state, &waba_id, &token, || {
-            unknown_object_on(&waba_id, "post")
-        })?;
+        check_waba_call(&state, &version, &waba_id, &headers, &query, "post")?;
         let v = parse_body(&body)?;
         let t = state.create_template(&waba_id, &v)?;
         ok(&json!({"id": t.id, "status": t.status.as_str(), "category": t.category.as_str()}))
@@ -322,15 +329,7 @@ pub(crate) async fn delete_templates(
 ) -> Response {
     let query = query_of(query);
     let result = (|| -> Result<Response, GraphError> {
-        if !is_version(&version) {
-            return Err(unknown_path(&format!(
-                "/{version}/{waba_id}/message_templates"
-            )));
-        }
-        let token = bearer(&headers, &query).ok_or_else(MetaError::access_token)?;
-        authorize(&state, &waba_id, &token, || {
-            unknown_object_on(&waba_id, "delete")
-        })?;
+        check_waba_call(&state, &version, &waba_id, &headers, &query, "delete")?;
         let name = query
             .get("name")
             .filter(|n| !n.is_empty())
