@@ -6,7 +6,9 @@
 pub mod backoff;
 pub mod clock;
 pub mod crypto;
+pub mod delivery;
 pub mod ids;
+pub mod netguard;
 pub mod status;
 pub mod windows;
 

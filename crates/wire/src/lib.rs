@@ -10,6 +10,7 @@ pub mod error;
 pub mod limits;
 pub mod send;
 pub mod signature;
+pub mod standard_webhooks;
 pub mod template;
 pub mod webhook;
 
