@@ -16,10 +16,7 @@ pub struct NetworkPolicy {
 
 /// Why `ip` may not be reached under `policy`, or `None` when it may.
 pub fn refusal(ip: IpAddr, policy: NetworkPolicy) -> Option<&'static str> {
-    let (kind, loopback) = match classify(ip) {
-        None => return None,
-        Some(k) => k,
-    };
+    let (kind, loopback) = classify(ip)?;
     if kind == "unspecified" || kind == "multicast" || kind == "broadcast" {
         return Some(kind);
     }
