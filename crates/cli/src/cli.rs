@@ -105,6 +105,10 @@ pub struct ServeArgs {
     /// disable.
     #[arg(long, env = "OPENBSP_OPT_IN_KEYWORDS")]
     pub opt_in_keywords: Option<String>,
+    /// Let webhook endpoints point at loopback, private and link-local addresses (refused
+    /// otherwise; the sandbox allows loopback) [default: false].
+    #[arg(long, env = "OPENBSP_WEBHOOKS_ALLOW_PRIVATE_NETWORKS")]
+    pub webhooks_allow_private_networks: Option<bool>,
 }
 
 #[derive(Debug, Clone, Args)]

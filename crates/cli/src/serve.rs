@@ -62,6 +62,14 @@ fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
             DEFAULT_OPT_IN_KEYWORDS.join(","),
         )?),
         session_closer_interval: Duration::from_secs(30),
+        webhook_network: openbsp_domain::netguard::NetworkPolicy {
+            allow_loopback: a.sandbox,
+            allow_private: s.pick(
+                a.webhooks_allow_private_networks,
+                "webhooks_allow_private_networks",
+                false,
+            )?,
+        },
     })
 }
 

@@ -32,6 +32,8 @@ pub mod prefix {
     pub const TEMPLATE: &str = "tpl";
     /// Stored webhook payloads from Meta.
     pub const INBOX: &str = "whk";
+    /// A webhook endpoint of a tenant.
+    pub const WEBHOOK_ENDPOINT: &str = "whe";
 }
 
 /// A new id with `prefix`, for the current time.

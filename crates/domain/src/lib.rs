@@ -7,6 +7,7 @@ pub mod backoff;
 pub mod clock;
 pub mod crypto;
 pub mod delivery;
+pub mod events;
 pub mod ids;
 pub mod netguard;
 pub mod status;

@@ -28,6 +28,9 @@ pub struct Config {
     /// How often the session closer looks for lapsed sessions at most (it also wakes on
     /// time for the next one to lapse).
     pub session_closer_interval: Duration,
+    /// Which non-public addresses webhook endpoints may point at
+    /// (`OPENBSP_WEBHOOKS_ALLOW_PRIVATE_NETWORKS`; the sandbox allows loopback).
+    pub webhook_network: openbsp_domain::netguard::NetworkPolicy,
 }
 
 /// Default STOP keywords.
@@ -103,6 +106,11 @@ impl Config {
                 .map(|s| s.to_string())
                 .collect(),
             session_closer_interval: Duration::from_secs(30),
+            // Tests run their receivers on this machine.
+            webhook_network: openbsp_domain::netguard::NetworkPolicy {
+                allow_loopback: true,
+                allow_private: false,
+            },
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod contacts;
+pub mod endpoints;
 pub mod error;
 pub mod health;
 pub mod messages;
@@ -95,6 +96,11 @@ impl Gateway {
         })
     }
 
+    /// The gateway's shared state (its store, settings and caches).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
     /// The gateway's base URL (`http://127.0.0.1:PORT`).
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -119,6 +125,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sessions::routes())
         .merge(contacts::routes())
         .merge(templates::routes())
+        .merge(endpoints::routes())
         .merge(webhooks::routes())
         .merge(admin::routes())
         .layer(body_limit)

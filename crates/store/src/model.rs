@@ -516,12 +516,13 @@ pub struct MessageFilter {
     pub session_id: Option<String>,
 }
 
-/// A page request: newest first, `after` is the last id of the previous page.
+/// A page request: newest first (webhook endpoints: oldest first), `after` is the last id of
+/// the previous page.
 #[derive(Debug, Clone)]
 pub struct Page {
     /// Items per page.
     pub limit: u32,
-    /// Cursor: return items older than this id.
+    /// Cursor: return items older than this id (newer, for a list in oldest-first order).
     pub after: Option<String>,
 }
 
@@ -729,4 +730,42 @@ pub struct TemplateUpdate {
     pub detail: Value,
     /// When (ms).
     pub at: i64,
+}
+
+/// Where the gateway delivers a tenant's events: an HTTPS endpoint of the business, with what
+/// it subscribes to and how the requests are signed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookEndpoint {
+    /// `whe_…`
+    pub id: String,
+    /// Owner.
+    pub tenant_id: String,
+    /// Where events are delivered.
+    pub url: String,
+    /// What the tenant wrote about it.
+    pub description: Option<String>,
+    /// Event-type patterns it subscribes to, in the tenant's order: an exact type
+    /// (`session.opened`), a family (`message.*`) or everything (`*`).
+    pub events: Vec<String>,
+    /// Payload format: `native` (the gateway's events) or `meta` (Meta's webhooks as Meta sent
+    /// them).
+    pub format: String,
+    /// Whether events are delivered to it.
+    pub enabled: bool,
+    /// Why it was disabled (by the tenant or by the gateway after failing too long).
+    pub disabled_reason: Option<String>,
+    /// The current signing secret, encrypted by the caller.
+    pub secret_enc: String,
+    /// The secret before the last rotation (encrypted), still signing alongside the current one
+    /// until `previous_secret_expires_at`.
+    pub previous_secret_enc: Option<String>,
+    /// When the previous secret stops signing (ms).
+    pub previous_secret_expires_at: Option<i64>,
+    /// First failure of the current run of failed deliveries (ms); `None` once a delivery
+    /// succeeds.
+    pub failing_since: Option<i64>,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
 }

@@ -18,6 +18,8 @@ mod setup;
 mod status;
 #[path = "store_suite/templates.rs"]
 mod templates;
+#[path = "store_suite/webhook_endpoints.rs"]
+mod webhook_endpoints;
 
 openbsp_testkit::on_both_backends! {
     tenants_and_keys => crate::setup::tenants_and_keys,
@@ -105,6 +107,17 @@ openbsp_testkit::on_both_backends! {
     templates_other_tenants_see_nothing => crate::templates::templates_other_tenants_see_nothing,
     templates_messages_keep_their_template_and_text =>
         crate::templates::templates_messages_keep_their_template_and_text,
+
+    webhook_endpoints_create_get_and_isolate =>
+        crate::webhook_endpoints::webhook_endpoints_create_get_and_isolate,
+    webhook_endpoints_list_by_id_with_a_cursor =>
+        crate::webhook_endpoints::webhook_endpoints_list_by_id_with_a_cursor,
+    webhook_endpoints_update_replaces_every_field =>
+        crate::webhook_endpoints::webhook_endpoints_update_replaces_every_field,
+    webhook_endpoints_enabled_across_tenants =>
+        crate::webhook_endpoints::webhook_endpoints_enabled_across_tenants,
+    webhook_endpoints_delete_within_the_tenant =>
+        crate::webhook_endpoints::webhook_endpoints_delete_within_the_tenant,
 }
 
 #[path = "store_suite/throughput.rs"]

@@ -15,6 +15,7 @@ mod queries;
 mod reads;
 mod rows;
 mod templates;
+mod webhook_endpoints;
 
 use std::ops::Range;
 use std::time::{Duration, Instant};
@@ -45,6 +46,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         5,
         include_str!("../../migrations/postgres_0005_template_management.sql"),
+    ),
+    (
+        6,
+        include_str!("../../migrations/postgres_0006_webhook_endpoints.sql"),
     ),
 ];
 

@@ -164,6 +164,44 @@ impl Store for PgStore {
         self.template_history_pg(tenant_id, template_id).await
     }
 
+    async fn create_webhook_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+    ) -> StoreResult<WebhookEndpoint> {
+        self.create_webhook_endpoint_pg(endpoint).await
+    }
+
+    async fn get_webhook_endpoint(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<WebhookEndpoint>> {
+        self.get_webhook_endpoint_pg(tenant_id, id).await
+    }
+
+    async fn list_webhook_endpoints(
+        &self,
+        tenant_id: &str,
+        page: &Page,
+    ) -> StoreResult<Vec<WebhookEndpoint>> {
+        self.list_webhook_endpoints_pg(tenant_id, page).await
+    }
+
+    async fn update_webhook_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+    ) -> StoreResult<Option<WebhookEndpoint>> {
+        self.update_webhook_endpoint_pg(endpoint).await
+    }
+
+    async fn delete_webhook_endpoint(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
+        self.delete_webhook_endpoint_pg(tenant_id, id).await
+    }
+
+    async fn enabled_webhook_endpoints(&self) -> StoreResult<Vec<WebhookEndpoint>> {
+        self.enabled_webhook_endpoints_pg().await
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await.db()?;
         Ok(())

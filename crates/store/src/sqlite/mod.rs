@@ -11,6 +11,7 @@ mod conversations;
 mod queries;
 mod rows;
 mod templates;
+mod webhook_endpoints;
 mod writer;
 
 use std::path::Path;
@@ -41,6 +42,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         5,
         include_str!("../../migrations/sqlite_0005_template_management.sql"),
+    ),
+    (
+        6,
+        include_str!("../../migrations/sqlite_0006_webhook_endpoints.sql"),
     ),
 ];
 const READERS: usize = 8;

@@ -8,6 +8,7 @@ use super::SqliteStore;
 use super::conversations as conv;
 use super::rows::{self, *};
 use super::templates as tpl;
+use super::webhook_endpoints as whe;
 use crate::error::StoreResult;
 use crate::model::*;
 use crate::store::Store;
@@ -485,6 +486,49 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<TemplateEvent>> {
         let (t, id) = (tenant_id.to_string(), template_id.to_string());
         self.read(move |c| tpl::history(c, &t, &id)).await
+    }
+
+    async fn create_webhook_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+    ) -> StoreResult<WebhookEndpoint> {
+        let e = endpoint.clone();
+        self.write(move |c| whe::create(c, &e)).await
+    }
+
+    async fn get_webhook_endpoint(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<WebhookEndpoint>> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.read(move |c| whe::get(c, &t, &id)).await
+    }
+
+    async fn list_webhook_endpoints(
+        &self,
+        tenant_id: &str,
+        page: &Page,
+    ) -> StoreResult<Vec<WebhookEndpoint>> {
+        let (t, page) = (tenant_id.to_string(), page.clone());
+        self.read(move |c| whe::list(c, &t, &page)).await
+    }
+
+    async fn update_webhook_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+    ) -> StoreResult<Option<WebhookEndpoint>> {
+        let e = endpoint.clone();
+        self.write(move |c| whe::update(c, &e)).await
+    }
+
+    async fn delete_webhook_endpoint(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.write(move |c| whe::delete(c, &t, &id)).await
+    }
+
+    async fn enabled_webhook_endpoints(&self) -> StoreResult<Vec<WebhookEndpoint>> {
+        self.read(whe::enabled).await
     }
 
     async fn enqueue_checked(

@@ -15,6 +15,7 @@ pub(super) const CONTACT_COLS: &str = "id, tenant_id, wa_id, user_id, profile_na
 pub(super) const MESSAGE_COLS: &str = "id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid, status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at, updated_at, session_id, template_id, rendered_text";
 pub(super) const SESSION_COLS: &str = "id, tenant_id, channel_id, contact_id, kind, opened_by, opened_at, expires_at, closed_at, close_reason, last_inbound_at, updated_at";
 pub(super) const TEMPLATE_COLS: &str = "id, tenant_id, waba_id, name, language, category, status, meta_template_id, components, quality_score, reason, created_at, updated_at, parameter_format, previous_category, message_send_ttl_seconds, deleted_at";
+pub(super) const WEBHOOK_ENDPOINT_COLS: &str = "id, tenant_id, url, description, events, format, enabled, disabled_reason, secret_enc, previous_secret_enc, previous_secret_expires_at, failing_since, created_at, updated_at";
 pub(super) const WINDOW_COLS: &str = "channel_id, contact_id, tenant_id, last_inbound_at, entry_point_at, fep_opened_at, fep_expires_at";
 
 pub(super) fn tenant(r: &Row) -> rusqlite::Result<Tenant> {
@@ -125,6 +126,26 @@ pub(super) fn template(r: &Row) -> rusqlite::Result<Template> {
         previous_category: r.get(14)?,
         message_send_ttl_seconds: r.get(15)?,
         deleted_at: r.get(16)?,
+    })
+}
+
+pub(super) fn webhook_endpoint(r: &Row) -> rusqlite::Result<WebhookEndpoint> {
+    let events: String = r.get(4)?;
+    Ok(WebhookEndpoint {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        url: r.get(2)?,
+        description: r.get(3)?,
+        events: serde_json::from_str(&events).map_err(|e| corrupt(4, e.to_string()))?,
+        format: r.get(5)?,
+        enabled: r.get(6)?,
+        disabled_reason: r.get(7)?,
+        secret_enc: r.get(8)?,
+        previous_secret_enc: r.get(9)?,
+        previous_secret_expires_at: r.get(10)?,
+        failing_since: r.get(11)?,
+        created_at: r.get(12)?,
+        updated_at: r.get(13)?,
     })
 }
 

@@ -1,0 +1,71 @@
+//! The event catalogue: what the gateway tells a business's systems, and which event types
+//! an endpoint's patterns (`message.*`, `session.opened`, `*`) select.
+
+/// Every event type, in the catalogue's order.
+pub const CATALOGUE: &[&str] = &[
+    "message.received",
+    "message.status",
+    "session.opened",
+    "session.closed",
+    "contact.updated",
+    "template.status_changed",
+    "template.quality_changed",
+    "endpoint.disabled",
+];
+
+/// Whether `pattern` selects `event_type`: the exact type, `group.*` for every type of the
+/// group, or `*` for every type.
+pub fn matches(pattern: &str, event_type: &str) -> bool {
+    match pattern {
+        "*" => true,
+        p => match p.strip_suffix(".*") {
+            Some(group) => event_type
+                .strip_prefix(group)
+                .is_some_and(|rest| rest.starts_with('.')),
+            None => p == event_type,
+        },
+    }
+}
+
+/// Checks a pattern names something in the catalogue; the error says what is known.
+pub fn validate_pattern(pattern: &str) -> Result<(), String> {
+    if CATALOGUE.iter().any(|t| matches(pattern, t)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "\"{pattern}\" selects no event type: use one of {}, a group such as message.*, or *",
+            CATALOGUE.join(", ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_select_types_groups_or_everything() {
+        assert!(matches("message.*", "message.status"));
+        assert!(matches("message.*", "message.received"));
+        assert!(!matches("message.*", "session.opened"));
+        assert!(!matches("message.*", "messages.x"));
+        assert!(matches("session.opened", "session.opened"));
+        assert!(!matches("session.opened", "session.closed"));
+        assert!(CATALOGUE.iter().all(|t| matches("*", t)));
+    }
+
+    #[test]
+    fn unknown_patterns_are_refused() {
+        for ok in [
+            "*",
+            "message.*",
+            "template.quality_changed",
+            "contact.updated",
+        ] {
+            validate_pattern(ok).unwrap();
+        }
+        for bad in ["messages.*", "message.sent", "", "message.", "*.status"] {
+            assert!(validate_pattern(bad).is_err(), "{bad}");
+        }
+    }
+}

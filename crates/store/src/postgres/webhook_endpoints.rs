@@ -1,0 +1,173 @@
+//! Tenants' webhook endpoints on PostgreSQL: plain rows on the pool, each change one statement.
+
+use std::sync::LazyLock;
+
+use sqlx::postgres::PgRow;
+
+use super::rows::get;
+use super::{DbResult, PgStore};
+use crate::error::StoreResult;
+use crate::model::*;
+
+const WEBHOOK_ENDPOINT_COLS: &str = "id, tenant_id, url, description, events, format, enabled, disabled_reason, secret_enc, previous_secret_enc, previous_secret_expires_at, failing_since, created_at, updated_at";
+
+static CREATE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO webhook_endpoints ({WEBHOOK_ENDPOINT_COLS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+    )
+});
+static GET_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {WEBHOOK_ENDPOINT_COLS} FROM webhook_endpoints WHERE id = $2 AND tenant_id = $1"
+    )
+});
+static LIST_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {WEBHOOK_ENDPOINT_COLS} FROM webhook_endpoints
+         WHERE tenant_id = $1 AND ($2::text IS NULL OR id > $2)
+         ORDER BY id LIMIT $3"
+    )
+});
+static UPDATE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE webhook_endpoints SET
+           url = $3, description = $4, events = $5, format = $6, enabled = $7,
+           disabled_reason = $8, secret_enc = $9, previous_secret_enc = $10,
+           previous_secret_expires_at = $11, failing_since = $12, updated_at = $13
+         WHERE id = $1 AND tenant_id = $2
+         RETURNING {WEBHOOK_ENDPOINT_COLS}"
+    )
+});
+const DELETE_SQL: &str = "DELETE FROM webhook_endpoints WHERE id = $2 AND tenant_id = $1";
+static ENABLED_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {WEBHOOK_ENDPOINT_COLS} FROM webhook_endpoints WHERE enabled ORDER BY id")
+});
+
+fn webhook_endpoint(r: &PgRow) -> StoreResult<WebhookEndpoint> {
+    let events: String = get(r, 4)?;
+    Ok(WebhookEndpoint {
+        id: get(r, 0)?,
+        tenant_id: get(r, 1)?,
+        url: get(r, 2)?,
+        description: get(r, 3)?,
+        events: serde_json::from_str(&events)?,
+        format: get(r, 5)?,
+        enabled: get(r, 6)?,
+        disabled_reason: get(r, 7)?,
+        secret_enc: get(r, 8)?,
+        previous_secret_enc: get(r, 9)?,
+        previous_secret_expires_at: get(r, 10)?,
+        failing_since: get(r, 11)?,
+        created_at: get(r, 12)?,
+        updated_at: get(r, 13)?,
+    })
+}
+
+impl PgStore {
+    /// [`crate::Store::create_webhook_endpoint`].
+    pub(super) async fn create_webhook_endpoint_pg(
+        &self,
+        e: &WebhookEndpoint,
+    ) -> StoreResult<WebhookEndpoint> {
+        sqlx::query(CREATE_SQL.as_str())
+            .bind(&e.id)
+            .bind(&e.tenant_id)
+            .bind(&e.url)
+            .bind(&e.description)
+            .bind(serde_json::to_string(&e.events)?)
+            .bind(&e.format)
+            .bind(e.enabled)
+            .bind(&e.disabled_reason)
+            .bind(&e.secret_enc)
+            .bind(&e.previous_secret_enc)
+            .bind(e.previous_secret_expires_at)
+            .bind(e.failing_since)
+            .bind(e.created_at)
+            .bind(e.updated_at)
+            .execute(self.pool())
+            .await
+            .db()?;
+        Ok(e.clone())
+    }
+
+    /// [`crate::Store::get_webhook_endpoint`].
+    pub(super) async fn get_webhook_endpoint_pg(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<WebhookEndpoint>> {
+        let row = sqlx::query(GET_SQL.as_str())
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .db()?;
+        row.as_ref().map(webhook_endpoint).transpose()
+    }
+
+    /// [`crate::Store::list_webhook_endpoints`].
+    pub(super) async fn list_webhook_endpoints_pg(
+        &self,
+        tenant_id: &str,
+        page: &Page,
+    ) -> StoreResult<Vec<WebhookEndpoint>> {
+        let found = sqlx::query(LIST_SQL.as_str())
+            .bind(tenant_id)
+            .bind(&page.after)
+            .bind(i64::from(page.limit))
+            .fetch_all(self.pool())
+            .await
+            .db()?;
+        found.iter().map(webhook_endpoint).collect()
+    }
+
+    /// [`crate::Store::update_webhook_endpoint`].
+    pub(super) async fn update_webhook_endpoint_pg(
+        &self,
+        e: &WebhookEndpoint,
+    ) -> StoreResult<Option<WebhookEndpoint>> {
+        let row = sqlx::query(UPDATE_SQL.as_str())
+            .bind(&e.id)
+            .bind(&e.tenant_id)
+            .bind(&e.url)
+            .bind(&e.description)
+            .bind(serde_json::to_string(&e.events)?)
+            .bind(&e.format)
+            .bind(e.enabled)
+            .bind(&e.disabled_reason)
+            .bind(&e.secret_enc)
+            .bind(&e.previous_secret_enc)
+            .bind(e.previous_secret_expires_at)
+            .bind(e.failing_since)
+            .bind(e.updated_at)
+            .fetch_optional(self.pool())
+            .await
+            .db()?;
+        row.as_ref().map(webhook_endpoint).transpose()
+    }
+
+    /// [`crate::Store::delete_webhook_endpoint`].
+    pub(super) async fn delete_webhook_endpoint_pg(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(DELETE_SQL)
+            .bind(tenant_id)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .db()?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// [`crate::Store::enabled_webhook_endpoints`].
+    pub(super) async fn enabled_webhook_endpoints_pg(&self) -> StoreResult<Vec<WebhookEndpoint>> {
+        let found = sqlx::query(ENABLED_SQL.as_str())
+            .fetch_all(self.pool())
+            .await
+            .db()?;
+        found.iter().map(webhook_endpoint).collect()
+    }
+}

@@ -1,0 +1,115 @@
+//! Tenants' webhook endpoints on SQLite: plain rows, written on the writer connection and read
+//! on a reader.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::rows::{self, WEBHOOK_ENDPOINT_COLS};
+use crate::error::StoreResult;
+use crate::model::*;
+
+/// [`crate::Store::create_webhook_endpoint`].
+pub(super) fn create(c: &Connection, e: &WebhookEndpoint) -> StoreResult<WebhookEndpoint> {
+    let sql = format!(
+        "INSERT INTO webhook_endpoints ({WEBHOOK_ENDPOINT_COLS})
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+    );
+    c.prepare_cached(&sql)?.execute(params![
+        e.id,
+        e.tenant_id,
+        e.url,
+        e.description,
+        serde_json::to_string(&e.events)?,
+        e.format,
+        e.enabled,
+        e.disabled_reason,
+        e.secret_enc,
+        e.previous_secret_enc,
+        e.previous_secret_expires_at,
+        e.failing_since,
+        e.created_at,
+        e.updated_at,
+    ])?;
+    Ok(e.clone())
+}
+
+/// [`crate::Store::get_webhook_endpoint`].
+pub(super) fn get(
+    c: &Connection,
+    tenant_id: &str,
+    id: &str,
+) -> StoreResult<Option<WebhookEndpoint>> {
+    let sql = format!(
+        "SELECT {WEBHOOK_ENDPOINT_COLS} FROM webhook_endpoints WHERE id = ?2 AND tenant_id = ?1"
+    );
+    Ok(c.prepare_cached(&sql)?
+        .query_row([tenant_id, id], rows::webhook_endpoint)
+        .optional()?)
+}
+
+/// [`crate::Store::list_webhook_endpoints`].
+pub(super) fn list(
+    c: &Connection,
+    tenant_id: &str,
+    page: &Page,
+) -> StoreResult<Vec<WebhookEndpoint>> {
+    let sql = format!(
+        "SELECT {WEBHOOK_ENDPOINT_COLS} FROM webhook_endpoints
+         WHERE tenant_id = ?1 AND (?2 IS NULL OR id > ?2)
+         ORDER BY id LIMIT ?3"
+    );
+    let mut stmt = c.prepare_cached(&sql)?;
+    let found = stmt.query_map(
+        params![tenant_id, page.after, page.limit],
+        rows::webhook_endpoint,
+    )?;
+    Ok(found.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// [`crate::Store::update_webhook_endpoint`].
+pub(super) fn update(c: &Connection, e: &WebhookEndpoint) -> StoreResult<Option<WebhookEndpoint>> {
+    let sql = format!(
+        "UPDATE webhook_endpoints SET
+           url = ?3, description = ?4, events = ?5, format = ?6, enabled = ?7,
+           disabled_reason = ?8, secret_enc = ?9, previous_secret_enc = ?10,
+           previous_secret_expires_at = ?11, failing_since = ?12, updated_at = ?13
+         WHERE id = ?1 AND tenant_id = ?2
+         RETURNING {WEBHOOK_ENDPOINT_COLS}"
+    );
+    Ok(c.prepare_cached(&sql)?
+        .query_row(
+            params![
+                e.id,
+                e.tenant_id,
+                e.url,
+                e.description,
+                serde_json::to_string(&e.events)?,
+                e.format,
+                e.enabled,
+                e.disabled_reason,
+                e.secret_enc,
+                e.previous_secret_enc,
+                e.previous_secret_expires_at,
+                e.failing_since,
+                e.updated_at,
+            ],
+            rows::webhook_endpoint,
+        )
+        .optional()?)
+}
+
+/// [`crate::Store::delete_webhook_endpoint`].
+pub(super) fn delete(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<bool> {
+    let n = c
+        .prepare_cached("DELETE FROM webhook_endpoints WHERE id = ?2 AND tenant_id = ?1")?
+        .execute([tenant_id, id])?;
+    Ok(n > 0)
+}
+
+/// [`crate::Store::enabled_webhook_endpoints`].
+pub(super) fn enabled(c: &Connection) -> StoreResult<Vec<WebhookEndpoint>> {
+    let sql =
+        format!("SELECT {WEBHOOK_ENDPOINT_COLS} FROM webhook_endpoints WHERE enabled ORDER BY id");
+    let mut stmt = c.prepare_cached(&sql)?;
+    let found = stmt.query_map([], rows::webhook_endpoint)?;
+    Ok(found.collect::<Result<Vec<_>, _>>()?)
+}
