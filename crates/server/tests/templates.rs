@@ -23,6 +23,7 @@ on_both_backends! {
     every_status_event_and_reason_of_meta_is_applied => crate::every_status_event_and_reason_of_meta_is_applied,
     approved_templates_are_edited_at_most_ten_times_in_30_days => crate::approved_templates_are_edited_at_most_ten_times_in_30_days,
     a_waba_holds_at_most_250_templates => crate::a_waba_holds_at_most_250_templates,
+    an_approval_that_overtakes_metas_answer_is_kept => crate::an_approval_that_overtakes_metas_answer_is_kept,
 }
 
 const WABA: &str = "900100";
@@ -1181,4 +1182,38 @@ async fn a_waba_holds_at_most_250_templates(b: Backend) {
         .post(GRAPH, &app.api_key, &shipping("the_251st", "en_US"))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
+}
+
+async fn an_approval_that_overtakes_metas_answer_is_kept(b: Backend) {
+    let app = spawn_app(b).await;
+    // Meta reviews at once: its webhook may reach the gateway before its answer to the
+    // creation does. Either way the template is created, approved, with its definition.
+    app.sim
+        .set_template_review(TemplateReview {
+            delay_ms: 0,
+            rules: vec![],
+        })
+        .unwrap();
+    for i in 0..15 {
+        let name = format!("fast_review_{i}");
+        let r = app
+            .post(
+                "/v1/templates",
+                &app.api_key,
+                &with_channel(shipping(&name, "en_US")),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{name}: {}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_string();
+        wait_template_status(&app, &id, "APPROVED").await;
+        let t = app
+            .get(&format!("/v1/templates/{id}"), &app.api_key)
+            .await
+            .body;
+        assert_eq!(
+            t["components"][1]["text"], "Hi {{1}}, your order {{2}} is ready now.",
+            "{t}"
+        );
+        assert_eq!(t["category"], "UTILITY", "{t}");
+    }
 }

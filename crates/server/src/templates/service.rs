@@ -290,22 +290,61 @@ pub async fn create(
         .and_then(Value::as_str)
         .unwrap_or(def.category.as_str())
         .to_string();
-    let t = state
+    let ttl = body.get("message_send_ttl_seconds").and_then(Value::as_i64);
+    let created = state
         .store
         .create_template(&NewTemplate {
             tenant_id: tenant_id.to_string(),
             waba_id: channel.waba_id.clone(),
             name: def.name.clone(),
             language: def.language.clone(),
-            category,
+            category: category.clone(),
             parameter_format: def.parameter_format.as_str().to_string(),
             components: def.components.clone(),
-            status,
-            meta_template_id: meta_id,
-            message_send_ttl_seconds: body.get("message_send_ttl_seconds").and_then(Value::as_i64),
+            status: status.clone(),
+            meta_template_id: meta_id.clone(),
+            message_send_ttl_seconds: ttl,
             at: now,
         })
-        .await?;
+        .await;
+    let t = match created {
+        Ok(t) => t,
+        // Meta's review webhook overtook its answer: the row exists, made from the webhook
+        // (its status is the newer news). It gets the definition that was just accepted.
+        Err(StoreError::Conflict(_)) => {
+            let known = state
+                .store
+                .find_template(tenant_id, &channel.waba_id, &def.name, &def.language)
+                .await?
+                .filter(|k| k.meta_template_id.is_none() || k.meta_template_id == meta_id)
+                .ok_or_else(|| already_exists(&def.name, &def.language))?;
+            state
+                .store
+                .sync_template(&SyncedTemplate {
+                    tenant_id: tenant_id.to_string(),
+                    waba_id: channel.waba_id.clone(),
+                    name: def.name.clone(),
+                    language: def.language.clone(),
+                    meta_template_id: meta_id.clone().unwrap_or_default(),
+                    category: known.category.clone().or(Some(category)),
+                    status: if known.status == "UNKNOWN" {
+                        status
+                    } else {
+                        known.status.clone()
+                    },
+                    components: def.components.clone(),
+                    parameter_format: Some(def.parameter_format.as_str().to_string()),
+                    quality_score: known.quality_score.clone(),
+                    reason: known.reason.clone(),
+                    previous_category: known.previous_category.clone(),
+                    message_send_ttl_seconds: ttl,
+                    at: now,
+                })
+                .await?
+                .template
+        }
+        Err(e) => return Err(e.into()),
+    };
     state.templates.clear();
     metrics::counter!("openbsp_templates_created_total").increment(1);
     Ok(t)
