@@ -65,7 +65,7 @@ async fn templates_are_validated_submitted_and_reviewed(b: Backend) {
     let app = spawn_app(b).await;
     app.sim
         .set_template_review(TemplateReview {
-            delay_ms: 20,
+            delay_ms: 300,
             rules: vec![ReviewRule::reject_name("promo", "PROMOTIONAL")],
         })
         .unwrap();
@@ -785,7 +785,7 @@ async fn quality_and_category_changes_are_kept_in_history(b: Backend) {
     let app = spawn_app(b).await;
     app.sim
         .set_template_review(TemplateReview {
-            delay_ms: 10,
+            delay_ms: 300,
             rules: vec![ReviewRule {
                 name_contains: Some("order".into()),
                 body_contains: None,

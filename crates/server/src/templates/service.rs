@@ -309,8 +309,8 @@ pub async fn create(
         .await;
     let t = match created {
         Ok(t) => t,
-        // Meta's review webhook overtook its answer: the row exists, made from the webhook
-        // (its status is the newer news). It gets the definition that was just accepted.
+        // Meta's review webhook overtook its answer: the row exists, made from the webhook,
+        // whose status, category and quality are the newer news. It gets the definition.
         Err(StoreError::Conflict(_)) => {
             let known = state
                 .store
@@ -320,28 +320,17 @@ pub async fn create(
                 .ok_or_else(|| already_exists(&def.name, &def.language))?;
             state
                 .store
-                .sync_template(&SyncedTemplate {
+                .edit_template(&TemplateEdit {
                     tenant_id: tenant_id.to_string(),
-                    waba_id: channel.waba_id.clone(),
-                    name: def.name.clone(),
-                    language: def.language.clone(),
-                    meta_template_id: meta_id.clone().unwrap_or_default(),
-                    category: known.category.clone().or(Some(category)),
-                    status: if known.status == "UNKNOWN" {
-                        status
-                    } else {
-                        known.status.clone()
-                    },
-                    components: def.components.clone(),
-                    parameter_format: Some(def.parameter_format.as_str().to_string()),
-                    quality_score: known.quality_score.clone(),
-                    reason: known.reason.clone(),
-                    previous_category: known.previous_category.clone(),
+                    id: known.id.clone(),
+                    components: Some(def.components.clone()),
+                    category: known.category.is_none().then_some(category),
                     message_send_ttl_seconds: ttl,
+                    status: None,
                     at: now,
                 })
                 .await?
-                .template
+                .ok_or_else(|| TplError::NotFound(known.id.clone()))?
         }
         Err(e) => return Err(e.into()),
     };

@@ -142,6 +142,9 @@ async fn spawn_inner(
         webhook_url: Some(format!("{}/webhooks/whatsapp", gateway.url())),
         throughput_mps: Some(throughput_mps),
     });
+    // Meta's review answers after its answer to the creation has long reached the gateway
+    // (as it does: reviews take seconds to minutes), however loaded the test machine is.
+    sim.set_template_review_delay(300);
     // The approved templates the tests send (Meta's review is the templates tests' business).
     for (name, language, category, body) in [
         (
