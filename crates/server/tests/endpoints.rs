@@ -105,7 +105,7 @@ async fn endpoints_are_created_listed_updated_and_deleted(b: Backend) {
     );
 
     // Other tenants: 404 for everything.
-    let other = other_tenant_key(&app).await;
+    let other = app.other_tenant_key().await;
     assert_eq!(app.get(&format!("{BASE}/{id}"), &other).await.status, 404);
     assert_eq!(
         app.call(
@@ -146,18 +146,6 @@ async fn endpoints_are_created_listed_updated_and_deleted(b: Backend) {
             .status,
         404
     );
-}
-
-async fn other_tenant_key(app: &TestApp) -> String {
-    let now = chrono::Utc::now().timestamp_millis();
-    let s = app.store.as_ref();
-    let tenant = openbsp_server::provision::create_tenant(s, "Other", now)
-        .await
-        .unwrap();
-    openbsp_server::provision::create_api_key(s, Some(&tenant.id), "other", false, now)
-        .await
-        .unwrap()
-        .1
 }
 
 async fn bad_endpoints_are_refused_and_change_nothing(b: Backend) {

@@ -174,7 +174,7 @@ async fn templates_are_validated_submitted_and_reviewed(b: Backend) {
     assert_eq!(kinds, [("created", "PENDING"), ("status", "REJECTED")]);
 
     // Another tenant sees none of it.
-    let other_key = other_tenant_key(&app).await;
+    let other_key = app.other_tenant_key().await;
     assert_eq!(
         app.get(&format!("/v1/templates/{id}"), &other_key)
             .await
@@ -187,18 +187,6 @@ async fn templates_are_validated_submitted_and_reviewed(b: Backend) {
             .status,
         400
     );
-}
-
-async fn other_tenant_key(app: &TestApp) -> String {
-    let now = chrono::Utc::now().timestamp_millis();
-    let s = app.store.as_ref();
-    let tenant = openbsp_server::provision::create_tenant(s, "Other", now)
-        .await
-        .unwrap();
-    openbsp_server::provision::create_api_key(s, Some(&tenant.id), "other", false, now)
-        .await
-        .unwrap()
-        .1
 }
 
 async fn templates_are_listed_edited_and_deleted_like_meta(b: Backend) {

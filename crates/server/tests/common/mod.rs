@@ -243,6 +243,17 @@ impl TestApp {
         }
     }
 
+    /// An API key of a second tenant, to show that tenant sees nothing of the first's.
+    pub async fn other_tenant_key(&self) -> String {
+        let now = chrono::Utc::now().timestamp_millis();
+        let s = self.store.as_ref();
+        let tenant = provision::create_tenant(s, "Other", now).await.unwrap();
+        provision::create_api_key(s, Some(&tenant.id), "other", false, now)
+            .await
+            .unwrap()
+            .1
+    }
+
     /// Any method, with an optional JSON body.
     pub async fn call(
         &self,
