@@ -793,11 +793,13 @@ async fn quality_and_category_changes_are_kept_in_history(b: Backend) {
     let id = r.body["id"].as_str().unwrap().to_string();
     let meta_id = r.body["meta_template_id"].as_str().unwrap().to_string();
     wait_template_status(&app, &id, "APPROVED").await;
+    // The status update already says MARKETING; the category update also says what it was.
     wait_until("re-categorised", || async {
-        app.get(&format!("/v1/templates/{id}"), &app.api_key)
+        let t = app
+            .get(&format!("/v1/templates/{id}"), &app.api_key)
             .await
-            .body["category"]
-            == "MARKETING"
+            .body;
+        t["category"] == "MARKETING" && t["previous_category"] == "UTILITY"
     })
     .await;
     app.sim

@@ -352,9 +352,7 @@ fn check_template(
         if let Some(e) = status_error(t.status.as_str(), name, language) {
             return Err(e.into());
         }
-        if let Some(def) = &t.definition {
-            check_send(def, template).map_err(|e| e.to_meta())?;
-        }
+        check_send(&t.definition, template).map_err(|e| e.to_meta())?;
     }
     Ok(stored.map(|t| TemplateCategory::from(t.category)))
 }

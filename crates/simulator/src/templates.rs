@@ -283,9 +283,9 @@ pub struct Template {
     pub approved_edits_ms: Vec<i64>,
     /// When it was deleted, if it was (Unix ms).
     pub deleted_at_ms: Option<i64>,
-    /// Its definition, as sends are checked against it (parsed once).
+    /// Its definition, as sends are checked against it (validated when stored).
     #[serde(skip)]
-    pub(crate) definition: Option<Definition>,
+    pub(crate) definition: Definition,
     /// Bumped on every change of status: a review started earlier ends without effect.
     #[serde(skip)]
     review_seq: u64,
@@ -693,66 +693,19 @@ impl TemplateStore {
         if !self.wabas.insert(waba_id.to_string()) {
             return;
         }
-        let components = json!([
-            {"type": "HEADER", "format": "TEXT", "text": "Hello World"},
-            {"type": "BODY", "text": "Welcome and congratulations!! This message demonstrates your ability to send a WhatsApp message notification from the Cloud API, hosted by Meta. Thank you for taking the time to test with us."},
-            {"type": "FOOTER", "text": "WhatsApp Business API Team"},
-        ]);
-        self.insert(
-            waba_id,
-            HELLO_WORLD,
-            "en_US",
-            Category::Marketing,
-            ParameterFormat::Positional,
-            components,
-            None,
-            TemplateStatus::Approved,
-            now,
-        );
+        let hello = json!({
+            "name": HELLO_WORLD, "language": "en_US", "category": "MARKETING",
+            "components": [
+                {"type": "HEADER", "format": "TEXT", "text": "Hello World"},
+                {"type": "BODY", "text": "Welcome and congratulations!! This message demonstrates your ability to send a WhatsApp message notification from the Cloud API, hosted by Meta. Thank you for taking the time to test with us."},
+                {"type": "FOOTER", "text": "WhatsApp Business API Team"},
+            ],
+        });
+        let def = parse_definition(&hello).expect("Meta's sample template follows Meta's rules");
+        self.insert_definition(waba_id, def, None, TemplateStatus::Approved, now);
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn insert(
-        &mut self,
-        waba_id: &str,
-        name: &str,
-        language: &str,
-        category: Category,
-        parameter_format: ParameterFormat,
-        components: Value,
-        definition: Option<Definition>,
-        status: TemplateStatus,
-        now: i64,
-    ) -> &mut Template {
-        self.next_id += rand::rng().random_range(1..5000);
-        let seq = self.seq();
-        let t = Template {
-            id: self.next_id.to_string(),
-            waba_id: waba_id.to_string(),
-            name: name.to_string(),
-            language: language.to_string(),
-            category,
-            parameter_format,
-            components,
-            status,
-            quality_score: QualityScore::Unknown,
-            quality_updated_at_ms: now,
-            rejected_reason: "NONE".to_string(),
-            previous_category: None,
-            message_send_ttl_seconds: None,
-            locked: false,
-            pauses: 0,
-            created_at_ms: now,
-            updated_at_ms: now,
-            approved_edits_ms: Vec::new(),
-            deleted_at_ms: None,
-            definition,
-            review_seq: seq,
-        };
-        self.by_id.entry(self.next_id).or_insert(t)
-    }
-
-    /// Stores a validated definition.
+    /// Stores a validated definition under a fresh Meta-like id.
     fn insert_definition(
         &mut self,
         waba_id: &str,
@@ -761,22 +714,32 @@ impl TemplateStore {
         status: TemplateStatus,
         now: i64,
     ) -> &mut Template {
-        let (name, language) = (def.name.clone(), def.language.clone());
-        let (category, format, components) =
-            (def.category, def.parameter_format, def.components.clone());
-        let t = self.insert(
-            waba_id,
-            &name,
-            &language,
-            category,
-            format,
-            components,
-            Some(def),
+        self.next_id += rand::rng().random_range(1..5000);
+        let seq = self.seq();
+        let t = Template {
+            id: self.next_id.to_string(),
+            waba_id: waba_id.to_string(),
+            name: def.name.clone(),
+            language: def.language.clone(),
+            category: def.category,
+            parameter_format: def.parameter_format,
+            components: def.components.clone(),
             status,
-            now,
-        );
-        t.message_send_ttl_seconds = ttl;
-        t
+            quality_score: QualityScore::Unknown,
+            quality_updated_at_ms: now,
+            rejected_reason: "NONE".to_string(),
+            previous_category: None,
+            message_send_ttl_seconds: ttl,
+            locked: false,
+            pauses: 0,
+            created_at_ms: now,
+            updated_at_ms: now,
+            approved_edits_ms: Vec::new(),
+            deleted_at_ms: None,
+            definition: def,
+            review_seq: seq,
+        };
+        self.by_id.entry(self.next_id).or_insert(t)
     }
 
     fn seq(&mut self) -> u64 {
@@ -861,8 +824,8 @@ fn ttl_of(body: &Value) -> Result<Option<i64>, MetaError> {
 pub(crate) struct SendTemplate {
     pub status: TemplateStatus,
     pub category: Category,
-    /// `None` only if the stored template cannot be read (it was validated when stored).
-    pub definition: Option<Definition>,
+    /// Its definition.
+    pub definition: Definition,
 }
 
 impl SimState {
@@ -1041,7 +1004,7 @@ impl SimState {
                 t.category = def.category;
                 t.parameter_format = def.parameter_format;
                 t.components = def.components.clone();
-                t.definition = Some(def);
+                t.definition = def;
                 t.status = TemplateStatus::Pending;
                 t.rejected_reason = "NONE".to_string();
                 t.review_seq = seq;
@@ -1279,20 +1242,6 @@ impl SimState {
             .find(|t| t.name == name && t.language == language)
             .map(Template::numeric_id)?;
         let t = store.by_id.get_mut(&n)?;
-        if t.definition.is_none() {
-            match Definition::from_stored(
-                &t.name,
-                &t.language,
-                Some(t.category.as_str()),
-                Some(t.parameter_format.as_str()),
-                &t.components,
-            ) {
-                Ok(d) => t.definition = Some(d),
-                Err(e) => {
-                    tracing::warn!(template = %t.name, error = %e, "stored template unreadable; its sends are not checked")
-                }
-            }
-        }
         Some(SendTemplate {
             status: t.status,
             category: t.category,
@@ -1359,9 +1308,7 @@ impl SimState {
                 ));
                 t.previous_category = Some(t.category);
                 t.category = c;
-                if let Some(d) = &mut t.definition {
-                    d.category = c;
-                }
+                t.definition.category = c;
             }
             if status != TemplateStatus::Pending {
                 t.status = status;

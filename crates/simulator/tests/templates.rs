@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
 use openbsp_simulator::{
     Enforcement, OtherInfo, PhoneNumberConfig, QualityScore, ReviewRule, SimulatorHandle,
@@ -113,6 +111,23 @@ fn status_updates_of(rx: &Receiver, name: &str) -> Vec<Value> {
         .into_iter()
         .filter(|v| v["message_template_name"] == name)
         .collect()
+}
+
+/// Waits until a status webhook sent after this point has reached `rx`, so that a test can
+/// then say another one was never sent: a barrier instead of a sleep. (The simulator sends
+/// a webhook as soon as its cause happens, so one that should not exist would have been
+/// under way before this one.)
+async fn after_a_later_webhook(sim: &SimulatorHandle, rx: &Receiver) {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let name = format!(
+        "barrier_{}",
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut seed = TemplateSeed::text(WABA, &name, "en_US", Category::Utility, "A later notice.");
+    seed.notify = true;
+    sim.seed_template(seed)
+        .expect("the barrier template is valid");
+    wait_status_updates(rx, &name, 1).await;
 }
 
 async fn wait_status_updates(rx: &Receiver, name: &str, n: usize) -> Vec<Value> {
@@ -279,7 +294,7 @@ async fn a_created_template_is_pending_then_approved_with_a_signed_webhook_per_u
         "signed with the second app's secret"
     );
     // Once per distinct URL: the third number shares the first one's.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    after_a_later_webhook(&sim, &rx).await;
     assert_eq!(status_updates_of(&rx, "order_update").len(), 1);
     assert!(
         sim.webhook_log()
@@ -398,7 +413,7 @@ async fn review_rules_reject_keep_pending_and_recategorise() {
     assert_eq!(rx.statuses()[0]["pricing"]["category"], "marketing");
 
     // The slow one stays in review, with no webhook; neither it nor the rejected one can go.
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    after_a_later_webhook(&sim, &rx).await;
     assert!(status_updates_of(&rx, "slow_review").is_empty());
     let (_, t) = get(&sim, &format!("/{}", slow["id"].as_str().unwrap())).await;
     assert_eq!(t["status"], "PENDING");
@@ -986,7 +1001,7 @@ async fn deletes_by_name_or_id_and_reserve_the_name_for_thirty_days() {
     );
     assert!(live(&sim).contains(&disabled));
     // API deletes send no webhook.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    after_a_later_webhook(&sim, &rx).await;
     assert!(
         changes(&rx, "message_template_status_update")
             .iter()
@@ -1398,7 +1413,7 @@ async fn control_routes_seed_and_list_templates() {
         }
     }
     assert_eq!(control(&sim, "/templates", None).await.0, 400);
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    after_a_later_webhook(&sim, &rx).await;
     assert!(status_updates_of(&rx, "quiet_one").is_empty());
 
     // The review rules through the handle.

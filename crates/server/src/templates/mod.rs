@@ -99,6 +99,15 @@ async fn channel_of(
                 "channel is required: the phone number id or channel id (or waba_id)",
             )
         })?;
+    waba_of(state, tenant_id, id).await
+}
+
+/// The channel a tenant's channel id, phone number id or WABA id names (404 if none).
+async fn waba_of(
+    state: &AppState,
+    tenant_id: &str,
+    id: &str,
+) -> Result<openbsp_store::Channel, ApiError> {
     service::waba_channel(state, tenant_id, id)
         .await
         .map_err(|e| match e {
@@ -180,12 +189,7 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let limit = crate::paging::limit(q.limit)?;
     let waba_id = match q.channel.as_deref().or(q.waba_id.as_deref()) {
-        Some(c) => Some(
-            service::waba_channel(&state, &auth.tenant_id, c)
-                .await
-                .map_err(|_| ApiError::not_found(&format!("channel {c}")))?
-                .waba_id,
-        ),
+        Some(c) => Some(waba_of(&state, &auth.tenant_id, c).await?.waba_id),
         None => None,
     };
     let rows = state
@@ -230,9 +234,7 @@ async fn edit(
 ) -> Result<Json<Value>, ApiError> {
     let v = json_body(&body)?;
     let t = find(&state, &auth.tenant_id, &id, false).await?;
-    let channel = service::waba_channel(&state, &auth.tenant_id, &t.waba_id)
-        .await
-        .map_err(|e| e.to_api())?;
+    let channel = waba_of(&state, &auth.tenant_id, &t.waba_id).await?;
     let edited = service::edit(&state, &auth.tenant_id, &channel, &t, &v)
         .await
         .map_err(|e| e.to_api())?;
@@ -246,9 +248,7 @@ async fn delete_one(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let t = find(&state, &auth.tenant_id, &id, false).await?;
-    let channel = service::waba_channel(&state, &auth.tenant_id, &t.waba_id)
-        .await
-        .map_err(|e| e.to_api())?;
+    let channel = waba_of(&state, &auth.tenant_id, &t.waba_id).await?;
     let deleted = service::delete(&state, &auth.tenant_id, &channel, &t.name, Some(&t))
         .await
         .map_err(|e| e.to_api())?;
@@ -278,9 +278,7 @@ async fn delete_by_name(
         .channel
         .or(q.waba_id)
         .ok_or_else(|| ApiError::bad_request("channel is required"))?;
-    let channel = service::waba_channel(&state, &auth.tenant_id, &c)
-        .await
-        .map_err(|_| ApiError::not_found(&format!("channel {c}")))?;
+    let channel = waba_of(&state, &auth.tenant_id, &c).await?;
     let deleted = service::delete(&state, &auth.tenant_id, &channel, &name, None)
         .await
         .map_err(|e| e.to_api())?;
