@@ -7,12 +7,14 @@
 //! the network and never sees a secret in clear: secrets arrive encrypted.
 
 pub mod error;
+pub mod events;
 pub mod model;
 pub mod policy;
 pub mod postgres;
 pub mod sqlite;
 mod store;
 mod templates;
+pub mod views;
 
 use std::sync::Arc;
 

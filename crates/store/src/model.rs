@@ -764,8 +764,200 @@ pub struct WebhookEndpoint {
     /// First failure of the current run of failed deliveries (ms); `None` once a delivery
     /// succeeds.
     pub failing_since: Option<i64>,
+    /// Where its delivery has got to (every event before it was attempted); `None` before
+    /// the first delivery. Kept by the store ([`crate::Store::record_deliveries`]):
+    /// [`crate::Store::update_webhook_endpoint`] leaves it as it is.
+    #[serde(default)]
+    pub cursor: Option<EventCursor>,
     /// Creation time.
     pub created_at: i64,
     /// Last change.
     pub updated_at: i64,
+}
+
+/// Where a reader of the events has got to. On SQLite `seq` alone orders the events (one
+/// writer: commit order); on PostgreSQL events are ordered by the writing transaction's id,
+/// then `seq` (see migration 0007), and `xid` is that id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub struct EventCursor {
+    /// The writing transaction (PostgreSQL); 0 on SQLite.
+    pub xid: i64,
+    /// The event's sequence number.
+    pub seq: i64,
+}
+
+/// An event's payload format.
+pub mod event_format {
+    /// The gateway's own events (`{"id", "type", "created_at", "data"}`).
+    pub const NATIVE: &str = "native";
+    /// Meta's webhook envelope as Meta sent it (for endpoints in Meta's format).
+    pub const META: &str = "meta";
+}
+
+/// Something that happened, for the tenant's systems: written in the transaction of the
+/// change it reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// `evt_…`: the `webhook-id` of every delivery of it.
+    pub id: String,
+    /// Owner.
+    pub tenant_id: String,
+    /// Its type (`message.status`, …; see `openbsp_domain::events::CATALOGUE`).
+    pub kind: String,
+    /// [`event_format::NATIVE`] or [`event_format::META`].
+    pub format: String,
+    /// When (ms).
+    pub created_at: i64,
+    /// The data (native) or Meta's envelope (meta).
+    pub data: Value,
+    /// Its place in the order of events.
+    pub cursor: EventCursor,
+}
+
+/// An event to write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// `evt_…`
+    pub id: String,
+    /// Owner.
+    pub tenant_id: String,
+    /// Its type.
+    pub kind: String,
+    /// [`event_format::NATIVE`] or [`event_format::META`].
+    pub format: String,
+    /// When (ms).
+    pub created_at: i64,
+    /// The data.
+    pub data: Value,
+}
+
+impl NewEvent {
+    /// A native event of `kind` with `data`, made at `at`.
+    pub fn native(tenant_id: &str, kind: &str, at: i64, data: Value) -> NewEvent {
+        NewEvent {
+            id: openbsp_domain::ids::new_id_at(openbsp_domain::ids::prefix::EVENT, at),
+            tenant_id: tenant_id.to_string(),
+            kind: kind.to_string(),
+            format: event_format::NATIVE.to_string(),
+            created_at: at,
+            data,
+        }
+    }
+}
+
+/// Which of a tenant's events `GET /v1/events` lists: newest first.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only these types (exact types, `group.*` or `*`); all when empty.
+    pub types: Vec<String>,
+    /// Only events made at or after (ms).
+    pub since: Option<i64>,
+    /// Only events made before (ms).
+    pub until: Option<i64>,
+    /// Events older than this event (the last id of the previous page).
+    pub after: Option<String>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// One attempt to deliver an event to an endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryAttempt {
+    /// The endpoint.
+    pub endpoint_id: String,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// The event.
+    pub event_id: String,
+    /// The event's type.
+    pub event_type: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// When it was made (ms).
+    pub at: i64,
+    /// Whether the endpoint answered 2xx.
+    pub succeeded: bool,
+    /// The answer's status code, if there was an answer.
+    pub status_code: Option<u16>,
+    /// How long it took.
+    pub latency_ms: i64,
+    /// Why there was no answer (timeout, connection refused…).
+    pub error: Option<String>,
+    /// The first bytes of the answer.
+    pub response: Option<String>,
+    /// When it will be tried again; `None` when it succeeded or was the last attempt.
+    pub next_attempt_at: Option<i64>,
+}
+
+/// A delivery waiting for its next attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingDelivery {
+    /// The event.
+    pub event: Event,
+    /// The number the attempt will have.
+    pub attempt: u32,
+    /// When it is due (ms).
+    pub due_at: i64,
+}
+
+/// What a batch of delivery attempts to one endpoint changes, in one transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeliveryRecord {
+    /// The endpoint.
+    pub endpoint_id: String,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// The endpoint's cursor moves here (never back), when the batch read new events.
+    pub cursor: Option<EventCursor>,
+    /// The attempts made, for the log.
+    pub attempts: Vec<DeliveryAttempt>,
+    /// Deliveries to try again: event id, attempt number and due time (replacing what was
+    /// pending for that event).
+    pub retries: Vec<(String, u32, i64)>,
+    /// Pending deliveries now done (succeeded or given up): event ids.
+    pub done: Vec<String>,
+    /// The endpoint's `failing_since` becomes this (`Some(None)` clears it; `None` leaves it).
+    pub failing_since: Option<Option<i64>>,
+    /// Disables the endpoint with this reason and writes the event (`endpoint.disabled`).
+    pub disable: Option<(String, NewEvent)>,
+    /// When (ms): the endpoint's `updated_at` if it is disabled.
+    pub at: i64,
+}
+
+/// Which of an endpoint's attempts `GET /v1/webhook-endpoints/{id}/deliveries` lists: newest
+/// first.
+#[derive(Debug, Clone, Default)]
+pub struct AttemptFilter {
+    /// Only attempts at this event.
+    pub event_id: Option<String>,
+    /// Only successes (`Some(true)`) or failures (`Some(false)`).
+    pub succeeded: Option<bool>,
+    /// Attempts older than the one with this `seq` (the cursor of the previous page).
+    pub before_seq: Option<i64>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// An attempt as stored, with its place in the log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoggedAttempt {
+    /// Its place in the log (the page cursor).
+    pub seq: i64,
+    /// The attempt.
+    pub attempt: DeliveryAttempt,
+}
+
+/// What a manual replay sends again to an endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplaySelection {
+    /// One event of the endpoint's tenant (its id), whatever became of its delivery.
+    Event(String),
+    /// Every event made in `[since, until)` whose delivery to the endpoint has failed (no
+    /// attempt succeeded).
+    Failed {
+        /// From (ms).
+        since: i64,
+        /// Until (ms).
+        until: i64,
+    },
 }

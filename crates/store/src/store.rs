@@ -312,14 +312,76 @@ pub trait Store: Send + Sync + 'static {
     /// Every tenant's enabled webhook endpoints, id ascending: what a dispatcher delivers to.
     async fn enabled_webhook_endpoints(&self) -> StoreResult<Vec<WebhookEndpoint>>;
 
+    // --- events and their delivery ---------------------------------------------------------
+
+    /// Wakes when a transaction that may have written events commits (the value counts
+    /// commits): what delivery waits on instead of polling. Another replica's events are not
+    /// signalled: readers also look on a timer.
+    fn event_signal(&self) -> tokio::sync::watch::Receiver<u64>;
+    /// A tenant's native events matching `filter`, newest first.
+    async fn list_events(&self, tenant_id: &str, filter: &EventFilter) -> StoreResult<Vec<Event>>;
+    /// A tenant's event by id (either format).
+    async fn get_event(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Event>>;
+    /// A tenant's events in `format` after `cursor` in delivery order, at most `limit`; with no
+    /// cursor, those made at or after `since`. Only events that no running transaction can
+    /// precede are returned, so a reader that moves its cursor past what it read never skips
+    /// one that commits later.
+    async fn events_after(
+        &self,
+        tenant_id: &str,
+        format: &str,
+        cursor: Option<EventCursor>,
+        since: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>>;
+    /// Deliveries of an endpoint waiting for an attempt due at or before `now`, earliest first,
+    /// at most `limit`.
+    async fn due_deliveries(
+        &self,
+        endpoint_id: &str,
+        now: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<PendingDelivery>>;
+    /// When the endpoint's next waiting delivery is due.
+    async fn next_delivery_due(&self, endpoint_id: &str) -> StoreResult<Option<i64>>;
+    /// Records a batch of attempts to one endpoint in one transaction: the attempts logged,
+    /// the cursor moved forward, retries scheduled (replacing what was pending), finished
+    /// deliveries removed, `failing_since` set or cleared, and the endpoint disabled with its
+    /// event when asked. Nothing is written if the endpoint no longer exists.
+    async fn record_deliveries(&self, record: &DeliveryRecord) -> StoreResult<()>;
+    /// An endpoint's delivery attempts matching `filter`, newest first; empty when the tenant
+    /// has no such endpoint.
+    async fn list_delivery_attempts(
+        &self,
+        tenant_id: &str,
+        endpoint_id: &str,
+        filter: &AttemptFilter,
+    ) -> StoreResult<Vec<LoggedAttempt>>;
+    /// Queues events for another delivery to a tenant's endpoint, due at `now` (the attempt
+    /// number continuing from the last one logged). Returns how many; 0 when the tenant has no
+    /// such endpoint or event.
+    async fn replay_deliveries(
+        &self,
+        tenant_id: &str,
+        endpoint_id: &str,
+        selection: &ReplaySelection,
+        now: i64,
+    ) -> StoreResult<u64>;
+
     // --- Meta's webhooks --------------------------------------------------------------------
 
     /// Stores a verified webhook payload (batched with concurrent calls).
     async fn insert_inbox(&self, item: &InboxItem) -> StoreResult<()>;
     /// Payloads not yet processed, oldest first.
     async fn unprocessed_inbox(&self, limit: u32) -> StoreResult<Vec<InboxItem>>;
-    /// Marks payloads processed.
-    async fn mark_inbox_processed(&self, ids: &[String], at: i64) -> StoreResult<()>;
+    /// Marks payloads processed, writing `events` (Meta's envelopes for the tenants whose
+    /// endpoints want Meta's format) in the same transaction.
+    async fn mark_inbox_processed(
+        &self,
+        ids: &[String],
+        at: i64,
+        events: &[NewEvent],
+    ) -> StoreResult<()>;
     /// Applies a status: history row (deduplicated on message and status), status only
     /// forward, `wamid` learnt from the callback data if the send's answer was lost, and the
     /// outbox row of a reconciled send removed. A `pricing_category` sets the kind of the

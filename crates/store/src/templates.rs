@@ -13,7 +13,7 @@ pub(crate) const DELETED: &str = "DELETED";
 
 /// A history entry to insert (`template_events`).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct NewEvent {
+pub(crate) struct HistoryEntry {
     /// `tpl_…`
     pub template_id: String,
     /// `created`, `status`, …
@@ -30,9 +30,9 @@ pub(crate) struct NewEvent {
     pub at: i64,
 }
 
-impl NewEvent {
+impl HistoryEntry {
     fn new(t: &Template, kind: &str, value: Option<&str>, previous: Option<&str>, at: i64) -> Self {
-        NewEvent {
+        HistoryEntry {
             template_id: t.id.clone(),
             kind: kind.to_string(),
             value: value.unwrap_or_default().to_string(),
@@ -50,6 +50,19 @@ impl NewEvent {
         }
         self
     }
+}
+
+/// The event a new history entry makes, if it changed a status, quality score or category.
+pub(crate) fn change_event(t: &Template, e: &HistoryEntry) -> Option<crate::model::NewEvent> {
+    let value = Some(e.value.as_str()).filter(|v| !v.is_empty());
+    crate::events::template_change(
+        t,
+        &e.kind,
+        e.previous.as_deref(),
+        value,
+        e.reason.as_deref(),
+        e.at,
+    )
 }
 
 /// A history entry as stored: `value` `''` reads as `None`, a `detail` that does not parse
@@ -93,7 +106,7 @@ fn other_tenant(name: &str, waba_id: &str) -> StoreError {
 pub(crate) fn apply_update(
     old: Option<&Template>,
     u: &TemplateUpdate,
-) -> StoreResult<(Template, NewEvent)> {
+) -> StoreResult<(Template, HistoryEntry)> {
     if let Some(old) = old
         && old.tenant_id != u.tenant_id
     {
@@ -149,13 +162,13 @@ pub(crate) fn apply_update(
     let previous = old.and_then(pick);
     let value = pick(&t);
     let mut e =
-        NewEvent::new(&t, &u.event, value.as_deref(), previous.as_deref(), u.at).detail(&u.detail);
+        HistoryEntry::new(&t, &u.event, value.as_deref(), previous.as_deref(), u.at).detail(&u.detail);
     e.reason.clone_from(&u.reason);
     Ok((t, e))
 }
 
 /// [`crate::Store::create_template`]: `old` is the row of the same WABA, name and language.
-pub(crate) fn create(old: Option<&Template>, n: &NewTemplate) -> StoreResult<(Template, NewEvent)> {
+pub(crate) fn create(old: Option<&Template>, n: &NewTemplate) -> StoreResult<(Template, HistoryEntry)> {
     if let Some(old) = old {
         if old.tenant_id != n.tenant_id {
             return Err(other_tenant(&n.name, &n.waba_id));
@@ -187,12 +200,12 @@ pub(crate) fn create(old: Option<&Template>, n: &NewTemplate) -> StoreResult<(Te
         deleted_at: deleted_at(None, &n.status, n.at),
     };
     let previous = old.map(|o| o.status.as_str());
-    let e = NewEvent::new(&t, "created", Some(&t.status), previous, n.at);
+    let e = HistoryEntry::new(&t, "created", Some(&t.status), previous, n.at);
     Ok((t, e))
 }
 
 /// [`crate::Store::edit_template`] on the stored row `old`.
-pub(crate) fn edit(old: &Template, e: &TemplateEdit) -> (Template, NewEvent) {
+pub(crate) fn edit(old: &Template, e: &TemplateEdit) -> (Template, HistoryEntry) {
     let mut t = old.clone();
     let mut detail = Map::new();
     if let Some(components) = &e.components
@@ -220,7 +233,7 @@ pub(crate) fn edit(old: &Template, e: &TemplateEdit) -> (Template, NewEvent) {
         t.deleted_at = deleted_at(t.deleted_at, status, e.at);
     }
     t.updated_at = t.updated_at.max(e.at);
-    let ev = NewEvent::new(&t, "edited", e.status.as_deref(), previous, e.at)
+    let ev = HistoryEntry::new(&t, "edited", e.status.as_deref(), previous, e.at)
         .detail(&Value::Object(detail));
     (t, ev)
 }
@@ -230,7 +243,7 @@ pub(crate) fn edit(old: &Template, e: &TemplateEdit) -> (Template, NewEvent) {
 pub(crate) fn sync(
     old: Option<&Template>,
     s: &SyncedTemplate,
-) -> StoreResult<Option<(Template, bool, NewEvent)>> {
+) -> StoreResult<Option<(Template, bool, HistoryEntry)>> {
     if let Some(old) = old
         && old.tenant_id != s.tenant_id
     {
@@ -310,17 +323,17 @@ pub(crate) fn sync(
     t.updated_at = t.updated_at.max(s.at);
     let previous = old.map(|o| o.status.as_str());
     let e =
-        NewEvent::new(&t, "synced", Some(&t.status), previous, s.at).detail(&Value::Object(detail));
+        HistoryEntry::new(&t, "synced", Some(&t.status), previous, s.at).detail(&Value::Object(detail));
     Ok(Some((t, created, e)))
 }
 
 /// [`crate::Store::delete_templates`] on one stored row.
-pub(crate) fn delete(old: &Template, at: i64) -> (Template, NewEvent) {
+pub(crate) fn delete(old: &Template, at: i64) -> (Template, HistoryEntry) {
     let mut t = old.clone();
     t.status = DELETED.to_string();
     t.deleted_at = Some(old.deleted_at.unwrap_or(at));
     t.updated_at = t.updated_at.max(at);
-    let e = NewEvent::new(&t, "deleted", Some(DELETED), Some(&old.status), at);
+    let e = HistoryEntry::new(&t, "deleted", Some(DELETED), Some(&old.status), at);
     (t, e)
 }
 

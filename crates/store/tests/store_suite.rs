@@ -4,6 +4,8 @@
 
 #[path = "store_suite/conversations.rs"]
 mod conversations;
+#[path = "store_suite/events.rs"]
+mod events;
 #[path = "store_suite/fixtures.rs"]
 mod fixtures;
 #[path = "store_suite/inbound.rs"]
@@ -22,6 +24,14 @@ mod templates;
 mod webhook_endpoints;
 
 openbsp_testkit::on_both_backends! {
+    every_change_writes_its_event => crate::events::every_change_writes_its_event,
+    events_list_newest_first_with_filters_and_pages =>
+        crate::events::events_list_newest_first_with_filters_and_pages,
+    a_cursor_reader_never_skips_an_event => crate::events::a_cursor_reader_never_skips_an_event,
+    deliveries_are_logged_retried_replayed_and_disabled =>
+        crate::events::deliveries_are_logged_retried_replayed_and_disabled,
+    meta_envelopes_are_written_with_the_inbox_mark =>
+        crate::events::meta_envelopes_are_written_with_the_inbox_mark,
     tenants_and_keys => crate::setup::tenants_and_keys,
     apps_and_channels => crate::setup::apps_and_channels,
     concurrent_opens_migrate_once => crate::setup::concurrent_opens_migrate_once,

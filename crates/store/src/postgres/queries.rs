@@ -202,6 +202,65 @@ impl Store for PgStore {
         self.enabled_webhook_endpoints_pg().await
     }
 
+    fn event_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        todo!("pg events")
+    }
+
+    async fn list_events(&self, _tenant_id: &str, _filter: &EventFilter) -> StoreResult<Vec<Event>> {
+        todo!("pg events")
+    }
+
+    async fn get_event(&self, _tenant_id: &str, _id: &str) -> StoreResult<Option<Event>> {
+        todo!("pg events")
+    }
+
+    async fn events_after(
+        &self,
+        _tenant_id: &str,
+        _format: &str,
+        _cursor: Option<EventCursor>,
+        _since: i64,
+        _limit: u32,
+    ) -> StoreResult<Vec<Event>> {
+        todo!("pg events")
+    }
+
+    async fn due_deliveries(
+        &self,
+        _endpoint_id: &str,
+        _now: i64,
+        _limit: u32,
+    ) -> StoreResult<Vec<PendingDelivery>> {
+        todo!("pg events")
+    }
+
+    async fn next_delivery_due(&self, _endpoint_id: &str) -> StoreResult<Option<i64>> {
+        todo!("pg events")
+    }
+
+    async fn record_deliveries(&self, _record: &DeliveryRecord) -> StoreResult<()> {
+        todo!("pg events")
+    }
+
+    async fn list_delivery_attempts(
+        &self,
+        _tenant_id: &str,
+        _endpoint_id: &str,
+        _filter: &AttemptFilter,
+    ) -> StoreResult<Vec<LoggedAttempt>> {
+        todo!("pg events")
+    }
+
+    async fn replay_deliveries(
+        &self,
+        _tenant_id: &str,
+        _endpoint_id: &str,
+        _selection: &ReplaySelection,
+        _now: i64,
+    ) -> StoreResult<u64> {
+        todo!("pg events")
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await.db()?;
         Ok(())
@@ -581,7 +640,13 @@ impl Store for PgStore {
         rows::all(found, rows::inbox_item)
     }
 
-    async fn mark_inbox_processed(&self, ids: &[String], at: i64) -> StoreResult<()> {
+    async fn mark_inbox_processed(
+        &self,
+        ids: &[String],
+        at: i64,
+        events: &[NewEvent],
+    ) -> StoreResult<()> {
+        let _ = events; // TODO(pg events)
         if ids.is_empty() {
             return Ok(());
         }

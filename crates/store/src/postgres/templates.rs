@@ -13,7 +13,7 @@ use super::rows::get;
 use super::{DbResult, PgStore};
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
-use crate::templates::{self as logic, NewEvent};
+use crate::templates::{self as logic, HistoryEntry};
 
 const TEMPLATE_COLS: &str = "id, tenant_id, waba_id, name, language, category, status, meta_template_id, components, quality_score, reason, created_at, updated_at, parameter_format, previous_category, message_send_ttl_seconds, deleted_at";
 
@@ -153,7 +153,7 @@ async fn save(c: &mut PgConnection, t: &Template) -> Result<(), Fail> {
 }
 
 /// Adds a history entry, unless the same one is already there.
-async fn add_event(c: &mut PgConnection, e: &NewEvent) -> Result<(), Fail> {
+async fn add_event(c: &mut PgConnection, e: &HistoryEntry) -> Result<(), Fail> {
     sqlx::query(ADD_EVENT_SQL)
         .bind(&e.template_id)
         .bind(&e.kind)
@@ -169,7 +169,7 @@ async fn add_event(c: &mut PgConnection, e: &NewEvent) -> Result<(), Fail> {
 }
 
 /// Saves a row and its history entry.
-async fn write(c: &mut PgConnection, t: &Template, e: &NewEvent) -> Result<(), Fail> {
+async fn write(c: &mut PgConnection, t: &Template, e: &HistoryEntry) -> Result<(), Fail> {
     save(c, t).await?;
     add_event(c, e).await
 }

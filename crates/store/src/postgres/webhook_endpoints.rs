@@ -47,6 +47,7 @@ static ENABLED_SQL: LazyLock<String> = LazyLock::new(|| {
 fn webhook_endpoint(r: &PgRow) -> StoreResult<WebhookEndpoint> {
     let events: String = get(r, 4)?;
     Ok(WebhookEndpoint {
+        cursor: None,
         id: get(r, 0)?,
         tenant_id: get(r, 1)?,
         url: get(r, 2)?,

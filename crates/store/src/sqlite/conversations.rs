@@ -7,7 +7,9 @@ use openbsp_domain::windows::CSW_MS;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
+use super::events;
 use super::queries::{insert_message, upsert_contact};
+use crate::events::kind as ev;
 use super::rows::{self, CONTACT_COLS, SESSION_COLS, WINDOW_COLS};
 use crate::error::StoreResult;
 use crate::model::*;
@@ -100,12 +102,15 @@ pub(super) fn merge_contacts(
         return Ok(());
     };
     // One open session per channel and contact: the merged contact's gives way.
-    c.prepare_cached(
-        "UPDATE sessions SET closed_at = ?3, close_reason = 'merged', updated_at = ?3
+    let closed: Vec<String> = c
+        .prepare_cached(
+            "UPDATE sessions SET closed_at = ?3, close_reason = 'merged', updated_at = ?3
          WHERE contact_id = ?2 AND closed_at IS NULL
-           AND channel_id IN (SELECT channel_id FROM sessions WHERE contact_id = ?1 AND closed_at IS NULL)",
-    )?
-    .execute(params![keep, drop, now])?;
+           AND channel_id IN (SELECT channel_id FROM sessions WHERE contact_id = ?1 AND closed_at IS NULL)
+         RETURNING id",
+        )?
+        .query_map(params![keep, drop, now], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
     // Messages move through their sessions' index, before the sessions do.
     c.prepare_cached(
         "UPDATE messages SET contact_id = ?1
@@ -118,6 +123,9 @@ pub(super) fn merge_contacts(
     .execute(params![keep, drop])?;
     c.prepare_cached("UPDATE sessions SET contact_id = ?1 WHERE contact_id = ?2")?
         .execute(params![keep, drop])?;
+    for id in &closed {
+        events::session(c, ev::SESSION_CLOSED, id, now)?;
+    }
     c.prepare_cached(
         "INSERT INTO contact_windows (channel_id, contact_id, tenant_id, last_inbound_at, entry_point_at, fep_opened_at, fep_expires_at)
          SELECT channel_id, ?1, tenant_id, last_inbound_at, entry_point_at, fep_opened_at, fep_expires_at
@@ -269,6 +277,7 @@ pub(super) fn open_session(
             "UPDATE sessions SET closed_at = expires_at, close_reason = 'expired', updated_at = ?2 WHERE id = ?1",
         )?
         .execute(params![s.id, now])?;
+        events::session(c, ev::SESSION_CLOSED, &s.id, now)?;
     }
     let s = Session {
         id: new_id_at(prefix::SESSION, now),
@@ -298,6 +307,7 @@ pub(super) fn open_session(
         s.opened_at,
         s.expires_at
     ])?;
+    events::session(c, ev::SESSION_OPENED, &s.id, now)?;
     Ok((s, true))
 }
 
@@ -333,6 +343,13 @@ pub(super) fn insert_inbound(c: &Connection, new: &NewInbound) -> StoreResult<bo
         }
     }
     let (tenant, at) = (m.tenant_id.as_str(), m.created_at);
+    let before = match find_contact(c, tenant, &new.contact)? {
+        Some(found) => Some(found),
+        None => match &new.also {
+            Some(also) => find_contact(c, tenant, also)?,
+            None => None,
+        },
+    };
     let (mut contact_id, _) = resolve_contact(c, tenant, &new.contact, new.also.as_ref(), at)?;
     if new.profile_name.is_some() || new.username.is_some() {
         c.prepare_cached(
@@ -347,6 +364,7 @@ pub(super) fn insert_inbound(c: &Connection, new: &NewInbound) -> StoreResult<bo
     if let Some(change) = &new.opt_out {
         set_opt_out(c, &contact_id, change)?;
     }
+    events::contact(c, tenant, &contact_id, before.as_ref(), at)?;
     let session_id = if new.opens_window {
         c.prepare_cached(
             "INSERT INTO contact_windows (channel_id, contact_id, tenant_id, last_inbound_at, entry_point_at)
@@ -396,6 +414,7 @@ pub(super) fn insert_inbound(c: &Connection, new: &NewInbound) -> StoreResult<bo
     m.session_id = session_id;
     m.context_message_id = context;
     insert_message(c, &m, &m.content.to_string(), None)?;
+    events::message_received(c, &m.id)?;
     Ok(true)
 }
 
@@ -436,6 +455,7 @@ pub(super) fn update_contact(
     }
     c.prepare_cached("UPDATE contacts SET updated_at = MAX(updated_at, ?2) WHERE id = ?1")?
         .execute(params![id, now])?;
+    events::contact(c, tenant, id, Some(&contact), now)?;
     get_contact(c, tenant, id)
 }
 
@@ -493,11 +513,15 @@ pub(super) fn close_session(
     id: &str,
     now: i64,
 ) -> StoreResult<Option<Session>> {
-    c.prepare_cached(
-        "UPDATE sessions SET closed_at = ?3, close_reason = 'closed', updated_at = ?3
+    let closed = c
+        .prepare_cached(
+            "UPDATE sessions SET closed_at = ?3, close_reason = 'closed', updated_at = ?3
          WHERE id = ?1 AND tenant_id = ?2 AND closed_at IS NULL",
-    )?
-    .execute(params![id, tenant, now])?;
+        )?
+        .execute(params![id, tenant, now])?;
+    if closed > 0 {
+        events::session(c, ev::SESSION_CLOSED, id, now)?;
+    }
     get_session(c, tenant, id)
 }
 
@@ -510,5 +534,9 @@ pub(super) fn close_expired(c: &Connection, now: i64, limit: u32) -> StoreResult
     );
     let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map(params![now, limit], rows::session)?;
-    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    let closed = rows.collect::<Result<Vec<_>, _>>()?;
+    for s in &closed {
+        events::session(c, ev::SESSION_CLOSED, &s.id, now)?;
+    }
+    Ok(closed)
 }

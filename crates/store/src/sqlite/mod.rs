@@ -8,6 +8,7 @@
 //! their own, so the writer never stops to copy pages into the database file.
 
 mod conversations;
+mod events;
 mod queries;
 mod rows;
 mod templates;
@@ -47,6 +48,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../../migrations/sqlite_0006_webhook_endpoints.sql"),
     ),
+    (7, include_str!("../../migrations/sqlite_0007_events.sql")),
 ];
 const READERS: usize = 8;
 /// How often the checkpointer copies the WAL into the database file.
@@ -55,6 +57,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// The SQLite store.
 pub struct SqliteStore {
     writer: Writer,
+    commits: tokio::sync::watch::Receiver<u64>,
     readers: Arc<ReaderPool>,
     stop_checkpoints: Arc<AtomicBool>,
 }
@@ -91,9 +94,11 @@ impl SqliteStore {
         .map_err(|e| StoreError::Database(e.to_string()))??;
         let stop_checkpoints = Arc::new(AtomicBool::new(false));
         spawn_checkpointer(path.to_string(), stop_checkpoints.clone())?;
+        let (signal, commits) = tokio::sync::watch::channel(0u64);
         Ok(SqliteStore {
             stop_checkpoints,
-            writer: Writer::spawn(conn),
+            commits,
+            writer: Writer::spawn(conn, signal),
             readers: Arc::new(ReaderPool {
                 path: path.to_string(),
                 idle: Mutex::new(Vec::new()),
@@ -110,6 +115,11 @@ impl SqliteStore {
         F: FnMut(&Connection) -> StoreResult<R> + Send + 'static,
     {
         self.writer.run(f).await
+    }
+
+    /// Counts the writer's commits: events are only written by writes.
+    pub(crate) fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.clone()
     }
 
     /// Runs `f` on a read connection.

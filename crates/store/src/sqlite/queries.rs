@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
 use super::conversations as conv;
+use super::events;
 use super::rows::{self, *};
 use super::templates as tpl;
 use super::webhook_endpoints as whe;
@@ -228,13 +229,20 @@ impl Store for SqliteStore {
         let (t, key, also) = (tenant_id.to_string(), key.clone(), also.cloned());
         let name = name.map(str::to_string);
         self.write(move |c| {
+            let before = conv::find_contact(c, &t, &key)?;
             let (id, created) = conv::resolve_contact(c, &t, &key, also.as_ref(), now)?;
+            let before = match (created, before) {
+                (true, _) => None,
+                (false, Some(b)) => Some(b),
+                (false, None) => conv::get_contact(c, &t, &id)?,
+            };
             if let Some(name) = &name {
                 c.prepare_cached(
                     "UPDATE contacts SET profile_name = ?2, updated_at = MAX(updated_at, ?3) WHERE id = ?1",
                 )?
                 .execute(params![id, name, now])?;
             }
+            events::contact(c, &t, &id, before.as_ref(), now)?;
             let contact = conv::get_contact(c, &t, &id)?
                 .ok_or_else(|| crate::StoreError::Corrupt(format!("contact {id} vanished")))?;
             Ok((contact, created))
@@ -297,8 +305,10 @@ impl Store for SqliteStore {
     ) -> StoreResult<Contact> {
         let (t, key, change) = (tenant_id.to_string(), key.clone(), change.clone());
         self.write(move |c| {
+            let before = conv::find_contact(c, &t, &key)?;
             let (id, _) = conv::resolve_contact(c, &t, &key, None, change.at)?;
             conv::set_opt_out(c, &id, &change)?;
+            events::contact(c, &t, &id, before.as_ref(), change.at)?;
             conv::get_contact(c, &t, &id)?
                 .ok_or_else(|| crate::StoreError::Corrupt(format!("contact {id} vanished")))
         })
@@ -803,17 +813,102 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn mark_inbox_processed(&self, ids: &[String], at: i64) -> StoreResult<()> {
-        let ids = ids.to_vec();
+    async fn mark_inbox_processed(
+        &self,
+        ids: &[String],
+        at: i64,
+        new_events: &[NewEvent],
+    ) -> StoreResult<()> {
+        let (ids, new_events) = (ids.to_vec(), new_events.to_vec());
         self.write(move |c| {
             let mut stmt =
                 c.prepare_cached("UPDATE webhook_inbox SET processed_at = ?2 WHERE id = ?1")?;
             for id in &ids {
                 stmt.execute(params![id, at])?;
             }
+            for e in &new_events {
+                events::insert(c, e)?;
+            }
             Ok(())
         })
         .await
+    }
+
+    fn event_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits()
+    }
+
+    async fn list_events(&self, tenant_id: &str, filter: &EventFilter) -> StoreResult<Vec<Event>> {
+        let (t, f) = (tenant_id.to_string(), filter.clone());
+        self.read(move |c| events::list(c, &t, &f)).await
+    }
+
+    async fn get_event(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Event>> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.read(move |c| events::get(c, &t, &id)).await
+    }
+
+    async fn events_after(
+        &self,
+        tenant_id: &str,
+        format: &str,
+        cursor: Option<EventCursor>,
+        since: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>> {
+        let (t, format) = (tenant_id.to_string(), format.to_string());
+        self.read(move |c| events::after(c, &t, &format, cursor, since, limit))
+            .await
+    }
+
+    async fn due_deliveries(
+        &self,
+        endpoint_id: &str,
+        now: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<PendingDelivery>> {
+        let id = endpoint_id.to_string();
+        self.read(move |c| events::due(c, &id, now, limit)).await
+    }
+
+    async fn next_delivery_due(&self, endpoint_id: &str) -> StoreResult<Option<i64>> {
+        let id = endpoint_id.to_string();
+        self.read(move |c| events::next_due(c, &id)).await
+    }
+
+    async fn record_deliveries(&self, record: &DeliveryRecord) -> StoreResult<()> {
+        let record = record.clone();
+        self.write(move |c| events::record(c, &record)).await
+    }
+
+    async fn list_delivery_attempts(
+        &self,
+        tenant_id: &str,
+        endpoint_id: &str,
+        filter: &AttemptFilter,
+    ) -> StoreResult<Vec<LoggedAttempt>> {
+        let (t, id, f) = (
+            tenant_id.to_string(),
+            endpoint_id.to_string(),
+            filter.clone(),
+        );
+        self.read(move |c| events::attempts(c, &t, &id, &f)).await
+    }
+
+    async fn replay_deliveries(
+        &self,
+        tenant_id: &str,
+        endpoint_id: &str,
+        selection: &ReplaySelection,
+        now: i64,
+    ) -> StoreResult<u64> {
+        let (t, id, sel) = (
+            tenant_id.to_string(),
+            endpoint_id.to_string(),
+            selection.clone(),
+        );
+        self.write(move |c| events::replay(c, &t, &id, &sel, now))
+            .await
     }
 
     async fn apply_status(&self, u: &StatusUpdate) -> StoreResult<StatusOutcome> {
@@ -925,7 +1020,11 @@ fn enqueue_in(
             EnqueueOutcome::KeyReused(existing)
         });
     }
+    let known = conv::find_contact(c, &m.tenant_id, &new.contact)?.is_some();
     let contact_id = upsert_contact(c, &m.tenant_id, &new.contact, m.created_at)?;
+    if !known {
+        events::contact(c, &m.tenant_id, &contact_id, None, m.created_at)?;
+    }
     let (session, _) = conv::open_session(
         c,
         &m.tenant_id,
@@ -991,30 +1090,38 @@ pub(super) fn insert_message(
         rendered_text,
         request_hash,
     ])?;
-    add_history(c, &m.id, m.status, m.created_at, None)
+    add_history(c, &m.id, m.status, m.created_at, None, None)
 }
 
+/// Adds a status history entry, unless the message already reached that status, and its
+/// `message.status` event (inbound messages get `message.received` from their caller).
 fn add_history(
     c: &Connection,
     message_id: &str,
     status: MessageStatus,
     at: i64,
     error: Option<&serde_json::Value>,
+    pricing: Option<&str>,
 ) -> StoreResult<()> {
-    c.prepare_cached(
-        "INSERT INTO message_statuses (message_id, status, at, error) VALUES (?1, ?2, ?3, ?4)
+    let added = c
+        .prepare_cached(
+            "INSERT INTO message_statuses (message_id, status, at, error) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (message_id, status) DO NOTHING",
-    )?
-    .execute(params![
-        message_id,
-        status.as_str(),
-        at,
-        error.map(|e| e.to_string())
-    ])?;
+        )?
+        .execute(params![
+            message_id,
+            status.as_str(),
+            at,
+            error.map(|e| e.to_string())
+        ])?;
+    if added > 0 && status != MessageStatus::Received {
+        events::message_status(c, message_id, status, at, error, pricing)?;
+    }
     Ok(())
 }
 
-/// Moves a message to `status` if that is forward; records history either way.
+/// Moves a message to `status` if that is forward; records history either way (the event is
+/// written after the move, so it shows the message as it now is).
 fn advance(
     c: &Connection,
     id: &str,
@@ -1022,16 +1129,17 @@ fn advance(
     status: MessageStatus,
     at: i64,
     error: Option<&serde_json::Value>,
+    pricing: Option<&str>,
 ) -> StoreResult<bool> {
-    add_history(c, id, status, at, error)?;
-    if current.advance(status).is_none() {
-        return Ok(false);
+    let moved = current.advance(status).is_some();
+    if moved {
+        c.prepare_cached(
+            "UPDATE messages SET status = ?2, error = COALESCE(?3, error), updated_at = MAX(updated_at, ?4) WHERE id = ?1",
+        )?
+        .execute(params![id, status.as_str(), error.map(|e| e.to_string()), at])?;
     }
-    c.prepare_cached(
-        "UPDATE messages SET status = ?2, error = COALESCE(?3, error), updated_at = MAX(updated_at, ?4) WHERE id = ?1",
-    )?
-    .execute(params![id, status.as_str(), error.map(|e| e.to_string()), at])?;
-    Ok(true)
+    add_history(c, id, status, at, error, pricing)?;
+    Ok(moved)
 }
 
 fn current_status(
@@ -1055,7 +1163,15 @@ fn record_result(c: &Connection, r: &SendResult) -> StoreResult<()> {
             if let Some((current, _)) = current_status(c, message_id)? {
                 c.prepare_cached("UPDATE messages SET wamid = ?2 WHERE id = ?1")?
                     .execute(params![message_id, wamid])?;
-                advance(c, message_id, current, MessageStatus::Accepted, *at, None)?;
+                advance(
+                    c,
+                    message_id,
+                    current,
+                    MessageStatus::Accepted,
+                    *at,
+                    None,
+                    None,
+                )?;
             }
             delete_outbox(c, message_id)
         }
@@ -1072,6 +1188,7 @@ fn record_result(c: &Connection, r: &SendResult) -> StoreResult<()> {
                     MessageStatus::Failed,
                     *at,
                     Some(error),
+                    None,
                 )?;
             }
             delete_outbox(c, message_id)
@@ -1135,7 +1252,15 @@ fn apply_status(c: &Connection, u: &StatusUpdate) -> StoreResult<StatusOutcome> 
         .execute(params![id, category])?;
     }
     let current = MessageStatus::parse(&status).unwrap_or(MessageStatus::Queued);
-    let moved = advance(c, &id, current, u.status, u.at, u.error.as_ref())?;
+    let moved = advance(
+        c,
+        &id,
+        current,
+        u.status,
+        u.at,
+        u.error.as_ref(),
+        u.pricing_category.as_deref(),
+    )?;
     Ok(if moved {
         StatusOutcome::Advanced { message_id: id }
     } else {

@@ -16,6 +16,8 @@ pub(super) const MESSAGE_COLS: &str = "id, tenant_id, channel_id, contact_id, di
 pub(super) const SESSION_COLS: &str = "id, tenant_id, channel_id, contact_id, kind, opened_by, opened_at, expires_at, closed_at, close_reason, last_inbound_at, updated_at";
 pub(super) const TEMPLATE_COLS: &str = "id, tenant_id, waba_id, name, language, category, status, meta_template_id, components, quality_score, reason, created_at, updated_at, parameter_format, previous_category, message_send_ttl_seconds, deleted_at";
 pub(super) const WEBHOOK_ENDPOINT_COLS: &str = "id, tenant_id, url, description, events, format, enabled, disabled_reason, secret_enc, previous_secret_enc, previous_secret_expires_at, failing_since, created_at, updated_at";
+/// [`WEBHOOK_ENDPOINT_COLS`] and what only the store writes (the delivery cursor).
+pub(super) const WEBHOOK_ENDPOINT_READ_COLS: &str = "id, tenant_id, url, description, events, format, enabled, disabled_reason, secret_enc, previous_secret_enc, previous_secret_expires_at, failing_since, created_at, updated_at, cursor_seq";
 pub(super) const WINDOW_COLS: &str = "channel_id, contact_id, tenant_id, last_inbound_at, entry_point_at, fep_opened_at, fep_expires_at";
 
 pub(super) fn tenant(r: &Row) -> rusqlite::Result<Tenant> {
@@ -146,6 +148,9 @@ pub(super) fn webhook_endpoint(r: &Row) -> rusqlite::Result<WebhookEndpoint> {
         failing_since: r.get(11)?,
         created_at: r.get(12)?,
         updated_at: r.get(13)?,
+        cursor: r
+            .get::<_, Option<i64>>(14)?
+            .map(|seq| EventCursor { xid: 0, seq }),
     })
 }
 

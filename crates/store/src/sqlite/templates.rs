@@ -6,7 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::rows::{self, TEMPLATE_COLS};
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
-use crate::templates::{self as logic, NewEvent};
+use crate::templates::{self as logic, HistoryEntry};
 
 /// The template of a WABA, name and language, whoever owns it.
 pub(super) fn by_key(
@@ -76,8 +76,8 @@ fn save(c: &Connection, t: &Template) -> StoreResult<()> {
 }
 
 /// Adds a history entry, unless the same one is already there.
-fn add_event(c: &Connection, e: &NewEvent) -> StoreResult<()> {
-    c.prepare_cached(
+fn add_event(c: &Connection, t: &Template, e: &HistoryEntry) -> StoreResult<()> {
+    let added = c.prepare_cached(
         "INSERT INTO template_events (template_id, kind, value, previous, reason, detail, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (template_id, kind, value, at) DO NOTHING",
@@ -91,6 +91,11 @@ fn add_event(c: &Connection, e: &NewEvent) -> StoreResult<()> {
         e.detail,
         e.at
     ])?;
+    if added > 0
+        && let Some(event) = logic::change_event(t, e)
+    {
+        super::events::insert(c, &event)?;
+    }
     Ok(())
 }
 
@@ -99,7 +104,7 @@ pub(super) fn apply_update(c: &Connection, u: &TemplateUpdate) -> StoreResult<Te
     let old = by_key(c, &u.waba_id, &u.name, &u.language)?;
     let (t, e) = logic::apply_update(old.as_ref(), u)?;
     save(c, &t)?;
-    add_event(c, &e)?;
+    add_event(c, &t, &e)?;
     Ok(t)
 }
 
@@ -108,7 +113,7 @@ pub(super) fn create(c: &Connection, n: &NewTemplate) -> StoreResult<Template> {
     let old = by_key(c, &n.waba_id, &n.name, &n.language)?;
     let (t, e) = logic::create(old.as_ref(), n)?;
     save(c, &t)?;
-    add_event(c, &e)?;
+    add_event(c, &t, &e)?;
     Ok(t)
 }
 
@@ -119,7 +124,7 @@ pub(super) fn edit(c: &Connection, edit: &TemplateEdit) -> StoreResult<Option<Te
     };
     let (t, e) = logic::edit(&old, edit);
     save(c, &t)?;
-    add_event(c, &e)?;
+    add_event(c, &t, &e)?;
     Ok(Some(t))
 }
 
@@ -129,7 +134,7 @@ pub(super) fn sync(c: &Connection, s: &SyncedTemplate) -> StoreResult<SyncOutcom
     match logic::sync(old.as_ref(), s)? {
         Some((t, created, e)) => {
             save(c, &t)?;
-            add_event(c, &e)?;
+            add_event(c, &t, &e)?;
             Ok(SyncOutcome {
                 template: t,
                 created,
@@ -165,7 +170,7 @@ pub(super) fn delete(
     for old in found.iter().filter(|t| logic::matches_id(t, id)) {
         let (t, e) = logic::delete(old, at);
         save(c, &t)?;
-        add_event(c, &e)?;
+        add_event(c, &t, &e)?;
         out.push(t);
     }
     Ok(out)

@@ -3,7 +3,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::rows::{self, WEBHOOK_ENDPOINT_COLS};
+use super::rows::{self, WEBHOOK_ENDPOINT_COLS, WEBHOOK_ENDPOINT_READ_COLS};
 use crate::error::StoreResult;
 use crate::model::*;
 
@@ -29,7 +29,10 @@ pub(super) fn create(c: &Connection, e: &WebhookEndpoint) -> StoreResult<Webhook
         e.created_at,
         e.updated_at,
     ])?;
-    Ok(e.clone())
+    Ok(WebhookEndpoint {
+        cursor: None,
+        ..e.clone()
+    })
 }
 
 /// [`crate::Store::get_webhook_endpoint`].
@@ -39,7 +42,7 @@ pub(super) fn get(
     id: &str,
 ) -> StoreResult<Option<WebhookEndpoint>> {
     let sql = format!(
-        "SELECT {WEBHOOK_ENDPOINT_COLS} FROM webhook_endpoints WHERE id = ?2 AND tenant_id = ?1"
+        "SELECT {WEBHOOK_ENDPOINT_READ_COLS} FROM webhook_endpoints WHERE id = ?2 AND tenant_id = ?1"
     );
     Ok(c.prepare_cached(&sql)?
         .query_row([tenant_id, id], rows::webhook_endpoint)
@@ -53,7 +56,7 @@ pub(super) fn list(
     page: &Page,
 ) -> StoreResult<Vec<WebhookEndpoint>> {
     let sql = format!(
-        "SELECT {WEBHOOK_ENDPOINT_COLS} FROM webhook_endpoints
+        "SELECT {WEBHOOK_ENDPOINT_READ_COLS} FROM webhook_endpoints
          WHERE tenant_id = ?1 AND (?2 IS NULL OR id > ?2)
          ORDER BY id LIMIT ?3"
     );
@@ -73,7 +76,7 @@ pub(super) fn update(c: &Connection, e: &WebhookEndpoint) -> StoreResult<Option<
            disabled_reason = ?8, secret_enc = ?9, previous_secret_enc = ?10,
            previous_secret_expires_at = ?11, failing_since = ?12, updated_at = ?13
          WHERE id = ?1 AND tenant_id = ?2
-         RETURNING {WEBHOOK_ENDPOINT_COLS}"
+         RETURNING {WEBHOOK_ENDPOINT_READ_COLS}"
     );
     Ok(c.prepare_cached(&sql)?
         .query_row(
@@ -102,13 +105,20 @@ pub(super) fn delete(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<b
     let n = c
         .prepare_cached("DELETE FROM webhook_endpoints WHERE id = ?2 AND tenant_id = ?1")?
         .execute([tenant_id, id])?;
+    if n > 0 {
+        // Its log and pending deliveries go with it.
+        c.prepare_cached("DELETE FROM webhook_retries WHERE endpoint_id = ?1")?
+            .execute([id])?;
+        c.prepare_cached("DELETE FROM webhook_attempts WHERE endpoint_id = ?1")?
+            .execute([id])?;
+    }
     Ok(n > 0)
 }
 
 /// [`crate::Store::enabled_webhook_endpoints`].
 pub(super) fn enabled(c: &Connection) -> StoreResult<Vec<WebhookEndpoint>> {
     let sql =
-        format!("SELECT {WEBHOOK_ENDPOINT_COLS} FROM webhook_endpoints WHERE enabled ORDER BY id");
+        format!("SELECT {WEBHOOK_ENDPOINT_READ_COLS} FROM webhook_endpoints WHERE enabled ORDER BY id");
     let mut stmt = c.prepare_cached(&sql)?;
     let found = stmt.query_map([], rows::webhook_endpoint)?;
     Ok(found.collect::<Result<Vec<_>, _>>()?)

@@ -8,7 +8,7 @@
 //! down with it. That is why a request is a re-runnable closure (`FnMut`).
 
 use rusqlite::Connection;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{StoreError, StoreResult};
 
@@ -61,11 +61,12 @@ pub(super) struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn`. It stops when the last handle is dropped.
-    pub(super) fn spawn(conn: Connection) -> Writer {
+    /// `commits` counts the transactions committed (readers of events wait on it).
+    pub(super) fn spawn(conn: Connection, commits: watch::Sender<u64>) -> Writer {
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>(MAX_BATCH * 4);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, commits))
             .expect("the OS can start one thread at start-up");
         Writer { tx }
     }
@@ -88,13 +89,16 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>) {
+fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, commits: watch::Sender<u64>) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     while rx.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
         let commit = commit_batch(&conn, &mut batch);
-        if let Err(e) = &commit {
-            tracing::error!(error = %e, jobs = batch.len(), "SQLite group commit failed");
-            let _ = conn.execute_batch("ROLLBACK");
+        match &commit {
+            Ok(()) => commits.send_modify(|n| *n = n.wrapping_add(1)),
+            Err(e) => {
+                tracing::error!(error = %e, jobs = batch.len(), "SQLite group commit failed");
+                let _ = conn.execute_batch("ROLLBACK");
+            }
         }
         for job in batch.drain(..) {
             job.finish(commit.as_ref().err());

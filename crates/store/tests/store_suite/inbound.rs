@@ -42,13 +42,13 @@ pub async fn inbox_insert_list_and_mark(backend: Backend) {
         vec![a.clone(), b.clone()]
     );
     store
-        .mark_inbox_processed(&[a.id.clone(), b.id.clone()], 4_000)
+        .mark_inbox_processed(&[a.id.clone(), b.id.clone()], 4_000, &[])
         .await
         .unwrap();
     assert_eq!(store.unprocessed_inbox(10).await.unwrap(), vec![c.clone()]);
-    store.mark_inbox_processed(&[], 4_000).await.unwrap();
+    store.mark_inbox_processed(&[], 4_000, &[]).await.unwrap();
     store
-        .mark_inbox_processed(&["whk_nope".into()], 4_000)
+        .mark_inbox_processed(&["whk_nope".into()], 4_000, &[])
         .await
         .unwrap();
     // The same payload id twice is a conflict.

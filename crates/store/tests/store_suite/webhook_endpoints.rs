@@ -10,7 +10,7 @@ use openbsp_testkit::Backend;
 use crate::fixtures::*;
 
 /// An enabled endpoint of `tenant_id`, subscribed to messages, created at `at`.
-fn endpoint(tenant_id: &str, at: i64) -> WebhookEndpoint {
+pub fn endpoint(tenant_id: &str, at: i64) -> WebhookEndpoint {
     let n = unique();
     WebhookEndpoint {
         id: new_id_at(prefix::WEBHOOK_ENDPOINT, at),
@@ -25,6 +25,7 @@ fn endpoint(tenant_id: &str, at: i64) -> WebhookEndpoint {
         previous_secret_enc: None,
         previous_secret_expires_at: None,
         failing_since: None,
+        cursor: None,
         created_at: at,
         updated_at: at,
     }
@@ -173,6 +174,7 @@ pub async fn webhook_endpoints_update_replaces_every_field(backend: Backend) {
         previous_secret_enc: Some(e.secret_enc.clone()),
         previous_secret_expires_at: Some(86_420_000),
         failing_since: Some(15_000),
+        cursor: None,
         created_at: e.created_at,
         updated_at: 20_000,
     };
