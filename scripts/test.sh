@@ -17,6 +17,20 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# The webhook tests check signatures with an independent consumer written in Python.
+if ! command -v python3 >/dev/null 2>&1; then
+	if command -v apt-get >/dev/null 2>&1; then
+		echo "test.sh: installing python3 (the webhook tests' independent consumer)" >&2
+		sudo=""
+		[ "$(id -u)" -eq 0 ] || sudo="sudo"
+		$sudo apt-get update -qq && $sudo apt-get install -y -qq python3-minimal >/dev/null
+	fi
+	command -v python3 >/dev/null 2>&1 || {
+		echo "test.sh: python3 is required by the webhook tests and could not be installed" >&2
+		exit 1
+	}
+fi
+
 pg_url=$(OPENBSP_PG_STATE_FILE="$state" scripts/ensure-postgres.sh | tail -n1)
 [ -n "$pg_url" ] || {
 	echo "test.sh: ensure-postgres.sh printed no URL" >&2

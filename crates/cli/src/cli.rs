@@ -109,6 +109,17 @@ pub struct ServeArgs {
     /// otherwise; the sandbox allows loopback) [default: false].
     #[arg(long, env = "OPENBSP_WEBHOOKS_ALLOW_PRIVATE_NETWORKS")]
     pub webhooks_allow_private_networks: Option<bool>,
+    /// How long one webhook delivery attempt may take, ms [default: 15000].
+    #[arg(long, env = "OPENBSP_WEBHOOKS_TIMEOUT_MS")]
+    pub webhooks_timeout_ms: Option<u64>,
+    /// Comma-separated delays between webhook delivery attempts, ms [default:
+    /// 5000,300000,1800000,7200000,18000000,36000000,36000000]: one attempt more than delays.
+    #[arg(long, env = "OPENBSP_WEBHOOKS_RETRY_SCHEDULE_MS")]
+    pub webhooks_retry_schedule_ms: Option<String>,
+    /// Disable an endpoint whose every delivery has failed for this long, ms [default: 5
+    /// days].
+    #[arg(long, env = "OPENBSP_WEBHOOKS_DISABLE_AFTER_MS")]
+    pub webhooks_disable_after_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args)]

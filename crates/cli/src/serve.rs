@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use openbsp_server::config::{DEFAULT_OPT_IN_KEYWORDS, DEFAULT_OPT_OUT_KEYWORDS, SenderConfig};
+use openbsp_server::config::{
+    DEFAULT_OPT_IN_KEYWORDS, DEFAULT_OPT_OUT_KEYWORDS, DeliveryConfig, SenderConfig,
+};
 use openbsp_server::{Config, Gateway};
 use openbsp_simulator::{PhoneNumberConfig, Simulator, SimulatorConfig};
 
@@ -39,6 +41,38 @@ fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
         ..d
     };
     sender.validate().map_err(|e| anyhow::anyhow!(e))?;
+    let dd = DeliveryConfig::default();
+    let schedule_default = dd
+        .schedule
+        .iter()
+        .map(|d| d.as_millis().to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    let schedule = s
+        .pick(
+            a.webhooks_retry_schedule_ms.clone(),
+            "webhooks_retry_schedule_ms",
+            schedule_default,
+        )?
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| {
+            d.parse::<u64>().map(Duration::from_millis).with_context(|| {
+                format!("webhooks_retry_schedule_ms (OPENBSP_WEBHOOKS_RETRY_SCHEDULE_MS): `{d}` is not a number of ms")
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let delivery = DeliveryConfig {
+        schedule,
+        timeout: s.duration_ms(a.webhooks_timeout_ms, "webhooks_timeout_ms", dd.timeout)?,
+        disable_after: s.duration_ms(
+            a.webhooks_disable_after_ms,
+            "webhooks_disable_after_ms",
+            dd.disable_after,
+        )?,
+        ..dd
+    };
     Ok(Config {
         listen: listen.parse().with_context(|| {
             format!("listen (OPENBSP_LISTEN): `{listen}` is not an address like 127.0.0.1:8080")
@@ -70,6 +104,7 @@ fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
                 false,
             )?,
         },
+        delivery,
     })
 }
 

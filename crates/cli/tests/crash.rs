@@ -16,6 +16,7 @@ const USER_PREFIX: &str = "155577";
 
 on_both_backends! {
     sigkill_loses_nothing_and_sends_nothing_twice => crate::sigkill_loses_nothing_and_sends_nothing_twice,
+    sigkill_loses_no_event => crate::sigkill_loses_no_event,
 }
 
 struct Db<'a>(&'a TestDb);
@@ -73,6 +74,9 @@ impl Gateway {
             .env("OPENBSP_SENDER_RECONCILE_GRACE_MS", "3000")
             .env("OPENBSP_SENDER_RETRY_BASE_MS", "100")
             .env("OPENBSP_SENDER_POLL_INTERVAL_MS", "50")
+            // The test's webhook receiver is on this machine; retries come in milliseconds.
+            .env("OPENBSP_WEBHOOKS_ALLOW_PRIVATE_NETWORKS", "true")
+            .env("OPENBSP_WEBHOOKS_RETRY_SCHEDULE_MS", "200,400,800,1600")
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
@@ -120,7 +124,17 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn sigkill_loses_nothing_and_sends_nothing_twice(b: Backend) {
+/// A gateway's database provisioned (tenant, key, app, channel on the simulator) through the
+/// CLI, and the simulator answering slowly so that sends are in flight when the gateway dies.
+struct World {
+    db: TestDb,
+    sim: openbsp_simulator::SimulatorHandle,
+    api_key: String,
+    port: u16,
+    base: String,
+}
+
+async fn world(b: Backend) -> World {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let db = TestDb::new(b).await;
     let sim = Simulator::start(SimulatorConfig {
@@ -198,7 +212,23 @@ async fn sigkill_loses_nothing_and_sends_nothing_twice(b: Backend) {
                "components": [{"type": "BODY", "text": "This is a crash test."}]}),
     ))
     .expect("the simulator takes the template");
+    World {
+        db,
+        sim,
+        api_key,
+        port,
+        base,
+    }
+}
 
+async fn sigkill_loses_nothing_and_sends_nothing_twice(b: Backend) {
+    let World {
+        db,
+        sim,
+        api_key,
+        port,
+        base,
+    } = world(b).await;
     let http = reqwest::Client::new();
     let gw = Gateway::start(&db, port, 1);
     wait_ready(&http, &base, &gw).await;
@@ -284,6 +314,163 @@ async fn sigkill_loses_nothing_and_sends_nothing_twice(b: Backend) {
     eprintln!(
         "{b:?}: {total} accepted, {at_kill} sent before SIGKILL, all {} sent exactly once after restart",
         ids.len()
+    );
+    sim.shutdown().await;
+}
+
+/// What the business's endpoint got: each request's `webhook-id` and body.
+#[derive(Clone, Default)]
+struct Received(std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>);
+
+/// A slow endpoint (each answer takes 30 ms, so deliveries are in flight when the gateway
+/// dies) that refuses the first attempt of every fourth request (so retries are pending).
+async fn slow_endpoint() -> (String, Received) {
+    use axum::body::Bytes;
+    use axum::http::{HeaderMap, StatusCode};
+    let got = Received::default();
+    let state = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let state = state.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                let id = headers
+                    .get("webhook-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let mut all = state.0.lock().unwrap();
+                let first = !all.iter().any(|(seen, _)| *seen == id);
+                all.push((id, body.to_vec()));
+                if first && all.len() % 4 == 0 {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+/// Every event id the gateway has for the tenant.
+async fn event_ids(http: &reqwest::Client, base: &str, key: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut url = format!("{base}/v1/events?limit=100");
+        if let Some(a) = &after {
+            url.push_str(&format!("&after={a}"));
+        }
+        let page: Value = http
+            .get(url)
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for e in page["data"].as_array().unwrap() {
+            ids.push(e["id"].as_str().unwrap().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => after = Some(c.to_string()),
+            None => return ids,
+        }
+    }
+}
+
+/// SIGKILL the gateway while events are being delivered (some in flight, some waiting for a
+/// retry); after the restart every event reaches the endpoint, duplicates carrying the same
+/// `webhook-id` and the same body.
+async fn sigkill_loses_no_event(b: Backend) {
+    let World {
+        db,
+        sim,
+        api_key,
+        port,
+        base,
+    } = world(b).await;
+    let (url, got) = slow_endpoint().await;
+    let http = reqwest::Client::new();
+    let gw = Gateway::start(&db, port, 1);
+    wait_ready(&http, &base, &gw).await;
+    let r = http
+        .post(format!("{base}/v1/webhook-endpoints"))
+        .bearer_auth(&api_key)
+        .json(&json!({"url": url, "events": ["*"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    for i in 0..60 {
+        let r = http
+            .post(format!("{base}/v1/messages"))
+            .bearer_auth(&api_key)
+            .json(&json!({"channel": PNID, "to": format!("{USER_PREFIX}{i:05}"), "type": "template", "template": {"name": "crash_test", "language": {"code": "en"}}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    let start = Instant::now();
+    while got.0.lock().unwrap().len() < 60 && start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    gw.sigkill();
+    let at_kill = got.0.lock().unwrap().len();
+    let gw = Gateway::start(&db, port, 2);
+    wait_ready(&http, &base, &gw).await;
+    let made = event_ids(&http, &base, &api_key).await;
+    assert!(
+        at_kill < made.len(),
+        "the kill came after every event was delivered ({at_kill} of {}); nothing was tested",
+        made.len()
+    );
+    // Every event the gateway made reaches the endpoint (statuses keep coming: wait until
+    // the events stop growing and all have arrived).
+    let start = Instant::now();
+    loop {
+        let made = event_ids(&http, &base, &api_key).await;
+        let received: std::collections::HashSet<String> = got
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect();
+        let missing: Vec<&String> = made.iter().filter(|id| !received.contains(*id)).collect();
+        if missing.is_empty() && made.len() >= 60 * 4 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "{} of {} events never delivered after the restart (e.g. {:?}):\n{}",
+            missing.len(),
+            made.len(),
+            missing.first(),
+            gw.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let all = got.0.lock().unwrap().clone();
+    let mut bodies: std::collections::HashMap<&str, &Vec<u8>> = std::collections::HashMap::new();
+    let mut duplicates = 0;
+    for (id, body) in &all {
+        if let Some(first) = bodies.insert(id, body) {
+            duplicates += 1;
+            assert_eq!(first, body, "a redelivery of {id} carries the same event");
+        }
+    }
+    eprintln!(
+        "{b:?}: {} events, {at_kill} requests before SIGKILL, {} requests in all ({duplicates} repeats of an id: retries and redeliveries), none lost",
+        bodies.len(),
+        all.len()
     );
     sim.shutdown().await;
 }

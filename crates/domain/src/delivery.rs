@@ -24,7 +24,18 @@ pub const RETRY_AFTER_MAX_MS: u64 = 24 * 3_600_000;
 /// failed, or `None` when it was the last. `jitter` is a number in `[0, 1)` from the caller's
 /// random source (`0.5` is no jitter); `retry_after_ms` is the endpoint's `Retry-After`.
 pub fn next_delay_ms(failed: u32, jitter: f64, retry_after_ms: Option<u64>) -> Option<u64> {
-    let base = *SCHEDULE_MS.get(failed.checked_sub(1)? as usize)?;
+    next_delay_on(&SCHEDULE_MS, failed, jitter, retry_after_ms)
+}
+
+/// [`next_delay_ms`] on another schedule (an installation's, or a test's): `schedule[n - 1]`
+/// follows the failure of attempt `n`, and there are `schedule.len() + 1` attempts.
+pub fn next_delay_on(
+    schedule: &[u64],
+    failed: u32,
+    jitter: f64,
+    retry_after_ms: Option<u64>,
+) -> Option<u64> {
+    let base = *schedule.get(failed.checked_sub(1)? as usize)?;
     // ±10 %: jitter 0 → 0.9 × base, 0.5 → base, just under 1 → 1.1 × base.
     let factor = 0.9 + 0.2 * jitter.clamp(0.0, 1.0);
     let delay = (base as f64 * factor) as u64;

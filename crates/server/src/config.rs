@@ -31,6 +31,45 @@ pub struct Config {
     /// Which non-public addresses webhook endpoints may point at
     /// (`OPENBSP_WEBHOOKS_ALLOW_PRIVATE_NETWORKS`; the sandbox allows loopback).
     pub webhook_network: openbsp_domain::netguard::NetworkPolicy,
+    /// How events are delivered to webhook endpoints.
+    pub delivery: DeliveryConfig,
+}
+
+/// Delivery of events to the tenants' webhook endpoints.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// The delays between attempts (`openbsp_domain::delivery::SCHEDULE_MS` by default: 5 s,
+    /// 5 min, 30 min, 2 h, 5 h, 10 h, 10 h); an event gets one attempt more than there are
+    /// delays.
+    pub schedule: Vec<Duration>,
+    /// How long one attempt may take, connection included.
+    pub timeout: Duration,
+    /// An endpoint whose every attempt failed for this long is disabled
+    /// (`OPENBSP_WEBHOOKS_DISABLE_AFTER`, default 5 days).
+    pub disable_after: Duration,
+    /// Attempts in flight at once to one endpoint.
+    pub concurrency: usize,
+    /// Events read per pass of an endpoint's worker.
+    pub batch: u32,
+    /// How often a worker looks for events when nothing woke it (events written by another
+    /// replica, retries coming due).
+    pub poll_interval: Duration,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            schedule: openbsp_domain::delivery::SCHEDULE_MS
+                .iter()
+                .map(|ms| Duration::from_millis(*ms))
+                .collect(),
+            timeout: Duration::from_secs(15),
+            disable_after: Duration::from_secs(5 * 24 * 3600),
+            concurrency: 64,
+            batch: 512,
+            poll_interval: Duration::from_secs(1),
+        }
+    }
 }
 
 /// Default STOP keywords.
@@ -110,6 +149,16 @@ impl Config {
             webhook_network: openbsp_domain::netguard::NetworkPolicy {
                 allow_loopback: true,
                 allow_private: false,
+            },
+            // Retries in milliseconds rather than minutes.
+            delivery: DeliveryConfig {
+                schedule: [100, 200, 400, 800]
+                    .into_iter()
+                    .map(Duration::from_millis)
+                    .collect(),
+                timeout: Duration::from_secs(5),
+                poll_interval: Duration::from_millis(100),
+                ..DeliveryConfig::default()
             },
         }
     }

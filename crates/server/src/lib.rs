@@ -12,8 +12,10 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod contacts;
+pub mod delivery;
 pub mod endpoints;
 pub mod error;
+pub mod events;
 pub mod health;
 pub mod messages;
 pub mod paging;
@@ -77,6 +79,7 @@ impl Gateway {
             state.clone(),
             rx.clone(),
         )));
+        tasks.push(tokio::spawn(delivery::run(state.clone(), rx.clone())));
         let app = router(state.clone());
         let mut srx = rx.clone();
         tasks.push(tokio::spawn(async move {
@@ -126,6 +129,7 @@ pub fn router(state: AppState) -> Router {
         .merge(contacts::routes())
         .merge(templates::routes())
         .merge(endpoints::routes())
+        .merge(events::routes())
         .merge(webhooks::routes())
         .merge(admin::routes())
         .layer(body_limit)

@@ -48,6 +48,8 @@ pub struct Inner {
     pub inbox_wake: Notify,
     /// Wakes the session closer (a session opened that may lapse sooner than it planned).
     pub session_wake: Notify,
+    /// Wakes the event delivery's supervisor (an endpoint was created, changed or deleted).
+    pub delivery_wake: Notify,
     /// The Graph API client (sends, marks as read).
     pub graph: Arc<dyn crate::sender::GraphClient>,
     /// Cloud-API callers waiting for Meta's answer, by message id.
@@ -90,6 +92,7 @@ impl AppState {
             sender_wake: Notify::new(),
             inbox_wake: Notify::new(),
             session_wake: Notify::new(),
+            delivery_wake: Notify::new(),
             waiters: Mutex::new(HashMap::new()),
         })))
     }

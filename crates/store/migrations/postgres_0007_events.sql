@@ -16,8 +16,8 @@ CREATE TABLE events (
     -- The event's data (native) or Meta's envelope (meta), as JSON text.
     data TEXT COLLATE "C" NOT NULL
 );
+-- Delivery order (events_after) and the API's listing (newest first: the same, backwards).
 CREATE INDEX events_tenant_xid_seq ON events(tenant_id, format, xid, seq);
-CREATE INDEX events_tenant_seq ON events(tenant_id, seq);
 CREATE INDEX events_created_at ON events(created_at);
 
 -- Where each endpoint's delivery has got to: every event before the cursor was attempted.

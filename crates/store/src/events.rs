@@ -61,7 +61,7 @@ pub fn message_status(
     if let Some(category) = pricing_category {
         data["pricing"] = json!({ "category": category });
     }
-    NewEvent::native(&m.tenant_id, kind::MESSAGE_STATUS, at, data)
+    NewEvent::native(&m.tenant_id, kind::MESSAGE_STATUS, data)
 }
 
 /// `message.received`: the stored inbound message and its contact.
@@ -70,20 +70,24 @@ pub fn message_received(m: &Message, contact: Option<&Contact>) -> NewEvent {
         "message": views::message_json(m, None),
         "contact": contact.map(views::contact_json),
     });
-    NewEvent::native(&m.tenant_id, kind::MESSAGE_RECEIVED, m.created_at, data)
+    NewEvent::native(&m.tenant_id, kind::MESSAGE_RECEIVED, data)
 }
 
 /// `session.opened` or `session.closed` (`kind`), at `at`.
 pub fn session(kind: &str, s: &Session, at: i64) -> NewEvent {
     let data = json!({ "session": views::session_json(s, at) });
-    NewEvent::native(&s.tenant_id, kind, at, data)
+    NewEvent::native(&s.tenant_id, kind, data)
 }
 
 /// `contact.updated`: the contact as it is now and what changed (`created`, `name`,
 /// `username`, `wa_id`, `user_id`, `attributes`, `marketing_opt_out`, `merged`).
 pub fn contact_updated(c: &Contact, changes: &[&str], at: i64) -> NewEvent {
-    let data = json!({ "contact": views::contact_json(c), "changes": changes });
-    NewEvent::native(&c.tenant_id, kind::CONTACT_UPDATED, at, data)
+    let data = json!({
+        "contact": views::contact_json(c),
+        "changes": changes,
+        "at": rfc3339(at),
+    });
+    NewEvent::native(&c.tenant_id, kind::CONTACT_UPDATED, data)
 }
 
 /// A template event for a history entry of kind `entry` (`created`, `status`, `quality`,
@@ -113,8 +117,9 @@ pub fn template_change(
         "value": value,
         "reason": reason,
         "cause": entry,
+        "at": rfc3339(at),
     });
-    Some(NewEvent::native(&t.tenant_id, kind, at, data))
+    Some(NewEvent::native(&t.tenant_id, kind, data))
 }
 
 /// `endpoint.disabled`: the gateway gave up on an endpoint.
@@ -127,8 +132,9 @@ pub fn endpoint_disabled(e: &WebhookEndpoint, reason: &str, at: i64) -> NewEvent
             "failing_since": e.failing_since.map(rfc3339),
         },
         "reason": reason,
+        "at": rfc3339(at),
     });
-    NewEvent::native(&e.tenant_id, kind::ENDPOINT_DISABLED, at, data)
+    NewEvent::native(&e.tenant_id, kind::ENDPOINT_DISABLED, data)
 }
 
 /// What changed between two states of a contact, as `contact.updated` names it; `created`

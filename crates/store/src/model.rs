@@ -832,8 +832,11 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
-    /// A native event of `kind` with `data`, made at `at`.
-    pub fn native(tenant_id: &str, kind: &str, at: i64, data: Value) -> NewEvent {
+    /// A native event of `kind` with `data`, made now. An event's time is when the gateway
+    /// recorded the change (what `since`/`until` and delivery's lag measure); the time of the
+    /// change itself (Meta's timestamp, for one) is in its data.
+    pub fn native(tenant_id: &str, kind: &str, data: Value) -> NewEvent {
+        let at = chrono::Utc::now().timestamp_millis();
         NewEvent {
             id: openbsp_domain::ids::new_id_at(openbsp_domain::ids::prefix::EVENT, at),
             tenant_id: tenant_id.to_string(),

@@ -161,14 +161,17 @@ pub(crate) fn apply_update(
     };
     let previous = old.and_then(pick);
     let value = pick(&t);
-    let mut e =
-        HistoryEntry::new(&t, &u.event, value.as_deref(), previous.as_deref(), u.at).detail(&u.detail);
+    let mut e = HistoryEntry::new(&t, &u.event, value.as_deref(), previous.as_deref(), u.at)
+        .detail(&u.detail);
     e.reason.clone_from(&u.reason);
     Ok((t, e))
 }
 
 /// [`crate::Store::create_template`]: `old` is the row of the same WABA, name and language.
-pub(crate) fn create(old: Option<&Template>, n: &NewTemplate) -> StoreResult<(Template, HistoryEntry)> {
+pub(crate) fn create(
+    old: Option<&Template>,
+    n: &NewTemplate,
+) -> StoreResult<(Template, HistoryEntry)> {
     if let Some(old) = old {
         if old.tenant_id != n.tenant_id {
             return Err(other_tenant(&n.name, &n.waba_id));
@@ -322,8 +325,8 @@ pub(crate) fn sync(
     }
     t.updated_at = t.updated_at.max(s.at);
     let previous = old.map(|o| o.status.as_str());
-    let e =
-        HistoryEntry::new(&t, "synced", Some(&t.status), previous, s.at).detail(&Value::Object(detail));
+    let e = HistoryEntry::new(&t, "synced", Some(&t.status), previous, s.at)
+        .detail(&Value::Object(detail));
     Ok(Some((t, created, e)))
 }
 

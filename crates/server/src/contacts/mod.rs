@@ -48,23 +48,7 @@ pub fn window_json(w: &ContactWindow, phone_number_id: Option<&str>, now: i64) -
 
 /// A contact as JSON; `windows` adds its windows.
 pub fn contact_json(c: &Contact, windows: Option<Vec<Value>>) -> Value {
-    let mut v = json!({
-        "id": c.id,
-        "object": "contact",
-        "wa_id": c.wa_id,
-        "user_id": c.user_id,
-        "name": c.profile_name,
-        "username": c.username,
-        "attributes": c.attributes,
-        "marketing_opt_out": {
-            "opted_out": c.marketing_opt_out_at.is_some(),
-            "since": time(c.marketing_opt_out_at),
-            "source": c.marketing_opt_out_source,
-        },
-        "previous_wa_ids": c.previous_wa_ids,
-        "created_at": rfc3339(c.created_at),
-        "updated_at": rfc3339(c.updated_at),
-    });
+    let mut v = openbsp_store::views::contact_json(c);
     if let Some(w) = windows {
         v["windows"] = Value::Array(w);
     }

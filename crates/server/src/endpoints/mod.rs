@@ -16,7 +16,7 @@ use openbsp_domain::clock::rfc3339;
 use openbsp_domain::events;
 use openbsp_domain::ids::{new_id_at, prefix};
 use openbsp_domain::netguard::{self, NetworkPolicy};
-use openbsp_store::{Page, WebhookEndpoint};
+use openbsp_store::{AttemptFilter, LoggedAttempt, Page, ReplaySelection, WebhookEndpoint};
 use openbsp_wire::standard_webhooks::Secret;
 use rand::RngCore;
 use serde::Deserialize;
@@ -36,6 +36,8 @@ pub fn routes() -> Router<AppState> {
             get(get_one).patch(update).delete(remove),
         )
         .route("/v1/webhook-endpoints/{id}/rotate-secret", post(rotate))
+        .route("/v1/webhook-endpoints/{id}/deliveries", get(deliveries))
+        .route("/v1/webhook-endpoints/{id}/replay", post(replay))
 }
 
 /// Formats an endpoint may ask for.
@@ -213,10 +215,12 @@ async fn create(
         previous_secret_enc: None,
         previous_secret_expires_at: None,
         failing_since: None,
+        cursor: None,
         created_at: now,
         updated_at: now,
     };
     let e = state.store.create_webhook_endpoint(&e).await?;
+    state.delivery_wake.notify_one();
     Ok((
         StatusCode::CREATED,
         Json(endpoint_json(&e, Some(&secret), now)),
@@ -313,6 +317,7 @@ async fn update(
         .update_webhook_endpoint(&e)
         .await?
         .ok_or_else(|| ApiError::not_found(&format!("webhook endpoint {id}")))?;
+    state.delivery_wake.notify_one();
     Ok(Json(endpoint_json(&e, None, now)))
 }
 
@@ -327,6 +332,7 @@ async fn remove(
         .delete_webhook_endpoint(&auth.tenant_id, &id)
         .await?
     {
+        state.delivery_wake.notify_one();
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(&format!("webhook endpoint {id}")))
@@ -372,7 +378,143 @@ async fn rotate(
         .update_webhook_endpoint(&e)
         .await?
         .ok_or_else(|| ApiError::not_found(&format!("webhook endpoint {id}")))?;
+    state.delivery_wake.notify_one();
     Ok(Json(endpoint_json(&e, Some(&secret), now)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeliveriesQuery {
+    limit: Option<u32>,
+    after: Option<String>,
+    event_id: Option<String>,
+    /// `succeeded` or `failed`.
+    status: Option<String>,
+}
+
+/// An attempt in the delivery log.
+fn attempt_json(a: &LoggedAttempt) -> Value {
+    let d = &a.attempt;
+    json!({
+        "id": format!("att_{}", a.seq),
+        "object": "delivery_attempt",
+        "endpoint_id": d.endpoint_id,
+        "event_id": d.event_id,
+        "event_type": d.event_type,
+        "attempt": d.attempt,
+        "at": rfc3339(d.at),
+        "status": if d.succeeded { "succeeded" } else { "failed" },
+        "status_code": d.status_code,
+        "latency_ms": d.latency_ms,
+        "error": d.error,
+        "response": d.response,
+        "next_attempt_at": time(d.next_attempt_at),
+    })
+}
+
+/// `GET /v1/webhook-endpoints/{id}/deliveries?event_id=&status=succeeded|failed&limit=&after=`:
+/// every attempt, newest first (time, status code, latency, the first bytes of the answer,
+/// when it is tried again).
+async fn deliveries(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+    Query(q): Query<DeliveriesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = crate::paging::limit(q.limit)?;
+    find(&state, &auth.tenant_id, &id).await?;
+    let succeeded = match q.status.as_deref() {
+        None => None,
+        Some("succeeded") => Some(true),
+        Some("failed") => Some(false),
+        Some(_) => return Err(ApiError::bad_request("status must be succeeded or failed")),
+    };
+    let before_seq = match q.after.as_deref() {
+        None => None,
+        Some(c) => Some(
+            c.strip_prefix("att_")
+                .and_then(|n| n.parse::<i64>().ok())
+                .ok_or_else(|| ApiError::bad_request("after must be an attempt id (att_…)"))?,
+        ),
+    };
+    let filter = AttemptFilter {
+        event_id: q.event_id,
+        succeeded,
+        before_seq,
+        limit: limit + 1,
+    };
+    let rows = state
+        .store
+        .list_delivery_attempts(&auth.tenant_id, &id, &filter)
+        .await?;
+    Ok(Json(crate::paging::list_json(
+        rows,
+        limit,
+        |a| format!("att_{}", a.seq),
+        attempt_json,
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayInput {
+    event_id: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+}
+
+/// `POST /v1/webhook-endpoints/{id}/replay`: `{"event_id": "evt_…"}` sends one event again
+/// (whatever became of it), `{"since": …, "until": …}` every event of that period whose
+/// delivery to the endpoint failed. Answers 202 with how many were queued.
+async fn replay(
+    State(state): State<AppState>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let input: ReplayInput = serde_json::from_value(json_body(&body)?)
+        .map_err(|e| ApiError::bad_request(format!("invalid replay: {e}")))?;
+    let e = find(&state, &auth.tenant_id, &id).await?;
+    let parse = crate::messages::native::parse_time;
+    let selection = match (input.event_id, input.since, input.until) {
+        (Some(ev), None, None) => ReplaySelection::Event(ev),
+        (None, Some(since), until) => {
+            let since = parse("since", &since)?;
+            let until = match until {
+                Some(u) => parse("until", &u)?,
+                None => state.now() + 1,
+            };
+            if until <= since {
+                return Err(ApiError::bad_request("until must be after since"));
+            }
+            ReplaySelection::Failed { since, until }
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "give event_id, or since (and optionally until) to replay the failed deliveries of a period",
+            ));
+        }
+    };
+    let now = state.now();
+    let queued = state
+        .store
+        .replay_deliveries(&auth.tenant_id, &id, &selection, now)
+        .await?;
+    if let ReplaySelection::Event(ev) = &selection
+        && queued == 0
+    {
+        return Err(ApiError::not_found(&format!("event {ev}")));
+    }
+    state.delivery_wake.notify_one();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "object": "replay",
+            "endpoint_id": e.id,
+            "queued": queued,
+            "enabled": e.enabled,
+        })),
+    ))
 }
 
 /// The secrets that sign a delivery to `e` at `now`: the current one, and the previous one

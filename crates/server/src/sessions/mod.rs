@@ -8,7 +8,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use openbsp_domain::clock::rfc3339;
 use openbsp_domain::ids::{new_id_at, prefix};
 use openbsp_store::{
     Channel, Contact, ContactKey, EnqueueOutcome, Message, Page, Session, SessionFilter,
@@ -37,34 +36,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/sessions/{id}/messages", post(reply).get(messages))
 }
 
-/// Whether a session is open at `now` (its window may have lapsed before the closer ran).
-pub fn is_open(s: &Session, now: i64) -> bool {
-    s.closed_at.is_none() && s.expires_at > now
-}
-
-/// A session as JSON, as it stands at `now`.
-pub fn session_json(s: &Session, now: i64) -> Value {
-    let open = is_open(s, now);
-    let (closed_at, reason) = match (s.closed_at, open) {
-        (Some(t), _) => (Some(t), s.close_reason.clone()),
-        (None, false) => (Some(s.expires_at), Some("expired".to_string())),
-        (None, true) => (None, None),
-    };
-    json!({
-        "id": s.id,
-        "object": "session",
-        "channel_id": s.channel_id,
-        "contact_id": s.contact_id,
-        "kind": s.kind,
-        "status": if open { "open" } else { "closed" },
-        "opened_by": s.opened_by,
-        "opened_at": rfc3339(s.opened_at),
-        "expires_at": rfc3339(s.expires_at),
-        "closed_at": closed_at.map(rfc3339),
-        "close_reason": reason,
-        "last_inbound_at": s.last_inbound_at.map(rfc3339),
-    })
-}
+pub use openbsp_store::views::{session_is_open as is_open, session_json};
 
 async fn find_session(state: &AppState, tenant: &str, id: &str) -> Result<Session, ApiError> {
     state

@@ -46,32 +46,8 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-fn time(t: Option<i64>) -> Value {
-    t.map(|t| json!(rfc3339(t))).unwrap_or(Value::Null)
-}
-
 /// A template on the native API.
-pub fn template_json(t: &Template) -> Value {
-    json!({
-        "id": t.id,
-        "object": "template",
-        "waba_id": t.waba_id,
-        "meta_template_id": t.meta_template_id,
-        "name": t.name,
-        "language": t.language,
-        "category": t.category,
-        "previous_category": t.previous_category,
-        "status": t.status,
-        "reason": t.reason,
-        "quality_score": t.quality_score,
-        "parameter_format": t.parameter_format,
-        "components": t.components,
-        "message_send_ttl_seconds": t.message_send_ttl_seconds,
-        "created_at": time(Some(t.created_at)),
-        "updated_at": time(Some(t.updated_at)),
-        "deleted_at": time(t.deleted_at),
-    })
-}
+pub use openbsp_store::views::template_json;
 
 fn event_json(e: &TemplateEvent) -> Value {
     json!({

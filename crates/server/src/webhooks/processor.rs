@@ -4,14 +4,18 @@
 
 use openbsp_domain::MessageStatus;
 use openbsp_domain::ids::{new_id_at, prefix};
+use std::collections::HashSet;
+use std::sync::Arc;
+
 use openbsp_store::{
-    Channel, ContactKey, Direction, InboxItem, Message, NewInbound, OptOutChange, StatusOutcome,
-    StatusUpdate, TemplateUpdate,
+    Channel, ContactKey, Direction, InboxItem, Message, NewEvent, NewInbound, OptOutChange,
+    StatusOutcome, StatusUpdate, TemplateUpdate, event_format,
 };
 use openbsp_wire::webhook::{
     Envelope, InboundMessage, MessagesValue, Status, UserPreferencesValue,
 };
 use serde::Deserialize;
+use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::state::{AppState, SendOutcome};
@@ -49,10 +53,31 @@ const CONCURRENCY: usize = 32;
 pub async fn process_pending(state: &AppState) -> Result<usize, openbsp_store::StoreError> {
     use futures::StreamExt;
     let items = state.store.unprocessed_inbox(BATCH).await?;
+    if items.is_empty() {
+        return Ok(0);
+    }
+    // Tenants with an endpoint in Meta's format get each payload as Meta sent it.
+    let meta_tenants: Arc<HashSet<String>> = Arc::new(
+        state
+            .store
+            .enabled_webhook_endpoints()
+            .await?
+            .into_iter()
+            .filter(|e| e.format == event_format::META)
+            .map(|e| e.tenant_id)
+            .collect(),
+    );
     let work = items.into_iter().map(|item| {
         let state = state.clone();
+        let meta_tenants = meta_tenants.clone();
         async move {
-            let result = process(&state, &item).await;
+            let result = match process(&state, &item).await {
+                Ok(()) if !meta_tenants.is_empty() => {
+                    meta_events(&state, &item, &meta_tenants).await
+                }
+                Ok(()) => Ok(Vec::new()),
+                Err(e) => Err(e),
+            };
             (item.id, result)
         }
     });
@@ -61,15 +86,22 @@ pub async fn process_pending(state: &AppState) -> Result<usize, openbsp_store::S
         .collect()
         .await;
     let mut done = Vec::with_capacity(results.len());
+    let mut events = Vec::new();
     let mut first_error = None;
     for (id, result) in results {
         match result {
-            Ok(()) => done.push(id),
+            Ok(e) => {
+                done.push(id);
+                events.extend(e);
+            }
             Err(e) => first_error = first_error.or(Some(e)),
         }
     }
     if !done.is_empty() {
-        state.store.mark_inbox_processed(&done, state.now()).await?;
+        state
+            .store
+            .mark_inbox_processed(&done, state.now(), &events)
+            .await?;
     }
     match first_error {
         Some(e) => Err(e),
@@ -133,6 +165,72 @@ async fn process(state: &AppState, item: &InboxItem) -> Result<(), openbsp_store
         }
     }
     Ok(())
+}
+
+/// Meta's envelope of a payload for each tenant in `tenants` that owns some of its entries:
+/// the envelope with that tenant's entries, as Meta sent them. An entry belongs to the tenant
+/// of its number (`messages`, `user_preferences`: the change's `metadata.phone_number_id`) or
+/// of its WABA (the entry's `id`), when the app that signed the payload owns that channel.
+async fn meta_events(
+    state: &AppState,
+    item: &InboxItem,
+    tenants: &HashSet<String>,
+) -> Result<Vec<NewEvent>, openbsp_store::StoreError> {
+    let Ok(env) = serde_json::from_slice::<Value>(&item.body) else {
+        return Ok(Vec::new());
+    };
+    let mut owned: Vec<(String, Vec<Value>, &'static str)> = Vec::new();
+    for entry in env["entry"].as_array().into_iter().flatten() {
+        let first = &entry["changes"][0];
+        let field = first["field"].as_str().unwrap_or_default();
+        let channel = match first["value"]["metadata"]["phone_number_id"].as_str() {
+            Some(pnid) => state
+                .channel(pnid)
+                .await
+                .map_err(|_| openbsp_store::StoreError::Database("channel lookup failed".into()))?,
+            None => match entry["id"].as_str() {
+                Some(waba) => state.store.find_channel_by_waba(waba).await?,
+                None => None,
+            },
+        };
+        let Some(channel) = channel.filter(|c| c.app_id == item.app_id) else {
+            continue;
+        };
+        if !tenants.contains(&channel.tenant_id) {
+            continue;
+        }
+        let kind = meta_event_type(field, &first["value"]);
+        match owned.iter_mut().find(|(t, _, _)| *t == channel.tenant_id) {
+            Some((_, entries, _)) => entries.push(entry.clone()),
+            None => owned.push((channel.tenant_id.clone(), vec![entry.clone()], kind)),
+        }
+    }
+    Ok(owned
+        .into_iter()
+        .map(|(tenant, entries, kind)| {
+            let mut envelope = env.clone();
+            envelope["entry"] = Value::Array(entries);
+            let mut e = NewEvent::native(&tenant, kind, envelope);
+            e.format = event_format::META.to_string();
+            e
+        })
+        .collect())
+}
+
+/// The native event type a Meta change corresponds to, for endpoints' patterns.
+fn meta_event_type(field: &str, value: &Value) -> &'static str {
+    use openbsp_store::events::kind;
+    match field {
+        "messages" if value.get("messages").is_some() => kind::MESSAGE_RECEIVED,
+        "messages" => kind::MESSAGE_STATUS,
+        "message_template_quality_update" => kind::TEMPLATE_QUALITY,
+        "template_category_update" => kind::TEMPLATE_CATEGORY,
+        "message_template_status_update" | "message_template_components_update" => {
+            kind::TEMPLATE_STATUS
+        }
+        "user_preferences" => kind::CONTACT_UPDATED,
+        _ => "meta.other",
+    }
 }
 
 /// The channel of `pnid`, if the app whose secret signed the payload owns it (else the change

@@ -2,6 +2,8 @@
 //! PostgreSQL), the simulator as Meta, and a tenant, app, channel and API key wired to it.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod receiver;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,13 +55,18 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, throughput_mps: u32) -> TestApp {
-    spawn_inner(backend, throughput_mps, None).await
+    spawn_inner(backend, throughput_mps, None, |_| {}).await
+}
+
+/// A gateway with settings changed by `tweak`.
+pub async fn spawn_app_configured(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_inner(backend, 80, None, tweak).await
 }
 
 /// A gateway whose clock a test moves (the simulator keeps real time).
 pub async fn spawn_app_clocked(backend: Backend) -> (TestApp, ManualClock) {
     let clock = ManualClock::new(chrono::Utc::now().timestamp_millis());
-    let app = spawn_inner(backend, 80, Some(Arc::new(clock.clone()))).await;
+    let app = spawn_inner(backend, 80, Some(Arc::new(clock.clone())), |_| {}).await;
     (app, clock)
 }
 
@@ -67,6 +74,7 @@ async fn spawn_inner(
     backend: Backend,
     throughput_mps: u32,
     clock: Option<Arc<dyn openbsp_domain::Clock>>,
+    tweak: impl FnOnce(&mut Config),
 ) -> TestApp {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let db = TestDb::new(backend).await;
@@ -129,6 +137,7 @@ async fn spawn_inner(
     let mut config = Config::for_tests(key.clone());
     config.sender = fast_sender();
     config.session_closer_interval = Duration::from_millis(50);
+    tweak(&mut config);
     let clock = clock.unwrap_or_else(|| Arc::new(openbsp_domain::SystemClock));
     let gateway = Gateway::start_with_clock(config, store.clone(), clock)
         .await

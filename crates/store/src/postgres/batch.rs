@@ -26,11 +26,13 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use openbsp_domain::windows::Refusal;
 
-use super::rows::{self, MESSAGE_COLS};
-use super::{DbResult, HotConn, chunks, reads, text_bytes};
+use super::rows::{self, CONTACT_COLS, MESSAGE_COLS, SESSION_COLS};
+use super::{DbResult, HotConn, Signal, chunks, events, reads, text_bytes};
 use crate::error::{StoreError, StoreResult};
+use crate::events::{self as build, kind as ev};
 use crate::model::*;
 use crate::policy::SendCheck;
+use openbsp_domain::MessageStatus;
 
 /// Most requests folded into one transaction.
 const MAX_BATCH: usize = 512;
@@ -55,12 +57,13 @@ pub(super) struct Batcher {
 }
 
 impl Batcher {
-    /// Starts `workers` workers writing through `pool`.
-    pub(super) fn spawn(pool: PgPool, workers: usize) -> Batcher {
+    /// Starts `workers` workers writing through `pool`, bumping `signal` after each commit
+    /// that wrote events.
+    pub(super) fn spawn(pool: PgPool, workers: usize, signal: Signal) -> Batcher {
         let (tx, rx) = mpsc::channel(MAX_BATCH * 8);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..workers.max(1) {
-            tokio::spawn(worker(pool.clone(), rx.clone()));
+            tokio::spawn(worker(pool.clone(), rx.clone(), signal.clone()));
         }
         Batcher { tx }
     }
@@ -107,12 +110,16 @@ impl Batcher {
 }
 
 /// One worker: take what is queued, commit it, answer, repeat.
-async fn worker(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+async fn worker(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>, signal: Signal) {
     let mut conn = HotConn::new(pool);
     // Connect now rather than on the first request.
     if let Err(e) = conn.get().await {
         tracing::warn!(error = %e, "group-commit worker could not connect yet");
     }
+    let conn = &mut Committer {
+        conn: &mut conn,
+        signal,
+    };
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     loop {
         // The lock is held only while waiting for and draining the queue, not while writing.
@@ -120,13 +127,13 @@ async fn worker(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
         if n == 0 {
             return; // every sender is gone: the store was dropped
         }
-        run_batch(&mut conn, &mut jobs).await;
+        run_batch(conn, &mut jobs).await;
     }
 }
 
 /// Commits one batch and answers its callers. A batch that fails as a whole (or a lone
 /// request) is done one request per transaction, so each gets the answer it would get alone.
-async fn run_batch(conn: &mut HotConn, jobs: &mut Vec<Job>) {
+async fn run_batch(conn: &mut Committer<'_>, jobs: &mut Vec<Job>) {
     let mut news = Vec::new();
     let mut checks = Vec::new();
     let mut news_replies = Vec::new();
@@ -181,7 +188,7 @@ const IDEMPOTENCY_CONSTRAINT: &str = "messages_idempotency_key";
 /// and then breaks the key's unique constraint. Looking again then finds that (now committed)
 /// message, which is the answer the request would have got had it come second.
 async fn enqueue_one(
-    conn: &mut HotConn,
+    conn: &mut Committer<'_>,
     new: &mut NewOutbound,
     check: &Option<SendCheck>,
 ) -> StoreResult<Checked> {
@@ -211,18 +218,35 @@ async fn enqueue_one(
     }
 }
 
+/// A worker's connection and the signal its commits bump.
+struct Committer<'a> {
+    conn: &'a mut HotConn,
+    signal: Signal,
+}
+
 /// Stores `news` (each behind its send check, if it has one) and `inbox` in one transaction;
-/// the outcomes are in the order of `news`.
+/// the outcomes are in the order of `news`. Wakes the readers of events once a transaction
+/// that wrote some has committed.
 async fn commit(
-    conn: &mut HotConn,
+    conn: &mut Committer<'_>,
     news: &mut [NewOutbound],
     checks: &[Option<SendCheck>],
     inbox: &[InboxItem],
 ) -> StoreResult<Vec<Checked>> {
-    let result = commit_on(conn.get().await?, news, checks, inbox).await;
-    if let Err(StoreError::Database(_) | StoreError::Closed) = &result {
-        // Not a rejected request: the connection itself may be at fault.
-        conn.discard();
+    let result = commit_on(conn.conn.get().await?, news, checks, inbox).await;
+    match &result {
+        Err(StoreError::Database(_) | StoreError::Closed) => {
+            // Not a rejected request: the connection itself may be at fault.
+            conn.conn.discard();
+        }
+        Ok(outcomes)
+            if outcomes
+                .iter()
+                .any(|o| matches!(o, Ok(EnqueueOutcome::Created(_)))) =>
+        {
+            conn.signal.bump();
+        }
+        _ => {}
     }
     result
 }
@@ -433,7 +457,7 @@ async fn enqueue_set(
             (m.tenant_id.as_str(), &items[i].contact, m.created_at)
         })
         .collect();
-    let contacts = resolve_contacts(c, &wanted).await?;
+    let (contacts, mut new_contacts) = resolve_contacts(c, &wanted).await?;
     let mut created: Vec<Option<Message>> = vec![None; items.len()];
     for &i in &inserts {
         let mut m = items[i].message.clone();
@@ -445,13 +469,15 @@ async fn enqueue_set(
         );
         created[i] = Some(m);
     }
+    // Session events, by the message whose enqueue opened (or closed) the session.
+    let mut session_events: HashMap<usize, Vec<NewEvent>> = HashMap::new();
     if !inserts.is_empty() {
         open_fep_windows(c, items, &created).await?;
         insert_outbound(c, items, &mut created).await?;
         // Messages with no open session to join (the first to someone on a channel, or the
         // first after a session lapsed): sessions are opened for them, and given to them.
         if created.iter().flatten().any(|m| m.session_id.is_none()) {
-            let opened = join_sessions(c, items, &mut created).await?;
+            let opened = join_sessions(c, items, &mut created, &mut session_events).await?;
             let (ids, sessions): (Vec<&str>, Vec<&str>) = opened
                 .iter()
                 .map(|(id, s)| (id.as_str(), s.as_str()))
@@ -465,6 +491,25 @@ async fn enqueue_set(
                     .db()?;
             }
         }
+        // The events, each message's in the order a one-by-one run writes them: its contact
+        // created, its session closed (lapsed) and opened, its `queued` status.
+        let mut new_events = Vec::with_capacity(inserts.len() + session_events.len());
+        for &i in &inserts {
+            let Some(m) = &created[i] else { continue };
+            let (col, value) = rows::contact_key(&items[i].contact);
+            if let Some(contact) =
+                new_contacts.remove(&(m.tenant_id.clone(), col, value.to_string()))
+            {
+                new_events.push(build::contact_updated(&contact, &["created"], m.created_at));
+            }
+            if let Some(evs) = session_events.remove(&i) {
+                new_events.extend(evs);
+            }
+            if m.status != MessageStatus::Received {
+                new_events.push(build::message_status(m, m.status, m.created_at, None, None));
+            }
+        }
+        events::insert(c, new_events).await.db()?;
     }
 
     let mut outcomes = Vec::with_capacity(items.len());
@@ -528,21 +573,35 @@ SELECT id, channel_id, contact_id, expires_at, false FROM existing";
 
 /// Closes open sessions whose window lapsed before the message that would have joined them
 /// (the closer has not reached them yet): at their expiry, reason `expired`, as it would have.
-const CLOSE_LAPSED_SQL: &str = "UPDATE sessions AS s SET closed_at = s.expires_at,
-    close_reason = 'expired', updated_at = u.at
-FROM UNNEST($1::text[], $2::bigint[]) AS u(id, at)
-WHERE s.id = u.id AND s.closed_at IS NULL AND s.expires_at <= u.at";
+/// Returns them as closed.
+static CLOSE_LAPSED_SQL: LazyLock<String> = LazyLock::new(|| {
+    let cols = SESSION_COLS
+        .split(',')
+        .map(|c| format!("s.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "UPDATE sessions AS s SET closed_at = s.expires_at,
+             close_reason = 'expired', updated_at = u.at
+         FROM UNNEST($1::text[], $2::bigint[]) AS u(id, at)
+         WHERE s.id = u.id AND s.closed_at IS NULL AND s.expires_at <= u.at
+         RETURNING {cols}"
+    )
+});
 
 /// Fills in the session of every message `created` holds that has none yet: the open session
 /// of its channel and contact, or one opened from its [`SessionSpec`] at its creation time.
 /// Messages of one batch to the same pair share one session, opened from the first of them. An
 /// open session that lapsed at that time is closed first. A few set-based statements per batch,
 /// whatever its size; one more only when a lapsed session or a concurrent opening is met.
-/// Returns the (message, session) pairs it filled in.
+/// Returns the (message, session) pairs it filled in; the events of the sessions it opened
+/// and closed go to `session_events`, by the index of the message they were opened (closed)
+/// for.
 async fn join_sessions(
     c: &mut PgConnection,
     items: &[NewOutbound],
     created: &mut [Option<Message>],
+    session_events: &mut HashMap<usize, Vec<NewEvent>>,
 ) -> StoreResult<Vec<(String, String)>> {
     // Each pair's first message; pairs in a fixed order, so that concurrent batches opening
     // the same sessions wait for each other instead of deadlocking.
@@ -595,7 +654,7 @@ async fn join_sessions(
                 + 30
                 + 24
         });
-        let mut lapsed: Vec<(String, i64)> = Vec::new();
+        let mut lapsed: Vec<(String, i64, usize)> = Vec::new();
         for r in chunks(sizes) {
             let part = &todo[r.clone()];
             let found_rows = sqlx::query(JOIN_SESSIONS_SQL)
@@ -639,24 +698,59 @@ async fn join_sessions(
                     rows::get(row, 4)?,
                 );
                 let key = (channel, contact);
-                let at = pairs
-                    .get(&key)
-                    .map_or(i64::MIN, |&i| items[i].message.created_at);
+                let Some(&i) = pairs.get(&key) else {
+                    continue; // not asked for (cannot happen: the statement returns its input's pairs)
+                };
+                let new = &items[i];
+                let at = new.message.created_at;
+                if fresh {
+                    // Opened here, with these values.
+                    let s = Session {
+                        id: id.clone(),
+                        tenant_id: new.message.tenant_id.clone(),
+                        channel_id: key.0.clone(),
+                        contact_id: key.1.clone(),
+                        kind: new.session.kind.clone(),
+                        opened_by: new.session.opened_by.clone(),
+                        opened_at: at,
+                        expires_at,
+                        closed_at: None,
+                        close_reason: None,
+                        last_inbound_at: None,
+                        updated_at: at,
+                    };
+                    session_events.entry(i).or_default().push(build::session(
+                        ev::SESSION_OPENED,
+                        &s,
+                        at,
+                    ));
+                }
                 if fresh || expires_at > at {
                     found.insert(key, id);
                 } else {
-                    lapsed.push((id, at));
+                    lapsed.push((id, at, i));
                 }
             }
         }
         if !lapsed.is_empty() {
-            let (ids, ats): (Vec<String>, Vec<i64>) = lapsed.into_iter().unzip();
-            sqlx::query(CLOSE_LAPSED_SQL)
+            let ids: Vec<&str> = lapsed.iter().map(|l| l.0.as_str()).collect();
+            let ats: Vec<i64> = lapsed.iter().map(|l| l.1).collect();
+            let closed = sqlx::query(CLOSE_LAPSED_SQL.as_str())
                 .bind(ids)
                 .bind(ats)
-                .execute(&mut *c)
+                .fetch_all(&mut *c)
                 .await
                 .db()?;
+            for row in &closed {
+                let s = rows::session(row)?;
+                if let Some((_, at, i)) = lapsed.iter().find(|l| l.0 == s.id) {
+                    session_events.entry(*i).or_default().push(build::session(
+                        ev::SESSION_CLOSED,
+                        &s,
+                        *at,
+                    ));
+                }
+            }
         }
         // A pair whose insert met a session a concurrent transaction opened (and committed
         // since this statement began), or whose session had lapsed, is done by the next round.
@@ -875,14 +969,17 @@ async fn insert_inbox_set(c: &mut PgConnection, items: &[InboxItem]) -> StoreRes
 /// Contact ids by (tenant, key column, key value).
 pub(super) type ContactIds = HashMap<(String, &'static str, String), String>;
 
+/// The contacts created, as stored, by (tenant, key column, key value).
+pub(super) type NewContacts = HashMap<(String, &'static str, String), Contact>;
+
 /// Finds or creates the contacts `wanted` names — (tenant, key, time of the request) — and
-/// returns their ids. A contact created here gets the time of the first request naming it.
-/// Contacts are only ever inserted (`ON CONFLICT DO NOTHING`), never locked, so concurrent
-/// batches sending to the same people do not wait for each other.
+/// returns their ids, and the contacts it created. A contact created here gets the time of the
+/// first request naming it. Contacts are only ever inserted (`ON CONFLICT DO NOTHING`), never
+/// locked, so concurrent batches sending to the same people do not wait for each other.
 pub(super) async fn resolve_contacts(
     c: &mut PgConnection,
     wanted: &[(&str, &ContactKey, i64)],
-) -> StoreResult<ContactIds> {
+) -> StoreResult<(ContactIds, NewContacts)> {
     // Sorted and deduplicated: a fixed insertion order keeps concurrent batches from deadlocking.
     let mut distinct: BTreeMap<(&'static str, &str, &str), i64> = BTreeMap::new();
     for (tenant, key, at) in wanted {
@@ -890,6 +987,7 @@ pub(super) async fn resolve_contacts(
         distinct.entry((col, tenant, value)).or_insert(*at);
     }
     let mut out = ContactIds::with_capacity(distinct.len());
+    let mut made = NewContacts::new();
     for col in ["wa_id", "user_id"] {
         let group: Vec<(&str, &str, i64)> = distinct
             .iter()
@@ -908,6 +1006,12 @@ pub(super) async fn resolve_contacts(
         let tenants: Vec<&str> = group.iter().map(|g| g.0).collect();
         let values: Vec<&str> = group.iter().map(|g| g.1).collect();
         let ats: Vec<i64> = group.iter().map(|g| g.2).collect();
+        // The key in its column of CONTACT_COLS, the others NULL, for the rows found.
+        let key_cols = if col == "wa_id" {
+            "e.v, NULL"
+        } else {
+            "NULL, e.v"
+        };
         // The look-ups are LATERAL so that each is an index probe: joined plainly, the planner
         // (which guesses 100 rows for UNNEST) hashes the tenant's whole contacts table instead.
         // The LIMIT 1 (a key matches one contact) keeps the planner from flattening the
@@ -928,12 +1032,15 @@ pub(super) async fn resolve_contacts(
                 SELECT i.id, i.tenant_id, i.v, i.at, i.at FROM input i
                 WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.tenant_id = i.tenant_id AND e.v = i.v)
                 ON CONFLICT DO NOTHING
-                RETURNING id, tenant_id, {col}
+                RETURNING {CONTACT_COLS}
              )
-             SELECT id, tenant_id, {col} FROM ins
+             SELECT {CONTACT_COLS}, true FROM ins
              UNION ALL
-             SELECT id, tenant_id, v FROM existing"
+             SELECT e.id, e.tenant_id, {key_cols}, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+                 false
+             FROM existing e"
         );
+        let value_at = if col == "wa_id" { 2 } else { 3 };
         let sizes = group.iter().zip(&ids).map(|((t, v, _), id)| {
             text_bytes(Some(t)) + text_bytes(Some(v)) + text_bytes(Some(id)) + 12
         });
@@ -947,8 +1054,15 @@ pub(super) async fn resolve_contacts(
                 .await
                 .db()?;
             for row in &found {
-                let (id, tenant, value): (String, String, String) =
-                    (rows::get(row, 0)?, rows::get(row, 1)?, rows::get(row, 2)?);
+                let (id, tenant, value): (String, String, String) = (
+                    rows::get(row, 0)?,
+                    rows::get(row, 1)?,
+                    rows::get(row, value_at)?,
+                );
+                let fresh: bool = rows::get(row, rows::CONTACT_N)?;
+                if fresh {
+                    made.insert((tenant.clone(), col, value.clone()), rows::contact(row)?);
+                }
                 out.insert((tenant, col, value), id);
             }
         }
@@ -988,5 +1102,5 @@ pub(super) async fn resolve_contacts(
             ));
         }
     }
-    Ok(out)
+    Ok((out, made))
 }

@@ -15,9 +15,10 @@ use openbsp_domain::windows::CSW_MS;
 use serde_json::{Map, Value};
 use sqlx::PgConnection;
 
-use super::db_err;
 use super::rows::{self, CONTACT_COLS, MESSAGE_COLS, SESSION_COLS};
+use super::{db_err, events};
 use crate::error::StoreError;
+use crate::events::{self as build, kind as ev};
 use crate::model::*;
 
 /// How a transaction's body failed.
@@ -98,6 +99,20 @@ pub(super) struct Resolved {
     pub created: bool,
     /// Whether it differs from the stored row (and must be saved).
     pub dirty: bool,
+    /// The contacts the two identifiers named before this operation (`None` for one that
+    /// named none, and both when the contact was created): what `contact.updated` compares.
+    pub before: (Option<Contact>, Option<Contact>),
+    /// The events of what resolving did on the way (sessions closed by merges), in order.
+    pub events: Vec<NewEvent>,
+}
+
+impl Resolved {
+    /// The `contact.updated` event for the contact as it now is, against `before` (`None`:
+    /// created), when something changed.
+    pub fn contact_event(&self, before: Option<&Contact>, at: i64) -> Option<NewEvent> {
+        let changes = build::contact_changes(before, &self.contact);
+        (!changes.is_empty()).then(|| build::contact_updated(&self.contact, &changes, at))
+    }
 }
 
 impl Resolved {
@@ -266,12 +281,18 @@ pub(super) async fn resolve(
     let by = |k: &ContactKey| found.iter().find(|f| has_key(f, k)).cloned();
     let primary = by(key);
     let other = also.and_then(by);
+    let before = if created {
+        (None, None)
+    } else {
+        (primary.clone(), other.clone())
+    };
     let mut dirty = false;
     let mut gone: Vec<String> = Vec::new();
+    let mut events = Vec::new();
     let mut survivor = match (primary, other) {
         (Some(p), Some(o)) if p.id != o.id => {
             dirty = true;
-            merge(c, p, o, &mut gone, now).await?
+            merge(c, p, o, &mut gone, &mut events, now).await?
         }
         (Some(p), _) => p,
         (None, Some(o)) => o,
@@ -294,7 +315,7 @@ pub(super) async fn resolve(
             })
             .cloned();
         if let Some(holder) = holder {
-            survivor = merge(c, survivor, holder, &mut gone, now).await?;
+            survivor = merge(c, survivor, holder, &mut gone, &mut events, now).await?;
         }
         survivor.wa_id = Some(number.to_string());
         if let Some(old) = old
@@ -309,6 +330,8 @@ pub(super) async fn resolve(
         contact: survivor,
         created,
         dirty,
+        before,
+        events,
     })
 }
 
@@ -316,8 +339,19 @@ pub(super) async fn resolve(
 /// (an open one on a channel where the survivor has one open too is closed, reason `merged`)
 /// with their messages, its messages without a session, its windows (the later of each time
 /// where both have one on a channel); then it is deleted. $1 survivor, $2 merged, $3 tenant,
-/// $4 now.
-const MERGE_SQL: &str = "WITH s AS (
+/// $4 now. Returns the sessions it closed.
+static MERGE_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let cols = SESSION_COLS
+        .split(',')
+        .map(|c| format!("b.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    MERGE_SQL_TEMPLATE
+        .replace("{returning}", &cols)
+        .replace("{cols}", SESSION_COLS)
+});
+
+const MERGE_SQL_TEMPLATE: &str = "WITH s AS (
     UPDATE sessions AS b SET contact_id = $1,
         closed_at = CASE WHEN x.clash THEN $4 ELSE b.closed_at END,
         close_reason = CASE WHEN x.clash THEN 'merged' ELSE b.close_reason END,
@@ -326,7 +360,7 @@ const MERGE_SQL: &str = "WITH s AS (
             WHERE a.contact_id = $1 AND a.channel_id = o.channel_id AND a.closed_at IS NULL) AS clash
           FROM sessions o WHERE o.contact_id = $2 AND o.tenant_id = $3) x
     WHERE b.id = x.id
-    RETURNING b.id
+    RETURNING {returning}, x.clash
 ), ms AS (
     UPDATE messages SET contact_id = $1 WHERE session_id IN (SELECT id FROM s)
 ), mn AS (
@@ -345,28 +379,39 @@ const MERGE_SQL: &str = "WITH s AS (
         entry_point_at = GREATEST(w.entry_point_at, EXCLUDED.entry_point_at),
         fep_opened_at = GREATEST(w.fep_opened_at, EXCLUDED.fep_opened_at),
         fep_expires_at = GREATEST(w.fep_expires_at, EXCLUDED.fep_expires_at)
+), dc AS (
+    DELETE FROM contacts WHERE id = $2 AND tenant_id = $3
 )
-DELETE FROM contacts WHERE id = $2 AND tenant_id = $3";
+SELECT {cols} FROM s WHERE clash ORDER BY id";
 
 /// Merges two contacts (both locked by the caller) into the older one (the smaller id): the
-/// newer one's sessions, messages and windows move and it is deleted (its id goes to `gone`);
-/// the survivor is returned with the fields it lacked copied from the other, not yet saved.
+/// newer one's sessions, messages and windows move and it is deleted (its id goes to `gone`,
+/// the `session.closed` events of its sessions closed to `events`); the survivor is returned
+/// with the fields it lacked copied from the other, not yet saved.
 async fn merge(
     c: &mut PgConnection,
     a: Contact,
     b: Contact,
     gone: &mut Vec<String>,
+    events: &mut Vec<NewEvent>,
     now: i64,
 ) -> Result<Contact, Fail> {
     let (mut keep, lose) = if a.id <= b.id { (a, b) } else { (b, a) };
-    sqlx::query(MERGE_SQL)
+    let closed = sqlx::query(MERGE_SQL.as_str())
         .bind(&keep.id)
         .bind(&lose.id)
         .bind(&keep.tenant_id)
         .bind(now)
-        .execute(&mut *c)
+        .fetch_all(&mut *c)
         .await
         .pg()?;
+    for row in &closed {
+        events.push(build::session(
+            ev::SESSION_CLOSED,
+            &rows::session(row)?,
+            now,
+        ));
+    }
     gone.push(lose.id.clone());
     keep.wa_id = keep.wa_id.or(lose.wa_id);
     keep.user_id = keep.user_id.or(lose.user_id);
@@ -457,16 +502,42 @@ pub(super) async fn save(
 /// message's time, `$6` the window's length), if `$7` (the message opens the window). An open
 /// session whose window lapsed before the message (the closer has not reached it yet) is
 /// neither renewed nor returned: the caller closes it and runs this again. $1 tenant,
-/// $2 channel, $3 contact.
-const RENEW_SESSION_CTE: &str = "INSERT INTO sessions AS s (id, tenant_id, channel_id, contact_id,
-        kind, opened_by, opened_at, expires_at, last_inbound_at, updated_at)
-    SELECT $4, $1, $2, $3, 'service', 'inbound', $5, $5 + $6, $5, $5 WHERE $7
-    ON CONFLICT (channel_id, contact_id) WHERE closed_at IS NULL DO UPDATE SET
-        expires_at = GREATEST(s.expires_at, EXCLUDED.expires_at),
-        last_inbound_at = GREATEST(s.last_inbound_at, EXCLUDED.last_inbound_at),
-        updated_at = GREATEST(s.updated_at, EXCLUDED.updated_at)
-    WHERE s.expires_at > EXCLUDED.opened_at
-    RETURNING id";
+/// $2 channel, $3 contact. Returns the session as it now is ([`SESSION_COLS`]) and `opened`,
+/// whether this inserted it (a row an `ON CONFLICT` update returns has `xmax` set).
+static RENEW_SESSION_CTE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO sessions AS s (id, tenant_id, channel_id, contact_id,
+            kind, opened_by, opened_at, expires_at, last_inbound_at, updated_at)
+        SELECT $4, $1, $2, $3, 'service', 'inbound', $5, $5 + $6, $5, $5 WHERE $7
+        ON CONFLICT (channel_id, contact_id) WHERE closed_at IS NULL DO UPDATE SET
+            expires_at = GREATEST(s.expires_at, EXCLUDED.expires_at),
+            last_inbound_at = GREATEST(s.last_inbound_at, EXCLUDED.last_inbound_at),
+            updated_at = GREATEST(s.updated_at, EXCLUDED.updated_at)
+        WHERE s.expires_at > EXCLUDED.opened_at
+        RETURNING {SESSION_COLS}, (xmax = 0) AS opened"
+    )
+});
+
+/// [`SESSION_COLS`] of the session aliased `ses`, then `opened`.
+static SES_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    SESSION_COLS
+        .split(',')
+        .map(|c| format!("ses.{}", c.trim()))
+        .chain(std::iter::once("ses.opened".to_string()))
+        .collect::<Vec<_>>()
+        .join(", ")
+});
+
+/// The session columns of a row of [`INSERT_INBOUND_SQL`] or [`REOPEN_FOR_INBOUND_SQL`]
+/// (from column `at`): the session, if the statement opened it.
+fn opened_session(row: &sqlx::postgres::PgRow, at: usize) -> Result<Option<Session>, Fail> {
+    let id: Option<String> = rows::get(row, at)?;
+    let opened: Option<bool> = rows::get(row, at + 12)?;
+    if id.is_none() || opened != Some(true) {
+        return Ok(None);
+    }
+    Ok(Some(rows::session_at(row, at)?))
+}
 
 /// The window, the session and the message of an inbound message, in one statement. With `$7`
 /// (it opens the window): the window's `last_inbound_at` (and `entry_point_at` with `$8`) move
@@ -474,8 +545,11 @@ const RENEW_SESSION_CTE: &str = "INSERT INTO sessions AS s (id, tenant_id, chann
 /// message joins the open session if there is one. `$9`…`$21`: the message; `$22`: the `wamid`
 /// it replies to, resolved to the gateway's id if known. Nothing is inserted into `messages`
 /// (and no row returned) if its `wamid` is already stored: the caller then rolls back. Returns
-/// the message's session (`NULL` with `$7`: the open session had lapsed).
+/// the message's session (`NULL` with `$7`: the open session had lapsed), its context as
+/// stored, and the session as [`RENEW_SESSION_CTE`] returns it (`NULL`s without `$7`).
 static INSERT_INBOUND_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let renew = RENEW_SESSION_CTE.as_str();
+    let ses_cols = SES_COLS.as_str();
     format!(
         "WITH win AS (
             INSERT INTO contact_windows AS w (channel_id, contact_id, tenant_id, last_inbound_at,
@@ -485,7 +559,7 @@ static INSERT_INBOUND_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::ne
                 last_inbound_at = GREATEST(w.last_inbound_at, EXCLUDED.last_inbound_at),
                 entry_point_at = GREATEST(w.entry_point_at, EXCLUDED.entry_point_at)
          ), ses AS (
-            {RENEW_SESSION_CTE}
+            {renew}
          ), m AS (
             INSERT INTO messages ({MESSAGE_COLS}, request_hash)
             VALUES ($9, $1, $2, $3, $10, $11, $12, $13, $14, $15, $16, $17,
@@ -496,29 +570,67 @@ static INSERT_INBOUND_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::ne
                       AND expires_at > $5) END,
                 NULL, NULL, NULL)
             ON CONFLICT (wamid) WHERE wamid IS NOT NULL DO NOTHING
-            RETURNING id, status, created_at, session_id
+            RETURNING id, status, created_at, session_id, context_message_id
          ), h AS (
             INSERT INTO message_statuses (message_id, status, at)
             SELECT id, status, created_at FROM m
             ON CONFLICT (message_id, status) DO NOTHING
          )
-         SELECT session_id FROM m"
+         SELECT m.session_id, m.context_message_id, {ses_cols}
+         FROM m LEFT JOIN ses ON ses.id = m.session_id"
     )
 });
 
 /// Closes the open session of a channel and contact if its window lapsed at `$4` (closed at
 /// its expiry, reason `expired`, as the closer would have). $1 tenant, $2 channel, $3 contact.
-const CLOSE_LAPSED_SQL: &str = "UPDATE sessions SET closed_at = expires_at,
-    close_reason = 'expired', updated_at = $4
-WHERE channel_id = $2 AND contact_id = $3 AND closed_at IS NULL AND expires_at <= $4
-    AND tenant_id = $1";
+/// Returns it as closed.
+static CLOSE_LAPSED_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "UPDATE sessions SET closed_at = expires_at, close_reason = 'expired', updated_at = $4
+         WHERE channel_id = $2 AND contact_id = $3 AND closed_at IS NULL AND expires_at <= $4
+             AND tenant_id = $1
+         RETURNING {SESSION_COLS}"
+    )
+});
+
+/// [`CLOSE_LAPSED_SQL`], with the `session.closed` event of what it closed (at `now`).
+async fn close_lapsed(
+    c: &mut PgConnection,
+    tenant_id: &str,
+    channel_id: &str,
+    contact_id: &str,
+    now: i64,
+    events: &mut Vec<NewEvent>,
+) -> Result<(), Fail> {
+    let closed = sqlx::query(CLOSE_LAPSED_SQL.as_str())
+        .bind(tenant_id)
+        .bind(channel_id)
+        .bind(contact_id)
+        .bind(now)
+        .fetch_all(&mut *c)
+        .await
+        .pg()?;
+    for row in &closed {
+        events.push(build::session(
+            ev::SESSION_CLOSED,
+            &rows::session(row)?,
+            now,
+        ));
+    }
+    Ok(())
+}
 
 /// After [`CLOSE_LAPSED_SQL`]: the inbound message `$8` gets the session opened for it.
+/// Returns its session and the session's columns as [`INSERT_INBOUND_SQL`] does.
 static REOPEN_FOR_INBOUND_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let renew = RENEW_SESSION_CTE.as_str();
+    let ses_cols = SES_COLS.as_str();
     format!(
-        "WITH ses AS ({RENEW_SESSION_CTE})
-         UPDATE messages SET session_id = (SELECT id FROM ses) WHERE id = $8
-         RETURNING session_id"
+        "WITH ses AS ({renew}), u AS (
+            UPDATE messages SET session_id = (SELECT id FROM ses) WHERE id = $8
+            RETURNING session_id
+         )
+         SELECT u.session_id, {ses_cols} FROM u LEFT JOIN ses ON ses.id = u.session_id"
     )
 });
 
@@ -560,6 +672,11 @@ pub(super) async fn insert_inbound(
     if r.dirty {
         save(c, &mut r.contact, now).await?;
     }
+    // The events, in the order SQLite writes them: sessions closed by a merge, the contact's
+    // change, a lapsed session closed and one opened, the message.
+    let mut new_events = std::mem::take(&mut r.events);
+    let before = r.before.0.clone().or_else(|| r.before.1.clone());
+    new_events.extend(r.contact_event(before.as_ref(), now));
     let contact_id = r.contact.id.as_str();
     let session_id = new_id_at(prefix::SESSION, now);
     let row = sqlx::query(INSERT_INBOUND_SQL.as_str())
@@ -591,20 +708,24 @@ pub(super) async fn insert_inbound(
     let Some(row) = row else {
         return Ok((false, false)); // a concurrent delivery of the same wamid won
     };
-    let joined: Option<String> = rows::get(&row, 0)?;
+    let mut joined: Option<String> = rows::get(&row, 0)?;
+    let context: Option<String> = rows::get(&row, 1)?;
+    new_events
+        .extend(opened_session(&row, 2)?.map(|s| build::session(ev::SESSION_OPENED, &s, now)));
     if new.opens_window && joined.is_none() {
         // The open session had lapsed: it is closed, as the closer would have, and the message
         // opens a new one.
         for _ in 0..RETRIES {
-            sqlx::query(CLOSE_LAPSED_SQL)
-                .bind(&m.tenant_id)
-                .bind(&m.channel_id)
-                .bind(contact_id)
-                .bind(now)
-                .execute(&mut *c)
-                .await
-                .pg()?;
-            let joined: Option<String> = sqlx::query_scalar(REOPEN_FOR_INBOUND_SQL.as_str())
+            close_lapsed(
+                c,
+                &m.tenant_id,
+                &m.channel_id,
+                contact_id,
+                now,
+                &mut new_events,
+            )
+            .await?;
+            let row = sqlx::query(REOPEN_FOR_INBOUND_SQL.as_str())
                 .bind(&m.tenant_id)
                 .bind(&m.channel_id)
                 .bind(contact_id)
@@ -616,20 +737,36 @@ pub(super) async fn insert_inbound(
                 .fetch_one(&mut *c)
                 .await
                 .pg()?;
+            joined = rows::get(&row, 0)?;
+            new_events.extend(
+                opened_session(&row, 1)?.map(|s| build::session(ev::SESSION_OPENED, &s, now)),
+            );
             if joined.is_some() {
-                return Ok((true, true));
+                break;
             }
         }
-        return Err(Fail::Again(StoreError::Database(
-            "no session could be opened for an inbound message".into(),
-        )));
+        if joined.is_none() {
+            return Err(Fail::Again(StoreError::Database(
+                "no session could be opened for an inbound message".into(),
+            )));
+        }
     }
+    // The message as stored (an inbound message has no template).
+    let mut stored = m.clone();
+    stored.contact_id = Some(r.contact.id.clone());
+    stored.session_id = joined;
+    stored.context_message_id = context;
+    stored.template_id = None;
+    stored.rendered_text = None;
+    new_events.push(build::message_received(&stored, Some(&r.contact)));
+    events::insert(c, new_events).await.pg()?;
     Ok((true, true))
 }
 
 /// The open session of a channel and contact, or one opened with `spec` at `now` (inside the
 /// caller's transaction); and whether it was opened here. An open session whose window lapsed
-/// at `now` is closed first (reason `expired`), as the closer would have.
+/// at `now` is closed first (reason `expired`), as the closer would have. The events of the
+/// sessions closed and opened go to `events`.
 pub(super) async fn open_session(
     c: &mut PgConnection,
     tenant_id: &str,
@@ -637,6 +774,7 @@ pub(super) async fn open_session(
     contact_id: &str,
     spec: &SessionSpec,
     now: i64,
+    events: &mut Vec<NewEvent>,
 ) -> Result<(Session, bool), Fail> {
     let insert = format!(
         "INSERT INTO sessions (id, tenant_id, channel_id, contact_id, kind, opened_by, opened_at,
@@ -650,14 +788,7 @@ pub(super) async fn open_session(
          WHERE channel_id = $1 AND contact_id = $2 AND closed_at IS NULL AND tenant_id = $3"
     );
     for _ in 0..RETRIES {
-        sqlx::query(CLOSE_LAPSED_SQL)
-            .bind(tenant_id)
-            .bind(channel_id)
-            .bind(contact_id)
-            .bind(now)
-            .execute(&mut *c)
-            .await
-            .pg()?;
+        close_lapsed(c, tenant_id, channel_id, contact_id, now, events).await?;
         let row = sqlx::query(sqlx::AssertSqlSafe(insert.clone()))
             .bind(new_id_at(prefix::SESSION, now))
             .bind(tenant_id)
@@ -671,7 +802,9 @@ pub(super) async fn open_session(
             .await
             .pg()?;
         if let Some(row) = row {
-            return Ok((rows::session(&row)?, true));
+            let s = rows::session(&row)?;
+            events.push(build::session(ev::SESSION_OPENED, &s, now));
+            return Ok((s, true));
         }
         let row = sqlx::query(sqlx::AssertSqlSafe(select.clone()))
             .bind(channel_id)

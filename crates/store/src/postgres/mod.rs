@@ -10,6 +10,7 @@
 
 mod batch;
 mod conversations;
+mod events;
 mod outcomes;
 mod queries;
 mod reads;
@@ -18,11 +19,13 @@ mod templates;
 mod webhook_endpoints;
 
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgPool, PgPoolOptions, Postgres};
 use sqlx::{Connection, PgConnection};
+use tokio::sync::watch;
 
 use crate::error::{StoreError, StoreResult};
 use batch::Batcher;
@@ -51,6 +54,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../../migrations/postgres_0006_webhook_endpoints.sql"),
     ),
+    (7, include_str!("../../migrations/postgres_0007_events.sql")),
 ];
 
 /// Key of the advisory lock that serialises migrations between replicas starting together.
@@ -76,6 +80,27 @@ pub struct PgStore {
     pool: PgPool,
     batcher: Batcher,
     reader: Reader,
+    /// Counts the commits of transactions that may have written events ([`Signal`]).
+    signal: Signal,
+    /// Kept so that [`crate::Store::event_signal`] hands out clones of a live receiver.
+    signal_rx: watch::Receiver<u64>,
+}
+
+/// What [`crate::Store::event_signal`] watches: bumped after every commit of a transaction
+/// that may have written events. Shared with the group-commit workers.
+#[derive(Clone)]
+pub(crate) struct Signal(Arc<watch::Sender<u64>>);
+
+impl Signal {
+    fn new() -> (Signal, watch::Receiver<u64>) {
+        let (tx, rx) = watch::channel(0u64);
+        (Signal(Arc::new(tx)), rx)
+    }
+
+    /// Wakes the readers of events: a transaction that may have written some has committed.
+    pub(crate) fn bump(&self) {
+        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
 }
 
 impl PgStore {
@@ -124,12 +149,15 @@ impl PgStore {
             .connect(url)
             .await
             .map_err(|e| StoreError::Database(format!("connecting to PostgreSQL: {e}")))?;
-        let batcher = Batcher::spawn(hot.clone(), BATCH_WORKERS);
+        let (signal, signal_rx) = Signal::new();
+        let batcher = Batcher::spawn(hot.clone(), BATCH_WORKERS, signal.clone());
         let reader = Reader::spawn(hot, READ_WORKERS);
         Ok(PgStore {
             pool,
             batcher,
             reader,
+            signal,
+            signal_rx,
         })
     }
 

@@ -8,8 +8,9 @@ use sqlx::AssertSqlSafe;
 
 use super::conversations::{self, Pg, retrying};
 use super::rows::{self, *};
-use super::{DbResult, PgStore, outcomes};
+use super::{DbResult, PgStore, events, outcomes};
 use crate::error::{StoreError, StoreResult};
+use crate::events::{self as build, kind as ev};
 use crate::model::*;
 use crate::store::Store;
 
@@ -203,62 +204,65 @@ impl Store for PgStore {
     }
 
     fn event_signal(&self) -> tokio::sync::watch::Receiver<u64> {
-        todo!("pg events")
+        self.signal_rx.clone()
     }
 
-    async fn list_events(&self, _tenant_id: &str, _filter: &EventFilter) -> StoreResult<Vec<Event>> {
-        todo!("pg events")
+    async fn list_events(&self, tenant_id: &str, filter: &EventFilter) -> StoreResult<Vec<Event>> {
+        self.list_events_pg(tenant_id, filter).await
     }
 
-    async fn get_event(&self, _tenant_id: &str, _id: &str) -> StoreResult<Option<Event>> {
-        todo!("pg events")
+    async fn get_event(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Event>> {
+        self.get_event_pg(tenant_id, id).await
     }
 
     async fn events_after(
         &self,
-        _tenant_id: &str,
-        _format: &str,
-        _cursor: Option<EventCursor>,
-        _since: i64,
-        _limit: u32,
+        tenant_id: &str,
+        format: &str,
+        cursor: Option<EventCursor>,
+        since: i64,
+        limit: u32,
     ) -> StoreResult<Vec<Event>> {
-        todo!("pg events")
+        self.events_after_pg(tenant_id, format, cursor, since, limit)
+            .await
     }
 
     async fn due_deliveries(
         &self,
-        _endpoint_id: &str,
-        _now: i64,
-        _limit: u32,
+        endpoint_id: &str,
+        now: i64,
+        limit: u32,
     ) -> StoreResult<Vec<PendingDelivery>> {
-        todo!("pg events")
+        self.due_deliveries_pg(endpoint_id, now, limit).await
     }
 
-    async fn next_delivery_due(&self, _endpoint_id: &str) -> StoreResult<Option<i64>> {
-        todo!("pg events")
+    async fn next_delivery_due(&self, endpoint_id: &str) -> StoreResult<Option<i64>> {
+        self.next_delivery_due_pg(endpoint_id).await
     }
 
-    async fn record_deliveries(&self, _record: &DeliveryRecord) -> StoreResult<()> {
-        todo!("pg events")
+    async fn record_deliveries(&self, record: &DeliveryRecord) -> StoreResult<()> {
+        self.record_deliveries_pg(record).await
     }
 
     async fn list_delivery_attempts(
         &self,
-        _tenant_id: &str,
-        _endpoint_id: &str,
-        _filter: &AttemptFilter,
+        tenant_id: &str,
+        endpoint_id: &str,
+        filter: &AttemptFilter,
     ) -> StoreResult<Vec<LoggedAttempt>> {
-        todo!("pg events")
+        self.list_delivery_attempts_pg(tenant_id, endpoint_id, filter)
+            .await
     }
 
     async fn replay_deliveries(
         &self,
-        _tenant_id: &str,
-        _endpoint_id: &str,
-        _selection: &ReplaySelection,
-        _now: i64,
+        tenant_id: &str,
+        endpoint_id: &str,
+        selection: &ReplaySelection,
+        now: i64,
     ) -> StoreResult<u64> {
-        todo!("pg events")
+        self.replay_deliveries_pg(tenant_id, endpoint_id, selection, now)
+            .await
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -600,7 +604,9 @@ impl Store for PgStore {
         }
         let mut tx = self.pool.begin().await.db()?;
         outcomes::record_send_results(&mut tx, results).await?;
-        tx.commit().await.db()
+        tx.commit().await.db()?;
+        self.signal.bump();
+        Ok(())
     }
 
     async fn requeue_stale_sends(&self, claimed_before: i64, retry_at: i64) -> StoreResult<u64> {
@@ -644,18 +650,25 @@ impl Store for PgStore {
         &self,
         ids: &[String],
         at: i64,
-        events: &[NewEvent],
+        new_events: &[NewEvent],
     ) -> StoreResult<()> {
-        let _ = events; // TODO(pg events)
-        if ids.is_empty() {
+        if ids.is_empty() && new_events.is_empty() {
             return Ok(());
         }
-        sqlx::query("UPDATE webhook_inbox SET processed_at = $2 WHERE id = ANY($1)")
-            .bind(ids)
-            .bind(at)
-            .execute(&self.pool)
-            .await
-            .db()?;
+        let mut tx = self.pool.begin().await.db()?;
+        if !ids.is_empty() {
+            sqlx::query("UPDATE webhook_inbox SET processed_at = $2 WHERE id = ANY($1)")
+                .bind(ids)
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .db()?;
+        }
+        events::insert(&mut tx, new_events.to_vec()).await.db()?;
+        tx.commit().await.db()?;
+        if !new_events.is_empty() {
+            self.signal.bump();
+        }
         Ok(())
     }
 
@@ -663,12 +676,19 @@ impl Store for PgStore {
         let mut tx = self.pool.begin().await.db()?;
         let outcome = outcomes::apply_status(&mut tx, u).await?;
         tx.commit().await.db()?;
+        if !matches!(outcome, StatusOutcome::UnknownMessage) {
+            self.signal.bump();
+        }
         Ok(outcome)
     }
 
     async fn insert_inbound(&self, new: &NewInbound) -> StoreResult<bool> {
         // Not stored: the transaction is rolled back, so a duplicate changes nothing.
-        retrying!(self.pool, |c| conversations::insert_inbound(c, new))
+        let stored = retrying!(self.pool, |c| conversations::insert_inbound(c, new))?;
+        if stored {
+            self.signal.bump();
+        }
+        Ok(stored)
     }
 
     async fn find_contact(
@@ -696,15 +716,27 @@ impl Store for PgStore {
         name: Option<&str>,
         now: i64,
     ) -> StoreResult<(Contact, bool)> {
-        retrying!(self.pool, |c| async {
+        let out = retrying!(self.pool, |c| async {
             let mut r =
                 conversations::resolve(c, tenant_id, key, also, None, (name, None), now).await?;
+            // What `contact.updated` compares with, as SQLite: the contact the key named before,
+            // or (found by the other identifier) the contact as resolving left it.
+            let before = match (r.created, &r.before.0) {
+                (true, _) => None,
+                (false, Some(b)) => Some(b.clone()),
+                (false, None) => Some(r.contact.clone()),
+            };
             r.set_name(name);
             if r.dirty {
                 conversations::save(c, &mut r.contact, now).await?;
             }
+            let mut new_events = std::mem::take(&mut r.events);
+            new_events.extend(r.contact_event(before.as_ref(), now));
+            events::insert(c, new_events).await.pg()?;
             Ok(((r.contact, r.created), true))
-        })
+        })?;
+        self.signal.bump();
+        Ok(out)
     }
 
     async fn list_contacts(
@@ -743,7 +775,7 @@ impl Store for PgStore {
         patch: &ContactPatch,
         now: i64,
     ) -> StoreResult<Option<Contact>> {
-        retrying!(self.pool, |c| async {
+        let out = retrying!(self.pool, |c| async {
             let row = sqlx::query(LOCK_CONTACT_SQL.as_str())
                 .bind(tenant_id)
                 .bind(id)
@@ -754,6 +786,7 @@ impl Store for PgStore {
                 return Ok((None, false));
             };
             let mut contact = rows::contact(&row)?;
+            let before = contact.clone();
             if let Some(name) = &patch.profile_name {
                 contact.profile_name = Some(name.clone());
             }
@@ -773,8 +806,17 @@ impl Store for PgStore {
                 None => {}
             }
             conversations::save(c, &mut contact, now).await?;
+            let changes = build::contact_changes(Some(&before), &contact);
+            if !changes.is_empty() {
+                let event = build::contact_updated(&contact, &changes, now);
+                events::insert(c, vec![event]).await.pg()?;
+            }
             Ok((Some(contact), true))
-        })
+        })?;
+        if out.is_some() {
+            self.signal.bump();
+        }
+        Ok(out)
     }
 
     async fn set_marketing_opt_out(
@@ -783,7 +825,7 @@ impl Store for PgStore {
         key: &ContactKey,
         change: &OptOutChange,
     ) -> StoreResult<Contact> {
-        retrying!(self.pool, |c| async {
+        let out = retrying!(self.pool, |c| async {
             let mut r =
                 conversations::resolve(c, tenant_id, key, None, None, (None, None), change.at)
                     .await?;
@@ -791,8 +833,14 @@ impl Store for PgStore {
             if r.dirty {
                 conversations::save(c, &mut r.contact, change.at).await?;
             }
+            let before = r.before.0.clone();
+            let mut new_events = std::mem::take(&mut r.events);
+            new_events.extend(r.contact_event(before.as_ref(), change.at));
+            events::insert(c, new_events).await.pg()?;
             Ok((r.contact, true))
-        })
+        })?;
+        self.signal.bump();
+        Ok(out)
     }
 
     async fn contact_windows(
@@ -826,12 +874,23 @@ impl Store for PgStore {
         spec: &SessionSpec,
         now: i64,
     ) -> StoreResult<(Session, bool)> {
-        retrying!(self.pool, |c| async {
-            let opened =
-                conversations::open_session(c, tenant_id, channel_id, contact_id, spec, now)
-                    .await?;
+        let out = retrying!(self.pool, |c| async {
+            let mut new_events = Vec::new();
+            let opened = conversations::open_session(
+                c,
+                tenant_id,
+                channel_id,
+                contact_id,
+                spec,
+                now,
+                &mut new_events,
+            )
+            .await?;
+            events::insert(c, new_events).await.pg()?;
             Ok((opened, true))
-        })
+        })?;
+        self.signal.bump();
+        Ok(out)
     }
 
     async fn get_session(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Session>> {
@@ -873,28 +932,46 @@ impl Store for PgStore {
         id: &str,
         now: i64,
     ) -> StoreResult<Option<Session>> {
+        let mut tx = self.pool.begin().await.db()?;
         let row = sqlx::query(CLOSE_SESSION_SQL.as_str())
             .bind(tenant_id)
             .bind(id)
             .bind(now)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await
             .db()?;
         if let Some(row) = row {
-            return rows::session(&row).map(Some);
+            let s = rows::session(&row)?;
+            let event = build::session(ev::SESSION_CLOSED, &s, now);
+            events::insert(&mut tx, vec![event]).await.db()?;
+            tx.commit().await.db()?;
+            self.signal.bump();
+            return Ok(Some(s));
         }
+        drop(tx);
         self.get_session(tenant_id, id).await
     }
 
     async fn close_expired_sessions(&self, now: i64, limit: u32) -> StoreResult<Vec<Session>> {
+        let mut tx = self.pool.begin().await.db()?;
         let found = sqlx::query(CLOSE_EXPIRED_SQL.as_str())
             .bind(now)
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await
             .db()?;
         let mut closed = rows::all(found, rows::session)?;
+        if closed.is_empty() {
+            return Ok(closed);
+        }
         closed.sort_by(|a, b| (a.expires_at, &a.id).cmp(&(b.expires_at, &b.id)));
+        let new_events = closed
+            .iter()
+            .map(|s| build::session(ev::SESSION_CLOSED, s, now))
+            .collect();
+        events::insert(&mut tx, new_events).await.db()?;
+        tx.commit().await.db()?;
+        self.signal.bump();
         Ok(closed)
     }
 

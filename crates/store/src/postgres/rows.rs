@@ -173,28 +173,45 @@ pub(super) fn window_at(r: &PgRow, at: usize) -> StoreResult<ContactWindow> {
 
 /// A message from [`MESSAGE_COLS`] (extra columns after them are ignored).
 pub(super) fn message(r: &PgRow) -> StoreResult<Message> {
-    let direction: String = get(r, 4)?;
+    message_at(r, 0, None)
+}
+
+/// A message from [`MESSAGE_COLS`] starting at column `at`; a status this version does not
+/// know reads as `unknown` if given (else the row is corrupt).
+pub(super) fn message_at(
+    r: &PgRow,
+    at: usize,
+    unknown: Option<MessageStatus>,
+) -> StoreResult<Message> {
+    let direction: String = get(r, at + 4)?;
+    let status = match unknown {
+        None => status_col(r, at + 9)?,
+        Some(fallback) => {
+            let s: String = get(r, at + 9)?;
+            MessageStatus::parse(&s).unwrap_or(fallback)
+        }
+    };
     Ok(Message {
-        id: get(r, 0)?,
-        tenant_id: get(r, 1)?,
-        channel_id: get(r, 2)?,
-        contact_id: get(r, 3)?,
+        id: get(r, at)?,
+        tenant_id: get(r, at + 1)?,
+        channel_id: get(r, at + 2)?,
+        contact_id: get(r, at + 3)?,
         direction: Direction::parse(&direction)
             .ok_or_else(|| StoreError::Corrupt(format!("direction {direction}")))?,
-        recipient: get(r, 5)?,
-        msg_type: get(r, 6)?,
-        content: json_col(r, 7)?.unwrap_or_default(),
-        wamid: get(r, 8)?,
-        status: status_col(r, 9)?,
-        error: json_col(r, 10)?,
-        biz_opaque_callback_data: get(r, 11)?,
-        context_message_id: get(r, 12)?,
-        idempotency_key: get(r, 13)?,
-        created_at: get(r, 14)?,
-        updated_at: get(r, 15)?,
-        session_id: get(r, 16)?,
-        template_id: get(r, 17)?,
-        rendered_text: get(r, 18)?,
+        recipient: get(r, at + 5)?,
+        msg_type: get(r, at + 6)?,
+        content: json_col(r, at + 7)?.unwrap_or_default(),
+        wamid: get(r, at + 8)?,
+        status,
+        error: json_col(r, at + 10)?,
+        biz_opaque_callback_data: get(r, at + 11)?,
+        context_message_id: get(r, at + 12)?,
+        idempotency_key: get(r, at + 13)?,
+        created_at: get(r, at + 14)?,
+        updated_at: get(r, at + 15)?,
+        session_id: get(r, at + 16)?,
+        template_id: get(r, at + 17)?,
+        rendered_text: get(r, at + 18)?,
     })
 }
 

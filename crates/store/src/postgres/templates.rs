@@ -10,7 +10,7 @@ use sqlx::postgres::PgRow;
 
 use super::conversations::{Fail, Pg, retrying};
 use super::rows::get;
-use super::{DbResult, PgStore};
+use super::{DbResult, PgStore, events};
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
 use crate::templates::{self as logic, HistoryEntry};
@@ -152,9 +152,10 @@ async fn save(c: &mut PgConnection, t: &Template) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Adds a history entry, unless the same one is already there.
-async fn add_event(c: &mut PgConnection, e: &HistoryEntry) -> Result<(), Fail> {
-    sqlx::query(ADD_EVENT_SQL)
+/// Adds a history entry, unless the same one is already there, and, if it was added, the event
+/// of the change it records (if it records one).
+async fn add_event(c: &mut PgConnection, t: &Template, e: &HistoryEntry) -> Result<(), Fail> {
+    let done = sqlx::query(ADD_EVENT_SQL)
         .bind(&e.template_id)
         .bind(&e.kind)
         .bind(&e.value)
@@ -165,13 +166,18 @@ async fn add_event(c: &mut PgConnection, e: &HistoryEntry) -> Result<(), Fail> {
         .execute(&mut *c)
         .await
         .pg()?;
+    if done.rows_affected() > 0
+        && let Some(event) = logic::change_event(t, e)
+    {
+        events::insert(c, vec![event]).await.pg()?;
+    }
     Ok(())
 }
 
-/// Saves a row and its history entry.
+/// Saves a row, its history entry and its event.
 async fn write(c: &mut PgConnection, t: &Template, e: &HistoryEntry) -> Result<(), Fail> {
     save(c, t).await?;
-    add_event(c, e).await
+    add_event(c, t, e).await
 }
 
 impl PgStore {
@@ -180,12 +186,14 @@ impl PgStore {
         &self,
         u: &TemplateUpdate,
     ) -> StoreResult<Template> {
-        retrying!(self.pool(), |c| async {
+        let out = retrying!(self.pool(), |c| async {
             let old = lock_by_key(c, &u.waba_id, &u.name, &u.language).await?;
             let (t, e) = logic::apply_update(old.as_ref(), u)?;
             write(c, &t, &e).await?;
             Ok((t, true))
-        })
+        })?;
+        self.signal.bump();
+        Ok(out)
     }
 
     /// [`crate::Store::find_template`].
@@ -212,12 +220,14 @@ impl PgStore {
 
     /// [`crate::Store::create_template`].
     pub(super) async fn create_template_pg(&self, n: &NewTemplate) -> StoreResult<Template> {
-        retrying!(self.pool(), |c| async {
+        let out = retrying!(self.pool(), |c| async {
             let old = lock_by_key(c, &n.waba_id, &n.name, &n.language).await?;
             let (t, e) = logic::create(old.as_ref(), n)?;
             write(c, &t, &e).await?;
             Ok((t, true))
-        })
+        })?;
+        self.signal.bump();
+        Ok(out)
     }
 
     /// [`crate::Store::get_template`].
@@ -270,7 +280,7 @@ impl PgStore {
         &self,
         edit: &TemplateEdit,
     ) -> StoreResult<Option<Template>> {
-        retrying!(self.pool(), |c| async {
+        let out = retrying!(self.pool(), |c| async {
             let sql = format!("{} FOR UPDATE", by_id_sql(&edit.id));
             let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(&edit.tenant_id)
@@ -284,12 +294,14 @@ impl PgStore {
             let (t, e) = logic::edit(&old, edit);
             write(c, &t, &e).await?;
             Ok((Some(t), true))
-        })
+        })?;
+        self.signal.bump();
+        Ok(out)
     }
 
     /// [`crate::Store::sync_template`].
     pub(super) async fn sync_template_pg(&self, s: &SyncedTemplate) -> StoreResult<SyncOutcome> {
-        retrying!(self.pool(), |c| async {
+        let out = retrying!(self.pool(), |c| async {
             let old = lock_by_key(c, &s.waba_id, &s.name, &s.language).await?;
             match logic::sync(old.as_ref(), s)? {
                 Some((t, created, e)) => {
@@ -313,7 +325,9 @@ impl PgStore {
                     Ok((outcome, false))
                 }
             }
-        })
+        })?;
+        self.signal.bump();
+        Ok(out)
     }
 
     /// [`crate::Store::delete_templates`].
@@ -325,7 +339,7 @@ impl PgStore {
         id: Option<&str>,
         at: i64,
     ) -> StoreResult<Vec<Template>> {
-        retrying!(self.pool(), |c| async {
+        let out = retrying!(self.pool(), |c| async {
             let found = sqlx::query(TO_DELETE_SQL.as_str())
                 .bind(waba_id)
                 .bind(name)
@@ -345,7 +359,9 @@ impl PgStore {
             }
             let commit = !out.is_empty();
             Ok((out, commit))
-        })
+        })?;
+        self.signal.bump();
+        Ok(out)
     }
 
     /// [`crate::Store::template_history`].

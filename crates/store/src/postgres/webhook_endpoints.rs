@@ -1,4 +1,5 @@
-//! Tenants' webhook endpoints on PostgreSQL: plain rows on the pool, each change one statement.
+//! Tenants' webhook endpoints on PostgreSQL: plain rows on the pool. The delivery cursor is
+//! kept by [`crate::Store::record_deliveries`] (`events.rs`); nothing here writes it.
 
 use std::sync::LazyLock;
 
@@ -10,6 +11,8 @@ use crate::error::StoreResult;
 use crate::model::*;
 
 const WEBHOOK_ENDPOINT_COLS: &str = "id, tenant_id, url, description, events, format, enabled, disabled_reason, secret_enc, previous_secret_enc, previous_secret_expires_at, failing_since, created_at, updated_at";
+/// [`WEBHOOK_ENDPOINT_COLS`] and the delivery cursor (its transaction id as a `bigint`).
+const WEBHOOK_ENDPOINT_READ_COLS: &str = "id, tenant_id, url, description, events, format, enabled, disabled_reason, secret_enc, previous_secret_enc, previous_secret_expires_at, failing_since, created_at, updated_at, cursor_xid::text::bigint, cursor_seq";
 
 static CREATE_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -19,12 +22,12 @@ static CREATE_SQL: LazyLock<String> = LazyLock::new(|| {
 });
 static GET_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {WEBHOOK_ENDPOINT_COLS} FROM webhook_endpoints WHERE id = $2 AND tenant_id = $1"
+        "SELECT {WEBHOOK_ENDPOINT_READ_COLS} FROM webhook_endpoints WHERE id = $2 AND tenant_id = $1"
     )
 });
 static LIST_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {WEBHOOK_ENDPOINT_COLS} FROM webhook_endpoints
+        "SELECT {WEBHOOK_ENDPOINT_READ_COLS} FROM webhook_endpoints
          WHERE tenant_id = $1 AND ($2::text IS NULL OR id > $2)
          ORDER BY id LIMIT $3"
     )
@@ -36,18 +39,24 @@ static UPDATE_SQL: LazyLock<String> = LazyLock::new(|| {
            disabled_reason = $8, secret_enc = $9, previous_secret_enc = $10,
            previous_secret_expires_at = $11, failing_since = $12, updated_at = $13
          WHERE id = $1 AND tenant_id = $2
-         RETURNING {WEBHOOK_ENDPOINT_COLS}"
+         RETURNING {WEBHOOK_ENDPOINT_READ_COLS}"
     )
 });
 const DELETE_SQL: &str = "DELETE FROM webhook_endpoints WHERE id = $2 AND tenant_id = $1";
+/// The deleted endpoint's pending deliveries and log (statements of their own, after the
+/// delete: each sees what a transaction recording deliveries, which the delete waited for,
+/// committed).
+const DELETE_RETRIES_SQL: &str = "DELETE FROM webhook_retries WHERE endpoint_id = $1";
+const DELETE_ATTEMPTS_SQL: &str = "DELETE FROM webhook_attempts WHERE endpoint_id = $1";
 static ENABLED_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!("SELECT {WEBHOOK_ENDPOINT_COLS} FROM webhook_endpoints WHERE enabled ORDER BY id")
+    format!("SELECT {WEBHOOK_ENDPOINT_READ_COLS} FROM webhook_endpoints WHERE enabled ORDER BY id")
 });
 
 fn webhook_endpoint(r: &PgRow) -> StoreResult<WebhookEndpoint> {
     let events: String = get(r, 4)?;
+    let (xid, seq): (Option<i64>, Option<i64>) = (get(r, 14)?, get(r, 15)?);
     Ok(WebhookEndpoint {
-        cursor: None,
+        cursor: xid.zip(seq).map(|(xid, seq)| EventCursor { xid, seq }),
         id: get(r, 0)?,
         tenant_id: get(r, 1)?,
         url: get(r, 2)?,
@@ -89,7 +98,10 @@ impl PgStore {
             .execute(self.pool())
             .await
             .db()?;
-        Ok(e.clone())
+        Ok(WebhookEndpoint {
+            cursor: None,
+            ..e.clone()
+        })
     }
 
     /// [`crate::Store::get_webhook_endpoint`].
@@ -154,13 +166,22 @@ impl PgStore {
         tenant_id: &str,
         id: &str,
     ) -> StoreResult<bool> {
+        let mut tx = self.pool().begin().await.db()?;
         let done = sqlx::query(DELETE_SQL)
             .bind(tenant_id)
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await
             .db()?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        // Its log and pending deliveries go with it.
+        for sql in [DELETE_RETRIES_SQL, DELETE_ATTEMPTS_SQL] {
+            sqlx::query(sql).bind(id).execute(&mut *tx).await.db()?;
+        }
+        tx.commit().await.db()?;
+        Ok(true)
     }
 
     /// [`crate::Store::enabled_webhook_endpoints`].

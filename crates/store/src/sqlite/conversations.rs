@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use super::events;
 use super::queries::{insert_message, upsert_contact};
-use crate::events::kind as ev;
 use super::rows::{self, CONTACT_COLS, SESSION_COLS, WINDOW_COLS};
 use crate::error::StoreResult;
+use crate::events::kind as ev;
 use crate::model::*;
 
 fn key_col(key: &ContactKey) -> (&'static str, &str) {
@@ -73,7 +73,7 @@ pub(super) fn resolve_contact(
         }
         (Some(a), _) => (a, false),
         (None, Some(b)) => (b, false),
-        (None, None) => (upsert_contact(c, tenant, key, now)?, true),
+        (None, None) => (upsert_contact(c, tenant, key, now)?.0, true),
     };
     // Fill in whichever identifier the contact lacks (nobody else has it: checked above).
     for k in std::iter::once(key).chain(also) {
@@ -307,7 +307,7 @@ pub(super) fn open_session(
         s.opened_at,
         s.expires_at
     ])?;
-    events::session(c, ev::SESSION_OPENED, &s.id, now)?;
+    events::insert(c, &crate::events::session(ev::SESSION_OPENED, &s, now))?;
     Ok((s, true))
 }
 

@@ -196,8 +196,10 @@ pub(super) fn due(
 
 /// [`crate::Store::next_delivery_due`].
 pub(super) fn next_due(c: &Connection, endpoint: &str) -> StoreResult<Option<i64>> {
-    Ok(c.prepare_cached("SELECT MIN(due_at) FROM webhook_retries WHERE endpoint_id = ?1")?
-        .query_row([endpoint], |r| r.get(0))?)
+    Ok(
+        c.prepare_cached("SELECT MIN(due_at) FROM webhook_retries WHERE endpoint_id = ?1")?
+            .query_row([endpoint], |r| r.get(0))?,
+    )
 }
 
 /// [`crate::Store::record_deliveries`].

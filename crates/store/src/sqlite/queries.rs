@@ -957,13 +957,13 @@ fn find_message(
         .optional()?)
 }
 
-/// Finds or creates the contact for `key`, returning its id.
+/// Finds or creates the contact for `key`, returning its id and whether it was created.
 pub(super) fn upsert_contact(
     c: &Connection,
     tenant: &str,
     key: &ContactKey,
     now: i64,
-) -> StoreResult<String> {
+) -> StoreResult<(String, bool)> {
     let (col, value) = match key {
         ContactKey::WaId(w) => ("wa_id", w),
         ContactKey::UserId(u) => ("user_id", u),
@@ -977,7 +977,7 @@ pub(super) fn upsert_contact(
         .query_row([tenant, value], |r| r.get::<_, String>(0))
         .optional()?
     {
-        return Ok(id);
+        return Ok((id, false));
     }
     let id = openbsp_domain::ids::new_id_at(openbsp_domain::ids::prefix::CONTACT, now);
     let sql = format!(
@@ -985,7 +985,7 @@ pub(super) fn upsert_contact(
     );
     c.prepare_cached(&sql)?
         .execute(params![id, tenant, value, now])?;
-    Ok(id)
+    Ok((id, true))
 }
 
 fn enqueue(
@@ -1020,9 +1020,8 @@ fn enqueue_in(
             EnqueueOutcome::KeyReused(existing)
         });
     }
-    let known = conv::find_contact(c, &m.tenant_id, &new.contact)?.is_some();
-    let contact_id = upsert_contact(c, &m.tenant_id, &new.contact, m.created_at)?;
-    if !known {
+    let (contact_id, created) = upsert_contact(c, &m.tenant_id, &new.contact, m.created_at)?;
+    if created {
         events::contact(c, &m.tenant_id, &contact_id, None, m.created_at)?;
     }
     let (session, _) = conv::open_session(
@@ -1090,19 +1089,24 @@ pub(super) fn insert_message(
         rendered_text,
         request_hash,
     ])?;
-    add_history(c, &m.id, m.status, m.created_at, None, None)
+    add_history(c, m, m.status, m.created_at, None, None)
 }
 
 /// Adds a status history entry, unless the message already reached that status, and its
 /// `message.status` event (inbound messages get `message.received` from their caller).
-fn add_history(
+fn add_history<'a>(
     c: &Connection,
-    message_id: &str,
+    message: impl Into<Subject<'a>>,
     status: MessageStatus,
     at: i64,
     error: Option<&serde_json::Value>,
     pricing: Option<&str>,
 ) -> StoreResult<()> {
+    let message = message.into();
+    let message_id = match &message {
+        Subject::Id(id) => *id,
+        Subject::Message(m) => m.id.as_str(),
+    };
     let added = c
         .prepare_cached(
             "INSERT INTO message_statuses (message_id, status, at, error) VALUES (?1, ?2, ?3, ?4)
@@ -1115,9 +1119,34 @@ fn add_history(
             error.map(|e| e.to_string())
         ])?;
     if added > 0 && status != MessageStatus::Received {
-        events::message_status(c, message_id, status, at, error, pricing)?;
+        match message {
+            // Just inserted: the event is built from it, without reading it back.
+            Subject::Message(m) => events::insert(
+                c,
+                &crate::events::message_status(m, status, at, error, pricing),
+            )?,
+            Subject::Id(id) => events::message_status(c, id, status, at, error, pricing)?,
+        }
     }
     Ok(())
+}
+
+/// The message a history entry is for: by id, or the message itself when the caller has it.
+enum Subject<'a> {
+    Id(&'a str),
+    Message(&'a Message),
+}
+
+impl<'a> From<&'a str> for Subject<'a> {
+    fn from(id: &'a str) -> Self {
+        Subject::Id(id)
+    }
+}
+
+impl<'a> From<&'a Message> for Subject<'a> {
+    fn from(m: &'a Message) -> Self {
+        Subject::Message(m)
+    }
 }
 
 /// Moves a message to `status` if that is forward; records history either way (the event is

@@ -77,20 +77,21 @@ fn save(c: &Connection, t: &Template) -> StoreResult<()> {
 
 /// Adds a history entry, unless the same one is already there.
 fn add_event(c: &Connection, t: &Template, e: &HistoryEntry) -> StoreResult<()> {
-    let added = c.prepare_cached(
-        "INSERT INTO template_events (template_id, kind, value, previous, reason, detail, at)
+    let added = c
+        .prepare_cached(
+            "INSERT INTO template_events (template_id, kind, value, previous, reason, detail, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT (template_id, kind, value, at) DO NOTHING",
-    )?
-    .execute(params![
-        e.template_id,
-        e.kind,
-        e.value,
-        e.previous,
-        e.reason,
-        e.detail,
-        e.at
-    ])?;
+        )?
+        .execute(params![
+            e.template_id,
+            e.kind,
+            e.value,
+            e.previous,
+            e.reason,
+            e.detail,
+            e.at
+        ])?;
     if added > 0
         && let Some(event) = logic::change_event(t, e)
     {

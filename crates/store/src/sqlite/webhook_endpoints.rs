@@ -117,8 +117,9 @@ pub(super) fn delete(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<b
 
 /// [`crate::Store::enabled_webhook_endpoints`].
 pub(super) fn enabled(c: &Connection) -> StoreResult<Vec<WebhookEndpoint>> {
-    let sql =
-        format!("SELECT {WEBHOOK_ENDPOINT_READ_COLS} FROM webhook_endpoints WHERE enabled ORDER BY id");
+    let sql = format!(
+        "SELECT {WEBHOOK_ENDPOINT_READ_COLS} FROM webhook_endpoints WHERE enabled ORDER BY id"
+    );
     let mut stmt = c.prepare_cached(&sql)?;
     let found = stmt.query_map([], rows::webhook_endpoint)?;
     Ok(found.collect::<Result<Vec<_>, _>>()?)

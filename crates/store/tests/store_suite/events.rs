@@ -70,7 +70,13 @@ pub async fn every_change_writes_its_event(backend: Backend) {
     let statuses: Vec<(Value, Value, Value)> = ev
         .iter()
         .filter(|(t, _)| t == "message.status")
-        .map(|(_, d)| (d["status"].clone(), d["sequence"].clone(), d["wamid"].clone()))
+        .map(|(_, d)| {
+            (
+                d["status"].clone(),
+                d["sequence"].clone(),
+                d["wamid"].clone(),
+            )
+        })
         .collect();
     assert_eq!(
         statuses,
@@ -81,10 +87,7 @@ pub async fn every_change_writes_its_event(backend: Backend) {
             (json!("sent"), json!(3), json!("wamid.E1")),
         ]
     );
-    let delivered_event = ev
-        .iter()
-        .find(|(_, d)| d["status"] == "delivered")
-        .unwrap();
+    let delivered_event = ev.iter().find(|(_, d)| d["status"] == "delivered").unwrap();
     assert_eq!(delivered_event.1["pricing"]["category"], "utility");
 
     // An inbound message from a new user: contact, session, message; a duplicate: nothing.
@@ -109,7 +112,13 @@ pub async fn every_change_writes_its_event(backend: Backend) {
 
     // The same user renamed: one contact.updated naming the change; the session is renewed,
     // not reopened.
-    let renamed = inbound(&w.channel, "15550002222", "wamid.IN2", Some("Ann B"), 21_000);
+    let renamed = inbound(
+        &w.channel,
+        "15550002222",
+        "wamid.IN2",
+        Some("Ann B"),
+        21_000,
+    );
     store.insert_inbound(&renamed).await.unwrap();
     let ev = all_events(&store, &w.tenant.id).await;
     assert_eq!(
@@ -119,7 +128,10 @@ pub async fn every_change_writes_its_event(backend: Backend) {
     assert_eq!(ev[before + 3].1["changes"], json!(["name"]));
 
     // A business's change to the contact, a close, a template's review.
-    let contact_id = ev[before + 3].1["contact"]["id"].as_str().unwrap().to_string();
+    let contact_id = ev[before + 3].1["contact"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let patch = ContactPatch {
         marketing_opt_out: Some(true),
         ..Default::default()
@@ -133,7 +145,10 @@ pub async fn every_change_writes_its_event(backend: Backend) {
         .update_contact(&w.tenant.id, &contact_id, &patch, 22_500)
         .await
         .unwrap();
-    let session_id = ev[before + 1].1["session"]["id"].as_str().unwrap().to_string();
+    let session_id = ev[before + 1].1["session"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     store
         .close_session(&w.tenant.id, &session_id, 23_000)
         .await
@@ -185,7 +200,11 @@ pub async fn every_change_writes_its_event(backend: Backend) {
     assert_eq!(ev[before + 6].1["session"]["close_reason"], "closed");
     let tpl = &ev[before + 7].1;
     assert_eq!(tpl["value"], "APPROVED");
-    assert_eq!(tpl["previous"], Value::Null, "a template first heard of has no previous status");
+    assert_eq!(
+        tpl["previous"],
+        Value::Null,
+        "a template first heard of has no previous status"
+    );
     assert_eq!(tpl["template"]["name"], "order_update");
     assert_eq!(ev[before + 8].1["value"], "RED");
 
@@ -207,13 +226,18 @@ pub async fn events_list_newest_first_with_filters_and_pages(backend: Backend) {
     let (_db, store) = open_store(backend).await;
     let w = world(&store, "Acme").await;
     let other = world(&store, "Globex").await;
+    // Events carry the time the gateway recorded them: note it around the middle ones.
+    let mut marks = Vec::new();
     for i in 0..5 {
+        marks.push(chrono::Utc::now().timestamp_millis());
         enqueue(
             &store,
             outbound(&w.channel, &format!("1555000{i:04}"), 10_000 + i * 1_000),
         )
         .await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
+    marks.push(chrono::Utc::now().timestamp_millis());
     enqueue(&store, outbound(&other.channel, "15559999999", 10_000)).await;
     let list = |filter: EventFilter| {
         let store = store.clone();
@@ -226,7 +250,10 @@ pub async fn events_list_newest_first_with_filters_and_pages(backend: Backend) {
     })
     .await;
     assert_eq!(all.len(), 15);
-    assert!(all.windows(2).all(|p| p[0].cursor > p[1].cursor), "newest first");
+    assert!(
+        all.windows(2).all(|p| p[0].cursor > p[1].cursor),
+        "newest first"
+    );
     let statuses = list(EventFilter {
         types: vec!["message.*".into()],
         limit: 100,
@@ -247,13 +274,10 @@ pub async fn events_list_newest_first_with_filters_and_pages(backend: Backend) {
     })
     .await;
     let ids: Vec<String> = first.iter().chain(&second).map(|e| e.id.clone()).collect();
-    assert_eq!(
-        ids,
-        all.iter().map(|e| e.id.clone()).collect::<Vec<_>>()
-    );
+    assert_eq!(ids, all.iter().map(|e| e.id.clone()).collect::<Vec<_>>());
     let window = list(EventFilter {
-        since: Some(11_000),
-        until: Some(13_000),
+        since: Some(marks[1]),
+        until: Some(marks[3]),
         limit: 100,
         ..Default::default()
     })
@@ -261,10 +285,17 @@ pub async fn events_list_newest_first_with_filters_and_pages(backend: Backend) {
     assert_eq!(window.len(), 6);
     let one = &all[0];
     assert_eq!(
-        store.get_event(&w.tenant.id, &one.id).await.unwrap().as_ref(),
+        store
+            .get_event(&w.tenant.id, &one.id)
+            .await
+            .unwrap()
+            .as_ref(),
         Some(one)
     );
-    assert_eq!(store.get_event(&other.tenant.id, &one.id).await.unwrap(), None);
+    assert_eq!(
+        store.get_event(&other.tenant.id, &one.id).await.unwrap(),
+        None
+    );
 }
 
 /// Many writers at once while a reader follows its cursor: the reader sees every event once,
@@ -322,12 +353,14 @@ pub async fn a_cursor_reader_never_skips_an_event(backend: Backend) {
     let unique: BTreeSet<&String> = seen.iter().collect();
     assert_eq!(unique.len(), seen.len(), "no event twice");
     assert_eq!(seen.len(), all.len(), "no event skipped");
-    // `since` skips what was made before the reader started.
+    // `since` skips what was recorded before it.
+    let mid = all[all.len() / 2].created_at;
     let late = store
-        .events_after(&w.tenant.id, event_format::NATIVE, None, 10_039, 1000)
+        .events_after(&w.tenant.id, event_format::NATIVE, None, mid, 1000)
         .await
         .unwrap();
-    assert!(!late.is_empty() && late.iter().all(|e| e.created_at >= 10_039));
+    assert!(!late.is_empty() && late.len() < all.len());
+    assert!(late.iter().all(|e| e.created_at >= mid));
 }
 
 fn attempt(e: &WebhookEndpoint, ev: &Event, n: u32, at: i64, ok: bool) -> DeliveryAttempt {
@@ -434,13 +467,25 @@ pub async fn deliveries_are_logged_retried_replayed_and_disabled(backend: Backen
     assert_eq!(now.cursor, Some(evs[2].cursor));
 
     // The retry is due at 20 000, not before.
-    assert!(store.due_deliveries(&e.id, 19_999, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .due_deliveries(&e.id, 19_999, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(store.next_delivery_due(&e.id).await.unwrap(), Some(20_000));
     let due = store.due_deliveries(&e.id, 20_000, 10).await.unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].event, evs[1]);
     assert_eq!(due[0].attempt, 2);
-    assert!(store.due_deliveries(&sibling.id, 20_000, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .due_deliveries(&sibling.id, 20_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // The log, newest first, filtered and paged.
     let log = |f: AttemptFilter| {
@@ -479,17 +524,42 @@ pub async fn deliveries_are_logged_retried_replayed_and_disabled(backend: Backen
     })
     .await;
     assert_eq!(by_event.len(), 1);
-    assert!(store
-        .list_delivery_attempts(&other.tenant.id, &e.id, &AttemptFilter { limit: 10, ..Default::default() })
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(
+        store
+            .list_delivery_attempts(
+                &other.tenant.id,
+                &e.id,
+                &AttemptFilter {
+                    limit: 10,
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Replays: the failed ones of a time range, and one event; the numbering continues.
     let failed_range = ReplaySelection::Failed {
-        since: 0,
-        until: 100_000,
+        since: evs[0].created_at,
+        until: evs[8].created_at + 1,
     };
+    // A period without that failure replays nothing.
+    assert_eq!(
+        store
+            .replay_deliveries(
+                &w.tenant.id,
+                &e.id,
+                &ReplaySelection::Failed {
+                    since: evs[8].created_at + 1,
+                    until: evs[8].created_at + 60_000,
+                },
+                21_000
+            )
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(
         store
             .replay_deliveries(&other.tenant.id, &e.id, &failed_range, 21_000)
@@ -535,7 +605,8 @@ pub async fn deliveries_are_logged_retried_replayed_and_disabled(backend: Backen
     );
 
     // Done deliveries leave the queue; the endpoint is disabled once, with its event.
-    let disabled_event = openbsp_store::events::endpoint_disabled(&now, "failing since 15 000", 30_000);
+    let disabled_event =
+        openbsp_store::events::endpoint_disabled(&now, "failing since 15 000", 30_000);
     let disable = DeliveryRecord {
         endpoint_id: e.id.clone(),
         tenant_id: e.tenant_id.clone(),
@@ -555,7 +626,13 @@ pub async fn deliveries_are_logged_retried_replayed_and_disabled(backend: Backen
         })
         .await
         .unwrap();
-    assert!(store.due_deliveries(&e.id, 99_000, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .due_deliveries(&e.id, 99_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let now = store
         .get_webhook_endpoint(&w.tenant.id, &e.id)
         .await
@@ -580,10 +657,20 @@ pub async fn deliveries_are_logged_retried_replayed_and_disabled(backend: Backen
 
     // A deleted endpoint's log and queue go with it; records for it are ignored.
     store
-        .replay_deliveries(&w.tenant.id, &e.id, &ReplaySelection::Event(evs[0].id.clone()), 40_000)
+        .replay_deliveries(
+            &w.tenant.id,
+            &e.id,
+            &ReplaySelection::Event(evs[0].id.clone()),
+            40_000,
+        )
         .await
         .unwrap();
-    assert!(store.delete_webhook_endpoint(&w.tenant.id, &e.id).await.unwrap());
+    assert!(
+        store
+            .delete_webhook_endpoint(&w.tenant.id, &e.id)
+            .await
+            .unwrap()
+    );
     assert_eq!(store.next_delivery_due(&e.id).await.unwrap(), None);
     store
         .record_deliveries(&DeliveryRecord {
@@ -597,12 +684,14 @@ pub async fn deliveries_are_logged_retried_replayed_and_disabled(backend: Backen
         .await
         .unwrap();
     assert_eq!(store.next_delivery_due(&e.id).await.unwrap(), None);
-    assert!(log(AttemptFilter {
-        limit: 10,
-        ..Default::default()
-    })
-    .await
-    .is_empty());
+    assert!(
+        log(AttemptFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
 }
 
 pub async fn meta_envelopes_are_written_with_the_inbox_mark(backend: Backend) {
@@ -616,7 +705,7 @@ pub async fn meta_envelopes_are_written_with_the_inbox_mark(backend: Backend) {
         body: payload.to_string().into_bytes(),
     };
     store.insert_inbox(&item).await.unwrap();
-    let mut meta = NewEvent::native(&w.tenant.id, "message.received", 1_500, payload.clone());
+    let mut meta = NewEvent::native(&w.tenant.id, "message.received", payload.clone());
     meta.format = event_format::META.into();
     store
         .mark_inbox_processed(&[item.id.clone()], 2_000, std::slice::from_ref(&meta))
@@ -633,7 +722,11 @@ pub async fn meta_envelopes_are_written_with_the_inbox_mark(backend: Backend) {
     assert_eq!(got[0].data, payload);
     assert_eq!(got[0].format, "meta");
     assert_eq!(
-        store.get_event(&w.tenant.id, &meta.id).await.unwrap().map(|e| e.id),
+        store
+            .get_event(&w.tenant.id, &meta.id)
+            .await
+            .unwrap()
+            .map(|e| e.id),
         Some(meta.id.clone())
     );
 }

@@ -1,0 +1,83 @@
+//! Delivery of events to the tenants' webhook endpoints.
+//!
+//! A supervisor keeps one worker per enabled endpoint; a worker owns its endpoint's delivery
+//! and nothing else, so a slow or dead endpoint never delays another. A worker reads the
+//! events after its endpoint's durable cursor (in an order a cursor can follow without
+//! skipping: see the store) and the deliveries whose retry is due, attempts them concurrently
+//! (bounded, keep-alive, a timeout per attempt), then records the whole batch in one
+//! transaction: every attempt in the log, the cursor moved past what was read, failures queued
+//! for their next attempt on the schedule (with jitter, honouring `Retry-After`), and the
+//! endpoint disabled, with an `endpoint.disabled` event, once it has failed for the configured
+//! period. A crash between the attempts and that record sends those events again, with the
+//! same `webhook-id`: at least once, never lost.
+
+pub mod client;
+mod worker;
+
+use std::collections::HashMap;
+
+use openbsp_store::WebhookEndpoint;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::state::AppState;
+
+/// How often the supervisor re-reads the endpoints when nothing woke it (another replica's
+/// changes).
+const REFRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
+struct Running {
+    config: watch::Sender<Option<WebhookEndpoint>>,
+    handle: JoinHandle<()>,
+}
+
+/// Runs the supervisor until `shutdown`; the workers stop with it.
+pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let mut running: HashMap<String, Running> = HashMap::new();
+    loop {
+        match state.store.enabled_webhook_endpoints().await {
+            Ok(endpoints) => {
+                let mut wanted: HashMap<String, WebhookEndpoint> =
+                    endpoints.into_iter().map(|e| (e.id.clone(), e)).collect();
+                running.retain(|id, r| match wanted.remove(id) {
+                    Some(e) if !r.handle.is_finished() => {
+                        // A changed endpoint (URL, secret, patterns…) is picked up by its
+                        // worker at its next batch.
+                        r.config.send_if_modified(|cur| {
+                            let changed = cur.as_ref().is_none_or(|c| c.updated_at != e.updated_at);
+                            if changed {
+                                *cur = Some(e);
+                            }
+                            changed
+                        });
+                        true
+                    }
+                    Some(e) => {
+                        // Its worker stopped (it disabled the endpoint, which was enabled
+                        // again since): start another.
+                        wanted.insert(id.clone(), e);
+                        false
+                    }
+                    None => {
+                        let _ = r.config.send(None);
+                        false
+                    }
+                });
+                for (id, e) in wanted {
+                    let (config, rx) = watch::channel(Some(e));
+                    let handle = tokio::spawn(worker::run(state.clone(), rx, shutdown.clone()));
+                    running.insert(id, Running { config, handle });
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read webhook endpoints; will retry"),
+        }
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => break,
+            _ = state.delivery_wake.notified() => {}
+            _ = tokio::time::sleep(REFRESH) => {}
+        }
+    }
+    for (_, r) in running {
+        let _ = r.handle.await;
+    }
+}
