@@ -10,6 +10,7 @@ pub const CATALOGUE: &[&str] = &[
     "contact.updated",
     "template.status_changed",
     "template.quality_changed",
+    "template.category_changed",
     "endpoint.disabled",
 ];
 
