@@ -69,17 +69,12 @@ impl Gateway {
         let addr = listener.local_addr()?;
         let state = AppState::with_clock(config, store, clock)?;
         let (shutdown, rx) = watch::channel(false);
-        let mut tasks = Vec::new();
-        tasks.push(tokio::spawn(sender::run(state.clone(), rx.clone())));
-        tasks.push(tokio::spawn(webhooks::processor::run(
-            state.clone(),
-            rx.clone(),
-        )));
-        tasks.push(tokio::spawn(sessions::closer::run(
-            state.clone(),
-            rx.clone(),
-        )));
-        tasks.push(tokio::spawn(delivery::run(state.clone(), rx.clone())));
+        let mut tasks = vec![
+            tokio::spawn(sender::run(state.clone(), rx.clone())),
+            tokio::spawn(webhooks::processor::run(state.clone(), rx.clone())),
+            tokio::spawn(sessions::closer::run(state.clone(), rx.clone())),
+            tokio::spawn(delivery::run(state.clone(), rx.clone())),
+        ];
         let app = router(state.clone());
         let mut srx = rx.clone();
         tasks.push(tokio::spawn(async move {

@@ -143,8 +143,7 @@ async fn events_reach_endpoints_signed_and_are_listed(b: Backend) {
     assert!(verdicts.iter().all(|v| v == "ok"), "{verdicts:?}");
     // A tampered body, or another secret, is refused by the same consumer.
     let mut tampered = hits[0].clone();
-    tampered.body =
-        bytes::Bytes::from(hits[0].body.to_vec().into_iter().rev().collect::<Vec<u8>>());
+    tampered.body = bytes::Bytes::from(hits[0].body.iter().copied().rev().collect::<Vec<u8>>());
     assert_ne!(consumer_verdicts("standard", &secret, &[tampered])[0], "ok");
     let (_, other_secret) =
         endpoint(&app, json!({"url": other.url, "events": ["template.*"]})).await;

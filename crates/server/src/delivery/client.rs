@@ -76,6 +76,7 @@ mod tests {
 
     #[tokio::test]
     async fn names_that_resolve_to_refused_addresses_are_not_connected_to() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let strict = NetworkPolicy::default();
         let client = build(strict, Duration::from_secs(2)).unwrap();
         let err = client
