@@ -427,8 +427,13 @@ async fn sigkill_loses_no_event(b: Backend) {
     }
     gw.sigkill();
     let at_kill = got.0.lock().unwrap().len();
-    let ids_at_kill: std::collections::HashSet<String> =
-        got.0.lock().unwrap().iter().map(|(id, _)| id.clone()).collect();
+    let ids_at_kill: std::collections::HashSet<String> = got
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(id, _)| id.clone())
+        .collect();
     let gw = Gateway::start(&db, port, 2);
     wait_ready(&http, &base, &gw).await;
     let made = event_ids(&http, &base, &api_key).await;

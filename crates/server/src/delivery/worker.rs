@@ -71,7 +71,12 @@ pub(super) async fn run(
         }
         endpoint.failing_since = failing_since;
         signal.borrow_and_update();
-        let pass = pass(&state, &client, &endpoint, cursor).await;
+        // On shutdown the attempts in flight are dropped unrecorded: they go again after the
+        // restart, with the same ids.
+        let pass = tokio::select! {
+            p = pass(&state, &client, &endpoint, cursor) => p,
+            _ = shutdown.wait_for(|s| *s) => return,
+        };
         let idle = match pass {
             Ok(Pass::Stopped) => return,
             Ok(Pass::Delivered {

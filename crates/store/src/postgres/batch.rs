@@ -13,7 +13,10 @@
 //! are found or created, each message joins the open session of its channel and contact (or
 //! opens one: messages of a batch to the same new pair share it), a free entry point window is
 //! opened when asked, and the message, its `queued` history entry and its outbox row are
-//! written together. Concurrent transactions (other workers, other replicas) storing the same
+//! written together, with their events (`contact.updated` for a contact created,
+//! `session.closed` / `session.opened`, `message.status` queued: built from what the batch
+//! wrote and inserted in the order a one-by-one run writes them, one `UNNEST` per chunk).
+//! Concurrent transactions (other workers, other replicas) storing the same
 //! new key collide on its unique constraint: the later one fails, its requests are redone one
 //! by one, and the redone look-up finds the committed message (see [`enqueue_one`]).
 
@@ -469,8 +472,8 @@ async fn enqueue_set(
         );
         created[i] = Some(m);
     }
-    // Session events, by the message whose enqueue opened (or closed) the session.
-    let mut session_events: HashMap<usize, Vec<NewEvent>> = HashMap::new();
+    // Sessions opened or closed, by the message whose enqueue did it (for its events).
+    let mut session_events: HashMap<usize, Vec<SessionChange>> = HashMap::new();
     if !inserts.is_empty() {
         open_fep_windows(c, items, &created).await?;
         insert_outbound(c, items, &mut created).await?;
@@ -502,8 +505,8 @@ async fn enqueue_set(
             {
                 new_events.push(build::contact_updated(&contact, &["created"], m.created_at));
             }
-            if let Some(evs) = session_events.remove(&i) {
-                new_events.extend(evs);
+            for (kind, s, at) in session_events.remove(&i).unwrap_or_default() {
+                new_events.push(build::session(kind, &s, at));
             }
             if m.status != MessageStatus::Received {
                 new_events.push(build::message_status(m, m.status, m.created_at, None, None));
@@ -540,6 +543,11 @@ fn by_hash(new: &NewOutbound, existing: &Message, hash: Option<&str>) -> Enqueue
         EnqueueOutcome::KeyReused(existing.clone())
     }
 }
+
+/// A session a message's enqueue opened or closed (its event's kind, the session as it left
+/// it, when): its event is built with the message's other events, in their order (an event's
+/// time is when it is built).
+type SessionChange = (&'static str, Session, i64);
 
 /// The open session of each (channel, contact) pair, or a new one, in one statement: each pair's
 /// open session is an index probe (`LATERAL` on the partial unique index `sessions_open`; the
@@ -601,7 +609,7 @@ async fn join_sessions(
     c: &mut PgConnection,
     items: &[NewOutbound],
     created: &mut [Option<Message>],
-    session_events: &mut HashMap<usize, Vec<NewEvent>>,
+    session_events: &mut HashMap<usize, Vec<SessionChange>>,
 ) -> StoreResult<Vec<(String, String)>> {
     // Each pair's first message; pairs in a fixed order, so that concurrent batches opening
     // the same sessions wait for each other instead of deadlocking.
@@ -719,11 +727,10 @@ async fn join_sessions(
                         last_inbound_at: None,
                         updated_at: at,
                     };
-                    session_events.entry(i).or_default().push(build::session(
-                        ev::SESSION_OPENED,
-                        &s,
-                        at,
-                    ));
+                    session_events
+                        .entry(i)
+                        .or_default()
+                        .push((ev::SESSION_OPENED, s, at));
                 }
                 if fresh || expires_at > at {
                     found.insert(key, id);
@@ -744,11 +751,10 @@ async fn join_sessions(
             for row in &closed {
                 let s = rows::session(row)?;
                 if let Some((_, at, i)) = lapsed.iter().find(|l| l.0 == s.id) {
-                    session_events.entry(*i).or_default().push(build::session(
-                        ev::SESSION_CLOSED,
-                        &s,
-                        *at,
-                    ));
+                    session_events
+                        .entry(*i)
+                        .or_default()
+                        .push((ev::SESSION_CLOSED, s, *at));
                 }
             }
         }

@@ -113,9 +113,7 @@ impl Resolved {
         let changes = build::contact_changes(before, &self.contact);
         (!changes.is_empty()).then(|| build::contact_updated(&self.contact, &changes, at))
     }
-}
 
-impl Resolved {
     /// Sets the profile name, when given (a given name counts as a change even if it is the
     /// same, as it always did: `updated_at` says when the user was last seen with it).
     pub fn set_name(&mut self, name: Option<&str>) {
@@ -532,7 +530,7 @@ static SES_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 /// (from column `at`): the session, if the statement opened it.
 fn opened_session(row: &sqlx::postgres::PgRow, at: usize) -> Result<Option<Session>, Fail> {
     let id: Option<String> = rows::get(row, at)?;
-    let opened: Option<bool> = rows::get(row, at + 12)?;
+    let opened: Option<bool> = rows::get(row, at + rows::SESSION_N)?;
     if id.is_none() || opened != Some(true) {
         return Ok(None);
     }

@@ -7,6 +7,9 @@
 //! transaction is durable. Work that replicas compete for is claimed with
 //! `FOR UPDATE SKIP LOCKED`; rows whose update depends on their current value are locked with
 //! `FOR UPDATE` first, so concurrent writers never move a status backwards.
+//!
+//! Events are written by the transaction of the change they report ([`events`]), and every
+//! commit of a transaction that may have written some bumps [`Signal`].
 
 mod batch;
 mod conversations;

@@ -20,6 +20,8 @@ pub(super) const MESSAGE_COLS: &str = "id, tenant_id, channel_id, contact_id, di
 /// Number of columns in [`MESSAGE_COLS`].
 pub(super) const MESSAGE_N: usize = 19;
 pub(super) const SESSION_COLS: &str = "id, tenant_id, channel_id, contact_id, kind, opened_by, opened_at, expires_at, closed_at, close_reason, last_inbound_at, updated_at";
+/// Number of columns in [`SESSION_COLS`].
+pub(super) const SESSION_N: usize = 12;
 pub(super) const WINDOW_COLS: &str = "channel_id, contact_id, tenant_id, last_inbound_at, entry_point_at, fep_opened_at, fep_expires_at";
 /// Number of columns in [`WINDOW_COLS`].
 pub(super) const WINDOW_N: usize = 7;

@@ -260,7 +260,8 @@ fn open_session_row(c: &Connection, channel: &str, contact: &str) -> StoreResult
 }
 
 /// The open session of a channel and contact, or a new one from `spec`. A session whose
-/// window lapsed before `now` but that the closer has not reached yet is closed first.
+/// window lapsed before `now` but that the closer has not reached yet is closed first (with its
+/// `session.closed`). The caller writes `session.opened` for a new one once it is complete.
 pub(super) fn open_session(
     c: &Connection,
     tenant: &str,
@@ -307,7 +308,6 @@ pub(super) fn open_session(
         s.opened_at,
         s.expires_at
     ])?;
-    events::insert(c, &crate::events::session(ev::SESSION_OPENED, &s, now))?;
     Ok((s, true))
 }
 
@@ -386,13 +386,16 @@ pub(super) fn insert_inbound(c: &Connection, new: &NewInbound) -> StoreResult<bo
             opened_by: "inbound".into(),
             expires_at: at + CSW_MS,
         };
-        let (s, _) = open_session(c, tenant, &m.channel_id, &contact_id, &spec, at)?;
+        let (s, opened) = open_session(c, tenant, &m.channel_id, &contact_id, &spec, at)?;
         c.prepare_cached(
             "UPDATE sessions SET expires_at = MAX(expires_at, ?2),
                last_inbound_at = MAX(COALESCE(last_inbound_at, ?3), ?3), updated_at = MAX(updated_at, ?3)
              WHERE id = ?1",
         )?
         .execute(params![s.id, at + CSW_MS, at])?;
+        if opened {
+            events::session(c, ev::SESSION_OPENED, &s.id, at)?;
+        }
         Some(s.id)
     } else {
         // A notice joins the open session only if its window had not lapsed by then.

@@ -349,8 +349,17 @@ impl Store for SqliteStore {
             contact_id.to_string(),
         );
         let spec = spec.clone();
-        self.write(move |c| conv::open_session(c, &t, &ch, &con, &spec, now))
-            .await
+        self.write(move |c| {
+            let (s, opened) = conv::open_session(c, &t, &ch, &con, &spec, now)?;
+            if opened {
+                events::insert(
+                    c,
+                    &crate::events::session(crate::events::kind::SESSION_OPENED, &s, now),
+                )?;
+            }
+            Ok((s, opened))
+        })
+        .await
     }
 
     async fn get_session(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Session>> {
@@ -1024,7 +1033,7 @@ fn enqueue_in(
     if created {
         events::contact(c, &m.tenant_id, &contact_id, None, m.created_at)?;
     }
-    let (session, _) = conv::open_session(
+    let (session, opened) = conv::open_session(
         c,
         &m.tenant_id,
         &m.channel_id,
@@ -1032,6 +1041,12 @@ fn enqueue_in(
         spec,
         m.created_at,
     )?;
+    if opened {
+        events::insert(
+            c,
+            &crate::events::session(crate::events::kind::SESSION_OPENED, &session, m.created_at),
+        )?;
+    }
     if let Some(until) = fep {
         conv::open_fep(
             c,

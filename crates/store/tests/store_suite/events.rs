@@ -109,6 +109,11 @@ pub async fn every_change_writes_its_event(backend: Backend) {
         received["message"]["session_id"],
         ev[before + 1].1["session"]["id"]
     );
+    // The session as committed: renewed by the message that opened it.
+    assert_eq!(
+        ev[before + 1].1["session"]["last_inbound_at"],
+        received["message"]["created_at"]
+    );
 
     // The same user renamed: one contact.updated naming the change; the session is renewed,
     // not reopened.
