@@ -120,6 +120,9 @@ pub struct ServeArgs {
     /// days].
     #[arg(long, env = "OPENBSP_WEBHOOKS_DISABLE_AFTER_MS")]
     pub webhooks_disable_after_ms: Option<u64>,
+    /// How many days events and webhook delivery attempts are kept [default: 30].
+    #[arg(long, env = "OPENBSP_EVENTS_RETENTION_DAYS")]
+    pub events_retention_days: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -71,6 +71,10 @@ fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
             "webhooks_disable_after_ms",
             dd.disable_after,
         )?,
+        retention: Duration::from_secs(
+            s.pick(a.events_retention_days, "events_retention_days", 30u64)?
+                .saturating_mul(24 * 3600),
+        ),
         ..dd
     };
     Ok(Config {

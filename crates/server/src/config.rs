@@ -54,6 +54,9 @@ pub struct DeliveryConfig {
     /// How often a worker looks for events when nothing woke it (events written by another
     /// replica, retries coming due).
     pub poll_interval: Duration,
+    /// How long events and delivery attempts are kept (`OPENBSP_EVENTS_RETENTION_DAYS`,
+    /// default 30 days); an event still waiting for a retry is kept until it is done.
+    pub retention: Duration,
 }
 
 impl Default for DeliveryConfig {
@@ -68,6 +71,7 @@ impl Default for DeliveryConfig {
             concurrency: 64,
             batch: 512,
             poll_interval: Duration::from_secs(1),
+            retention: Duration::from_secs(30 * 24 * 3600),
         }
     }
 }

@@ -74,6 +74,7 @@ impl Gateway {
             tokio::spawn(webhooks::processor::run(state.clone(), rx.clone())),
             tokio::spawn(sessions::closer::run(state.clone(), rx.clone())),
             tokio::spawn(delivery::run(state.clone(), rx.clone())),
+            tokio::spawn(delivery::prune(state.clone(), rx.clone())),
         ];
         let app = router(state.clone());
         let mut srx = rx.clone();

@@ -368,6 +368,11 @@ pub trait Store: Send + Sync + 'static {
         now: i64,
     ) -> StoreResult<u64>;
 
+    /// Forgets what is older than `before` (ms): events (except those still waiting for a
+    /// delivery attempt) and delivery attempts, at most `limit` rows of each. Returns how many
+    /// rows went.
+    async fn prune_events(&self, before: i64, limit: u32) -> StoreResult<u64>;
+
     // --- Meta's webhooks --------------------------------------------------------------------
 
     /// Stores a verified webhook payload (batched with concurrent calls).

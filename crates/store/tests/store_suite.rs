@@ -32,6 +32,7 @@ openbsp_testkit::on_both_backends! {
         crate::events::deliveries_are_logged_retried_replayed_and_disabled,
     meta_envelopes_are_written_with_the_inbox_mark =>
         crate::events::meta_envelopes_are_written_with_the_inbox_mark,
+    old_events_and_attempts_are_pruned => crate::events::old_events_and_attempts_are_pruned,
     tenants_and_keys => crate::setup::tenants_and_keys,
     apps_and_channels => crate::setup::apps_and_channels,
     concurrent_opens_migrate_once => crate::setup::concurrent_opens_migrate_once,

@@ -31,6 +31,35 @@ struct Running {
     handle: JoinHandle<()>,
 }
 
+/// How often old events and attempts are pruned.
+const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+/// Rows deleted per statement while pruning (short transactions beside the live traffic).
+const PRUNE_BATCH: u32 = 5_000;
+
+/// Forgets events and delivery attempts older than the retention, hourly, until `shutdown`.
+pub async fn prune(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let before = state.now() - state.config.delivery.retention.as_millis() as i64;
+        loop {
+            match state.store.prune_events(before, PRUNE_BATCH).await {
+                Ok(n) if n > 0 => {
+                    tracing::debug!(rows = n, "pruned old events and delivery attempts");
+                    tokio::task::yield_now().await;
+                }
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "pruning old events failed; will retry");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return,
+            _ = tokio::time::sleep(PRUNE_EVERY) => {}
+        }
+    }
+}
+
 /// Runs the supervisor until `shutdown`; the workers stop with it.
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let mut running: HashMap<String, Running> = HashMap::new();

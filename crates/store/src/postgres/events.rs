@@ -581,6 +581,32 @@ impl PgStore {
     }
 
     /// [`crate::Store::list_delivery_attempts`].
+    pub(super) async fn prune_events_pg(&self, before: i64, limit: u32) -> StoreResult<u64> {
+        let events = sqlx::query(
+            "DELETE FROM events WHERE seq IN (
+               SELECT seq FROM events e WHERE e.created_at < $1
+                 AND NOT EXISTS (SELECT 1 FROM webhook_retries r WHERE r.event_id = e.id)
+               ORDER BY seq LIMIT $2)",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .execute(self.pool())
+        .await
+        .db()?
+        .rows_affected();
+        let attempts = sqlx::query(
+            "DELETE FROM webhook_attempts WHERE seq IN (
+               SELECT seq FROM webhook_attempts WHERE at < $1 ORDER BY seq LIMIT $2)",
+        )
+        .bind(before)
+        .bind(i64::from(limit))
+        .execute(self.pool())
+        .await
+        .db()?
+        .rows_affected();
+        Ok(events + attempts)
+    }
+
     pub(super) async fn list_delivery_attempts_pg(
         &self,
         tenant_id: &str,

@@ -254,6 +254,10 @@ impl Store for PgStore {
             .await
     }
 
+    async fn prune_events(&self, before: i64, limit: u32) -> StoreResult<u64> {
+        self.prune_events_pg(before, limit).await
+    }
+
     async fn replay_deliveries(
         &self,
         tenant_id: &str,

@@ -315,6 +315,25 @@ pub(super) fn attempts(
     Ok(found.collect::<Result<Vec<_>, _>>()?)
 }
 
+/// [`crate::Store::prune_events`].
+pub(super) fn prune(c: &Connection, before: i64, limit: u32) -> StoreResult<u64> {
+    let events = c
+        .prepare_cached(
+            "DELETE FROM events WHERE seq IN (
+               SELECT seq FROM events e WHERE e.created_at < ?1
+                 AND NOT EXISTS (SELECT 1 FROM webhook_retries r WHERE r.event_id = e.id)
+               ORDER BY seq LIMIT ?2)",
+        )?
+        .execute(params![before, limit])?;
+    let attempts = c
+        .prepare_cached(
+            "DELETE FROM webhook_attempts WHERE seq IN (
+               SELECT seq FROM webhook_attempts WHERE at < ?1 ORDER BY seq LIMIT ?2)",
+        )?
+        .execute(params![before, limit])?;
+    Ok((events + attempts) as u64)
+}
+
 /// [`crate::Store::replay_deliveries`].
 pub(super) fn replay(
     c: &Connection,

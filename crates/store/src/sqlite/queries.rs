@@ -843,6 +843,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn prune_events(&self, before: i64, limit: u32) -> StoreResult<u64> {
+        self.write(move |c| events::prune(c, before, limit)).await
+    }
+
     fn event_signal(&self) -> tokio::sync::watch::Receiver<u64> {
         self.commits()
     }

@@ -739,3 +739,69 @@ pub async fn meta_envelopes_are_written_with_the_inbox_mark(backend: Backend) {
         Some(meta.id.clone())
     );
 }
+
+pub async fn old_events_and_attempts_are_pruned(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "Acme").await;
+    let e = store
+        .create_webhook_endpoint(&endpoint(&w.tenant.id, 5_000))
+        .await
+        .unwrap();
+    enqueue(&store, outbound(&w.channel, "15552000001", 10_000)).await;
+    let evs = store
+        .events_after(&w.tenant.id, event_format::NATIVE, None, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(evs.len(), 3);
+    // One attempt logged; one event still waiting for its retry.
+    store
+        .record_deliveries(&DeliveryRecord {
+            endpoint_id: e.id.clone(),
+            tenant_id: e.tenant_id.clone(),
+            attempts: vec![attempt(&e, &evs[0], 1, 15_000, false)],
+            retries: vec![(evs[0].id.clone(), 2, 20_000)],
+            at: 15_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Nothing is older than the beginning of time.
+    assert_eq!(store.prune_events(0, 100).await.unwrap(), 0);
+    let later = evs[2].created_at + 1;
+    let mut pruned = 0;
+    loop {
+        let n = store.prune_events(later, 1).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        pruned += n;
+    }
+    assert_eq!(pruned, 3, "two events and the attempt");
+    let left = store
+        .events_after(&w.tenant.id, event_format::NATIVE, None, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(
+        left[0].id, evs[0].id,
+        "the event waiting for its retry stays"
+    );
+    assert_eq!(
+        store.due_deliveries(&e.id, 20_000, 10).await.unwrap().len(),
+        1
+    );
+    assert!(
+        store
+            .list_delivery_attempts(
+                &w.tenant.id,
+                &e.id,
+                &AttemptFilter {
+                    limit: 10,
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
