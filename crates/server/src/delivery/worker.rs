@@ -1,5 +1,6 @@
 //! One endpoint's delivery loop.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -57,6 +58,8 @@ pub(super) async fn run(
     // `config` is as the supervisor last read it).
     let mut failing_since = config.borrow().as_ref().and_then(|e| e.failing_since);
     let mut seen_update = config.borrow().as_ref().map(|e| e.updated_at);
+    // The previous batch's record, being written while the next batch goes out.
+    let mut writing: Option<Writing> = None;
     loop {
         if *shutdown.borrow() {
             return;
@@ -71,30 +74,71 @@ pub(super) async fn run(
         }
         endpoint.failing_since = failing_since;
         signal.borrow_and_update();
+        let skip = writing.as_ref().map(|w| &w.touched);
         // On shutdown the attempts in flight are dropped unrecorded: they go again after the
         // restart, with the same ids.
         let pass = tokio::select! {
-            p = pass(&state, &client, &endpoint, cursor) => p,
+            p = pass(&state, &client, &endpoint, cursor, skip) => p,
             _ = shutdown.wait_for(|s| *s) => return,
         };
-        let idle = match pass {
-            Ok(Pass::Stopped) => return,
+        match pass {
             Ok(Pass::Delivered {
-                cursor: c,
-                failing_since: f,
+                record,
+                cursor: next,
             }) => {
-                cursor = c.or(cursor);
-                failing_since = f;
-                false
+                // Records are written in order: the previous one must have landed. If it did
+                // not, its batch and this one go again (same ids).
+                if let Some(w) = writing.take()
+                    && let Some((c, f)) = w.failed(&endpoint).await
+                {
+                    (cursor, failing_since) = (c, f);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                let cursor_before = cursor;
+                let failing_before = failing_since;
+                cursor = next.or(cursor);
+                if let Some(changed) = record.failing_since {
+                    failing_since = changed;
+                }
+                if record.disable.is_some() {
+                    if let Err(e) = state.store.record_deliveries(&record).await {
+                        tracing::warn!(endpoint.id = %endpoint.id, error = %e, "cannot record webhook deliveries; will retry");
+                        cursor = cursor_before;
+                        failing_since = failing_before;
+                        continue;
+                    }
+                    tracing::warn!(endpoint.id = %endpoint.id, "webhook endpoint disabled after failing for too long");
+                    return;
+                }
+                let touched = record
+                    .retries
+                    .iter()
+                    .map(|(id, _, _)| id.clone())
+                    .chain(record.done.iter().cloned())
+                    .collect();
+                let store = state.store.clone();
+                writing = Some(Writing {
+                    handle: tokio::spawn(async move { store.record_deliveries(&record).await }),
+                    cursor_before,
+                    failing_before,
+                    touched,
+                });
+                continue;
             }
-            Ok(Pass::Idle) => true,
+            Ok(Pass::Idle) => {}
             Err(e) => {
                 tracing::warn!(endpoint.id = %endpoint.id, error = %e, "webhook delivery pass failed; will retry");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
-        };
-        if !idle {
+        }
+        // Idle: the last record must land before the queue of retries is read again.
+        if let Some(w) = writing.take()
+            && let Some((c, f)) = w.failed(&endpoint).await
+        {
+            (cursor, failing_since) = (c, f);
+            tokio::time::sleep(Duration::from_secs(1)).await;
             continue;
         }
         let wait = match state.store.next_delivery_due(&endpoint.id).await {
@@ -112,16 +156,40 @@ pub(super) async fn run(
     }
 }
 
+/// A batch's record being written.
+struct Writing {
+    handle: tokio::task::JoinHandle<openbsp_store::StoreResult<()>>,
+    /// Where the cursor was before the batch (where to go back to if the record fails).
+    cursor_before: Option<EventCursor>,
+    /// The run of failures before the batch.
+    failing_before: Option<i64>,
+    /// Events whose pending delivery the record changes: not to be taken from the queue of
+    /// retries until it has landed.
+    touched: HashSet<String>,
+}
+
+impl Writing {
+    /// Waits for the record; `None` once written, else the cursor and run of failures to go
+    /// back to (the batch goes again).
+    async fn failed(self, e: &WebhookEndpoint) -> Option<(Option<EventCursor>, Option<i64>)> {
+        let err = match self.handle.await {
+            Ok(Ok(())) => return None,
+            Ok(Err(err)) => err.to_string(),
+            Err(err) => err.to_string(),
+        };
+        tracing::warn!(endpoint.id = %e.id, error = %err, "cannot record webhook deliveries; the batch goes again");
+        Some((self.cursor_before, self.failing_before))
+    }
+}
+
 enum Pass {
     /// Nothing to do.
     Idle,
-    /// A batch went out; the cursor moved to this, the run of failures is this.
+    /// A batch went out: what to record, and where the cursor goes once it is.
     Delivered {
+        record: DeliveryRecord,
         cursor: Option<EventCursor>,
-        failing_since: Option<i64>,
     },
-    /// The endpoint was disabled.
-    Stopped,
 }
 
 async fn pass(
@@ -129,11 +197,15 @@ async fn pass(
     client: &reqwest::Client,
     e: &WebhookEndpoint,
     cursor: Option<EventCursor>,
+    skip: Option<&HashSet<String>>,
 ) -> anyhow::Result<Pass> {
     let settings = &state.config.delivery;
     let store = &state.store;
     let now = state.now();
-    let due = store.due_deliveries(&e.id, now, settings.batch).await?;
+    let mut due = store.due_deliveries(&e.id, now, settings.batch).await?;
+    if let Some(skip) = skip {
+        due.retain(|d| !skip.contains(&d.event.id));
+    }
     let fresh = store
         .events_after(
             &e.tenant_id,
@@ -171,20 +243,9 @@ async fn pass(
     .buffer_unordered(settings.concurrency.max(1))
     .collect()
     .await;
-    let record = record(state, e, new_cursor, outcomes);
-    let disabled = record.disable.is_some();
-    store.record_deliveries(&record).await?;
-    if disabled {
-        tracing::warn!(endpoint.id = %e.id, "webhook endpoint disabled after failing for too long");
-        return Ok(Pass::Stopped);
-    }
-    let failing_since = match record.failing_since {
-        Some(changed) => changed,
-        None => e.failing_since,
-    };
     Ok(Pass::Delivered {
+        record: record(state, e, new_cursor, outcomes),
         cursor: new_cursor,
-        failing_since,
     })
 }
 
