@@ -16,12 +16,14 @@ use super::{DbResult, PgStore, chunks, text_bytes};
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
 
-/// An event's columns, its cursor last: (`xid` as a `bigint`, `seq`).
-const EVENT_COLS: &str = "id, tenant_id, type, format, created_at, data, xid::text::bigint, seq";
+/// An event's columns, its cursor last: (`xid` as a `bigint`, `seq`). The converted `xid` has
+/// a name of its own: unnamed, it would be called `xid` too, and an `ORDER BY xid` would sort
+/// the converted values (every row, no index) instead of walking the index on `events.xid`.
+const EVENT_COLS: &str =
+    "id, tenant_id, type, format, created_at, data, xid::text::bigint AS xid_n, seq";
 
 /// [`EVENT_COLS`] of the events aliased `e`.
-const E_EVENT_COLS: &str =
-    "e.id, e.tenant_id, e.type, e.format, e.created_at, e.data, e.xid::text::bigint, e.seq";
+const E_EVENT_COLS: &str = "e.id, e.tenant_id, e.type, e.format, e.created_at, e.data, e.xid::text::bigint AS xid_n, e.seq";
 
 /// Number of columns in [`EVENT_COLS`].
 const EVENT_N: usize = 8;
@@ -131,7 +133,7 @@ static LIST_SQL: LazyLock<String> = LazyLock::new(|| {
            AND ($5::bigint IS NULL OR created_at < $5)
            AND ($6::boolean OR type = ANY($7::text[])
                 OR EXISTS (SELECT 1 FROM UNNEST($8::text[]) AS p(prefix) WHERE starts_with(type, p.prefix)))
-         ORDER BY xid DESC, seq DESC LIMIT $9"
+         ORDER BY events.xid DESC, events.seq DESC LIMIT $9"
     )
 });
 static GET_SQL: LazyLock<String> =
@@ -166,7 +168,7 @@ static AFTER_CURSOR_SQL: LazyLock<String> = LazyLock::new(|| {
          WHERE tenant_id = $1 AND format = $2
            AND (xid, seq) > ($3::bigint::text::xid8, $4::bigint)
            AND xid < (SELECT b FROM bound)
-         ORDER BY xid, seq LIMIT $5"
+         ORDER BY events.xid, events.seq LIMIT $5"
     )
 });
 static AFTER_TIME_SQL: LazyLock<String> = LazyLock::new(|| {
@@ -175,7 +177,7 @@ static AFTER_TIME_SQL: LazyLock<String> = LazyLock::new(|| {
          SELECT {EVENT_COLS} FROM events
          WHERE tenant_id = $1 AND format = $2 AND created_at >= $3
            AND xid < (SELECT b FROM bound)
-         ORDER BY xid, seq LIMIT $4"
+         ORDER BY events.xid, events.seq LIMIT $4"
     )
 });
 static DUE_SQL: LazyLock<String> = LazyLock::new(|| {
