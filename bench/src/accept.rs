@@ -161,7 +161,7 @@ async fn run_on(
 }
 
 /// The binary as given, checked to exist, made absolute (the server runs elsewhere).
-fn resolve_binary(path: &Path) -> Result<PathBuf> {
+pub(crate) fn resolve_binary(path: &Path) -> Result<PathBuf> {
     if !path.is_file() {
         bail!(
             "no openbsp binary at {} (build it with `cargo build --release -p openbsp`, or pass --openbsp PATH)",

@@ -135,6 +135,115 @@ impl BenchDb {
         }
     }
 
+    /// Writes `events` (native, of `tenant`) straight into the gateway's `events` table, in
+    /// one transaction, as another process would: the gateway is not woken, its delivery
+    /// workers find them at their next poll. On PostgreSQL `seq` and `xid` take their defaults.
+    pub async fn insert_events(&self, tenant: &str, events: &[SyntheticEvent]) -> Result<()> {
+        match self {
+            BenchDb::Sqlite { path, .. } => {
+                let (path, tenant, events) = (path.clone(), tenant.to_string(), events.to_vec());
+                tokio::task::spawn_blocking(move || -> Result<()> {
+                    let mut conn = rusqlite::Connection::open_with_flags(
+                        &path,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
+                    )
+                    .with_context(|| format!("opening {}", path.display()))?;
+                    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+                    let tx =
+                        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                    {
+                        let mut stmt = tx.prepare(
+                            "INSERT INTO events (id, tenant_id, type, format, created_at, data)
+                             VALUES (?1, ?2, ?3, 'native', ?4, ?5)",
+                        )?;
+                        for e in &events {
+                            stmt.execute(rusqlite::params![
+                                e.id,
+                                tenant,
+                                e.kind,
+                                e.created_at,
+                                e.data
+                            ])?;
+                        }
+                    }
+                    tx.commit().context("inserting events (SQLite)")?;
+                    Ok(())
+                })
+                .await?
+            }
+            BenchDb::Postgres { url, .. } => {
+                let mut conn = sqlx::PgConnection::connect(url)
+                    .await
+                    .with_context(|| format!("connecting to {}", redact(url)))?;
+                let mut tx = conn.begin().await?;
+                for chunk in events.chunks(5_000) {
+                    sqlx::query(
+                        "INSERT INTO events (id, tenant_id, type, format, created_at, data)
+                         SELECT id, $1, type, 'native', created_at, data
+                         FROM UNNEST($2::text[], $3::text[], $4::int8[], $5::text[])
+                              AS t(id, type, created_at, data)",
+                    )
+                    .bind(tenant)
+                    .bind(chunk.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|e| e.created_at).collect::<Vec<_>>())
+                    .bind(chunk.iter().map(|e| e.data.as_str()).collect::<Vec<_>>())
+                    .execute(&mut *tx)
+                    .await
+                    .context("inserting events (PostgreSQL)")?;
+                }
+                tx.commit()
+                    .await
+                    .context("committing events (PostgreSQL)")?;
+                let _ = conn.close().await;
+                Ok(())
+            }
+        }
+    }
+
+    /// `(id, created_at)` of `tenant`'s native events created at or after `since` (Unix ms):
+    /// what an endpoint created at `since` must receive.
+    pub async fn events_since(&self, tenant: &str, since: i64) -> Result<Vec<(String, i64)>> {
+        const SQL_SQLITE: &str = "SELECT id, created_at FROM events WHERE tenant_id = ?1 AND format = 'native' AND created_at >= ?2";
+        match self {
+            BenchDb::Sqlite { path, .. } => {
+                let (path, tenant) = (path.clone(), tenant.to_string());
+                tokio::task::spawn_blocking(move || -> Result<Vec<(String, i64)>> {
+                    let conn = rusqlite::Connection::open_with_flags(
+                        &path,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                    )
+                    .with_context(|| format!("opening {}", path.display()))?;
+                    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+                    let mut stmt = conn.prepare(SQL_SQLITE)?;
+                    let ids = stmt
+                        .query_map(rusqlite::params![tenant, since], |r| {
+                            Ok((r.get(0)?, r.get(1)?))
+                        })?
+                        .collect::<rusqlite::Result<Vec<(String, i64)>>>()
+                        .context("reading events (SQLite)")?;
+                    Ok(ids)
+                })
+                .await?
+            }
+            BenchDb::Postgres { url, .. } => {
+                let mut conn = sqlx::PgConnection::connect(url)
+                    .await
+                    .with_context(|| format!("connecting to {}", redact(url)))?;
+                let ids: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT id, created_at FROM events WHERE tenant_id = $1 AND format = 'native' AND created_at >= $2",
+                )
+                .bind(tenant)
+                .bind(since)
+                .fetch_all(&mut conn)
+                .await
+                .context("reading events (PostgreSQL)")?;
+                let _ = conn.close().await;
+                Ok(ids)
+            }
+        }
+    }
+
     /// Removes a PostgreSQL database (SQLite goes with its temporary directory).
     pub async fn drop_database(&self) -> Result<()> {
         if let BenchDb::Postgres {
@@ -152,6 +261,19 @@ impl BenchDb {
         }
         Ok(())
     }
+}
+
+/// An event the benchmark writes itself (native, `tenant` given at insertion).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntheticEvent {
+    /// `evt_` + lowercase ULID.
+    pub id: String,
+    /// `type`.
+    pub kind: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// The event's data, JSON text.
+    pub data: String,
 }
 
 /// The URL of database `name` on the server of `admin_url` (same credentials, host and query
@@ -230,6 +352,40 @@ mod tests {
         );
         // Nothing there yet: counting fails loudly rather than reporting 0.
         assert!(db.count_messages().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn sqlite_inserts_and_reads_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = BenchDb::create(DbKind::Sqlite, dir.path()).await.unwrap();
+        let BenchDb::Sqlite { path, .. } = &db else {
+            unreachable!()
+        };
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, tenant_id TEXT NOT NULL, type TEXT NOT NULL, format TEXT NOT NULL, created_at INTEGER NOT NULL, data TEXT NOT NULL);",
+        )
+        .unwrap();
+        drop(conn);
+        let events: Vec<SyntheticEvent> = (0..3)
+            .map(|i| SyntheticEvent {
+                id: format!("evt_{i}"),
+                kind: "contact.updated".into(),
+                created_at: 1000 + i,
+                data: "{}".into(),
+            })
+            .collect();
+        db.insert_events("ten_1", &events).await.unwrap();
+        let mut ids = db.events_since("ten_1", 1001).await.unwrap();
+        ids.sort();
+        assert_eq!(
+            ids,
+            [("evt_1".to_string(), 1001), ("evt_2".to_string(), 1002)]
+        );
+        assert!(db.events_since("ten_2", 0).await.unwrap().is_empty());
+        // Inserting the same ids again fails as a whole.
+        assert!(db.insert_events("ten_1", &events).await.is_err());
+        assert_eq!(db.events_since("ten_1", 0).await.unwrap().len(), 3);
     }
 
     #[tokio::test]

@@ -152,10 +152,21 @@ impl Gateway {
     /// Starts `openbsp serve` on `listen` (logging to `log_path`) and waits until `/readyz`
     /// answers 200.
     pub async fn serve(&self, listen: &str, log_path: &Path) -> Result<Server> {
+        self.serve_with_env(listen, log_path, &[]).await
+    }
+
+    /// [`Gateway::serve`] with extra environment variables (e.g. `OPENBSP_…` settings).
+    pub async fn serve_with_env(
+        &self,
+        listen: &str,
+        log_path: &Path,
+        env: &[(&str, &str)],
+    ) -> Result<Server> {
         let log = std::fs::File::create(log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
         let mut cmd = self.command(&["serve", "--listen", listen]);
         cmd.env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(log.try_clone()?)
             .stderr(log);
         let child = cmd
@@ -212,6 +223,11 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// The server's process id (`None` once it has been waited for).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// The server's exit status, if it has exited.

@@ -4,18 +4,26 @@
 //! cargo build --release -p openbsp -p openbsp-bench
 //! target/release/openbsp-bench accept [--database sqlite|postgres] [--duration 10s]
 //!     [--concurrency 64] [--warmup 2s] [--openbsp target/release/openbsp] [--json]
+//! target/release/openbsp-bench webhooks [--database sqlite|postgres]
+//!     [--parts one-endpoint,many-endpoints,lag] [--events 100000] [--endpoints 100]
+//!     [--spread-events 1000] [--rate 1000] [--duration 10s] [--contacts 10] [--timeout 120s]
+//!     [--openbsp target/release/openbsp] [--json]
 //! ```
 //!
 //! Exit status: 0 when the run completed and its checks passed, 1 when a check failed (the
 //! report is still printed), 2 when the run could not be completed.
 
 mod accept;
+mod cpu;
 mod database;
 mod duration;
 mod gateway;
 mod load;
 mod machine;
+mod receiver;
 mod report;
+mod webhooks;
+mod webhooks_report;
 mod windows;
 
 use std::process::ExitCode;
@@ -35,6 +43,10 @@ enum Scenario {
     /// Durable accepts per second on the native API (`POST /v1/messages`), then a check that
     /// the database holds exactly the accepted messages.
     Accept(accept::AcceptArgs),
+    /// Delivery of events to webhook endpoints served by the benchmark: deliveries per second
+    /// to one endpoint and spread over many, and the lag from a state change to its delivery;
+    /// then a check that every event reached every endpoint.
+    Webhooks(webhooks::WebhooksArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +87,25 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             },
+            Scenario::Webhooks(args) => match webhooks::run(&args).await {
+                Ok(report) => {
+                    if args.json {
+                        println!("{}", report.to_json());
+                    } else {
+                        print!("{}", report.to_text());
+                    }
+                    if report.ok() {
+                        ExitCode::SUCCESS
+                    } else {
+                        eprintln!("openbsp-bench: some events did not reach their endpoints");
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("openbsp-bench: error: {e:#}");
+                    ExitCode::from(2)
+                }
+            },
         }
     })
 }
@@ -89,8 +120,18 @@ mod tests {
 
     fn accept(args: &[&str]) -> Result<accept::AcceptArgs, clap::Error> {
         let argv = ["openbsp-bench", "accept"].iter().chain(args);
-        let Scenario::Accept(a) = Cli::try_parse_from(argv)?.scenario;
-        Ok(a)
+        match Cli::try_parse_from(argv)?.scenario {
+            Scenario::Accept(a) => Ok(a),
+            other => panic!("not accept: {other:?}"),
+        }
+    }
+
+    fn webhooks(args: &[&str]) -> Result<webhooks::WebhooksArgs, clap::Error> {
+        let argv = ["openbsp-bench", "webhooks"].iter().chain(args);
+        match Cli::try_parse_from(argv)?.scenario {
+            Scenario::Webhooks(a) => Ok(a),
+            other => panic!("not webhooks: {other:?}"),
+        }
     }
 
     #[test]
@@ -141,5 +182,81 @@ mod tests {
         assert!(accept(&["--duration", "ten"]).is_err());
         assert!(accept(&["--bogus"]).is_err());
         assert!(Cli::try_parse_from(["openbsp-bench"]).is_err());
+    }
+
+    #[test]
+    fn webhooks_defaults() {
+        use webhooks::Part;
+        let w = webhooks(&[]).unwrap();
+        assert_eq!(w.database, DbKind::Sqlite);
+        assert_eq!(w.parts, [Part::OneEndpoint, Part::ManyEndpoints, Part::Lag]);
+        assert_eq!(w.events, 100_000);
+        assert_eq!(w.endpoints, 100);
+        assert_eq!(w.spread_events, 1_000);
+        assert_eq!(w.rate, 1_000);
+        assert_eq!(w.duration, Duration::from_secs(10));
+        assert_eq!(w.contacts, 10);
+        assert_eq!(w.timeout, Duration::from_secs(120));
+        assert_eq!(w.openbsp, PathBuf::from("target/release/openbsp"));
+        assert!(!w.json);
+    }
+
+    #[test]
+    fn webhooks_options() {
+        use webhooks::Part;
+        let w = webhooks(&[
+            "--database",
+            "postgres",
+            "--parts",
+            "lag,one-endpoint",
+            "--events",
+            "5000",
+            "--endpoints",
+            "7",
+            "--spread-events",
+            "30",
+            "--rate",
+            "250",
+            "--duration",
+            "3s",
+            "--contacts",
+            "4",
+            "--timeout",
+            "1m",
+            "--openbsp",
+            "/opt/openbsp",
+            "--json",
+        ])
+        .unwrap();
+        assert_eq!(w.database, DbKind::Postgres);
+        assert_eq!(w.parts, [Part::Lag, Part::OneEndpoint]);
+        assert_eq!(w.events, 5000);
+        assert_eq!(w.endpoints, 7);
+        assert_eq!(w.spread_events, 30);
+        assert_eq!(w.rate, 250);
+        assert_eq!(w.duration, Duration::from_secs(3));
+        assert_eq!(w.contacts, 4);
+        assert_eq!(w.timeout, Duration::from_secs(60));
+        assert_eq!(w.openbsp, PathBuf::from("/opt/openbsp"));
+        assert!(w.json);
+        // Repeated --parts add up.
+        let w = webhooks(&["--parts", "lag", "--parts", "many-endpoints"]).unwrap();
+        assert_eq!(w.parts, [Part::Lag, Part::ManyEndpoints]);
+    }
+
+    #[test]
+    fn webhooks_rejects_bad_options() {
+        assert!(webhooks(&["--parts", "everything"]).is_err());
+        assert!(webhooks(&["--database", "mysql"]).is_err());
+        assert!(webhooks(&["--events", "0"]).is_err());
+        assert!(webhooks(&["--endpoints", "0"]).is_err());
+        assert!(webhooks(&["--endpoints", "70000"]).is_err());
+        assert!(webhooks(&["--spread-events", "-1"]).is_err());
+        assert!(webhooks(&["--rate", "0"]).is_err());
+        assert!(webhooks(&["--contacts", "0"]).is_err());
+        assert!(webhooks(&["--contacts", "1001"]).is_err());
+        assert!(webhooks(&["--duration", "soon"]).is_err());
+        assert!(webhooks(&["--timeout", "x"]).is_err());
+        assert!(webhooks(&["--concurrency", "8"]).is_err());
     }
 }
