@@ -187,7 +187,7 @@ enum Pass {
     Idle,
     /// A batch went out: what to record, and where the cursor goes once it is.
     Delivered {
-        record: DeliveryRecord,
+        record: Box<DeliveryRecord>,
         cursor: Option<EventCursor>,
     },
 }
@@ -244,7 +244,7 @@ async fn pass(
     .collect()
     .await;
     Ok(Pass::Delivered {
-        record: record(state, e, new_cursor, outcomes),
+        record: Box::new(record(state, e, new_cursor, outcomes)),
         cursor: new_cursor,
     })
 }
