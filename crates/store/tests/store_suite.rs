@@ -63,6 +63,7 @@ openbsp_testkit::on_both_backends! {
     inbox_insert_list_and_mark => crate::inbound::inbox_insert_list_and_mark,
     inbound_messages_dedupe_and_name_contacts =>
         crate::inbound::inbound_messages_dedupe_and_name_contacts,
+    the_latest_messages_profile_wins => crate::inbound::the_latest_messages_profile_wins,
     concurrent_inbound_duplicates => crate::inbound::concurrent_inbound_duplicates,
     counts_for_metrics => crate::inbound::counts_for_metrics,
 

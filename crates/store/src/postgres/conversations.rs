@@ -662,8 +662,25 @@ pub(super) async fn insert_inbound(
         now,
     )
     .await?;
-    r.set_name(new.profile_name.as_deref());
-    r.set_username(new.username.as_deref());
+    // The profile of the user's latest message wins, whatever order Meta's webhooks are
+    // applied in: an older message (a redelivery, or one processed beside a newer one) does
+    // not bring back an old name. Asked only when the profile would change.
+    let differs = new.profile_name.is_some() && new.profile_name != r.contact.profile_name
+        || new.username.is_some() && new.username != r.contact.username;
+    let newer_seen = !r.created
+        && differs
+        && sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS(SELECT 1 FROM contact_windows WHERE contact_id = $1 AND last_inbound_at > $2)",
+        )
+        .bind(&r.contact.id)
+        .bind(now)
+        .fetch_one(&mut *c)
+        .await
+        .pg()?;
+    if !newer_seen {
+        r.set_name(new.profile_name.as_deref());
+        r.set_username(new.username.as_deref());
+    }
     if let Some(change) = &new.opt_out {
         r.set_opt_out(change);
     }

@@ -352,9 +352,14 @@ pub(super) fn insert_inbound(c: &Connection, new: &NewInbound) -> StoreResult<bo
     };
     let (mut contact_id, _) = resolve_contact(c, tenant, &new.contact, new.also.as_ref(), at)?;
     if new.profile_name.is_some() || new.username.is_some() {
+        // The profile of the user's latest message wins, whatever order Meta's webhooks are
+        // applied in: an older message (a redelivery, or one processed beside a newer one)
+        // does not bring back an old name.
         c.prepare_cached(
             "UPDATE contacts SET profile_name = COALESCE(?2, profile_name), username = COALESCE(?3, username),
-               updated_at = MAX(updated_at, ?4) WHERE id = ?1",
+               updated_at = MAX(updated_at, ?4)
+             WHERE id = ?1 AND NOT EXISTS (
+               SELECT 1 FROM contact_windows WHERE contact_id = ?1 AND last_inbound_at > ?4)",
         )?
         .execute(params![contact_id, new.profile_name, new.username, at])?;
     }

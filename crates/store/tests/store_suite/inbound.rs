@@ -289,3 +289,35 @@ pub async fn counts_for_metrics(backend: Backend) {
     assert_eq!(store.count_messages(&w.tenant.id).await.unwrap(), 3);
     assert_eq!(store.count_messages("ten_nope").await.unwrap(), 0);
 }
+
+/// Meta's webhooks are applied concurrently and redelivered late: the profile of the user's
+/// latest message wins, whatever order they are applied in.
+pub async fn the_latest_messages_profile_wins(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "Acme").await;
+    let newer = inbound(&w.channel, "15557770000", "wamid.NEW", Some("José"), 20_000);
+    let older = inbound(&w.channel, "15557770000", "wamid.OLD", Some("Zé"), 10_000);
+    assert!(store.insert_inbound(&newer).await.unwrap());
+    assert!(store.insert_inbound(&older).await.unwrap());
+    let contact = store
+        .find_contact(&w.tenant.id, &ContactKey::WaId("15557770000".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(contact.profile_name.as_deref(), Some("José"));
+    // A later message with a new name still renames.
+    let later = inbound(
+        &w.channel,
+        "15557770000",
+        "wamid.LATER",
+        Some("Zezinho"),
+        30_000,
+    );
+    store.insert_inbound(&later).await.unwrap();
+    let contact = store
+        .find_contact(&w.tenant.id, &ContactKey::WaId("15557770000".into()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(contact.profile_name.as_deref(), Some("Zezinho"));
+}
