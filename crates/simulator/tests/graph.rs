@@ -85,6 +85,12 @@ async fn text_send_is_answered_like_meta_and_gets_sent_delivered_read() {
         serde_json::from_value(parsed.entry[0].changes[0].value.clone()).unwrap();
     assert_eq!(v.statuses[0].id, wamid);
 
+    // The simulator logs an attempt once the answer is back, a moment after the receiver
+    // has it.
+    let start = std::time::Instant::now();
+    while sim.webhook_log().len() < 3 && start.elapsed() < std::time::Duration::from_secs(10) {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let log = sim.webhook_log();
     assert_eq!(log.len(), 3);
     assert!(
