@@ -235,11 +235,18 @@ async fn pass(
     );
     let secrets = crate::endpoints::signing_secrets(state, e, now)
         .map_err(|err| anyhow::anyhow!("the endpoint's secret cannot be read: {err}"))?;
-    let refused = super::client::literal_refusal(&e.url, state.config.webhook_network);
-    let outcomes: Vec<Outcome> = futures::stream::iter(jobs.into_iter().map(|(ev, n, queued)| {
-        let (client, secrets, refused) = (client, &secrets, refused.as_deref());
-        async move { attempt(state, client, e, secrets, refused, ev, n, queued).await }
-    }))
+    let target = Target {
+        state,
+        client,
+        endpoint: e,
+        secrets: &secrets,
+        refused: super::client::literal_refusal(&e.url, state.config.webhook_network),
+    };
+    let target = &target;
+    let outcomes: Vec<Outcome> = futures::stream::iter(
+        jobs.into_iter()
+            .map(|(ev, n, queued)| async move { target.attempt(ev, n, queued).await }),
+    )
     .buffer_unordered(settings.concurrency.max(1))
     .collect()
     .await;
@@ -353,96 +360,108 @@ pub fn body(e: &WebhookEndpoint, ev: &Event) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn attempt(
-    state: &AppState,
-    client: &reqwest::Client,
-    e: &WebhookEndpoint,
-    secrets: &[Secret],
-    refused: Option<&str>,
-    event: Event,
-    n: u32,
-    queued: bool,
-) -> Outcome {
-    let at = state.now();
-    let started = Instant::now();
-    let mut o = Outcome {
-        event,
-        attempt: n,
-        queued,
-        at,
-        status: None,
-        latency_ms: 0,
-        error: None,
-        response: None,
-        retry_after_ms: None,
-    };
-    if let Some(why) = refused {
-        o.error = Some(format!("refused: {why}"));
-        return o;
-    }
-    let body = body(e, &o.event);
-    let ts = at.div_euclid(1000);
-    let signers: Vec<&Secret> = secrets.iter().collect();
-    let mut req = client
-        .post(&e.url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header("webhook-id", &o.event.id)
-        .header("webhook-timestamp", ts.to_string())
-        .header(
-            "webhook-signature",
-            standard_webhooks::signature_header(&signers, &o.event.id, ts, &body),
-        );
-    if e.format == event_format::META
-        && let Some(current) = secrets.first()
-    {
-        // A handler written for Meta checks this header with its app secret: the endpoint's
-        // secret, as shown, is that app secret.
-        req = req.header(
-            "x-hub-signature-256",
-            openbsp_wire::signature::sign(current.expose().as_bytes(), &body),
-        );
-    }
-    match req.body(body).send().await {
-        Ok(mut resp) => {
-            let status = resp.status().as_u16();
-            o.status = Some(status);
-            o.retry_after_ms = delivery::retry_after_ms(
-                resp.headers()
-                    .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok()),
-                at,
+/// Where a batch goes, and how it is signed.
+struct Target<'a> {
+    state: &'a AppState,
+    client: &'a reqwest::Client,
+    endpoint: &'a WebhookEndpoint,
+    secrets: &'a [Secret],
+    /// Why the endpoint's address may not be called (an address literal the installation
+    /// refuses), if so.
+    refused: Option<String>,
+}
+
+impl Target<'_> {
+    /// Attempt number `n` of `event` (`queued`: it came from the retry queue).
+    async fn attempt(&self, event: Event, n: u32, queued: bool) -> Outcome {
+        let Target {
+            state,
+            client,
+            endpoint: e,
+            secrets,
+            ..
+        } = *self;
+        let refused = self.refused.as_deref();
+        let at = state.now();
+        let started = Instant::now();
+        let mut o = Outcome {
+            event,
+            attempt: n,
+            queued,
+            at,
+            status: None,
+            latency_ms: 0,
+            error: None,
+            response: None,
+            retry_after_ms: None,
+        };
+        if let Some(why) = refused {
+            o.error = Some(format!("refused: {why}"));
+            return o;
+        }
+        let body = body(e, &o.event);
+        let ts = at.div_euclid(1000);
+        let signers: Vec<&Secret> = secrets.iter().collect();
+        let mut req = client
+            .post(&e.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("webhook-id", &o.event.id)
+            .header("webhook-timestamp", ts.to_string())
+            .header(
+                "webhook-signature",
+                standard_webhooks::signature_header(&signers, &o.event.id, ts, &body),
             );
-            let mut snippet = Vec::new();
-            loop {
-                match resp.chunk().await {
-                    Ok(Some(chunk)) => {
-                        let room = SNIPPET_BYTES - snippet.len();
-                        snippet.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                        if snippet.len() >= SNIPPET_BYTES {
+        if e.format == event_format::META
+            && let Some(current) = secrets.first()
+        {
+            // A handler written for Meta checks this header with its app secret: the endpoint's
+            // secret, as shown, is that app secret.
+            req = req.header(
+                "x-hub-signature-256",
+                openbsp_wire::signature::sign(current.expose().as_bytes(), &body),
+            );
+        }
+        match req.body(body).send().await {
+            Ok(mut resp) => {
+                let status = resp.status().as_u16();
+                o.status = Some(status);
+                o.retry_after_ms = delivery::retry_after_ms(
+                    resp.headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok()),
+                    at,
+                );
+                let mut snippet = Vec::new();
+                loop {
+                    match resp.chunk().await {
+                        Ok(Some(chunk)) => {
+                            let room = SNIPPET_BYTES - snippet.len();
+                            snippet.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                            if snippet.len() >= SNIPPET_BYTES {
+                                break;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(err) => {
+                            o.error = Some(format!("reading the answer: {}", describe(&err)));
                             break;
                         }
                     }
-                    Ok(None) => break,
-                    Err(err) => {
-                        o.error = Some(format!("reading the answer: {}", describe(&err)));
-                        break;
-                    }
+                }
+                if !snippet.is_empty() {
+                    o.response = Some(String::from_utf8_lossy(&snippet).into_owned());
                 }
             }
-            if !snippet.is_empty() {
-                o.response = Some(String::from_utf8_lossy(&snippet).into_owned());
-            }
+            Err(err) => o.error = Some(describe(&err)),
         }
-        Err(err) => o.error = Some(describe(&err)),
+        o.latency_ms = started.elapsed().as_millis() as i64;
+        metrics::counter!(
+            "openbsp_webhook_deliveries_total",
+            "result" => if o.succeeded() { "succeeded" } else { "failed" }
+        )
+        .increment(1);
+        o
     }
-    o.latency_ms = started.elapsed().as_millis() as i64;
-    metrics::counter!(
-        "openbsp_webhook_deliveries_total",
-        "result" => if o.succeeded() { "succeeded" } else { "failed" }
-    )
-    .increment(1);
-    o
 }
 
 /// A client error as one line: the kind, and the innermost cause (no URL: it may hold a
