@@ -1,7 +1,8 @@
 //! Admin commands: they open the database directly and call the same provisioning functions as
 //! the admin API. `--json` prints the created object as JSON.
 
-use openbsp_server::provision::{self, AppInput, ChannelInput};
+use openbsp_server::core::admin::{self as provision, AppInput, ChannelInput};
+use openbsp_server::views::admin as views;
 use serde_json::Value;
 
 use crate::cli::{ApiKeyCmd, AppCmd, ChannelCmd, TenantCmd};
@@ -26,13 +27,13 @@ pub async fn tenant(s: Settings, c: TenantCmd) -> anyhow::Result<()> {
     match c {
         TenantCmd::Create { name, json } => {
             let t = provision::create_tenant(store.as_ref(), &name, now()).await?;
-            print(json, &provision::tenant_json(&t), || {
+            print(json, &views::tenant_json(&t), || {
                 format!("created tenant {} ({})", t.id, t.name)
             });
         }
         TenantCmd::List { json } => {
             let ts = store.list_tenants().await?;
-            let v: Vec<Value> = ts.iter().map(provision::tenant_json).collect();
+            let v: Vec<Value> = ts.iter().map(views::tenant_json).collect();
             print(json, &Value::Array(v), || {
                 ts.iter()
                     .map(|t| format!("{}  {}", t.id, t.name))
@@ -56,7 +57,7 @@ pub async fn api_key(s: Settings, c: ApiKeyCmd) -> anyhow::Result<()> {
     } = c;
     let (k, secret) =
         provision::create_api_key(store.as_ref(), tenant.as_deref(), &name, admin, now()).await?;
-    print(json, &provision::api_key_json(&k, Some(&secret)), || {
+    print(json, &views::api_key_json(&k, Some(&secret)), || {
         format!(
             "created API key {} — this is the only time it is shown:\n{secret}",
             k.id
@@ -91,7 +92,7 @@ pub async fn app(s: Settings, c: AppCmd) -> anyhow::Result<()> {
         now(),
     )
     .await?;
-    print(json, &provision::app_json(&a), || {
+    print(json, &views::app_json(&a), || {
         format!("added app {} ({})", a.id, a.name)
     });
     Ok(())
@@ -133,7 +134,7 @@ pub async fn channel(s: Settings, c: ChannelCmd) -> anyhow::Result<()> {
                 now(),
             )
             .await?;
-            print(json, &provision::channel_json(&ch), || {
+            print(json, &views::channel_json(&ch), || {
                 format!(
                     "added channel {} (phone_number_id {})",
                     ch.id, ch.phone_number_id
@@ -142,7 +143,7 @@ pub async fn channel(s: Settings, c: ChannelCmd) -> anyhow::Result<()> {
         }
         ChannelCmd::List { tenant, json } => {
             let cs = store.list_channels(tenant.as_deref()).await?;
-            let v: Vec<Value> = cs.iter().map(provision::channel_json).collect();
+            let v: Vec<Value> = cs.iter().map(views::channel_json).collect();
             print(json, &Value::Array(v), || {
                 cs.iter()
                     .map(|c| {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use openbsp_domain::crypto::{hash_secret, random_token};
-use openbsp_server::provision::{self, AppInput, ChannelInput};
+use openbsp_server::core::admin::{self as provision, AppInput, ChannelInput};
 use openbsp_server::{Config, Gateway};
 use openbsp_simulator::{
     Enforcement, InboundRequest, PhoneNumberConfig, Simulator, SimulatorConfig, SimulatorHandle,

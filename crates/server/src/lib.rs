@@ -1,30 +1,30 @@
-//! The OpenBSP gateway: HTTP surfaces (native `/v1`, Cloud-API-compatible, Meta's webhook
-//! receiver, admin), the per-channel sender and the webhook processor, over one [`Store`].
+//! The OpenBSP gateway: one core and thin surfaces over one [`Store`].
+//!
+//! - [`core`]: one service per area (messages, sessions, contacts, templates, endpoints,
+//!   events, admin); typed input, typed output or [`core::CoreError`]; no HTTP.
+//! - Surfaces: [`native`] (`/v1`), [`cloud_api`] (the Graph paths), Meta's webhook receiver
+//!   in [`meta`], and the CLI (another crate) — each parses its own shapes, calls the core and
+//!   maps its error once. What they share over HTTP is [`http`].
+//! - Workers: [`sender`], the webhook [`meta::processor`], the session [`closer`] and the
+//!   event [`delivery`], calling the same core and store.
 //!
 //! Start it with [`Gateway::start`]; the CLI's `serve` command and the integration tests both
 //! do. Nothing in here prints a secret: tokens and app secrets are decrypted only where they
-//! are used and never logged.
+//! are used and never logged. `docs/architecture.md` traces one request through the layers.
 //!
 //! [`Store`]: openbsp_store::Store
 
-pub mod admin;
-pub mod auth;
-pub mod cache;
+pub mod closer;
+pub mod cloud_api;
 pub mod config;
-pub mod contacts;
+pub mod core;
 pub mod delivery;
-pub mod endpoints;
-pub mod error;
-pub mod events;
-pub mod health;
-pub mod messages;
-pub mod paging;
-pub mod provision;
+pub mod http;
+pub mod meta;
+pub mod metrics;
+pub mod native;
 pub mod sender;
-pub mod sessions;
-pub mod state;
-pub mod templates;
-pub mod webhooks;
+pub mod views;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,14 +35,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use config::Config;
-pub use state::AppState;
+pub use core::Core;
 
 /// A running gateway.
 pub struct Gateway {
     /// Where it listens.
     pub addr: SocketAddr,
-    /// Shared state (store, caches, sender).
-    pub state: AppState,
+    /// The core (store, settings, caches, wakes) the surfaces and workers share.
+    pub state: Core,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -67,12 +67,12 @@ impl Gateway {
             anyhow::anyhow!("cannot listen on {} (OPENBSP_LISTEN): {e}", config.listen)
         })?;
         let addr = listener.local_addr()?;
-        let state = AppState::with_clock(config, store, clock)?;
+        let state = Core::with_clock(config, store, clock)?;
         let (shutdown, rx) = watch::channel(false);
         let mut tasks = vec![
             tokio::spawn(sender::run(state.clone(), rx.clone())),
-            tokio::spawn(webhooks::processor::run(state.clone(), rx.clone())),
-            tokio::spawn(sessions::closer::run(state.clone(), rx.clone())),
+            tokio::spawn(meta::processor::run(state.clone(), rx.clone())),
+            tokio::spawn(closer::run(state.clone(), rx.clone())),
             tokio::spawn(delivery::run(state.clone(), rx.clone())),
             tokio::spawn(delivery::prune(state.clone(), rx.clone())),
         ];
@@ -95,8 +95,8 @@ impl Gateway {
         })
     }
 
-    /// The gateway's shared state (its store, settings and caches).
-    pub fn state(&self) -> &AppState {
+    /// The gateway's core (its store, settings and caches).
+    pub fn state(&self) -> &Core {
         &self.state
     }
 
@@ -114,21 +114,18 @@ impl Gateway {
     }
 }
 
-/// Every route of the gateway.
-pub fn router(state: AppState) -> Router {
+/// Every route of the gateway: a merge of the surfaces, under the request id (outermost, so
+/// every log line of a request carries it) and the request metrics.
+pub fn router(state: Core) -> Router {
     // The webhook receiver sets its own, larger limit (Meta's 3 MB) on its routes.
     let body_limit = axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes);
     Router::new()
-        .merge(health::routes())
-        .merge(messages::routes())
-        .merge(sessions::routes())
-        .merge(contacts::routes())
-        .merge(templates::routes())
-        .merge(endpoints::routes())
-        .merge(events::routes())
-        .merge(webhooks::routes())
-        .merge(admin::routes())
+        .merge(http::health::routes())
+        .merge(native::routes())
+        .merge(cloud_api::routes())
+        .merge(meta::routes())
         .layer(body_limit)
-        .layer(axum::middleware::from_fn(health::track_requests))
+        .layer(axum::middleware::from_fn(http::health::track_requests))
+        .layer(axum::middleware::from_fn(http::request_id::middleware))
         .with_state(state)
 }

@@ -423,10 +423,10 @@ async fn contacts_show_their_windows_and_take_attributes(b: Backend) {
 
     // Another tenant sees nothing.
     let now = chrono::Utc::now().timestamp_millis();
-    let other = openbsp_server::provision::create_tenant(app.store.as_ref(), "Other", now)
+    let other = openbsp_server::core::admin::create_tenant(app.store.as_ref(), "Other", now)
         .await
         .unwrap();
-    let (_, other_key) = openbsp_server::provision::create_api_key(
+    let (_, other_key) = openbsp_server::core::admin::create_api_key(
         app.store.as_ref(),
         Some(&other.id),
         "k",
@@ -631,7 +631,7 @@ async fn the_closer_closes_sessions_when_their_window_lapses(b: Backend) {
     );
     clock.set_ms(t0 + 3_600_000 + CSW_MS - SECOND);
     // A closer pass at this time closes nothing.
-    let closed = openbsp_server::sessions::closer::close_due(&app.gateway.state)
+    let closed = openbsp_server::closer::close_due(&app.gateway.state)
         .await
         .unwrap();
     assert_eq!(closed, 0);

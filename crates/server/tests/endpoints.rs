@@ -249,7 +249,7 @@ async fn secrets_rotate_with_an_overlap(b: Backend) {
         .await
         .unwrap()
         .unwrap();
-    let both = openbsp_server::endpoints::signing_secrets(
+    let both = openbsp_server::core::endpoints::signing_secrets(
         app.gateway.state(),
         &stored,
         chrono::Utc::now().timestamp_millis(),
@@ -259,8 +259,9 @@ async fn secrets_rotate_with_an_overlap(b: Backend) {
         both.iter().map(|s| s.expose()).collect::<Vec<_>>(),
         [second.clone(), first.clone()]
     );
-    let later = openbsp_server::endpoints::signing_secrets(app.gateway.state(), &stored, until + 1)
-        .unwrap();
+    let later =
+        openbsp_server::core::endpoints::signing_secrets(app.gateway.state(), &stored, until + 1)
+            .unwrap();
     assert_eq!(
         later.iter().map(|s| s.expose()).collect::<Vec<_>>(),
         vec![second]

@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use openbsp_server::provision::{self, ChannelInput};
+use openbsp_server::core::admin::{self as provision, ChannelInput};
 use openbsp_simulator::PhoneNumberConfig;
 use openbsp_testkit::{Backend, on_both_backends};
 use serde_json::{Value, json};

@@ -227,10 +227,10 @@ async fn cloud_api_errors_are_metas(b: Backend) {
 
     // Unknown phone number id and another tenant's: the same answer.
     let r1 = app.post("/v23.0/999999/messages", &app.api_key, &ok).await;
-    let other_tenant = openbsp_server::provision::create_tenant(app.store.as_ref(), "Other", 1)
+    let other_tenant = openbsp_server::core::admin::create_tenant(app.store.as_ref(), "Other", 1)
         .await
         .unwrap();
-    let (_, other_key) = openbsp_server::provision::create_api_key(
+    let (_, other_key) = openbsp_server::core::admin::create_api_key(
         app.store.as_ref(),
         Some(&other_tenant.id),
         "k",
@@ -368,10 +368,10 @@ async fn native_errors_use_the_envelope_and_change_nothing(b: Backend) {
     // Another tenant sees none of this tenant's channels or messages.
     let sent = app.send_text(USER, "mine").await;
     let id = sent.body["id"].as_str().unwrap();
-    let other = openbsp_server::provision::create_tenant(app.store.as_ref(), "Other", 1)
+    let other = openbsp_server::core::admin::create_tenant(app.store.as_ref(), "Other", 1)
         .await
         .unwrap();
-    let (_, other_key) = openbsp_server::provision::create_api_key(
+    let (_, other_key) = openbsp_server::core::admin::create_api_key(
         app.store.as_ref(),
         Some(&other.id),
         "k",

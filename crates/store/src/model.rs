@@ -359,6 +359,19 @@ pub struct NewOutbound {
     /// A free entry point window this send opens (its end), when it replies within 24 h to
     /// an entry from an ad or page button and no FEP window is open for that entry.
     pub open_fep_until: Option<i64>,
+    /// What a Session Start says of the contact (another identifier to link, a name): applied
+    /// in the enqueue's transaction, after the send policy allowed it, with its
+    /// `contact.updated` event. `None` for every other send.
+    pub profile: Option<ContactProfile>,
+}
+
+/// What a Session Start says of its contact besides the key it is sent to.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactProfile {
+    /// The user's other identifier (a BSUID beside a number), linked to the contact.
+    pub also: Option<ContactKey>,
+    /// The name the business gives the contact.
+    pub name: Option<String>,
 }
 
 /// What [`crate::Store::enqueue_outbound`] did.

@@ -14,6 +14,8 @@ mod inbound;
 mod messages;
 #[path = "store_suite/outbox.rs"]
 mod outbox;
+#[path = "store_suite/session_start.rs"]
+mod session_start;
 #[path = "store_suite/setup.rs"]
 mod setup;
 #[path = "store_suite/status.rs"]
@@ -33,6 +35,8 @@ openbsp_testkit::on_both_backends! {
     meta_envelopes_are_written_with_the_inbox_mark =>
         crate::events::meta_envelopes_are_written_with_the_inbox_mark,
     old_events_and_attempts_are_pruned => crate::events::old_events_and_attempts_are_pruned,
+    a_session_start_names_its_contact_in_the_enqueues_transaction =>
+        crate::session_start::a_session_start_names_its_contact_in_the_enqueues_transaction,
     tenants_and_keys => crate::setup::tenants_and_keys,
     apps_and_channels => crate::setup::apps_and_channels,
     concurrent_opens_migrate_once => crate::setup::concurrent_opens_migrate_once,

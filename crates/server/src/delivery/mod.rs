@@ -20,7 +20,7 @@ use openbsp_store::WebhookEndpoint;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::state::AppState;
+use crate::core::Core;
 
 /// How often the supervisor re-reads the endpoints when nothing woke it (another replica's
 /// changes).
@@ -37,7 +37,7 @@ const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 const PRUNE_BATCH: u32 = 5_000;
 
 /// Forgets events and delivery attempts older than the retention, hourly, until `shutdown`.
-pub async fn prune(state: AppState, mut shutdown: watch::Receiver<bool>) {
+pub async fn prune(state: Core, mut shutdown: watch::Receiver<bool>) {
     loop {
         let before = state.now() - state.config.delivery.retention.as_millis() as i64;
         loop {
@@ -61,7 +61,7 @@ pub async fn prune(state: AppState, mut shutdown: watch::Receiver<bool>) {
 }
 
 /// Runs the supervisor until `shutdown`; the workers stop with it.
-pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(state: Core, mut shutdown: watch::Receiver<bool>) {
     let mut running: HashMap<String, Running> = HashMap::new();
     loop {
         match state.store.enabled_webhook_endpoints().await {

@@ -12,7 +12,7 @@ use openbsp_store::{
 use openbsp_wire::standard_webhooks::{self, Secret};
 use tokio::sync::watch;
 
-use crate::state::AppState;
+use crate::core::Core;
 
 /// The most of an answer kept in the log.
 const SNIPPET_BYTES: usize = 1024;
@@ -40,7 +40,7 @@ impl Outcome {
 /// Delivers to the endpoint `config` holds until it holds `None`, the endpoint is disabled or
 /// `shutdown`.
 pub(super) async fn run(
-    state: AppState,
+    state: Core,
     mut config: watch::Receiver<Option<WebhookEndpoint>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -193,7 +193,7 @@ enum Pass {
 }
 
 async fn pass(
-    state: &AppState,
+    state: &Core,
     client: &reqwest::Client,
     e: &WebhookEndpoint,
     cursor: Option<EventCursor>,
@@ -233,7 +233,7 @@ async fn pass(
             })
             .map(|ev| (ev, 1, false)),
     );
-    let secrets = crate::endpoints::signing_secrets(state, e, now)
+    let secrets = crate::core::endpoints::signing_secrets(state, e, now)
         .map_err(|err| anyhow::anyhow!("the endpoint's secret cannot be read: {err}"))?;
     let target = Target {
         state,
@@ -258,7 +258,7 @@ async fn pass(
 
 /// The batch's record: the log, retries, the cursor, the endpoint's failure run.
 fn record(
-    state: &AppState,
+    state: &Core,
     e: &WebhookEndpoint,
     cursor: Option<EventCursor>,
     outcomes: Vec<Outcome>,
@@ -362,7 +362,7 @@ pub fn body(e: &WebhookEndpoint, ev: &Event) -> Vec<u8> {
 
 /// Where a batch goes, and how it is signed.
 struct Target<'a> {
-    state: &'a AppState,
+    state: &'a Core,
     client: &'a reqwest::Client,
     endpoint: &'a WebhookEndpoint,
     secrets: &'a [Secret],

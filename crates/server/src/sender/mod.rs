@@ -8,7 +8,6 @@
 //! carries the gateway id in `biz_opaque_callback_data`) reconciles it instead of a second
 //! send.
 
-pub mod graph_client;
 mod recorder;
 mod worker;
 
@@ -19,8 +18,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use crate::state::AppState;
-pub use graph_client::{GraphClient, GraphOutcome, HttpGraphClient};
+use crate::core::Core;
+use crate::meta::graph::GraphClient;
 
 /// Shortest pause between two looks for due work, however often the sender is woken.
 const MIN_LOOK_INTERVAL: Duration = Duration::from_millis(20);
@@ -28,14 +27,14 @@ const MIN_LOOK_INTERVAL: Duration = Duration::from_millis(20);
 const STALE_SWEEP_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Runs the sender until `shutdown` turns true.
-pub async fn run(state: AppState, shutdown: watch::Receiver<bool>) {
+pub async fn run(state: Core, shutdown: watch::Receiver<bool>) {
     let client = state.graph.clone();
     run_with(state, client, shutdown).await
 }
 
 /// Runs the sender with a given Graph client (tests swap it).
 pub async fn run_with(
-    state: AppState,
+    state: Core,
     client: Arc<dyn GraphClient>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -79,7 +78,7 @@ pub async fn run_with(
     let _ = recorder.await;
 }
 
-async fn sweep_stale(state: &AppState) {
+async fn sweep_stale(state: &Core) {
     let cfg = &state.config.sender;
     let now = state.now();
     match state

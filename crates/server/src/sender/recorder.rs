@@ -3,7 +3,7 @@
 use openbsp_store::SendResult;
 use tokio::sync::mpsc;
 
-use crate::state::{AppState, SendOutcome};
+use crate::core::{Core, SendOutcome};
 
 /// Most outcomes committed together.
 const MAX_BATCH: usize = 512;
@@ -25,7 +25,7 @@ fn message_id(r: &SendResult) -> &str {
 }
 
 /// Runs until every sender of results is gone.
-pub(super) async fn run(state: AppState, mut rx: mpsc::Receiver<Recorded>) {
+pub(super) async fn run(state: Core, mut rx: mpsc::Receiver<Recorded>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let results: Vec<SendResult> = batch.iter().map(|r| r.result.clone()).collect();

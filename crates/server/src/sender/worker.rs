@@ -11,9 +11,9 @@ use openbsp_store::{Channel, OutboxItem, SendResult};
 use openbsp_wire::{MetaError, RetryClass};
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use super::graph_client::{GraphClient, GraphOutcome};
 use super::recorder::Recorded;
-use crate::state::{AppState, SendOutcome};
+use crate::core::{Core, SendOutcome};
+use crate::meta::graph::{GraphClient, GraphOutcome};
 
 /// Sends in flight at once per channel.
 const MAX_IN_FLIGHT: usize = 64;
@@ -26,7 +26,7 @@ const ACCOUNT_PAUSE: Duration = Duration::from_secs(30);
 
 /// Runs the worker of `channel_id` until it runs out of work or the gateway stops.
 pub(super) async fn run(
-    state: AppState,
+    state: Core,
     client: Arc<dyn GraphClient>,
     channel_id: String,
     results: mpsc::Sender<Recorded>,
@@ -96,7 +96,7 @@ pub(super) async fn run(
     let _ = in_flight.acquire_many(MAX_IN_FLIGHT as u32).await;
 }
 
-async fn load(state: &AppState, channel_id: &str) -> Option<(Channel, String)> {
+async fn load(state: &Core, channel_id: &str) -> Option<(Channel, String)> {
     let channel = match state.store.get_channel(channel_id).await {
         Ok(Some(c)) => c,
         Ok(None) => {
@@ -119,7 +119,7 @@ async fn load(state: &AppState, channel_id: &str) -> Option<(Channel, String)> {
 
 /// Turns a Graph outcome into what the store records and what a waiting caller is told.
 fn classify(
-    state: &AppState,
+    state: &Core,
     channel: &Channel,
     item: &OutboxItem,
     outcome: GraphOutcome,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use openbsp_domain::ManualClock;
 use openbsp_domain::crypto::MasterKey;
 use openbsp_server::config::SenderConfig;
-use openbsp_server::provision::{self, AppInput, ChannelInput};
+use openbsp_server::core::admin::{self as provision, AppInput, ChannelInput};
 use openbsp_server::{Config, Gateway};
 use openbsp_simulator::{
     PhoneNumberConfig, Simulator, SimulatorConfig, SimulatorHandle, StatusDelays,

@@ -42,7 +42,7 @@ const MAX_BATCH: usize = 512;
 
 /// What an enqueue answers: stored (or found by its idempotency key), or refused by the send
 /// policy (only for [`Batcher::enqueue_checked`]).
-type Checked = Result<EnqueueOutcome, Refusal>;
+pub(super) type Checked = Result<EnqueueOutcome, Refusal>;
 
 /// A request waiting for the next batch.
 enum Job {
@@ -184,7 +184,7 @@ async fn run_batch(conn: &mut Committer<'_>, jobs: &mut Vec<Job>) {
 }
 
 /// Name of the unique index on `(tenant_id, idempotency_key)` (see the migration).
-const IDEMPOTENCY_CONSTRAINT: &str = "messages_idempotency_key";
+pub(super) const IDEMPOTENCY_CONSTRAINT: &str = "messages_idempotency_key";
 
 /// Enqueues one message in its own transaction. Idempotency keys are looked up without locks:
 /// if a concurrent transaction stored the same key after our look-up, our insert waits for it
@@ -285,7 +285,7 @@ enum Plan {
     Refused(Refusal),
 }
 
-static LOOKUP_KEYS_SQL: LazyLock<String> = LazyLock::new(|| {
+pub(super) static LOOKUP_KEYS_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT m.* FROM UNNEST($1::text[], $2::text[]) AS u(t, k)
          CROSS JOIN LATERAL (SELECT {MESSAGE_COLS}, request_hash FROM messages
@@ -343,7 +343,7 @@ WHERE m.id = u.id";
 /// by an earlier request of the batch) is answered with that message; any other request with a
 /// send check is judged by the policy on its conversation, read in this transaction (a refusal
 /// stores nothing, and the policy's plan replaces the request's session and FEP window).
-async fn enqueue_set(
+pub(super) async fn enqueue_set(
     c: &mut PgConnection,
     items: &mut [NewOutbound],
     checks: &[Option<SendCheck>],

@@ -15,6 +15,7 @@ mod batch;
 mod conversations;
 mod events;
 mod outcomes;
+mod profiled;
 mod queries;
 mod reads;
 mod rows;

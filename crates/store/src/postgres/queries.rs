@@ -457,6 +457,11 @@ impl Store for PgStore {
     }
 
     async fn enqueue_outbound(&self, new: NewOutbound) -> StoreResult<EnqueueOutcome> {
+        if new.profile.is_some() {
+            return self.enqueue_profiled(new, None).await?.map_err(|_| {
+                StoreError::Database("an enqueue without a send check was refused".into())
+            });
+        }
         self.batcher.enqueue(new).await
     }
 
@@ -465,6 +470,10 @@ impl Store for PgStore {
         new: NewOutbound,
         check: &crate::policy::SendCheck,
     ) -> StoreResult<Result<EnqueueOutcome, openbsp_domain::windows::Refusal>> {
+        if new.profile.is_some() {
+            // A Session Start: its contact is named and linked in the same transaction.
+            return self.enqueue_profiled(new, Some(check.clone())).await;
+        }
         // In the group commit's own transaction: the idempotency key first, then the policy on
         // the conversation as the batch sees it; no read of its own on the send path.
         self.batcher.enqueue_checked(new, check.clone()).await

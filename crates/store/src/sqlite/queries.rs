@@ -229,20 +229,7 @@ impl Store for SqliteStore {
         let (t, key, also) = (tenant_id.to_string(), key.clone(), also.cloned());
         let name = name.map(str::to_string);
         self.write(move |c| {
-            let before = conv::find_contact(c, &t, &key)?;
-            let (id, created) = conv::resolve_contact(c, &t, &key, also.as_ref(), now)?;
-            let before = match (created, before) {
-                (true, _) => None,
-                (false, Some(b)) => Some(b),
-                (false, None) => conv::get_contact(c, &t, &id)?,
-            };
-            if let Some(name) = &name {
-                c.prepare_cached(
-                    "UPDATE contacts SET profile_name = ?2, updated_at = MAX(updated_at, ?3) WHERE id = ?1",
-                )?
-                .execute(params![id, name, now])?;
-            }
-            events::contact(c, &t, &id, before.as_ref(), now)?;
+            let (id, created) = upsert_profiled(c, &t, &key, also.as_ref(), name.as_deref(), now)?;
             let contact = conv::get_contact(c, &t, &id)?
                 .ok_or_else(|| crate::StoreError::Corrupt(format!("contact {id} vanished")))?;
             Ok((contact, created))
@@ -1001,6 +988,34 @@ pub(super) fn upsert_contact(
     Ok((id, true))
 }
 
+/// Finds or creates the contact `key` names, linking `also` to it and naming it `name`, with
+/// its `contact.updated` event (what [`crate::Store::upsert_contact`] does, inside the caller's
+/// transaction). Returns its id and whether it was created.
+fn upsert_profiled(
+    c: &Connection,
+    t: &str,
+    key: &ContactKey,
+    also: Option<&ContactKey>,
+    name: Option<&str>,
+    now: i64,
+) -> StoreResult<(String, bool)> {
+    let before = conv::find_contact(c, t, key)?;
+    let (id, created) = conv::resolve_contact(c, t, key, also, now)?;
+    let before = match (created, before) {
+        (true, _) => None,
+        (false, Some(b)) => Some(b),
+        (false, None) => conv::get_contact(c, t, &id)?,
+    };
+    if let Some(name) = name {
+        c.prepare_cached(
+            "UPDATE contacts SET profile_name = ?2, updated_at = MAX(updated_at, ?3) WHERE id = ?1",
+        )?
+        .execute(params![id, name, now])?;
+    }
+    events::contact(c, t, &id, before.as_ref(), now)?;
+    Ok((id, created))
+}
+
 fn enqueue(
     c: &Connection,
     new: &NewOutbound,
@@ -1033,10 +1048,27 @@ fn enqueue_in(
             EnqueueOutcome::KeyReused(existing)
         });
     }
-    let (contact_id, created) = upsert_contact(c, &m.tenant_id, &new.contact, m.created_at)?;
-    if created {
-        events::contact(c, &m.tenant_id, &contact_id, None, m.created_at)?;
-    }
+    let contact_id = match &new.profile {
+        // A Session Start names the contact as it links and names it, with its own event.
+        Some(p) => {
+            upsert_profiled(
+                c,
+                &m.tenant_id,
+                &new.contact,
+                p.also.as_ref(),
+                p.name.as_deref(),
+                m.created_at,
+            )?
+            .0
+        }
+        None => {
+            let (id, created) = upsert_contact(c, &m.tenant_id, &new.contact, m.created_at)?;
+            if created {
+                events::contact(c, &m.tenant_id, &id, None, m.created_at)?;
+            }
+            id
+        }
+    };
     let (session, opened) = conv::open_session(
         c,
         &m.tenant_id,

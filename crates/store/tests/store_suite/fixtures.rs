@@ -145,6 +145,7 @@ pub fn outbound(channel: &Channel, to: &str, at: i64) -> NewOutbound {
             expires_at: at + CSW_MS,
         },
         open_fep_until: None,
+        profile: None,
     }
 }
 

@@ -1,0 +1,68 @@
+//! `POST /{version}/{phone_number_id}/messages`: Meta's request, Meta's answer, Meta's errors.
+//! The send is queued like any other, then the call waits (bounded) for Meta's acceptance so
+//! the client gets Meta's own `wamid`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use bytes::Bytes;
+use openbsp_wire::send::{Outgoing, ParseContext, Surface, parse_outgoing_in};
+use openbsp_wire::{MetaError, Recipient, SendRequest};
+use serde_json::{Value, json};
+
+use super::{check_version, tenant};
+use crate::core::Core;
+use crate::core::messages::{self, Awaited, SendInput};
+use crate::http::body::idempotency_key;
+use crate::http::error::{GraphError, unknown_object};
+
+/// The send (or a mark-as-read).
+pub async fn send(
+    State(core): State<Core>,
+    Path((version, pnid)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, GraphError> {
+    check_version(&version)?;
+    let tenant_id = tenant(&core, &headers).await?;
+    let channel = core
+        .tenant_channel(&tenant_id, &pnid)
+        .await?
+        .ok_or_else(|| unknown_object(&pnid))?;
+    let v: Value = serde_json::from_slice(&body).map_err(|_| {
+        MetaError::invalid_parameter("The request body could not be parsed as JSON.")
+    })?;
+    let ctx = ParseContext {
+        business_phone: Some(channel.display_phone_number.clone()),
+    };
+    let req = match parse_outgoing_in(&v, Surface::Graph, &ctx)? {
+        Outgoing::Message(req) => req,
+        Outgoing::Read(receipt) => {
+            messages::mark_read(&core, &tenant_id, &channel, &receipt).await?;
+            return Ok(Json(json!({ "success": true })));
+        }
+    };
+    let key = idempotency_key(&headers).map_err(|e| MetaError::invalid_parameter(e.message))?;
+    let input = SendInput::new(&tenant_id, &channel, &req, &body, key);
+    let answer_of = match messages::send_awaiting(&core, input, core.config.cloud_api_wait).await? {
+        Awaited::Sent(wamid) => answer(&req, &wamid, false),
+        Awaited::Queued(m) => answer(&req, &m.id, true),
+        Awaited::Replayed(m) => {
+            answer(&req, m.wamid.as_deref().unwrap_or(&m.id), m.wamid.is_none())
+        }
+    };
+    Ok(Json(answer_of))
+}
+
+/// Meta's answer to a send.
+fn answer(req: &SendRequest, id: &str, queued: bool) -> Value {
+    let contact = match &req.recipient {
+        Recipient::WaId(w) => json!({"input": req.input, "wa_id": w}),
+        Recipient::UserId(u) => json!({"input": req.input, "user_id": u}),
+    };
+    let mut msg = json!({ "id": id });
+    if queued {
+        msg["message_status"] = json!("queued");
+    }
+    json!({ "messaging_product": "whatsapp", "contacts": [contact], "messages": [msg] })
+}

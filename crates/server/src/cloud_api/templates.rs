@@ -1,0 +1,251 @@
+//! The Graph-compatible template routes: `GET|POST|DELETE /{version}/{waba_id}/message_templates`
+//! and `GET|POST /{version}/{template_id}`, with Meta's bodies, answers and errors. Template
+//! ids on this surface are Meta's.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use bytes::Bytes;
+use openbsp_store::{Template, TemplateFilter};
+use openbsp_wire::MetaError;
+use serde_json::{Value, json};
+
+use super::{check_version, tenant};
+use crate::core::{Core, templates as service};
+use crate::http::error::{GraphError, unknown_object};
+
+/// Meta's default and largest page sizes for template lists.
+const DEFAULT_LIMIT: u32 = 25;
+const MAX_LIMIT: u32 = 1000;
+
+/// A template as the Graph API shows it.
+pub fn template_json(t: &Template) -> Value {
+    let mut v = json!({
+        "id": t.meta_template_id.clone().unwrap_or_else(|| t.id.clone()),
+        "name": t.name,
+        "language": t.language,
+        "status": t.status,
+        "category": t.category,
+        "components": t.components,
+        "parameter_format": t.parameter_format,
+    });
+    if let Some(q) = &t.quality_score {
+        v["quality_score"] = json!({"score": q});
+    }
+    if let Some(r) = &t.reason {
+        v["rejected_reason"] = json!(r);
+    }
+    if let Some(p) = &t.previous_category {
+        v["previous_category"] = json!(p);
+    }
+    if let Some(ttl) = t.message_send_ttl_seconds {
+        v["message_send_ttl_seconds"] = json!(ttl);
+    }
+    v
+}
+
+async fn waba(
+    state: &Core,
+    tenant_id: &str,
+    waba_id: &str,
+) -> Result<openbsp_store::Channel, GraphError> {
+    Ok(service::waba_channel(state, tenant_id, waba_id).await?)
+}
+
+/// Checks the version and the key, and finds the tenant's WABA (Meta's 100/33 otherwise).
+async fn authorized_waba(
+    state: &Core,
+    version: &str,
+    waba_id: &str,
+    headers: &HeaderMap,
+) -> Result<(String, openbsp_store::Channel), GraphError> {
+    check_version(version)?;
+    let tenant_id = tenant(state, headers).await?;
+    let channel = waba(state, &tenant_id, waba_id).await?;
+    Ok((tenant_id, channel))
+}
+
+fn body_json(body: &Bytes) -> Result<Value, GraphError> {
+    serde_json::from_slice(body).map_err(|_| {
+        GraphError::from(MetaError::invalid_parameter(
+            "The request body could not be parsed as JSON.",
+        ))
+    })
+}
+
+/// `GET /{version}/{waba_id}/message_templates`: `name`, `status`, `category`, `language`,
+/// `fields`, `limit`, `after`; Meta's cursor paging (`next` only when a page follows).
+pub async fn list(
+    State(state): State<Core>,
+    Path((version, waba_id)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    let (tenant_id, channel) = authorized_waba(&state, &version, &waba_id, &headers).await?;
+    let limit = match q.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| {
+                MetaError::invalid_parameter(format!(
+                    "Param limit must be a number from 1 to {MAX_LIMIT}."
+                ))
+            })?,
+    };
+    let rows = service::list(
+        &state,
+        &TemplateFilter {
+            tenant_id: tenant_id.clone(),
+            waba_id: Some(channel.waba_id.clone()),
+            name: q.get("name").cloned(),
+            status: q.get("status").map(|s| s.to_ascii_uppercase()),
+            category: q.get("category").map(|s| s.to_ascii_uppercase()),
+            language: q.get("language").cloned(),
+            include_deleted: false,
+            after: q.get("after").cloned(),
+            limit: limit + 1,
+        },
+    )
+    .await?;
+    let more = rows.len() > limit as usize;
+    let rows = &rows[..rows.len().min(limit as usize)];
+    let fields: Option<Vec<&str>> = q.get("fields").map(|f| {
+        f.split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .collect()
+    });
+    let data: Vec<Value> = rows
+        .iter()
+        .map(|t| {
+            let full = template_json(t);
+            match &fields {
+                None => full,
+                Some(fields) => {
+                    let mut v = json!({"id": full["id"]});
+                    for f in fields {
+                        if let Some(x) = full.get(*f) {
+                            v[*f] = x.clone();
+                        }
+                    }
+                    v
+                }
+            }
+        })
+        .collect();
+    let mut out = json!({"data": data});
+    if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
+        out["paging"] = json!({"cursors": {"before": first.id, "after": last.id}});
+        if more {
+            let mut next = format!(
+                "{}/{version}/{waba_id}/message_templates?limit={limit}&after={}",
+                base_url(&headers),
+                last.id
+            );
+            for k in ["name", "status", "category", "language", "fields"] {
+                if let Some(v) = q.get(k) {
+                    next.push_str(&format!("&{k}={}", urlencoding(v)));
+                }
+            }
+            out["paging"]["next"] = json!(next);
+        }
+    }
+    Ok(Json(out))
+}
+
+/// This gateway's URL as the client reached it (`Host`, and `X-Forwarded-Proto` behind a
+/// proxy), for Meta's absolute `paging.next`.
+fn base_url(headers: &HeaderMap) -> String {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let host = header("host").unwrap_or("localhost");
+    let scheme = header("x-forwarded-proto").unwrap_or("http");
+    format!("{scheme}://{host}")
+}
+
+fn urlencoding(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `POST /{version}/{waba_id}/message_templates`: `{id, status, category}`.
+pub async fn create(
+    State(state): State<Core>,
+    Path((version, waba_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, GraphError> {
+    let (tenant_id, channel) = authorized_waba(&state, &version, &waba_id, &headers).await?;
+    let v = body_json(&body)?;
+    let t = service::create(&state, &tenant_id, &channel, &v).await?;
+    Ok(Json(json!({
+        "id": t.meta_template_id.clone().unwrap_or_else(|| t.id.clone()),
+        "status": t.status,
+        "category": t.category,
+    })))
+}
+
+/// `DELETE /{version}/{waba_id}/message_templates?name=[&hsm_id=]`: `{"success": true}`.
+pub async fn delete(
+    State(state): State<Core>,
+    Path((version, waba_id)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    let (tenant_id, channel) = authorized_waba(&state, &version, &waba_id, &headers).await?;
+    let name = q
+        .get("name")
+        .ok_or_else(|| MetaError::invalid_parameter("The parameter name is required."))?;
+    let one = match q.get("hsm_id") {
+        None => None,
+        Some(id) => Some(
+            Some(service::get(&state, &tenant_id, id, false).await?)
+                .filter(|t| &t.name == name && t.waba_id == channel.waba_id)
+                .ok_or_else(|| GraphError::from(unknown_object(id)))?,
+        ),
+    };
+    service::delete(&state, &tenant_id, &channel, name, one.as_ref()).await?;
+    Ok(Json(json!({"success": true})))
+}
+
+async fn template(state: &Core, tenant_id: &str, id: &str) -> Result<Template, GraphError> {
+    Ok(service::get(state, tenant_id, id, false).await?)
+}
+
+/// `GET /{version}/{template_id}`.
+pub async fn get_one(
+    State(state): State<Core>,
+    Path((version, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    check_version(&version)?;
+    let tenant_id = tenant(&state, &headers).await?;
+    Ok(Json(template_json(
+        &template(&state, &tenant_id, &id).await?,
+    )))
+}
+
+/// `POST /{version}/{template_id}`: an edit; `{"success": true}`.
+pub async fn edit(
+    State(state): State<Core>,
+    Path((version, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, GraphError> {
+    check_version(&version)?;
+    let tenant_id = tenant(&state, &headers).await?;
+    let t = template(&state, &tenant_id, &id).await?;
+    let channel = waba(&state, &tenant_id, &t.waba_id).await?;
+    let v = body_json(&body)?;
+    service::edit(&state, &tenant_id, &channel, &t, &v).await?;
+    Ok(Json(json!({"success": true})))
+}

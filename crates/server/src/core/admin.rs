@@ -1,0 +1,280 @@
+//! Creating tenants, API keys, apps and channels: shared by the CLI's admin commands and the
+//! admin API, so both validate the same way. Secrets are encrypted here, before storage, and
+//! never appear in the JSON these functions' callers print.
+
+use openbsp_domain::crypto::{MasterKey, hash_secret, new_api_key};
+use openbsp_domain::ids::{new_id_at, prefix};
+use openbsp_store::{ApiKey, App, Channel, Store, StoreError, Tenant};
+use serde::Deserialize;
+
+use super::CoreError;
+
+/// Meta's Graph API.
+pub const META_GRAPH_URL: &str = "https://graph.facebook.com";
+/// Graph API version used for sends unless a channel says otherwise.
+pub const DEFAULT_GRAPH_VERSION: &str = "v23.0";
+/// Meta's default throughput per number.
+pub const DEFAULT_THROUGHPUT_MPS: u32 = 80;
+
+type Result<T> = std::result::Result<T, CoreError>;
+
+fn required(field: &str, value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(CoreError::invalid(format!("{field} is required")));
+    }
+    Ok(())
+}
+
+/// Creates a tenant.
+pub async fn create_tenant(store: &dyn Store, name: &str, now: i64) -> Result<Tenant> {
+    required("name", name)?;
+    let t = Tenant {
+        id: new_id_at(prefix::TENANT, now),
+        name: name.trim().to_string(),
+        created_at: now,
+    };
+    store.create_tenant(&t).await?;
+    Ok(t)
+}
+
+/// Creates an API key for a tenant (or an admin key); returns it with the key in clear, which
+/// is shown this once and never stored.
+pub async fn create_api_key(
+    store: &dyn Store,
+    tenant_id: Option<&str>,
+    name: &str,
+    admin: bool,
+    now: i64,
+) -> Result<(ApiKey, String)> {
+    if let Some(t) = tenant_id
+        && store.get_tenant(t).await?.is_none()
+    {
+        return Err(CoreError::not_found("tenant", t));
+    }
+    if tenant_id.is_none() && !admin {
+        return Err(CoreError::invalid(
+            "an API key needs a tenant (--tenant), unless it is an admin key (--admin)",
+        ));
+    }
+    let secret = new_api_key();
+    let key = ApiKey {
+        id: new_id_at(prefix::API_KEY, now),
+        tenant_id: tenant_id.map(str::to_string),
+        name: if name.trim().is_empty() {
+            "default".into()
+        } else {
+            name.trim().into()
+        },
+        key_hash: hash_secret(&secret),
+        key_prefix: secret[..12].to_string(),
+        is_admin: admin,
+        created_at: now,
+        revoked_at: None,
+    };
+    store.create_api_key(&key).await?;
+    Ok((key, secret))
+}
+
+/// Input for [`add_app`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct AppInput {
+    /// Owner.
+    pub tenant_id: String,
+    /// Label.
+    #[serde(default)]
+    pub name: String,
+    /// Meta's app secret (signs webhooks).
+    pub app_secret: String,
+    /// The webhook verify token.
+    pub verify_token: String,
+    /// Meta's app id.
+    #[serde(default)]
+    pub meta_app_id: Option<String>,
+}
+
+/// Stores a Meta app, its secret and verify token encrypted.
+pub async fn add_app(store: &dyn Store, key: &MasterKey, input: AppInput, now: i64) -> Result<App> {
+    required("app_secret", &input.app_secret)?;
+    required("verify_token", &input.verify_token)?;
+    if store.get_tenant(&input.tenant_id).await?.is_none() {
+        return Err(CoreError::not_found("tenant", &input.tenant_id));
+    }
+    let app = App {
+        id: new_id_at(prefix::APP, now),
+        tenant_id: input.tenant_id,
+        name: if input.name.trim().is_empty() {
+            "default".into()
+        } else {
+            input.name
+        },
+        meta_app_id: input.meta_app_id,
+        app_secret_enc: key.encrypt(&input.app_secret),
+        verify_token_enc: key.encrypt(&input.verify_token),
+        verify_token_hash: hash_secret(&input.verify_token),
+        created_at: now,
+    };
+    store.create_app(&app).await?;
+    Ok(app)
+}
+
+/// Input for [`add_channel`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct ChannelInput {
+    /// Owner.
+    pub tenant_id: String,
+    /// The app whose secret signs this number's webhooks.
+    pub app_id: String,
+    /// Meta's phone number id.
+    pub phone_number_id: String,
+    /// WABA id.
+    pub waba_id: String,
+    /// Display number.
+    pub display_phone_number: String,
+    /// Graph API access token.
+    pub access_token: String,
+    /// Graph base URL (default Meta's).
+    #[serde(default)]
+    pub graph_base_url: Option<String>,
+    /// Graph version for sends (default `v23.0`).
+    #[serde(default)]
+    pub graph_version: Option<String>,
+    /// Messages per second (default 80).
+    #[serde(default)]
+    pub throughput_mps: Option<u32>,
+    /// Messaging-limit tier.
+    #[serde(default)]
+    pub messaging_tier: Option<String>,
+}
+
+/// Checks a Graph base URL: http(s), no query.
+pub fn parse_base_url(s: &str) -> Result<String> {
+    let u = url::Url::parse(s)
+        .map_err(|e| CoreError::invalid(format!("graph_base_url is not a URL: {e}")))?;
+    if u.scheme() != "http" && u.scheme() != "https" {
+        return Err(CoreError::invalid("graph_base_url must be http or https"));
+    }
+    Ok(s.trim_end_matches('/').to_string())
+}
+
+/// Checks a Graph version: `v{major}.{minor}`.
+pub fn is_graph_version(v: &str) -> bool {
+    v.strip_prefix('v')
+        .and_then(|r| r.split_once('.'))
+        .is_some_and(|(a, b)| {
+            !a.is_empty()
+                && !b.is_empty()
+                && a.chars().all(|c| c.is_ascii_digit())
+                && b.chars().all(|c| c.is_ascii_digit())
+        })
+}
+
+/// Stores a channel (a business phone number), its access token encrypted.
+pub async fn add_channel(
+    store: &dyn Store,
+    key: &MasterKey,
+    input: ChannelInput,
+    now: i64,
+) -> Result<Channel> {
+    required("phone_number_id", &input.phone_number_id)?;
+    required("waba_id", &input.waba_id)?;
+    required("access_token", &input.access_token)?;
+    if !input.phone_number_id.chars().all(|c| c.is_ascii_digit()) {
+        return Err(CoreError::invalid("phone_number_id must be digits"));
+    }
+    let display: String = input
+        .display_phone_number
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    if display.len() < 7 {
+        return Err(CoreError::invalid(
+            "display_phone_number must be a phone number",
+        ));
+    }
+    let base = parse_base_url(input.graph_base_url.as_deref().unwrap_or(META_GRAPH_URL))?;
+    let version = input
+        .graph_version
+        .unwrap_or_else(|| DEFAULT_GRAPH_VERSION.into());
+    if !is_graph_version(&version) {
+        return Err(CoreError::invalid(format!(
+            "graph_version must look like v23.0, got {version}"
+        )));
+    }
+    let mps = input.throughput_mps.unwrap_or(DEFAULT_THROUGHPUT_MPS);
+    if !(1..=10_000).contains(&mps) {
+        return Err(CoreError::invalid(
+            "throughput_mps must be between 1 and 10000",
+        ));
+    }
+    let app = store
+        .get_app(&input.app_id)
+        .await?
+        .filter(|a| a.tenant_id == input.tenant_id)
+        .ok_or_else(|| CoreError::not_found("app", &input.app_id))?;
+    let ch = Channel {
+        id: new_id_at(prefix::CHANNEL, now),
+        tenant_id: input.tenant_id,
+        app_id: app.id,
+        phone_number_id: input.phone_number_id,
+        waba_id: input.waba_id,
+        display_phone_number: display,
+        access_token_enc: key.encrypt(&input.access_token),
+        graph_base_url: base,
+        graph_version: version,
+        throughput_mps: mps,
+        messaging_tier: input.messaging_tier,
+        created_at: now,
+        updated_at: now,
+    };
+    match store.create_channel(&ch).await {
+        Ok(()) => Ok(ch),
+        Err(StoreError::Conflict(_)) => Err(CoreError::conflict(
+            "conflict",
+            format!(
+                "phone_number_id {} is already a channel",
+                ch.phone_number_id
+            ),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A tenant.
+pub async fn get_tenant(store: &dyn Store, id: &str) -> Result<Tenant> {
+    store
+        .get_tenant(id)
+        .await?
+        .ok_or_else(|| CoreError::not_found("tenant", id))
+}
+
+/// A channel, by its `chn_…` id.
+pub async fn get_channel(store: &dyn Store, id: &str) -> Result<Channel> {
+    store
+        .get_channel(id)
+        .await?
+        .ok_or_else(|| CoreError::not_found("channel", id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graph_versions() {
+        assert!(is_graph_version("v23.0"));
+        assert!(is_graph_version("v9.12"));
+        assert!(!is_graph_version("23.0"));
+        assert!(!is_graph_version("v23"));
+        assert!(!is_graph_version("vx.1"));
+    }
+
+    #[test]
+    fn base_urls() {
+        assert_eq!(
+            parse_base_url("http://127.0.0.1:9/").unwrap(),
+            "http://127.0.0.1:9"
+        );
+        assert!(parse_base_url("ftp://x").is_err());
+        assert!(parse_base_url("nope").is_err());
+    }
+}

@@ -1,0 +1,387 @@
+//! Webhook endpoints: where a tenant's events go. Each endpoint has a URL (checked against
+//! private networks after resolution), the event types it wants (`message.*`,
+//! `session.opened`, `*`), its format (`native` events, or Meta's raw envelope re-signed for
+//! handlers written for Meta), an optional description, enabled or not, and a signing secret
+//! in the Standard Webhooks form (`whsec_…`), handed back when created or rotated and never
+//! again; a rotation keeps the previous secret signing for an overlap period. Also the
+//! delivery log and replays.
+
+use std::net::SocketAddr;
+
+use openbsp_domain::events;
+use openbsp_domain::ids::{new_id_at, prefix};
+use openbsp_domain::netguard::{self, NetworkPolicy};
+use openbsp_store::{AttemptFilter, LoggedAttempt, Page, ReplaySelection, WebhookEndpoint};
+use openbsp_wire::standard_webhooks::Secret;
+use rand::RngCore;
+use serde::Deserialize;
+
+use super::{Core, CoreError, CoreResult};
+
+/// Formats an endpoint may ask for.
+pub const FORMATS: &[&str] = &["native", "meta"];
+/// The default overlap of a rotation, during which the previous secret still signs.
+pub const DEFAULT_OVERLAP_SECONDS: i64 = 24 * 3600;
+/// The longest overlap a rotation may ask for.
+pub const MAX_OVERLAP_SECONDS: i64 = 7 * 24 * 3600;
+
+/// A fresh signing secret: 32 bytes from the operating system's generator.
+fn new_secret() -> Secret {
+    let mut key = [0u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    Secret::from_bytes(&key)
+}
+
+/// Where a URL may be delivered to under `policy`: an `http(s)` URL without credentials,
+/// whose host resolves only to addresses the policy allows. Returns those addresses.
+pub async fn check_destination(
+    url: &str,
+    policy: NetworkPolicy,
+) -> Result<Vec<SocketAddr>, String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("url is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err("url must be http:// or https://".into());
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(
+            "url must not carry credentials: endpoints verify the signature instead".into(),
+        );
+    }
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| "url has no host".to_string())?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    let port = parsed
+        .port_or_known_default()
+        .ok_or_else(|| "url has no port".to_string())?;
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .map_err(|e| format!("{host} cannot be resolved: {e}"))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(format!("{host} resolves to no address"));
+    }
+    for a in &addrs {
+        if let Some(why) = netguard::refusal(a.ip(), policy) {
+            return Err(format!(
+                "{host} resolves to {}, a {why} address; endpoints must be reachable on the public internet (an installation may allow private networks with OPENBSP_WEBHOOKS_ALLOW_PRIVATE_NETWORKS)",
+                a.ip()
+            ));
+        }
+    }
+    Ok(addrs)
+}
+
+/// An endpoint's settings, as a creation or a change gives them (absent: unchanged).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointInput {
+    /// Where events go.
+    pub url: Option<String>,
+    /// The event types (or patterns) it wants.
+    pub events: Option<Vec<String>>,
+    /// `native` or `meta`.
+    pub format: Option<String>,
+    /// Absent: unchanged; `null`: removed.
+    #[serde(default, deserialize_with = "present")]
+    pub description: Option<Option<String>>,
+    /// Whether events are delivered.
+    pub enabled: Option<bool>,
+}
+
+/// A field that is present (possibly `null`), as opposed to absent.
+fn present<'de, D>(d: D) -> Result<Option<Option<String>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// Checks the settings that are given.
+async fn check_input(core: &Core, i: &EndpointInput) -> CoreResult<()> {
+    if let Some(url) = &i.url {
+        check_destination(url, core.config.webhook_network)
+            .await
+            .map_err(|m| CoreError::invalid_field("url", format!("url: {m}")))?;
+    }
+    if let Some(list) = &i.events {
+        if list.is_empty() {
+            return Err(CoreError::invalid_field(
+                "events",
+                "events must name at least one event type (or * for every one)",
+            ));
+        }
+        for p in list {
+            events::validate_pattern(p)
+                .map_err(|m| CoreError::invalid_field("events", format!("events: {m}")))?;
+        }
+    }
+    if let Some(f) = &i.format
+        && !FORMATS.contains(&f.as_str())
+    {
+        return Err(CoreError::invalid_field(
+            "format",
+            format!("format must be native or meta, not \"{f}\""),
+        ));
+    }
+    if let Some(Some(d)) = &i.description
+        && d.chars().count() > 500
+    {
+        return Err(CoreError::invalid_field(
+            "description",
+            "description is at most 500 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Creates an endpoint (`url` and `events` required); returns it with its new secret, to be
+/// shown this once.
+pub async fn create(
+    core: &Core,
+    tenant_id: &str,
+    i: EndpointInput,
+) -> CoreResult<(WebhookEndpoint, Secret)> {
+    let url = i
+        .url
+        .clone()
+        .ok_or_else(|| CoreError::invalid_field("url", "url is required"))?;
+    let events = i.events.clone().ok_or_else(|| {
+        CoreError::invalid_field("events", "events is required, e.g. [\"message.*\"]")
+    })?;
+    check_input(core, &i).await?;
+    let now = core.now();
+    let secret = new_secret();
+    let e = WebhookEndpoint {
+        id: new_id_at(prefix::WEBHOOK_ENDPOINT, now),
+        tenant_id: tenant_id.to_string(),
+        url,
+        description: i.description.flatten(),
+        events,
+        format: i.format.unwrap_or_else(|| "native".into()),
+        enabled: i.enabled.unwrap_or(true),
+        disabled_reason: None,
+        secret_enc: core.config.master_key.encrypt(&secret.expose()),
+        previous_secret_enc: None,
+        previous_secret_expires_at: None,
+        failing_since: None,
+        cursor: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let e = core.store.create_webhook_endpoint(&e).await?;
+    core.delivery_wake.notify_one();
+    Ok((e, secret))
+}
+
+/// A tenant's endpoints, newest first.
+pub async fn list(core: &Core, tenant_id: &str, page: &Page) -> CoreResult<Vec<WebhookEndpoint>> {
+    Ok(core.store.list_webhook_endpoints(tenant_id, page).await?)
+}
+
+/// A tenant's endpoint.
+pub async fn get(core: &Core, tenant_id: &str, id: &str) -> CoreResult<WebhookEndpoint> {
+    core.store
+        .get_webhook_endpoint(tenant_id, id)
+        .await?
+        .ok_or_else(|| CoreError::not_found("webhook endpoint", id))
+}
+
+/// Changes an endpoint. Enabling one clears why it was disabled and its run of failures.
+pub async fn update(
+    core: &Core,
+    tenant_id: &str,
+    id: &str,
+    i: EndpointInput,
+) -> CoreResult<WebhookEndpoint> {
+    check_input(core, &i).await?;
+    let mut e = get(core, tenant_id, id).await?;
+    if let Some(u) = i.url {
+        e.url = u;
+    }
+    if let Some(ev) = i.events {
+        e.events = ev;
+    }
+    if let Some(f) = i.format {
+        e.format = f;
+    }
+    if let Some(d) = i.description {
+        e.description = d;
+    }
+    if let Some(en) = i.enabled {
+        if en && !e.enabled {
+            e.disabled_reason = None;
+            e.failing_since = None;
+        }
+        if !en && e.enabled {
+            e.disabled_reason = Some("disabled by the tenant".into());
+        }
+        e.enabled = en;
+    }
+    e.updated_at = core.now();
+    let e = core
+        .store
+        .update_webhook_endpoint(&e)
+        .await?
+        .ok_or_else(|| CoreError::not_found("webhook endpoint", id))?;
+    core.delivery_wake.notify_one();
+    Ok(e)
+}
+
+/// Deletes an endpoint, its delivery log and its queue.
+pub async fn delete(core: &Core, tenant_id: &str, id: &str) -> CoreResult<()> {
+    if core.store.delete_webhook_endpoint(tenant_id, id).await? {
+        core.delivery_wake.notify_one();
+        Ok(())
+    } else {
+        Err(CoreError::not_found("webhook endpoint", id))
+    }
+}
+
+/// A new secret for an endpoint (returned, to be shown this once); the previous one keeps
+/// signing beside it for `overlap_seconds` (default a day, at most 7 days, 0 to retire it at
+/// once).
+pub async fn rotate(
+    core: &Core,
+    tenant_id: &str,
+    id: &str,
+    overlap_seconds: Option<i64>,
+) -> CoreResult<(WebhookEndpoint, Secret)> {
+    let overlap = overlap_seconds.unwrap_or(DEFAULT_OVERLAP_SECONDS);
+    if !(0..=MAX_OVERLAP_SECONDS).contains(&overlap) {
+        return Err(CoreError::invalid_field(
+            "overlap_seconds",
+            format!("overlap_seconds must be from 0 to {MAX_OVERLAP_SECONDS}"),
+        ));
+    }
+    let mut e = get(core, tenant_id, id).await?;
+    let now = core.now();
+    let secret = new_secret();
+    e.previous_secret_enc = (overlap > 0).then(|| e.secret_enc.clone());
+    e.previous_secret_expires_at = (overlap > 0).then_some(now + overlap * 1000);
+    e.secret_enc = core.config.master_key.encrypt(&secret.expose());
+    e.updated_at = now;
+    let e = core
+        .store
+        .update_webhook_endpoint(&e)
+        .await?
+        .ok_or_else(|| CoreError::not_found("webhook endpoint", id))?;
+    core.delivery_wake.notify_one();
+    Ok((e, secret))
+}
+
+/// An endpoint's delivery attempts, newest first.
+pub async fn deliveries(
+    core: &Core,
+    tenant_id: &str,
+    id: &str,
+    filter: &AttemptFilter,
+) -> CoreResult<Vec<LoggedAttempt>> {
+    get(core, tenant_id, id).await?;
+    Ok(core
+        .store
+        .list_delivery_attempts(tenant_id, id, filter)
+        .await?)
+}
+
+/// Queues events for the endpoint again: one event (whatever became of it), or every event
+/// of a period whose delivery failed. Returns the endpoint and how many were queued.
+pub async fn replay(
+    core: &Core,
+    tenant_id: &str,
+    id: &str,
+    selection: &ReplaySelection,
+) -> CoreResult<(WebhookEndpoint, u64)> {
+    let e = get(core, tenant_id, id).await?;
+    if let ReplaySelection::Failed { since, until } = selection
+        && until <= since
+    {
+        return Err(CoreError::invalid_field(
+            "until",
+            "until must be after since",
+        ));
+    }
+    let queued = core
+        .store
+        .replay_deliveries(tenant_id, id, selection, core.now())
+        .await?;
+    if let ReplaySelection::Event(ev) = selection
+        && queued == 0
+    {
+        return Err(CoreError::not_found("event", ev));
+    }
+    core.delivery_wake.notify_one();
+    Ok((e, queued))
+}
+
+/// The secrets that sign a delivery to `e` at `now`: the current one, and the previous one
+/// while a rotation overlaps.
+pub fn signing_secrets(core: &Core, e: &WebhookEndpoint, now: i64) -> Result<Vec<Secret>, String> {
+    let mut out = Vec::with_capacity(2);
+    let current = core
+        .config
+        .master_key
+        .decrypt(&e.secret_enc)
+        .map_err(|e| e.to_string())?;
+    out.push(Secret::parse(&current).map_err(|e| e.to_string())?);
+    if let (Some(prev), Some(until)) = (&e.previous_secret_enc, e.previous_secret_expires_at)
+        && until > now
+    {
+        let prev = core
+            .config
+            .master_key
+            .decrypt(prev)
+            .map_err(|e| e.to_string())?;
+        out.push(Secret::parse(&prev).map_err(|e| e.to_string())?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn destinations_are_checked_after_resolution() {
+        let strict = NetworkPolicy::default();
+        for (url, why) in [
+            ("http://127.0.0.1:8080/hooks", "loopback"),
+            ("http://localhost:8080/hooks", "loopback"),
+            ("http://[::1]/hooks", "loopback"),
+            ("http://10.1.2.3/hooks", "private"),
+            ("https://169.254.169.254/latest", "link-local"),
+            ("http://[fd00::1]/hooks", "unique-local"),
+            ("http://0.0.0.0/hooks", "unspecified"),
+        ] {
+            let e = check_destination(url, strict).await.unwrap_err();
+            assert!(e.contains(why), "{url}: {e}");
+        }
+        // Address literals need no resolver; public ones go.
+        let ok = check_destination("https://93.184.216.34/hooks", strict)
+            .await
+            .unwrap();
+        assert_eq!(ok[0].port(), 443);
+        let sandbox = NetworkPolicy {
+            allow_loopback: true,
+            allow_private: false,
+        };
+        check_destination("http://127.0.0.1:8080/hooks", sandbox)
+            .await
+            .unwrap();
+        assert!(
+            check_destination("http://10.1.2.3/", sandbox)
+                .await
+                .is_err()
+        );
+        let open = NetworkPolicy {
+            allow_loopback: false,
+            allow_private: true,
+        };
+        check_destination("http://10.1.2.3/", open).await.unwrap();
+        for bad in ["ftp://93.184.216.34/", "http://u:p@93.184.216.34/", "nope"] {
+            assert!(check_destination(bad, strict).await.is_err(), "{bad}");
+        }
+    }
+}

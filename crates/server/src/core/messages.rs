@@ -1,0 +1,441 @@
+//! Messages: accepting an outbound message (validated request in, durably queued message out,
+//! the send policy applied in the enqueue's own transaction), waiting for Meta's answer to it,
+//! marking inbound messages read, and reading messages back.
+
+use std::time::Duration;
+
+use openbsp_domain::MessageStatus;
+use openbsp_domain::ids::{new_id_at, prefix};
+use openbsp_domain::windows::{self, Refusal, SendKind};
+use openbsp_store::policy::SendCheck;
+use openbsp_store::{
+    Channel, ContactKey, ContactProfile, EnqueueOutcome, Message, MessageFilter, NewOutbound, Page,
+    SessionSpec, StatusEntry,
+};
+use openbsp_wire::error::codes;
+use openbsp_wire::{MessageBody, MetaError, Recipient, SendRequest};
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+
+use super::templates::TemplateUse;
+use super::{Core, CoreError, CoreResult, SendOutcome};
+
+/// Priority of a send in its channel's queue (lower first): replies in a session, then
+/// transactional sends, then campaign traffic.
+pub mod priority {
+    /// A direct send through the API.
+    pub const DIRECT: i32 = 10;
+}
+
+/// Who opened a session a send opens.
+pub mod opened_by {
+    /// A business send when no session was open.
+    pub const MESSAGE: &str = "message";
+    /// Session Start.
+    pub const SESSION_START: &str = "session_start";
+}
+
+/// One send to accept.
+#[derive(Debug, Clone)]
+pub struct SendInput<'a> {
+    /// The tenant.
+    pub tenant_id: &'a str,
+    /// The channel it goes out on.
+    pub channel: &'a Channel,
+    /// The validated request.
+    pub req: &'a SendRequest,
+    /// The request body as received (its hash tells a retry from a reuse of the key).
+    pub raw_body: &'a [u8],
+    /// The client's `Idempotency-Key`.
+    pub idempotency_key: Option<String>,
+    /// What a session this send opens says opened it ([`opened_by`]).
+    pub opened_by: &'static str,
+    /// What a Session Start says of its contact (named and linked in the same transaction).
+    pub profile: Option<ContactProfile>,
+}
+
+impl<'a> SendInput<'a> {
+    /// A plain send (`opened_by` = message, no contact profile).
+    pub fn new(
+        tenant_id: &'a str,
+        channel: &'a Channel,
+        req: &'a SendRequest,
+        raw_body: &'a [u8],
+        idempotency_key: Option<String>,
+    ) -> SendInput<'a> {
+        SendInput {
+            tenant_id,
+            channel,
+            req,
+            raw_body,
+            idempotency_key,
+            opened_by: opened_by::MESSAGE,
+            profile: None,
+        }
+    }
+}
+
+/// A send the store holds.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// The message, as stored.
+    pub message: Message,
+    /// Whether this call stored it (false: a retry under the same `Idempotency-Key`, answered
+    /// with the first message).
+    pub created: bool,
+}
+
+/// What became of a send whose caller waited for Meta.
+#[derive(Debug, Clone)]
+pub enum Awaited {
+    /// Meta accepted it with this `wamid`.
+    Sent(String),
+    /// Still queued when the wait ran out (pacing, retries): the message as accepted.
+    Queued(Message),
+    /// A retry under the same `Idempotency-Key`: the first message as it is now.
+    Replayed(Message),
+}
+
+/// Meta's `wamid` for a message reference: a gateway id is looked up (within the tenant), a
+/// `wamid` is passed through.
+async fn resolve_wamid(
+    core: &Core,
+    tenant_id: &str,
+    reference: &str,
+    field: &str,
+) -> CoreResult<String> {
+    if !reference.starts_with("msg_") {
+        return Ok(reference.to_string());
+    }
+    let m = core
+        .store
+        .get_message(tenant_id, reference)
+        .await?
+        .ok_or_else(|| {
+            CoreError::Refused(MetaError::invalid_value(format!(
+                "Param {field} names no message: {reference}"
+            )))
+        })?;
+    m.wamid
+        .ok_or_else(|| CoreError::NotSent(reference.to_string()))
+}
+
+/// Accepts a send: resolves its references, checks a template against its stored
+/// definition, and queues it with its outbox row in one durable transaction in which the
+/// store applies the send policy (windows, opt-out) to the conversation as it stands.
+pub async fn send(core: &Core, input: SendInput<'_>) -> CoreResult<Accepted> {
+    let id = new_id_at(prefix::MESSAGE, core.now());
+    send_with_id(core, id, input).await
+}
+
+/// [`send`] under a chosen message id (so a waiter can be registered first).
+async fn send_with_id(core: &Core, id: String, input: SendInput<'_>) -> CoreResult<Accepted> {
+    let now = core.now();
+    let (check, template) = if is_replay(
+        core,
+        input.tenant_id,
+        &input.req.body,
+        input.idempotency_key.as_deref(),
+    )
+    .await?
+    {
+        // Answered by the store with the first message, before any check.
+        (replay_check(input.opened_by), None)
+    } else {
+        send_check(core, input.channel, &input.req.body, input.opened_by).await?
+    };
+    let mut new = outbound(core, id, &input, now).await?;
+    with_template(&mut new, template);
+    let outcome = core
+        .store
+        .enqueue_checked(new, &check)
+        .await?
+        .map_err(|r| CoreError::Refused(refusal_error(r)))?;
+    match outcome {
+        EnqueueOutcome::Created(message) => {
+            metrics::counter!("openbsp_messages_accepted_total").increment(1);
+            core.sender_wake.notify_one();
+            Ok(Accepted {
+                message,
+                created: true,
+            })
+        }
+        EnqueueOutcome::Existing(message) => Ok(Accepted {
+            message,
+            created: false,
+        }),
+        EnqueueOutcome::KeyReused(first) => Err(CoreError::KeyReused { first: first.id }),
+    }
+}
+
+/// [`send`], then waits (at most `wait`) for Meta's answer, as a Cloud API caller expects:
+/// Meta's `wamid`, Meta's refusal ([`CoreError::Refused`]), or the queued message when the
+/// wait runs out.
+pub async fn send_awaiting(
+    core: &Core,
+    input: SendInput<'_>,
+    wait: Duration,
+) -> CoreResult<Awaited> {
+    let id = new_id_at(prefix::MESSAGE, core.now());
+    let (tx, rx) = oneshot::channel();
+    core.waiters.lock().insert(id.clone(), tx);
+    let accepted = match send_with_id(core, id.clone(), input).await {
+        Ok(a) if a.created => a.message,
+        Ok(a) => {
+            core.waiters.lock().remove(&id);
+            return Ok(Awaited::Replayed(a.message));
+        }
+        Err(e) => {
+            core.waiters.lock().remove(&id);
+            return Err(e);
+        }
+    };
+    match tokio::time::timeout(wait, rx).await {
+        Ok(Ok(SendOutcome::Accepted(wamid))) => Ok(Awaited::Sent(wamid)),
+        Ok(Ok(SendOutcome::Failed(err))) => Err(CoreError::Refused(
+            serde_json::from_value::<MetaError>(err)
+                .unwrap_or_else(|_| MetaError::new(codes::SEND_FAILURE, None)),
+        )),
+        _ => {
+            core.waiters.lock().remove(&accepted.id);
+            Ok(Awaited::Queued(accepted))
+        }
+    }
+}
+
+/// Whether a template send replays an earlier one under the same `Idempotency-Key`: the
+/// store answers a replay with the first message before any check, so a template paused or
+/// deleted since does not change the answer to a retry.
+async fn is_replay(
+    core: &Core,
+    tenant_id: &str,
+    body: &MessageBody,
+    key: Option<&str>,
+) -> CoreResult<bool> {
+    match (body, key) {
+        (MessageBody::Template(_), Some(k)) => Ok(core
+            .store
+            .find_message_by_idempotency_key(tenant_id, k)
+            .await?
+            .is_some()),
+        _ => Ok(false),
+    }
+}
+
+/// The check of a replay (never applied: the store answers a replay first).
+fn replay_check(opened_by: &str) -> SendCheck {
+    SendCheck {
+        kind: SendKind::Template { marketing: false },
+        session_kind: None,
+        opened_by: opened_by.to_string(),
+    }
+}
+
+/// The message keeps the template it uses and the text the contact sees.
+fn with_template(new: &mut NewOutbound, template: Option<TemplateUse>) {
+    if let Some(t) = template {
+        new.message.template_id = Some(t.template_id);
+        new.message.rendered_text = t.rendered.map(|r| r.text);
+    }
+}
+
+/// The store's row for a send: its references resolved (a gateway id in a reply context or
+/// a reaction becomes Meta's wamid), the Graph body the sender will post, and a placeholder
+/// session the policy replaces.
+async fn outbound(core: &Core, id: String, a: &SendInput<'_>, now: i64) -> CoreResult<NewOutbound> {
+    let (tenant_id, req) = (a.tenant_id, a.req);
+    let context_wamid = match &req.context_message_id {
+        None => None,
+        Some(ctx) => Some(resolve_wamid(core, tenant_id, ctx, "context['message_id']").await?),
+    };
+    let resolved;
+    let req = match &req.body {
+        MessageBody::Reaction { message_id, emoji } if message_id.starts_with("msg_") => {
+            let mut r = req.clone();
+            r.body = MessageBody::Reaction {
+                message_id: resolve_wamid(core, tenant_id, message_id, "reaction['message_id']")
+                    .await?,
+                emoji: emoji.clone(),
+            };
+            resolved = r;
+            &resolved
+        }
+        _ => req,
+    };
+    let payload = req.to_graph_body(context_wamid.as_deref(), Some(&id));
+    let message = Message {
+        id,
+        tenant_id: tenant_id.to_string(),
+        channel_id: a.channel.id.clone(),
+        contact_id: None,
+        direction: openbsp_store::Direction::Outbound,
+        recipient: req.recipient.as_str().to_string(),
+        msg_type: req.body.type_name().to_string(),
+        content: req.content_json(),
+        wamid: None,
+        status: MessageStatus::Queued,
+        error: None,
+        biz_opaque_callback_data: req.biz_opaque_callback_data.clone(),
+        context_message_id: req.context_message_id.clone(),
+        session_id: None,
+        template_id: None,
+        rendered_text: None,
+        idempotency_key: a.idempotency_key.clone(),
+        created_at: now,
+        updated_at: now,
+    };
+    Ok(NewOutbound {
+        message,
+        request_hash: hex::encode(Sha256::digest(a.raw_body)),
+        contact: contact_key(&req.recipient),
+        payload,
+        priority: priority::DIRECT,
+        session: SessionSpec {
+            kind: None,
+            opened_by: a.opened_by.into(),
+            expires_at: now + windows::CSW_MS,
+        },
+        open_fep_until: None,
+        profile: a.profile.clone(),
+    })
+}
+
+/// The store's key for a recipient.
+pub fn contact_key(r: &Recipient) -> ContactKey {
+    match r {
+        Recipient::WaId(w) => ContactKey::WaId(w.clone()),
+        Recipient::UserId(u) => ContactKey::UserId(u.clone()),
+    }
+}
+
+/// Meta's refusal for a policy refusal.
+pub fn refusal_error(r: Refusal) -> MetaError {
+    match r {
+        Refusal::WindowClosed { closed_at } => {
+            let when = match closed_at {
+                Some(t) => format!(
+                    "the customer service window closed at {}",
+                    openbsp_domain::clock::rfc3339(t)
+                ),
+                None => "the user has never written to this number".to_string(),
+            };
+            MetaError::new(
+                codes::REENGAGEMENT,
+                Some(format!(
+                    "Message failed to send because more than 24 hours have passed since the customer last replied to this number ({when}). Send a template message instead."
+                )),
+            )
+        }
+        Refusal::OptedOut { since } => MetaError::new(
+            codes::MARKETING_OPT_OUT,
+            Some(format!(
+                "The recipient opted out of marketing messages from this business at {}; marketing templates are not delivered to them.",
+                openbsp_domain::clock::rfc3339(since)
+            )),
+        ),
+    }
+}
+
+/// What the policy needs to know of a send: free-form or template (marketing when the
+/// template is), and the kind of a session it would open; for a template, the template
+/// checked against its stored definition (before Meta is called) and rendered.
+async fn send_check(
+    core: &Core,
+    channel: &Channel,
+    body: &MessageBody,
+    opened_by: &str,
+) -> CoreResult<(SendCheck, Option<TemplateUse>)> {
+    let (kind, session_kind, template) = match body {
+        MessageBody::Template(t) => {
+            let used = super::templates::check_send(core, channel, t).await?;
+            let marketing = used.category.as_deref() == Some("marketing");
+            (
+                SendKind::Template { marketing },
+                used.category.clone(),
+                Some(used),
+            )
+        }
+        _ => (SendKind::FreeForm, Some("service".to_string()), None),
+    };
+    Ok((
+        SendCheck {
+            kind,
+            session_kind,
+            opened_by: opened_by.to_string(),
+        },
+        template,
+    ))
+}
+
+/// Marks an inbound message read (and shows the typing indicator when asked), through the
+/// channel's Graph API at once: nothing to queue, Meta answers `{"success": true}`. The message
+/// is named by `wamid` or by gateway id; a gateway id must be the tenant's inbound message on
+/// this channel.
+pub async fn mark_read(
+    core: &Core,
+    tenant_id: &str,
+    channel: &Channel,
+    receipt: &openbsp_wire::send::ReadReceipt,
+) -> CoreResult<()> {
+    let wamid = if receipt.message_id.starts_with("msg_") {
+        let m = core
+            .store
+            .get_message(tenant_id, &receipt.message_id)
+            .await?
+            .filter(|m| {
+                m.channel_id == channel.id && m.direction == openbsp_store::Direction::Inbound
+            })
+            .ok_or_else(|| {
+                CoreError::Refused(MetaError::invalid_value(format!(
+                    "Param message_id names no message received on this number: {}",
+                    receipt.message_id
+                )))
+            })?;
+        m.wamid
+            .ok_or_else(|| CoreError::NotSent(receipt.message_id.clone()))?
+    } else {
+        receipt.message_id.clone()
+    };
+    let mut payload = serde_json::json!({
+        "messaging_product": "whatsapp",
+        "status": "read",
+        "message_id": wamid,
+    });
+    if receipt.typing_indicator {
+        payload["typing_indicator"] = serde_json::json!({"type": "text"});
+    }
+    let token = core.access_token(channel)?;
+    core.graph
+        .mark_read(channel, &token, &payload)
+        .await
+        .map_err(CoreError::Refused)?;
+    metrics::counter!("openbsp_marked_read_total", "typing" => if receipt.typing_indicator { "yes" } else { "no" }).increment(1);
+    Ok(())
+}
+
+/// A tenant's message by gateway id or `wamid`, with its status history in the order a
+/// message travels (Meta's timestamps have whole seconds).
+pub async fn get(
+    core: &Core,
+    tenant_id: &str,
+    id: &str,
+) -> CoreResult<(Message, Vec<StatusEntry>)> {
+    let m = core
+        .store
+        .get_message(tenant_id, id)
+        .await?
+        .ok_or_else(|| CoreError::not_found("message", id))?;
+    let mut history = core.store.message_history(&m.id).await?;
+    history.sort_by_key(|e| (e.status.rank(), e.at));
+    Ok((m, history))
+}
+
+/// A tenant's messages, newest first.
+pub async fn list(
+    core: &Core,
+    tenant_id: &str,
+    filter: &MessageFilter,
+    page: &Page,
+) -> CoreResult<Vec<Message>> {
+    Ok(core.store.list_messages(tenant_id, filter, page).await?)
+}

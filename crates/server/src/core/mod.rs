@@ -1,0 +1,221 @@
+//! The core: one service per area (messages, sessions and Session Start, contacts,
+//! templates, webhook endpoints and events, admin provisioning), each taking typed input and
+//! returning a typed result or a [`CoreError`]. Every surface (native `/v1`, the Cloud API
+//! routes, the CLI, the vendor adapters to come) and every worker reaches the rules through
+//! here, so each rule is written once.
+//!
+//! Never imports `axum` or anything of `crate::http` or a surface: the core knows nothing of
+//! HTTP, status codes or envelopes. [`Core`] is the context the services share: the store,
+//! the settings, the clock, the caches, the Graph client and the wakes of the workers.
+
+pub mod admin;
+pub mod cache;
+pub mod contacts;
+pub mod endpoints;
+pub mod error;
+pub mod events;
+pub mod messages;
+pub mod sessions;
+pub mod templates;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openbsp_domain::{Clock, SystemClock};
+use openbsp_store::{ApiKey, App, Channel, Store};
+use parking_lot::Mutex;
+use tokio::sync::{Notify, oneshot};
+
+use crate::config::Config;
+use crate::meta::graph::{GraphClient, HttpGraphClient};
+use cache::TtlCache;
+pub use error::{CoreError, CoreResult};
+
+/// What became of a send, told to a Cloud-API caller waiting for it.
+#[derive(Debug, Clone)]
+pub enum SendOutcome {
+    /// Meta accepted it with this `wamid`.
+    Accepted(String),
+    /// Meta refused it (the Graph error object).
+    Failed(serde_json::Value),
+}
+
+/// The core's context, shared by every surface and worker; cheap to clone.
+#[derive(Clone)]
+pub struct Core(Arc<Inner>);
+
+/// The contents of [`Core`].
+pub struct Inner {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Settings.
+    pub config: Config,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// API keys by hash.
+    pub keys: TtlCache<String, Option<ApiKey>>,
+    /// Channels by phone number id and by channel id.
+    pub channels: TtlCache<String, Option<Channel>>,
+    /// Templates by tenant, WABA, name and language, for the send check (`None`: unknown).
+    pub templates: TtlCache<String, Option<Arc<openbsp_store::Template>>>,
+    /// Apps by id, with their decrypted secret.
+    pub apps: TtlCache<String, Option<(App, Arc<str>)>>,
+    /// Wakes the sender when a send is queued.
+    pub sender_wake: Notify,
+    /// Wakes the webhook processor when a payload is stored.
+    pub inbox_wake: Notify,
+    /// Wakes the session closer (a session opened that may lapse sooner than it planned).
+    pub session_wake: Notify,
+    /// Wakes the event delivery's supervisor (an endpoint was created, changed or deleted).
+    pub delivery_wake: Notify,
+    /// The Graph API client (sends, marks as read).
+    pub graph: Arc<dyn GraphClient>,
+    /// Cloud-API callers waiting for Meta's answer, by message id.
+    pub waiters: Mutex<HashMap<String, oneshot::Sender<SendOutcome>>>,
+}
+
+impl std::ops::Deref for Core {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl Core {
+    /// Builds the core with the system clock.
+    pub fn new(config: Config, store: Arc<dyn Store>) -> anyhow::Result<Core> {
+        Self::with_clock(config, store, Arc::new(SystemClock))
+    }
+
+    /// Builds the core with a given clock.
+    pub fn with_clock(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Core> {
+        config.sender.validate().map_err(|e| anyhow::anyhow!(e))?;
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::metrics::install();
+        let graph = HttpGraphClient::new(config.sender.request_timeout)
+            .map_err(|e| anyhow::anyhow!("cannot build the Graph API client: {e}"))?;
+        Ok(Core(Arc::new(Inner {
+            graph: Arc::new(graph),
+            store,
+            config,
+            clock,
+            keys: TtlCache::new(Duration::from_secs(30)),
+            channels: TtlCache::new(Duration::from_secs(30)),
+            apps: TtlCache::new(Duration::from_secs(60)),
+            templates: TtlCache::new(Duration::from_secs(30)),
+            sender_wake: Notify::new(),
+            inbox_wake: Notify::new(),
+            session_wake: Notify::new(),
+            delivery_wake: Notify::new(),
+            waiters: Mutex::new(HashMap::new()),
+        })))
+    }
+
+    /// Now, in Unix ms.
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// A channel by phone number id or channel id (cached).
+    pub async fn channel(&self, pnid_or_id: &str) -> CoreResult<Option<Channel>> {
+        if let Some(c) = self.channels.get(&pnid_or_id.to_string()) {
+            return Ok(c);
+        }
+        let found = if pnid_or_id.starts_with("chn_") {
+            self.store.get_channel(pnid_or_id).await?
+        } else {
+            self.store
+                .find_channel_by_phone_number_id(pnid_or_id)
+                .await?
+        };
+        self.channels.insert(pnid_or_id.to_string(), found.clone());
+        Ok(found)
+    }
+
+    /// A tenant's channel by phone number id or channel id; `None` if it is another tenant's.
+    pub async fn tenant_channel(
+        &self,
+        tenant_id: &str,
+        pnid_or_id: &str,
+    ) -> CoreResult<Option<Channel>> {
+        Ok(self
+            .channel(pnid_or_id)
+            .await?
+            .filter(|c| c.tenant_id == tenant_id))
+    }
+
+    /// A tenant's channel by phone number id or channel id, or [`CoreError::NotFound`].
+    pub async fn require_channel(&self, tenant_id: &str, pnid_or_id: &str) -> CoreResult<Channel> {
+        self.tenant_channel(tenant_id, pnid_or_id)
+            .await?
+            .ok_or_else(|| CoreError::not_found("channel", pnid_or_id))
+    }
+
+    /// The channel's access token, decrypted for one call to Meta (never logged).
+    pub fn access_token(&self, channel: &Channel) -> CoreResult<String> {
+        self.config
+            .master_key
+            .decrypt(&channel.access_token_enc)
+            .map_err(|e| {
+                tracing::error!(channel.id = %channel.id, error = %e, "cannot decrypt the channel's access token");
+                CoreError::internal(format!("the access token of channel {} does not decrypt", channel.id))
+            })
+    }
+
+    /// The channel id a list's `?channel=` filter names (phone number id or channel id);
+    /// another tenant's channel is not found.
+    pub async fn channel_filter(
+        &self,
+        tenant_id: &str,
+        filter: Option<&str>,
+    ) -> CoreResult<Option<String>> {
+        let Some(c) = filter else {
+            return Ok(None);
+        };
+        let channel = self
+            .tenant_channel(tenant_id, c)
+            .await?
+            .ok_or_else(|| CoreError::not_found("channel", c))?;
+        Ok(Some(channel.id))
+    }
+
+    /// An app and its decrypted secret (cached).
+    pub async fn app_with_secret(&self, app_id: &str) -> CoreResult<Option<(App, Arc<str>)>> {
+        if let Some(a) = self.apps.get(&app_id.to_string()) {
+            return Ok(a);
+        }
+        let found = match self.store.get_app(app_id).await? {
+            Some(app) => {
+                let secret = self
+                    .config
+                    .master_key
+                    .decrypt(&app.app_secret_enc)
+                    .map_err(CoreError::internal)?;
+                Some((app, Arc::from(secret)))
+            }
+            None => None,
+        };
+        self.apps.insert(app_id.to_string(), found.clone());
+        Ok(found)
+    }
+
+    /// Forgets cached channels and apps (after an admin change).
+    pub fn invalidate(&self) {
+        self.channels.clear();
+        self.apps.clear();
+        self.keys.clear();
+        self.templates.clear();
+    }
+
+    /// Tells a waiting Cloud-API caller what became of its send.
+    pub fn notify_outcome(&self, message_id: &str, outcome: SendOutcome) {
+        if let Some(tx) = self.waiters.lock().remove(message_id) {
+            let _ = tx.send(outcome);
+        }
+    }
+}

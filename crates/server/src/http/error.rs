@@ -1,0 +1,189 @@
+//! The two error envelopes of the HTTP surfaces: the native one
+//! (`{"error": {code, message, meta_code?, details, request_id}}`) and Meta's Graph error
+//! object on the Cloud-API-compatible surface (`fbtrace_id` = the request id). A 5xx is logged
+//! here, once, with its cause chain, inside the request's span; clients see the request id,
+//! never the cause.
+
+use std::error::Error as StdError;
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use openbsp_wire::MetaError;
+use serde_json::{Value, json};
+
+use super::request_id;
+
+/// A cause kept for the log, never shown.
+pub type Cause = Box<dyn StdError + Send + Sync>;
+
+/// Marks a response whose failure was already logged with its cause.
+#[derive(Debug, Clone, Copy)]
+pub struct Logged;
+
+/// The cause chain of an error, outermost first (`a: b: c`).
+pub fn chain(e: &(dyn StdError + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        next = s.source();
+    }
+    out
+}
+
+/// An error on the native API.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code (`not_found`, `window_closed`, …).
+    pub code: &'static str,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// Meta's code, where one applies.
+    pub meta_code: Option<i64>,
+    /// Field-level details.
+    pub details: Vec<Value>,
+    /// What caused a 5xx (logged, never shown).
+    pub cause: Option<Cause>,
+}
+
+impl ApiError {
+    /// An error with no Meta code and no details.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            meta_code: None,
+            details: Vec::new(),
+            cause: None,
+        }
+    }
+
+    /// 400 `invalid_request`.
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    /// 404 `not_found` (also for other tenants' objects: never a leak).
+    pub fn not_found(what: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    /// 401 `unauthorized`.
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid API key is required: Authorization: Bearer <key>",
+        )
+    }
+
+    /// 403 `forbidden`.
+    pub fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 500, logged with its cause.
+    pub fn internal(cause: impl Into<Cause>) -> ApiError {
+        let mut e = ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "the gateway failed to handle this request; quote the request_id when reporting it",
+        );
+        e.cause = Some(cause.into());
+        e
+    }
+
+    /// The same error about a nested object: its message says which (`message: …`).
+    pub fn in_field(mut self, field: &str) -> ApiError {
+        self.message = format!("{field}: {}", self.message);
+        self
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let request_id = request_id::current();
+        let server_error = self.status.is_server_error();
+        if server_error {
+            let cause = self
+                .cause
+                .as_deref()
+                .map(|c| chain(c))
+                .unwrap_or_else(|| self.message.clone());
+            tracing::error!(request.id = %request_id, code = self.code, cause = %cause, "request failed");
+        }
+        let mut err = json!({
+            "code": self.code,
+            "message": self.message,
+            "details": self.details,
+            "request_id": request_id,
+        });
+        if let Some(m) = self.meta_code {
+            err["meta_code"] = json!(m);
+        }
+        let mut resp = (self.status, axum::Json(json!({ "error": err }))).into_response();
+        if server_error {
+            resp.extensions_mut().insert(Logged);
+        }
+        resp
+    }
+}
+
+/// An error on the Cloud-API-compatible surface, in Meta's shape.
+#[derive(Debug)]
+pub struct GraphError {
+    /// Meta's error object.
+    pub error: MetaError,
+    /// What caused a 5xx-class failure (logged, never shown).
+    pub cause: Option<Cause>,
+}
+
+impl From<MetaError> for GraphError {
+    fn from(error: MetaError) -> Self {
+        GraphError { error, cause: None }
+    }
+}
+
+/// Meta's answer for an object id that does not exist (or is not yours): 400, code 100,
+/// subcode 33.
+pub fn unknown_object(id: &str) -> MetaError {
+    let mut e = MetaError::invalid_parameter(format!(
+        "Unsupported post request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation."
+    ));
+    e.details = None;
+    e
+}
+
+impl IntoResponse for GraphError {
+    fn into_response(self) -> Response {
+        let trace = request_id::current();
+        if let Some(cause) = &self.cause {
+            tracing::error!(request.id = %trace, code = self.error.code, cause = %chain(cause.as_ref()), "request failed");
+        }
+        let mut body = self.error.to_graph_json(&trace);
+        if self.error.code == 100 && self.error.message.contains("Unsupported post request") {
+            body["error"]["error_subcode"] = json!(33);
+        }
+        let status =
+            StatusCode::from_u16(self.error.http_status).unwrap_or(StatusCode::BAD_REQUEST);
+        let mut resp = (status, axum::Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                "www-authenticate",
+                HeaderValue::from_static("OAuth \"Facebook Platform\" \"invalid_token\""),
+            );
+        }
+        if self.cause.is_some() {
+            resp.extensions_mut().insert(Logged);
+        }
+        resp
+    }
+}

@@ -1,0 +1,50 @@
+//! Cursor pagination of the native API: `?limit=&after=`, newest first, answered as
+//! `{"object": "list", "data": […], "has_more": …, "next_cursor": …}`.
+
+use openbsp_store::Page;
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+
+/// Default page size.
+pub const DEFAULT_LIMIT: u32 = 20;
+/// Largest page size.
+pub const MAX_LIMIT: u32 = 100;
+
+/// Checks `?limit=`; the store is asked for one more row, to know whether there are more.
+pub fn limit(requested: Option<u32>) -> Result<u32, ApiError> {
+    let limit = requested.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        )));
+    }
+    Ok(limit)
+}
+
+/// What the store is asked for: one more row than the page holds, to know whether there
+/// are more.
+pub fn page(limit: u32, after: Option<String>) -> Page {
+    Page {
+        limit: limit + 1,
+        after,
+    }
+}
+
+/// The list answer for `rows` (fetched with `limit + 1`).
+pub fn list_json<T>(
+    mut rows: Vec<T>,
+    limit: u32,
+    id: impl Fn(&T) -> String,
+    to_json: impl Fn(&T) -> Value,
+) -> Value {
+    let has_more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next = if has_more { rows.last().map(id) } else { None };
+    json!({
+        "object": "list",
+        "data": rows.iter().map(to_json).collect::<Vec<_>>(),
+        "has_more": has_more,
+        "next_cursor": next,
+    })
+}

@@ -1,0 +1,623 @@
+//! Applies stored webhook payloads: statuses to outbound messages (forward only, idempotent),
+//! inbound messages with their contacts. A payload is marked processed only after its effects
+//! are committed, so a crash replays it, and replays are harmless.
+
+use openbsp_domain::MessageStatus;
+use openbsp_domain::ids::{new_id_at, prefix};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use openbsp_store::{
+    Channel, ContactKey, Direction, InboxItem, Message, NewEvent, NewInbound, OptOutChange,
+    StatusOutcome, StatusUpdate, TemplateUpdate, event_format,
+};
+use openbsp_wire::webhook::{
+    Envelope, InboundMessage, MessagesValue, Status, UserPreferencesValue,
+};
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use crate::core::{Core, SendOutcome};
+
+/// Payloads taken per pass.
+const BATCH: u32 = 256;
+
+/// Runs until `shutdown`.
+pub async fn run(state: Core, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let processed = match process_pending(&state).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "webhook processing failed; will retry");
+                0
+            }
+        };
+        if processed as u32 == BATCH {
+            continue;
+        }
+        tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return,
+            _ = state.inbox_wake.notified() => {}
+            _ = tokio::time::sleep(state.config.sender.poll_interval) => {}
+        }
+    }
+}
+
+/// Payloads applied at once: their writes share the store's group commits. Order does not
+/// matter, because applying a payload is idempotent and statuses only move forward.
+const CONCURRENCY: usize = 32;
+
+/// Processes one batch of stored payloads; returns how many were processed. A payload whose
+/// effects could not be stored stays unprocessed and is tried again on the next pass.
+pub async fn process_pending(state: &Core) -> Result<usize, openbsp_store::StoreError> {
+    use futures::StreamExt;
+    let items = state.store.unprocessed_inbox(BATCH).await?;
+    if items.is_empty() {
+        return Ok(0);
+    }
+    // Tenants with an endpoint in Meta's format get each payload as Meta sent it.
+    let meta_tenants: Arc<HashSet<String>> = Arc::new(
+        state
+            .store
+            .enabled_webhook_endpoints()
+            .await?
+            .into_iter()
+            .filter(|e| e.format == event_format::META)
+            .map(|e| e.tenant_id)
+            .collect(),
+    );
+    let work = items.into_iter().map(|item| {
+        let state = state.clone();
+        let meta_tenants = meta_tenants.clone();
+        async move {
+            let result = match process(&state, &item).await {
+                Ok(()) if !meta_tenants.is_empty() => {
+                    meta_events(&state, &item, &meta_tenants).await
+                }
+                Ok(()) => Ok(Vec::new()),
+                Err(e) => Err(e),
+            };
+            (item.id, result)
+        }
+    });
+    let results: Vec<_> = futures::stream::iter(work)
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut done = Vec::with_capacity(results.len());
+    let mut events = Vec::new();
+    let mut first_error = None;
+    for (id, result) in results {
+        match result {
+            Ok(e) => {
+                done.push(id);
+                events.extend(e);
+            }
+            Err(e) => first_error = first_error.or(Some(e)),
+        }
+    }
+    if !done.is_empty() {
+        state
+            .store
+            .mark_inbox_processed(&done, state.now(), &events)
+            .await?;
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(done.len()),
+    }
+}
+
+async fn process(state: &Core, item: &InboxItem) -> Result<(), openbsp_store::StoreError> {
+    let env: Envelope = match serde_json::from_slice(&item.body) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(inbox.id = %item.id, error = %e, "stored webhook is not a Meta envelope; skipped");
+            return Ok(());
+        }
+    };
+    for entry in env.entry {
+        for change in entry.changes {
+            match change.field.as_str() {
+                "messages" => {}
+                "user_preferences" => {
+                    apply_user_preferences(state, item, &change.value).await?;
+                    continue;
+                }
+                "message_template_components_update" => {
+                    refresh_template(state, item, &entry.id, &change.value).await;
+                    continue;
+                }
+                "message_template_status_update"
+                | "template_category_update"
+                | "message_template_quality_update" => {
+                    // Meta's time of the change (redeliveries carry the same), else now.
+                    let at = entry.time.map(|t| t * 1000).unwrap_or_else(|| state.now());
+                    apply_template_change(state, item, &entry.id, &change.field, &change.value, at)
+                        .await?;
+                    continue;
+                }
+                other => {
+                    // Kept in the inbox with the rest of the payload; nothing to apply yet.
+                    metrics::counter!("openbsp_webhook_fields_unhandled_total", "field" => other.to_string()).increment(1);
+                    tracing::debug!(field = %other, "webhook field not applied");
+                    continue;
+                }
+            }
+            let value = match MessagesValue::deserialize(&change.value) {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(inbox.id = %item.id, error = %e, "malformed messages change; skipped");
+                    continue;
+                }
+            };
+            let Some(channel) = owned_channel(state, item, &value.metadata.phone_number_id).await?
+            else {
+                continue;
+            };
+            for s in &value.statuses {
+                apply_status(state, &channel, s).await?;
+            }
+            for m in &value.messages {
+                store_inbound(state, &channel, &value, m).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Meta's envelope of a payload for each tenant in `tenants` that owns some of its entries:
+/// the envelope with that tenant's entries, as Meta sent them. An entry belongs to the tenant
+/// of its number (`messages`, `user_preferences`: the change's `metadata.phone_number_id`) or
+/// of its WABA (the entry's `id`), when the app that signed the payload owns that channel.
+async fn meta_events(
+    state: &Core,
+    item: &InboxItem,
+    tenants: &HashSet<String>,
+) -> Result<Vec<NewEvent>, openbsp_store::StoreError> {
+    let Ok(env) = serde_json::from_slice::<Value>(&item.body) else {
+        return Ok(Vec::new());
+    };
+    let mut owned: Vec<(String, Vec<Value>, &'static str)> = Vec::new();
+    for entry in env["entry"].as_array().into_iter().flatten() {
+        let first = &entry["changes"][0];
+        let field = first["field"].as_str().unwrap_or_default();
+        let channel = match first["value"]["metadata"]["phone_number_id"].as_str() {
+            Some(pnid) => state
+                .channel(pnid)
+                .await
+                .map_err(|_| openbsp_store::StoreError::Database("channel lookup failed".into()))?,
+            None => match entry["id"].as_str() {
+                Some(waba) => state.store.find_channel_by_waba(waba).await?,
+                None => None,
+            },
+        };
+        let Some(channel) = channel.filter(|c| c.app_id == item.app_id) else {
+            continue;
+        };
+        if !tenants.contains(&channel.tenant_id) {
+            continue;
+        }
+        let kind = meta_event_type(field, &first["value"]);
+        match owned.iter_mut().find(|(t, _, _)| *t == channel.tenant_id) {
+            Some((_, entries, _)) => entries.push(entry.clone()),
+            None => owned.push((channel.tenant_id.clone(), vec![entry.clone()], kind)),
+        }
+    }
+    Ok(owned
+        .into_iter()
+        .map(|(tenant, entries, kind)| {
+            let mut envelope = env.clone();
+            envelope["entry"] = Value::Array(entries);
+            let mut e = NewEvent::native(&tenant, kind, envelope);
+            e.format = event_format::META.to_string();
+            e
+        })
+        .collect())
+}
+
+/// The native event type a Meta change corresponds to, for endpoints' patterns.
+fn meta_event_type(field: &str, value: &Value) -> &'static str {
+    use openbsp_store::events::kind;
+    match field {
+        "messages" if value.get("messages").is_some() => kind::MESSAGE_RECEIVED,
+        "messages" => kind::MESSAGE_STATUS,
+        "message_template_quality_update" => kind::TEMPLATE_QUALITY,
+        "template_category_update" => kind::TEMPLATE_CATEGORY,
+        "message_template_status_update" | "message_template_components_update" => {
+            kind::TEMPLATE_STATUS
+        }
+        "user_preferences" => kind::CONTACT_UPDATED,
+        _ => "meta.other",
+    }
+}
+
+/// The channel of `pnid`, if the app whose secret signed the payload owns it (else the change
+/// is skipped, with a warning).
+async fn owned_channel(
+    state: &Core,
+    item: &InboxItem,
+    pnid: &str,
+) -> Result<Option<Channel>, openbsp_store::StoreError> {
+    match state.channel(pnid).await {
+        Ok(Some(c)) if c.app_id == item.app_id => Ok(Some(c)),
+        Ok(_) => {
+            tracing::warn!(inbox.id = %item.id, phone_number_id = %pnid, "change for a number the signing app does not own; skipped");
+            Ok(None)
+        }
+        Err(_) => Err(openbsp_store::StoreError::Database(
+            "channel lookup failed".into(),
+        )),
+    }
+}
+
+fn unix_ms(ts: &str, fallback: i64) -> i64 {
+    ts.parse::<i64>().map(|s| s * 1000).unwrap_or(fallback)
+}
+
+async fn apply_status(
+    state: &Core,
+    channel: &Channel,
+    s: &Status,
+) -> Result<(), openbsp_store::StoreError> {
+    let Some(status) = MessageStatus::parse(&s.status) else {
+        tracing::debug!(status = %s.status, "unknown status; ignored");
+        return Ok(());
+    };
+    let update = StatusUpdate {
+        channel_id: channel.id.clone(),
+        wamid: s.id.clone(),
+        status,
+        at: unix_ms(&s.timestamp, state.now()),
+        callback_data: s.biz_opaque_callback_data.clone(),
+        error: (!s.errors.is_empty()).then(|| serde_json::Value::Array(s.errors.clone())),
+        pricing_category: s
+            .pricing
+            .as_ref()
+            .and_then(|p| p.get("category"))
+            .and_then(|c| c.as_str())
+            .map(session_kind_of_category),
+    };
+    let outcome = state.store.apply_status(&update).await?;
+    metrics::counter!("openbsp_statuses_total", "status" => status.as_str()).increment(1);
+    match outcome {
+        StatusOutcome::Advanced { message_id } | StatusOutcome::Kept { message_id } => {
+            // A Cloud-API caller whose send's answer was lost learns the wamid here.
+            if status != MessageStatus::Failed {
+                state.notify_outcome(&message_id, SendOutcome::Accepted(s.id.clone()));
+            }
+        }
+        StatusOutcome::UnknownMessage => {
+            tracing::debug!(wamid = %s.id, "status for a message this gateway did not send");
+        }
+    }
+    Ok(())
+}
+
+/// The session kind for a pricing category (`marketing_lite` is marketing,
+/// `authentication-international` authentication, …).
+fn session_kind_of_category(category: &str) -> String {
+    let c = category.to_ascii_lowercase();
+    for kind in ["marketing", "utility", "authentication", "service"] {
+        if c.starts_with(kind) {
+            return kind.to_string();
+        }
+    }
+    c
+}
+
+/// Who a webhook message or preference is about: `wa_id` and/or BSUID, primary first.
+fn user_keys(
+    wa_id: Option<&String>,
+    user_id: Option<&String>,
+) -> Option<(ContactKey, Option<ContactKey>)> {
+    match (wa_id, user_id) {
+        (Some(w), u) => Some((
+            ContactKey::WaId(w.clone()),
+            u.cloned().map(ContactKey::UserId),
+        )),
+        (None, Some(u)) => Some((ContactKey::UserId(u.clone()), None)),
+        (None, None) => None,
+    }
+}
+
+/// The opt-out change a keyword message asks for.
+fn keyword_opt_out(state: &Core, m: &InboundMessage, at: i64) -> Option<OptOutChange> {
+    let text = m.text_body()?.trim();
+    let is = |list: &[String]| list.iter().any(|k| k.eq_ignore_ascii_case(text));
+    let opted_out = if is(&state.config.opt_out_keywords) {
+        true
+    } else if is(&state.config.opt_in_keywords) {
+        false
+    } else {
+        return None;
+    };
+    Some(OptOutChange {
+        opted_out,
+        source: "keyword".into(),
+        at,
+    })
+}
+
+async fn store_inbound(
+    state: &Core,
+    channel: &Channel,
+    value: &MessagesValue,
+    m: &InboundMessage,
+) -> Result<(), openbsp_store::StoreError> {
+    let profile = value.contacts.iter().find(|c| {
+        (m.from.is_some() && c.wa_id == m.from)
+            || (m.from_user_id.is_some() && c.user_id == m.from_user_id)
+    });
+    let Some((contact, also)) = user_keys(m.from.as_ref(), m.from_user_id.as_ref()) else {
+        tracing::warn!(wamid = %m.id, "inbound message without a sender; skipped");
+        return Ok(());
+    };
+    let also = also.or_else(|| {
+        let p = profile?;
+        match &contact {
+            ContactKey::WaId(_) => p.user_id.clone().map(ContactKey::UserId),
+            ContactKey::UserId(_) => p.wa_id.clone().map(ContactKey::WaId),
+        }
+    });
+    // The message's time is Meta's: it decides the window, however late the webhook comes.
+    let at = unix_ms(&m.timestamp, state.now());
+    let changed_number = m.system_change().map(str::to_string);
+    let context_wamid = m.context_id().map(str::to_string);
+    let message = Message {
+        id: new_id_at(prefix::MESSAGE, at),
+        tenant_id: channel.tenant_id.clone(),
+        channel_id: channel.id.clone(),
+        contact_id: None,
+        direction: Direction::Inbound,
+        recipient: m
+            .from
+            .clone()
+            .or_else(|| m.from_user_id.clone())
+            .unwrap_or_default(),
+        msg_type: m.kind.clone(),
+        content: serde_json::to_value(m).unwrap_or_default(),
+        wamid: Some(m.id.clone()),
+        status: MessageStatus::Received,
+        error: (!m.errors().is_empty()).then(|| serde_json::Value::Array(m.errors().to_vec())),
+        biz_opaque_callback_data: None,
+        context_message_id: context_wamid.clone(),
+        session_id: None,
+        template_id: None,
+        rendered_text: None,
+        idempotency_key: None,
+        created_at: at,
+        updated_at: at,
+    };
+    let new = NewInbound {
+        message,
+        contact,
+        also,
+        profile_name: profile
+            .and_then(|p| p.profile.as_ref())
+            .and_then(|p| p.name.clone()),
+        username: profile
+            .and_then(|p| p.profile.as_ref())
+            .and_then(|p| p.username.clone()),
+        // Every user message opens the window; a system notice is not a user message.
+        opens_window: m.kind != "system",
+        entry_point: m.referral().is_some(),
+        opt_out: keyword_opt_out(state, m, at),
+        changed_number,
+        context_wamid,
+    };
+    if state.store.insert_inbound(&new).await? {
+        metrics::counter!("openbsp_inbound_messages_total", "type" => m.kind.clone()).increment(1);
+    }
+    Ok(())
+}
+
+/// `user_preferences`: a user stopped or resumed marketing messages.
+async fn apply_user_preferences(
+    state: &Core,
+    item: &InboxItem,
+    value: &serde_json::Value,
+) -> Result<(), openbsp_store::StoreError> {
+    let prefs = match UserPreferencesValue::deserialize(value) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(inbox.id = %item.id, error = %e, "malformed user_preferences change; skipped");
+            return Ok(());
+        }
+    };
+    let Some(channel) = owned_channel(state, item, &prefs.metadata.phone_number_id).await? else {
+        return Ok(());
+    };
+    for p in &prefs.user_preferences {
+        let Some(opted_out) = p.marketing_opt_out() else {
+            tracing::debug!(category = %p.category, "user preference not about marketing; ignored");
+            continue;
+        };
+        let Some((key, also)) = user_keys(p.wa_id.as_ref(), p.user_id.as_ref()) else {
+            continue;
+        };
+        if also.is_some() {
+            // Both identifiers: the contact learns the one it lacks (or two merge).
+            state
+                .store
+                .upsert_contact(
+                    &channel.tenant_id,
+                    &key,
+                    also.as_ref(),
+                    None,
+                    p.timestamp * 1000,
+                )
+                .await?;
+        }
+        let change = OptOutChange {
+            opted_out,
+            source: "user_preferences".into(),
+            at: p.timestamp * 1000,
+        };
+        state
+            .store
+            .set_marketing_opt_out(&channel.tenant_id, &key, &change)
+            .await?;
+        metrics::counter!("openbsp_marketing_preferences_total", "value" => if opted_out { "stop" } else { "resume" }).increment(1);
+    }
+    Ok(())
+}
+
+/// `message_template_status_update`, `template_category_update` and
+/// `message_template_quality_update`: a template's status (with Meta's reason and extra
+/// information), category and quality, each kept in its history.
+async fn apply_template_change(
+    state: &Core,
+    item: &InboxItem,
+    waba_id: &str,
+    field: &str,
+    value: &serde_json::Value,
+    at: i64,
+) -> Result<(), openbsp_store::StoreError> {
+    let channel = match state.store.find_channel_by_waba(waba_id).await? {
+        Some(c) if c.app_id == item.app_id => c,
+        _ => {
+            tracing::warn!(inbox.id = %item.id, waba_id, "template update for a WABA the signing app does not own; skipped");
+            return Ok(());
+        }
+    };
+    let s = |k: &str| value.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let (Some(name), Some(language)) = (s("message_template_name"), s("message_template_language"))
+    else {
+        tracing::warn!(inbox.id = %item.id, field, "template update without name or language; skipped");
+        return Ok(());
+    };
+    let meta_template_id = match value.get("message_template_id") {
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        Some(serde_json::Value::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let base = base_update(&channel, name, language, meta_template_id, at);
+    let update = match field {
+        "template_category_update" => TemplateUpdate {
+            category: s("new_category"),
+            previous_category: s("previous_category"),
+            event: "category".to_string(),
+            detail: value.clone(),
+            ..base
+        },
+        "message_template_quality_update" => TemplateUpdate {
+            quality_score: s("new_quality_score"),
+            event: "quality".to_string(),
+            detail: value.clone(),
+            ..base
+        },
+        _ => TemplateUpdate {
+            category: s("message_template_category"),
+            status: s("event").and_then(|e| status_after(&e)),
+            event: match s("event").as_deref() {
+                Some("FLAGGED") => "flagged".to_string(),
+                Some("LOCKED") => "locked".to_string(),
+                _ => "status".to_string(),
+            },
+            reason: s("reason")
+                .or_else(|| {
+                    value
+                        .pointer("/rejection_info/reason")
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string)
+                })
+                .filter(|r| r != "NONE"),
+            detail: value.clone(),
+            ..base
+        },
+    };
+    // Meta redelivers for days: an update older than one already applied (a late APPROVED
+    // after a PAUSED) is not news, and must not undo it.
+    if let Some(known) = state
+        .store
+        .find_template(
+            &channel.tenant_id,
+            &channel.waba_id,
+            &update.name,
+            &update.language,
+        )
+        .await?
+    {
+        let newer = state
+            .store
+            .template_history(&channel.tenant_id, &known.id)
+            .await?
+            .iter()
+            .any(|e| e.kind == update.event && e.at > update.at);
+        if newer {
+            tracing::info!(inbox.id = %item.id, template.id = %known.id, field, "template update older than one already applied; skipped");
+            metrics::counter!("openbsp_template_updates_stale_total").increment(1);
+            return Ok(());
+        }
+    }
+    metrics::counter!("openbsp_template_updates_total", "field" => field.to_string()).increment(1);
+    let result = state.store.apply_template_update(&update).await;
+    // A category may have changed: sends must see it at once.
+    state.templates.clear();
+    match result {
+        Ok(_) | Err(openbsp_store::StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// `message_template_components_update` (an edit made in WhatsApp Manager): the template is
+/// read again from Meta, so sends are checked against what Meta now holds.
+async fn refresh_template(
+    state: &Core,
+    item: &InboxItem,
+    waba_id: &str,
+    value: &serde_json::Value,
+) {
+    let Some(name) = value.get("message_template_name").and_then(|v| v.as_str()) else {
+        return;
+    };
+    let channel = match state.store.find_channel_by_waba(waba_id).await {
+        Ok(Some(c)) if c.app_id == item.app_id => c,
+        _ => return,
+    };
+    if let Err(e) =
+        crate::core::templates::sync(state, &channel.tenant_id, &channel, Some(name)).await
+    {
+        // Sends still check against the stored definition, and a send that fails this way
+        // asks Meta again.
+        tracing::warn!(inbox.id = %item.id, template = name, error = ?e, "could not read the edited template from Meta");
+    }
+    state.templates.clear();
+}
+
+/// The status a template has after a `message_template_status_update` event (reference
+/// §2.4): most events are the status itself; REINSTATED and UNARCHIVED bring it back to
+/// APPROVED; FLAGGED (a warning) and LOCKED (no more edits) leave it as it is.
+fn status_after(event: &str) -> Option<String> {
+    match event {
+        "FLAGGED" | "LOCKED" => None,
+        "REINSTATED" | "UNARCHIVED" => Some("APPROVED".to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn base_update(
+    channel: &Channel,
+    name: String,
+    language: String,
+    meta_template_id: Option<String>,
+    at: i64,
+) -> TemplateUpdate {
+    TemplateUpdate {
+        tenant_id: channel.tenant_id.clone(),
+        waba_id: channel.waba_id.clone(),
+        name,
+        language,
+        category: None,
+        status: None,
+        meta_template_id,
+        reason: None,
+        quality_score: None,
+        previous_category: None,
+        event: "status".to_string(),
+        detail: serde_json::Value::Null,
+        at,
+    }
+}

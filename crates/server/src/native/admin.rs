@@ -1,0 +1,165 @@
+//! Admin routes (admin API key): tenants, API keys, apps, channels. They call the same
+//! [`crate::core::admin`] functions as the CLI.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::core::Core;
+use crate::core::admin::{self, AppInput, ChannelInput};
+use crate::http::auth::AdminAuth;
+use crate::http::body::json_body;
+use crate::http::error::ApiError;
+use crate::views::admin::{api_key_json, app_json, channel_json, tenant_json};
+
+/// The admin routes.
+pub fn routes() -> Router<Core> {
+    Router::new()
+        .route("/v1/tenants", post(create_tenant).get(list_tenants))
+        .route("/v1/tenants/{id}", get(get_tenant))
+        .route("/v1/api-keys", post(create_api_key).get(list_api_keys))
+        .route("/v1/apps", post(create_app).get(list_apps))
+        .route("/v1/channels", post(create_channel).get(list_channels))
+        .route("/v1/channels/{id}", get(get_channel))
+}
+
+fn list(data: Vec<Value>) -> Json<Value> {
+    Json(json!({"object": "list", "data": data, "has_more": false, "next_cursor": null}))
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_value(json_body(body)?).map_err(|e| ApiError::bad_request(e.to_string()))
+}
+
+#[derive(Deserialize)]
+struct TenantBody {
+    name: String,
+}
+
+async fn create_tenant(
+    State(core): State<Core>,
+    _: AdminAuth,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let b: TenantBody = parse(&body)?;
+    let t = admin::create_tenant(core.store.as_ref(), &b.name, core.now()).await?;
+    Ok((StatusCode::CREATED, Json(tenant_json(&t))))
+}
+
+async fn list_tenants(State(core): State<Core>, _: AdminAuth) -> Result<Json<Value>, ApiError> {
+    let ts = core
+        .store
+        .list_tenants()
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(list(ts.iter().map(tenant_json).collect()))
+}
+
+async fn get_tenant(
+    State(core): State<Core>,
+    _: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let t = admin::get_tenant(core.store.as_ref(), &id).await?;
+    Ok(Json(tenant_json(&t)))
+}
+
+#[derive(Deserialize)]
+struct KeyBody {
+    tenant_id: Option<String>,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    admin: bool,
+}
+
+async fn create_api_key(
+    State(core): State<Core>,
+    _: AdminAuth,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let b: KeyBody = parse(&body)?;
+    let (k, secret) = admin::create_api_key(
+        core.store.as_ref(),
+        b.tenant_id.as_deref(),
+        &b.name,
+        b.admin,
+        core.now(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(api_key_json(&k, Some(&secret)))))
+}
+
+async fn list_api_keys(State(core): State<Core>, _: AdminAuth) -> Result<Json<Value>, ApiError> {
+    let ks = core
+        .store
+        .list_api_keys(None)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(list(ks.iter().map(|k| api_key_json(k, None)).collect()))
+}
+
+async fn create_app(
+    State(core): State<Core>,
+    _: AdminAuth,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let input: AppInput = parse(&body)?;
+    let a = admin::add_app(
+        core.store.as_ref(),
+        &core.config.master_key,
+        input,
+        core.now(),
+    )
+    .await?;
+    core.invalidate();
+    Ok((StatusCode::CREATED, Json(app_json(&a))))
+}
+
+async fn list_apps(State(core): State<Core>, _: AdminAuth) -> Result<Json<Value>, ApiError> {
+    let apps = core
+        .store
+        .list_apps(None)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(list(apps.iter().map(app_json).collect()))
+}
+
+async fn create_channel(
+    State(core): State<Core>,
+    _: AdminAuth,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let input: ChannelInput = parse(&body)?;
+    let c = admin::add_channel(
+        core.store.as_ref(),
+        &core.config.master_key,
+        input,
+        core.now(),
+    )
+    .await?;
+    core.invalidate();
+    Ok((StatusCode::CREATED, Json(channel_json(&c))))
+}
+
+async fn list_channels(State(core): State<Core>, _: AdminAuth) -> Result<Json<Value>, ApiError> {
+    let cs = core
+        .store
+        .list_channels(None)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(list(cs.iter().map(channel_json).collect()))
+}
+
+async fn get_channel(
+    State(core): State<Core>,
+    _: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let c = admin::get_channel(core.store.as_ref(), &id).await?;
+    Ok(Json(channel_json(&c)))
+}

@@ -1,0 +1,341 @@
+//! Sessions on the native API: `GET /v1/sessions`, `GET /v1/sessions/{id}` (with its
+//! messages), `POST /v1/sessions/{id}/close`, `POST|GET /v1/sessions/{id}/messages`, and
+//! Session Start (`POST /v1/sessions`).
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use openbsp_store::{Channel, ContactKey, Session, SessionFilter};
+use openbsp_wire::SendRequest;
+use openbsp_wire::send::{Surface, parse_bsuid};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::error::from_meta;
+use super::messages::required_channel;
+use super::templates::variables;
+use crate::core::messages::{self, SendInput};
+use crate::core::sessions::{self, StartInput};
+use crate::core::{Core, contacts, templates};
+use crate::http::auth::TenantAuth;
+use crate::http::body::{idempotency_key, json_body};
+use crate::http::error::ApiError;
+use crate::http::{paging, time};
+use crate::views::contacts::with_windows_json;
+use crate::views::{message_json, session_json};
+
+/// The session routes.
+pub fn routes() -> Router<Core> {
+    Router::new()
+        .route("/v1/sessions", post(start).get(list))
+        .route("/v1/sessions/{id}", get(get_one))
+        .route("/v1/sessions/{id}/close", post(close))
+        .route("/v1/sessions/{id}/messages", post(reply).get(messages))
+}
+
+/// Query of `GET /v1/sessions`.
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    limit: Option<u32>,
+    after: Option<String>,
+    channel: Option<String>,
+    contact: Option<String>,
+    status: Option<String>,
+    opened_after: Option<String>,
+    opened_before: Option<String>,
+}
+
+/// `GET /v1/sessions`: newest first; filters `channel`, `contact`, `status=open|closed`,
+/// `opened_after`, `opened_before`.
+async fn list(
+    State(core): State<Core>,
+    auth: TenantAuth,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = paging::limit(q.limit)?;
+    let channel_id = core
+        .channel_filter(&auth.tenant_id, q.channel.as_deref())
+        .await?;
+    let contact_id = match &q.contact {
+        Some(c) => Some(contacts::find(&core, &auth.tenant_id, c).await?.id),
+        None => None,
+    };
+    let open = match q.status.as_deref() {
+        None => None,
+        Some("open") => Some(true),
+        Some("closed") => Some(false),
+        Some(_) => return Err(ApiError::bad_request("status must be open or closed")),
+    };
+    let filter = SessionFilter {
+        channel_id,
+        contact_id,
+        open,
+        opened_from: time::parse_opt("opened_after", q.opened_after.as_deref())?,
+        opened_to: time::parse_opt("opened_before", q.opened_before.as_deref())?,
+    };
+    let rows = sessions::list(
+        &core,
+        &auth.tenant_id,
+        &filter,
+        &paging::page(limit, q.after),
+    )
+    .await?;
+    let now = core.now();
+    Ok(Json(paging::list_json(
+        rows,
+        limit,
+        |s| s.id.clone(),
+        |s| session_json(s, now),
+    )))
+}
+
+/// Query of a session's messages.
+#[derive(Debug, Deserialize)]
+struct MessagesQuery {
+    limit: Option<u32>,
+    after: Option<String>,
+}
+
+async fn messages_page(
+    core: &Core,
+    tenant: &str,
+    session: &Session,
+    q: MessagesQuery,
+) -> Result<Value, ApiError> {
+    let limit = paging::limit(q.limit)?;
+    let rows = sessions::messages(core, tenant, session, &paging::page(limit, q.after)).await?;
+    Ok(paging::list_json(
+        rows,
+        limit,
+        |m| m.id.clone(),
+        |m| message_json(m, None),
+    ))
+}
+
+/// `GET /v1/sessions/{id}`: the session and its messages (newest first, paginated with
+/// `?limit=&after=`).
+async fn get_one(
+    State(core): State<Core>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+    Query(q): Query<MessagesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let s = sessions::get(&core, &auth.tenant_id, &id).await?;
+    let mut v = session_json(&s, core.now());
+    v["messages"] = messages_page(&core, &auth.tenant_id, &s, q).await?;
+    Ok(Json(v))
+}
+
+/// `GET /v1/sessions/{id}/messages`.
+async fn messages(
+    State(core): State<Core>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+    Query(q): Query<MessagesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let s = sessions::get(&core, &auth.tenant_id, &id).await?;
+    Ok(Json(messages_page(&core, &auth.tenant_id, &s, q).await?))
+}
+
+/// `POST /v1/sessions/{id}/close`.
+async fn close(
+    State(core): State<Core>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let s = sessions::close(&core, &auth.tenant_id, &id).await?;
+    Ok(Json(session_json(&s, core.now())))
+}
+
+/// The Cloud API recipient field and value for a user: `to` for a number, `recipient` for a
+/// BSUID.
+fn key_fields(k: &ContactKey) -> (&'static str, String) {
+    match k {
+        ContactKey::WaId(w) => ("to", format!("+{w}")),
+        ContactKey::UserId(u) => ("recipient", u.clone()),
+    }
+}
+
+/// Parses a message body that names no recipient, addressed to `recipient`.
+fn message_for(
+    message: &Value,
+    recipient: &ContactKey,
+    channel: &Channel,
+) -> Result<SendRequest, ApiError> {
+    let mut obj: Map<String, Value> = match message {
+        Value::Object(m) => m.clone(),
+        _ => return Err(ApiError::bad_request("message must be a JSON object")),
+    };
+    for field in ["to", "recipient"] {
+        if obj.contains_key(field) {
+            return Err(ApiError::bad_request(format!(
+                "message must not have {field}: it goes to the session's contact"
+            )));
+        }
+    }
+    let (field, value) = key_fields(recipient);
+    obj.insert(field.to_string(), json!(value));
+    let ctx = openbsp_wire::send::ParseContext {
+        business_phone: Some(channel.display_phone_number.clone()),
+    };
+    SendRequest::parse_in(&Value::Object(obj), Surface::Native, &ctx)
+        .map_err(|e| from_meta(&e).in_field("message"))
+}
+
+/// `POST /v1/sessions/{id}/messages`: a reply inside the session; refused when the session
+/// is closed (`session_closed`) or its customer service window is (`window_closed`).
+async fn reply(
+    State(core): State<Core>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let key = idempotency_key(&headers)?;
+    let v = json_body(&body)?;
+    let target = sessions::reply_target(&core, &auth.tenant_id, &id).await?;
+    let req = message_for(&v, &target.recipient, &target.channel)?;
+    let a = messages::send(
+        &core,
+        SendInput::new(&auth.tenant_id, &target.channel, &req, &body, key),
+    )
+    .await?;
+    let status = if a.created {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(message_json(&a.message, None))))
+}
+
+/// The contact a Session Start names: `{"wa_id" | "phone" | "user_id": …, "name"?}`.
+fn contact_keys(
+    v: &Value,
+    channel: &Channel,
+) -> Result<(ContactKey, Option<ContactKey>, Option<String>), ApiError> {
+    let obj = v.as_object().ok_or_else(|| {
+        ApiError::bad_request(
+            "contact is required: {\"wa_id\" | \"phone\" | \"user_id\": …, \"name\"?}",
+        )
+    })?;
+    let field = |k: &str| -> Result<Option<&str>, ApiError> {
+        match obj.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.as_str())),
+            Some(_) => Err(ApiError::bad_request(format!(
+                "contact.{k} must be a non-empty string"
+            ))),
+        }
+    };
+    for k in obj.keys() {
+        if !["wa_id", "phone", "user_id", "name"].contains(&k.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "contact.{k} is not a field: use wa_id, phone, user_id and name"
+            )));
+        }
+    }
+    let ctx = openbsp_wire::send::ParseContext {
+        business_phone: Some(channel.display_phone_number.clone()),
+    };
+    let phone = match (field("wa_id")?, field("phone")?) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request(
+                "contact: give wa_id or phone, not both",
+            ));
+        }
+        (Some(p), None) | (None, Some(p)) => Some(
+            openbsp_wire::send::normalize_phone_in(p, &ctx)
+                .map_err(|e| from_meta(&e).in_field("contact"))?,
+        ),
+        (None, None) => None,
+    };
+    let user = field("user_id")?
+        .map(|u| parse_bsuid(u).map_err(|e| from_meta(&e).in_field("contact")))
+        .transpose()?;
+    let name = match field("name")? {
+        Some(n) if n.chars().count() > 256 => {
+            return Err(ApiError::bad_request(
+                "contact.name must be at most 256 characters",
+            ));
+        }
+        n => n.map(|n| n.trim().to_string()),
+    };
+    match (phone, user) {
+        (Some(w), u) => Ok((ContactKey::WaId(w), u.map(ContactKey::UserId), name)),
+        (None, Some(u)) => Ok((ContactKey::UserId(u), None, name)),
+        (None, None) => Err(ApiError::bad_request(
+            "contact needs one of wa_id, phone or user_id",
+        )),
+    }
+}
+
+/// `POST /v1/sessions` — Session Start: `{channel, contact, message, variables?}` answered
+/// `{contact, session, message}`: 201 when this call opened the session, 200 when it joined
+/// an open one (or is a retry under the same `Idempotency-Key`).
+async fn start(
+    State(core): State<Core>,
+    auth: TenantAuth,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let key = idempotency_key(&headers)?;
+    let v = json_body(&body)?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request("the body must be a JSON object"))?;
+    for k in obj.keys() {
+        if !["channel", "contact", "message", "variables"].contains(&k.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "{k} is not a field: Session Start takes channel, contact, message and variables"
+            )));
+        }
+    }
+    let channel = required_channel(&core, &auth.tenant_id, &v).await?;
+    let (contact, also, name) = contact_keys(obj.get("contact").unwrap_or(&Value::Null), &channel)?;
+    let message = obj.get("message").ok_or_else(|| {
+        ApiError::bad_request("message is required: a Cloud API message body without to")
+    })?;
+    let filled;
+    let message = match obj.get("variables") {
+        None => message,
+        Some(vars) => {
+            let values = variables(vars).map_err(|e| e.in_field("variables"))?;
+            filled = templates::fill_variables(&core, &channel, message, &values).await?;
+            &filled
+        }
+    };
+    // Validated before anything is stored.
+    let req = message_for(message, &contact, &channel)?;
+    let started = sessions::start(
+        &core,
+        StartInput {
+            tenant_id: &auth.tenant_id,
+            channel: &channel,
+            contact,
+            also,
+            name,
+            message: &req,
+            raw_body: &body,
+            idempotency_key: key,
+        },
+    )
+    .await?;
+    let now = core.now();
+    let mut session_v = session_json(&started.session, now);
+    session_v["reused"] = json!(started.reused);
+    let status = if started.reused {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(json!({
+            "contact": with_windows_json(&started.contact, now),
+            "session": session_v,
+            "message": message_json(&started.message, None),
+        })),
+    ))
+}

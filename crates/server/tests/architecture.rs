@@ -1,0 +1,100 @@
+//! The server's shape, checked on its source (`docs/architecture.md`): the core knows nothing
+//! of HTTP, surfaces never import each other, and each surface maps the core's error in one
+//! place.
+
+use std::path::{Path, PathBuf};
+
+fn sources(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            out.extend(sources(&p));
+        } else if p.extension().is_some_and(|e| e == "rs") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn src(area: &str) -> Vec<(PathBuf, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src").join(area);
+    let files = if dir.is_dir() {
+        sources(&dir)
+    } else {
+        vec![dir.with_extension("rs")]
+    };
+    files
+        .into_iter()
+        .map(|p| {
+            let code = std::fs::read_to_string(&p).unwrap();
+            // Only code: doc and line comments may name what the code must not use.
+            let code = code
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            (p, code)
+        })
+        .collect()
+}
+
+fn offenders(area: &str, forbidden: &[&str]) -> Vec<String> {
+    src(area)
+        .into_iter()
+        .flat_map(|(p, code)| {
+            forbidden
+                .iter()
+                .filter(|f| code.contains(**f))
+                .map(|f| format!("{} uses {f}", p.display()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn the_core_knows_nothing_of_http_or_the_surfaces() {
+    let bad = offenders(
+        "core",
+        &[
+            "axum",
+            "crate::http",
+            "crate::native",
+            "crate::cloud_api",
+            "crate::views",
+            "StatusCode",
+        ],
+    );
+    assert!(bad.is_empty(), "{bad:#?}");
+}
+
+#[test]
+fn surfaces_never_import_each_other() {
+    let mut bad = offenders("native", &["crate::cloud_api", "crate::meta::receiver"]);
+    bad.extend(offenders(
+        "cloud_api",
+        &["crate::native", "crate::meta::receiver"],
+    ));
+    bad.extend(offenders("http", &["crate::native", "crate::cloud_api"]));
+    assert!(bad.is_empty(), "{bad:#?}");
+}
+
+#[test]
+fn each_surface_maps_the_core_error_in_one_place() {
+    for (surface, target) in [("native", "ApiError"), ("cloud_api", "GraphError")] {
+        let mappings: Vec<PathBuf> = src(surface)
+            .into_iter()
+            .filter(|(_, code)| code.contains(&format!("impl From<CoreError> for {target}")))
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(mappings.len(), 1, "{surface}: {mappings:?}");
+        // Nowhere else does the surface pick the core error apart.
+        let elsewhere: Vec<String> = src(surface)
+            .into_iter()
+            .filter(|(p, _)| !p.ends_with("error.rs"))
+            .filter(|(_, code)| code.matches("CoreError::").count() > 1)
+            .map(|(p, _)| p.display().to_string())
+            .collect();
+        assert!(elsewhere.is_empty(), "{surface}: {elsewhere:?}");
+    }
+}
