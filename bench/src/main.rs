@@ -23,6 +23,7 @@ mod machine;
 mod receiver;
 mod report;
 mod webhooks;
+mod webhooks_part;
 mod webhooks_report;
 mod windows;
 

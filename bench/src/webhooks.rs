@@ -30,31 +30,10 @@ use crate::gateway::{Gateway, PHONE_NUMBER_ID, Provisioned, Server, free_port};
 use crate::machine::Machine;
 use crate::receiver::{Receiver, Tally, UPDATE_NAME_PREFIX, parse_rfc3339_ms};
 use crate::report::Latency;
+pub use crate::webhooks_part::Part;
 use crate::webhooks_report::{
     DeliveryCheck, LagReport, PartReport, ThroughputReport, WebhooksReport,
 };
-
-/// What to measure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
-pub enum Part {
-    /// Deliveries per second to one endpoint.
-    OneEndpoint,
-    /// Deliveries per second spread over `--endpoints` endpoints.
-    ManyEndpoints,
-    /// Lag from a contact update to its delivery, at `--rate` updates per second.
-    Lag,
-}
-
-impl Part {
-    /// The name on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Part::OneEndpoint => "one-endpoint",
-            Part::ManyEndpoints => "many-endpoints",
-            Part::Lag => "lag",
-        }
-    }
-}
 
 /// Options of `openbsp-bench webhooks`.
 #[derive(Debug, Clone, clap::Args)]

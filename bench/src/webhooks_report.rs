@@ -10,7 +10,7 @@ use crate::cpu::CpuUse;
 use crate::duration::format_duration;
 use crate::machine::Machine;
 use crate::report::Latency;
-use crate::webhooks::Part;
+use crate::webhooks_part::Part;
 
 /// What arrived against what the database says should have.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -2,9 +2,10 @@
 
 mod admin;
 mod cli;
+mod commands;
 mod sandbox;
-mod serve;
 mod settings;
+mod signals;
 
 use clap::Parser;
 

@@ -1,16 +1,46 @@
 //! Settings resolution: a flag, else its `OPENBSP_*` variable (clap reads both), else the
 //! config file's key, else the documented default. A bad value fails at start with a message
-//! naming the key.
+//! naming the key. The global flags every command shares ([`GlobalArgs`]) live here too.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use clap::Args;
 use openbsp_domain::crypto::MasterKey;
 use openbsp_store::Store;
 
-use crate::cli::GlobalArgs;
+/// Settings every command shares (flag, `OPENBSP_*` variable, or config-file key).
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Config file (TOML); its keys are the long flag names with `_` for `-`.
+    #[arg(long, global = true, env = "OPENBSP_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+    /// Data directory [default: ./data].
+    #[arg(long, global = true, env = "OPENBSP_DATA_DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// Database URL: `sqlite://FILE` or `postgres://…` [default: SQLite in the data directory].
+    #[arg(
+        long,
+        global = true,
+        env = "OPENBSP_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: Option<String>,
+    /// Master key for secrets at rest (32 bytes, base64 or hex) [default: the key file in the
+    /// data directory, created on first use].
+    #[arg(
+        long,
+        global = true,
+        env = "OPENBSP_MASTER_KEY",
+        hide_env_values = true
+    )]
+    pub master_key: Option<String>,
+    /// Log format: text or json [default: text].
+    #[arg(long, global = true, env = "OPENBSP_LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
 
 /// Keys the config file may hold.
 const KNOWN_KEYS: &[&str] = &[

@@ -22,7 +22,8 @@ use openbsp_wire::send::normalize_phone;
 use crate::config::{Enforcement, Faults, PhoneNumberConfig, StatusDelays};
 use crate::inbound::{InboundError, InboundRequest};
 use crate::preferences::UserPreferenceRequest;
-use crate::state::{SimState, TemplateCategory};
+use crate::records::TemplateCategory;
+use crate::state::SimState;
 use crate::templates::{
     QualityScore, TemplateControlError, TemplateReview, TemplateSeed, TemplateStatus,
     TemplateStatusChange,

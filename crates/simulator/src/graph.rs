@@ -26,7 +26,8 @@ use openbsp_wire::{MessageBody, MetaError, ReadReceipt, Recipient};
 use crate::config::PhoneNumberConfig;
 use crate::ids::{self, Direction};
 use crate::meta_json;
-use crate::state::{ReceivedMessage, SimState, TemplateCategory};
+use crate::records::{ReceivedMessage, TemplateCategory};
+use crate::state::SimState;
 use crate::statuses::{self, Accepted};
 
 /// An error answered the way the Graph API does.

@@ -14,7 +14,8 @@ use openbsp_wire::webhook::{InboundMessage, Profile, WebhookContact};
 use crate::clock::unix_seconds_string;
 use crate::envelope;
 use crate::ids::{self, Direction};
-use crate::state::{InboundRecord, SimState, WebhookKind};
+use crate::records::{InboundRecord, WebhookKind};
+use crate::state::SimState;
 use crate::webhooks;
 
 mod kinds;

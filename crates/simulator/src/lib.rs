@@ -84,10 +84,12 @@ pub mod ids;
 mod inbound;
 pub mod meta_json;
 mod preferences;
+mod records;
 pub mod server;
 mod state;
 mod statuses;
 mod tasks;
+mod template_ops;
 pub mod templates;
 mod throughput;
 mod webhooks;
@@ -106,11 +108,12 @@ pub use config::{
 pub use inbound::{InboundError, InboundRequest};
 pub use openbsp_wire::webhook::PreferenceValue;
 pub use preferences::{MARKETING_MESSAGES, UserPreferenceRequest};
+pub use records::{
+    EntryPointWindow, InboundRecord, ReceivedMessage, TemplateCategory, WebhookAttempt, WebhookKind,
+};
 pub use server::{router, run};
 pub use state::{
-    ENTRY_POINT_WINDOW_MS, EntryPointWindow, InboundRecord, MAX_RECEIVED_PER_NUMBER,
-    MAX_WEBHOOK_LOG, ReceivedMessage, SERVICE_WINDOW_MS, SimState, TemplateCategory,
-    WebhookAttempt, WebhookKind,
+    ENTRY_POINT_WINDOW_MS, MAX_RECEIVED_PER_NUMBER, MAX_WEBHOOK_LOG, SERVICE_WINDOW_MS, SimState,
 };
 pub use templates::{
     OtherInfo, QualityScore, ReviewRule, Template, TemplateControlError, TemplateEvent,

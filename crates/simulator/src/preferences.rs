@@ -13,7 +13,8 @@ use openbsp_wire::webhook::{PreferenceValue, Profile};
 
 use crate::envelope::{self, PreferenceContact, PreferenceOut};
 use crate::inbound::{InboundError, invalid, is_wa_id};
-use crate::state::{SimState, WebhookKind};
+use crate::records::WebhookKind;
+use crate::state::SimState;
 use crate::webhooks;
 
 /// The category Meta uses for marketing opt-outs.

@@ -1,7 +1,7 @@
-//! The simulator's state: its phone numbers, what it accepted and what users sent, the faults
-//! and timing in force, the webhook attempt log, the WABAs' templates
-//! ([`crate::templates`]), and the shared machinery (clock, rate limits, HTTP client,
-//! background tasks). One `SimState` backs one simulator; the Graph and
+//! The simulator's state: its phone numbers, what it accepted and what users sent (as the
+//! records of [`crate::records`]), the faults and timing in force, the webhook attempt log,
+//! the WABAs' templates ([`crate::templates`]), and the shared machinery (clock, rate limits,
+//! HTTP client, background tasks). One `SimState` backs one simulator; the Graph and
 //! control routes, the Rust handle and the background tasks all work on it.
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -10,12 +10,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::clock::{Clock, SimClock, SystemClock};
 use crate::config::{
     Enforcement, Faults, PhoneNumberConfig, PhoneNumberView, SimulatorConfig, StatusDelays,
+};
+use crate::records::{
+    EntryPointWindow, InboundRecord, ReceivedMessage, TemplateCategory, WebhookAttempt,
 };
 use crate::tasks::Tasks;
 use crate::templates::TemplateStore;
@@ -31,137 +32,11 @@ pub const SERVICE_WINDOW_MS: i64 = 24 * 3600 * 1000;
 /// A free entry point window: 72 hours after the business's first answer (ms).
 pub const ENTRY_POINT_WINDOW_MS: i64 = 72 * 3600 * 1000;
 
-/// A message the simulator accepted on `POST /{version}/{phone_number_id}/messages`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ReceivedMessage {
-    /// The `wamid` the simulator gave it.
-    pub wamid: String,
-    /// The business number it was sent from.
-    pub phone_number_id: String,
-    /// The recipient, normalised: the `wa_id` digits, or the BSUID of a `recipient` send.
-    pub to: String,
-    /// The request body exactly as received (parsed as JSON).
-    pub body: Value,
-    /// When it was accepted, by the simulator's clock (Unix ms).
-    pub received_at_ms: i64,
-}
-
-/// A user message injected through the control API and delivered as a webhook.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InboundRecord {
-    /// The `wamid` the simulator gave it.
-    pub wamid: String,
-    /// The business number it was sent to.
-    pub phone_number_id: String,
-    /// The user's phone digits, if given.
-    pub from: Option<String>,
-    /// The user's BSUID, if given.
-    pub from_user_id: Option<String>,
-    /// The `messages[]` object as delivered.
-    pub message: Value,
-    /// When the user sent it, by the simulator's clock (Unix ms).
-    pub sent_at_ms: i64,
-    /// When the business marked it read (`status: "read"`), if it did.
-    pub read_at_ms: Option<i64>,
-    /// Whether the mark-as-read asked for a typing indicator.
-    pub typing_indicator: bool,
-}
-
-/// What a webhook carried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WebhookKind {
-    /// A `statuses[]` update.
-    Status,
-    /// A user message (`messages[]`).
-    Inbound,
-    /// A `user_preferences` change (marketing stop or resume).
-    UserPreferences,
-    /// A `message_template_status_update` (review outcome, pause, disable, ...).
-    TemplateStatus,
-    /// A `message_template_quality_update`.
-    TemplateQuality,
-    /// A `template_category_update` (the review re-categorised a template).
-    TemplateCategory,
-}
-
-/// A free entry point (FEP) window: opened when the business answers, within 24 hours, a
-/// user who came from a Click-to-WhatsApp ad or a page button (the message carried a
-/// `referral`); for 72 hours every message to that user is free (reference §5.1, §6).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EntryPointWindow {
-    /// `statuses[].conversation.id` of the messages inside it.
-    pub conversation_id: String,
-    /// When the business's first answer opened it (Unix ms, simulator clock).
-    pub opened_at_ms: i64,
-    /// When it closes (Unix ms): 72 hours after it opened.
-    pub expires_at_ms: i64,
-}
-
-/// A template's category, which decides how its messages are priced (reference §6).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TemplateCategory {
-    /// Marketing (the default for templates the simulator was told nothing about).
-    #[default]
-    Marketing,
-    /// Utility: free inside the customer service window.
-    Utility,
-    /// Authentication.
-    Authentication,
-    /// Authentication to a number of another country.
-    AuthenticationInternational,
-}
-
-impl TemplateCategory {
-    /// Meta's `pricing.category`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TemplateCategory::Marketing => "marketing",
-            TemplateCategory::Utility => "utility",
-            TemplateCategory::Authentication => "authentication",
-            TemplateCategory::AuthenticationInternational => "authentication_international",
-        }
-    }
-}
-
 /// (phone_number_id, wa_id or BSUID).
 type UserKey = (String, String);
 
 fn key(phone_number_id: &str, user: &str) -> UserKey {
     (phone_number_id.to_string(), user.to_string())
-}
-
-/// One attempt to deliver one webhook.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct WebhookAttempt {
-    /// Identifies the delivery; its retries (and an injected duplicate's) share nothing else.
-    pub delivery_id: u64,
-    /// 1 for the first attempt, then 2, 3, ...
-    pub attempt: u32,
-    /// Status or inbound message.
-    pub kind: WebhookKind,
-    /// The business number the webhook is about.
-    pub phone_number_id: String,
-    /// Where it was posted (empty when the number had no `webhook_url`).
-    pub url: String,
-    /// The HTTP status the receiver answered, if it answered.
-    pub status: Option<u16>,
-    /// What went wrong, when it did not answer 2xx.
-    pub error: Option<String>,
-    /// The exact body posted.
-    pub body: String,
-    /// When the attempt started, by the simulator's clock (Unix ms).
-    pub at_ms: i64,
-    /// How long the attempt took, in ms.
-    pub duration_ms: u64,
-}
-
-impl WebhookAttempt {
-    /// Whether the receiver accepted this attempt (2xx).
-    pub fn succeeded(&self) -> bool {
-        matches!(self.status, Some(s) if (200..300).contains(&s))
-    }
 }
 
 #[derive(Default)]

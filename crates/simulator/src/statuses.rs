@@ -24,7 +24,8 @@ use openbsp_wire::{MetaError, Recipient};
 use crate::clock::unix_seconds_string;
 use crate::config::{PhoneNumberConfig, StatusDelays};
 use crate::envelope::{self, Conversation, Origin, Pricing, StatusOut};
-use crate::state::{EntryPointWindow, SimState, TemplateCategory, WebhookKind};
+use crate::records::{EntryPointWindow, TemplateCategory, WebhookKind};
+use crate::state::SimState;
 use crate::webhooks;
 
 /// An accepted message whose statuses are to be emitted.

@@ -15,7 +15,8 @@ use rand::Rng;
 
 use openbsp_wire::signature;
 
-use crate::state::{SimState, WebhookAttempt, WebhookKind};
+use crate::records::{WebhookAttempt, WebhookKind};
+use crate::state::SimState;
 
 /// Queues a webhook for `phone_number_id`; with the duplicate fault, a second identical copy.
 pub(crate) fn enqueue(

@@ -1,4 +1,5 @@
-//! Meta's error object and error catalogue (reference `cloud-api.md` §4).
+//! Meta's error object and error catalogue (reference `cloud-api.md` §4): codes, their
+//! titles and retry classes, and the template-management subcodes with their titles.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -57,6 +58,44 @@ pub mod codes {
     pub const TEMPLATE_DISABLED: i64 = 132016;
     /// Template parameters fail validation (e.g. a value with new lines or too many spaces).
     pub const TEMPLATE_PARAM_INVALID: i64 = 132018;
+}
+
+/// Meta's `error_user_title` for a template-management subcode.
+pub fn subcode_title(subcode: i64) -> &'static str {
+    match subcode {
+        2388019 => "Message template limit reached",
+        2388023 => "Message template language is being deleted",
+        2388024 => "Content in this language already exists",
+        2388040 => "Message template character limit exceeded",
+        2388047 => "Message header format is incorrect",
+        2388072 => "Message body format is incorrect",
+        2388073 => "Message footer format is incorrect",
+        2388293 => "Message template variable parameters ratio exceeded",
+        2388299 => "Variables can't be at the start or end of the template",
+        _ => "Invalid message template",
+    }
+}
+
+/// Template-management subcodes (`error_subcode` of a code 100).
+pub mod subcodes {
+    /// The WABA holds as many templates as it may.
+    pub const LIMIT_REACHED: i64 = 2388019;
+    /// The name was deleted less than 30 days ago in that language.
+    pub const LANGUAGE_BEING_DELETED: i64 = 2388023;
+    /// A template of that name already exists in that language.
+    pub const ALREADY_EXISTS: i64 = 2388024;
+    /// A field is over its character limit.
+    pub const CHARACTER_LIMIT: i64 = 2388040;
+    /// The header is malformed.
+    pub const HEADER_FORMAT: i64 = 2388047;
+    /// The body is malformed (variables, examples, buttons and other content rules).
+    pub const BODY_FORMAT: i64 = 2388072;
+    /// The footer is malformed.
+    pub const FOOTER_FORMAT: i64 = 2388073;
+    /// Too many variables for the length of the text.
+    pub const VARIABLE_RATIO: i64 = 2388293;
+    /// A variable at the start or the end of the text.
+    pub const VARIABLE_AT_EDGE: i64 = 2388299;
 }
 
 /// How the gateway treats a failed send, by Meta's error code (reference §4.2 "Class").
@@ -242,7 +281,7 @@ impl MetaError {
             err["error_subcode"] = json!(subcode);
             err["is_transient"] = json!(false);
             if subcode >= 2_000_000 {
-                err["error_user_title"] = json!(crate::template::subcode_title(subcode));
+                err["error_user_title"] = json!(subcode_title(subcode));
                 if let Some(details) = &self.details {
                     err["error_user_msg"] = json!(details);
                 }

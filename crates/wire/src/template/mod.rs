@@ -24,6 +24,9 @@ pub use definition::{
 pub use render::{Rendered, RenderedCard, check_send, components_from_values, status_error};
 
 use crate::error::MetaError;
+// Template-management subcodes and their titles belong to Meta's error catalogue
+// (`crate::error`); they are re-exported here, where template code looks for them.
+pub use crate::error::{subcode_title, subcodes};
 
 /// Why a template definition or a template send is refused: the rule broken, where, and
 /// Meta's code (and subcode, for template management).
@@ -61,44 +64,6 @@ impl std::fmt::Display for TemplateError {
 }
 
 impl std::error::Error for TemplateError {}
-
-/// Meta's `error_user_title` for a template-management subcode.
-pub fn subcode_title(subcode: i64) -> &'static str {
-    match subcode {
-        2388019 => "Message template limit reached",
-        2388023 => "Message template language is being deleted",
-        2388024 => "Content in this language already exists",
-        2388040 => "Message template character limit exceeded",
-        2388047 => "Message header format is incorrect",
-        2388072 => "Message body format is incorrect",
-        2388073 => "Message footer format is incorrect",
-        2388293 => "Message template variable parameters ratio exceeded",
-        2388299 => "Variables can't be at the start or end of the template",
-        _ => "Invalid message template",
-    }
-}
-
-/// Template-management subcodes (`error_subcode` of a code 100).
-pub mod subcodes {
-    /// The WABA holds as many templates as it may.
-    pub const LIMIT_REACHED: i64 = 2388019;
-    /// The name was deleted less than 30 days ago in that language.
-    pub const LANGUAGE_BEING_DELETED: i64 = 2388023;
-    /// A template of that name already exists in that language.
-    pub const ALREADY_EXISTS: i64 = 2388024;
-    /// A field is over its character limit.
-    pub const CHARACTER_LIMIT: i64 = 2388040;
-    /// The header is malformed.
-    pub const HEADER_FORMAT: i64 = 2388047;
-    /// The body is malformed (variables, examples, buttons and other content rules).
-    pub const BODY_FORMAT: i64 = 2388072;
-    /// The footer is malformed.
-    pub const FOOTER_FORMAT: i64 = 2388073;
-    /// Too many variables for the length of the text.
-    pub const VARIABLE_RATIO: i64 = 2388293;
-    /// A variable at the start or the end of the text.
-    pub const VARIABLE_AT_EDGE: i64 = 2388299;
-}
 
 /// Most templates a WABA may hold (reference §2.4 and §9: Meta's error page says 250).
 pub const MAX_TEMPLATES_PER_WABA: usize = 250;

@@ -1,16 +1,75 @@
-//! `openbsp serve` and `openbsp simulator`.
+//! `openbsp serve`: the gateway (with `--sandbox`, the simulator in-process and demo
+//! objects wired to it), its flags, and how they become the gateway's settings.
 
 use std::time::Duration;
 
 use anyhow::Context;
+use clap::Args;
 use openbsp_server::config::{
     DEFAULT_OPT_IN_KEYWORDS, DEFAULT_OPT_OUT_KEYWORDS, DeliveryConfig, SenderConfig,
 };
 use openbsp_server::{Config, Gateway};
-use openbsp_simulator::{PhoneNumberConfig, Simulator, SimulatorConfig};
 
-use crate::cli::{ServeArgs, SimulatorArgs};
 use crate::settings::Settings;
+use crate::signals::wait_for_signal;
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Also run the Cloud API simulator in-process, with a demo tenant, channel and key.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Listen address [default: 127.0.0.1:8080].
+    #[arg(long, env = "OPENBSP_LISTEN")]
+    pub listen: Option<String>,
+    /// Where the sandbox's simulator listens [default: 127.0.0.1:8081].
+    #[arg(long, env = "OPENBSP_SIMULATOR_LISTEN")]
+    pub simulator_listen: Option<String>,
+    /// How long the Cloud-API-compatible send waits for Meta's answer, ms [default: 5000].
+    #[arg(long, env = "OPENBSP_CLOUD_API_WAIT_MS")]
+    pub cloud_api_wait_ms: Option<u64>,
+    /// Graph API request timeout, ms [default: 15000].
+    #[arg(long, env = "OPENBSP_SENDER_REQUEST_TIMEOUT_MS")]
+    pub sender_request_timeout_ms: Option<u64>,
+    /// After how long an in-flight send is presumed orphaned by a crash, ms [default: 45000].
+    #[arg(long, env = "OPENBSP_SENDER_INFLIGHT_TIMEOUT_MS")]
+    pub sender_inflight_timeout_ms: Option<u64>,
+    /// How long an orphaned send waits for Meta's status webhook before it is resent, ms
+    /// [default: 60000].
+    #[arg(long, env = "OPENBSP_SENDER_RECONCILE_GRACE_MS")]
+    pub sender_reconcile_grace_ms: Option<u64>,
+    /// First retry delay, ms [default: 500].
+    #[arg(long, env = "OPENBSP_SENDER_RETRY_BASE_MS")]
+    pub sender_retry_base_ms: Option<u64>,
+    /// How often idle workers look for due work, ms [default: 500].
+    #[arg(long, env = "OPENBSP_SENDER_POLL_INTERVAL_MS")]
+    pub sender_poll_interval_ms: Option<u64>,
+    /// Comma-separated inbound texts that opt a user out of marketing templates (whole
+    /// message, any case) [default: STOP,UNSUBSCRIBE]; empty to disable.
+    #[arg(long, env = "OPENBSP_OPT_OUT_KEYWORDS")]
+    pub opt_out_keywords: Option<String>,
+    /// Comma-separated inbound texts that opt a user back in [default: START]; empty to
+    /// disable.
+    #[arg(long, env = "OPENBSP_OPT_IN_KEYWORDS")]
+    pub opt_in_keywords: Option<String>,
+    /// Let webhook endpoints point at loopback, private and link-local addresses (refused
+    /// otherwise; the sandbox allows loopback) [default: false].
+    #[arg(long, env = "OPENBSP_WEBHOOKS_ALLOW_PRIVATE_NETWORKS")]
+    pub webhooks_allow_private_networks: Option<bool>,
+    /// How long one webhook delivery attempt may take, ms [default: 15000].
+    #[arg(long, env = "OPENBSP_WEBHOOKS_TIMEOUT_MS")]
+    pub webhooks_timeout_ms: Option<u64>,
+    /// Comma-separated delays between webhook delivery attempts, ms [default:
+    /// 5000,300000,1800000,7200000,18000000,36000000,36000000]: one attempt more than delays.
+    #[arg(long, env = "OPENBSP_WEBHOOKS_RETRY_SCHEDULE_MS")]
+    pub webhooks_retry_schedule_ms: Option<String>,
+    /// Disable an endpoint whose every delivery has failed for this long, ms [default: 5
+    /// days].
+    #[arg(long, env = "OPENBSP_WEBHOOKS_DISABLE_AFTER_MS")]
+    pub webhooks_disable_after_ms: Option<u64>,
+    /// How many days events and webhook delivery attempts are kept [default: 30].
+    #[arg(long, env = "OPENBSP_EVENTS_RETENTION_DAYS")]
+    pub events_retention_days: Option<u64>,
+}
 
 /// Builds the gateway's settings.
 fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
@@ -146,61 +205,4 @@ pub async fn run(s: Settings, a: ServeArgs) -> anyhow::Result<()> {
         gateway.shutdown().await;
     }
     Ok(())
-}
-
-/// Runs the simulator on its own until Ctrl-C or SIGTERM.
-pub async fn simulator(s: Settings, a: SimulatorArgs) -> anyhow::Result<()> {
-    s.init_logging(true)?;
-    let listen = a
-        .listen
-        .parse()
-        .with_context(|| format!("--listen: `{}` is not an address", a.listen))?;
-    let sim = Simulator::start(SimulatorConfig {
-        listen,
-        ..SimulatorConfig::default()
-    })
-    .await?;
-    if let Some(pnid) = a.phone_number_id {
-        sim.add_phone_number(PhoneNumberConfig {
-            phone_number_id: pnid.clone(),
-            display_phone_number: a.display_phone_number,
-            waba_id: a.waba_id,
-            access_token: a
-                .access_token
-                .context("--access-token is required with --phone-number-id")?,
-            app_secret: a
-                .app_secret
-                .context("--app-secret is required with --phone-number-id")?,
-            webhook_url: a.webhook_url,
-            throughput_mps: None,
-        });
-        println!("simulating phone number {pnid}");
-    }
-    println!("Cloud API simulator listening on {}", sim.url());
-    wait_for_signal().await;
-    sim.shutdown().await;
-    Ok(())
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(t) => t,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutting down");
 }
