@@ -65,6 +65,107 @@ pub fn has_prefix(id: &str, prefix: &str) -> bool {
         && Ulid::from_string(&id[prefix.len() + 1..]).is_ok()
 }
 
+/// A string that is not a gateway id of the kind asked for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{value:?} is not a {kind} id ({kind}_…)")]
+pub struct NotAnId {
+    /// The prefix that was expected.
+    pub kind: &'static str,
+    /// What was given.
+    pub value: String,
+}
+
+macro_rules! gateway_id {
+    ($(#[$doc:meta])* $name:ident = $prefix:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The prefix of this kind of id.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// Parses an id of this kind (its prefix and a ULID).
+            pub fn parse(s: &str) -> Result<Self, NotAnId> {
+                if has_prefix(s, $prefix) {
+                    Ok($name(s.to_string()))
+                } else {
+                    Err(NotAnId { kind: $prefix, value: s.to_string() })
+                }
+            }
+
+            /// An id the gateway made and stored (read back from its own database): not
+            /// checked again.
+            pub fn from_stored(s: impl Into<String>) -> Self {
+                $name(s.into())
+            }
+
+            /// A new id for the time `ms` (see [`new_id_at`]).
+            pub fn new_at(ms: i64) -> Self {
+                $name(new_id_at($prefix, ms))
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The id as an owned string.
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = NotAnId;
+            fn from_str(s: &str) -> Result<Self, NotAnId> {
+                $name::parse(s)
+            }
+        }
+    };
+}
+
+gateway_id! {
+    /// A message's gateway id (`msg_…`).
+    MessageId = prefix::MESSAGE
+}
+gateway_id! {
+    /// A contact's id (`con_…`).
+    ContactId = prefix::CONTACT
+}
+gateway_id! {
+    /// A channel's id (`chn_…`).
+    ChannelId = prefix::CHANNEL
+}
+gateway_id! {
+    /// A session's id (`ses_…`).
+    SessionId = prefix::SESSION
+}
+gateway_id! {
+    /// A template's gateway id (`tpl_…`).
+    TemplateId = prefix::TEMPLATE
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +187,15 @@ mod tests {
         assert!(!has_prefix(&a, prefix::TENANT));
         assert!(!has_prefix("msg_nope", prefix::MESSAGE));
         assert!(has_prefix(&new_id(prefix::TENANT), prefix::TENANT));
+    }
+
+    #[test]
+    fn typed_ids_parse_only_their_kind() {
+        let m = MessageId::new_at(1_000);
+        assert_eq!(MessageId::parse(m.as_str()).unwrap(), m);
+        assert!(ContactId::parse(m.as_str()).is_err());
+        let e = MessageId::parse("msg_nope").unwrap_err();
+        assert_eq!(e.kind, "msg");
+        assert_eq!(serde_json::to_string(&m).unwrap(), format!("\"{m}\""));
     }
 }

@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod events;
 pub mod ids;
 pub mod netguard;
+pub mod refs;
 pub mod status;
 pub mod windows;
 

@@ -7,6 +7,7 @@
 //! validate through it, so that they agree with each other and with Meta.
 
 pub mod error;
+pub mod ids;
 pub mod limits;
 pub mod send;
 pub mod signature;

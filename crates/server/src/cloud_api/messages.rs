@@ -11,6 +11,8 @@ use openbsp_wire::{MetaError, Recipient, SendRequest};
 use serde_json::{Value, json};
 
 use super::{check_version, tenant};
+use openbsp_domain::refs::ChannelRef;
+
 use crate::core::Core;
 use crate::core::messages::{self, Awaited, SendInput};
 use crate::http::body::idempotency_key;
@@ -25,10 +27,11 @@ pub async fn send(
 ) -> Result<Json<Value>, GraphError> {
     check_version(&version)?;
     let tenant_id = tenant(&core, &headers).await?;
-    let channel = core
-        .tenant_channel(&tenant_id, &pnid)
-        .await?
-        .ok_or_else(|| unknown_object(&pnid))?;
+    let channel = match ChannelRef::parse(&pnid) {
+        Some(r) => core.tenant_channel(&tenant_id, &r).await?,
+        None => None,
+    }
+    .ok_or_else(|| unknown_object(&pnid))?;
     let v: Value = serde_json::from_slice(&body).map_err(|_| {
         MetaError::invalid_parameter("The request body could not be parsed as JSON.")
     })?;

@@ -3,6 +3,9 @@
 
 use openbsp_store::{Contact, ContactFilter, ContactKey, ContactPatch, ContactWindow, Page};
 
+use openbsp_domain::ids::ContactId;
+use openbsp_domain::refs::ContactRef;
+
 use super::{Core, CoreError, CoreResult};
 
 /// A contact with its windows, each with the phone number id of its channel.
@@ -14,22 +17,38 @@ pub struct WithWindows {
     pub windows: Vec<(ContactWindow, Option<String>)>,
 }
 
-/// A contact by `con_…` id, `wa_id` (digits, `+` allowed) or BSUID, within the tenant.
-pub async fn find(core: &Core, tenant_id: &str, id: &str) -> CoreResult<Contact> {
-    let found = if id.starts_with("con_") {
-        core.store.get_contact(tenant_id, id).await?
-    } else if let Ok(u) = openbsp_wire::send::parse_bsuid(id) {
-        core.store
-            .find_contact(tenant_id, &ContactKey::UserId(u))
-            .await?
-    } else if let Ok(w) = openbsp_wire::send::normalize_phone(id) {
-        core.store
-            .find_contact(tenant_id, &ContactKey::WaId(w))
-            .await?
-    } else {
-        None
+/// A contact by any of its identifiers, within the tenant.
+pub async fn find(core: &Core, tenant_id: &str, r: &ContactRef) -> CoreResult<Option<Contact>> {
+    Ok(match r {
+        ContactRef::Id(id) => core.store.get_contact(tenant_id, id).await?,
+        ContactRef::Bsuid(u) => {
+            core.store
+                .find_contact(tenant_id, &ContactKey::UserId(u.to_string()))
+                .await?
+        }
+        ContactRef::WaId(w) => {
+            core.store
+                .find_contact(tenant_id, &ContactKey::WaId(w.to_string()))
+                .await?
+        }
+    })
+}
+
+/// A contact as a client names it (`con_…` id, `wa_id` with or without `+`, or BSUID), or
+/// [`CoreError::NotFound`].
+pub async fn require(core: &Core, tenant_id: &str, given: &str) -> CoreResult<Contact> {
+    let found = match ContactRef::parse(given) {
+        Some(r) => find(core, tenant_id, &r).await?,
+        None => None,
     };
-    found.ok_or_else(|| CoreError::not_found("contact", id))
+    found.ok_or_else(|| CoreError::not_found("contact", given))
+}
+
+/// A contact the gateway stored the id of (a message's, a session's).
+pub async fn stored(core: &Core, tenant_id: &str, id: &str) -> CoreResult<Contact> {
+    find(core, tenant_id, &ContactRef::Id(ContactId::from_stored(id)))
+        .await?
+        .ok_or_else(|| CoreError::not_found("contact", id))
 }
 
 /// The contact's windows.
@@ -37,7 +56,7 @@ pub async fn with_windows(core: &Core, c: Contact) -> CoreResult<WithWindows> {
     let mut windows = Vec::new();
     for w in core.store.contact_windows(&c.tenant_id, &c.id).await? {
         let pnid = core
-            .channel(&w.channel_id)
+            .stored_channel(&w.channel_id)
             .await?
             .map(|ch| ch.phone_number_id);
         windows.push((w, pnid));
@@ -49,8 +68,8 @@ pub async fn with_windows(core: &Core, c: Contact) -> CoreResult<WithWindows> {
 }
 
 /// A contact by any identifier, with its windows.
-pub async fn get(core: &Core, tenant_id: &str, id: &str) -> CoreResult<WithWindows> {
-    let c = find(core, tenant_id, id).await?;
+pub async fn get(core: &Core, tenant_id: &str, given: &str) -> CoreResult<WithWindows> {
+    let c = require(core, tenant_id, given).await?;
     with_windows(core, c).await
 }
 
@@ -71,7 +90,7 @@ pub async fn update(
     id: &str,
     patch: &ContactPatch,
 ) -> CoreResult<WithWindows> {
-    let c = find(core, tenant_id, id).await?;
+    let c = require(core, tenant_id, id).await?;
     let updated = core
         .store
         .update_contact(tenant_id, &c.id, patch, core.now())

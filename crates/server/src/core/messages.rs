@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use openbsp_domain::MessageStatus;
 use openbsp_domain::ids::{new_id_at, prefix};
+use openbsp_domain::refs::MessageRef;
 use openbsp_domain::windows::{self, Refusal, SendKind};
 use openbsp_store::policy::SendCheck;
 use openbsp_store::{
@@ -104,20 +105,21 @@ async fn resolve_wamid(
     reference: &str,
     field: &str,
 ) -> CoreResult<String> {
-    if !reference.starts_with("msg_") {
-        return Ok(reference.to_string());
+    let names_nothing = || {
+        CoreError::Refused(MetaError::invalid_value(format!(
+            "Param {field} names no message: {reference}"
+        )))
+    };
+    match MessageRef::parse(reference).map_err(|_| names_nothing())? {
+        MessageRef::Wamid(w) => Ok(w),
+        MessageRef::Id(id) => core
+            .store
+            .get_message(tenant_id, &id)
+            .await?
+            .ok_or_else(names_nothing)?
+            .wamid
+            .ok_or_else(|| CoreError::NotSent(reference.to_string())),
     }
-    let m = core
-        .store
-        .get_message(tenant_id, reference)
-        .await?
-        .ok_or_else(|| {
-            CoreError::Refused(MetaError::invalid_value(format!(
-                "Param {field} names no message: {reference}"
-            )))
-        })?;
-    m.wamid
-        .ok_or_else(|| CoreError::NotSent(reference.to_string()))
 }
 
 /// Accepts a send: resolves its references, checks a template against its stored
@@ -250,7 +252,9 @@ async fn outbound(core: &Core, id: String, a: &SendInput<'_>, now: i64) -> CoreR
     };
     let resolved;
     let req = match &req.body {
-        MessageBody::Reaction { message_id, emoji } if message_id.starts_with("msg_") => {
+        MessageBody::Reaction { message_id, emoji }
+            if !matches!(MessageRef::parse(message_id), Ok(MessageRef::Wamid(_))) =>
+        {
             let mut r = req.clone();
             r.body = MessageBody::Reaction {
                 message_id: resolve_wamid(core, tenant_id, message_id, "reaction['message_id']")
@@ -377,24 +381,24 @@ pub async fn mark_read(
     channel: &Channel,
     receipt: &openbsp_wire::send::ReadReceipt,
 ) -> CoreResult<()> {
-    let wamid = if receipt.message_id.starts_with("msg_") {
-        let m = core
+    let names_nothing = || {
+        CoreError::Refused(MetaError::invalid_value(format!(
+            "Param message_id names no message received on this number: {}",
+            receipt.message_id
+        )))
+    };
+    let wamid = match MessageRef::parse(&receipt.message_id).map_err(|_| names_nothing())? {
+        MessageRef::Wamid(w) => w,
+        MessageRef::Id(id) => core
             .store
-            .get_message(tenant_id, &receipt.message_id)
+            .get_message(tenant_id, &id)
             .await?
             .filter(|m| {
                 m.channel_id == channel.id && m.direction == openbsp_store::Direction::Inbound
             })
-            .ok_or_else(|| {
-                CoreError::Refused(MetaError::invalid_value(format!(
-                    "Param message_id names no message received on this number: {}",
-                    receipt.message_id
-                )))
-            })?;
-        m.wamid
-            .ok_or_else(|| CoreError::NotSent(receipt.message_id.clone()))?
-    } else {
-        receipt.message_id.clone()
+            .ok_or_else(names_nothing)?
+            .wamid
+            .ok_or_else(|| CoreError::NotSent(receipt.message_id.clone()))?,
     };
     let mut payload = serde_json::json!({
         "messaging_product": "whatsapp",
@@ -418,13 +422,13 @@ pub async fn mark_read(
 pub async fn get(
     core: &Core,
     tenant_id: &str,
-    id: &str,
+    r: &MessageRef,
 ) -> CoreResult<(Message, Vec<StatusEntry>)> {
     let m = core
         .store
-        .get_message(tenant_id, id)
+        .get_message(tenant_id, r.as_str())
         .await?
-        .ok_or_else(|| CoreError::not_found("message", id))?;
+        .ok_or_else(|| CoreError::not_found("message", r.as_str()))?;
     let mut history = core.store.message_history(&m.id).await?;
     history.sort_by_key(|e| (e.status.rank(), e.at));
     Ok((m, history))

@@ -31,6 +31,8 @@ use crate::config::Config;
 use crate::meta::graph::{GraphClient, HttpGraphClient};
 use cache::TtlCache;
 pub use error::{CoreError, CoreResult};
+use openbsp_domain::ids::ChannelId;
+use openbsp_domain::refs::ChannelRef;
 
 /// What became of a send, told to a Cloud-API caller waiting for it.
 #[derive(Debug, Clone)]
@@ -122,38 +124,42 @@ impl Core {
     }
 
     /// A channel by phone number id or channel id (cached).
-    pub async fn channel(&self, pnid_or_id: &str) -> CoreResult<Option<Channel>> {
-        if let Some(c) = self.channels.get(&pnid_or_id.to_string()) {
+    pub async fn channel(&self, r: &ChannelRef) -> CoreResult<Option<Channel>> {
+        let key = r.as_str().to_string();
+        if let Some(c) = self.channels.get(&key) {
             return Ok(c);
         }
-        let found = if pnid_or_id.starts_with("chn_") {
-            self.store.get_channel(pnid_or_id).await?
-        } else {
-            self.store
-                .find_channel_by_phone_number_id(pnid_or_id)
-                .await?
+        let found = match r {
+            ChannelRef::Id(id) => self.store.get_channel(id).await?,
+            ChannelRef::PhoneNumberId(p) => self.store.find_channel_by_phone_number_id(p).await?,
         };
-        self.channels.insert(pnid_or_id.to_string(), found.clone());
+        self.channels.insert(key, found.clone());
         Ok(found)
+    }
+
+    /// A channel by the id the gateway stored for it (a message's, a session's, …).
+    pub async fn stored_channel(&self, id: &str) -> CoreResult<Option<Channel>> {
+        self.channel(&ChannelRef::Id(ChannelId::from_stored(id)))
+            .await
     }
 
     /// A tenant's channel by phone number id or channel id; `None` if it is another tenant's.
     pub async fn tenant_channel(
         &self,
         tenant_id: &str,
-        pnid_or_id: &str,
+        r: &ChannelRef,
     ) -> CoreResult<Option<Channel>> {
-        Ok(self
-            .channel(pnid_or_id)
-            .await?
-            .filter(|c| c.tenant_id == tenant_id))
+        Ok(self.channel(r).await?.filter(|c| c.tenant_id == tenant_id))
     }
 
-    /// A tenant's channel by phone number id or channel id, or [`CoreError::NotFound`].
-    pub async fn require_channel(&self, tenant_id: &str, pnid_or_id: &str) -> CoreResult<Channel> {
-        self.tenant_channel(tenant_id, pnid_or_id)
-            .await?
-            .ok_or_else(|| CoreError::not_found("channel", pnid_or_id))
+    /// A tenant's channel as a client names it (phone number id or channel id), or
+    /// [`CoreError::NotFound`] (a malformed channel id names no channel).
+    pub async fn require_channel(&self, tenant_id: &str, given: &str) -> CoreResult<Channel> {
+        let found = match ChannelRef::parse(given) {
+            Some(r) => self.tenant_channel(tenant_id, &r).await?,
+            None => None,
+        };
+        found.ok_or_else(|| CoreError::not_found("channel", given))
     }
 
     /// The channel's access token, decrypted for one call to Meta (never logged).
@@ -177,11 +183,7 @@ impl Core {
         let Some(c) = filter else {
             return Ok(None);
         };
-        let channel = self
-            .tenant_channel(tenant_id, c)
-            .await?
-            .ok_or_else(|| CoreError::not_found("channel", c))?;
-        Ok(Some(channel.id))
+        Ok(Some(self.require_channel(tenant_id, c).await?.id))
     }
 
     /// An app and its decrypted secret (cached).

@@ -115,12 +115,12 @@ pub async fn reply_target(core: &Core, tenant_id: &str, id: &str) -> CoreResult<
             ),
         ));
     }
-    let channel = core.require_channel(tenant_id, &s.channel_id).await?;
-    let contact = core
-        .store
-        .get_contact(tenant_id, &s.contact_id)
+    let channel = core
+        .stored_channel(&s.channel_id)
         .await?
-        .ok_or_else(|| CoreError::not_found("contact", &s.contact_id))?;
+        .filter(|c| c.tenant_id == tenant_id)
+        .ok_or_else(|| CoreError::not_found("channel", &s.channel_id))?;
+    let contact = contacts::stored(core, tenant_id, &s.contact_id).await?;
     Ok(ReplyTarget {
         recipient: recipient_of(&contact)?,
         session: s,
@@ -185,7 +185,7 @@ pub async fn start(core: &Core, input: StartInput<'_>) -> CoreResult<Started> {
         .contact_id
         .clone()
         .ok_or_else(|| CoreError::internal(format!("message {} has no contact", message.id)))?;
-    let contact = contacts::find(core, input.tenant_id, &contact_id).await?;
+    let contact = contacts::stored(core, input.tenant_id, &contact_id).await?;
     Ok(Started {
         contact: contacts::with_windows(core, contact).await?,
         session,

@@ -21,6 +21,8 @@ use openbsp_wire::template::{
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use openbsp_domain::refs::ChannelRef;
+
 use super::{Core, CoreError, CoreResult};
 
 /// A deleted template's name can be used again in that language after 30 days.
@@ -33,7 +35,9 @@ const THIRTY_DAYS_MS: i64 = 30 * 24 * 3600 * 1000;
 
 /// The channel a tenant's `waba_id` (or channel id, or phone number id) is reached through.
 pub async fn waba_channel(core: &Core, tenant_id: &str, id: &str) -> CoreResult<Channel> {
-    if let Some(c) = core.tenant_channel(tenant_id, id).await? {
+    if let Some(r) = ChannelRef::parse(id)
+        && let Some(c) = core.tenant_channel(tenant_id, &r).await?
+    {
         return Ok(c);
     }
     core.store

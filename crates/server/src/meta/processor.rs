@@ -19,6 +19,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use crate::core::{Core, SendOutcome};
+use openbsp_domain::refs::ChannelRef;
 
 /// Payloads taken per pass.
 const BATCH: u32 = 256;
@@ -185,7 +186,7 @@ async fn meta_events(
         let field = first["field"].as_str().unwrap_or_default();
         let channel = match first["value"]["metadata"]["phone_number_id"].as_str() {
             Some(pnid) => state
-                .channel(pnid)
+                .channel(&ChannelRef::PhoneNumberId(pnid.to_string()))
                 .await
                 .map_err(|_| openbsp_store::StoreError::Database("channel lookup failed".into()))?,
             None => match entry["id"].as_str() {
@@ -240,7 +241,10 @@ async fn owned_channel(
     item: &InboxItem,
     pnid: &str,
 ) -> Result<Option<Channel>, openbsp_store::StoreError> {
-    match state.channel(pnid).await {
+    match state
+        .channel(&ChannelRef::PhoneNumberId(pnid.to_string()))
+        .await
+    {
         Ok(Some(c)) if c.app_id == item.app_id => Ok(Some(c)),
         Ok(_) => {
             tracing::warn!(inbox.id = %item.id, phone_number_id = %pnid, "change for a number the signing app does not own; skipped");

@@ -14,6 +14,7 @@ use openbsp_wire::webhook::{RoutingKey, routing_key};
 use serde::Deserialize;
 
 use crate::core::Core;
+use openbsp_domain::refs::ChannelRef;
 
 /// The handshake's query.
 #[derive(Debug, Deserialize)]
@@ -69,7 +70,7 @@ pub async fn receive(State(state): State<Core>, headers: HeaderMap, body: Bytes)
         return reject("unroutable");
     };
     let channel = match &key {
-        RoutingKey::PhoneNumberId(p) => state.channel(p).await,
+        RoutingKey::PhoneNumberId(p) => state.channel(&ChannelRef::PhoneNumberId(p.clone())).await,
         RoutingKey::WabaId(w) => state
             .store
             .find_channel_by_waba(w)

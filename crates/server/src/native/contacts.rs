@@ -5,6 +5,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use bytes::Bytes;
 use openbsp_store::{ContactFilter, ContactPatch};
+use openbsp_wire::ids::WaId;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -54,7 +55,8 @@ async fn list(
         .wa_id
         .as_deref()
         .map(|w| {
-            openbsp_wire::send::normalize_phone(w)
+            WaId::parse(w)
+                .map(WaId::into_string)
                 .map_err(|_| ApiError::bad_request("wa_id must be a phone number"))
         })
         .transpose()?;

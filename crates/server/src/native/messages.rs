@@ -6,7 +6,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use openbsp_domain::MessageStatus;
+use openbsp_domain::refs::MessageRef;
 use openbsp_store::{Channel, Direction, MessageFilter};
+use openbsp_wire::ids::WaId;
 use openbsp_wire::send::{Outgoing, ParseContext, Surface, parse_outgoing_in};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -93,7 +95,8 @@ async fn get_one(
     auth: TenantAuth,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let (m, history) = messages::get(&core, &auth.tenant_id, &id).await?;
+    let r = MessageRef::parse(&id).map_err(|_| ApiError::not_found(&format!("message {id}")))?;
+    let (m, history) = messages::get(&core, &auth.tenant_id, &r).await?;
     Ok(Json(message_json(&m, Some(&history))))
 }
 
@@ -142,7 +145,7 @@ async fn list(
         recipient: q
             .to
             .as_deref()
-            .map(|t| openbsp_wire::send::normalize_phone(t).unwrap_or_else(|_| t.to_string())),
+            .map(|t| WaId::parse(t).map_or_else(|_| t.to_string(), WaId::into_string)),
         created_from: time::parse_opt("created_after", q.created_after.as_deref())?,
         created_to: time::parse_opt("created_before", q.created_before.as_deref())?,
         session_id: q.session.clone(),

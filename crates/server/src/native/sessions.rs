@@ -9,7 +9,8 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use openbsp_store::{Channel, ContactKey, Session, SessionFilter};
 use openbsp_wire::SendRequest;
-use openbsp_wire::send::{Surface, parse_bsuid};
+use openbsp_wire::ids::{Bsuid, WaId};
+use openbsp_wire::send::Surface;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -59,7 +60,7 @@ async fn list(
         .channel_filter(&auth.tenant_id, q.channel.as_deref())
         .await?;
     let contact_id = match &q.contact {
-        Some(c) => Some(contacts::find(&core, &auth.tenant_id, c).await?.id),
+        Some(c) => Some(contacts::require(&core, &auth.tenant_id, c).await?.id),
         None => None,
     };
     let open = match q.status.as_deref() {
@@ -245,14 +246,13 @@ fn contact_keys(
                 "contact: give wa_id or phone, not both",
             ));
         }
-        (Some(p), None) | (None, Some(p)) => Some(
-            openbsp_wire::send::normalize_phone_in(p, &ctx)
-                .map_err(|e| from_meta(&e).in_field("contact"))?,
-        ),
+        (Some(p), None) | (None, Some(p)) => {
+            Some(WaId::parse_in(p, &ctx).map_err(|e| from_meta(&e).in_field("contact"))?)
+        }
         (None, None) => None,
     };
     let user = field("user_id")?
-        .map(|u| parse_bsuid(u).map_err(|e| from_meta(&e).in_field("contact")))
+        .map(|u| Bsuid::parse(u).map_err(|e| from_meta(&e).in_field("contact")))
         .transpose()?;
     let name = match field("name")? {
         Some(n) if n.chars().count() > 256 => {
@@ -263,8 +263,12 @@ fn contact_keys(
         n => n.map(|n| n.trim().to_string()),
     };
     match (phone, user) {
-        (Some(w), u) => Ok((ContactKey::WaId(w), u.map(ContactKey::UserId), name)),
-        (None, Some(u)) => Ok((ContactKey::UserId(u), None, name)),
+        (Some(w), u) => Ok((
+            ContactKey::WaId(w.into_string()),
+            u.map(|u| ContactKey::UserId(u.into_string())),
+            name,
+        )),
+        (None, Some(u)) => Ok((ContactKey::UserId(u.into_string()), None, name)),
         (None, None) => Err(ApiError::bad_request(
             "contact needs one of wa_id, phone or user_id",
         )),

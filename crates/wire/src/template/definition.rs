@@ -373,7 +373,7 @@ pub fn validate_name(name: &str) -> Result<(), TemplateError> {
 }
 
 /// A language code as Meta writes them: `en`, `fil`, `en_US`, `pt_BR`.
-fn validate_language(code: &str) -> Result<(), TemplateError> {
+pub fn validate_language(code: &str) -> Result<(), TemplateError> {
     let (lang, region) = match code.split_once('_') {
         Some((l, r)) => (l, Some(r)),
         None => (code, None),

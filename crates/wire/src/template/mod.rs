@@ -19,7 +19,7 @@ mod vars;
 
 pub use definition::{
     Button, ButtonKind, Card, Category, Definition, Header, HeaderFormat, OtpType, ParameterFormat,
-    parse_definition, validate_name,
+    parse_definition, validate_language, validate_name,
 };
 pub use render::{Rendered, RenderedCard, check_send, components_from_values, status_error};
 
