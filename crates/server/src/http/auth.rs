@@ -51,15 +51,20 @@ pub async fn lookup(
     Ok(found)
 }
 
+/// The live key a request's bearer token is, or 401.
+async fn live_key(parts: &Parts, state: &Core) -> Result<ApiKey, ApiError> {
+    let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
+    lookup(state, token)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(ApiError::unauthorized)
+}
+
 impl FromRequestParts<Core> for TenantAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Core) -> Result<Self, ApiError> {
-        let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
-        let key = lookup(state, token)
-            .await
-            .map_err(ApiError::internal)?
-            .ok_or_else(ApiError::unauthorized)?;
+        let key = live_key(parts, state).await?;
         match key.tenant_id {
             Some(tenant_id) => Ok(TenantAuth {
                 tenant_id,
@@ -76,11 +81,7 @@ impl FromRequestParts<Core> for AdminAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Core) -> Result<Self, ApiError> {
-        let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
-        let key = lookup(state, token)
-            .await
-            .map_err(ApiError::internal)?
-            .ok_or_else(ApiError::unauthorized)?;
+        let key = live_key(parts, state).await?;
         if key.is_admin {
             Ok(AdminAuth { key_id: key.id })
         } else {
