@@ -9,7 +9,8 @@ use std::error::Error as StdError;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use openbsp_wire::MetaError;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
 
 use super::request_id;
 
@@ -44,7 +45,7 @@ pub struct ApiError {
     /// Meta's code, where one applies.
     pub meta_code: Option<i64>,
     /// Field-level details.
-    pub details: Vec<Value>,
+    pub details: Vec<ErrorDetail>,
     /// What caused a 5xx (logged, never shown).
     pub cause: Option<Cause>,
 }
@@ -108,6 +109,54 @@ impl ApiError {
     }
 }
 
+/// One field-level detail of a native error: which of these it is shows in its keys.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum ErrorDetail {
+    /// A template rule broken (of a definition, or of a send's parameters).
+    Rule {
+        /// Where: `components[1].text`, `template.components[0].parameters[1]`, `name`, ….
+        field: String,
+        /// What is wrong and how to fix it, for a person.
+        message: String,
+        /// Meta's subcode, for the rules of a definition that have one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        meta_subcode: Option<i64>,
+        /// A stable name for the rule (`body_too_long`, `variable_at_start`, …).
+        rule: &'static str,
+    },
+    /// Meta's subcode of a refusal of a template operation.
+    MetaSubcode {
+        /// The subcode (`2388023`, …).
+        meta_subcode: i64,
+    },
+}
+
+/// The native error envelope: `{"error": {…}}`. Fields in sorted order, as the views
+/// (see [`crate::views`]), so the bytes are those of the sorted `Value` it replaced.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorEnvelope {
+    /// The error.
+    pub error: ErrorView,
+}
+
+/// A native error.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorView {
+    /// Stable machine-readable code (`not_found`, `window_closed`, …).
+    pub code: &'static str,
+    /// Field-level details (empty when there are none).
+    pub details: Vec<ErrorDetail>,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// Meta's code, only where one applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta_code: Option<i64>,
+    /// The request's id (`req_…`, also in `x-request-id`): quote it when reporting a
+    /// problem.
+    pub request_id: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let request_id = request_id::current();
@@ -120,16 +169,16 @@ impl IntoResponse for ApiError {
                 .unwrap_or_else(|| self.message.clone());
             tracing::error!(request.id = %request_id, code = self.code, cause = %cause, "request failed");
         }
-        let mut err = json!({
-            "code": self.code,
-            "message": self.message,
-            "details": self.details,
-            "request_id": request_id,
-        });
-        if let Some(m) = self.meta_code {
-            err["meta_code"] = json!(m);
-        }
-        let mut resp = (self.status, axum::Json(json!({ "error": err }))).into_response();
+        let body = ErrorEnvelope {
+            error: ErrorView {
+                code: self.code,
+                details: self.details,
+                message: self.message,
+                meta_code: self.meta_code,
+                request_id,
+            },
+        };
+        let mut resp = (self.status, axum::Json(body)).into_response();
         if server_error {
             resp.extensions_mut().insert(Logged);
         }

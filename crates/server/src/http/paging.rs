@@ -1,8 +1,8 @@
 //! Cursor pagination of the native API: `?limit=&after=`, newest first, answered as
-//! `{"object": "list", "data": […], "has_more": …, "next_cursor": …}`.
+//! `{"object": "list", "data": […], "has_more": …, "next_cursor": …}` ([`ListPage`]).
 
 use openbsp_store::Page;
-use serde_json::{Value, json};
+pub use openbsp_store::views::ListPage;
 
 use super::error::ApiError;
 
@@ -31,20 +31,16 @@ pub fn page(limit: u32, after: Option<String>) -> Page {
     }
 }
 
-/// The list answer for `rows` (fetched with `limit + 1`).
-pub fn list_json<T>(
+/// The list answer for `rows` (fetched with `limit + 1`): the first `limit` rows as `view`
+/// shows them, and the cursor of the next page when there is one.
+pub fn list_page<T, V>(
     mut rows: Vec<T>,
     limit: u32,
     id: impl Fn(&T) -> String,
-    to_json: impl Fn(&T) -> Value,
-) -> Value {
+    view: impl Fn(&T) -> V,
+) -> ListPage<V> {
     let has_more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next = if has_more { rows.last().map(id) } else { None };
-    json!({
-        "object": "list",
-        "data": rows.iter().map(to_json).collect::<Vec<_>>(),
-        "has_more": has_more,
-        "next_cursor": next,
-    })
+    ListPage::new(rows.iter().map(view).collect(), has_more, next)
 }

@@ -7,14 +7,14 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::core::Core;
 use crate::core::admin::{self, AppInput, ChannelInput};
 use crate::http::auth::AdminAuth;
 use crate::http::body::json_body;
 use crate::http::error::ApiError;
-use crate::views::admin::{api_key_json, app_json, channel_json, tenant_json};
+use crate::views::ListPage;
+use crate::views::admin::{ApiKeyView, AppView, ChannelView, TenantView};
 
 /// The admin routes.
 pub fn routes() -> Router<Core> {
@@ -27,8 +27,9 @@ pub fn routes() -> Router<Core> {
         .route("/v1/channels/{id}", get(get_channel))
 }
 
-fn list(data: Vec<Value>) -> Json<Value> {
-    Json(json!({"object": "list", "data": data, "has_more": false, "next_cursor": null}))
+/// Every row at once, as one page.
+fn list<V>(data: Vec<V>) -> Json<ListPage<V>> {
+    Json(ListPage::complete(data))
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
@@ -44,28 +45,31 @@ async fn create_tenant(
     State(core): State<Core>,
     _: AdminAuth,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<TenantView>), ApiError> {
     let b: TenantBody = parse(&body)?;
     let t = admin::create_tenant(core.store.as_ref(), &b.name, core.now()).await?;
-    Ok((StatusCode::CREATED, Json(tenant_json(&t))))
+    Ok((StatusCode::CREATED, Json(TenantView::new(&t))))
 }
 
-async fn list_tenants(State(core): State<Core>, _: AdminAuth) -> Result<Json<Value>, ApiError> {
+async fn list_tenants(
+    State(core): State<Core>,
+    _: AdminAuth,
+) -> Result<Json<ListPage<TenantView>>, ApiError> {
     let ts = core
         .store
         .list_tenants()
         .await
         .map_err(ApiError::internal)?;
-    Ok(list(ts.iter().map(tenant_json).collect()))
+    Ok(list(ts.iter().map(TenantView::new).collect()))
 }
 
 async fn get_tenant(
     State(core): State<Core>,
     _: AdminAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TenantView>, ApiError> {
     let t = admin::get_tenant(core.store.as_ref(), &id).await?;
-    Ok(Json(tenant_json(&t)))
+    Ok(Json(TenantView::new(&t)))
 }
 
 #[derive(Deserialize)]
@@ -81,7 +85,7 @@ async fn create_api_key(
     State(core): State<Core>,
     _: AdminAuth,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ApiKeyView>), ApiError> {
     let b: KeyBody = parse(&body)?;
     let (k, secret) = admin::create_api_key(
         core.store.as_ref(),
@@ -91,23 +95,29 @@ async fn create_api_key(
         core.now(),
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(api_key_json(&k, Some(&secret)))))
+    Ok((
+        StatusCode::CREATED,
+        Json(ApiKeyView::new(&k, Some(&secret))),
+    ))
 }
 
-async fn list_api_keys(State(core): State<Core>, _: AdminAuth) -> Result<Json<Value>, ApiError> {
+async fn list_api_keys(
+    State(core): State<Core>,
+    _: AdminAuth,
+) -> Result<Json<ListPage<ApiKeyView>>, ApiError> {
     let ks = core
         .store
         .list_api_keys(None)
         .await
         .map_err(ApiError::internal)?;
-    Ok(list(ks.iter().map(|k| api_key_json(k, None)).collect()))
+    Ok(list(ks.iter().map(|k| ApiKeyView::new(k, None)).collect()))
 }
 
 async fn create_app(
     State(core): State<Core>,
     _: AdminAuth,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<AppView>), ApiError> {
     let input: AppInput = parse(&body)?;
     let a = admin::add_app(
         core.store.as_ref(),
@@ -117,23 +127,26 @@ async fn create_app(
     )
     .await?;
     core.invalidate();
-    Ok((StatusCode::CREATED, Json(app_json(&a))))
+    Ok((StatusCode::CREATED, Json(AppView::new(&a))))
 }
 
-async fn list_apps(State(core): State<Core>, _: AdminAuth) -> Result<Json<Value>, ApiError> {
+async fn list_apps(
+    State(core): State<Core>,
+    _: AdminAuth,
+) -> Result<Json<ListPage<AppView>>, ApiError> {
     let apps = core
         .store
         .list_apps(None)
         .await
         .map_err(ApiError::internal)?;
-    Ok(list(apps.iter().map(app_json).collect()))
+    Ok(list(apps.iter().map(AppView::new).collect()))
 }
 
 async fn create_channel(
     State(core): State<Core>,
     _: AdminAuth,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ChannelView>), ApiError> {
     let input: ChannelInput = parse(&body)?;
     let c = admin::add_channel(
         core.store.as_ref(),
@@ -143,23 +156,26 @@ async fn create_channel(
     )
     .await?;
     core.invalidate();
-    Ok((StatusCode::CREATED, Json(channel_json(&c))))
+    Ok((StatusCode::CREATED, Json(ChannelView::new(&c))))
 }
 
-async fn list_channels(State(core): State<Core>, _: AdminAuth) -> Result<Json<Value>, ApiError> {
+async fn list_channels(
+    State(core): State<Core>,
+    _: AdminAuth,
+) -> Result<Json<ListPage<ChannelView>>, ApiError> {
     let cs = core
         .store
         .list_channels(None)
         .await
         .map_err(ApiError::internal)?;
-    Ok(list(cs.iter().map(channel_json).collect()))
+    Ok(list(cs.iter().map(ChannelView::new).collect()))
 }
 
 async fn get_channel(
     State(core): State<Core>,
     _: AdminAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ChannelView>, ApiError> {
     let c = admin::get_channel(core.store.as_ref(), &id).await?;
-    Ok(Json(channel_json(&c)))
+    Ok(Json(ChannelView::new(&c)))
 }

@@ -14,7 +14,8 @@ use crate::http::auth::TenantAuth;
 use crate::http::body::json_body;
 use crate::http::error::ApiError;
 use crate::http::paging;
-use crate::views::contacts::{contact_json, with_windows_json};
+use crate::views::contacts::ContactWithWindows;
+use crate::views::{ContactView, ListPage};
 
 /// The contact routes.
 pub fn routes() -> Router<Core> {
@@ -28,9 +29,9 @@ async fn get_one(
     State(core): State<Core>,
     auth: TenantAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ContactWithWindows>, ApiError> {
     let c = contacts::get(&core, &auth.tenant_id, &id).await?;
-    Ok(Json(with_windows_json(&c, core.now())))
+    Ok(Json(ContactWithWindows::new(&c, core.now())))
 }
 
 /// Query of `GET /v1/contacts`.
@@ -49,7 +50,7 @@ async fn list(
     State(core): State<Core>,
     auth: TenantAuth,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ListPage<ContactView>>, ApiError> {
     let limit = paging::limit(q.limit)?;
     let wa_id = q
         .wa_id
@@ -73,11 +74,11 @@ async fn list(
         &paging::page(limit, q.after),
     )
     .await?;
-    Ok(Json(paging::list_json(
+    Ok(Json(paging::list_page(
         rows,
         limit,
         |c| c.id.clone(),
-        contact_json,
+        ContactView::new,
     )))
 }
 
@@ -130,8 +131,8 @@ async fn update(
     auth: TenantAuth,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ContactWithWindows>, ApiError> {
     let patch = parse_patch(&json_body(&body)?)?;
     let c = contacts::update(&core, &auth.tenant_id, &id, &patch).await?;
-    Ok(Json(with_windows_json(&c, core.now())))
+    Ok(Json(ContactWithWindows::new(&c, core.now())))
 }

@@ -8,7 +8,6 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use openbsp_store::{AttemptFilter, ReplaySelection};
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 use crate::core::Core;
 use crate::core::endpoints::{self, EndpointInput};
@@ -16,7 +15,8 @@ use crate::http::auth::TenantAuth;
 use crate::http::body::json_body;
 use crate::http::error::ApiError;
 use crate::http::{paging, time};
-use crate::views::endpoints::{attempt_json, endpoint_json};
+use crate::views::ListPage;
+use crate::views::endpoints::{AttemptView, EndpointView, ReplayView};
 
 /// The endpoint routes.
 pub fn routes() -> Router<Core> {
@@ -42,11 +42,11 @@ async fn create(
     State(core): State<Core>,
     auth: TenantAuth,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<EndpointView>), ApiError> {
     let (e, secret) = endpoints::create(&core, &auth.tenant_id, parse_input(&body)?).await?;
     Ok((
         StatusCode::CREATED,
-        Json(endpoint_json(&e, Some(&secret), core.now())),
+        Json(EndpointView::new(&e, Some(&secret), core.now())),
     ))
 }
 
@@ -61,15 +61,15 @@ async fn list(
     State(core): State<Core>,
     auth: TenantAuth,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ListPage<EndpointView>>, ApiError> {
     let limit = paging::limit(q.limit)?;
     let rows = endpoints::list(&core, &auth.tenant_id, &paging::page(limit, q.after)).await?;
     let now = core.now();
-    Ok(Json(paging::list_json(
+    Ok(Json(paging::list_page(
         rows,
         limit,
         |e| e.id.clone(),
-        |e| endpoint_json(e, None, now),
+        |e| EndpointView::new(e, None, now),
     )))
 }
 
@@ -78,9 +78,9 @@ async fn get_one(
     State(core): State<Core>,
     auth: TenantAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EndpointView>, ApiError> {
     let e = endpoints::get(&core, &auth.tenant_id, &id).await?;
-    Ok(Json(endpoint_json(&e, None, core.now())))
+    Ok(Json(EndpointView::new(&e, None, core.now())))
 }
 
 /// `PATCH /v1/webhook-endpoints/{id}`: any of url, events, format, description, enabled.
@@ -89,9 +89,9 @@ async fn update(
     auth: TenantAuth,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EndpointView>, ApiError> {
     let e = endpoints::update(&core, &auth.tenant_id, &id, parse_input(&body)?).await?;
-    Ok(Json(endpoint_json(&e, None, core.now())))
+    Ok(Json(EndpointView::new(&e, None, core.now())))
 }
 
 /// `DELETE /v1/webhook-endpoints/{id}`.
@@ -117,7 +117,7 @@ async fn rotate(
     auth: TenantAuth,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EndpointView>, ApiError> {
     let input: RotateInput = if body.is_empty() {
         RotateInput::default()
     } else {
@@ -125,7 +125,7 @@ async fn rotate(
             .map_err(|e| ApiError::bad_request(format!("invalid rotation: {e}")))?
     };
     let (e, secret) = endpoints::rotate(&core, &auth.tenant_id, &id, input.overlap_seconds).await?;
-    Ok(Json(endpoint_json(&e, Some(&secret), core.now())))
+    Ok(Json(EndpointView::new(&e, Some(&secret), core.now())))
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,7 +145,7 @@ async fn deliveries(
     auth: TenantAuth,
     Path(id): Path<String>,
     Query(q): Query<DeliveriesQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ListPage<AttemptView>>, ApiError> {
     let limit = paging::limit(q.limit)?;
     endpoints::get(&core, &auth.tenant_id, &id).await?;
     let succeeded = match q.status.as_deref() {
@@ -169,11 +169,11 @@ async fn deliveries(
         limit: limit + 1,
     };
     let rows = endpoints::deliveries(&core, &auth.tenant_id, &id, &filter).await?;
-    Ok(Json(paging::list_json(
+    Ok(Json(paging::list_page(
         rows,
         limit,
         |a| format!("att_{}", a.seq),
-        attempt_json,
+        AttemptView::new,
     )))
 }
 
@@ -193,7 +193,7 @@ async fn replay(
     auth: TenantAuth,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<ReplayView>), ApiError> {
     let input: ReplayInput = serde_json::from_value(json_body(&body)?)
         .map_err(|e| ApiError::bad_request(format!("invalid replay: {e}")))?;
     endpoints::get(&core, &auth.tenant_id, &id).await?;
@@ -213,13 +213,5 @@ async fn replay(
         }
     };
     let (e, queued) = endpoints::replay(&core, &auth.tenant_id, &id, &selection).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({
-            "object": "replay",
-            "endpoint_id": e.id,
-            "queued": queued,
-            "enabled": e.enabled,
-        })),
-    ))
+    Ok((StatusCode::ACCEPTED, Json(ReplayView::new(&e, queued))))
 }

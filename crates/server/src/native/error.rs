@@ -1,14 +1,12 @@
 //! The native envelope of every core error: the one place where a [`CoreError`] becomes a
 //! status, a stable `code` and a message on `/v1`.
 
+use crate::core::CoreError;
+use crate::http::error::{ApiError, ErrorDetail};
 use axum::http::StatusCode;
 use openbsp_wire::MetaError;
 use openbsp_wire::error::codes;
 use openbsp_wire::template::{TemplateError, subcodes};
-use serde_json::json;
-
-use crate::core::CoreError;
-use crate::http::error::ApiError;
 
 impl From<CoreError> for ApiError {
     fn from(e: CoreError) -> Self {
@@ -74,10 +72,12 @@ fn template_code(code: i64) -> &'static str {
 
 /// A template rule broken: the rule, the field and Meta's code (and subcode).
 pub fn rule_error(e: &TemplateError) -> ApiError {
-    let mut detail = json!({"rule": e.rule, "field": e.field, "message": e.message});
-    if let Some(s) = e.subcode {
-        detail["meta_subcode"] = json!(s);
-    }
+    let detail = ErrorDetail::Rule {
+        field: e.field.clone(),
+        message: e.message.clone(),
+        meta_subcode: e.subcode,
+        rule: e.rule,
+    };
     let mut out = ApiError::new(
         StatusCode::BAD_REQUEST,
         template_code(e.code),
@@ -98,7 +98,7 @@ fn template_refusal(m: &MetaError) -> ApiError {
         e.code = "invalid_template";
     }
     if let Some(s) = m.subcode {
-        e.details = vec![json!({"meta_subcode": s})];
+        e.details = vec![ErrorDetail::MetaSubcode { meta_subcode: s }];
         if s == subcodes::ALREADY_EXISTS || s == subcodes::LANGUAGE_BEING_DELETED {
             e.status = StatusCode::CONFLICT;
             e.code = "template_exists";

@@ -6,13 +6,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use openbsp_store::EventFilter;
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::core::{Core, events};
 use crate::http::auth::TenantAuth;
 use crate::http::error::ApiError;
 use crate::http::{paging, time};
-use crate::views::event_json;
+use crate::views::{EventView, ListPage};
 
 /// The event routes.
 pub fn routes() -> Router<Core> {
@@ -37,7 +36,7 @@ async fn list(
     State(core): State<Core>,
     auth: TenantAuth,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ListPage<EventView>>, ApiError> {
     let limit = paging::limit(q.limit)?;
     let types: Vec<String> = q
         .types
@@ -56,11 +55,11 @@ async fn list(
         limit: limit + 1,
     };
     let rows = events::list(&core, &auth.tenant_id, &filter).await?;
-    Ok(Json(paging::list_json(
+    Ok(Json(paging::list_page(
         rows,
         limit,
         |e| e.id.clone(),
-        event_json,
+        EventView::new,
     )))
 }
 
@@ -69,8 +68,8 @@ async fn get_one(
     State(core): State<Core>,
     auth: TenantAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(event_json(
+) -> Result<Json<EventView>, ApiError> {
+    Ok(Json(EventView::new(
         &events::get(&core, &auth.tenant_id, &id).await?,
     )))
 }

@@ -11,7 +11,7 @@ use openbsp_store::{Channel, Direction, MessageFilter};
 use openbsp_wire::ids::WaId;
 use openbsp_wire::send::{Outgoing, ParseContext, Surface, parse_outgoing_in};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::error::from_meta;
 use crate::core::Core;
@@ -20,7 +20,8 @@ use crate::http::auth::TenantAuth;
 use crate::http::body::{idempotency_key, json_body};
 use crate::http::error::ApiError;
 use crate::http::{paging, time};
-use crate::views::message_json;
+use crate::views::messages::{MessageOrReceipt, ReadReceiptView};
+use crate::views::{ListPage, MessageView};
 
 /// The message routes.
 pub fn routes() -> Router<Core> {
@@ -54,7 +55,7 @@ async fn create(
     auth: TenantAuth,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<MessageOrReceipt>), ApiError> {
     let key = idempotency_key(&headers)?;
     let v = json_body(&body)?;
     let channel = required_channel(&core, &auth.tenant_id, &v).await?;
@@ -67,12 +68,9 @@ async fn create(
             messages::mark_read(&core, &auth.tenant_id, &channel, &receipt).await?;
             return Ok((
                 StatusCode::OK,
-                Json(json!({
-                    "object": "read_receipt",
-                    "message_id": receipt.message_id,
-                    "typing_indicator": receipt.typing_indicator,
-                    "success": true,
-                })),
+                Json(MessageOrReceipt::ReadReceipt(ReadReceiptView::new(
+                    &receipt,
+                ))),
             ));
         }
     };
@@ -86,7 +84,12 @@ async fn create(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(message_json(&a.message, None))))
+    Ok((
+        status,
+        Json(MessageOrReceipt::Message(Box::new(MessageView::new(
+            &a.message, None,
+        )))),
+    ))
 }
 
 /// `GET /v1/messages/{id}` (gateway id or `wamid`), with its status history.
@@ -94,10 +97,10 @@ async fn get_one(
     State(core): State<Core>,
     auth: TenantAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MessageView>, ApiError> {
     let r = MessageRef::parse(&id).map_err(|_| ApiError::not_found(&format!("message {id}")))?;
     let (m, history) = messages::get(&core, &auth.tenant_id, &r).await?;
-    Ok(Json(message_json(&m, Some(&history))))
+    Ok(Json(MessageView::new(&m, Some(&history))))
 }
 
 /// Query of `GET /v1/messages`.
@@ -119,7 +122,7 @@ async fn list(
     State(core): State<Core>,
     auth: TenantAuth,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ListPage<MessageView>>, ApiError> {
     let limit = paging::limit(q.limit)?;
     let channel_id = core
         .channel_filter(&auth.tenant_id, q.channel.as_deref())
@@ -157,10 +160,10 @@ async fn list(
         &paging::page(limit, q.after),
     )
     .await?;
-    Ok(Json(paging::list_json(
+    Ok(Json(paging::list_page(
         rows,
         limit,
         |m| m.id.clone(),
-        |m| message_json(m, None),
+        |m| MessageView::new(m, None),
     )))
 }

@@ -24,8 +24,8 @@ use crate::http::auth::TenantAuth;
 use crate::http::body::{idempotency_key, json_body};
 use crate::http::error::ApiError;
 use crate::http::{paging, time};
-use crate::views::contacts::with_windows_json;
-use crate::views::{message_json, session_json};
+use crate::views::sessions::SessionStartView;
+use crate::views::{ListPage, MessageView, SessionView};
 
 /// The session routes.
 pub fn routes() -> Router<Core> {
@@ -54,7 +54,7 @@ async fn list(
     State(core): State<Core>,
     auth: TenantAuth,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ListPage<SessionView>>, ApiError> {
     let limit = paging::limit(q.limit)?;
     let channel_id = core
         .channel_filter(&auth.tenant_id, q.channel.as_deref())
@@ -84,11 +84,11 @@ async fn list(
     )
     .await?;
     let now = core.now();
-    Ok(Json(paging::list_json(
+    Ok(Json(paging::list_page(
         rows,
         limit,
         |s| s.id.clone(),
-        |s| session_json(s, now),
+        |s| SessionView::new(s, now),
     )))
 }
 
@@ -104,14 +104,14 @@ async fn messages_page(
     tenant: &str,
     session: &Session,
     q: MessagesQuery,
-) -> Result<Value, ApiError> {
+) -> Result<ListPage<MessageView>, ApiError> {
     let limit = paging::limit(q.limit)?;
     let rows = sessions::messages(core, tenant, session, &paging::page(limit, q.after)).await?;
-    Ok(paging::list_json(
+    Ok(paging::list_page(
         rows,
         limit,
         |m| m.id.clone(),
-        |m| message_json(m, None),
+        |m| MessageView::new(m, None),
     ))
 }
 
@@ -122,10 +122,10 @@ async fn get_one(
     auth: TenantAuth,
     Path(id): Path<String>,
     Query(q): Query<MessagesQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionView>, ApiError> {
     let s = sessions::get(&core, &auth.tenant_id, &id).await?;
-    let mut v = session_json(&s, core.now());
-    v["messages"] = messages_page(&core, &auth.tenant_id, &s, q).await?;
+    let mut v = SessionView::new(&s, core.now());
+    v.messages = Some(messages_page(&core, &auth.tenant_id, &s, q).await?);
     Ok(Json(v))
 }
 
@@ -135,7 +135,7 @@ async fn messages(
     auth: TenantAuth,
     Path(id): Path<String>,
     Query(q): Query<MessagesQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ListPage<MessageView>>, ApiError> {
     let s = sessions::get(&core, &auth.tenant_id, &id).await?;
     Ok(Json(messages_page(&core, &auth.tenant_id, &s, q).await?))
 }
@@ -145,9 +145,9 @@ async fn close(
     State(core): State<Core>,
     auth: TenantAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionView>, ApiError> {
     let s = sessions::close(&core, &auth.tenant_id, &id).await?;
-    Ok(Json(session_json(&s, core.now())))
+    Ok(Json(SessionView::new(&s, core.now())))
 }
 
 /// The Cloud API recipient field and value for a user: `to` for a number, `recipient` for a
@@ -193,7 +193,7 @@ async fn reply(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<MessageView>), ApiError> {
     let key = idempotency_key(&headers)?;
     let v = json_body(&body)?;
     let target = sessions::reply_target(&core, &auth.tenant_id, &id).await?;
@@ -208,7 +208,7 @@ async fn reply(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(message_json(&a.message, None))))
+    Ok((status, Json(MessageView::new(&a.message, None))))
 }
 
 /// The contact a Session Start names: `{"wa_id" | "phone" | "user_id": …, "name"?}`.
@@ -283,7 +283,7 @@ async fn start(
     auth: TenantAuth,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<SessionStartView>), ApiError> {
     let key = idempotency_key(&headers)?;
     let v = json_body(&body)?;
     let obj = v
@@ -326,20 +326,10 @@ async fn start(
         },
     )
     .await?;
-    let now = core.now();
-    let mut session_v = session_json(&started.session, now);
-    session_v["reused"] = json!(started.reused);
     let status = if started.reused {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
-    Ok((
-        status,
-        Json(json!({
-            "contact": with_windows_json(&started.contact, now),
-            "session": session_v,
-            "message": message_json(&started.message, None),
-        })),
-    ))
+    Ok((status, Json(SessionStartView::new(&started, core.now()))))
 }

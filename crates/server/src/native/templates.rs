@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use openbsp_domain::clock::rfc3339;
-use openbsp_store::{Channel, TemplateEvent, TemplateFilter};
+use openbsp_store::views::to_value;
+use openbsp_store::{Channel, TemplateFilter};
 use openbsp_wire::template::{check_send as render, components_from_values};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -18,7 +18,11 @@ use crate::http::auth::TenantAuth;
 use crate::http::body::json_body;
 use crate::http::error::ApiError;
 use crate::http::paging;
-use crate::views::template_json;
+use crate::views::templates::{
+    DeletedTemplatesView, TemplateHistoryView, TemplatePreviewView, TemplateSendView,
+    TemplateSyncView,
+};
+use crate::views::{ListPage, TemplateView};
 
 /// The template routes.
 pub fn routes() -> Router<Core> {
@@ -34,17 +38,6 @@ pub fn routes() -> Router<Core> {
         )
         .route("/v1/templates/{id}/preview", post(preview))
         .route("/v1/templates/{id}/history", get(history))
-}
-
-fn event_json(e: &TemplateEvent) -> Value {
-    json!({
-        "kind": e.kind,
-        "value": e.value,
-        "previous": e.previous,
-        "reason": e.reason,
-        "detail": e.detail,
-        "at": rfc3339(e.at),
-    })
 }
 
 /// The channel of a native request's `channel` (or `waba_id`) field.
@@ -69,7 +62,7 @@ async fn create(
     State(core): State<Core>,
     auth: TenantAuth,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<TemplateView>), ApiError> {
     let v = json_body(&body)?;
     let channel = channel_of(&core, &auth.tenant_id, &v).await?;
     let mut def = v.clone();
@@ -78,10 +71,10 @@ async fn create(
         o.remove("waba_id");
     }
     if let Some(t) = templates::find_same(&core, &auth.tenant_id, &channel, &def).await? {
-        return Ok((StatusCode::OK, Json(template_json(&t))));
+        return Ok((StatusCode::OK, Json(TemplateView::new(&t))));
     }
     let t = templates::create(&core, &auth.tenant_id, &channel, &def).await?;
-    Ok((StatusCode::CREATED, Json(template_json(&t))))
+    Ok((StatusCode::CREATED, Json(TemplateView::new(&t))))
 }
 
 #[derive(Deserialize)]
@@ -103,7 +96,7 @@ async fn list(
     State(core): State<Core>,
     auth: TenantAuth,
     Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ListPage<TemplateView>>, ApiError> {
     let limit = paging::limit(q.limit)?;
     let waba_id = match q.channel.as_deref().or(q.waba_id.as_deref()) {
         Some(c) => Some(
@@ -128,11 +121,11 @@ async fn list(
         },
     )
     .await?;
-    Ok(Json(paging::list_json(
+    Ok(Json(paging::list_page(
         rows,
         limit,
         |t| t.id.clone(),
-        template_json,
+        TemplateView::new,
     )))
 }
 
@@ -141,8 +134,8 @@ async fn get_one(
     State(core): State<Core>,
     auth: TenantAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(template_json(
+) -> Result<Json<TemplateView>, ApiError> {
+    Ok(Json(TemplateView::new(
         &templates::get(&core, &auth.tenant_id, &id, true).await?,
     )))
 }
@@ -153,19 +146,12 @@ async fn edit(
     auth: TenantAuth,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TemplateView>, ApiError> {
     let v = json_body(&body)?;
     let t = templates::get(&core, &auth.tenant_id, &id, false).await?;
     let channel = templates::waba_channel(&core, &auth.tenant_id, &t.waba_id).await?;
     let edited = templates::edit(&core, &auth.tenant_id, &channel, &t, &v).await?;
-    Ok(Json(template_json(&edited)))
-}
-
-fn deleted_json(deleted: &[openbsp_store::Template]) -> Json<Value> {
-    Json(json!({
-        "object": "list",
-        "data": deleted.iter().map(template_json).collect::<Vec<_>>(),
-    }))
+    Ok(Json(TemplateView::new(&edited)))
 }
 
 /// `DELETE /v1/templates/{id}`: this language only.
@@ -173,11 +159,11 @@ async fn delete_one(
     State(core): State<Core>,
     auth: TenantAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeletedTemplatesView>, ApiError> {
     let t = templates::get(&core, &auth.tenant_id, &id, false).await?;
     let channel = templates::waba_channel(&core, &auth.tenant_id, &t.waba_id).await?;
     let deleted = templates::delete(&core, &auth.tenant_id, &channel, &t.name, Some(&t)).await?;
-    Ok(deleted_json(&deleted))
+    Ok(Json(DeletedTemplatesView::new(&deleted)))
 }
 
 #[derive(Deserialize)]
@@ -192,7 +178,7 @@ async fn delete_by_name(
     State(core): State<Core>,
     auth: TenantAuth,
     Query(q): Query<DeleteQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeletedTemplatesView>, ApiError> {
     let name = q.name.ok_or_else(|| {
         ApiError::bad_request("name is required: the template to delete in every language")
     })?;
@@ -202,7 +188,7 @@ async fn delete_by_name(
         .ok_or_else(|| ApiError::bad_request("channel is required"))?;
     let channel = templates::waba_channel(&core, &auth.tenant_id, &c).await?;
     let deleted = templates::delete(&core, &auth.tenant_id, &channel, &name, None).await?;
-    Ok(deleted_json(&deleted))
+    Ok(Json(DeletedTemplatesView::new(&deleted)))
 }
 
 /// `POST /v1/templates/sync` `{channel, name?}`: imports the WABA's templates from Meta.
@@ -210,15 +196,12 @@ async fn sync(
     State(core): State<Core>,
     auth: TenantAuth,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TemplateSyncView>, ApiError> {
     let v = json_body(&body)?;
     let channel = channel_of(&core, &auth.tenant_id, &v).await?;
     let name = v.get("name").and_then(Value::as_str);
     let report = templates::sync(&core, &auth.tenant_id, &channel, name).await?;
-    let mut out = serde_json::to_value(&report).map_err(ApiError::internal)?;
-    out["object"] = json!("template_sync");
-    out["waba_id"] = json!(channel.waba_id);
-    Ok(Json(out))
+    Ok(Json(TemplateSyncView::new(&report, &channel.waba_id)))
 }
 
 /// `POST /v1/templates/{id}/preview` `{components?}` or `{variables: [...]}`: the template
@@ -228,7 +211,7 @@ async fn preview(
     auth: TenantAuth,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TemplatePreviewView>, ApiError> {
     let v = if body.is_empty() {
         json!({})
     } else {
@@ -249,17 +232,10 @@ async fn preview(
         }
         (None, None) => json!([]),
     };
-    let object =
-        json!({"name": t.name, "language": {"code": t.language}, "components": components});
-    let rendered = render(&def, &object).map_err(|e| rule_error(&e))?;
-    let mut out = serde_json::to_value(&rendered).map_err(ApiError::internal)?;
-    out["object"] = json!("template_preview");
-    out["template_id"] = json!(t.id);
-    out["status"] = json!(t.status);
-    out["sendable"] =
-        json!(openbsp_wire::template::status_error(&t.status, &t.name, &t.language).is_none());
-    out["message"] = json!({"type": "template", "template": object});
-    Ok(Json(out))
+    let send = TemplateSendView::new(&t, components);
+    let rendered = render(&def, &to_value(&send)).map_err(|e| rule_error(&e))?;
+    let sendable = openbsp_wire::template::status_error(&t.status, &t.name, &t.language).is_none();
+    Ok(Json(TemplatePreviewView::new(&t, send, rendered, sendable)))
 }
 
 /// A plain list of variable values (strings or numbers).
@@ -284,12 +260,8 @@ async fn history(
     State(core): State<Core>,
     auth: TenantAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<TemplateHistoryView>, ApiError> {
     let t = templates::get(&core, &auth.tenant_id, &id, true).await?;
     let events = templates::history(&core, &auth.tenant_id, &t).await?;
-    Ok(Json(json!({
-        "object": "list",
-        "template_id": t.id,
-        "data": events.iter().map(event_json).collect::<Vec<_>>(),
-    })))
+    Ok(Json(TemplateHistoryView::new(&t, &events)))
 }

@@ -1,45 +1,178 @@
 //! How the installation's objects look to an admin: tenants, API keys (the key itself only
-//! when just created), apps and channels (never their secrets). The admin API and the CLI's
-//! `--json` print the same.
+//! when just created), apps and channels (never their secrets). The admin API answers these
+//! views and the CLI's `--json` prints them (through the `*_json` functions).
 
 use openbsp_domain::clock::rfc3339;
+use openbsp_store::views::to_value;
 use openbsp_store::{ApiKey, App, Channel, Tenant};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+
+/// A business using the gateway (`"object": "tenant"`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TenantView {
+    /// Creation time.
+    pub created_at: String,
+    /// The gateway's id (`ten_…`).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Always `"tenant"`.
+    pub object: &'static str,
+}
+
+impl TenantView {
+    /// The view of a tenant.
+    pub fn new(t: &Tenant) -> TenantView {
+        TenantView {
+            created_at: rfc3339(t.created_at),
+            id: t.id.clone(),
+            name: t.name.clone(),
+            object: "tenant",
+        }
+    }
+}
 
 /// A tenant as JSON.
 pub fn tenant_json(t: &Tenant) -> Value {
-    json!({"id": t.id, "object": "tenant", "name": t.name, "created_at": rfc3339(t.created_at)})
+    to_value(TenantView::new(t))
+}
+
+/// An API key (`"object": "api_key"`): never its hash; the key itself only when just made.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ApiKeyView {
+    /// Whether it may use the admin routes.
+    pub admin: bool,
+    /// Creation time.
+    pub created_at: String,
+    /// The gateway's id (`key_…`).
+    pub id: String,
+    /// The key itself (`obsp_…`): only in the answer that created it, shown this once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Label.
+    pub name: String,
+    /// Always `"api_key"`.
+    pub object: &'static str,
+    /// The first characters of the key, to recognise it in lists.
+    pub prefix: String,
+    /// When it was revoked, `null` while it works.
+    pub revoked_at: Option<String>,
+    /// The tenant it acts for; `null` for an admin key.
+    pub tenant_id: Option<String>,
+}
+
+impl ApiKeyView {
+    /// The view of a key; `secret` (the key itself) only when it was just created.
+    pub fn new(k: &ApiKey, secret: Option<&str>) -> ApiKeyView {
+        ApiKeyView {
+            admin: k.is_admin,
+            created_at: rfc3339(k.created_at),
+            id: k.id.clone(),
+            key: secret.map(str::to_string),
+            name: k.name.clone(),
+            object: "api_key",
+            prefix: k.key_prefix.clone(),
+            revoked_at: k.revoked_at.map(rfc3339),
+            tenant_id: k.tenant_id.clone(),
+        }
+    }
 }
 
 /// An API key as JSON; `secret` is included only when it was just created.
 pub fn api_key_json(k: &ApiKey, secret: Option<&str>) -> Value {
-    let mut v = json!({
-        "id": k.id, "object": "api_key", "tenant_id": k.tenant_id, "name": k.name,
-        "prefix": k.key_prefix, "admin": k.is_admin, "created_at": rfc3339(k.created_at),
-        "revoked_at": k.revoked_at.map(rfc3339),
-    });
-    if let Some(s) = secret {
-        v["key"] = json!(s);
+    to_value(ApiKeyView::new(k, secret))
+}
+
+/// A Meta app (`"object": "app"`), without its secret and verify token.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AppView {
+    /// Creation time.
+    pub created_at: String,
+    /// The gateway's id (`app_…`).
+    pub id: String,
+    /// Meta's app id, when known.
+    pub meta_app_id: Option<String>,
+    /// Label.
+    pub name: String,
+    /// Always `"app"`.
+    pub object: &'static str,
+    /// Owner (`ten_…`).
+    pub tenant_id: String,
+}
+
+impl AppView {
+    /// The view of an app.
+    pub fn new(a: &App) -> AppView {
+        AppView {
+            created_at: rfc3339(a.created_at),
+            id: a.id.clone(),
+            meta_app_id: a.meta_app_id.clone(),
+            name: a.name.clone(),
+            object: "app",
+            tenant_id: a.tenant_id.clone(),
+        }
     }
-    v
 }
 
 /// An app as JSON, without its secrets.
 pub fn app_json(a: &App) -> Value {
-    json!({
-        "id": a.id, "object": "app", "tenant_id": a.tenant_id, "name": a.name,
-        "meta_app_id": a.meta_app_id, "created_at": rfc3339(a.created_at),
-    })
+    to_value(AppView::new(a))
+}
+
+/// A WhatsApp business phone number (`"object": "channel"`), without its access token.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChannelView {
+    /// The app whose secret signs this number's webhooks (`app_…`).
+    pub app_id: String,
+    /// Creation time.
+    pub created_at: String,
+    /// Display number, digits.
+    pub display_phone_number: String,
+    /// Graph API base URL (`https://graph.facebook.com` or the simulator's).
+    pub graph_base_url: String,
+    /// Graph API version used for sends (`v23.0`).
+    pub graph_version: String,
+    /// The gateway's id (`chn_…`).
+    pub id: String,
+    /// Messaging-limit tier (`TIER_250`, …), when known.
+    pub messaging_tier: Option<String>,
+    /// Always `"channel"`.
+    pub object: &'static str,
+    /// Meta's phone number id.
+    pub phone_number_id: String,
+    /// Owner (`ten_…`).
+    pub tenant_id: String,
+    /// Messages per second Meta allows this number.
+    pub throughput_mps: u32,
+    /// Last change.
+    pub updated_at: String,
+    /// The WhatsApp Business Account.
+    pub waba_id: String,
+}
+
+impl ChannelView {
+    /// The view of a channel.
+    pub fn new(c: &Channel) -> ChannelView {
+        ChannelView {
+            app_id: c.app_id.clone(),
+            created_at: rfc3339(c.created_at),
+            display_phone_number: c.display_phone_number.clone(),
+            graph_base_url: c.graph_base_url.clone(),
+            graph_version: c.graph_version.clone(),
+            id: c.id.clone(),
+            messaging_tier: c.messaging_tier.clone(),
+            object: "channel",
+            phone_number_id: c.phone_number_id.clone(),
+            tenant_id: c.tenant_id.clone(),
+            throughput_mps: c.throughput_mps,
+            updated_at: rfc3339(c.updated_at),
+            waba_id: c.waba_id.clone(),
+        }
+    }
 }
 
 /// A channel as JSON, without its access token.
 pub fn channel_json(c: &Channel) -> Value {
-    json!({
-        "id": c.id, "object": "channel", "tenant_id": c.tenant_id, "app_id": c.app_id,
-        "phone_number_id": c.phone_number_id, "waba_id": c.waba_id,
-        "display_phone_number": c.display_phone_number, "graph_base_url": c.graph_base_url,
-        "graph_version": c.graph_version, "throughput_mps": c.throughput_mps,
-        "messaging_tier": c.messaging_tier,
-        "created_at": rfc3339(c.created_at), "updated_at": rfc3339(c.updated_at),
-    })
+    to_value(ChannelView::new(c))
 }
