@@ -2,7 +2,7 @@
 //! log line of the request has it), sent back in `x-request-id`, and used as the native
 //! envelope's `request_id` and as the Cloud API surface's `fbtrace_id`.
 
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -22,12 +22,9 @@ pub fn current() -> String {
 /// Gives the request its id and span, and its response the `x-request-id` header.
 pub async fn middleware(req: Request, next: Next) -> Response {
     let id = openbsp_domain::ids::new_id("req");
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let span = tracing::info_span!("request", request.id = %id, http.method = %req.method(), http.route = %route);
+    // The id alone: the request line (`track_requests`) names the method and the route, and
+    // every field here is formatted for every request.
+    let span = tracing::info_span!("request", request.id = %id);
     let mut resp = REQUEST_ID
         .scope(id.clone(), next.run(req).instrument(span))
         .await;
