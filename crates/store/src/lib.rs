@@ -1,17 +1,25 @@
-//! Storage for OpenBSP: one interface ([`Store`]), two backends with identical behaviour —
-//! SQLite (the embedded default: WAL, one writer thread with group commit) and PostgreSQL
-//! (for scale-out). The same test suite runs against both.
+//! Storage for OpenBSP: one interface ([`Store`], made of one trait per area: [`prelude`]), two
+//! backends with identical behaviour — SQLite (the embedded default: WAL, one writer thread
+//! with group commit) and PostgreSQL (for scale-out). The same test suite runs against both.
 //!
 //! Every query that reads tenant data is scoped by tenant. A state change and the rows that
 //! make it happen later (the outbox) commit in one transaction. This crate never calls out to
 //! the network and never sees a secret in clear: secrets arrive encrypted.
+//!
+//! Rules the two backends share are decided once, in pure code both call: the send policy
+//! ([`policy`]), templates (`templates`), status updates (`statuses`), contact merges
+//! (`contacts`), the events each change writes ([`events`]); the backends only read and write
+//! rows.
 
+mod contacts;
 pub mod error;
 pub mod events;
 pub mod model;
 pub mod policy;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
+mod statuses;
 mod store;
 mod templates;
 pub mod views;
@@ -20,7 +28,19 @@ use std::sync::Arc;
 
 pub use error::{StoreError, StoreResult};
 pub use model::*;
-pub use store::Store;
+pub use store::{
+    AdminStore, ContactStore, EndpointStore, EventStore, InboxStore, MessageStore, OutboxStore,
+    SessionStore, Store, TemplateStore,
+};
+
+/// The area traits: what a caller of store methods on a `dyn Store` brings into scope
+/// (`use openbsp_store::prelude::*;`).
+pub mod prelude {
+    pub use crate::store::{
+        AdminStore, ContactStore, EndpointStore, EventStore, InboxStore, MessageStore, OutboxStore,
+        SessionStore, Store, TemplateStore,
+    };
+}
 
 /// Opens the store a URL names: `sqlite://path` (or a plain path) or `postgres://…`.
 pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {

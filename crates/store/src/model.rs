@@ -374,7 +374,7 @@ pub struct ContactProfile {
     pub name: Option<String>,
 }
 
-/// What [`crate::Store::enqueue_outbound`] did.
+/// What [`crate::MessageStore::enqueue_outbound`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EnqueueOutcome {
     /// Stored and queued.
@@ -579,7 +579,7 @@ pub struct Template {
 }
 
 /// A template the gateway submitted to Meta (status `PENDING`), or recreates after a
-/// deletion (see [`crate::Store::create_template`]).
+/// deletion (see [`crate::TemplateStore::create_template`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewTemplate {
     /// Owner.
@@ -660,7 +660,7 @@ pub struct SyncedTemplate {
     pub at: i64,
 }
 
-/// What [`crate::Store::sync_template`] did.
+/// What [`crate::TemplateStore::sync_template`] did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SyncOutcome {
     /// The template as it is now.
@@ -778,8 +778,8 @@ pub struct WebhookEndpoint {
     /// succeeds.
     pub failing_since: Option<i64>,
     /// Where its delivery has got to (every event before it was attempted); `None` before
-    /// the first delivery. Kept by the store ([`crate::Store::record_deliveries`]):
-    /// [`crate::Store::update_webhook_endpoint`] leaves it as it is.
+    /// the first delivery. Kept by the store ([`crate::EventStore::record_deliveries`]):
+    /// [`crate::EndpointStore::update_webhook_endpoint`] leaves it as it is.
     #[serde(default)]
     pub cursor: Option<EventCursor>,
     /// Creation time.

@@ -101,7 +101,7 @@ fn other_tenant(name: &str, waba_id: &str) -> StoreError {
     ))
 }
 
-/// [`crate::Store::apply_template_update`]: `old` is the row of the update's WABA, name and
+/// [`crate::TemplateStore::apply_template_update`]: `old` is the row of the update's WABA, name and
 /// language, if there is one.
 pub(crate) fn apply_update(
     old: Option<&Template>,
@@ -167,7 +167,7 @@ pub(crate) fn apply_update(
     Ok((t, e))
 }
 
-/// [`crate::Store::create_template`]: `old` is the row of the same WABA, name and language.
+/// [`crate::TemplateStore::create_template`]: `old` is the row of the same WABA, name and language.
 pub(crate) fn create(
     old: Option<&Template>,
     n: &NewTemplate,
@@ -207,7 +207,7 @@ pub(crate) fn create(
     Ok((t, e))
 }
 
-/// [`crate::Store::edit_template`] on the stored row `old`.
+/// [`crate::TemplateStore::edit_template`] on the stored row `old`.
 pub(crate) fn edit(old: &Template, e: &TemplateEdit) -> (Template, HistoryEntry) {
     let mut t = old.clone();
     let mut detail = Map::new();
@@ -241,7 +241,7 @@ pub(crate) fn edit(old: &Template, e: &TemplateEdit) -> (Template, HistoryEntry)
     (t, ev)
 }
 
-/// [`crate::Store::sync_template`]: the row as it becomes (`None` when nothing changed),
+/// [`crate::TemplateStore::sync_template`]: the row as it becomes (`None` when nothing changed),
 /// whether it was created, and its history entry.
 pub(crate) fn sync(
     old: Option<&Template>,
@@ -330,7 +330,7 @@ pub(crate) fn sync(
     Ok(Some((t, created, e)))
 }
 
-/// [`crate::Store::delete_templates`] on one stored row.
+/// [`crate::TemplateStore::delete_templates`] on one stored row.
 pub(crate) fn delete(old: &Template, at: i64) -> (Template, HistoryEntry) {
     let mut t = old.clone();
     t.status = DELETED.to_string();
@@ -340,7 +340,7 @@ pub(crate) fn delete(old: &Template, at: i64) -> (Template, HistoryEntry) {
     (t, e)
 }
 
-/// Whether a row matches the optional id of [`crate::Store::delete_templates`]: the gateway's
+/// Whether a row matches the optional id of [`crate::TemplateStore::delete_templates`]: the gateway's
 /// id or Meta's.
 pub(crate) fn matches_id(t: &Template, id: Option<&str>) -> bool {
     id.is_none_or(|id| t.id == id || t.meta_template_id.as_deref() == Some(id))

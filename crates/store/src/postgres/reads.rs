@@ -1,4 +1,5 @@
-//! Group reads for the hottest read: [`crate::Store::conversation`], made before every send.
+//! Group reads for the hottest read: [`crate::ContactStore::conversation`], made before every
+//! send.
 //!
 //! One query per read costs a pool checkout, a round trip and a statement on both sides, which
 //! measured more than the index probes it runs (16,700 reads/s at most on the 2-core bench
@@ -13,10 +14,11 @@ use std::sync::{Arc, LazyLock};
 use sqlx::postgres::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::rows::{self, CONTACT_COLS, CONTACT_N, SESSION_COLS, WINDOW_COLS, WINDOW_N};
-use super::{DbResult, HotConn, chunks, text_bytes};
+use super::conn::{DbResult, HotConn, chunks, text_bytes};
+use super::rows;
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
+use crate::sql::{CONTACT_COLS, CONTACT_N, SESSION_COLS, WINDOW_COLS, WINDOW_N, contact_key};
 
 /// Most reads answered by one statement.
 const MAX_BATCH: usize = 256;
@@ -92,22 +94,12 @@ async fn worker(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<Read>>>) {
             Err(e) => {
                 // The connection may be at fault: the next batch takes another.
                 conn.discard();
+                let e = Arc::new(e);
                 for read in reads.drain(..) {
-                    let _ = read.reply.send(Err(copy(&e)));
+                    let _ = read.reply.send(Err(StoreError::shared(&e)));
                 }
             }
         }
-    }
-}
-
-/// The same error for each caller of a failed batch.
-fn copy(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::Conflict(s) => StoreError::Conflict(s.clone()),
-        StoreError::NotFound(s) => StoreError::NotFound(s.clone()),
-        StoreError::Database(s) => StoreError::Database(s.clone()),
-        StoreError::Corrupt(s) => StoreError::Corrupt(s.clone()),
-        StoreError::Closed => StoreError::Closed,
     }
 }
 
@@ -138,7 +130,7 @@ static CONVERSATIONS_SQL: LazyLock<String> = LazyLock::new(|| {
 });
 
 /// The conversations of (tenant, channel, recipient) triples, in order, in as few statements
-/// as [`super::STATEMENT_BYTES`] allows; also used by the group commit to judge sends inside
+/// as [`super::conn::STATEMENT_BYTES`] allows; also used by the group commit to judge sends inside
 /// its own transaction.
 pub(super) async fn read_conversations(
     c: &mut sqlx::PgConnection,
@@ -146,7 +138,7 @@ pub(super) async fn read_conversations(
 ) -> StoreResult<Vec<Conversation>> {
     let mut out = vec![Conversation::default(); wanted.len()];
     let sizes = wanted.iter().map(|(t, ch, key)| {
-        let (_, v) = rows::contact_key(key);
+        let (_, v) = contact_key(key);
         text_bytes(Some(t)) + text_bytes(Some(ch)) + text_bytes(Some(v)) + 4
     });
     for range in chunks(sizes) {
@@ -154,7 +146,7 @@ pub(super) async fn read_conversations(
         let key = |kind: &'static str| {
             part.iter()
                 .map(|(_, _, k)| {
-                    let (col, v) = rows::contact_key(k);
+                    let (col, v) = contact_key(k);
                     (col == kind).then_some(v)
                 })
                 .collect::<Vec<_>>()
@@ -172,7 +164,7 @@ pub(super) async fn read_conversations(
             let i = usize::try_from(n - 1)
                 .ok()
                 .filter(|i| *i < part.len())
-                .ok_or_else(|| StoreError::Corrupt(format!("read {n} of {}", part.len())))?;
+                .ok_or_else(|| StoreError::corrupt(format!("read {n} of {}", part.len())))?;
             out[range.start + i] = conversation(row)?;
         }
     }

@@ -1,30 +1,23 @@
-//! Row mapping for the PostgreSQL backend. Column lists are the SQLite backend's, so both
-//! read rows in the same order.
+//! Reading rows on PostgreSQL: a reader for each table's rows, in the column order of
+//! [`crate::sql`] (the SQLite backend's), from any column on so that a joined row can hold
+//! several. Nothing here runs a statement.
 
 use openbsp_domain::MessageStatus;
+use serde_json::Value;
 use sqlx::postgres::{PgRow, Postgres};
 use sqlx::{Decode, Row, Type};
 
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
 
-pub(super) const TENANT_COLS: &str = "id, name, created_at";
-pub(super) const API_KEY_COLS: &str =
-    "id, tenant_id, name, key_hash, key_prefix, is_admin, created_at, revoked_at";
-pub(super) const APP_COLS: &str = "id, tenant_id, name, meta_app_id, app_secret_enc, verify_token_enc, verify_token_hash, created_at";
-pub(super) const CHANNEL_COLS: &str = "id, tenant_id, app_id, phone_number_id, waba_id, display_phone_number, access_token_enc, graph_base_url, graph_version, throughput_mps, messaging_tier, created_at, updated_at";
-pub(super) const CONTACT_COLS: &str = "id, tenant_id, wa_id, user_id, profile_name, created_at, updated_at, username, attributes, marketing_opt_out_at, marketing_opt_out_source, previous_wa_ids";
-/// Number of columns in [`CONTACT_COLS`].
-pub(super) const CONTACT_N: usize = 12;
-pub(super) const MESSAGE_COLS: &str = "id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid, status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at, updated_at, session_id, template_id, rendered_text";
-/// Number of columns in [`MESSAGE_COLS`].
-pub(super) const MESSAGE_N: usize = 19;
-pub(super) const SESSION_COLS: &str = "id, tenant_id, channel_id, contact_id, kind, opened_by, opened_at, expires_at, closed_at, close_reason, last_inbound_at, updated_at";
-/// Number of columns in [`SESSION_COLS`].
-pub(super) const SESSION_N: usize = 12;
-pub(super) const WINDOW_COLS: &str = "channel_id, contact_id, tenant_id, last_inbound_at, entry_point_at, fep_opened_at, fep_expires_at";
-/// Number of columns in [`WINDOW_COLS`].
-pub(super) const WINDOW_N: usize = 7;
+/// An event's columns, its cursor last: (`xid` as a `bigint`, `seq`). The converted `xid` has
+/// a name of its own: unnamed, it would be called `xid` too, and an `ORDER BY xid` would sort
+/// the converted values (every row, no index) instead of walking the index on `events.xid`.
+pub(super) const EVENT_COLS: &str =
+    "id, tenant_id, type, format, created_at, data, xid::text::bigint AS xid_n, seq";
+
+/// Number of columns in [`EVENT_COLS`].
+pub(super) const EVENT_N: usize = 8;
 
 /// Column `i` of `r`, a decoding failure being a corrupt row.
 pub(super) fn get<'r, T>(r: &'r PgRow, i: usize) -> StoreResult<T>
@@ -32,17 +25,17 @@ where
     T: Decode<'r, Postgres> + Type<Postgres>,
 {
     r.try_get(i)
-        .map_err(|e| StoreError::Corrupt(format!("column {i}: {e}")))
+        .map_err(|e| StoreError::corrupt_by(format_args!("column {i}"), e))
 }
 
 /// A stored `INTEGER` that must fit a `u32`.
-fn get_u32(r: &PgRow, i: usize) -> StoreResult<u32> {
+pub(super) fn get_u32(r: &PgRow, i: usize) -> StoreResult<u32> {
     let v: i32 = get(r, i)?;
-    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("column {i}: {v} is negative")))
+    u32::try_from(v).map_err(|_| StoreError::corrupt(format!("column {i}: {v} is negative")))
 }
 
 /// A JSON document stored as text.
-fn json_col(r: &PgRow, i: usize) -> StoreResult<Option<serde_json::Value>> {
+fn json_col(r: &PgRow, i: usize) -> StoreResult<Option<Value>> {
     let s: Option<String> = get(r, i)?;
     s.map(|s| serde_json::from_str(&s).map_err(StoreError::from))
         .transpose()
@@ -51,7 +44,7 @@ fn json_col(r: &PgRow, i: usize) -> StoreResult<Option<serde_json::Value>> {
 /// A status name.
 pub(super) fn status_col(r: &PgRow, i: usize) -> StoreResult<MessageStatus> {
     let s: String = get(r, i)?;
-    MessageStatus::parse(&s).ok_or_else(|| StoreError::Corrupt(format!("status {s}")))
+    MessageStatus::parse(&s).ok_or_else(|| StoreError::corrupt(format!("status {s}")))
 }
 
 pub(super) fn tenant(r: &PgRow) -> StoreResult<Tenant> {
@@ -110,7 +103,7 @@ pub(super) fn contact(r: &PgRow) -> StoreResult<Contact> {
     contact_at(r, 0)
 }
 
-/// A contact from [`CONTACT_COLS`] starting at column `at`.
+/// A contact from `CONTACT_COLS` starting at column `at`.
 pub(super) fn contact_at(r: &PgRow, at: usize) -> StoreResult<Contact> {
     let previous: Option<String> = get(r, at + 11)?;
     Ok(Contact {
@@ -132,12 +125,12 @@ pub(super) fn contact_at(r: &PgRow, at: usize) -> StoreResult<Contact> {
     })
 }
 
-/// A session from [`SESSION_COLS`].
+/// A session from `SESSION_COLS`.
 pub(super) fn session(r: &PgRow) -> StoreResult<Session> {
     session_at(r, 0)
 }
 
-/// A session from [`SESSION_COLS`] starting at column `at`.
+/// A session from `SESSION_COLS` starting at column `at`.
 pub(super) fn session_at(r: &PgRow, at: usize) -> StoreResult<Session> {
     Ok(Session {
         id: get(r, at)?,
@@ -155,12 +148,12 @@ pub(super) fn session_at(r: &PgRow, at: usize) -> StoreResult<Session> {
     })
 }
 
-/// A window from [`WINDOW_COLS`].
+/// A window from `WINDOW_COLS`.
 pub(super) fn window(r: &PgRow) -> StoreResult<ContactWindow> {
     window_at(r, 0)
 }
 
-/// A window from [`WINDOW_COLS`] starting at column `at`.
+/// A window from `WINDOW_COLS` starting at column `at`.
 pub(super) fn window_at(r: &PgRow, at: usize) -> StoreResult<ContactWindow> {
     Ok(ContactWindow {
         channel_id: get(r, at)?,
@@ -173,12 +166,12 @@ pub(super) fn window_at(r: &PgRow, at: usize) -> StoreResult<ContactWindow> {
     })
 }
 
-/// A message from [`MESSAGE_COLS`] (extra columns after them are ignored).
+/// A message from `MESSAGE_COLS` (extra columns after them are ignored).
 pub(super) fn message(r: &PgRow) -> StoreResult<Message> {
     message_at(r, 0, None)
 }
 
-/// A message from [`MESSAGE_COLS`] starting at column `at`; a status this version does not
+/// A message from `MESSAGE_COLS` starting at column `at`; a status this version does not
 /// know reads as `unknown` if given (else the row is corrupt).
 pub(super) fn message_at(
     r: &PgRow,
@@ -199,7 +192,7 @@ pub(super) fn message_at(
         channel_id: get(r, at + 2)?,
         contact_id: get(r, at + 3)?,
         direction: Direction::parse(&direction)
-            .ok_or_else(|| StoreError::Corrupt(format!("direction {direction}")))?,
+            .ok_or_else(|| StoreError::corrupt(format!("direction {direction}")))?,
         recipient: get(r, at + 5)?,
         msg_type: get(r, at + 6)?,
         content: json_col(r, at + 7)?.unwrap_or_default(),
@@ -257,10 +250,19 @@ pub(super) fn all<T>(
     rows.iter().map(f).collect()
 }
 
-/// The column and value a contact key looks a contact up by.
-pub(super) fn contact_key(key: &ContactKey) -> (&'static str, &str) {
-    match key {
-        ContactKey::WaId(w) => ("wa_id", w),
-        ContactKey::UserId(u) => ("user_id", u),
-    }
+/// An event from [`EVENT_COLS`]; data that does not parse reads as `null`, as on SQLite.
+pub(super) fn event(r: &PgRow) -> StoreResult<Event> {
+    let data: String = get(r, 5)?;
+    Ok(Event {
+        id: get(r, 0)?,
+        tenant_id: get(r, 1)?,
+        kind: get(r, 2)?,
+        format: get(r, 3)?,
+        created_at: get(r, 4)?,
+        data: serde_json::from_str(&data).unwrap_or(Value::Null),
+        cursor: EventCursor {
+            xid: get(r, 6)?,
+            seq: get(r, 7)?,
+        },
+    })
 }

@@ -1,21 +1,23 @@
-//! Templates on PostgreSQL: rows read (locked `FOR UPDATE` before a change) and written in one
-//! transaction; what they become is decided in [`crate::templates`]. Two transactions creating
+//! [`TemplateStore`] on PostgreSQL: rows read (locked `FOR UPDATE` before a change) and written
+//! in one transaction; what they become is decided in [`crate::templates`]. Two transactions creating
 //! the same WABA, name and language at once collide on its unique key: the later one runs
 //! again and finds the row the other committed.
 
 use std::sync::LazyLock;
 
+use async_trait::async_trait;
 use sqlx::PgConnection;
 use sqlx::postgres::PgRow;
 
-use super::conversations::{Fail, Pg, retrying};
+use super::conn::DbResult;
 use super::rows::get;
-use super::{DbResult, PgStore, events};
+use super::tx::{Fail, Pg, retrying};
+use super::{PgStore, emit};
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
+use crate::sql::{TEMPLATE_COLS, save_template_sql};
+use crate::store::TemplateStore;
 use crate::templates::{self as logic, HistoryEntry};
-
-const TEMPLATE_COLS: &str = "id, tenant_id, waba_id, name, language, category, status, meta_template_id, components, quality_score, reason, created_at, updated_at, parameter_format, previous_category, message_send_ttl_seconds, deleted_at";
 
 static BY_KEY_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -31,21 +33,7 @@ static BY_META_ID_SQL: LazyLock<String> = LazyLock::new(|| {
          ORDER BY id LIMIT 1"
     )
 });
-static SAVE_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "INSERT INTO templates ({TEMPLATE_COLS})
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-         ON CONFLICT (id) DO UPDATE SET
-           category = EXCLUDED.category, status = EXCLUDED.status,
-           meta_template_id = EXCLUDED.meta_template_id, components = EXCLUDED.components,
-           quality_score = EXCLUDED.quality_score, reason = EXCLUDED.reason,
-           created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,
-           parameter_format = EXCLUDED.parameter_format,
-           previous_category = EXCLUDED.previous_category,
-           message_send_ttl_seconds = EXCLUDED.message_send_ttl_seconds,
-           deleted_at = EXCLUDED.deleted_at"
-    )
-});
+static SAVE_SQL: LazyLock<String> = LazyLock::new(|| save_template_sql('$'));
 static TO_DELETE_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {TEMPLATE_COLS} FROM templates
@@ -169,7 +157,7 @@ async fn add_event(c: &mut PgConnection, t: &Template, e: &HistoryEntry) -> Resu
     if done.rows_affected() > 0
         && let Some(event) = logic::change_event(t, e)
     {
-        events::insert(c, vec![event]).await.pg()?;
+        emit::insert(c, vec![event]).await.pg()?;
     }
     Ok(())
 }
@@ -180,12 +168,9 @@ async fn write(c: &mut PgConnection, t: &Template, e: &HistoryEntry) -> Result<(
     add_event(c, t, e).await
 }
 
-impl PgStore {
-    /// [`crate::Store::apply_template_update`].
-    pub(super) async fn apply_template_update_pg(
-        &self,
-        u: &TemplateUpdate,
-    ) -> StoreResult<Template> {
+#[async_trait]
+impl TemplateStore for PgStore {
+    async fn apply_template_update(&self, u: &TemplateUpdate) -> StoreResult<Template> {
         let out = retrying!(self.pool(), |c| async {
             let old = lock_by_key(c, &u.waba_id, &u.name, &u.language).await?;
             let (t, e) = logic::apply_update(old.as_ref(), u)?;
@@ -196,8 +181,7 @@ impl PgStore {
         Ok(out)
     }
 
-    /// [`crate::Store::find_template`].
-    pub(super) async fn find_template_pg(
+    async fn find_template(
         &self,
         tenant_id: &str,
         waba_id: &str,
@@ -218,8 +202,7 @@ impl PgStore {
             .filter(|t| t.tenant_id == tenant_id))
     }
 
-    /// [`crate::Store::create_template`].
-    pub(super) async fn create_template_pg(&self, n: &NewTemplate) -> StoreResult<Template> {
+    async fn create_template(&self, n: &NewTemplate) -> StoreResult<Template> {
         let out = retrying!(self.pool(), |c| async {
             let old = lock_by_key(c, &n.waba_id, &n.name, &n.language).await?;
             let (t, e) = logic::create(old.as_ref(), n)?;
@@ -230,12 +213,7 @@ impl PgStore {
         Ok(out)
     }
 
-    /// [`crate::Store::get_template`].
-    pub(super) async fn get_template_pg(
-        &self,
-        tenant_id: &str,
-        id: &str,
-    ) -> StoreResult<Option<Template>> {
+    async fn get_template(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Template>> {
         let row = sqlx::query(by_id_sql(id))
             .bind(tenant_id)
             .bind(id)
@@ -245,8 +223,7 @@ impl PgStore {
         row.as_ref().map(template).transpose()
     }
 
-    /// [`crate::Store::list_templates`].
-    pub(super) async fn list_templates_pg(&self, f: &TemplateFilter) -> StoreResult<Vec<Template>> {
+    async fn list_templates(&self, f: &TemplateFilter) -> StoreResult<Vec<Template>> {
         let found = sqlx::query(LIST_SQL.as_str())
             .bind(&f.tenant_id)
             .bind(&f.waba_id)
@@ -263,8 +240,7 @@ impl PgStore {
         found.iter().map(template).collect()
     }
 
-    /// [`crate::Store::count_templates`].
-    pub(super) async fn count_templates_pg(&self, waba_id: &str) -> StoreResult<u64> {
+    async fn count_templates(&self, waba_id: &str) -> StoreResult<u64> {
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM templates WHERE waba_id = $1 AND deleted_at IS NULL",
         )
@@ -275,11 +251,7 @@ impl PgStore {
         Ok(u64::try_from(n).unwrap_or_default())
     }
 
-    /// [`crate::Store::edit_template`].
-    pub(super) async fn edit_template_pg(
-        &self,
-        edit: &TemplateEdit,
-    ) -> StoreResult<Option<Template>> {
+    async fn edit_template(&self, edit: &TemplateEdit) -> StoreResult<Option<Template>> {
         let out = retrying!(self.pool(), |c| async {
             let sql = format!("{} FOR UPDATE", by_id_sql(&edit.id));
             let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -299,8 +271,7 @@ impl PgStore {
         Ok(out)
     }
 
-    /// [`crate::Store::sync_template`].
-    pub(super) async fn sync_template_pg(&self, s: &SyncedTemplate) -> StoreResult<SyncOutcome> {
+    async fn sync_template(&self, s: &SyncedTemplate) -> StoreResult<SyncOutcome> {
         let out = retrying!(self.pool(), |c| async {
             let old = lock_by_key(c, &s.waba_id, &s.name, &s.language).await?;
             match logic::sync(old.as_ref(), s)? {
@@ -314,9 +285,8 @@ impl PgStore {
                     Ok((outcome, true))
                 }
                 None => {
-                    let template = old.ok_or_else(|| {
-                        Fail::Stop(StoreError::Corrupt("unchanged and unknown".into()))
-                    })?;
+                    let template = old
+                        .ok_or_else(|| Fail::Stop(StoreError::corrupt("unchanged and unknown")))?;
                     let outcome = SyncOutcome {
                         template,
                         created: false,
@@ -330,8 +300,7 @@ impl PgStore {
         Ok(out)
     }
 
-    /// [`crate::Store::delete_templates`].
-    pub(super) async fn delete_templates_pg(
+    async fn delete_templates(
         &self,
         tenant_id: &str,
         waba_id: &str,
@@ -364,8 +333,7 @@ impl PgStore {
         Ok(out)
     }
 
-    /// [`crate::Store::template_history`].
-    pub(super) async fn template_history_pg(
+    async fn template_history(
         &self,
         tenant_id: &str,
         template_id: &str,

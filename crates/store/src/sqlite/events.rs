@@ -1,17 +1,104 @@
-//! Events on SQLite: written by the change's own closure on the writer connection (so in its
-//! transaction), read in `seq` order, which is commit order with one writer.
+//! [`EventStore`] on SQLite: events read in `seq` order, which is commit order with one writer
+//! (they are written by each change's own job: [`super::emit`]), and the bookkeeping of their
+//! delivery to webhook endpoints, written on the writer.
 
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 
-use super::rows::{self, MESSAGE_COLS, SESSION_COLS};
-use crate::error::{StoreError, StoreResult};
-use crate::events as build;
+use super::rows::collect;
+use super::{SqliteStore, emit};
+use crate::error::StoreResult;
 use crate::model::*;
-use openbsp_domain::status::MessageStatus;
+use crate::sql::ATTEMPT_COLS;
+use crate::store::EventStore;
 
 const EVENT_COLS: &str = "id, tenant_id, type, format, created_at, data, seq";
 
+#[async_trait]
+impl EventStore for SqliteStore {
+    fn event_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits()
+    }
+
+    async fn list_events(&self, tenant_id: &str, filter: &EventFilter) -> StoreResult<Vec<Event>> {
+        let (t, f) = (tenant_id.to_string(), filter.clone());
+        self.read(move |c| list(c, &t, &f)).await
+    }
+
+    async fn get_event(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Event>> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.read(move |c| get(c, &t, &id)).await
+    }
+
+    async fn events_after(
+        &self,
+        tenant_id: &str,
+        format: &str,
+        cursor: Option<EventCursor>,
+        since: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Event>> {
+        let (t, format) = (tenant_id.to_string(), format.to_string());
+        self.read(move |c| after(c, &t, &format, cursor, since, limit))
+            .await
+    }
+
+    async fn due_deliveries(
+        &self,
+        endpoint_id: &str,
+        now: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<PendingDelivery>> {
+        let id = endpoint_id.to_string();
+        self.read(move |c| due(c, &id, now, limit)).await
+    }
+
+    async fn next_delivery_due(&self, endpoint_id: &str) -> StoreResult<Option<i64>> {
+        let id = endpoint_id.to_string();
+        self.read(move |c| next_due(c, &id)).await
+    }
+
+    async fn record_deliveries(&self, record: &DeliveryRecord) -> StoreResult<()> {
+        let record = record.clone();
+        self.write(move |c| log_deliveries(c, &record)).await
+    }
+
+    async fn list_delivery_attempts(
+        &self,
+        tenant_id: &str,
+        endpoint_id: &str,
+        filter: &AttemptFilter,
+    ) -> StoreResult<Vec<LoggedAttempt>> {
+        let (t, id, f) = (
+            tenant_id.to_string(),
+            endpoint_id.to_string(),
+            filter.clone(),
+        );
+        self.read(move |c| attempts(c, &t, &id, &f)).await
+    }
+
+    async fn replay_deliveries(
+        &self,
+        tenant_id: &str,
+        endpoint_id: &str,
+        selection: &ReplaySelection,
+        now: i64,
+    ) -> StoreResult<u64> {
+        let (t, id, sel) = (
+            tenant_id.to_string(),
+            endpoint_id.to_string(),
+            selection.clone(),
+        );
+        self.write(move |c| replay(c, &t, &id, &sel, now)).await
+    }
+
+    async fn prune_events(&self, before: i64, limit: u32) -> StoreResult<u64> {
+        self.write(move |c| prune(c, before, limit)).await
+    }
+}
+
+/// An event from [`EVENT_COLS`]; data that does not parse reads as `null`.
 fn event(r: &Row) -> rusqlite::Result<Event> {
     let data: String = r.get(5)?;
     Ok(Event {
@@ -28,85 +115,8 @@ fn event(r: &Row) -> rusqlite::Result<Event> {
     })
 }
 
-/// Writes an event in the current transaction.
-pub(super) fn insert(c: &Connection, e: &NewEvent) -> StoreResult<()> {
-    c.prepare_cached(
-        "INSERT INTO events (id, tenant_id, type, format, created_at, data)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        e.id,
-        e.tenant_id,
-        e.kind,
-        e.format,
-        e.created_at,
-        e.data.to_string()
-    ])?;
-    Ok(())
-}
-
-fn message(c: &Connection, id: &str) -> StoreResult<Message> {
-    let sql = format!("SELECT {MESSAGE_COLS} FROM messages WHERE id = ?1");
-    c.prepare_cached(&sql)?
-        .query_row([id], rows::message)
-        .optional()?
-        .ok_or_else(|| StoreError::Corrupt(format!("message {id} vanished")))
-}
-
-/// `message.status` for a status history entry just written.
-pub(super) fn message_status(
-    c: &Connection,
-    message_id: &str,
-    status: MessageStatus,
-    at: i64,
-    error: Option<&Value>,
-    pricing: Option<&str>,
-) -> StoreResult<()> {
-    let m = message(c, message_id)?;
-    insert(c, &build::message_status(&m, status, at, error, pricing))
-}
-
-/// `message.received` for an inbound message just stored.
-pub(super) fn message_received(c: &Connection, message_id: &str) -> StoreResult<()> {
-    let m = message(c, message_id)?;
-    let contact = match &m.contact_id {
-        Some(id) => super::conversations::get_contact(c, &m.tenant_id, id)?,
-        None => None,
-    };
-    insert(c, &build::message_received(&m, contact.as_ref()))
-}
-
-/// `session.opened` / `session.closed` for the session `id` as it is now.
-pub(super) fn session(c: &Connection, kind: &str, id: &str, at: i64) -> StoreResult<()> {
-    let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?1");
-    let s = c
-        .prepare_cached(&sql)?
-        .query_row([id], rows::session)
-        .optional()?
-        .ok_or_else(|| StoreError::Corrupt(format!("session {id} vanished")))?;
-    insert(c, &build::session(kind, &s, at))
-}
-
-/// `contact.updated` when the contact `id` differs from `before` (`None`: it was created).
-pub(super) fn contact(
-    c: &Connection,
-    tenant: &str,
-    id: &str,
-    before: Option<&Contact>,
-    at: i64,
-) -> StoreResult<()> {
-    let Some(after) = super::conversations::get_contact(c, tenant, id)? else {
-        return Ok(());
-    };
-    let changes = build::contact_changes(before, &after);
-    if changes.is_empty() {
-        return Ok(());
-    }
-    insert(c, &build::contact_updated(&after, &changes, at))
-}
-
-/// [`crate::Store::list_events`].
-pub(super) fn list(c: &Connection, tenant: &str, f: &EventFilter) -> StoreResult<Vec<Event>> {
+/// [`EventStore::list_events`].
+fn list(c: &Connection, tenant: &str, f: &EventFilter) -> StoreResult<Vec<Event>> {
     let before = match &f.after {
         Some(id) => Some(
             c.prepare_cached("SELECT seq FROM events WHERE id = ?1 AND tenant_id = ?2")?
@@ -141,16 +151,16 @@ pub(super) fn list(c: &Connection, tenant: &str, f: &EventFilter) -> StoreResult
     Ok(out)
 }
 
-/// [`crate::Store::get_event`].
-pub(super) fn get(c: &Connection, tenant: &str, id: &str) -> StoreResult<Option<Event>> {
+/// [`EventStore::get_event`].
+fn get(c: &Connection, tenant: &str, id: &str) -> StoreResult<Option<Event>> {
     let sql = format!("SELECT {EVENT_COLS} FROM events WHERE id = ?1 AND tenant_id = ?2");
     Ok(c.prepare_cached(&sql)?
         .query_row([id, tenant], event)
         .optional()?)
 }
 
-/// [`crate::Store::events_after`].
-pub(super) fn after(
+/// [`EventStore::events_after`].
+fn after(
     c: &Connection,
     tenant: &str,
     format: &str,
@@ -167,43 +177,34 @@ pub(super) fn after(
         Some(cur) => (cur.seq, i64::MIN),
         None => (0, since),
     };
-    let mut stmt = c.prepare_cached(&sql)?;
-    let found = stmt.query_map(params![tenant, format, after, since, limit], event)?;
-    Ok(found.collect::<Result<Vec<_>, _>>()?)
+    collect(c, &sql, params![tenant, format, after, since, limit], event)
 }
 
-/// [`crate::Store::due_deliveries`].
-pub(super) fn due(
-    c: &Connection,
-    endpoint: &str,
-    now: i64,
-    limit: u32,
-) -> StoreResult<Vec<PendingDelivery>> {
+/// [`EventStore::due_deliveries`].
+fn due(c: &Connection, endpoint: &str, now: i64, limit: u32) -> StoreResult<Vec<PendingDelivery>> {
     let sql = "SELECT e.id, e.tenant_id, e.type, e.format, e.created_at, e.data, e.seq, r.attempt, r.due_at
          FROM webhook_retries r JOIN events e ON e.id = r.event_id
          WHERE r.endpoint_id = ?1 AND r.due_at <= ?2
          ORDER BY r.due_at, e.seq LIMIT ?3";
-    let mut stmt = c.prepare_cached(sql)?;
-    let found = stmt.query_map(params![endpoint, now, limit], |r| {
+    collect(c, sql, params![endpoint, now, limit], |r| {
         Ok(PendingDelivery {
             event: event(r)?,
             attempt: r.get(7)?,
             due_at: r.get(8)?,
         })
-    })?;
-    Ok(found.collect::<Result<Vec<_>, _>>()?)
+    })
 }
 
-/// [`crate::Store::next_delivery_due`].
-pub(super) fn next_due(c: &Connection, endpoint: &str) -> StoreResult<Option<i64>> {
+/// [`EventStore::next_delivery_due`].
+fn next_due(c: &Connection, endpoint: &str) -> StoreResult<Option<i64>> {
     Ok(
         c.prepare_cached("SELECT MIN(due_at) FROM webhook_retries WHERE endpoint_id = ?1")?
             .query_row([endpoint], |r| r.get(0))?,
     )
 }
 
-/// [`crate::Store::record_deliveries`].
-pub(super) fn record(c: &Connection, d: &DeliveryRecord) -> StoreResult<()> {
+/// [`EventStore::record_deliveries`].
+fn log_deliveries(c: &Connection, d: &DeliveryRecord) -> StoreResult<()> {
     let exists: bool = c
         .prepare_cached("SELECT EXISTS(SELECT 1 FROM webhook_endpoints WHERE id = ?1)")?
         .query_row([&d.endpoint_id], |r| r.get(0))?;
@@ -261,16 +262,14 @@ pub(super) fn record(c: &Connection, d: &DeliveryRecord) -> StoreResult<()> {
             )?
             .execute(params![d.endpoint_id, reason, d.at])?;
         if n > 0 {
-            insert(c, event)?;
+            emit::insert(c, event)?;
         }
     }
     Ok(())
 }
 
-const ATTEMPT_COLS: &str = "seq, endpoint_id, tenant_id, event_id, event_type, attempt, at, succeeded, status_code, latency_ms, error, response, next_attempt_at";
-
-/// [`crate::Store::list_delivery_attempts`].
-pub(super) fn attempts(
+/// [`EventStore::list_delivery_attempts`].
+fn attempts(
     c: &Connection,
     tenant: &str,
     endpoint: &str,
@@ -282,8 +281,9 @@ pub(super) fn attempts(
            AND (?4 IS NULL OR succeeded = ?4) AND (?5 IS NULL OR seq < ?5)
          ORDER BY seq DESC LIMIT ?6"
     );
-    let mut stmt = c.prepare_cached(&sql)?;
-    let found = stmt.query_map(
+    collect(
+        c,
+        &sql,
         params![
             endpoint,
             tenant,
@@ -311,12 +311,11 @@ pub(super) fn attempts(
                 },
             })
         },
-    )?;
-    Ok(found.collect::<Result<Vec<_>, _>>()?)
+    )
 }
 
-/// [`crate::Store::prune_events`].
-pub(super) fn prune(c: &Connection, before: i64, limit: u32) -> StoreResult<u64> {
+/// [`EventStore::prune_events`].
+fn prune(c: &Connection, before: i64, limit: u32) -> StoreResult<u64> {
     let events = c
         .prepare_cached(
             "DELETE FROM events WHERE seq IN (
@@ -334,8 +333,8 @@ pub(super) fn prune(c: &Connection, before: i64, limit: u32) -> StoreResult<u64>
     Ok((events + attempts) as u64)
 }
 
-/// [`crate::Store::replay_deliveries`].
-pub(super) fn replay(
+/// [`EventStore::replay_deliveries`].
+fn replay(
     c: &Connection,
     tenant: &str,
     endpoint: &str,

@@ -7,12 +7,23 @@
 //! connections, which WAL lets run alongside the writer. WAL checkpoints run on a thread of
 //! their own, so the writer never stops to copy pages into the database file.
 
-mod conversations;
+// The areas: one file per area trait of [`crate::store`].
+mod admin;
+mod contacts;
+mod endpoints;
 mod events;
-mod queries;
-mod rows;
+mod inbox;
+mod messages;
+mod outbox;
+mod sessions;
 mod templates;
-mod webhook_endpoints;
+
+// What the areas share, below them: none of these imports an area.
+mod emit;
+mod history;
+mod resolve;
+mod rows;
+mod windows;
 mod writer;
 
 use std::path::Path;
@@ -80,8 +91,9 @@ impl SqliteStore {
         if let Some(dir) = Path::new(path).parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Database(format!("creating {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::database_while(format!("creating {}", dir.display()), e)
+            })?;
         }
         let path_owned = path.to_string();
         let conn = tokio::task::spawn_blocking(move || -> StoreResult<Connection> {
@@ -91,7 +103,7 @@ impl SqliteStore {
             Ok(conn)
         })
         .await
-        .map_err(|e| StoreError::Database(e.to_string()))??;
+        .map_err(StoreError::database)??;
         let stop_checkpoints = Arc::new(AtomicBool::new(false));
         spawn_checkpointer(path.to_string(), stop_checkpoints.clone())?;
         let (signal, commits) = tokio::sync::watch::channel(0u64);
@@ -142,7 +154,7 @@ impl SqliteStore {
             out
         })
         .await
-        .map_err(|e| StoreError::Database(e.to_string()))?
+        .map_err(StoreError::database)?
     }
 }
 
@@ -209,7 +221,7 @@ fn spawn_checkpointer(path: String, stop: Arc<AtomicBool>) -> StoreResult<()> {
                 }
             }
         })
-        .map_err(|e| StoreError::Database(format!("cannot start the checkpoint thread: {e}")))?;
+        .map_err(|e| StoreError::database_while("cannot start the checkpoint thread", e))?;
     Ok(())
 }
 

@@ -1,24 +1,116 @@
-//! Row mapping for the SQLite backend.
+//! Reading rows on SQLite: a reader for each table's rows (columns in the order of
+//! [`crate::sql`]), and the plain look-ups that the areas and the writers below them share.
+//! Nothing here writes.
 
 use openbsp_domain::MessageStatus;
-use rusqlite::Row;
+use rusqlite::{Connection, OptionalExtension, Row};
 
-use crate::error::StoreError;
+use crate::error::{StoreError, StoreResult};
 use crate::model::*;
+use crate::sql::{CONTACT_COLS, MESSAGE_COLS, SESSION_COLS, contact_key, webhook_endpoint_cols};
 
-pub(super) const TENANT_COLS: &str = "id, name, created_at";
-pub(super) const API_KEY_COLS: &str =
-    "id, tenant_id, name, key_hash, key_prefix, is_admin, created_at, revoked_at";
-pub(super) const APP_COLS: &str = "id, tenant_id, name, meta_app_id, app_secret_enc, verify_token_enc, verify_token_hash, created_at";
-pub(super) const CHANNEL_COLS: &str = "id, tenant_id, app_id, phone_number_id, waba_id, display_phone_number, access_token_enc, graph_base_url, graph_version, throughput_mps, messaging_tier, created_at, updated_at";
-pub(super) const CONTACT_COLS: &str = "id, tenant_id, wa_id, user_id, profile_name, created_at, updated_at, username, attributes, marketing_opt_out_at, marketing_opt_out_source, previous_wa_ids";
-pub(super) const MESSAGE_COLS: &str = "id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid, status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at, updated_at, session_id, template_id, rendered_text";
-pub(super) const SESSION_COLS: &str = "id, tenant_id, channel_id, contact_id, kind, opened_by, opened_at, expires_at, closed_at, close_reason, last_inbound_at, updated_at";
-pub(super) const TEMPLATE_COLS: &str = "id, tenant_id, waba_id, name, language, category, status, meta_template_id, components, quality_score, reason, created_at, updated_at, parameter_format, previous_category, message_send_ttl_seconds, deleted_at";
-pub(super) const WEBHOOK_ENDPOINT_COLS: &str = "id, tenant_id, url, description, events, format, enabled, disabled_reason, secret_enc, previous_secret_enc, previous_secret_expires_at, failing_since, created_at, updated_at";
-/// [`WEBHOOK_ENDPOINT_COLS`] and what only the store writes (the delivery cursor).
-pub(super) const WEBHOOK_ENDPOINT_READ_COLS: &str = "id, tenant_id, url, description, events, format, enabled, disabled_reason, secret_enc, previous_secret_enc, previous_secret_expires_at, failing_since, created_at, updated_at, cursor_seq";
-pub(super) const WINDOW_COLS: &str = "channel_id, contact_id, tenant_id, last_inbound_at, entry_point_at, fep_opened_at, fep_expires_at";
+/// The columns a [`WebhookEndpoint`] is read from: those the API writes, and the delivery
+/// cursor.
+pub(super) const WEBHOOK_ENDPOINT_READ_COLS: &str =
+    concat!(webhook_endpoint_cols!(), ", cursor_seq");
+
+/// Every row `sql` selects, read by `f`.
+pub(super) fn collect<T, P: rusqlite::Params>(
+    c: &Connection,
+    sql: &str,
+    params: P,
+    f: impl FnMut(&Row) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let rows = stmt.query_map(params, f)?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// A tenant's message whose column `col` (`id`, `wamid`, `idempotency_key`) is `value`.
+pub(super) fn message_where(
+    c: &Connection,
+    tenant: &str,
+    col: &str,
+    value: &str,
+) -> StoreResult<Option<Message>> {
+    let sql = format!("SELECT {MESSAGE_COLS} FROM messages WHERE tenant_id = ?1 AND {col} = ?2");
+    Ok(c.prepare_cached(&sql)?
+        .query_row([tenant, value], message)
+        .optional()?)
+}
+
+/// The message `id`, which must exist (it was just written).
+pub(super) fn message_by_id(c: &Connection, id: &str) -> StoreResult<Message> {
+    let sql = format!("SELECT {MESSAGE_COLS} FROM messages WHERE id = ?1");
+    c.prepare_cached(&sql)?
+        .query_row([id], message)
+        .optional()?
+        .ok_or_else(|| StoreError::corrupt(format!("message {id} vanished")))
+}
+
+/// A contact by id, within a tenant.
+pub(super) fn contact_by_id(
+    c: &Connection,
+    tenant: &str,
+    id: &str,
+) -> StoreResult<Option<Contact>> {
+    let sql = format!("SELECT {CONTACT_COLS} FROM contacts WHERE tenant_id = ?1 AND id = ?2");
+    Ok(c.prepare_cached(&sql)?
+        .query_row([tenant, id], contact)
+        .optional()?)
+}
+
+/// The contact with this key, within a tenant.
+pub(super) fn contact_by_key(
+    c: &Connection,
+    tenant: &str,
+    key: &ContactKey,
+) -> StoreResult<Option<Contact>> {
+    let (col, value) = contact_key(key);
+    let sql = format!("SELECT {CONTACT_COLS} FROM contacts WHERE tenant_id = ?1 AND {col} = ?2");
+    Ok(c.prepare_cached(&sql)?
+        .query_row([tenant, value], contact)
+        .optional()?)
+}
+
+/// The id of the contact with this key, within a tenant.
+pub(super) fn contact_id_by_key(
+    c: &Connection,
+    tenant: &str,
+    key: &ContactKey,
+) -> StoreResult<Option<String>> {
+    let (col, value) = contact_key(key);
+    let sql = format!("SELECT id FROM contacts WHERE tenant_id = ?1 AND {col} = ?2");
+    Ok(c.prepare_cached(&sql)?
+        .query_row([tenant, value], |r| r.get(0))
+        .optional()?)
+}
+
+/// A session by id, within a tenant.
+pub(super) fn session_by_id(
+    c: &Connection,
+    tenant: &str,
+    id: &str,
+) -> StoreResult<Option<Session>> {
+    let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?1 AND tenant_id = ?2");
+    Ok(c.prepare_cached(&sql)?
+        .query_row([id, tenant], session)
+        .optional()?)
+}
+
+/// The open session of a channel and contact, lapsed or not.
+pub(super) fn open_session(
+    c: &Connection,
+    channel: &str,
+    contact: &str,
+) -> StoreResult<Option<Session>> {
+    let sql = format!(
+        "SELECT {SESSION_COLS} FROM sessions WHERE channel_id = ?1 AND contact_id = ?2 AND closed_at IS NULL"
+    );
+    Ok(c.prepare_cached(&sql)?
+        .query_row([channel, contact], session)
+        .optional()?)
+}
 
 pub(super) fn tenant(r: &Row) -> rusqlite::Result<Tenant> {
     Ok(Tenant {
@@ -86,7 +178,7 @@ pub(super) fn contact(r: &Row) -> rusqlite::Result<Contact> {
         marketing_opt_out_at: r.get(9)?,
         marketing_opt_out_source: r.get(10)?,
         previous_wa_ids: match json_col(r, 11)? {
-            Some(v) => serde_json::from_value(v).map_err(|e| corrupt(11, e.to_string()))?,
+            Some(v) => serde_json::from_value(v).map_err(|e| corrupt(11, e.into()))?,
             None => Vec::new(),
         },
     })
@@ -138,7 +230,7 @@ pub(super) fn webhook_endpoint(r: &Row) -> rusqlite::Result<WebhookEndpoint> {
         tenant_id: r.get(1)?,
         url: r.get(2)?,
         description: r.get(3)?,
-        events: serde_json::from_str(&events).map_err(|e| corrupt(4, e.to_string()))?,
+        events: serde_json::from_str(&events).map_err(|e| corrupt(4, e.into()))?,
         format: r.get(5)?,
         enabled: r.get(6)?,
         disabled_reason: r.get(7)?,
@@ -166,17 +258,14 @@ pub(super) fn window(r: &Row) -> rusqlite::Result<ContactWindow> {
     })
 }
 
-fn corrupt(col: usize, what: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        col,
-        rusqlite::types::Type::Text,
-        Box::new(StoreError::Corrupt(what)),
-    )
+/// A value of column `col` that does not read, as the driver reports it (`e` is why).
+fn corrupt(col: usize, e: StoreError) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, Box::new(e))
 }
 
 fn json_col(r: &Row, i: usize) -> rusqlite::Result<Option<serde_json::Value>> {
     let s: Option<String> = r.get(i)?;
-    s.map(|s| serde_json::from_str(&s).map_err(|e| corrupt(i, e.to_string())))
+    s.map(|s| serde_json::from_str(&s).map_err(|e| corrupt(i, e.into())))
         .transpose()
 }
 
@@ -189,13 +278,13 @@ pub(super) fn message(r: &Row) -> rusqlite::Result<Message> {
         channel_id: r.get(2)?,
         contact_id: r.get(3)?,
         direction: Direction::parse(&direction)
-            .ok_or_else(|| corrupt(4, format!("direction {direction}")))?,
+            .ok_or_else(|| corrupt(4, StoreError::corrupt(format!("direction {direction}"))))?,
         recipient: r.get(5)?,
         msg_type: r.get(6)?,
         content: json_col(r, 7)?.unwrap_or_default(),
         wamid: r.get(8)?,
         status: MessageStatus::parse(&status)
-            .ok_or_else(|| corrupt(9, format!("status {status}")))?,
+            .ok_or_else(|| corrupt(9, StoreError::corrupt(format!("status {status}"))))?,
         error: json_col(r, 10)?,
         biz_opaque_callback_data: r.get(11)?,
         context_message_id: r.get(12)?,
@@ -212,7 +301,7 @@ pub(super) fn status_entry(r: &Row) -> rusqlite::Result<StatusEntry> {
     let status: String = r.get(0)?;
     Ok(StatusEntry {
         status: MessageStatus::parse(&status)
-            .ok_or_else(|| corrupt(0, format!("status {status}")))?,
+            .ok_or_else(|| corrupt(0, StoreError::corrupt(format!("status {status}"))))?,
         at: r.get(1)?,
         error: json_col(r, 2)?,
     })

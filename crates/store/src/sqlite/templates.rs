@@ -1,15 +1,100 @@
-//! Templates on SQLite: rows read and written on the writer (or a reader) connection; what
-//! they become is decided in [`crate::templates`].
+//! [`TemplateStore`] on SQLite: rows read and written on the writer (or a reader) connection;
+//! what they become is decided in [`crate::templates`].
 
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::rows::{self, TEMPLATE_COLS};
+use super::rows::{self, collect};
+use super::{SqliteStore, emit};
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
+use crate::sql::{TEMPLATE_COLS, save_template_sql};
+use crate::store::TemplateStore;
 use crate::templates::{self as logic, HistoryEntry};
 
+#[async_trait]
+impl TemplateStore for SqliteStore {
+    async fn apply_template_update(&self, u: &TemplateUpdate) -> StoreResult<Template> {
+        let u = u.clone();
+        self.write(move |c| apply_update(c, &u)).await
+    }
+
+    async fn find_template(
+        &self,
+        tenant_id: &str,
+        waba_id: &str,
+        name: &str,
+        language: &str,
+    ) -> StoreResult<Option<Template>> {
+        let args = [tenant_id, waba_id, name, language].map(str::to_string);
+        self.read(move |c| {
+            let [t, w, n, l] = &args;
+            Ok(by_key(c, w, n, l)?.filter(|found| &found.tenant_id == t))
+        })
+        .await
+    }
+
+    async fn create_template(&self, new: &NewTemplate) -> StoreResult<Template> {
+        let new = new.clone();
+        self.write(move |c| create(c, &new)).await
+    }
+
+    async fn get_template(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Template>> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.read(move |c| get(c, &t, &id)).await
+    }
+
+    async fn list_templates(&self, filter: &TemplateFilter) -> StoreResult<Vec<Template>> {
+        let f = filter.clone();
+        self.read(move |c| list(c, &f)).await
+    }
+
+    async fn count_templates(&self, waba_id: &str) -> StoreResult<u64> {
+        let w = waba_id.to_string();
+        self.read(move |c| count(c, &w)).await
+    }
+
+    async fn edit_template(&self, edit: &TemplateEdit) -> StoreResult<Option<Template>> {
+        let edit = edit.clone();
+        self.write(move |c| apply_edit(c, &edit)).await
+    }
+
+    async fn sync_template(&self, template: &SyncedTemplate) -> StoreResult<SyncOutcome> {
+        let s = template.clone();
+        self.write(move |c| sync(c, &s)).await
+    }
+
+    async fn delete_templates(
+        &self,
+        tenant_id: &str,
+        waba_id: &str,
+        name: &str,
+        meta_template_id: Option<&str>,
+        at: i64,
+    ) -> StoreResult<Vec<Template>> {
+        let args = [tenant_id, waba_id, name].map(str::to_string);
+        let id = meta_template_id.map(str::to_string);
+        self.write(move |c| {
+            let [t, w, n] = &args;
+            delete(c, t, w, n, id.as_deref(), at)
+        })
+        .await
+    }
+
+    async fn template_history(
+        &self,
+        tenant_id: &str,
+        template_id: &str,
+    ) -> StoreResult<Vec<TemplateEvent>> {
+        let (t, id) = (tenant_id.to_string(), template_id.to_string());
+        self.read(move |c| history(c, &t, &id)).await
+    }
+}
+
 /// The template of a WABA, name and language, whoever owns it.
-pub(super) fn by_key(
+fn by_key(
     c: &Connection,
     waba_id: &str,
     name: &str,
@@ -24,7 +109,7 @@ pub(super) fn by_key(
 }
 
 /// A tenant's template by the gateway's id or Meta's.
-pub(super) fn get(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<Option<Template>> {
+fn get(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<Option<Template>> {
     let col = if logic::is_gateway_id(id) {
         "id"
     } else {
@@ -38,22 +123,12 @@ pub(super) fn get(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<Opti
         .optional()?)
 }
 
+/// How a template row is saved.
+static SAVE_SQL: LazyLock<String> = LazyLock::new(|| save_template_sql('?'));
+
 /// Writes every column of `t` (a new row, or the row with its id).
 fn save(c: &Connection, t: &Template) -> StoreResult<()> {
-    let sql = format!(
-        "INSERT INTO templates ({TEMPLATE_COLS})
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
-         ON CONFLICT (id) DO UPDATE SET
-           category = excluded.category, status = excluded.status,
-           meta_template_id = excluded.meta_template_id, components = excluded.components,
-           quality_score = excluded.quality_score, reason = excluded.reason,
-           created_at = excluded.created_at, updated_at = excluded.updated_at,
-           parameter_format = excluded.parameter_format,
-           previous_category = excluded.previous_category,
-           message_send_ttl_seconds = excluded.message_send_ttl_seconds,
-           deleted_at = excluded.deleted_at"
-    );
-    c.prepare_cached(&sql)?.execute(params![
+    c.prepare_cached(&SAVE_SQL)?.execute(params![
         t.id,
         t.tenant_id,
         t.waba_id,
@@ -95,13 +170,13 @@ fn add_event(c: &Connection, t: &Template, e: &HistoryEntry) -> StoreResult<()> 
     if added > 0
         && let Some(event) = logic::change_event(t, e)
     {
-        super::events::insert(c, &event)?;
+        emit::insert(c, &event)?;
     }
     Ok(())
 }
 
-/// [`crate::Store::apply_template_update`].
-pub(super) fn apply_update(c: &Connection, u: &TemplateUpdate) -> StoreResult<Template> {
+/// [`TemplateStore::apply_template_update`].
+fn apply_update(c: &Connection, u: &TemplateUpdate) -> StoreResult<Template> {
     let old = by_key(c, &u.waba_id, &u.name, &u.language)?;
     let (t, e) = logic::apply_update(old.as_ref(), u)?;
     save(c, &t)?;
@@ -109,8 +184,8 @@ pub(super) fn apply_update(c: &Connection, u: &TemplateUpdate) -> StoreResult<Te
     Ok(t)
 }
 
-/// [`crate::Store::create_template`].
-pub(super) fn create(c: &Connection, n: &NewTemplate) -> StoreResult<Template> {
+/// [`TemplateStore::create_template`].
+fn create(c: &Connection, n: &NewTemplate) -> StoreResult<Template> {
     let old = by_key(c, &n.waba_id, &n.name, &n.language)?;
     let (t, e) = logic::create(old.as_ref(), n)?;
     save(c, &t)?;
@@ -118,8 +193,8 @@ pub(super) fn create(c: &Connection, n: &NewTemplate) -> StoreResult<Template> {
     Ok(t)
 }
 
-/// [`crate::Store::edit_template`].
-pub(super) fn edit(c: &Connection, edit: &TemplateEdit) -> StoreResult<Option<Template>> {
+/// [`TemplateStore::edit_template`].
+fn apply_edit(c: &Connection, edit: &TemplateEdit) -> StoreResult<Option<Template>> {
     let Some(old) = get(c, &edit.tenant_id, &edit.id)? else {
         return Ok(None);
     };
@@ -129,8 +204,8 @@ pub(super) fn edit(c: &Connection, edit: &TemplateEdit) -> StoreResult<Option<Te
     Ok(Some(t))
 }
 
-/// [`crate::Store::sync_template`].
-pub(super) fn sync(c: &Connection, s: &SyncedTemplate) -> StoreResult<SyncOutcome> {
+/// [`TemplateStore::sync_template`].
+fn sync(c: &Connection, s: &SyncedTemplate) -> StoreResult<SyncOutcome> {
     let old = by_key(c, &s.waba_id, &s.name, &s.language)?;
     match logic::sync(old.as_ref(), s)? {
         Some((t, created, e)) => {
@@ -143,15 +218,15 @@ pub(super) fn sync(c: &Connection, s: &SyncedTemplate) -> StoreResult<SyncOutcom
             })
         }
         None => Ok(SyncOutcome {
-            template: old.ok_or_else(|| StoreError::Corrupt("unchanged and unknown".into()))?,
+            template: old.ok_or_else(|| StoreError::corrupt("unchanged and unknown"))?,
             created: false,
             changed: false,
         }),
     }
 }
 
-/// [`crate::Store::delete_templates`].
-pub(super) fn delete(
+/// [`TemplateStore::delete_templates`].
+fn delete(
     c: &Connection,
     tenant_id: &str,
     waba_id: &str,
@@ -163,10 +238,7 @@ pub(super) fn delete(
         "SELECT {TEMPLATE_COLS} FROM templates
          WHERE waba_id = ?1 AND name = ?2 AND tenant_id = ?3 AND deleted_at IS NULL ORDER BY id"
     );
-    let found = c
-        .prepare_cached(&sql)?
-        .query_map([waba_id, name, tenant_id], rows::template)?
-        .collect::<Result<Vec<_>, _>>()?;
+    let found = collect(c, &sql, [waba_id, name, tenant_id], rows::template)?;
     let mut out = Vec::new();
     for old in found.iter().filter(|t| logic::matches_id(t, id)) {
         let (t, e) = logic::delete(old, at);
@@ -177,8 +249,8 @@ pub(super) fn delete(
     Ok(out)
 }
 
-/// [`crate::Store::list_templates`].
-pub(super) fn list(c: &Connection, f: &TemplateFilter) -> StoreResult<Vec<Template>> {
+/// [`TemplateStore::list_templates`].
+fn list(c: &Connection, f: &TemplateFilter) -> StoreResult<Vec<Template>> {
     // The WABA filter as a plain equality when given, so that the (tenant, WABA, id) index
     // serves it.
     let by_waba = if f.waba_id.is_some() {
@@ -196,8 +268,9 @@ pub(super) fn list(c: &Connection, f: &TemplateFilter) -> StoreResult<Vec<Templa
          AND (?8 IS NULL OR id > ?8)
          ORDER BY id LIMIT ?9"
     );
-    let mut stmt = c.prepare_cached(&sql)?;
-    let found = stmt.query_map(
+    collect(
+        c,
+        &sql,
         params![
             f.tenant_id,
             f.waba_id,
@@ -210,40 +283,36 @@ pub(super) fn list(c: &Connection, f: &TemplateFilter) -> StoreResult<Vec<Templa
             f.limit
         ],
         rows::template,
-    )?;
-    Ok(found.collect::<Result<Vec<_>, _>>()?)
+    )
 }
 
-/// [`crate::Store::count_templates`].
-pub(super) fn count(c: &Connection, waba_id: &str) -> StoreResult<u64> {
+/// [`TemplateStore::count_templates`].
+fn count(c: &Connection, waba_id: &str) -> StoreResult<u64> {
     let n: i64 = c
         .prepare_cached("SELECT COUNT(*) FROM templates WHERE waba_id = ?1 AND deleted_at IS NULL")?
         .query_row([waba_id], |r| r.get(0))?;
     Ok(u64::try_from(n).unwrap_or_default())
 }
 
-/// [`crate::Store::template_history`].
-pub(super) fn history(
-    c: &Connection,
-    tenant_id: &str,
-    template_id: &str,
-) -> StoreResult<Vec<TemplateEvent>> {
-    let mut stmt = c.prepare_cached(
+/// [`TemplateStore::template_history`].
+fn history(c: &Connection, tenant_id: &str, template_id: &str) -> StoreResult<Vec<TemplateEvent>> {
+    collect(
+        c,
         "SELECT e.template_id, e.kind, e.value, e.previous, e.reason, e.detail, e.at
          FROM template_events e JOIN templates t ON t.id = e.template_id
          WHERE e.template_id = ?2 AND t.tenant_id = ?1
          ORDER BY e.seq",
-    )?;
-    let found = stmt.query_map([tenant_id, template_id], |r| {
-        Ok(logic::event(
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-            r.get(6)?,
-        ))
-    })?;
-    Ok(found.collect::<Result<Vec<_>, _>>()?)
+        [tenant_id, template_id],
+        |r| {
+            Ok(logic::event(
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        },
+    )
 }

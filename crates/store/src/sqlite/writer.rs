@@ -7,6 +7,8 @@
 //! again with one savepoint per request, so that a failing request never takes its neighbours
 //! down with it. That is why a request is a re-runnable closure (`FnMut`).
 
+use std::sync::Arc;
+
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -20,7 +22,7 @@ trait Job: Send {
     /// Runs the request (or records that it could not run); returns whether it succeeded.
     fn run(&mut self, conn: Option<&Connection>) -> bool;
     /// Answers the caller once the transaction's fate is known.
-    fn finish(self: Box<Self>, commit_error: Option<&StoreError>);
+    fn finish(self: Box<Self>, commit_error: Option<&Arc<StoreError>>);
 }
 
 struct Request<R, F> {
@@ -37,18 +39,18 @@ where
     fn run(&mut self, conn: Option<&Connection>) -> bool {
         let result = match conn {
             Some(c) => (self.f)(c),
-            None => Err(StoreError::Database("could not begin a transaction".into())),
+            None => Err(StoreError::database("could not begin a transaction")),
         };
         let ok = result.is_ok();
         self.result = Some(result);
         ok
     }
 
-    fn finish(self: Box<Self>, commit_error: Option<&StoreError>) {
+    fn finish(self: Box<Self>, commit_error: Option<&Arc<StoreError>>) {
         let out = match (self.result, commit_error) {
-            (Some(Ok(_)), Some(e)) => Err(StoreError::Database(format!("commit failed: {e}"))),
+            (Some(Ok(_)), Some(e)) => Err(StoreError::database_while("commit failed", e.clone())),
             (Some(r), _) => r,
-            (None, _) => Err(StoreError::Database("request was not run".into())),
+            (None, _) => Err(StoreError::database("request was not run")),
         };
         let _ = self.reply.send(out);
     }
@@ -92,7 +94,8 @@ impl Writer {
 fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, commits: watch::Sender<u64>) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     while rx.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
-        let commit = commit_batch(&conn, &mut batch);
+        // Shared: every job of the batch answers with the commit's failure as its cause.
+        let commit = commit_batch(&conn, &mut batch).map_err(Arc::new);
         match &commit {
             Ok(()) => commits.send_modify(|n| *n = n.wrapping_add(1)),
             Err(e) => {

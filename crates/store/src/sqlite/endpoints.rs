@@ -1,14 +1,65 @@
-//! Tenants' webhook endpoints on SQLite: plain rows, written on the writer connection and read
-//! on a reader.
+//! [`EndpointStore`] on SQLite: tenants' webhook endpoints, plain rows written on the writer
+//! connection and read on a reader. The delivery cursor is kept by
+//! [`crate::EventStore::record_deliveries`]; nothing here writes it.
 
+use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::rows::{self, WEBHOOK_ENDPOINT_COLS, WEBHOOK_ENDPOINT_READ_COLS};
+use super::SqliteStore;
+use super::rows::{self, WEBHOOK_ENDPOINT_READ_COLS, collect};
 use crate::error::StoreResult;
 use crate::model::*;
+use crate::sql::WEBHOOK_ENDPOINT_COLS;
+use crate::store::EndpointStore;
 
-/// [`crate::Store::create_webhook_endpoint`].
-pub(super) fn create(c: &Connection, e: &WebhookEndpoint) -> StoreResult<WebhookEndpoint> {
+#[async_trait]
+impl EndpointStore for SqliteStore {
+    async fn create_webhook_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+    ) -> StoreResult<WebhookEndpoint> {
+        let e = endpoint.clone();
+        self.write(move |c| create(c, &e)).await
+    }
+
+    async fn get_webhook_endpoint(
+        &self,
+        tenant_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<WebhookEndpoint>> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.read(move |c| get(c, &t, &id)).await
+    }
+
+    async fn list_webhook_endpoints(
+        &self,
+        tenant_id: &str,
+        page: &Page,
+    ) -> StoreResult<Vec<WebhookEndpoint>> {
+        let (t, page) = (tenant_id.to_string(), page.clone());
+        self.read(move |c| list(c, &t, &page)).await
+    }
+
+    async fn update_webhook_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+    ) -> StoreResult<Option<WebhookEndpoint>> {
+        let e = endpoint.clone();
+        self.write(move |c| update(c, &e)).await
+    }
+
+    async fn delete_webhook_endpoint(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.write(move |c| delete(c, &t, &id)).await
+    }
+
+    async fn enabled_webhook_endpoints(&self) -> StoreResult<Vec<WebhookEndpoint>> {
+        self.read(enabled).await
+    }
+}
+
+/// [`EndpointStore::create_webhook_endpoint`].
+fn create(c: &Connection, e: &WebhookEndpoint) -> StoreResult<WebhookEndpoint> {
     let sql = format!(
         "INSERT INTO webhook_endpoints ({WEBHOOK_ENDPOINT_COLS})
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
@@ -35,12 +86,8 @@ pub(super) fn create(c: &Connection, e: &WebhookEndpoint) -> StoreResult<Webhook
     })
 }
 
-/// [`crate::Store::get_webhook_endpoint`].
-pub(super) fn get(
-    c: &Connection,
-    tenant_id: &str,
-    id: &str,
-) -> StoreResult<Option<WebhookEndpoint>> {
+/// [`EndpointStore::get_webhook_endpoint`].
+fn get(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<Option<WebhookEndpoint>> {
     let sql = format!(
         "SELECT {WEBHOOK_ENDPOINT_READ_COLS} FROM webhook_endpoints WHERE id = ?2 AND tenant_id = ?1"
     );
@@ -49,27 +96,23 @@ pub(super) fn get(
         .optional()?)
 }
 
-/// [`crate::Store::list_webhook_endpoints`].
-pub(super) fn list(
-    c: &Connection,
-    tenant_id: &str,
-    page: &Page,
-) -> StoreResult<Vec<WebhookEndpoint>> {
+/// [`EndpointStore::list_webhook_endpoints`].
+fn list(c: &Connection, tenant_id: &str, page: &Page) -> StoreResult<Vec<WebhookEndpoint>> {
     let sql = format!(
         "SELECT {WEBHOOK_ENDPOINT_READ_COLS} FROM webhook_endpoints
          WHERE tenant_id = ?1 AND (?2 IS NULL OR id > ?2)
          ORDER BY id LIMIT ?3"
     );
-    let mut stmt = c.prepare_cached(&sql)?;
-    let found = stmt.query_map(
+    collect(
+        c,
+        &sql,
         params![tenant_id, page.after, page.limit],
         rows::webhook_endpoint,
-    )?;
-    Ok(found.collect::<Result<Vec<_>, _>>()?)
+    )
 }
 
-/// [`crate::Store::update_webhook_endpoint`].
-pub(super) fn update(c: &Connection, e: &WebhookEndpoint) -> StoreResult<Option<WebhookEndpoint>> {
+/// [`EndpointStore::update_webhook_endpoint`].
+fn update(c: &Connection, e: &WebhookEndpoint) -> StoreResult<Option<WebhookEndpoint>> {
     let sql = format!(
         "UPDATE webhook_endpoints SET
            url = ?3, description = ?4, events = ?5, format = ?6, enabled = ?7,
@@ -100,8 +143,8 @@ pub(super) fn update(c: &Connection, e: &WebhookEndpoint) -> StoreResult<Option<
         .optional()?)
 }
 
-/// [`crate::Store::delete_webhook_endpoint`].
-pub(super) fn delete(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<bool> {
+/// [`EndpointStore::delete_webhook_endpoint`].
+fn delete(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<bool> {
     let n = c
         .prepare_cached("DELETE FROM webhook_endpoints WHERE id = ?2 AND tenant_id = ?1")?
         .execute([tenant_id, id])?;
@@ -115,12 +158,10 @@ pub(super) fn delete(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<b
     Ok(n > 0)
 }
 
-/// [`crate::Store::enabled_webhook_endpoints`].
-pub(super) fn enabled(c: &Connection) -> StoreResult<Vec<WebhookEndpoint>> {
+/// [`EndpointStore::enabled_webhook_endpoints`].
+fn enabled(c: &Connection) -> StoreResult<Vec<WebhookEndpoint>> {
     let sql = format!(
         "SELECT {WEBHOOK_ENDPOINT_READ_COLS} FROM webhook_endpoints WHERE enabled ORDER BY id"
     );
-    let mut stmt = c.prepare_cached(&sql)?;
-    let found = stmt.query_map([], rows::webhook_endpoint)?;
-    Ok(found.collect::<Result<Vec<_>, _>>()?)
+    collect(c, &sql, [], rows::webhook_endpoint)
 }

@@ -1,18 +1,25 @@
-//! Tenants' webhook endpoints on PostgreSQL: plain rows on the pool. The delivery cursor is
-//! kept by [`crate::Store::record_deliveries`] (`events.rs`); nothing here writes it.
+//! [`EndpointStore`] on PostgreSQL: tenants' webhook endpoints, plain rows on the pool. The
+//! delivery cursor is kept by [`crate::EventStore::record_deliveries`] (`deliveries.rs`);
+//! nothing here writes it.
 
 use std::sync::LazyLock;
 
+use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 
+use super::PgStore;
+use super::conn::DbResult;
 use super::rows::get;
-use super::{DbResult, PgStore};
 use crate::error::StoreResult;
 use crate::model::*;
+use crate::sql::{WEBHOOK_ENDPOINT_COLS, webhook_endpoint_cols};
+use crate::store::EndpointStore;
 
-const WEBHOOK_ENDPOINT_COLS: &str = "id, tenant_id, url, description, events, format, enabled, disabled_reason, secret_enc, previous_secret_enc, previous_secret_expires_at, failing_since, created_at, updated_at";
-/// [`WEBHOOK_ENDPOINT_COLS`] and the delivery cursor (its transaction id as a `bigint`).
-const WEBHOOK_ENDPOINT_READ_COLS: &str = "id, tenant_id, url, description, events, format, enabled, disabled_reason, secret_enc, previous_secret_enc, previous_secret_expires_at, failing_since, created_at, updated_at, cursor_xid::text::bigint, cursor_seq";
+/// The API's columns and the delivery cursor (its transaction id as a `bigint`).
+const WEBHOOK_ENDPOINT_READ_COLS: &str = concat!(
+    webhook_endpoint_cols!(),
+    ", cursor_xid::text::bigint, cursor_seq"
+);
 
 static CREATE_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -74,12 +81,9 @@ fn webhook_endpoint(r: &PgRow) -> StoreResult<WebhookEndpoint> {
     })
 }
 
-impl PgStore {
-    /// [`crate::Store::create_webhook_endpoint`].
-    pub(super) async fn create_webhook_endpoint_pg(
-        &self,
-        e: &WebhookEndpoint,
-    ) -> StoreResult<WebhookEndpoint> {
+#[async_trait]
+impl EndpointStore for PgStore {
+    async fn create_webhook_endpoint(&self, e: &WebhookEndpoint) -> StoreResult<WebhookEndpoint> {
         sqlx::query(CREATE_SQL.as_str())
             .bind(&e.id)
             .bind(&e.tenant_id)
@@ -104,8 +108,7 @@ impl PgStore {
         })
     }
 
-    /// [`crate::Store::get_webhook_endpoint`].
-    pub(super) async fn get_webhook_endpoint_pg(
+    async fn get_webhook_endpoint(
         &self,
         tenant_id: &str,
         id: &str,
@@ -119,8 +122,7 @@ impl PgStore {
         row.as_ref().map(webhook_endpoint).transpose()
     }
 
-    /// [`crate::Store::list_webhook_endpoints`].
-    pub(super) async fn list_webhook_endpoints_pg(
+    async fn list_webhook_endpoints(
         &self,
         tenant_id: &str,
         page: &Page,
@@ -135,8 +137,7 @@ impl PgStore {
         found.iter().map(webhook_endpoint).collect()
     }
 
-    /// [`crate::Store::update_webhook_endpoint`].
-    pub(super) async fn update_webhook_endpoint_pg(
+    async fn update_webhook_endpoint(
         &self,
         e: &WebhookEndpoint,
     ) -> StoreResult<Option<WebhookEndpoint>> {
@@ -160,12 +161,7 @@ impl PgStore {
         row.as_ref().map(webhook_endpoint).transpose()
     }
 
-    /// [`crate::Store::delete_webhook_endpoint`].
-    pub(super) async fn delete_webhook_endpoint_pg(
-        &self,
-        tenant_id: &str,
-        id: &str,
-    ) -> StoreResult<bool> {
+    async fn delete_webhook_endpoint(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
         let mut tx = self.pool().begin().await.db()?;
         let done = sqlx::query(DELETE_SQL)
             .bind(tenant_id)
@@ -184,8 +180,7 @@ impl PgStore {
         Ok(true)
     }
 
-    /// [`crate::Store::enabled_webhook_endpoints`].
-    pub(super) async fn enabled_webhook_endpoints_pg(&self) -> StoreResult<Vec<WebhookEndpoint>> {
+    async fn enabled_webhook_endpoints(&self) -> StoreResult<Vec<WebhookEndpoint>> {
         let found = sqlx::query(ENABLED_SQL.as_str())
             .fetch_all(self.pool())
             .await

@@ -1,0 +1,239 @@
+//! [`OutboxStore`] on PostgreSQL: the sender's queue. Replicas claim with `FOR UPDATE SKIP
+//! LOCKED`, so two senders never claim the same row; results move their messages' statuses by
+//! the rules of [`crate::statuses`], each message's row locked first so that concurrent writers
+//! (the sender, the webhook processor, other replicas) never move a status backwards. Results
+//! about distinct messages are written set-based ([`super::results`]).
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use openbsp_domain::MessageStatus;
+use serde_json::Value;
+use sqlx::PgConnection;
+
+use super::conn::DbResult;
+use super::{PgStore, emit, results, rows};
+use crate::error::StoreResult;
+use crate::events as build;
+use crate::model::*;
+use crate::sql::{MESSAGE_COLS, OUTBOX_DEPTH_SQL};
+use crate::statuses;
+use crate::store::OutboxStore;
+
+#[async_trait]
+impl OutboxStore for PgStore {
+    async fn channels_with_due_sends(&self, now: i64) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(
+            // A scalar sub-query with LIMIT 1 is one index probe per channel; written as EXISTS,
+            // the planner turns it into a semi-join that hashes every pending row.
+            "SELECT c.id FROM channels c WHERE (SELECT 1 FROM outbox o
+             WHERE o.channel_id = c.id AND o.state = 'pending' AND o.next_attempt_at <= $1 LIMIT 1) IS NOT NULL
+             ORDER BY c.id",
+        )
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await
+        .db()
+    }
+
+    async fn claim_sends(
+        &self,
+        channel_id: &str,
+        now: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<OutboxItem>> {
+        let found = sqlx::query(
+            "UPDATE outbox SET state = 'inflight', claimed_at = $2
+             WHERE message_id IN (
+                SELECT message_id FROM outbox
+                WHERE channel_id = $1 AND state = 'pending' AND next_attempt_at <= $2
+                ORDER BY priority, next_attempt_at, message_id LIMIT $3
+                FOR UPDATE SKIP LOCKED)
+             RETURNING message_id, tenant_id, channel_id, attempts, payload, priority, next_attempt_at",
+        )
+        .bind(channel_id)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        let mut items = found
+            .iter()
+            .map(|r| {
+                let priority: i32 = rows::get(r, 5)?;
+                let due: i64 = rows::get(r, 6)?;
+                Ok((priority, due, rows::outbox_item(r)?))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        items.sort_by(|a, b| (a.0, a.1, &a.2.message_id).cmp(&(b.0, b.1, &b.2.message_id)));
+        Ok(items.into_iter().map(|(_, _, i)| i).collect())
+    }
+
+    async fn record_send_results(&self, results: &[SendResult]) -> StoreResult<()> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.db()?;
+        record_send_results(&mut tx, results).await?;
+        tx.commit().await.db()?;
+        self.signal.bump();
+        Ok(())
+    }
+
+    async fn requeue_stale_sends(&self, claimed_before: i64, retry_at: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'pending', next_attempt_at = $2, claimed_at = NULL,
+             last_error = 'outcome unknown: sender stopped while the send was in flight'
+             WHERE state = 'inflight' AND claimed_at < $1",
+        )
+        .bind(claimed_before)
+        .bind(retry_at)
+        .execute(&self.pool)
+        .await
+        .db()?;
+        Ok(done.rows_affected())
+    }
+
+    async fn outbox_depth(&self) -> StoreResult<i64> {
+        sqlx::query_scalar(OUTBOX_DEPTH_SQL)
+            .fetch_one(&self.pool)
+            .await
+            .db()
+    }
+}
+
+/// Records the outcomes of send attempts on `c` (inside the caller's transaction). Results
+/// naming distinct messages — the usual case, a batch from the sender — are written with a
+/// handful of set-based statements; a call naming a message twice is applied one result at a
+/// time, in order, as SQLite does.
+async fn record_send_results(c: &mut PgConnection, results: &[SendResult]) -> StoreResult<()> {
+    let mut seen = HashSet::with_capacity(results.len());
+    if results.iter().all(|r| seen.insert(statuses::message_id(r))) {
+        return results::record_set(c, results).await;
+    }
+    for r in results {
+        record_one(c, r).await?;
+    }
+    Ok(())
+}
+
+/// One send result, the SQLite way (for calls that name a message more than once): the message
+/// moves (if its status is known) and its outbox row goes, or the row is rescheduled for a retry.
+async fn record_one(c: &mut PgConnection, r: &SendResult) -> StoreResult<()> {
+    let message_id = statuses::message_id(r);
+    let Some(o) = statuses::send_outcome(r) else {
+        if let SendResult::Retry { next_at, error, .. } = r {
+            sqlx::query(
+                "UPDATE outbox SET state = 'pending', attempts = attempts + 1, next_attempt_at = $2,
+                 claimed_at = NULL, last_error = $3 WHERE message_id = $1",
+            )
+            .bind(message_id)
+            .bind(next_at)
+            .bind(error.to_string())
+            .execute(&mut *c)
+            .await
+            .db()?;
+        }
+        return Ok(());
+    };
+    if let Some(current) = lock_status(c, message_id).await? {
+        if let Some(wamid) = o.wamid {
+            sqlx::query("UPDATE messages SET wamid = $2 WHERE id = $1")
+                .bind(message_id)
+                .bind(wamid)
+                .execute(&mut *c)
+                .await
+                .db()?;
+        }
+        advance(c, message_id, current, o.status, o.at, o.error).await?;
+    }
+    delete_outbox(c, message_id).await
+}
+
+/// Adds a history entry; a second entry for the same status is ignored. Whether it was added.
+async fn add_history(
+    c: &mut PgConnection,
+    message_id: &str,
+    status: MessageStatus,
+    at: i64,
+    error: Option<&Value>,
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO message_statuses (message_id, status, at, error) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (message_id, status) DO NOTHING",
+    )
+    .bind(message_id)
+    .bind(status.as_str())
+    .bind(at)
+    .bind(error.map(|e| e.to_string()))
+    .execute(&mut *c)
+    .await
+    .db()?;
+    Ok(done.rows_affected() > 0)
+}
+
+static GET_MESSAGE_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {MESSAGE_COLS} FROM messages WHERE id = $1"));
+
+/// Moves a message to `status` if that is forward of `current`; records history either way, and the
+/// history entry's event if it is new (with the message as it now is). The caller holds the
+/// message's row lock, so `current` is still current.
+async fn advance(
+    c: &mut PgConnection,
+    id: &str,
+    current: MessageStatus,
+    status: MessageStatus,
+    at: i64,
+    error: Option<&Value>,
+) -> StoreResult<()> {
+    let added = add_history(c, id, status, at, error).await?;
+    let moved = current.advance(status).is_some();
+    if moved {
+        sqlx::query(
+            "UPDATE messages SET status = $2, error = COALESCE($3, error), updated_at = GREATEST(updated_at, $4)
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status.as_str())
+        .bind(error.map(|e| e.to_string()))
+        .bind(at)
+        .execute(&mut *c)
+        .await
+        .db()?;
+    }
+    if added && statuses::writes_event(status) {
+        let row = sqlx::query(GET_MESSAGE_SQL.as_str())
+            .bind(id)
+            .fetch_one(&mut *c)
+            .await
+            .db()?;
+        let m = rows::message_at(&row, 0, Some(current))?;
+        emit::insert(c, vec![build::message_status(&m, status, at, error, None)])
+            .await
+            .db()?;
+    }
+    Ok(())
+}
+
+/// A message's status, its row locked until the transaction ends (`None`: no such message, or a
+/// status this version does not know).
+async fn lock_status(c: &mut PgConnection, id: &str) -> StoreResult<Option<MessageStatus>> {
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM messages WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await
+            .db()?;
+    Ok(status.and_then(|s| MessageStatus::parse(&s)))
+}
+
+/// Removes a message's outbox row.
+async fn delete_outbox(c: &mut PgConnection, message_id: &str) -> StoreResult<()> {
+    sqlx::query("DELETE FROM outbox WHERE message_id = $1")
+        .bind(message_id)
+        .execute(&mut *c)
+        .await
+        .db()?;
+    Ok(())
+}

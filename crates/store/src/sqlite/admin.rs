@@ -1,0 +1,206 @@
+//! [`AdminStore`] on SQLite: tenants, API keys, apps and channels, as plain rows.
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+
+use super::SqliteStore;
+use super::rows::{self, collect};
+use crate::error::{StoreError, StoreResult};
+use crate::model::*;
+use crate::sql::{API_KEY_COLS, APP_COLS, CHANNEL_COLS, LIST_TENANTS_SQL, TENANT_COLS};
+use crate::store::AdminStore;
+
+#[async_trait]
+impl AdminStore for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
+    async fn create_tenant(&self, t: &Tenant) -> StoreResult<()> {
+        let t = t.clone();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO tenants (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![t.id, t.name, t.created_at],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_tenant(&self, id: &str) -> StoreResult<Option<Tenant>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            let sql = format!("SELECT {TENANT_COLS} FROM tenants WHERE id = ?1");
+            Ok(c.query_row(&sql, [id], rows::tenant).optional()?)
+        })
+        .await
+    }
+
+    async fn list_tenants(&self) -> StoreResult<Vec<Tenant>> {
+        self.read(|c| collect(c, &LIST_TENANTS_SQL, [], rows::tenant))
+            .await
+    }
+
+    async fn create_api_key(&self, k: &ApiKey) -> StoreResult<()> {
+        let k = k.clone();
+        self.write(move |c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO api_keys ({API_KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                ),
+                params![
+                    k.id,
+                    k.tenant_id,
+                    k.name,
+                    k.key_hash,
+                    k.key_prefix,
+                    k.is_admin,
+                    k.created_at,
+                    k.revoked_at
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn find_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKey>> {
+        let h = key_hash.to_string();
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {API_KEY_COLS} FROM api_keys WHERE key_hash = ?1 AND revoked_at IS NULL"
+            );
+            Ok(c.query_row(&sql, [h], rows::api_key).optional()?)
+        })
+        .await
+    }
+
+    async fn list_api_keys(&self, tenant_id: Option<&str>) -> StoreResult<Vec<ApiKey>> {
+        let t = tenant_id.map(str::to_string);
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {API_KEY_COLS} FROM api_keys WHERE (?1 IS NULL OR tenant_id = ?1) ORDER BY id"
+            );
+            collect(c, &sql, [t], rows::api_key)
+        })
+        .await
+    }
+
+    async fn create_app(&self, a: &App) -> StoreResult<()> {
+        let a = a.clone();
+        self.write(move |c| {
+            c.execute(
+                &format!("INSERT INTO apps ({APP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                params![
+                    a.id,
+                    a.tenant_id,
+                    a.name,
+                    a.meta_app_id,
+                    a.app_secret_enc,
+                    a.verify_token_enc,
+                    a.verify_token_hash,
+                    a.created_at
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_app(&self, id: &str) -> StoreResult<Option<App>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            let sql = format!("SELECT {APP_COLS} FROM apps WHERE id = ?1");
+            Ok(c.query_row(&sql, [id], rows::app).optional()?)
+        })
+        .await
+    }
+
+    async fn list_apps(&self, tenant_id: Option<&str>) -> StoreResult<Vec<App>> {
+        let t = tenant_id.map(str::to_string);
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {APP_COLS} FROM apps WHERE (?1 IS NULL OR tenant_id = ?1) ORDER BY id"
+            );
+            collect(c, &sql, [t], rows::app)
+        })
+        .await
+    }
+
+    async fn find_app_by_verify_token(&self, hash: &str) -> StoreResult<Option<App>> {
+        let h = hash.to_string();
+        self.read(move |c| {
+            let sql = format!("SELECT {APP_COLS} FROM apps WHERE verify_token_hash = ?1 LIMIT 1");
+            Ok(c.query_row(&sql, [h], rows::app).optional()?)
+        })
+        .await
+    }
+
+    async fn create_channel(&self, ch: &Channel) -> StoreResult<()> {
+        let ch = ch.clone();
+        self.write(move |c| {
+            c.execute(
+                &format!("INSERT INTO channels ({CHANNEL_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
+                params![ch.id, ch.tenant_id, ch.app_id, ch.phone_number_id, ch.waba_id, ch.display_phone_number, ch.access_token_enc, ch.graph_base_url, ch.graph_version, ch.throughput_mps, ch.messaging_tier, ch.created_at, ch.updated_at],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_channel(&self, ch: &Channel) -> StoreResult<()> {
+        let ch = ch.clone();
+        self.write(move |c| {
+            let n = c.execute(
+                "UPDATE channels SET app_id = ?2, waba_id = ?3, display_phone_number = ?4, access_token_enc = ?5, graph_base_url = ?6, graph_version = ?7, throughput_mps = ?8, messaging_tier = ?9, updated_at = ?10 WHERE id = ?1",
+                params![ch.id, ch.app_id, ch.waba_id, ch.display_phone_number, ch.access_token_enc, ch.graph_base_url, ch.graph_version, ch.throughput_mps, ch.messaging_tier, ch.updated_at],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("channel {}", ch.id)));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_channel(&self, id: &str) -> StoreResult<Option<Channel>> {
+        self.channel_where("id", id).await
+    }
+
+    async fn find_channel_by_phone_number_id(&self, pnid: &str) -> StoreResult<Option<Channel>> {
+        self.channel_where("phone_number_id", pnid).await
+    }
+
+    async fn find_channel_by_waba(&self, waba_id: &str) -> StoreResult<Option<Channel>> {
+        self.channel_where("waba_id", waba_id).await
+    }
+
+    async fn list_channels(&self, tenant_id: Option<&str>) -> StoreResult<Vec<Channel>> {
+        let t = tenant_id.map(str::to_string);
+        self.read(move |c| {
+            let sql = format!(
+                "SELECT {CHANNEL_COLS} FROM channels WHERE (?1 IS NULL OR tenant_id = ?1) ORDER BY id"
+            );
+            collect(c, &sql, [t], rows::channel)
+        })
+        .await
+    }
+}
+
+impl SqliteStore {
+    async fn channel_where(&self, col: &'static str, value: &str) -> StoreResult<Option<Channel>> {
+        let v = value.to_string();
+        self.read(move |c| {
+            let sql =
+                format!("SELECT {CHANNEL_COLS} FROM channels WHERE {col} = ?1 ORDER BY id LIMIT 1");
+            Ok(c.query_row(&sql, [v], rows::channel).optional()?)
+        })
+        .await
+    }
+}

@@ -1,0 +1,260 @@
+//! [`MessageStore`] on SQLite: the enqueue of an outbound message (its contact, session, FEP
+//! window, message, history and outbox row, with their events) as one job on the writer, behind
+//! the send policy when asked; messages read on a reader.
+
+use async_trait::async_trait;
+use openbsp_domain::windows::Refusal;
+use rusqlite::{Connection, params};
+
+use super::rows::{self, collect};
+use super::{SqliteStore, emit, history, resolve, windows};
+use crate::error::StoreResult;
+use crate::events::kind as ev;
+use crate::model::*;
+use crate::policy::SendCheck;
+use crate::sql::{COUNT_BY_STATUS_SQL, MESSAGE_COLS};
+use crate::statuses;
+use crate::store::MessageStore;
+
+#[async_trait]
+impl MessageStore for SqliteStore {
+    async fn enqueue_outbound(&self, new: NewOutbound) -> StoreResult<EnqueueOutcome> {
+        // Serialise on the caller's thread: the writer is the one thread every write waits for.
+        let content = new.message.content.to_string();
+        let payload = new.payload.to_string();
+        self.write(move |c| enqueue(c, &new, &content, &payload))
+            .await
+    }
+
+    async fn enqueue_checked(
+        &self,
+        new: NewOutbound,
+        check: &SendCheck,
+    ) -> StoreResult<Result<EnqueueOutcome, Refusal>> {
+        let content = new.message.content.to_string();
+        let payload = new.payload.to_string();
+        let check = check.clone();
+        // One job on the writer: the policy reads the writer's own (always warm) pages, and
+        // the send path never opens a read transaction.
+        self.write(move |c| {
+            let m = &new.message;
+            if let Some(key) = &m.idempotency_key
+                && rows::message_where(c, &m.tenant_id, "idempotency_key", key)?.is_some()
+            {
+                return enqueue(c, &new, &content, &payload).map(Ok);
+            }
+            let conversation = windows::conversation(c, &m.tenant_id, &m.channel_id, &new.contact)?;
+            match crate::policy::plan(&conversation, &check, m.created_at) {
+                Ok(plan) => enqueue_in(
+                    c,
+                    &new,
+                    &content,
+                    &payload,
+                    &plan.session,
+                    plan.open_fep_until,
+                )
+                .map(Ok),
+                Err(refusal) => Ok(Err(refusal)),
+            }
+        })
+        .await
+    }
+
+    async fn get_message(
+        &self,
+        tenant_id: &str,
+        id_or_wamid: &str,
+    ) -> StoreResult<Option<Message>> {
+        let (t, id) = (tenant_id.to_string(), id_or_wamid.to_string());
+        self.read(move |c| {
+            let col = if statuses::is_gateway_id(&id) {
+                "id"
+            } else {
+                "wamid"
+            };
+            rows::message_where(c, &t, col, &id)
+        })
+        .await
+    }
+
+    async fn find_message_by_idempotency_key(
+        &self,
+        tenant_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<Message>> {
+        let (t, k) = (tenant_id.to_string(), key.to_string());
+        self.read(move |c| rows::message_where(c, &t, "idempotency_key", &k))
+            .await
+    }
+
+    async fn message_history(&self, message_id: &str) -> StoreResult<Vec<StatusEntry>> {
+        let id = message_id.to_string();
+        self.read(move |c| {
+            collect(
+                c,
+                "SELECT status, at, error FROM message_statuses WHERE message_id = ?1 ORDER BY at, status",
+                [id],
+                rows::status_entry,
+            )
+        })
+        .await
+    }
+
+    async fn list_messages(
+        &self,
+        tenant_id: &str,
+        f: &MessageFilter,
+        page: &Page,
+    ) -> StoreResult<Vec<Message>> {
+        let t = tenant_id.to_string();
+        let f = f.clone();
+        let page = page.clone();
+        self.read(move |c| {
+            // A session's messages are read through its index: a plain equality, not the
+            // optional-filter form the planner cannot use an index for.
+            let by_session = if f.session_id.is_some() {
+                "session_id = ?10"
+            } else {
+                "?10 IS NULL"
+            };
+            let sql = format!(
+                "SELECT {MESSAGE_COLS} FROM messages WHERE {by_session} AND tenant_id = ?1
+                 AND (?2 IS NULL OR channel_id = ?2)
+                 AND (?3 IS NULL OR status = ?3)
+                 AND (?4 IS NULL OR direction = ?4)
+                 AND (?5 IS NULL OR recipient = ?5)
+                 AND (?6 IS NULL OR created_at >= ?6)
+                 AND (?7 IS NULL OR created_at < ?7)
+                 AND (?8 IS NULL OR id < ?8)
+                 ORDER BY id DESC LIMIT ?9"
+            );
+            collect(
+                c,
+                &sql,
+                params![
+                    t,
+                    f.channel_id,
+                    f.status.map(|s| s.as_str()),
+                    f.direction.map(|d| d.as_str()),
+                    f.recipient,
+                    f.created_from,
+                    f.created_to,
+                    page.after,
+                    page.limit,
+                    f.session_id
+                ],
+                rows::message,
+            )
+        })
+        .await
+    }
+
+    async fn count_messages_by_status(&self) -> StoreResult<Vec<(String, i64)>> {
+        self.read(|c| collect(c, COUNT_BY_STATUS_SQL, [], |r| Ok((r.get(0)?, r.get(1)?))))
+            .await
+    }
+
+    async fn count_messages(&self, tenant_id: &str) -> StoreResult<i64> {
+        let t = tenant_id.to_string();
+        self.read(move |c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM messages WHERE tenant_id = ?1",
+                [t],
+                |r| r.get(0),
+            )?)
+        })
+        .await
+    }
+}
+
+/// [`enqueue_in`] the session and FEP window the request itself asks for.
+fn enqueue(
+    c: &Connection,
+    new: &NewOutbound,
+    content: &str,
+    payload: &str,
+) -> StoreResult<EnqueueOutcome> {
+    enqueue_in(c, new, content, payload, &new.session, new.open_fep_until)
+}
+
+/// Stores `new` (`content` and `payload` serialised) into the session `spec` finds or opens,
+/// opening a FEP window until `fep`; a repeated idempotency key is answered with the message
+/// it made.
+fn enqueue_in(
+    c: &Connection,
+    new: &NewOutbound,
+    content: &str,
+    payload: &str,
+    spec: &SessionSpec,
+    fep: Option<i64>,
+) -> StoreResult<EnqueueOutcome> {
+    let mut message = new.message.clone();
+    let m = &mut message;
+    if let Some(key) = &m.idempotency_key
+        && let Some(existing) = rows::message_where(c, &m.tenant_id, "idempotency_key", key)?
+    {
+        let hash: Option<String> = c
+            .prepare_cached("SELECT request_hash FROM messages WHERE id = ?1")?
+            .query_row([&existing.id], |r| r.get(0))?;
+        return Ok(if hash.as_deref() == Some(new.request_hash.as_str()) {
+            EnqueueOutcome::Existing(existing)
+        } else {
+            EnqueueOutcome::KeyReused(existing)
+        });
+    }
+    let contact_id = match &new.profile {
+        // A Session Start names the contact as it links and names it, with its own event.
+        Some(p) => {
+            resolve::upsert_profiled(
+                c,
+                &m.tenant_id,
+                &new.contact,
+                p.also.as_ref(),
+                p.name.as_deref(),
+                m.created_at,
+            )?
+            .0
+        }
+        None => {
+            let (id, created) =
+                resolve::find_or_create(c, &m.tenant_id, &new.contact, m.created_at)?;
+            if created {
+                emit::contact(c, &m.tenant_id, &id, None, m.created_at)?;
+            }
+            id
+        }
+    };
+    let (session, opened) = windows::open_session(
+        c,
+        &m.tenant_id,
+        &m.channel_id,
+        &contact_id,
+        spec,
+        m.created_at,
+    )?;
+    if opened {
+        emit::insert(
+            c,
+            &crate::events::session(ev::SESSION_OPENED, &session, m.created_at),
+        )?;
+    }
+    if let Some(until) = fep {
+        windows::open_fep(
+            c,
+            &m.tenant_id,
+            &m.channel_id,
+            &contact_id,
+            m.created_at,
+            until,
+        )?;
+    }
+    m.contact_id = Some(contact_id);
+    m.session_id = Some(session.id);
+    history::insert_message(c, m, content, Some(&new.request_hash))?;
+    c.prepare_cached(
+        "INSERT INTO outbox (message_id, tenant_id, channel_id, state, priority, attempts, next_attempt_at, payload)
+         VALUES (?1, ?2, ?3, 'pending', ?4, 0, ?5, ?6)",
+    )?
+    .execute(params![m.id, m.tenant_id, m.channel_id, new.priority, m.created_at, payload])?;
+    Ok(EnqueueOutcome::Created(message))
+}

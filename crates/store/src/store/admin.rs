@@ -1,0 +1,66 @@
+//! Administration: the installation's tenants, their API keys, Meta apps and channels, and
+//! whether the database answers.
+
+use async_trait::async_trait;
+
+use crate::error::StoreResult;
+use crate::model::*;
+
+/// Tenants, API keys, apps and channels: what provisioning (the admin API and the CLI),
+/// authentication and the routing of Meta's webhooks read and write.
+#[async_trait]
+pub trait AdminStore: Send + Sync {
+    /// `"sqlite"` or `"postgres"`.
+    fn backend(&self) -> &'static str;
+
+    /// Checks the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Stores a new tenant.
+    async fn create_tenant(&self, tenant: &Tenant) -> StoreResult<()>;
+
+    /// A tenant by id.
+    async fn get_tenant(&self, id: &str) -> StoreResult<Option<Tenant>>;
+
+    /// All tenants, oldest first.
+    async fn list_tenants(&self) -> StoreResult<Vec<Tenant>>;
+
+    /// Stores a new API key (its hash).
+    async fn create_api_key(&self, key: &ApiKey) -> StoreResult<()>;
+
+    /// The key with this hash, if not revoked.
+    async fn find_api_key(&self, key_hash: &str) -> StoreResult<Option<ApiKey>>;
+
+    /// Keys of a tenant (or all, for `None`).
+    async fn list_api_keys(&self, tenant_id: Option<&str>) -> StoreResult<Vec<ApiKey>>;
+
+    /// Stores a new app.
+    async fn create_app(&self, app: &App) -> StoreResult<()>;
+
+    /// An app by id.
+    async fn get_app(&self, id: &str) -> StoreResult<Option<App>>;
+
+    /// Apps of a tenant (or all).
+    async fn list_apps(&self, tenant_id: Option<&str>) -> StoreResult<Vec<App>>;
+
+    /// The app with this verify-token hash.
+    async fn find_app_by_verify_token(&self, hash: &str) -> StoreResult<Option<App>>;
+
+    /// Stores a new channel; `Conflict` if its phone number id is taken.
+    async fn create_channel(&self, channel: &Channel) -> StoreResult<()>;
+
+    /// Replaces a channel's mutable fields (token, base URL, throughput, tier…).
+    async fn update_channel(&self, channel: &Channel) -> StoreResult<()>;
+
+    /// A channel by id.
+    async fn get_channel(&self, id: &str) -> StoreResult<Option<Channel>>;
+
+    /// A channel by Meta's phone number id (installation-wide: for webhooks and routing).
+    async fn find_channel_by_phone_number_id(&self, pnid: &str) -> StoreResult<Option<Channel>>;
+
+    /// The first channel of a WABA.
+    async fn find_channel_by_waba(&self, waba_id: &str) -> StoreResult<Option<Channel>>;
+
+    /// Channels of a tenant (or all).
+    async fn list_channels(&self, tenant_id: Option<&str>) -> StoreResult<Vec<Channel>>;
+}

@@ -1,0 +1,49 @@
+//! Meta's webhooks: the verified payloads kept until processed, and what processing applies to
+//! the store (status updates and inbound messages).
+
+use async_trait::async_trait;
+
+use crate::error::StoreResult;
+use crate::model::*;
+
+/// Meta's webhook payloads and their effects.
+#[async_trait]
+pub trait InboxStore: Send + Sync {
+    /// Stores a verified webhook payload (batched with concurrent calls).
+    async fn insert_inbox(&self, item: &InboxItem) -> StoreResult<()>;
+
+    /// Payloads not yet processed, oldest first.
+    async fn unprocessed_inbox(&self, limit: u32) -> StoreResult<Vec<InboxItem>>;
+
+    /// Marks payloads processed, writing `events` (Meta's envelopes for the tenants whose
+    /// endpoints want Meta's format) in the same transaction.
+    async fn mark_inbox_processed(
+        &self,
+        ids: &[String],
+        at: i64,
+        events: &[NewEvent],
+    ) -> StoreResult<()>;
+
+    /// Applies a status: history row (deduplicated on message and status), status only
+    /// forward, `wamid` learnt from the callback data if the send's answer was lost, and the
+    /// outbox row of a reconciled send removed. A `pricing_category` sets the kind of the
+    /// message's session if that is still unknown.
+    async fn apply_status(&self, update: &StatusUpdate) -> StoreResult<StatusOutcome>;
+
+    /// Stores an inbound message with its effects, in one transaction; `false` (and nothing
+    /// changed) if that `wamid` was already stored. Effects:
+    /// - the contact is found by `new.contact` or `new.also`, or created; a missing identifier
+    ///   is filled in; when the two identifiers belong to two contacts, they are merged into
+    ///   the older one (messages, sessions and windows move; a second open session on the same
+    ///   channel is closed with reason `merged`; the newer contact is deleted);
+    /// - the profile name and username are updated when given;
+    /// - `changed_number` moves the contact to the new `wa_id` (the old one goes to
+    ///   `previous_wa_ids`; a contact that already had the new number is merged into it);
+    /// - `opt_out` sets or clears the marketing opt-out;
+    /// - `opens_window`: the window's `last_inbound_at` becomes the message's time (if later),
+    ///   `entry_point_at` too when `entry_point`; the message joins the open session (renewing
+    ///   `expires_at` to 24 h after it and `last_inbound_at`), or opens one (`kind` service,
+    ///   `opened_by` inbound). Without `opens_window` it joins the open session if there is one;
+    /// - `context_wamid` is resolved to the gateway's message id when the gateway has it.
+    async fn insert_inbound(&self, new: &NewInbound) -> StoreResult<bool>;
+}
