@@ -6,6 +6,8 @@
 //! the rows, and write what this decides.
 
 use openbsp_domain::MessageStatus;
+use openbsp_domain::ids::MessageId;
+use openbsp_domain::refs::MessageRef;
 use serde_json::Value;
 
 use crate::model::*;
@@ -14,16 +16,19 @@ use crate::model::*;
 /// first status of an outbound message, so that any status Meta reports moves it.
 pub(crate) const UNKNOWN_READS_AS: MessageStatus = MessageStatus::Queued;
 
-/// Whether `id` is the gateway's message id (`msg_…`) rather than Meta's `wamid`.
+/// Whether `id` names a message by the gateway's id (`msg_…`, well-formed or not: a malformed
+/// one names no message) rather than by Meta's `wamid`.
 pub(crate) fn is_gateway_id(id: &str) -> bool {
-    id.starts_with("msg_")
+    !matches!(MessageRef::parse(id), Ok(MessageRef::Wamid(_)))
 }
 
 /// The gateway's message id that a status's callback data carries, if it carries one: where
 /// to look for the message when none has the status's `wamid` (the send's answer was lost, a
 /// crash), among the channel's outbound messages.
 pub(crate) fn callback_id(u: &StatusUpdate) -> Option<&str> {
-    u.callback_data.as_deref().filter(|id| is_gateway_id(id))
+    u.callback_data
+        .as_deref()
+        .filter(|id| MessageId::parse(id).is_ok())
 }
 
 /// A stored status name, as a status update reads it ([`UNKNOWN_READS_AS`] if unknown).
@@ -189,8 +194,12 @@ mod tests {
     fn a_gateway_id_in_the_callback_data_names_the_message() {
         let mut u = update(Sent);
         assert_eq!(callback_id(&u), None);
+        let id = MessageId::new_at(1_000);
+        u.callback_data = Some(id.to_string());
+        assert_eq!(callback_id(&u), Some(id.as_str()));
+        // A client's own data that merely looks like one names nothing.
         u.callback_data = Some("msg_01j".into());
-        assert_eq!(callback_id(&u), Some("msg_01j"));
+        assert_eq!(callback_id(&u), None);
         u.callback_data = Some("order 42".into());
         assert_eq!(callback_id(&u), None);
         assert!(is_gateway_id("msg_x") && !is_gateway_id("wamid.msg_x"));

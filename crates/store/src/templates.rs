@@ -348,5 +348,5 @@ pub(crate) fn matches_id(t: &Template, id: Option<&str>) -> bool {
 
 /// Whether an id is the gateway's (`tpl_…`) rather than Meta's.
 pub(crate) fn is_gateway_id(id: &str) -> bool {
-    id.starts_with("tpl_")
+    openbsp_domain::ids::TemplateId::parse(id).is_ok()
 }
