@@ -463,6 +463,53 @@ pub fn event_json(e: &Event) -> Value {
     to_value(EventView::new(e))
 }
 
+/// [`EventView`] borrowing the event, for the hot path of delivery: serialized straight to
+/// bytes, with no copy of its data (the same fields, in the same order).
+#[derive(Serialize)]
+struct EventRef<'a> {
+    created_at: String,
+    data: &'a Value,
+    id: &'a str,
+    object: &'static str,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+}
+
+/// An event as its native delivery's body: the bytes of [`EventView`], made without copying
+/// the event's data.
+pub fn event_bytes(e: &Event) -> Vec<u8> {
+    serde_json::to_vec(&EventRef {
+        created_at: rfc3339(e.created_at),
+        data: &e.data,
+        id: &e.id,
+        object: "event",
+        event_type: &e.kind,
+    })
+    .expect("a view serializes to JSON")
+}
+
+#[cfg(test)]
+mod event_bytes_tests {
+    use super::*;
+
+    #[test]
+    fn an_events_delivery_body_is_its_view() {
+        let e = Event {
+            id: "evt_01".into(),
+            tenant_id: "ten_01".into(),
+            kind: "message.status".into(),
+            format: event_format::NATIVE.into(),
+            data: serde_json::json!({"message": {"id": "msg_01", "status": "sent"}, "z": [1, 2]}),
+            created_at: 1_750_000_000_123,
+            cursor: EventCursor::default(),
+        };
+        assert_eq!(
+            event_bytes(&e),
+            serde_json::to_vec(&event_json(&e)).unwrap()
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

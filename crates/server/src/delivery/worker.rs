@@ -352,12 +352,11 @@ fn humantime(ms: i64) -> String {
 
 /// The body an endpoint receives for an event: the native event, or Meta's envelope.
 pub fn body(e: &WebhookEndpoint, ev: &Event) -> Vec<u8> {
-    let value = if e.format == event_format::META {
-        &ev.data
+    if e.format == event_format::META {
+        serde_json::to_vec(&ev.data).unwrap_or_default()
     } else {
-        &views::event_json(ev)
-    };
-    serde_json::to_vec(value).unwrap_or_default()
+        views::event_bytes(ev)
+    }
 }
 
 /// Where a batch goes, and how it is signed.
