@@ -412,23 +412,6 @@ fn scrub_str(s: &str) -> String {
 const WABA: &str = "900100";
 const COLD: &str = "15559990000";
 
-/// A template with every component kind, valid as Meta wants it.
-fn shipping(name: &str, language: &str) -> Value {
-    json!({"name": name, "language": language, "category": "UTILITY", "components": [
-        {"type": "HEADER", "format": "TEXT", "text": "Order {{1}}", "example": {"header_text": ["A1"]}},
-        {"type": "BODY", "text": "Hi {{1}}, your order {{2}} is ready now.", "example": {"body_text": [["Ann", "A1"]]}},
-        {"type": "FOOTER", "text": "Reply STOP to opt out"},
-        {"type": "BUTTONS", "buttons": [
-            {"type": "URL", "text": "Track", "url": "https://shop.test/t/{{1}}", "example": ["https://shop.test/t/A1"]},
-            {"type": "QUICK_REPLY", "text": "Thanks"}]}
-    ]})
-}
-
-fn with_channel(mut v: Value) -> Value {
-    v["channel"] = json!(PNID);
-    v
-}
-
 /// The parameters `shipping` needs.
 fn shipping_parameters() -> Value {
     json!([

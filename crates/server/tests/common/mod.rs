@@ -419,3 +419,21 @@ pub fn envelope(value_extra: Value) -> String {
     }
     json!({"object": "whatsapp_business_account", "entry": [{"id": "900100", "changes": [{"field": "messages", "value": value}]}]}).to_string()
 }
+
+/// A template with every component kind, valid as Meta wants it.
+pub fn shipping(name: &str, language: &str) -> Value {
+    json!({"name": name, "language": language, "category": "UTILITY", "components": [
+        {"type": "HEADER", "format": "TEXT", "text": "Order {{1}}", "example": {"header_text": ["A1"]}},
+        {"type": "BODY", "text": "Hi {{1}}, your order {{2}} is ready now.", "example": {"body_text": [["Ann", "A1"]]}},
+        {"type": "FOOTER", "text": "Reply STOP to opt out"},
+        {"type": "BUTTONS", "buttons": [
+            {"type": "URL", "text": "Track", "url": "https://shop.test/t/{{1}}", "example": ["https://shop.test/t/A1"]},
+            {"type": "QUICK_REPLY", "text": "Thanks"}]}
+    ]})
+}
+
+/// A native request body: `v` with the test channel.
+pub fn with_channel(mut v: Value) -> Value {
+    v["channel"] = json!(PNID);
+    v
+}

@@ -14,7 +14,7 @@ use crate::fixtures::*;
 use crate::webhook_endpoints::endpoint;
 
 /// Every native event of a tenant, oldest first, as (type, data).
-async fn all_events(store: &Arc<dyn Store>, tenant_id: &str) -> Vec<(String, Value)> {
+pub async fn all_events(store: &Arc<dyn Store>, tenant_id: &str) -> Vec<(String, Value)> {
     let mut out = store
         .list_events(
             tenant_id,

@@ -1,14 +1,12 @@
 //! A Session Start's enqueue: the send policy, the contact it names (the identifier it links,
 //! the name it gives) and the message commit in one transaction, or nothing does.
 
-use std::sync::Arc;
-
 use openbsp_domain::windows::{Refusal, SendKind};
 use openbsp_store::policy::SendCheck;
 use openbsp_store::*;
 use openbsp_testkit::Backend;
-use serde_json::Value;
 
+use crate::events::all_events;
 use crate::fixtures::*;
 
 const T: i64 = 1_750_000_000_000;
@@ -32,21 +30,6 @@ fn started(channel: &Channel, at: i64, key: &str, name: &str) -> NewOutbound {
     n
 }
 
-async fn events(store: &Arc<dyn Store>, tenant_id: &str) -> Vec<(String, Value)> {
-    let mut out = store
-        .list_events(
-            tenant_id,
-            &EventFilter {
-                limit: 1000,
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("list events");
-    out.reverse();
-    out.into_iter().map(|e| (e.kind, e.data)).collect()
-}
-
 pub async fn a_session_start_names_its_contact_in_the_enqueues_transaction(backend: Backend) {
     let (_db, store) = open_store(backend).await;
     let w = world(&store, "Acme").await;
@@ -63,7 +46,7 @@ pub async fn a_session_start_names_its_contact_in_the_enqueues_transaction(backe
     assert_eq!(refused, Err(Refusal::WindowClosed { closed_at: None }));
     assert_eq!(store.find_contact(&w.tenant.id, &key).await.unwrap(), None);
     assert_eq!(store.count_messages(&w.tenant.id).await.unwrap(), 0);
-    assert!(events(&store, &w.tenant.id).await.is_empty());
+    assert!(all_events(&store, &w.tenant.id).await.is_empty());
 
     // Allowed (a template): the contact is created with its name and its BSUID linked, in the
     // same transaction as the message, its session and its outbox row, with their events.
@@ -98,7 +81,7 @@ pub async fn a_session_start_names_its_contact_in_the_enqueues_transaction(backe
         .unwrap()
         .unwrap();
     assert_eq!(s.opened_by, "session_start");
-    let evs = events(&store, &w.tenant.id).await;
+    let evs = all_events(&store, &w.tenant.id).await;
     let kinds: Vec<&str> = evs.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         kinds,
@@ -125,7 +108,7 @@ pub async fn a_session_start_names_its_contact_in_the_enqueues_transaction(backe
         .unwrap()
         .unwrap();
     assert_eq!(again.profile_name.as_deref(), Some("Ada"));
-    assert_eq!(events(&store, &w.tenant.id).await.len(), evs.len());
+    assert_eq!(all_events(&store, &w.tenant.id).await.len(), evs.len());
 
     // A later start joins the open session and renames the contact (one contact.updated).
     let next = match store
@@ -143,7 +126,7 @@ pub async fn a_session_start_names_its_contact_in_the_enqueues_transaction(backe
         .unwrap()
         .unwrap();
     assert_eq!(renamed.profile_name.as_deref(), Some("Ada L."));
-    let evs = events(&store, &w.tenant.id).await;
+    let evs = all_events(&store, &w.tenant.id).await;
     let kinds: Vec<&str> = evs[3..].iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(kinds, ["contact.updated", "message.status"], "{evs:#?}");
     assert_eq!(
