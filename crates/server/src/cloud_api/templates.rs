@@ -12,6 +12,8 @@ use openbsp_store::{Template, TemplateFilter};
 use openbsp_wire::MetaError;
 use serde_json::{Value, json};
 
+use openbsp_wire::ids::TemplateName;
+
 use super::{check_version, tenant};
 use crate::core::{Core, templates as service};
 use crate::http::error::{GraphError, unknown_object};
@@ -213,7 +215,8 @@ pub async fn delete(
                 .ok_or_else(|| GraphError::from(unknown_object(id)))?,
         ),
     };
-    service::delete(&state, &tenant_id, &channel, name, one.as_ref()).await?;
+    let name = TemplateName::parse(name).map_err(|_| service::no_such_name(name))?;
+    service::delete(&state, &tenant_id, &channel, &name, one.as_ref()).await?;
     Ok(Json(json!({"success": true})))
 }
 

@@ -22,6 +22,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use openbsp_domain::refs::ChannelRef;
+use openbsp_wire::ids::{LanguageCode, TemplateName};
 
 use super::{Core, CoreError, CoreResult};
 
@@ -375,7 +376,7 @@ pub async fn delete(
     core: &Core,
     tenant_id: &str,
     channel: &Channel,
-    name: &str,
+    name: &TemplateName,
     one: Option<&Template>,
 ) -> CoreResult<Vec<Template>> {
     let live = core
@@ -389,10 +390,7 @@ pub async fn delete(
         })
         .await?;
     if live.is_empty() {
-        return Err(CoreError::NotFound {
-            what: format!("template {name}"),
-            id: format!("template {name}"),
-        });
+        return Err(no_such_name(name));
     }
     let mut query = vec![("name".to_string(), name.to_string())];
     if let Some(t) = one {
@@ -595,9 +593,10 @@ pub struct TemplateUse {
 pub async fn find_for_send(
     core: &Core,
     channel: &Channel,
-    name: &str,
-    language: &str,
+    name: &TemplateName,
+    language: &LanguageCode,
 ) -> CoreResult<Option<Arc<Template>>> {
+    let (name, language) = (name.as_str(), language.as_str());
     let key = format!(
         "{}\u{0}{}\u{0}{name}\u{0}{language}",
         channel.tenant_id, channel.waba_id
@@ -641,6 +640,20 @@ pub async fn find_for_send(
     Ok(found)
 }
 
+/// The stored template a send's `name` and `language.code` name; `None` when either is not
+/// even well-formed (no template can have it, and Meta is not asked).
+async fn named(
+    core: &Core,
+    channel: &Channel,
+    name: &str,
+    language: &str,
+) -> CoreResult<Option<Arc<Template>>> {
+    match (TemplateName::parse(name), LanguageCode::parse(language)) {
+        (Ok(n), Ok(l)) => find_for_send(core, channel, &n, &l).await,
+        _ => Ok(None),
+    }
+}
+
 /// Checks a send's `template` object against the stored template: usable (132001 / 132015 /
 /// 132016) and with fitting parameters (132000 / 132005 / 132012 / 132018); renders it.
 pub async fn check_send(core: &Core, channel: &Channel, object: &Value) -> CoreResult<TemplateUse> {
@@ -649,7 +662,7 @@ pub async fn check_send(core: &Core, channel: &Channel, object: &Value) -> CoreR
         .pointer("/language/code")
         .and_then(Value::as_str)
         .unwrap_or("");
-    let Some(t) = find_for_send(core, channel, name, language).await? else {
+    let Some(t) = named(core, channel, name, language).await? else {
         let others: Vec<String> = core
             .store
             .list_templates(&TemplateFilter {
@@ -741,7 +754,7 @@ pub async fn fill_variables(
         .pointer("/language/code")
         .and_then(Value::as_str)
         .unwrap_or("");
-    let Some(t) = find_for_send(core, channel, name, language).await? else {
+    let Some(t) = named(core, channel, name, language).await? else {
         // Unknown: the send check says so, in Meta's words.
         return Err(check_send(core, channel, object)
             .await
@@ -805,4 +818,12 @@ pub async fn history(
     t: &Template,
 ) -> CoreResult<Vec<openbsp_store::TemplateEvent>> {
     Ok(core.store.template_history(tenant_id, &t.id).await?)
+}
+
+/// The error for a name no template of the tenant's WABA has (also a malformed one).
+pub fn no_such_name(name: &str) -> CoreError {
+    CoreError::NotFound {
+        what: format!("template {name}"),
+        id: format!("template {name}"),
+    }
 }

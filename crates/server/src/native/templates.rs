@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use openbsp_store::views::to_value;
 use openbsp_store::{Channel, TemplateFilter};
+use openbsp_wire::ids::TemplateName;
 use openbsp_wire::template::{check_send as render, components_from_values};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -162,7 +163,8 @@ async fn delete_one(
 ) -> Result<Json<DeletedTemplatesView>, ApiError> {
     let t = templates::get(&core, &auth.tenant_id, &id, false).await?;
     let channel = templates::waba_channel(&core, &auth.tenant_id, &t.waba_id).await?;
-    let deleted = templates::delete(&core, &auth.tenant_id, &channel, &t.name, Some(&t)).await?;
+    let name = TemplateName::from_stored(&t.name);
+    let deleted = templates::delete(&core, &auth.tenant_id, &channel, &name, Some(&t)).await?;
     Ok(Json(DeletedTemplatesView::new(&deleted)))
 }
 
@@ -187,6 +189,7 @@ async fn delete_by_name(
         .or(q.waba_id)
         .ok_or_else(|| ApiError::bad_request("channel is required"))?;
     let channel = templates::waba_channel(&core, &auth.tenant_id, &c).await?;
+    let name = TemplateName::parse(&name).map_err(|_| templates::no_such_name(&name))?;
     let deleted = templates::delete(&core, &auth.tenant_id, &channel, &name, None).await?;
     Ok(Json(DeletedTemplatesView::new(&deleted)))
 }
