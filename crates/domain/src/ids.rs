@@ -158,10 +158,6 @@ gateway_id! {
     ChannelId = prefix::CHANNEL
 }
 gateway_id! {
-    /// A session's id (`ses_…`).
-    SessionId = prefix::SESSION
-}
-gateway_id! {
     /// A template's gateway id (`tpl_…`).
     TemplateId = prefix::TEMPLATE
 }

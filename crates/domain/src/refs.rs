@@ -2,7 +2,6 @@
 //! id or `wamid`, a contact by gateway id, phone number or BSUID, a channel by gateway id or
 //! phone number id. The core matches on the kind instead of looking at prefixes.
 
-use openbsp_wire::ParseContext;
 use openbsp_wire::ids::{Bsuid, WaId};
 
 use crate::ids::{ChannelId, ContactId, MessageId, NotAnId, prefix};
@@ -87,13 +86,6 @@ impl ChannelRef {
             ChannelRef::Id(id) => id.as_str(),
             ChannelRef::PhoneNumberId(p) => p,
         }
-    }
-}
-
-/// The parse context of a business number (for local phone notations).
-pub fn business(display_phone_number: &str) -> ParseContext {
-    ParseContext {
-        business_phone: Some(display_phone_number.to_string()),
     }
 }
 
