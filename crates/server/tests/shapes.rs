@@ -1864,6 +1864,12 @@ async fn cloud_api(b: Backend) {
                 t.post(&format!("/latest/{PNID}/messages"), &ok).await,
             ),
             (
+                "bad version before a missing token (100)",
+                Api::anonymous(&app)
+                    .post(&format!("/latest/{PNID}/messages"), &ok)
+                    .await,
+            ),
+            (
                 "unknown phone number id (100/33)",
                 t.post("/v23.0/999999/messages", &ok).await,
             ),

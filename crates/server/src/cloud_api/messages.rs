@@ -3,35 +3,26 @@
 //! the client gets Meta's own `wamid`.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use bytes::Bytes;
 use openbsp_wire::send::{Outgoing, ParseContext, Surface, parse_outgoing_in};
 use openbsp_wire::{MetaError, Recipient, SendRequest};
 use serde_json::{Value, json};
 
-use super::{check_version, tenant};
-use openbsp_domain::refs::ChannelRef;
-
 use crate::core::Core;
 use crate::core::messages::{self, Awaited, SendInput};
+use crate::http::auth::GraphChannel;
 use crate::http::body::idempotency_key;
-use crate::http::error::{GraphError, unknown_object};
+use crate::http::error::GraphError;
 
 /// The send (or a mark-as-read).
 pub async fn send(
     State(core): State<Core>,
-    Path((version, pnid)): Path<(String, String)>,
+    GraphChannel { tenant_id, channel }: GraphChannel,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, GraphError> {
-    check_version(&version)?;
-    let tenant_id = tenant(&core, &headers).await?;
-    let channel = match ChannelRef::parse(&pnid) {
-        Some(r) => core.tenant_channel(&tenant_id, &r).await?,
-        None => None,
-    }
-    .ok_or_else(|| unknown_object(&pnid))?;
     let v: Value = serde_json::from_slice(&body).map_err(|_| {
         MetaError::invalid_parameter("The request body could not be parsed as JSON.")
     })?;

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 
 use openbsp_wire::ids::TemplateName;
 
-use super::{check_version, tenant};
 use crate::core::{Core, templates as service};
+use crate::http::auth::GraphTenant;
 use crate::http::error::{GraphError, unknown_object};
 
 /// Meta's default and largest page sizes for template lists.
@@ -56,19 +56,6 @@ async fn waba(
     Ok(service::waba_channel(state, tenant_id, waba_id).await?)
 }
 
-/// Checks the version and the key, and finds the tenant's WABA (Meta's 100/33 otherwise).
-async fn authorized_waba(
-    state: &Core,
-    version: &str,
-    waba_id: &str,
-    headers: &HeaderMap,
-) -> Result<(String, openbsp_store::Channel), GraphError> {
-    check_version(version)?;
-    let tenant_id = tenant(state, headers).await?;
-    let channel = waba(state, &tenant_id, waba_id).await?;
-    Ok((tenant_id, channel))
-}
-
 fn body_json(body: &Bytes) -> Result<Value, GraphError> {
     serde_json::from_slice(body).map_err(|_| {
         GraphError::from(MetaError::invalid_parameter(
@@ -81,11 +68,12 @@ fn body_json(body: &Bytes) -> Result<Value, GraphError> {
 /// `fields`, `limit`, `after`; Meta's cursor paging (`next` only when a page follows).
 pub async fn list(
     State(state): State<Core>,
+    GraphTenant { tenant_id }: GraphTenant,
     Path((version, waba_id)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    let (tenant_id, channel) = authorized_waba(&state, &version, &waba_id, &headers).await?;
+    let channel = waba(&state, &tenant_id, &waba_id).await?;
     let limit = match q.get("limit") {
         None => DEFAULT_LIMIT,
         Some(l) => l
@@ -182,11 +170,11 @@ fn urlencoding(s: &str) -> String {
 /// `POST /{version}/{waba_id}/message_templates`: `{id, status, category}`.
 pub async fn create(
     State(state): State<Core>,
-    Path((version, waba_id)): Path<(String, String)>,
-    headers: HeaderMap,
+    GraphTenant { tenant_id }: GraphTenant,
+    Path((_, waba_id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, GraphError> {
-    let (tenant_id, channel) = authorized_waba(&state, &version, &waba_id, &headers).await?;
+    let channel = waba(&state, &tenant_id, &waba_id).await?;
     let v = body_json(&body)?;
     let t = service::create(&state, &tenant_id, &channel, &v).await?;
     Ok(Json(json!({
@@ -199,11 +187,11 @@ pub async fn create(
 /// `DELETE /{version}/{waba_id}/message_templates?name=[&hsm_id=]`: `{"success": true}`.
 pub async fn delete(
     State(state): State<Core>,
-    Path((version, waba_id)): Path<(String, String)>,
+    GraphTenant { tenant_id }: GraphTenant,
+    Path((_, waba_id)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
-    let (tenant_id, channel) = authorized_waba(&state, &version, &waba_id, &headers).await?;
+    let channel = waba(&state, &tenant_id, &waba_id).await?;
     let name = q
         .get("name")
         .ok_or_else(|| MetaError::invalid_parameter("The parameter name is required."))?;
@@ -227,11 +215,9 @@ async fn template(state: &Core, tenant_id: &str, id: &str) -> Result<Template, G
 /// `GET /{version}/{template_id}`.
 pub async fn get_one(
     State(state): State<Core>,
-    Path((version, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    GraphTenant { tenant_id }: GraphTenant,
+    Path((_, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, GraphError> {
-    check_version(&version)?;
-    let tenant_id = tenant(&state, &headers).await?;
     Ok(Json(template_json(
         &template(&state, &tenant_id, &id).await?,
     )))
@@ -240,12 +226,10 @@ pub async fn get_one(
 /// `POST /{version}/{template_id}`: an edit; `{"success": true}`.
 pub async fn edit(
     State(state): State<Core>,
-    Path((version, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    GraphTenant { tenant_id }: GraphTenant,
+    Path((_, id)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Json<Value>, GraphError> {
-    check_version(&version)?;
-    let tenant_id = tenant(&state, &headers).await?;
     let t = template(&state, &tenant_id, &id).await?;
     let channel = waba(&state, &tenant_id, &t.waba_id).await?;
     let v = body_json(&body)?;

@@ -1,15 +1,20 @@
 //! API-key authentication, as extractors (a request that is not authorized never reaches a
-//! handler): [`TenantAuth`] for tenant routes, [`AdminAuth`] for
-//! admin routes. Keys are looked up by their SHA-256 (cached briefly); the key itself is never
+//! handler): [`TenantAuth`] for native tenant routes, [`AdminAuth`] for admin routes, and
+//! for the Graph-shaped routes [`GraphTenant`] (the path's version, then the key, as Meta
+//! checks them) and [`GraphChannel`] (that, and the tenant's number in the path). Keys are looked up by their SHA-256 (cached briefly); the key itself is never
 //! stored or logged.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use openbsp_domain::crypto::hash_secret;
-use openbsp_store::ApiKey;
+use openbsp_domain::refs::ChannelRef;
+use openbsp_store::{ApiKey, Channel};
+use openbsp_wire::MetaError;
+use openbsp_wire::error::codes;
 
-use super::error::ApiError;
+use super::error::{ApiError, GraphError, unknown_object};
 use crate::core::Core;
+use crate::core::admin::is_graph_version;
 
 /// A request authenticated with a tenant's API key.
 #[derive(Debug, Clone)]
@@ -87,5 +92,86 @@ impl FromRequestParts<Core> for AdminAuth {
         } else {
             Err(ApiError::forbidden("this route needs an admin key"))
         }
+    }
+}
+
+/// A Graph-shaped request's tenant: the `{version}` path segment is checked first (Meta's 100
+/// for an unknown one), then the bearer token must be a live tenant key (else Meta's 190).
+#[derive(Debug, Clone)]
+pub struct GraphTenant {
+    /// The tenant the key belongs to.
+    pub tenant_id: String,
+}
+
+/// A Graph-shaped request on one of the tenant's numbers: [`GraphTenant`], and the
+/// `{phone_number_id}` path segment names a channel of that tenant (phone number id or
+/// channel id); another tenant's number, or none, is Meta's unknown object (100/33).
+#[derive(Debug, Clone)]
+pub struct GraphChannel {
+    /// The tenant the key belongs to.
+    pub tenant_id: String,
+    /// The channel the path names.
+    pub channel: Channel,
+}
+
+/// The value of one of a request's path parameters.
+async fn path_param(parts: &mut Parts, core: &Core, name: &str) -> Option<String> {
+    let params = RawPathParams::from_request_parts(parts, core).await.ok()?;
+    params
+        .iter()
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Checks a `{version}` path segment like the Graph API.
+pub fn check_version(version: &str) -> Result<(), GraphError> {
+    if is_graph_version(version) {
+        Ok(())
+    } else {
+        Err(MetaError::invalid_parameter(format!("Unknown path components: /{version}")).into())
+    }
+}
+
+/// The tenant whose live key is the request's bearer token, else Meta's 190.
+async fn graph_tenant(core: &Core, headers: &axum::http::HeaderMap) -> Result<String, GraphError> {
+    let token = bearer(headers).ok_or_else(MetaError::access_token)?;
+    let key = lookup(core, token)
+        .await
+        .map_err(|e| GraphError {
+            error: MetaError::new(codes::UNKNOWN, None),
+            cause: Some(Box::new(e)),
+        })?
+        .ok_or_else(MetaError::access_token)?;
+    key.tenant_id
+        .ok_or_else(|| MetaError::access_token().into())
+}
+
+impl FromRequestParts<Core> for GraphTenant {
+    type Rejection = GraphError;
+
+    async fn from_request_parts(parts: &mut Parts, core: &Core) -> Result<Self, GraphError> {
+        if let Some(version) = path_param(parts, core, "version").await {
+            check_version(&version)?;
+        }
+        Ok(GraphTenant {
+            tenant_id: graph_tenant(core, &parts.headers).await?,
+        })
+    }
+}
+
+impl FromRequestParts<Core> for GraphChannel {
+    type Rejection = GraphError;
+
+    async fn from_request_parts(parts: &mut Parts, core: &Core) -> Result<Self, GraphError> {
+        let GraphTenant { tenant_id } = GraphTenant::from_request_parts(parts, core).await?;
+        let given = path_param(parts, core, "phone_number_id")
+            .await
+            .unwrap_or_default();
+        let channel = match ChannelRef::parse(&given) {
+            Some(r) => core.tenant_channel(&tenant_id, &r).await?,
+            None => None,
+        }
+        .ok_or_else(|| unknown_object(&given))?;
+        Ok(GraphChannel { tenant_id, channel })
     }
 }
