@@ -731,6 +731,40 @@ async fn session_start_opens_a_conversation_in_one_call(b: Backend) {
         true
     );
 
+    // Concurrent starts to a new contact: one opens the session (201, not reused), the
+    // others join it (200, reused), all in the one session.
+    let body = json!({
+        "channel": PNID,
+        "contact": {"wa_id": "15559990014"},
+        "message": {"type": "template", "template": {"name": "order_update", "language": {"code": "es"}}},
+    });
+    let answers =
+        futures::future::join_all((0..6).map(|_| app.post("/v1/sessions", &app.api_key, &body)))
+            .await;
+    let mut statuses: Vec<(u16, bool)> = answers
+        .iter()
+        .map(|r| (r.status, r.body["session"]["reused"].as_bool().unwrap()))
+        .collect();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [
+            (200, true),
+            (200, true),
+            (200, true),
+            (200, true),
+            (200, true),
+            (201, false)
+        ],
+        "{:#?}",
+        answers.iter().map(|r| &r.body).collect::<Vec<_>>()
+    );
+    let ids: std::collections::BTreeSet<&str> = answers
+        .iter()
+        .map(|r| r.body["session"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+
     // Bad requests name what is wrong.
     for (bad, what) in [
         (

@@ -378,7 +378,14 @@ pub struct ContactProfile {
 #[derive(Debug, Clone, PartialEq)]
 pub enum EnqueueOutcome {
     /// Stored and queued.
-    Created(Message),
+    Created {
+        /// The message.
+        message: Message,
+        /// Its enqueue opened its session (no session of its channel and contact was open):
+        /// decided in the enqueue's transaction, so of two concurrent first sends exactly one
+        /// opened it.
+        opened_session: bool,
+    },
     /// The idempotency key was seen with the same request: the first message.
     Existing(Message),
     /// The idempotency key was seen with a different request.

@@ -37,6 +37,8 @@ openbsp_testkit::on_both_backends! {
     old_events_and_attempts_are_pruned => crate::events::old_events_and_attempts_are_pruned,
     a_session_start_names_its_contact_in_the_enqueues_transaction =>
         crate::session_start::a_session_start_names_its_contact_in_the_enqueues_transaction,
+    of_concurrent_first_sends_exactly_one_opens_the_session =>
+        crate::session_start::of_concurrent_first_sends_exactly_one_opens_the_session,
     tenants_and_keys => crate::setup::tenants_and_keys,
     apps_and_channels => crate::setup::apps_and_channels,
     concurrent_opens_migrate_once => crate::setup::concurrent_opens_migrate_once,

@@ -84,6 +84,8 @@ pub struct Accepted {
     /// Whether this call stored it (false: a retry under the same `Idempotency-Key`, answered
     /// with the first message).
     pub created: bool,
+    /// Whether this call's enqueue opened the message's session (decided in its transaction).
+    pub opened_session: bool,
 }
 
 /// What became of a send whose caller waited for Meta.
@@ -154,17 +156,22 @@ async fn send_with_id(core: &Core, id: String, input: SendInput<'_>) -> CoreResu
         .await?
         .map_err(|r| CoreError::Refused(refusal_error(r)))?;
     match outcome {
-        EnqueueOutcome::Created(message) => {
+        EnqueueOutcome::Created {
+            message,
+            opened_session,
+        } => {
             metrics::counter!("openbsp_messages_accepted_total").increment(1);
             core.sender_wake.notify_one();
             Ok(Accepted {
                 message,
                 created: true,
+                opened_session,
             })
         }
         EnqueueOutcome::Existing(message) => Ok(Accepted {
             message,
             created: false,
+            opened_session: false,
         }),
         EnqueueOutcome::KeyReused(first) => Err(CoreError::KeyReused { first: first.id }),
     }

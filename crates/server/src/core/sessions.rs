@@ -146,12 +146,6 @@ pub fn recipient_of(c: &Contact) -> CoreResult<ContactKey> {
 /// window is closed; anything when it is open). A refused start stores nothing. Idempotent
 /// under the `Idempotency-Key`: a retry answers the first start and changes nothing.
 pub async fn start(core: &Core, input: StartInput<'_>) -> CoreResult<Started> {
-    // Only to tell the caller whether the session was open before: the policy itself reads
-    // the conversation inside the enqueue's transaction.
-    let before = core
-        .store
-        .conversation(input.tenant_id, &input.channel.id, &input.contact)
-        .await?;
     let send = SendInput {
         tenant_id: input.tenant_id,
         channel: input.channel,
@@ -171,11 +165,7 @@ pub async fn start(core: &Core, input: StartInput<'_>) -> CoreResult<Started> {
         .clone()
         .ok_or_else(|| CoreError::internal(format!("message {} has no session", message.id)))?;
     let session = get(core, input.tenant_id, &session_id).await?;
-    let reused = !accepted.created
-        || before
-            .open_session
-            .as_ref()
-            .is_some_and(|s| s.id == session.id);
+    let reused = !accepted.opened_session;
     if !reused {
         core.session_wake.notify_one();
         metrics::counter!("openbsp_sessions_opened_total", "by" => "session_start").increment(1);

@@ -256,5 +256,8 @@ fn enqueue_in(
          VALUES (?1, ?2, ?3, 'pending', ?4, 0, ?5, ?6)",
     )?
     .execute(params![m.id, m.tenant_id, m.channel_id, new.priority, m.created_at, payload])?;
-    Ok(EnqueueOutcome::Created(message))
+    Ok(EnqueueOutcome::Created {
+        message,
+        opened_session: opened,
+    })
 }

@@ -533,7 +533,7 @@ pub async fn concurrent_enqueues_to_a_new_contact_share_one_session(backend: Bac
         Default::default();
     for t in tasks {
         match t.await.unwrap().unwrap() {
-            EnqueueOutcome::Created(m) => {
+            EnqueueOutcome::Created { message: m, .. } => {
                 by_recipient
                     .entry(m.recipient.clone())
                     .or_default()
@@ -2266,7 +2266,7 @@ pub async fn enqueue_checked_answers_retries_then_applies_the_policy(backend: Ba
     );
     // A template may open the conversation: a session as the policy plans it.
     let m = match checked(outbound(&w.channel, "15550001", T), template(false)).await {
-        Ok(EnqueueOutcome::Created(m)) => m,
+        Ok(EnqueueOutcome::Created { message: m, .. }) => m,
         other => panic!("expected Created, got {other:?}"),
     };
     let s = session(&store, &w.tenant.id, m.session_id.as_deref().unwrap()).await;
@@ -2290,7 +2290,7 @@ pub async fn enqueue_checked_answers_retries_then_applies_the_policy(backend: Ba
     )
     .await
     {
-        Ok(EnqueueOutcome::Created(m)) => m,
+        Ok(EnqueueOutcome::Created { message: m, .. }) => m,
         other => panic!("expected Created, got {other:?}"),
     };
     assert_eq!(reply.session_id, m.session_id);
@@ -2351,7 +2351,7 @@ pub async fn enqueue_checked_answers_retries_then_applies_the_policy(backend: Ba
     );
     assert!(matches!(
         checked(outbound(&w.channel, "15550002", later), template(false)).await,
-        Ok(EnqueueOutcome::Created(_))
+        Ok(EnqueueOutcome::Created { .. })
     ));
 
     // Many at once (batched together), some allowed and some refused: each as if alone; two
@@ -2378,7 +2378,7 @@ pub async fn enqueue_checked_answers_retries_then_applies_the_policy(backend: Ba
         let (i, out) = t.await.unwrap();
         if i % 2 == 0 {
             assert!(
-                matches!(out, Ok(EnqueueOutcome::Created(_))),
+                matches!(out, Ok(EnqueueOutcome::Created { .. })),
                 "{i}: {out:?}"
             );
         } else {
@@ -2405,8 +2405,13 @@ pub async fn enqueue_checked_answers_retries_then_applies_the_policy(backend: Ba
     // A refused request stores nothing, so the other is judged alone (unless it was stored
     // before the first was looked at: then the first finds its key).
     match (&a, &b) {
-        (Err(Refusal::WindowClosed { .. }), Ok(EnqueueOutcome::Created(_))) => {}
-        (Ok(EnqueueOutcome::KeyReused(first)), Ok(EnqueueOutcome::Created(second))) => {
+        (Err(Refusal::WindowClosed { .. }), Ok(EnqueueOutcome::Created { .. })) => {}
+        (
+            Ok(EnqueueOutcome::KeyReused(first)),
+            Ok(EnqueueOutcome::Created {
+                message: second, ..
+            }),
+        ) => {
             assert_eq!(first, second)
         }
         other => panic!("{other:?}"),

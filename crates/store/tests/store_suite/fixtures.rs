@@ -160,7 +160,7 @@ pub fn keyed(channel: &Channel, to: &str, at: i64, key: &str, hash: &str) -> New
 /// Enqueues and expects a new message.
 pub async fn enqueue(store: &Arc<dyn Store>, new: NewOutbound) -> Message {
     match store.enqueue_outbound(new).await.expect("enqueue") {
-        EnqueueOutcome::Created(m) => m,
+        EnqueueOutcome::Created { message: m, .. } => m,
         other => panic!("expected Created, got {other:?}"),
     }
 }

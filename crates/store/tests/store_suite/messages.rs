@@ -174,7 +174,7 @@ pub async fn concurrent_enqueues_land_once(backend: Backend) {
     let mut contacts: HashMap<String, HashSet<String>> = HashMap::new();
     for t in tasks {
         match t.await.unwrap().unwrap() {
-            EnqueueOutcome::Created(m) => {
+            EnqueueOutcome::Created { message: m, .. } => {
                 contacts
                     .entry(m.recipient.clone())
                     .or_default()
@@ -221,15 +221,21 @@ pub async fn concurrent_enqueues_with_one_key(backend: Backend) {
     }
     let created: Vec<&(&str, EnqueueOutcome)> = outcomes
         .iter()
-        .filter(|(_, o)| matches!(o, EnqueueOutcome::Created(_)))
+        .filter(|(_, o)| matches!(o, EnqueueOutcome::Created { .. }))
         .collect();
     assert_eq!(created.len(), 1, "exactly one request creates the message");
-    let (winner_hash, EnqueueOutcome::Created(winner)) = created[0] else {
+    let (
+        winner_hash,
+        EnqueueOutcome::Created {
+            message: winner, ..
+        },
+    ) = created[0]
+    else {
         unreachable!()
     };
     for (hash, out) in &outcomes {
         match out {
-            EnqueueOutcome::Created(m) => assert_eq!(m.id, winner.id),
+            EnqueueOutcome::Created { message: m, .. } => assert_eq!(m.id, winner.id),
             EnqueueOutcome::Existing(m) => {
                 assert_eq!(hash, winner_hash);
                 assert_eq!(m, winner);
@@ -266,7 +272,7 @@ pub async fn a_bad_request_does_not_fail_its_neighbours(backend: Backend) {
             assert!(matches!(out, Err(StoreError::Conflict(_))), "{out:?}");
         } else {
             assert!(
-                matches!(out, Ok(EnqueueOutcome::Created(_))),
+                matches!(out, Ok(EnqueueOutcome::Created { .. })),
                 "{i}: {out:?}"
             );
         }

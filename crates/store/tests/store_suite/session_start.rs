@@ -56,8 +56,11 @@ pub async fn a_session_start_names_its_contact_in_the_enqueues_transaction(backe
         .await
         .unwrap()
     {
-        Ok(EnqueueOutcome::Created(m)) => m,
-        other => panic!("expected Created, got {other:?}"),
+        Ok(EnqueueOutcome::Created {
+            message: m,
+            opened_session: true,
+        }) => m,
+        other => panic!("expected Created, opening its session, got {other:?}"),
     };
     let c = store
         .find_contact(&w.tenant.id, &key)
@@ -116,8 +119,11 @@ pub async fn a_session_start_names_its_contact_in_the_enqueues_transaction(backe
         .await
         .unwrap()
     {
-        Ok(EnqueueOutcome::Created(n)) => n,
-        other => panic!("expected Created, got {other:?}"),
+        Ok(EnqueueOutcome::Created {
+            message: n,
+            opened_session: false,
+        }) => n,
+        other => panic!("expected Created in the open session, got {other:?}"),
     };
     assert_eq!(next.session_id, m.session_id);
     let renamed = store
@@ -135,4 +141,40 @@ pub async fn a_session_start_names_its_contact_in_the_enqueues_transaction(backe
         "{}",
         evs[3].1
     );
+}
+
+/// Of concurrent first sends to a new contact, exactly one opens the session (the store says
+/// which, from inside the enqueue's transaction); the others join it.
+pub async fn of_concurrent_first_sends_exactly_one_opens_the_session(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "Acme").await;
+    let template = check(SendKind::Template { marketing: false });
+    let runs = (0..8).map(|i| {
+        let store = store.clone();
+        let n = started(&w.channel, T + i, &format!("c{i}"), "Ada");
+        let template = template.clone();
+        tokio::spawn(async move { store.enqueue_checked(n, &template).await })
+    });
+    let mut opened = 0;
+    let mut sessions = std::collections::BTreeSet::new();
+    for run in runs.collect::<Vec<_>>() {
+        match run.await.unwrap().unwrap() {
+            Ok(EnqueueOutcome::Created {
+                message,
+                opened_session,
+            }) => {
+                opened += usize::from(opened_session);
+                sessions.insert(message.session_id.unwrap());
+            }
+            other => panic!("expected Created, got {other:?}"),
+        }
+    }
+    assert_eq!(opened, 1, "exactly one send opened the session");
+    assert_eq!(sessions.len(), 1, "all joined one session: {sessions:?}");
+    let opened_events = all_events(&store, &w.tenant.id)
+        .await
+        .into_iter()
+        .filter(|(k, _)| k == "session.opened")
+        .count();
+    assert_eq!(opened_events, 1);
 }

@@ -836,7 +836,7 @@ pub async fn templates_messages_keep_their_template_and_text(backend: Backend) {
     };
     let new = templated(&w.channel, "15550002", 11_000, 2);
     let checked = match store.enqueue_checked(new, &check).await.unwrap() {
-        Ok(EnqueueOutcome::Created(m)) => m,
+        Ok(EnqueueOutcome::Created { message: m, .. }) => m,
         other => panic!("expected Created, got {other:?}"),
     };
     let stored = message(&store, &w.tenant.id, &checked.id).await;

@@ -64,7 +64,7 @@ pub async fn enqueue_throughput(backend: Backend) {
                         .unwrap();
                 }
                 match store.enqueue_outbound(new).await {
-                    Ok(EnqueueOutcome::Created(_)) => {}
+                    Ok(EnqueueOutcome::Created { .. }) => {}
                     other => panic!("enqueue failed: {other:?}"),
                 }
                 latencies.push(t.elapsed());

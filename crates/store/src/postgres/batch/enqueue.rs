@@ -15,6 +15,7 @@ use super::outbound::{SET_SESSIONS_SQL, insert_outbound, open_fep_windows};
 use super::sessions::{SessionChange, join_sessions};
 use crate::error::{StoreError, StoreResult};
 use crate::events as build;
+use crate::events::kind as ev;
 use crate::model::*;
 use crate::policy::SendCheck;
 use crate::postgres::conn::{DbResult, chunks, text_bytes};
@@ -178,6 +179,7 @@ pub(in crate::postgres) async fn enqueue_set(
     }
     // Sessions opened or closed, by the message whose enqueue did it (for its events).
     let mut session_events: HashMap<usize, Vec<SessionChange>> = HashMap::new();
+    let mut opened = vec![false; items.len()];
     if !inserts.is_empty() {
         open_fep_windows(c, items, &created).await?;
         insert_outbound(c, items, &mut created).await?;
@@ -210,6 +212,9 @@ pub(in crate::postgres) async fn enqueue_set(
                 new_events.push(build::contact_updated(&contact, &["created"], m.created_at));
             }
             for (kind, s, at) in session_events.remove(&i).unwrap_or_default() {
+                if kind == ev::SESSION_OPENED {
+                    opened[i] = true;
+                }
                 new_events.push(build::session(kind, &s, at));
             }
             if statuses::writes_event(m.status) {
@@ -222,9 +227,10 @@ pub(in crate::postgres) async fn enqueue_set(
     let mut outcomes = Vec::with_capacity(items.len());
     for (i, new) in items.iter().enumerate() {
         let outcome = match &plans[i] {
-            Plan::Insert => Ok(EnqueueOutcome::Created(
-                created[i].clone().unwrap_or_else(|| new.message.clone()),
-            )),
+            Plan::Insert => Ok(EnqueueOutcome::Created {
+                message: created[i].clone().unwrap_or_else(|| new.message.clone()),
+                opened_session: opened[i],
+            }),
             Plan::Found(msg, hash) => Ok(by_hash(new, msg, hash.as_deref())),
             Plan::Follow(p) => match &created[*p] {
                 Some(msg) => Ok(by_hash(new, msg, Some(&items[*p].request_hash))),

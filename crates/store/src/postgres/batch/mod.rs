@@ -252,7 +252,7 @@ async fn commit(
         Ok(outcomes)
             if outcomes
                 .iter()
-                .any(|o| matches!(o, Ok(EnqueueOutcome::Created(_)))) =>
+                .any(|o| matches!(o, Ok(EnqueueOutcome::Created { .. }))) =>
         {
             conn.signal.bump();
         }
