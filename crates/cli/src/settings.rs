@@ -52,7 +52,7 @@ const KNOWN_KEYS: &[&str] = &[
     "simulator_listen",
     "cloud_api_wait_ms",
     "sender_request_timeout_ms",
-    "sender_inflight_timeout_ms",
+    "sender_lease_ttl_ms",
     "sender_reconcile_grace_ms",
     "sender_retry_base_ms",
     "sender_poll_interval_ms",

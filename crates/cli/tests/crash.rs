@@ -70,7 +70,7 @@ impl Gateway {
             ])
             .env("OPENBSP_MASTER_KEY", MASTER_KEY)
             .env("OPENBSP_SENDER_REQUEST_TIMEOUT_MS", "2000")
-            .env("OPENBSP_SENDER_INFLIGHT_TIMEOUT_MS", "3000")
+            .env("OPENBSP_SENDER_LEASE_TTL_MS", "2000")
             .env("OPENBSP_SENDER_RECONCILE_GRACE_MS", "3000")
             .env("OPENBSP_SENDER_RETRY_BASE_MS", "100")
             .env("OPENBSP_SENDER_POLL_INTERVAL_MS", "50")

@@ -34,6 +34,8 @@ pub mod prefix {
     pub const INBOX: &str = "whk";
     /// A webhook endpoint of a tenant.
     pub const WEBHOOK_ENDPOINT: &str = "whe";
+    /// A running gateway process (the holder of its leases).
+    pub const REPLICA: &str = "rep";
 }
 
 /// A new id with `prefix`, for the current time.

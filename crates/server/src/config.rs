@@ -86,8 +86,10 @@ pub const DEFAULT_OPT_IN_KEYWORDS: &[&str] = &["START"];
 pub struct SenderConfig {
     /// Timeout of one Graph API request.
     pub request_timeout: Duration,
-    /// A send in flight longer than this lost its sender (a crash): its outcome is unknown.
-    pub inflight_timeout: Duration,
+    /// How long a channel's sender lease lasts unless renewed (renewed every third of it): a
+    /// replica that dies gives its channels up this long after its last renewal, and its sends
+    /// in flight are then orphans whose outcome is unknown.
+    pub lease_ttl: Duration,
     /// How long a send whose outcome is unknown waits for Meta's status webhook to reconcile
     /// it before it is sent again.
     pub reconcile_grace: Duration,
@@ -105,7 +107,7 @@ impl Default for SenderConfig {
     fn default() -> Self {
         SenderConfig {
             request_timeout: Duration::from_secs(15),
-            inflight_timeout: Duration::from_secs(45),
+            lease_ttl: Duration::from_secs(10),
             reconcile_grace: Duration::from_secs(60),
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(300),
@@ -118,10 +120,16 @@ impl Default for SenderConfig {
 impl SenderConfig {
     /// Checks the settings agree with each other; the error names the setting.
     pub fn validate(&self) -> Result<(), String> {
-        if self.inflight_timeout <= self.request_timeout {
+        if self.reconcile_grace <= self.request_timeout {
             return Err(format!(
-                "sender.inflight_timeout ({:?}) must be longer than sender.request_timeout ({:?}), or live sends would be sent twice",
-                self.inflight_timeout, self.request_timeout
+                "sender.reconcile_grace ({:?}) must be longer than sender.request_timeout ({:?}), or a send still being posted by a replica that lost its lease could be sent again",
+                self.reconcile_grace, self.request_timeout
+            ));
+        }
+        if self.lease_ttl < Duration::from_millis(300) {
+            return Err(format!(
+                "sender.lease_ttl ({:?}) must be at least 300 ms",
+                self.lease_ttl
             ));
         }
         if self.max_attempts == 0 {

@@ -29,16 +29,16 @@ use std::sync::Arc;
 pub use error::{StoreError, StoreResult};
 pub use model::*;
 pub use store::{
-    AdminStore, ContactStore, EndpointStore, EventStore, InboxStore, MessageStore, OutboxStore,
-    SessionStore, Store, TemplateStore,
+    AdminStore, ContactStore, EndpointStore, EventStore, InboxStore, LeaseStore, MessageStore,
+    OutboxStore, SessionStore, Store, TemplateStore,
 };
 
 /// The area traits: what a caller of store methods on a `dyn Store` brings into scope
 /// (`use openbsp_store::prelude::*;`).
 pub mod prelude {
     pub use crate::store::{
-        AdminStore, ContactStore, EndpointStore, EventStore, InboxStore, MessageStore, OutboxStore,
-        SessionStore, Store, TemplateStore,
+        AdminStore, ContactStore, EndpointStore, EventStore, InboxStore, LeaseStore, MessageStore,
+        OutboxStore, SessionStore, Store, TemplateStore,
     };
 }
 

@@ -405,6 +405,29 @@ pub struct OutboxItem {
     pub attempts: u32,
     /// Graph API body.
     pub payload: Value,
+    /// The term of the channel's sender lease it was claimed under.
+    pub term: i64,
+}
+
+/// The name of a channel's sender lease.
+pub fn sender_lease(channel_id: &str) -> String {
+    format!("sender:{channel_id}")
+}
+
+/// The name of the lease of the jobs that must run once across replicas.
+pub const LEADER_LEASE: &str = "leader";
+
+/// One holding of a lease (see [`crate::LeaseStore`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// `sender:<channel id>` or `leader`.
+    pub name: String,
+    /// Who holds it (a replica's id).
+    pub holder: String,
+    /// The holding's number: each new holding of the name is one more than the last.
+    pub term: i64,
+    /// It lapses then unless renewed (ms).
+    pub expires_at: i64,
 }
 
 /// The outcome of one send attempt.
@@ -414,6 +437,8 @@ pub enum SendResult {
     Accepted {
         /// Message.
         message_id: String,
+        /// The term of the sender lease the send was claimed under ([`OutboxItem::term`]).
+        term: i64,
         /// Meta's id.
         wamid: String,
         /// When.
@@ -423,6 +448,8 @@ pub enum SendResult {
     Failed {
         /// Message.
         message_id: String,
+        /// The term of the sender lease the send was claimed under ([`OutboxItem::term`]).
+        term: i64,
         /// Meta's error object (code, message, details).
         error: Value,
         /// When.
@@ -432,6 +459,8 @@ pub enum SendResult {
     Retry {
         /// Message.
         message_id: String,
+        /// The term of the sender lease the send was claimed under ([`OutboxItem::term`]).
+        term: i64,
         /// When to try again.
         next_at: i64,
         /// Why it failed this time.

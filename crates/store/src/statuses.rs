@@ -139,6 +139,29 @@ pub(crate) fn send_outcome(r: &SendResult) -> Option<SendOutcome<'_>> {
     }
 }
 
+/// The claim term a send result was made under.
+pub(crate) fn term(r: &SendResult) -> i64 {
+    match r {
+        SendResult::Accepted { term, .. }
+        | SendResult::Failed { term, .. }
+        | SendResult::Retry { term, .. } => *term,
+    }
+}
+
+/// Whether a send result may be recorded, given its outbox row: `None` if the row is gone
+/// (Meta's status webhook settled it), else its state and claim term. A retry only while the
+/// send is in flight under the result's term; Meta's answer unless another term is posting it.
+pub(crate) fn may_record(r: &SendResult, row: Option<(&str, Option<i64>)>) -> bool {
+    let mine = |(state, claim): (&str, Option<i64>)| state == "inflight" && claim == Some(term(r));
+    match r {
+        SendResult::Retry { .. } => row.is_some_and(mine),
+        _ => match row {
+            None => true,
+            Some((state, claim)) => state != "inflight" || mine((state, claim)),
+        },
+    }
+}
+
 /// The message a send result is about.
 pub(crate) fn message_id(r: &SendResult) -> &str {
     match r {
@@ -291,6 +314,7 @@ mod tests {
     fn send_results_accept_fail_or_retry() {
         let accepted = SendResult::Accepted {
             message_id: "msg_1".into(),
+            term: 1,
             wamid: "wamid.B".into(),
             at: 5,
         };
@@ -302,6 +326,7 @@ mod tests {
         let error = json!({"code": 100});
         let failed = SendResult::Failed {
             message_id: "msg_2".into(),
+            term: 1,
             error: error.clone(),
             at: 6,
         };
@@ -309,11 +334,42 @@ mod tests {
         assert_eq!((o.status, o.wamid, o.error), (Failed, None, Some(&error)));
         let retry = SendResult::Retry {
             message_id: "msg_3".into(),
+            term: 1,
             next_at: 7,
             error,
         };
         assert!(send_outcome(&retry).is_none());
         let ids: Vec<&str> = [&accepted, &failed, &retry].map(message_id).to_vec();
         assert_eq!(ids, ["msg_1", "msg_2", "msg_3"]);
+    }
+
+    #[test]
+    fn only_the_claims_term_reschedules_and_no_one_settles_a_send_another_term_posts() {
+        let accepted = SendResult::Accepted {
+            message_id: "msg_1".into(),
+            term: 2,
+            wamid: "wamid.B".into(),
+            at: 5,
+        };
+        let retry = SendResult::Retry {
+            message_id: "msg_1".into(),
+            term: 2,
+            next_at: 7,
+            error: json!({}),
+        };
+        let cases = [
+            // (the outbox row, accepted recorded, retry recorded)
+            (Some(("inflight", Some(2))), true, true),
+            // Another holding claimed it again: it is posting it; neither is ours to record.
+            (Some(("inflight", Some(3))), false, false),
+            // Put back by the sweep: Meta's answer settles it; a retry changes nothing.
+            (Some(("pending", None)), true, false),
+            // Settled by a status webhook: the answer is recorded, the retry has nothing to do.
+            (None, true, false),
+        ];
+        for (row, a, r) in cases {
+            assert_eq!(may_record(&accepted, row), a, "{row:?}");
+            assert_eq!(may_record(&retry, row), r, "{row:?}");
+        }
     }
 }

@@ -58,7 +58,8 @@ openbsp_testkit::on_both_backends! {
         crate::outbox::claim_sends_by_priority_due_time_and_limit,
     concurrent_claims_never_share_a_row => crate::outbox::concurrent_claims_never_share_a_row,
     record_send_results => crate::outbox::record_send_results,
-    requeue_stale_sends => crate::outbox::requeue_stale_sends,
+    orphaned_sends_are_put_back_and_only_their_claim_records =>
+        crate::outbox::orphaned_sends_are_put_back_and_only_their_claim_records,
     results_in_one_call_apply_in_order => crate::outbox::results_in_one_call_apply_in_order,
     many_results_at_once => crate::outbox::many_results_at_once,
 

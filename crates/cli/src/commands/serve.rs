@@ -30,9 +30,10 @@ pub struct ServeArgs {
     /// Graph API request timeout, ms [default: 15000].
     #[arg(long, env = "OPENBSP_SENDER_REQUEST_TIMEOUT_MS")]
     pub sender_request_timeout_ms: Option<u64>,
-    /// After how long an in-flight send is presumed orphaned by a crash, ms [default: 45000].
-    #[arg(long, env = "OPENBSP_SENDER_INFLIGHT_TIMEOUT_MS")]
-    pub sender_inflight_timeout_ms: Option<u64>,
+    /// How long a channel's sender lease lasts unless renewed, ms [default: 10000]: a dead
+    /// replica's channels are taken over this long after its last renewal.
+    #[arg(long, env = "OPENBSP_SENDER_LEASE_TTL_MS")]
+    pub sender_lease_ttl_ms: Option<u64>,
     /// How long an orphaned send waits for Meta's status webhook before it is resent, ms
     /// [default: 60000].
     #[arg(long, env = "OPENBSP_SENDER_RECONCILE_GRACE_MS")]
@@ -81,11 +82,7 @@ fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
             "sender_request_timeout_ms",
             d.request_timeout,
         )?,
-        inflight_timeout: s.duration_ms(
-            a.sender_inflight_timeout_ms,
-            "sender_inflight_timeout_ms",
-            d.inflight_timeout,
-        )?,
+        lease_ttl: s.duration_ms(a.sender_lease_ttl_ms, "sender_lease_ttl_ms", d.lease_ttl)?,
         reconcile_grace: s.duration_ms(
             a.sender_reconcile_grace_ms,
             "sender_reconcile_grace_ms",

@@ -161,7 +161,7 @@ async fn send_with_id(core: &Core, id: String, input: SendInput<'_>) -> CoreResu
             opened_session,
         } => {
             metrics::counter!("openbsp_messages_accepted_total").increment(1);
-            core.sender_wake.notify_one();
+            core.sender_wakes.wake(&message.channel_id);
             Ok(Accepted {
                 message,
                 created: true,

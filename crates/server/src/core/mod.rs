@@ -63,8 +63,10 @@ pub struct Inner {
     pub templates: TtlCache<String, Option<Arc<openbsp_store::Template>>>,
     /// Apps by id, with their decrypted secret.
     pub apps: TtlCache<String, Option<(App, Arc<str>)>>,
-    /// Wakes the sender when a send is queued.
-    pub sender_wake: Notify,
+    /// This process among the replicas sharing the database: the holder of its leases.
+    pub replica_id: String,
+    /// Wakes the sender when a send is queued: the channel's worker, or the supervisor.
+    pub sender_wakes: SenderWakes,
     /// Wakes the webhook processor when a payload is stored.
     pub inbox_wake: Notify,
     /// Wakes the session closer (a session opened that may lapse sooner than it planned).
@@ -75,6 +77,43 @@ pub struct Inner {
     pub graph: Arc<dyn GraphClient>,
     /// Cloud-API callers waiting for Meta's answer, by message id.
     pub waiters: Mutex<HashMap<String, oneshot::Sender<SendOutcome>>>,
+}
+
+/// Who to wake when a send is queued on a channel: its worker if one runs here (it waits for
+/// exactly this), else the sender's supervisor, which starts one.
+#[derive(Default)]
+pub struct SenderWakes {
+    supervisor: Notify,
+    channels: Mutex<HashMap<String, Arc<Notify>>>,
+}
+
+impl SenderWakes {
+    /// A send was queued on `channel_id` (or came due).
+    pub fn wake(&self, channel_id: &str) {
+        match self.channels.lock().get(channel_id) {
+            Some(worker) => worker.notify_one(),
+            None => self.supervisor.notify_one(),
+        }
+    }
+
+    /// What the supervisor waits on.
+    pub fn supervisor(&self) -> &Notify {
+        &self.supervisor
+    }
+
+    /// A worker starts for `channel_id`: what it waits on.
+    pub fn register(&self, channel_id: &str) -> Arc<Notify> {
+        let n = Arc::new(Notify::new());
+        self.channels
+            .lock()
+            .insert(channel_id.to_string(), n.clone());
+        n
+    }
+
+    /// The worker of `channel_id` stops: wakes go to the supervisor again.
+    pub fn unregister(&self, channel_id: &str) {
+        self.channels.lock().remove(channel_id);
+    }
 }
 
 impl std::ops::Deref for Core {
@@ -110,7 +149,8 @@ impl Core {
             channels: TtlCache::new(Duration::from_secs(30)),
             apps: TtlCache::new(Duration::from_secs(60)),
             templates: TtlCache::new(Duration::from_secs(30)),
-            sender_wake: Notify::new(),
+            replica_id: openbsp_domain::ids::new_id(openbsp_domain::ids::prefix::REPLICA),
+            sender_wakes: SenderWakes::default(),
             inbox_wake: Notify::new(),
             session_wake: Notify::new(),
             delivery_wake: Notify::new(),

@@ -2,11 +2,16 @@
 //! throughput with a token bucket, and one recorder that commits outcomes in batches and tells
 //! waiting Cloud-API callers.
 //!
-//! A send is claimed (marked in flight) before it is posted, and its outcome recorded after.
-//! If the process dies in between, the outcome is unknown: after `inflight_timeout` the send is
-//! put back with a delay of `reconcile_grace`, during which Meta's status webhook (which
-//! carries the gateway id in `biz_opaque_callback_data`) reconciles it instead of a second
-//! send.
+//! **Exactly once.** A channel's worker runs only while this replica holds the channel's sender
+//! lease (`sender:<channel id>`, renewed by the supervisor every third of `lease_ttl`). Sends
+//! are claimed under the holding's term just before they are posted — no more than the worker
+//! can post in the next tenth of a second — and only that term may record their outcome. A
+//! send is in flight for as long as its holding is live, however long Meta takes to answer; once
+//! the holding is gone (the replica died, or lost the lease), its sends in flight are orphans:
+//! their outcome is unknown, so they are put back with a delay of `reconcile_grace`, during
+//! which Meta's status webhook (which carries the gateway id in `biz_opaque_callback_data`) or
+//! the late answer itself settles them instead of a second send. A worker whose lease is not
+//! confirmed posts nothing more.
 
 mod recorder;
 mod worker;
@@ -15,16 +20,27 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use openbsp_store::{Lease, sender_lease};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::core::Core;
 use crate::meta::graph::GraphClient;
 
 /// Shortest pause between two looks for due work, however often the sender is woken.
 const MIN_LOOK_INTERVAL: Duration = Duration::from_millis(20);
-/// How often sends orphaned by a crash are looked for.
-const STALE_SWEEP_INTERVAL: Duration = Duration::from_secs(2);
+/// How often orphaned sends (in flight under a holding that is gone) are looked for.
+const ORPHAN_SWEEP_INTERVAL: Duration = Duration::from_secs(2);
+
+/// What a worker knows of its channel's lease: until when it is sure to hold it (renewed by the
+/// supervisor), or `None` once it is lost.
+pub(crate) type Holding = watch::Receiver<Option<Instant>>;
+
+/// A running worker, as the supervisor keeps it.
+struct Running {
+    lease: Lease,
+    valid: watch::Sender<Option<Instant>>,
+}
 
 /// Runs the sender until `shutdown` turns true.
 pub async fn run(state: Core, shutdown: watch::Receiver<bool>) {
@@ -38,61 +54,207 @@ pub async fn run_with(
     client: Arc<dyn GraphClient>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let cfg = state.config.sender.clone();
+    let ttl_ms = cfg.lease_ttl.as_millis() as i64;
     let (results_tx, results_rx) = mpsc::channel(4096);
     let recorder = tokio::spawn(recorder::run(state.clone(), results_rx));
-    let mut workers: HashMap<String, JoinHandle<()>> = HashMap::new();
-    let mut last_sweep = None::<tokio::time::Instant>;
+    let (exited_tx, mut exited_rx) = mpsc::unbounded_channel::<String>();
+    let mut running: HashMap<String, Running> = HashMap::new();
+    let mut handles = Vec::new();
+    // Channels another replica holds: not asked for again until then.
+    let mut elsewhere: HashMap<String, Instant> = HashMap::new();
+    let mut renew = tokio::time::interval(cfg.lease_ttl / 3);
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sweep = tokio::time::interval(ORPHAN_SWEEP_INTERVAL);
+    sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut look = true;
+    let mut last_look = None::<Instant>;
     loop {
-        if last_sweep.is_none_or(|t| t.elapsed() >= STALE_SWEEP_INTERVAL) {
-            sweep_stale(&state).await;
-            last_sweep = Some(tokio::time::Instant::now());
-        }
-        workers.retain(|_, h| !h.is_finished());
-        match state.store.channels_with_due_sends(state.now()).await {
-            Ok(channels) => {
-                for ch in channels {
-                    workers.entry(ch.clone()).or_insert_with(|| {
-                        tokio::spawn(worker::run(
-                            state.clone(),
-                            client.clone(),
-                            ch,
-                            results_tx.clone(),
-                            shutdown.clone(),
-                        ))
-                    });
-                }
+        if look {
+            look = false;
+            // However often it is woken, the supervisor looks at most once per interval (a
+            // worker, once started, is woken directly).
+            if let Some(wait) =
+                last_look.and_then(|t: Instant| MIN_LOOK_INTERVAL.checked_sub(t.elapsed()))
+            {
+                tokio::time::sleep(wait).await;
             }
-            Err(e) => tracing::warn!(error = %e, "sender could not look for due sends"),
+            last_look = Some(Instant::now());
+            start_workers(
+                &state,
+                &client,
+                &results_tx,
+                &exited_tx,
+                &shutdown,
+                &mut running,
+                &mut elsewhere,
+                &mut handles,
+            )
+            .await;
         }
+        let (mut do_renew, mut do_sweep) = (false, false);
         tokio::select! {
-            _ = shutdown.wait_for(|s| *s) => break,
-            _ = state.sender_wake.notified() => {}
-            _ = tokio::time::sleep(state.config.sender.poll_interval) => {}
+            _ = shutdown.changed() => {}
+            _ = state.sender_wakes.supervisor().notified() => look = true,
+            Some(channel) = exited_rx.recv() => {
+                running.remove(&channel);
+                look = true;
+            }
+            _ = renew.tick() => do_renew = true,
+            _ = sweep.tick() => do_sweep = true,
+            _ = tokio::time::sleep(cfg.poll_interval) => look = true,
         }
-        tokio::time::sleep(MIN_LOOK_INTERVAL).await;
+        if *shutdown.borrow() {
+            break;
+        }
+        if do_renew {
+            renew_leases(&state, &mut running, ttl_ms).await;
+        }
+        if do_sweep {
+            sweep_orphans(&state).await;
+        }
+        handles.retain(|h: &tokio::task::JoinHandle<()>| !h.is_finished());
     }
-    for (_, h) in workers {
+    for h in handles {
         let _ = h.await;
     }
     drop(results_tx);
     let _ = recorder.await;
 }
 
-async fn sweep_stale(state: &Core) {
+/// Starts a worker for each channel with due sends that has none here, if this replica can
+/// take its lease. A new holding first puts back the sends its channel's last holding left in
+/// flight.
+#[allow(clippy::too_many_arguments)]
+async fn start_workers(
+    state: &Core,
+    client: &Arc<dyn GraphClient>,
+    results: &mpsc::Sender<recorder::ToRecorder>,
+    exited: &mpsc::UnboundedSender<String>,
+    shutdown: &watch::Receiver<bool>,
+    running: &mut HashMap<String, Running>,
+    elsewhere: &mut HashMap<String, Instant>,
+    handles: &mut Vec<tokio::task::JoinHandle<()>>,
+) {
+    let cfg = &state.config.sender;
+    let ttl_ms = cfg.lease_ttl.as_millis() as i64;
+    let channels = match state.store.channels_with_due_sends(state.now()).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "sender could not look for due sends");
+            return;
+        }
+    };
+    let now_instant = Instant::now();
+    elsewhere.retain(|_, until| *until > now_instant);
+    for ch in channels {
+        if running.contains_key(&ch) || elsewhere.contains_key(&ch) {
+            continue;
+        }
+        let asked = Instant::now();
+        let now = state.now();
+        let lease = match state
+            .store
+            .acquire_lease(&sender_lease(&ch), &state.replica_id, now, ttl_ms)
+            .await
+        {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                elsewhere.insert(ch, asked + cfg.lease_ttl / 3);
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(channel.id = %ch, error = %e, "could not take the channel's sender lease");
+                continue;
+            }
+        };
+        // Sends the channel's earlier holding left in flight (this replica's before a restart,
+        // or a dead replica's): their outcome is unknown.
+        let retry_at = now + cfg.reconcile_grace.as_millis() as i64;
+        match state
+            .store
+            .requeue_orphaned_sends(Some(&ch), now, retry_at)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                channel.id = %ch,
+                sends = n,
+                "sends whose outcome was lost (their sender stopped mid-flight) wait for Meta's status webhook before being retried"
+            ),
+            Err(e) => {
+                tracing::warn!(channel.id = %ch, error = %e, "could not put orphaned sends back");
+            }
+        }
+        let (valid, holding) = watch::channel(Some(asked + valid_for(cfg.lease_ttl)));
+        tracing::debug!(channel.id = %ch, term = lease.term, "sending for the channel");
+        handles.push(tokio::spawn(worker::run(
+            state.clone(),
+            client.clone(),
+            ch.clone(),
+            lease.clone(),
+            holding,
+            results.clone(),
+            exited.clone(),
+            shutdown.clone(),
+        )));
+        running.insert(ch, Running { lease, valid });
+    }
+}
+
+/// How long after a renewal was asked for the holder is sure it still holds the lease: the
+/// lease's time less a margin for clocks and the renewal's own time.
+fn valid_for(ttl: Duration) -> Duration {
+    ttl - ttl / 5
+}
+
+/// Renews the leases of every running worker in one call; a worker whose lease is gone is
+/// told to stop.
+async fn renew_leases(state: &Core, running: &mut HashMap<String, Running>, ttl_ms: i64) {
+    if running.is_empty() {
+        return;
+    }
+    let held: Vec<(String, i64)> = running
+        .values()
+        .map(|r| (r.lease.name.clone(), r.lease.term))
+        .collect();
+    let asked = Instant::now();
+    match state
+        .store
+        .renew_leases(&state.replica_id, &held, state.now(), ttl_ms)
+        .await
+    {
+        Ok(kept) => {
+            let kept: HashMap<&str, &Lease> = kept.iter().map(|l| (l.name.as_str(), l)).collect();
+            let until = asked + valid_for(state.config.sender.lease_ttl);
+            for (ch, r) in running.iter() {
+                if kept.contains_key(r.lease.name.as_str()) {
+                    r.valid.send_replace(Some(until));
+                } else {
+                    tracing::warn!(channel.id = %ch, term = r.lease.term, "the channel's sender lease was lost; its worker stops");
+                    r.valid.send_replace(None);
+                }
+            }
+        }
+        // Not renewed: the workers stop posting once their holding's time runs out, unless a
+        // later renewal gets through.
+        Err(e) => tracing::warn!(error = %e, "could not renew the sender leases"),
+    }
+}
+
+/// Puts back every send in flight under a holding that is gone.
+async fn sweep_orphans(state: &Core) {
     let cfg = &state.config.sender;
     let now = state.now();
     match state
         .store
-        .requeue_stale_sends(
-            now - cfg.inflight_timeout.as_millis() as i64,
-            now + cfg.reconcile_grace.as_millis() as i64,
-        )
+        .requeue_orphaned_sends(None, now, now + cfg.reconcile_grace.as_millis() as i64)
         .await
     {
         Ok(0) => {}
         Ok(n) => tracing::warn!(
             sends = n,
-            "sends whose outcome was lost (the sender stopped mid-flight) wait for Meta's status webhook before being retried"
+            "sends whose outcome was lost (their sender stopped mid-flight) wait for Meta's status webhook before being retried"
         ),
         Err(e) => tracing::warn!(error = %e, "could not look for orphaned sends"),
     }

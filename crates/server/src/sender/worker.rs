@@ -1,5 +1,7 @@
-//! One channel's worker: claim due sends, pace them with a token bucket at the channel's
-//! throughput, post them, and pass each outcome to the recorder.
+//! One channel's worker, while this replica holds the channel's sender lease: claim due sends
+//! just before they can be posted, pace them with a token bucket at the channel's throughput,
+//! post them, and pass each outcome to the recorder. Idle, it waits for the wake of a new send
+//! (or the poll), not for the supervisor.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -7,49 +9,119 @@ use std::time::Duration;
 
 use governor::{Quota, RateLimiter};
 use openbsp_domain::backoff::retry_delay_ms;
-use openbsp_store::{Channel, OutboxItem, SendResult};
+use openbsp_store::{Channel, Lease, OutboxItem, SendResult};
 use openbsp_wire::{MetaError, RetryClass};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+use tokio::time::Instant;
 
-use super::recorder::Recorded;
+use super::Holding;
+use super::recorder::{Recorded, ToRecorder};
 use crate::core::{Core, SendOutcome};
 use crate::meta::graph::{GraphClient, GraphOutcome};
 
-/// Sends in flight at once per channel.
-const MAX_IN_FLIGHT: usize = 64;
-/// Empty looks before an idle worker stops (the supervisor restarts it when work is due).
-const IDLE_LOOKS: u32 = 3;
+/// Fewest and most sends in flight at once per channel (between them: one second's worth).
+const MIN_IN_FLIGHT: usize = 64;
+const MAX_IN_FLIGHT: usize = 1_000;
+/// Sends are claimed at most this far ahead of their posting (a tenth of a second's worth at
+/// the channel's throughput), so that a send queued with a higher priority overtakes the rest.
+const CLAIM_AHEAD: u32 = 10;
+/// How long an idle worker waits for work before it gives its channel up.
+const IDLE_FOR: Duration = Duration::from_secs(10);
 /// How long a channel rests after Meta says it is sending too fast.
 const THROTTLE_PAUSE: Duration = Duration::from_secs(1);
 /// How long a channel rests after Meta rejects its credentials.
 const ACCOUNT_PAUSE: Duration = Duration::from_secs(30);
 
-/// Runs the worker of `channel_id` until it runs out of work or the gateway stops.
+/// Whether the lease is surely still held.
+fn sure(holding: &Holding) -> bool {
+    holding.borrow().is_some_and(|until| Instant::now() < until)
+}
+
+/// Runs the worker of `channel_id` under `lease` until it runs out of work, loses the lease or
+/// the gateway stops; then gives the lease up (once its outcomes are recorded) and says so.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn run(
     state: Core,
     client: Arc<dyn GraphClient>,
     channel_id: String,
-    results: mpsc::Sender<Recorded>,
+    lease: Lease,
+    holding: Holding,
+    results: mpsc::Sender<ToRecorder>,
+    exited: mpsc::UnboundedSender<String>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let wake = state.sender_wakes.register(&channel_id);
+    if let Some((channel, token)) = load(&state, &channel_id).await {
+        work(
+            &state, client, channel, token, &lease, holding, &results, &wake, shutdown,
+        )
+        .await;
+    }
+    state.sender_wakes.unregister(&channel_id);
+    // Outcomes first, lease after: the next holder must find them recorded, not orphaned.
+    let (done, flushed) = oneshot::channel();
+    if results.send(ToRecorder::Flush(done)).await.is_ok() {
+        let _ = flushed.await;
+    }
+    if let Err(e) = state
+        .store
+        .release_lease(&lease.name, &state.replica_id, lease.term, state.now())
+        .await
+    {
+        tracing::warn!(channel.id = %channel_id, error = %e, "could not give the channel's sender lease up (it lapses)");
+    }
+    let _ = exited.send(channel_id);
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn work(
+    state: &Core,
+    client: Arc<dyn GraphClient>,
+    channel: Channel,
+    token: String,
+    lease: &Lease,
+    mut holding: Holding,
+    results: &mpsc::Sender<ToRecorder>,
+    wake: &tokio::sync::Notify,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let Some((channel, token)) = load(&state, &channel_id).await else {
-        return;
-    };
     let mps = NonZeroU32::new(channel.throughput_mps.max(1)).unwrap_or(NonZeroU32::MIN);
     let limiter = RateLimiter::direct(Quota::per_second(mps));
-    let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let pause = Arc::new(parking_lot::Mutex::new(None::<tokio::time::Instant>));
+    let slots = (mps.get() as usize).clamp(MIN_IN_FLIGHT, MAX_IN_FLIGHT);
+    let in_flight = Arc::new(Semaphore::new(slots));
+    let per_claim = (mps.get() / CLAIM_AHEAD).clamp(1, 500) as usize;
+    let pause = Arc::new(parking_lot::Mutex::new(None::<Instant>));
     let (channel, token) = (Arc::new(channel), Arc::<str>::from(token));
-    let mut idle = 0;
-    while !*shutdown.borrow() {
+    let mut idle_since = None::<Instant>;
+    'work: while !*shutdown.borrow() && sure(&holding) {
         let until = *pause.lock();
         if let Some(until) = until {
-            tokio::time::sleep_until(until).await;
+            tokio::select! {
+                _ = tokio::time::sleep_until(until) => {}
+                _ = shutdown.changed() => continue,
+            }
         }
-        let batch = mps.get().min(500);
+        // Claim only what can be posted now: a free slot each, a tenth of a second's worth.
+        let first = tokio::select! {
+            p = in_flight.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => continue,
+        };
+        let mut permits: Vec<OwnedSemaphorePermit> = vec![first];
+        while permits.len() < per_claim {
+            match in_flight.clone().try_acquire_owned() {
+                Ok(p) => permits.push(p),
+                Err(_) => break,
+            }
+        }
+        if !sure(&holding) {
+            break;
+        }
         let items = match state
             .store
-            .claim_sends(&channel.id, state.now(), batch)
+            .claim_sends(&channel.id, lease.term, state.now(), permits.len() as u32)
             .await
         {
             Ok(items) => items,
@@ -60,22 +132,30 @@ pub(super) async fn run(
             }
         };
         if items.is_empty() {
-            idle += 1;
-            if idle >= IDLE_LOOKS {
+            drop(permits);
+            if idle_since.get_or_insert_with(Instant::now).elapsed() >= IDLE_FOR {
                 break;
             }
             tokio::select! {
+                _ = wake.notified() => {}
                 _ = shutdown.changed() => {}
+                _ = holding.changed() => {}
                 _ = tokio::time::sleep(state.config.sender.poll_interval) => {}
             }
             continue;
         }
-        idle = 0;
-        for item in items {
+        idle_since = None;
+        let mut items = items.into_iter();
+        for (item, permit) in items.by_ref().zip(permits) {
             limiter.until_ready().await;
-            let Ok(permit) = in_flight.clone().acquire_owned().await else {
-                return;
-            };
+            if !sure(&holding) {
+                // Not posted: put back (ours to put back only while the holding lasts).
+                unclaim(state, results, item).await;
+                for item in items.by_ref() {
+                    unclaim(state, results, item).await;
+                }
+                break 'work;
+            }
             let (state, client, channel, token, results, pause) = (
                 state.clone(),
                 client.clone(),
@@ -87,13 +167,27 @@ pub(super) async fn run(
             tokio::spawn(async move {
                 let outcome = client.send(&channel, &token, &item.payload).await;
                 let recorded = classify(&state, &channel, &item, outcome, &pause);
-                let _ = results.send(recorded).await;
+                let _ = results.send(ToRecorder::Result(recorded)).await;
                 drop(permit);
             });
         }
     }
     // Let sends already posted finish and be recorded.
-    let _ = in_flight.acquire_many(MAX_IN_FLIGHT as u32).await;
+    let _ = in_flight.acquire_many(slots as u32).await;
+}
+
+/// A claimed send that was not posted goes back to the queue, due now.
+async fn unclaim(state: &Core, results: &mpsc::Sender<ToRecorder>, item: OutboxItem) {
+    let recorded = Recorded {
+        result: SendResult::Retry {
+            message_id: item.message_id,
+            term: item.term,
+            next_at: state.now(),
+            error: serde_json::json!({"not_posted": "the channel's sender lease was not confirmed"}),
+        },
+        outcome: None,
+    };
+    let _ = results.send(ToRecorder::Result(recorded)).await;
 }
 
 async fn load(state: &Core, channel_id: &str) -> Option<(Channel, String)> {
@@ -123,7 +217,7 @@ fn classify(
     channel: &Channel,
     item: &OutboxItem,
     outcome: GraphOutcome,
-    pause: &parking_lot::Mutex<Option<tokio::time::Instant>>,
+    pause: &parking_lot::Mutex<Option<Instant>>,
 ) -> Recorded {
     let now = state.now();
     let cfg = &state.config.sender;
@@ -143,6 +237,7 @@ fn classify(
         Recorded {
             result: SendResult::Failed {
                 message_id: message_id.clone(),
+                term: item.term,
                 error: json.clone(),
                 at: now,
             },
@@ -155,6 +250,7 @@ fn classify(
             Recorded {
                 result: SendResult::Accepted {
                     message_id: message_id.clone(),
+                    term: item.term,
                     wamid: wamid.clone(),
                     at: now,
                 },
@@ -167,12 +263,13 @@ fn classify(
             match class {
                 RetryClass::Throttle | RetryClass::Retry if attempt < cfg.max_attempts => {
                     if class == RetryClass::Throttle {
-                        *pause.lock() = Some(tokio::time::Instant::now() + THROTTLE_PAUSE);
+                        *pause.lock() = Some(Instant::now() + THROTTLE_PAUSE);
                     }
                     tracing::info!(channel.id = %channel.id, message.id = %message_id, code = error.code, attempt, "send refused, will retry");
                     Recorded {
                         result: SendResult::Retry {
                             message_id: message_id.clone(),
+                            term: item.term,
                             next_at: retry_at(0),
                             error: serde_json::to_value(&error).unwrap_or_default(),
                         },
@@ -180,7 +277,7 @@ fn classify(
                     }
                 }
                 RetryClass::Account => {
-                    *pause.lock() = Some(tokio::time::Instant::now() + ACCOUNT_PAUSE);
+                    *pause.lock() = Some(Instant::now() + ACCOUNT_PAUSE);
                     tracing::error!(channel.id = %channel.id, code = %error.code, "Meta rejected the channel's credentials or account; pausing the channel");
                     give_up(error)
                 }
@@ -210,6 +307,7 @@ fn classify(
             Recorded {
                 result: SendResult::Retry {
                     message_id,
+                    term: item.term,
                     next_at: retry_at(extra),
                     error: serde_json::json!({"transport": error}),
                 },

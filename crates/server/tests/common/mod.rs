@@ -40,9 +40,9 @@ pub struct TestApp {
 
 pub fn fast_sender() -> SenderConfig {
     SenderConfig {
-        request_timeout: Duration::from_secs(5),
-        inflight_timeout: Duration::from_secs(6),
-        reconcile_grace: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(2),
+        lease_ttl: Duration::from_secs(3),
+        reconcile_grace: Duration::from_secs(3),
         retry_base: Duration::from_millis(50),
         retry_max: Duration::from_millis(500),
         max_attempts: 6,
@@ -61,6 +61,15 @@ pub async fn spawn_app_with(backend: Backend, throughput_mps: u32) -> TestApp {
 /// A gateway with settings changed by `tweak`.
 pub async fn spawn_app_configured(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
     spawn_inner(backend, 80, None, tweak).await
+}
+
+/// A gateway with a channel at `throughput_mps` and settings changed by `tweak`.
+pub async fn spawn_app_tuned(
+    backend: Backend,
+    throughput_mps: u32,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
+    spawn_inner(backend, throughput_mps, None, tweak).await
 }
 
 /// A gateway whose clock a test moves (the simulator keeps real time).
@@ -392,12 +401,21 @@ impl TestApp {
 }
 
 /// Polls `f` until it returns true (10 s at most).
-pub async fn wait_until<F, Fut>(what: &str, mut f: F)
+pub async fn wait_until<F, Fut>(what: &str, f: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..500 {
+    wait_up_to(Duration::from_secs(10), what, f).await
+}
+
+/// Waits for `f` to hold, up to `limit`.
+pub async fn wait_up_to<F, Fut>(limit: Duration, what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..limit.as_millis().div_ceil(20) {
         if f().await {
             return;
         }

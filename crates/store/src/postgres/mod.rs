@@ -17,6 +17,7 @@ mod contacts;
 mod endpoints;
 mod events;
 mod inbox;
+mod leases;
 mod messages;
 mod outbox;
 mod sessions;
@@ -69,6 +70,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres_0006_webhook_endpoints.sql"),
     ),
     (7, include_str!("../../migrations/postgres_0007_events.sql")),
+    (8, include_str!("../../migrations/postgres_0008_leases.sql")),
 ];
 
 /// Key of the advisory lock that serialises migrations between replicas starting together.

@@ -40,21 +40,25 @@ impl OutboxStore for PgStore {
     async fn claim_sends(
         &self,
         channel_id: &str,
+        term: i64,
         now: i64,
         limit: u32,
     ) -> StoreResult<Vec<OutboxItem>> {
         let found = sqlx::query(
-            "UPDATE outbox SET state = 'inflight', claimed_at = $2
+            "UPDATE outbox SET state = 'inflight', claimed_at = $2, claim_term = $4
              WHERE message_id IN (
                 SELECT message_id FROM outbox
                 WHERE channel_id = $1 AND state = 'pending' AND next_attempt_at <= $2
                 ORDER BY priority, next_attempt_at, message_id LIMIT $3
                 FOR UPDATE SKIP LOCKED)
-             RETURNING message_id, tenant_id, channel_id, attempts, payload, priority, next_attempt_at",
+             AND EXISTS (SELECT 1 FROM leases WHERE name = $5 AND term = $4 AND expires_at > $2)
+             RETURNING message_id, tenant_id, channel_id, attempts, payload, priority, next_attempt_at, claim_term",
         )
         .bind(channel_id)
         .bind(now)
         .bind(i64::from(limit))
+        .bind(term)
+        .bind(sender_lease(channel_id))
         .fetch_all(&self.pool)
         .await
         .db()?;
@@ -81,14 +85,23 @@ impl OutboxStore for PgStore {
         Ok(())
     }
 
-    async fn requeue_stale_sends(&self, claimed_before: i64, retry_at: i64) -> StoreResult<u64> {
+    async fn requeue_orphaned_sends(
+        &self,
+        channel_id: Option<&str>,
+        now: i64,
+        retry_at: i64,
+    ) -> StoreResult<u64> {
         let done = sqlx::query(
             "UPDATE outbox SET state = 'pending', next_attempt_at = $2, claimed_at = NULL,
-             last_error = 'outcome unknown: sender stopped while the send was in flight'
-             WHERE state = 'inflight' AND claimed_at < $1",
+             claim_term = NULL,
+             last_error = 'outcome unknown: its sender stopped while the send was in flight'
+             WHERE state = 'inflight' AND ($3::text IS NULL OR channel_id = $3)
+             AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.name = 'sender:' || outbox.channel_id
+                             AND l.term = outbox.claim_term AND l.expires_at > $1)",
         )
-        .bind(claimed_before)
+        .bind(now)
         .bind(retry_at)
+        .bind(channel_id)
         .execute(&self.pool)
         .await
         .db()?;
@@ -108,6 +121,11 @@ impl OutboxStore for PgStore {
 /// handful of set-based statements; a call naming a message twice is applied one result at a
 /// time, in order, as SQLite does.
 async fn record_send_results(c: &mut PgConnection, results: &[SendResult]) -> StoreResult<()> {
+    let allowed = claimed(c, results).await?;
+    let results = &allowed[..];
+    if results.is_empty() {
+        return Ok(());
+    }
     let mut seen = HashSet::with_capacity(results.len());
     if results.iter().all(|r| seen.insert(statuses::message_id(r))) {
         return results::record_set(c, results).await;
@@ -118,6 +136,56 @@ async fn record_send_results(c: &mut PgConnection, results: &[SendResult]) -> St
     Ok(())
 }
 
+/// The results whose claim allows them to be recorded ([`statuses::may_record`]), their
+/// messages and then their outbox rows locked (in id order, the order the status webhook's
+/// processor takes them too) so that no claim or status moves under the decision.
+async fn claimed(c: &mut PgConnection, results: &[SendResult]) -> StoreResult<Vec<SendResult>> {
+    let mut ids: Vec<&str> = results.iter().map(statuses::message_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    sqlx::query("SELECT 1 FROM messages WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(&ids)
+        .execute(&mut *c)
+        .await
+        .db()?;
+    let rows = sqlx::query(
+        "SELECT message_id, state, claim_term FROM outbox WHERE message_id = ANY($1)
+         ORDER BY message_id FOR UPDATE",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *c)
+    .await
+    .db()?;
+    let mut outbox = std::collections::HashMap::with_capacity(rows.len());
+    for r in &rows {
+        let id: String = rows::get(r, 0)?;
+        let state: String = rows::get(r, 1)?;
+        let term: Option<i64> = rows::get(r, 2)?;
+        outbox.insert(id, (state, term));
+    }
+    // Results in order; a retry rescheduling a send makes the next result about it see a
+    // pending row.
+    let mut allowed = Vec::with_capacity(results.len());
+    for r in results {
+        let id = statuses::message_id(r);
+        let row = outbox.get(id).map(|(s, t)| (s.as_str(), *t));
+        if statuses::may_record(r, row) {
+            match r {
+                SendResult::Retry { .. } => {
+                    outbox.insert(id.to_string(), ("pending".into(), None));
+                }
+                _ => {
+                    outbox.remove(id);
+                }
+            }
+            allowed.push(r.clone());
+        } else {
+            tracing::warn!(message.id = %id, term = statuses::term(r), "a send's outcome from a claim that is no longer its own is not recorded");
+        }
+    }
+    Ok(allowed)
+}
+
 /// One send result, the SQLite way (for calls that name a message more than once): the message
 /// moves (if its status is known) and its outbox row goes, or the row is rescheduled for a retry.
 async fn record_one(c: &mut PgConnection, r: &SendResult) -> StoreResult<()> {
@@ -126,7 +194,7 @@ async fn record_one(c: &mut PgConnection, r: &SendResult) -> StoreResult<()> {
         if let SendResult::Retry { next_at, error, .. } = r {
             sqlx::query(
                 "UPDATE outbox SET state = 'pending', attempts = attempts + 1, next_attempt_at = $2,
-                 claimed_at = NULL, last_error = $3 WHERE message_id = $1",
+                 claimed_at = NULL, claim_term = NULL, last_error = $3 WHERE message_id = $1",
             )
             .bind(message_id)
             .bind(next_at)

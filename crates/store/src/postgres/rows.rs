@@ -229,6 +229,7 @@ pub(super) fn outbox_item(r: &PgRow) -> StoreResult<OutboxItem> {
         channel_id: get(r, 2)?,
         attempts: get_u32(r, 3)?,
         payload: serde_json::from_str(&payload).unwrap_or_default(),
+        term: get::<Option<i64>>(r, 7)?.unwrap_or_default(),
     })
 }
 

@@ -13,6 +13,7 @@ mod contacts;
 mod endpoints;
 mod events;
 mod inbox;
+mod leases;
 mod messages;
 mod outbox;
 mod sessions;
@@ -60,6 +61,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite_0006_webhook_endpoints.sql"),
     ),
     (7, include_str!("../../migrations/sqlite_0007_events.sql")),
+    (8, include_str!("../../migrations/sqlite_0008_leases.sql")),
 ];
 const READERS: usize = 8;
 /// How often the checkpointer copies the WAL into the database file.

@@ -3,7 +3,7 @@
 //! [`crate::statuses`].
 
 use async_trait::async_trait;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::collect;
 use super::{SqliteStore, history};
@@ -31,20 +31,23 @@ impl OutboxStore for SqliteStore {
     async fn claim_sends(
         &self,
         channel_id: &str,
+        term: i64,
         now: i64,
         limit: u32,
     ) -> StoreResult<Vec<OutboxItem>> {
         let ch = channel_id.to_string();
+        let lease = sender_lease(channel_id);
         self.write(move |c| {
             let mut items = collect(
                 c,
-                "UPDATE outbox SET state = 'inflight', claimed_at = ?2
+                "UPDATE outbox SET state = 'inflight', claimed_at = ?2, claim_term = ?4
                  WHERE message_id IN (
                     SELECT message_id FROM outbox
                     WHERE channel_id = ?1 AND state = 'pending' AND next_attempt_at <= ?2
                     ORDER BY priority, next_attempt_at, message_id LIMIT ?3)
+                 AND EXISTS (SELECT 1 FROM leases WHERE name = ?5 AND term = ?4 AND expires_at > ?2)
                  RETURNING message_id, tenant_id, channel_id, attempts, payload, priority, next_attempt_at",
-                params![ch, now, limit],
+                params![ch, now, limit, term, lease],
                 |r| {
                     let payload: String = r.get(4)?;
                     Ok((
@@ -56,6 +59,7 @@ impl OutboxStore for SqliteStore {
                             channel_id: r.get(2)?,
                             attempts: r.get(3)?,
                             payload: serde_json::from_str(&payload).unwrap_or_default(),
+                            term,
                         },
                     ))
                 },
@@ -77,14 +81,23 @@ impl OutboxStore for SqliteStore {
         .await
     }
 
-    async fn requeue_stale_sends(&self, claimed_before: i64, retry_at: i64) -> StoreResult<u64> {
+    async fn requeue_orphaned_sends(
+        &self,
+        channel_id: Option<&str>,
+        now: i64,
+        retry_at: i64,
+    ) -> StoreResult<u64> {
+        let channel_id = channel_id.map(str::to_string);
         self.write(move |c| {
-            Ok(c.execute(
+            Ok(c.prepare_cached(
                 "UPDATE outbox SET state = 'pending', next_attempt_at = ?2, claimed_at = NULL,
-                 last_error = 'outcome unknown: sender stopped while the send was in flight'
-                 WHERE state = 'inflight' AND claimed_at < ?1",
-                params![claimed_before, retry_at],
-            )? as u64)
+                 claim_term = NULL,
+                 last_error = 'outcome unknown: its sender stopped while the send was in flight'
+                 WHERE state = 'inflight' AND (?3 IS NULL OR channel_id = ?3)
+                 AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.name = 'sender:' || outbox.channel_id
+                                 AND l.term = outbox.claim_term AND l.expires_at > ?1)",
+            )?
+            .execute(params![now, retry_at, channel_id])? as u64)
         })
         .await
     }
@@ -99,11 +112,19 @@ impl OutboxStore for SqliteStore {
 /// row is rescheduled for a retry.
 fn record_result(c: &Connection, r: &SendResult) -> StoreResult<()> {
     let message_id = statuses::message_id(r);
+    let row: Option<(String, Option<i64>)> = c
+        .prepare_cached("SELECT state, claim_term FROM outbox WHERE message_id = ?1")?
+        .query_row([message_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if !statuses::may_record(r, row.as_ref().map(|(s, t)| (s.as_str(), *t))) {
+        tracing::warn!(message.id = %message_id, term = statuses::term(r), "a send's outcome from a claim that is no longer its own is not recorded");
+        return Ok(());
+    }
     let Some(o) = statuses::send_outcome(r) else {
         if let SendResult::Retry { next_at, error, .. } = r {
             c.prepare_cached(
                 "UPDATE outbox SET state = 'pending', attempts = attempts + 1, next_attempt_at = ?2,
-                 claimed_at = NULL, last_error = ?3 WHERE message_id = ?1",
+                 claimed_at = NULL, claim_term = NULL, last_error = ?3 WHERE message_id = ?1",
             )?
             .execute(params![message_id, next_at, error.to_string()])?;
         }

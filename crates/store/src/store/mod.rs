@@ -10,6 +10,7 @@ mod contacts;
 mod endpoints;
 mod events;
 mod inbox;
+mod leases;
 mod messages;
 mod outbox;
 mod sessions;
@@ -20,6 +21,7 @@ pub use contacts::ContactStore;
 pub use endpoints::EndpointStore;
 pub use events::EventStore;
 pub use inbox::InboxStore;
+pub use leases::LeaseStore;
 pub use messages::MessageStore;
 pub use outbox::OutboxStore;
 pub use sessions::SessionStore;
@@ -37,6 +39,7 @@ pub trait Store:
     + EndpointStore
     + EventStore
     + InboxStore
+    + LeaseStore
     + Send
     + Sync
     + 'static
@@ -53,6 +56,7 @@ impl<T> Store for T where
         + EndpointStore
         + EventStore
         + InboxStore
+        + LeaseStore
         + Send
         + Sync
         + 'static

@@ -157,6 +157,30 @@ pub fn keyed(channel: &Channel, to: &str, at: i64, key: &str, hash: &str) -> New
     n
 }
 
+/// Who claims sends in these tests.
+pub const HOLDER: &str = "test-sender";
+/// The term of the tests' sender's first holding of a channel's lease (long enough to last).
+pub const TERM: i64 = 1;
+
+/// Claims as the tests' sender: takes (or keeps) the channel's sender lease at `now`, then
+/// claims up to `limit` due sends under it.
+pub async fn claim(
+    store: &Arc<dyn Store>,
+    channel_id: &str,
+    now: i64,
+    limit: u32,
+) -> Vec<OutboxItem> {
+    let lease = store
+        .acquire_lease(&sender_lease(channel_id), HOLDER, now, 1_000_000_000)
+        .await
+        .unwrap()
+        .expect("the tests' sender holds the lease");
+    store
+        .claim_sends(channel_id, lease.term, now, limit)
+        .await
+        .unwrap()
+}
+
 /// Enqueues and expects a new message.
 pub async fn enqueue(store: &Arc<dyn Store>, new: NewOutbound) -> Message {
     match store.enqueue_outbound(new).await.expect("enqueue") {
@@ -245,6 +269,7 @@ pub async fn accept(store: &Arc<dyn Store>, m: &Message, wamid: &str, at: i64) {
     store
         .record_send_results(&[SendResult::Accepted {
             message_id: m.id.clone(),
+            term: TERM,
             wamid: wamid.to_string(),
             at,
         }])

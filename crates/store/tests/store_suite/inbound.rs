@@ -270,6 +270,7 @@ pub async fn counts_for_metrics(backend: Backend) {
     store
         .record_send_results(&[SendResult::Failed {
             message_id: b.id.clone(),
+            term: TERM,
             error: json!({"code": 100}),
             at: 2_000,
         }])

@@ -194,10 +194,7 @@ pub async fn concurrent_enqueues_land_once(backend: Backend) {
     let all: HashSet<&String> = contacts.values().flatten().collect();
     assert!(contacts.values().all(|c| c.len() == 1), "{contacts:?}");
     assert_eq!(all.len(), 10);
-    let claimed = store
-        .claim_sends(&w.channel.id, 20_000, 1_000)
-        .await
-        .unwrap();
+    let claimed = claim(&store, &w.channel.id, 20_000, 1_000).await;
     assert_eq!(claimed.len(), 200);
 }
 
@@ -338,6 +335,7 @@ pub async fn list_messages_filters_and_pages(backend: Backend) {
         store
             .record_send_results(&[SendResult::Failed {
                 message_id: m.id.clone(),
+                term: TERM,
                 error: serde_json::json!({"code": 131026}),
                 at: 20_000,
             }])

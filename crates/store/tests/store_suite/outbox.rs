@@ -39,7 +39,7 @@ pub async fn claim_sends_by_priority_due_time_and_limit(backend: Backend) {
     assert_eq!(due, both);
 
     // Priority first, then age; not-yet-due rows wait; the limit holds.
-    let first = store.claim_sends(&w.channel.id, 5_000, 3).await.unwrap();
+    let first = claim(&store, &w.channel.id, 5_000, 3).await;
     assert_eq!(
         ids(&first),
         vec![
@@ -59,31 +59,19 @@ pub async fn claim_sends_by_priority_due_time_and_limit(backend: Backend) {
     assert_eq!(item.payload["to"], json!("15550003"));
 
     // Claimed rows are not claimed again; the rest come next.
-    let second = store.claim_sends(&w.channel.id, 5_000, 10).await.unwrap();
+    let second = claim(&store, &w.channel.id, 5_000, 10).await;
     assert_eq!(ids(&second), vec![campaign_old.id.clone()]);
-    assert!(
-        store
-            .claim_sends(&w.channel.id, 5_000, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(claim(&store, &w.channel.id, 5_000, 10).await.is_empty());
     // Only this channel's.
     assert_eq!(
         store.channels_with_due_sends(5_000).await.unwrap(),
         vec![ch2.id.clone()]
     );
-    let later = store.claim_sends(&w.channel.id, 9_000, 10).await.unwrap();
+    let later = claim(&store, &w.channel.id, 9_000, 10).await;
     assert_eq!(ids(&later), vec![not_due.id.clone()]);
-    let other = store.claim_sends(&ch2.id, 9_000, 10).await.unwrap();
+    let other = claim(&store, &ch2.id, 9_000, 10).await;
     assert_eq!(ids(&other), vec![elsewhere.id.clone()]);
-    assert!(
-        store
-            .claim_sends("chn_nope", 9_000, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(claim(&store, "chn_nope", 9_000, 10).await.is_empty());
     // In flight still counts as waiting.
     assert_eq!(store.outbox_depth().await.unwrap(), 6);
     assert!(
@@ -112,7 +100,7 @@ pub async fn concurrent_claims_never_share_a_row(backend: Backend) {
         tasks.push(tokio::spawn(async move {
             let mut got = Vec::new();
             loop {
-                let batch = store.claim_sends(&ch, 5_000, 7).await.unwrap();
+                let batch = claim(&store, &ch, 5_000, 7).await;
                 if batch.is_empty() {
                     return got;
                 }
@@ -136,14 +124,7 @@ pub async fn record_send_results(backend: Backend) {
     let ok = enqueue(&store, outbound(&w.channel, "15550001", 1_000)).await;
     let bad = enqueue(&store, outbound(&w.channel, "15550002", 1_001)).await;
     let flaky = enqueue(&store, outbound(&w.channel, "15550003", 1_002)).await;
-    assert_eq!(
-        store
-            .claim_sends(&w.channel.id, 2_000, 10)
-            .await
-            .unwrap()
-            .len(),
-        3
-    );
+    assert_eq!(claim(&store, &w.channel.id, 2_000, 10).await.len(), 3);
 
     let err = json!({"code": 131026, "title": "Message undeliverable"});
     let throttled = json!({"code": 130429, "title": "Rate limit hit"});
@@ -151,16 +132,19 @@ pub async fn record_send_results(backend: Backend) {
         .record_send_results(&[
             SendResult::Accepted {
                 message_id: ok.id.clone(),
+                term: TERM,
                 wamid: "wamid.OK".into(),
                 at: 2_100,
             },
             SendResult::Failed {
                 message_id: bad.id.clone(),
+                term: TERM,
                 error: err.clone(),
                 at: 2_200,
             },
             SendResult::Retry {
                 message_id: flaky.id.clone(),
+                term: TERM,
                 next_at: 5_000,
                 error: throttled,
             },
@@ -208,33 +192,26 @@ pub async fn record_send_results(backend: Backend) {
         1,
         "accepted and failed left the outbox"
     );
-    assert!(
-        store
-            .claim_sends(&w.channel.id, 4_999, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let again = store.claim_sends(&w.channel.id, 5_000, 10).await.unwrap();
+    assert!(claim(&store, &w.channel.id, 4_999, 10).await.is_empty());
+    let again = claim(&store, &w.channel.id, 5_000, 10).await;
     assert_eq!(ids(&again), vec![flaky.id.clone()]);
     assert_eq!(again[0].attempts, 1);
     store
         .record_send_results(&[SendResult::Retry {
             message_id: flaky.id.clone(),
+            term: TERM,
             next_at: 6_000,
             error: json!({"code": 1}),
         }])
         .await
         .unwrap();
-    assert_eq!(
-        store.claim_sends(&w.channel.id, 6_000, 10).await.unwrap()[0].attempts,
-        2
-    );
+    assert_eq!(claim(&store, &w.channel.id, 6_000, 10).await[0].attempts, 2);
 
     // A result for a message that is not there changes nothing and is no error.
     store
         .record_send_results(&[SendResult::Accepted {
             message_id: "msg_nope".into(),
+            term: TERM,
             wamid: "wamid.NOPE".into(),
             at: 7_000,
         }])
@@ -252,11 +229,13 @@ pub async fn record_send_results(backend: Backend) {
         .record_send_results(&[
             SendResult::Failed {
                 message_id: flaky.id.clone(),
+                term: TERM,
                 error: json!({"code": 2}),
                 at: 8_100,
             },
             SendResult::Accepted {
                 message_id: twin.id.clone(),
+                term: TERM,
                 wamid: "wamid.OK".into(),
                 at: 8_100,
             },
@@ -271,47 +250,185 @@ pub async fn record_send_results(backend: Backend) {
     assert_eq!(store.outbox_depth().await.unwrap(), 2);
 }
 
-pub async fn requeue_stale_sends(backend: Backend) {
+/// A channel's sender lease: one holder at a time, kept while renewed, a new term for each new
+/// holding; a send is in flight under the term that claimed it for as long as that holding is
+/// live, however long Meta takes; once it is not, the send is an orphan, put back to wait for
+/// a status webhook; and only the claiming term records its outcome.
+pub async fn orphaned_sends_are_put_back_and_only_their_claim_records(backend: Backend) {
     let (_db, store) = open_store(backend).await;
     let w = world(&store, "Acme").await;
+    let ch = w.channel.id.as_str();
+    let name = sender_lease(ch);
     let a = enqueue(&store, outbound(&w.channel, "15550001", 1_000)).await;
     let b = enqueue(&store, outbound(&w.channel, "15550002", 1_001)).await;
-    assert_eq!(
-        store
-            .claim_sends(&w.channel.id, 2_000, 1)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    assert_eq!(
-        store
-            .claim_sends(&w.channel.id, 3_000, 1)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    let c = enqueue(&store, outbound(&w.channel, "15550003", 1_002)).await;
 
-    // Only sends claimed before the cut-off are stale.
-    assert_eq!(store.requeue_stale_sends(2_000, 10_000).await.unwrap(), 0);
-    assert_eq!(store.requeue_stale_sends(2_500, 10_000).await.unwrap(), 1);
-    // They wait for the retry time (a status webhook may reconcile them meanwhile).
+    // Replica A takes the lease (term 1) and claims two sends.
+    let held = store
+        .acquire_lease(&name, "A", 2_000, 5_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (held.holder.as_str(), held.term, held.expires_at),
+        ("A", 1, 7_000)
+    );
+    let mine = store.claim_sends(ch, 1, 2_000, 2).await.unwrap();
+    assert_eq!(ids(&mine), [a.id.clone(), b.id.clone()]);
+    assert!(mine.iter().all(|i| i.term == 1));
+    // While A's holding is live its sends are in flight, however long ago they were claimed.
+    assert_eq!(
+        store
+            .requeue_orphaned_sends(None, 6_000, 20_000)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store.acquire_lease(&name, "B", 6_000, 5_000).await.unwrap(),
+        None
+    );
+    // A renews it (same term); B still cannot take it.
+    let renewed = store
+        .renew_leases("A", &[(name.clone(), 1)], 6_000, 5_000)
+        .await
+        .unwrap();
+    assert_eq!(renewed.len(), 1);
+    assert_eq!((renewed[0].term, renewed[0].expires_at), (1, 11_000));
+    assert_eq!(
+        store
+            .acquire_lease(&name, "B", 10_999, 5_000)
+            .await
+            .unwrap(),
+        None
+    );
+    // A claiming again under its live holding keeps the term.
+    let again = store
+        .acquire_lease(&name, "A", 10_000, 1_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.term, again.expires_at), (1, 11_000));
+
+    // A stops renewing; once its holding lapses, B takes the lease with the next term, and A's
+    // sends are orphans: put back until the retry time.
+    let taken = store
+        .acquire_lease(&name, "B", 12_000, 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((taken.holder.as_str(), taken.term), ("B", 2));
     assert!(
         store
-            .claim_sends(&w.channel.id, 9_999, 10)
+            .renew_leases("A", &[(name.clone(), 1)], 12_000, 5_000)
             .await
             .unwrap()
-            .is_empty()
+            .is_empty(),
+        "A learns it lost the lease"
     );
-    let back = store.claim_sends(&w.channel.id, 10_000, 10).await.unwrap();
+    assert!(
+        store
+            .claim_sends(ch, 1, 12_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "A's term claims nothing"
+    );
+    assert_eq!(
+        store
+            .requeue_orphaned_sends(Some(ch), 12_000, 20_000)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .requeue_orphaned_sends(None, 12_000, 20_000)
+            .await
+            .unwrap(),
+        0,
+        "pending rows are not touched"
+    );
+
+    // A's late answers: a retry of `a` changes nothing (the send is no longer A's); Meta's
+    // acceptance of `b` settles it (it must not go again).
+    store
+        .record_send_results(&[
+            SendResult::Retry {
+                message_id: a.id.clone(),
+                term: 1,
+                next_at: 13_000,
+                error: json!({"code": 131000}),
+            },
+            SendResult::Accepted {
+                message_id: b.id.clone(),
+                term: 1,
+                wamid: "wamid.B".into(),
+                at: 12_500,
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        message(&store, &w.tenant.id, &b.id).await.wamid.as_deref(),
+        Some("wamid.B")
+    );
+    // B claims what is due: `c` now, `a` once its retry time comes (not A's 13 000).
+    let now_due = store.claim_sends(ch, 2, 19_999, 10).await.unwrap();
+    assert_eq!(ids(&now_due), vec![c.id.clone()]);
+    let later = store.claim_sends(ch, 2, 20_000, 10).await.unwrap();
+    assert_eq!(ids(&later), vec![a.id.clone()]);
+    assert_eq!((later[0].term, later[0].attempts), (2, 0));
+
+    // While B posts `a`, nothing A says of it is recorded; B's own retry is.
+    store
+        .record_send_results(&[SendResult::Accepted {
+            message_id: a.id.clone(),
+            term: 1,
+            wamid: "wamid.STALE".into(),
+            at: 20_001,
+        }])
+        .await
+        .unwrap();
+    let a_now = message(&store, &w.tenant.id, &a.id).await;
+    assert_eq!((a_now.wamid, a_now.status), (None, MessageStatus::Queued));
+    store
+        .record_send_results(&[SendResult::Retry {
+            message_id: a.id.clone(),
+            term: 2,
+            next_at: 25_000,
+            error: json!({"code": 131000}),
+        }])
+        .await
+        .unwrap();
+    let back = store.claim_sends(ch, 2, 25_000, 10).await.unwrap();
     assert_eq!(ids(&back), vec![a.id.clone()]);
-    assert_eq!(back[0].attempts, 0);
-    assert_eq!(store.requeue_stale_sends(20_000, 30_000).await.unwrap(), 2);
-    let both = store.claim_sends(&w.channel.id, 30_000, 10).await.unwrap();
-    assert_eq!(ids(&both), vec![a.id.clone(), b.id.clone()]);
-    // Pending rows are not touched.
-    assert_eq!(store.requeue_stale_sends(10, 30_000).await.unwrap(), 0);
+    assert_eq!(back[0].attempts, 1);
+
+    // Released, the lease is free at once; the next holding is term 3, never an old one.
+    store.release_lease(&name, "B", 2, 26_000).await.unwrap();
+    assert_eq!(
+        store
+            .requeue_orphaned_sends(None, 26_000, 26_000)
+            .await
+            .unwrap(),
+        2
+    );
+    let next = store
+        .acquire_lease(&name, "A", 26_000, 5_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.term, 3);
+    // Releasing a holding that is no longer yours does nothing.
+    store.release_lease(&name, "B", 2, 26_001).await.unwrap();
+    assert_eq!(
+        store
+            .acquire_lease(&name, "B", 26_001, 5_000)
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 pub async fn results_in_one_call_apply_in_order(backend: Backend) {
@@ -320,40 +437,38 @@ pub async fn results_in_one_call_apply_in_order(backend: Backend) {
     let a = enqueue(&store, outbound(&w.channel, "15550001", 1_000)).await;
     let b = enqueue(&store, outbound(&w.channel, "15550002", 1_001)).await;
     let c = enqueue(&store, outbound(&w.channel, "15550003", 1_002)).await;
-    assert_eq!(
-        store
-            .claim_sends(&w.channel.id, 2_000, 10)
-            .await
-            .unwrap()
-            .len(),
-        3
-    );
+    assert_eq!(claim(&store, &w.channel.id, 2_000, 10).await.len(), 3);
     let err = json!({"code": 131000});
     // A message named twice: a retry then its success; a success then a late failure.
     store
         .record_send_results(&[
             SendResult::Retry {
                 message_id: a.id.clone(),
+                term: TERM,
                 next_at: 3_000,
                 error: err.clone(),
             },
             SendResult::Accepted {
                 message_id: b.id.clone(),
+                term: TERM,
                 wamid: "wamid.B".into(),
                 at: 2_100,
             },
             SendResult::Accepted {
                 message_id: a.id.clone(),
+                term: TERM,
                 wamid: "wamid.A".into(),
                 at: 2_200,
             },
             SendResult::Failed {
                 message_id: b.id.clone(),
+                term: TERM,
                 error: err.clone(),
                 at: 2_300,
             },
             SendResult::Retry {
                 message_id: c.id.clone(),
+                term: TERM,
                 next_at: 4_000,
                 error: err.clone(),
             },
@@ -382,7 +497,7 @@ pub async fn results_in_one_call_apply_in_order(backend: Backend) {
     );
     // Only c is left, retried once.
     assert_eq!(store.outbox_depth().await.unwrap(), 1);
-    let left = store.claim_sends(&w.channel.id, 4_000, 10).await.unwrap();
+    let left = claim(&store, &w.channel.id, 4_000, 10).await;
     assert_eq!(ids(&left), vec![c.id.clone()]);
     assert_eq!(left[0].attempts, 1);
 
@@ -391,16 +506,19 @@ pub async fn results_in_one_call_apply_in_order(backend: Backend) {
         .record_send_results(&[
             SendResult::Accepted {
                 message_id: b.id.clone(),
+                term: TERM,
                 wamid: "wamid.B".into(),
                 at: 5_000,
             },
             SendResult::Failed {
                 message_id: a.id.clone(),
+                term: TERM,
                 error: json!({"code": 1}),
                 at: 5_000,
             },
             SendResult::Accepted {
                 message_id: c.id.clone(),
+                term: TERM,
                 wamid: "wamid.C".into(),
                 at: 5_000,
             },
@@ -438,14 +556,7 @@ pub async fn many_results_at_once(backend: Backend) {
             .await,
         );
     }
-    assert_eq!(
-        store
-            .claim_sends(&w.channel.id, 2_000, 1_000)
-            .await
-            .unwrap()
-            .len(),
-        300
-    );
+    assert_eq!(claim(&store, &w.channel.id, 2_000, 1_000).await.len(), 300);
     let long_error = json!({"code": 131026, "details": "x".repeat(500)});
     let results: Vec<SendResult> = msgs
         .iter()
@@ -453,16 +564,19 @@ pub async fn many_results_at_once(backend: Backend) {
         .map(|(i, m)| match i % 3 {
             0 => SendResult::Accepted {
                 message_id: m.id.clone(),
+                term: TERM,
                 wamid: format!("wamid.{i:04}"),
                 at: 3_000,
             },
             1 => SendResult::Failed {
                 message_id: m.id.clone(),
+                term: TERM,
                 error: long_error.clone(),
                 at: 3_000,
             },
             _ => SendResult::Retry {
                 message_id: m.id.clone(),
+                term: TERM,
                 next_at: 4_000,
                 error: long_error.clone(),
             },
@@ -486,10 +600,7 @@ pub async fn many_results_at_once(backend: Backend) {
             ("queued".to_string(), 100)
         ]
     );
-    let again = store
-        .claim_sends(&w.channel.id, 4_000, 1_000)
-        .await
-        .unwrap();
+    let again = claim(&store, &w.channel.id, 4_000, 1_000).await;
     assert_eq!(again.len(), 100);
     assert!(again.iter().all(|i| i.attempts == 1));
 }

@@ -11,7 +11,7 @@ pub async fn statuses_apply_forward_only(backend: Backend) {
     let (_db, store) = open_store(backend).await;
     let w = world(&store, "Acme").await;
     let m = enqueue(&store, outbound(&w.channel, "15550001", 1_000)).await;
-    store.claim_sends(&w.channel.id, 1_000, 10).await.unwrap();
+    claim(&store, &w.channel.id, 1_000, 10).await;
     accept(&store, &m, "wamid.A", 1_100).await;
     let advanced = StatusOutcome::Advanced {
         message_id: m.id.clone(),
@@ -136,14 +136,7 @@ pub async fn reconciles_through_callback_data(backend: Backend) {
     let lost = enqueue(&store, outbound(&w.channel, "15550001", 1_000)).await;
     let stranger = enqueue(&store, outbound(&w.channel, "15550002", 1_001)).await;
     // The sender claimed both and crashed before recording Meta's answers.
-    assert_eq!(
-        store
-            .claim_sends(&w.channel.id, 1_500, 10)
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(claim(&store, &w.channel.id, 1_500, 10).await.len(), 2);
 
     // A status for the lost send: its wamid is unknown, but the callback data names it.
     let mut sent = status(&w.channel, "wamid.LOST", Sent, 2_000);
@@ -167,9 +160,20 @@ pub async fn reconciles_through_callback_data(backend: Backend) {
         1,
         "it must not be sent again"
     );
-    // Requeueing the stale sends only brings back the other one.
-    assert_eq!(store.requeue_stale_sends(10_000, 10_000).await.unwrap(), 1);
-    let back = store.claim_sends(&w.channel.id, 10_000, 10).await.unwrap();
+    // Once the sender's holding is gone, putting its orphans back only brings back the other
+    // one.
+    store
+        .release_lease(&sender_lease(&w.channel.id), HOLDER, TERM, 10_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .requeue_orphaned_sends(None, 10_000, 10_000)
+            .await
+            .unwrap(),
+        1
+    );
+    let back = claim(&store, &w.channel.id, 10_000, 10).await;
     assert_eq!(back.len(), 1);
     assert_eq!(back[0].message_id, stranger.id);
     // Later statuses find it by wamid, whatever the callback data says.
