@@ -91,6 +91,16 @@ impl Gateway {
     /// Creates the benchmark's tenant, API key, app and channel. The channel's Graph base URL
     /// points nowhere on purpose: the `accept` scenario measures accepting, not sending.
     pub async fn provision(&self) -> Result<Provisioned> {
+        self.provision_for("http://127.0.0.1:9", 80).await
+    }
+
+    /// [`Gateway::provision`] with the channel sending to `graph_base_url` at `throughput_mps`.
+    pub async fn provision_for(
+        &self,
+        graph_base_url: &str,
+        throughput_mps: u32,
+    ) -> Result<Provisioned> {
+        let mps = throughput_mps.to_string();
         let tenant = self
             .run_json(&["tenant", "create", "--name", "bench", "--json"])
             .await?;
@@ -134,9 +144,9 @@ impl Gateway {
                 "--access-token",
                 "tok",
                 "--graph-base-url",
-                "http://127.0.0.1:9",
+                graph_base_url,
                 "--throughput-mps",
-                "80",
+                &mps,
                 "--json",
             ])
             .await?;

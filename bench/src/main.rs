@@ -22,6 +22,7 @@ mod load;
 mod machine;
 mod receiver;
 mod report;
+mod send;
 mod webhooks;
 mod webhooks_part;
 mod webhooks_report;
@@ -48,6 +49,9 @@ enum Scenario {
     /// to one endpoint and spread over many, and the lag from a state change to its delivery;
     /// then a check that every event reached every endpoint.
     Webhooks(webhooks::WebhooksArgs),
+    /// Sending to the Cloud API simulator (run as a process, as Meta): latency of sequential
+    /// sends on an idle channel.
+    Send(send::SendArgs),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +86,20 @@ fn main() -> ExitCode {
                         );
                         ExitCode::from(1)
                     }
+                }
+                Err(e) => {
+                    eprintln!("openbsp-bench: error: {e:#}");
+                    ExitCode::from(2)
+                }
+            },
+            Scenario::Send(args) => match send::run(&args).await {
+                Ok(report) => {
+                    if args.json {
+                        println!("{}", report.to_json());
+                    } else {
+                        print!("{}", report.to_text());
+                    }
+                    ExitCode::SUCCESS
                 }
                 Err(e) => {
                     eprintln!("openbsp-bench: error: {e:#}");

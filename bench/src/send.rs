@@ -1,0 +1,365 @@
+//! The `send` scenario: the gateway sending to the Cloud API simulator (`openbsp simulator`, a
+//! process of its own, as Meta).
+//!
+//! - `latency`: sequential sends on an idle channel, one at a time and no faster than 40 a
+//!   second (half the channel's 80 msg/s, so that pacing never holds one): how long from the
+//!   request to the simulator's receipt (`/v1/messages`, answered at once with `queued`), and
+//!   how long the Cloud-API-compatible route takes to answer with Meta's `wamid`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+use tokio::process::Child;
+
+use crate::accept::resolve_binary;
+use crate::database::{BenchDb, DbKind, redact};
+use crate::gateway::{APP_SECRET, Gateway, PHONE_NUMBER_ID, free_port};
+use crate::machine::Machine;
+use crate::report::Latency;
+
+/// The WABA of the benchmark's channel (as `Gateway::provision_for` registers it).
+const WABA_ID: &str = "900";
+/// Sequential sends start at least this far apart (below the channel's throughput).
+const SPACING: Duration = Duration::from_millis(25);
+/// The approved template the sends use.
+const TEMPLATE: &str = "bench_update";
+
+/// Options of `openbsp-bench send`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SendArgs {
+    /// Storage backend of the gateway under test.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub database: DbKind,
+    /// Sequential sends measured per route.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(10..))]
+    pub count: u32,
+    /// The gateway binary to benchmark (build it with `cargo build --release -p openbsp`); it
+    /// also runs the simulator.
+    #[arg(long, default_value = "target/release/openbsp")]
+    pub openbsp: PathBuf,
+    /// Print the report as one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What the scenario measured.
+#[derive(Debug, Clone)]
+pub struct SendReport {
+    /// The backend.
+    pub database: DbKind,
+    /// Sends per route.
+    pub count: u32,
+    /// `/v1/messages`: request to its `202`.
+    pub native_accept: Latency,
+    /// `/v1/messages`: request to the simulator's receipt.
+    pub native_to_meta: Latency,
+    /// The Cloud API route: request to the simulator's receipt.
+    pub graph_to_meta: Latency,
+    /// The Cloud API route: request to its answer with Meta's `wamid`.
+    pub graph_answer: Latency,
+    /// Cloud API answers that carried the gateway id (`queued`) instead of a `wamid`.
+    pub graph_queued: u32,
+    /// The machine.
+    pub machine: Machine,
+}
+
+impl SendReport {
+    /// As text.
+    pub fn to_text(&self) -> String {
+        let row = |name: &str, l: &Latency| {
+            format!(
+                "    {name:<34} p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}\n",
+                l.p50, l.p90, l.p99, l.max
+            )
+        };
+        let mut out = format!(
+            "openbsp-bench send: {}\n  latency       {} sequential sends per route on an idle channel, ms\n",
+            self.database.name(),
+            self.count
+        );
+        out += &row("/v1/messages answered (queued)", &self.native_accept);
+        out += &row("/v1/messages to the simulator", &self.native_to_meta);
+        out += &row("Cloud API route to the simulator", &self.graph_to_meta);
+        out += &row("Cloud API route answered (wamid)", &self.graph_answer);
+        out += &format!(
+            "    Cloud API answers without a wamid: {}\n  machine       {}\n",
+            self.graph_queued,
+            self.machine.summary()
+        );
+        out
+    }
+
+    /// As JSON.
+    pub fn to_json(&self) -> Value {
+        let l = |l: &Latency| json!({"p50_ms": l.p50, "p90_ms": l.p90, "p99_ms": l.p99, "max_ms": l.max});
+        json!({
+            "scenario": "send",
+            "database": self.database.name(),
+            "count": self.count,
+            "latency": {
+                "native_accept": l(&self.native_accept),
+                "native_to_meta": l(&self.native_to_meta),
+                "graph_to_meta": l(&self.graph_to_meta),
+                "graph_answer": l(&self.graph_answer),
+                "graph_queued": self.graph_queued,
+            },
+            "machine": self.machine.to_json(),
+        })
+    }
+}
+
+/// Runs the scenario; the processes are killed and the PostgreSQL database dropped whatever
+/// happens.
+pub async fn run(args: &SendArgs) -> Result<SendReport> {
+    let binary = resolve_binary(&args.openbsp)?;
+    let scratch = tempfile::Builder::new()
+        .prefix("openbsp-bench-")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    let data_dir = scratch.path().join("data");
+    std::fs::create_dir(&data_dir)?;
+    let db = BenchDb::create(args.database, &data_dir).await?;
+    eprintln!(
+        "bench: send: {} database at {}",
+        args.database.name(),
+        redact(db.url())
+    );
+    let result = run_on(args, &binary, &db, &data_dir, scratch.path()).await;
+    if let Err(e) = db.drop_database().await {
+        eprintln!("bench: warning: could not drop the benchmark database: {e:#}");
+    }
+    if std::env::var_os("OPENBSP_BENCH_KEEP").is_some() {
+        eprintln!("bench: logs kept in {}", scratch.keep().display());
+    }
+    result
+}
+
+fn unix_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or_default()
+}
+
+/// `openbsp simulator` as Meta, killed when dropped.
+struct Meta {
+    _child: Child,
+    url: String,
+}
+
+async fn start_meta(binary: &Path, webhook_url: &str, log: &Path) -> Result<Meta> {
+    let listen = format!("127.0.0.1:{}", free_port()?);
+    let log = std::fs::File::create(log)?;
+    let child = tokio::process::Command::new(binary)
+        .args([
+            "simulator",
+            "--listen",
+            &listen,
+            "--phone-number-id",
+            PHONE_NUMBER_ID,
+            "--waba-id",
+            WABA_ID,
+            "--display-phone-number",
+            "15550001111",
+            "--access-token",
+            "tok",
+            "--app-secret",
+            APP_SECRET,
+            "--webhook-url",
+            webhook_url,
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .context("starting openbsp simulator")?;
+    let url = format!("http://{listen}");
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http
+        .get(format!("{url}/_simulator/healthz"))
+        .send()
+        .await
+        .is_err()
+    {
+        if Instant::now() > deadline {
+            bail!("the simulator did not start");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(Meta { _child: child, url })
+}
+
+async fn run_on(
+    args: &SendArgs,
+    binary: &Path,
+    db: &BenchDb,
+    data_dir: &Path,
+    scratch: &Path,
+) -> Result<SendReport> {
+    let gateway = Gateway {
+        binary: binary.to_path_buf(),
+        database_url: db.url().to_string(),
+        data_dir: data_dir.to_path_buf(),
+    };
+    let listen = format!("127.0.0.1:{}", free_port()?);
+    let meta = start_meta(
+        binary,
+        &format!("http://{listen}/webhooks/whatsapp"),
+        &scratch.join("simulator.log"),
+    )
+    .await?;
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let seeded = http
+        .post(format!("{}/_simulator/templates", meta.url))
+        .json(&json!({"waba_id": WABA_ID, "name": TEMPLATE, "language": "en_US", "category": "UTILITY",
+                      "components": [{"type": "BODY", "text": "Your order has shipped."}]}))
+        .send()
+        .await?;
+    if !seeded.status().is_success() {
+        bail!(
+            "the simulator refused the template: {}",
+            seeded.text().await?
+        );
+    }
+    eprintln!("bench: provisioning with {}", binary.display());
+    let provisioned = gateway.provision_for(&meta.url, 80).await?;
+    eprintln!(
+        "bench: starting openbsp serve on {listen}; Meta is the simulator at {}",
+        meta.url
+    );
+    let server = gateway.serve(&listen, &scratch.join("serve.log")).await?;
+    let base = server.base_url.clone();
+    let key = provisioned.api_key.clone();
+    let template = json!({"name": TEMPLATE, "language": {"code": "en_US"}});
+
+    // One unmeasured send of each kind: the gateway learns the template from Meta.
+    let mut n = 0u32;
+    let mut next_user = || {
+        n += 1;
+        format!("1555700{n:04}")
+    };
+    for graph in [false, true] {
+        let user = next_user();
+        one(&http, &base, &key, &meta.url, &user, &template, graph).await?;
+    }
+
+    let hist = || Histogram::<u64>::new(3).expect("histogram");
+    let (mut accept, mut native, mut graph_meta, mut graph_answer) =
+        (hist(), hist(), hist(), hist());
+    let mut queued = 0;
+    eprintln!("bench: {} sequential sends per route", args.count);
+    let mut tick = tokio::time::interval(SPACING);
+    for _ in 0..args.count {
+        tick.tick().await;
+        let user = next_user();
+        let s = one(&http, &base, &key, &meta.url, &user, &template, false).await?;
+        accept.record(s.answered_us.max(1) as u64)?;
+        native.record(s.to_meta_us.max(1) as u64)?;
+    }
+    for _ in 0..args.count {
+        tick.tick().await;
+        let user = next_user();
+        let s = one(&http, &base, &key, &meta.url, &user, &template, true).await?;
+        graph_answer.record(s.answered_us.max(1) as u64)?;
+        graph_meta.record(s.to_meta_us.max(1) as u64)?;
+        queued += u32::from(s.queued);
+    }
+    server.stop(Duration::from_secs(10)).await?;
+    Ok(SendReport {
+        database: args.database,
+        count: args.count,
+        native_accept: Latency::from_histogram(&accept),
+        native_to_meta: Latency::from_histogram(&native),
+        graph_to_meta: Latency::from_histogram(&graph_meta),
+        graph_answer: Latency::from_histogram(&graph_answer),
+        graph_queued: queued,
+        machine: Machine::detect(),
+    })
+}
+
+/// One send's figures, µs from its request.
+struct Sent {
+    answered_us: i64,
+    to_meta_us: i64,
+    queued: bool,
+}
+
+/// One send to `user` (a template), then the simulator's receipt of it.
+async fn one(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    meta: &str,
+    user: &str,
+    template: &Value,
+    graph: bool,
+) -> Result<Sent> {
+    let (url, body) = if graph {
+        (
+            format!("{base}/v23.0/{PHONE_NUMBER_ID}/messages"),
+            json!({"messaging_product": "whatsapp", "to": user, "type": "template", "template": template}),
+        )
+    } else {
+        (
+            format!("{base}/v1/messages"),
+            json!({"channel": PHONE_NUMBER_ID, "to": user, "type": "template", "template": template}),
+        )
+    };
+    let started = unix_us();
+    let clock = Instant::now();
+    let resp = http.post(&url).bearer_auth(key).json(&body).send().await?;
+    let status = resp.status();
+    let answer: Value = resp.json().await.unwrap_or(Value::Null);
+    let answered_us = clock.elapsed().as_micros() as i64;
+    if !status.is_success() {
+        bail!("{url} answered {status}: {answer}");
+    }
+    let queued = graph && answer.pointer("/messages/0/message_status").is_some();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got: Value = http
+            .get(format!("{meta}/_simulator/messages"))
+            .query(&[("phone_number_id", PHONE_NUMBER_ID), ("to", user)])
+            .send()
+            .await?
+            .json()
+            .await?;
+        let received = got
+            .as_array()
+            .or_else(|| got.get("data").and_then(Value::as_array))
+            .and_then(|a| a.first())
+            .and_then(|m| m.get("received_at_ms"))
+            .and_then(Value::as_i64);
+        if let Some(at_ms) = received {
+            return Ok(Sent {
+                answered_us,
+                to_meta_us: at_ms * 1000 - started,
+                queued,
+            });
+        }
+        if Instant::now() > deadline {
+            let id = answer
+                .get("id")
+                .or_else(|| answer.pointer("/messages/0/id"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let m: Value = http
+                .get(format!("{base}/v1/messages/{id}"))
+                .bearer_auth(key)
+                .send()
+                .await?
+                .json()
+                .await
+                .unwrap_or_default();
+            return Err(anyhow!(
+                "the send to {user} never reached the simulator; the gateway has {m}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
