@@ -409,6 +409,16 @@ pub struct OutboxItem {
     pub term: i64,
 }
 
+/// Priorities of sends in a channel's queue (lower first).
+pub mod priority {
+    /// A reply: a one-to-one send while the user's customer service window is open.
+    pub const REPLY: i32 = 0;
+    /// A one-to-one send (the API, Session Start, a template) outside the window.
+    pub const DIRECT: i32 = 10;
+    /// Campaign traffic: after everything else on the channel.
+    pub const BULK: i32 = 20;
+}
+
 /// The name of a channel's sender lease.
 pub fn sender_lease(channel_id: &str) -> String {
     format!("sender:{channel_id}")

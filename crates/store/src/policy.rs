@@ -25,6 +25,8 @@ pub struct SendPlan {
     pub session: SessionSpec,
     /// A free entry point window it opens.
     pub open_fep_until: Option<i64>,
+    /// Its priority in the channel's queue ([`crate::priority`]).
+    pub priority: i32,
 }
 
 /// The window times of a stored window row.
@@ -40,7 +42,12 @@ pub fn window_times(w: Option<&ContactWindow>) -> WindowTimes {
 
 /// Decides a send at `now`: refused (131047 outside the window for free-form, 131050 for a
 /// marketing template to an opted-out user), or allowed with its session and FEP window.
-pub fn plan(conversation: &Conversation, check: &SendCheck, now: i64) -> Result<SendPlan, Refusal> {
+pub fn plan(
+    conversation: &Conversation,
+    check: &SendCheck,
+    requested: i32,
+    now: i64,
+) -> Result<SendPlan, Refusal> {
     let times = window_times(conversation.window.as_ref());
     let opted_out = conversation
         .contact
@@ -60,5 +67,16 @@ pub fn plan(conversation: &Conversation, check: &SendCheck, now: i64) -> Result<
             expires_at,
         },
         open_fep_until: allowed.open_fep_until,
+        priority: priority_of(requested, allowed.in_csw),
     })
+}
+
+/// A send's place in its channel's queue: a one-to-one send while the user's customer service
+/// window is open is a reply, and goes first; bulk traffic stays bulk whatever the window.
+pub fn priority_of(requested: i32, in_csw: bool) -> i32 {
+    if in_csw && requested < crate::priority::BULK {
+        crate::priority::REPLY
+    } else {
+        requested
+    }
 }

@@ -54,6 +54,7 @@ openbsp_testkit::on_both_backends! {
         crate::messages::get_message_by_id_and_wamid_within_tenant,
     list_messages_filters_and_pages => crate::messages::list_messages_filters_and_pages,
 
+    replies_go_first_and_bulk_last => crate::outbox::replies_go_first_and_bulk_last,
     claim_sends_by_priority_due_time_and_limit =>
         crate::outbox::claim_sends_by_priority_due_time_and_limit,
     concurrent_claims_never_share_a_row => crate::outbox::concurrent_claims_never_share_a_row,

@@ -22,11 +22,9 @@ use super::templates::TemplateUse;
 use super::{Core, CoreError, CoreResult, SendOutcome};
 
 /// Priority of a send in its channel's queue (lower first): replies in a session, then
-/// transactional sends, then campaign traffic.
-pub mod priority {
-    /// A direct send through the API.
-    pub const DIRECT: i32 = 10;
-}
+/// one-to-one sends, then campaign traffic. A one-to-one send is asked for as `DIRECT`; the
+/// store's send policy makes it a `REPLY` when the user's window is open.
+pub use openbsp_store::priority;
 
 /// Who opened a session a send opens.
 pub mod opened_by {

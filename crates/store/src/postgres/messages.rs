@@ -171,10 +171,11 @@ impl PgStore {
                         .await?
                         .pop()
                         .unwrap_or_default();
-                    match crate::policy::plan(&conversation, check, m.created_at) {
+                    match crate::policy::plan(&conversation, check, item.priority, m.created_at) {
                         Ok(plan) => {
                             item.session = plan.session;
                             item.open_fep_until = plan.open_fep_until;
+                            item.priority = plan.priority;
                         }
                         Err(refusal) => return Ok((Err(refusal), false)),
                     }

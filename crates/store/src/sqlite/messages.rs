@@ -44,16 +44,8 @@ impl MessageStore for SqliteStore {
                 return enqueue(c, &new, &content, &payload).map(Ok);
             }
             let conversation = windows::conversation(c, &m.tenant_id, &m.channel_id, &new.contact)?;
-            match crate::policy::plan(&conversation, &check, m.created_at) {
-                Ok(plan) => enqueue_in(
-                    c,
-                    &new,
-                    &content,
-                    &payload,
-                    &plan.session,
-                    plan.open_fep_until,
-                )
-                .map(Ok),
+            match crate::policy::plan(&conversation, &check, new.priority, m.created_at) {
+                Ok(plan) => enqueue_in(c, &new, &content, &payload, &plan).map(Ok),
                 Err(refusal) => Ok(Err(refusal)),
             }
         })
@@ -174,20 +166,25 @@ fn enqueue(
     content: &str,
     payload: &str,
 ) -> StoreResult<EnqueueOutcome> {
-    enqueue_in(c, new, content, payload, &new.session, new.open_fep_until)
+    let plan = crate::policy::SendPlan {
+        session: new.session.clone(),
+        open_fep_until: new.open_fep_until,
+        priority: new.priority,
+    };
+    enqueue_in(c, new, content, payload, &plan)
 }
 
-/// Stores `new` (`content` and `payload` serialised) into the session `spec` finds or opens,
-/// opening a FEP window until `fep`; a repeated idempotency key is answered with the message
-/// it made.
+/// Stores `new` (`content` and `payload` serialised) as `plan` says: into the session its spec
+/// finds or opens, opening its FEP window, at its priority; a repeated idempotency key is
+/// answered with the message it made.
 fn enqueue_in(
     c: &Connection,
     new: &NewOutbound,
     content: &str,
     payload: &str,
-    spec: &SessionSpec,
-    fep: Option<i64>,
+    plan: &crate::policy::SendPlan,
 ) -> StoreResult<EnqueueOutcome> {
+    let (spec, fep) = (&plan.session, plan.open_fep_until);
     let mut message = new.message.clone();
     let m = &mut message;
     if let Some(key) = &m.idempotency_key
@@ -255,7 +252,7 @@ fn enqueue_in(
         "INSERT INTO outbox (message_id, tenant_id, channel_id, state, priority, attempts, next_attempt_at, payload)
          VALUES (?1, ?2, ?3, 'pending', ?4, 0, ?5, ?6)",
     )?
-    .execute(params![m.id, m.tenant_id, m.channel_id, new.priority, m.created_at, payload])?;
+    .execute(params![m.id, m.tenant_id, m.channel_id, plan.priority, m.created_at, payload])?;
     Ok(EnqueueOutcome::Created {
         message,
         opened_session: opened,

@@ -11,6 +11,55 @@ fn ids(items: &[OutboxItem]) -> Vec<String> {
     items.iter().map(|i| i.message_id.clone()).collect()
 }
 
+/// The send policy places each send in its channel's queue: a one-to-one send while the user's
+/// window is open is a reply (first), outside it a direct send, and bulk traffic stays last even
+/// inside a window.
+pub async fn replies_go_first_and_bulk_last(backend: Backend) {
+    use openbsp_domain::windows::SendKind;
+    use openbsp_store::policy::SendCheck;
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "Acme").await;
+    let check = |kind| SendCheck {
+        kind,
+        session_kind: Some("utility".into()),
+        opened_by: "message".into(),
+    };
+    let template = check(SendKind::Template { marketing: false });
+    assert!(
+        store
+            .insert_inbound(&inbound(&w.channel, "15550003", "wamid.IN", None, 1_000))
+            .await
+            .unwrap()
+    );
+    let send = |to: &str, at: i64, priority: i32, check: &SendCheck| {
+        let mut n = outbound(&w.channel, to, at);
+        n.priority = priority;
+        let (store, check) = (store.clone(), check.clone());
+        async move {
+            match store.enqueue_checked(n, &check).await.unwrap() {
+                Ok(EnqueueOutcome::Created { message, .. }) => message,
+                other => panic!("expected Created, got {other:?}"),
+            }
+        }
+    };
+    // In order of arrival: bulk, direct (no window), bulk inside the window, a reply.
+    let bulk = send("15550002", 2_000, priority::BULK, &template).await;
+    let direct = send("15550001", 2_001, priority::DIRECT, &template).await;
+    let bulk_in_window = send("15550003", 2_002, priority::BULK, &template).await;
+    let reply = send(
+        "15550003",
+        2_003,
+        priority::DIRECT,
+        &check(SendKind::FreeForm),
+    )
+    .await;
+    let order = claim(&store, &w.channel.id, 3_000, 10).await;
+    assert_eq!(
+        ids(&order),
+        vec![reply.id, direct.id, bulk.id, bulk_in_window.id]
+    );
+}
+
 pub async fn claim_sends_by_priority_due_time_and_limit(backend: Backend) {
     let (_db, store) = open_store(backend).await;
     let w = world(&store, "Acme").await;

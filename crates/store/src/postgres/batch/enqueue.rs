@@ -136,10 +136,11 @@ pub(in crate::postgres) async fn enqueue_set(
         }
         if let Some(Some(check)) = checks.get(i) {
             let conversation = conversations.remove(&i).unwrap_or_default();
-            match crate::policy::plan(&conversation, check, new.message.created_at) {
+            match crate::policy::plan(&conversation, check, new.priority, new.message.created_at) {
                 Ok(plan) => {
                     new.session = plan.session;
                     new.open_fep_until = plan.open_fep_until;
+                    new.priority = plan.priority;
                 }
                 Err(refusal) => {
                     plans.push(Plan::Refused(refusal));
