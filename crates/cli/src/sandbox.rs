@@ -76,6 +76,7 @@ pub async fn start(
         customer_service_window: true,
         pair_rate_limit: true,
         templates: true,
+        ..Enforcement::default()
     });
     let key = config.master_key.clone();
     let path = s.data_dir.join("sandbox.json");

@@ -56,6 +56,8 @@ const KNOWN_KEYS: &[&str] = &[
     "sender_reconcile_grace_ms",
     "sender_retry_base_ms",
     "sender_poll_interval_ms",
+    "sender_pair_period_ms",
+    "sender_pair_burst",
     "opt_out_keywords",
     "opt_in_keywords",
 ];

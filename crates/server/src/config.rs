@@ -101,6 +101,8 @@ pub struct SenderConfig {
     pub max_attempts: u32,
     /// How often the sender looks for due work when nothing wakes it.
     pub poll_interval: Duration,
+    /// Meta's pair rate limit, by which sends to one recipient are spaced.
+    pub pair_rule: openbsp_wire::pair::PairRule,
 }
 
 impl Default for SenderConfig {
@@ -113,6 +115,7 @@ impl Default for SenderConfig {
             retry_max: Duration::from_secs(300),
             max_attempts: 12,
             poll_interval: Duration::from_millis(500),
+            pair_rule: openbsp_wire::pair::PairRule::META,
         }
     }
 }

@@ -6,11 +6,35 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use common::*;
-use openbsp_simulator::Faults;
+use openbsp_domain::MessageStatus;
+use openbsp_simulator::{Enforcement, Faults};
 use openbsp_testkit::{Backend, on_both_backends};
+use openbsp_wire::pair::PairRule;
 
 on_both_backends! {
     a_slow_meta_never_gets_a_send_twice => crate::a_slow_meta_never_gets_a_send_twice,
+    sends_to_one_user_are_spaced_by_the_pair_rate_limit => crate::sends_to_one_user_are_spaced_by_the_pair_rate_limit,
+    a_pair_rate_limit_refusal_holds_that_user_not_the_channel => crate::a_pair_rate_limit_refusal_holds_that_user_not_the_channel,
+}
+
+/// The simulator enforcing a pair rule of one message per `period_ms`, bursts of `burst`.
+fn enforce_pairs(app: &TestApp, period_ms: u64, burst: u32) {
+    app.sim.set_enforcement(Enforcement {
+        pair_rate_limit: true,
+        pair_period_ms: period_ms,
+        pair_burst: burst,
+        ..Enforcement::default()
+    });
+}
+
+/// When the simulator received each message to `user`, oldest first (ms).
+fn arrivals(app: &TestApp, user: &str) -> Vec<i64> {
+    app.sim
+        .received(PNID)
+        .into_iter()
+        .filter(|m| m.to == user)
+        .map(|m| m.received_at_ms)
+        .collect()
 }
 
 /// Meta answering in seconds, a backlog of a few hundred sends and short timeouts (a lease
@@ -69,4 +93,97 @@ async fn a_slow_meta_never_gets_a_send_twice(b: Backend) {
         twice.len()
     );
     assert_eq!(per_user.len(), SENDS);
+}
+
+/// Nine sends to one user at once, with Meta (the simulator) enforcing a pair rule of one per
+/// 300 ms in bursts of 3: the gateway holds them back by the same rule instead of having them
+/// refused — bursts of three, each after the last one's quota is repaid — and all arrive.
+async fn sends_to_one_user_are_spaced_by_the_pair_rate_limit(b: Backend) {
+    let rule = PairRule {
+        period_ms: 300,
+        burst: 3,
+    };
+    let app = spawn_app_configured(b, |c| c.sender.pair_rule = rule).await;
+    enforce_pairs(&app, 300, 3);
+    let answers = futures::future::join_all((0..9).map(|_| app.send_template(USER))).await;
+    for r in &answers {
+        assert_eq!(r.status, 202, "{}", r.body);
+    }
+    wait_up_to(Duration::from_secs(10), "all nine reached Meta", || async {
+        arrivals(&app, USER).len() >= 9
+    })
+    .await;
+    let at = arrivals(&app, USER);
+    assert_eq!(at.len(), 9, "each once");
+    // Three bursts, each 900 ms (3 × 300) after the one before: none refused (a refusal
+    // would have held the user 4 s).
+    let spread = at[8] - at[0];
+    assert!(
+        (1_700..4_000).contains(&spread),
+        "nine sends over {spread} ms: {at:?}"
+    );
+    for (i, t) in at.iter().enumerate() {
+        let within = at[i..].iter().take_while(|u| **u < t + 300).count();
+        assert!(within <= 3, "{within} within 300 ms of {t}: {at:?}");
+    }
+    for r in &answers {
+        let m = app
+            .store
+            .get_message(&app.tenant_id, r.body["id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(m.wamid.is_some() && m.error.is_none(), "{m:?}");
+    }
+}
+
+/// Meta refuses with 131056 (its pair rule stricter than the gateway's): that user's sends wait
+/// Meta's 4^X s, while another user's send on the same channel goes at once.
+async fn a_pair_rate_limit_refusal_holds_that_user_not_the_channel(b: Backend) {
+    let app = spawn_app(b).await;
+    enforce_pairs(&app, 60_000, 2);
+    let first = futures::future::join_all((0..3).map(|_| app.send_template(USER))).await;
+    wait_up_to(Duration::from_secs(5), "two reached Meta", || async {
+        arrivals(&app, USER).len() >= 2
+    })
+    .await;
+    // The third was refused; the channel is not paused: another user's send goes now.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let other = "15559990077";
+    let started = std::time::Instant::now();
+    let r = app.send_template(other).await;
+    assert_eq!(r.status, 202);
+    wait_up_to(Duration::from_secs(2), "another user's send", || async {
+        !arrivals(&app, other).is_empty()
+    })
+    .await;
+    // (A channel-wide pause for a throttle would hold it for most of a second.)
+    assert!(
+        started.elapsed() < Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut waiting = Vec::new();
+    for r in &first {
+        let m = app
+            .store
+            .get_message(&app.tenant_id, r.body["id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        if m.wamid.is_none() {
+            assert_eq!(
+                (m.status, &m.error),
+                (MessageStatus::Queued, &None),
+                "{m:?}"
+            );
+            waiting.push(m);
+        }
+    }
+    assert_eq!(
+        waiting.len(),
+        1,
+        "the refused one waits its 4 s, queued: {waiting:?}"
+    );
+    assert_eq!(arrivals(&app, USER).len(), 2);
 }

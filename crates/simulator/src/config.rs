@@ -198,9 +198,14 @@ pub struct Enforcement {
     /// 131047, as Meta does. Templates are delivered. (A user's `system` notice of a number
     /// change does not open the window; the window moves to the new number.)
     pub customer_service_window: bool,
-    /// Meta's pair rate limit: one message every 6 s to the same user, bursts of up to 45;
-    /// beyond it the send is refused with 131056.
+    /// Meta's pair rate limit: one message every `pair_period_ms` (6 s) to the same user,
+    /// bursts of up to `pair_burst` (45) borrowing from future quota (after a burst of `n` the
+    /// pair waits `n` periods from its start); beyond it the send is refused with 131056.
     pub pair_rate_limit: bool,
+    /// The pair rate limit's period, ms (Meta: 6,000).
+    pub pair_period_ms: u64,
+    /// The pair rate limit's largest burst (Meta: 45).
+    pub pair_burst: u32,
     /// Template sends are checked against the WABA's templates, as Meta does: a template
     /// that does not exist in that language or is not approved is refused with 132001
     /// (HTTP 404), a paused one with 132015, a disabled one with 132016, and parameters that
@@ -214,7 +219,19 @@ impl Default for Enforcement {
         Enforcement {
             customer_service_window: false,
             pair_rate_limit: false,
+            pair_period_ms: 6_000,
+            pair_burst: 45,
             templates: true,
+        }
+    }
+}
+
+impl Enforcement {
+    /// The pair rate limit's rule.
+    pub fn pair_rule(&self) -> openbsp_wire::pair::PairRule {
+        openbsp_wire::pair::PairRule {
+            period_ms: self.pair_period_ms.max(1) as i64,
+            burst: self.pair_burst.max(1),
         }
     }
 }

@@ -227,9 +227,12 @@ async fn handle_post(
         .into());
     }
     if enforcement.pair_rate_limit
-        && !state
-            .pair_limit
-            .check(&phone.phone_number_id, req.recipient.as_str())
+        && !state.pair_limit.check(
+            &phone.phone_number_id,
+            req.recipient.as_str(),
+            enforcement.pair_rule(),
+            state.now_ms(),
+        )
     {
         return Err(MetaError::new(
             codes::PAIR_RATE_LIMIT,

@@ -465,6 +465,15 @@ pub enum SendResult {
         /// When.
         at: i64,
     },
+    /// Not posted (the pair rate limit holds it): due again at `next_at`, not an attempt.
+    Defer {
+        /// Message.
+        message_id: String,
+        /// The term of the sender lease the send was claimed under ([`OutboxItem::term`]).
+        term: i64,
+        /// When it may go.
+        next_at: i64,
+    },
     /// Try again at `next_at`.
     Retry {
         /// Message.

@@ -123,7 +123,7 @@ pub(crate) struct SendOutcome<'r> {
 /// row.
 pub(crate) fn send_outcome(r: &SendResult) -> Option<SendOutcome<'_>> {
     match r {
-        SendResult::Retry { .. } => None,
+        SendResult::Retry { .. } | SendResult::Defer { .. } => None,
         SendResult::Accepted { wamid, at, .. } => Some(SendOutcome {
             status: MessageStatus::Accepted,
             wamid: Some(wamid),
@@ -144,7 +144,8 @@ pub(crate) fn term(r: &SendResult) -> i64 {
     match r {
         SendResult::Accepted { term, .. }
         | SendResult::Failed { term, .. }
-        | SendResult::Retry { term, .. } => *term,
+        | SendResult::Retry { term, .. }
+        | SendResult::Defer { term, .. } => *term,
     }
 }
 
@@ -154,7 +155,7 @@ pub(crate) fn term(r: &SendResult) -> i64 {
 pub(crate) fn may_record(r: &SendResult, row: Option<(&str, Option<i64>)>) -> bool {
     let mine = |(state, claim): (&str, Option<i64>)| state == "inflight" && claim == Some(term(r));
     match r {
-        SendResult::Retry { .. } => row.is_some_and(mine),
+        SendResult::Retry { .. } | SendResult::Defer { .. } => row.is_some_and(mine),
         _ => match row {
             None => true,
             Some((state, claim)) => state != "inflight" || mine((state, claim)),
@@ -167,7 +168,8 @@ pub(crate) fn message_id(r: &SendResult) -> &str {
     match r {
         SendResult::Accepted { message_id, .. }
         | SendResult::Failed { message_id, .. }
-        | SendResult::Retry { message_id, .. } => message_id,
+        | SendResult::Retry { message_id, .. }
+        | SendResult::Defer { message_id, .. } => message_id,
     }
 }
 

@@ -44,6 +44,13 @@ pub struct ServeArgs {
     /// How often idle workers look for due work, ms [default: 500].
     #[arg(long, env = "OPENBSP_SENDER_POLL_INTERVAL_MS")]
     pub sender_poll_interval_ms: Option<u64>,
+    /// Meta's pair rate limit, by which sends to one recipient are spaced: one per this many
+    /// ms [default: 6000].
+    #[arg(long, env = "OPENBSP_SENDER_PAIR_PERIOD_MS")]
+    pub sender_pair_period_ms: Option<u64>,
+    /// Meta's pair rate limit: the largest burst to one recipient [default: 45].
+    #[arg(long, env = "OPENBSP_SENDER_PAIR_BURST")]
+    pub sender_pair_burst: Option<u32>,
     /// Comma-separated inbound texts that opt a user out of marketing templates (whole
     /// message, any case) [default: STOP,UNSUBSCRIBE]; empty to disable.
     #[arg(long, env = "OPENBSP_OPT_OUT_KEYWORDS")]
@@ -94,6 +101,19 @@ fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
             "sender_poll_interval_ms",
             d.poll_interval,
         )?,
+        pair_rule: openbsp_wire::pair::PairRule {
+            period_ms: s
+                .duration_ms(
+                    a.sender_pair_period_ms,
+                    "sender_pair_period_ms",
+                    std::time::Duration::from_millis(d.pair_rule.period_ms as u64),
+                )?
+                .as_millis()
+                .max(1) as i64,
+            burst: s
+                .pick(a.sender_pair_burst, "sender_pair_burst", d.pair_rule.burst)?
+                .max(1),
+        },
         ..d
     };
     sender.validate().map_err(|e| anyhow::anyhow!(e))?;

@@ -36,6 +36,10 @@ const ORPHAN_SWEEP_INTERVAL: Duration = Duration::from_secs(2);
 /// supervisor), or `None` once it is lost.
 pub(crate) type Holding = watch::Receiver<Option<Instant>>;
 
+/// A channel's pair rate limit budgets, by recipient: kept by the supervisor across its
+/// workers (a worker that stops and starts again does not forget a burst).
+pub(crate) type Pairs = Arc<parking_lot::Mutex<HashMap<String, openbsp_wire::pair::PairBudget>>>;
+
 /// A running worker, as the supervisor keeps it.
 struct Running {
     lease: Lease,
@@ -60,6 +64,7 @@ pub async fn run_with(
     let recorder = tokio::spawn(recorder::run(state.clone(), results_rx));
     let (exited_tx, mut exited_rx) = mpsc::unbounded_channel::<String>();
     let mut running: HashMap<String, Running> = HashMap::new();
+    let mut pairs: HashMap<String, Pairs> = HashMap::new();
     let mut handles = Vec::new();
     // Channels another replica holds: not asked for again until then.
     let mut elsewhere: HashMap<String, Instant> = HashMap::new();
@@ -88,6 +93,7 @@ pub async fn run_with(
                 &shutdown,
                 &mut running,
                 &mut elsewhere,
+                &mut pairs,
                 &mut handles,
             )
             .await;
@@ -134,8 +140,12 @@ async fn start_workers(
     shutdown: &watch::Receiver<bool>,
     running: &mut HashMap<String, Running>,
     elsewhere: &mut HashMap<String, Instant>,
+    pairs: &mut HashMap<String, Pairs>,
     handles: &mut Vec<tokio::task::JoinHandle<()>>,
 ) {
+    // Budgets of channels with no worker and nothing to remember are forgotten.
+    let now = state.now();
+    pairs.retain(|ch, p| running.contains_key(ch) || p.lock().values().any(|b| !b.idle(now)));
     let cfg = &state.config.sender;
     let ttl_ms = cfg.lease_ttl.as_millis() as i64;
     let channels = match state.store.channels_with_due_sends(state.now()).await {
@@ -194,6 +204,7 @@ async fn start_workers(
             ch.clone(),
             lease.clone(),
             holding,
+            pairs.entry(ch.clone()).or_default().clone(),
             results.clone(),
             exited.clone(),
             shutdown.clone(),

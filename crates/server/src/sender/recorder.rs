@@ -29,7 +29,8 @@ fn message_id(r: &SendResult) -> &str {
     match r {
         SendResult::Accepted { message_id, .. }
         | SendResult::Failed { message_id, .. }
-        | SendResult::Retry { message_id, .. } => message_id,
+        | SendResult::Retry { message_id, .. }
+        | SendResult::Defer { message_id, .. } => message_id,
     }
 }
 

@@ -10,12 +10,13 @@ use std::time::Duration;
 use governor::{Quota, RateLimiter};
 use openbsp_domain::backoff::retry_delay_ms;
 use openbsp_store::{Channel, Lease, OutboxItem, SendResult};
+use openbsp_wire::error::codes;
 use openbsp_wire::{MetaError, RetryClass};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::Holding;
 use super::recorder::{Recorded, ToRecorder};
+use super::{Holding, Pairs};
 use crate::core::{Core, SendOutcome};
 use crate::meta::graph::{GraphClient, GraphOutcome};
 
@@ -58,6 +59,7 @@ pub(super) async fn run(
     channel_id: String,
     lease: Lease,
     holding: Holding,
+    pairs: Pairs,
     results: mpsc::Sender<ToRecorder>,
     exited: mpsc::UnboundedSender<String>,
     shutdown: watch::Receiver<bool>,
@@ -65,7 +67,7 @@ pub(super) async fn run(
     let wake = state.sender_wakes.register(&channel_id);
     if let Some((channel, token)) = load(&state, &channel_id).await {
         work(
-            &state, client, channel, token, &lease, holding, &results, &wake, shutdown,
+            &state, client, channel, token, &lease, holding, pairs, &results, &wake, shutdown,
         )
         .await;
     }
@@ -93,10 +95,12 @@ async fn work(
     token: String,
     lease: &Lease,
     mut holding: Holding,
+    pairs: Pairs,
     results: &mpsc::Sender<ToRecorder>,
     wake: &tokio::sync::Notify,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let rule = state.config.sender.pair_rule;
     let mps = NonZeroU32::new(channel.throughput_mps.max(1)).unwrap_or(NonZeroU32::MIN);
     let limiter = RateLimiter::direct(pacing(mps));
     let slots = (mps.get() as usize).clamp(MIN_IN_FLIGHT, MAX_IN_FLIGHT);
@@ -157,8 +161,23 @@ async fn work(
             continue;
         }
         idle_since = None;
+        let now = state.now();
+        pairs.lock().retain(|_, b| !b.idle(now));
         let mut items = items.into_iter();
         for (item, permit) in items.by_ref().zip(permits) {
+            // Spaced per recipient as Meta's pair rate limit requires: held back, not refused.
+            let held = recipient(&item).and_then(|to| {
+                let mut pairs = pairs.lock();
+                pairs
+                    .entry(to.to_string())
+                    .or_default()
+                    .admit(rule, state.now())
+                    .err()
+            });
+            if let Some(at) = held {
+                defer(results, item, at).await;
+                continue;
+            }
             limiter.until_ready().await;
             if !sure(&holding) {
                 // Not posted: put back (ours to put back only while the holding lasts).
@@ -168,17 +187,18 @@ async fn work(
                 }
                 break 'work;
             }
-            let (state, client, channel, token, results, pause) = (
+            let (state, client, channel, token, results, pause, pairs) = (
                 state.clone(),
                 client.clone(),
                 channel.clone(),
                 token.clone(),
                 results.clone(),
                 pause.clone(),
+                pairs.clone(),
             );
             tokio::spawn(async move {
                 let outcome = client.send(&channel, &token, &item.payload).await;
-                let recorded = classify(&state, &channel, &item, outcome, &pause);
+                let recorded = classify(&state, &channel, &item, outcome, &pause, &pairs);
                 let _ = results.send(ToRecorder::Result(recorded)).await;
                 drop(permit);
             });
@@ -186,6 +206,28 @@ async fn work(
     }
     // Let sends already posted finish and be recorded.
     let _ = in_flight.acquire_many(slots as u32).await;
+}
+
+/// The user a send goes to (`to`, or a BSUID `recipient`).
+fn recipient(item: &OutboxItem) -> Option<&str> {
+    item.payload
+        .get("to")
+        .or_else(|| item.payload.get("recipient"))
+        .and_then(serde_json::Value::as_str)
+}
+
+/// A claimed send its pair rate limit holds goes back to the queue, due at `at`.
+async fn defer(results: &mpsc::Sender<ToRecorder>, item: OutboxItem, at: i64) {
+    metrics::counter!("openbsp_sends_deferred_total", "reason" => "pair_rate_limit").increment(1);
+    let recorded = Recorded {
+        result: SendResult::Defer {
+            message_id: item.message_id,
+            term: item.term,
+            next_at: at,
+        },
+        outcome: None,
+    };
+    let _ = results.send(ToRecorder::Result(recorded)).await;
 }
 
 /// A claimed send that was not posted goes back to the queue, due now.
@@ -230,6 +272,7 @@ fn classify(
     item: &OutboxItem,
     outcome: GraphOutcome,
     pause: &parking_lot::Mutex<Option<Instant>>,
+    pairs: &Pairs,
 ) -> Recorded {
     let now = state.now();
     let cfg = &state.config.sender;
@@ -259,6 +302,11 @@ fn classify(
     match outcome {
         GraphOutcome::Accepted(wamid) => {
             metrics::counter!("openbsp_sends_total", "result" => "accepted").increment(1);
+            if let Some(to) = recipient(item)
+                && let Some(b) = pairs.lock().get_mut(to)
+            {
+                b.accepted();
+            }
             Recorded {
                 result: SendResult::Accepted {
                     message_id: message_id.clone(),
@@ -273,6 +321,23 @@ fn classify(
             let class = error.retry_class();
             metrics::counter!("openbsp_sends_total", "result" => "refused").increment(1);
             match class {
+                // The pair rate limit: that recipient's sends wait 4^X s; the channel goes on.
+                _ if error.code == codes::PAIR_RATE_LIMIT && attempt < cfg.max_attempts => {
+                    let until = match recipient(item) {
+                        Some(to) => pairs.lock().entry(to.to_string()).or_default().refused(now),
+                        None => retry_at(0),
+                    };
+                    tracing::info!(channel.id = %channel.id, message.id = %message_id, attempt, "Meta's pair rate limit: the recipient's sends wait");
+                    Recorded {
+                        result: SendResult::Retry {
+                            message_id: message_id.clone(),
+                            term: item.term,
+                            next_at: until,
+                            error: serde_json::to_value(&error).unwrap_or_default(),
+                        },
+                        outcome: None,
+                    }
+                }
                 RetryClass::Throttle | RetryClass::Retry if attempt < cfg.max_attempts => {
                     if class == RetryClass::Throttle {
                         *pause.lock() = Some(Instant::now() + THROTTLE_PAUSE);

@@ -47,6 +47,12 @@ pub fn fast_sender() -> SenderConfig {
         retry_max: Duration::from_millis(500),
         max_attempts: 6,
         poll_interval: Duration::from_millis(50),
+        // Meta's burst, a hundredth of its period: tests that send dozens of messages to one
+        // user wait milliseconds, not minutes (the pair tests set their own rule).
+        pair_rule: openbsp_wire::pair::PairRule {
+            period_ms: 60,
+            burst: 45,
+        },
     }
 }
 

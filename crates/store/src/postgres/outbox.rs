@@ -122,6 +122,33 @@ impl OutboxStore for PgStore {
 /// time, in order, as SQLite does.
 async fn record_send_results(c: &mut PgConnection, results: &[SendResult]) -> StoreResult<()> {
     let allowed = claimed(c, results).await?;
+    // Deferred sends only go back to the queue, due later (not an attempt).
+    let (deferred, allowed): (Vec<SendResult>, Vec<SendResult>) = allowed
+        .into_iter()
+        .partition(|r| matches!(r, SendResult::Defer { .. }));
+    if !deferred.is_empty() {
+        let (ids, at): (Vec<&str>, Vec<i64>) = deferred
+            .iter()
+            .filter_map(|r| match r {
+                SendResult::Defer {
+                    message_id,
+                    next_at,
+                    ..
+                } => Some((message_id.as_str(), *next_at)),
+                _ => None,
+            })
+            .unzip();
+        sqlx::query(
+            "UPDATE outbox AS o SET state = 'pending', next_attempt_at = u.next_at,
+             claimed_at = NULL, claim_term = NULL
+             FROM UNNEST($1::text[], $2::bigint[]) AS u(id, next_at) WHERE o.message_id = u.id",
+        )
+        .bind(&ids)
+        .bind(&at)
+        .execute(&mut *c)
+        .await
+        .db()?;
+    }
     let results = &allowed[..];
     if results.is_empty() {
         return Ok(());
@@ -171,7 +198,7 @@ async fn claimed(c: &mut PgConnection, results: &[SendResult]) -> StoreResult<Ve
         let row = outbox.get(id).map(|(s, t)| (s.as_str(), *t));
         if statuses::may_record(r, row) {
             match r {
-                SendResult::Retry { .. } => {
+                SendResult::Retry { .. } | SendResult::Defer { .. } => {
                     outbox.insert(id.to_string(), ("pending".into(), None));
                 }
                 _ => {

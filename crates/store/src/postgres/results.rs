@@ -105,7 +105,7 @@ pub(super) async fn record_set(c: &mut PgConnection, results: &[SendResult]) -> 
     let errors: Vec<Option<String>> = results
         .iter()
         .map(|r| match r {
-            SendResult::Accepted { .. } => None,
+            SendResult::Accepted { .. } | SendResult::Defer { .. } => None,
             SendResult::Failed { error, .. } | SendResult::Retry { error, .. } => {
                 Some(error.to_string())
             }

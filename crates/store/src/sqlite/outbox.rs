@@ -121,6 +121,13 @@ fn record_result(c: &Connection, r: &SendResult) -> StoreResult<()> {
         return Ok(());
     }
     let Some(o) = statuses::send_outcome(r) else {
+        if let SendResult::Defer { next_at, .. } = r {
+            c.prepare_cached(
+                "UPDATE outbox SET state = 'pending', next_attempt_at = ?2, claimed_at = NULL,
+                 claim_term = NULL WHERE message_id = ?1",
+            )?
+            .execute(params![message_id, next_at])?;
+        }
         if let SendResult::Retry { next_at, error, .. } = r {
             c.prepare_cached(
                 "UPDATE outbox SET state = 'pending', attempts = attempts + 1, next_attempt_at = ?2,

@@ -60,6 +60,45 @@ pub async fn replies_go_first_and_bulk_last(backend: Backend) {
     );
 }
 
+/// A send the pair rate limit holds goes back to the queue, due later, and it is not an attempt;
+/// only its claim can defer it.
+pub async fn a_deferred_send_waits_without_an_attempt(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "Acme").await;
+    let m = enqueue(&store, outbound(&w.channel, "15550001", 1_000)).await;
+    let got = claim(&store, &w.channel.id, 2_000, 10).await;
+    assert_eq!(ids(&got), vec![m.id.clone()]);
+    // Another term's deferral changes nothing.
+    store
+        .record_send_results(&[SendResult::Defer {
+            message_id: m.id.clone(),
+            term: TERM + 1,
+            next_at: 3_000,
+        }])
+        .await
+        .unwrap();
+    assert!(
+        claim(&store, &w.channel.id, 2_500, 10).await.is_empty(),
+        "still in flight"
+    );
+    store
+        .record_send_results(&[SendResult::Defer {
+            message_id: m.id.clone(),
+            term: TERM,
+            next_at: 8_000,
+        }])
+        .await
+        .unwrap();
+    assert!(claim(&store, &w.channel.id, 7_999, 10).await.is_empty());
+    let again = claim(&store, &w.channel.id, 8_000, 10).await;
+    assert_eq!(ids(&again), vec![m.id.clone()]);
+    assert_eq!(again[0].attempts, 0, "a deferral is not an attempt");
+    assert_eq!(
+        message(&store, &w.tenant.id, &m.id).await.status,
+        MessageStatus::Queued
+    );
+}
+
 pub async fn claim_sends_by_priority_due_time_and_limit(backend: Backend) {
     let (_db, store) = open_store(backend).await;
     let w = world(&store, "Acme").await;
