@@ -15,6 +15,17 @@ on_both_backends! {
     a_slow_meta_never_gets_a_send_twice => crate::a_slow_meta_never_gets_a_send_twice,
     sends_to_one_user_are_spaced_by_the_pair_rate_limit => crate::sends_to_one_user_are_spaced_by_the_pair_rate_limit,
     a_pair_rate_limit_refusal_holds_that_user_not_the_channel => crate::a_pair_rate_limit_refusal_holds_that_user_not_the_channel,
+    the_channel_reads_its_throughput_from_meta => crate::the_channel_reads_its_throughput_from_meta,
+    a_throughput_upgrade_pauses_then_raises_the_channel => crate::a_throughput_upgrade_pauses_then_raises_the_channel,
+}
+
+async fn throughput(app: &TestApp) -> u32 {
+    app.store
+        .get_channel(&app.channel.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .throughput_mps
 }
 
 /// The simulator enforcing a pair rule of one message per `period_ms`, bursts of `burst`.
@@ -49,6 +60,10 @@ async fn a_slow_meta_never_gets_a_send_twice(b: Backend) {
         c.sender.reconcile_grace = Duration::from_secs(3);
     })
     .await;
+    // Meta's number at 1,000 msg/s (its `throughput` is `HIGH`), answering in seconds.
+    let mut high = app.sim.phone_number(PNID).unwrap();
+    high.throughput_mps = Some(1_000);
+    app.sim.add_phone_number(high);
     app.sim.set_faults(Faults {
         latency_ms: 2_000,
         ..Faults::default()
@@ -186,4 +201,67 @@ async fn a_pair_rate_limit_refusal_holds_that_user_not_the_channel(b: Backend) {
         "the refused one waits its 4 s, queued: {waiting:?}"
     );
     assert_eq!(arrivals(&app, USER).len(), 2);
+}
+
+/// The number is at 1,000 msg/s at Meta (`GET /{phone-id}?fields=throughput` says `HIGH`): the
+/// channel, provisioned at 80, follows it once its sender starts.
+async fn the_channel_reads_its_throughput_from_meta(b: Backend) {
+    let app = spawn_app(b).await;
+    let mut high = app.sim.phone_number(PNID).unwrap();
+    high.throughput_mps = Some(1_000);
+    app.sim.add_phone_number(high);
+    assert_eq!(throughput(&app).await, 80);
+    let seen: serde_json::Value = app
+        .http
+        .get(format!("{}/v23.0/{PNID}?fields=throughput", app.sim.url()))
+        .bearer_auth(ACCESS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen["throughput"]["level"], "HIGH", "{seen}");
+    let r = app.send_template(USER).await;
+    assert_eq!(r.status, 202);
+    app.wait_status(r.body["id"].as_str().unwrap(), "sent")
+        .await;
+    assert_eq!(throughput(&app).await, 1_000);
+}
+
+/// Meta upgrades the number: its sends answer 131057 for a while (the channel rests instead of
+/// burning the message's retries), then the `THROUGHPUT_UPGRADE` webhook raises the channel to
+/// 1,000 msg/s, and the send goes through once.
+async fn a_throughput_upgrade_pauses_then_raises_the_channel(b: Backend) {
+    let app = spawn_app(b).await;
+    assert!(app.sim.upgrade_throughput(PNID, 400));
+    let r = app.send_template(USER).await;
+    assert_eq!(r.status, 202);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    wait_up_to(Duration::from_secs(5), "the upgrade's webhook", || async {
+        throughput(&app).await == 1_000
+    })
+    .await;
+    wait_up_to(
+        Duration::from_secs(15),
+        "the send after the pause",
+        || async {
+            let m = app
+                .store
+                .get_message(&app.tenant_id, &id)
+                .await
+                .unwrap()
+                .unwrap();
+            m.wamid.is_some()
+        },
+    )
+    .await;
+    let m = app
+        .store
+        .get_message(&app.tenant_id, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(m.wamid.is_some() && m.error.is_none(), "{m:?}");
+    assert_eq!(arrivals(&app, USER).len(), 1);
 }

@@ -285,6 +285,31 @@ pub(crate) async fn post_phone_number(
     Ok(Json(json!(view)))
 }
 
+/// `POST /_simulator/phone-numbers/{id}/throughput-upgrade` with `{"maintenance_ms"?}`
+/// (default 2,000): Meta's upgrade to 1,000 msg/s — 131057 meanwhile, then the
+/// `THROUGHPUT_UPGRADE` webhook.
+pub(crate) async fn post_throughput_upgrade(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ControlError> {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    struct Upgrade {
+        maintenance_ms: Option<u64>,
+    }
+    let u: Upgrade = if body.is_empty() {
+        Upgrade::default()
+    } else {
+        parse_json(&body)?
+    };
+    let ms = u.maintenance_ms.unwrap_or(2_000);
+    if !state.upgrade_throughput(&id, ms) {
+        return Err(ControlError::not_found(format!("no phone number {id}")));
+    }
+    Ok(Json(json!({"phone_number_id": id, "maintenance_ms": ms})))
+}
+
 /// `GET /_simulator/faults`.
 pub(crate) async fn get_faults(State(state): State<Arc<SimState>>) -> Json<Faults> {
     Json(state.faults())

@@ -210,6 +210,13 @@ async fn handle_post(
         )
         .into());
     }
+    if state.in_maintenance(&phone.phone_number_id) {
+        return Err(MetaError::new(
+            codes::MAINTENANCE_MODE,
+            Some("The phone number is in maintenance mode (a throughput upgrade).".to_string()),
+        )
+        .into());
+    }
     let enforcement = state.enforcement();
     // The template's stored category, when the WABA has it (it prices the message).
     let stored_category = match &req.body {

@@ -100,11 +100,25 @@ fn parse_body(body: &[u8]) -> Result<Value, GraphError> {
     })
 }
 
-/// `?fields=a,b{sub},c`: the fields asked for (`None`: the default ones).
+/// `?fields=a,b{sub},c` of a template: the fields asked for (`None`: the default ones).
 fn fields_param(query: &HashMap<String, String>) -> Result<Option<Vec<String>>, GraphError> {
-    let Some(raw) = query.get("fields") else {
+    let Some(out) = field_names(query) else {
         return Ok(None);
     };
+    for f in &out {
+        if !GRAPH_FIELDS.contains(&f.as_str()) && !OPTIONAL_GRAPH_FIELDS.contains(&f.as_str()) {
+            return Err(MetaError::invalid_parameter(format!(
+                "Tried accessing nonexisting field ({f}) on node type (WhatsAppBusinessHSM)"
+            ))
+            .into());
+        }
+    }
+    Ok(Some(out))
+}
+
+/// `?fields=a,b{sub},c`: the names asked for, whatever the node.
+fn field_names(query: &HashMap<String, String>) -> Option<Vec<String>> {
+    let raw = query.get("fields")?;
     let mut out = Vec::new();
     let mut depth = 0usize;
     let mut current = String::new();
@@ -119,20 +133,12 @@ fn fields_param(query: &HashMap<String, String>) -> Result<Option<Vec<String>>, 
         }
     }
     out.push(current);
-    let out: Vec<String> = out
-        .into_iter()
-        .map(|f| f.trim().to_string())
-        .filter(|f| !f.is_empty())
-        .collect();
-    for f in &out {
-        if !GRAPH_FIELDS.contains(&f.as_str()) && !OPTIONAL_GRAPH_FIELDS.contains(&f.as_str()) {
-            return Err(MetaError::invalid_parameter(format!(
-                "Tried accessing nonexisting field ({f}) on node type (WhatsAppBusinessHSM)"
-            ))
-            .into());
-        }
-    }
-    Ok(Some(out))
+    Some(
+        out.into_iter()
+            .map(|f| f.trim().to_string())
+            .filter(|f| !f.is_empty())
+            .collect(),
+    )
 }
 
 /// A comma-separated filter, each value read by `parse` (an unknown value is an error).
@@ -379,12 +385,72 @@ pub(crate) async fn get_template(
         return r;
     }
     let query = query_of(query);
+    if let Some(phone) = state.phone_number(&id) {
+        let result = phone_object(&state, &version, &phone, &query, &headers);
+        return answer(&state, result).await;
+    }
     let result = (|| -> Result<Response, GraphError> {
         let t = template_of(&state, &version, &id, "get", &query, &headers)?;
         let fields = fields_param(&query)?;
         ok(&t.graph_json(fields.as_deref()))
     })();
     answer(&state, result).await
+}
+
+/// `GET /{version}/{phone_number_id}`: the number as Meta shows it — `fields` among `id`,
+/// `display_phone_number`, `verified_name`, `quality_rating`, `throughput` (`{"level":
+/// "STANDARD"}` at 80 msg/s, `"HIGH"` at 1,000 and more); by default the first four.
+fn phone_object(
+    state: &SimState,
+    version: &str,
+    phone: &crate::config::PhoneNumberConfig,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<Response, GraphError> {
+    if !is_version(version) {
+        return Err(unknown_path(&format!(
+            "/{version}/{}",
+            phone.phone_number_id
+        )));
+    }
+    let token = bearer(headers, query).ok_or_else(MetaError::access_token)?;
+    if token != phone.access_token {
+        return Err(MetaError::access_token().into());
+    }
+    let mps = state.throughput_of(phone);
+    let all = json!({
+        "id": phone.phone_number_id,
+        "display_phone_number": phone.display_phone_number,
+        "verified_name": "OpenBSP Simulator",
+        "quality_rating": "GREEN",
+        "throughput": {"level": if mps >= 1_000 { "HIGH" } else { "STANDARD" }},
+    });
+    let fields = field_names(query).unwrap_or_else(|| {
+        [
+            "id",
+            "display_phone_number",
+            "verified_name",
+            "quality_rating",
+        ]
+        .map(String::from)
+        .to_vec()
+    });
+    let mut out = serde_json::Map::new();
+    for f in fields {
+        match all.get(&f) {
+            Some(v) => {
+                out.insert(f, v.clone());
+            }
+            None => {
+                return Err(MetaError::invalid_parameter(format!(
+                    "(#100) Tried accessing nonexisting field ({f}) on node type (WhatsAppBusinessPhoneNumber)"
+                ))
+                .into());
+            }
+        }
+    }
+    out.insert("id".into(), json!(phone.phone_number_id));
+    ok(&Value::Object(out))
 }
 
 /// `POST /{version}/{template_id}`: edit.

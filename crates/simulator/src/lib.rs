@@ -51,6 +51,7 @@
 //! | `GET\|POST /_simulator/template-categories` | `{"name", "category": "marketing" \| "utility" \| "authentication" \| "authentication_international"}`: how a template's messages are priced, overriding the stored template's category (marketing when neither is known) |
 //! | `GET /_simulator/messages?phone_number_id=&to=` | What it accepted, oldest first, with the `wamid` and the request body |
 //! | `GET\|POST /_simulator/phone-numbers` | The business numbers (without secrets); upsert by `phone_number_id` (a new WABA gets `hello_world`) |
+//! | `POST /_simulator/phone-numbers/{id}/throughput-upgrade` | `{"maintenance_ms"?}` (2,000): Meta's upgrade to 1,000 msg/s — sends answer 131057 meanwhile, then a `phone_number_quality_update` `THROUGHPUT_UPGRADE` webhook. `GET /{version}/{phone_number_id}?fields=throughput` answers `{"throughput": {"level": "STANDARD" \| "HIGH"}}` |
 //! | `GET\|POST /_simulator/faults` | Error rates and codes, latency, dropped, duplicated and reordered webhooks, asynchronous failures |
 //! | `GET\|POST /_simulator/config` | Status delays, default throughput, `template_review_delay_ms`, `enforcement` (`templates`: template sends checked, on by default; `customer_service_window`: 131047; `pair_rate_limit`: 131056 by Meta's burst rule, with `pair_period_ms` and `pair_burst`; both off by default) |
 //! | `GET\|POST /_simulator/clock` | `{"advance_seconds"}` moves the clock (webhook timestamps, windows, template edit limits and name reuse) forward |
@@ -288,6 +289,18 @@ impl SimulatorHandle {
     /// Sets the status delays of messages accepted from now on.
     pub fn set_status_delays(&self, d: StatusDelays) {
         self.state.set_status_delays(d);
+    }
+
+    /// A number as registered (secrets included).
+    pub fn phone_number(&self, phone_number_id: &str) -> Option<PhoneNumberConfig> {
+        self.state.phone_number(phone_number_id)
+    }
+
+    /// Meta's throughput upgrade of a number to 1,000 msg/s: 131057 for `maintenance_ms`,
+    /// then the `THROUGHPUT_UPGRADE` webhook. `false` if there is no such number.
+    pub fn upgrade_throughput(&self, phone_number_id: &str, maintenance_ms: u64) -> bool {
+        self.state
+            .upgrade_throughput(phone_number_id, maintenance_ms)
     }
 
     /// Sets the throughput limit of numbers that do not set their own.

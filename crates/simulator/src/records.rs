@@ -61,6 +61,8 @@ pub enum WebhookKind {
     TemplateQuality,
     /// A `template_category_update` (the review re-categorised a template).
     TemplateCategory,
+    /// A `phone_number_quality_update` (a throughput upgrade).
+    PhoneQuality,
 }
 
 /// A free entry point (FEP) window: opened when the business answers, within 24 hours, a

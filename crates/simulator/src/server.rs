@@ -69,6 +69,10 @@ pub fn router(state: Arc<SimState>) -> Router {
             get(control::get_phone_numbers).post(control::post_phone_number),
         )
         .route(
+            "/_simulator/phone-numbers/{id}/throughput-upgrade",
+            post(control::post_throughput_upgrade),
+        )
+        .route(
             "/_simulator/faults",
             get(control::get_faults).post(control::post_faults),
         )

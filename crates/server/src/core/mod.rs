@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod cache;
+pub mod channels;
 pub mod contacts;
 pub mod endpoints;
 pub mod error;

@@ -126,6 +126,10 @@ async fn process(state: &Core, item: &InboxItem) -> Result<(), openbsp_store::St
                     apply_user_preferences(state, item, &change.value).await?;
                     continue;
                 }
+                "phone_number_quality_update" => {
+                    apply_phone_quality(state, item, &entry.id, &change.value).await?;
+                    continue;
+                }
                 "message_template_components_update" => {
                     refresh_template(state, item, &entry.id, &change.value).await;
                     continue;
@@ -232,6 +236,37 @@ fn meta_event_type(field: &str, value: &Value) -> &'static str {
         "user_preferences" => kind::CONTACT_UPDATED,
         _ => "meta.other",
     }
+}
+
+/// `phone_number_quality_update` (entry id: the WABA; value: the number and the event): a
+/// `THROUGHPUT_UPGRADE` raises the number's channel to 1,000 msg/s.
+async fn apply_phone_quality(
+    state: &Core,
+    item: &InboxItem,
+    waba_id: &str,
+    value: &Value,
+) -> Result<(), openbsp_store::StoreError> {
+    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+    let number = digits(
+        value
+            .get("display_phone_number")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
+    );
+    let Some(first) = state.store.find_channel_by_waba(waba_id).await? else {
+        return Ok(());
+    };
+    for c in state.store.list_channels(Some(&first.tenant_id)).await? {
+        if c.waba_id == waba_id
+            && c.app_id == item.app_id
+            && digits(&c.display_phone_number) == number
+        {
+            crate::core::channels::apply_quality_update(state, &c, value)
+                .await
+                .map_err(|e| openbsp_store::StoreError::Database(Box::new(e)))?;
+        }
+    }
+    Ok(())
 }
 
 /// The channel of `pnid`, if the app whose secret signed the payload owns it (else the change

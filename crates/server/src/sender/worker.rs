@@ -32,6 +32,59 @@ const IDLE_FOR: Duration = Duration::from_secs(10);
 const THROTTLE_PAUSE: Duration = Duration::from_secs(1);
 /// How long a channel rests after Meta rejects its credentials.
 const ACCOUNT_PAUSE: Duration = Duration::from_secs(30);
+/// How long a channel rests when Meta says the number is in maintenance (131057: a throughput
+/// upgrade takes up to a minute).
+const MAINTENANCE_PAUSE: Duration = Duration::from_secs(5);
+/// How often a worker looks at its channel again (throughput, token).
+const CHANNEL_LOOK: Duration = Duration::from_secs(5);
+/// After a 130429 the channel sends at this share of its limit (percent), then recovers by
+/// `RECOVER_STEP` each `RECOVER_EVERY` without another.
+const SLOWED_TO: u32 = 75;
+const RECOVER_STEP: u32 = 5;
+const RECOVER_EVERY: Duration = Duration::from_secs(10);
+
+/// How fast a channel may go now: paused until, and the share of its limit it sends at
+/// after Meta said it was too fast.
+#[derive(Debug)]
+pub(super) struct Pace {
+    paused_until: Option<Instant>,
+    percent: u32,
+    since: Instant,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace {
+            paused_until: None,
+            percent: 100,
+            since: Instant::now(),
+        }
+    }
+}
+
+impl Pace {
+    /// Rest for `d` (a longer rest already set stays).
+    fn pause(&mut self, d: Duration) {
+        let until = Instant::now() + d;
+        self.paused_until = Some(self.paused_until.map_or(until, |u| u.max(until)));
+    }
+
+    /// Meta answered 130429: a second's rest, then a quarter slower.
+    fn throttled(&mut self) {
+        self.pause(THROTTLE_PAUSE);
+        self.percent = (self.percent * SLOWED_TO / 100).max(1);
+        self.since = Instant::now();
+    }
+
+    /// The rate to send at now, for a channel limited to `limit` (recovering step by step).
+    fn rate(&mut self, limit: u32) -> u32 {
+        while self.percent < 100 && self.since.elapsed() >= RECOVER_EVERY {
+            self.percent = (self.percent + RECOVER_STEP).min(100);
+            self.since += RECOVER_EVERY;
+        }
+        (limit * self.percent / 100).max(1)
+    }
+}
 
 /// The token bucket that paces a channel at `limit` messages per second so that no window of
 /// one second ever holds more than `limit` sends (Meta counts per second, and its own bucket
@@ -101,22 +154,45 @@ async fn work(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let rule = state.config.sender.pair_rule;
-    let mps = NonZeroU32::new(channel.throughput_mps.max(1)).unwrap_or(NonZeroU32::MIN);
-    let limiter = RateLimiter::direct(pacing(mps));
-    let slots = (mps.get() as usize).clamp(MIN_IN_FLIGHT, MAX_IN_FLIGHT);
+    // The number's throughput as Meta gives it, read when the sender starts for it.
+    let channel = crate::core::channels::sync_throughput(state, &channel, &token)
+        .await
+        .unwrap_or(channel);
+    let slots = (channel.throughput_mps.max(1) as usize).clamp(MIN_IN_FLIGHT, MAX_IN_FLIGHT);
     let in_flight = Arc::new(Semaphore::new(slots));
-    let per_claim = (mps.get() / CLAIM_AHEAD).clamp(1, 500) as usize;
-    let pause = Arc::new(parking_lot::Mutex::new(None::<Instant>));
-    let (channel, token) = (Arc::new(channel), Arc::<str>::from(token));
+    let pace = Arc::new(parking_lot::Mutex::new(Pace::default()));
+    let mut rate = pace.lock().rate(channel.throughput_mps);
+    let mut limiter = RateLimiter::direct(pacing(NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN)));
+    let (mut channel, mut token) = (Arc::new(channel), Arc::<str>::from(token));
+    let mut looked = Instant::now();
     let mut idle_since = None::<Instant>;
     'work: while !*shutdown.borrow() && sure(&holding) {
-        let until = *pause.lock();
+        let until = pace.lock().paused_until.take_if(|u| *u > Instant::now());
         if let Some(until) = until {
             tokio::select! {
                 _ = tokio::time::sleep_until(until) => {}
                 _ = shutdown.changed() => continue,
             }
         }
+        // The channel as it is now (Meta raised its throughput, its token was replaced).
+        if looked.elapsed() >= CHANNEL_LOOK {
+            looked = Instant::now();
+            if let Some((c, t)) = load(state, &channel.id).await {
+                if c.throughput_mps != channel.throughput_mps
+                    || c.access_token_enc != channel.access_token_enc
+                {
+                    tracing::info!(channel.id = %c.id, mps = c.throughput_mps, "the channel changed; the worker follows");
+                }
+                channel = Arc::new(c);
+                token = Arc::from(t);
+            }
+        }
+        let now_rate = pace.lock().rate(channel.throughput_mps);
+        if now_rate != rate {
+            rate = now_rate;
+            limiter = RateLimiter::direct(pacing(NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN)));
+        }
+        let per_claim = (rate / CLAIM_AHEAD).clamp(1, 500) as usize;
         // Claim only what can be posted now: a free slot each, a tenth of a second's worth.
         let first = tokio::select! {
             p = in_flight.clone().acquire_owned() => match p {
@@ -187,18 +263,18 @@ async fn work(
                 }
                 break 'work;
             }
-            let (state, client, channel, token, results, pause, pairs) = (
+            let (state, client, channel, token, results, pace, pairs) = (
                 state.clone(),
                 client.clone(),
                 channel.clone(),
                 token.clone(),
                 results.clone(),
-                pause.clone(),
+                pace.clone(),
                 pairs.clone(),
             );
             tokio::spawn(async move {
                 let outcome = client.send(&channel, &token, &item.payload).await;
-                let recorded = classify(&state, &channel, &item, outcome, &pause, &pairs);
+                let recorded = classify(&state, &channel, &item, outcome, &pace, &pairs);
                 let _ = results.send(ToRecorder::Result(recorded)).await;
                 drop(permit);
             });
@@ -271,7 +347,7 @@ fn classify(
     channel: &Channel,
     item: &OutboxItem,
     outcome: GraphOutcome,
-    pause: &parking_lot::Mutex<Option<Instant>>,
+    pace: &parking_lot::Mutex<Pace>,
     pairs: &Pairs,
 ) -> Recorded {
     let now = state.now();
@@ -339,8 +415,13 @@ fn classify(
                     }
                 }
                 RetryClass::Throttle | RetryClass::Retry if attempt < cfg.max_attempts => {
-                    if class == RetryClass::Throttle {
-                        *pause.lock() = Some(Instant::now() + THROTTLE_PAUSE);
+                    match error.code {
+                        // Too fast for Meta: slower, after a second's rest.
+                        codes::RATE_LIMIT_HIT => pace.lock().throttled(),
+                        // Maintenance (a throughput upgrade): the channel rests briefly.
+                        codes::MAINTENANCE_MODE => pace.lock().pause(MAINTENANCE_PAUSE),
+                        _ if class == RetryClass::Throttle => pace.lock().pause(THROTTLE_PAUSE),
+                        _ => {}
                     }
                     tracing::info!(channel.id = %channel.id, message.id = %message_id, code = error.code, attempt, "send refused, will retry");
                     Recorded {
@@ -354,7 +435,7 @@ fn classify(
                     }
                 }
                 RetryClass::Account => {
-                    *pause.lock() = Some(Instant::now() + ACCOUNT_PAUSE);
+                    pace.lock().pause(ACCOUNT_PAUSE);
                     tracing::error!(channel.id = %channel.id, code = %error.code, "Meta rejected the channel's credentials or account; pausing the channel");
                     give_up(error)
                 }
@@ -406,6 +487,23 @@ mod tests {
 
     /// Sends as fast as the bucket allows for 5 s, 0.1 ms steps: no one-second window ever
     /// holds more than the limit, and the mean is within 2 % of it.
+    #[test]
+    fn a_throttle_slows_the_channel_and_it_recovers() {
+        let mut p = super::Pace::default();
+        assert_eq!(p.rate(80), 80);
+        p.throttled();
+        assert!(p.paused_until.is_some());
+        assert_eq!(p.rate(80), 60);
+        p.throttled();
+        assert_eq!(p.rate(80), 44);
+        // Ten seconds without another: five points back each time.
+        p.since -= super::RECOVER_EVERY * 2;
+        assert_eq!(p.rate(80), 52);
+        p.since -= super::RECOVER_EVERY * 100;
+        assert_eq!(p.rate(80), 80);
+        assert_eq!(p.rate(1), 1);
+    }
+
     #[test]
     fn pacing_never_exceeds_the_limit_in_any_second_and_keeps_close_to_it() {
         for limit in [1u32, 20, 80, 250, 1_000] {
