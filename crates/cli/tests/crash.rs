@@ -194,6 +194,22 @@ async fn world(b: Backend) -> World {
     assert!(!channel.to_string().contains("crash-token"));
     let listed = cli.cli(&["channel", "list"]);
     assert_eq!(listed.as_array().unwrap().len(), 1);
+    let id = channel["id"].as_str().unwrap();
+    let updated = cli.cli(&[
+        "channel",
+        "update",
+        "--id",
+        id,
+        "--access-token",
+        "crash-token",
+        "--throughput-mps",
+        "40",
+    ]);
+    assert_eq!(
+        (&updated["status"], &updated["throughput_mps"]),
+        (&json!("active"), &json!(40))
+    );
+    assert!(!updated.to_string().contains("crash-token"));
 
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");

@@ -12,6 +12,8 @@ pub const CATALOGUE: &[&str] = &[
     "template.quality_changed",
     "template.category_changed",
     "endpoint.disabled",
+    "channel.paused",
+    "channel.resumed",
 ];
 
 /// Whether `pattern` selects `event_type`: the exact type, `group.*` for every type of the

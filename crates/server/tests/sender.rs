@@ -17,6 +17,7 @@ on_both_backends! {
     a_pair_rate_limit_refusal_holds_that_user_not_the_channel => crate::a_pair_rate_limit_refusal_holds_that_user_not_the_channel,
     the_channel_reads_its_throughput_from_meta => crate::the_channel_reads_its_throughput_from_meta,
     a_throughput_upgrade_pauses_then_raises_the_channel => crate::a_throughput_upgrade_pauses_then_raises_the_channel,
+    rejected_credentials_pause_the_channel_until_its_token_is_replaced => crate::rejected_credentials_pause_the_channel_until_its_token_is_replaced,
 }
 
 async fn throughput(app: &TestApp) -> u32 {
@@ -264,4 +265,96 @@ async fn a_throughput_upgrade_pauses_then_raises_the_channel(b: Backend) {
         .unwrap();
     assert!(m.wamid.is_some() && m.error.is_none(), "{m:?}");
     assert_eq!(arrivals(&app, USER).len(), 1);
+}
+
+/// Meta rejects the channel's token (190): the channel stops sending and says why
+/// (`channel.paused`, `status: paused`), its sends wait queued — none failed, none sent — and a
+/// new token through `PATCH /v1/channels/{id}` resumes it: both go, once each.
+async fn rejected_credentials_pause_the_channel_until_its_token_is_replaced(b: Backend) {
+    let app = spawn_app(b).await;
+    // A send before: the gateway knows the template (and the send is no part of what follows).
+    let before = app.send_template("15559990087").await;
+    app.wait_status(before.body["id"].as_str().unwrap(), "sent")
+        .await;
+    let sent_before = app.sim.received(PNID).len();
+    // The token was rotated at Meta; the gateway still has the old one.
+    let mut rotated = app.sim.phone_number(PNID).unwrap();
+    rotated.access_token = "rotated-token".into();
+    app.sim.add_phone_number(rotated);
+    let first = app.send_template(USER).await;
+    assert_eq!(first.status, 202);
+    let channel_path = format!("/v1/channels/{}", app.channel.id);
+    wait_up_to(Duration::from_secs(5), "the channel paused", || async {
+        app.get(&channel_path, &app.admin_key).await.body["status"] == "paused"
+    })
+    .await;
+    let ch = app.get(&channel_path, &app.admin_key).await.body;
+    assert_eq!(ch["paused"]["reason"]["code"], 190, "{ch}");
+    let events = app
+        .get("/v1/events?types=channel.*&limit=10", &app.api_key)
+        .await
+        .body;
+    assert_eq!(events["data"][0]["type"], "channel.paused", "{events}");
+    // While paused nothing goes, and nothing fails.
+    let second = app.send_template("15559990088").await;
+    assert_eq!(second.status, 202);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.sim.received(PNID).len(), sent_before);
+    for r in [&first, &second] {
+        let m = app
+            .store
+            .get_message(&app.tenant_id, r.body["id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (m.status, &m.error),
+            (MessageStatus::Queued, &None),
+            "{m:?}"
+        );
+    }
+    // Bad input changes nothing.
+    let bad = app
+        .call(
+            reqwest::Method::PATCH,
+            &channel_path,
+            &app.admin_key,
+            Some(&serde_json::json!({"access_token": "x", "nope": 1})),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    let tenant_key = app
+        .call(
+            reqwest::Method::PATCH,
+            &channel_path,
+            &app.api_key,
+            Some(&serde_json::json!({"access_token": "rotated-token"})),
+        )
+        .await;
+    assert_eq!(tenant_key.status, 403, "an admin route");
+    // The new token: the channel resumes and both sends go, once each.
+    let r = app
+        .call(
+            reqwest::Method::PATCH,
+            &channel_path,
+            &app.admin_key,
+            Some(&serde_json::json!({"access_token": "rotated-token"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], "active");
+    assert!(r.body["paused"].is_null());
+    wait_up_to(
+        Duration::from_secs(5),
+        "both sends after the resume",
+        || async { app.sim.received(PNID).len() >= sent_before + 2 },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.sim.received(PNID).len(), sent_before + 2);
+    let events = app
+        .get("/v1/events?types=channel.*&limit=10", &app.api_key)
+        .await
+        .body;
+    assert_eq!(events["data"][0]["type"], "channel.resumed", "{events}");
 }

@@ -28,6 +28,10 @@ pub mod kind {
     pub const TEMPLATE_CATEGORY: &str = "template.category_changed";
     /// The gateway disabled an endpoint that failed for too long.
     pub const ENDPOINT_DISABLED: &str = "endpoint.disabled";
+    /// A channel's sender stopped: Meta rejected its credentials.
+    pub const CHANNEL_PAUSED: &str = "channel.paused";
+    /// A paused channel sends again (its token was replaced).
+    pub const CHANNEL_RESUMED: &str = "channel.resumed";
 }
 
 /// `message.status`: `m` reached `status` at `at` (`m` as stored after the change). A
@@ -135,6 +139,26 @@ pub fn endpoint_disabled(e: &WebhookEndpoint, reason: &str, at: i64) -> NewEvent
         "at": rfc3339(at),
     });
     NewEvent::native(&e.tenant_id, kind::ENDPOINT_DISABLED, data)
+}
+
+/// `channel.paused` (`reason`: Meta's error) or, with no reason, `channel.resumed`.
+pub fn channel_pause(ch: &Channel, reason: Option<&Value>, at: i64) -> NewEvent {
+    let mut data = json!({
+        "channel": {
+            "id": ch.id,
+            "phone_number_id": ch.phone_number_id,
+            "display_phone_number": ch.display_phone_number,
+        },
+        "at": rfc3339(at),
+    });
+    let kind = match reason {
+        Some(r) => {
+            data["reason"] = r.clone();
+            kind::CHANNEL_PAUSED
+        }
+        None => kind::CHANNEL_RESUMED,
+    };
+    NewEvent::native(&ch.tenant_id, kind, data)
 }
 
 /// What changed between two states of a contact, as `contact.updated` names it; `created`

@@ -86,6 +86,12 @@ pub struct Channel {
     pub created_at: i64,
     /// Last change.
     pub updated_at: i64,
+    /// Since when its sender is stopped (Meta rejected its credentials), if it is.
+    #[serde(default)]
+    pub paused_at: Option<i64>,
+    /// Why: Meta's error object.
+    #[serde(default)]
+    pub pause_reason: Option<Value>,
 }
 
 /// A WhatsApp user as one tenant knows them.

@@ -55,6 +55,8 @@ openbsp_testkit::on_both_backends! {
     list_messages_filters_and_pages => crate::messages::list_messages_filters_and_pages,
 
     replies_go_first_and_bulk_last => crate::outbox::replies_go_first_and_bulk_last,
+    a_paused_channel_sends_nothing_until_resumed =>
+        crate::outbox::a_paused_channel_sends_nothing_until_resumed,
     a_deferred_send_waits_without_an_attempt =>
         crate::outbox::a_deferred_send_waits_without_an_attempt,
     claim_sends_by_priority_due_time_and_limit =>

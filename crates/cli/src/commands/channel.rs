@@ -1,4 +1,4 @@
-//! `openbsp channel add|list`: channels (business phone numbers, their access token
+//! `openbsp channel add|update|list`: channels (business phone numbers, their access token
 //! encrypted with the master key), straight in the database.
 
 use clap::Subcommand;
@@ -35,6 +35,24 @@ pub enum ChannelCmd {
         /// Messages per second [default: 80].
         #[arg(long)]
         throughput_mps: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change a channel: a new access token (a channel paused because Meta rejected the old
+    /// one sends again), its throughput or its Graph base URL.
+    Update {
+        /// The channel (`chn_…`).
+        #[arg(long)]
+        id: String,
+        /// A new Graph API access token.
+        #[arg(long)]
+        access_token: Option<String>,
+        /// Messages per second.
+        #[arg(long)]
+        throughput_mps: Option<u32>,
+        /// Graph base URL.
+        #[arg(long)]
+        graph_base_url: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -87,6 +105,43 @@ pub async fn run(s: Settings, c: ChannelCmd) -> anyhow::Result<()> {
                 format!(
                     "added channel {} (phone_number_id {})",
                     ch.id, ch.phone_number_id
+                )
+            });
+        }
+        ChannelCmd::Update {
+            id,
+            access_token,
+            throughput_mps,
+            graph_base_url,
+            json,
+        } => {
+            if access_token.is_none() && throughput_mps.is_none() && graph_base_url.is_none() {
+                anyhow::bail!(
+                    "nothing to change: give --access-token, --throughput-mps or --graph-base-url"
+                );
+            }
+            let ch = provision::update_channel(
+                store.as_ref(),
+                &key,
+                &id,
+                provision::ChannelUpdate {
+                    access_token,
+                    throughput_mps,
+                    graph_base_url,
+                },
+                now(),
+            )
+            .await?;
+            print(json, &views::channel_json(&ch), || {
+                format!(
+                    "updated channel {} ({}, {} mps)",
+                    ch.id,
+                    if ch.paused_at.is_some() {
+                        "paused"
+                    } else {
+                        "active"
+                    },
+                    ch.throughput_mps
                 )
             });
         }

@@ -146,6 +146,60 @@ pub struct ChannelInput {
     pub messaging_tier: Option<String>,
 }
 
+/// What a channel update changes (`PATCH /v1/channels/{id}`, `openbsp channel update`); each
+/// field left out stays.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelUpdate {
+    /// A new Graph API access token (a paused channel resumes with it).
+    #[serde(default)]
+    pub access_token: Option<String>,
+    /// Messages per second.
+    #[serde(default)]
+    pub throughput_mps: Option<u32>,
+    /// Graph base URL.
+    #[serde(default)]
+    pub graph_base_url: Option<String>,
+}
+
+/// Changes a channel's access token, throughput or Graph URL. A new access token resumes a
+/// channel paused because Meta rejected the old one (`channel.resumed`). Returns the channel
+/// as it now is.
+pub async fn update_channel(
+    store: &dyn Store,
+    key: &MasterKey,
+    id: &str,
+    input: ChannelUpdate,
+    now: i64,
+) -> Result<Channel> {
+    let mut ch = get_channel(store, id).await?;
+    if let Some(t) = &input.access_token {
+        required("access_token", t)?;
+        ch.access_token_enc = key.encrypt(t);
+    }
+    if let Some(mps) = input.throughput_mps {
+        if !(1..=10_000).contains(&mps) {
+            return Err(CoreError::invalid(
+                "throughput_mps must be between 1 and 10000",
+            ));
+        }
+        ch.throughput_mps = mps;
+    }
+    if let Some(u) = &input.graph_base_url {
+        ch.graph_base_url = parse_base_url(u)?;
+    }
+    ch.updated_at = now;
+    store.update_channel(&ch).await?;
+    if input.access_token.is_some() && ch.paused_at.is_some() {
+        let event = openbsp_store::events::channel_pause(&ch, None, now);
+        store.set_channel_pause(&ch.id, None, &event).await?;
+        tracing::info!(channel.id = %ch.id, "a new access token: the channel sends again");
+        ch.paused_at = None;
+        ch.pause_reason = None;
+    }
+    Ok(ch)
+}
+
 /// Checks a Graph base URL: http(s), no query.
 pub fn parse_base_url(s: &str) -> Result<String> {
     let u = url::Url::parse(s)
@@ -225,6 +279,8 @@ pub async fn add_channel(
         messaging_tier: input.messaging_tier,
         created_at: now,
         updated_at: now,
+        paused_at: None,
+        pause_reason: None,
     };
     match store.create_channel(&ch).await {
         Ok(()) => Ok(ch),

@@ -1,4 +1,4 @@
-//! A channel's throughput as Meta gives it: read from `GET /{phone-id}?fields=throughput` when
+//! A channel's pause when Meta rejects its credentials, and its throughput as Meta gives it: read from `GET /{phone-id}?fields=throughput` when
 //! its sender starts, and raised by Meta's `phone_number_quality_update` with
 //! `THROUGHPUT_UPGRADE` (reference §5.2: 80 msg/s, 1,000 after the upgrade).
 
@@ -6,6 +6,28 @@ use openbsp_store::Channel;
 use serde_json::Value;
 
 use super::{Core, CoreResult};
+
+/// Meta rejected the channel's credentials (190 and the other account errors of reference
+/// §4.2): its sender stops, `channel.paused` says why, until its token is replaced.
+pub async fn pause(
+    core: &Core,
+    channel: &Channel,
+    error: &openbsp_wire::MetaError,
+) -> CoreResult<()> {
+    let now = core.now();
+    let reason = serde_json::to_value(error).unwrap_or_default();
+    let event = openbsp_store::events::channel_pause(channel, Some(&reason), now);
+    if core
+        .store
+        .set_channel_pause(&channel.id, Some((now, reason)), &event)
+        .await?
+    {
+        tracing::error!(channel.id = %channel.id, code = error.code, "Meta rejected the channel's credentials: its sender stops until its access token is replaced");
+        metrics::counter!("openbsp_channels_paused_total").increment(1);
+    }
+    core.channels.clear();
+    Ok(())
+}
 
 /// Meta's standard throughput.
 pub const STANDARD_MPS: u32 = 80;

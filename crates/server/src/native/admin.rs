@@ -24,7 +24,7 @@ pub fn routes() -> Router<Core> {
         .route("/v1/api-keys", post(create_api_key).get(list_api_keys))
         .route("/v1/apps", post(create_app).get(list_apps))
         .route("/v1/channels", post(create_channel).get(list_channels))
-        .route("/v1/channels/{id}", get(get_channel))
+        .route("/v1/channels/{id}", get(get_channel).patch(update_channel))
 }
 
 /// Every row at once, as one page.
@@ -169,6 +169,28 @@ async fn list_channels(
         .await
         .map_err(ApiError::internal)?;
     Ok(list(cs.iter().map(ChannelView::new).collect()))
+}
+
+/// `PATCH /v1/channels/{id}`: a new access token (resuming a paused channel), throughput or
+/// Graph URL.
+async fn update_channel(
+    State(core): State<Core>,
+    _: AdminAuth,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<ChannelView>, ApiError> {
+    let input: admin::ChannelUpdate = parse(&body)?;
+    let c = admin::update_channel(
+        core.store.as_ref(),
+        &core.config.master_key,
+        &id,
+        input,
+        core.now(),
+    )
+    .await?;
+    core.invalidate();
+    core.sender_wakes.wake(&c.id);
+    Ok(Json(ChannelView::new(&c)))
 }
 
 async fn get_channel(

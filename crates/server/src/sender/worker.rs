@@ -50,6 +50,8 @@ pub(super) struct Pace {
     paused_until: Option<Instant>,
     percent: u32,
     since: Instant,
+    /// Meta rejected the channel's credentials: the channel is to be paused, its worker stop.
+    rejected: Option<MetaError>,
 }
 
 impl Default for Pace {
@@ -58,6 +60,7 @@ impl Default for Pace {
             paused_until: None,
             percent: 100,
             since: Instant::now(),
+            rejected: None,
         }
     }
 }
@@ -167,6 +170,14 @@ async fn work(
     let mut looked = Instant::now();
     let mut idle_since = None::<Instant>;
     'work: while !*shutdown.borrow() && sure(&holding) {
+        let rejected = pace.lock().rejected.take();
+        if let Some(error) = rejected {
+            // The channel stops here; its sends wait, queued, for a new token.
+            if let Err(e) = crate::core::channels::pause(state, &channel, &error).await {
+                tracing::warn!(channel.id = %channel.id, error = %e, "could not pause the channel");
+            }
+            break;
+        }
         let until = pace.lock().paused_until.take_if(|u| *u > Instant::now());
         if let Some(until) = until {
             tokio::select! {
@@ -282,6 +293,13 @@ async fn work(
     }
     // Let sends already posted finish and be recorded.
     let _ = in_flight.acquire_many(slots as u32).await;
+}
+
+/// Whether Meta's error says the channel's credentials are bad (reference §4.2: 0 and 190 auth
+/// failed or token expired; 10, 200–299 and 3 a permission the token lacks), as opposed to an
+/// account state that refuses one send.
+fn is_credentials(e: &MetaError) -> bool {
+    matches!(e.code, 0 | 3 | 10 | 190 | 200..=299)
 }
 
 /// The user a send goes to (`to`, or a BSUID `recipient`).
@@ -434,9 +452,25 @@ fn classify(
                         outcome: None,
                     }
                 }
+                // The channel's credentials, not this message: the channel is paused and the
+                // send waits for a new token, queued (not failed, not an attempt).
+                RetryClass::Account if is_credentials(&error) => {
+                    let mut p = pace.lock();
+                    p.pause(ACCOUNT_PAUSE);
+                    p.rejected.get_or_insert_with(|| error.clone());
+                    drop(p);
+                    Recorded {
+                        result: SendResult::Defer {
+                            message_id: message_id.clone(),
+                            term: item.term,
+                            next_at: now,
+                        },
+                        outcome: None,
+                    }
+                }
                 RetryClass::Account => {
                     pace.lock().pause(ACCOUNT_PAUSE);
-                    tracing::error!(channel.id = %channel.id, code = %error.code, "Meta rejected the channel's credentials or account; pausing the channel");
+                    tracing::error!(channel.id = %channel.id, code = %error.code, "Meta refused the number's account for this send; the channel rests");
                     give_up(error)
                 }
                 _ => {

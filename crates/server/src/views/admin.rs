@@ -139,8 +139,13 @@ pub struct ChannelView {
     pub messaging_tier: Option<String>,
     /// Always `"channel"`.
     pub object: &'static str,
+    /// Why and since when its sender is stopped (Meta rejected its credentials); `null` while
+    /// it sends.
+    pub paused: Option<PausedView>,
     /// Meta's phone number id.
     pub phone_number_id: String,
+    /// `active`, or `paused` until its access token is replaced.
+    pub status: &'static str,
     /// Owner (`ten_…`).
     pub tenant_id: String,
     /// Messages per second Meta allows this number.
@@ -163,13 +168,31 @@ impl ChannelView {
             id: c.id.clone(),
             messaging_tier: c.messaging_tier.clone(),
             object: "channel",
+            paused: c.paused_at.map(|at| PausedView {
+                at: rfc3339(at),
+                reason: c.pause_reason.clone().unwrap_or(Value::Null),
+            }),
             phone_number_id: c.phone_number_id.clone(),
+            status: if c.paused_at.is_some() {
+                "paused"
+            } else {
+                "active"
+            },
             tenant_id: c.tenant_id.clone(),
             throughput_mps: c.throughput_mps,
             updated_at: rfc3339(c.updated_at),
             waba_id: c.waba_id.clone(),
         }
     }
+}
+
+/// A paused channel's pause.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PausedView {
+    /// Since when.
+    pub at: String,
+    /// Meta's error object.
+    pub reason: Value,
 }
 
 /// A channel as JSON, without its access token.

@@ -158,6 +158,8 @@ mod tests {
             messaging_tier: None,
             created_at: 1,
             updated_at: 2,
+            paused_at: Some(3),
+            pause_reason: Some(json!({"code": 190})),
         }));
     }
 

@@ -10,7 +10,9 @@ use super::conn::DbResult;
 use super::{PgStore, rows};
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
-use crate::sql::{API_KEY_COLS, APP_COLS, CHANNEL_COLS, LIST_TENANTS_SQL, TENANT_COLS};
+use crate::sql::{
+    API_KEY_COLS, APP_COLS, CHANNEL_COLS, CHANNEL_READ_COLS, LIST_TENANTS_SQL, TENANT_COLS,
+};
 use crate::store::AdminStore;
 
 static GET_TENANT_SQL: LazyLock<String> =
@@ -44,7 +46,7 @@ static CREATE_CHANNEL_SQL: LazyLock<String> = LazyLock::new(|| {
 });
 static LIST_CHANNELS_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {CHANNEL_COLS} FROM channels WHERE ($1::text IS NULL OR tenant_id = $1) ORDER BY id"
+        "SELECT {CHANNEL_READ_COLS} FROM channels WHERE ($1::text IS NULL OR tenant_id = $1) ORDER BY id"
     )
 });
 
@@ -210,6 +212,45 @@ impl AdminStore for PgStore {
         Ok(())
     }
 
+    async fn set_channel_pause(
+        &self,
+        channel_id: &str,
+        pause: Option<(i64, serde_json::Value)>,
+        event: &NewEvent,
+    ) -> StoreResult<bool> {
+        let mut tx = self.pool.begin().await.db()?;
+        let done = match &pause {
+            Some((at, reason)) => sqlx::query(
+                "UPDATE channels SET paused_at = $2, pause_reason = $3, updated_at = GREATEST(updated_at, $2)
+                 WHERE id = $1 AND paused_at IS NULL",
+            )
+            .bind(channel_id)
+            .bind(at)
+            .bind(reason.to_string())
+            .execute(&mut *tx)
+            .await
+            .db()?,
+            None => sqlx::query(
+                "UPDATE channels SET paused_at = NULL, pause_reason = NULL WHERE id = $1 AND paused_at IS NOT NULL",
+            )
+            .bind(channel_id)
+            .execute(&mut *tx)
+            .await
+            .db()?,
+        };
+        let changed = done.rows_affected() > 0;
+        if changed {
+            super::emit::insert(&mut tx, vec![event.clone()])
+                .await
+                .db()?;
+        }
+        tx.commit().await.db()?;
+        if changed {
+            self.signal.bump();
+        }
+        Ok(changed)
+    }
+
     async fn get_channel(&self, id: &str) -> StoreResult<Option<Channel>> {
         self.channel_where("id", id).await
     }
@@ -235,8 +276,9 @@ impl AdminStore for PgStore {
 impl PgStore {
     /// The first channel (by id) whose column `col` is `value`.
     async fn channel_where(&self, col: &'static str, value: &str) -> StoreResult<Option<Channel>> {
-        let sql =
-            format!("SELECT {CHANNEL_COLS} FROM channels WHERE {col} = $1 ORDER BY id LIMIT 1");
+        let sql = format!(
+            "SELECT {CHANNEL_READ_COLS} FROM channels WHERE {col} = $1 ORDER BY id LIMIT 1"
+        );
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(value)
             .fetch_optional(&self.pool)

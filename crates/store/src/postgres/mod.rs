@@ -71,6 +71,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (7, include_str!("../../migrations/postgres_0007_events.sql")),
     (8, include_str!("../../migrations/postgres_0008_leases.sql")),
+    (
+        9,
+        include_str!("../../migrations/postgres_0009_channel_pause.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises migrations between replicas starting together.

@@ -27,7 +27,7 @@ impl OutboxStore for PgStore {
         sqlx::query_scalar(
             // A scalar sub-query with LIMIT 1 is one index probe per channel; written as EXISTS,
             // the planner turns it into a semi-join that hashes every pending row.
-            "SELECT c.id FROM channels c WHERE (SELECT 1 FROM outbox o
+            "SELECT c.id FROM channels c WHERE c.paused_at IS NULL AND (SELECT 1 FROM outbox o
              WHERE o.channel_id = c.id AND o.state = 'pending' AND o.next_attempt_at <= $1 LIMIT 1) IS NOT NULL
              ORDER BY c.id",
         )

@@ -7,7 +7,9 @@ use super::SqliteStore;
 use super::rows::{self, collect};
 use crate::error::{StoreError, StoreResult};
 use crate::model::*;
-use crate::sql::{API_KEY_COLS, APP_COLS, CHANNEL_COLS, LIST_TENANTS_SQL, TENANT_COLS};
+use crate::sql::{
+    API_KEY_COLS, APP_COLS, CHANNEL_COLS, CHANNEL_READ_COLS, LIST_TENANTS_SQL, TENANT_COLS,
+};
 use crate::store::AdminStore;
 
 #[async_trait]
@@ -169,6 +171,33 @@ impl AdminStore for SqliteStore {
         .await
     }
 
+    async fn set_channel_pause(
+        &self,
+        channel_id: &str,
+        pause: Option<(i64, serde_json::Value)>,
+        event: &NewEvent,
+    ) -> StoreResult<bool> {
+        let (id, event) = (channel_id.to_string(), event.clone());
+        self.write(move |c| {
+            let n = match &pause {
+                Some((at, reason)) => c.execute(
+                    "UPDATE channels SET paused_at = ?2, pause_reason = ?3, updated_at = MAX(updated_at, ?2)
+                     WHERE id = ?1 AND paused_at IS NULL",
+                    params![id, at, reason.to_string()],
+                )?,
+                None => c.execute(
+                    "UPDATE channels SET paused_at = NULL, pause_reason = NULL WHERE id = ?1 AND paused_at IS NOT NULL",
+                    [&id],
+                )?,
+            };
+            if n > 0 {
+                super::emit::insert(c, &event)?;
+            }
+            Ok(n > 0)
+        })
+        .await
+    }
+
     async fn get_channel(&self, id: &str) -> StoreResult<Option<Channel>> {
         self.channel_where("id", id).await
     }
@@ -185,7 +214,7 @@ impl AdminStore for SqliteStore {
         let t = tenant_id.map(str::to_string);
         self.read(move |c| {
             let sql = format!(
-                "SELECT {CHANNEL_COLS} FROM channels WHERE (?1 IS NULL OR tenant_id = ?1) ORDER BY id"
+                "SELECT {CHANNEL_READ_COLS} FROM channels WHERE (?1 IS NULL OR tenant_id = ?1) ORDER BY id"
             );
             collect(c, &sql, [t], rows::channel)
         })
@@ -197,8 +226,9 @@ impl SqliteStore {
     async fn channel_where(&self, col: &'static str, value: &str) -> StoreResult<Option<Channel>> {
         let v = value.to_string();
         self.read(move |c| {
-            let sql =
-                format!("SELECT {CHANNEL_COLS} FROM channels WHERE {col} = ?1 ORDER BY id LIMIT 1");
+            let sql = format!(
+                "SELECT {CHANNEL_READ_COLS} FROM channels WHERE {col} = ?1 ORDER BY id LIMIT 1"
+            );
             Ok(c.query_row(&sql, [v], rows::channel).optional()?)
         })
         .await

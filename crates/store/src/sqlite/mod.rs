@@ -62,6 +62,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (7, include_str!("../../migrations/sqlite_0007_events.sql")),
     (8, include_str!("../../migrations/sqlite_0008_leases.sql")),
+    (
+        9,
+        include_str!("../../migrations/sqlite_0009_channel_pause.sql"),
+    ),
 ];
 const READERS: usize = 8;
 /// How often the checkpointer copies the WAL into the database file.

@@ -19,7 +19,7 @@ impl OutboxStore for SqliteStore {
         self.read(move |c| {
             collect(
                 c,
-                "SELECT c.id FROM channels c WHERE EXISTS (SELECT 1 FROM outbox o
+                "SELECT c.id FROM channels c WHERE c.paused_at IS NULL AND EXISTS (SELECT 1 FROM outbox o
                  WHERE o.channel_id = c.id AND o.state = 'pending' AND o.next_attempt_at <= ?1)",
                 [now],
                 |r| r.get(0),

@@ -161,6 +161,10 @@ pub(super) fn channel(r: &Row) -> rusqlite::Result<Channel> {
         messaging_tier: r.get(10)?,
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
+        paused_at: r.get(13)?,
+        pause_reason: r
+            .get::<_, Option<String>>(14)?
+            .and_then(|s| serde_json::from_str(&s).ok()),
     })
 }
 

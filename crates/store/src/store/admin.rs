@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use crate::error::StoreResult;
 use crate::model::*;
+use serde_json::Value;
 
 /// Tenants, API keys, apps and channels: what provisioning (the admin API and the CLI),
 /// authentication and the routing of Meta's webhooks read and write.
@@ -51,6 +52,16 @@ pub trait AdminStore: Send + Sync {
 
     /// Replaces a channel's mutable fields (token, base URL, throughput, tier…).
     async fn update_channel(&self, channel: &Channel) -> StoreResult<()>;
+
+    /// Pauses a channel (`Some((at, Meta's error))`: its sender stops) or resumes it (`None`),
+    /// with `event`, in one transaction. Whether it changed: pausing a paused channel or
+    /// resuming an active one changes nothing and writes no event.
+    async fn set_channel_pause(
+        &self,
+        channel_id: &str,
+        pause: Option<(i64, Value)>,
+        event: &NewEvent,
+    ) -> StoreResult<bool>;
 
     /// A channel by id.
     async fn get_channel(&self, id: &str) -> StoreResult<Option<Channel>>;

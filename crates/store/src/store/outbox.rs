@@ -10,7 +10,7 @@ use crate::model::*;
 /// The outbox, as the sender works it.
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// Channels that have sends due at `now`.
+    /// Channels that have sends due at `now` (a paused channel has none).
     async fn channels_with_due_sends(&self, now: i64) -> StoreResult<Vec<String>>;
 
     /// Claims up to `limit` due sends of a channel, by priority then age, marking them in

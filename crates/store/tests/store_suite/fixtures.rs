@@ -75,6 +75,8 @@ pub fn channel(tenant_id: &str, app_id: &str, at: i64) -> Channel {
         messaging_tier: None,
         created_at: at,
         updated_at: at,
+        paused_at: None,
+        pause_reason: None,
     }
 }
 

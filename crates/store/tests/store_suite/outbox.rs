@@ -99,6 +99,66 @@ pub async fn a_deferred_send_waits_without_an_attempt(backend: Backend) {
     );
 }
 
+/// A paused channel has no due sends (its sender stops) until it is resumed; each change
+/// writes its event once.
+pub async fn a_paused_channel_sends_nothing_until_resumed(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "Acme").await;
+    enqueue(&store, outbound(&w.channel, "15550001", 1_000)).await;
+    assert_eq!(
+        store.channels_with_due_sends(2_000).await.unwrap(),
+        vec![w.channel.id.clone()]
+    );
+    let reason = json!({"code": 190, "message": "Invalid OAuth access token"});
+    let paused = openbsp_store::events::channel_pause(&w.channel, Some(&reason), 2_000);
+    assert!(
+        store
+            .set_channel_pause(&w.channel.id, Some((2_000, reason.clone())), &paused)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_channel_pause(&w.channel.id, Some((2_001, reason.clone())), &paused)
+            .await
+            .unwrap(),
+        "already paused"
+    );
+    let ch = store.get_channel(&w.channel.id).await.unwrap().unwrap();
+    assert_eq!((ch.paused_at, ch.pause_reason), (Some(2_000), Some(reason)));
+    assert!(
+        store
+            .channels_with_due_sends(3_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let resumed = openbsp_store::events::channel_pause(&w.channel, None, 4_000);
+    assert!(
+        store
+            .set_channel_pause(&w.channel.id, None, &resumed)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_channel_pause(&w.channel.id, None, &resumed)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.channels_with_due_sends(4_000).await.unwrap(),
+        vec![w.channel.id.clone()]
+    );
+    let kinds: Vec<String> = crate::events::all_events(&store, &w.tenant.id)
+        .await
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with("channel."))
+        .collect();
+    assert_eq!(kinds, ["channel.paused", "channel.resumed"]);
+}
+
 pub async fn claim_sends_by_priority_due_time_and_limit(backend: Backend) {
     let (_db, store) = open_store(backend).await;
     let w = world(&store, "Acme").await;
