@@ -92,6 +92,26 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             },
+            Scenario::Send(args) if args.part == send::Part::Pacing => {
+                match send::run_pacing(&args).await {
+                    Ok(report) => {
+                        if args.json {
+                            println!("{}", report.to_json());
+                        } else {
+                            print!("{}", report.to_text());
+                        }
+                        if report.ok() {
+                            ExitCode::SUCCESS
+                        } else {
+                            ExitCode::from(1)
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("openbsp-bench: error: {e:#}");
+                        ExitCode::from(2)
+                    }
+                }
+            }
             Scenario::Send(args) => match send::run(&args).await {
                 Ok(report) => {
                     if args.json {

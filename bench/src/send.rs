@@ -5,6 +5,10 @@
 //!   second (half the channel's 80 msg/s, so that pacing never holds one): how long from the
 //!   request to the simulator's receipt (`/v1/messages`, answered at once with `queued`), and
 //!   how long the Cloud-API-compatible route takes to answer with Meta's `wamid`.
+//! - `pacing`: one channel at `--rate` msg/s with a backlog of `rate × duration` sends (queued
+//!   as fast as the gateway takes them), counted per second at the simulator (its own limit
+//!   set higher, so it cannot hide a breach): the most and the mean per whole second, which
+//!   must be at most the rate and within 2 % of it.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -40,9 +44,83 @@ pub struct SendArgs {
     /// also runs the simulator.
     #[arg(long, default_value = "target/release/openbsp")]
     pub openbsp: PathBuf,
+    /// What to measure.
+    #[arg(long, value_enum, default_value = "latency")]
+    pub part: Part,
+    /// `pacing`: the channel's throughput, msg/s.
+    #[arg(long, default_value_t = 80)]
+    pub rate: u32,
+    /// `pacing`: how long the backlog lasts at that rate, s.
+    #[arg(long, default_value_t = 60)]
+    pub seconds: u32,
     /// Print the report as one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The parts of `send`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    /// Sequential sends on an idle channel.
+    Latency,
+    /// One channel's rate, per second at the simulator.
+    Pacing,
+}
+
+/// What `pacing` measured.
+#[derive(Debug, Clone)]
+pub struct PacingReport {
+    /// The backend.
+    pub database: DbKind,
+    /// The channel's limit.
+    pub rate: u32,
+    /// Sends queued.
+    pub sends: u32,
+    /// Whole seconds counted (the first and last partial seconds left out).
+    pub seconds: usize,
+    /// The most in one second.
+    pub max: u32,
+    /// The fewest in one whole second.
+    pub min: u32,
+    /// Mean per whole second.
+    pub mean: f64,
+    /// Sends that reached the simulator more than once.
+    pub duplicates: usize,
+    /// The machine.
+    pub machine: Machine,
+}
+
+impl PacingReport {
+    /// Whether no second went over the limit and the mean is within 2 % of it.
+    pub fn ok(&self) -> bool {
+        self.max <= self.rate && self.mean >= 0.98 * f64::from(self.rate) && self.duplicates == 0
+    }
+
+    /// As text.
+    pub fn to_text(&self) -> String {
+        format!(
+            "openbsp-bench send --part pacing: {}\n  pacing        {} sends at {} msg/s, {} whole seconds at the simulator: max {}  mean {:.1} ({:+.1} %)  min {}  duplicates {}: {}\n  machine       {}\n",
+            self.database.name(),
+            self.sends,
+            self.rate,
+            self.seconds,
+            self.max,
+            self.mean,
+            (self.mean / f64::from(self.rate) - 1.0) * 100.0,
+            self.min,
+            self.duplicates,
+            if self.ok() { "OK" } else { "FAILED" },
+            self.machine.summary()
+        )
+    }
+
+    /// As JSON.
+    pub fn to_json(&self) -> Value {
+        json!({"scenario": "send", "part": "pacing", "database": self.database.name(),
+               "rate": self.rate, "sends": self.sends, "seconds": self.seconds, "max": self.max,
+               "min": self.min, "mean": self.mean, "duplicates": self.duplicates, "ok": self.ok(),
+               "machine": self.machine.to_json()})
+    }
 }
 
 /// What the scenario measured.
@@ -135,6 +213,164 @@ pub async fn run(args: &SendArgs) -> Result<SendReport> {
         eprintln!("bench: logs kept in {}", scratch.keep().display());
     }
     result
+}
+
+/// Runs `pacing`; the processes are killed and the PostgreSQL database dropped whatever
+/// happens.
+pub async fn run_pacing(args: &SendArgs) -> Result<PacingReport> {
+    let binary = resolve_binary(&args.openbsp)?;
+    let scratch = tempfile::Builder::new()
+        .prefix("openbsp-bench-")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    let data_dir = scratch.path().join("data");
+    std::fs::create_dir(&data_dir)?;
+    let db = BenchDb::create(args.database, &data_dir).await?;
+    eprintln!(
+        "bench: send --part pacing: {} database at {}",
+        args.database.name(),
+        redact(db.url())
+    );
+    let result = pacing_on(args, &binary, &db, &data_dir, scratch.path()).await;
+    if let Err(e) = db.drop_database().await {
+        eprintln!("bench: warning: could not drop the benchmark database: {e:#}");
+    }
+    if std::env::var_os("OPENBSP_BENCH_KEEP").is_some() {
+        eprintln!("bench: logs kept in {}", scratch.keep().display());
+    }
+    result
+}
+
+async fn pacing_on(
+    args: &SendArgs,
+    binary: &Path,
+    db: &BenchDb,
+    data_dir: &Path,
+    scratch: &Path,
+) -> Result<PacingReport> {
+    let gateway = Gateway {
+        binary: binary.to_path_buf(),
+        database_url: db.url().to_string(),
+        data_dir: data_dir.to_path_buf(),
+    };
+    let listen = format!("127.0.0.1:{}", free_port()?);
+    let meta = start_meta(
+        binary,
+        &format!("http://{listen}/webhooks/whatsapp"),
+        &scratch.join("simulator.log"),
+    )
+    .await?;
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    // The simulator's own limit well above the channel's (so it refuses nothing and hides no
+    // breach), in the same throughput level as the channel's (so the gateway keeps its rate).
+    let sim_limit = if args.rate >= 1_000 {
+        args.rate * 5
+    } else {
+        999
+    };
+    let phone = json!({"phone_number_id": PHONE_NUMBER_ID, "display_phone_number": "15550001111",
+        "waba_id": WABA_ID, "access_token": "tok", "app_secret": APP_SECRET,
+        "webhook_url": format!("http://{listen}/webhooks/whatsapp"), "throughput_mps": sim_limit});
+    let r = http
+        .post(format!("{}/_simulator/phone-numbers", meta.url))
+        .json(&phone)
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!("the simulator refused the number: {}", r.text().await?);
+    }
+    http.post(format!("{}/_simulator/templates", meta.url))
+        .json(&json!({"waba_id": WABA_ID, "name": TEMPLATE, "language": "en_US", "category": "UTILITY",
+                      "components": [{"type": "BODY", "text": "Your order has shipped."}]}))
+        .send()
+        .await?
+        .error_for_status()?;
+    let provisioned = gateway.provision_for(&meta.url, args.rate).await?;
+    let server = gateway.serve(&listen, &scratch.join("serve.log")).await?;
+    let base = server.base_url.clone();
+    let key = provisioned.api_key.clone();
+    let sends = args.rate * args.seconds;
+    eprintln!(
+        "bench: queueing {sends} sends for a channel at {} msg/s",
+        args.rate
+    );
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (http, base, key, next) = (http.clone(), base.clone(), key.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= sends {
+                    return Ok::<(), anyhow::Error>(());
+                }
+                let body = json!({"channel": PHONE_NUMBER_ID, "to": format!("1556{i:07}"), "type": "template",
+                                  "template": {"name": TEMPLATE, "language": {"code": "en_US"}}});
+                let r = http
+                    .post(format!("{base}/v1/messages"))
+                    .bearer_auth(&key)
+                    .json(&body)
+                    .send()
+                    .await?;
+                if r.status() != reqwest::StatusCode::ACCEPTED {
+                    bail!("/v1/messages answered {}: {}", r.status(), r.text().await?);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    eprintln!("bench: all queued; waiting for the simulator to have them");
+    let deadline = Instant::now() + Duration::from_secs(u64::from(args.seconds) * 3 + 60);
+    let received = loop {
+        let got: Value = http
+            .get(format!("{}/_simulator/messages", meta.url))
+            .query(&[("phone_number_id", PHONE_NUMBER_ID)])
+            .send()
+            .await?
+            .json()
+            .await?;
+        let data = got["data"].as_array().cloned().unwrap_or_default();
+        if data.len() >= sends as usize || Instant::now() > deadline {
+            break data;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    server.stop(Duration::from_secs(10)).await?;
+    let mut per_user = std::collections::HashMap::<String, u32>::new();
+    let mut per_second = std::collections::BTreeMap::<i64, u32>::new();
+    for m in &received {
+        *per_user
+            .entry(m["to"].as_str().unwrap_or_default().to_string())
+            .or_default() += 1;
+        if let Some(at) = m["received_at_ms"].as_i64() {
+            *per_second.entry(at.div_euclid(1000)).or_default() += 1;
+        }
+    }
+    if received.len() < sends as usize {
+        bail!(
+            "only {} of {sends} sends reached the simulator",
+            received.len()
+        );
+    }
+    let whole: Vec<u32> = {
+        let counts: Vec<u32> = per_second.values().copied().collect();
+        counts[1..counts.len().saturating_sub(1)].to_vec()
+    };
+    let seconds = whole.len();
+    let mean = whole.iter().map(|n| f64::from(*n)).sum::<f64>() / seconds.max(1) as f64;
+    Ok(PacingReport {
+        database: args.database,
+        rate: args.rate,
+        sends,
+        seconds,
+        max: per_second.values().copied().max().unwrap_or_default(),
+        min: whole.iter().copied().min().unwrap_or_default(),
+        mean,
+        duplicates: per_user.values().filter(|n| **n > 1).count(),
+        machine: Machine::detect(),
+    })
 }
 
 fn unix_us() -> i64 {

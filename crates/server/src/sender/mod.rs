@@ -5,7 +5,7 @@
 //! **Exactly once.** A channel's worker runs only while this replica holds the channel's sender
 //! lease (`sender:<channel id>`, renewed by the supervisor every third of `lease_ttl`). Sends
 //! are claimed under the holding's term just before they are posted — no more than the worker
-//! can post in the next tenth of a second — and only that term may record their outcome. A
+//! can post in the next quarter of a second — and only that term may record their outcome. A
 //! send is in flight for as long as its holding is live, however long Meta takes to answer; once
 //! the holding is gone (the replica died, or lost the lease), its sends in flight are orphans:
 //! their outcome is unknown, so they are put back with a delay of `reconcile_grace`, during

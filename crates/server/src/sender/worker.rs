@@ -23,9 +23,10 @@ use crate::meta::graph::{GraphClient, GraphOutcome};
 /// Fewest and most sends in flight at once per channel (between them: one second's worth).
 const MIN_IN_FLIGHT: usize = 64;
 const MAX_IN_FLIGHT: usize = 1_000;
-/// Sends are claimed at most this far ahead of their posting (a tenth of a second's worth at
-/// the channel's throughput), so that a send queued with a higher priority overtakes the rest.
-const CLAIM_AHEAD: u32 = 10;
+/// Sends are claimed at most this far ahead of their posting (a quarter of a second's worth at
+/// the channel's throughput), so that a send queued with a higher priority overtakes the rest
+/// within a quarter second, while a claim's own time costs the pace little.
+const CLAIM_AHEAD: u32 = 4;
 /// How long an idle worker waits for work before it gives its channel up.
 const IDLE_FOR: Duration = Duration::from_secs(10);
 /// How long a channel rests after Meta says it is sending too fast.
@@ -204,7 +205,7 @@ async fn work(
             limiter = RateLimiter::direct(pacing(NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN)));
         }
         let per_claim = (rate / CLAIM_AHEAD).clamp(1, 500) as usize;
-        // Claim only what can be posted now: a free slot each, a tenth of a second's worth.
+        // Claim only what can be posted soon: a free slot each, a quarter second's worth.
         let first = tokio::select! {
             p = in_flight.clone().acquire_owned() => match p {
                 Ok(p) => p,
