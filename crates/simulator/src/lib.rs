@@ -84,6 +84,7 @@ mod graph_templates;
 pub mod ids;
 mod inbound;
 pub mod meta_json;
+mod phone_ops;
 mod preferences;
 mod records;
 pub mod server;
