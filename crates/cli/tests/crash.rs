@@ -188,7 +188,7 @@ async fn world(b: Backend) -> World {
         "--graph-base-url",
         &sim.url(),
         "--throughput-mps",
-        "40",
+        "20",
     ]);
     assert_eq!(channel["phone_number_id"], PNID);
     assert!(!channel.to_string().contains("crash-token"));
@@ -203,11 +203,11 @@ async fn world(b: Backend) -> World {
         "--access-token",
         "crash-token",
         "--throughput-mps",
-        "40",
+        "20",
     ]);
     assert_eq!(
         (&updated["status"], &updated["throughput_mps"]),
-        (&json!("active"), &json!(40))
+        (&json!("active"), &json!(20))
     );
     assert!(!updated.to_string().contains("crash-token"));
 
@@ -220,7 +220,7 @@ async fn world(b: Backend) -> World {
         access_token: "crash-token".into(),
         app_secret: "crash-secret".into(),
         webhook_url: Some(format!("{base}/webhooks/whatsapp")),
-        throughput_mps: Some(40),
+        throughput_mps: Some(20),
     });
     sim.seed_template(openbsp_simulator::TemplateSeed::new(
         "3004",
@@ -249,20 +249,31 @@ async fn sigkill_loses_nothing_and_sends_nothing_twice(b: Backend) {
     let gw = Gateway::start(&db, port, 1);
     wait_ready(&http, &base, &gw).await;
 
+    // Accepted concurrently and paced at 20/s, so the sender is still busy (10 s of sends)
+    // when the kill comes: accepting them one by one on a slow machine took longer than the
+    // sender needed to send them all, and the kill then tested nothing.
     let total = 200;
     let mut accepted = Vec::new();
-    for i in 0..total {
-        let r = http
-            .post(format!("{base}/v1/messages"))
-            .bearer_auth(&api_key)
-            // Templates: they go out whether or not the user wrote first.
-            .json(&json!({"channel": PNID, "to": format!("{USER_PREFIX}{i:05}"), "type": "template", "template": {"name": "crash_test", "language": {"code": "en"}}}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 202);
-        let v: Value = r.json().await.unwrap();
-        accepted.push(v["id"].as_str().unwrap().to_string());
+    let indices: Vec<usize> = (0..total).collect();
+    for batch in indices.chunks(20) {
+        let mut posts = tokio::task::JoinSet::new();
+        for &i in batch {
+            let (http, base, api_key) = (http.clone(), base.clone(), api_key.clone());
+            posts.spawn(async move {
+                let r = http
+                    .post(format!("{base}/v1/messages"))
+                    .bearer_auth(&api_key)
+                    // Templates: they go out whether or not the user wrote first.
+                    .json(&json!({"channel": PNID, "to": format!("{USER_PREFIX}{i:05}"), "type": "template", "template": {"name": "crash_test", "language": {"code": "en"}}}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 202);
+                let v: Value = r.json().await.unwrap();
+                v["id"].as_str().unwrap().to_string()
+            });
+        }
+        accepted.extend(posts.join_all().await);
     }
     // Let some go out, then kill it mid-stream.
     let start = Instant::now();
