@@ -204,6 +204,7 @@ async fn provision_demo(
             graph_version: None,
             throughput_mps: None,
             messaging_tier: Some("TIER_250".into()),
+            business_id: None,
         },
         now,
     )

@@ -9,6 +9,7 @@ pub mod crypto;
 pub mod delivery;
 pub mod events;
 pub mod ids;
+pub mod limits;
 pub mod netguard;
 pub mod refs;
 pub mod status;

@@ -86,6 +86,15 @@ pub enum Refusal {
         /// When they opted out.
         since: i64,
     },
+    /// A business-initiated send to a new user when the business portfolio has reached its
+    /// messaging limit ([`crate::limits`]): `limit` unique users in the moving 24 hours, the
+    /// next place freeing at `until`.
+    MessagingLimit {
+        /// The portfolio's limit.
+        limit: u32,
+        /// When the oldest reach leaves the 24 hours.
+        until: i64,
+    },
 }
 
 /// What a send that may go ahead does to the windows.

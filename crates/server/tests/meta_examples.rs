@@ -344,6 +344,7 @@ async fn add_example_channel(app: &TestApp) {
             graph_version: None,
             throughput_mps: Some(80),
             messaging_tier: None,
+            business_id: None,
         },
         now,
     )

@@ -10,6 +10,7 @@ use openbsp_domain::MessageStatus;
 use openbsp_simulator::{Enforcement, Faults};
 use openbsp_testkit::{Backend, on_both_backends};
 use openbsp_wire::pair::PairRule;
+use serde_json::json;
 
 on_both_backends! {
     a_slow_meta_never_gets_a_send_twice => crate::a_slow_meta_never_gets_a_send_twice,
@@ -18,6 +19,16 @@ on_both_backends! {
     the_channel_reads_its_throughput_from_meta => crate::the_channel_reads_its_throughput_from_meta,
     a_throughput_upgrade_pauses_then_raises_the_channel => crate::a_throughput_upgrade_pauses_then_raises_the_channel,
     rejected_credentials_pause_the_channel_until_its_token_is_replaced => crate::rejected_credentials_pause_the_channel_until_its_token_is_replaced,
+    the_messaging_limit_refuses_new_users_before_meta_would => crate::the_messaging_limit_refuses_new_users_before_meta_would,
+}
+
+async fn tier(app: &TestApp) -> Option<String> {
+    app.store
+        .get_channel(&app.channel.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .messaging_tier
 }
 
 async fn throughput(app: &TestApp) -> u32 {
@@ -142,14 +153,10 @@ async fn sends_to_one_user_are_spaced_by_the_pair_rate_limit(b: Backend) {
         let within = at[i..].iter().take_while(|u| **u < t + 300).count();
         assert!(within <= 3, "{within} within 300 ms of {t}: {at:?}");
     }
+    // Meta's answers are recorded a moment after they arrive.
     for r in &answers {
-        let m = app
-            .store
-            .get_message(&app.tenant_id, r.body["id"].as_str().unwrap())
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(m.wamid.is_some() && m.error.is_none(), "{m:?}");
+        let m = app.wait_status(r.body["id"].as_str().unwrap(), "sent").await;
+        assert!(m["wamid"].is_string() && m["error"].is_null(), "{m}");
     }
 }
 
@@ -357,4 +364,84 @@ async fn rejected_credentials_pause_the_channel_until_its_token_is_replaced(b: B
         .await
         .body;
     assert_eq!(events["data"][0]["type"], "channel.resumed", "{events}");
+}
+
+/// Meta's messaging limit (the simulator enforces it, refusing with 131048): the number's
+/// portfolio may reach 250 users outside their window in 24 hours. The gateway reads the tier
+/// when the channel's sender starts (sends before that count as well), and refuses the 251st
+/// new user itself — a clear native error, Meta's code on the Cloud API route — while users
+/// already reached, and users inside their window, still go. Meta raising the limit
+/// (`business_capability_update`) lets new users go again. Nothing is refused at Meta.
+async fn the_messaging_limit_refuses_new_users_before_meta_would(b: Backend) {
+    let app = spawn_app(b).await;
+    app.sim
+        .set_messaging_limit("900100", "TIER_250")
+        .expect("a tier the simulator knows");
+    assert_eq!(
+        tier(&app).await,
+        None,
+        "not known before the sender asks Meta"
+    );
+    for i in 0..250 {
+        let r = app.send_template(&format!("1557{i:07}")).await;
+        assert_eq!(r.status, 202, "send {i}: {}", r.body);
+    }
+    wait_up_to(
+        Duration::from_secs(10),
+        "the tier read from Meta",
+        || async { tier(&app).await.as_deref() == Some("TIER_250") },
+    )
+    .await;
+    let r = app.send_template("15558880001").await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(
+        r.body["error"]["code"], "messaging_limit_reached",
+        "{}",
+        r.body
+    );
+    let cloud = app
+        .post(
+            &format!("/v23.0/{PNID}/messages"),
+            &app.api_key,
+            &json!({"messaging_product": "whatsapp", "to": "15558880002", "type": "template",
+                    "template": {"name": "order_update", "language": {"code": "en_US"}}}),
+        )
+        .await;
+    assert_eq!(cloud.body["error"]["code"], 131048, "{}", cloud.body);
+    // Already reached: no new place needed. Inside the window: not counted.
+    assert_eq!(app.send_template("15570000007").await.status, 202);
+    app.open_window("15559990001").await;
+    assert_eq!(app.send_text("15559990001", "hello").await.status, 202);
+    wait_up_to(
+        Duration::from_secs(30),
+        "every accepted send at Meta",
+        || async { app.sim.received(PNID).len() == 252 },
+    )
+    .await;
+    assert_eq!(app.sim.messaging_reach("900100"), 250);
+    let refused: Vec<_> = app
+        .sim
+        .received(PNID)
+        .into_iter()
+        .filter(|m| m.to.starts_with("155588800"))
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "refused sends reached Meta: {refused:?}"
+    );
+
+    // Meta raises the portfolio's limit: its webhook reaches the channel, new users go again.
+    app.sim
+        .set_messaging_limit("900100", "TIER_2K")
+        .expect("a tier the simulator knows");
+    wait_up_to(
+        Duration::from_secs(10),
+        "business_capability_update",
+        || async { tier(&app).await.as_deref() == Some("TIER_2K") },
+    )
+    .await;
+    let r = app.send_template("15558880001").await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    app.wait_status(r.body["id"].as_str().unwrap(), "sent")
+        .await;
 }

@@ -2,8 +2,9 @@
 //! scripts and people use to drive the simulator — inject user messages and marketing
 //! preferences, see what it accepted and what it knows of a user, manage phone numbers,
 //! template categories and templates (seed them, change their status and quality, set how
-//! reviews end), set faults, timing and policies, move its clock, read the webhook log. Errors are `{"error": {"message": "...", "field": "..."}}` with 400 (bad input) or
-//! 404.
+//! reviews end), business portfolios and their messaging limits, set faults, timing and
+//! policies, move its clock, read the webhook log. Errors are `{"error": {"message": "...",
+//! "field": "..."}}` with 400 (bad input) or 404.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use openbsp_wire::send::normalize_phone;
 
 use crate::config::{Enforcement, Faults, PhoneNumberConfig, StatusDelays};
 use crate::inbound::{InboundError, InboundRequest};
+use crate::messaging_limit::MessagingLimit;
 use crate::preferences::UserPreferenceRequest;
 use crate::records::TemplateCategory;
 use crate::state::SimState;
@@ -308,6 +310,82 @@ pub(crate) async fn post_throughput_upgrade(
         return Err(ControlError::not_found(format!("no phone number {id}")));
     }
     Ok(Json(json!({"phone_number_id": id, "maintenance_ms": ms})))
+}
+
+/// `PUT /_simulator/phone-numbers/{id}/business` with `{"business_id"}`: puts the number in
+/// that business portfolio (whose messaging limit it then shares); a number's portfolio is
+/// its WABA id until this sets another.
+pub(crate) async fn put_business(
+    State(state): State<Arc<SimState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ControlError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Business {
+        business_id: String,
+    }
+    let b: Business = parse_json(&body)?;
+    let business_id = b.business_id.trim();
+    if business_id.is_empty() {
+        return Err(ControlError::bad(
+            Some("business_id"),
+            "business_id must not be empty",
+        ));
+    }
+    if !state.set_business(&id, business_id) {
+        return Err(ControlError::not_found(format!("no phone number {id}")));
+    }
+    Ok(Json(
+        json!({"phone_number_id": id, "business_id": business_id}),
+    ))
+}
+
+/// What `/_simulator/businesses/{business_id}/messaging-limit` answers.
+fn messaging_limit_view(state: &SimState, business_id: &str) -> Value {
+    let tier = state.messaging_limit(business_id);
+    json!({
+        "business_id": business_id,
+        "tier": tier,
+        "max_users": tier.max_users(),
+        "reach": state.messaging_reach(business_id),
+        "phone_number_ids": state
+            .business_numbers(business_id)
+            .into_iter()
+            .map(|p| p.phone_number_id)
+            .collect::<Vec<_>>(),
+    })
+}
+
+/// `GET /_simulator/businesses/{business_id}/messaging-limit`: the portfolio's tier, the
+/// unique users it reached outside their customer service window in the last 24 hours, and
+/// its numbers.
+pub(crate) async fn get_messaging_limit(
+    State(state): State<Arc<SimState>>,
+    Path(business_id): Path<String>,
+) -> Json<Value> {
+    Json(messaging_limit_view(&state, &business_id))
+}
+
+/// `POST /_simulator/businesses/{business_id}/messaging-limit` with `{"tier"}` (`TIER_250`,
+/// `TIER_2K`, `TIER_10K`, `TIER_100K`, `TIER_UNLIMITED`): sets the portfolio's messaging
+/// limit; a change sends `business_capability_update` to each of its WABAs.
+pub(crate) async fn post_messaging_limit(
+    State(state): State<Arc<SimState>>,
+    Path(business_id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ControlError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Limit {
+        tier: String,
+    }
+    let l: Limit = parse_json(&body)?;
+    let tier = MessagingLimit::parse(&l.tier).map_err(|e| ControlError::bad(Some("tier"), e))?;
+    let changed = state.set_messaging_limit(&business_id, tier);
+    let mut view = messaging_limit_view(&state, &business_id);
+    view["changed"] = json!(changed);
+    Ok(Json(view))
 }
 
 /// `GET /_simulator/faults`.

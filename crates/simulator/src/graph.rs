@@ -1,6 +1,7 @@
 //! The Graph API routes a Cloud API client calls, answering in Meta's wire format:
 //! `POST /{version}/{phone_number_id}/messages` for sends and mark-as-read, with Meta's
-//! checks in Meta's order (version, token, phone number, JSON, body, template, throughput),
+//! checks in Meta's order (version, token, phone number, JSON, body, template, throughput,
+//! pair rate limit, then the portfolio's messaging limit: [`crate::messaging_limit`]),
 //! its error bodies (`{"error": {message, type, code, error_data, error_subcode?,
 //! fbtrace_id}}`) and its success bodies. A template send is checked against the WABA's
 //! templates ([`crate::templates`]) while the `templates` enforcement is on. The template
@@ -298,6 +299,12 @@ async fn handle_post(
     } else {
         None
     };
+    // The portfolio's messaging limit, last of the synchronous refusals so that a send
+    // refused for another reason is not counted; a send that fails asynchronously reaches
+    // nobody and is neither counted nor refused (see `crate::messaging_limit`).
+    if failure.is_none() {
+        state.reach_user(&phone, user, now)?;
+    }
     let billing = failure
         .is_none()
         .then(|| statuses::billing(state, pnid, user, template, now));

@@ -399,7 +399,9 @@ pub(crate) async fn get_template(
 
 /// `GET /{version}/{phone_number_id}`: the number as Meta shows it — `fields` among `id`,
 /// `display_phone_number`, `verified_name`, `quality_rating`, `throughput` (`{"level":
-/// "STANDARD"}` at 80 msg/s, `"HIGH"` at 1,000 and more); by default the first four.
+/// "STANDARD"}` at 80 msg/s, `"HIGH"` at 1,000 and more),
+/// `whatsapp_business_manager_messaging_limit` (its portfolio's tier, `TIER_250` ...
+/// `TIER_UNLIMITED`); by default the first four.
 fn phone_object(
     state: &SimState,
     version: &str,
@@ -424,6 +426,10 @@ fn phone_object(
         "verified_name": "OpenBSP Simulator",
         "quality_rating": "GREEN",
         "throughput": {"level": if mps >= 1_000 { "HIGH" } else { "STANDARD" }},
+        "whatsapp_business_manager_messaging_limit": state
+            .messaging_limit_of(&phone.phone_number_id)
+            .unwrap_or_default()
+            .as_str(),
     });
     let fields = field_names(query).unwrap_or_else(|| {
         [

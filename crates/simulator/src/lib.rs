@@ -3,7 +3,8 @@
 //! It serves the Graph send route (`POST /{version}/{phone_number_id}/messages`: messages
 //! of every kind, and mark-as-read with the typing indicator) with Meta's validation (the
 //! `openbsp-wire` crate), error codes and response shapes, issues `wamid`s, enforces the
-//! per-number throughput limit, and calls each number's webhook URL with correctly signed
+//! per-number throughput limit and the business portfolio's messaging limit
+//! ([`messaging_limit`]), and calls each number's webhook URL with correctly signed
 //! payloads: the `sent` → `delivered` → `read` statuses of what it accepted (priced as Meta
 //! prices them, free entry point windows included), user messages of every kind injected
 //! through its control API, and users' marketing preferences. Faults (errors, latency,
@@ -52,6 +53,8 @@
 //! | `GET /_simulator/messages?phone_number_id=&to=` | What it accepted, oldest first, with the `wamid` and the request body |
 //! | `GET\|POST /_simulator/phone-numbers` | The business numbers (without secrets); upsert by `phone_number_id` (a new WABA gets `hello_world`) |
 //! | `POST /_simulator/phone-numbers/{id}/throughput-upgrade` | `{"maintenance_ms"?}` (2,000): Meta's upgrade to 1,000 msg/s — sends answer 131057 meanwhile, then a `phone_number_quality_update` `THROUGHPUT_UPGRADE` webhook. `GET /{version}/{phone_number_id}?fields=throughput` answers `{"throughput": {"level": "STANDARD" \| "HIGH"}}` |
+//! | `PUT /_simulator/phone-numbers/{id}/business` | `{"business_id"}`: puts the number in that business portfolio (by default a number's portfolio is its WABA id); the portfolio's numbers share its messaging limit |
+//! | `GET\|POST /_simulator/businesses/{business_id}/messaging-limit` | `{"tier": "TIER_250" \| "TIER_2K" \| "TIER_10K" \| "TIER_100K" \| "TIER_UNLIMITED"}` (400 for another): the portfolio's messaging limit — unique users outside their customer service window it may send to in a moving 24 hours (unlimited by default). A change sends `business_capability_update` (`max_daily_conversations_per_business`: the limit, -1 unlimited) to each of its WABAs. Past the limit sends are refused with 131048, HTTP 400 (Meta documents no code: the simulator's choice, see [`messaging_limit`]). Answers `{"business_id", "tier", "max_users", "reach", "phone_number_ids"}` (and `"changed"` on POST). `GET /{version}/{phone_number_id}?fields=whatsapp_business_manager_messaging_limit` answers the tier |
 //! | `GET\|POST /_simulator/faults` | Error rates and codes, latency, dropped, duplicated and reordered webhooks, asynchronous failures |
 //! | `GET\|POST /_simulator/config` | Status delays, default throughput, `template_review_delay_ms`, `enforcement` (`templates`: template sends checked, on by default; `customer_service_window`: 131047; `pair_rate_limit`: 131056 by Meta's burst rule, with `pair_period_ms` and `pair_burst`; both off by default) |
 //! | `GET\|POST /_simulator/clock` | `{"advance_seconds"}` moves the clock (webhook timestamps, windows, template edit limits and name reuse) forward |
@@ -83,6 +86,7 @@ mod graph;
 mod graph_templates;
 pub mod ids;
 mod inbound;
+pub mod messaging_limit;
 pub mod meta_json;
 mod phone_ops;
 mod preferences;
@@ -108,6 +112,7 @@ pub use config::{
     Enforcement, Faults, PhoneNumberConfig, PhoneNumberView, SimulatorConfig, StatusDelays,
 };
 pub use inbound::{InboundError, InboundRequest};
+pub use messaging_limit::{MESSAGING_LIMIT_WINDOW_MS, MessagingLimit};
 pub use openbsp_wire::webhook::PreferenceValue;
 pub use preferences::{MARKETING_MESSAGES, UserPreferenceRequest};
 pub use records::{
@@ -302,6 +307,34 @@ impl SimulatorHandle {
     pub fn upgrade_throughput(&self, phone_number_id: &str, maintenance_ms: u64) -> bool {
         self.state
             .upgrade_throughput(phone_number_id, maintenance_ms)
+    }
+
+    /// Puts a number in business portfolio `business_id`, whose messaging limit it then
+    /// shares with the portfolio's other numbers (by default a number's portfolio is its
+    /// WABA id). `false` if there is no such number.
+    pub fn set_business(&self, phone_number_id: &str, business_id: &str) -> bool {
+        self.state.set_business(phone_number_id, business_id)
+    }
+
+    /// Sets the messaging limit of portfolio `business_id`: `TIER_250`, `TIER_2K`,
+    /// `TIER_10K`, `TIER_100K` or `TIER_UNLIMITED` (the default); an unknown tier is an
+    /// error. A change sends Meta's `business_capability_update` to each WABA of the
+    /// portfolio. Sends past the limit are refused with 131048 ([`messaging_limit`]).
+    pub fn set_messaging_limit(&self, business_id: &str, tier: &str) -> Result<(), String> {
+        let tier = MessagingLimit::parse(tier)?;
+        self.state.set_messaging_limit(business_id, tier);
+        Ok(())
+    }
+
+    /// The messaging limit of portfolio `business_id`.
+    pub fn messaging_limit(&self, business_id: &str) -> MessagingLimit {
+        self.state.messaging_limit(business_id)
+    }
+
+    /// Unique users portfolio `business_id` reached outside their customer service window in
+    /// the moving 24 hours up to now (simulator clock).
+    pub fn messaging_reach(&self, business_id: &str) -> usize {
+        self.state.messaging_reach(business_id)
     }
 
     /// Sets the throughput limit of numbers that do not set their own.

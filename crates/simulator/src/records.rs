@@ -63,6 +63,8 @@ pub enum WebhookKind {
     TemplateCategory,
     /// A `phone_number_quality_update` (a throughput upgrade).
     PhoneQuality,
+    /// A `business_capability_update` (the portfolio's messaging limit changed).
+    BusinessCapability,
 }
 
 /// A free entry point (FEP) window: opened when the business answers, within 24 hours, a

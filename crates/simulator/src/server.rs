@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tokio::net::TcpListener;
 
 use crate::control::{self, ControlError};
@@ -71,6 +71,14 @@ pub fn router(state: Arc<SimState>) -> Router {
         .route(
             "/_simulator/phone-numbers/{id}/throughput-upgrade",
             post(control::post_throughput_upgrade),
+        )
+        .route(
+            "/_simulator/phone-numbers/{id}/business",
+            put(control::put_business),
+        )
+        .route(
+            "/_simulator/businesses/{id}/messaging-limit",
+            get(control::get_messaging_limit).post(control::post_messaging_limit),
         )
         .route(
             "/_simulator/faults",

@@ -15,6 +15,7 @@ use crate::clock::{Clock, SimClock, SystemClock};
 use crate::config::{
     Enforcement, Faults, PhoneNumberConfig, PhoneNumberView, SimulatorConfig, StatusDelays,
 };
+use crate::messaging_limit::Portfolios;
 use crate::records::{
     EntryPointWindow, InboundRecord, ReceivedMessage, TemplateCategory, WebhookAttempt,
 };
@@ -78,6 +79,10 @@ pub struct SimState {
     pub(crate) tasks: Tasks,
     /// The WABAs' message templates (their own lock: never taken while `inner` is held).
     pub(crate) templates: Mutex<TemplateStore>,
+    /// Business portfolios: which number belongs to which, their messaging limits and the
+    /// users they reached ([`crate::messaging_limit`]; their own lock, never taken while
+    /// `inner` is held).
+    pub(crate) portfolios: Mutex<Portfolios>,
     next_delivery_id: AtomicU64,
 }
 
@@ -114,6 +119,7 @@ impl SimState {
             pair_limit: PairLimit::default(),
             http,
             tasks: Tasks::default(),
+            portfolios: Mutex::new(Portfolios::default()),
             next_delivery_id: AtomicU64::new(1),
         }))
     }
@@ -141,6 +147,13 @@ impl SimState {
             .filter(|p| p.waba_id == waba_id)
             .cloned()
             .collect();
+        out.sort_by(|a, b| a.phone_number_id.cmp(&b.phone_number_id));
+        out
+    }
+
+    /// Every phone number, secrets included, ordered by id.
+    pub(crate) fn all_numbers(&self) -> Vec<PhoneNumberConfig> {
+        let mut out: Vec<PhoneNumberConfig> = self.inner.lock().phones.values().cloned().collect();
         out.sort_by(|a, b| a.phone_number_id.cmp(&b.phone_number_id));
         out
     }

@@ -80,8 +80,13 @@ pub struct Channel {
     pub graph_version: String,
     /// Messages per second Meta allows this number.
     pub throughput_mps: u32,
-    /// Messaging-limit tier (`TIER_250`, …), when known.
+    /// Messaging-limit tier (`TIER_250`, …), when known: its business portfolio's, shared by
+    /// the portfolio's numbers.
     pub messaging_tier: Option<String>,
+    /// The business portfolio the number belongs to, when it is not known by its WABA alone
+    /// (a portfolio may hold several WABAs): see [`Channel::portfolio`].
+    #[serde(default)]
+    pub business_id: Option<String>,
     /// Creation time.
     pub created_at: i64,
     /// Last change.
@@ -92,6 +97,14 @@ pub struct Channel {
     /// Why: Meta's error object.
     #[serde(default)]
     pub pause_reason: Option<Value>,
+}
+
+impl Channel {
+    /// The business portfolio whose messaging limit this number shares: `business_id`, or
+    /// its WABA when that is not set.
+    pub fn portfolio(&self) -> &str {
+        self.business_id.as_deref().unwrap_or(&self.waba_id)
+    }
 }
 
 /// A WhatsApp user as one tenant knows them.
@@ -369,6 +382,9 @@ pub struct NewOutbound {
     /// in the enqueue's transaction, after the send policy allowed it, with its
     /// `contact.updated` event. `None` for every other send.
     pub profile: Option<ContactProfile>,
+    /// Set by the store: a bulk send past its portfolio's messaging limit waits until then
+    /// (and takes its place in the limit when it is claimed). `None` when building one.
+    pub reach_wait: Option<i64>,
 }
 
 /// What a Session Start says of its contact besides the key it is sent to.

@@ -16,6 +16,19 @@ pub struct SendCheck {
     pub session_kind: Option<String>,
     /// `opened_by` of a session this send opens.
     pub opened_by: String,
+    /// The messaging limit of the channel's business portfolio, when it has one: a send
+    /// outside the user's window takes a place in it.
+    pub reach: Option<Reach>,
+}
+
+/// A business portfolio's messaging limit, as a send is checked against it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reach {
+    /// The portfolio ([`crate::model::Channel::portfolio`]).
+    pub portfolio: String,
+    /// Unique users outside their window in a moving 24 hours; `None` while the tier is not
+    /// known (the reach is counted, nothing refused).
+    pub limit: Option<u32>,
 }
 
 /// Where a send that passed the policy goes.
@@ -27,6 +40,9 @@ pub struct SendPlan {
     pub open_fep_until: Option<i64>,
     /// Its priority in the channel's queue ([`crate::priority`]).
     pub priority: i32,
+    /// The messaging limit it counts against: a business-initiated send (outside the
+    /// user's window) on a number whose portfolio has a limit.
+    pub reach: Option<Reach>,
 }
 
 /// The window times of a stored window row.
@@ -68,6 +84,11 @@ pub fn plan(
         },
         open_fep_until: allowed.open_fep_until,
         priority: priority_of(requested, allowed.in_csw),
+        reach: if allowed.in_csw {
+            None
+        } else {
+            check.reach.clone()
+        },
     })
 }
 
@@ -78,5 +99,68 @@ pub fn priority_of(requested: i32, in_csw: bool) -> i32 {
         crate::priority::REPLY
     } else {
         requested
+    }
+}
+
+/// What the messaging limit says of a business-initiated send to `recipient`, given the
+/// portfolio's reach in the last 24 hours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReachDecision {
+    /// Already reached in the 24 hours: it costs nothing more.
+    Again,
+    /// A new user, with a place left: it takes it.
+    Take,
+    /// A new user and no place left: the oldest place frees at `until`.
+    Full {
+        /// When the oldest reach in the window leaves it.
+        until: i64,
+    },
+}
+
+/// The portfolio's reach in the moving 24 hours, as a store reads it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReachWindow {
+    /// Unique users reached since `now - 24 h`.
+    pub count: u64,
+    /// The oldest `reached_at` among them.
+    pub oldest: Option<i64>,
+}
+
+/// Decides a send against the limit.
+pub fn decide_reach(
+    window: &ReachWindow,
+    already: bool,
+    limit: Option<u32>,
+    now: i64,
+) -> ReachDecision {
+    if already {
+        ReachDecision::Again
+    } else if limit.is_none_or(|l| window.count < u64::from(l)) {
+        ReachDecision::Take
+    } else {
+        ReachDecision::Full {
+            until: window
+                .oldest
+                .map_or(now, |t| t + openbsp_domain::limits::REACH_WINDOW_MS)
+                .max(now + 1),
+        }
+    }
+}
+
+/// A send's fate under the limit: `Ok(None)` goes now, `Ok(Some(until))` is bulk that waits
+/// for a place (never refused: a campaign's recipients past the limit wait for the 24 hours to
+/// move), and one-to-one sends past the limit are refused, so none is sent to fail at Meta.
+pub fn reach_outcome(
+    decision: ReachDecision,
+    limit: Option<u32>,
+    priority: i32,
+) -> Result<Option<i64>, Refusal> {
+    match decision {
+        ReachDecision::Again | ReachDecision::Take => Ok(None),
+        ReachDecision::Full { until } if priority >= crate::priority::BULK => Ok(Some(until)),
+        ReachDecision::Full { until } => Err(Refusal::MessagingLimit {
+            limit: limit.unwrap_or_default(),
+            until,
+        }),
     }
 }

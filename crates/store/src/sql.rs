@@ -31,10 +31,10 @@ pub(crate) const API_KEY_COLS: &str =
 /// `apps`.
 pub(crate) const APP_COLS: &str = "id, tenant_id, name, meta_app_id, app_secret_enc, verify_token_enc, verify_token_hash, created_at";
 /// `channels`.
-pub(crate) const CHANNEL_COLS: &str = "id, tenant_id, app_id, phone_number_id, waba_id, display_phone_number, access_token_enc, graph_base_url, graph_version, throughput_mps, messaging_tier, created_at, updated_at";
+pub(crate) const CHANNEL_COLS: &str = "id, tenant_id, app_id, phone_number_id, waba_id, display_phone_number, access_token_enc, graph_base_url, graph_version, throughput_mps, messaging_tier, created_at, updated_at, business_id";
 /// [`CHANNEL_COLS`] and the pause (set by the sender, not at creation), as `rows::channel`
 /// reads them.
-pub(crate) const CHANNEL_READ_COLS: &str = "id, tenant_id, app_id, phone_number_id, waba_id, display_phone_number, access_token_enc, graph_base_url, graph_version, throughput_mps, messaging_tier, created_at, updated_at, paused_at, pause_reason";
+pub(crate) const CHANNEL_READ_COLS: &str = "id, tenant_id, app_id, phone_number_id, waba_id, display_phone_number, access_token_enc, graph_base_url, graph_version, throughput_mps, messaging_tier, created_at, updated_at, business_id, paused_at, pause_reason";
 /// `contacts`.
 pub(crate) const CONTACT_COLS: &str = "id, tenant_id, wa_id, user_id, profile_name, created_at, updated_at, username, attributes, marketing_opt_out_at, marketing_opt_out_source, previous_wa_ids";
 /// `messages`.

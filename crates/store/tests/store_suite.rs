@@ -10,6 +10,8 @@ mod events;
 mod fixtures;
 #[path = "store_suite/inbound.rs"]
 mod inbound;
+#[path = "store_suite/limits.rs"]
+mod limits;
 #[path = "store_suite/messages.rs"]
 mod messages;
 #[path = "store_suite/outbox.rs"]
@@ -39,6 +41,11 @@ openbsp_testkit::on_both_backends! {
         crate::session_start::a_session_start_names_its_contact_in_the_enqueues_transaction,
     of_concurrent_first_sends_exactly_one_opens_the_session =>
         crate::session_start::of_concurrent_first_sends_exactly_one_opens_the_session,
+    the_messaging_limit_is_the_portfolios_and_moves_with_24_hours =>
+        crate::limits::the_messaging_limit_is_the_portfolios_and_moves_with_24_hours,
+    waiting_bulk_sends_take_places_as_they_free =>
+        crate::limits::waiting_bulk_sends_take_places_as_they_free,
+    a_tier_is_set_for_the_whole_portfolio => crate::limits::a_tier_is_set_for_the_whole_portfolio,
     tenants_and_keys => crate::setup::tenants_and_keys,
     apps_and_channels => crate::setup::apps_and_channels,
     concurrent_opens_migrate_once => crate::setup::concurrent_opens_migrate_once,

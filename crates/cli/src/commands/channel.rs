@@ -35,11 +35,20 @@ pub enum ChannelCmd {
         /// Messages per second [default: 80].
         #[arg(long)]
         throughput_mps: Option<u32>,
+        /// The messaging-limit tier of its business portfolio (TIER_250 … TIER_UNLIMITED),
+        /// until its sender reads Meta's.
+        #[arg(long)]
+        messaging_tier: Option<String>,
+        /// Its business portfolio, if not known by its WABA alone (numbers of one portfolio
+        /// share its messaging limit).
+        #[arg(long)]
+        business_id: Option<String>,
         #[arg(long)]
         json: bool,
     },
     /// Change a channel: a new access token (a channel paused because Meta rejected the old
-    /// one sends again), its throughput or its Graph base URL.
+    /// one sends again), its throughput, its Graph base URL, its portfolio or the portfolio's
+    /// messaging-limit tier.
     Update {
         /// The channel (`chn_…`).
         #[arg(long)]
@@ -53,6 +62,12 @@ pub enum ChannelCmd {
         /// Graph base URL.
         #[arg(long)]
         graph_base_url: Option<String>,
+        /// The messaging-limit tier of its business portfolio (every channel of it).
+        #[arg(long)]
+        messaging_tier: Option<String>,
+        /// Its business portfolio ("" for none: its WABA stands for it).
+        #[arg(long)]
+        business_id: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -81,6 +96,8 @@ pub async fn run(s: Settings, c: ChannelCmd) -> anyhow::Result<()> {
             graph_base_url,
             graph_version,
             throughput_mps,
+            messaging_tier,
+            business_id,
             json,
         } => {
             let ch = provision::add_channel(
@@ -96,7 +113,8 @@ pub async fn run(s: Settings, c: ChannelCmd) -> anyhow::Result<()> {
                     graph_base_url,
                     graph_version,
                     throughput_mps,
-                    messaging_tier: None,
+                    messaging_tier,
+                    business_id,
                 },
                 now(),
             )
@@ -113,11 +131,18 @@ pub async fn run(s: Settings, c: ChannelCmd) -> anyhow::Result<()> {
             access_token,
             throughput_mps,
             graph_base_url,
+            messaging_tier,
+            business_id,
             json,
         } => {
-            if access_token.is_none() && throughput_mps.is_none() && graph_base_url.is_none() {
+            if access_token.is_none()
+                && throughput_mps.is_none()
+                && graph_base_url.is_none()
+                && messaging_tier.is_none()
+                && business_id.is_none()
+            {
                 anyhow::bail!(
-                    "nothing to change: give --access-token, --throughput-mps or --graph-base-url"
+                    "nothing to change: give --access-token, --throughput-mps, --graph-base-url, --messaging-tier or --business-id"
                 );
             }
             let ch = provision::update_channel(
@@ -128,6 +153,8 @@ pub async fn run(s: Settings, c: ChannelCmd) -> anyhow::Result<()> {
                     access_token,
                     throughput_mps,
                     graph_base_url,
+                    messaging_tier,
+                    business_id,
                 },
                 now(),
             )

@@ -141,9 +141,14 @@ pub struct ChannelInput {
     /// Messages per second (default 80).
     #[serde(default)]
     pub throughput_mps: Option<u32>,
-    /// Messaging-limit tier.
+    /// Messaging-limit tier of its business portfolio (`TIER_250` … `TIER_UNLIMITED`), until
+    /// Meta says (its sender reads it when it starts).
     #[serde(default)]
     pub messaging_tier: Option<String>,
+    /// Its business portfolio, when not known by its WABA alone (a portfolio's numbers share
+    /// its messaging limit).
+    #[serde(default)]
+    pub business_id: Option<String>,
 }
 
 /// What a channel update changes (`PATCH /v1/channels/{id}`, `openbsp channel update`); each
@@ -160,6 +165,13 @@ pub struct ChannelUpdate {
     /// Graph base URL.
     #[serde(default)]
     pub graph_base_url: Option<String>,
+    /// The messaging-limit tier of the channel's business portfolio (every channel of the
+    /// portfolio takes it).
+    #[serde(default)]
+    pub messaging_tier: Option<String>,
+    /// The business portfolio (`""`: none, the WABA stands for it).
+    #[serde(default)]
+    pub business_id: Option<String>,
 }
 
 /// Changes a channel's access token, throughput or Graph URL. A new access token resumes a
@@ -188,8 +200,20 @@ pub async fn update_channel(
     if let Some(u) = &input.graph_base_url {
         ch.graph_base_url = parse_base_url(u)?;
     }
+    if let Some(t) = &input.messaging_tier {
+        check_tier(t)?;
+    }
+    if let Some(b) = &input.business_id {
+        ch.business_id = Some(b.trim().to_string()).filter(|b| !b.is_empty());
+    }
     ch.updated_at = now;
     store.update_channel(&ch).await?;
+    if let Some(t) = &input.messaging_tier {
+        store
+            .set_portfolio_tier(&ch.tenant_id, ch.portfolio(), Some(t), now)
+            .await?;
+        ch.messaging_tier = Some(t.clone());
+    }
     if input.access_token.is_some() && ch.paused_at.is_some() {
         let event = openbsp_store::events::channel_pause(&ch, None, now);
         store.set_channel_pause(&ch.id, None, &event).await?;
@@ -198,6 +222,17 @@ pub async fn update_channel(
         ch.pause_reason = None;
     }
     Ok(ch)
+}
+
+/// Checks a messaging-limit tier: one Meta names.
+fn check_tier(tier: &str) -> Result<()> {
+    if openbsp_domain::limits::is_tier(tier) {
+        Ok(())
+    } else {
+        Err(CoreError::invalid(format!(
+            "messaging_tier must be one of TIER_50, TIER_250, TIER_1K, TIER_2K, TIER_10K, TIER_100K, TIER_UNLIMITED (got {tier:?})"
+        )))
+    }
 }
 
 /// Checks a Graph base URL: http(s), no query.
@@ -260,6 +295,9 @@ pub async fn add_channel(
             "throughput_mps must be between 1 and 10000",
         ));
     }
+    if let Some(t) = &input.messaging_tier {
+        check_tier(t)?;
+    }
     let app = store
         .get_app(&input.app_id)
         .await?
@@ -281,6 +319,7 @@ pub async fn add_channel(
         updated_at: now,
         paused_at: None,
         pause_reason: None,
+        business_id: input.business_id.filter(|b| !b.trim().is_empty()),
     };
     match store.create_channel(&ch).await {
         Ok(()) => Ok(ch),

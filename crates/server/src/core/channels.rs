@@ -1,6 +1,8 @@
-//! A channel's pause when Meta rejects its credentials, and its throughput as Meta gives it: read from `GET /{phone-id}?fields=throughput` when
-//! its sender starts, and raised by Meta's `phone_number_quality_update` with
-//! `THROUGHPUT_UPGRADE` (reference §5.2: 80 msg/s, 1,000 after the upgrade).
+//! A channel's pause when Meta rejects its credentials, and its limits as Meta gives them:
+//! read from `GET /{phone-id}?fields=throughput,whatsapp_business_manager_messaging_limit`
+//! when its sender starts; the throughput raised by Meta's `phone_number_quality_update` with
+//! `THROUGHPUT_UPGRADE` (reference §5.2: 80 msg/s, 1,000 after the upgrade), the portfolio's
+//! messaging limit changed by `business_capability_update` (§5.4).
 
 use openbsp_store::Channel;
 use serde_json::Value;
@@ -57,10 +59,64 @@ async fn set_throughput(core: &Core, channel: &Channel, mps: u32) -> CoreResult<
     Ok(changed)
 }
 
-/// Asks Meta for the number's throughput and follows it; the channel as it now is. Meta not
-/// answering leaves it as it was.
+/// Sets the messaging-limit tier of `channel`'s business portfolio (all its numbers share it;
+/// reference §5.4); whether any channel changed. A tier Meta does not name is ignored.
+pub async fn set_tier(core: &Core, channel: &Channel, tier: &str) -> CoreResult<bool> {
+    if !openbsp_domain::limits::is_tier(tier) {
+        tracing::warn!(channel.id = %channel.id, tier, "Meta named a messaging-limit tier this gateway does not know; ignored");
+        return Ok(false);
+    }
+    let changed = core
+        .store
+        .set_portfolio_tier(
+            &channel.tenant_id,
+            channel.portfolio(),
+            Some(tier),
+            core.now(),
+        )
+        .await?;
+    if changed > 0 {
+        core.channels.clear();
+        tracing::info!(channel.id = %channel.id, portfolio = channel.portfolio(), tier, "the portfolio's messaging limit follows Meta");
+    }
+    Ok(changed > 0)
+}
+
+/// Meta's `business_capability_update` for a WABA of `channel`'s portfolio: its
+/// `max_daily_conversations_per_business` (or the older `max_daily_conversation_per_phone`)
+/// is the portfolio's messaging limit (-1: unlimited). Whether anything changed.
+pub async fn apply_capability_update(
+    core: &Core,
+    channel: &Channel,
+    value: &Value,
+) -> CoreResult<bool> {
+    let number = |k: &str| {
+        value.get(k).and_then(|v| {
+            v.as_i64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        })
+    };
+    let Some(max) = number("max_daily_conversations_per_business")
+        .or_else(|| number("max_daily_conversation_per_phone"))
+    else {
+        return Ok(false);
+    };
+    match openbsp_domain::limits::tier_of_max_daily(max) {
+        Some(tier) => set_tier(core, channel, tier).await,
+        None => {
+            tracing::warn!(channel.id = %channel.id, max, "business_capability_update names no messaging-limit tier; ignored");
+            Ok(false)
+        }
+    }
+}
+
+/// Asks Meta for the number's throughput and its portfolio's messaging limit, and follows
+/// them; the channel as it now is. Meta not answering leaves it as it was.
 pub async fn sync_throughput(core: &Core, channel: &Channel, token: &str) -> CoreResult<Channel> {
-    let query = [("fields".to_string(), "throughput".to_string())];
+    let query = [(
+        "fields".to_string(),
+        "throughput,whatsapp_business_manager_messaging_limit".to_string(),
+    )];
     let answer = core
         .graph
         .call(
@@ -72,6 +128,17 @@ pub async fn sync_throughput(core: &Core, channel: &Channel, token: &str) -> Cor
             None,
         )
         .await;
+    let mut channel = std::borrow::Cow::Borrowed(channel);
+    if let Ok(v) = &answer
+        && let Some(tier) = v
+            .get("whatsapp_business_manager_messaging_limit")
+            .and_then(Value::as_str)
+        && channel.messaging_tier.as_deref() != Some(tier)
+        && set_tier(core, &channel, tier).await?
+    {
+        channel.to_mut().messaging_tier = Some(tier.to_string());
+    }
+    let channel = channel.as_ref();
     let level = match &answer {
         Ok(v) => v.pointer("/throughput/level").and_then(Value::as_str),
         Err(e) => {

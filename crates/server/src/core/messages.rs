@@ -229,12 +229,29 @@ async fn is_replay(
     }
 }
 
+/// The messaging limit a business-initiated send on `channel` counts against: its
+/// portfolio's, unless unlimited (while the tier is not known the send is counted, so the limit
+/// holds from the moment Meta names it).
+fn reach_of(channel: &Channel) -> Option<openbsp_store::policy::Reach> {
+    use openbsp_domain::limits::{Counting, counting};
+    let limit = match counting(channel.messaging_tier.as_deref()) {
+        Counting::Unlimited => return None,
+        Counting::Unknown => None,
+        Counting::Limit(n) => Some(n),
+    };
+    Some(openbsp_store::policy::Reach {
+        portfolio: channel.portfolio().to_string(),
+        limit,
+    })
+}
+
 /// The check of a replay (never applied: the store answers a replay first).
 fn replay_check(opened_by: &str) -> SendCheck {
     SendCheck {
         kind: SendKind::Template { marketing: false },
         session_kind: None,
         opened_by: opened_by.to_string(),
+        reach: None,
     }
 }
 
@@ -306,6 +323,7 @@ async fn outbound(core: &Core, id: String, a: &SendInput<'_>, now: i64) -> CoreR
         },
         open_fep_until: None,
         profile: a.profile.clone(),
+        reach_wait: None,
     })
 }
 
@@ -335,6 +353,13 @@ pub fn refusal_error(r: Refusal) -> MetaError {
                 )),
             )
         }
+        Refusal::MessagingLimit { limit, until } => MetaError::new(
+            codes::SPAM_RATE_LIMIT,
+            Some(format!(
+                "The business portfolio has reached its messaging limit: {limit} unique users outside their customer service window in 24 hours. This user was not reached in the last 24 hours; the next place frees at {}.",
+                openbsp_domain::clock::rfc3339(until)
+            )),
+        ),
         Refusal::OptedOut { since } => MetaError::new(
             codes::MARKETING_OPT_OUT,
             Some(format!(
@@ -371,6 +396,7 @@ async fn send_check(
             kind,
             session_kind,
             opened_by: opened_by.to_string(),
+            reach: reach_of(channel),
         },
         template,
     ))

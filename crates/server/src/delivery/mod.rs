@@ -36,7 +36,8 @@ const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 /// Rows deleted per statement while pruning (short transactions beside the live traffic).
 const PRUNE_BATCH: u32 = 5_000;
 
-/// Forgets events and delivery attempts older than the retention, hourly, until `shutdown`.
+/// Forgets events and delivery attempts older than the retention, and the messaging limit's
+/// reach older than 24 hours, hourly, until `shutdown`.
 pub async fn prune(state: Core, mut shutdown: watch::Receiver<bool>) {
     loop {
         let before = state.now() - state.config.delivery.retention.as_millis() as i64;
@@ -51,6 +52,14 @@ pub async fn prune(state: Core, mut shutdown: watch::Receiver<bool>) {
                     tracing::warn!(error = %e, "pruning old events failed; will retry");
                     break;
                 }
+            }
+        }
+        // Users reached for the messaging limit more than 24 hours ago count no more.
+        match state.store.prune_reach(state.now()).await {
+            Ok(n) if n > 0 => tracing::debug!(rows = n, "forgot users reached over 24 hours ago"),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "pruning the messaging-limit reach failed; will retry")
             }
         }
         tokio::select! {

@@ -130,6 +130,10 @@ async fn process(state: &Core, item: &InboxItem) -> Result<(), openbsp_store::St
                     apply_phone_quality(state, item, &entry.id, &change.value).await?;
                     continue;
                 }
+                "business_capability_update" => {
+                    apply_capability(state, item, &entry.id, &change.value).await?;
+                    continue;
+                }
                 "message_template_components_update" => {
                     refresh_template(state, item, &entry.id, &change.value).await;
                     continue;
@@ -262,6 +266,28 @@ async fn apply_phone_quality(
             && digits(&c.display_phone_number) == number
         {
             crate::core::channels::apply_quality_update(state, &c, value)
+                .await
+                .map_err(|e| openbsp_store::StoreError::Database(Box::new(e)))?;
+        }
+    }
+    Ok(())
+}
+
+/// `business_capability_update` (entry id: a WABA of the portfolio): the portfolio's
+/// messaging limit, for the channels of that WABA the signing app owns (and so their
+/// portfolio's other numbers).
+async fn apply_capability(
+    state: &Core,
+    item: &InboxItem,
+    waba_id: &str,
+    value: &Value,
+) -> Result<(), openbsp_store::StoreError> {
+    let Some(first) = state.store.find_channel_by_waba(waba_id).await? else {
+        return Ok(());
+    };
+    for c in state.store.list_channels(Some(&first.tenant_id)).await? {
+        if c.waba_id == waba_id && c.app_id == item.app_id {
+            crate::core::channels::apply_capability_update(state, &c, value)
                 .await
                 .map_err(|e| openbsp_store::StoreError::Database(Box::new(e)))?;
         }

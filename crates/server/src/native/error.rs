@@ -40,15 +40,17 @@ pub fn from_meta(e: &MetaError) -> ApiError {
         codes::REENGAGEMENT => "window_closed",
         codes::MARKETING_OPT_OUT => "opted_out",
         codes::UNSUPPORTED_MESSAGE_TYPE => "unsupported_message_type",
+        codes::SPAM_RATE_LIMIT => "messaging_limit_reached",
         _ => "validation_failed",
     };
+    let status = match e.http_status {
+        401 => 400,
+        // The portfolio's messaging limit: a limit, to be tried again later.
+        _ if e.code == codes::SPAM_RATE_LIMIT => 429,
+        s => s,
+    };
     let mut out = ApiError::new(
-        StatusCode::from_u16(if e.http_status == 401 {
-            400
-        } else {
-            e.http_status
-        })
-        .unwrap_or(StatusCode::BAD_REQUEST),
+        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
         code,
         e.details.clone().unwrap_or_else(|| e.message.clone()),
     );

@@ -125,6 +125,8 @@ pub fn app_json(a: &App) -> Value {
 pub struct ChannelView {
     /// The app whose secret signs this number's webhooks (`app_…`).
     pub app_id: String,
+    /// Its business portfolio, when set (else its WABA stands for it).
+    pub business_id: Option<String>,
     /// Creation time.
     pub created_at: String,
     /// Display number, digits.
@@ -161,6 +163,7 @@ impl ChannelView {
     pub fn new(c: &Channel) -> ChannelView {
         ChannelView {
             app_id: c.app_id.clone(),
+            business_id: c.business_id.clone(),
             created_at: rfc3339(c.created_at),
             display_phone_number: c.display_phone_number.clone(),
             graph_base_url: c.graph_base_url.clone(),

@@ -156,6 +156,7 @@ mod tests {
             graph_version: "v23.0".into(),
             throughput_mps: 80,
             messaging_tier: None,
+            business_id: None,
             created_at: 1,
             updated_at: 2,
             paused_at: Some(3),

@@ -144,6 +144,7 @@ async fn spawn_inner(
             graph_version: None,
             throughput_mps: Some(throughput_mps),
             messaging_tier: None,
+            business_id: None,
         },
         now,
     )

@@ -41,7 +41,7 @@ static FIND_APP_BY_TOKEN_SQL: LazyLock<String> = LazyLock::new(|| {
 });
 static CREATE_CHANNEL_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "INSERT INTO channels ({CHANNEL_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        "INSERT INTO channels ({CHANNEL_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
     )
 });
 static LIST_CHANNELS_SQL: LazyLock<String> = LazyLock::new(|| {
@@ -181,6 +181,7 @@ impl AdminStore for PgStore {
             .bind(&ch.messaging_tier)
             .bind(ch.created_at)
             .bind(ch.updated_at)
+            .bind(&ch.business_id)
             .execute(&self.pool)
             .await
             .db()?;
@@ -190,8 +191,8 @@ impl AdminStore for PgStore {
     async fn update_channel(&self, ch: &Channel) -> StoreResult<()> {
         let done = sqlx::query(
             "UPDATE channels SET app_id = $2, waba_id = $3, display_phone_number = $4, access_token_enc = $5,
-             graph_base_url = $6, graph_version = $7, throughput_mps = $8, messaging_tier = $9, updated_at = $10
-             WHERE id = $1",
+             graph_base_url = $6, graph_version = $7, throughput_mps = $8, updated_at = $9,
+             business_id = $10 WHERE id = $1",
         )
         .bind(&ch.id)
         .bind(&ch.app_id)
@@ -201,8 +202,8 @@ impl AdminStore for PgStore {
         .bind(&ch.graph_base_url)
         .bind(&ch.graph_version)
         .bind(i64::from(ch.throughput_mps))
-        .bind(&ch.messaging_tier)
         .bind(ch.updated_at)
+        .bind(&ch.business_id)
         .execute(&self.pool)
         .await
         .db()?;
@@ -249,6 +250,28 @@ impl AdminStore for PgStore {
             self.signal.bump();
         }
         Ok(changed)
+    }
+
+    async fn set_portfolio_tier(
+        &self,
+        tenant_id: &str,
+        portfolio: &str,
+        tier: Option<&str>,
+        now: i64,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "UPDATE channels SET messaging_tier = $3, updated_at = GREATEST(updated_at, $4)
+             WHERE tenant_id = $1 AND COALESCE(business_id, waba_id) = $2
+               AND messaging_tier IS DISTINCT FROM $3",
+        )
+        .bind(tenant_id)
+        .bind(portfolio)
+        .bind(tier)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .db()?;
+        Ok(done.rows_affected())
     }
 
     async fn get_channel(&self, id: &str) -> StoreResult<Option<Channel>> {

@@ -11,6 +11,7 @@ use openbsp_domain::windows::Refusal;
 use super::batch::{Checked, IDEMPOTENCY_CONSTRAINT, LOOKUP_KEYS_SQL, enqueue_set};
 use super::conn::DbResult;
 use super::filtered::Filtered;
+use super::reach::Ledger;
 use super::tx::{Fail, Pg, retrying};
 use super::{PgStore, reads, resolve, rows};
 use crate::error::{StoreError, StoreResult};
@@ -173,6 +174,27 @@ impl PgStore {
                         .unwrap_or_default();
                     match crate::policy::plan(&conversation, check, item.priority, m.created_at) {
                         Ok(plan) => {
+                            if let Some(r) = &plan.reach {
+                                let wanted = [(
+                                    m.tenant_id.as_str(),
+                                    r.portfolio.as_str(),
+                                    m.recipient.as_str(),
+                                )];
+                                let mut ledger = Ledger::read(c, &wanted, m.created_at).await?;
+                                let decision = ledger.decide(
+                                    &m.tenant_id,
+                                    &r.portfolio,
+                                    &m.recipient,
+                                    r.limit,
+                                    m.created_at,
+                                );
+                                match crate::policy::reach_outcome(decision, r.limit, plan.priority)
+                                {
+                                    Ok(wait) => item.reach_wait = wait,
+                                    Err(refusal) => return Ok((Err(refusal), false)),
+                                }
+                                ledger.write(c).await?;
+                            }
                             item.session = plan.session;
                             item.open_fep_until = plan.open_fep_until;
                             item.priority = plan.priority;

@@ -20,6 +20,7 @@ mod inbox;
 mod leases;
 mod messages;
 mod outbox;
+mod reach;
 mod sessions;
 mod templates;
 
@@ -74,6 +75,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         9,
         include_str!("../../migrations/postgres_0009_channel_pause.sql"),
+    ),
+    (
+        10,
+        include_str!("../../migrations/postgres_0010_messaging_limit.sql"),
     ),
 ];
 

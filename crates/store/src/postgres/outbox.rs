@@ -44,6 +44,22 @@ impl OutboxStore for PgStore {
         now: i64,
         limit: u32,
     ) -> StoreResult<Vec<OutboxItem>> {
+        // Bulk sends that waited for a place in the messaging limit (rare: a probe on a
+        // partial index answers the usual "none").
+        let waiting: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE channel_id = $1 AND awaits_reach
+             AND state = 'pending' AND next_attempt_at <= $2)",
+        )
+        .bind(channel_id)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .db()?;
+        if waiting {
+            let mut tx = self.pool.begin().await.db()?;
+            super::reach::admit_waiting(&mut tx, channel_id, now, limit).await?;
+            tx.commit().await.db()?;
+        }
         let found = sqlx::query(
             "UPDATE outbox SET state = 'inflight', claimed_at = $2, claim_term = $4
              WHERE message_id IN (
@@ -83,6 +99,11 @@ impl OutboxStore for PgStore {
         tx.commit().await.db()?;
         self.signal.bump();
         Ok(())
+    }
+
+    async fn prune_reach(&self, now: i64) -> StoreResult<u64> {
+        let mut c = self.pool.acquire().await.db()?;
+        super::reach::prune(&mut c, now).await
     }
 
     async fn requeue_orphaned_sends(

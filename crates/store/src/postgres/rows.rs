@@ -96,8 +96,9 @@ pub(super) fn channel(r: &PgRow) -> StoreResult<Channel> {
         messaging_tier: get(r, 10)?,
         created_at: get(r, 11)?,
         updated_at: get(r, 12)?,
-        paused_at: get(r, 13)?,
-        pause_reason: get::<Option<String>>(r, 14)?.and_then(|s| serde_json::from_str(&s).ok()),
+        business_id: get(r, 13)?,
+        paused_at: get(r, 14)?,
+        pause_reason: get::<Option<String>>(r, 15)?.and_then(|s| serde_json::from_str(&s).ok()),
     })
 }
 

@@ -148,8 +148,8 @@ impl AdminStore for SqliteStore {
         let ch = ch.clone();
         self.write(move |c| {
             c.execute(
-                &format!("INSERT INTO channels ({CHANNEL_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
-                params![ch.id, ch.tenant_id, ch.app_id, ch.phone_number_id, ch.waba_id, ch.display_phone_number, ch.access_token_enc, ch.graph_base_url, ch.graph_version, ch.throughput_mps, ch.messaging_tier, ch.created_at, ch.updated_at],
+                &format!("INSERT INTO channels ({CHANNEL_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+                params![ch.id, ch.tenant_id, ch.app_id, ch.phone_number_id, ch.waba_id, ch.display_phone_number, ch.access_token_enc, ch.graph_base_url, ch.graph_version, ch.throughput_mps, ch.messaging_tier, ch.created_at, ch.updated_at, ch.business_id],
             )?;
             Ok(())
         })
@@ -160,8 +160,8 @@ impl AdminStore for SqliteStore {
         let ch = ch.clone();
         self.write(move |c| {
             let n = c.execute(
-                "UPDATE channels SET app_id = ?2, waba_id = ?3, display_phone_number = ?4, access_token_enc = ?5, graph_base_url = ?6, graph_version = ?7, throughput_mps = ?8, messaging_tier = ?9, updated_at = ?10 WHERE id = ?1",
-                params![ch.id, ch.app_id, ch.waba_id, ch.display_phone_number, ch.access_token_enc, ch.graph_base_url, ch.graph_version, ch.throughput_mps, ch.messaging_tier, ch.updated_at],
+                "UPDATE channels SET app_id = ?2, waba_id = ?3, display_phone_number = ?4, access_token_enc = ?5, graph_base_url = ?6, graph_version = ?7, throughput_mps = ?8, updated_at = ?9, business_id = ?10 WHERE id = ?1",
+                params![ch.id, ch.app_id, ch.waba_id, ch.display_phone_number, ch.access_token_enc, ch.graph_base_url, ch.graph_version, ch.throughput_mps, ch.updated_at, ch.business_id],
             )?;
             if n == 0 {
                 return Err(StoreError::NotFound(format!("channel {}", ch.id)));
@@ -194,6 +194,29 @@ impl AdminStore for SqliteStore {
                 super::emit::insert(c, &event)?;
             }
             Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn set_portfolio_tier(
+        &self,
+        tenant_id: &str,
+        portfolio: &str,
+        tier: Option<&str>,
+        now: i64,
+    ) -> StoreResult<u64> {
+        let (t, p, tier) = (
+            tenant_id.to_string(),
+            portfolio.to_string(),
+            tier.map(str::to_string),
+        );
+        self.write(move |c| {
+            Ok(c.execute(
+                "UPDATE channels SET messaging_tier = ?3, updated_at = MAX(updated_at, ?4)
+                 WHERE tenant_id = ?1 AND COALESCE(business_id, waba_id) = ?2
+                   AND messaging_tier IS NOT ?3",
+                params![t, p, tier, now],
+            )? as u64)
         })
         .await
     }

@@ -7,7 +7,7 @@ use openbsp_domain::windows::Refusal;
 use rusqlite::{Connection, params};
 
 use super::rows::{self, collect};
-use super::{SqliteStore, emit, history, resolve, windows};
+use super::{SqliteStore, emit, history, reach, resolve, windows};
 use crate::error::StoreResult;
 use crate::events::kind as ev;
 use crate::model::*;
@@ -44,10 +44,27 @@ impl MessageStore for SqliteStore {
                 return enqueue(c, &new, &content, &payload).map(Ok);
             }
             let conversation = windows::conversation(c, &m.tenant_id, &m.channel_id, &new.contact)?;
-            match crate::policy::plan(&conversation, &check, new.priority, m.created_at) {
-                Ok(plan) => enqueue_in(c, &new, &content, &payload, &plan).map(Ok),
-                Err(refusal) => Ok(Err(refusal)),
+            let plan = match crate::policy::plan(&conversation, &check, new.priority, m.created_at)
+            {
+                Ok(plan) => plan,
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            let mut wait = None;
+            if let Some(r) = &plan.reach {
+                let decision = reach::take(
+                    c,
+                    &m.tenant_id,
+                    &r.portfolio,
+                    &m.recipient,
+                    r.limit,
+                    m.created_at,
+                )?;
+                match crate::policy::reach_outcome(decision, r.limit, plan.priority) {
+                    Ok(w) => wait = w,
+                    Err(refusal) => return Ok(Err(refusal)),
+                }
             }
+            enqueue_in(c, &new, &content, &payload, &plan, wait).map(Ok)
         })
         .await
     }
@@ -170,19 +187,22 @@ fn enqueue(
         session: new.session.clone(),
         open_fep_until: new.open_fep_until,
         priority: new.priority,
+        reach: None,
     };
-    enqueue_in(c, new, content, payload, &plan)
+    enqueue_in(c, new, content, payload, &plan, new.reach_wait)
 }
 
 /// Stores `new` (`content` and `payload` serialised) as `plan` says: into the session its spec
 /// finds or opens, opening its FEP window, at its priority; a repeated idempotency key is
-/// answered with the message it made.
+/// answered with the message it made. A bulk send past the messaging limit waits until
+/// `reach_wait`.
 fn enqueue_in(
     c: &Connection,
     new: &NewOutbound,
     content: &str,
     payload: &str,
     plan: &crate::policy::SendPlan,
+    reach_wait: Option<i64>,
 ) -> StoreResult<EnqueueOutcome> {
     let (spec, fep) = (&plan.session, plan.open_fep_until);
     let mut message = new.message.clone();
@@ -249,10 +269,18 @@ fn enqueue_in(
     m.session_id = Some(session.id);
     history::insert_message(c, m, content, Some(&new.request_hash))?;
     c.prepare_cached(
-        "INSERT INTO outbox (message_id, tenant_id, channel_id, state, priority, attempts, next_attempt_at, payload)
-         VALUES (?1, ?2, ?3, 'pending', ?4, 0, ?5, ?6)",
+        "INSERT INTO outbox (message_id, tenant_id, channel_id, state, priority, attempts, next_attempt_at, payload, awaits_reach)
+         VALUES (?1, ?2, ?3, 'pending', ?4, 0, ?5, ?6, ?7)",
     )?
-    .execute(params![m.id, m.tenant_id, m.channel_id, plan.priority, m.created_at, payload])?;
+    .execute(params![
+        m.id,
+        m.tenant_id,
+        m.channel_id,
+        plan.priority,
+        reach_wait.unwrap_or(m.created_at),
+        payload,
+        reach_wait.is_some()
+    ])?;
     Ok(EnqueueOutcome::Created {
         message,
         opened_session: opened,

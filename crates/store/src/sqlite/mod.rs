@@ -16,6 +16,7 @@ mod inbox;
 mod leases;
 mod messages;
 mod outbox;
+mod reach;
 mod sessions;
 mod templates;
 
@@ -65,6 +66,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         9,
         include_str!("../../migrations/sqlite_0009_channel_pause.sql"),
+    ),
+    (
+        10,
+        include_str!("../../migrations/sqlite_0010_messaging_limit.sql"),
     ),
 ];
 const READERS: usize = 8;

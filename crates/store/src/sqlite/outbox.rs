@@ -38,6 +38,7 @@ impl OutboxStore for SqliteStore {
         let ch = channel_id.to_string();
         let lease = sender_lease(channel_id);
         self.write(move |c| {
+            super::reach::admit_waiting(c, &ch, now, limit)?;
             let mut items = collect(
                 c,
                 "UPDATE outbox SET state = 'inflight', claimed_at = ?2, claim_term = ?4
@@ -79,6 +80,10 @@ impl OutboxStore for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn prune_reach(&self, now: i64) -> StoreResult<u64> {
+        self.write(move |c| super::reach::prune(c, now)).await
     }
 
     async fn requeue_orphaned_sends(

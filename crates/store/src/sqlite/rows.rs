@@ -161,9 +161,10 @@ pub(super) fn channel(r: &Row) -> rusqlite::Result<Channel> {
         messaging_tier: r.get(10)?,
         created_at: r.get(11)?,
         updated_at: r.get(12)?,
-        paused_at: r.get(13)?,
+        business_id: r.get(13)?,
+        paused_at: r.get(14)?,
         pause_reason: r
-            .get::<_, Option<String>>(14)?
+            .get::<_, Option<String>>(15)?
             .and_then(|s| serde_json::from_str(&s).ok()),
     })
 }

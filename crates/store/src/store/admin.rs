@@ -50,7 +50,9 @@ pub trait AdminStore: Send + Sync {
     /// Stores a new channel; `Conflict` if its phone number id is taken.
     async fn create_channel(&self, channel: &Channel) -> StoreResult<()>;
 
-    /// Replaces a channel's mutable fields (token, base URL, throughput, tier…).
+    /// Replaces a channel's mutable fields (token, base URL, throughput, portfolio); not its
+    /// tier, which is its portfolio's ([`AdminStore::set_portfolio_tier`]), so that a stale
+    /// copy of the channel never undoes a tier Meta just announced.
     async fn update_channel(&self, channel: &Channel) -> StoreResult<()>;
 
     /// Pauses a channel (`Some((at, Meta's error))`: its sender stops) or resumes it (`None`),
@@ -62,6 +64,17 @@ pub trait AdminStore: Send + Sync {
         pause: Option<(i64, Value)>,
         event: &NewEvent,
     ) -> StoreResult<bool>;
+
+    /// Sets the messaging-limit tier of every channel of the tenant in business portfolio
+    /// `portfolio` ([`Channel::portfolio`]): the limit is the portfolio's, shared by its
+    /// numbers. How many channels changed.
+    async fn set_portfolio_tier(
+        &self,
+        tenant_id: &str,
+        portfolio: &str,
+        tier: Option<&str>,
+        now: i64,
+    ) -> StoreResult<u64>;
 
     /// A channel by id.
     async fn get_channel(&self, id: &str) -> StoreResult<Option<Channel>>;

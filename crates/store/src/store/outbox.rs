@@ -32,6 +32,10 @@ pub trait OutboxStore: Send + Sync {
     /// would.
     async fn record_send_results(&self, results: &[SendResult]) -> StoreResult<()>;
 
+    /// Forgets the users reached for the messaging limit more than 24 hours before `now`
+    /// (they count no more); how many.
+    async fn prune_reach(&self, now: i64) -> StoreResult<u64>;
+
     /// Sends in flight under a term that is no longer a live holding of their channel's sender
     /// lease (its holder died or lost it) — of one channel, or of all: their outcome is
     /// unknown, so they wait until `retry_at` for a status webhook to reconcile them before they

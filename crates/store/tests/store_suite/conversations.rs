@@ -2232,6 +2232,7 @@ fn free_form() -> openbsp_store::policy::SendCheck {
         kind: SendKind::FreeForm,
         session_kind: Some("service".into()),
         opened_by: "message".into(),
+        reach: None,
     }
 }
 
@@ -2240,6 +2241,7 @@ fn template(marketing: bool) -> openbsp_store::policy::SendCheck {
         kind: SendKind::Template { marketing },
         session_kind: Some(if marketing { "marketing" } else { "utility" }.into()),
         opened_by: "session_start".into(),
+        reach: None,
     }
 }
 

@@ -77,6 +77,7 @@ pub fn channel(tenant_id: &str, app_id: &str, at: i64) -> Channel {
         updated_at: at,
         paused_at: None,
         pause_reason: None,
+        business_id: None,
     }
 }
 
@@ -148,6 +149,7 @@ pub fn outbound(channel: &Channel, to: &str, at: i64) -> NewOutbound {
         },
         open_fep_until: None,
         profile: None,
+        reach_wait: None,
     }
 }
 

@@ -23,6 +23,7 @@ pub async fn replies_go_first_and_bulk_last(backend: Backend) {
         kind,
         session_kind: Some("utility".into()),
         opened_by: "message".into(),
+        reach: None,
     };
     let template = check(SendKind::Template { marketing: false });
     assert!(

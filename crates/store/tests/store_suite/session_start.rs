@@ -18,6 +18,7 @@ fn check(kind: SendKind) -> SendCheck {
         kind,
         session_kind: Some("utility".into()),
         opened_by: "session_start".into(),
+        reach: None,
     }
 }
 

@@ -177,16 +177,19 @@ pub async fn apps_and_channels(backend: Backend) {
         Err(StoreError::Conflict(_))
     ));
 
-    // Updates replace the mutable fields, not the phone number id or the owner.
+    // Updates replace the mutable fields, not the phone number id or the owner, nor the tier
+    // (its portfolio's, set for all its channels at once).
     let mut changed = ch2.clone();
     changed.access_token_enc = "new-token".into();
     changed.graph_base_url = "http://127.0.0.1:8081".into();
     changed.graph_version = "v24.0".into();
     changed.throughput_mps = 1_000;
     changed.messaging_tier = Some("TIER_10K".into());
+    changed.business_id = Some("4001".into());
     changed.display_phone_number = "15550000000".into();
     changed.updated_at = 10_000;
     store.update_channel(&changed).await.unwrap();
+    changed.messaging_tier = ch2.messaging_tier.clone();
     assert_eq!(
         store.get_channel(&ch2.id).await.unwrap(),
         Some(changed.clone())

@@ -833,6 +833,7 @@ pub async fn templates_messages_keep_their_template_and_text(backend: Backend) {
         kind: SendKind::Template { marketing: false },
         session_kind: Some("utility".into()),
         opened_by: "session_start".into(),
+        reach: None,
     };
     let new = templated(&w.channel, "15550002", 11_000, 2);
     let checked = match store.enqueue_checked(new, &check).await.unwrap() {

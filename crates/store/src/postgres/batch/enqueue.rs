@@ -19,6 +19,7 @@ use crate::events::kind as ev;
 use crate::model::*;
 use crate::policy::SendCheck;
 use crate::postgres::conn::{DbResult, chunks, text_bytes};
+use crate::postgres::reach::Ledger;
 use crate::postgres::{emit, reads, rows};
 use crate::sql::{MESSAGE_COLS, MESSAGE_N, contact_key};
 use crate::statuses;
@@ -119,6 +120,26 @@ pub(in crate::postgres) async fn enqueue_set(
         conversations.extend(judged.iter().copied().zip(read));
     }
 
+    // The messaging limits of the portfolios they may count against, locked and read at once.
+    let reach_wanted: Vec<(&str, &str, &str)> = judged
+        .iter()
+        .filter_map(|&i| {
+            let r = checks.get(i)?.as_ref()?.reach.as_ref()?;
+            let m = &items[i].message;
+            Some((
+                m.tenant_id.as_str(),
+                r.portfolio.as_str(),
+                m.recipient.as_str(),
+            ))
+        })
+        .collect();
+    let mut ledger = match judged.iter().map(|&i| items[i].message.created_at).min() {
+        Some(earliest) if !reach_wanted.is_empty() => {
+            Ledger::read(c, &reach_wanted, earliest).await?
+        }
+        _ => Ledger::default(),
+    };
+
     // Each request in order, as if alone.
     let mut leaders: HashMap<(String, String), usize> = HashMap::new();
     let mut plans = Vec::with_capacity(items.len());
@@ -138,6 +159,23 @@ pub(in crate::postgres) async fn enqueue_set(
             let conversation = conversations.remove(&i).unwrap_or_default();
             match crate::policy::plan(&conversation, check, new.priority, new.message.created_at) {
                 Ok(plan) => {
+                    if let Some(r) = &plan.reach {
+                        let m = &new.message;
+                        let decision = ledger.decide(
+                            &m.tenant_id,
+                            &r.portfolio,
+                            &m.recipient,
+                            r.limit,
+                            m.created_at,
+                        );
+                        match crate::policy::reach_outcome(decision, r.limit, plan.priority) {
+                            Ok(wait) => new.reach_wait = wait,
+                            Err(refusal) => {
+                                plans.push(Plan::Refused(refusal));
+                                continue;
+                            }
+                        }
+                    }
                     new.session = plan.session;
                     new.open_fep_until = plan.open_fep_until;
                     new.priority = plan.priority;
@@ -154,6 +192,7 @@ pub(in crate::postgres) async fn enqueue_set(
         plans.push(Plan::Insert);
     }
     let items: &[NewOutbound] = items;
+    ledger.write(c).await?;
 
     // The messages to create, with their contacts.
     let inserts: Vec<usize> = (0..items.len())
@@ -184,6 +223,7 @@ pub(in crate::postgres) async fn enqueue_set(
     if !inserts.is_empty() {
         open_fep_windows(c, items, &created).await?;
         insert_outbound(c, items, &mut created).await?;
+        mark_reach_waits(c, items, &created).await?;
         // Messages with no open session to join (the first to someone on a channel, or the
         // first after a session lapsed): sessions are opened for them, and given to them.
         if created.iter().flatten().any(|m| m.session_id.is_none()) {
@@ -253,4 +293,30 @@ fn by_hash(new: &NewOutbound, existing: &Message, hash: Option<&str>) -> Enqueue
     } else {
         EnqueueOutcome::KeyReused(existing.clone())
     }
+}
+
+/// Bulk sends past their portfolio's messaging limit wait for a place ([`NewOutbound::reach_wait`]).
+async fn mark_reach_waits(
+    c: &mut PgConnection,
+    items: &[NewOutbound],
+    created: &[Option<Message>],
+) -> StoreResult<()> {
+    let (ids, until): (Vec<&str>, Vec<i64>) = items
+        .iter()
+        .zip(created)
+        .filter_map(|(n, m)| Some((m.as_ref()?.id.as_str(), n.reach_wait?)))
+        .unzip();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE outbox SET awaits_reach = true, next_attempt_at = u.at
+         FROM UNNEST($1::text[], $2::bigint[]) AS u(id, at) WHERE outbox.message_id = u.id",
+    )
+    .bind(ids)
+    .bind(until)
+    .execute(&mut *c)
+    .await
+    .db()?;
+    Ok(())
 }
