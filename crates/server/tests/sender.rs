@@ -155,7 +155,9 @@ async fn sends_to_one_user_are_spaced_by_the_pair_rate_limit(b: Backend) {
     }
     // Meta's answers are recorded a moment after they arrive.
     for r in &answers {
-        let m = app.wait_status(r.body["id"].as_str().unwrap(), "sent").await;
+        let m = app
+            .wait_status(r.body["id"].as_str().unwrap(), "sent")
+            .await;
         assert!(m["wamid"].is_string() && m["error"].is_null(), "{m}");
     }
 }

@@ -34,6 +34,11 @@ pub(super) fn take(
     limit: Option<u32>,
     now: i64,
 ) -> StoreResult<ReachDecision> {
+    if limit.is_none() {
+        // A tier not known yet refuses nothing: the reach is only recorded.
+        record(c, tenant, portfolio, recipient, now)?;
+        return Ok(ReachDecision::Take);
+    }
     let already = c
         .prepare_cached(
             "SELECT 1 FROM reach WHERE tenant_id = ?1 AND portfolio = ?2 AND recipient = ?3
@@ -51,14 +56,26 @@ pub(super) fn take(
         decide_reach(&window(c, tenant, portfolio, now)?, false, limit, now)
     };
     if !matches!(decision, ReachDecision::Full { .. }) {
-        c.prepare_cached(
-            "INSERT INTO reach (tenant_id, portfolio, recipient, reached_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (tenant_id, portfolio, recipient)
-             DO UPDATE SET reached_at = MAX(reached_at, excluded.reached_at)",
-        )?
-        .execute(params![tenant, portfolio, recipient, now])?;
+        record(c, tenant, portfolio, recipient, now)?;
     }
     Ok(decision)
+}
+
+/// Records that the portfolio reached `recipient` at `now`.
+fn record(
+    c: &Connection,
+    tenant: &str,
+    portfolio: &str,
+    recipient: &str,
+    now: i64,
+) -> StoreResult<()> {
+    c.prepare_cached(
+        "INSERT INTO reach (tenant_id, portfolio, recipient, reached_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (tenant_id, portfolio, recipient)
+         DO UPDATE SET reached_at = MAX(reached_at, excluded.reached_at)",
+    )?
+    .execute(params![tenant, portfolio, recipient, now])?;
+    Ok(())
 }
 
 /// Forgets reaches older than 24 hours at `now`; how many.

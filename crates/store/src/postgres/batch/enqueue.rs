@@ -125,6 +125,8 @@ pub(in crate::postgres) async fn enqueue_set(
         .iter()
         .filter_map(|&i| {
             let r = checks.get(i)?.as_ref()?.reach.as_ref()?;
+            // A tier not known yet refuses nothing: its sends are only recorded.
+            r.limit?;
             let m = &items[i].message;
             Some((
                 m.tenant_id.as_str(),
