@@ -34,10 +34,18 @@ pub async fn close_due(state: &Core) -> Result<usize, openbsp_store::StoreError>
     Ok(total)
 }
 
-/// Runs until `shutdown`.
+/// Runs until `shutdown`, on the leader only ([`crate::leader`]).
 pub async fn run(state: Core, mut shutdown: watch::Receiver<bool>) {
     let max_sleep = state.config.session_closer_interval;
     loop {
+        if !state.leadership.is_leader() {
+            // Another replica closes sessions; this one looks again in a while.
+            tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => return,
+                _ = tokio::time::sleep(max_sleep) => {}
+            }
+            continue;
+        }
         if let Err(e) = close_due(&state).await {
             tracing::warn!(error = %e, "closing lapsed sessions failed; will retry");
         }

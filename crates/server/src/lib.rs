@@ -20,6 +20,7 @@ pub mod config;
 pub mod core;
 pub mod delivery;
 pub mod http;
+pub mod leader;
 pub mod meta;
 pub mod metrics;
 pub mod native;
@@ -69,7 +70,10 @@ impl Gateway {
         let addr = listener.local_addr()?;
         let state = Core::with_clock(config, store, clock)?;
         let (shutdown, rx) = watch::channel(false);
+        // A lone replica leads from its first moment; with others, one of them leads.
+        leader::try_lead(&state).await;
         let mut tasks = vec![
+            tokio::spawn(leader::run(state.clone(), rx.clone())),
             tokio::spawn(sender::run(state.clone(), rx.clone())),
             tokio::spawn(meta::processor::run(state.clone(), rx.clone())),
             tokio::spawn(closer::run(state.clone(), rx.clone())),

@@ -20,6 +20,7 @@ on_both_backends! {
     a_throughput_upgrade_pauses_then_raises_the_channel => crate::a_throughput_upgrade_pauses_then_raises_the_channel,
     rejected_credentials_pause_the_channel_until_its_token_is_replaced => crate::rejected_credentials_pause_the_channel_until_its_token_is_replaced,
     the_messaging_limit_refuses_new_users_before_meta_would => crate::the_messaging_limit_refuses_new_users_before_meta_would,
+    one_replica_leads_and_another_takes_over => crate::one_replica_leads_and_another_takes_over,
 }
 
 async fn tier(app: &TestApp) -> Option<String> {
@@ -369,9 +370,10 @@ async fn rejected_credentials_pause_the_channel_until_its_token_is_replaced(b: B
 }
 
 /// Meta's messaging limit (the simulator enforces it, refusing with 131048): the number's
-/// portfolio may reach 250 users outside their window in 24 hours. The gateway reads the tier
-/// when the channel's sender starts (sends before that count as well), and refuses the 251st
-/// new user itself — a clear native error, Meta's code on the Cloud API route — while users
+/// portfolio may reach 250 users outside their window in 24 hours. The gateway learns the tier
+/// from Meta's webhook or when the channel's sender starts (sends before that count as well),
+/// and refuses the 251st new user itself — a clear native error, Meta's code on the Cloud API
+/// route — while users
 /// already reached, and users inside their window, still go. Meta raising the limit
 /// (`business_capability_update`) lets new users go again. Nothing is refused at Meta.
 async fn the_messaging_limit_refuses_new_users_before_meta_would(b: Backend) {
@@ -379,11 +381,6 @@ async fn the_messaging_limit_refuses_new_users_before_meta_would(b: Backend) {
     app.sim
         .set_messaging_limit("900100", "TIER_250")
         .expect("a tier the simulator knows");
-    assert_eq!(
-        tier(&app).await,
-        None,
-        "not known before the sender asks Meta"
-    );
     for i in 0..250 {
         let r = app.send_template(&format!("1557{i:07}")).await;
         assert_eq!(r.status, 202, "send {i}: {}", r.body);
@@ -446,4 +443,41 @@ async fn the_messaging_limit_refuses_new_users_before_meta_would(b: Backend) {
     assert_eq!(r.status, 202, "{}", r.body);
     app.wait_status(r.body["id"].as_str().unwrap(), "sent")
         .await;
+}
+
+/// Two gateways on one database: the first leads (the jobs that must run once run there), the
+/// second does not, and takes over within a lease term once the first stops; its sends still
+/// go, from whichever replica holds the channel.
+async fn one_replica_leads_and_another_takes_over(b: Backend) {
+    let TestApp {
+        gateway: first,
+        store,
+        key,
+        sim: _sim,
+        db: _db,
+        ..
+    } = spawn_app(b).await;
+    assert!(
+        first.state().leadership.is_leader(),
+        "a lone replica leads at once"
+    );
+    let mut config = openbsp_server::Config::for_tests(key.clone());
+    config.sender = fast_sender();
+    let second = openbsp_server::Gateway::start(config, store.clone())
+        .await
+        .expect("a second replica starts");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !second.state().leadership.is_leader(),
+        "one leader at a time"
+    );
+    assert!(first.state().leadership.is_leader());
+    first.shutdown().await;
+    wait_up_to(
+        Duration::from_secs(8),
+        "the second replica leads",
+        || async { second.state().leadership.is_leader() },
+    )
+    .await;
+    second.shutdown().await;
 }

@@ -66,6 +66,8 @@ pub struct Inner {
     pub apps: TtlCache<String, Option<(App, Arc<str>)>>,
     /// This process among the replicas sharing the database: the holder of its leases.
     pub replica_id: String,
+    /// Whether this replica holds the leader lease (the jobs that must run once).
+    pub leadership: crate::leader::Leadership,
     /// Wakes the sender when a send is queued: the channel's worker, or the supervisor.
     pub sender_wakes: SenderWakes,
     /// Wakes the webhook processor when a payload is stored.
@@ -151,6 +153,7 @@ impl Core {
             apps: TtlCache::new(Duration::from_secs(60)),
             templates: TtlCache::new(Duration::from_secs(30)),
             replica_id: openbsp_domain::ids::new_id(openbsp_domain::ids::prefix::REPLICA),
+            leadership: crate::leader::Leadership::default(),
             sender_wakes: SenderWakes::default(),
             inbox_wake: Notify::new(),
             session_wake: Notify::new(),

@@ -37,9 +37,17 @@ const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 const PRUNE_BATCH: u32 = 5_000;
 
 /// Forgets events and delivery attempts older than the retention, and the messaging limit's
-/// reach older than 24 hours, hourly, until `shutdown`.
+/// reach older than 24 hours, hourly, until `shutdown`; on the leader only.
 pub async fn prune(state: Core, mut shutdown: watch::Receiver<bool>) {
     loop {
+        if !state.leadership.is_leader() {
+            // The leader prunes; this replica looks again in a while.
+            tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => return,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(10)) => {}
+            }
+            continue;
+        }
         let before = state.now() - state.config.delivery.retention.as_millis() as i64;
         loop {
             match state.store.prune_events(before, PRUNE_BATCH).await {

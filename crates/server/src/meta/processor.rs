@@ -23,6 +23,8 @@ use openbsp_domain::refs::ChannelRef;
 
 /// Payloads taken per pass.
 const BATCH: u32 = 256;
+/// How long a replica's claim on the payloads it takes lasts.
+const CLAIM_MS: i64 = 60_000;
 
 /// Runs until `shutdown`.
 pub async fn run(state: Core, mut shutdown: watch::Receiver<bool>) {
@@ -53,7 +55,13 @@ const CONCURRENCY: usize = 32;
 /// effects could not be stored stays unprocessed and is tried again on the next pass.
 pub async fn process_pending(state: &Core) -> Result<usize, openbsp_store::StoreError> {
     use futures::StreamExt;
-    let items = state.store.unprocessed_inbox(BATCH).await?;
+    // Claimed, so that replicas sharing the database each process a payload once; a claim
+    // outlives any batch by far, and lapses for the others if this replica dies.
+    let now = state.now();
+    let items = state
+        .store
+        .claim_inbox(&state.replica_id, now, now + CLAIM_MS, BATCH)
+        .await?;
     if items.is_empty() {
         return Ok(0);
     }
@@ -87,22 +95,15 @@ pub async fn process_pending(state: &Core) -> Result<usize, openbsp_store::Store
         .collect()
         .await;
     let mut done = Vec::with_capacity(results.len());
-    let mut events = Vec::new();
     let mut first_error = None;
     for (id, result) in results {
         match result {
-            Ok(e) => {
-                done.push(id);
-                events.extend(e);
-            }
+            Ok(events) => done.push((id, events)),
             Err(e) => first_error = first_error.or(Some(e)),
         }
     }
     if !done.is_empty() {
-        state
-            .store
-            .mark_inbox_processed(&done, state.now(), &events)
-            .await?;
+        state.store.mark_inbox_processed(&done, state.now()).await?;
     }
     match first_error {
         Some(e) => Err(e),

@@ -255,8 +255,12 @@ async fn renew_leases(state: &Core, running: &mut HashMap<String, Running>, ttl_
     }
 }
 
-/// Puts back every send in flight under a holding that is gone.
+/// Puts back every send in flight under a holding that is gone: on the leader only (each
+/// channel's new holder also sweeps its own channel when it takes the lease).
 async fn sweep_orphans(state: &Core) {
+    if !state.leadership.is_leader() {
+        return;
+    }
     let cfg = &state.config.sender;
     let now = state.now();
     match state

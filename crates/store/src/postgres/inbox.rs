@@ -40,25 +40,59 @@ impl InboxStore for PgStore {
         rows::all(found, rows::inbox_item)
     }
 
+    async fn claim_inbox(
+        &self,
+        holder: &str,
+        now: i64,
+        until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<InboxItem>> {
+        let found = sqlx::query(
+            "UPDATE webhook_inbox SET claimed_by = $1, claimed_until = $3
+             WHERE id IN (SELECT id FROM webhook_inbox
+                 WHERE processed_at IS NULL
+                     AND (claimed_until IS NULL OR claimed_until <= $2 OR claimed_by = $1)
+                 ORDER BY id LIMIT $4 FOR UPDATE SKIP LOCKED)
+             RETURNING id, app_id, received_at, body",
+        )
+        .bind(holder)
+        .bind(now)
+        .bind(until)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        let mut items = rows::all(found, rows::inbox_item)?;
+        items.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(items)
+    }
+
     async fn mark_inbox_processed(
         &self,
-        ids: &[String],
+        done: &[(String, Vec<NewEvent>)],
         at: i64,
-        new_events: &[NewEvent],
     ) -> StoreResult<()> {
-        if ids.is_empty() && new_events.is_empty() {
+        if done.is_empty() {
             return Ok(());
         }
+        let ids: Vec<&str> = done.iter().map(|(id, _)| id.as_str()).collect();
         let mut tx = self.pool.begin().await.db()?;
-        if !ids.is_empty() {
-            sqlx::query("UPDATE webhook_inbox SET processed_at = $2 WHERE id = ANY($1)")
-                .bind(ids)
-                .bind(at)
-                .execute(&mut *tx)
-                .await
-                .db()?;
-        }
-        emit::insert(&mut tx, new_events.to_vec()).await.db()?;
+        let marked: Vec<String> = sqlx::query_scalar(
+            "UPDATE webhook_inbox SET processed_at = $2 WHERE id = ANY($1) AND processed_at IS NULL
+             RETURNING id",
+        )
+        .bind(&ids)
+        .bind(at)
+        .fetch_all(&mut *tx)
+        .await
+        .db()?;
+        let marked: std::collections::HashSet<String> = marked.into_iter().collect();
+        let new_events: Vec<NewEvent> = done
+            .iter()
+            .filter(|(id, _)| marked.contains(id))
+            .flat_map(|(_, e)| e.iter().cloned())
+            .collect();
+        emit::insert(&mut tx, new_events.clone()).await.db()?;
         tx.commit().await.db()?;
         if !new_events.is_empty() {
             self.signal.bump();

@@ -80,6 +80,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../migrations/postgres_0010_messaging_limit.sql"),
     ),
+    (
+        11,
+        include_str!("../../migrations/postgres_0011_inbox_claims.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises migrations between replicas starting together.

@@ -47,21 +47,56 @@ impl InboxStore for SqliteStore {
         .await
     }
 
+    async fn claim_inbox(
+        &self,
+        holder: &str,
+        now: i64,
+        until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<InboxItem>> {
+        let holder = holder.to_string();
+        self.write(move |c| {
+            let mut items = collect(
+                c,
+                "UPDATE webhook_inbox SET claimed_by = ?1, claimed_until = ?3
+                 WHERE id IN (SELECT id FROM webhook_inbox
+                     WHERE processed_at IS NULL
+                     AND (claimed_until IS NULL OR claimed_until <= ?2 OR claimed_by = ?1)
+                     ORDER BY id LIMIT ?4)
+                 RETURNING id, app_id, received_at, body",
+                params![holder, now, until, limit],
+                |r| {
+                    Ok(InboxItem {
+                        id: r.get(0)?,
+                        app_id: r.get(1)?,
+                        received_at: r.get(2)?,
+                        body: r.get(3)?,
+                    })
+                },
+            )?;
+            items.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(items)
+        })
+        .await
+    }
+
     async fn mark_inbox_processed(
         &self,
-        ids: &[String],
+        done: &[(String, Vec<NewEvent>)],
         at: i64,
-        new_events: &[NewEvent],
     ) -> StoreResult<()> {
-        let (ids, new_events) = (ids.to_vec(), new_events.to_vec());
+        let done = done.to_vec();
         self.write(move |c| {
-            let mut stmt =
-                c.prepare_cached("UPDATE webhook_inbox SET processed_at = ?2 WHERE id = ?1")?;
-            for id in &ids {
-                stmt.execute(params![id, at])?;
-            }
-            for e in &new_events {
-                emit::insert(c, e)?;
+            let mut stmt = c.prepare_cached(
+                "UPDATE webhook_inbox SET processed_at = ?2 WHERE id = ?1 AND processed_at IS NULL",
+            )?;
+            for (id, new_events) in &done {
+                if stmt.execute(params![id, at])? == 0 {
+                    continue;
+                }
+                for e in new_events {
+                    emit::insert(c, e)?;
+                }
             }
             Ok(())
         })

@@ -71,6 +71,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../migrations/sqlite_0010_messaging_limit.sql"),
     ),
+    (
+        11,
+        include_str!("../../migrations/sqlite_0011_inbox_claims.sql"),
+    ),
 ];
 const READERS: usize = 8;
 /// How often the checkpointer copies the WAL into the database file.

@@ -15,13 +15,27 @@ pub trait InboxStore: Send + Sync {
     /// Payloads not yet processed, oldest first.
     async fn unprocessed_inbox(&self, limit: u32) -> StoreResult<Vec<InboxItem>>;
 
-    /// Marks payloads processed, writing `events` (Meta's envelopes for the tenants whose
-    /// endpoints want Meta's format) in the same transaction.
+    /// Claims up to `limit` payloads not yet processed for `holder` until `until`, oldest
+    /// first: payloads nobody claimed, whose claim lapsed by `now` (its holder died), or that
+    /// `holder` itself claimed before and did not finish (their effects could not be stored:
+    /// tried again on its next pass). Two holders never get the same payload while a claim is
+    /// live.
+    async fn claim_inbox(
+        &self,
+        holder: &str,
+        now: i64,
+        until: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<InboxItem>>;
+
+    /// Marks payloads processed, each with its events (Meta's envelopes for the tenants whose
+    /// endpoints want Meta's format), in one transaction. A payload already marked (another
+    /// holder took it after this one's claim lapsed, and finished first) keeps its mark, and its
+    /// events here are dropped: each payload's events are written once.
     async fn mark_inbox_processed(
         &self,
-        ids: &[String],
+        done: &[(String, Vec<NewEvent>)],
         at: i64,
-        events: &[NewEvent],
     ) -> StoreResult<()>;
 
     /// Applies a status: history row (deduplicated on message and status), status only

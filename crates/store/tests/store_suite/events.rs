@@ -715,11 +715,7 @@ pub async fn meta_envelopes_are_written_with_the_inbox_mark(backend: Backend) {
     let mut meta = NewEvent::native(&w.tenant.id, "message.received", payload.clone());
     meta.format = event_format::META.into();
     store
-        .mark_inbox_processed(
-            std::slice::from_ref(&item.id),
-            2_000,
-            std::slice::from_ref(&meta),
-        )
+        .mark_inbox_processed(&[(item.id.clone(), vec![meta.clone()])], 2_000)
         .await
         .unwrap();
     assert!(store.unprocessed_inbox(10).await.unwrap().is_empty());

@@ -42,13 +42,13 @@ pub async fn inbox_insert_list_and_mark(backend: Backend) {
         vec![a.clone(), b.clone()]
     );
     store
-        .mark_inbox_processed(&[a.id.clone(), b.id.clone()], 4_000, &[])
+        .mark_inbox_processed(&[(a.id.clone(), vec![]), (b.id.clone(), vec![])], 4_000)
         .await
         .unwrap();
     assert_eq!(store.unprocessed_inbox(10).await.unwrap(), vec![c.clone()]);
-    store.mark_inbox_processed(&[], 4_000, &[]).await.unwrap();
+    store.mark_inbox_processed(&[], 4_000).await.unwrap();
     store
-        .mark_inbox_processed(&["whk_nope".into()], 4_000, &[])
+        .mark_inbox_processed(&[("whk_nope".into(), vec![])], 4_000)
         .await
         .unwrap();
     // The same payload id twice is a conflict.
@@ -321,4 +321,87 @@ pub async fn the_latest_messages_profile_wins(backend: Backend) {
         .unwrap()
         .unwrap();
     assert_eq!(contact.profile_name.as_deref(), Some("Zezinho"));
+}
+
+/// Replicas claim payloads: a live claim is nobody else's; a claim whose holder died lapses
+/// and another takes the payload; a payload marked twice (the first holder finished late)
+/// writes its events once.
+pub async fn inbox_payloads_are_claimed_once(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "Acme").await;
+    let items: Vec<InboxItem> = (0..5)
+        .map(|i| inbox_item(&w.app.id, 1_000 + i, format!("{{\"n\":{i}}}").as_bytes()))
+        .collect();
+    for item in &items {
+        store.insert_inbox(item).await.unwrap();
+    }
+    let a = store
+        .claim_inbox("replica-a", 2_000, 32_000, 3)
+        .await
+        .unwrap();
+    assert_eq!(a, items[..3].to_vec(), "oldest first");
+    let b = store
+        .claim_inbox("replica-b", 2_001, 32_001, 10)
+        .await
+        .unwrap();
+    assert_eq!(b, items[3..].to_vec(), "what A holds is not B's");
+    assert!(
+        store
+            .claim_inbox("replica-c", 2_002, 32_002, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing is left to a third while both claims live"
+    );
+    assert_eq!(
+        store
+            .claim_inbox("replica-b", 2_003, 32_003, 10)
+            .await
+            .unwrap(),
+        items[3..].to_vec(),
+        "what B took and did not finish is B's to try again"
+    );
+    // Concurrent claims split the payloads, never share one.
+    let (x, y) = tokio::join!(
+        store.claim_inbox("replica-x", 40_000, 70_000, 3),
+        store.claim_inbox("replica-y", 40_000, 70_000, 3)
+    );
+    let (x, y) = (x.unwrap(), y.unwrap());
+    let mut ids: Vec<String> = x.iter().chain(&y).map(|i| i.id.clone()).collect();
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "a payload claimed twice: {x:?} {y:?}");
+    assert_eq!(n, 5, "every lapsed claim is taken again");
+
+    // Y finishes the first payload, then X (whose claim lapsed, say) does too: one mark, one
+    // event.
+    let event = |n: &str| {
+        let mut e = NewEvent::native(&w.tenant.id, "meta.other", json!({"n": n}));
+        e.format = event_format::META.into();
+        e
+    };
+    store
+        .mark_inbox_processed(&[(items[0].id.clone(), vec![event("first")])], 50_000)
+        .await
+        .unwrap();
+    store
+        .mark_inbox_processed(&[(items[0].id.clone(), vec![event("second")])], 50_001)
+        .await
+        .unwrap();
+    let got = store
+        .events_after(&w.tenant.id, event_format::META, None, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].data, json!({"n": "first"}));
+    assert!(
+        store
+            .claim_inbox("replica-z", 90_000, 99_000, 10)
+            .await
+            .unwrap()
+            .len()
+            == 4,
+        "a processed payload is never claimed again"
+    );
 }
