@@ -24,6 +24,7 @@ pub mod leader;
 pub mod meta;
 pub mod metrics;
 pub mod native;
+pub mod notices;
 pub mod sender;
 pub mod views;
 
@@ -74,6 +75,8 @@ impl Gateway {
         leader::try_lead(&state).await;
         let mut tasks = vec![
             tokio::spawn(leader::run(state.clone(), rx.clone())),
+            tokio::spawn(notices::publish(state.clone(), rx.clone())),
+            tokio::spawn(notices::listen(state.clone(), rx.clone())),
             tokio::spawn(sender::run(state.clone(), rx.clone())),
             tokio::spawn(meta::processor::run(state.clone(), rx.clone())),
             tokio::spawn(closer::run(state.clone(), rx.clone())),

@@ -21,6 +21,7 @@ on_both_backends! {
     rejected_credentials_pause_the_channel_until_its_token_is_replaced => crate::rejected_credentials_pause_the_channel_until_its_token_is_replaced,
     the_messaging_limit_refuses_new_users_before_meta_would => crate::the_messaging_limit_refuses_new_users_before_meta_would,
     one_replica_leads_and_another_takes_over => crate::one_replica_leads_and_another_takes_over,
+    a_send_on_one_replica_wakes_the_sender_on_another => crate::a_send_on_one_replica_wakes_the_sender_on_another,
 }
 
 async fn tier(app: &TestApp) -> Option<String> {
@@ -479,5 +480,58 @@ async fn one_replica_leads_and_another_takes_over(b: Backend) {
         || async { second.state().leadership.is_leader() },
     )
     .await;
+    second.shutdown().await;
+}
+
+/// Two replicas on one database; the channel's sender runs on the first. A Cloud API send made
+/// on the second wakes it at once (a notice: `LISTEN/NOTIFY` on PostgreSQL), and Meta's answer
+/// recorded on the first reaches the caller waiting on the second. The senders' polling is
+/// set to 30 s on PostgreSQL (and the lease to 60 s), so only the notices can make this quick. SQLite has no notices
+/// (one process): there the polling, set short, is what carries it — the fallback every
+/// worker keeps for a lost notice.
+async fn a_send_on_one_replica_wakes_the_sender_on_another(b: Backend) {
+    let poll = match b {
+        Backend::Postgres => Duration::from_secs(30),
+        Backend::Sqlite => Duration::from_millis(300),
+    };
+    // A long lease too: its renewals (a third of it) also wake an idle worker.
+    let tune = |c: &mut openbsp_server::config::SenderConfig| {
+        c.poll_interval = poll;
+        if b == Backend::Postgres {
+            c.lease_ttl = Duration::from_secs(60);
+        }
+    };
+    let app = spawn_app_configured(b, |c| tune(&mut c.sender)).await;
+    assert_eq!(app.store.notices().is_some(), b == Backend::Postgres);
+    // The first replica takes the channel: its sender holds the lease.
+    let r = app.send_template(USER).await;
+    app.wait_status(r.body["id"].as_str().unwrap(), "sent")
+        .await;
+    let mut config = openbsp_server::Config::for_tests(app.key.clone());
+    config.sender = fast_sender();
+    tune(&mut config.sender);
+    let second = openbsp_server::Gateway::start(config, app.store.clone())
+        .await
+        .expect("a second replica starts");
+    let r = app
+        .http
+        .post(format!("{}/v23.0/{PNID}/messages", second.url()))
+        .bearer_auth(&app.api_key)
+        .json(
+            &json!({"messaging_product": "whatsapp", "to": "15550007777", "type": "template",
+                      "template": {"name": "order_update", "language": {"code": "en_US"}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let wamid = body["messages"][0]["id"].as_str().unwrap_or_default();
+    assert!(
+        wamid.starts_with("wamid."),
+        "Meta's wamid within the Cloud API wait, through the other replica: {body}"
+    );
+    assert_eq!(arrivals(&app, "15550007777").len(), 1);
     second.shutdown().await;
 }

@@ -30,7 +30,7 @@ pub use error::{StoreError, StoreResult};
 pub use model::*;
 pub use store::{
     AdminStore, ContactStore, EndpointStore, EventStore, InboxStore, LeaseStore, MessageStore,
-    OutboxStore, SessionStore, Store, TemplateStore,
+    NoticeStore, OutboxStore, SessionStore, Store, TemplateStore,
 };
 
 /// The area traits: what a caller of store methods on a `dyn Store` brings into scope
@@ -38,7 +38,7 @@ pub use store::{
 pub mod prelude {
     pub use crate::store::{
         AdminStore, ContactStore, EndpointStore, EventStore, InboxStore, LeaseStore, MessageStore,
-        OutboxStore, SessionStore, Store, TemplateStore,
+        NoticeStore, OutboxStore, SessionStore, Store, TemplateStore,
     };
 }
 

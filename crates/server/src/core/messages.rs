@@ -159,7 +159,7 @@ async fn send_with_id(core: &Core, id: String, input: SendInput<'_>) -> CoreResu
             opened_session,
         } => {
             metrics::counter!("openbsp_messages_accepted_total").increment(1);
-            core.sender_wakes.wake(&message.channel_id);
+            core.wake_sender(&message.channel_id);
             Ok(Accepted {
                 message,
                 created: true,
@@ -197,15 +197,53 @@ pub async fn send_awaiting(
             return Err(e);
         }
     };
-    match tokio::time::timeout(wait, rx).await {
-        Ok(Ok(SendOutcome::Accepted(wamid))) => Ok(Awaited::Sent(wamid)),
-        Ok(Ok(SendOutcome::Failed(err))) => Err(CoreError::Refused(
+    match await_outcome(core, &accepted, rx, wait).await {
+        Some(SendOutcome::Accepted(wamid)) => Ok(Awaited::Sent(wamid)),
+        Some(SendOutcome::Failed(err)) => Err(CoreError::Refused(
             serde_json::from_value::<MetaError>(err)
                 .unwrap_or_else(|_| MetaError::new(codes::SEND_FAILURE, None)),
         )),
-        _ => {
+        None => {
             core.waiters.lock().remove(&accepted.id);
             Ok(Awaited::Queued(accepted))
+        }
+    }
+}
+
+/// How often a waiting caller also looks at the message itself, should the word of its
+/// outcome be lost (a notice from another replica dropped with its connection).
+const OUTCOME_POLL: Duration = Duration::from_millis(250);
+
+/// Meta's answer to `message`: told here (by this replica's sender, or another's notice), or
+/// read from the store; `None` if it has none within `wait`.
+async fn await_outcome(
+    core: &Core,
+    message: &Message,
+    rx: oneshot::Receiver<SendOutcome>,
+    wait: Duration,
+) -> Option<SendOutcome> {
+    let deadline = tokio::time::Instant::now() + wait;
+    tokio::pin!(rx);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        tokio::select! {
+            told = &mut rx => return told.ok(),
+            _ = tokio::time::sleep(left.min(OUTCOME_POLL)) => {}
+        }
+        if let Ok(Some(m)) = core
+            .store
+            .get_message(&message.tenant_id, &message.id)
+            .await
+        {
+            if let Some(wamid) = m.wamid {
+                return Some(SendOutcome::Accepted(wamid));
+            }
+            if m.status == openbsp_domain::MessageStatus::Failed {
+                return Some(SendOutcome::Failed(m.error.unwrap_or_default()));
+            }
         }
     }
 }

@@ -36,7 +36,7 @@ use openbsp_domain::ids::ChannelId;
 use openbsp_domain::refs::ChannelRef;
 
 /// What became of a send, told to a Cloud-API caller waiting for it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum SendOutcome {
     /// Meta accepted it with this `wamid`.
     Accepted(String),
@@ -68,6 +68,8 @@ pub struct Inner {
     pub replica_id: String,
     /// Whether this replica holds the leader lease (the jobs that must run once).
     pub leadership: crate::leader::Leadership,
+    /// Notices for the other replicas ([`crate::notices`]).
+    pub publisher: crate::notices::Publisher,
     /// Wakes the sender when a send is queued: the channel's worker, or the supervisor.
     pub sender_wakes: SenderWakes,
     /// Wakes the webhook processor when a payload is stored.
@@ -143,6 +145,7 @@ impl Core {
         crate::metrics::install();
         let graph = HttpGraphClient::new(config.sender.request_timeout)
             .map_err(|e| anyhow::anyhow!("cannot build the Graph API client: {e}"))?;
+        let replicas_hear = store.notices().is_some();
         Ok(Core(Arc::new(Inner {
             graph: Arc::new(graph),
             store,
@@ -154,6 +157,7 @@ impl Core {
             templates: TtlCache::new(Duration::from_secs(30)),
             replica_id: openbsp_domain::ids::new_id(openbsp_domain::ids::prefix::REPLICA),
             leadership: crate::leader::Leadership::default(),
+            publisher: crate::notices::Publisher::new(replicas_hear),
             sender_wakes: SenderWakes::default(),
             inbox_wake: Notify::new(),
             session_wake: Notify::new(),
@@ -258,10 +262,33 @@ impl Core {
         self.templates.clear();
     }
 
-    /// Tells a waiting Cloud-API caller what became of its send.
+    /// Tells a waiting Cloud-API caller what became of its send: here, or (by a notice) on
+    /// the replica it waits on.
     pub fn notify_outcome(&self, message_id: &str, outcome: SendOutcome) {
+        let waiter = self.waiters.lock().remove(message_id);
+        match waiter {
+            Some(tx) => {
+                let _ = tx.send(outcome);
+            }
+            None => self.publisher.publish(crate::notices::Notice::Outcome(
+                message_id.to_string(),
+                outcome,
+            )),
+        }
+    }
+
+    /// Tells a caller waiting here (a notice from another replica).
+    pub fn deliver_outcome(&self, message_id: &str, outcome: SendOutcome) {
         if let Some(tx) = self.waiters.lock().remove(message_id) {
             let _ = tx.send(outcome);
         }
+    }
+
+    /// A send was queued (or came due) on `channel_id`: its sender wakes, here or wherever its
+    /// lease is.
+    pub fn wake_sender(&self, channel_id: &str) {
+        self.sender_wakes.wake(channel_id);
+        self.publisher
+            .publish(crate::notices::Notice::Send(channel_id.to_string()));
     }
 }

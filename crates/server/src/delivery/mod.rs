@@ -77,10 +77,22 @@ pub async fn prune(state: Core, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Runs the supervisor until `shutdown`; the workers stop with it.
+/// Runs the supervisor until `shutdown`; the workers stop with it. Deliveries run on the
+/// leader only (each endpoint's cursor is one): a replica that stops leading stops its
+/// workers, and the new leader's resume from the recorded cursors (at least once, same ids).
 pub async fn run(state: Core, mut shutdown: watch::Receiver<bool>) {
     let mut running: HashMap<String, Running> = HashMap::new();
     loop {
+        if !state.leadership.is_leader() {
+            for (_, r) in running.drain() {
+                let _ = r.config.send(None);
+            }
+            tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => break,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            }
+            continue;
+        }
         match state.store.enabled_webhook_endpoints().await {
             Ok(endpoints) => {
                 let mut wanted: HashMap<String, WebhookEndpoint> =

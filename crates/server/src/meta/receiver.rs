@@ -110,5 +110,6 @@ pub async fn receive(State(state): State<Core>, headers: HeaderMap, body: Bytes)
     }
     metrics::counter!("openbsp_webhook_intake_total", "result" => "accepted").increment(1);
     state.inbox_wake.notify_one();
+    state.publisher.publish(crate::notices::Notice::Inbox);
     (StatusCode::OK, "EVENT_RECEIVED").into_response()
 }

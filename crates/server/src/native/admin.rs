@@ -189,7 +189,7 @@ async fn update_channel(
     )
     .await?;
     core.invalidate();
-    core.sender_wakes.wake(&c.id);
+    core.wake_sender(&c.id);
     Ok(Json(ChannelView::new(&c)))
 }
 

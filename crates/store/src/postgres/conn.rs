@@ -20,18 +20,33 @@ const PLAN_TTL: Duration = Duration::from_secs(1);
 /// What [`crate::EventStore::event_signal`] watches: bumped after every commit of a transaction
 /// that may have written events. Shared with the group-commit workers.
 #[derive(Clone)]
-pub(crate) struct Signal(Arc<watch::Sender<u64>>);
+pub(crate) struct Signal(Arc<watch::Sender<u64>>, Arc<tokio::sync::Notify>);
 
 impl Signal {
     /// A signal, and the receiver that watches it.
     pub(crate) fn new() -> (Signal, watch::Receiver<u64>) {
         let (tx, rx) = watch::channel(0u64);
-        (Signal(Arc::new(tx)), rx)
+        (
+            Signal(Arc::new(tx), Arc::new(tokio::sync::Notify::new())),
+            rx,
+        )
     }
 
-    /// Wakes the readers of events: a transaction that may have written some has committed.
+    /// Wakes the readers of events, this replica's and (by a notice) the others': a
+    /// transaction that may have written some has committed.
     pub(crate) fn bump(&self) {
+        self.bump_local();
+        self.1.notify_one();
+    }
+
+    /// Wakes this replica's readers of events only.
+    pub(crate) fn bump_local(&self) {
         self.0.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// What [`Signal::bump`] notifies for the other replicas' sake.
+    pub(crate) fn dirty(&self) -> Arc<tokio::sync::Notify> {
+        self.1.clone()
     }
 }
 

@@ -19,6 +19,7 @@ mod events;
 mod inbox;
 mod leases;
 mod messages;
+mod notices;
 mod outbox;
 mod reach;
 mod sessions;
@@ -110,6 +111,8 @@ pub struct PgStore {
     signal: Signal,
     /// Kept so that [`crate::EventStore::event_signal`] hands out clones of a live receiver.
     signal_rx: watch::Receiver<u64>,
+    /// `LISTEN/NOTIFY` between replicas.
+    notices: notices::Notices,
 }
 
 impl PgStore {
@@ -144,12 +147,14 @@ impl PgStore {
         let (signal, signal_rx) = Signal::new();
         let batcher = Batcher::spawn(hot.clone(), BATCH_WORKERS, signal.clone());
         let reader = Reader::spawn(hot, READ_WORKERS);
+        let notices = notices::Notices::spawn(pool.clone(), signal.clone(), signal.dirty());
         Ok(PgStore {
             pool,
             batcher,
             reader,
             signal,
             signal_rx,
+            notices,
         })
     }
 

@@ -95,3 +95,15 @@ impl LeaseStore for SqliteStore {
         .await
     }
 }
+
+/// One process on one file: nobody else to tell or hear.
+#[async_trait]
+impl crate::store::NoticeStore for SqliteStore {
+    async fn publish(&self, _notices: &[String]) -> StoreResult<()> {
+        Ok(())
+    }
+
+    fn notices(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
+}

@@ -12,6 +12,7 @@ mod events;
 mod inbox;
 mod leases;
 mod messages;
+mod notices;
 mod outbox;
 mod sessions;
 mod templates;
@@ -23,6 +24,7 @@ pub use events::EventStore;
 pub use inbox::InboxStore;
 pub use leases::LeaseStore;
 pub use messages::MessageStore;
+pub use notices::NoticeStore;
 pub use outbox::OutboxStore;
 pub use sessions::SessionStore;
 pub use templates::TemplateStore;
@@ -40,6 +42,7 @@ pub trait Store:
     + EventStore
     + InboxStore
     + LeaseStore
+    + NoticeStore
     + Send
     + Sync
     + 'static
@@ -57,6 +60,7 @@ impl<T> Store for T where
         + EventStore
         + InboxStore
         + LeaseStore
+        + NoticeStore
         + Send
         + Sync
         + 'static
