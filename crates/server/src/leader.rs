@@ -4,31 +4,13 @@
 //! starts (a lone replica leads at once), renewed every third of its term, and taken over by
 //! another replica within one term of its holder's death.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use openbsp_store::LEADER_LEASE;
 use tokio::sync::watch;
 
 use crate::core::Core;
-
-/// Whether this replica leads.
-#[derive(Debug, Default)]
-pub struct Leadership {
-    held: AtomicBool,
-    term: AtomicI64,
-}
-
-impl Leadership {
-    /// Whether this replica holds the leader lease now.
-    pub fn is_leader(&self) -> bool {
-        self.held.load(Ordering::Acquire)
-    }
-
-    fn set(&self, held: bool) -> bool {
-        self.held.swap(held, Ordering::AcqRel) != held
-    }
-}
 
 /// Takes or renews the leader lease once; whether this replica leads after it. A store error
 /// gives leadership up (another replica may take it meanwhile).

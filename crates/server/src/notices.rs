@@ -6,95 +6,18 @@
 
 use std::collections::BTreeSet;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-use crate::core::{Core, SendOutcome};
+use crate::core::Core;
+pub use crate::core::replicas::{Notice, Publisher};
 
 /// Notices published per statement at most.
 const BATCH: usize = 500;
 
-/// What one replica tells the others.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Notice {
-    /// A send was queued (or came due) on this channel.
-    Send(String),
-    /// Meta's answer to this message.
-    Outcome(String, SendOutcome),
-    /// A payload from Meta was stored.
-    Inbox,
-}
-
-impl Notice {
-    /// Its text on the wire.
-    pub fn encode(&self) -> String {
-        match self {
-            Notice::Send(ch) => format!("send:{ch}"),
-            Notice::Outcome(id, SendOutcome::Accepted(wamid)) => format!("sent:{id}:{wamid}"),
-            Notice::Outcome(id, SendOutcome::Failed(err)) => format!("failed:{id}:{err}"),
-            Notice::Inbox => "inbox".to_string(),
-        }
-    }
-
-    /// A notice from its text; `None` for one this version does not know.
-    pub fn decode(s: &str) -> Option<Notice> {
-        let (kind, rest) = s.split_once(':').unwrap_or((s, ""));
-        match kind {
-            "send" if !rest.is_empty() => Some(Notice::Send(rest.to_string())),
-            "sent" => {
-                let (id, wamid) = rest.split_once(':')?;
-                Some(Notice::Outcome(
-                    id.to_string(),
-                    SendOutcome::Accepted(wamid.to_string()),
-                ))
-            }
-            "failed" => {
-                let (id, err) = rest.split_once(':')?;
-                Some(Notice::Outcome(
-                    id.to_string(),
-                    SendOutcome::Failed(serde_json::from_str(err).ok()?),
-                ))
-            }
-            "inbox" => Some(Notice::Inbox),
-            _ => None,
-        }
-    }
-}
-
-/// Where the core drops notices for the publishing task (a no-op where the store has no
-/// other replicas).
-pub struct Publisher {
-    tx: Option<mpsc::UnboundedSender<String>>,
-    rx: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<String>>>,
-}
-
-impl Publisher {
-    /// A publisher, enabled when the store carries notices.
-    pub fn new(enabled: bool) -> Publisher {
-        if !enabled {
-            return Publisher {
-                tx: None,
-                rx: parking_lot::Mutex::new(None),
-            };
-        }
-        let (tx, rx) = mpsc::unbounded_channel();
-        Publisher {
-            tx: Some(tx),
-            rx: parking_lot::Mutex::new(Some(rx)),
-        }
-    }
-
-    /// Publishes `notice` soon (never waits).
-    pub fn publish(&self, notice: Notice) {
-        if let Some(tx) = &self.tx {
-            let _ = tx.send(notice.encode());
-        }
-    }
-}
-
 /// Publishes what the core drops, in batches (the same notice once per batch), until
 /// `shutdown`.
 pub async fn publish(state: Core, mut shutdown: watch::Receiver<bool>) {
-    let Some(mut rx) = state.publisher.rx.lock().take() else {
+    let Some(mut rx) = state.publisher.take_receiver() else {
         return;
     };
     let mut batch = BTreeSet::new();
@@ -146,27 +69,5 @@ pub async fn listen(state: Core, mut shutdown: watch::Receiver<bool>) {
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn notices_round_trip() {
-        for n in [
-            Notice::Send("chn_1".into()),
-            Notice::Outcome("msg_1".into(), SendOutcome::Accepted("wamid.HBg:x".into())),
-            Notice::Outcome(
-                "msg_2".into(),
-                SendOutcome::Failed(serde_json::json!({"code": 131026, "message": "a:b"})),
-            ),
-            Notice::Inbox,
-        ] {
-            assert_eq!(Notice::decode(&n.encode()), Some(n));
-        }
-        assert_eq!(Notice::decode("later:thing"), None);
-        assert_eq!(Notice::decode("send:"), None);
     }
 }

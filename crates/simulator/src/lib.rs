@@ -89,6 +89,7 @@ mod inbound;
 pub mod messaging_limit;
 pub mod meta_json;
 mod phone_ops;
+mod portfolio_ops;
 mod preferences;
 mod records;
 pub mod server;

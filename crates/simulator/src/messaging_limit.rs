@@ -6,8 +6,8 @@
 //! customer service window with the sending number (they wrote to it in the last 24 hours,
 //! by the simulator's clock, whether or not the window is enforced) does not count at all.
 //!
-//! A number's portfolio is its WABA id unless [`SimState::set_business`] sets another; every
-//! portfolio is unlimited until [`SimState::set_messaging_limit`] says otherwise, so nothing
+//! A number's portfolio is its WABA id unless `SimState::set_business` sets another; every
+//! portfolio is unlimited until `SimState::set_messaging_limit` says otherwise, so nothing
 //! is enforced by default. Changing a portfolio's tier sends Meta's
 //! `business_capability_update` webhook, one per WABA of the portfolio.
 //!
@@ -24,21 +24,13 @@
 //! number, 131047 outside the window when it is enforced, 131050, injected failures): they
 //! reach nobody, so they are neither counted nor refused.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
-
-use openbsp_wire::MetaError;
-use openbsp_wire::error::codes;
 
 use crate::config::PhoneNumberConfig;
-use crate::records::WebhookKind;
-use crate::state::SimState;
-use crate::templates::webhook_targets;
 
 /// The moving period of the messaging limit: 24 hours (ms).
 pub const MESSAGING_LIMIT_WINDOW_MS: i64 = 24 * 3600 * 1000;
@@ -144,7 +136,7 @@ impl fmt::Display for MessagingLimit {
 /// forgotten lazily: whenever a new user would take the portfolio to its limit, and at most
 /// hourly otherwise.
 #[derive(Default)]
-struct Reach {
+pub(crate) struct Reach {
     users: HashMap<String, i64>,
     /// No entry expires before this (Unix ms): pruning earlier would find nothing to drop.
     first_expiry: i64,
@@ -159,7 +151,7 @@ fn live(reached_at: i64, now: i64) -> bool {
 impl Reach {
     /// Counts `user` as reached at `now`, unless that would take the portfolio past `max`
     /// unique users in 24 hours (then `false`, and nothing changes).
-    fn admit(&mut self, user: &str, now: i64, max: Option<usize>) -> bool {
+    pub(crate) fn admit(&mut self, user: &str, now: i64, max: Option<usize>) -> bool {
         if let Some(t) = self.users.get_mut(user)
             && live(*t, now)
         {
@@ -193,7 +185,7 @@ impl Reach {
     }
 
     /// Unique users reached within the 24 hours before `now`.
-    fn count(&self, now: i64) -> usize {
+    pub(crate) fn count(&self, now: i64) -> usize {
         self.users.values().filter(|t| live(**t, now)).count()
     }
 }
@@ -202,163 +194,30 @@ impl Reach {
 #[derive(Default)]
 pub(crate) struct Portfolios {
     /// Numbers set to a portfolio other than their WABA id → that portfolio.
-    business_of: HashMap<String, String>,
+    pub(crate) business_of: HashMap<String, String>,
     /// Portfolios whose tier was set (others are unlimited).
-    tiers: HashMap<String, MessagingLimit>,
+    pub(crate) tiers: HashMap<String, MessagingLimit>,
     /// Users each portfolio reached outside their customer service window.
-    reach: HashMap<String, Reach>,
+    pub(crate) reach: HashMap<String, Reach>,
 }
 
 impl Portfolios {
-    fn business_of(&self, phone: &PhoneNumberConfig) -> String {
+    pub(crate) fn business_of(&self, phone: &PhoneNumberConfig) -> String {
         self.business_of
             .get(&phone.phone_number_id)
             .cloned()
             .unwrap_or_else(|| phone.waba_id.clone())
     }
 
-    fn tier(&self, business_id: &str) -> MessagingLimit {
+    pub(crate) fn tier(&self, business_id: &str) -> MessagingLimit {
         self.tiers.get(business_id).copied().unwrap_or_default()
     }
-}
-
-impl SimState {
-    /// The business portfolio of a number: the one [`SimState::set_business`] set, else its
-    /// WABA id. `None` if there is no such number.
-    pub fn business_of(&self, phone_number_id: &str) -> Option<String> {
-        let phone = self.phone_number(phone_number_id)?;
-        Some(self.portfolios.lock().business_of(&phone))
-    }
-
-    /// Puts a number in business portfolio `business_id` (its messaging limit is then that
-    /// portfolio's, shared with the portfolio's other numbers). `false` if there is no such
-    /// number.
-    pub fn set_business(&self, phone_number_id: &str, business_id: &str) -> bool {
-        if self.phone_number(phone_number_id).is_none() {
-            return false;
-        }
-        self.portfolios
-            .lock()
-            .business_of
-            .insert(phone_number_id.to_string(), business_id.to_string());
-        true
-    }
-
-    /// The numbers of portfolio `business_id`, secrets included, ordered by id.
-    pub(crate) fn business_numbers(&self, business_id: &str) -> Vec<PhoneNumberConfig> {
-        let all = self.all_numbers();
-        let portfolios = self.portfolios.lock();
-        all.into_iter()
-            .filter(|p| portfolios.business_of(p) == business_id)
-            .collect()
-    }
-
-    /// The messaging limit of portfolio `business_id` (unlimited unless set).
-    pub fn messaging_limit(&self, business_id: &str) -> MessagingLimit {
-        self.portfolios.lock().tier(business_id)
-    }
-
-    /// The messaging limit of the portfolio of a number; `None` if there is no such number.
-    pub fn messaging_limit_of(&self, phone_number_id: &str) -> Option<MessagingLimit> {
-        let phone = self.phone_number(phone_number_id)?;
-        let portfolios = self.portfolios.lock();
-        Some(portfolios.tier(&portfolios.business_of(&phone)))
-    }
-
-    /// Unique users portfolio `business_id` reached outside their customer service window in
-    /// the moving 24 hours up to now (simulator clock).
-    pub fn messaging_reach(&self, business_id: &str) -> usize {
-        let now = self.now_ms();
-        self.portfolios
-            .lock()
-            .reach
-            .get(business_id)
-            .map_or(0, |r| r.count(now))
-    }
-
-    /// Sets the messaging limit of portfolio `business_id`. When it changes, Meta's
-    /// `business_capability_update` goes to every WABA of the portfolio (one webhook per
-    /// WABA, through its numbers as other WABA-level webhooks); returns whether it changed.
-    pub fn set_messaging_limit(self: &Arc<Self>, business_id: &str, tier: MessagingLimit) -> bool {
-        let previous = self
-            .portfolios
-            .lock()
-            .tiers
-            .insert(business_id.to_string(), tier)
-            .unwrap_or_default();
-        if previous == tier {
-            return false;
-        }
-        let wabas: BTreeSet<String> = self
-            .business_numbers(business_id)
-            .into_iter()
-            .map(|p| p.waba_id)
-            .collect();
-        let time = self.now_ms().div_euclid(1000);
-        let n = tier.capability_value();
-        for waba_id in wabas {
-            let body = crate::envelope::waba_change_body(
-                &waba_id,
-                time,
-                "business_capability_update",
-                json!({
-                    "max_daily_conversation_per_phone": n,
-                    "max_daily_conversations_per_business": n,
-                    "max_phone_numbers_per_business": 2,
-                    "max_phone_numbers_per_waba": 2,
-                }),
-            );
-            for pnid in webhook_targets(&self.waba_numbers(&waba_id)) {
-                crate::webhooks::enqueue(
-                    self,
-                    &pnid,
-                    WebhookKind::BusinessCapability,
-                    body.clone(),
-                );
-            }
-        }
-        true
-    }
-
-    /// Counts a send from `phone` to `user` at `now` against its portfolio's messaging limit:
-    /// a user outside their customer service window with `phone`, not reached by the
-    /// portfolio within 24 hours, counts; past the limit the send is refused with 131048
-    /// (Meta documents no code: see the module's documentation).
-    pub(crate) fn reach_user(
-        &self,
-        phone: &PhoneNumberConfig,
-        user: &str,
-        now: i64,
-    ) -> Result<(), MetaError> {
-        if self.in_service_window(&phone.phone_number_id, user, now) {
-            return Ok(());
-        }
-        let mut portfolios = self.portfolios.lock();
-        let business = portfolios.business_of(phone);
-        let tier = portfolios.tier(&business);
-        let reach = portfolios.reach.entry(business.clone()).or_default();
-        if reach.admit(user, now, tier.max_users()) {
-            return Ok(());
-        }
-        Err(limit_reached(&business, tier))
-    }
-}
-
-/// The simulator's answer to a send past the portfolio's messaging limit (Meta documents
-/// none): 131048, HTTP 400.
-fn limit_reached(business_id: &str, tier: MessagingLimit) -> MetaError {
-    let max = tier.max_users().unwrap_or_default();
-    MetaError::new(
-        codes::SPAM_RATE_LIMIT,
-        Some(format!(
-            "Message failed to send because the business portfolio {business_id} reached its messaging limit ({tier}: {max} unique users outside the customer service window in a moving 24 hours)."
-        )),
-    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn tiers_parse_and_print() {

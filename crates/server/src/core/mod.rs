@@ -16,6 +16,7 @@ pub mod endpoints;
 pub mod error;
 pub mod events;
 pub mod messages;
+pub mod replicas;
 pub mod sessions;
 pub mod templates;
 
@@ -67,9 +68,9 @@ pub struct Inner {
     /// This process among the replicas sharing the database: the holder of its leases.
     pub replica_id: String,
     /// Whether this replica holds the leader lease (the jobs that must run once).
-    pub leadership: crate::leader::Leadership,
-    /// Notices for the other replicas ([`crate::notices`]).
-    pub publisher: crate::notices::Publisher,
+    pub leadership: replicas::Leadership,
+    /// Notices for the other replicas ([`replicas`]).
+    pub publisher: replicas::Publisher,
     /// Wakes the sender when a send is queued: the channel's worker, or the supervisor.
     pub sender_wakes: SenderWakes,
     /// Wakes the webhook processor when a payload is stored.
@@ -156,8 +157,8 @@ impl Core {
             apps: TtlCache::new(Duration::from_secs(60)),
             templates: TtlCache::new(Duration::from_secs(30)),
             replica_id: openbsp_domain::ids::new_id(openbsp_domain::ids::prefix::REPLICA),
-            leadership: crate::leader::Leadership::default(),
-            publisher: crate::notices::Publisher::new(replicas_hear),
+            leadership: replicas::Leadership::default(),
+            publisher: replicas::Publisher::new(replicas_hear),
             sender_wakes: SenderWakes::default(),
             inbox_wake: Notify::new(),
             session_wake: Notify::new(),
@@ -270,10 +271,9 @@ impl Core {
             Some(tx) => {
                 let _ = tx.send(outcome);
             }
-            None => self.publisher.publish(crate::notices::Notice::Outcome(
-                message_id.to_string(),
-                outcome,
-            )),
+            None => self
+                .publisher
+                .publish(replicas::Notice::Outcome(message_id.to_string(), outcome)),
         }
     }
 
@@ -289,6 +289,6 @@ impl Core {
     pub fn wake_sender(&self, channel_id: &str) {
         self.sender_wakes.wake(channel_id);
         self.publisher
-            .publish(crate::notices::Notice::Send(channel_id.to_string()));
+            .publish(replicas::Notice::Send(channel_id.to_string()));
     }
 }
