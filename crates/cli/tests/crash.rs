@@ -274,6 +274,25 @@ async fn accept_spread(
     accepted
 }
 
+/// Every message of `accepted` (gateway ids) is among what Meta `received` exactly once, and
+/// nothing else is.
+fn assert_sent_once(received: &[openbsp_simulator::ReceivedMessage], accepted: &[String]) {
+    let mut ids: Vec<&str> = received
+        .iter()
+        .map(|m| m.body["biz_opaque_callback_data"].as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    let dups: Vec<_> = ids
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    assert!(dups.is_empty(), "sent twice: {dups:?}");
+    let mut want: Vec<&str> = accepted.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    assert_eq!(ids, want, "every accepted message sent exactly once");
+}
+
 /// Three `openbsp serve` processes on one PostgreSQL database (replicas are a PostgreSQL
 /// deployment: SQLite is one process), the simulator as Meta allowing 500 msg/s while the
 /// channel is at 20. Sends are accepted through all three; the replica sending for the channel
@@ -336,24 +355,7 @@ async fn three_replicas_one_killed_send_each_message_once_at_the_channels_rate()
     // Give a late duplicate the time to show.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let received = sim.received(PNID);
-    let mut ids: Vec<String> = received
-        .iter()
-        .map(|m| {
-            m.body["biz_opaque_callback_data"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    ids.sort();
-    let dups: Vec<_> = ids
-        .windows(2)
-        .filter(|w| w[0] == w[1])
-        .map(|w| w[0].clone())
-        .collect();
-    assert!(dups.is_empty(), "sent twice: {dups:?}");
-    accepted.sort();
-    assert_eq!(ids, accepted, "every accepted message sent exactly once");
+    assert_sent_once(&received, &accepted);
     // The channel's rate at Meta, per second.
     let first = received.iter().map(|m| m.received_at_ms).min().unwrap();
     let mut per_second = std::collections::BTreeMap::<i64, u32>::new();
@@ -406,28 +408,7 @@ async fn sigkill_loses_nothing_and_sends_nothing_twice(b: Backend) {
     // when the kill comes: accepting them one by one on a slow machine took longer than the
     // sender needed to send them all, and the kill then tested nothing.
     let total = 200;
-    let mut accepted = Vec::new();
-    let indices: Vec<usize> = (0..total).collect();
-    for batch in indices.chunks(20) {
-        let mut posts = tokio::task::JoinSet::new();
-        for &i in batch {
-            let (http, base, api_key) = (http.clone(), base.clone(), api_key.clone());
-            posts.spawn(async move {
-                let r = http
-                    .post(format!("{base}/v1/messages"))
-                    .bearer_auth(&api_key)
-                    // Templates: they go out whether or not the user wrote first.
-                    .json(&json!({"channel": PNID, "to": format!("{USER_PREFIX}{i:05}"), "type": "template", "template": {"name": "crash_test", "language": {"code": "en"}}}))
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(r.status(), 202);
-                let v: Value = r.json().await.unwrap();
-                v["id"].as_str().unwrap().to_string()
-            });
-        }
-        accepted.extend(posts.join_all().await);
-    }
+    let accepted = accept_spread(&http, std::slice::from_ref(&base), &api_key, 0, total).await;
     // Let some go out, then kill it mid-stream.
     let start = Instant::now();
     while sim.received(PNID).len() < 40 && start.elapsed() < Duration::from_secs(20) {
@@ -472,28 +453,10 @@ async fn sigkill_loses_nothing_and_sends_nothing_twice(b: Backend) {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let received = sim.received(PNID);
-    let mut ids: Vec<String> = received
-        .iter()
-        .map(|m| {
-            m.body["biz_opaque_callback_data"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
-    ids.sort();
-    let mut want = accepted.clone();
-    want.sort();
-    let dups: Vec<_> = ids
-        .windows(2)
-        .filter(|w| w[0] == w[1])
-        .map(|w| w[0].clone())
-        .collect();
-    assert!(dups.is_empty(), "sent twice: {dups:?}");
-    assert_eq!(ids, want, "every accepted message sent exactly once");
+    assert_sent_once(&received, &accepted);
     eprintln!(
         "{b:?}: {total} accepted, {at_kill} sent before SIGKILL, all {} sent exactly once after restart",
-        ids.len()
+        received.len()
     );
     sim.shutdown().await;
 }

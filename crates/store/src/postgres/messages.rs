@@ -174,27 +174,23 @@ impl PgStore {
                         .unwrap_or_default();
                     match crate::policy::plan(&conversation, check, item.priority, m.created_at) {
                         Ok(plan) => {
-                            if let Some(r) = &plan.reach {
-                                let wanted = [(
-                                    m.tenant_id.as_str(),
-                                    r.portfolio.as_str(),
-                                    m.recipient.as_str(),
-                                )];
-                                let mut ledger = Ledger::read(c, &wanted, m.created_at).await?;
-                                let decision = ledger.decide(
-                                    &m.tenant_id,
-                                    &r.portfolio,
-                                    &m.recipient,
-                                    r.limit,
-                                    m.created_at,
-                                );
-                                match crate::policy::reach_outcome(decision, r.limit, plan.priority)
-                                {
-                                    Ok(wait) => item.reach_wait = wait,
-                                    Err(refusal) => return Ok((Err(refusal), false)),
+                            // As the batch does: locked and counted only under a known limit.
+                            let mut ledger = match &plan.reach {
+                                Some(r) if r.limit.is_some() => {
+                                    let wanted = [(
+                                        m.tenant_id.as_str(),
+                                        r.portfolio.as_str(),
+                                        m.recipient.as_str(),
+                                    )];
+                                    Ledger::read(c, &wanted, m.created_at).await?
                                 }
-                                ledger.write(c).await?;
+                                _ => Ledger::default(),
+                            };
+                            match ledger.judge(&item, &plan) {
+                                Ok(wait) => item.reach_wait = wait,
+                                Err(refusal) => return Ok((Err(refusal), false)),
                             }
+                            ledger.write(c).await?;
                             item.session = plan.session;
                             item.open_fep_until = plan.open_fep_until;
                             item.priority = plan.priority;

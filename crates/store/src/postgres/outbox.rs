@@ -64,7 +64,7 @@ impl OutboxStore for PgStore {
             "UPDATE outbox SET state = 'inflight', claimed_at = $2, claim_term = $4
              WHERE message_id IN (
                 SELECT message_id FROM outbox
-                WHERE channel_id = $1 AND state = 'pending' AND next_attempt_at <= $2
+                WHERE channel_id = $1 AND state = 'pending' AND next_attempt_at <= $2 AND NOT awaits_reach
                 ORDER BY priority, next_attempt_at, message_id LIMIT $3
                 FOR UPDATE SKIP LOCKED)
              AND EXISTS (SELECT 1 FROM leases WHERE name = $5 AND term = $4 AND expires_at > $2)

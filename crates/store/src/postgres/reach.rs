@@ -8,8 +8,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use sqlx::PgConnection;
 
 use super::conn::DbResult;
+use openbsp_domain::windows::Refusal;
+
 use crate::error::StoreResult;
-use crate::policy::{ReachDecision, ReachWindow, decide_reach};
+use crate::model::NewOutbound;
+use crate::policy::{ReachDecision, ReachWindow, SendPlan, decide_reach};
 use openbsp_domain::limits::{Counting, REACH_WINDOW_MS};
 
 /// (tenant, portfolio)
@@ -116,6 +119,27 @@ impl Ledger {
         let at = self.taken.entry(key).or_insert(now);
         *at = (*at).max(now);
         decision
+    }
+
+    /// What the limit says of `new`, planned as `plan`: `Ok(None)` goes now, `Ok(Some(until))`
+    /// waits (bulk), `Err` is refused ([`crate::policy::reach_outcome`]).
+    pub(in crate::postgres) fn judge(
+        &mut self,
+        new: &NewOutbound,
+        plan: &SendPlan,
+    ) -> Result<Option<i64>, Refusal> {
+        let Some(r) = &plan.reach else {
+            return Ok(None);
+        };
+        let m = &new.message;
+        let decision = self.decide(
+            &m.tenant_id,
+            &r.portfolio,
+            &m.recipient,
+            r.limit,
+            m.created_at,
+        );
+        crate::policy::reach_outcome(decision, r.limit, plan.priority)
     }
 
     /// Stores what was taken (a user reached again counts from the latest time).

@@ -161,21 +161,11 @@ pub(in crate::postgres) async fn enqueue_set(
             let conversation = conversations.remove(&i).unwrap_or_default();
             match crate::policy::plan(&conversation, check, new.priority, new.message.created_at) {
                 Ok(plan) => {
-                    if let Some(r) = &plan.reach {
-                        let m = &new.message;
-                        let decision = ledger.decide(
-                            &m.tenant_id,
-                            &r.portfolio,
-                            &m.recipient,
-                            r.limit,
-                            m.created_at,
-                        );
-                        match crate::policy::reach_outcome(decision, r.limit, plan.priority) {
-                            Ok(wait) => new.reach_wait = wait,
-                            Err(refusal) => {
-                                plans.push(Plan::Refused(refusal));
-                                continue;
-                            }
+                    match ledger.judge(new, &plan) {
+                        Ok(wait) => new.reach_wait = wait,
+                        Err(refusal) => {
+                            plans.push(Plan::Refused(refusal));
+                            continue;
                         }
                     }
                     new.session = plan.session;
