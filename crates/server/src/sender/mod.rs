@@ -5,7 +5,7 @@
 //! **Exactly once.** A channel's worker runs only while this replica holds the channel's sender
 //! lease (`sender:<channel id>`, renewed by the supervisor every third of `lease_ttl`). Sends
 //! are claimed under the holding's term just before they are posted — no more than the worker
-//! can post in the next quarter of a second — and only that term may record their outcome. A
+//! can post in the next half second — and only that term may record their outcome. A
 //! send is in flight for as long as its holding is live, however long Meta takes to answer; once
 //! the holding is gone (the replica died, or lost the lease), its sends in flight are orphans:
 //! their outcome is unknown, so they are put back with a delay of `reconcile_grace`, during
@@ -200,17 +200,17 @@ async fn start_workers(
         }
         let (valid, holding) = watch::channel(Some(asked + valid_for(cfg.lease_ttl)));
         tracing::debug!(channel.id = %ch, term = lease.term, "sending for the channel");
-        handles.push(tokio::spawn(worker::run(
-            state.clone(),
-            client.clone(),
-            ch.clone(),
-            lease.clone(),
+        handles.push(tokio::spawn(worker::run(worker::Assignment {
+            state: state.clone(),
+            client: client.clone(),
+            channel_id: ch.clone(),
+            lease: lease.clone(),
             holding,
-            pairs.entry(ch.clone()).or_default().clone(),
-            results.clone(),
-            exited.clone(),
-            shutdown.clone(),
-        )));
+            pairs: pairs.entry(ch.clone()).or_default().clone(),
+            results: results.clone(),
+            exited: exited.clone(),
+            shutdown: shutdown.clone(),
+        })));
         running.insert(ch, Running { lease, valid });
     }
 }

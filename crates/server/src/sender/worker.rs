@@ -1,10 +1,12 @@
-//! One channel's worker, while this replica holds the channel's sender lease: claim due sends
-//! just before they can be posted, pace them with a token bucket at the channel's throughput,
-//! post them, and pass each outcome to the recorder. Idle, it waits for the wake of a new send
-//! (or the poll), not for the supervisor.
+//! One channel's worker, while this replica holds the channel's sender lease: a claimer keeps
+//! the next quarter second's sends claimed and ready (so that the claim's own round trip never
+//! costs the pace), a poster paces them with a token bucket at the channel's throughput, posts
+//! them, and passes each outcome to the recorder. Idle, the claimer waits for the wake of a new
+//! send (or the poll), not for the supervisor.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use governor::{Quota, RateLimiter};
@@ -12,7 +14,7 @@ use openbsp_domain::backoff::retry_delay_ms;
 use openbsp_store::{Channel, Lease, OutboxItem, SendResult};
 use openbsp_wire::error::codes;
 use openbsp_wire::{MetaError, RetryClass};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use super::recorder::{Recorded, ToRecorder};
@@ -92,11 +94,11 @@ impl Pace {
 
 /// The token bucket that paces a channel at `limit` messages per second so that no window of
 /// one second ever holds more than `limit` sends (Meta counts per second, and its own bucket
-/// may be drained when a worker starts full): a burst of a fiftieth of a second's worth (so
+/// may be drained when a worker starts full): a burst of a hundredth of a second's worth (so
 /// that timer granularity does not cost throughput at 1,000 msg/s), and a rate lowered by as
 /// much (`rate + burst − 1 = limit`), which keeps the mean within 2 % of the limit.
 pub(super) fn pacing(limit: NonZeroU32) -> Quota {
-    let burst = (limit.get() / 50).max(1);
+    let burst = (limit.get() / 100).max(1);
     let rate = NonZeroU32::new(limit.get() - burst + 1).unwrap_or(NonZeroU32::MIN);
     let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
     Quota::per_second(rate).allow_burst(burst)
@@ -107,74 +109,174 @@ fn sure(holding: &Holding) -> bool {
     holding.borrow().is_some_and(|until| Instant::now() < until)
 }
 
-/// Runs the worker of `channel_id` under `lease` until it runs out of work, loses the lease or
+/// What a channel's worker is handed by the supervisor.
+pub(super) struct Assignment {
+    pub state: Core,
+    pub client: Arc<dyn GraphClient>,
+    pub channel_id: String,
+    pub lease: Lease,
+    pub holding: Holding,
+    pub pairs: Pairs,
+    pub results: mpsc::Sender<ToRecorder>,
+    pub exited: mpsc::UnboundedSender<String>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// Runs the worker of a channel under its lease until it runs out of work, loses the lease or
 /// the gateway stops; then gives the lease up (once its outcomes are recorded) and says so.
-// The worker's parts are handed over one by one (a struct for them is planned with the
-// replica work); clippy's argument count is allowed here for that.
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn run(
-    state: Core,
-    client: Arc<dyn GraphClient>,
-    channel_id: String,
-    lease: Lease,
-    holding: Holding,
-    pairs: Pairs,
-    results: mpsc::Sender<ToRecorder>,
-    exited: mpsc::UnboundedSender<String>,
-    shutdown: watch::Receiver<bool>,
-) {
-    let wake = state.sender_wakes.register(&channel_id);
-    if let Some((channel, token)) = load(&state, &channel_id).await {
-        work(
-            &state, client, channel, token, &lease, holding, pairs, &results, &wake, shutdown,
-        )
-        .await;
+pub(super) async fn run(job: Assignment) {
+    let state = &job.state;
+    let wake = state.sender_wakes.register(&job.channel_id);
+    if let Some((channel, token)) = load(state, &job.channel_id).await {
+        work(&job, channel, token, &wake).await;
     }
-    state.sender_wakes.unregister(&channel_id);
+    state.sender_wakes.unregister(&job.channel_id);
     // Outcomes first, lease after: the next holder must find them recorded, not orphaned.
     let (done, flushed) = oneshot::channel();
-    if results.send(ToRecorder::Flush(done)).await.is_ok() {
+    if job.results.send(ToRecorder::Flush(done)).await.is_ok() {
         let _ = flushed.await;
     }
     if let Err(e) = state
         .store
-        .release_lease(&lease.name, &state.replica_id, lease.term, state.now())
+        .release_lease(
+            &job.lease.name,
+            &state.replica_id,
+            job.lease.term,
+            state.now(),
+        )
         .await
     {
-        tracing::warn!(channel.id = %channel_id, error = %e, "could not give the channel's sender lease up (it lapses)");
+        tracing::warn!(channel.id = %job.channel_id, error = %e, "could not give the channel's sender lease up (it lapses)");
     }
-    let _ = exited.send(channel_id);
+    let _ = job.exited.send(job.channel_id.clone());
 }
 
-// The worker's parts are handed over one by one (a struct for them is planned with the
-// replica work); clippy's argument count is allowed here for that.
-#[allow(clippy::too_many_arguments)]
-async fn work(
-    state: &Core,
-    client: Arc<dyn GraphClient>,
-    channel: Channel,
-    token: String,
-    lease: &Lease,
-    mut holding: Holding,
-    pairs: Pairs,
-    results: &mpsc::Sender<ToRecorder>,
-    wake: &tokio::sync::Notify,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let rule = state.config.sender.pair_rule;
+/// The sends to claim at once at `rate` msg/s: a quarter second's worth.
+fn per_claim(rate: u32) -> usize {
+    (rate / CLAIM_AHEAD).clamp(1, 500) as usize
+}
+
+/// The worker proper: a claimer keeps a quarter second's worth of sends ready (claimed under
+/// the lease's term, in the queue's order) while the poster paces and posts them, so that the
+/// claim's round trip to the database is never lost from the pace.
+async fn work(job: &Assignment, channel: Channel, token: String, wake: &tokio::sync::Notify) {
+    let state = &job.state;
     // The number's throughput as Meta gives it, read when the sender starts for it.
     let channel = crate::core::channels::sync_throughput(state, &channel, &token)
         .await
         .unwrap_or(channel);
+    let pace = Arc::new(parking_lot::Mutex::new(Pace::default()));
+    let rate = AtomicU32::new(pace.lock().rate(channel.throughput_mps));
+    let (ready_tx, ready_rx) = mpsc::channel(2 * per_claim(u32::MAX));
+    let taken = tokio::sync::Notify::new();
+    let (stop_tx, stop) = watch::channel(false);
+    let channel_id = channel.id.clone();
+    let claimer = claim(job, &channel_id, wake, &rate, ready_tx, &taken, stop);
+    let poster = post(job, channel, token, pace, &rate, ready_rx, &taken, stop_tx);
+    tokio::join!(claimer, poster);
+}
+
+/// Claims due sends into `ready` whenever it holds no more than half a claim's worth, until
+/// the channel has had nothing to send for `IDLE_FOR`, the lease is not sure, the gateway stops
+/// or the poster says stop. Idle, it waits for the wake of a new send (or the poll).
+// The claimer's parts are the worker's, shared with the poster; clippy's count is allowed.
+#[allow(clippy::too_many_arguments)]
+async fn claim(
+    job: &Assignment,
+    channel_id: &str,
+    wake: &tokio::sync::Notify,
+    rate: &AtomicU32,
+    ready: mpsc::Sender<OutboxItem>,
+    taken: &tokio::sync::Notify,
+    mut stop: watch::Receiver<bool>,
+) {
+    let state = &job.state;
+    let (mut holding, mut shutdown) = (job.holding.clone(), job.shutdown.clone());
+    let mut idle_since = None::<Instant>;
+    loop {
+        if *stop.borrow() || *shutdown.borrow() || !sure(&holding) {
+            return;
+        }
+        let want = per_claim(rate.load(Ordering::Relaxed));
+        let queued = ready.max_capacity() - ready.capacity();
+        if queued > want / 2 {
+            tokio::select! {
+                _ = taken.notified() => {}
+                _ = stop.changed() => {}
+                _ = shutdown.changed() => {}
+                _ = holding.changed() => {}
+            }
+            continue;
+        }
+        let n = (want - queued).min(ready.capacity()).max(1) as u32;
+        let items = match state
+            .store
+            .claim_sends(channel_id, job.lease.term, state.now(), n)
+            .await
+        {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::warn!(channel.id = %channel_id, error = %e, "could not claim sends");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.changed() => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+        };
+        if items.is_empty() {
+            if queued == 0 && idle_since.get_or_insert_with(Instant::now).elapsed() >= IDLE_FOR {
+                return;
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = stop.changed() => {}
+                _ = shutdown.changed() => {}
+                _ = holding.changed() => {}
+                _ = tokio::time::sleep(state.config.sender.poll_interval) => {}
+            }
+            continue;
+        }
+        idle_since = None;
+        let now = state.now();
+        job.pairs.lock().retain(|_, b| !b.idle(now));
+        for item in items {
+            if let Err(mpsc::error::SendError(item)) = ready.send(item).await {
+                // The poster has stopped: what it will not post goes back.
+                unclaim(state, &job.results, item).await;
+            }
+        }
+    }
+}
+
+/// Takes the claimed sends in order, spaces each recipient's as Meta's pair rate limit
+/// requires, paces the channel with a token bucket at its throughput and posts them (each in
+/// a task of its own, at most one second's worth in flight). Follows the channel (a new token,
+/// a new throughput) and Meta's word on its pace; stops the claimer when the channel must stop.
+// The poster's parts are the worker's, shared with the claimer; clippy's count is allowed.
+#[allow(clippy::too_many_arguments)]
+async fn post(
+    job: &Assignment,
+    channel: Channel,
+    token: String,
+    pace: Arc<parking_lot::Mutex<Pace>>,
+    rate: &AtomicU32,
+    mut ready: mpsc::Receiver<OutboxItem>,
+    taken: &tokio::sync::Notify,
+    stop: watch::Sender<bool>,
+) {
+    let state = &job.state;
+    let rule = state.config.sender.pair_rule;
+    let mut shutdown = job.shutdown.clone();
     let slots = (channel.throughput_mps.max(1) as usize).clamp(MIN_IN_FLIGHT, MAX_IN_FLIGHT);
     let in_flight = Arc::new(Semaphore::new(slots));
-    let pace = Arc::new(parking_lot::Mutex::new(Pace::default()));
-    let mut rate = pace.lock().rate(channel.throughput_mps);
-    let mut limiter = RateLimiter::direct(pacing(NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN)));
+    let mut now_rate = rate.load(Ordering::Relaxed);
+    let mut limiter =
+        RateLimiter::direct(pacing(NonZeroU32::new(now_rate).unwrap_or(NonZeroU32::MIN)));
     let (mut channel, mut token) = (Arc::new(channel), Arc::<str>::from(token));
     let mut looked = Instant::now();
-    let mut idle_since = None::<Instant>;
-    'work: while !*shutdown.borrow() && sure(&holding) {
+    loop {
         let rejected = pace.lock().rejected.take();
         if let Some(error) = rejected {
             // The channel stops here; its sends wait, queued, for a new token.
@@ -187,8 +289,11 @@ async fn work(
         if let Some(until) = until {
             tokio::select! {
                 _ = tokio::time::sleep_until(until) => {}
-                _ = shutdown.changed() => continue,
+                _ = shutdown.changed() => {}
             }
+        }
+        if *shutdown.borrow() || !sure(&job.holding) {
+            break;
         }
         // The channel as it is now (Meta raised its throughput, its token was replaced).
         if looked.elapsed() >= CHANNEL_LOOK {
@@ -203,98 +308,69 @@ async fn work(
                 token = Arc::from(t);
             }
         }
-        let now_rate = pace.lock().rate(channel.throughput_mps);
-        if now_rate != rate {
-            rate = now_rate;
-            limiter = RateLimiter::direct(pacing(NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN)));
+        let r = pace.lock().rate(channel.throughput_mps);
+        if r != now_rate {
+            now_rate = r;
+            rate.store(r, Ordering::Relaxed);
+            limiter = RateLimiter::direct(pacing(NonZeroU32::new(r).unwrap_or(NonZeroU32::MIN)));
         }
-        let per_claim = (rate / CLAIM_AHEAD).clamp(1, 500) as usize;
-        // Claim only what can be posted soon: a free slot each, a quarter second's worth.
-        let first = tokio::select! {
-            p = in_flight.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
+        let item = tokio::select! {
+            item = ready.recv() => match item {
+                Some(item) => item,
+                // The claimer is done: nothing more to send for now.
+                None => break,
             },
             _ = shutdown.changed() => continue,
         };
-        let mut permits: Vec<OwnedSemaphorePermit> = vec![first];
-        while permits.len() < per_claim {
-            match in_flight.clone().try_acquire_owned() {
-                Ok(p) => permits.push(p),
-                Err(_) => break,
-            }
-        }
-        if !sure(&holding) {
-            break;
-        }
-        let items = match state
-            .store
-            .claim_sends(&channel.id, lease.term, state.now(), permits.len() as u32)
-            .await
-        {
-            Ok(items) => items,
-            Err(e) => {
-                tracing::warn!(channel.id = %channel.id, error = %e, "could not claim sends");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        if items.is_empty() {
-            drop(permits);
-            if idle_since.get_or_insert_with(Instant::now).elapsed() >= IDLE_FOR {
-                break;
-            }
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = shutdown.changed() => {}
-                _ = holding.changed() => {}
-                _ = tokio::time::sleep(state.config.sender.poll_interval) => {}
-            }
+        taken.notify_one();
+        // Spaced per recipient as Meta's pair rate limit requires: held back, not refused.
+        let held = recipient(&item).and_then(|to| {
+            let mut pairs = job.pairs.lock();
+            pairs
+                .entry(to.to_string())
+                .or_default()
+                .admit(rule, state.now())
+                .err()
+        });
+        if let Some(at) = held {
+            defer(&job.results, item, at).await;
             continue;
         }
-        idle_since = None;
-        let now = state.now();
-        pairs.lock().retain(|_, b| !b.idle(now));
-        let mut items = items.into_iter();
-        for (item, permit) in items.by_ref().zip(permits) {
-            // Spaced per recipient as Meta's pair rate limit requires: held back, not refused.
-            let held = recipient(&item).and_then(|to| {
-                let mut pairs = pairs.lock();
-                pairs
-                    .entry(to.to_string())
-                    .or_default()
-                    .admit(rule, state.now())
-                    .err()
-            });
-            if let Some(at) = held {
-                defer(results, item, at).await;
-                continue;
-            }
-            limiter.until_ready().await;
-            if !sure(&holding) {
-                // Not posted: put back (ours to put back only while the holding lasts).
-                unclaim(state, results, item).await;
-                for item in items.by_ref() {
-                    unclaim(state, results, item).await;
-                }
-                break 'work;
-            }
-            let (state, client, channel, token, results, pace, pairs) = (
-                state.clone(),
-                client.clone(),
-                channel.clone(),
-                token.clone(),
-                results.clone(),
-                pace.clone(),
-                pairs.clone(),
-            );
-            tokio::spawn(async move {
-                let outcome = client.send(&channel, &token, &item.payload).await;
-                let recorded = classify(&state, &channel, &item, outcome, &pace, &pairs);
-                let _ = results.send(ToRecorder::Result(recorded)).await;
-                drop(permit);
-            });
+        let permit = tokio::select! {
+            p = in_flight.clone().acquire_owned() => p.ok(),
+            _ = shutdown.changed() => None,
+        };
+        let Some(permit) = permit else {
+            unclaim(state, &job.results, item).await;
+            continue;
+        };
+        limiter.until_ready().await;
+        if !sure(&job.holding) {
+            // Not posted: put back (ours to put back only while the holding lasts).
+            unclaim(state, &job.results, item).await;
+            break;
         }
+        let (state, client, channel, token, results, pace, pairs) = (
+            state.clone(),
+            job.client.clone(),
+            channel.clone(),
+            token.clone(),
+            job.results.clone(),
+            pace.clone(),
+            job.pairs.clone(),
+        );
+        tokio::spawn(async move {
+            let outcome = client.send(&channel, &token, &item.payload).await;
+            let recorded = classify(&state, &channel, &item, outcome, &pace, &pairs);
+            let _ = results.send(ToRecorder::Result(recorded)).await;
+            drop(permit);
+        });
+    }
+    // The claimer stops; what it had claimed and this poster will not post goes back.
+    let _ = stop.send(true);
+    ready.close();
+    while let Some(item) = ready.recv().await {
+        unclaim(state, &job.results, item).await;
     }
     // Let sends already posted finish and be recorded.
     let _ = in_flight.acquire_many(slots as u32).await;
