@@ -59,6 +59,7 @@ pub async fn listen(state: Core, mut shutdown: watch::Receiver<bool>) {
                 Some(Notice::Send(ch)) => state.sender_wakes.wake(&ch),
                 Some(Notice::Outcome(id, outcome)) => state.deliver_outcome(&id, outcome),
                 Some(Notice::Inbox) => state.inbox_wake.notify_one(),
+                Some(Notice::Changed) => state.forget_cached(),
                 None => tracing::debug!(notice = %text, "a notice this version does not know"),
             },
             // Too many at once: some were dropped; every worker polls as well.
@@ -66,6 +67,8 @@ pub async fn listen(state: Core, mut shutdown: watch::Receiver<bool>) {
                 tracing::debug!(dropped = n, "notices came faster than they were heard");
                 state.inbox_wake.notify_one();
                 state.sender_wakes.supervisor().notify_one();
+                // A change may have been among them.
+                state.forget_cached();
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }

@@ -24,6 +24,68 @@ on_both_backends! {
     a_send_on_one_replica_wakes_the_sender_on_another => crate::a_send_on_one_replica_wakes_the_sender_on_another,
 }
 
+/// A channel changed through one replica is seen at once by another (a `changed` notice:
+/// `LISTEN/NOTIFY`), not when its cached copy expires 30 s later: Meta rotated the number's
+/// token, the operator gives the new one to the first replica, and the second's next call to
+/// Meta for that channel (a template list, through the Cloud API surface) already carries it.
+/// PostgreSQL only: replicas are a PostgreSQL deployment (SQLite is one process).
+#[tokio::test]
+async fn a_channel_changed_on_one_replica_is_seen_by_another_at_once() {
+    let app = spawn_app(Backend::Postgres).await;
+    let second = openbsp_server::Gateway::start(
+        openbsp_server::Config::for_tests(app.key.clone()),
+        app.store.clone(),
+    )
+    .await
+    .expect("a second replica starts");
+    // A template created through the second replica: a call to Meta with the channel's token.
+    let create = |name: &'static str| {
+        let (http, key, base) = (app.http.clone(), app.api_key.clone(), second.url());
+        async move {
+            let r = http
+                .post(format!("{base}/v23.0/{PNID}/message_templates"))
+                .bearer_auth(key)
+                .json(&json!({"name": name, "language": "en_US", "category": "UTILITY",
+                              "components": [{"type": "BODY", "text": "Your order is on its way."}]}))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    // The second replica has the channel (and its token) cached.
+    let (status, body) = create("cache_before").await;
+    assert_eq!(status, 200, "{body}");
+    let mut rotated = app.sim.phone_number(PNID).unwrap();
+    rotated.access_token = "rotated-token".into();
+    app.sim.add_phone_number(rotated);
+    let (status, body) = create("cache_stale").await;
+    assert_ne!(status, 200, "Meta refuses the old token: {body}");
+    let r = app
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/v1/channels/{}", app.channel.id),
+            &app.admin_key,
+            Some(&json!({"access_token": "rotated-token"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    // The notice crosses in milliseconds; the cache would have held the old token for 30 s.
+    let start = std::time::Instant::now();
+    loop {
+        let (status, body) = create("cache_after").await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "the second replica still calls Meta with the old token: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    second.shutdown().await;
+}
+
 async fn tier(app: &TestApp) -> Option<String> {
     app.store
         .get_channel(&app.channel.id)

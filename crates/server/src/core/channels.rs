@@ -27,7 +27,7 @@ pub async fn pause(
         tracing::error!(channel.id = %channel.id, code = error.code, "Meta rejected the channel's credentials: its sender stops until its access token is replaced");
         metrics::counter!("openbsp_channels_paused_total").increment(1);
     }
-    core.channels.clear();
+    core.invalidate();
     Ok(())
 }
 
@@ -54,7 +54,7 @@ async fn set_throughput(core: &Core, channel: &Channel, mps: u32) -> CoreResult<
     changed.throughput_mps = mps;
     changed.updated_at = core.now();
     core.store.update_channel(&changed).await?;
-    core.channels.clear();
+    core.invalidate();
     tracing::info!(channel.id = %channel.id, from = channel.throughput_mps, to = mps, "the channel's throughput follows Meta");
     Ok(changed)
 }
@@ -76,7 +76,7 @@ pub async fn set_tier(core: &Core, channel: &Channel, tier: &str) -> CoreResult<
         )
         .await?;
     if changed > 0 {
-        core.channels.clear();
+        core.invalidate();
         tracing::info!(channel.id = %channel.id, portfolio = channel.portfolio(), tier, "the portfolio's messaging limit follows Meta");
     }
     Ok(changed > 0)

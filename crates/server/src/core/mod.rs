@@ -255,8 +255,15 @@ impl Core {
         Ok(found)
     }
 
-    /// Forgets cached channels and apps (after an admin change).
+    /// Forgets cached channels, apps, keys and templates after a change made here, and tells
+    /// the other replicas to (without the notice they would see it when their copies expire).
     pub fn invalidate(&self) {
+        self.forget_cached();
+        self.publisher.publish(replicas::Notice::Changed);
+    }
+
+    /// Forgets cached channels, apps, keys and templates (another replica changed one).
+    pub fn forget_cached(&self) {
         self.channels.clear();
         self.apps.clear();
         self.keys.clear();

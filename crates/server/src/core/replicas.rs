@@ -37,6 +37,9 @@ pub enum Notice {
     Outcome(String, SendOutcome),
     /// A payload from Meta was stored.
     Inbox,
+    /// Tenants' settings changed (a channel, an app, a key, a template): cached copies are
+    /// stale.
+    Changed,
 }
 
 impl Notice {
@@ -47,6 +50,7 @@ impl Notice {
             Notice::Outcome(id, SendOutcome::Accepted(wamid)) => format!("sent:{id}:{wamid}"),
             Notice::Outcome(id, SendOutcome::Failed(err)) => format!("failed:{id}:{err}"),
             Notice::Inbox => "inbox".to_string(),
+            Notice::Changed => "changed".to_string(),
         }
     }
 
@@ -70,6 +74,7 @@ impl Notice {
                 ))
             }
             "inbox" => Some(Notice::Inbox),
+            "changed" => Some(Notice::Changed),
             _ => None,
         }
     }
@@ -125,6 +130,7 @@ mod tests {
                 SendOutcome::Failed(serde_json::json!({"code": 131026, "message": "a:b"})),
             ),
             Notice::Inbox,
+            Notice::Changed,
         ] {
             assert_eq!(Notice::decode(&n.encode()), Some(n));
         }

@@ -207,7 +207,7 @@ pub async fn create(
         }
         Err(e) => return Err(e.into()),
     };
-    core.templates.clear();
+    core.invalidate();
     metrics::counter!("openbsp_templates_created_total").increment(1);
     Ok(t)
 }
@@ -367,7 +367,7 @@ pub async fn edit(
             what: t.id.clone(),
             id: t.id.clone(),
         })?;
-    core.templates.clear();
+    core.invalidate();
     Ok(edited)
 }
 
@@ -424,7 +424,7 @@ pub async fn delete(
             core.now(),
         )
         .await?;
-    core.templates.clear();
+    core.invalidate();
     Ok(deleted)
 }
 
@@ -574,7 +574,7 @@ pub async fn sync(
             cursor = known.last().map(|t| t.id.clone());
         }
     }
-    core.templates.clear();
+    core.invalidate();
     Ok(report)
 }
 

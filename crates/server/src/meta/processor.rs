@@ -621,7 +621,7 @@ async fn apply_template_change(
     metrics::counter!("openbsp_template_updates_total", "field" => field.to_string()).increment(1);
     let result = state.store.apply_template_update(&update).await;
     // A category may have changed: sends must see it at once.
-    state.templates.clear();
+    state.invalidate();
     match result {
         Ok(_) | Err(openbsp_store::StoreError::Conflict(_)) => Ok(()),
         Err(e) => Err(e),
@@ -650,7 +650,7 @@ async fn refresh_template(
         // asks Meta again.
         tracing::warn!(inbox.id = %item.id, template = name, error = ?e, "could not read the edited template from Meta");
     }
-    state.templates.clear();
+    state.invalidate();
 }
 
 /// The status a template has after a `message_template_status_update` event (reference
