@@ -92,16 +92,37 @@ impl Pace {
     }
 }
 
-/// The token bucket that paces a channel at `limit` messages per second so that no window of
-/// one second ever holds more than `limit` sends (Meta counts per second, and its own bucket
-/// may be drained when a worker starts full): a burst of a hundredth of a second's worth (so
-/// that timer granularity does not cost throughput at 1,000 msg/s), and a rate lowered by as
-/// much (`rate + burst − 1 = limit`), which keeps the mean within 2 % of the limit.
-pub(super) fn pacing(limit: NonZeroU32) -> Quota {
-    let burst = (limit.get() / 100).max(1);
-    let rate = NonZeroU32::new(limit.get() - burst + 1).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
-    Quota::per_second(rate).allow_burst(burst)
+/// How late a timer may wake without costing the pace (tokio's timers are milliseconds).
+const PACING_TOLERANCE: Duration = Duration::from_millis(2);
+/// The bucket counts in cells of about this long, so that its tolerance can be a fraction of
+/// one send's period.
+const PACING_CELL: Duration = Duration::from_micros(250);
+
+/// The token bucket that paces a channel at `limit` messages per second: a GCRA whose sends
+/// are `period = (1 s + tolerance) / limit` apart, each allowed up to `tolerance` early. Two
+/// sends `n` apart are then at least `n × period − tolerance` apart, so no window of one
+/// second ever holds more than `limit` (Meta counts per second, and its own bucket may be
+/// drained when a worker starts full), while a timer waking a millisecond late costs nothing
+/// (without the tolerance each late wake is lost: 12.5 ms became 13 ms, 4 % of 80 msg/s) and
+/// the mean stays within 0.2 % of the limit. A send takes `cells` of the bucket.
+pub(super) struct Pacing {
+    pub quota: Quota,
+    pub cells: NonZeroU32,
+}
+
+pub(super) fn pacing(limit: NonZeroU32) -> Pacing {
+    let period = (Duration::from_secs(1) + PACING_TOLERANCE).as_nanos() / u128::from(limit.get());
+    let cells = (period / PACING_CELL.as_nanos()).max(1);
+    // Rounded up: the cells of one send never add up to less than its period.
+    let cell = period.div_ceil(cells);
+    let spare = PACING_TOLERANCE.as_nanos() / cell;
+    let burst = u32::try_from(cells + spare).unwrap_or(u32::MAX);
+    let cells =
+        NonZeroU32::new(u32::try_from(cells).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
+    let quota = Quota::with_period(Duration::from_nanos(cell as u64))
+        .expect("a cell of a send's period is never zero")
+        .allow_burst(NonZeroU32::new(burst).unwrap_or(cells));
+    Pacing { quota, cells }
 }
 
 /// Whether the lease is surely still held.
@@ -272,8 +293,8 @@ async fn post(
     let slots = (channel.throughput_mps.max(1) as usize).clamp(MIN_IN_FLIGHT, MAX_IN_FLIGHT);
     let in_flight = Arc::new(Semaphore::new(slots));
     let mut now_rate = rate.load(Ordering::Relaxed);
-    let mut limiter =
-        RateLimiter::direct(pacing(NonZeroU32::new(now_rate).unwrap_or(NonZeroU32::MIN)));
+    let mut paced = pacing(NonZeroU32::new(now_rate).unwrap_or(NonZeroU32::MIN));
+    let mut limiter = RateLimiter::direct(paced.quota);
     let (mut channel, mut token) = (Arc::new(channel), Arc::<str>::from(token));
     let mut looked = Instant::now();
     loop {
@@ -312,7 +333,8 @@ async fn post(
         if r != now_rate {
             now_rate = r;
             rate.store(r, Ordering::Relaxed);
-            limiter = RateLimiter::direct(pacing(NonZeroU32::new(r).unwrap_or(NonZeroU32::MIN)));
+            paced = pacing(NonZeroU32::new(r).unwrap_or(NonZeroU32::MIN));
+            limiter = RateLimiter::direct(paced.quota);
         }
         let item = tokio::select! {
             item = ready.recv() => match item {
@@ -344,7 +366,8 @@ async fn post(
             unclaim(state, &job.results, item).await;
             continue;
         };
-        limiter.until_ready().await;
+        // A send's cells never exceed the bucket (its burst holds them and the tolerance).
+        let _ = limiter.until_n_ready(paced.cells).await;
         if !sure(&job.holding) {
             // Not posted: put back (ours to put back only while the holding lasts).
             unclaim(state, &job.results, item).await;
@@ -619,41 +642,44 @@ mod tests {
         assert_eq!(p.rate(1), 1);
     }
 
+    /// Sends as fast as the bucket allows for 5 s, the clock stepping 0.1 ms, then 1 ms (a
+    /// timer that wakes late, as tokio's millisecond timers do): no one-second window ever
+    /// holds more than the limit, and the mean is within 0.5 % of it.
     #[test]
     fn pacing_never_exceeds_the_limit_in_any_second_and_keeps_close_to_it() {
         for limit in [1u32, 20, 80, 250, 1_000] {
-            let clock = FakeRelativeClock::default();
-            let limiter = RateLimiter::direct_with_clock(
-                pacing(NonZeroU32::new(limit).unwrap()),
-                clock.clone(),
-            );
-            let (step, mut t) = (Duration::from_micros(100), Duration::ZERO);
-            let mut sent: Vec<Duration> = Vec::new();
-            while t < Duration::from_secs(5) {
-                while limiter.check().is_ok() {
-                    sent.push(t);
+            for step in [Duration::from_micros(100), Duration::from_millis(1)] {
+                let clock = FakeRelativeClock::default();
+                let paced = pacing(NonZeroU32::new(limit).unwrap());
+                let limiter = RateLimiter::direct_with_clock(paced.quota, clock.clone());
+                let mut t = Duration::ZERO;
+                let mut sent: Vec<Duration> = Vec::new();
+                while t < Duration::from_secs(5) {
+                    while limiter.check_n(paced.cells).unwrap().is_ok() {
+                        sent.push(t);
+                    }
+                    clock.advance(step);
+                    t += step;
                 }
-                clock.advance(step);
-                t += step;
-            }
-            // Every window [t, t + 1 s) that starts at a send.
-            let mut j = 0;
-            for i in 0..sent.len() {
-                while j < sent.len() && sent[j] < sent[i] + Duration::from_secs(1) {
-                    j += 1;
+                // Every window [t, t + 1 s) that starts at a send.
+                let mut j = 0;
+                for i in 0..sent.len() {
+                    while j < sent.len() && sent[j] < sent[i] + Duration::from_secs(1) {
+                        j += 1;
+                    }
+                    assert!(
+                        j - i <= limit as usize,
+                        "{limit}/s, steps of {step:?}: {} sends in the second from {:?}",
+                        j - i,
+                        sent[i]
+                    );
                 }
+                let mean = sent.len() as f64 / 5.0;
                 assert!(
-                    j - i <= limit as usize,
-                    "{limit}/s: {} sends in the second from {:?}",
-                    j - i,
-                    sent[i]
+                    mean >= 0.995 * f64::from(limit) - 0.2,
+                    "{limit}/s, steps of {step:?}: mean {mean}"
                 );
             }
-            let mean = sent.len() as f64 / 5.0;
-            assert!(
-                mean >= 0.98 * f64::from(limit) - 1.0,
-                "{limit}/s: mean {mean}"
-            );
         }
     }
 }
