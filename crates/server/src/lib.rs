@@ -65,6 +65,8 @@ impl Gateway {
         store: Arc<dyn openbsp_store::Store>,
         clock: Arc<dyn openbsp_domain::Clock>,
     ) -> anyhow::Result<Gateway> {
+        // Before the first request, which would otherwise wait a quarter second for it.
+        tokio::task::spawn_blocking(openbsp_wire::send::load_phone_metadata).await?;
         let listener = TcpListener::bind(config.listen).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {} (OPENBSP_LISTEN): {e}", config.listen)
         })?;

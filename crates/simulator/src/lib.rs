@@ -142,6 +142,9 @@ impl Simulator {
         config: SimulatorConfig,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<SimulatorHandle> {
+        // Before the first request: the time Meta records for the first sends must be when
+        // they came, not when the metadata had loaded.
+        tokio::task::spawn_blocking(openbsp_wire::send::load_phone_metadata).await?;
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let state = SimState::with_clock(config, clock)?;

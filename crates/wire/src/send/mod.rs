@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::error::MetaError;
 use crate::limits;
 pub use kinds::MediaKind;
-pub use phone::{ParseContext, normalize_phone_in};
+pub use phone::{ParseContext, load_phone_metadata, normalize_phone_in};
 pub use read::{Outgoing, ReadReceipt, parse_outgoing, parse_outgoing_in};
 
 /// Whether the request arrived on the Graph-compatible surface (where Meta's envelope fields

@@ -105,6 +105,13 @@ fn length_error(input: &str) -> MetaError {
     ))
 }
 
+/// Loads libphonenumber's metadata now (about a quarter of a second, once per process) rather
+/// than on the first number read: that first send would wait for it, and so would every request
+/// that arrives meanwhile (they then all go through within a millisecond of each other).
+pub fn load_phone_metadata() {
+    let _ = &*DATABASE;
+}
+
 fn wa_id_of(n: &phonenumber::PhoneNumber) -> String {
     format!("{}{}", n.code().value(), n.national())
 }
