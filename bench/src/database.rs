@@ -244,6 +244,111 @@ impl BenchDb {
         }
     }
 
+    /// `(rows, unprocessed)` of `webhook_inbox`: Meta's payloads stored, and those the
+    /// processor has not marked processed yet.
+    pub async fn inbox_counts(&self) -> Result<(i64, i64)> {
+        const SQL: &str = "SELECT count(*), count(*) - count(processed_at) FROM webhook_inbox";
+        match self {
+            BenchDb::Sqlite { path, .. } => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || -> Result<(i64, i64)> {
+                    let conn = rusqlite::Connection::open_with_flags(
+                        &path,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                    )
+                    .with_context(|| format!("opening {}", path.display()))?;
+                    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+                    conn.query_row(SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .context("counting rows in webhook_inbox (SQLite)")
+                })
+                .await?
+            }
+            BenchDb::Postgres { url, .. } => {
+                let mut conn = sqlx::PgConnection::connect(url)
+                    .await
+                    .with_context(|| format!("connecting to {}", redact(url)))?;
+                let counts: (i64, i64) = sqlx::query_as(SQL)
+                    .fetch_one(&mut conn)
+                    .await
+                    .context("counting rows in webhook_inbox (PostgreSQL)")?;
+                let _ = conn.close().await;
+                Ok(counts)
+            }
+        }
+    }
+
+    /// `(received_at, processed_at)` of every row of `webhook_inbox` (Unix ms).
+    pub async fn inbox_times(&self) -> Result<Vec<(i64, Option<i64>)>> {
+        const SQL: &str = "SELECT received_at, processed_at FROM webhook_inbox";
+        match self {
+            BenchDb::Sqlite { path, .. } => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || -> Result<Vec<(i64, Option<i64>)>> {
+                    let conn = rusqlite::Connection::open_with_flags(
+                        &path,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                    )
+                    .with_context(|| format!("opening {}", path.display()))?;
+                    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+                    let mut stmt = conn.prepare(SQL)?;
+                    let times = stmt
+                        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<rusqlite::Result<Vec<(i64, Option<i64>)>>>()
+                        .context("reading webhook_inbox (SQLite)")?;
+                    Ok(times)
+                })
+                .await?
+            }
+            BenchDb::Postgres { url, .. } => {
+                let mut conn = sqlx::PgConnection::connect(url)
+                    .await
+                    .with_context(|| format!("connecting to {}", redact(url)))?;
+                let times: Vec<(i64, Option<i64>)> = sqlx::query_as(SQL)
+                    .fetch_all(&mut conn)
+                    .await
+                    .context("reading webhook_inbox (PostgreSQL)")?;
+                let _ = conn.close().await;
+                Ok(times)
+            }
+        }
+    }
+
+    /// The `(label, count)` rows of `sql`, a query without parameters that both backends
+    /// read alike (a text column, then an integer one).
+    pub async fn labelled_counts(&self, sql: &'static str) -> Result<Vec<(String, i64)>> {
+        match self {
+            BenchDb::Sqlite { path, .. } => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || -> Result<Vec<(String, i64)>> {
+                    let conn = rusqlite::Connection::open_with_flags(
+                        &path,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                    )
+                    .with_context(|| format!("opening {}", path.display()))?;
+                    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+                    let mut stmt = conn.prepare(sql)?;
+                    let rows = stmt
+                        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<rusqlite::Result<Vec<(String, i64)>>>()
+                        .context("counting (SQLite)")?;
+                    Ok(rows)
+                })
+                .await?
+            }
+            BenchDb::Postgres { url, .. } => {
+                let mut conn = sqlx::PgConnection::connect(url)
+                    .await
+                    .with_context(|| format!("connecting to {}", redact(url)))?;
+                let rows: Vec<(String, i64)> = sqlx::query_as(sql)
+                    .fetch_all(&mut conn)
+                    .await
+                    .context("counting (PostgreSQL)")?;
+                let _ = conn.close().await;
+                Ok(rows)
+            }
+        }
+    }
+
     /// Removes a PostgreSQL database (SQLite goes with its temporary directory).
     pub async fn drop_database(&self) -> Result<()> {
         if let BenchDb::Postgres {
@@ -386,6 +491,54 @@ mod tests {
         // Inserting the same ids again fails as a whole.
         assert!(db.insert_events("ten_1", &events).await.is_err());
         assert_eq!(db.events_since("ten_1", 0).await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn sqlite_reads_the_inbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = BenchDb::create(DbKind::Sqlite, dir.path()).await.unwrap();
+        let BenchDb::Sqlite { path, .. } = &db else {
+            unreachable!()
+        };
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE webhook_inbox (id TEXT PRIMARY KEY, app_id TEXT NOT NULL, received_at INTEGER NOT NULL, body BLOB NOT NULL, processed_at INTEGER);
+             INSERT INTO webhook_inbox VALUES ('i1', 'app_1', 1000, x'7b7d', 1004), ('i2', 'app_1', 1001, x'7b7d', NULL), ('i3', 'app_1', 1002, x'7b7d', 1010);",
+        )
+        .unwrap();
+        drop(conn);
+        assert_eq!(db.inbox_counts().await.unwrap(), (3, 1));
+        let mut times = db.inbox_times().await.unwrap();
+        times.sort();
+        assert_eq!(
+            times,
+            [(1000, Some(1004)), (1001, None), (1002, Some(1010))]
+        );
+    }
+
+    #[tokio::test]
+    async fn sqlite_labelled_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = BenchDb::create(DbKind::Sqlite, dir.path()).await.unwrap();
+        let BenchDb::Sqlite { path, .. } = &db else {
+            unreachable!()
+        };
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE m (status TEXT NOT NULL);
+             INSERT INTO m VALUES ('read'), ('read'), ('queued');",
+        )
+        .unwrap();
+        drop(conn);
+        let mut rows = db
+            .labelled_counts("SELECT 'm:' || status, count(*) FROM m GROUP BY status")
+            .await
+            .unwrap();
+        rows.sort();
+        assert_eq!(
+            rows,
+            [("m:queued".to_string(), 1), ("m:read".to_string(), 2)]
+        );
     }
 
     #[tokio::test]

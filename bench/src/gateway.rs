@@ -100,7 +100,6 @@ impl Gateway {
         graph_base_url: &str,
         throughput_mps: u32,
     ) -> Result<Provisioned> {
-        let mps = throughput_mps.to_string();
         let tenant = self
             .run_json(&["tenant", "create", "--name", "bench", "--json"])
             .await?;
@@ -127,20 +126,51 @@ impl Gateway {
             ])
             .await?;
         let app_id = string_field(&app, "id", "app add")?;
+        let channel_id = self
+            .add_channel(
+                &tenant_id,
+                &app_id,
+                PHONE_NUMBER_ID,
+                "15550001111",
+                graph_base_url,
+                throughput_mps,
+            )
+            .await?;
+        Ok(Provisioned {
+            tenant_id,
+            api_key,
+            app_id,
+            channel_id,
+        })
+    }
+
+    /// Adds one more channel (`channel add`, WABA 900) to the tenant and app
+    /// [`Gateway::provision_for`] made, sending to `graph_base_url` at `throughput_mps`;
+    /// returns its id (`chn_…`).
+    pub async fn add_channel(
+        &self,
+        tenant_id: &str,
+        app_id: &str,
+        phone_number_id: &str,
+        display_phone_number: &str,
+        graph_base_url: &str,
+        throughput_mps: u32,
+    ) -> Result<String> {
+        let mps = throughput_mps.to_string();
         let channel = self
             .run_json(&[
                 "channel",
                 "add",
                 "--tenant",
-                &tenant_id,
+                tenant_id,
                 "--app",
-                &app_id,
+                app_id,
                 "--phone-number-id",
-                PHONE_NUMBER_ID,
+                phone_number_id,
                 "--waba-id",
                 "900",
                 "--display-phone-number",
-                "15550001111",
+                display_phone_number,
                 "--access-token",
                 "tok",
                 "--graph-base-url",
@@ -150,13 +180,7 @@ impl Gateway {
                 "--json",
             ])
             .await?;
-        let channel_id = string_field(&channel, "id", "channel add")?;
-        Ok(Provisioned {
-            tenant_id,
-            api_key,
-            app_id,
-            channel_id,
-        })
+        string_field(&channel, "id", "channel add")
     }
 
     /// Starts `openbsp serve` on `listen` (logging to `log_path`) and waits until `/readyz`

@@ -1,4 +1,5 @@
-//! The load generator: N keep-alive connections posting messages in a closed loop.
+//! The load generator: N keep-alive connections posting in a closed loop ([`drive`]), here
+//! messages to `POST /v1/messages` ([`run`]).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -36,7 +37,7 @@ pub struct LoadPlan {
 pub struct Counts {
     /// Requests that got an answer or failed.
     pub requests: u64,
-    /// Answers with status 202.
+    /// Answers with the expected status (202 for messages).
     pub accepted: u64,
     /// Everything else, by status code (`"transport"` for requests that got no answer).
     pub errors_by_kind: BTreeMap<String, u64>,
@@ -72,6 +73,8 @@ pub struct LoadResult {
     pub measured: Counts,
     /// From the end of the warm-up to the completion of the last measured request.
     pub measured_elapsed: Duration,
+    /// When the last measured request completed.
+    pub last_done: Option<Instant>,
     /// A few unexpected answers: `"<status>: <body>"`.
     pub samples: Vec<String>,
 }
@@ -125,26 +128,64 @@ struct TaskResult {
 /// Runs the plan. Every task finishes its in-flight request after the end, so that every
 /// 202 is counted.
 pub async fn run(plan: &LoadPlan) -> Result<LoadResult> {
+    let auth = format!("Bearer {}", plan.api_key);
+    let (url, channel) = (plan.url.clone(), plan.channel.clone());
+    let shape = Shape {
+        concurrency: plan.concurrency,
+        warmup: plan.warmup,
+        duration: plan.duration,
+    };
+    drive(&shape, reqwest::StatusCode::ACCEPTED, move |client, n| {
+        client
+            .post(&url)
+            .header(reqwest::header::AUTHORIZATION, &auth)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(message_body(&channel, n))
+    })
+    .await
+}
+
+/// How wide and how long a closed loop runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    /// Concurrent connections (one in-flight request each).
+    pub concurrency: usize,
+    /// Unmeasured lead-in.
+    pub warmup: Duration,
+    /// Measured period.
+    pub duration: Duration,
+}
+
+/// Runs `shape.concurrency` tasks, each sending `request(client, n)` (`n` counting the
+/// requests of all tasks from 0) and reading its answer, then the next, until the end;
+/// answers with status `expected` are counted as accepted. Every task finishes its
+/// in-flight request after the end, so that every accepted request is counted.
+pub async fn drive<F>(
+    shape: &Shape,
+    expected: reqwest::StatusCode,
+    request: F,
+) -> Result<LoadResult>
+where
+    F: Fn(&reqwest::Client, u64) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
     let client = reqwest::Client::builder()
         .no_proxy()
         .http1_only()
-        .pool_max_idle_per_host(plan.concurrency)
+        .pool_max_idle_per_host(shape.concurrency)
         .pool_idle_timeout(None)
         .tcp_nodelay(true)
         .timeout(Duration::from_secs(60))
         .build()?;
-    let auth = format!("Bearer {}", plan.api_key);
+    let request = Arc::new(request);
     let counter = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
-    let measure_from = start + plan.warmup;
-    let end = measure_from + plan.duration;
+    let measure_from = start + shape.warmup;
+    let end = measure_from + shape.duration;
 
-    let mut tasks = Vec::with_capacity(plan.concurrency);
-    for _ in 0..plan.concurrency {
+    let mut tasks = Vec::with_capacity(shape.concurrency);
+    for _ in 0..shape.concurrency {
         let client = client.clone();
-        let url = plan.url.clone();
-        let auth = auth.clone();
-        let channel = plan.channel.clone();
+        let request = request.clone();
         let counter = counter.clone();
         tasks.push(tokio::spawn(async move {
             let mut r = TaskResult {
@@ -160,17 +201,11 @@ pub async fn run(plan: &LoadPlan) -> Result<LoadResult> {
                     break;
                 }
                 let n = counter.fetch_add(1, Ordering::Relaxed);
-                let outcome = client
-                    .post(&url)
-                    .header(reqwest::header::AUTHORIZATION, &auth)
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(message_body(&channel, n))
-                    .send()
-                    .await;
+                let outcome = request(&client, n).send().await;
                 let (status, sample) = match outcome {
                     Ok(resp) => {
                         let status = resp.status();
-                        if status == reqwest::StatusCode::ACCEPTED {
+                        if status == expected {
                             // Read the body so the connection is reused.
                             let _ = resp.bytes().await;
                             (Some(status), None)
@@ -196,7 +231,7 @@ pub async fn run(plan: &LoadPlan) -> Result<LoadResult> {
                 };
                 counts.requests += 1;
                 match status {
-                    Some(reqwest::StatusCode::ACCEPTED) => counts.accepted += 1,
+                    Some(s) if s == expected => counts.accepted += 1,
                     Some(s) => counts.error(s.as_u16().to_string()),
                     None => counts.error("transport".to_string()),
                 }
@@ -218,7 +253,8 @@ pub async fn run(plan: &LoadPlan) -> Result<LoadResult> {
         histogram: new_histogram(),
         warmup: Counts::default(),
         measured: Counts::default(),
-        measured_elapsed: plan.duration,
+        measured_elapsed: shape.duration,
+        last_done: None,
         samples: Vec::new(),
     };
     let mut last_done: Option<Instant> = None;
@@ -237,6 +273,7 @@ pub async fn run(plan: &LoadPlan) -> Result<LoadResult> {
     if let Some(last) = last_done {
         result.measured_elapsed = last.saturating_duration_since(measure_from);
     }
+    result.last_done = last_done;
     Ok(result)
 }
 

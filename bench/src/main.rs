@@ -8,16 +8,29 @@
 //!     [--parts one-endpoint,many-endpoints,lag] [--events 100000] [--endpoints 100]
 //!     [--spread-events 1000] [--rate 1000] [--duration 10s] [--contacts 10] [--timeout 120s]
 //!     [--openbsp target/release/openbsp] [--json]
+//! target/release/openbsp-bench inbound [--database sqlite|postgres] [--replicas 1]
+//!     [--duration 10s] [--concurrency 64] [--warmup 2s] [--timeout 300s]
+//!     [--openbsp target/release/openbsp] [--json]
+//! target/release/openbsp-bench send [--part latency] [--database sqlite|postgres] [--count 300]
+//! target/release/openbsp-bench send --part pacing [--database sqlite|postgres] [--rate 80]
+//!     [--seconds 60] [--replicas 1] [--openbsp target/release/openbsp] [--json]
+//! target/release/openbsp-bench send --part capacity [--database sqlite|postgres]
+//!     [--channels 100] [--rate 80] [--seconds 30] [--openbsp target/release/openbsp] [--json]
+//! target/release/openbsp-bench send --part backlog [--database sqlite|postgres]
+//!     [--backlog 100000] [--rate 80] [--count 300] [--openbsp target/release/openbsp] [--json]
 //! ```
 //!
 //! Exit status: 0 when the run completed and its checks passed, 1 when a check failed (the
 //! report is still printed), 2 when the run could not be completed.
 
 mod accept;
+mod backlog;
+mod capacity;
 mod cpu;
 mod database;
 mod duration;
 mod gateway;
+mod inbound;
 mod load;
 mod machine;
 mod receiver;
@@ -49,6 +62,11 @@ enum Scenario {
     /// to one endpoint and spread over many, and the lag from a state change to its delivery;
     /// then a check that every event reached every endpoint.
     Webhooks(webhooks::WebhooksArgs),
+    /// Meta's webhooks in (`POST /webhooks/whatsapp`): signed status and message payloads
+    /// per second, verified, stored and answered 200, on one or more replicas (the statuses
+    /// about outbound messages queued beforehand); then the lag until the gateway processed
+    /// them, a check that each was stored once, and one that each status moved its message.
+    Inbound(inbound::InboundArgs),
     /// Sending to the Cloud API simulator (run as a process, as Meta): latency of sequential
     /// sends on an idle channel.
     Send(send::SendArgs),
@@ -112,6 +130,46 @@ fn main() -> ExitCode {
                     }
                 }
             }
+            Scenario::Send(args) if args.part == send::Part::Capacity => {
+                match capacity::run(&args).await {
+                    Ok(report) => {
+                        if args.json {
+                            println!("{}", report.to_json());
+                        } else {
+                            print!("{}", report.to_text());
+                        }
+                        if report.ok() {
+                            ExitCode::SUCCESS
+                        } else {
+                            ExitCode::from(1)
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("openbsp-bench: error: {e:#}");
+                        ExitCode::from(2)
+                    }
+                }
+            }
+            Scenario::Send(args) if args.part == send::Part::Backlog => {
+                match backlog::run(&args).await {
+                    Ok(report) => {
+                        if args.json {
+                            println!("{}", report.to_json());
+                        } else {
+                            print!("{}", report.to_text());
+                        }
+                        if report.ok() {
+                            ExitCode::SUCCESS
+                        } else {
+                            ExitCode::from(1)
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("openbsp-bench: error: {e:#}");
+                        ExitCode::from(2)
+                    }
+                }
+            }
             Scenario::Send(args) => match send::run(&args).await {
                 Ok(report) => {
                     if args.json {
@@ -120,6 +178,40 @@ fn main() -> ExitCode {
                         print!("{}", report.to_text());
                     }
                     ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("openbsp-bench: error: {e:#}");
+                    ExitCode::from(2)
+                }
+            },
+            Scenario::Inbound(args) => match inbound::run(&args).await {
+                Ok(report) => {
+                    if args.json {
+                        println!("{}", report.to_json());
+                    } else {
+                        print!("{}", report.to_text());
+                    }
+                    if report.ok() {
+                        ExitCode::SUCCESS
+                    } else {
+                        if !report.check.ok() {
+                            eprintln!(
+                                "openbsp-bench: inbox check failed: {} rows in webhook_inbox, {} answered 200, {} unprocessed, {} errors",
+                                report.check.rows,
+                                report.check.answered,
+                                report.check.unprocessed,
+                                report.check.errors
+                            );
+                        }
+                        if !report.statuses.ok() {
+                            let (_, _, _, read) = report.statuses.expected();
+                            eprintln!(
+                                "openbsp-bench: status check failed: {} of {} seeded messages read, {read} read statuses posted (see the report)",
+                                report.statuses.after.read, report.statuses.seeded
+                            );
+                        }
+                        ExitCode::from(1)
+                    }
                 }
                 Err(e) => {
                     eprintln!("openbsp-bench: error: {e:#}");

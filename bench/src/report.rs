@@ -99,7 +99,7 @@ pub struct AcceptReport {
     pub machine: Machine,
 }
 
-fn round(x: f64, digits: i32) -> f64 {
+pub(crate) fn round(x: f64, digits: i32) -> f64 {
     let f = 10f64.powi(digits);
     (x * f).round() / f
 }
@@ -191,7 +191,7 @@ impl AcceptReport {
     }
 }
 
-fn kinds(by_kind: &BTreeMap<String, u64>) -> String {
+pub(crate) fn kinds(by_kind: &BTreeMap<String, u64>) -> String {
     if by_kind.is_empty() {
         return String::new();
     }

@@ -8,7 +8,8 @@
 //! - `pacing`: one channel at `--rate` msg/s with a backlog of `rate × duration` sends (queued
 //!   as fast as the gateway takes them), counted per second at the simulator (its own limit
 //!   set higher, so it cannot hide a breach): the most and the mean per whole second, which
-//!   must be at most the rate and within 2 % of it.
+//!   must be at most the rate and within 2 % of it. With `--replicas N` (PostgreSQL) the sends
+//!   are queued through N `openbsp serve` processes on the one database in turn.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -18,18 +19,17 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use tokio::process::Child;
 
-use crate::accept::resolve_binary;
-use crate::database::{BenchDb, DbKind, redact};
-use crate::gateway::{APP_SECRET, Gateway, PHONE_NUMBER_ID, free_port};
+use crate::database::{BenchDb, DbKind};
+use crate::gateway::{APP_SECRET, PHONE_NUMBER_ID, free_port};
 use crate::machine::Machine;
 use crate::report::Latency;
 
 /// The WABA of the benchmark's channel (as `Gateway::provision_for` registers it).
-const WABA_ID: &str = "900";
+pub(crate) const WABA_ID: &str = "900";
 /// Sequential sends start at least this far apart (below the channel's throughput).
 const SPACING: Duration = Duration::from_millis(25);
 /// The approved template the sends use.
-const TEMPLATE: &str = "bench_update";
+pub(crate) const TEMPLATE: &str = "bench_update";
 
 /// Options of `openbsp-bench send`.
 #[derive(Debug, Clone, clap::Args)]
@@ -47,12 +47,22 @@ pub struct SendArgs {
     /// What to measure.
     #[arg(long, value_enum, default_value = "latency")]
     pub part: Part,
-    /// `pacing`: the channel's throughput, msg/s.
+    /// `pacing`, `capacity`, `backlog`: each channel's throughput, msg/s.
     #[arg(long, default_value_t = 80)]
     pub rate: u32,
-    /// `pacing`: how long the backlog lasts at that rate, s.
-    #[arg(long, default_value_t = 60)]
+    /// `pacing`, `capacity`: how long the backlog lasts at that rate, s (capacity: 30).
+    #[arg(long, default_value_t = 60, default_value_if("part", "capacity", "30"))]
     pub seconds: u32,
+    /// `pacing`: `openbsp serve` processes on the one database (PostgreSQL only), the sends
+    /// queued through all of them in turn; the one holding the channel's lease sends.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub replicas: u32,
+    /// `capacity`: channels, each its own number at the simulator.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub channels: u32,
+    /// `backlog`: bulk sends queued on the channel before the replies.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub backlog: u32,
     /// Print the report as one JSON object instead of text.
     #[arg(long)]
     pub json: bool,
@@ -65,6 +75,10 @@ pub enum Part {
     Latency,
     /// One channel's rate, per second at the simulator.
     Pacing,
+    /// Many channels at their rate at once: sends per second the sender achieves.
+    Capacity,
+    /// Reply latency on a channel with a bulk backlog.
+    Backlog,
 }
 
 /// What `pacing` measured.
@@ -74,6 +88,8 @@ pub struct PacingReport {
     pub database: DbKind,
     /// The channel's limit.
     pub rate: u32,
+    /// Gateway processes the sends were queued through.
+    pub replicas: u32,
     /// Sends queued.
     pub sends: u32,
     /// Whole seconds counted (the first and last partial seconds left out).
@@ -84,6 +100,9 @@ pub struct PacingReport {
     pub min: u32,
     /// Mean per whole second.
     pub mean: f64,
+    /// The whole seconds after the last send was queued (the gateway then only sends): how
+    /// many, the most and the mean.
+    pub after_queueing: (usize, u32, f64),
     /// Sends that reached the simulator more than once.
     pub duplicates: usize,
     /// The machine.
@@ -99,8 +118,9 @@ impl PacingReport {
     /// As text.
     pub fn to_text(&self) -> String {
         format!(
-            "openbsp-bench send --part pacing: {}\n  pacing        {} sends at {} msg/s, {} whole seconds at the simulator: max {}  mean {:.1} ({:+.1} %)  min {}  duplicates {}: {}\n  machine       {}\n",
+            "openbsp-bench send --part pacing: {}, {} replica(s)\n  pacing        {} sends at {} msg/s, {} whole seconds at the simulator: max {}  mean {:.1} ({:+.1} %)  min {}  duplicates {}: {}\n  sending only  {} whole seconds after the last send was queued: max {}  mean {:.1} ({:+.1} %)\n  machine       {}\n",
             self.database.name(),
+            self.replicas,
             self.sends,
             self.rate,
             self.seconds,
@@ -110,6 +130,10 @@ impl PacingReport {
             self.min,
             self.duplicates,
             if self.ok() { "OK" } else { "FAILED" },
+            self.after_queueing.0,
+            self.after_queueing.1,
+            self.after_queueing.2,
+            (self.after_queueing.2 / f64::from(self.rate) - 1.0) * 100.0,
             self.machine.summary()
         )
     }
@@ -117,8 +141,9 @@ impl PacingReport {
     /// As JSON.
     pub fn to_json(&self) -> Value {
         json!({"scenario": "send", "part": "pacing", "database": self.database.name(),
-               "rate": self.rate, "sends": self.sends, "seconds": self.seconds, "max": self.max,
+               "rate": self.rate, "replicas": self.replicas, "sends": self.sends, "seconds": self.seconds, "max": self.max,
                "min": self.min, "mean": self.mean, "duplicates": self.duplicates, "ok": self.ok(),
+               "after_queueing": {"seconds": self.after_queueing.0, "max": self.after_queueing.1, "mean": self.after_queueing.2},
                "machine": self.machine.to_json()})
     }
 }
@@ -192,53 +217,19 @@ impl SendReport {
 /// Runs the scenario; the processes are killed and the PostgreSQL database dropped whatever
 /// happens.
 pub async fn run(args: &SendArgs) -> Result<SendReport> {
-    let binary = resolve_binary(&args.openbsp)?;
-    let scratch = tempfile::Builder::new()
-        .prefix("openbsp-bench-")
-        .tempdir()
-        .context("creating a temporary directory")?;
-    let data_dir = scratch.path().join("data");
-    std::fs::create_dir(&data_dir)?;
-    let db = BenchDb::create(args.database, &data_dir).await?;
-    eprintln!(
-        "bench: send: {} database at {}",
-        args.database.name(),
-        redact(db.url())
-    );
-    let result = run_on(args, &binary, &db, &data_dir, scratch.path()).await;
-    if let Err(e) = db.drop_database().await {
-        eprintln!("bench: warning: could not drop the benchmark database: {e:#}");
-    }
-    if std::env::var_os("OPENBSP_BENCH_KEEP").is_some() {
-        eprintln!("bench: logs kept in {}", scratch.keep().display());
-    }
-    result
+    crate::capacity::in_scratch(args, "latency", async |binary, db, data_dir, scratch| {
+        run_on(args, binary, db, data_dir, scratch).await
+    })
+    .await
 }
 
 /// Runs `pacing`; the processes are killed and the PostgreSQL database dropped whatever
 /// happens.
 pub async fn run_pacing(args: &SendArgs) -> Result<PacingReport> {
-    let binary = resolve_binary(&args.openbsp)?;
-    let scratch = tempfile::Builder::new()
-        .prefix("openbsp-bench-")
-        .tempdir()
-        .context("creating a temporary directory")?;
-    let data_dir = scratch.path().join("data");
-    std::fs::create_dir(&data_dir)?;
-    let db = BenchDb::create(args.database, &data_dir).await?;
-    eprintln!(
-        "bench: send --part pacing: {} database at {}",
-        args.database.name(),
-        redact(db.url())
-    );
-    let result = pacing_on(args, &binary, &db, &data_dir, scratch.path()).await;
-    if let Err(e) = db.drop_database().await {
-        eprintln!("bench: warning: could not drop the benchmark database: {e:#}");
-    }
-    if std::env::var_os("OPENBSP_BENCH_KEEP").is_some() {
-        eprintln!("bench: logs kept in {}", scratch.keep().display());
-    }
-    result
+    crate::capacity::in_scratch(args, "pacing", async |binary, db, data_dir, scratch| {
+        pacing_on(args, binary, db, data_dir, scratch).await
+    })
+    .await
 }
 
 async fn pacing_on(
@@ -248,46 +239,25 @@ async fn pacing_on(
     data_dir: &Path,
     scratch: &Path,
 ) -> Result<PacingReport> {
-    let gateway = Gateway {
-        binary: binary.to_path_buf(),
-        database_url: db.url().to_string(),
-        data_dir: data_dir.to_path_buf(),
-    };
-    let listen = format!("127.0.0.1:{}", free_port()?);
-    let meta = start_meta(
-        binary,
-        &format!("http://{listen}/webhooks/whatsapp"),
-        &scratch.join("simulator.log"),
-    )
-    .await?;
+    use crate::capacity::{register_number, register_template, simulator_limit, start};
+    let (gateway, listen, meta) = start(binary, db, data_dir, scratch).await?;
     let http = reqwest::Client::builder().no_proxy().build()?;
-    // The simulator's own limit well above the channel's (so it refuses nothing and hides no
-    // breach), in the same throughput level as the channel's (so the gateway keeps its rate).
-    let sim_limit = if args.rate >= 1_000 {
-        args.rate * 5
-    } else {
-        999
-    };
-    let phone = json!({"phone_number_id": PHONE_NUMBER_ID, "display_phone_number": "15550001111",
-        "waba_id": WABA_ID, "access_token": "tok", "app_secret": APP_SECRET,
-        "webhook_url": format!("http://{listen}/webhooks/whatsapp"), "throughput_mps": sim_limit});
-    let r = http
-        .post(format!("{}/_simulator/phone-numbers", meta.url))
-        .json(&phone)
-        .send()
-        .await?;
-    if !r.status().is_success() {
-        bail!("the simulator refused the number: {}", r.text().await?);
-    }
-    http.post(format!("{}/_simulator/templates", meta.url))
-        .json(&json!({"waba_id": WABA_ID, "name": TEMPLATE, "language": "en_US", "category": "UTILITY",
-                      "components": [{"type": "BODY", "text": "Your order has shipped."}]}))
-        .send()
-        .await?
-        .error_for_status()?;
+    register_number(&http, &meta, &listen, 0, simulator_limit(args.rate)).await?;
+    register_template(&http, &meta).await?;
     let provisioned = gateway.provision_for(&meta.url, args.rate).await?;
-    let server = gateway.serve(&listen, &scratch.join("serve.log")).await?;
-    let base = server.base_url.clone();
+    if args.replicas > 1 && args.database != DbKind::Postgres {
+        bail!("--replicas above 1 needs --database postgres (SQLite is one process)");
+    }
+    let mut servers = vec![gateway.serve(&listen, &scratch.join("serve.log")).await?];
+    for n in 1..args.replicas {
+        let at = format!("127.0.0.1:{}", free_port()?);
+        servers.push(
+            gateway
+                .serve(&at, &scratch.join(format!("serve-{n}.log")))
+                .await?,
+        );
+    }
+    let bases: Vec<String> = servers.iter().map(|s| s.base_url.clone()).collect();
     let key = provisioned.api_key.clone();
     let sends = args.rate * args.seconds;
     eprintln!(
@@ -297,13 +267,14 @@ async fn pacing_on(
     let next = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let mut tasks = Vec::new();
     for _ in 0..32 {
-        let (http, base, key, next) = (http.clone(), base.clone(), key.clone(), next.clone());
+        let (http, bases, key, next) = (http.clone(), bases.clone(), key.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if i >= sends {
                     return Ok::<(), anyhow::Error>(());
                 }
+                let base = &bases[i as usize % bases.len()];
                 let body = json!({"channel": PHONE_NUMBER_ID, "to": format!("1556{i:07}"), "type": "template",
                                   "template": {"name": TEMPLATE, "language": {"code": "en_US"}}});
                 let r = http
@@ -321,6 +292,7 @@ async fn pacing_on(
     for t in tasks {
         t.await??;
     }
+    let queued_at_ms = unix_us() / 1000;
     eprintln!("bench: all queued; waiting for the simulator to have them");
     let deadline = Instant::now() + Duration::from_secs(u64::from(args.seconds) * 3 + 60);
     let received = loop {
@@ -337,7 +309,17 @@ async fn pacing_on(
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     };
-    server.stop(Duration::from_secs(10)).await?;
+    for server in servers {
+        server.stop(Duration::from_secs(10)).await?;
+    }
+    if let Ok(path) = std::env::var("OPENBSP_BENCH_ARRIVALS") {
+        // Diagnosis: every arrival at the simulator, one `received_at_ms to` a line.
+        let lines: String = received
+            .iter()
+            .map(|m| format!("{} {}\n", m["received_at_ms"], m["to"]))
+            .collect();
+        std::fs::write(&path, lines).with_context(|| format!("writing {path}"))?;
+    }
     let mut per_user = std::collections::HashMap::<String, u32>::new();
     let mut per_second = std::collections::BTreeMap::<i64, u32>::new();
     for m in &received {
@@ -360,20 +342,35 @@ async fn pacing_on(
     };
     let seconds = whole.len();
     let mean = whole.iter().map(|n| f64::from(*n)).sum::<f64>() / seconds.max(1) as f64;
+    // Whole seconds that start after the queueing ended, the last (partial) one left out.
+    let sending_only: Vec<u32> = {
+        let after: Vec<u32> = per_second
+            .range(queued_at_ms.div_euclid(1000) + 1..)
+            .map(|(_, n)| *n)
+            .collect();
+        after[..after.len().saturating_sub(1)].to_vec()
+    };
+    let after_queueing = (
+        sending_only.len(),
+        sending_only.iter().copied().max().unwrap_or_default(),
+        sending_only.iter().map(|n| f64::from(*n)).sum::<f64>() / sending_only.len().max(1) as f64,
+    );
     Ok(PacingReport {
         database: args.database,
         rate: args.rate,
+        replicas: args.replicas,
         sends,
         seconds,
         max: per_second.values().copied().max().unwrap_or_default(),
         min: whole.iter().copied().min().unwrap_or_default(),
         mean,
+        after_queueing,
         duplicates: per_user.values().filter(|n| **n > 1).count(),
         machine: Machine::detect(),
     })
 }
 
-fn unix_us() -> i64 {
+pub(crate) fn unix_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
@@ -381,12 +378,19 @@ fn unix_us() -> i64 {
 }
 
 /// `openbsp simulator` as Meta, killed when dropped.
-struct Meta {
+pub(crate) struct Meta {
     _child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
-async fn start_meta(binary: &Path, webhook_url: &str, log: &Path) -> Result<Meta> {
+impl Meta {
+    /// The simulator's process id.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self._child.id()
+    }
+}
+
+pub(crate) async fn start_meta(binary: &Path, webhook_url: &str, log: &Path) -> Result<Meta> {
     let listen = format!("127.0.0.1:{}", free_port()?);
     let log = std::fs::File::create(log)?;
     let child = tokio::process::Command::new(binary)
@@ -437,31 +441,9 @@ async fn run_on(
     data_dir: &Path,
     scratch: &Path,
 ) -> Result<SendReport> {
-    let gateway = Gateway {
-        binary: binary.to_path_buf(),
-        database_url: db.url().to_string(),
-        data_dir: data_dir.to_path_buf(),
-    };
-    let listen = format!("127.0.0.1:{}", free_port()?);
-    let meta = start_meta(
-        binary,
-        &format!("http://{listen}/webhooks/whatsapp"),
-        &scratch.join("simulator.log"),
-    )
-    .await?;
+    let (gateway, listen, meta) = crate::capacity::start(binary, db, data_dir, scratch).await?;
     let http = reqwest::Client::builder().no_proxy().build()?;
-    let seeded = http
-        .post(format!("{}/_simulator/templates", meta.url))
-        .json(&json!({"waba_id": WABA_ID, "name": TEMPLATE, "language": "en_US", "category": "UTILITY",
-                      "components": [{"type": "BODY", "text": "Your order has shipped."}]}))
-        .send()
-        .await?;
-    if !seeded.status().is_success() {
-        bail!(
-            "the simulator refused the template: {}",
-            seeded.text().await?
-        );
-    }
+    crate::capacity::register_template(&http, &meta).await?;
     eprintln!("bench: provisioning with {}", binary.display());
     let provisioned = gateway.provision_for(&meta.url, 80).await?;
     eprintln!(

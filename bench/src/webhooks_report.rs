@@ -186,7 +186,7 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * f).round() / f
 }
 
-fn latency_json(l: &Latency) -> Value {
+pub(crate) fn latency_json(l: &Latency) -> Value {
     json!({
         "p50": round(l.p50, 3),
         "p90": round(l.p90, 3),
@@ -195,7 +195,7 @@ fn latency_json(l: &Latency) -> Value {
     })
 }
 
-fn latency_text(l: &Latency) -> String {
+pub(crate) fn latency_text(l: &Latency) -> String {
     format!(
         "p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
         l.p50, l.p90, l.p99, l.max
