@@ -549,12 +549,17 @@ pub enum StatusOutcome {
     Advanced {
         /// Message.
         message_id: String,
+        /// The message learned its `wamid` from this status (found by its callback data: the
+        /// answer to its send was lost).
+        learned_wamid: bool,
     },
     /// Recorded in history, but the message already had a later status (or it was a
     /// duplicate).
     Kept {
         /// Message.
         message_id: String,
+        /// As for [`StatusOutcome::Advanced`].
+        learned_wamid: bool,
     },
     /// No message of this gateway has that `wamid`.
     UnknownMessage,

@@ -60,10 +60,17 @@ pub(crate) struct StatusWrite<'u> {
 impl StatusWrite<'_> {
     /// What the update did, for the caller.
     pub(crate) fn outcome(&self, message_id: String) -> StatusOutcome {
+        let learned_wamid = self.wamid.is_some();
         if self.forward {
-            StatusOutcome::Advanced { message_id }
+            StatusOutcome::Advanced {
+                message_id,
+                learned_wamid,
+            }
         } else {
-            StatusOutcome::Kept { message_id }
+            StatusOutcome::Kept {
+                message_id,
+                learned_wamid,
+            }
         }
     }
 }
@@ -242,13 +249,15 @@ mod tests {
         assert_eq!(
             apply(Read, Some("w"), &late).outcome("msg_1".into()),
             StatusOutcome::Kept {
-                message_id: "msg_1".into()
+                message_id: "msg_1".into(),
+                learned_wamid: false,
             }
         );
         assert_eq!(
             apply(Sent, None, &update(Read)).outcome("msg_1".into()),
             StatusOutcome::Advanced {
-                message_id: "msg_1".into()
+                message_id: "msg_1".into(),
+                learned_wamid: true,
             }
         );
     }

@@ -79,6 +79,8 @@ openbsp_testkit::on_both_backends! {
     statuses_apply_forward_only => crate::status::statuses_apply_forward_only,
     failed_is_final => crate::status::failed_is_final,
     reconciles_through_callback_data => crate::status::reconciles_through_callback_data,
+    a_batch_of_statuses_is_applied_as_one_by_one =>
+        crate::status::a_batch_of_statuses_is_applied_as_one_by_one,
 
     inbox_insert_list_and_mark => crate::inbound::inbox_insert_list_and_mark,
     inbound_messages_dedupe_and_name_contacts =>

@@ -101,13 +101,26 @@ impl InboxStore for PgStore {
     }
 
     async fn apply_status(&self, u: &StatusUpdate) -> StoreResult<StatusOutcome> {
-        let mut tx = self.pool.begin().await.db()?;
-        let outcome = apply_status(&mut tx, u).await?;
-        tx.commit().await.db()?;
-        if !matches!(outcome, StatusOutcome::UnknownMessage) {
+        self.apply_statuses(std::slice::from_ref(u))
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::database("a status update gave no outcome"))
+    }
+
+    async fn apply_statuses(&self, updates: &[StatusUpdate]) -> StoreResult<Vec<StatusOutcome>> {
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let outcomes = retrying!(self.pool, |c| async {
+            apply_statuses(c, updates).await.map(|o| (o, true))
+        })?;
+        if outcomes
+            .iter()
+            .any(|o| !matches!(o, StatusOutcome::UnknownMessage))
+        {
             self.signal.bump();
         }
-        Ok(outcome)
+        Ok(outcomes)
     }
 
     async fn insert_inbound(&self, new: &NewInbound) -> StoreResult<bool> {
@@ -120,95 +133,229 @@ impl InboxStore for PgStore {
     }
 }
 
-/// The outbox row goes (Meta has the message), the history entry is added (and, if it is
-/// new and `$15`, its event `$9`…`$14`), the message learns its `wamid` and moves forward, and
-/// its session (`$8`) learns its kind from the pricing category (`$7`) if it did not know it —
-/// one statement.
-const APPLY_STATUS_SQL: &str = "WITH d AS (
-    DELETE FROM outbox WHERE message_id = $1
-), k AS (
-    UPDATE sessions SET kind = $7 WHERE id = $8 AND kind IS NULL AND $7 IS NOT NULL
-), h AS (
-    INSERT INTO message_statuses (message_id, status, at, error) VALUES ($1, $2, $3, $4)
-    ON CONFLICT (message_id, status) DO NOTHING
-    RETURNING message_id
-), ev AS (
-    INSERT INTO events (id, tenant_id, type, format, created_at, data)
-    SELECT $9::text, $10::text, $11::text, $12::text, $13::bigint, $14::text FROM h WHERE $15
-)
-UPDATE messages SET
-    wamid = COALESCE(wamid, $5),
-    status = CASE WHEN $6 THEN $2 ELSE status END,
-    error = CASE WHEN $6 THEN COALESCE($4, error) ELSE error END,
-    updated_at = CASE WHEN $6 THEN GREATEST(updated_at, $3) ELSE updated_at END
-WHERE id = $1 AND ($6 OR wamid IS NULL)";
-
-/// The message a status names, locked: by `wamid`, or (the send's answer was lost) by the
+/// The messages statuses name, locked in id order (so two batches never lock the same rows in
+/// opposite orders): by `wamid` within the channel, or (the send's answer was lost) by the
 /// gateway id the callback data carries.
-static BY_WAMID_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!("SELECT {MESSAGE_COLS} FROM messages WHERE wamid = $1 AND channel_id = $2 FOR UPDATE")
-});
-static BY_CALLBACK_SQL: LazyLock<String> = LazyLock::new(|| {
+static BY_WAMIDS_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {MESSAGE_COLS} FROM messages
-         WHERE id = $1 AND channel_id = $2 AND direction = 'outbound' FOR UPDATE"
+         WHERE (wamid, channel_id) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))
+         ORDER BY id FOR UPDATE"
+    )
+});
+static BY_CALLBACKS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {MESSAGE_COLS} FROM messages
+         WHERE (id, channel_id) IN (SELECT * FROM UNNEST($1::text[], $2::text[]))
+             AND direction = 'outbound'
+         ORDER BY id FOR UPDATE"
     )
 });
 
-/// [`InboxStore::apply_status`] on `c` (inside the caller's transaction), by the rules of
-/// [`crate::statuses`]; the message's row is locked first, so its status is still current
-/// when the one statement writes.
-async fn apply_status(c: &mut PgConnection, u: &StatusUpdate) -> StoreResult<StatusOutcome> {
-    let by_wamid = sqlx::query(BY_WAMID_SQL.as_str())
-        .bind(&u.wamid)
-        .bind(&u.channel_id)
-        .fetch_optional(&mut *c)
+/// The history entries (one per message and status) the batch's messages already have.
+const HISTORY_SQL: &str =
+    "SELECT message_id, status FROM message_statuses WHERE message_id = ANY($1)";
+/// Meta has these messages: whatever the outbox thought, they must not be sent again.
+const DELETE_OUTBOX_SQL: &str = "DELETE FROM outbox WHERE message_id = ANY($1)";
+/// Sessions that learn their kind from a pricing category, if they did not know it.
+const SESSION_KINDS_SQL: &str = "UPDATE sessions s SET kind = u.kind
+     FROM UNNEST($1::text[], $2::text[]) AS u(id, kind)
+     WHERE s.id = u.id AND s.kind IS NULL";
+/// New history entries.
+const HISTORY_INSERT_SQL: &str = "INSERT INTO message_statuses (message_id, status, at, error)
+     SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[])
+     ON CONFLICT (message_id, status) DO NOTHING";
+/// The messages as the batch leaves them.
+const MESSAGES_UPDATE_SQL: &str = "UPDATE messages m SET
+         wamid = COALESCE(m.wamid, u.wamid),
+         status = CASE WHEN u.advanced THEN u.status ELSE m.status END,
+         error = CASE WHEN u.advanced THEN u.error ELSE m.error END,
+         updated_at = CASE WHEN u.advanced THEN u.updated_at ELSE m.updated_at END
+     FROM UNNEST($1::text[], $2::text[], $3::bool[], $4::text[], $5::text[], $6::bigint[])
+         AS u(id, wamid, advanced, status, error, updated_at)
+     WHERE m.id = u.id AND (u.advanced OR m.wamid IS NULL)";
+
+/// [`InboxStore::apply_statuses`] on `c` (inside the caller's transaction), by the rules of
+/// [`crate::statuses`], with set-based statements: the messages are found and locked, the
+/// updates applied in order to the messages as read (a message named twice in the batch sees
+/// its first update when the second is judged, as if they came one by one), and what they
+/// change written once per table: outbox rows removed, session kinds, history entries with
+/// their `message.status` events (for an entry that is new), and the messages' new state.
+async fn apply_statuses(
+    c: &mut PgConnection,
+    updates: &[StatusUpdate],
+) -> Result<Vec<StatusOutcome>, Fail> {
+    use std::collections::{HashMap, HashSet};
+    let wamids: Vec<&str> = updates.iter().map(|u| u.wamid.as_str()).collect();
+    let channels: Vec<&str> = updates.iter().map(|u| u.channel_id.as_str()).collect();
+    // (wamid, channel) → message id, and the messages by id as the batch leaves them.
+    let mut found: HashMap<(String, String), String> = HashMap::new();
+    let mut by_id: HashMap<String, Message> = HashMap::new();
+    for row in sqlx::query(BY_WAMIDS_SQL.as_str())
+        .bind(&wamids)
+        .bind(&channels)
+        .fetch_all(&mut *c)
         .await
-        .db()?;
-    let found = match (by_wamid, statuses::callback_id(u)) {
-        (Some(row), _) => Some(row),
-        (None, Some(id)) => sqlx::query(BY_CALLBACK_SQL.as_str())
-            .bind(id)
-            .bind(&u.channel_id)
-            .fetch_optional(&mut *c)
+        .pg()?
+    {
+        let m = rows::message_at(&row, 0, Some(statuses::UNKNOWN_READS_AS))?;
+        if let Some(w) = &m.wamid {
+            found.insert((w.clone(), m.channel_id.clone()), m.id.clone());
+        }
+        by_id.insert(m.id.clone(), m);
+    }
+    // Statuses of sends whose answer was lost: found by their callback data.
+    let (ids, id_channels): (Vec<&str>, Vec<&str>) = updates
+        .iter()
+        .filter(|u| !found.contains_key(&(u.wamid.clone(), u.channel_id.clone())))
+        .filter_map(|u| Some((statuses::callback_id(u)?, u.channel_id.as_str())))
+        .unzip();
+    if !ids.is_empty() {
+        for row in sqlx::query(BY_CALLBACKS_SQL.as_str())
+            .bind(&ids)
+            .bind(&id_channels)
+            .fetch_all(&mut *c)
             .await
-            .db()?,
-        (None, None) => None,
-    };
-    let Some(row) = found else {
-        return Ok(StatusOutcome::UnknownMessage);
-    };
-    let m = rows::message_at(&row, 0, Some(statuses::UNKNOWN_READS_AS))?;
-    let write = statuses::apply(m.status, m.wamid.as_deref(), u);
-    // The message as this leaves it, for its event.
-    let after = statuses::changed(&m, u.status, write.wamid, u.at, u.error.as_ref());
-    let event = build::message_status(
-        &after,
-        u.status,
-        u.at,
-        u.error.as_ref(),
-        u.pricing_category.as_deref(),
-    );
-    sqlx::query(APPLY_STATUS_SQL)
-        .bind(&m.id)
-        .bind(u.status.as_str())
-        .bind(u.at)
-        .bind(u.error.as_ref().map(|e| e.to_string()))
-        .bind(write.wamid)
-        .bind(write.forward)
-        .bind(write.session_kind)
-        .bind(&m.session_id)
-        .bind(&event.id)
-        .bind(&event.tenant_id)
-        .bind(&event.kind)
-        .bind(&event.format)
-        .bind(event.created_at)
-        .bind(event.data.to_string())
-        .bind(statuses::writes_event(u.status))
+            .pg()?
+        {
+            let m = rows::message_at(&row, 0, Some(statuses::UNKNOWN_READS_AS))?;
+            by_id.entry(m.id.clone()).or_insert(m);
+        }
+    }
+    let message_ids: Vec<&str> = by_id.keys().map(String::as_str).collect();
+    let mut history: HashSet<(String, String)> = HashSet::new();
+    if !message_ids.is_empty() {
+        for (id, status) in sqlx::query_as::<_, (String, String)>(HISTORY_SQL)
+            .bind(&message_ids)
+            .fetch_all(&mut *c)
+            .await
+            .pg()?
+        {
+            history.insert((id, status));
+        }
+    }
+
+    // The updates in order, on the messages as the earlier ones leave them.
+    let mut outcomes = Vec::with_capacity(updates.len());
+    let mut touched: Vec<String> = Vec::new();
+    let mut advanced: HashSet<String> = HashSet::new();
+    let mut kinds: Vec<(String, String)> = Vec::new();
+    let mut entries: Vec<(String, &'static str, i64, Option<String>)> = Vec::new();
+    let mut events = Vec::new();
+    for u in updates {
+        let id = match found.get(&(u.wamid.clone(), u.channel_id.clone())) {
+            Some(id) => Some(id.clone()),
+            None => statuses::callback_id(u)
+                .filter(|id| by_id.get(*id).is_some_and(|m| m.channel_id == u.channel_id))
+                .map(str::to_string),
+        };
+        let Some(m) = id.and_then(|id| by_id.get_mut(&id)) else {
+            outcomes.push(StatusOutcome::UnknownMessage);
+            continue;
+        };
+        let write = statuses::apply(m.status, m.wamid.as_deref(), u);
+        let after = statuses::changed(m, u.status, write.wamid, u.at, u.error.as_ref());
+        if !touched.contains(&m.id) {
+            touched.push(m.id.clone());
+        }
+        if write.forward {
+            advanced.insert(m.id.clone());
+        }
+        if let Some(w) = write.wamid {
+            // Later statuses of the batch find it by this wamid, as they would one by one.
+            found.insert((w.to_string(), m.channel_id.clone()), m.id.clone());
+        }
+        if let (Some(kind), Some(session)) = (write.session_kind, &m.session_id)
+            && !kinds.iter().any(|(s, _)| s == session)
+        {
+            kinds.push((session.clone(), kind.to_string()));
+        }
+        if history.insert((m.id.clone(), u.status.as_str().to_string())) {
+            entries.push((
+                m.id.clone(),
+                u.status.as_str(),
+                u.at,
+                u.error.as_ref().map(|e| e.to_string()),
+            ));
+            if statuses::writes_event(u.status) {
+                events.push(build::message_status(
+                    &after,
+                    u.status,
+                    u.at,
+                    u.error.as_ref(),
+                    u.pricing_category.as_deref(),
+                ));
+            }
+        }
+        outcomes.push(write.outcome(m.id.clone()));
+        *m = after;
+    }
+    if touched.is_empty() {
+        return Ok(outcomes);
+    }
+
+    sqlx::query(DELETE_OUTBOX_SQL)
+        .bind(&touched)
         .execute(&mut *c)
         .await
-        .db()?;
-    Ok(write.outcome(m.id))
+        .pg()?;
+    if !kinds.is_empty() {
+        let (sessions, kinds): (Vec<String>, Vec<String>) = kinds.into_iter().unzip();
+        sqlx::query(SESSION_KINDS_SQL)
+            .bind(&sessions)
+            .bind(&kinds)
+            .execute(&mut *c)
+            .await
+            .pg()?;
+    }
+    if !entries.is_empty() {
+        let mut cols = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (id, status, at, error) in entries {
+            cols.0.push(id);
+            cols.1.push(status);
+            cols.2.push(at);
+            cols.3.push(error);
+        }
+        sqlx::query(HISTORY_INSERT_SQL)
+            .bind(&cols.0)
+            .bind(&cols.1)
+            .bind(&cols.2)
+            .bind(&cols.3)
+            .execute(&mut *c)
+            .await
+            .pg()?;
+    }
+    emit::insert(c, events).await.pg()?;
+    // Only what moved: a status stored by a later version (read as queued) stays as it is
+    // unless a status moved past it.
+    let mut cols = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for id in &touched {
+        let m = &by_id[id];
+        cols.0.push(m.id.as_str());
+        cols.1.push(m.wamid.as_deref());
+        cols.2.push(advanced.contains(id));
+        cols.3.push(m.status.as_str());
+        cols.4.push(m.error.as_ref().map(|e| e.to_string()));
+        cols.5.push(m.updated_at);
+    }
+    sqlx::query(MESSAGES_UPDATE_SQL)
+        .bind(&cols.0)
+        .bind(&cols.1)
+        .bind(&cols.2)
+        .bind(&cols.3)
+        .bind(&cols.4)
+        .bind(&cols.5)
+        .execute(&mut *c)
+        .await
+        .pg()?;
+    Ok(outcomes)
 }
 
 /// The window, the session and the message of an inbound message, in one statement. With `$7`

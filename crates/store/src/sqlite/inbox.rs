@@ -108,6 +108,13 @@ impl InboxStore for SqliteStore {
         self.write(move |c| apply_status(c, &u)).await
     }
 
+    async fn apply_statuses(&self, updates: &[StatusUpdate]) -> StoreResult<Vec<StatusOutcome>> {
+        // One job of the writer: one by one, in order, in one commit.
+        let updates = updates.to_vec();
+        self.write(move |c| updates.iter().map(|u| apply_status(c, u)).collect())
+            .await
+    }
+
     async fn insert_inbound(&self, new: &NewInbound) -> StoreResult<bool> {
         let new = new.clone();
         self.write(move |c| insert_inbound(c, &new)).await

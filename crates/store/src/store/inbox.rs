@@ -44,6 +44,12 @@ pub trait InboxStore: Send + Sync {
     /// message's session if that is still unknown.
     async fn apply_status(&self, update: &StatusUpdate) -> StoreResult<StatusOutcome>;
 
+    /// [`InboxStore::apply_status`] for each of `updates`, in one transaction, answered in
+    /// their order: the same outcomes, and the same rows, as applying them one by one in that
+    /// order (a message named twice is judged the second time as the first left it). All or
+    /// nothing: if it fails, none is applied.
+    async fn apply_statuses(&self, updates: &[StatusUpdate]) -> StoreResult<Vec<StatusOutcome>>;
+
     /// Stores an inbound message with its effects, in one transaction; `false` (and nothing
     /// changed) if that `wamid` was already stored. Effects:
     /// - the contact is found by `new.contact` or `new.also`, or created; a missing identifier
