@@ -114,14 +114,31 @@ impl Gateway {
         format!("http://{}", self.addr)
     }
 
-    /// Stops serving and waits for the background tasks.
+    /// Stops serving and waits for the background tasks, at most [`SHUTDOWN_GRACE`]: each
+    /// finishes what it holds (a batch of payloads, the outcomes of its posts, its leases), and
+    /// what has not finished by then is aborted. Stopping early loses nothing: what a task
+    /// held is claimed again after its claim or lease lapses, as after a crash.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
-        for t in self.tasks {
-            let _ = t.await;
+        let handles: Vec<_> = self.tasks.iter().map(|t| t.abort_handle()).collect();
+        let all = futures::future::join_all(self.tasks);
+        if tokio::time::timeout(SHUTDOWN_GRACE, all).await.is_err() {
+            let left: Vec<_> = handles.into_iter().filter(|h| !h.is_finished()).collect();
+            tracing::warn!(
+                tasks = left.len(),
+                grace_ms = SHUTDOWN_GRACE.as_millis() as u64,
+                "background tasks still running after the shutdown grace; aborting them"
+            );
+            for h in left {
+                h.abort();
+            }
         }
     }
 }
+
+/// How long [`Gateway::shutdown`] waits for the background tasks: under the 10 s that
+/// orchestrators commonly allow before they kill (Kubernetes gives 30 s, systemd 90 s).
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// Every route of the gateway: a merge of the surfaces, under the request id (outermost, so
 /// every log line of a request carries it) and the request metrics.
