@@ -180,11 +180,12 @@ pub(in crate::postgres) async fn admit_waiting(
     now: i64,
     limit: u32,
 ) -> StoreResult<()> {
+    // Waiting sends are always pending; see [`super::outbox::WAITING_PROBE_SQL`] for why the
+    // query does not say so.
     let waiting: Vec<(String, String, String)> = sqlx::query_as(
         "SELECT o.message_id, o.tenant_id, m.recipient FROM outbox o
          JOIN messages m ON m.id = o.message_id
-         WHERE o.channel_id = $1 AND o.awaits_reach AND o.state = 'pending'
-           AND o.next_attempt_at <= $2
+         WHERE o.channel_id = $1 AND o.awaits_reach AND o.next_attempt_at <= $2
          ORDER BY o.priority, o.next_attempt_at, o.message_id LIMIT $3
          FOR UPDATE OF o SKIP LOCKED",
     )
