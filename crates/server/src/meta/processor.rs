@@ -26,6 +26,16 @@ const BATCH: u32 = 256;
 /// How long a replica's claim on the payloads it takes lasts.
 const CLAIM_MS: i64 = 60_000;
 
+/// How long a claim lasts here: [`CLAIM_MS`], but well inside the sender's `reconcile_grace`.
+/// A dead replica's orphaned sends are retried once that grace has passed unless a status
+/// settled them; a status payload the dead replica had claimed must reach another replica
+/// before then, not a minute later (a claim that lapses while its batch still runs only costs
+/// a second, harmless application: statuses move forward only, messages are kept once).
+fn claim_ms(state: &Core) -> i64 {
+    let grace = state.config.sender.reconcile_grace.as_millis() as i64;
+    (grace / 3).clamp(1_000, CLAIM_MS)
+}
+
 /// Workers each claiming and applying their own batches: while one waits on the database
 /// (its claim, its statuses' transaction, its mark), the others work. One worker measured
 /// ~1,000 payloads/s on PostgreSQL with the database and the gateway mostly idle.
@@ -84,7 +94,7 @@ pub async fn process_pending(
     let now = state.now();
     let items = state
         .store
-        .claim_inbox(holder, now, now + CLAIM_MS, BATCH)
+        .claim_inbox(holder, now, now + claim_ms(state), BATCH)
         .await?;
     if items.is_empty() {
         return Ok(0);

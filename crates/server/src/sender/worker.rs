@@ -94,24 +94,32 @@ impl Pace {
 
 /// How late a timer may wake without costing the pace (tokio's timers are milliseconds).
 const PACING_TOLERANCE: Duration = Duration::from_millis(2);
+/// How late a send may reach Meta, relative to the sends around it, without a second at Meta
+/// holding more than the limit: a post that takes longer than its neighbours (a new
+/// connection, a process starved a moment on a busy machine) arrives among the next second's
+/// sends. Paid for with 1 % of the rate. Without it, the 3-replica crash test on CI counted 21
+/// sends in a second at 20 msg/s: its first send arrived late and the second counted from it.
+const PACING_MARGIN: Duration = Duration::from_millis(10);
 /// The bucket counts in cells of about this long, so that its tolerance can be a fraction of
 /// one send's period.
 const PACING_CELL: Duration = Duration::from_micros(250);
 
 /// The token bucket that paces a channel at `limit` messages per second: a GCRA whose sends
-/// are `period = (1 s + tolerance) / limit` apart, each allowed up to `tolerance` early. Two
-/// sends `n` apart are then at least `n × period − tolerance` apart, so no window of one
-/// second ever holds more than `limit` (Meta counts per second, and its own bucket may be
-/// drained when a worker starts full), while a timer waking a millisecond late costs nothing
-/// (without the tolerance each late wake is lost: 12.5 ms became 13 ms, 4 % of 80 msg/s) and
-/// the mean stays within 0.2 % of the limit. A send takes `cells` of the bucket.
+/// are `period = (1 s + tolerance + margin) / limit` apart, each allowed up to `tolerance`
+/// early. Two sends `n` apart are then at least `n × period − tolerance` apart, so no window
+/// of one second and `margin` ever holds more than `limit` (Meta counts per second, and its
+/// own bucket may be drained when a worker starts full; a send up to `margin` late still
+/// leaves every second at Meta within the limit), while a timer waking a millisecond late
+/// costs nothing (without the tolerance each late wake is lost: 12.5 ms became 13 ms, 4 % of
+/// 80 msg/s) and the mean stays within 1.2 % of the limit. A send takes `cells` of the bucket.
 pub(super) struct Pacing {
     pub quota: Quota,
     pub cells: NonZeroU32,
 }
 
 pub(super) fn pacing(limit: NonZeroU32) -> Pacing {
-    let period = (Duration::from_secs(1) + PACING_TOLERANCE).as_nanos() / u128::from(limit.get());
+    let period = (Duration::from_secs(1) + PACING_TOLERANCE + PACING_MARGIN).as_nanos()
+        / u128::from(limit.get());
     let cells = (period / PACING_CELL.as_nanos()).max(1);
     // Rounded up: the cells of one send never add up to less than its period.
     let cell = period.div_ceil(cells);
@@ -643,8 +651,9 @@ mod tests {
     }
 
     /// Sends as fast as the bucket allows for 5 s, the clock stepping 0.1 ms, then 1 ms (a
-    /// timer that wakes late, as tokio's millisecond timers do): no one-second window ever
-    /// holds more than the limit, and the mean is within 0.5 % of it.
+    /// timer that wakes late, as tokio's millisecond timers do): no window of one second and
+    /// the margin ever holds more than the limit (so no second at Meta does, whichever sends
+    /// arrive up to the margin late), and the mean is within 1.2 % of it.
     #[test]
     fn pacing_never_exceeds_the_limit_in_any_second_and_keeps_close_to_it() {
         for limit in [1u32, 20, 80, 250, 1_000] {
@@ -664,7 +673,9 @@ mod tests {
                 // Every window [t, t + 1 s) that starts at a send.
                 let mut j = 0;
                 for i in 0..sent.len() {
-                    while j < sent.len() && sent[j] < sent[i] + Duration::from_secs(1) {
+                    while j < sent.len()
+                        && sent[j] < sent[i] + Duration::from_secs(1) + super::PACING_MARGIN
+                    {
                         j += 1;
                     }
                     assert!(
@@ -676,7 +687,7 @@ mod tests {
                 }
                 let mean = sent.len() as f64 / 5.0;
                 assert!(
-                    mean >= 0.995 * f64::from(limit) - 0.2,
+                    mean >= 0.988 * f64::from(limit) - 0.2,
                     "{limit}/s, steps of {step:?}: mean {mean}"
                 );
             }
