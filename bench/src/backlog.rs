@@ -28,17 +28,17 @@ use openbsp_wire::SendRequest;
 use openbsp_wire::send::Surface;
 use serde_json::{Value, json};
 
-use crate::capacity::{
-    Received, Sampler, in_scratch, received, register_number, register_template, simulator_limit,
-    start, worst_second,
-};
+use crate::capacity::{Received, Sampler, received, worst_second};
 use crate::cpu::CpuUse;
 use crate::database::{BenchDb, DbKind};
 use crate::gateway::{APP_SECRET, PHONE_NUMBER_ID, Provisioned};
 use crate::load::recipient;
 use crate::machine::Machine;
 use crate::report::Latency;
-use crate::send::{SendArgs, TEMPLATE, unix_us};
+use crate::scene::{
+    TEMPLATE, in_scratch, register_number, register_template, simulator_limit, start, unix_us,
+};
+use crate::send::SendArgs;
 
 /// Replies start this far apart.
 const REPLY_SPACING: Duration = Duration::from_millis(250);
@@ -168,9 +168,12 @@ impl BacklogReport {
 /// Runs `backlog`; the processes are killed and the PostgreSQL database dropped whatever
 /// happens.
 pub async fn run(args: &SendArgs) -> Result<BacklogReport> {
-    in_scratch(args, "backlog", async |binary, db, data_dir, scratch| {
-        backlog_on(args, binary, db, data_dir, scratch).await
-    })
+    in_scratch(
+        &args.openbsp,
+        args.database,
+        "backlog",
+        async |binary, db, data_dir, scratch| backlog_on(args, binary, db, data_dir, scratch).await,
+    )
     .await
 }
 

@@ -17,131 +17,19 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
-use crate::accept::resolve_binary;
 use crate::cpu::{CpuUse, Snapshot};
-use crate::database::{BenchDb, DbKind, redact};
-use crate::gateway::{APP_SECRET, Gateway, PHONE_NUMBER_ID, free_port};
+use crate::database::{BenchDb, DbKind};
 use crate::machine::Machine;
-use crate::send::{Meta, SendArgs, TEMPLATE, WABA_ID, start_meta};
+use crate::scene::{
+    Meta, TEMPLATE, display_number, in_scratch, phone_number_id, register_number,
+    register_template, simulator_limit, start,
+};
+use crate::send::SendArgs;
 
 /// Concurrent `POST /v1/messages` while queueing.
 const QUEUERS: usize = 64;
 /// Give up waiting for the simulator when its count has not moved for this long.
 const STALL: Duration = Duration::from_secs(60);
-
-/// The phone number id of channel `c` (channel 0 is the one `Gateway::provision_for` adds).
-pub(crate) fn phone_number_id(c: u32) -> String {
-    if c == 0 {
-        PHONE_NUMBER_ID.to_string()
-    } else {
-        (100_200_300 + u64::from(c)).to_string()
-    }
-}
-
-/// The display number of channel `c`.
-fn display_number(c: u32) -> String {
-    if c == 0 {
-        "15550001111".to_string()
-    } else {
-        format!("1555200{c:04}")
-    }
-}
-
-/// The simulator's own limit for numbers whose channels send at `rate`: well above it (so it
-/// refuses nothing and hides no breach), in the same throughput level (so the gateway, which
-/// reads the level from Meta, keeps the channel's rate).
-pub(crate) fn simulator_limit(rate: u32) -> u32 {
-    if rate >= 1_000 { rate * 5 } else { 999 }
-}
-
-/// Creates the run's scratch directory and database, runs `f(binary, db, data_dir, scratch)`,
-/// then drops the PostgreSQL database (and keeps the logs when `OPENBSP_BENCH_KEEP` is set)
-/// whatever happened.
-pub(crate) async fn in_scratch<T>(
-    args: &SendArgs,
-    part: &str,
-    f: impl AsyncFnOnce(&Path, &BenchDb, &Path, &Path) -> Result<T>,
-) -> Result<T> {
-    let binary = resolve_binary(&args.openbsp)?;
-    let scratch = tempfile::Builder::new()
-        .prefix("openbsp-bench-")
-        .tempdir()
-        .context("creating a temporary directory")?;
-    let data_dir = scratch.path().join("data");
-    std::fs::create_dir(&data_dir)?;
-    let db = BenchDb::create(args.database, &data_dir).await?;
-    eprintln!(
-        "bench: send --part {part}: {} database at {}",
-        args.database.name(),
-        redact(db.url())
-    );
-    let result = f(&binary, &db, &data_dir, scratch.path()).await;
-    if let Err(e) = db.drop_database().await {
-        eprintln!("bench: warning: could not drop the benchmark database: {e:#}");
-    }
-    if std::env::var_os("OPENBSP_BENCH_KEEP").is_some() {
-        eprintln!("bench: logs kept in {}", scratch.keep().display());
-    }
-    result
-}
-
-/// The gateway of a run, and the simulator as Meta with its webhooks going to `listen`.
-pub(crate) async fn start(
-    binary: &Path,
-    db: &BenchDb,
-    data_dir: &Path,
-    scratch: &Path,
-) -> Result<(Gateway, String, Meta)> {
-    let gateway = Gateway {
-        binary: binary.to_path_buf(),
-        database_url: db.url().to_string(),
-        data_dir: data_dir.to_path_buf(),
-    };
-    let listen = format!("127.0.0.1:{}", free_port()?);
-    let meta = start_meta(
-        binary,
-        &format!("http://{listen}/webhooks/whatsapp"),
-        &scratch.join("simulator.log"),
-    )
-    .await?;
-    Ok((gateway, listen, meta))
-}
-
-/// Registers channel `c`'s number at the simulator (WABA 900) with limit `mps`.
-pub(crate) async fn register_number(
-    http: &reqwest::Client,
-    meta: &Meta,
-    listen: &str,
-    c: u32,
-    mps: u32,
-) -> Result<()> {
-    let phone = json!({"phone_number_id": phone_number_id(c), "display_phone_number": display_number(c),
-        "waba_id": WABA_ID, "access_token": "tok", "app_secret": APP_SECRET,
-        "webhook_url": format!("http://{listen}/webhooks/whatsapp"), "throughput_mps": mps});
-    let r = http
-        .post(format!("{}/_simulator/phone-numbers", meta.url))
-        .json(&phone)
-        .send()
-        .await?;
-    if !r.status().is_success() {
-        bail!("the simulator refused number {c}: {}", r.text().await?);
-    }
-    Ok(())
-}
-
-/// Registers the approved template the sends use at the simulator.
-pub(crate) async fn register_template(http: &reqwest::Client, meta: &Meta) -> Result<()> {
-    let r = http
-        .post(format!("{}/_simulator/templates", meta.url))
-        .json(&json!({"waba_id": WABA_ID, "name": TEMPLATE, "language": "en_US", "category": "UTILITY",
-                      "components": [{"type": "BODY", "text": "Your order has shipped."}]}))
-        .send()
-        .await?;
-    if !r.status().is_success() {
-        bail!("the simulator refused the template: {}", r.text().await?);
-    }
-    Ok(())
-}
 
 /// One message the simulator accepted.
 #[derive(Debug, Clone)]
@@ -241,7 +129,7 @@ impl Sampler {
                 let mut tick = tokio::time::interval(Duration::from_secs(1));
                 while !stop.load(Ordering::Relaxed) {
                     tick.tick().await;
-                    let at = crate::send::unix_us() / 1000;
+                    let at = crate::scene::unix_us() / 1000;
                     let (g, s) = (Snapshot::take(gateway), Snapshot::take(simulator));
                     if let Ok(mut v) = samples.lock() {
                         v.push((at, g, s));
@@ -414,9 +302,14 @@ impl CapacityReport {
 /// Runs `capacity`; the processes are killed and the PostgreSQL database dropped whatever
 /// happens.
 pub async fn run(args: &SendArgs) -> Result<CapacityReport> {
-    in_scratch(args, "capacity", async |binary, db, data_dir, scratch| {
-        capacity_on(args, binary, db, data_dir, scratch).await
-    })
+    in_scratch(
+        &args.openbsp,
+        args.database,
+        "capacity",
+        async |binary, db, data_dir, scratch| {
+            capacity_on(args, binary, db, data_dir, scratch).await
+        },
+    )
     .await
 }
 
@@ -637,15 +530,5 @@ mod tests {
         assert_eq!((b.part, b.backlog, b.count), (Part::Backlog, 5000, 20));
         assert_eq!(parse(&[]).backlog, 100_000);
         assert!(Cli::try_parse_from(["send", "--channels", "0"]).is_err());
-    }
-
-    #[test]
-    fn channel_numbers() {
-        assert_eq!(phone_number_id(0), PHONE_NUMBER_ID);
-        assert_eq!(phone_number_id(7), "100200307");
-        assert_eq!(display_number(0), "15550001111");
-        assert_eq!(display_number(42), "15552000042");
-        assert_eq!(simulator_limit(80), 999);
-        assert_eq!(simulator_limit(1_000), 5_000);
     }
 }

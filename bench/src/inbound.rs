@@ -34,7 +34,7 @@ use crate::gateway::{APP_SECRET, Gateway, PHONE_NUMBER_ID, Server, free_port};
 use crate::load::{self, Shape};
 use crate::machine::Machine;
 use crate::report::Latency;
-use crate::send::start_meta;
+use crate::scene::start_meta;
 pub use report::InboundReport;
 use report::{InboxCheck, Processing, StatusCheck};
 

@@ -35,6 +35,7 @@ mod load;
 mod machine;
 mod receiver;
 mod report;
+mod scene;
 mod send;
 mod webhooks;
 mod webhooks_part;

@@ -12,25 +12,20 @@
 //!   are queued through N `openbsp serve` processes on the one database in turn.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
-use tokio::process::Child;
 
 use crate::database::{BenchDb, DbKind};
-use crate::gateway::{APP_SECRET, PHONE_NUMBER_ID, free_port};
+use crate::gateway::{PHONE_NUMBER_ID, free_port};
 use crate::machine::Machine;
 use crate::report::Latency;
+use crate::scene::{TEMPLATE, unix_us};
 
-/// The WABA of the benchmark's channel (as `Gateway::provision_for` registers it).
-pub(crate) const WABA_ID: &str = "900";
 /// Sequential sends start at least this far apart (below the channel's throughput).
 const SPACING: Duration = Duration::from_millis(25);
-/// The approved template the sends use.
-pub(crate) const TEMPLATE: &str = "bench_update";
-
 /// Options of `openbsp-bench send`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SendArgs {
@@ -217,18 +212,24 @@ impl SendReport {
 /// Runs the scenario; the processes are killed and the PostgreSQL database dropped whatever
 /// happens.
 pub async fn run(args: &SendArgs) -> Result<SendReport> {
-    crate::capacity::in_scratch(args, "latency", async |binary, db, data_dir, scratch| {
-        run_on(args, binary, db, data_dir, scratch).await
-    })
+    crate::scene::in_scratch(
+        &args.openbsp,
+        args.database,
+        "latency",
+        async |binary, db, data_dir, scratch| run_on(args, binary, db, data_dir, scratch).await,
+    )
     .await
 }
 
 /// Runs `pacing`; the processes are killed and the PostgreSQL database dropped whatever
 /// happens.
 pub async fn run_pacing(args: &SendArgs) -> Result<PacingReport> {
-    crate::capacity::in_scratch(args, "pacing", async |binary, db, data_dir, scratch| {
-        pacing_on(args, binary, db, data_dir, scratch).await
-    })
+    crate::scene::in_scratch(
+        &args.openbsp,
+        args.database,
+        "pacing",
+        async |binary, db, data_dir, scratch| pacing_on(args, binary, db, data_dir, scratch).await,
+    )
     .await
 }
 
@@ -239,7 +240,7 @@ async fn pacing_on(
     data_dir: &Path,
     scratch: &Path,
 ) -> Result<PacingReport> {
-    use crate::capacity::{register_number, register_template, simulator_limit, start};
+    use crate::scene::{register_number, register_template, simulator_limit, start};
     let (gateway, listen, meta) = start(binary, db, data_dir, scratch).await?;
     let http = reqwest::Client::builder().no_proxy().build()?;
     register_number(&http, &meta, &listen, 0, simulator_limit(args.rate)).await?;
@@ -370,70 +371,6 @@ async fn pacing_on(
     })
 }
 
-pub(crate) fn unix_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or_default()
-}
-
-/// `openbsp simulator` as Meta, killed when dropped.
-pub(crate) struct Meta {
-    _child: Child,
-    pub(crate) url: String,
-}
-
-impl Meta {
-    /// The simulator's process id.
-    pub(crate) fn pid(&self) -> Option<u32> {
-        self._child.id()
-    }
-}
-
-pub(crate) async fn start_meta(binary: &Path, webhook_url: &str, log: &Path) -> Result<Meta> {
-    let listen = format!("127.0.0.1:{}", free_port()?);
-    let log = std::fs::File::create(log)?;
-    let child = tokio::process::Command::new(binary)
-        .args([
-            "simulator",
-            "--listen",
-            &listen,
-            "--phone-number-id",
-            PHONE_NUMBER_ID,
-            "--waba-id",
-            WABA_ID,
-            "--display-phone-number",
-            "15550001111",
-            "--access-token",
-            "tok",
-            "--app-secret",
-            APP_SECRET,
-            "--webhook-url",
-            webhook_url,
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .kill_on_drop(true)
-        .spawn()
-        .context("starting openbsp simulator")?;
-    let url = format!("http://{listen}");
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http
-        .get(format!("{url}/_simulator/healthz"))
-        .send()
-        .await
-        .is_err()
-    {
-        if Instant::now() > deadline {
-            bail!("the simulator did not start");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(Meta { _child: child, url })
-}
-
 async fn run_on(
     args: &SendArgs,
     binary: &Path,
@@ -441,9 +378,9 @@ async fn run_on(
     data_dir: &Path,
     scratch: &Path,
 ) -> Result<SendReport> {
-    let (gateway, listen, meta) = crate::capacity::start(binary, db, data_dir, scratch).await?;
+    let (gateway, listen, meta) = crate::scene::start(binary, db, data_dir, scratch).await?;
     let http = reqwest::Client::builder().no_proxy().build()?;
-    crate::capacity::register_template(&http, &meta).await?;
+    crate::scene::register_template(&http, &meta).await?;
     eprintln!("bench: provisioning with {}", binary.display());
     let provisioned = gateway.provision_for(&meta.url, 80).await?;
     eprintln!(

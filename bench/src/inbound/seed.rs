@@ -21,7 +21,7 @@ use super::payloads::{Outbound, outbound_wamid, seed_recipient};
 use super::report::{Probe, Sender, Tally};
 use crate::database::BenchDb;
 use crate::gateway::{APP_SECRET, PHONE_NUMBER_ID};
-use crate::send::{TEMPLATE, WABA_ID};
+use crate::scene::{TEMPLATE, WABA_ID};
 
 /// The channel's throughput at the gateway (Meta's standard).
 pub const CHANNEL_MPS: u32 = 80;

@@ -185,31 +185,31 @@ async fn apply_statuses(
             continue;
         }
         let updates: Vec<StatusUpdate> = group.iter().flat_map(|p| p.1.iter().cloned()).collect();
-        match state.store.apply_statuses(&updates).await {
-            Ok(outcomes) => {
-                for (u, outcome) in updates.iter().zip(outcomes) {
-                    after_status(state, u, outcome);
-                }
-                out.extend(group.drain(..).map(|(id, _, events)| (id, events, None)));
-            }
+        match apply_group(state, &updates).await {
+            Ok(()) => out.extend(group.drain(..).map(|(id, _, events)| (id, events, None))),
             Err(e) => {
                 tracing::warn!(error = %e, statuses = updates.len(), "a batch of statuses failed; applying them payload by payload");
                 for (id, updates, events) in group.drain(..) {
-                    match state.store.apply_statuses(&updates).await {
-                        Ok(outcomes) => {
-                            for (u, outcome) in updates.iter().zip(outcomes) {
-                                after_status(state, u, outcome);
-                            }
-                            out.push((id, events, None));
-                        }
-                        Err(e) => out.push((id, events, Some(e))),
-                    }
+                    let failed = apply_group(state, &updates).await.err();
+                    out.push((id, events, failed));
                 }
             }
         }
         size = 0;
     }
     out
+}
+
+/// Stores `updates` in one transaction, then does what follows each.
+async fn apply_group(
+    state: &Core,
+    updates: &[StatusUpdate],
+) -> Result<(), openbsp_store::StoreError> {
+    let outcomes = state.store.apply_statuses(updates).await?;
+    for (u, outcome) in updates.iter().zip(outcomes) {
+        after_status(state, u, outcome);
+    }
+    Ok(())
 }
 
 /// Applies what a payload holds but its statuses, which it answers (see [`apply_statuses`]).
