@@ -73,6 +73,8 @@ openbsp_testkit::on_both_backends! {
     record_send_results => crate::outbox::record_send_results,
     orphaned_sends_are_put_back_and_only_their_claim_records =>
         crate::outbox::orphaned_sends_are_put_back_and_only_their_claim_records,
+    an_orphan_waits_for_the_payloads_received_by_its_due_time =>
+        crate::outbox::an_orphan_waits_for_the_payloads_received_by_its_due_time,
     results_in_one_call_apply_in_order => crate::outbox::results_in_one_call_apply_in_order,
     many_results_at_once => crate::outbox::many_results_at_once,
 

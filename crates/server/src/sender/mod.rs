@@ -10,7 +10,9 @@
 //! the holding is gone (the replica died, or lost the lease), its sends in flight are orphans:
 //! their outcome is unknown, so they are put back with a delay of `reconcile_grace`, during
 //! which Meta's status webhook (which carries the gateway id in `biz_opaque_callback_data`) or
-//! the late answer itself settles them instead of a second send. A worker whose lease is not
+//! the late answer itself settles them instead of a second send; past the grace, an orphan is
+//! still not claimed while a payload of Meta's received by its due time waits unprocessed (the
+//! status may be in it), for one more grace at most. A worker whose lease is not
 //! confirmed posts nothing more.
 
 mod recorder;

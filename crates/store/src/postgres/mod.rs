@@ -85,6 +85,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../../migrations/postgres_0011_inbox_claims.sql"),
     ),
+    (
+        12,
+        include_str!("../../migrations/postgres_0012_orphans_wait_for_the_inbox.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises migrations between replicas starting together.

@@ -60,8 +60,11 @@ impl OutboxStore for PgStore {
         let found = sqlx::query(
             "UPDATE outbox SET state = 'inflight', claimed_at = $2, claim_term = $4
              WHERE message_id IN (
-                SELECT message_id FROM outbox
+                SELECT message_id FROM outbox AS o
                 WHERE channel_id = $1 AND state = 'pending' AND next_attempt_at <= $2 AND NOT awaits_reach
+                AND (orphaned_at IS NULL OR $2 >= 2 * next_attempt_at - orphaned_at
+                     OR NOT EXISTS (SELECT 1 FROM webhook_inbox AS i WHERE i.processed_at IS NULL
+                                    AND i.received_at <= o.next_attempt_at))
                 ORDER BY priority, next_attempt_at, message_id LIMIT $3
                 FOR UPDATE SKIP LOCKED)
              AND EXISTS (SELECT 1 FROM leases WHERE name = $5 AND term = $4 AND expires_at > $2)
@@ -111,7 +114,7 @@ impl OutboxStore for PgStore {
     ) -> StoreResult<u64> {
         let done = sqlx::query(
             "UPDATE outbox SET state = 'pending', next_attempt_at = $2, claimed_at = NULL,
-             claim_term = NULL,
+             claim_term = NULL, orphaned_at = $1,
              last_error = 'outcome unknown: its sender stopped while the send was in flight'
              WHERE state = 'inflight' AND ($3::text IS NULL OR channel_id = $3)
              AND NOT EXISTS (SELECT 1 FROM leases l WHERE l.name = 'sender:' || outbox.channel_id
@@ -248,7 +251,8 @@ async fn record_one(c: &mut PgConnection, r: &SendResult) -> StoreResult<()> {
         if let SendResult::Retry { next_at, error, .. } = r {
             sqlx::query(
                 "UPDATE outbox SET state = 'pending', attempts = attempts + 1, next_attempt_at = $2,
-                 claimed_at = NULL, claim_term = NULL, last_error = $3 WHERE message_id = $1",
+                 claimed_at = NULL, claim_term = NULL, orphaned_at = NULL, last_error = $3
+                 WHERE message_id = $1",
             )
             .bind(message_id)
             .bind(next_at)

@@ -50,7 +50,7 @@ const RECORD_SQL: &str = "WITH m AS (
     DELETE FROM outbox WHERE message_id = ANY($10::text[])
 )
 UPDATE outbox AS o SET state = 'pending', attempts = o.attempts + 1, next_attempt_at = u.next_at,
-    claimed_at = NULL, claim_term = NULL, last_error = u.error
+    claimed_at = NULL, claim_term = NULL, orphaned_at = NULL, last_error = u.error
 FROM UNNEST($11::text[], $12::bigint[], $13::text[]) AS u(id, next_at, error)
 WHERE o.message_id = u.id";
 

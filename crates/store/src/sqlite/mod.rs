@@ -75,6 +75,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../../migrations/sqlite_0011_inbox_claims.sql"),
     ),
+    (
+        12,
+        include_str!("../../migrations/sqlite_0012_orphans_wait_for_the_inbox.sql"),
+    ),
 ];
 const READERS: usize = 8;
 /// How often the checkpointer copies the WAL into the database file.

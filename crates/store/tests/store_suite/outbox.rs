@@ -753,3 +753,145 @@ pub async fn many_results_at_once(backend: Backend) {
     assert_eq!(again.len(), 100);
     assert!(again.iter().all(|i| i.attempts == 1));
 }
+
+/// An orphan (a send whose sender died mid-flight) is not posted again while a payload of
+/// Meta's that reached the gateway by its due time is still unprocessed: that payload may hold
+/// the status that settles it, and a lagging processor must not turn into a second send. It
+/// waits a second grace at most (a payload that never processes does not hold it for ever),
+/// and once it has been posted again it is an orphan no more.
+pub async fn an_orphan_waits_for_the_payloads_received_by_its_due_time(backend: Backend) {
+    use openbsp_domain::ids::{new_id_at, prefix};
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "Acme").await;
+    let ch = w.channel.id.as_str();
+    let name = sender_lease(ch);
+    let inbox = |at: i64| InboxItem {
+        id: new_id_at(prefix::INBOX, at),
+        app_id: w.app.id.clone(),
+        received_at: at,
+        body: b"{}".to_vec(),
+    };
+    let a = enqueue(&store, outbound(&w.channel, "15550001", 1_000)).await;
+    let b = enqueue(&store, outbound(&w.channel, "15550002", 1_001)).await;
+    let c = enqueue(&store, outbound(&w.channel, "15550003", 1_002)).await;
+
+    // A claims `a` and dies; B takes over at 12 000 and puts `a` back, due at 20 000.
+    store.acquire_lease(&name, "A", 2_000, 5_000).await.unwrap();
+    assert_eq!(
+        ids(&store.claim_sends(ch, 1, 2_000, 1).await.unwrap()),
+        [a.id.as_str()]
+    );
+    let b_lease = store
+        .acquire_lease(&name, "B", 12_000, 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .requeue_orphaned_sends(Some(ch), 12_000, 20_000)
+            .await
+            .unwrap(),
+        1
+    );
+    // Meta's status for `a` reached the gateway at 19 000 and is not processed yet: `b` and
+    // `c` go, `a` waits.
+    let early = inbox(19_000);
+    store.insert_inbox(&early).await.unwrap();
+    store.insert_inbox(&inbox(21_000)).await.unwrap();
+    assert_eq!(
+        ids(&store
+            .claim_sends(ch, b_lease.term, 20_000, 10)
+            .await
+            .unwrap()),
+        [b.id.as_str(), c.id.as_str()],
+        "the orphan waits for the payload received before it was due"
+    );
+    assert!(
+        store
+            .claim_sends(ch, b_lease.term, 22_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Processed (it was not `a`'s status after all): `a` goes; a payload received after its
+    // due time never held it.
+    store
+        .mark_inbox_processed(&[(early.id.clone(), vec![])], 22_500)
+        .await
+        .unwrap();
+    let again = store
+        .claim_sends(ch, b_lease.term, 22_500, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&again), [a.id.as_str()]);
+    store
+        .record_send_results(&[
+            SendResult::Accepted {
+                message_id: a.id.clone(),
+                term: b_lease.term,
+                wamid: "wamid.A".into(),
+                at: 22_600,
+            },
+            SendResult::Accepted {
+                message_id: b.id.clone(),
+                term: b_lease.term,
+                wamid: "wamid.B".into(),
+                at: 22_600,
+            },
+        ])
+        .await
+        .unwrap();
+
+    // B stops with `c` in flight; C puts it back at 30 000, due at 38 000, and a payload
+    // received at 37 000 never processes: `c` waits one more grace, to 46 000, then goes.
+    store
+        .release_lease(&name, "B", b_lease.term, 30_000)
+        .await
+        .unwrap();
+    let c_lease = store
+        .acquire_lease(&name, "C", 30_000, 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .requeue_orphaned_sends(Some(ch), 30_000, 38_000)
+            .await
+            .unwrap(),
+        1
+    );
+    store.insert_inbox(&inbox(37_000)).await.unwrap();
+    for at in [38_000, 45_999] {
+        assert!(
+            store
+                .claim_sends(ch, c_lease.term, at, 10)
+                .await
+                .unwrap()
+                .is_empty(),
+            "held at {at}"
+        );
+    }
+    let late = store
+        .claim_sends(ch, c_lease.term, 46_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&late), [c.id.as_str()], "a second grace at most");
+    // Posted again and answered with a retry: an orphan no more, due at its retry time
+    // whatever the inbox holds.
+    store
+        .record_send_results(&[SendResult::Retry {
+            message_id: c.id.clone(),
+            term: c_lease.term,
+            next_at: 47_000,
+            error: json!({"code": 131000}),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&store
+            .claim_sends(ch, c_lease.term, 47_000, 10)
+            .await
+            .unwrap()),
+        [c.id.as_str()]
+    );
+}
