@@ -179,7 +179,7 @@ pub async fn run(args: &SendArgs) -> Result<BacklogReport> {
 
 /// The bulk send number `i`: a template to a user of its own, as a campaign queues it (the
 /// store's row built as `core::messages` builds one, at priority BULK).
-fn bulk_send(p: &Provisioned, i: u32, now: i64) -> Result<NewOutbound> {
+fn bulk_send(p: &Provisioned, channel_id: &str, i: u32, now: i64) -> Result<NewOutbound> {
     let body = json!({"to": format!("1557{i:07}"), "type": "template",
                       "template": {"name": TEMPLATE, "language": {"code": "en_US"}}});
     let req = SendRequest::parse(&body, Surface::Native)
@@ -193,7 +193,7 @@ fn bulk_send(p: &Provisioned, i: u32, now: i64) -> Result<NewOutbound> {
     let message = Message {
         id,
         tenant_id: p.tenant_id.clone(),
-        channel_id: p.channel_id.clone(),
+        channel_id: channel_id.to_string(),
         contact_id: None,
         direction: Direction::Outbound,
         recipient: req.recipient.as_str().to_string(),
@@ -230,9 +230,19 @@ fn bulk_send(p: &Provisioned, i: u32, now: i64) -> Result<NewOutbound> {
     })
 }
 
-/// Queues `backlog` bulk sends on the provisioned channel through the store at `url`, behind
-/// the send policy (a utility template; the portfolio unlimited, as the simulator's is).
-async fn enqueue_bulk(url: &str, p: &Provisioned, backlog: u32) -> Result<()> {
+/// Queues `backlog` bulk sends through the store at `url`, behind the send policy (a utility
+/// template; the portfolio unlimited, as the simulator's is), send `i` on `channels[i % n]`
+/// (interleaved, so that every channel's backlog grows at once); answers the message ids.
+pub(crate) async fn enqueue_bulk(
+    url: &str,
+    p: &Provisioned,
+    channels: &[String],
+    backlog: u32,
+) -> Result<Vec<String>> {
+    if channels.is_empty() || backlog >= 10_000_000 {
+        bail!("bulk sends need a channel and fewer than 10,000,000 recipients");
+    }
+    let channels: Arc<[String]> = channels.into();
     let store: Arc<dyn Store> = openbsp_store::open(url)
         .await
         .map_err(|e| anyhow!("opening the store: {e}"))?;
@@ -246,13 +256,17 @@ async fn enqueue_bulk(url: &str, p: &Provisioned, backlog: u32) -> Result<()> {
     let mut tasks = Vec::new();
     for _ in 0..ENQUEUERS {
         let (store, check, next, p) = (store.clone(), check.clone(), next.clone(), p.clone());
+        let channels = channels.clone();
         tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= backlog {
-                    return Ok::<(), anyhow::Error>(());
+                    return Ok::<_, anyhow::Error>(ids);
                 }
-                let new = bulk_send(&p, i, unix_us() / 1000)?;
+                let channel = &channels[i as usize % channels.len()];
+                let new = bulk_send(&p, channel, i, unix_us() / 1000)?;
+                ids.push(new.message.id.clone());
                 match store.enqueue_checked(new, &check).await {
                     Ok(Ok(EnqueueOutcome::Created { .. })) => {}
                     Ok(Ok(other)) => bail!("bulk send {i} was not created: {other:?}"),
@@ -262,13 +276,14 @@ async fn enqueue_bulk(url: &str, p: &Provisioned, backlog: u32) -> Result<()> {
             }
         }));
     }
+    let mut ids = Vec::with_capacity(backlog as usize);
     for t in tasks {
-        t.await??;
+        ids.extend(t.await??);
     }
     drop(store);
     // The SQLite store's writer and checkpoint threads close their connections on their own.
     tokio::time::sleep(Duration::from_millis(700)).await;
-    Ok(())
+    Ok(ids)
 }
 
 async fn backlog_on(
@@ -291,7 +306,8 @@ async fn backlog_on(
         args.backlog
     );
     let enqueueing = Instant::now();
-    enqueue_bulk(db.url(), &provisioned, args.backlog).await?;
+    let channel = [provisioned.channel_id.clone()];
+    enqueue_bulk(db.url(), &provisioned, &channel, args.backlog).await?;
     let enqueue_secs = enqueueing.elapsed().as_secs_f64();
     eprintln!("bench: queued in {enqueue_secs:.1} s; starting openbsp serve");
     let server = gateway.serve(&listen, &scratch.join("serve.log")).await?;
@@ -420,10 +436,10 @@ mod tests {
             app_id: "app_1".into(),
             channel_id: "chn_1".into(),
         };
-        let n = bulk_send(&p, 42, 1_700_000_000_000).unwrap();
+        let n = bulk_send(&p, "chn_2", 42, 1_700_000_000_000).unwrap();
         assert_eq!(n.priority, priority::BULK);
         assert_eq!(n.message.recipient, "15570000042");
-        assert_eq!(n.message.channel_id, "chn_1");
+        assert_eq!(n.message.channel_id, "chn_2");
         assert_eq!(n.message.msg_type, "template");
         assert_eq!(n.payload["to"], "15570000042");
         assert_eq!(n.payload["template"]["name"], TEMPLATE);

@@ -198,6 +198,25 @@ pub(crate) async fn register_template(http: &reqwest::Client, meta: &Meta) -> Re
     Ok(())
 }
 
+/// Has the simulator hold every status webhook of what it accepts until long after a run
+/// (an hour): the gateway then only sends, which tells its sender's own pace apart from the
+/// pace it keeps while taking Meta's statuses in.
+pub(crate) async fn hold_statuses(http: &reqwest::Client, meta: &Meta) -> Result<()> {
+    let hour = 3_600_000;
+    let r = http
+        .post(format!("{}/_simulator/config", meta.url))
+        .json(&json!({"status_delays": {"sent_ms": hour, "delivered_ms": hour, "read_ms": null}}))
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!(
+            "the simulator refused the status delays: {}",
+            r.text().await?
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -55,6 +55,15 @@ pub struct SendArgs {
     /// `capacity`: channels, each its own number at the simulator.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub channels: u32,
+    /// `pacing`, `capacity`: queue the sends through the store as bulk sends (as a campaign
+    /// does) before `openbsp serve` starts, so that the run measures the sender alone, not
+    /// the sender sharing the machine with the accepts.
+    #[arg(long)]
+    pub prequeued: bool,
+    /// `pacing`: Meta sends no status webhooks during the run (they are held for an hour), so
+    /// that the gateway only sends: its sender's pace apart from the statuses' load.
+    #[arg(long)]
+    pub no_statuses: bool,
     /// `backlog`: bulk sends queued on the channel before the replies.
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
     pub backlog: u32,
@@ -85,6 +94,9 @@ pub struct PacingReport {
     pub rate: u32,
     /// Gateway processes the sends were queued through.
     pub replicas: u32,
+    /// How the run was set: `"prequeued"` (through the store, before the gateway started) or
+    /// `"queued while sending"`, and whether Meta's statuses were held.
+    pub setting: String,
     /// Sends queued.
     pub sends: u32,
     /// Whole seconds counted (the first and last partial seconds left out).
@@ -113,9 +125,10 @@ impl PacingReport {
     /// As text.
     pub fn to_text(&self) -> String {
         format!(
-            "openbsp-bench send --part pacing: {}, {} replica(s)\n  pacing        {} sends at {} msg/s, {} whole seconds at the simulator: max {}  mean {:.1} ({:+.1} %)  min {}  duplicates {}: {}\n  sending only  {} whole seconds after the last send was queued: max {}  mean {:.1} ({:+.1} %)\n  machine       {}\n",
+            "openbsp-bench send --part pacing: {}, {} replica(s), {}\n  pacing        {} sends at {} msg/s, {} whole seconds at the simulator: max {}  mean {:.1} ({:+.1} %)  min {}  duplicates {}: {}\n  sending only  {} whole seconds after the last send was queued: max {}  mean {:.1} ({:+.1} %)\n  machine       {}\n",
             self.database.name(),
             self.replicas,
+            self.setting,
             self.sends,
             self.rate,
             self.seconds,
@@ -136,7 +149,7 @@ impl PacingReport {
     /// As JSON.
     pub fn to_json(&self) -> Value {
         json!({"scenario": "send", "part": "pacing", "database": self.database.name(),
-               "rate": self.rate, "replicas": self.replicas, "sends": self.sends, "seconds": self.seconds, "max": self.max,
+               "rate": self.rate, "replicas": self.replicas, "setting": self.setting, "sends": self.sends, "seconds": self.seconds, "max": self.max,
                "min": self.min, "mean": self.mean, "duplicates": self.duplicates, "ok": self.ok(),
                "after_queueing": {"seconds": self.after_queueing.0, "max": self.after_queueing.1, "mean": self.after_queueing.2},
                "machine": self.machine.to_json()})
@@ -245,9 +258,18 @@ async fn pacing_on(
     let http = reqwest::Client::builder().no_proxy().build()?;
     register_number(&http, &meta, &listen, 0, simulator_limit(args.rate)).await?;
     register_template(&http, &meta).await?;
+    if args.no_statuses {
+        crate::scene::hold_statuses(&http, &meta).await?;
+    }
     let provisioned = gateway.provision_for(&meta.url, args.rate).await?;
     if args.replicas > 1 && args.database != DbKind::Postgres {
         bail!("--replicas above 1 needs --database postgres (SQLite is one process)");
+    }
+    let sends = args.rate * args.seconds;
+    if args.prequeued {
+        eprintln!("bench: queueing {sends} bulk sends through the store");
+        let channel = [provisioned.channel_id.clone()];
+        crate::backlog::enqueue_bulk(db.url(), &provisioned, &channel, sends).await?;
     }
     let mut servers = vec![gateway.serve(&listen, &scratch.join("serve.log")).await?];
     for n in 1..args.replicas {
@@ -260,11 +282,14 @@ async fn pacing_on(
     }
     let bases: Vec<String> = servers.iter().map(|s| s.base_url.clone()).collect();
     let key = provisioned.api_key.clone();
-    let sends = args.rate * args.seconds;
-    eprintln!(
-        "bench: queueing {sends} sends for a channel at {} msg/s",
-        args.rate
-    );
+    if !args.prequeued {
+        eprintln!(
+            "bench: queueing {sends} sends for a channel at {} msg/s",
+            args.rate
+        );
+    }
+    // Prequeued: nothing left to queue.
+    let to_queue = if args.prequeued { 0 } else { sends };
     let next = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
     let mut tasks = Vec::new();
     for _ in 0..32 {
@@ -272,7 +297,7 @@ async fn pacing_on(
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= sends {
+                if i >= to_queue {
                     return Ok::<(), anyhow::Error>(());
                 }
                 let base = &bases[i as usize % bases.len()];
@@ -296,20 +321,20 @@ async fn pacing_on(
     let queued_at_ms = unix_us() / 1000;
     eprintln!("bench: all queued; waiting for the simulator to have them");
     let deadline = Instant::now() + Duration::from_secs(u64::from(args.seconds) * 3 + 60);
-    let received = loop {
-        let got: Value = http
-            .get(format!("{}/_simulator/messages", meta.url))
-            .query(&[("phone_number_id", PHONE_NUMBER_ID)])
-            .send()
-            .await?
-            .json()
-            .await?;
-        let data = got["data"].as_array().cloned().unwrap_or_default();
-        if data.len() >= sends as usize || Instant::now() > deadline {
-            break data;
-        }
+    // The count while sending (the list would disturb the simulator), the list once at the end.
+    while crate::capacity::received_count(&http, &meta, PHONE_NUMBER_ID).await? < sends as usize
+        && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_secs(2)).await;
-    };
+    }
+    let got: Value = http
+        .get(format!("{}/_simulator/messages", meta.url))
+        .query(&[("phone_number_id", PHONE_NUMBER_ID)])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let received = got["data"].as_array().cloned().unwrap_or_default();
     for server in servers {
         server.stop(Duration::from_secs(10)).await?;
     }
@@ -360,6 +385,19 @@ async fn pacing_on(
         database: args.database,
         rate: args.rate,
         replicas: args.replicas,
+        setting: format!(
+            "{}, {}",
+            if args.prequeued {
+                "prequeued through the store"
+            } else {
+                "queued while sending"
+            },
+            if args.no_statuses {
+                "Meta's statuses held"
+            } else {
+                "with Meta's statuses"
+            }
+        ),
         sends,
         seconds,
         max: per_second.values().copied().max().unwrap_or_default(),

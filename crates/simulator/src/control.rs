@@ -233,6 +233,21 @@ pub(crate) async fn get_messages(
     Json(json!({ "data": data }))
 }
 
+/// `GET /_simulator/messages/count?phone_number_id=`: how many messages the number had
+/// accepted (every one, past the list's cap), without copying the list: what a load test polls.
+pub(crate) async fn get_messages_count(
+    State(state): State<Arc<SimState>>,
+    Query(q): Filters,
+) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
+    let Some(p) = q.get("phone_number_id") else {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "phone_number_id is required"})),
+        ));
+    };
+    Ok(Json(json!({ "count": state.received_count(p) })))
+}
+
 /// `GET /_simulator/phone-numbers`: without secrets.
 pub(crate) async fn get_phone_numbers(State(state): State<Arc<SimState>>) -> Json<Value> {
     Json(json!({ "data": state.phone_numbers() }))

@@ -141,13 +141,18 @@ pub(crate) async fn post_messages(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // Meta's receipt time is when the request arrived, read before anything waits for the
+    // state's lock (a control call listing tens of thousands of messages holds it for a while,
+    // and sends stamped after it would look bunched).
+    let arrived_ms = state.now_ms();
     let query = query.map(|Query(q)| q).unwrap_or_default();
     let latency = state.faults().latency_ms;
     // Meta finishes a request whose client went away (a crash, a timeout): the message is
     // accepted and its statuses follow, though nobody read the answer. Handling it in its own
     // task keeps that true here, where a dropped connection would otherwise cancel it.
     let handled = tokio::spawn(async move {
-        match handle_post(&state, &version, &phone_number_id, &query, &headers, &body).await {
+        let request = (version.as_str(), phone_number_id.as_str(), arrived_ms);
+        match handle_post(&state, request, &query, &headers, &body).await {
             Ok(resp) => resp,
             Err(e) => e.into_response(),
         }
@@ -166,8 +171,7 @@ pub(crate) async fn post_messages(
 
 async fn handle_post(
     state: &Arc<SimState>,
-    version: &str,
-    phone_number_id: &str,
+    (version, phone_number_id, arrived_ms): (&str, &str, i64),
     query: &HashMap<String, String>,
     headers: &HeaderMap,
     body: &[u8],
@@ -259,7 +263,7 @@ async fn handle_post(
         return Err(MetaError::new(faults.error_code, None).into());
     }
 
-    let now = state.now_ms();
+    let now = arrived_ms;
     let pnid = phone.phone_number_id.as_str();
     let user = req.recipient.as_str();
     // How a template is priced: the category set through `/_simulator/template-categories`

@@ -65,6 +65,10 @@ pub fn router(state: Arc<SimState>) -> Router {
         )
         .route("/_simulator/messages", get(control::get_messages))
         .route(
+            "/_simulator/messages/count",
+            get(control::get_messages_count),
+        )
+        .route(
             "/_simulator/phone-numbers",
             get(control::get_phone_numbers).post(control::post_phone_number),
         )

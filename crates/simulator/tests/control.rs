@@ -98,6 +98,13 @@ async fn control_api_drives_the_whole_flow() {
     assert!(some[0]["received_at"].as_str().unwrap().ends_with('Z'));
     let (_, none) = get(format!("{base}/messages?phone_number_id=other")).await;
     assert_eq!(none["data"], json!([]));
+    // The count, without the list (what load tests poll).
+    let (_, count) = get(format!("{base}/messages/count?phone_number_id={PNID}")).await;
+    assert_eq!(count, json!({"count": 3}));
+    let (_, count) = get(format!("{base}/messages/count?phone_number_id=other")).await;
+    assert_eq!(count, json!({"count": 0}));
+    let (status, _) = get(format!("{base}/messages/count")).await;
+    assert_eq!(status, 400, "which number is counted must be said");
 
     // Faults.
     let (status, f) = post(
