@@ -84,6 +84,8 @@ pub struct SimState {
     /// `inner` is held).
     pub(crate) portfolios: Mutex<Portfolios>,
     next_delivery_id: AtomicU64,
+    /// Webhook posts in flight at once ([`crate::webhooks::MAX_POSTS`]); the others wait.
+    pub(crate) webhook_posts: tokio::sync::Semaphore,
 }
 
 impl SimState {
@@ -121,6 +123,7 @@ impl SimState {
             tasks: Tasks::default(),
             portfolios: Mutex::new(Portfolios::default()),
             next_delivery_id: AtomicU64::new(1),
+            webhook_posts: tokio::sync::Semaphore::new(crate::webhooks::MAX_POSTS),
         }))
     }
 

@@ -5,7 +5,9 @@
 //! `webhook_retry_for_ms` while the receiver answers non-2xx or cannot be reached. Every
 //! attempt reads the number's current URL and secret, so a gateway that comes back (even on
 //! another port, once the number is updated) receives what it missed. Every attempt is
-//! logged.
+//! logged. At most [`MAX_POSTS`] posts are in flight at once (Meta's delivery is not an
+//! unbounded flood either): under load, deliveries queue here, each on its own clock, instead
+//! of opening more connections than either process may hold.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,6 +19,9 @@ use openbsp_wire::signature;
 
 use crate::records::{WebhookAttempt, WebhookKind};
 use crate::state::SimState;
+
+/// Webhook posts in flight at once, all numbers together.
+pub(crate) const MAX_POSTS: usize = 1_024;
 
 /// Queues a webhook for `phone_number_id`; with the duplicate fault, a second identical copy.
 pub(crate) fn enqueue(
@@ -69,7 +74,11 @@ impl Delivery {
                     )),
                 ),
                 Some(url) => {
-                    let post = post(&state.http, &url, &phone.app_secret, self.body.clone());
+                    let post = async {
+                        // Closed never: the state lives as long as its tasks.
+                        let _place = state.webhook_posts.acquire().await;
+                        post(&state.http, &url, &phone.app_secret, self.body.clone()).await
+                    };
                     match state.tasks.until_stopped(post).await {
                         Some(outcome) => (url, outcome),
                         None => return,

@@ -53,6 +53,21 @@ pub trait GraphClient: Send + Sync + 'static {
     ) -> Result<Value, MetaError>;
 }
 
+/// Connections to one Graph host kept open for reuse.
+const IDLE_CONNECTIONS: usize = 4_096;
+
+/// An error with its causes (reqwest's own text hides them: "error sending request for url").
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
 /// The real client (reqwest, rustls).
 pub struct HttpGraphClient {
     http: reqwest::Client,
@@ -65,7 +80,11 @@ impl HttpGraphClient {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
-            .pool_max_idle_per_host(64)
+            // Every channel posts to the one Graph host, so the pool must keep as many
+            // connections as all channels have in flight together: with 64 kept, 100 channels
+            // at 80 msg/s opened a new connection for most sends, ran out of local ports
+            // (TIME_WAIT) and failed thousands of sends with connect errors (bench `capacity`).
+            .pool_max_idle_per_host(IDLE_CONNECTIONS)
             .user_agent(concat!("openbsp/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(HttpGraphClient { http })
@@ -119,7 +138,7 @@ impl GraphClient for HttpGraphClient {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await.map_err(|e| unavailable(e.to_string()))?;
+        let resp = req.send().await.map_err(|e| unavailable(with_causes(&e)))?;
         let status = resp.status().as_u16();
         let body: Value = resp.json().await.map_err(|e| unavailable(e.to_string()))?;
         if (200..300).contains(&status) {
@@ -166,7 +185,7 @@ impl GraphClient for HttpGraphClient {
             Err(e) => {
                 return GraphOutcome::Transport {
                     maybe_sent: !e.is_connect(),
-                    error: e.to_string(),
+                    error: with_causes(&e),
                 };
             }
         };

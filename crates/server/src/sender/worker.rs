@@ -149,6 +149,9 @@ pub(super) struct Assignment {
     pub results: mpsc::Sender<ToRecorder>,
     pub exited: mpsc::UnboundedSender<String>,
     pub shutdown: watch::Receiver<bool>,
+    /// Places for posts in flight, shared by every channel of this replica (see
+    /// [`super::MAX_POSTS`]).
+    pub posts: Arc<Semaphore>,
 }
 
 /// Runs the worker of a channel under its lease until it runs out of work, loses the lease or
@@ -366,8 +369,13 @@ async fn post(
             defer(&job.results, item, at).await;
             continue;
         }
+        // A place among the channel's posts in flight, then one among the replica's.
         let permit = tokio::select! {
-            p = in_flight.clone().acquire_owned() => p.ok(),
+            p = async {
+                let channel = in_flight.clone().acquire_owned().await.ok()?;
+                let replica = job.posts.clone().acquire_owned().await.ok()?;
+                Some((channel, replica))
+            } => p,
             _ = shutdown.changed() => None,
         };
         let Some(permit) = permit else {
