@@ -20,9 +20,13 @@ impl InboxStore for SqliteStore {
         let item = item.clone();
         self.write(move |c| {
             c.prepare_cached(
-                "INSERT INTO webhook_inbox (id, app_id, received_at, body) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO webhook_inbox (id, app_id, received_at) VALUES (?1, ?2, ?3)",
             )?
-            .execute(params![item.id, item.app_id, item.received_at, item.body])?;
+            .execute(params![item.id, item.app_id, item.received_at])?;
+            c.prepare_cached(
+                "INSERT INTO webhook_inbox_bodies (inbox_rowid, body) VALUES (?1, ?2)",
+            )?
+            .execute(params![c.last_insert_rowid(), item.body])?;
             Ok(())
         })
         .await
@@ -32,7 +36,9 @@ impl InboxStore for SqliteStore {
         self.read(move |c| {
             collect(
                 c,
-                "SELECT id, app_id, received_at, body FROM webhook_inbox WHERE processed_at IS NULL ORDER BY id LIMIT ?1",
+                "SELECT w.id, w.app_id, w.received_at, b.body FROM webhook_inbox AS w
+                 JOIN webhook_inbox_bodies AS b ON b.inbox_rowid = w.rowid
+                 WHERE w.processed_at IS NULL ORDER BY w.id LIMIT ?1",
                 [limit],
                 |r| {
                     Ok(InboxItem {
@@ -56,24 +62,34 @@ impl InboxStore for SqliteStore {
     ) -> StoreResult<Vec<InboxItem>> {
         let holder = holder.to_string();
         self.write(move |c| {
-            let mut items = collect(
+            let claimed = collect(
                 c,
                 "UPDATE webhook_inbox SET claimed_by = ?1, claimed_until = ?3
                  WHERE id IN (SELECT id FROM webhook_inbox
                      WHERE processed_at IS NULL
                      AND (claimed_until IS NULL OR claimed_until <= ?2 OR claimed_by = ?1)
                      ORDER BY id LIMIT ?4)
-                 RETURNING id, app_id, received_at, body",
+                 RETURNING rowid, id, app_id, received_at",
                 params![holder, now, until, limit],
                 |r| {
-                    Ok(InboxItem {
-                        id: r.get(0)?,
-                        app_id: r.get(1)?,
-                        received_at: r.get(2)?,
-                        body: r.get(3)?,
-                    })
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        InboxItem {
+                            id: r.get(1)?,
+                            app_id: r.get(2)?,
+                            received_at: r.get(3)?,
+                            body: Vec::new(),
+                        },
+                    ))
                 },
             )?;
+            let mut body =
+                c.prepare_cached("SELECT body FROM webhook_inbox_bodies WHERE inbox_rowid = ?1")?;
+            let mut items = Vec::with_capacity(claimed.len());
+            for (rowid, mut item) in claimed {
+                item.body = body.query_row([rowid], |r| r.get(0))?;
+                items.push(item);
+            }
             items.sort_by(|a, b| a.id.cmp(&b.id));
             Ok(items)
         })

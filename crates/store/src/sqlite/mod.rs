@@ -79,6 +79,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         12,
         include_str!("../../migrations/sqlite_0012_orphans_wait_for_the_inbox.sql"),
     ),
+    (
+        13,
+        include_str!("../../migrations/sqlite_0013_inbox_bodies_apart.sql"),
+    ),
 ];
 const READERS: usize = 8;
 /// How often the checkpointer copies the WAL into the database file.
