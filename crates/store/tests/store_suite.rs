@@ -47,6 +47,7 @@ openbsp_testkit::on_both_backends! {
         crate::limits::waiting_bulk_sends_take_places_as_they_free,
     a_tier_is_set_for_the_whole_portfolio => crate::limits::a_tier_is_set_for_the_whole_portfolio,
     inbox_payloads_are_claimed_once => crate::inbound::inbox_payloads_are_claimed_once,
+    inbound_messages_in_one_call => crate::inbound::inbound_messages_in_one_call,
     tenants_and_keys => crate::setup::tenants_and_keys,
     apps_and_channels => crate::setup::apps_and_channels,
     concurrent_opens_migrate_once => crate::setup::concurrent_opens_migrate_once,

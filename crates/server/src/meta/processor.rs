@@ -145,7 +145,7 @@ pub async fn process_pending(
         }
     }
     let mut done = Vec::with_capacity(ready.len());
-    for (id, events, failed) in apply_statuses(state, ready).await {
+    for (id, events, failed) in apply_batches(state, ready).await {
         match failed {
             None => done.push((id, events)),
             Some(e) => first_error = first_error.or(Some(e)),
@@ -160,19 +160,21 @@ pub async fn process_pending(
     }
 }
 
-/// Statuses applied per transaction at most.
+/// Statuses and inbound messages stored per batch at most.
 const STATUS_BATCH: usize = 1_024;
 
-/// Applies the statuses of processed payloads (`(id, statuses, events)`), many per
-/// transaction; answers each payload's id and events with the error that kept its statuses
-/// from being stored, if one did. A batch that fails is redone payload by payload, so one
-/// payload's failure never holds its neighbours back.
-async fn apply_statuses(
+/// Stores the statuses and inbound messages of processed payloads (`(id, effects, events)`),
+/// many per transaction (the inbound messages in one, the statuses in another); answers each
+/// payload's id and events with the error that kept its effects from being stored, if one
+/// did. A batch that fails is redone payload by payload, so one payload's failure never holds
+/// its neighbours back (storing is idempotent: what the batch stored before it failed is found
+/// stored).
+async fn apply_batches(
     state: &Core,
-    ready: Vec<(String, Vec<StatusUpdate>, Vec<NewEvent>)>,
+    ready: Vec<(String, Effects, Vec<NewEvent>)>,
 ) -> Vec<(String, Vec<NewEvent>, Option<openbsp_store::StoreError>)> {
     let mut out = Vec::with_capacity(ready.len());
-    let mut group: Vec<(String, Vec<StatusUpdate>, Vec<NewEvent>)> = Vec::new();
+    let mut group: Vec<(String, Effects, Vec<NewEvent>)> = Vec::new();
     let mut size = 0;
     let mut rest = ready.into_iter().peekable();
     while let Some(payload) = rest.next() {
@@ -184,13 +186,22 @@ async fn apply_statuses(
         if !full {
             continue;
         }
-        let updates: Vec<StatusUpdate> = group.iter().flat_map(|p| p.1.iter().cloned()).collect();
-        match apply_group(state, &updates).await {
+        let all = Effects {
+            statuses: group
+                .iter()
+                .flat_map(|p| p.1.statuses.iter().cloned())
+                .collect(),
+            inbound: group
+                .iter()
+                .flat_map(|p| p.1.inbound.iter().cloned())
+                .collect(),
+        };
+        match apply_group(state, &all).await {
             Ok(()) => out.extend(group.drain(..).map(|(id, _, events)| (id, events, None))),
             Err(e) => {
-                tracing::warn!(error = %e, statuses = updates.len(), "a batch of statuses failed; applying them payload by payload");
-                for (id, updates, events) in group.drain(..) {
-                    let failed = apply_group(state, &updates).await.err();
+                tracing::warn!(error = %e, statuses = all.statuses.len(), inbound = all.inbound.len(), "a batch of webhook effects failed; storing them payload by payload");
+                for (id, effects, events) in group.drain(..) {
+                    let failed = apply_group(state, &effects).await.err();
                     out.push((id, events, failed));
                 }
             }
@@ -200,29 +211,51 @@ async fn apply_statuses(
     out
 }
 
-/// Stores `updates` in one transaction, then does what follows each.
-async fn apply_group(
-    state: &Core,
-    updates: &[StatusUpdate],
-) -> Result<(), openbsp_store::StoreError> {
-    let outcomes = state.store.apply_statuses(updates).await?;
-    for (u, outcome) in updates.iter().zip(outcomes) {
+/// Stores `effects` (the inbound messages in one transaction, the statuses in another), then
+/// does what follows each.
+async fn apply_group(state: &Core, effects: &Effects) -> Result<(), openbsp_store::StoreError> {
+    if !effects.inbound.is_empty() {
+        let stored = state.store.insert_inbounds(&effects.inbound).await?;
+        for (new, stored) in effects.inbound.iter().zip(stored) {
+            if stored {
+                metrics::counter!("openbsp_inbound_messages_total", "type" => new.message.msg_type.clone()).increment(1);
+            }
+        }
+    }
+    if effects.statuses.is_empty() {
+        return Ok(());
+    }
+    let outcomes = state.store.apply_statuses(&effects.statuses).await?;
+    for (u, outcome) in effects.statuses.iter().zip(outcomes) {
         after_status(state, u, outcome);
     }
     Ok(())
 }
 
-/// Applies what a payload holds but its statuses, which it answers (see [`apply_statuses`]).
-async fn process(
-    state: &Core,
-    item: &InboxItem,
-) -> Result<Vec<StatusUpdate>, openbsp_store::StoreError> {
+/// What a payload holds for the batch to store together: its statuses and its inbound
+/// messages.
+#[derive(Default)]
+struct Effects {
+    statuses: Vec<StatusUpdate>,
+    inbound: Vec<NewInbound>,
+}
+
+impl Effects {
+    fn len(&self) -> usize {
+        self.statuses.len() + self.inbound.len()
+    }
+}
+
+/// Applies what a payload holds but its statuses and inbound messages, which it answers (see
+/// [`apply_batches`]).
+async fn process(state: &Core, item: &InboxItem) -> Result<Effects, openbsp_store::StoreError> {
     let mut updates = Vec::new();
+    let mut inbound = Vec::new();
     let env: Envelope = match serde_json::from_slice(&item.body) {
         Ok(e) => e,
         Err(e) => {
             tracing::warn!(inbox.id = %item.id, error = %e, "stored webhook is not a Meta envelope; skipped");
-            return Ok(Vec::new());
+            return Ok(Effects::default());
         }
     };
     for entry in env.entry {
@@ -278,12 +311,18 @@ async fn process(
                     .iter()
                     .filter_map(|s| status_update(state, &channel, s)),
             );
-            for m in &value.messages {
-                store_inbound(state, &channel, &value, m).await?;
-            }
+            inbound.extend(
+                value
+                    .messages
+                    .iter()
+                    .filter_map(|m| inbound_of(state, &channel, &value, m)),
+            );
         }
     }
-    Ok(updates)
+    Ok(Effects {
+        statuses: updates,
+        inbound,
+    })
 }
 
 /// Meta's envelope of a payload for each tenant in `tenants` that owns some of its entries:
@@ -530,19 +569,21 @@ fn keyword_opt_out(state: &Core, m: &InboundMessage, at: i64) -> Option<OptOutCh
     })
 }
 
-async fn store_inbound(
+/// The inbound message `m` as the store takes it (`None`: it names no sender); stored with
+/// the batch's statuses (see [`apply_batches`]).
+fn inbound_of(
     state: &Core,
     channel: &Channel,
     value: &MessagesValue,
     m: &InboundMessage,
-) -> Result<(), openbsp_store::StoreError> {
+) -> Option<NewInbound> {
     let profile = value.contacts.iter().find(|c| {
         (m.from.is_some() && c.wa_id == m.from)
             || (m.from_user_id.is_some() && c.user_id == m.from_user_id)
     });
     let Some((contact, also)) = user_keys(m.from.as_ref(), m.from_user_id.as_ref()) else {
         tracing::warn!(wamid = %m.id, "inbound message without a sender; skipped");
-        return Ok(());
+        return None;
     };
     let also = also.or_else(|| {
         let p = profile?;
@@ -580,7 +621,7 @@ async fn store_inbound(
         created_at: at,
         updated_at: at,
     };
-    let new = NewInbound {
+    Some(NewInbound {
         message,
         contact,
         also,
@@ -596,11 +637,7 @@ async fn store_inbound(
         opt_out: keyword_opt_out(state, m, at),
         changed_number,
         context_wamid,
-    };
-    if state.store.insert_inbound(&new).await? {
-        metrics::counter!("openbsp_inbound_messages_total", "type" => m.kind.clone()).increment(1);
-    }
-    Ok(())
+    })
 }
 
 /// `user_preferences`: a user stopped or resumed marketing messages.

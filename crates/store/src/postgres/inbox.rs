@@ -131,6 +131,21 @@ impl InboxStore for PgStore {
         }
         Ok(stored)
     }
+
+    async fn insert_inbounds(&self, news: &[NewInbound]) -> StoreResult<Vec<bool>> {
+        if news.len() < 2 {
+            let mut out = Vec::with_capacity(news.len());
+            for n in news {
+                out.push(self.insert_inbound(n).await?);
+            }
+            return Ok(out);
+        }
+        let stored = retrying!(self.pool, |c| insert_inbound_set(c, news))?;
+        if stored.iter().any(|s| *s) {
+            self.signal.bump();
+        }
+        Ok(stored)
+    }
 }
 
 /// The messages statuses name, locked in id order (so two batches never lock the same rows in
@@ -415,6 +430,45 @@ static REOPEN_FOR_INBOUND_SQL: LazyLock<String> = LazyLock::new(|| {
 /// Stores an inbound message with its effects (inside the caller's transaction); `false` if
 /// its `wamid` is already stored, in which case the caller rolls back whatever was changed on
 /// the way (the answer is then committed by nobody).
+/// [`insert_inbound`] for each of `news` in one transaction (one commit for all). The `wamid`s
+/// already stored, and repeats within `news`, are found first; a message then found stored
+/// meanwhile (a concurrent delivery of the same `wamid` won after some of this one's writes)
+/// fails the whole set, to run again (the next run finds it stored).
+async fn insert_inbound_set(
+    c: &mut PgConnection,
+    news: &[NewInbound],
+) -> Result<(Vec<bool>, bool), Fail> {
+    let wamids: Vec<&str> = news
+        .iter()
+        .filter_map(|n| n.message.wamid.as_deref())
+        .collect();
+    let known: Vec<String> = sqlx::query_scalar("SELECT wamid FROM messages WHERE wamid = ANY($1)")
+        .bind(&wamids)
+        .fetch_all(&mut *c)
+        .await
+        .pg()?;
+    let mut seen: std::collections::HashSet<String> = known.into_iter().collect();
+    let mut out = Vec::with_capacity(news.len());
+    for new in news {
+        if let Some(w) = &new.message.wamid
+            && !seen.insert(w.clone())
+        {
+            out.push(false);
+            continue;
+        }
+        match insert_inbound(c, new).await? {
+            (true, true) => out.push(true),
+            _ => {
+                return Err(Fail::Again(StoreError::database(
+                    "an inbound message of the set was stored meanwhile",
+                )));
+            }
+        }
+    }
+    let any = out.iter().any(|s| *s);
+    Ok((out, any))
+}
+
 async fn insert_inbound(c: &mut PgConnection, new: &NewInbound) -> Result<(bool, bool), Fail> {
     let m = &new.message;
     if let Some(wamid) = &m.wamid {

@@ -135,6 +135,14 @@ impl InboxStore for SqliteStore {
         let new = new.clone();
         self.write(move |c| insert_inbound(c, &new)).await
     }
+
+    async fn insert_inbounds(&self, news: &[NewInbound]) -> StoreResult<Vec<bool>> {
+        // One job of the writer (its savepoint undoes all of it if one fails): the second of
+        // two copies of a `wamid` finds the first stored.
+        let news = news.to_vec();
+        self.write(move |c| news.iter().map(|n| insert_inbound(c, n)).collect())
+            .await
+    }
 }
 
 /// [`InboxStore::apply_status`], on the writer.

@@ -66,4 +66,10 @@ pub trait InboxStore: Send + Sync {
     ///   `opened_by` inbound). Without `opens_window` it joins the open session if there is one;
     /// - `context_wamid` is resolved to the gateway's message id when the gateway has it.
     async fn insert_inbound(&self, new: &NewInbound) -> StoreResult<bool>;
+
+    /// [`InboxStore::insert_inbound`] for many messages in one transaction, in order: whether
+    /// each was stored (`false`: a duplicate of a `wamid` already stored, or of one earlier in
+    /// `news`). All or nothing: on an error none is stored, and the caller may store them one
+    /// by one to find the one at fault.
+    async fn insert_inbounds(&self, news: &[NewInbound]) -> StoreResult<Vec<bool>>;
 }

@@ -405,3 +405,61 @@ pub async fn inbox_payloads_are_claimed_once(backend: Backend) {
         "a processed payload is never claimed again"
     );
 }
+
+/// Inbound messages stored many per call (one commit): in order, each once — a `wamid`
+/// already stored, or twice in the call, is a duplicate — with its contact and session as one
+/// by one; concurrent calls holding the same messages store each once.
+pub async fn inbound_messages_in_one_call(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "Acme").await;
+    let before = inbound(&w.channel, "15550001", "wamid.S0", Some("Ana"), 1_000);
+    assert!(store.insert_inbound(&before).await.unwrap());
+    let mut again = inbound(&w.channel, "15550002", "wamid.S2", Some("Bo"), 1_300);
+    again.message.id = new_id_at(prefix::MESSAGE, 1_300);
+    let set = vec![
+        inbound(&w.channel, "15550002", "wamid.S1", Some("Bo"), 1_100),
+        inbound(&w.channel, "15550001", "wamid.S0", Some("Ana"), 1_150),
+        inbound(&w.channel, "15550002", "wamid.S2", Some("Bo"), 1_200),
+        again,
+        inbound(&w.channel, "15550003", "wamid.S3", None, 1_400),
+    ];
+    assert_eq!(
+        store.insert_inbounds(&set).await.unwrap(),
+        [true, false, true, false, true]
+    );
+    assert_eq!(store.count_messages(&w.tenant.id).await.unwrap(), 4);
+    let s1 = message(&store, &w.tenant.id, "wamid.S1").await;
+    let s2 = message(&store, &w.tenant.id, "wamid.S2").await;
+    assert_eq!(s2.id, set[2].message.id, "the first copy is the one kept");
+    assert_eq!(s1.contact_id, s2.contact_id, "one contact for one sender");
+    assert!(s1.session_id.is_some() && s1.session_id == s2.session_id);
+    assert!(store.insert_inbounds(&[]).await.unwrap().is_empty());
+
+    // Ten calls at once, each with the same five new messages: each stored once.
+    let mut tasks = Vec::new();
+    for k in 0..10i64 {
+        let news: Vec<NewInbound> = (0..5i64)
+            .map(|n| {
+                let mut m = inbound(
+                    &w.channel,
+                    &format!("1555100{n}"),
+                    &format!("wamid.R{n}"),
+                    None,
+                    2_000 + k,
+                );
+                m.message.id = new_id_at(prefix::MESSAGE, 2_000 + 10 * n + k);
+                m
+            })
+            .collect();
+        let store = store.clone();
+        tasks.push(tokio::spawn(
+            async move { store.insert_inbounds(&news).await },
+        ));
+    }
+    let mut stored = 0;
+    for t in tasks {
+        stored += t.await.unwrap().unwrap().iter().filter(|s| **s).count();
+    }
+    assert_eq!(stored, 5);
+    assert_eq!(store.count_messages(&w.tenant.id).await.unwrap(), 9);
+}
