@@ -76,28 +76,6 @@ pub(crate) async fn received(
         .collect())
 }
 
-/// How many sends `phone_number_id` had accepted at the simulator: polled while sending, as
-/// the list itself (tens of thousands of messages copied under the simulator's lock) would
-/// disturb what it measures.
-pub(crate) async fn received_count(
-    http: &reqwest::Client,
-    meta: &Meta,
-    phone_number_id: &str,
-) -> Result<usize> {
-    let got: Value = http
-        .get(format!("{}/_simulator/messages/count", meta.url))
-        .query(&[("phone_number_id", phone_number_id)])
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    got["count"]
-        .as_u64()
-        .map(|n| n as usize)
-        .context("the simulator's count has no `count`")
-}
-
 /// Counts per whole second: every second from the first to the last receipt (empty ones too),
 /// less the first and the last (partial).
 pub(crate) fn whole_seconds(at_ms: impl Iterator<Item = i64>) -> Vec<u32> {
@@ -383,7 +361,7 @@ async fn capacity_on(
         eprintln!(
             "bench: queueing {sends} bulk sends through the store ({per_channel} per channel)"
         );
-        let ids = crate::backlog::enqueue_bulk(db.url(), &provisioned, &channels, sends).await?;
+        let ids = crate::bulk::enqueue(db.url(), &provisioned, &channels, sends).await?;
         accepted.extend(ids);
     }
     let server = gateway.serve(&listen, &scratch.join("serve.log")).await?;
@@ -435,7 +413,7 @@ async fn capacity_on(
     let (mut seen, mut moved) = (0usize, Instant::now());
     while seen < per_channel as usize {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let got = received_count(&http, &meta, &last).await?;
+        let got = crate::scene::received_count(&http, &meta, &last).await?;
         if got > seen {
             (seen, moved) = (got, Instant::now());
         } else if moved.elapsed() > STALL {

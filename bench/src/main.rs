@@ -25,6 +25,7 @@
 
 mod accept;
 mod backlog;
+mod bulk;
 mod capacity;
 mod cpu;
 mod database;

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::process::Child;
 
 use crate::accept::resolve_binary;
@@ -215,6 +215,28 @@ pub(crate) async fn hold_statuses(http: &reqwest::Client, meta: &Meta) -> Result
         );
     }
     Ok(())
+}
+
+/// How many sends `phone_number_id` had accepted at the simulator: polled while sending, as
+/// the list itself (tens of thousands of messages copied under the simulator's lock) would
+/// disturb what it measures.
+pub(crate) async fn received_count(
+    http: &reqwest::Client,
+    meta: &Meta,
+    phone_number_id: &str,
+) -> Result<usize> {
+    let got: Value = http
+        .get(format!("{}/_simulator/messages/count", meta.url))
+        .query(&[("phone_number_id", phone_number_id)])
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    got["count"]
+        .as_u64()
+        .map(|n| n as usize)
+        .context("the simulator's count has no `count`")
 }
 
 #[cfg(test)]

@@ -269,7 +269,7 @@ async fn pacing_on(
     if args.prequeued {
         eprintln!("bench: queueing {sends} bulk sends through the store");
         let channel = [provisioned.channel_id.clone()];
-        crate::backlog::enqueue_bulk(db.url(), &provisioned, &channel, sends).await?;
+        crate::bulk::enqueue(db.url(), &provisioned, &channel, sends).await?;
     }
     let mut servers = vec![gateway.serve(&listen, &scratch.join("serve.log")).await?];
     for n in 1..args.replicas {
@@ -322,7 +322,7 @@ async fn pacing_on(
     eprintln!("bench: all queued; waiting for the simulator to have them");
     let deadline = Instant::now() + Duration::from_secs(u64::from(args.seconds) * 3 + 60);
     // The count while sending (the list would disturb the simulator), the list once at the end.
-    while crate::capacity::received_count(&http, &meta, PHONE_NUMBER_ID).await? < sends as usize
+    while crate::scene::received_count(&http, &meta, PHONE_NUMBER_ID).await? < sends as usize
         && Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_secs(2)).await;

@@ -26,6 +26,9 @@ use crate::throughput::{PairLimit, Throughput};
 /// Most accepted messages kept per phone number (the oldest are forgotten first);
 /// [`SimState::received_count`] keeps counting past it.
 pub const MAX_RECEIVED_PER_NUMBER: usize = 200_000;
+
+/// Webhook posts in flight at once, all numbers together (see `crate::webhooks`).
+pub(crate) const MAX_WEBHOOK_POSTS: usize = 1_024;
 /// Most webhook attempts kept in the log (the oldest are forgotten first).
 pub const MAX_WEBHOOK_LOG: usize = 50_000;
 /// The customer service window: 24 hours after the user's last message (ms).
@@ -84,7 +87,7 @@ pub struct SimState {
     /// `inner` is held).
     pub(crate) portfolios: Mutex<Portfolios>,
     next_delivery_id: AtomicU64,
-    /// Webhook posts in flight at once ([`crate::webhooks::MAX_POSTS`]); the others wait.
+    /// Webhook posts in flight at once ([`MAX_WEBHOOK_POSTS`]); the others wait.
     pub(crate) webhook_posts: tokio::sync::Semaphore,
 }
 
@@ -123,7 +126,7 @@ impl SimState {
             tasks: Tasks::default(),
             portfolios: Mutex::new(Portfolios::default()),
             next_delivery_id: AtomicU64::new(1),
-            webhook_posts: tokio::sync::Semaphore::new(crate::webhooks::MAX_POSTS),
+            webhook_posts: tokio::sync::Semaphore::new(MAX_WEBHOOK_POSTS),
         }))
     }
 

@@ -5,7 +5,7 @@
 //! `webhook_retry_for_ms` while the receiver answers non-2xx or cannot be reached. Every
 //! attempt reads the number's current URL and secret, so a gateway that comes back (even on
 //! another port, once the number is updated) receives what it missed. Every attempt is
-//! logged. At most [`MAX_POSTS`] posts are in flight at once (Meta's delivery is not an
+//! logged. At most [`crate::state::MAX_WEBHOOK_POSTS`] posts are in flight at once (Meta's delivery is not an
 //! unbounded flood either): under load, deliveries queue here, each on its own clock, instead
 //! of opening more connections than either process may hold.
 
@@ -19,9 +19,6 @@ use openbsp_wire::signature;
 
 use crate::records::{WebhookAttempt, WebhookKind};
 use crate::state::SimState;
-
-/// Webhook posts in flight at once, all numbers together.
-pub(crate) const MAX_POSTS: usize = 1_024;
 
 /// Queues a webhook for `phone_number_id`; with the duplicate fault, a second identical copy.
 pub(crate) fn enqueue(
