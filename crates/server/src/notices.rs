@@ -56,7 +56,9 @@ pub async fn listen(state: Core, mut shutdown: watch::Receiver<bool>) {
         };
         match heard {
             Ok(text) => match Notice::decode(&text) {
-                Some(Notice::Send(ch)) => state.sender_wakes.wake(&ch),
+                Some(Notice::Send(ch)) => {
+                    state.sender_wakes.wake(&ch);
+                }
                 Some(Notice::Outcome(id, outcome)) => state.deliver_outcome(&id, outcome),
                 Some(Notice::Inbox) => state.inbox_wake.notify_one(),
                 Some(Notice::Changed) => state.forget_cached(),

@@ -95,10 +95,18 @@ pub struct SenderWakes {
 
 impl SenderWakes {
     /// A send was queued on `channel_id` (or came due).
-    pub fn wake(&self, channel_id: &str) {
+    /// Wakes the channel's worker here, or the supervisor if there is none; whether a worker
+    /// here was woken (it holds the channel's lease: nobody else sends for it).
+    pub fn wake(&self, channel_id: &str) -> bool {
         match self.channels.lock().get(channel_id) {
-            Some(worker) => worker.notify_one(),
-            None => self.supervisor.notify_one(),
+            Some(worker) => {
+                worker.notify_one();
+                true
+            }
+            None => {
+                self.supervisor.notify_one();
+                false
+            }
         }
     }
 
@@ -292,10 +300,13 @@ impl Core {
     }
 
     /// A send was queued (or came due) on `channel_id`: its sender wakes, here or wherever its
-    /// lease is.
+    /// lease is. The notice to the other replicas is only raised when no worker here sends for
+    /// the channel (each notice is a transaction on PostgreSQL; a worker here holds the lease,
+    /// and if it is losing it, the next holder's poll finds the send).
     pub fn wake_sender(&self, channel_id: &str) {
-        self.sender_wakes.wake(channel_id);
-        self.publisher
-            .publish(replicas::Notice::Send(channel_id.to_string()));
+        if !self.sender_wakes.wake(channel_id) {
+            self.publisher
+                .publish(replicas::Notice::Send(channel_id.to_string()));
+        }
     }
 }
