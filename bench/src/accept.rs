@@ -42,12 +42,7 @@ pub async fn run(args: &AcceptArgs) -> Result<AcceptReport> {
         bail!("--duration must be more than 0");
     }
     let binary = resolve_binary(&args.openbsp)?;
-    let scratch = tempfile::Builder::new()
-        .prefix("openbsp-bench-")
-        .tempdir()
-        .context("creating a temporary directory")?;
-    let data_dir = scratch.path().join("data");
-    std::fs::create_dir(&data_dir)?;
+    let (scratch, data_dir) = scratch()?;
 
     let db = BenchDb::create(args.database, &data_dir).await?;
     eprintln!(
@@ -161,6 +156,18 @@ async fn run_on(
 }
 
 /// The binary as given, checked to exist, made absolute (the server runs elsewhere).
+/// A scratch directory for one run (`openbsp-bench-…`, removed when dropped, unless the run
+/// keeps it) and its `data` folder, made.
+pub(crate) fn scratch() -> Result<(tempfile::TempDir, PathBuf)> {
+    let scratch = tempfile::Builder::new()
+        .prefix("openbsp-bench-")
+        .tempdir()
+        .context("creating a temporary directory")?;
+    let data_dir = scratch.path().join("data");
+    std::fs::create_dir(&data_dir)?;
+    Ok((scratch, data_dir))
+}
+
 pub(crate) fn resolve_binary(path: &Path) -> Result<PathBuf> {
     if !path.is_file() {
         bail!(

@@ -177,7 +177,7 @@ async fn backlog_on(
     let (gateway, listen, meta) = start(binary, db, data_dir, scratch).await?;
     let http = reqwest::Client::builder().no_proxy().build()?;
     register_number(&http, &meta, &listen, 0, simulator_limit(args.rate)).await?;
-    register_template(&http, &meta).await?;
+    register_template(&http, &meta.url).await?;
     let provisioned = gateway.provision_for(&meta.url, args.rate).await?;
     eprintln!(
         "bench: queueing {} bulk sends through the store",

@@ -333,7 +333,7 @@ async fn capacity_on(
     for c in 0..n {
         register_number(&http, &meta, &listen, c, simulator_limit(rate)).await?;
     }
-    register_template(&http, &meta).await?;
+    register_template(&http, &meta.url).await?;
     eprintln!("bench: provisioning {n} channels at {rate} msg/s");
     let provisioned = gateway.provision_for(&meta.url, rate).await?;
     let provisioning = Instant::now();

@@ -97,12 +97,7 @@ pub async fn run(args: &InboundArgs) -> Result<InboundReport> {
         bail!("--replicas above 1 needs --database postgres (an SQLite database has one server)");
     }
     let binary = resolve_binary(&args.openbsp)?;
-    let scratch = tempfile::Builder::new()
-        .prefix("openbsp-bench-")
-        .tempdir()
-        .context("creating a temporary directory")?;
-    let data_dir = scratch.path().join("data");
-    std::fs::create_dir(&data_dir)?;
+    let (scratch, data_dir) = crate::accept::scratch()?;
 
     let db = BenchDb::create(args.database, &data_dir).await?;
     eprintln!(
@@ -143,7 +138,7 @@ async fn run_on(
         .no_proxy()
         .timeout(Duration::from_secs(60))
         .build()?;
-    seed::register_template(&http, &meta.url).await?;
+    crate::scene::register_template(&http, &meta.url).await?;
     eprintln!("bench: provisioning with {}", binary.display());
     let provisioned = gateway.provision_for(&meta.url, seed::CHANNEL_MPS).await?;
 

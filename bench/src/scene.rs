@@ -118,12 +118,7 @@ pub(crate) async fn in_scratch<T>(
     f: impl AsyncFnOnce(&Path, &BenchDb, &Path, &Path) -> Result<T>,
 ) -> Result<T> {
     let binary = resolve_binary(openbsp)?;
-    let scratch = tempfile::Builder::new()
-        .prefix("openbsp-bench-")
-        .tempdir()
-        .context("creating a temporary directory")?;
-    let data_dir = scratch.path().join("data");
-    std::fs::create_dir(&data_dir)?;
+    let (scratch, data_dir) = crate::accept::scratch()?;
     let db = BenchDb::create(database, &data_dir).await?;
     eprintln!(
         "bench: send --part {part}: {} database at {}",
@@ -184,10 +179,10 @@ pub(crate) async fn register_number(
     Ok(())
 }
 
-/// Registers the approved template the sends use at the simulator.
-pub(crate) async fn register_template(http: &reqwest::Client, meta: &Meta) -> Result<()> {
+/// Registers the approved template the sends use at the simulator at `meta_url`.
+pub(crate) async fn register_template(http: &reqwest::Client, meta_url: &str) -> Result<()> {
     let r = http
-        .post(format!("{}/_simulator/templates", meta.url))
+        .post(format!("{meta_url}/_simulator/templates"))
         .json(&json!({"waba_id": WABA_ID, "name": TEMPLATE, "language": "en_US", "category": "UTILITY",
                       "components": [{"type": "BODY", "text": "Your order has shipped."}]}))
         .send()

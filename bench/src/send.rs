@@ -257,7 +257,7 @@ async fn pacing_on(
     let (gateway, listen, meta) = start(binary, db, data_dir, scratch).await?;
     let http = reqwest::Client::builder().no_proxy().build()?;
     register_number(&http, &meta, &listen, 0, simulator_limit(args.rate)).await?;
-    register_template(&http, &meta).await?;
+    register_template(&http, &meta.url).await?;
     if args.no_statuses {
         crate::scene::hold_statuses(&http, &meta).await?;
     }
@@ -418,7 +418,7 @@ async fn run_on(
 ) -> Result<SendReport> {
     let (gateway, listen, meta) = crate::scene::start(binary, db, data_dir, scratch).await?;
     let http = reqwest::Client::builder().no_proxy().build()?;
-    crate::scene::register_template(&http, &meta).await?;
+    crate::scene::register_template(&http, &meta.url).await?;
     eprintln!("bench: provisioning with {}", binary.display());
     let provisioned = gateway.provision_for(&meta.url, 80).await?;
     eprintln!(

@@ -109,12 +109,7 @@ pub async fn run(args: &WebhooksArgs) -> Result<WebhooksReport> {
 /// One part on a fresh database; the server is killed and the PostgreSQL database dropped
 /// whatever happens.
 async fn run_part(args: &WebhooksArgs, binary: &Path, part: Part) -> Result<PartReport> {
-    let scratch = tempfile::Builder::new()
-        .prefix("openbsp-bench-")
-        .tempdir()
-        .context("creating a temporary directory")?;
-    let data_dir = scratch.path().join("data");
-    std::fs::create_dir(&data_dir)?;
+    let (scratch, data_dir) = crate::accept::scratch()?;
     let db = BenchDb::create(args.database, &data_dir).await?;
     eprintln!(
         "bench: {}: {} database at {}",

@@ -65,20 +65,6 @@ pub async fn paused_by(db: &BenchDb) -> Result<Option<i64>> {
     }))
 }
 
-/// Registers the approved bench template at the simulator (as the `send` scenario does).
-pub async fn register_template(http: &reqwest::Client, meta: &str) -> Result<()> {
-    let r = http
-        .post(format!("{meta}/_simulator/templates"))
-        .json(&json!({"waba_id": WABA_ID, "name": TEMPLATE, "language": "en_US", "category": "UTILITY",
-                      "components": [{"type": "BODY", "text": "Your order has shipped."}]}))
-        .send()
-        .await?;
-    if !r.status().is_success() {
-        bail!("the simulator refused the template: {}", r.text().await?);
-    }
-    Ok(())
-}
-
 /// Has the gateway learn the bench template from Meta: `POST /v1/templates/sync`.
 pub async fn sync_template(http: &reqwest::Client, base: &str, key: &str) -> Result<()> {
     let r = http

@@ -238,11 +238,11 @@ pub(crate) async fn get_messages(
 pub(crate) async fn get_messages_count(
     State(state): State<Arc<SimState>>,
     Query(q): Filters,
-) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
+) -> Result<Json<Value>, ControlError> {
     let Some(p) = q.get("phone_number_id") else {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": "phone_number_id is required"})),
+        return Err(ControlError::bad(
+            Some("phone_number_id"),
+            "phone_number_id is required",
         ));
     };
     Ok(Json(json!({ "count": state.received_count(p) })))

@@ -5,9 +5,9 @@
 //! `webhook_retry_for_ms` while the receiver answers non-2xx or cannot be reached. Every
 //! attempt reads the number's current URL and secret, so a gateway that comes back (even on
 //! another port, once the number is updated) receives what it missed. Every attempt is
-//! logged. At most [`crate::state::MAX_WEBHOOK_POSTS`] posts are in flight at once (Meta's delivery is not an
-//! unbounded flood either): under load, deliveries queue here, each on its own clock, instead
-//! of opening more connections than either process may hold.
+//! logged. At most [`crate::state::MAX_WEBHOOK_POSTS`] posts are in flight at once (Meta's
+//! delivery is not an unbounded flood either): under load, deliveries queue here instead of
+//! opening more connections than either process may hold.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,6 +60,16 @@ impl Delivery {
                 tracing::warn!(phone_number_id = %self.phone_number_id, "webhook for an unknown number dropped");
                 return;
             };
+            // The attempt starts once it has a place among the posts in flight (never closed:
+            // the state lives as long as its tasks); its time and duration count from then.
+            let place = match state
+                .tasks
+                .until_stopped(state.webhook_posts.acquire())
+                .await
+            {
+                Some(place) => place,
+                None => return,
+            };
             let at_ms = state.now_ms();
             let t0 = Instant::now();
             let (url, outcome) = match phone.webhook_url {
@@ -71,11 +81,7 @@ impl Delivery {
                     )),
                 ),
                 Some(url) => {
-                    let post = async {
-                        // Closed never: the state lives as long as its tasks.
-                        let _place = state.webhook_posts.acquire().await;
-                        post(&state.http, &url, &phone.app_secret, self.body.clone()).await
-                    };
+                    let post = post(&state.http, &url, &phone.app_secret, self.body.clone());
                     match state.tasks.until_stopped(post).await {
                         Some(outcome) => (url, outcome),
                         None => return,
@@ -98,6 +104,7 @@ impl Delivery {
                 at_ms,
                 duration_ms: u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX),
             });
+            drop(place);
             if outcome.is_ok() {
                 return;
             }

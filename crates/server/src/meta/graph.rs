@@ -140,7 +140,10 @@ impl GraphClient for HttpGraphClient {
         }
         let resp = req.send().await.map_err(|e| unavailable(with_causes(&e)))?;
         let status = resp.status().as_u16();
-        let body: Value = resp.json().await.map_err(|e| unavailable(e.to_string()))?;
+        let body: Value = resp
+            .json()
+            .await
+            .map_err(|e| unavailable(with_causes(&e)))?;
         if (200..300).contains(&status) {
             Ok(body)
         } else {
