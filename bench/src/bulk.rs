@@ -55,6 +55,7 @@ fn bulk_send(p: &Provisioned, channel_id: &str, i: u32, now: i64) -> Result<NewO
         // Not known to the gateway yet (it learns the template from Meta on its first API send).
         template_id: None,
         rendered_text: None,
+        campaign_id: None,
         idempotency_key: None,
         created_at: now,
         updated_at: now,
@@ -74,6 +75,7 @@ fn bulk_send(p: &Provisioned, channel_id: &str, i: u32, now: i64) -> Result<NewO
         open_fep_until: None,
         profile: None,
         reach_wait: None,
+        due_at: None,
     })
 }
 

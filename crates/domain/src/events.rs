@@ -14,6 +14,11 @@ pub const CATALOGUE: &[&str] = &[
     "endpoint.disabled",
     "channel.paused",
     "channel.resumed",
+    "campaign.started",
+    "campaign.paused",
+    "campaign.resumed",
+    "campaign.completed",
+    "campaign.cancelled",
 ];
 
 /// Whether `pattern` selects `event_type`: the exact type, `group.*` for every type of the

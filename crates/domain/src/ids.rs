@@ -36,6 +36,8 @@ pub mod prefix {
     pub const WEBHOOK_ENDPOINT: &str = "whe";
     /// A running gateway process (the holder of its leases).
     pub const REPLICA: &str = "rep";
+    /// Campaigns.
+    pub const CAMPAIGN: &str = "cmp";
 }
 
 /// A new id with `prefix`, for the current time.

@@ -62,6 +62,9 @@ pub fn message_status(
         "from"
     };
     data[who] = json!(m.recipient);
+    if let Some(campaign) = &m.campaign_id {
+        data["campaign_id"] = json!(campaign);
+    }
     if let Some(category) = pricing_category {
         data["pricing"] = json!({ "category": category });
     }

@@ -11,6 +11,7 @@
 //! (`contacts`), the events each change writes ([`events`]); the backends only read and write
 //! rows.
 
+pub mod campaign;
 mod contacts;
 pub mod error;
 pub mod events;
@@ -26,19 +27,23 @@ pub mod views;
 
 use std::sync::Arc;
 
+pub use campaign::{
+    Campaign, CampaignAction, CampaignCounts, CampaignFilter, CampaignRecipient, Fed, FeedItem,
+    NewRecipient, RecipientFilter, RecipientsAdded, Transitioned, campaign_status, recipient_state,
+};
 pub use error::{StoreError, StoreResult};
 pub use model::*;
 pub use store::{
-    AdminStore, ContactStore, EndpointStore, EventStore, InboxStore, LeaseStore, MessageStore,
-    NoticeStore, OutboxStore, SessionStore, Store, TemplateStore,
+    AdminStore, CampaignStore, ContactStore, EndpointStore, EventStore, InboxStore, LeaseStore,
+    MessageStore, NoticeStore, OutboxStore, SessionStore, Store, TemplateStore,
 };
 
 /// The area traits: what a caller of store methods on a `dyn Store` brings into scope
 /// (`use openbsp_store::prelude::*;`).
 pub mod prelude {
     pub use crate::store::{
-        AdminStore, ContactStore, EndpointStore, EventStore, InboxStore, LeaseStore, MessageStore,
-        NoticeStore, OutboxStore, SessionStore, Store, TemplateStore,
+        AdminStore, CampaignStore, ContactStore, EndpointStore, EventStore, InboxStore, LeaseStore,
+        MessageStore, NoticeStore, OutboxStore, SessionStore, Store, TemplateStore,
     };
 }
 

@@ -334,6 +334,9 @@ pub struct Message {
     pub rendered_text: Option<String>,
     /// The client's `Idempotency-Key`.
     pub idempotency_key: Option<String>,
+    /// The campaign it was sent for (outbound only).
+    #[serde(default)]
+    pub campaign_id: Option<String>,
     /// Creation time.
     pub created_at: i64,
     /// Last change.
@@ -385,6 +388,8 @@ pub struct NewOutbound {
     /// Set by the store: a bulk send past its portfolio's messaging limit waits until then
     /// (and takes its place in the limit when it is claimed). `None` when building one.
     pub reach_wait: Option<i64>,
+    /// Not sent before then (ms; a campaign's own pace): `None`, at once.
+    pub due_at: Option<i64>,
 }
 
 /// What a Session Start says of its contact besides the key it is sent to.

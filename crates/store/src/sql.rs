@@ -10,7 +10,7 @@ use crate::model::ContactKey;
 /// The columns of `messages` a [`crate::Message`] is read from, as a literal (for `concat!`).
 macro_rules! message_cols {
     () => {
-        "id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid, status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at, updated_at, session_id, template_id, rendered_text"
+        "id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid, status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at, updated_at, session_id, template_id, rendered_text, campaign_id"
     };
 }
 pub(crate) use message_cols;
@@ -37,6 +37,14 @@ pub(crate) const CHANNEL_COLS: &str = "id, tenant_id, app_id, phone_number_id, w
 pub(crate) const CHANNEL_READ_COLS: &str = "id, tenant_id, app_id, phone_number_id, waba_id, display_phone_number, access_token_enc, graph_base_url, graph_version, throughput_mps, messaging_tier, created_at, updated_at, business_id, paused_at, pause_reason";
 /// `contacts`.
 pub(crate) const CONTACT_COLS: &str = "id, tenant_id, wa_id, user_id, profile_name, created_at, updated_at, username, attributes, marketing_opt_out_at, marketing_opt_out_source, previous_wa_ids";
+/// `campaigns`.
+pub(crate) const CAMPAIGN_COLS: &str = "id, tenant_id, channel_id, name, template_id, template_name, language, category, spec, columns, status, pause_reason, start_at, rate_limit, created_at, updated_at, started_at, completed_at";
+/// A campaign's recipients with their messages (`r` and `m`), as a [`crate::CampaignRecipient`]
+/// is read.
+pub(crate) const RECIPIENT_SELECT: &str = "SELECT r.id, r.campaign_id, r.recipient, r.line, r.variables, r.state, r.reason, r.message_id, m.status, m.wamid, m.error, r.created_at, COALESCE(m.updated_at, r.updated_at), r.replied_at
+    FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id";
+/// A recipient's status as the API shows it ([`crate::CampaignRecipient::status`]), in SQL.
+pub(crate) const RECIPIENT_STATUS_SQL: &str = "CASE WHEN r.state IN ('skipped', 'failed') THEN r.state WHEN r.replied_at IS NOT NULL THEN 'replied' WHEN m.status IN ('accepted', 'sent') THEN 'sent' WHEN m.status IN ('delivered', 'read', 'failed') THEN m.status ELSE 'pending' END";
 /// `messages`.
 pub(crate) const MESSAGE_COLS: &str = message_cols!();
 /// `sessions`.
@@ -127,7 +135,7 @@ mod tests {
     #[test]
     fn counts_match_the_lists() {
         assert_eq!(CONTACT_N, 12);
-        assert_eq!(MESSAGE_N, 19);
+        assert_eq!(MESSAGE_N, 20);
         assert_eq!(SESSION_N, 12);
         assert_eq!(WINDOW_N, 7);
     }

@@ -216,6 +216,7 @@ mod tests {
             session_id: None,
             template_id: None,
             rendered_text: None,
+            campaign_id: None,
             idempotency_key: None,
             created_at: 1_000,
             updated_at: 1_500,

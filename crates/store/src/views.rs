@@ -110,6 +110,9 @@ impl StatusEntryView {
 pub struct MessageView {
     /// The client's `biz_opaque_callback_data`, as sent.
     pub biz_opaque_callback_data: Option<String>,
+    /// The campaign it was sent for: only on campaign messages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<String>,
     /// The business number (`chn_…`).
     pub channel_id: String,
     /// The user (`con_…`), once the store has linked the message to a contact.
@@ -169,6 +172,7 @@ impl MessageView {
             });
         MessageView {
             biz_opaque_callback_data: m.biz_opaque_callback_data.clone(),
+            campaign_id: m.campaign_id.clone(),
             channel_id: m.channel_id.clone(),
             contact_id: m.contact_id.clone(),
             content: m.content.clone(),
@@ -545,6 +549,7 @@ mod tests {
             session_id: Some("ses_1".into()),
             template_id: Some("tpl_1".into()),
             rendered_text: Some("Hello".into()),
+            campaign_id: None,
             idempotency_key: Some("k".into()),
             created_at: 1_700_000_000_000,
             updated_at: 1_700_000_000_500,

@@ -2,6 +2,8 @@
 //! Each story opens a fresh database; a story passing on one backend and failing on the other
 //! is a difference in behaviour, which the `Store` contract forbids.
 
+#[path = "store_suite/campaigns.rs"]
+mod campaigns;
 #[path = "store_suite/conversations.rs"]
 mod conversations;
 #[path = "store_suite/events.rs"]
@@ -28,6 +30,14 @@ mod templates;
 mod webhook_endpoints;
 
 openbsp_testkit::on_both_backends! {
+    campaigns_are_filled_started_fed_once_and_counted =>
+        crate::campaigns::campaigns_are_filled_started_fed_once_and_counted,
+    a_paused_campaign_holds_its_sends_and_a_cancel_hands_them_back =>
+        crate::campaigns::a_paused_campaign_holds_its_sends_and_a_cancel_hands_them_back,
+    concurrent_feeds_queue_each_recipient_once =>
+        crate::campaigns::concurrent_feeds_queue_each_recipient_once,
+    opted_out_recipients_are_skipped_and_failures_counted_by_reason =>
+        crate::campaigns::opted_out_recipients_are_skipped_and_failures_counted_by_reason,
     every_change_writes_its_event => crate::events::every_change_writes_its_event,
     events_list_newest_first_with_filters_and_pages =>
         crate::events::events_list_newest_first_with_filters_and_pages,

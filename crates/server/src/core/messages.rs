@@ -344,6 +344,7 @@ async fn outbound(core: &Core, id: String, a: &SendInput<'_>, now: i64) -> CoreR
         session_id: None,
         template_id: None,
         rendered_text: None,
+        campaign_id: None,
         idempotency_key: a.idempotency_key.clone(),
         created_at: now,
         updated_at: now,
@@ -362,6 +363,7 @@ async fn outbound(core: &Core, id: String, a: &SendInput<'_>, now: i64) -> CoreR
         open_fep_until: None,
         profile: a.profile.clone(),
         reach_wait: None,
+        due_at: None,
     })
 }
 

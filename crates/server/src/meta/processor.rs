@@ -617,6 +617,7 @@ fn inbound_of(
         session_id: None,
         template_id: None,
         rendered_text: None,
+        campaign_id: None,
         idempotency_key: None,
         created_at: at,
         updated_at: at,

@@ -87,6 +87,7 @@ mod tests {
             session_id: Some("ses_1".into()),
             template_id: None,
             rendered_text: None,
+            campaign_id: None,
             idempotency_key: None,
             created_at: 1,
             updated_at: 1,

@@ -401,7 +401,7 @@ static INSERT_INBOUND_SQL: LazyLock<String> = LazyLock::new(|| {
                 CASE WHEN $7 THEN (SELECT id FROM ses) ELSE (SELECT id FROM sessions
                     WHERE channel_id = $2 AND contact_id = $3 AND closed_at IS NULL
                       AND expires_at > $5) END,
-                NULL, NULL, NULL)
+                NULL, NULL, NULL, NULL)
             ON CONFLICT (wamid) WHERE wamid IS NOT NULL DO NOTHING
             RETURNING id, status, created_at, session_id, context_message_id
          ), h AS (

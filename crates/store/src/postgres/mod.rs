@@ -13,6 +13,7 @@
 
 // The areas: one file per area trait of [`crate::store`].
 mod admin;
+mod campaigns;
 mod contacts;
 mod endpoints;
 mod events;
@@ -88,6 +89,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         12,
         include_str!("../../migrations/postgres_0012_orphans_wait_for_the_inbox.sql"),
+    ),
+    (
+        13,
+        include_str!("../../migrations/postgres_0013_campaigns.sql"),
     ),
 ];
 

@@ -210,6 +210,7 @@ pub(super) fn message_at(
         session_id: get(r, at + 16)?,
         template_id: get(r, at + 17)?,
         rendered_text: get(r, at + 18)?,
+        campaign_id: get(r, at + 19)?,
     })
 }
 

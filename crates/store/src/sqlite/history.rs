@@ -17,7 +17,7 @@ use crate::statuses;
 const INSERT_MESSAGE: &str = concat!(
     "INSERT INTO messages (",
     message_cols!(),
-    ", request_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
+    ", request_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"
 );
 
 /// Stores a message (`content` is its content, serialised) and its first history entry.
@@ -51,6 +51,7 @@ pub(super) fn insert_message(
         m.session_id,
         template_id,
         rendered_text,
+        m.campaign_id.as_deref().filter(|_| outbound),
         request_hash,
     ])?;
     add_history(c, m, m.status, m.created_at, None, None)

@@ -36,37 +36,8 @@ impl MessageStore for SqliteStore {
         let check = check.clone();
         // One job on the writer: the policy reads the writer's own (always warm) pages, and
         // the send path never opens a read transaction.
-        self.write(move |c| {
-            let m = &new.message;
-            if let Some(key) = &m.idempotency_key
-                && rows::message_where(c, &m.tenant_id, "idempotency_key", key)?.is_some()
-            {
-                return enqueue(c, &new, &content, &payload).map(Ok);
-            }
-            let conversation = windows::conversation(c, &m.tenant_id, &m.channel_id, &new.contact)?;
-            let plan = match crate::policy::plan(&conversation, &check, new.priority, m.created_at)
-            {
-                Ok(plan) => plan,
-                Err(refusal) => return Ok(Err(refusal)),
-            };
-            let mut wait = None;
-            if let Some(r) = &plan.reach {
-                let decision = reach::take(
-                    c,
-                    &m.tenant_id,
-                    &r.portfolio,
-                    &m.recipient,
-                    r.limit,
-                    m.created_at,
-                )?;
-                match crate::policy::reach_outcome(decision, r.limit, plan.priority) {
-                    Ok(w) => wait = w,
-                    Err(refusal) => return Ok(Err(refusal)),
-                }
-            }
-            enqueue_in(c, &new, &content, &payload, &plan, wait).map(Ok)
-        })
-        .await
+        self.write(move |c| enqueue_checked_in(c, &new, &content, &payload, &check))
+            .await
     }
 
     async fn get_message(
@@ -176,6 +147,44 @@ impl MessageStore for SqliteStore {
     }
 }
 
+/// [`MessageStore::enqueue_checked`] inside the caller's transaction on the writer: the
+/// idempotency key first, then the send policy and the messaging limit, then the rows.
+pub(super) fn enqueue_checked_in(
+    c: &Connection,
+    new: &NewOutbound,
+    content: &str,
+    payload: &str,
+    check: &SendCheck,
+) -> StoreResult<Result<EnqueueOutcome, Refusal>> {
+    let m = &new.message;
+    if let Some(key) = &m.idempotency_key
+        && rows::message_where(c, &m.tenant_id, "idempotency_key", key)?.is_some()
+    {
+        return enqueue(c, new, content, payload).map(Ok);
+    }
+    let conversation = windows::conversation(c, &m.tenant_id, &m.channel_id, &new.contact)?;
+    let plan = match crate::policy::plan(&conversation, check, new.priority, m.created_at) {
+        Ok(plan) => plan,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let mut wait = None;
+    if let Some(r) = &plan.reach {
+        let decision = reach::take(
+            c,
+            &m.tenant_id,
+            &r.portfolio,
+            &m.recipient,
+            r.limit,
+            m.created_at,
+        )?;
+        match crate::policy::reach_outcome(decision, r.limit, plan.priority) {
+            Ok(w) => wait = w,
+            Err(refusal) => return Ok(Err(refusal)),
+        }
+    }
+    enqueue_in(c, new, content, payload, &plan, wait).map(Ok)
+}
+
 /// [`enqueue_in`] the session and FEP window the request itself asks for.
 fn enqueue(
     c: &Connection,
@@ -277,7 +286,7 @@ fn enqueue_in(
         m.tenant_id,
         m.channel_id,
         plan.priority,
-        reach_wait.unwrap_or(m.created_at),
+        reach_wait.unwrap_or(m.created_at).max(new.due_at.unwrap_or(0)),
         payload,
         reach_wait.is_some()
     ])?;

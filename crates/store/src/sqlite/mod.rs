@@ -9,6 +9,7 @@
 
 // The areas: one file per area trait of [`crate::store`].
 mod admin;
+mod campaigns;
 mod contacts;
 mod endpoints;
 mod events;
@@ -82,6 +83,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         13,
         include_str!("../../migrations/sqlite_0013_inbox_bodies_apart.sql"),
+    ),
+    (
+        14,
+        include_str!("../../migrations/sqlite_0014_campaigns.sql"),
     ),
 ];
 const READERS: usize = 8;

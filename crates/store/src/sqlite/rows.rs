@@ -268,7 +268,7 @@ fn corrupt(col: usize, e: StoreError) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, Box::new(e))
 }
 
-fn json_col(r: &Row, i: usize) -> rusqlite::Result<Option<serde_json::Value>> {
+pub(super) fn json_col(r: &Row, i: usize) -> rusqlite::Result<Option<serde_json::Value>> {
     let s: Option<String> = r.get(i)?;
     s.map(|s| serde_json::from_str(&s).map_err(|e| corrupt(i, e.into())))
         .transpose()
@@ -299,6 +299,7 @@ pub(super) fn message(r: &Row) -> rusqlite::Result<Message> {
         session_id: r.get(16)?,
         template_id: r.get(17)?,
         rendered_text: r.get(18)?,
+        campaign_id: r.get(19)?,
     })
 }
 

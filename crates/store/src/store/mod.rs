@@ -6,6 +6,7 @@
 //! A caller brings the traits whose methods it calls into scope: `use openbsp_store::prelude::*;`.
 
 mod admin;
+mod campaigns;
 mod contacts;
 mod endpoints;
 mod events;
@@ -18,6 +19,7 @@ mod sessions;
 mod templates;
 
 pub use admin::AdminStore;
+pub use campaigns::CampaignStore;
 pub use contacts::ContactStore;
 pub use endpoints::EndpointStore;
 pub use events::EventStore;
@@ -33,6 +35,7 @@ pub use templates::TemplateStore;
 /// all of them.
 pub trait Store:
     AdminStore
+    + CampaignStore
     + ContactStore
     + SessionStore
     + MessageStore
@@ -51,6 +54,7 @@ pub trait Store:
 
 impl<T> Store for T where
     T: AdminStore
+        + CampaignStore
         + ContactStore
         + SessionStore
         + MessageStore

@@ -135,6 +135,7 @@ pub fn outbound(channel: &Channel, to: &str, at: i64) -> NewOutbound {
             session_id: None,
             template_id: None,
             rendered_text: None,
+            campaign_id: None,
             idempotency_key: None,
             created_at: at,
             updated_at: at,
@@ -150,6 +151,7 @@ pub fn outbound(channel: &Channel, to: &str, at: i64) -> NewOutbound {
         open_fep_until: None,
         profile: None,
         reach_wait: None,
+        due_at: None,
     }
 }
 
@@ -219,6 +221,7 @@ pub fn inbound(
             session_id: None,
             template_id: None,
             rendered_text: None,
+            campaign_id: None,
             idempotency_key: None,
             created_at: at,
             updated_at: at,

@@ -21,19 +21,20 @@ const INSERT_OUTBOUND_SQL: &str = "WITH input AS (
     SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
         $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[],
         $14::text[], $15::bigint[], $16::bigint[], $17::text[], $18::int[], $19::text[],
-        $20::text[], $21::text[])
+        $20::text[], $21::text[], $22::text[], $23::bigint[])
     AS u(id, tenant_id, channel_id, contact_id, direction, recipient, msg_type, content, wamid,
         status, error, biz_opaque_callback_data, context_message_id, idempotency_key, created_at,
-        updated_at, request_hash, priority, payload, template_id, rendered_text)
+        updated_at, request_hash, priority, payload, template_id, rendered_text, campaign_id,
+        due_at)
 ), m AS (
     INSERT INTO messages (id, tenant_id, channel_id, contact_id, direction, recipient, msg_type,
         content, wamid, status, error, biz_opaque_callback_data, context_message_id,
         idempotency_key, created_at, updated_at, request_hash, session_id, template_id,
-        rendered_text)
+        rendered_text, campaign_id)
     SELECT i.id, i.tenant_id, i.channel_id, i.contact_id, i.direction, i.recipient, i.msg_type,
         i.content, i.wamid, i.status, i.error, i.biz_opaque_callback_data, i.context_message_id,
         i.idempotency_key, i.created_at, i.updated_at, i.request_hash, s.id, i.template_id,
-        i.rendered_text
+        i.rendered_text, i.campaign_id
     FROM input i
     LEFT JOIN LATERAL (SELECT id FROM sessions
         WHERE sessions.channel_id = i.channel_id AND sessions.contact_id = i.contact_id
@@ -47,7 +48,8 @@ const INSERT_OUTBOUND_SQL: &str = "WITH input AS (
 ), o AS (
     INSERT INTO outbox (message_id, tenant_id, channel_id, state, priority, attempts,
         next_attempt_at, payload)
-    SELECT id, tenant_id, channel_id, 'pending', priority, 0, created_at, payload FROM input
+    SELECT id, tenant_id, channel_id, 'pending', priority, 0, GREATEST(created_at, due_at),
+        payload FROM input
 )
 SELECT id, session_id FROM m";
 
@@ -185,11 +187,12 @@ async fn insert_outbound_rows(
             Some(&r.payload),
             m.template_id.as_deref(),
             m.rendered_text.as_deref(),
+            m.campaign_id.as_deref(),
         ]
         .into_iter()
         .map(text_bytes)
         .sum::<usize>()
-            + 3 * 12
+            + 4 * 12
     });
     let mut joined = HashMap::with_capacity(rows.len());
     for range in chunks(sizes) {
@@ -219,6 +222,8 @@ async fn insert_outbound_rows(
             .bind(text(|r| &r.payload))
             .bind(col(|r| r.m.template_id.as_deref()))
             .bind(col(|r| r.m.rendered_text.as_deref()))
+            .bind(col(|r| r.m.campaign_id.as_deref()))
+            .bind(part.iter().map(|r| r.new.due_at).collect::<Vec<_>>())
             .fetch_all(&mut *c)
             .await
             .db()?;

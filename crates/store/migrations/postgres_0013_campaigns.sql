@@ -1,0 +1,55 @@
+-- Campaigns: one template sent to many recipients, each with variables of their own.
+-- `spec` is the template part as the campaign was created (`components` with {{column}}
+-- placeholders, or a `variables` list); `columns` the placeholder columns every upload must
+-- carry (a JSON array).
+CREATE TABLE campaigns (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    channel_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    template_id TEXT NOT NULL,
+    template_name TEXT NOT NULL,
+    language TEXT NOT NULL,
+    category TEXT,
+    spec TEXT NOT NULL,
+    columns TEXT NOT NULL,
+    status TEXT NOT NULL,
+    pause_reason TEXT,
+    start_at BIGINT,
+    rate_limit BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    started_at BIGINT,
+    completed_at BIGINT
+);
+CREATE INDEX campaigns_tenant_id ON campaigns(tenant_id, id);
+-- What the runner reads: the campaigns that are running or waiting for their start.
+CREATE INDEX campaigns_active ON campaigns(status, start_at) WHERE status IN ('scheduled', 'running');
+
+-- A campaign's recipients, in upload order (`id`). `state` is the gateway's part: `pending`
+-- (not handed to the sender yet), `queued` (its message, `message_id`, is the sender's: the
+-- message's status says the rest), `skipped` (opted out) or `failed` (refused before Meta).
+-- A recipient is in a campaign once (the unique index), and gets at most one message.
+CREATE TABLE campaign_recipients (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    campaign_id TEXT NOT NULL,
+    tenant_id TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    line BIGINT NOT NULL,
+    variables TEXT NOT NULL,
+    state TEXT NOT NULL,
+    message_id TEXT,
+    reason TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    replied_at BIGINT
+);
+CREATE UNIQUE INDEX campaign_recipients_once ON campaign_recipients(campaign_id, recipient);
+CREATE INDEX campaign_recipients_pending ON campaign_recipients(campaign_id, id) WHERE state = 'pending';
+CREATE INDEX campaign_recipients_state ON campaign_recipients(campaign_id, state, id);
+CREATE UNIQUE INDEX campaign_recipients_message ON campaign_recipients(message_id) WHERE message_id IS NOT NULL;
+CREATE INDEX campaign_recipients_replied ON campaign_recipients(campaign_id) WHERE replied_at IS NOT NULL;
+
+-- A campaign's messages, by status: its counts, and what it still has queued.
+ALTER TABLE messages ADD COLUMN campaign_id TEXT;
+CREATE INDEX messages_campaign ON messages(campaign_id, status) WHERE campaign_id IS NOT NULL;

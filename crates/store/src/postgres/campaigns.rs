@@ -1,0 +1,509 @@
+//! [`CampaignStore`] on PostgreSQL. A campaign's row is the lock its changes take: a feed and
+//! a transition lock it `FOR UPDATE`, an upload `FOR SHARE`, so a feed never hands a recipient
+//! to the sender after a pause or a cancel committed, and two feeds (two replicas that both
+//! believe they lead) take turns and find the recipients the first one queued no longer
+//! pending.
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use openbsp_domain::MessageStatus;
+use sqlx::postgres::PgRow;
+use sqlx::{Acquire, PgConnection};
+
+use super::PgStore;
+use super::batch::enqueue_set;
+use super::conn::DbResult;
+use super::emit;
+use super::rows::get;
+use crate::campaign::*;
+use crate::error::{StoreError, StoreResult};
+use crate::model::{EnqueueOutcome, NewOutbound};
+use crate::policy::SendCheck;
+use crate::sql::{CAMPAIGN_COLS, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL};
+use crate::store::CampaignStore;
+
+/// Upload rows per statement.
+const UPLOAD_CHUNK: usize = 5_000;
+
+static CREATE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO campaigns ({CAMPAIGN_COLS}) VALUES
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+    )
+});
+static GET_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {CAMPAIGN_COLS} FROM campaigns WHERE id = $1 AND tenant_id = $2")
+});
+static LOCK_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {CAMPAIGN_COLS} FROM campaigns WHERE id = $1 AND tenant_id = $2 FOR UPDATE")
+});
+static LIST_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {CAMPAIGN_COLS} FROM campaigns WHERE tenant_id = $1
+         AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR channel_id = $3)
+         AND ($4::text IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
+    )
+});
+static ACTIVE_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {CAMPAIGN_COLS} FROM campaigns WHERE status = 'running'
+         OR (status = 'scheduled' AND start_at <= $1) ORDER BY id"
+    )
+});
+static RECIPIENTS_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{RECIPIENT_SELECT} WHERE r.campaign_id = $1 AND r.id > $2
+         AND ($3::text IS NULL OR {RECIPIENT_STATUS_SQL} = $3) ORDER BY r.id LIMIT $4"
+    )
+});
+static PENDING_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{RECIPIENT_SELECT} WHERE r.campaign_id = $1 AND r.state = 'pending' ORDER BY r.id LIMIT $2"
+    )
+});
+const INSERT_RECIPIENTS_SQL: &str = "INSERT INTO campaign_recipients (campaign_id, tenant_id,
+    recipient, line, variables, state, created_at, updated_at)
+    SELECT $1, $2, u.recipient, u.line, u.variables, 'pending', $3, $3
+    FROM UNNEST($4::text[], $5::bigint[], $6::text[]) WITH ORDINALITY AS u(recipient, line, variables, n)
+    ORDER BY u.n
+    ON CONFLICT (campaign_id, recipient) DO NOTHING";
+const UPDATE_SQL: &str = "UPDATE campaigns SET status = $2, pause_reason = $3, updated_at = $4,
+    started_at = $5, completed_at = $6 WHERE id = $1";
+const HOLD_SQL: &str = "UPDATE outbox SET state = 'held' WHERE state = 'pending' AND message_id IN
+    (SELECT id FROM messages WHERE campaign_id = $1 AND status = 'queued') RETURNING message_id";
+const RELEASE_SQL: &str =
+    "UPDATE outbox SET state = 'pending' WHERE state = 'held' AND message_id IN
+    (SELECT id FROM messages WHERE campaign_id = $1 AND status = 'queued')";
+const SET_RECIPIENTS_SQL: &str = "UPDATE campaign_recipients AS r SET state = u.state,
+    message_id = u.message_id, reason = u.reason, updated_at = $1
+    FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[]) AS u(id, state, message_id, reason)
+    WHERE r.id = u.id";
+/// See the SQLite backend's statement of the same name; one statement, so one snapshot.
+const COUNTS_SQL: &str = "
+    SELECT 's', state, COUNT(*) FROM campaign_recipients WHERE campaign_id = $1 GROUP BY state
+    UNION ALL
+    SELECT 'm', status, COUNT(*) FROM messages WHERE campaign_id = $1 GROUP BY status
+    UNION ALL
+    SELECT 'f', error::json->>'code', COUNT(*) FROM messages
+        WHERE campaign_id = $1 AND status = 'failed' GROUP BY 2
+    UNION ALL
+    SELECT 'r', reason, COUNT(*) FROM campaign_recipients
+        WHERE campaign_id = $1 AND state = 'failed' GROUP BY reason
+    UNION ALL
+    SELECT 'y', NULL, COUNT(*) FROM campaign_recipients
+        WHERE campaign_id = $1 AND replied_at IS NOT NULL";
+
+#[async_trait]
+impl CampaignStore for PgStore {
+    async fn create_campaign(&self, c: &Campaign) -> StoreResult<()> {
+        sqlx::query(CREATE_SQL.as_str())
+            .bind(&c.id)
+            .bind(&c.tenant_id)
+            .bind(&c.channel_id)
+            .bind(&c.name)
+            .bind(&c.template_id)
+            .bind(&c.template_name)
+            .bind(&c.language)
+            .bind(&c.category)
+            .bind(c.spec.to_string())
+            .bind(serde_json::to_string(&c.columns)?)
+            .bind(&c.status)
+            .bind(c.pause_reason.as_ref().map(|r| r.to_string()))
+            .bind(c.start_at)
+            .bind(c.rate_limit.map(i64::from))
+            .bind(c.created_at)
+            .bind(c.updated_at)
+            .bind(c.started_at)
+            .bind(c.completed_at)
+            .execute(self.pool())
+            .await
+            .db()?;
+        Ok(())
+    }
+
+    async fn get_campaign(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Campaign>> {
+        let row = sqlx::query(GET_SQL.as_str())
+            .bind(id)
+            .bind(tenant_id)
+            .fetch_optional(self.pool())
+            .await
+            .db()?;
+        row.as_ref().map(campaign).transpose()
+    }
+
+    async fn list_campaigns(&self, f: &CampaignFilter) -> StoreResult<Vec<Campaign>> {
+        let rows = sqlx::query(LIST_SQL.as_str())
+            .bind(&f.tenant_id)
+            .bind(&f.status)
+            .bind(&f.channel_id)
+            .bind(&f.after)
+            .bind(i64::from(f.limit))
+            .fetch_all(self.pool())
+            .await
+            .db()?;
+        rows.iter().map(campaign).collect()
+    }
+
+    async fn delete_campaign(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
+        let mut tx = self.pool().begin().await.db()?;
+        let Some(found) = lock(&mut tx, tenant_id, id).await? else {
+            return Ok(false);
+        };
+        if found.status != campaign_status::DRAFT {
+            return Err(StoreError::Conflict(format!(
+                "campaign.status: only a draft campaign is deleted, not a {} one (cancel it)",
+                found.status
+            )));
+        }
+        sqlx::query("DELETE FROM campaign_recipients WHERE campaign_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        sqlx::query("DELETE FROM campaigns WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        tx.commit().await.db()?;
+        Ok(true)
+    }
+
+    async fn add_recipients(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        rows: Vec<NewRecipient>,
+        now: i64,
+    ) -> StoreResult<RecipientsAdded> {
+        let mut tx = self.pool().begin().await.db()?;
+        let status: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM campaigns WHERE id = $1 AND tenant_id = $2 FOR SHARE",
+        )
+        .bind(campaign_id)
+        .bind(tenant_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .db()?;
+        let status = status.ok_or_else(|| StoreError::NotFound(campaign_id.to_string()))?;
+        if !accepts_recipients(&status) {
+            return Err(closed_to_recipients(&status));
+        }
+        let mut added = RecipientsAdded::default();
+        for part in rows.chunks(UPLOAD_CHUNK) {
+            let inserted = sqlx::query(INSERT_RECIPIENTS_SQL)
+                .bind(campaign_id)
+                .bind(tenant_id)
+                .bind(now)
+                .bind(
+                    part.iter()
+                        .map(|r| r.recipient.as_str())
+                        .collect::<Vec<_>>(),
+                )
+                .bind(part.iter().map(|r| r.line as i64).collect::<Vec<_>>())
+                .bind(
+                    part.iter()
+                        .map(|r| r.variables.to_string())
+                        .collect::<Vec<_>>(),
+                )
+                .execute(&mut *tx)
+                .await
+                .db()?
+                .rows_affected();
+            added.accepted += inserted;
+            added.duplicates += part.len() as u64 - inserted;
+        }
+        tx.commit().await.db()?;
+        Ok(added)
+    }
+
+    async fn transition_campaign(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        action: CampaignAction,
+        now: i64,
+    ) -> StoreResult<Transitioned> {
+        let mut tx = self.pool().begin().await.db()?;
+        let found = lock(&mut tx, tenant_id, id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        let (next, hold, event) = transition(&found, &action, now)?;
+        sqlx::query(UPDATE_SQL)
+            .bind(id)
+            .bind(&next.status)
+            .bind(next.pause_reason.as_ref().map(|r| r.to_string()))
+            .bind(next.updated_at)
+            .bind(next.started_at)
+            .bind(next.completed_at)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        let held = match hold {
+            Hold::Keep => Vec::new(),
+            Hold::Hold => sqlx::query_scalar(HOLD_SQL)
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await
+                .db()?,
+            Hold::Release => {
+                sqlx::query(RELEASE_SQL)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .db()?;
+                Vec::new()
+            }
+        };
+        let wrote_event = event.is_some();
+        if let Some(e) = event {
+            emit::insert(&mut tx, vec![e]).await.db()?;
+        }
+        tx.commit().await.db()?;
+        if wrote_event {
+            self.signal.bump();
+        }
+        Ok(Transitioned {
+            campaign: next,
+            held,
+        })
+    }
+
+    async fn campaign_counts(&self, campaign_id: &str) -> StoreResult<CampaignCounts> {
+        let rows = sqlx::query(COUNTS_SQL)
+            .bind(campaign_id)
+            .fetch_all(self.pool())
+            .await
+            .db()?;
+        let rows = rows
+            .iter()
+            .map(|r| Ok((get(r, 0)?, get(r, 1)?, get(r, 2)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(counts_from(rows))
+    }
+
+    async fn list_recipients(
+        &self,
+        campaign_id: &str,
+        f: &RecipientFilter,
+    ) -> StoreResult<Vec<CampaignRecipient>> {
+        let rows = sqlx::query(RECIPIENTS_SQL.as_str())
+            .bind(campaign_id)
+            .bind(f.after.unwrap_or(0))
+            .bind(&f.status)
+            .bind(i64::from(f.limit))
+            .fetch_all(self.pool())
+            .await
+            .db()?;
+        rows.iter().map(recipient).collect()
+    }
+
+    async fn active_campaigns(&self, now: i64) -> StoreResult<Vec<Campaign>> {
+        let rows = sqlx::query(ACTIVE_SQL.as_str())
+            .bind(now)
+            .fetch_all(self.pool())
+            .await
+            .db()?;
+        rows.iter().map(campaign).collect()
+    }
+
+    async fn pending_recipients(
+        &self,
+        campaign_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<CampaignRecipient>> {
+        let rows = sqlx::query(PENDING_SQL.as_str())
+            .bind(campaign_id)
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await
+            .db()?;
+        rows.iter().map(recipient).collect()
+    }
+
+    async fn feed_campaign(
+        &self,
+        campaign_id: &str,
+        items: Vec<FeedItem>,
+        now: i64,
+    ) -> StoreResult<Fed> {
+        let mut conn = self.pool().acquire().await.db()?;
+        let mut tx = conn.begin().await.db()?;
+        let fed = feed(&mut tx, campaign_id, items, now).await?;
+        tx.commit().await.db()?;
+        if fed.queued > 0 {
+            self.signal.bump();
+        }
+        Ok(fed)
+    }
+
+    async fn campaign_queued(&self, campaign_id: &str) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM messages WHERE campaign_id = $1 AND status = 'queued'",
+        )
+        .bind(campaign_id)
+        .fetch_one(self.pool())
+        .await
+        .db()?;
+        Ok(n.max(0) as u64)
+    }
+}
+
+/// A tenant's campaign, locked for the transaction.
+async fn lock(c: &mut PgConnection, tenant_id: &str, id: &str) -> StoreResult<Option<Campaign>> {
+    let row = sqlx::query(LOCK_SQL.as_str())
+        .bind(id)
+        .bind(tenant_id)
+        .fetch_optional(&mut *c)
+        .await
+        .db()?;
+    row.as_ref().map(campaign).transpose()
+}
+
+/// Hands recipients to the sender in the caller's transaction (see
+/// [`CampaignStore::feed_campaign`]).
+async fn feed(
+    c: &mut PgConnection,
+    campaign_id: &str,
+    items: Vec<FeedItem>,
+    now: i64,
+) -> StoreResult<Fed> {
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM campaigns WHERE id = $1 FOR UPDATE")
+            .bind(campaign_id)
+            .fetch_optional(&mut *c)
+            .await
+            .db()?;
+    let mut fed = Fed::default();
+    if status.as_deref() != Some(campaign_status::RUNNING) {
+        return Ok(fed);
+    }
+    fed.running = true;
+    let seqs: Vec<i64> = items.iter().map(FeedItem::seq).collect();
+    let pending: HashSet<i64> = sqlx::query_scalar(
+        "SELECT id FROM campaign_recipients WHERE id = ANY($1) AND campaign_id = $2
+         AND state = 'pending'",
+    )
+    .bind(&seqs)
+    .bind(campaign_id)
+    .fetch_all(&mut *c)
+    .await
+    .db()?
+    .into_iter()
+    .collect();
+
+    let mut sends: Vec<(i64, NewOutbound, SendCheck)> = Vec::new();
+    // (row, state, message, reason)
+    let mut set: Vec<(i64, &'static str, Option<String>, Option<String>)> = Vec::new();
+    for item in items {
+        if !pending.contains(&item.seq()) {
+            fed.taken += 1;
+            continue;
+        }
+        match item {
+            FeedItem::Fail { seq, reason } => {
+                fed.failed += 1;
+                set.push((seq, recipient_state::FAILED, None, Some(reason.to_string())));
+            }
+            FeedItem::Send { seq, new, check } => sends.push((seq, *new, check)),
+        }
+    }
+    if !sends.is_empty() {
+        let mut seqs = Vec::with_capacity(sends.len());
+        let mut news = Vec::with_capacity(sends.len());
+        let mut checks = Vec::with_capacity(sends.len());
+        for (seq, new, check) in sends {
+            seqs.push(seq);
+            news.push(new);
+            checks.push(Some(check));
+        }
+        let outcomes = enqueue_set(&mut *c, &mut news, &checks).await?;
+        for (seq, outcome) in seqs.into_iter().zip(outcomes) {
+            match outcome {
+                Ok(
+                    EnqueueOutcome::Created { message, .. }
+                    | EnqueueOutcome::Existing(message)
+                    | EnqueueOutcome::KeyReused(message),
+                ) => {
+                    fed.queued += 1;
+                    set.push((seq, recipient_state::QUEUED, Some(message.id), None));
+                }
+                Err(refusal) => {
+                    let (state, reason) = refusal_reason(&refusal);
+                    if state == recipient_state::SKIPPED {
+                        fed.skipped += 1;
+                    } else {
+                        fed.failed += 1;
+                    }
+                    set.push((seq, state, None, Some(reason.to_string())));
+                }
+            }
+        }
+    }
+    if !set.is_empty() {
+        sqlx::query(SET_RECIPIENTS_SQL)
+            .bind(now)
+            .bind(set.iter().map(|s| s.0).collect::<Vec<_>>())
+            .bind(set.iter().map(|s| s.1).collect::<Vec<_>>())
+            .bind(set.iter().map(|s| s.2.as_deref()).collect::<Vec<_>>())
+            .bind(set.iter().map(|s| s.3.as_deref()).collect::<Vec<_>>())
+            .execute(&mut *c)
+            .await
+            .db()?;
+    }
+    Ok(fed)
+}
+
+fn json(r: &PgRow, i: usize) -> StoreResult<Option<serde_json::Value>> {
+    let s: Option<String> = get(r, i)?;
+    s.map(|s| serde_json::from_str(&s).map_err(StoreError::from))
+        .transpose()
+}
+
+fn campaign(r: &PgRow) -> StoreResult<Campaign> {
+    let columns: String = get(r, 9)?;
+    let rate: Option<i64> = get(r, 13)?;
+    Ok(Campaign {
+        id: get(r, 0)?,
+        tenant_id: get(r, 1)?,
+        channel_id: get(r, 2)?,
+        name: get(r, 3)?,
+        template_id: get(r, 4)?,
+        template_name: get(r, 5)?,
+        language: get(r, 6)?,
+        category: get(r, 7)?,
+        spec: json(r, 8)?.unwrap_or_default(),
+        columns: serde_json::from_str(&columns)?,
+        status: get(r, 10)?,
+        pause_reason: json(r, 11)?,
+        start_at: get(r, 12)?,
+        rate_limit: rate.and_then(|r| u32::try_from(r).ok()),
+        created_at: get(r, 14)?,
+        updated_at: get(r, 15)?,
+        started_at: get(r, 16)?,
+        completed_at: get(r, 17)?,
+    })
+}
+
+fn recipient(r: &PgRow) -> StoreResult<CampaignRecipient> {
+    let status: Option<String> = get(r, 8)?;
+    let line: i64 = get(r, 3)?;
+    Ok(CampaignRecipient {
+        seq: get(r, 0)?,
+        campaign_id: get(r, 1)?,
+        recipient: get(r, 2)?,
+        line: line.max(0) as u64,
+        variables: json(r, 4)?.unwrap_or_default(),
+        state: get(r, 5)?,
+        reason: json(r, 6)?,
+        message_id: get(r, 7)?,
+        message_status: status.as_deref().and_then(MessageStatus::parse),
+        wamid: get(r, 9)?,
+        error: json(r, 10)?,
+        created_at: get(r, 11)?,
+        updated_at: get(r, 12)?,
+        replied_at: get(r, 13)?,
+    })
+}

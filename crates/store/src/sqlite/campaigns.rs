@@ -1,0 +1,442 @@
+//! [`CampaignStore`] on SQLite: campaigns and their recipients, written as jobs on the writer
+//! (so two feeds of one campaign are never interleaved: a recipient is queued once), read on a
+//! reader in one statement each (a campaign's counts are one snapshot).
+
+use async_trait::async_trait;
+use openbsp_domain::MessageStatus;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::rows::{collect, json_col};
+use super::{SqliteStore, emit};
+use crate::campaign::*;
+use crate::error::{StoreError, StoreResult};
+use crate::model::EnqueueOutcome;
+use crate::sql::{CAMPAIGN_COLS, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL};
+use crate::store::CampaignStore;
+
+/// Rows of an upload inserted per statement batch (one prepared statement, many executions).
+const INSERT_RECIPIENT: &str = "INSERT INTO campaign_recipients (campaign_id, tenant_id, recipient,
+    line, variables, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)
+    ON CONFLICT (campaign_id, recipient) DO NOTHING";
+
+/// A campaign's counts, read in one statement: recipients by state, messages by status,
+/// failures by code (Meta's on messages, the gateway's on recipients), and replies.
+const COUNTS_SQL: &str = "
+    SELECT 's', state, COUNT(*) FROM campaign_recipients WHERE campaign_id = ?1 GROUP BY state
+    UNION ALL
+    SELECT 'm', status, COUNT(*) FROM messages WHERE campaign_id = ?1 GROUP BY status
+    UNION ALL
+    SELECT 'f', CAST(json_extract(error, '$.code') AS TEXT), COUNT(*) FROM messages
+        WHERE campaign_id = ?1 AND status = 'failed' GROUP BY 2
+    UNION ALL
+    SELECT 'r', reason, COUNT(*) FROM campaign_recipients
+        WHERE campaign_id = ?1 AND state = 'failed' GROUP BY reason
+    UNION ALL
+    SELECT 'y', NULL, COUNT(*) FROM campaign_recipients
+        WHERE campaign_id = ?1 AND replied_at IS NOT NULL";
+
+#[async_trait]
+impl CampaignStore for SqliteStore {
+    async fn create_campaign(&self, c: &Campaign) -> StoreResult<()> {
+        let c = c.clone();
+        self.write(move |conn| {
+            let spec = c.spec.to_string();
+            let columns = serde_json::to_string(&c.columns).unwrap_or_else(|_| "[]".into());
+            conn.prepare_cached(&format!(
+                "INSERT INTO campaigns ({CAMPAIGN_COLS}) VALUES
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+            ))?
+            .execute(params![
+                c.id,
+                c.tenant_id,
+                c.channel_id,
+                c.name,
+                c.template_id,
+                c.template_name,
+                c.language,
+                c.category,
+                spec,
+                columns,
+                c.status,
+                c.pause_reason.as_ref().map(|r| r.to_string()),
+                c.start_at,
+                c.rate_limit,
+                c.created_at,
+                c.updated_at,
+                c.started_at,
+                c.completed_at,
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_campaign(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Campaign>> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.read(move |c| get(c, &t, &id)).await
+    }
+
+    async fn list_campaigns(&self, f: &CampaignFilter) -> StoreResult<Vec<Campaign>> {
+        let f = f.clone();
+        self.read(move |c| {
+            collect(
+                c,
+                &format!(
+                    "SELECT {CAMPAIGN_COLS} FROM campaigns WHERE tenant_id = ?1
+                     AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR channel_id = ?3)
+                     AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?5"
+                ),
+                params![f.tenant_id, f.status, f.channel_id, f.after, f.limit],
+                campaign,
+            )
+        })
+        .await
+    }
+
+    async fn delete_campaign(&self, tenant_id: &str, id: &str) -> StoreResult<bool> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.write(move |c| {
+            let Some(found) = get(c, &t, &id)? else {
+                return Ok(false);
+            };
+            if found.status != campaign_status::DRAFT {
+                return Err(StoreError::Conflict(format!(
+                    "campaign.status: only a draft campaign is deleted, not a {} one (cancel it)",
+                    found.status
+                )));
+            }
+            c.prepare_cached("DELETE FROM campaign_recipients WHERE campaign_id = ?1")?
+                .execute([&id])?;
+            c.prepare_cached("DELETE FROM campaigns WHERE id = ?1")?
+                .execute([&id])?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn add_recipients(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        rows: Vec<NewRecipient>,
+        now: i64,
+    ) -> StoreResult<RecipientsAdded> {
+        let (t, id) = (tenant_id.to_string(), campaign_id.to_string());
+        // Serialised here, not on the writer.
+        let rows: Vec<(NewRecipient, String)> = rows
+            .into_iter()
+            .map(|r| {
+                let v = r.variables.to_string();
+                (r, v)
+            })
+            .collect();
+        self.write(move |c| {
+            let status = status_of(c, &t, &id)?;
+            if !accepts_recipients(&status) {
+                return Err(closed_to_recipients(&status));
+            }
+            let mut stmt = c.prepare_cached(INSERT_RECIPIENT)?;
+            let mut added = RecipientsAdded::default();
+            for (r, vars) in &rows {
+                let n = stmt.execute(params![id, t, r.recipient, r.line as i64, vars, now])?;
+                if n == 1 {
+                    added.accepted += 1;
+                } else {
+                    added.duplicates += 1;
+                }
+            }
+            Ok(added)
+        })
+        .await
+    }
+
+    async fn transition_campaign(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        action: CampaignAction,
+        now: i64,
+    ) -> StoreResult<Transitioned> {
+        let (t, id) = (tenant_id.to_string(), id.to_string());
+        self.write(move |c| {
+            let found = get(c, &t, &id)?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
+            let (next, hold, event) = transition(&found, &action, now)?;
+            c.prepare_cached(
+                "UPDATE campaigns SET status = ?2, pause_reason = ?3, updated_at = ?4,
+                 started_at = ?5, completed_at = ?6 WHERE id = ?1",
+            )?
+            .execute(params![
+                id,
+                next.status,
+                next.pause_reason.as_ref().map(|r| r.to_string()),
+                next.updated_at,
+                next.started_at,
+                next.completed_at,
+            ])?;
+            let held = match hold {
+                Hold::Keep => Vec::new(),
+                Hold::Hold => collect(
+                    c,
+                    "UPDATE outbox SET state = 'held' WHERE state = 'pending' AND message_id IN
+                     (SELECT id FROM messages WHERE campaign_id = ?1 AND status = 'queued')
+                     RETURNING message_id",
+                    [&id],
+                    |r| r.get(0),
+                )?,
+                Hold::Release => {
+                    c.prepare_cached(
+                        "UPDATE outbox SET state = 'pending' WHERE state = 'held' AND message_id IN
+                         (SELECT id FROM messages WHERE campaign_id = ?1 AND status = 'queued')",
+                    )?
+                    .execute([&id])?;
+                    Vec::new()
+                }
+            };
+            if let Some(e) = event {
+                emit::insert(c, &e)?;
+            }
+            Ok(Transitioned {
+                campaign: next,
+                held,
+            })
+        })
+        .await
+    }
+
+    async fn campaign_counts(&self, campaign_id: &str) -> StoreResult<CampaignCounts> {
+        let id = campaign_id.to_string();
+        self.read(move |c| {
+            let rows = collect(c, COUNTS_SQL, [&id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
+            Ok(counts_from(rows))
+        })
+        .await
+    }
+
+    async fn list_recipients(
+        &self,
+        campaign_id: &str,
+        f: &RecipientFilter,
+    ) -> StoreResult<Vec<CampaignRecipient>> {
+        let (id, f) = (campaign_id.to_string(), f.clone());
+        self.read(move |c| {
+            collect(
+                c,
+                &format!(
+                    "{RECIPIENT_SELECT} WHERE r.campaign_id = ?1 AND r.id > ?2
+                     AND (?3 IS NULL OR {RECIPIENT_STATUS_SQL} = ?3) ORDER BY r.id LIMIT ?4"
+                ),
+                params![id, f.after.unwrap_or(0), f.status, f.limit],
+                recipient,
+            )
+        })
+        .await
+    }
+
+    async fn active_campaigns(&self, now: i64) -> StoreResult<Vec<Campaign>> {
+        self.read(move |c| {
+            collect(
+                c,
+                &format!(
+                    "SELECT {CAMPAIGN_COLS} FROM campaigns WHERE status = 'running'
+                     OR (status = 'scheduled' AND start_at <= ?1) ORDER BY id"
+                ),
+                [now],
+                campaign,
+            )
+        })
+        .await
+    }
+
+    async fn pending_recipients(
+        &self,
+        campaign_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<CampaignRecipient>> {
+        let id = campaign_id.to_string();
+        self.read(move |c| {
+            collect(
+                c,
+                &format!(
+                    "{RECIPIENT_SELECT} WHERE r.campaign_id = ?1 AND r.state = 'pending'
+                     ORDER BY r.id LIMIT ?2"
+                ),
+                params![id, limit],
+                recipient,
+            )
+        })
+        .await
+    }
+
+    async fn feed_campaign(
+        &self,
+        campaign_id: &str,
+        items: Vec<FeedItem>,
+        now: i64,
+    ) -> StoreResult<Fed> {
+        let id = campaign_id.to_string();
+        // Serialised here, not on the writer.
+        let items: Vec<(FeedItem, String, String)> = items
+            .into_iter()
+            .map(|i| {
+                let (content, payload) = match &i {
+                    FeedItem::Send { new, .. } => {
+                        (new.message.content.to_string(), new.payload.to_string())
+                    }
+                    FeedItem::Fail { .. } => (String::new(), String::new()),
+                };
+                (i, content, payload)
+            })
+            .collect();
+        self.write(move |c| feed(c, &id, &items, now)).await
+    }
+
+    async fn campaign_queued(&self, campaign_id: &str) -> StoreResult<u64> {
+        let id = campaign_id.to_string();
+        self.read(move |c| {
+            let n: i64 = c
+                .prepare_cached(
+                    "SELECT COUNT(*) FROM messages WHERE campaign_id = ?1
+                     AND status = 'queued'",
+                )?
+                .query_row([&id], |r| r.get(0))?;
+            Ok(n as u64)
+        })
+        .await
+    }
+}
+
+/// Hands recipients to the sender (see [`CampaignStore::feed_campaign`]).
+fn feed(
+    c: &Connection,
+    id: &str,
+    items: &[(FeedItem, String, String)],
+    now: i64,
+) -> StoreResult<Fed> {
+    let status: Option<String> = c
+        .prepare_cached("SELECT status FROM campaigns WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    let mut fed = Fed::default();
+    if status.as_deref() != Some(campaign_status::RUNNING) {
+        return Ok(fed);
+    }
+    fed.running = true;
+    for (item, content, payload) in items {
+        let state: Option<String> = c
+            .prepare_cached(
+                "SELECT state FROM campaign_recipients WHERE id = ?1 AND campaign_id = ?2",
+            )?
+            .query_row(params![item.seq(), id], |r| r.get(0))
+            .optional()?;
+        if state.as_deref() != Some(recipient_state::PENDING) {
+            fed.taken += 1;
+            continue;
+        }
+        let (state, message_id, reason) = match item {
+            FeedItem::Fail { reason, .. } => {
+                fed.failed += 1;
+                (recipient_state::FAILED, None, Some(reason.clone()))
+            }
+            FeedItem::Send { new, check, .. } => {
+                match super::messages::enqueue_checked_in(c, new, content, payload, check)? {
+                    Ok(
+                        EnqueueOutcome::Created { message, .. }
+                        | EnqueueOutcome::Existing(message)
+                        | EnqueueOutcome::KeyReused(message),
+                    ) => {
+                        fed.queued += 1;
+                        (recipient_state::QUEUED, Some(message.id), None)
+                    }
+                    Err(refusal) => {
+                        let (state, reason) = refusal_reason(&refusal);
+                        if state == recipient_state::SKIPPED {
+                            fed.skipped += 1;
+                        } else {
+                            fed.failed += 1;
+                        }
+                        (state, None, Some(reason))
+                    }
+                }
+            }
+        };
+        c.prepare_cached(
+            "UPDATE campaign_recipients SET state = ?2, message_id = ?3, reason = ?4,
+             updated_at = ?5 WHERE id = ?1",
+        )?
+        .execute(params![
+            item.seq(),
+            state,
+            message_id,
+            reason.map(|r| r.to_string()),
+            now
+        ])?;
+    }
+    Ok(fed)
+}
+
+/// A tenant's campaign, on any connection.
+fn get(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<Option<Campaign>> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT {CAMPAIGN_COLS} FROM campaigns WHERE id = ?1 AND tenant_id = ?2"
+    ))?
+    .query_row([id, tenant_id], campaign)
+    .optional()?)
+}
+
+/// A tenant's campaign's status; not found when the tenant has no such campaign.
+fn status_of(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<String> {
+    c.prepare_cached("SELECT status FROM campaigns WHERE id = ?1 AND tenant_id = ?2")?
+        .query_row([id, tenant_id], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| StoreError::NotFound(id.to_string()))
+}
+
+fn campaign(r: &Row) -> rusqlite::Result<Campaign> {
+    let columns: String = r.get(9)?;
+    Ok(Campaign {
+        id: r.get(0)?,
+        tenant_id: r.get(1)?,
+        channel_id: r.get(2)?,
+        name: r.get(3)?,
+        template_id: r.get(4)?,
+        template_name: r.get(5)?,
+        language: r.get(6)?,
+        category: r.get(7)?,
+        spec: json_col(r, 8)?.unwrap_or_default(),
+        columns: serde_json::from_str(&columns).unwrap_or_default(),
+        status: r.get(10)?,
+        pause_reason: json_col(r, 11)?,
+        start_at: r.get(12)?,
+        rate_limit: r.get(13)?,
+        created_at: r.get(14)?,
+        updated_at: r.get(15)?,
+        started_at: r.get(16)?,
+        completed_at: r.get(17)?,
+    })
+}
+
+fn recipient(r: &Row) -> rusqlite::Result<CampaignRecipient> {
+    let status: Option<String> = r.get(8)?;
+    Ok(CampaignRecipient {
+        seq: r.get(0)?,
+        campaign_id: r.get(1)?,
+        recipient: r.get(2)?,
+        line: r.get::<_, i64>(3)? as u64,
+        variables: json_col(r, 4)?.unwrap_or_default(),
+        state: r.get(5)?,
+        reason: json_col(r, 6)?,
+        message_id: r.get(7)?,
+        message_status: status.as_deref().and_then(MessageStatus::parse),
+        wamid: r.get(9)?,
+        error: json_col(r, 10)?,
+        created_at: r.get(11)?,
+        updated_at: r.get(12)?,
+        replied_at: r.get(13)?,
+    })
+}

@@ -1,0 +1,79 @@
+//! Campaigns: created and filled by the API, run by the campaign runner (which hands pending
+//! recipients to the sender at most once each), counted from their recipients and messages.
+
+use async_trait::async_trait;
+
+use crate::campaign::*;
+use crate::error::StoreResult;
+
+/// Campaigns and their recipients.
+#[async_trait]
+pub trait CampaignStore: Send + Sync {
+    /// Stores a new campaign.
+    async fn create_campaign(&self, c: &Campaign) -> StoreResult<()>;
+
+    /// A tenant's campaign.
+    async fn get_campaign(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Campaign>>;
+
+    /// A tenant's campaigns, newest first.
+    async fn list_campaigns(&self, f: &CampaignFilter) -> StoreResult<Vec<Campaign>>;
+
+    /// Deletes a draft campaign and its recipients; `false` if the tenant has no such
+    /// campaign; a conflict if it is not a draft.
+    async fn delete_campaign(&self, tenant_id: &str, id: &str) -> StoreResult<bool>;
+
+    /// Adds checked rows to a campaign in one transaction, while its status takes recipients
+    /// (else a conflict, nothing added); a recipient already in the campaign is counted as a
+    /// duplicate and kept once. Not found: `NotFound`.
+    async fn add_recipients(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        rows: Vec<NewRecipient>,
+        now: i64,
+    ) -> StoreResult<RecipientsAdded>;
+
+    /// Changes a campaign's status ([`crate::campaign::transition`]) in one transaction with
+    /// its event and what it does to the campaign's queued sends (held or released).
+    async fn transition_campaign(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        action: CampaignAction,
+        now: i64,
+    ) -> StoreResult<Transitioned>;
+
+    /// A campaign's counts.
+    async fn campaign_counts(&self, campaign_id: &str) -> StoreResult<CampaignCounts>;
+
+    /// A campaign's recipients, in upload order.
+    async fn list_recipients(
+        &self,
+        campaign_id: &str,
+        f: &RecipientFilter,
+    ) -> StoreResult<Vec<CampaignRecipient>>;
+
+    /// Campaigns the runner works on at `now`: running ones, and scheduled ones whose start
+    /// came (of every tenant).
+    async fn active_campaigns(&self, now: i64) -> StoreResult<Vec<Campaign>>;
+
+    /// The next `limit` recipients of a campaign not yet handed to the sender.
+    async fn pending_recipients(
+        &self,
+        campaign_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<CampaignRecipient>>;
+
+    /// Hands recipients to the sender in one transaction: each still pending gets its message
+    /// and outbox row behind the send policy (opted out: skipped) or its failure; one no
+    /// longer pending is left alone (`taken`). Nothing is done unless the campaign is running.
+    async fn feed_campaign(
+        &self,
+        campaign_id: &str,
+        items: Vec<FeedItem>,
+        now: i64,
+    ) -> StoreResult<Fed>;
+
+    /// How many of a campaign's messages are queued at the sender (not yet answered by Meta; held ones too).
+    async fn campaign_queued(&self, campaign_id: &str) -> StoreResult<u64>;
+}

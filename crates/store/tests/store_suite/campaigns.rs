@@ -1,0 +1,531 @@
+//! Campaigns: filled, started, fed to the sender at most once per recipient (a second feed, a
+//! concurrent one, a feed after a pause: nothing twice), held and released by pause and
+//! resume, and counted from their recipients and messages.
+
+use std::sync::Arc;
+
+use openbsp_domain::ids::{new_id_at, prefix};
+use openbsp_domain::windows::SendKind;
+use openbsp_store::policy::SendCheck;
+use openbsp_store::*;
+use openbsp_testkit::Backend;
+use serde_json::{Value, json};
+
+use crate::fixtures::*;
+
+const T: i64 = 1_700_000_000_000;
+
+fn draft(w: &World, at: i64) -> Campaign {
+    Campaign {
+        id: new_id_at(prefix::CAMPAIGN, at),
+        tenant_id: w.tenant.id.clone(),
+        channel_id: w.channel.id.clone(),
+        name: "spring".into(),
+        template_id: "tpl_x".into(),
+        template_name: "spring_sale".into(),
+        language: "en_US".into(),
+        category: Some("marketing".into()),
+        spec: json!({"variables": ["{{first_name}}"]}),
+        columns: vec!["first_name".into()],
+        status: campaign_status::DRAFT.into(),
+        pause_reason: None,
+        start_at: None,
+        rate_limit: None,
+        created_at: at,
+        updated_at: at,
+        started_at: None,
+        completed_at: None,
+    }
+}
+
+fn rows(from: u64, n: u64) -> Vec<NewRecipient> {
+    (from..from + n)
+        .map(|i| NewRecipient {
+            recipient: format!("1555000{i:04}"),
+            line: i + 2,
+            variables: json!({"first_name": format!("User {i}")}),
+        })
+        .collect()
+}
+
+/// The runner's send for a recipient: a bulk template message of the campaign.
+fn feed_item(w: &World, c: &Campaign, r: &CampaignRecipient, at: i64, marketing: bool) -> FeedItem {
+    let mut new = outbound(&w.channel, &r.recipient, at);
+    new.message.campaign_id = Some(c.id.clone());
+    new.priority = priority::BULK;
+    FeedItem::Send {
+        seq: r.seq,
+        new: Box::new(new),
+        check: SendCheck {
+            kind: SendKind::Template { marketing },
+            session_kind: Some("marketing".into()),
+            opened_by: "campaign".into(),
+            reach: None,
+        },
+    }
+}
+
+async fn feed_all(
+    store: &Arc<dyn Store>,
+    w: &World,
+    c: &Campaign,
+    limit: u32,
+    at: i64,
+) -> (Fed, Vec<CampaignRecipient>) {
+    let pending = store.pending_recipients(&c.id, limit).await.unwrap();
+    let items = pending
+        .iter()
+        .map(|r| feed_item(w, c, r, at, true))
+        .collect();
+    (
+        store.feed_campaign(&c.id, items, at).await.unwrap(),
+        pending,
+    )
+}
+
+pub async fn campaigns_are_filled_started_fed_once_and_counted(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "acme").await;
+    let other = world(&store, "other").await;
+    let c = draft(&w, T);
+    store.create_campaign(&c).await.unwrap();
+    assert_eq!(
+        store.get_campaign(&w.tenant.id, &c.id).await.unwrap(),
+        Some(c.clone())
+    );
+    assert_eq!(
+        store.get_campaign(&other.tenant.id, &c.id).await.unwrap(),
+        None
+    );
+
+    // Two uploads add up; a recipient already in the campaign is kept once.
+    let added = store
+        .add_recipients(&w.tenant.id, &c.id, rows(0, 6), T)
+        .await
+        .unwrap();
+    assert_eq!(
+        added,
+        RecipientsAdded {
+            accepted: 6,
+            duplicates: 0
+        }
+    );
+    let mut again = rows(4, 4);
+    again.push(again[0].clone());
+    let added = store
+        .add_recipients(&w.tenant.id, &c.id, again, T)
+        .await
+        .unwrap();
+    assert_eq!(
+        added,
+        RecipientsAdded {
+            accepted: 2,
+            duplicates: 3
+        }
+    );
+    // Another tenant's campaign is not found, and gets nothing.
+    assert!(matches!(
+        store
+            .add_recipients(&other.tenant.id, &c.id, rows(100, 1), T)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // A draft is not fed.
+    let (fed, _) = feed_all(&store, &w, &c, 100, T).await;
+    assert_eq!(fed, Fed::default());
+    let counts = store.campaign_counts(&c.id).await.unwrap();
+    assert_eq!((counts.total, counts.pending, counts.queued), (8, 8, 0));
+
+    // Started: running, with its event.
+    let started = store
+        .transition_campaign(&w.tenant.id, &c.id, CampaignAction::Start, T + 1)
+        .await
+        .unwrap();
+    assert_eq!(started.campaign.status, "running");
+    assert_eq!(started.campaign.started_at, Some(T + 1));
+    assert!(matches!(
+        store
+            .transition_campaign(
+                &other.tenant.id,
+                &c.id,
+                CampaignAction::Pause { reason: None },
+                T + 1
+            )
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    // Not while running.
+    assert!(matches!(
+        store
+            .add_recipients(&w.tenant.id, &c.id, rows(200, 1), T + 1)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store
+            .transition_campaign(&w.tenant.id, &c.id, CampaignAction::Resume, T + 1)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.delete_campaign(&w.tenant.id, &c.id).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let active = store.active_campaigns(T + 1).await.unwrap();
+    assert_eq!(
+        active.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        vec![c.id.as_str()]
+    );
+
+    // Fed in upload order, five then the rest.
+    let (fed, first) = feed_all(&store, &w, &c, 5, T + 2).await;
+    assert_eq!((fed.queued, fed.taken, fed.running), (5, 0, true));
+    assert_eq!(
+        first.iter().map(|r| r.line).collect::<Vec<_>>(),
+        vec![2, 3, 4, 5, 6]
+    );
+    // The same recipients fed again: taken, nothing queued twice.
+    let items = first
+        .iter()
+        .map(|r| feed_item(&w, &c, r, T + 3, true))
+        .collect();
+    let fed = store.feed_campaign(&c.id, items, T + 3).await.unwrap();
+    assert_eq!((fed.queued, fed.taken), (0, 5));
+    let (fed, rest) = feed_all(&store, &w, &c, 100, T + 4).await;
+    assert_eq!((fed.queued, rest.len()), (3, 3));
+    assert_eq!(store.campaign_queued(&c.id).await.unwrap(), 8);
+
+    // The sender takes them (bulk), each once.
+    let claimed = claim(&store, &w.channel.id, T + 10, 100).await;
+    assert_eq!(claimed.len(), 8);
+    let message = store
+        .get_message(&w.tenant.id, &claimed[0].message_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(message.campaign_id.as_deref(), Some(c.id.as_str()));
+
+    // Meta accepts six and refuses two.
+    let results: Vec<SendResult> = claimed
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            if i < 6 {
+                SendResult::Accepted {
+                    message_id: item.message_id.clone(),
+                    term: item.term,
+                    wamid: format!("wamid.C{i}"),
+                    at: T + 11,
+                }
+            } else {
+                SendResult::Failed {
+                    message_id: item.message_id.clone(),
+                    term: item.term,
+                    error: json!({"code": 131026, "title": "Message undeliverable"}),
+                    at: T + 11,
+                }
+            }
+        })
+        .collect();
+    store.record_send_results(&results).await.unwrap();
+    assert_eq!(store.campaign_queued(&c.id).await.unwrap(), 0);
+    let counts = store.campaign_counts(&c.id).await.unwrap();
+    assert_eq!(counts.total, 8);
+    assert_eq!(counts.pending, 0);
+    assert_eq!(
+        counts.sent + counts.delivered + counts.read,
+        6,
+        "{counts:?}"
+    );
+    assert_eq!(counts.failed, 2);
+    assert_eq!(counts.failures, vec![("131026".to_string(), 2)]);
+
+    // Recipients listed in order, with their messages; by status.
+    let all = store
+        .list_recipients(
+            &c.id,
+            &RecipientFilter {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 8);
+    assert!(all.windows(2).all(|p| p[0].seq < p[1].seq));
+    assert!(
+        all.iter()
+            .all(|r| r.message_id.is_some() && r.state == "queued")
+    );
+    let failed = store
+        .list_recipients(
+            &c.id,
+            &RecipientFilter {
+                status: Some("failed".into()),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(failed.len(), 2);
+    assert!(failed.iter().all(|r| r.status() == "failed"
+        && r.error.as_ref().and_then(|e| e.get("code")) == Some(&json!(131026))));
+    let page = store
+        .list_recipients(
+            &c.id,
+            &RecipientFilter {
+                after: Some(all[5].seq),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 2);
+
+    // Completed, with its event; then nothing moves it.
+    let done = store
+        .transition_campaign(&w.tenant.id, &c.id, CampaignAction::Complete, T + 20)
+        .await
+        .unwrap();
+    assert_eq!(done.campaign.status, "completed");
+    assert!(store.active_campaigns(T + 20).await.unwrap().is_empty());
+    let events = store
+        .list_events(
+            &w.tenant.id,
+            &EventFilter {
+                types: vec!["campaign.*".into()],
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["campaign.completed", "campaign.started"]);
+    // A campaign message's status events carry the campaign.
+    let statuses = store
+        .list_events(
+            &w.tenant.id,
+            &EventFilter {
+                types: vec!["message.status".into()],
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!statuses.is_empty());
+    assert!(
+        statuses
+            .iter()
+            .all(|e| e.data["campaign_id"] == json!(c.id))
+    );
+}
+
+pub async fn a_paused_campaign_holds_its_sends_and_a_cancel_hands_them_back(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "acme").await;
+    let c = draft(&w, T);
+    store.create_campaign(&c).await.unwrap();
+    store
+        .add_recipients(&w.tenant.id, &c.id, rows(0, 10), T)
+        .await
+        .unwrap();
+    store
+        .transition_campaign(&w.tenant.id, &c.id, CampaignAction::Start, T)
+        .await
+        .unwrap();
+    let (fed, _) = feed_all(&store, &w, &c, 4, T + 1).await;
+    assert_eq!(fed.queued, 4);
+    // The sender claims one of them before the pause.
+    let claimed = claim(&store, &w.channel.id, T + 2, 1).await;
+    assert_eq!(claimed.len(), 1);
+
+    let reason = json!({"code": 132015, "message": "template paused"});
+    let paused = store
+        .transition_campaign(
+            &w.tenant.id,
+            &c.id,
+            CampaignAction::Pause {
+                reason: Some(reason.clone()),
+            },
+            T + 3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(paused.campaign.status, "paused");
+    assert_eq!(paused.campaign.pause_reason, Some(reason));
+    assert_eq!(paused.held.len(), 3, "the claimed send is the sender's");
+    // Held: the sender sees nothing of the campaign; a feed does nothing.
+    assert!(claim(&store, &w.channel.id, T + 4, 100).await.is_empty());
+    let (fed, _) = feed_all(&store, &w, &c, 100, T + 4).await;
+    assert!(!fed.running);
+    assert_eq!(fed.queued, 0);
+    // Paused, it takes recipients again.
+    let added = store
+        .add_recipients(&w.tenant.id, &c.id, rows(10, 2), T + 4)
+        .await
+        .unwrap();
+    assert_eq!(added.accepted, 2);
+
+    // Resumed: the held sends are the sender's again.
+    let resumed = store
+        .transition_campaign(&w.tenant.id, &c.id, CampaignAction::Resume, T + 5)
+        .await
+        .unwrap();
+    assert_eq!(resumed.campaign.status, "running");
+    assert_eq!(resumed.campaign.pause_reason, None);
+    assert_eq!(claim(&store, &w.channel.id, T + 6, 100).await.len(), 3);
+
+    // Cancelled with sends queued: they are held and handed back to fail.
+    let (fed, _) = feed_all(&store, &w, &c, 2, T + 7).await;
+    assert_eq!(fed.queued, 2);
+    let cancelled = store
+        .transition_campaign(&w.tenant.id, &c.id, CampaignAction::Cancel, T + 8)
+        .await
+        .unwrap();
+    assert_eq!(cancelled.campaign.status, "cancelled");
+    assert_eq!(cancelled.held.len(), 2);
+    assert!(claim(&store, &w.channel.id, T + 9, 100).await.is_empty());
+    let counts = store.campaign_counts(&c.id).await.unwrap();
+    assert_eq!(counts.total, 12);
+    // Nothing was answered by Meta: all pending, the six fed still queued (two of them held,
+    // for the cancel's caller to fail).
+    assert_eq!((counts.pending, counts.queued), (12, 6), "{counts:?}");
+
+    let kinds: Vec<String> = store
+        .list_events(
+            &w.tenant.id,
+            &EventFilter {
+                types: vec!["campaign.*".into()],
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "campaign.cancelled",
+            "campaign.resumed",
+            "campaign.paused",
+            "campaign.started"
+        ]
+    );
+    // Draft deletion: only drafts.
+    let d = draft(&w, T + 10);
+    store.create_campaign(&d).await.unwrap();
+    store
+        .add_recipients(&w.tenant.id, &d.id, rows(0, 3), T + 10)
+        .await
+        .unwrap();
+    assert!(store.delete_campaign(&w.tenant.id, &d.id).await.unwrap());
+    assert_eq!(store.get_campaign(&w.tenant.id, &d.id).await.unwrap(), None);
+    assert!(!store.delete_campaign(&w.tenant.id, &d.id).await.unwrap());
+}
+
+pub async fn concurrent_feeds_queue_each_recipient_once(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "acme").await;
+    let c = draft(&w, T);
+    store.create_campaign(&c).await.unwrap();
+    store
+        .add_recipients(&w.tenant.id, &c.id, rows(0, 40), T)
+        .await
+        .unwrap();
+    store
+        .transition_campaign(&w.tenant.id, &c.id, CampaignAction::Start, T)
+        .await
+        .unwrap();
+    let pending = store.pending_recipients(&c.id, 100).await.unwrap();
+    // Four feeders (four replicas each believing it leads) hand over the same recipients.
+    let mut tasks = Vec::new();
+    for k in 0..4 {
+        let items: Vec<FeedItem> = pending
+            .iter()
+            .map(|r| feed_item(&w, &c, r, T + 1 + k, true))
+            .collect();
+        let (store, id) = (store.clone(), c.id.clone());
+        tasks.push(tokio::spawn(async move {
+            store.feed_campaign(&id, items, T + 1).await
+        }));
+    }
+    let mut queued = 0;
+    for t in tasks {
+        let fed = t.await.unwrap().unwrap();
+        assert_eq!(fed.queued + fed.taken, 40);
+        queued += fed.queued;
+    }
+    assert_eq!(queued, 40);
+    assert_eq!(store.campaign_queued(&c.id).await.unwrap(), 40);
+    assert_eq!(claim(&store, &w.channel.id, T + 10, 1000).await.len(), 40);
+}
+
+pub async fn opted_out_recipients_are_skipped_and_failures_counted_by_reason(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "acme").await;
+    let c = draft(&w, T);
+    store.create_campaign(&c).await.unwrap();
+    store
+        .add_recipients(&w.tenant.id, &c.id, rows(0, 3), T)
+        .await
+        .unwrap();
+    store
+        .set_marketing_opt_out(
+            &w.tenant.id,
+            &ContactKey::WaId("15550000001".into()),
+            &OptOutChange {
+                opted_out: true,
+                source: "user_preferences".into(),
+                at: T,
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .transition_campaign(&w.tenant.id, &c.id, CampaignAction::Start, T)
+        .await
+        .unwrap();
+    let pending = store.pending_recipients(&c.id, 10).await.unwrap();
+    let mut items: Vec<FeedItem> = pending[..2]
+        .iter()
+        .map(|r| feed_item(&w, &c, r, T + 1, true))
+        .collect();
+    items.push(FeedItem::Fail {
+        seq: pending[2].seq,
+        reason: json!({"code": "template_mismatch", "meta_code": 132000, "message": "no"}),
+    });
+    let fed = store.feed_campaign(&c.id, items, T + 1).await.unwrap();
+    assert_eq!((fed.queued, fed.skipped, fed.failed), (1, 1, 1));
+    let counts = store.campaign_counts(&c.id).await.unwrap();
+    assert_eq!(
+        (counts.total, counts.pending, counts.skipped, counts.failed),
+        (3, 1, 1, 1)
+    );
+    assert_eq!(counts.failures, vec![("132000".to_string(), 1)]);
+    let skipped = store
+        .list_recipients(
+            &c.id,
+            &RecipientFilter {
+                status: Some("skipped".into()),
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].recipient, "15550000001");
+    assert_eq!(
+        skipped[0].reason.as_ref().map(|r| r["code"].clone()),
+        Some(Value::from("opted_out"))
+    );
+    assert_eq!(skipped[0].message_id, None);
+}
