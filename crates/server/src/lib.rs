@@ -5,8 +5,8 @@
 //! - Surfaces: [`native`] (`/v1`), [`cloud_api`] (the Graph paths), Meta's webhook receiver
 //!   in [`meta`], and the CLI (another crate) — each parses its own shapes, calls the core and
 //!   maps its error once. What they share over HTTP is [`http`].
-//! - Workers: [`sender`], the webhook [`meta::processor`], the session [`closer`] and the
-//!   event [`delivery`], calling the same core and store.
+//! - Workers: [`sender`], the webhook [`meta::processor`], the session [`closer`], the
+//!   [`campaigns`] runner and the event [`delivery`], calling the same core and store.
 //!
 //! Start it with [`Gateway::start`]; the CLI's `serve` command and the integration tests both
 //! do. Nothing in here prints a secret: tokens and app secrets are decrypted only where they
@@ -14,6 +14,7 @@
 //!
 //! [`Store`]: openbsp_store::Store
 
+pub mod campaigns;
 pub mod closer;
 pub mod cloud_api;
 pub mod config;
@@ -82,6 +83,7 @@ impl Gateway {
             tokio::spawn(sender::run(state.clone(), rx.clone())),
             tokio::spawn(meta::processor::run(state.clone(), rx.clone())),
             tokio::spawn(closer::run(state.clone(), rx.clone())),
+            tokio::spawn(campaigns::run(state.clone(), rx.clone())),
             tokio::spawn(delivery::run(state.clone(), rx.clone())),
             tokio::spawn(delivery::prune(state.clone(), rx.clone())),
         ];

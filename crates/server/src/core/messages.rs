@@ -175,6 +175,22 @@ async fn send_with_id(core: &Core, id: String, input: SendInput<'_>) -> CoreResu
     }
 }
 
+/// What a send is stored as, and the check the send policy applies to it, as [`send`]
+/// prepares them (the template checked against its stored definition and rendered, references
+/// resolved): for a worker that queues sends of its own (the campaign runner).
+pub async fn prepare(
+    core: &Core,
+    id: String,
+    input: &SendInput<'_>,
+) -> CoreResult<(NewOutbound, SendCheck)> {
+    let now = core.now();
+    let (check, template) =
+        send_check(core, input.channel, &input.req.body, input.opened_by).await?;
+    let mut new = outbound(core, id, input, now).await?;
+    with_template(&mut new, template);
+    Ok((new, check))
+}
+
 /// [`send`], then waits (at most `wait`) for Meta's answer, as a Cloud API caller expects:
 /// Meta's `wamid`, Meta's refusal ([`CoreError::Refused`]), or the queued message when the
 /// wait runs out.

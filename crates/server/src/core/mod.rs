@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod cache;
+pub mod campaigns;
 pub mod channels;
 pub mod contacts;
 pub mod endpoints;
@@ -77,6 +78,8 @@ pub struct Inner {
     pub inbox_wake: Notify,
     /// Wakes the session closer (a session opened that may lapse sooner than it planned).
     pub session_wake: Notify,
+    /// Wakes the campaign runner (a campaign was started or resumed).
+    pub campaign_wake: Notify,
     /// Wakes the event delivery's supervisor (an endpoint was created, changed or deleted).
     pub delivery_wake: Notify,
     /// The Graph API client (sends, marks as read).
@@ -171,6 +174,7 @@ impl Core {
             inbox_wake: Notify::new(),
             session_wake: Notify::new(),
             delivery_wake: Notify::new(),
+            campaign_wake: Notify::new(),
             waiters: Mutex::new(HashMap::new()),
         })))
     }

@@ -4,6 +4,7 @@
 //! Never imports another surface.
 
 pub mod admin;
+pub mod campaigns;
 pub mod contacts;
 pub mod endpoints;
 pub mod error;
@@ -20,6 +21,7 @@ use crate::core::Core;
 pub fn routes() -> Router<Core> {
     Router::new()
         .merge(messages::routes())
+        .merge(campaigns::routes())
         .merge(sessions::routes())
         .merge(contacts::routes())
         .merge(templates::routes())

@@ -9,6 +9,7 @@
 //! replaced gave (see [`openbsp_store::views`]; the tests here check it for these views).
 
 pub mod admin;
+pub mod campaigns;
 pub mod contacts;
 pub mod endpoints;
 pub mod messages;

@@ -1,0 +1,592 @@
+//! Campaigns (DESIGN §2.8): one approved template sent to many recipients, each with variables
+//! of their own. Created against the stored template, filled by streamed uploads whose every
+//! row is checked as its send will be, started, paused, resumed and cancelled through the
+//! store's state machine, and run by [`feed`], which the campaign runner calls on the leader:
+//! it hands the next recipients to the sender at the bulk priority, each at most once (the
+//! store's feed is the guarantee).
+
+pub mod rows;
+pub mod spec;
+
+use std::io::Read;
+
+use openbsp_domain::ids::{new_id_at, prefix};
+use openbsp_store::campaign::{accepts_recipients, closed_to_recipients};
+use openbsp_store::{
+    Campaign, CampaignAction, CampaignCounts, CampaignFilter, CampaignRecipient, Channel, Fed,
+    FeedItem, NewRecipient, RecipientFilter, SendResult, campaign_status,
+};
+use openbsp_wire::SendRequest;
+use openbsp_wire::ids::{Bsuid, LanguageCode, TemplateName, WaId};
+use openbsp_wire::send::{ParseContext, Surface};
+use openbsp_wire::template::{Definition, status_error};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::messages::{self, SendInput, priority};
+use super::templates;
+use super::{Core, CoreError, CoreResult};
+use rows::{Format, KeyKind, Line};
+use spec::Spec;
+
+/// The first refused rows an upload reports.
+pub const MAX_REPORTED_ERRORS: usize = 100;
+/// Rows stored per transaction of an upload.
+const STORE_BATCH: usize = 5_000;
+/// How far ahead of the sender the runner queues a campaign's sends: this many seconds at
+/// its rate (enough that the sender never waits for the runner; little enough that a pause
+/// holds few sends).
+const LOOKAHEAD_SECS: u64 = 2;
+/// The fewest sends queued ahead, whatever the rate.
+const LOOKAHEAD_MIN: u64 = 20;
+/// Most recipients handed to the sender in one feed.
+const FEED_MAX: u64 = 1_000;
+/// Who a session a campaign send opens says opened it.
+pub const OPENED_BY: &str = "campaign";
+
+/// A new campaign, as a surface parsed it.
+#[derive(Debug, Clone)]
+pub struct CampaignInput {
+    /// The business's name for it.
+    pub name: String,
+    /// The channel: phone number id or channel id.
+    pub channel: String,
+    /// The template part (see [`Spec::parse`]).
+    pub template: Value,
+    /// When it starts, if not when started (ms).
+    pub start_at: Option<i64>,
+    /// Its own rate, under the channel's (msg/s).
+    pub rate_limit: Option<u32>,
+}
+
+/// Creates a campaign in `draft`: its channel the tenant's, its template stored, approved and
+/// filled by its placeholders (a placeholder too many or too few is Meta's 132000).
+pub async fn create(core: &Core, tenant_id: &str, input: CampaignInput) -> CoreResult<Campaign> {
+    let name = input.name.trim();
+    if name.is_empty() || name.chars().count() > 256 {
+        return Err(CoreError::invalid_field(
+            "name",
+            "name is required: 1 to 256 characters",
+        ));
+    }
+    let channel = core.require_channel(tenant_id, &input.channel).await?;
+    let spec = Spec::parse(&input.template)?;
+    if let Some(rate) = input.rate_limit
+        && (rate == 0 || rate > channel.throughput_mps)
+    {
+        return Err(CoreError::invalid_field(
+            "rate_limit",
+            format!(
+                "rate_limit must be between 1 and the channel's throughput ({} msg/s)",
+                channel.throughput_mps
+            ),
+        ));
+    }
+    let (template, def) = approved(core, &channel, &spec).await?;
+    let columns = spec.columns();
+    // The placeholders must fill the template's parameters: checked with a sample row (the
+    // values' formats are checked row by row at upload).
+    let sample: Map<String, Value> = columns
+        .iter()
+        .map(|c| (c.clone(), json!("sample")))
+        .collect();
+    if let Err(e) = spec.fill(&def, &sample)
+        && e.code == openbsp_wire::error::codes::TEMPLATE_PARAM_COUNT
+    {
+        return Err(CoreError::TemplateRule(e));
+    }
+    let now = core.now();
+    let c = Campaign {
+        id: new_id_at(prefix::CAMPAIGN, now),
+        tenant_id: tenant_id.to_string(),
+        channel_id: channel.id.clone(),
+        name: name.to_string(),
+        template_id: template.id.clone(),
+        template_name: template.name.clone(),
+        language: template.language.clone(),
+        category: template.category.as_ref().map(|c| c.to_ascii_lowercase()),
+        spec: spec.to_value(),
+        columns,
+        status: campaign_status::DRAFT.to_string(),
+        pause_reason: None,
+        start_at: input.start_at,
+        rate_limit: input.rate_limit,
+        created_at: now,
+        updated_at: now,
+        started_at: None,
+        completed_at: None,
+    };
+    core.store.create_campaign(&c).await?;
+    Ok(c)
+}
+
+/// The stored template a spec names, approved, and its definition.
+async fn approved(
+    core: &Core,
+    channel: &Channel,
+    spec: &Spec,
+) -> CoreResult<(std::sync::Arc<openbsp_store::Template>, Definition)> {
+    let (Ok(name), Ok(language)) = (
+        TemplateName::parse(&spec.name),
+        LanguageCode::parse(&spec.language),
+    ) else {
+        return Err(templates::no_such_name(&spec.name));
+    };
+    let t = templates::find_for_send(core, channel, &name, &language)
+        .await?
+        .ok_or_else(|| templates::no_such_name(&format!("{} ({})", spec.name, spec.language)))?;
+    if let Some(e) = status_error(&t.status, &t.name, &t.language) {
+        return Err(CoreError::TemplateRefused(e));
+    }
+    let def = templates::definition(&t)?;
+    Ok((t, def))
+}
+
+/// A tenant's campaign.
+pub async fn get(core: &Core, tenant_id: &str, id: &str) -> CoreResult<Campaign> {
+    core.store
+        .get_campaign(tenant_id, id)
+        .await?
+        .ok_or_else(|| CoreError::not_found("campaign", id))
+}
+
+/// A campaign's progress: its counts, the rate it goes at and when it should end.
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    /// Its counts.
+    pub counts: CampaignCounts,
+    /// The rate it is sent at while running (msg/s): the campaign's, else its channel's.
+    pub rate: u32,
+    /// Seconds until its last pending recipient is sent, at that rate (while running).
+    pub eta_seconds: Option<u64>,
+}
+
+/// A campaign's progress.
+pub async fn progress(core: &Core, c: &Campaign) -> CoreResult<Progress> {
+    let counts = core.store.campaign_counts(&c.id).await?;
+    let throughput = core
+        .stored_channel(&c.channel_id)
+        .await?
+        .map_or(80, |ch| ch.throughput_mps);
+    let rate = c.rate_limit.unwrap_or(throughput).min(throughput).max(1);
+    let eta_seconds =
+        (c.status == campaign_status::RUNNING).then(|| counts.pending.div_ceil(u64::from(rate)));
+    Ok(Progress {
+        counts,
+        rate,
+        eta_seconds,
+    })
+}
+
+/// A tenant's campaigns, newest first.
+pub async fn list(core: &Core, filter: &CampaignFilter) -> CoreResult<Vec<Campaign>> {
+    if let Some(s) = &filter.status
+        && !campaign_status::ALL.contains(&s.as_str())
+    {
+        return Err(CoreError::invalid_field(
+            "status",
+            format!("status must be one of {}", campaign_status::ALL.join(", ")),
+        ));
+    }
+    Ok(core.store.list_campaigns(filter).await?)
+}
+
+/// The statuses a recipient list filters by.
+pub const RECIPIENT_STATUSES: &[&str] = &[
+    "pending",
+    "sent",
+    "delivered",
+    "read",
+    "replied",
+    "failed",
+    "skipped",
+];
+
+/// A tenant's campaign's recipients, in upload order.
+pub async fn recipients(
+    core: &Core,
+    tenant_id: &str,
+    id: &str,
+    filter: &RecipientFilter,
+) -> CoreResult<Vec<CampaignRecipient>> {
+    if let Some(s) = &filter.status
+        && !RECIPIENT_STATUSES.contains(&s.as_str())
+    {
+        return Err(CoreError::invalid_field(
+            "status",
+            format!("status must be one of {}", RECIPIENT_STATUSES.join(", ")),
+        ));
+    }
+    let c = get(core, tenant_id, id).await?;
+    Ok(core.store.list_recipients(&c.id, filter).await?)
+}
+
+/// Deletes a draft campaign.
+pub async fn delete(core: &Core, tenant_id: &str, id: &str) -> CoreResult<()> {
+    if core.store.delete_campaign(tenant_id, id).await? {
+        Ok(())
+    } else {
+        Err(CoreError::not_found("campaign", id))
+    }
+}
+
+/// Starts, pauses, resumes or cancels a campaign. A cancel fails the sends it held (queued,
+/// not yet claimed: they never reach Meta).
+pub async fn act(
+    core: &Core,
+    tenant_id: &str,
+    id: &str,
+    action: CampaignAction,
+) -> CoreResult<Campaign> {
+    let cancel = action == CampaignAction::Cancel;
+    let done = core
+        .store
+        .transition_campaign(tenant_id, id, action, core.now())
+        .await
+        .map_err(|e| match e {
+            openbsp_store::StoreError::NotFound(_) => CoreError::not_found("campaign", id),
+            openbsp_store::StoreError::Conflict(m) => {
+                CoreError::conflict("campaign_state", m.trim_start_matches("campaign.status: "))
+            }
+            other => other.into(),
+        })?;
+    if cancel {
+        fail_cancelled(core, &done.held).await?;
+    }
+    core.campaign_wake.notify_one();
+    Ok(done.campaign)
+}
+
+/// Fails a cancelled campaign's held sends.
+async fn fail_cancelled(core: &Core, held: &[String]) -> CoreResult<()> {
+    let now = core.now();
+    let results: Vec<SendResult> = held
+        .iter()
+        .map(|m| SendResult::Failed {
+            message_id: m.clone(),
+            term: 0,
+            error: json!({"code": "campaign_cancelled",
+                          "title": "The campaign was cancelled before this message was sent"}),
+            at: now,
+        })
+        .collect();
+    for part in results.chunks(500) {
+        core.store.record_send_results(part).await?;
+    }
+    Ok(())
+}
+
+/// What an upload did (DESIGN §2.8).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UploadReport {
+    /// Rows stored.
+    pub accepted: u64,
+    /// Rows whose recipient was already in the campaign.
+    pub duplicates: u64,
+    /// Rows refused.
+    pub rejected: u64,
+    /// The first refused rows, with why.
+    pub errors: Vec<RowError>,
+}
+
+/// A refused row.
+#[derive(Debug, Clone, Serialize)]
+pub struct RowError {
+    /// Its line in the file.
+    pub line: u64,
+    /// Why.
+    pub reason: String,
+}
+
+impl UploadReport {
+    fn reject(&mut self, line: u64, reason: String) {
+        self.rejected += 1;
+        if self.errors.len() < MAX_REPORTED_ERRORS {
+            self.errors.push(RowError { line, reason });
+        }
+    }
+}
+
+/// One checked line, as the reading thread hands it on.
+enum Checked {
+    Ok(NewRecipient),
+    Refused(u64, String),
+}
+
+/// Adds an upload's rows to a campaign, streamed: `body` is read on a blocking thread, each
+/// row checked as its send will be (the recipient read as Meta would from the channel's
+/// number, the template filled with its variables and checked against the stored
+/// definition), and stored in batches as they come. The whole file is refused before any row
+/// is stored when its header is wrong.
+pub async fn upload(
+    core: &Core,
+    tenant_id: &str,
+    id: &str,
+    format: Format,
+    body: Box<dyn Read + Send>,
+) -> CoreResult<UploadReport> {
+    let c = get(core, tenant_id, id).await?;
+    if !accepts_recipients(&c.status) {
+        return Err(CoreError::from(closed_to_recipients(&c.status)));
+    }
+    let channel = core
+        .stored_channel(&c.channel_id)
+        .await?
+        .ok_or_else(|| CoreError::not_found("channel", &c.channel_id))?;
+    let spec = Spec::from_stored(&c.template_name, &c.language, &c.spec)?;
+    let (_, def) = approved(core, &channel, &spec).await?;
+    let ctx = ParseContext::for_business(channel.display_phone_number.clone());
+    let columns = c.columns.clone();
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Checked>>(4);
+    let reader = tokio::task::spawn_blocking(move || {
+        rows::read(body, format, &columns, |lines| {
+            let checked = lines
+                .into_iter()
+                .map(|l| check_line(l, &spec, &def, &ctx))
+                .collect();
+            tx.blocking_send(checked).is_ok()
+        })
+    });
+
+    let mut report = UploadReport::default();
+    let mut ready: Vec<NewRecipient> = Vec::with_capacity(STORE_BATCH);
+    let now = core.now();
+    while let Some(batch) = rx.recv().await {
+        for item in batch {
+            match item {
+                Checked::Ok(r) => ready.push(r),
+                Checked::Refused(line, reason) => report.reject(line, reason),
+            }
+        }
+        if ready.len() >= STORE_BATCH {
+            store(core, tenant_id, &c.id, &mut ready, &mut report, now).await?;
+        }
+    }
+    let read = reader
+        .await
+        .map_err(|e| CoreError::internal(format!("the upload's reader stopped: {e}")))?;
+    if let Err(e) = read {
+        // The rows before the failure are stored (a retry of the upload finds them
+        // duplicates); the answer says how far it went.
+        let stored = report.accepted + report.duplicates;
+        if stored > 0 {
+            tracing::warn!(campaign.id = %c.id, error = %e, stored, "an upload stopped part way");
+            return Err(CoreError::invalid_field(
+                "file",
+                format!(
+                    "{e} ({stored} rows before it were stored; upload the file again to add the rest: rows already stored are kept once)"
+                ),
+            ));
+        }
+        return Err(e);
+    }
+    store(core, tenant_id, &c.id, &mut ready, &mut report, now).await?;
+    Ok(report)
+}
+
+async fn store(
+    core: &Core,
+    tenant_id: &str,
+    id: &str,
+    ready: &mut Vec<NewRecipient>,
+    report: &mut UploadReport,
+    now: i64,
+) -> CoreResult<()> {
+    if ready.is_empty() {
+        return Ok(());
+    }
+    let added = core
+        .store
+        .add_recipients(tenant_id, id, std::mem::take(ready), now)
+        .await?;
+    report.accepted += added.accepted;
+    report.duplicates += added.duplicates;
+    Ok(())
+}
+
+/// Checks one line of an upload.
+fn check_line(line: Line, spec: &Spec, def: &Definition, ctx: &ParseContext) -> Checked {
+    let (line, kind, key, variables) = match line {
+        Line::Bad { line, reason } => return Checked::Refused(line, reason),
+        Line::Row {
+            line,
+            kind,
+            key,
+            variables,
+        } => (line, kind, key, variables),
+    };
+    let recipient = match kind {
+        KeyKind::Phone | KeyKind::WaId => WaId::parse_in(&key, ctx).map(|w| w.as_str().to_string()),
+        KeyKind::UserId => Bsuid::parse(&key).map(|b| b.as_str().to_string()),
+    };
+    let recipient = match recipient {
+        Ok(r) => r,
+        Err(e) => return Checked::Refused(line, format!("{}: {}", kind.name(), e.message)),
+    };
+    if let Err(e) = spec.fill(def, &variables) {
+        return Checked::Refused(line, format!("({}) {}: {}", e.code, e.field, e.message));
+    }
+    Checked::Ok(NewRecipient {
+        recipient,
+        line,
+        variables: Value::Object(variables),
+    })
+}
+
+/// One step of the runner for a campaign: a scheduled one whose time came starts; a running
+/// one whose template Meta paused or disabled, or whose channel's credentials were rejected,
+/// pauses with that reason; otherwise the next recipients are handed to the sender, enough to
+/// keep [`LOOKAHEAD_SECS`] of its rate queued; a running one with nothing left completes.
+/// Returns what the feed did (`None` when it fed nothing).
+pub async fn feed(core: &Core, c: &Campaign, next_due: &mut i64) -> CoreResult<Option<Fed>> {
+    let now = core.now();
+    let mut c = c.clone();
+    if c.status == campaign_status::SCHEDULED {
+        c = core
+            .store
+            .transition_campaign(&c.tenant_id, &c.id, CampaignAction::Begin, now)
+            .await?
+            .campaign;
+    }
+    let Some(channel) = core.stored_channel(&c.channel_id).await? else {
+        return Ok(None);
+    };
+    if let Some(reason) = &channel.pause_reason {
+        pause_by_gateway(
+            core,
+            &c,
+            json!({"code": "channel_paused", "message": "Meta rejected the channel's credentials", "error": reason}),
+        )
+        .await?;
+        return Ok(None);
+    }
+    let spec = Spec::from_stored(&c.template_name, &c.language, &c.spec)?;
+    let def = match approved(core, &channel, &spec).await {
+        Ok((_, def)) => def,
+        Err(CoreError::TemplateRefused(e)) => {
+            pause_by_gateway(
+                core,
+                &c,
+                json!({"code": "template_unavailable", "meta_code": e.code, "message": e.message}),
+            )
+            .await?;
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let rate = u64::from(c.rate_limit.unwrap_or(channel.throughput_mps).max(1));
+    let queued = core.store.campaign_queued(&c.id).await?;
+    let want = (rate * LOOKAHEAD_SECS).clamp(LOOKAHEAD_MIN, FEED_MAX);
+    if queued >= want {
+        return Ok(None);
+    }
+    let pending = core
+        .store
+        .pending_recipients(&c.id, (want - queued) as u32)
+        .await?;
+    if pending.is_empty() {
+        if queued == 0 {
+            core.store
+                .transition_campaign(&c.tenant_id, &c.id, CampaignAction::Complete, now)
+                .await?;
+        }
+        return Ok(None);
+    }
+    // The campaign's own pace, when it is under the channel's (the channel's pacing does the
+    // rest): each send due one period after the one before.
+    let own_pace = c.rate_limit.is_some_and(|r| r < channel.throughput_mps);
+    let period = 1_000.0 / rate as f64;
+    let mut due = (*next_due as f64).max(now as f64);
+    let mut items = Vec::with_capacity(pending.len());
+    for r in &pending {
+        let due_at = own_pace.then_some(due as i64);
+        due += period;
+        items.push(item(core, &c, &channel, &spec, &def, r, due_at).await?);
+    }
+    if own_pace {
+        *next_due = due as i64;
+    }
+    let fed = core.store.feed_campaign(&c.id, items, now).await?;
+    if fed.queued > 0 {
+        core.wake_sender(&channel.id);
+    }
+    Ok(Some(fed))
+}
+
+/// Pauses a campaign for `reason`, as the gateway decided (its event says why).
+async fn pause_by_gateway(core: &Core, c: &Campaign, reason: Value) -> CoreResult<()> {
+    tracing::info!(campaign.id = %c.id, reason = %reason, "campaign paused by the gateway");
+    core.store
+        .transition_campaign(
+            &c.tenant_id,
+            &c.id,
+            CampaignAction::Pause {
+                reason: Some(reason),
+            },
+            core.now(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// A recipient's send, as [`messages::send`] would store it, at the bulk priority; or its
+/// failure, when Meta's rules refuse it (a failure of the gateway's own is an error: the
+/// recipient stays pending).
+async fn item(
+    core: &Core,
+    c: &Campaign,
+    channel: &Channel,
+    spec: &Spec,
+    def: &Definition,
+    r: &CampaignRecipient,
+    due_at: Option<i64>,
+) -> CoreResult<FeedItem> {
+    let fail = |reason: Value| Ok(FeedItem::Fail { seq: r.seq, reason });
+    let variables = r.variables.as_object().cloned().unwrap_or_default();
+    let object = match spec.fill(def, &variables) {
+        Ok((object, _)) => object,
+        Err(e) => {
+            return fail(
+                json!({"code": e.rule, "meta_code": e.code, "field": e.field,
+                               "message": e.message}),
+            );
+        }
+    };
+    let to = if r.recipient.contains('.') {
+        json!({"recipient": r.recipient})
+    } else {
+        json!({"to": r.recipient})
+    };
+    let mut body = to;
+    body["type"] = json!("template");
+    body["template"] = object;
+    let req = match SendRequest::parse(&body, Surface::Native) {
+        Ok(req) => req,
+        Err(e) => {
+            return fail(json!({"code": "invalid", "meta_code": e.code, "message": e.message}));
+        }
+    };
+    let raw = c.id.as_bytes();
+    let mut input = SendInput::new(&c.tenant_id, channel, &req, raw, None);
+    input.opened_by = OPENED_BY;
+    let id = new_id_at(prefix::MESSAGE, core.now());
+    match messages::prepare(core, id, &input).await {
+        Ok((mut new, check)) => {
+            new.priority = priority::BULK;
+            new.message.campaign_id = Some(c.id.clone());
+            new.due_at = due_at;
+            Ok(FeedItem::Send {
+                seq: r.seq,
+                new: Box::new(new),
+                check,
+            })
+        }
+        Err(CoreError::Refused(e) | CoreError::TemplateRefused(e)) => {
+            fail(json!({"code": "refused", "meta_code": e.code, "message": e.message}))
+        }
+        Err(CoreError::TemplateRule(e)) => fail(json!({"code": e.rule, "meta_code": e.code,
+                                                        "field": e.field, "message": e.message})),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,502 @@
+//! Reading an upload of recipients, streamed: CSV (a header row; one column `phone`, `wa_id`
+//! or `user_id` names the recipient, the others are variables) or JSON lines (`{"phone" |
+//! "wa_id" | "user_id": …, "variables": {…}}` a line). Synchronous (it runs on a blocking
+//! thread, reading the request body as it arrives) and pure of the store: it hands rows on in
+//! batches, each a recipient key with its variables or the reason its line is refused.
+//!
+//! What is wrong with the file as a whole — no header, no recipient column or two, a column a
+//! placeholder needs missing, a repeated column — is one error before any row is read.
+
+use std::io::Read;
+
+use serde_json::{Map, Value};
+
+use crate::core::{CoreError, CoreResult};
+
+/// Rows handed on at once.
+pub const BATCH: usize = 2_000;
+/// The longest line accepted (a line is one recipient: a few hundred bytes at most).
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// The two formats of an upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `text/csv`.
+    Csv,
+    /// `application/x-ndjson` (JSON lines).
+    Ndjson,
+}
+
+impl Format {
+    /// The format a `Content-Type` names.
+    pub fn from_content_type(ct: &str) -> Option<Format> {
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match essence.as_str() {
+            "text/csv" | "application/csv" => Some(Format::Csv),
+            "application/x-ndjson"
+            | "application/ndjson"
+            | "application/jsonl"
+            | "application/x-jsonlines" => Some(Format::Ndjson),
+            _ => None,
+        }
+    }
+}
+
+/// How a row names its recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// A phone number as a person writes it (read as Meta would).
+    Phone,
+    /// A `wa_id`.
+    WaId,
+    /// A BSUID.
+    UserId,
+}
+
+impl KeyKind {
+    /// The column (or field) name.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyKind::Phone => "phone",
+            KeyKind::WaId => "wa_id",
+            KeyKind::UserId => "user_id",
+        }
+    }
+
+    fn parse(s: &str) -> Option<KeyKind> {
+        match s {
+            "phone" => Some(KeyKind::Phone),
+            "wa_id" => Some(KeyKind::WaId),
+            "user_id" => Some(KeyKind::UserId),
+            _ => None,
+        }
+    }
+}
+
+/// One line of an upload.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Line {
+    /// A recipient and its variables (the columns the campaign's placeholders name).
+    Row {
+        /// The line in the file (1 is a CSV's header).
+        line: u64,
+        /// How it names its recipient.
+        kind: KeyKind,
+        /// The recipient as written.
+        key: String,
+        /// Its variables.
+        variables: Map<String, Value>,
+    },
+    /// A line refused before its recipient is read.
+    Bad {
+        /// The line.
+        line: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Reads an upload from `r`, handing its lines on in batches to `sink` (which answers whether
+/// to go on); `columns` are the variables the campaign needs. Returns the number of lines read.
+pub fn read(
+    r: impl Read,
+    format: Format,
+    columns: &[String],
+    sink: impl FnMut(Vec<Line>) -> bool,
+) -> CoreResult<u64> {
+    match format {
+        Format::Csv => read_csv(r, columns, sink),
+        Format::Ndjson => read_ndjson(r, columns, sink),
+    }
+}
+
+fn whole(message: impl Into<String>) -> CoreError {
+    CoreError::invalid_field("file", message)
+}
+
+fn read_csv(
+    r: impl Read,
+    columns: &[String],
+    mut sink: impl FnMut(Vec<Line>) -> bool,
+) -> CoreResult<u64> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(r);
+    let header = reader.byte_headers().map_err(|e| csv_whole(&e))?.clone();
+    if header.is_empty() {
+        return Err(whole(
+            "the file is empty: a CSV upload starts with a header row",
+        ));
+    }
+    let mut names = Vec::with_capacity(header.len());
+    for (i, raw) in header.iter().enumerate() {
+        let name = std::str::from_utf8(raw)
+            .map_err(|_| {
+                whole(format!(
+                    "header column {} is not UTF-8: the file must be UTF-8 encoded",
+                    i + 1
+                ))
+            })?
+            .trim()
+            .to_string();
+        if name.is_empty() {
+            return Err(whole(format!("header column {} has no name", i + 1)));
+        }
+        if names.contains(&name) {
+            return Err(whole(format!("the header names column {name} twice")));
+        }
+        names.push(name);
+    }
+    let keys: Vec<(usize, KeyKind)> = names
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| KeyKind::parse(n).map(|k| (i, k)))
+        .collect();
+    let (key_at, kind) = match keys.as_slice() {
+        [one] => *one,
+        [] => {
+            return Err(whole(format!(
+                "the header has no recipient column: one of phone, wa_id or user_id (it has {})",
+                names.join(", ")
+            )));
+        }
+        _ => {
+            return Err(whole(
+                "the header has more than one recipient column: keep one of phone, wa_id and user_id",
+            ));
+        }
+    };
+    let missing: Vec<&str> = columns
+        .iter()
+        .filter(|c| !names.contains(c))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(whole(format!(
+            "the campaign's placeholders need the column{} {}, which the header does not have (it has {})",
+            if missing.len() > 1 { "s" } else { "" },
+            missing.join(", "),
+            names.join(", ")
+        )));
+    }
+    let wanted: Vec<(usize, &String)> = names
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| columns.contains(n))
+        .collect();
+
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut record = csv::ByteRecord::new();
+    let mut lines = 0u64;
+    loop {
+        let line = reader.position().line() + 1;
+        match reader.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                lines += 1;
+                let line = record.position().map_or(line, |p| p.line());
+                batch.push(csv_line(&record, line, key_at, kind, &wanted));
+            }
+            Err(e) => match e.kind() {
+                csv::ErrorKind::UnequalLengths {
+                    pos,
+                    expected_len,
+                    len,
+                } => {
+                    lines += 1;
+                    batch.push(Line::Bad {
+                        line: pos.as_ref().map_or(line, |p| p.line()),
+                        reason: format!("the line has {len} fields; the header has {expected_len}"),
+                    });
+                }
+                _ => return Err(csv_whole(&e)),
+            },
+        }
+        if batch.len() >= BATCH && !sink(std::mem::take(&mut batch)) {
+            return Ok(lines);
+        }
+    }
+    if !batch.is_empty() {
+        sink(batch);
+    }
+    Ok(lines)
+}
+
+fn csv_line(
+    record: &csv::ByteRecord,
+    line: u64,
+    key_at: usize,
+    kind: KeyKind,
+    wanted: &[(usize, &String)],
+) -> Line {
+    let text = |i: usize| std::str::from_utf8(record.get(i).unwrap_or_default());
+    let Ok(key) = text(key_at) else {
+        return Line::Bad {
+            line,
+            reason: "the line is not UTF-8: the file must be UTF-8 encoded".into(),
+        };
+    };
+    let key = key.trim();
+    if key.is_empty() {
+        return Line::Bad {
+            line,
+            reason: format!("{} is empty", kind.name()),
+        };
+    }
+    let mut variables = Map::with_capacity(wanted.len());
+    for (i, name) in wanted {
+        match text(*i) {
+            Ok(v) => {
+                variables.insert((*name).clone(), Value::String(v.to_string()));
+            }
+            Err(_) => {
+                return Line::Bad {
+                    line,
+                    reason: "the line is not UTF-8: the file must be UTF-8 encoded".into(),
+                };
+            }
+        }
+    }
+    Line::Row {
+        line,
+        kind,
+        key: key.to_string(),
+        variables,
+    }
+}
+
+/// A CSV error that stops the reading: the body could not be read, or is not CSV.
+fn csv_whole(e: &csv::Error) -> CoreError {
+    match e.kind() {
+        csv::ErrorKind::Io(io) => whole(format!("the upload could not be read: {io}")),
+        csv::ErrorKind::Utf8 { .. } => {
+            whole("the file is not UTF-8: the file must be UTF-8 encoded")
+        }
+        _ => whole(format!("the file is not CSV: {e}")),
+    }
+}
+
+fn read_ndjson(
+    mut r: impl Read,
+    columns: &[String],
+    mut sink: impl FnMut(Vec<Line>) -> bool,
+) -> CoreResult<u64> {
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let mut chunk = vec![0u8; 64 * 1024];
+    let (mut line_no, mut lines) = (0u64, 0u64);
+    let mut eof = false;
+    while !eof {
+        let n = r
+            .read(&mut chunk)
+            .map_err(|e| whole(format!("the upload could not be read: {e}")))?;
+        if n == 0 {
+            eof = true;
+            if !buf.is_empty() && buf.last() != Some(&b'\n') {
+                buf.push(b'\n');
+            }
+        } else {
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let mut start = 0;
+        while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
+            let raw = &buf[start..start + pos];
+            start += pos + 1;
+            line_no += 1;
+            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+            if raw.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            lines += 1;
+            batch.push(json_line(raw, line_no, columns));
+            if batch.len() >= BATCH && !sink(std::mem::take(&mut batch)) {
+                return Ok(lines);
+            }
+        }
+        buf.drain(..start);
+        if buf.len() > MAX_LINE {
+            return Err(whole(format!(
+                "line {} is longer than {MAX_LINE} bytes",
+                line_no + 1
+            )));
+        }
+    }
+    if !batch.is_empty() {
+        sink(batch);
+    }
+    Ok(lines)
+}
+
+fn json_line(raw: &[u8], line: u64, columns: &[String]) -> Line {
+    let bad = |reason: String| Line::Bad { line, reason };
+    let v: Value = match serde_json::from_slice(raw) {
+        Ok(v) => v,
+        Err(e) => return bad(format!("not a JSON object: {e}")),
+    };
+    let Value::Object(mut obj) = v else {
+        return bad(
+            "not a JSON object: {\"phone\" | \"wa_id\" | \"user_id\": …, \"variables\": {…}}"
+                .into(),
+        );
+    };
+    let mut key = None;
+    for kind in [KeyKind::Phone, KeyKind::WaId, KeyKind::UserId] {
+        if let Some(v) = obj.remove(kind.name()) {
+            if key.is_some() {
+                return bad("more than one of phone, wa_id and user_id".into());
+            }
+            match v {
+                Value::String(s) if !s.trim().is_empty() => {
+                    key = Some((kind, s.trim().to_string()))
+                }
+                Value::Number(n) => key = Some((kind, n.to_string())),
+                _ => return bad(format!("{} must be a non-empty string", kind.name())),
+            }
+        }
+    }
+    let Some((kind, key)) = key else {
+        return bad("no recipient: give one of phone, wa_id or user_id".into());
+    };
+    let variables = match obj.remove("variables") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(_) => return bad("variables must be an object".into()),
+    };
+    if let Some(other) = obj.keys().next() {
+        return bad(format!(
+            "{other} is not a field: use phone, wa_id or user_id, and variables"
+        ));
+    }
+    let missing: Vec<&str> = columns
+        .iter()
+        .filter(|c| !variables.contains_key(*c))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return bad(format!("variables lack {}", missing.join(", ")));
+    }
+    let variables = variables
+        .into_iter()
+        .filter(|(k, _)| columns.contains(k))
+        .collect();
+    Line::Row {
+        line,
+        kind,
+        key,
+        variables,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(input: &str, format: Format, columns: &[&str]) -> CoreResult<Vec<Line>> {
+        let columns: Vec<String> = columns.iter().map(|s| s.to_string()).collect();
+        let mut out = Vec::new();
+        read(input.as_bytes(), format, &columns, |b| {
+            out.extend(b);
+            true
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn csv_rows_carry_their_lines_and_needed_columns() {
+        let lines = all(
+            "\u{feff}phone,first_name,unused\n+1 555 0100,Ana,x\n,Bo,y\n15550102,Cy\n\"155 0103\",\"D, e\",z\n",
+            Format::Csv,
+            &["first_name"],
+        )
+        .unwrap();
+        assert_eq!(lines.len(), 4);
+        match &lines[0] {
+            Line::Row {
+                line,
+                kind,
+                key,
+                variables,
+            } => {
+                assert_eq!(
+                    (*line, *kind, key.as_str()),
+                    (2, KeyKind::Phone, "+1 555 0100")
+                );
+                assert_eq!(variables.len(), 1);
+                assert_eq!(variables["first_name"], "Ana");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(&lines[1], Line::Bad { line: 3, reason } if reason.contains("empty")));
+        assert!(matches!(&lines[2], Line::Bad { line: 4, reason } if reason.contains("fields")));
+        assert!(
+            matches!(&lines[3], Line::Row { line: 5, variables, .. } if variables["first_name"] == "D, e")
+        );
+    }
+
+    #[test]
+    fn a_bad_header_refuses_the_file() {
+        for (input, says) in [
+            ("", "empty"),
+            ("name,city\n1,2\n", "no recipient column"),
+            ("phone,wa_id\n1,2\n", "more than one"),
+            ("phone,city\n1,2\n", "first_name"),
+            ("phone,phone,first_name\n1,2,3\n", "twice"),
+        ] {
+            let e = all(input, Format::Csv, &["first_name"]).unwrap_err();
+            assert!(e.to_string().contains(says), "{input:?}: {e}");
+        }
+        let e = all("phone,first_name\n1,\u{0}\n", Format::Csv, &["first_name"]);
+        assert!(e.is_ok());
+        let latin1: &[u8] = b"phone,first_name\n1555,Jos\xe9\n";
+        let mut out = Vec::new();
+        read(latin1, Format::Csv, &["first_name".to_string()], |b| {
+            out.extend(b);
+            true
+        })
+        .unwrap();
+        assert!(matches!(&out[0], Line::Bad { reason, .. } if reason.contains("UTF-8")));
+    }
+
+    #[test]
+    fn json_lines() {
+        let lines = all(
+            "{\"wa_id\": \"15550100\", \"variables\": {\"first_name\": \"Ana\", \"x\": 1}}\n\n{\"phone\": 1}\nnot json\n{\"user_id\": \"US.1\"}\r\n{\"phone\": \"1\", \"wa_id\": \"2\", \"variables\": {\"first_name\": \"A\"}}",
+            Format::Ndjson,
+            &["first_name"],
+        )
+        .unwrap();
+        assert_eq!(lines.len(), 5);
+        assert!(
+            matches!(&lines[0], Line::Row { line: 1, kind: KeyKind::WaId, variables, .. } if variables.len() == 1)
+        );
+        assert!(
+            matches!(&lines[1], Line::Bad { line: 3, reason } if reason.contains("first_name"))
+        );
+        assert!(matches!(&lines[2], Line::Bad { line: 4, .. }));
+        assert!(
+            matches!(&lines[3], Line::Bad { line: 5, reason } if reason.contains("first_name"))
+        );
+        assert!(
+            matches!(&lines[4], Line::Bad { line: 6, reason } if reason.contains("more than one"))
+        );
+    }
+
+    #[test]
+    fn content_types() {
+        assert_eq!(
+            Format::from_content_type("text/csv; charset=utf-8"),
+            Some(Format::Csv)
+        );
+        assert_eq!(
+            Format::from_content_type("application/x-ndjson"),
+            Some(Format::Ndjson)
+        );
+        assert_eq!(Format::from_content_type("application/json"), None);
+    }
+}

@@ -1,0 +1,390 @@
+//! Campaigns through the native API, with the simulator as Meta, on both backends: created
+//! against the stored template, filled by CSV and JSON-lines uploads checked row by row, run
+//! to completion with every recipient sent once, paused (nothing more reaches Meta) and
+//! resumed, cancelled (what was queued never reaches Meta), counted and reported.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::*;
+use openbsp_testkit::{Backend, on_both_backends};
+use serde_json::{Value, json};
+
+on_both_backends! {
+    a_campaign_reaches_every_recipient_once => crate::a_campaign_reaches_every_recipient_once,
+    a_paused_campaign_sends_nothing_until_resumed => crate::a_paused_campaign_sends_nothing_until_resumed,
+    a_cancelled_campaign_sends_nothing_more => crate::a_cancelled_campaign_sends_nothing_more,
+}
+
+const TEMPLATE: &str = "spring_offer";
+
+/// The campaign's template at the simulator (the gateway learns it from Meta when asked).
+fn seed_template(app: &TestApp) {
+    app.sim
+        .seed_template(openbsp_simulator::TemplateSeed::new(
+            "900100",
+            json!({"name": TEMPLATE, "language": "en_US", "category": "MARKETING",
+                   "components": [{"type": "BODY", "text": "Hi {{1}}, enjoy {{2}} off everything in our spring sale today.",
+                                   "example": {"body_text": [["Ann", "20%"]]}}]}),
+        ))
+        .unwrap();
+}
+
+async fn create(app: &TestApp, extra: Value) -> Value {
+    let mut body = json!({"name": "Spring", "channel": PNID,
+        "template": {"name": TEMPLATE, "language": "en_US",
+                     "variables": ["{{first_name}}", "{{discount}}"]}});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let r = app.post("/v1/campaigns", &app.api_key, &body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.body
+}
+
+async fn upload(app: &TestApp, id: &str, content_type: &str, body: String) -> (u16, Value) {
+    let r = app
+        .http
+        .post(app.url(&format!("/v1/campaigns/{id}/recipients")))
+        .bearer_auth(&app.api_key)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn csv(users: std::ops::Range<u32>) -> String {
+    let mut s = String::from("phone,first_name,discount\n");
+    for i in users {
+        s.push_str(&format!("+1 555 700 {i:04},User {i},{}%\n", 10 + i % 20));
+    }
+    s
+}
+
+fn user(i: u32) -> String {
+    format!("1555700{i:04}")
+}
+
+async fn act(app: &TestApp, id: &str, verb: &str) -> Value {
+    let r = app
+        .post(
+            &format!("/v1/campaigns/{id}/{verb}"),
+            &app.api_key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{verb}: {}", r.body);
+    r.body
+}
+
+async fn campaign(app: &TestApp, id: &str) -> Value {
+    let r = app.get(&format!("/v1/campaigns/{id}"), &app.api_key).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+}
+
+/// What the simulator received for the campaign's users: sends per user.
+fn received(app: &TestApp) -> HashMap<String, Vec<Value>> {
+    let mut by_user: HashMap<String, Vec<Value>> = HashMap::new();
+    for m in app.sim.received(PNID) {
+        if m.to.starts_with("1555700") {
+            by_user.entry(m.to.clone()).or_default().push(m.body);
+        }
+    }
+    by_user
+}
+
+async fn a_campaign_reaches_every_recipient_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    seed_template(&app);
+    let c = create(&app, json!({})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    assert_eq!(c["status"], "draft");
+    assert_eq!(c["template"]["columns"], json!(["discount", "first_name"]));
+    assert_eq!(c["counts"]["total"], 0);
+
+    // A CSV: 30 users, one of them twice, a number that is none, a line short of a field.
+    let mut file = csv(0..30);
+    file.push_str("+1 555 700 0003,Again,5%\nnot-a-number,X,1%\n+1 555 700 0099,Short\n");
+    let (status, report) = upload(&app, &id, "text/csv", file).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["accepted"], 30);
+    assert_eq!(report["duplicates"], 1);
+    assert_eq!(report["rejected"], 2);
+    let lines: Vec<u64> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["line"].as_u64().unwrap())
+        .collect();
+    assert_eq!(lines, vec![33, 34], "{report}");
+    // JSON lines add up; a row whose variables break the template is refused with Meta's code.
+    let ndjson = (30..35)
+        .map(|i| json!({"wa_id": user(i), "variables": {"first_name": format!("User {i}"), "discount": "5%"}}).to_string())
+        .chain([json!({"wa_id": user(36), "variables": {"first_name": "", "discount": "5%"}}).to_string()])
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (status, report) = upload(&app, &id, "application/x-ndjson", ndjson).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(
+        (report["accepted"].as_u64(), report["rejected"].as_u64()),
+        (Some(5), Some(1)),
+        "{report}"
+    );
+    // A file without a column the placeholders need is refused whole; an unknown format too.
+    let (status, err) = upload(
+        &app,
+        &id,
+        "text/csv",
+        "phone,first_name\n+15557000050,Zed\n".into(),
+    )
+    .await;
+    assert_eq!(status, 400, "{err}");
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("discount"),
+        "{err}"
+    );
+    let (status, _) = upload(&app, &id, "application/json", "{}".into()).await;
+    assert_eq!(status, 415);
+    assert_eq!(campaign(&app, &id).await["counts"]["total"], 35);
+
+    // Another tenant sees nothing of it.
+    let other = app.other_tenant_key().await;
+    assert_eq!(
+        app.get(&format!("/v1/campaigns/{id}"), &other).await.status,
+        404
+    );
+    assert_eq!(
+        app.post(&format!("/v1/campaigns/{id}/start"), &other, &json!({}))
+            .await
+            .status,
+        404
+    );
+
+    // Started: it runs to completion, every recipient sent once, its variables filled in.
+    let started = act(&app, &id, "start").await;
+    assert_eq!(started["status"], "running");
+    // Not twice.
+    let again = app
+        .post(
+            &format!("/v1/campaigns/{id}/start"),
+            &app.api_key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    wait_up_to(
+        Duration::from_secs(30),
+        "the campaign completes",
+        || async { campaign(&app, &id).await["status"] == "completed" },
+    )
+    .await;
+    let got = received(&app);
+    assert_eq!(got.len(), 35);
+    assert!(
+        got.values().all(|sends| sends.len() == 1),
+        "a recipient got two sends"
+    );
+    let first = &got[&user(7)][0];
+    assert_eq!(first["template"]["name"], TEMPLATE);
+    assert_eq!(
+        first["template"]["components"][0]["parameters"][0]["text"],
+        "User 7"
+    );
+    assert_eq!(
+        first["template"]["components"][0]["parameters"][1]["text"],
+        "17%"
+    );
+
+    // Meta's statuses come back: every recipient delivered or read, counts that add up.
+    wait_up_to(
+        Duration::from_secs(20),
+        "every recipient is read",
+        || async { campaign(&app, &id).await["counts"]["read"] == 35 },
+    )
+    .await;
+    let done = campaign(&app, &id).await;
+    assert_eq!(done["counts"]["total"], 35);
+    assert_eq!(done["counts"]["pending"], 0);
+    assert!(done["completed_at"].is_string());
+
+    // Recipients listed by status and paged; the report has a line each.
+    let r = app
+        .get(
+            &format!("/v1/campaigns/{id}/recipients?status=read&limit=20"),
+            &app.api_key,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 20);
+    assert_eq!(r.body["has_more"], true);
+    let next = r.body["next_cursor"].as_str().unwrap();
+    let r = app
+        .get(
+            &format!("/v1/campaigns/{id}/recipients?status=read&limit=20&after={next}"),
+            &app.api_key,
+        )
+        .await;
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 15);
+    assert!(r.body["data"][0]["wamid"].is_string());
+    let report = app
+        .http
+        .get(app.url(&format!("/v1/campaigns/{id}/report")))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.headers()["content-type"], "text/csv; charset=utf-8");
+    let text = report.text().await.unwrap();
+    assert_eq!(text.lines().count(), 36);
+    assert!(text.lines().skip(1).all(|l| l.contains(",read,")), "{text}");
+
+    // Its events, and its messages' statuses carrying it.
+    let events = app.get("/v1/events?types=campaign.*", &app.api_key).await;
+    let kinds: Vec<&str> = events.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["campaign.completed", "campaign.started"],
+        "{}",
+        events.body
+    );
+    let statuses = app
+        .get("/v1/events?types=message.status&limit=5", &app.api_key)
+        .await;
+    assert!(
+        statuses.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["data"]["campaign_id"] == json!(id))
+    );
+    // Listed.
+    let list = app
+        .get("/v1/campaigns?status=completed", &app.api_key)
+        .await;
+    assert_eq!(list.body["data"][0]["id"], json!(id));
+}
+
+async fn a_paused_campaign_sends_nothing_until_resumed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    seed_template(&app);
+    let c = create(&app, json!({"rate_limit": 10})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    let (status, report) = upload(&app, &id, "text/csv", csv(0..40)).await;
+    assert_eq!((status, report["accepted"].as_u64()), (200, Some(40)));
+    act(&app, &id, "start").await;
+    wait_until("some recipients are sent", || async {
+        received(&app).len() >= 5
+    })
+    .await;
+    let paused = act(&app, &id, "pause").await;
+    assert_eq!(paused["status"], "paused");
+    assert_eq!(paused["pause_reason"]["by"], "request");
+    // What the sender had already claimed may still go; then nothing.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let at_pause = received(&app).len();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        received(&app).len(),
+        at_pause,
+        "a paused campaign kept sending"
+    );
+    assert!(at_pause < 40);
+    // Recipients may be added while paused.
+    let (status, report) = upload(&app, &id, "text/csv", csv(40..45)).await;
+    assert_eq!((status, report["accepted"].as_u64()), (200, Some(5)));
+
+    act(&app, &id, "resume").await;
+    wait_up_to(
+        Duration::from_secs(30),
+        "the campaign completes",
+        || async { campaign(&app, &id).await["status"] == "completed" },
+    )
+    .await;
+    let got = received(&app);
+    assert_eq!(got.len(), 45);
+    assert!(
+        got.values().all(|sends| sends.len() == 1),
+        "a recipient got two sends"
+    );
+    let kinds: Vec<String> = app
+        .get("/v1/events?types=campaign.*", &app.api_key)
+        .await
+        .body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "campaign.completed",
+            "campaign.resumed",
+            "campaign.paused",
+            "campaign.started"
+        ]
+    );
+}
+
+async fn a_cancelled_campaign_sends_nothing_more(backend: Backend) {
+    let app = spawn_app(backend).await;
+    seed_template(&app);
+    let c = create(&app, json!({"rate_limit": 10})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    upload(&app, &id, "text/csv", csv(0..40)).await;
+    act(&app, &id, "start").await;
+    wait_until("some recipients are sent", || async {
+        received(&app).len() >= 3
+    })
+    .await;
+    let cancelled = act(&app, &id, "cancel").await;
+    assert_eq!(cancelled["status"], "cancelled");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let at_cancel = received(&app).len();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        received(&app).len(),
+        at_cancel,
+        "a cancelled campaign kept sending"
+    );
+    // Its queued sends failed without reaching Meta; nothing more can be done with it.
+    let counts = campaign(&app, &id).await["counts"].clone();
+    assert_eq!(counts["total"], 40);
+    let cancelled_sends = app
+        .get(
+            &format!("/v1/campaigns/{id}/recipients?status=failed&limit=100"),
+            &app.api_key,
+        )
+        .await;
+    assert!(
+        cancelled_sends.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["error"]["code"] == "campaign_cancelled")
+    );
+    let resume = app
+        .post(
+            &format!("/v1/campaigns/{id}/resume"),
+            &app.api_key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(resume.status, 409);
+    let upload_after = upload(&app, &id, "text/csv", csv(50..51)).await;
+    assert_eq!(upload_after.0, 409, "{}", upload_after.1);
+}
