@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 use crate::commands::apikey::{self, ApiKeyCmd};
 use crate::commands::app::{self, AppCmd};
+use crate::commands::campaign::{self, CampaignArgs};
 use crate::commands::channel::{self, ChannelCmd};
 use crate::commands::migrate;
 use crate::commands::serve::{self, ServeArgs};
@@ -43,12 +44,20 @@ pub enum Command {
     /// Manage channels (business phone numbers).
     #[command(subcommand)]
     Channel(ChannelCmd),
+    /// Campaigns, through a running gateway: create, upload recipients, start, pause,
+    /// resume, cancel, show, watch.
+    Campaign(CampaignArgs),
 }
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let command = match cli.command {
+        // Campaign commands talk to a running gateway: they need none of its settings.
+        Command::Campaign(args) => return campaign::run(args).await,
+        other => other,
+    };
     let settings = Settings::load(&cli.global)?;
-    match cli.command {
+    match command {
         Command::Serve(args) => serve::run(settings, args).await,
         Command::Simulator(args) => simulator::run(settings, args).await,
         Command::Migrate => migrate::run(settings).await,
@@ -56,5 +65,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Apikey(c) => apikey::run(settings, c).await,
         Command::App(c) => app::run(settings, c).await,
         Command::Channel(c) => channel::run(settings, c).await,
+        Command::Campaign(args) => campaign::run(args).await,
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod apikey;
 pub mod app;
+pub mod campaign;
 pub mod channel;
 pub mod migrate;
 pub mod serve;
