@@ -60,6 +60,8 @@ const KNOWN_KEYS: &[&str] = &[
     "sender_pair_burst",
     "opt_out_keywords",
     "opt_in_keywords",
+    "events_retention_days",
+    "campaign_reply_window_hours",
 ];
 
 /// Resolved settings shared by every command.

@@ -33,7 +33,13 @@ pub struct Config {
     pub webhook_network: openbsp_domain::netguard::NetworkPolicy,
     /// How events are delivered to webhook endpoints.
     pub delivery: DeliveryConfig,
+    /// How long after a campaign message an answer from its recipient counts as a reply to
+    /// it (`OPENBSP_CAMPAIGN_REPLY_WINDOW_HOURS`, default 72 hours).
+    pub campaign_reply_window: Duration,
 }
+
+/// How long after a campaign message an answer counts as its reply, by default.
+pub const DEFAULT_CAMPAIGN_REPLY_WINDOW: Duration = Duration::from_secs(72 * 3600);
 
 /// Delivery of events to the tenants' webhook endpoints.
 #[derive(Debug, Clone)]
@@ -175,6 +181,7 @@ impl Config {
                 poll_interval: Duration::from_millis(100),
                 ..DeliveryConfig::default()
             },
+            campaign_reply_window: DEFAULT_CAMPAIGN_REPLY_WINDOW,
         }
     }
 }

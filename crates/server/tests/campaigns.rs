@@ -16,6 +16,7 @@ on_both_backends! {
     a_campaign_reaches_every_recipient_once => crate::a_campaign_reaches_every_recipient_once,
     a_paused_campaign_sends_nothing_until_resumed => crate::a_paused_campaign_sends_nothing_until_resumed,
     a_cancelled_campaign_sends_nothing_more => crate::a_cancelled_campaign_sends_nothing_more,
+    failed_recipients_go_again_on_request_only => crate::failed_recipients_go_again_on_request_only,
 }
 
 const TEMPLATE: &str = "spring_offer";
@@ -276,6 +277,27 @@ async fn a_campaign_reaches_every_recipient_once(backend: Backend) {
         .get("/v1/campaigns?status=completed", &app.api_key)
         .await;
     assert_eq!(list.body["data"][0]["id"], json!(id));
+
+    // A recipient answers: replied (counted apart, its message still read); a user the
+    // campaign never wrote to answers nothing.
+    app.user_writes(&user(7), "User 7", "Thanks, I want it")
+        .await;
+    app.user_writes("15557009999", "Stranger", "hello").await;
+    wait_until("the answer marks its recipient", || async {
+        campaign(&app, &id).await["counts"]["replied"] == 1
+    })
+    .await;
+    let replied = app
+        .get(
+            &format!("/v1/campaigns/{id}/recipients?status=replied"),
+            &app.api_key,
+        )
+        .await;
+    let data = replied.body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1, "{}", replied.body);
+    assert_eq!(data[0]["recipient"], user(7));
+    assert!(data[0]["replied_at"].is_string());
+    assert_eq!(campaign(&app, &id).await["counts"]["read"], 35);
 }
 
 async fn a_paused_campaign_sends_nothing_until_resumed(backend: Backend) {
@@ -387,4 +409,92 @@ async fn a_cancelled_campaign_sends_nothing_more(backend: Backend) {
     assert_eq!(resume.status, 409);
     let upload_after = upload(&app, &id, "text/csv", csv(50..51)).await;
     assert_eq!(upload_after.0, 409, "{}", upload_after.1);
+}
+
+async fn failed_recipients_go_again_on_request_only(backend: Backend) {
+    let app = spawn_app(backend).await;
+    seed_template(&app);
+    // Meta accepts every send, then fails it as undeliverable (its status webhook).
+    app.sim.set_faults(openbsp_simulator::Faults {
+        fail_status_rate: 1.0,
+        fail_status_code: 131026,
+        ..Default::default()
+    });
+    let c = create(&app, json!({})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    upload(&app, &id, "text/csv", csv(0..10)).await;
+    act(&app, &id, "start").await;
+    wait_up_to(Duration::from_secs(20), "every recipient fails", || async {
+        let c = campaign(&app, &id).await;
+        c["status"] == "completed" && c["counts"]["failed"] == 10
+    })
+    .await;
+    let c = campaign(&app, &id).await;
+    assert_eq!(c["failures"], json!([{"code": "131026", "count": 10}]));
+    // Nothing goes again by itself.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(received(&app).values().all(|s| s.len() == 1));
+
+    // Asked for: a code it has none of retries nothing; 131026 sends the ten again.
+    app.sim.set_faults(openbsp_simulator::Faults::default());
+    let none = app
+        .post(
+            &format!("/v1/campaigns/{id}/retry"),
+            &app.api_key,
+            &json!({"codes": [131049]}),
+        )
+        .await;
+    assert_eq!(
+        (none.status, none.body["retried"].as_u64()),
+        (200, Some(0)),
+        "{}",
+        none.body
+    );
+    assert_eq!(none.body["campaign"]["status"], "completed");
+    let bad = app
+        .post(
+            &format!("/v1/campaigns/{id}/retry"),
+            &app.api_key,
+            &json!({"codes": []}),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    let r = app
+        .post(
+            &format!("/v1/campaigns/{id}/retry"),
+            &app.api_key,
+            &json!({"codes": ["131026"]}),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["retried"].as_u64()),
+        (200, Some(10)),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["campaign"]["status"], "running");
+    wait_up_to(
+        Duration::from_secs(20),
+        "every recipient is delivered",
+        || async {
+            let c = campaign(&app, &id).await;
+            c["status"] == "completed"
+                && c["counts"]["delivered"].as_u64().unwrap_or(0)
+                    + c["counts"]["read"].as_u64().unwrap_or(0)
+                    == 10
+        },
+    )
+    .await;
+    let c = campaign(&app, &id).await;
+    assert_eq!(
+        (
+            c["counts"]["total"].as_u64(),
+            c["counts"]["failed"].as_u64()
+        ),
+        (Some(10), Some(0))
+    );
+    assert!(
+        received(&app).values().all(|s| s.len() == 2),
+        "each sent once more, not twice more"
+    );
 }

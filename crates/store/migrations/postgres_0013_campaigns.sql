@@ -53,3 +53,5 @@ CREATE INDEX campaign_recipients_replied ON campaign_recipients(campaign_id) WHE
 -- A campaign's messages, by status: its counts, and what it still has queued.
 ALTER TABLE messages ADD COLUMN campaign_id TEXT;
 CREATE INDEX messages_campaign ON messages(campaign_id, status) WHERE campaign_id IS NOT NULL;
+-- A user's latest campaign message on a channel: what an answer from them replies to.
+CREATE INDEX messages_campaign_recipient ON messages(channel_id, recipient, created_at) WHERE campaign_id IS NOT NULL;

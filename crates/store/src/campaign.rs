@@ -249,6 +249,19 @@ impl CampaignCounts {
     }
 }
 
+/// An answer from a user, which marks the campaign recipient it replies to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CampaignReply {
+    /// The channel it came to.
+    pub channel_id: String,
+    /// The user (`wa_id` or BSUID), as campaign messages name their recipient.
+    pub recipient: String,
+    /// The earliest campaign message it may answer (ms).
+    pub since: i64,
+    /// When the user wrote (ms).
+    pub at: i64,
+}
+
 /// A change of a campaign's status.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CampaignAction {
@@ -267,6 +280,8 @@ pub enum CampaignAction {
     Cancel,
     /// Every recipient is sent or failed.
     Complete,
+    /// Failed recipients were put back to be sent again: a completed campaign runs again.
+    Retry,
 }
 
 impl CampaignAction {
@@ -279,6 +294,7 @@ impl CampaignAction {
             CampaignAction::Resume => "resume",
             CampaignAction::Cancel => "cancel",
             CampaignAction::Complete => "complete",
+            CampaignAction::Retry => "retry",
         }
     }
 }
@@ -360,6 +376,12 @@ pub fn transition(
             next.completed_at = Some(now);
             (Hold::Hold, Some("campaign.cancelled"))
         }
+        (CampaignAction::Retry, COMPLETED) => {
+            next.status = RUNNING.to_string();
+            next.completed_at = None;
+            (Hold::Keep, Some("campaign.resumed"))
+        }
+        (CampaignAction::Retry, RUNNING | PAUSED) => (Hold::Keep, None),
         (CampaignAction::Complete, RUNNING) => {
             next.status = COMPLETED.to_string();
             next.completed_at = Some(now);
@@ -466,8 +488,13 @@ pub fn refusal_reason(r: &openbsp_domain::windows::Refusal) -> (&'static str, Va
     }
 }
 
-/// The code a failure is counted under: Meta's `code`, else the gateway's.
+/// The code a failure is counted under: Meta's `code` (of the first error, when a status
+/// webhook gave several), else the gateway's.
 pub fn failure_code(error: &Value) -> String {
+    let error = match error {
+        Value::Array(errors) => errors.first().unwrap_or(&Value::Null),
+        e => e,
+    };
     match error.get("meta_code").or_else(|| error.get("code")) {
         Some(Value::Number(n)) => n.to_string(),
         Some(Value::String(s)) => s.clone(),

@@ -77,6 +77,10 @@ pub struct ServeArgs {
     /// How many days events and webhook delivery attempts are kept [default: 30].
     #[arg(long, env = "OPENBSP_EVENTS_RETENTION_DAYS")]
     pub events_retention_days: Option<u64>,
+    /// How many hours after a campaign message an answer from its recipient counts as a
+    /// reply to it [default: 72].
+    #[arg(long, env = "OPENBSP_CAMPAIGN_REPLY_WINDOW_HOURS")]
+    pub campaign_reply_window_hours: Option<u64>,
 }
 
 /// Builds the gateway's settings.
@@ -185,6 +189,14 @@ fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
             )?,
         },
         delivery,
+        campaign_reply_window: Duration::from_secs(
+            s.pick(
+                a.campaign_reply_window_hours,
+                "campaign_reply_window_hours",
+                openbsp_server::config::DEFAULT_CAMPAIGN_REPLY_WINDOW.as_secs() / 3600,
+            )?
+            .saturating_mul(3600),
+        ),
     })
 }
 

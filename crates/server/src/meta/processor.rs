@@ -216,10 +216,24 @@ async fn apply_batches(
 async fn apply_group(state: &Core, effects: &Effects) -> Result<(), openbsp_store::StoreError> {
     if !effects.inbound.is_empty() {
         let stored = state.store.insert_inbounds(&effects.inbound).await?;
+        let window = state.config.campaign_reply_window.as_millis() as i64;
+        let mut replies = Vec::new();
         for (new, stored) in effects.inbound.iter().zip(stored) {
             if stored {
                 metrics::counter!("openbsp_inbound_messages_total", "type" => new.message.msg_type.clone()).increment(1);
+                let m = &new.message;
+                replies.push(openbsp_store::CampaignReply {
+                    channel_id: m.channel_id.clone(),
+                    recipient: m.recipient.clone(),
+                    since: m.created_at.saturating_sub(window),
+                    at: m.created_at,
+                });
             }
+        }
+        // An answer to a campaign message marks its recipient replied. After the messages'
+        // own commit: a crash in between loses the mark, never the message.
+        if let Err(e) = state.store.mark_campaign_replies(&replies).await {
+            tracing::warn!(error = %e, "could not mark campaign replies");
         }
     }
     if effects.statuses.is_empty() {

@@ -37,6 +37,7 @@ pub fn routes() -> Router<Core> {
         .route("/v1/campaigns/{id}/pause", post(pause))
         .route("/v1/campaigns/{id}/resume", post(resume))
         .route("/v1/campaigns/{id}/cancel", post(cancel))
+        .route("/v1/campaigns/{id}/retry", post(retry))
 }
 
 #[derive(Debug, Deserialize)]
@@ -318,4 +319,37 @@ async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<CampaignView>, ApiError> {
     act(core, auth, id, CampaignAction::Cancel).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetryBody {
+    codes: Vec<Value>,
+}
+
+/// `POST /v1/campaigns/{id}/retry` `{"codes": ["131026", …]}`: the recipients whose send
+/// failed with one of these codes go again; answers `{"retried", "campaign"}`.
+async fn retry(
+    State(core): State<Core>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let b: RetryBody = serde_json::from_value(json_body(&body)?)
+        .map_err(|e| ApiError::bad_request(format!("invalid retry: {e}")))?;
+    let codes = b
+        .codes
+        .iter()
+        .map(|c| match c {
+            Value::String(s) => Ok(s.trim().to_string()),
+            Value::Number(n) => Ok(n.to_string()),
+            _ => Err(ApiError::bad_request("codes must be strings or numbers")),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (c, n) = campaigns::retry(&core, &auth.tenant_id, &id, codes).await?;
+    let progress = campaigns::progress(&core, &c).await?;
+    Ok(Json(serde_json::json!({
+        "campaign": CampaignView::new(&c, Some(&progress)),
+        "retried": n,
+    })))
 }

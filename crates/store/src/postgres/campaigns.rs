@@ -21,7 +21,9 @@ use crate::campaign::*;
 use crate::error::{StoreError, StoreResult};
 use crate::model::{EnqueueOutcome, NewOutbound};
 use crate::policy::SendCheck;
-use crate::sql::{CAMPAIGN_COLS, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL};
+use crate::sql::{CAMPAIGN_COLS, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL, mark_reply_sql};
+
+static MARK_REPLY_SQL: LazyLock<String> = LazyLock::new(|| mark_reply_sql('$'));
 use crate::store::CampaignStore;
 
 /// Upload rows per statement.
@@ -86,7 +88,7 @@ const COUNTS_SQL: &str = "
     UNION ALL
     SELECT 'm', status, COUNT(*) FROM messages WHERE campaign_id = $1 GROUP BY status
     UNION ALL
-    SELECT 'f', error::json->>'code', COUNT(*) FROM messages
+    SELECT 'f', COALESCE(error::json->>'code', error::json->0->>'code'), COUNT(*) FROM messages
         WHERE campaign_id = $1 AND status = 'failed' GROUP BY 2
     UNION ALL
     SELECT 'r', reason, COUNT(*) FROM campaign_recipients
@@ -271,6 +273,72 @@ impl CampaignStore for PgStore {
         })
     }
 
+    async fn retry_recipients(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        codes: &[String],
+        now: i64,
+    ) -> StoreResult<(Campaign, u64)> {
+        let mut tx = self.pool().begin().await.db()?;
+        let found = lock(&mut tx, tenant_id, campaign_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(campaign_id.to_string()))?;
+        // Refused here if its status allows no retry.
+        transition(&found, &CampaignAction::Retry, now)?;
+        let again: Vec<(i64, Option<String>)> = sqlx::query_as(
+            "SELECT r.id, r.message_id FROM campaign_recipients r
+             LEFT JOIN messages m ON m.id = r.message_id
+             WHERE r.campaign_id = $1 AND (
+                (r.state = 'queued' AND m.status = 'failed' AND COALESCE(m.error::json->>'code', m.error::json->0->>'code') = ANY($2))
+                OR (r.state = 'failed'
+                    AND COALESCE(r.reason::json->>'meta_code', r.reason::json->>'code') = ANY($2)))",
+        )
+        .bind(campaign_id)
+        .bind(codes)
+        .fetch_all(&mut *tx)
+        .await
+        .db()?;
+        if again.is_empty() {
+            return Ok((found, 0));
+        }
+        let messages: Vec<&str> = again.iter().filter_map(|(_, m)| m.as_deref()).collect();
+        sqlx::query("UPDATE messages SET campaign_id = NULL WHERE id = ANY($1)")
+            .bind(&messages)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        sqlx::query(
+            "UPDATE campaign_recipients SET state = 'pending', message_id = NULL, reason = NULL,
+             updated_at = $2 WHERE id = ANY($1)",
+        )
+        .bind(again.iter().map(|(s, _)| *s).collect::<Vec<_>>())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .db()?;
+        let (next, _, event) = transition(&found, &CampaignAction::Retry, now)?;
+        sqlx::query(UPDATE_SQL)
+            .bind(campaign_id)
+            .bind(&next.status)
+            .bind(next.pause_reason.as_ref().map(|r| r.to_string()))
+            .bind(next.updated_at)
+            .bind(next.started_at)
+            .bind(next.completed_at)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        let wrote = event.is_some();
+        if let Some(e) = event {
+            emit::insert(&mut tx, vec![e]).await.db()?;
+        }
+        tx.commit().await.db()?;
+        if wrote {
+            self.signal.bump();
+        }
+        Ok((next, again.len() as u64))
+    }
+
     async fn campaign_counts(&self, campaign_id: &str) -> StoreResult<CampaignCounts> {
         let rows = sqlx::query(COUNTS_SQL)
             .bind(campaign_id)
@@ -337,6 +405,27 @@ impl CampaignStore for PgStore {
             self.signal.bump();
         }
         Ok(fed)
+    }
+
+    async fn mark_campaign_replies(&self, replies: &[CampaignReply]) -> StoreResult<u64> {
+        if replies.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.pool().begin().await.db()?;
+        let mut marked = 0;
+        for r in replies {
+            marked += sqlx::query(MARK_REPLY_SQL.as_str())
+                .bind(&r.channel_id)
+                .bind(&r.recipient)
+                .bind(r.since)
+                .bind(r.at)
+                .execute(&mut *tx)
+                .await
+                .db()?
+                .rows_affected();
+        }
+        tx.commit().await.db()?;
+        Ok(marked)
     }
 
     async fn campaign_queued(&self, campaign_id: &str) -> StoreResult<u64> {

@@ -11,7 +11,7 @@ use super::{SqliteStore, emit};
 use crate::campaign::*;
 use crate::error::{StoreError, StoreResult};
 use crate::model::EnqueueOutcome;
-use crate::sql::{CAMPAIGN_COLS, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL};
+use crate::sql::{CAMPAIGN_COLS, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL, mark_reply_sql};
 use crate::store::CampaignStore;
 
 /// Rows of an upload inserted per statement batch (one prepared statement, many executions).
@@ -26,7 +26,7 @@ const COUNTS_SQL: &str = "
     UNION ALL
     SELECT 'm', status, COUNT(*) FROM messages WHERE campaign_id = ?1 GROUP BY status
     UNION ALL
-    SELECT 'f', CAST(json_extract(error, '$.code') AS TEXT), COUNT(*) FROM messages
+    SELECT 'f', CAST(COALESCE(json_extract(error, '$.code'), json_extract(error, '$[0].code')) AS TEXT), COUNT(*) FROM messages
         WHERE campaign_id = ?1 AND status = 'failed' GROUP BY 2
     UNION ALL
     SELECT 'r', reason, COUNT(*) FROM campaign_recipients
@@ -203,6 +203,58 @@ impl CampaignStore for SqliteStore {
         .await
     }
 
+    async fn retry_recipients(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        codes: &[String],
+        now: i64,
+    ) -> StoreResult<(Campaign, u64)> {
+        let (t, id) = (tenant_id.to_string(), campaign_id.to_string());
+        let codes = serde_json::to_string(codes)?;
+        self.write(move |c| {
+            let found = get(c, &t, &id)?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
+            // Refused here if its status allows no retry.
+            transition(&found, &CampaignAction::Retry, now)?;
+            let again: Vec<(i64, Option<String>)> = collect(
+                c,
+                "SELECT r.id, r.message_id FROM campaign_recipients r
+                 LEFT JOIN messages m ON m.id = r.message_id
+                 WHERE r.campaign_id = ?1 AND (
+                    (r.state = 'queued' AND m.status = 'failed'
+                     AND CAST(COALESCE(json_extract(m.error, '$.code'), json_extract(m.error, '$[0].code')) AS TEXT) IN (SELECT value FROM json_each(?2)))
+                    OR (r.state = 'failed' AND CAST(COALESCE(json_extract(r.reason, '$.meta_code'),
+                        json_extract(r.reason, '$.code')) AS TEXT) IN (SELECT value FROM json_each(?2))))",
+                params![id, codes],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            for (seq, message) in &again {
+                if let Some(m) = message {
+                    c.prepare_cached("UPDATE messages SET campaign_id = NULL WHERE id = ?1")?
+                        .execute([m])?;
+                }
+                c.prepare_cached(
+                    "UPDATE campaign_recipients SET state = 'pending', message_id = NULL,
+                     reason = NULL, updated_at = ?2 WHERE id = ?1",
+                )?
+                .execute(params![seq, now])?;
+            }
+            if again.is_empty() {
+                return Ok((found, 0));
+            }
+            let (next, _, event) = transition(&found, &CampaignAction::Retry, now)?;
+            c.prepare_cached(
+                "UPDATE campaigns SET status = ?2, updated_at = ?3, completed_at = ?4 WHERE id = ?1",
+            )?
+            .execute(params![id, next.status, next.updated_at, next.completed_at])?;
+            if let Some(e) = event {
+                emit::insert(c, &e)?;
+            }
+            Ok((next, again.len() as u64))
+        })
+        .await
+    }
+
     async fn campaign_counts(&self, campaign_id: &str) -> StoreResult<CampaignCounts> {
         let id = campaign_id.to_string();
         self.read(move |c| {
@@ -294,6 +346,22 @@ impl CampaignStore for SqliteStore {
             })
             .collect();
         self.write(move |c| feed(c, &id, &items, now)).await
+    }
+
+    async fn mark_campaign_replies(&self, replies: &[CampaignReply]) -> StoreResult<u64> {
+        if replies.is_empty() {
+            return Ok(0);
+        }
+        let replies = replies.to_vec();
+        self.write(move |c| {
+            let mut stmt = c.prepare_cached(&mark_reply_sql('?'))?;
+            let mut marked = 0;
+            for r in &replies {
+                marked += stmt.execute(params![r.channel_id, r.recipient, r.since, r.at])? as u64;
+            }
+            Ok(marked)
+        })
+        .await
     }
 
     async fn campaign_queued(&self, campaign_id: &str) -> StoreResult<u64> {

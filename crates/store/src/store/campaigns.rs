@@ -43,6 +43,19 @@ pub trait CampaignStore: Send + Sync {
         now: i64,
     ) -> StoreResult<Transitioned>;
 
+    /// Puts the recipients of a campaign whose send failed with one of `codes` (Meta's code,
+    /// or the gateway's reason: see [`crate::campaign::failure_code`]) back to pending, in one
+    /// transaction with the campaign's [`CampaignAction::Retry`] (a completed campaign runs
+    /// again); their failed messages leave the campaign (they stay messages of the tenant).
+    /// Returns the campaign and how many recipients go again.
+    async fn retry_recipients(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        codes: &[String],
+        now: i64,
+    ) -> StoreResult<(Campaign, u64)>;
+
     /// A campaign's counts.
     async fn campaign_counts(&self, campaign_id: &str) -> StoreResult<CampaignCounts>;
 
@@ -76,4 +89,9 @@ pub trait CampaignStore: Send + Sync {
 
     /// How many of a campaign's messages are queued at the sender (not yet answered by Meta; held ones too).
     async fn campaign_queued(&self, campaign_id: &str) -> StoreResult<u64>;
+
+    /// Marks, for each answer, the recipient of the user's latest campaign message on the
+    /// channel sent between `since` and `at` as replied at `at` (once: a later answer keeps
+    /// the first time); how many were marked.
+    async fn mark_campaign_replies(&self, replies: &[CampaignReply]) -> StoreResult<u64>;
 }

@@ -305,6 +305,34 @@ pub async fn campaigns_are_filled_started_fed_once_and_counted(backend: Backend)
         .unwrap();
     let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, vec!["campaign.completed", "campaign.started"]);
+    // Its failures retried on request: a code it has none of changes nothing; 131026 puts
+    // the two back, the campaign runs again, and they are fed once more.
+    let (same, n) = store
+        .retry_recipients(&w.tenant.id, &c.id, &["131049".into()], T + 21)
+        .await
+        .unwrap();
+    assert_eq!((same.status.as_str(), n), ("completed", 0));
+    assert!(matches!(
+        store
+            .retry_recipients(&other.tenant.id, &c.id, &["131026".into()], T + 21)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let (again, n) = store
+        .retry_recipients(&w.tenant.id, &c.id, &["131026".into()], T + 22)
+        .await
+        .unwrap();
+    assert_eq!((again.status.as_str(), n), ("running", 2));
+    let counts = store.campaign_counts(&c.id).await.unwrap();
+    assert_eq!(
+        (counts.total, counts.failed, counts.pending),
+        (8, 0, 2),
+        "{counts:?}"
+    );
+    let (fed, _) = feed_all(&store, &w, &c, 100, T + 23).await;
+    assert_eq!(fed.queued, 2);
+    assert_eq!(store.campaign_queued(&c.id).await.unwrap(), 2);
+
     // A campaign message's status events carry the campaign.
     let statuses = store
         .list_events(

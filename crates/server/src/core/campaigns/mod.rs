@@ -257,6 +257,35 @@ pub async fn act(
     Ok(done.campaign)
 }
 
+/// Puts the recipients whose send failed with one of `codes` back to be sent again (a
+/// completed campaign runs again); how many. Nothing is retried that was not asked for.
+pub async fn retry(
+    core: &Core,
+    tenant_id: &str,
+    id: &str,
+    codes: Vec<String>,
+) -> CoreResult<(Campaign, u64)> {
+    if codes.is_empty() || codes.iter().any(|c| c.trim().is_empty()) {
+        return Err(CoreError::invalid_field(
+            "codes",
+            "codes is required: the failure codes to retry, e.g. [\"131026\"]",
+        ));
+    }
+    let (c, n) = core
+        .store
+        .retry_recipients(tenant_id, id, &codes, core.now())
+        .await
+        .map_err(|e| match e {
+            openbsp_store::StoreError::NotFound(_) => CoreError::not_found("campaign", id),
+            openbsp_store::StoreError::Conflict(m) => {
+                CoreError::conflict("campaign_state", m.trim_start_matches("campaign.status: "))
+            }
+            other => other.into(),
+        })?;
+    core.campaign_wake.notify_one();
+    Ok((c, n))
+}
+
 /// Fails a cancelled campaign's held sends.
 async fn fail_cancelled(core: &Core, held: &[String]) -> CoreResult<()> {
     let now = core.now();
