@@ -17,12 +17,15 @@ on_both_backends! {
     a_paused_campaign_sends_nothing_until_resumed => crate::a_paused_campaign_sends_nothing_until_resumed,
     a_cancelled_campaign_sends_nothing_more => crate::a_cancelled_campaign_sends_nothing_more,
     failed_recipients_go_again_on_request_only => crate::failed_recipients_go_again_on_request_only,
+    a_campaign_stops_when_meta_pauses_its_template => crate::a_campaign_stops_when_meta_pauses_its_template,
+    a_reply_overtakes_the_campaign => crate::a_reply_overtakes_the_campaign,
 }
 
 const TEMPLATE: &str = "spring_offer";
 
-/// The campaign's template at the simulator (the gateway learns it from Meta when asked).
-fn seed_template(app: &TestApp) {
+/// The campaign's template at the simulator (the gateway learns it from Meta when asked); its
+/// id there.
+fn seed_template(app: &TestApp) -> String {
     app.sim
         .seed_template(openbsp_simulator::TemplateSeed::new(
             "900100",
@@ -30,7 +33,8 @@ fn seed_template(app: &TestApp) {
                    "components": [{"type": "BODY", "text": "Hi {{1}}, enjoy {{2}} off everything in our spring sale today.",
                                    "example": {"body_text": [["Ann", "20%"]]}}]}),
         ))
-        .unwrap();
+        .unwrap()
+        .id
 }
 
 async fn create(app: &TestApp, extra: Value) -> Value {
@@ -496,5 +500,129 @@ async fn failed_recipients_go_again_on_request_only(backend: Backend) {
     assert!(
         received(&app).values().all(|s| s.len() == 2),
         "each sent once more, not twice more"
+    );
+}
+
+async fn a_campaign_stops_when_meta_pauses_its_template(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let template = seed_template(&app);
+    let c = create(&app, json!({"rate_limit": 10})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    upload(&app, &id, "text/csv", csv(0..40)).await;
+    act(&app, &id, "start").await;
+    wait_until("some recipients are sent", || async {
+        received(&app).len() >= 5
+    })
+    .await;
+    app.sim
+        .set_template_status(&template, openbsp_simulator::TemplateEvent::Paused)
+        .unwrap();
+    wait_until("the gateway pauses the campaign", || async {
+        campaign(&app, &id).await["status"] == "paused"
+    })
+    .await;
+    let c = campaign(&app, &id).await;
+    assert_eq!(c["pause_reason"]["code"], "template_paused", "{c}");
+    assert_eq!(c["pause_reason"]["meta_code"], 132015);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let at_pause = received(&app).len();
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(
+        received(&app).len(),
+        at_pause,
+        "sends went on after the pause"
+    );
+    assert!(at_pause < 40);
+    let events = app
+        .get("/v1/events?types=campaign.paused", &app.api_key)
+        .await;
+    assert_eq!(
+        events.body["data"][0]["data"]["reason"]["code"],
+        "template_paused"
+    );
+
+    // Meta reinstates the template; the business resumes, and retries what Meta refused
+    // while it was paused: every recipient reaches Meta once.
+    app.sim
+        .set_template_status(&template, openbsp_simulator::TemplateEvent::Approved)
+        .unwrap();
+    wait_until("the gateway learns the template is back", || async {
+        let r = app
+            .get("/v1/templates?name=spring_offer", &app.api_key)
+            .await;
+        r.body["data"][0]["status"] == "APPROVED"
+    })
+    .await;
+    act(&app, &id, "resume").await;
+    wait_up_to(
+        Duration::from_secs(30),
+        "the campaign completes",
+        || async { campaign(&app, &id).await["status"] == "completed" },
+    )
+    .await;
+    let failed = campaign(&app, &id).await["counts"]["failed"]
+        .as_u64()
+        .unwrap();
+    if failed > 0 {
+        let r = app
+            .post(
+                &format!("/v1/campaigns/{id}/retry"),
+                &app.api_key,
+                &json!({"codes": ["132015"]}),
+            )
+            .await;
+        assert_eq!(r.body["retried"].as_u64(), Some(failed), "{}", r.body);
+        wait_up_to(
+            Duration::from_secs(30),
+            "the retried recipients are sent",
+            || async { campaign(&app, &id).await["status"] == "completed" },
+        )
+        .await;
+    }
+    let got = received(&app);
+    assert_eq!(got.len(), 40);
+    assert!(
+        got.values().all(|s| s.len() == 1),
+        "a recipient reached Meta twice"
+    );
+}
+
+/// A channel at 5 msg/s with a campaign queued ahead: a reply to a user who just wrote goes
+/// out next, not after the campaign's queue (about 4 s of it).
+async fn a_reply_overtakes_the_campaign(backend: Backend) {
+    let app = spawn_app_with(backend, 5).await;
+    seed_template(&app);
+    let c = create(&app, json!({})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    upload(&app, &id, "text/csv", csv(0..40)).await;
+    act(&app, &id, "start").await;
+    wait_until("the campaign's queue fills", || async {
+        campaign(&app, &id).await["counts"]["queued"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 15
+    })
+    .await;
+    app.open_window(USER).await;
+    let before = app.sim.received(PNID).len();
+    let r = app.send_text(USER, "Thanks for writing!").await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    wait_until("the reply reaches Meta", || async {
+        app.sim.received(PNID).iter().any(|m| m.to == USER)
+    })
+    .await;
+    let all = app.sim.received(PNID);
+    let at = all.iter().position(|m| m.to == USER).unwrap();
+    // Only what the sender had already claimed (a quarter second of its pace) went first.
+    assert!(
+        at <= before + 3,
+        "the reply waited behind {} campaign sends",
+        at - before
+    );
+    assert!(
+        campaign(&app, &id).await["counts"]["pending"]
+            .as_u64()
+            .unwrap()
+            >= 10
     );
 }

@@ -502,6 +502,18 @@ fn classify(
             ) as i64
     };
     let give_up = |error: MetaError| {
+        if matches!(
+            error.code,
+            codes::TEMPLATE_PAUSED | codes::TEMPLATE_DISABLED
+        ) {
+            // Its campaign, if it has one, stops now rather than at the runner's next look.
+            tokio::spawn(crate::core::campaigns::on_template_refused(
+                state.clone(),
+                item.tenant_id.clone(),
+                message_id.clone(),
+                error.clone(),
+            ));
+        }
         let json = serde_json::to_value(&error).unwrap_or_default();
         Recorded {
             result: SendResult::Failed {

@@ -494,12 +494,7 @@ pub async fn feed(core: &Core, c: &Campaign, next_due: &mut i64) -> CoreResult<O
     let def = match approved(core, &channel, &spec).await {
         Ok((_, def)) => def,
         Err(CoreError::TemplateRefused(e)) => {
-            pause_by_gateway(
-                core,
-                &c,
-                json!({"code": "template_unavailable", "meta_code": e.code, "message": e.message}),
-            )
-            .await?;
+            pause_by_gateway(core, &c, template_reason(&e)).await?;
             return Ok(None);
         }
         Err(e) => return Err(e),
@@ -541,6 +536,51 @@ pub async fn feed(core: &Core, c: &Campaign, next_due: &mut i64) -> CoreResult<O
         core.wake_sender(&channel.id);
     }
     Ok(Some(fed))
+}
+
+/// Meta refused a send because its template is paused or disabled (132015, 132016): the
+/// campaign the message belongs to, if it runs, pauses at once with Meta's error as its
+/// reason, and the gateway forgets what it cached of templates (the stored one is read again,
+/// from Meta when it is no longer sendable).
+pub async fn on_template_refused(
+    core: Core,
+    tenant_id: String,
+    message_id: String,
+    error: openbsp_wire::MetaError,
+) {
+    core.invalidate();
+    let campaign = match core.store.get_message(&tenant_id, &message_id).await {
+        Ok(Some(m)) => m.campaign_id,
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(message.id = %message_id, error = %e, "cannot read a refused send's message");
+            None
+        }
+    };
+    let Some(campaign) = campaign else { return };
+    match core.store.get_campaign(&tenant_id, &campaign).await {
+        Ok(Some(c)) if c.status == campaign_status::RUNNING => {
+            if let Err(e) = pause_by_gateway(&core, &c, template_reason(&error)).await {
+                tracing::warn!(campaign.id = %c.id, error = %e, "could not pause a campaign whose template Meta refused");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(campaign.id = %campaign, error = %e, "cannot read a refused send's campaign")
+        }
+    }
+}
+
+/// The pause reason of a campaign whose template Meta paused (132015), disabled (132016) or
+/// no longer has (132001).
+fn template_reason(e: &openbsp_wire::MetaError) -> Value {
+    use openbsp_wire::error::codes;
+    let code = match e.code {
+        codes::TEMPLATE_PAUSED => "template_paused",
+        codes::TEMPLATE_DISABLED => "template_disabled",
+        _ => "template_unavailable",
+    };
+    json!({"code": code, "meta_code": e.code, "message": e.message})
 }
 
 /// Pauses a campaign for `reason`, as the gateway decided (its event says why).
