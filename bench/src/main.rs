@@ -16,6 +16,10 @@
 //!     [--seconds 60] [--replicas 1] [--openbsp target/release/openbsp] [--json]
 //! target/release/openbsp-bench send --part capacity [--database sqlite|postgres]
 //!     [--channels 100] [--rate 80] [--seconds 30] [--openbsp target/release/openbsp] [--json]
+//! target/release/openbsp-bench campaign --part import [--database sqlite|postgres]
+//!     [--recipients 1000000] [--openbsp target/release/openbsp] [--json]
+//! target/release/openbsp-bench campaign --part pacing [--database sqlite|postgres]
+//!     [--recipients 100000] [--rate 1000] [--replicas 1] [--replies 100] [--json]
 //! target/release/openbsp-bench send --part backlog [--database sqlite|postgres]
 //!     [--backlog 100000] [--rate 80] [--count 300] [--openbsp target/release/openbsp] [--json]
 //! ```
@@ -26,6 +30,7 @@
 mod accept;
 mod backlog;
 mod bulk;
+mod campaign;
 mod capacity;
 mod cpu;
 mod database;
@@ -72,6 +77,9 @@ enum Scenario {
     /// Sending to the Cloud API simulator (run as a process, as Meta): latency of sequential
     /// sends on an idle channel.
     Send(send::SendArgs),
+    /// Campaigns: a million-row upload (time, the gateway's memory), and a campaign's pace
+    /// per second at the simulator with replies overtaking it.
+    Campaign(campaign::CampaignArgs),
 }
 
 fn main() -> ExitCode {
@@ -172,6 +180,24 @@ fn main() -> ExitCode {
                     }
                 }
             }
+            Scenario::Campaign(args) => match campaign::run(&args).await {
+                Ok(report) => {
+                    if args.json {
+                        println!("{}", report.to_json());
+                    } else {
+                        print!("{}", report.to_text());
+                    }
+                    if report.ok() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => {
+                    eprintln!("openbsp-bench: error: {e:#}");
+                    ExitCode::from(2)
+                }
+            },
             Scenario::Send(args) => match send::run(&args).await {
                 Ok(report) => {
                     if args.json {

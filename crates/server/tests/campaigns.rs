@@ -161,6 +161,45 @@ async fn a_campaign_reaches_every_recipient_once(backend: Backend) {
     assert_eq!(status, 415);
     assert_eq!(campaign(&app, &id).await["counts"]["total"], 35);
 
+    // Created again under an Idempotency-Key: the first answer stands; another request under
+    // the same key is refused, naming the campaign.
+    let keyed = |body: Value| {
+        let (http, url, key) = (
+            app.http.clone(),
+            app.url("/v1/campaigns"),
+            app.api_key.clone(),
+        );
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(key)
+                .header("idempotency-key", "spring-2026")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let body = json!({"name": "Keyed", "channel": PNID,
+                      "template": {"name": TEMPLATE, "language": "en_US",
+                                   "variables": ["{{first_name}}", "{{discount}}"]}});
+    let (s1, first) = keyed(body.clone()).await;
+    let (s2, again) = keyed(body.clone()).await;
+    assert_eq!((s1, s2), (201, 200), "{first} {again}");
+    assert_eq!(first["id"], again["id"]);
+    let mut other_body = body.clone();
+    other_body["name"] = json!("Other");
+    let (s3, reused) = keyed(other_body).await;
+    assert_eq!(s3, 409, "{reused}");
+    assert!(
+        reused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("campaign cmp_"),
+        "{reused}"
+    );
+
     // Another tenant sees nothing of it.
     let other = app.other_tenant_key().await;
     assert_eq!(

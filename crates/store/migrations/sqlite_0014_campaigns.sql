@@ -20,8 +20,12 @@ CREATE TABLE campaigns (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     started_at INTEGER,
-    completed_at INTEGER
+    completed_at INTEGER,
+    idempotency_key TEXT,
+    request_hash TEXT
 );
+-- A creation retried under its Idempotency-Key finds the campaign it made.
+CREATE UNIQUE INDEX campaigns_idempotency ON campaigns(tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX campaigns_tenant_id ON campaigns(tenant_id, id);
 -- What the runner reads: the campaigns that are running or waiting for their start.
 CREATE INDEX campaigns_active ON campaigns(status, start_at) WHERE status IN ('scheduled', 'running');

@@ -87,6 +87,26 @@ pub struct Campaign {
     pub completed_at: Option<i64>,
 }
 
+/// A client's `Idempotency-Key` for a creation, and the hash of its request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// The key.
+    pub key: String,
+    /// The request's hash: a retry has the same.
+    pub request_hash: String,
+}
+
+/// What [`crate::CampaignStore::create_campaign`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CampaignCreated {
+    /// Stored.
+    Created(Campaign),
+    /// The key was seen with the same request: the campaign it created.
+    Existing(Campaign),
+    /// The key was seen with another request: the campaign it created.
+    KeyReused(Campaign),
+}
+
 /// Which campaigns of a tenant a list shows: newest first.
 #[derive(Debug, Clone, Default)]
 pub struct CampaignFilter {

@@ -28,9 +28,9 @@ pub mod views;
 use std::sync::Arc;
 
 pub use campaign::{
-    Campaign, CampaignAction, CampaignCounts, CampaignFilter, CampaignRecipient, CampaignReply,
-    Fed, FeedItem, NewRecipient, RecipientFilter, RecipientsAdded, Transitioned, campaign_status,
-    recipient_state,
+    Campaign, CampaignAction, CampaignCounts, CampaignCreated, CampaignFilter, CampaignRecipient,
+    CampaignReply, Fed, FeedItem, IdempotencyKey, NewRecipient, RecipientFilter, RecipientsAdded,
+    Transitioned, campaign_status, recipient_state,
 };
 pub use error::{StoreError, StoreResult};
 pub use model::*;

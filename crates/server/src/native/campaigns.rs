@@ -17,11 +17,12 @@ use serde_json::Value;
 use crate::core::Core;
 use crate::core::campaigns::{self, CampaignInput, UploadReport, rows::Format};
 use crate::http::auth::TenantAuth;
-use crate::http::body::json_body;
+use crate::http::body::{idempotency_key, json_body};
 use crate::http::error::ApiError;
 use crate::http::{paging, time};
 use crate::views::ListPage;
 use crate::views::campaigns::{CampaignView, RecipientView};
+use sha2::Digest;
 
 /// The campaign routes.
 pub fn routes() -> Router<Core> {
@@ -55,8 +56,13 @@ struct CreateBody {
 async fn create(
     State(core): State<Core>,
     auth: TenantAuth,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<CampaignView>), ApiError> {
+    let key = idempotency_key(&headers)?.map(|key| openbsp_store::IdempotencyKey {
+        key,
+        request_hash: hex::encode(sha2::Sha256::digest(&body)),
+    });
     let b: CreateBody = serde_json::from_value(json_body(&body)?)
         .map_err(|e| ApiError::bad_request(format!("invalid campaign: {e}")))?;
     let input = CampaignInput {
@@ -66,10 +72,15 @@ async fn create(
         start_at: time::parse_opt("start_at", b.start_at.as_deref())?,
         rate_limit: b.rate_limit,
     };
-    let c = campaigns::create(&core, &auth.tenant_id, input).await?;
+    let (c, created) = campaigns::create(&core, &auth.tenant_id, input, key).await?;
     let progress = campaigns::progress(&core, &c).await?;
+    // A retry under the same key answers the first campaign as it is now.
     Ok((
-        StatusCode::CREATED,
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
         Json(CampaignView::new(&c, Some(&progress))),
     ))
 }

@@ -18,7 +18,14 @@ impl From<CoreError> for ApiError {
             CoreError::KeyReused { first } => ApiError::new(
                 StatusCode::CONFLICT,
                 "idempotency_key_reused",
-                format!("this Idempotency-Key was used for a different request (message {first})"),
+                format!(
+                    "this Idempotency-Key was used for a different request ({} {first})",
+                    if first.starts_with("cmp_") {
+                        "campaign"
+                    } else {
+                        "message"
+                    }
+                ),
             ),
             CoreError::NotSent(id) => ApiError::new(
                 StatusCode::CONFLICT,

@@ -31,8 +31,15 @@ const UPLOAD_CHUNK: usize = 5_000;
 
 static CREATE_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "INSERT INTO campaigns ({CAMPAIGN_COLS}) VALUES
-         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+        "INSERT INTO campaigns ({CAMPAIGN_COLS}, idempotency_key, request_hash) VALUES
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+         ON CONFLICT (tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING"
+    )
+});
+static BY_KEY_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {CAMPAIGN_COLS}, request_hash FROM campaigns
+         WHERE tenant_id = $1 AND idempotency_key = $2"
     )
 });
 static GET_SQL: LazyLock<String> = LazyLock::new(|| {
@@ -99,8 +106,12 @@ const COUNTS_SQL: &str = "
 
 #[async_trait]
 impl CampaignStore for PgStore {
-    async fn create_campaign(&self, c: &Campaign) -> StoreResult<()> {
-        sqlx::query(CREATE_SQL.as_str())
+    async fn create_campaign(
+        &self,
+        c: &Campaign,
+        key: Option<&IdempotencyKey>,
+    ) -> StoreResult<CampaignCreated> {
+        let inserted = sqlx::query(CREATE_SQL.as_str())
             .bind(&c.id)
             .bind(&c.tenant_id)
             .bind(&c.channel_id)
@@ -119,10 +130,41 @@ impl CampaignStore for PgStore {
             .bind(c.updated_at)
             .bind(c.started_at)
             .bind(c.completed_at)
+            .bind(key.map(|k| k.key.as_str()))
+            .bind(key.map(|k| k.request_hash.as_str()))
             .execute(self.pool())
             .await
+            .db()?
+            .rows_affected();
+        let Some(key) = key.filter(|_| inserted == 0) else {
+            return Ok(CampaignCreated::Created(c.clone()));
+        };
+        // The key was taken (by a committed creation: the insert waited for it).
+        let (first, hash) = self
+            .find_campaign_by_key(&c.tenant_id, &key.key)
+            .await?
+            .ok_or_else(|| {
+                StoreError::database("a campaign's idempotency key was taken, then gone")
+            })?;
+        Ok(if hash.as_deref() == Some(key.request_hash.as_str()) {
+            CampaignCreated::Existing(first)
+        } else {
+            CampaignCreated::KeyReused(first)
+        })
+    }
+
+    async fn find_campaign_by_key(
+        &self,
+        tenant_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<(Campaign, Option<String>)>> {
+        let row = sqlx::query(BY_KEY_SQL.as_str())
+            .bind(tenant_id)
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await
             .db()?;
-        Ok(())
+        row.map(|r| Ok((campaign(&r)?, get(&r, 18)?))).transpose()
     }
 
     async fn get_campaign(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Campaign>> {

@@ -37,14 +37,27 @@ const COUNTS_SQL: &str = "
 
 #[async_trait]
 impl CampaignStore for SqliteStore {
-    async fn create_campaign(&self, c: &Campaign) -> StoreResult<()> {
-        let c = c.clone();
+    async fn create_campaign(
+        &self,
+        c: &Campaign,
+        key: Option<&IdempotencyKey>,
+    ) -> StoreResult<CampaignCreated> {
+        let (c, key) = (c.clone(), key.cloned());
         self.write(move |conn| {
+            if let Some(k) = &key
+                && let Some((first, hash)) = by_key(conn, &c.tenant_id, &k.key)?
+            {
+                return Ok(if hash.as_deref() == Some(k.request_hash.as_str()) {
+                    CampaignCreated::Existing(first)
+                } else {
+                    CampaignCreated::KeyReused(first)
+                });
+            }
             let spec = c.spec.to_string();
             let columns = serde_json::to_string(&c.columns).unwrap_or_else(|_| "[]".into());
             conn.prepare_cached(&format!(
-                "INSERT INTO campaigns ({CAMPAIGN_COLS}) VALUES
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+                "INSERT INTO campaigns ({CAMPAIGN_COLS}, idempotency_key, request_hash) VALUES
+                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"
             ))?
             .execute(params![
                 c.id,
@@ -65,10 +78,21 @@ impl CampaignStore for SqliteStore {
                 c.updated_at,
                 c.started_at,
                 c.completed_at,
+                key.as_ref().map(|k| k.key.as_str()),
+                key.as_ref().map(|k| k.request_hash.as_str()),
             ])?;
-            Ok(())
+            Ok(CampaignCreated::Created(c.clone()))
         })
         .await
+    }
+
+    async fn find_campaign_by_key(
+        &self,
+        tenant_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<(Campaign, Option<String>)>> {
+        let (t, k) = (tenant_id.to_string(), key.to_string());
+        self.read(move |c| by_key(c, &t, &k)).await
     }
 
     async fn get_campaign(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Campaign>> {
@@ -454,6 +478,20 @@ fn get(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<Option<Campaign
         "SELECT {CAMPAIGN_COLS} FROM campaigns WHERE id = ?1 AND tenant_id = ?2"
     ))?
     .query_row([id, tenant_id], campaign)
+    .optional()?)
+}
+
+/// The campaign a tenant's idempotency key created, and its request's hash.
+fn by_key(
+    c: &Connection,
+    tenant_id: &str,
+    key: &str,
+) -> StoreResult<Option<(Campaign, Option<String>)>> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT {CAMPAIGN_COLS}, request_hash FROM campaigns
+             WHERE tenant_id = ?1 AND idempotency_key = ?2"
+    ))?
+    .query_row([tenant_id, key], |r| Ok((campaign(r)?, r.get(18)?)))
     .optional()?)
 }
 

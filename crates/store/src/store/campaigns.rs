@@ -9,8 +9,20 @@ use crate::error::StoreResult;
 /// Campaigns and their recipients.
 #[async_trait]
 pub trait CampaignStore: Send + Sync {
-    /// Stores a new campaign.
-    async fn create_campaign(&self, c: &Campaign) -> StoreResult<()>;
+    /// Stores a new campaign; with an idempotency key already used by the tenant, stores
+    /// nothing and answers the campaign that key created (the same request, or another).
+    async fn create_campaign(
+        &self,
+        c: &Campaign,
+        key: Option<&IdempotencyKey>,
+    ) -> StoreResult<CampaignCreated>;
+
+    /// The campaign a tenant's idempotency key created, and the hash of its request.
+    async fn find_campaign_by_key(
+        &self,
+        tenant_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<(Campaign, Option<String>)>>;
 
     /// A tenant's campaign.
     async fn get_campaign(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Campaign>>;

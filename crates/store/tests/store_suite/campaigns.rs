@@ -88,7 +88,7 @@ pub async fn campaigns_are_filled_started_fed_once_and_counted(backend: Backend)
     let w = world(&store, "acme").await;
     let other = world(&store, "other").await;
     let c = draft(&w, T);
-    store.create_campaign(&c).await.unwrap();
+    store.create_campaign(&c, None).await.unwrap();
     assert_eq!(
         store.get_campaign(&w.tenant.id, &c.id).await.unwrap(),
         Some(c.clone())
@@ -357,7 +357,7 @@ pub async fn a_paused_campaign_holds_its_sends_and_a_cancel_hands_them_back(back
     let (_db, store) = open_store(backend).await;
     let w = world(&store, "acme").await;
     let c = draft(&w, T);
-    store.create_campaign(&c).await.unwrap();
+    store.create_campaign(&c, None).await.unwrap();
     store
         .add_recipients(&w.tenant.id, &c.id, rows(0, 10), T)
         .await
@@ -449,7 +449,7 @@ pub async fn a_paused_campaign_holds_its_sends_and_a_cancel_hands_them_back(back
     );
     // Draft deletion: only drafts.
     let d = draft(&w, T + 10);
-    store.create_campaign(&d).await.unwrap();
+    store.create_campaign(&d, None).await.unwrap();
     store
         .add_recipients(&w.tenant.id, &d.id, rows(0, 3), T + 10)
         .await
@@ -463,7 +463,7 @@ pub async fn concurrent_feeds_queue_each_recipient_once(backend: Backend) {
     let (_db, store) = open_store(backend).await;
     let w = world(&store, "acme").await;
     let c = draft(&w, T);
-    store.create_campaign(&c).await.unwrap();
+    store.create_campaign(&c, None).await.unwrap();
     store
         .add_recipients(&w.tenant.id, &c.id, rows(0, 40), T)
         .await
@@ -500,7 +500,7 @@ pub async fn opted_out_recipients_are_skipped_and_failures_counted_by_reason(bac
     let (_db, store) = open_store(backend).await;
     let w = world(&store, "acme").await;
     let c = draft(&w, T);
-    store.create_campaign(&c).await.unwrap();
+    store.create_campaign(&c, None).await.unwrap();
     store
         .add_recipients(&w.tenant.id, &c.id, rows(0, 3), T)
         .await

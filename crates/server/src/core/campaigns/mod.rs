@@ -13,8 +13,9 @@ use std::io::Read;
 use openbsp_domain::ids::{new_id_at, prefix};
 use openbsp_store::campaign::{accepts_recipients, closed_to_recipients};
 use openbsp_store::{
-    Campaign, CampaignAction, CampaignCounts, CampaignFilter, CampaignRecipient, Channel, Fed,
-    FeedItem, NewRecipient, RecipientFilter, SendResult, campaign_status,
+    Campaign, CampaignAction, CampaignCounts, CampaignCreated, CampaignFilter, CampaignRecipient,
+    Channel, Fed, FeedItem, IdempotencyKey, NewRecipient, RecipientFilter, SendResult,
+    campaign_status,
 };
 use openbsp_wire::SendRequest;
 use openbsp_wire::ids::{Bsuid, LanguageCode, TemplateName, WaId};
@@ -60,8 +61,20 @@ pub struct CampaignInput {
 }
 
 /// Creates a campaign in `draft`: its channel the tenant's, its template stored, approved and
-/// filled by its placeholders (a placeholder too many or too few is Meta's 132000).
-pub async fn create(core: &Core, tenant_id: &str, input: CampaignInput) -> CoreResult<Campaign> {
+/// filled by its placeholders (a placeholder too many or too few is Meta's 132000). Under an
+/// idempotency key already used, the first campaign (`false`: not created by this call), or
+/// [`CoreError::KeyReused`] when the key came with another request.
+pub async fn create(
+    core: &Core,
+    tenant_id: &str,
+    input: CampaignInput,
+    key: Option<IdempotencyKey>,
+) -> CoreResult<(Campaign, bool)> {
+    if let Some(k) = &key
+        && let Some(found) = replay(core, tenant_id, k).await?
+    {
+        return Ok((found, false));
+    }
     let name = input.name.trim();
     if name.is_empty() || name.chars().count() > 256 {
         return Err(CoreError::invalid_field(
@@ -116,8 +129,27 @@ pub async fn create(core: &Core, tenant_id: &str, input: CampaignInput) -> CoreR
         started_at: None,
         completed_at: None,
     };
-    core.store.create_campaign(&c).await?;
-    Ok(c)
+    match core.store.create_campaign(&c, key.as_ref()).await? {
+        CampaignCreated::Created(c) => Ok((c, true)),
+        CampaignCreated::Existing(c) => Ok((c, false)),
+        CampaignCreated::KeyReused(first) => Err(CoreError::KeyReused { first: first.id }),
+    }
+}
+
+/// A creation retried under its idempotency key: the first answer stands (even when the
+/// template has changed since), without any check.
+async fn replay(
+    core: &Core,
+    tenant_id: &str,
+    key: &IdempotencyKey,
+) -> CoreResult<Option<Campaign>> {
+    match core.store.find_campaign_by_key(tenant_id, &key.key).await? {
+        Some((first, hash)) if hash.as_deref() == Some(key.request_hash.as_str()) => {
+            Ok(Some(first))
+        }
+        Some((first, _)) => Err(CoreError::KeyReused { first: first.id }),
+        None => Ok(None),
+    }
 }
 
 /// The stored template a spec names, approved, and its definition.
