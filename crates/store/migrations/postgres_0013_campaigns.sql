@@ -1,28 +1,30 @@
+-- PostgreSQL: column for column the SQLite migration (sqlite_0014_campaigns.sql), text compared
+-- byte-wise (COLLATE "C") as everywhere in this schema.
 -- Campaigns: one template sent to many recipients, each with variables of their own.
 -- `spec` is the template part as the campaign was created (`components` with {{column}}
 -- placeholders, or a `variables` list); `columns` the placeholder columns every upload must
 -- carry (a JSON array).
 CREATE TABLE campaigns (
-    id TEXT PRIMARY KEY,
-    tenant_id TEXT NOT NULL,
-    channel_id TEXT NOT NULL,
-    name TEXT NOT NULL,
-    template_id TEXT NOT NULL,
-    template_name TEXT NOT NULL,
-    language TEXT NOT NULL,
-    category TEXT,
-    spec TEXT NOT NULL,
-    columns TEXT NOT NULL,
-    status TEXT NOT NULL,
-    pause_reason TEXT,
+    id TEXT COLLATE "C" PRIMARY KEY,
+    tenant_id TEXT COLLATE "C" NOT NULL,
+    channel_id TEXT COLLATE "C" NOT NULL,
+    name TEXT COLLATE "C" NOT NULL,
+    template_id TEXT COLLATE "C" NOT NULL,
+    template_name TEXT COLLATE "C" NOT NULL,
+    language TEXT COLLATE "C" NOT NULL,
+    category TEXT COLLATE "C",
+    spec TEXT COLLATE "C" NOT NULL,
+    columns TEXT COLLATE "C" NOT NULL,
+    status TEXT COLLATE "C" NOT NULL,
+    pause_reason TEXT COLLATE "C",
     start_at BIGINT,
     rate_limit BIGINT,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     started_at BIGINT,
     completed_at BIGINT,
-    idempotency_key TEXT,
-    request_hash TEXT
+    idempotency_key TEXT COLLATE "C",
+    request_hash TEXT COLLATE "C"
 );
 -- A creation retried under its Idempotency-Key finds the campaign it made.
 CREATE UNIQUE INDEX campaigns_idempotency ON campaigns(tenant_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
@@ -33,29 +35,29 @@ CREATE INDEX campaigns_active ON campaigns(status, start_at) WHERE status IN ('s
 -- A campaign's recipients, in upload order (`id`). `state` is the gateway's part: `pending`
 -- (not handed to the sender yet), `queued` (its message, `message_id`, is the sender's: the
 -- message's status says the rest), `skipped` (opted out) or `failed` (refused before Meta).
--- A recipient is in a campaign once (the unique index), and gets at most one message.
+-- A recipient is in a campaign once (the unique index), and gets at most one message. The
+-- state index gives a campaign's pending recipients in order (and its counts); a row is
+-- kept small, for a campaign of a million writes a million of them.
 CREATE TABLE campaign_recipients (
     id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    campaign_id TEXT NOT NULL,
-    tenant_id TEXT NOT NULL,
-    recipient TEXT NOT NULL,
+    campaign_id TEXT COLLATE "C" NOT NULL,
+    recipient TEXT COLLATE "C" NOT NULL,
     line BIGINT NOT NULL,
-    variables TEXT NOT NULL,
-    state TEXT NOT NULL,
-    message_id TEXT,
-    reason TEXT,
+    variables TEXT COLLATE "C" NOT NULL,
+    state TEXT COLLATE "C" NOT NULL,
+    message_id TEXT COLLATE "C",
+    reason TEXT COLLATE "C",
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
     replied_at BIGINT
 );
 CREATE UNIQUE INDEX campaign_recipients_once ON campaign_recipients(campaign_id, recipient);
-CREATE INDEX campaign_recipients_pending ON campaign_recipients(campaign_id, id) WHERE state = 'pending';
 CREATE INDEX campaign_recipients_state ON campaign_recipients(campaign_id, state, id);
 CREATE UNIQUE INDEX campaign_recipients_message ON campaign_recipients(message_id) WHERE message_id IS NOT NULL;
 CREATE INDEX campaign_recipients_replied ON campaign_recipients(campaign_id) WHERE replied_at IS NOT NULL;
 
 -- A campaign's messages, by status: its counts, and what it still has queued.
-ALTER TABLE messages ADD COLUMN campaign_id TEXT;
+ALTER TABLE messages ADD COLUMN campaign_id TEXT COLLATE "C";
 CREATE INDEX messages_campaign ON messages(campaign_id, status) WHERE campaign_id IS NOT NULL;
 -- A user's latest campaign message on a channel: what an answer from them replies to.
 CREATE INDEX messages_campaign_recipient ON messages(channel_id, recipient, created_at) WHERE campaign_id IS NOT NULL;

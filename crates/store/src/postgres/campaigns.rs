@@ -27,7 +27,7 @@ static MARK_REPLY_SQL: LazyLock<String> = LazyLock::new(|| mark_reply_sql('$'));
 use crate::store::CampaignStore;
 
 /// Upload rows per statement.
-const UPLOAD_CHUNK: usize = 5_000;
+const UPLOAD_CHUNK: usize = 10_000;
 
 static CREATE_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
@@ -72,10 +72,10 @@ static PENDING_SQL: LazyLock<String> = LazyLock::new(|| {
         "{RECIPIENT_SELECT} WHERE r.campaign_id = $1 AND r.state = 'pending' ORDER BY r.id LIMIT $2"
     )
 });
-const INSERT_RECIPIENTS_SQL: &str = "INSERT INTO campaign_recipients (campaign_id, tenant_id,
-    recipient, line, variables, state, created_at, updated_at)
-    SELECT $1, $2, u.recipient, u.line, u.variables, 'pending', $3, $3
-    FROM UNNEST($4::text[], $5::bigint[], $6::text[]) WITH ORDINALITY AS u(recipient, line, variables, n)
+const INSERT_RECIPIENTS_SQL: &str = "INSERT INTO campaign_recipients (campaign_id, recipient,
+    line, variables, state, created_at, updated_at)
+    SELECT $1, u.recipient, u.line, u.variables, 'pending', $2, $2
+    FROM UNNEST($3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY AS u(recipient, line, variables, n)
     ORDER BY u.n
     ON CONFLICT (campaign_id, recipient) DO NOTHING";
 const UPDATE_SQL: &str = "UPDATE campaigns SET status = $2, pause_reason = $3, updated_at = $4,
@@ -237,9 +237,9 @@ impl CampaignStore for PgStore {
         }
         let mut added = RecipientsAdded::default();
         for part in rows.chunks(UPLOAD_CHUNK) {
+            let vars: Vec<String> = part.iter().map(|r| r.variables.to_string()).collect();
             let inserted = sqlx::query(INSERT_RECIPIENTS_SQL)
                 .bind(campaign_id)
-                .bind(tenant_id)
                 .bind(now)
                 .bind(
                     part.iter()
@@ -247,11 +247,7 @@ impl CampaignStore for PgStore {
                         .collect::<Vec<_>>(),
                 )
                 .bind(part.iter().map(|r| r.line as i64).collect::<Vec<_>>())
-                .bind(
-                    part.iter()
-                        .map(|r| r.variables.to_string())
-                        .collect::<Vec<_>>(),
-                )
+                .bind(vars)
                 .execute(&mut *tx)
                 .await
                 .db()?

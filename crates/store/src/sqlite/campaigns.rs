@@ -15,8 +15,8 @@ use crate::sql::{CAMPAIGN_COLS, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL, mark_rep
 use crate::store::CampaignStore;
 
 /// Rows of an upload inserted per statement batch (one prepared statement, many executions).
-const INSERT_RECIPIENT: &str = "INSERT INTO campaign_recipients (campaign_id, tenant_id, recipient,
-    line, variables, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?6)
+const INSERT_RECIPIENT: &str = "INSERT INTO campaign_recipients (campaign_id, recipient, line,
+    variables, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)
     ON CONFLICT (campaign_id, recipient) DO NOTHING";
 
 /// A campaign's counts, read in one statement: recipients by state, messages by status,
@@ -162,7 +162,7 @@ impl CampaignStore for SqliteStore {
             let mut stmt = c.prepare_cached(INSERT_RECIPIENT)?;
             let mut added = RecipientsAdded::default();
             for (r, vars) in &rows {
-                let n = stmt.execute(params![id, t, r.recipient, r.line as i64, vars, now])?;
+                let n = stmt.execute(params![id, r.recipient, r.line as i64, vars, now])?;
                 if n == 1 {
                     added.accepted += 1;
                 } else {

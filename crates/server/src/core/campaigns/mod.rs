@@ -33,7 +33,7 @@ use spec::Spec;
 /// The first refused rows an upload reports.
 pub const MAX_REPORTED_ERRORS: usize = 100;
 /// Rows stored per transaction of an upload.
-const STORE_BATCH: usize = 5_000;
+const STORE_BATCH: usize = 10_000;
 /// How far ahead of the sender the runner queues a campaign's sends: this many seconds at
 /// its rate (enough that the sender never waits for the runner; little enough that a pause
 /// holds few sends).
@@ -399,20 +399,55 @@ pub async fn upload(
     let ctx = ParseContext::for_business(channel.display_phone_number.clone());
     let columns = c.columns.clone();
 
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Checked>>(4);
+    // Two stages on two threads, so that a machine's second core does half the work: the
+    // reader parses the file and checks each row's template; the next stage reads each row's
+    // number (libphonenumber's metadata: most of an upload's work, and behind one lock, so one
+    // thread does it). Both hand on batches in file order through bounded channels: rows are
+    // stored, and later sent, in the order they were written, and the upload is streamed
+    // whatever its size.
+    let (tx, mut templated) = tokio::sync::mpsc::channel::<Vec<Templated>>(2);
+    let (checked_tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Checked>>(2);
     let reader = tokio::task::spawn_blocking(move || {
         rows::read(body, format, &columns, |lines| {
-            let checked = lines
+            let batch = lines
                 .into_iter()
-                .map(|l| check_line(l, &spec, &def, &ctx))
+                .map(|l| check_template(l, &spec, &def))
                 .collect();
-            tx.blocking_send(checked).is_ok()
+            tx.blocking_send(batch).is_ok()
         })
     });
+    let numbers = tokio::task::spawn_blocking(move || {
+        while let Some(batch) = templated.blocking_recv() {
+            let batch = batch.into_iter().map(|t| check_number(t, &ctx)).collect();
+            if checked_tx.blocking_send(batch).is_err() {
+                return;
+            }
+        }
+    });
+
+    // The third stage stores the checked rows, a batch per transaction, one batch after
+    // the other, while the next ones are checked: a commit's wait for the disk does not stop
+    // the checking.
+    let (batches, mut to_store) = tokio::sync::mpsc::channel::<Vec<NewRecipient>>(1);
+    let storing = {
+        let (core, tenant_id, id) = (core.clone(), tenant_id.to_string(), c.id.clone());
+        let now = core.now();
+        tokio::spawn(async move {
+            let mut added = openbsp_store::RecipientsAdded::default();
+            while let Some(rows) = to_store.recv().await {
+                let a = core
+                    .store
+                    .add_recipients(&tenant_id, &id, rows, now)
+                    .await?;
+                added.accepted += a.accepted;
+                added.duplicates += a.duplicates;
+            }
+            Ok::<_, CoreError>(added)
+        })
+    };
 
     let mut report = UploadReport::default();
     let mut ready: Vec<NewRecipient> = Vec::with_capacity(STORE_BATCH);
-    let now = core.now();
     while let Some(batch) = rx.recv().await {
         for item in batch {
             match item {
@@ -421,12 +456,28 @@ pub async fn upload(
             }
         }
         if ready.len() >= STORE_BATCH {
-            store(core, tenant_id, &c.id, &mut ready, &mut report, now).await?;
+            let rows = std::mem::replace(&mut ready, Vec::with_capacity(STORE_BATCH));
+            if batches.send(rows).await.is_err() {
+                break; // the store failed: its error is the answer
+            }
         }
     }
+    if !ready.is_empty() {
+        let _ = batches.send(ready).await;
+    }
+    drop(batches);
+    drop(rx);
     let read = reader
         .await
         .map_err(|e| CoreError::internal(format!("the upload's reader stopped: {e}")))?;
+    numbers
+        .await
+        .map_err(|e| CoreError::internal(format!("the upload's number check stopped: {e}")))?;
+    let added = storing
+        .await
+        .map_err(|e| CoreError::internal(format!("the upload's store stopped: {e}")))??;
+    report.accepted = added.accepted;
+    report.duplicates = added.duplicates;
     if let Err(e) = read {
         // The rows before the failure are stored (a retry of the upload finds them
         // duplicates); the answer says how far it went.
@@ -442,40 +493,61 @@ pub async fn upload(
         }
         return Err(e);
     }
-    store(core, tenant_id, &c.id, &mut ready, &mut report, now).await?;
     Ok(report)
 }
 
-async fn store(
-    core: &Core,
-    tenant_id: &str,
-    id: &str,
-    ready: &mut Vec<NewRecipient>,
-    report: &mut UploadReport,
-    now: i64,
-) -> CoreResult<()> {
-    if ready.is_empty() {
-        return Ok(());
-    }
-    let added = core
-        .store
-        .add_recipients(tenant_id, id, std::mem::take(ready), now)
-        .await?;
-    report.accepted += added.accepted;
-    report.duplicates += added.duplicates;
-    Ok(())
+/// A line of an upload whose template part is checked; its number is not read yet.
+enum Templated {
+    /// Refused already.
+    Refused(u64, String),
+    /// A row, and what its variables make of the template (`Err`: why Meta would refuse it).
+    Row {
+        line: u64,
+        kind: KeyKind,
+        key: String,
+        variables: Map<String, Value>,
+        template: Result<(), String>,
+    },
 }
 
-/// Checks one line of an upload.
-fn check_line(line: Line, spec: &Spec, def: &Definition, ctx: &ParseContext) -> Checked {
-    let (line, kind, key, variables) = match line {
-        Line::Bad { line, reason } => return Checked::Refused(line, reason),
+/// The first check of a line: the template filled with its variables, against the stored
+/// definition (132000/132005/132012/132018 as Meta would answer).
+fn check_template(line: Line, spec: &Spec, def: &Definition) -> Templated {
+    match line {
+        Line::Bad { line, reason } => Templated::Refused(line, reason),
         Line::Row {
             line,
             kind,
             key,
             variables,
-        } => (line, kind, key, variables),
+        } => {
+            let template = spec
+                .fill(def, &variables)
+                .map(|_| ())
+                .map_err(|e| format!("({}) {}: {}", e.code, e.field, e.message));
+            Templated::Row {
+                line,
+                kind,
+                key,
+                variables,
+                template,
+            }
+        }
+    }
+}
+
+/// The second check of a line: its recipient, read as Meta would from the channel's number
+/// (a number refused is the line's reason before its template is).
+fn check_number(t: Templated, ctx: &ParseContext) -> Checked {
+    let (line, kind, key, variables, template) = match t {
+        Templated::Refused(line, reason) => return Checked::Refused(line, reason),
+        Templated::Row {
+            line,
+            kind,
+            key,
+            variables,
+            template,
+        } => (line, kind, key, variables, template),
     };
     let recipient = match kind {
         KeyKind::Phone | KeyKind::WaId => WaId::parse_in(&key, ctx).map(|w| w.as_str().to_string()),
@@ -485,8 +557,8 @@ fn check_line(line: Line, spec: &Spec, def: &Definition, ctx: &ParseContext) -> 
         Ok(r) => r,
         Err(e) => return Checked::Refused(line, format!("{}: {}", kind.name(), e.message)),
     };
-    if let Err(e) = spec.fill(def, &variables) {
-        return Checked::Refused(line, format!("({}) {}: {}", e.code, e.field, e.message));
+    if let Err(reason) = template {
+        return Checked::Refused(line, reason);
     }
     Checked::Ok(NewRecipient {
         recipient,

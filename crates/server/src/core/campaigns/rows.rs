@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::core::{CoreError, CoreResult};
 
 /// Rows handed on at once.
-pub const BATCH: usize = 2_000;
+pub const BATCH: usize = 512;
 /// The longest line accepted (a line is one recipient: a few hundred bytes at most).
 pub const MAX_LINE: usize = 64 * 1024;
 
