@@ -4,10 +4,11 @@
 //!   `POST /v1/campaigns/{id}/recipients`: the seconds it takes (every row checked and
 //!   stored), and the gateway's resident memory before and at its peak during the upload
 //!   (sampled every 20 ms from `/proc`), which shows whether the upload is streamed.
-//! - `--part pacing`: a campaign of `--recipients` on one channel at `--rate`, counted per
-//!   second at the simulator (never above the rate, mean within 2 % of it); `--replies` users
-//!   write during it and are answered at once, each reply's time from accept to the simulator
-//!   measured (p99 under 1.5 s); every recipient checked sent once.
+//! - `--part pacing`: a campaign of `--recipients` on one channel at `--rate`, the channel's
+//!   sends (the campaign's and the replies) counted per second at the simulator (never above
+//!   the rate, mean within 2 % of it); `--replies` users write during it and are answered at
+//!   once, each reply's time from accept to the simulator measured (p99 under 1.5 s); every
+//!   recipient checked sent once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -142,7 +143,7 @@ impl CampaignReport {
                 r.machine.summary(),
             ),
             CampaignReport::Pacing(r) => format!(
-                "campaign pacing ({}, {} replica{}): {} recipients at {} msg/s\n  per second at the simulator over {} whole seconds: max {}, min {}, mean {:.1} ({:+.2} % of the rate)\n  sent twice: {}, never sent: {}\n  replies during the campaign ({} measured), accept to Meta: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms\n  machine: {}\n",
+                "campaign pacing ({}, {} replica{}): {} recipients at {} msg/s\n  the channel's sends per second at the simulator over {} whole seconds: max {}, min {}, mean {:.1} ({:+.2} % of the rate)\n  sent twice: {}, never sent: {}\n  replies during the campaign ({} measured), accept to Meta: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms\n  machine: {}\n",
                 r.database.name(),
                 r.replicas,
                 if r.replicas == 1 { "" } else { "s" },
@@ -470,9 +471,10 @@ async fn pacing(
     for m in &received {
         let to = m["to"].as_str().unwrap_or_default();
         let at = m["received_at_ms"].as_i64().unwrap_or_default();
+        // The channel's rate: the campaign's sends and the replies, which share it.
+        *per_second.entry(at.div_euclid(1000)).or_default() += 1;
         if to.starts_with(PREFIX) {
             *per_user.entry(to).or_default() += 1;
-            *per_second.entry(at.div_euclid(1000)).or_default() += 1;
         } else if let Some(sent) = accepted.get(to) {
             latency.record(u64::try_from((at - sent).max(0)).unwrap_or(0) * 1_000)?;
         }

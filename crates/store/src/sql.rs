@@ -47,11 +47,13 @@ pub(crate) const RECIPIENT_SELECT: &str = "SELECT r.id, r.campaign_id, r.recipie
 pub(crate) const RECIPIENT_STATUS_SQL: &str = "CASE WHEN r.state IN ('skipped', 'failed') THEN r.state WHEN r.replied_at IS NOT NULL THEN 'replied' WHEN m.status IN ('accepted', 'sent') THEN 'sent' WHEN m.status IN ('delivered', 'read', 'failed') THEN m.status ELSE 'pending' END";
 /// Marks the recipient of a user's latest campaign message on a channel between two times as
 /// replied; `mark` is the backend's placeholder (`?` or `$`): channel, recipient, since, at.
+/// Meta's timestamps are whole seconds: a campaign message sent in the second the user wrote
+/// (later than that second's start) counts.
 pub(crate) fn mark_reply_sql(mark: char) -> String {
     format!(
         "UPDATE campaign_recipients SET replied_at = {mark}4 WHERE replied_at IS NULL AND message_id = (
             SELECT id FROM messages WHERE channel_id = {mark}1 AND recipient = {mark}2
-            AND campaign_id IS NOT NULL AND created_at >= {mark}3 AND created_at <= {mark}4
+            AND campaign_id IS NOT NULL AND created_at >= {mark}3 AND created_at < {mark}4 + 1000
             ORDER BY created_at DESC LIMIT 1)"
     )
 }

@@ -31,6 +31,8 @@ pub async fn run(state: Core, mut shutdown: watch::Receiver<bool>) {
             }
             continue;
         }
+        // A campaign fed a whole batch wants more at once (a long queue to fill).
+        let mut more = false;
         match state.store.active_campaigns(state.now()).await {
             Ok(active) => {
                 next_due.retain(|id, _| active.iter().any(|c| &c.id == id));
@@ -38,6 +40,8 @@ pub async fn run(state: Core, mut shutdown: watch::Receiver<bool>) {
                     let due = next_due.entry(c.id.clone()).or_insert(0);
                     match campaigns::feed(&state, c, due).await {
                         Ok(Some(fed)) if fed.queued + fed.failed + fed.skipped > 0 => {
+                            more |= fed.queued + fed.failed + fed.skipped + fed.taken
+                                >= campaigns::FEED_MAX;
                             tracing::debug!(campaign.id = %c.id, queued = fed.queued, failed = fed.failed, skipped = fed.skipped, "campaign fed");
                             metrics::counter!("openbsp_campaign_sends_queued_total")
                                 .increment(fed.queued);
@@ -50,6 +54,10 @@ pub async fn run(state: Core, mut shutdown: watch::Receiver<bool>) {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "reading the active campaigns failed; will retry"),
+        }
+        if more {
+            tokio::task::yield_now().await;
+            continue;
         }
         tokio::select! {
             _ = shutdown.wait_for(|s| *s) => return,

@@ -40,8 +40,8 @@ const STORE_BATCH: usize = 10_000;
 const LOOKAHEAD_SECS: u64 = 2;
 /// The fewest sends queued ahead, whatever the rate.
 const LOOKAHEAD_MIN: u64 = 20;
-/// Most recipients handed to the sender in one feed.
-const FEED_MAX: u64 = 1_000;
+/// Most recipients handed to the sender in one feed (one transaction).
+pub const FEED_MAX: u64 = 1_000;
 /// Who a session a campaign send opens says opened it.
 pub const OPENED_BY: &str = "campaign";
 
@@ -605,13 +605,14 @@ pub async fn feed(core: &Core, c: &Campaign, next_due: &mut i64) -> CoreResult<O
     };
     let rate = u64::from(c.rate_limit.unwrap_or(channel.throughput_mps).max(1));
     let queued = core.store.campaign_queued(&c.id).await?;
-    let want = (rate * LOOKAHEAD_SECS).clamp(LOOKAHEAD_MIN, FEED_MAX);
+    let want = (rate * LOOKAHEAD_SECS).max(LOOKAHEAD_MIN);
     if queued >= want {
         return Ok(None);
     }
+    // At most FEED_MAX a transaction; the runner comes back within a tick for the rest.
     let pending = core
         .store
-        .pending_recipients(&c.id, (want - queued) as u32)
+        .pending_recipients(&c.id, (want - queued).min(FEED_MAX) as u32)
         .await?;
     if pending.is_empty() {
         if queued == 0 {
