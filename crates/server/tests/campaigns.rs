@@ -19,6 +19,8 @@ on_both_backends! {
     failed_recipients_go_again_on_request_only => crate::failed_recipients_go_again_on_request_only,
     a_campaign_stops_when_meta_pauses_its_template => crate::a_campaign_stops_when_meta_pauses_its_template,
     a_reply_overtakes_the_campaign => crate::a_reply_overtakes_the_campaign,
+    metas_marketing_cap_fails_a_recipient_and_nothing_retries_it =>
+        crate::metas_marketing_cap_fails_a_recipient_and_nothing_retries_it,
 }
 
 const TEMPLATE: &str = "spring_offer";
@@ -663,5 +665,66 @@ async fn a_reply_overtakes_the_campaign(backend: Backend) {
             .as_u64()
             .unwrap()
             >= 10
+    );
+}
+
+/// Meta caps the marketing templates a user receives (the simulator at one a day): a
+/// recipient who already had one today fails with 131049, counted by its code, and nothing
+/// sends it again by itself.
+async fn metas_marketing_cap_fails_a_recipient_and_nothing_retries_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    seed_template(&app);
+    app.sim.set_enforcement(openbsp_simulator::Enforcement {
+        marketing_cap: 1,
+        ..Default::default()
+    });
+    let earlier = app
+        .post(
+            "/v1/messages",
+            &app.api_key,
+            &json!({"channel": PNID, "to": user(3), "type": "template",
+                    "template": {"name": "spring_sale", "language": {"code": "en_US"}}}),
+        )
+        .await;
+    assert_eq!(earlier.status, 202, "{}", earlier.body);
+    let id = earlier.body["id"].as_str().unwrap().to_string();
+    app.wait_status(&id, "delivered").await;
+
+    let c = create(&app, json!({})).await;
+    let cid = c["id"].as_str().unwrap().to_string();
+    upload(&app, &cid, "text/csv", csv(0..5)).await;
+    act(&app, &cid, "start").await;
+    wait_up_to(
+        Duration::from_secs(20),
+        "the campaign's statuses settle",
+        || async {
+            let c = campaign(&app, &cid).await;
+            c["status"] == "completed"
+                && c["counts"]["failed"] == 1
+                && c["counts"]["delivered"].as_u64().unwrap_or(0)
+                    + c["counts"]["read"].as_u64().unwrap_or(0)
+                    == 4
+        },
+    )
+    .await;
+    let c = campaign(&app, &cid).await;
+    assert_eq!(c["failures"], json!([{"code": "131049", "count": 1}]));
+    let failed = app
+        .get(
+            &format!("/v1/campaigns/{cid}/recipients?status=failed"),
+            &app.api_key,
+        )
+        .await;
+    assert_eq!(failed.body["data"][0]["recipient"], user(3));
+    assert_eq!(
+        failed.body["data"][0]["error"][0]["code"], 131049,
+        "{}",
+        failed.body
+    );
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        received(&app)[&user(3)].len(),
+        2,
+        "the capped recipient was sent again"
     );
 }

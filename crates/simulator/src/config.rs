@@ -212,6 +212,11 @@ pub struct Enforcement {
     /// do not fit the template with 132000, 132005, 132012 or 132018. On by default; off,
     /// any template name goes.
     pub templates: bool,
+    /// Meta's per-user marketing cap: a user receives at most this many marketing templates
+    /// (from every business) in a moving 24 hours of the simulator's clock; one more is
+    /// accepted and then fails with 131049 ("not delivered to maintain healthy ecosystem
+    /// engagement"). 0 (the default): no cap.
+    pub marketing_cap: u32,
 }
 
 impl Default for Enforcement {
@@ -222,6 +227,7 @@ impl Default for Enforcement {
             pair_period_ms: 6_000,
             pair_burst: 45,
             templates: true,
+            marketing_cap: 0,
         }
     }
 }

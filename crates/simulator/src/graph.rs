@@ -298,6 +298,17 @@ async fn handle_post(
             codes::MARKETING_OPT_OUT,
             Some("Message failed to send because the user has stopped receiving marketing messages from this business.".to_string()),
         ))
+    } else if template == Some(TemplateCategory::Marketing)
+        && enforcement.marketing_cap > 0
+        && state.marketing_capped(user, enforcement.marketing_cap, now)
+    {
+        Some(MetaError::new(
+            codes::MARKETING_CAP,
+            Some(
+                "This message was not delivered to maintain healthy ecosystem engagement."
+                    .to_string(),
+            ),
+        ))
     } else if inject_failure {
         Some(MetaError::new(faults.fail_status_code, None))
     } else {

@@ -56,7 +56,7 @@
 //! | `PUT /_simulator/phone-numbers/{id}/business` | `{"business_id"}`: puts the number in that business portfolio (by default a number's portfolio is its WABA id); the portfolio's numbers share its messaging limit |
 //! | `GET\|POST /_simulator/businesses/{business_id}/messaging-limit` | `{"tier": "TIER_250" \| "TIER_2K" \| "TIER_10K" \| "TIER_100K" \| "TIER_UNLIMITED"}` (400 for another): the portfolio's messaging limit — unique users outside their customer service window it may send to in a moving 24 hours (unlimited by default). A change sends `business_capability_update` (`max_daily_conversations_per_business`: the limit, -1 unlimited) to each of its WABAs. Past the limit sends are refused with 131048, HTTP 400 (Meta documents no code: the simulator's choice, see [`messaging_limit`]). Answers `{"business_id", "tier", "max_users", "reach", "phone_number_ids"}` (and `"changed"` on POST). `GET /{version}/{phone_number_id}?fields=whatsapp_business_manager_messaging_limit` answers the tier |
 //! | `GET\|POST /_simulator/faults` | Error rates and codes, latency, dropped, duplicated and reordered webhooks, asynchronous failures |
-//! | `GET\|POST /_simulator/config` | Status delays, default throughput, `template_review_delay_ms`, `enforcement` (`templates`: template sends checked, on by default; `customer_service_window`: 131047; `pair_rate_limit`: 131056 by Meta's burst rule, with `pair_period_ms` and `pair_burst`; both off by default) |
+//! | `GET\|POST /_simulator/config` | Status delays, default throughput, `template_review_delay_ms`, `enforcement` (`templates`: template sends checked, on by default; `customer_service_window`: 131047; `pair_rate_limit`: 131056 by Meta's burst rule, with `pair_period_ms` and `pair_burst`; both off by default; `marketing_cap`: marketing templates a user gets in a moving 24 h before the next fails with 131049, 0 = none, the default) |
 //! | `GET\|POST /_simulator/clock` | `{"advance_seconds"}` moves the clock (webhook timestamps, windows, template edit limits and name reuse) forward |
 //! | `GET /_simulator/webhooks?phone_number_id=` | Every webhook delivery attempt |
 //!
@@ -346,7 +346,8 @@ impl SimulatorHandle {
         self.state.set_default_throughput(mps);
     }
 
-    /// Turns Meta's policies (template checks, 24-hour window, pair rate limit) on or off.
+    /// Turns Meta's policies (template checks, 24-hour window, pair rate limit, marketing cap)
+    /// on or off.
     pub fn set_enforcement(&self, e: Enforcement) {
         self.state.set_enforcement(e);
     }

@@ -58,6 +58,9 @@ struct Inner {
     entry_points: HashMap<UserKey, EntryPointWindow>,
     /// Users who stopped marketing messages (`user_preferences`).
     marketing_stopped: HashSet<UserKey>,
+    /// For the marketing cap: the times each user was sent a marketing template (ms), the
+    /// last 24 hours' only.
+    marketing_received: HashMap<String, VecDeque<i64>>,
     /// Numbers whose user changed to another number → the new number.
     changed_numbers: HashMap<UserKey, String>,
     /// Template name → category; templates not listed are marketing.
@@ -402,6 +405,25 @@ impl SimState {
             .lock()
             .marketing_stopped
             .contains(&key(phone_number_id, user))
+    }
+
+    /// Whether `user` reached the marketing cap `cap` at `now` (its marketing templates of the
+    /// last 24 hours); when not, this template counts as received.
+    pub fn marketing_capped(&self, user: &str, cap: u32, now: i64) -> bool {
+        const DAY_MS: i64 = 24 * 3600 * 1000;
+        let mut inner = self.inner.lock();
+        let got = inner
+            .marketing_received
+            .entry(user.to_string())
+            .or_default();
+        while got.front().is_some_and(|t| *t <= now - DAY_MS) {
+            got.pop_front();
+        }
+        if got.len() >= cap as usize {
+            return true;
+        }
+        got.push_back(now);
+        false
     }
 
     /// Sets the category of template `name` (templates not set are marketing).

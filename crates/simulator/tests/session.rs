@@ -13,6 +13,7 @@ use openbsp_wire::webhook::{Envelope, InboundKind, InteractiveReply};
 use serde_json::{Value, json};
 
 const ANA: &str = "16505551234";
+const BOB: &str = "16505557777";
 
 fn from(user: &str, message: Value) -> InboundRequest {
     InboundRequest {
@@ -644,5 +645,34 @@ async fn numbers_without_plus_get_the_business_country_code() {
         (400, Some(131021)),
         "{v}"
     );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_marketing_cap_fails_what_a_user_gets_past_it_for_a_day() {
+    let (sim, rx) = setup(fast_config(), 0).await;
+    seed_templates(&sim);
+    sim.set_enforcement(Enforcement {
+        marketing_cap: 2,
+        ..Enforcement::default()
+    });
+    let failed = |s: &[Value]| {
+        s.iter()
+            .find(|s| s["status"] == "failed")
+            .and_then(|s| s["errors"][0]["code"].as_i64())
+    };
+    // Two marketing templates reach the user; the third fails with 131049.
+    for _ in 0..2 {
+        let w = accepted(&sim, &template_to(ANA, "summer_sale")).await;
+        assert_eq!(failed(&statuses_of(&rx, &w, 3).await), None);
+    }
+    let third = accepted(&sim, &template_to(ANA, "summer_sale")).await;
+    assert_eq!(failed(&statuses_of(&rx, &third, 1).await), Some(131049));
+    // Another user is not capped; a day later this one is not either.
+    let other = accepted(&sim, &template_to(BOB, "summer_sale")).await;
+    assert_eq!(failed(&statuses_of(&rx, &other, 3).await), None);
+    sim.advance_clock(24 * 3600 + 1);
+    let later = accepted(&sim, &template_to(ANA, "summer_sale")).await;
+    assert_eq!(failed(&statuses_of(&rx, &later, 3).await), None);
     sim.shutdown().await;
 }

@@ -36,6 +36,8 @@ pub mod codes {
     pub const REENGAGEMENT: i64 = 131047;
     /// Spam rate limit hit.
     pub const SPAM_RATE_LIMIT: i64 = 131048;
+    /// Not delivered to maintain healthy ecosystem engagement: the user's marketing cap.
+    pub const MARKETING_CAP: i64 = 131049;
     /// User opted out of marketing messages.
     pub const MARKETING_OPT_OUT: i64 = 131050;
     /// Unsupported message type.
