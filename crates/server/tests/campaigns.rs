@@ -444,6 +444,14 @@ async fn a_cancelled_campaign_sends_nothing_more(backend: Backend) {
             .iter()
             .all(|r| r["error"]["code"] == "campaign_cancelled")
     );
+    // Every recipient is accounted for: sent (claimed before the cancel), failed (held), or
+    // skipped (never handed to the sender).
+    wait_until("nothing is pending", || async {
+        campaign(&app, &id).await["counts"]["pending"] == 0
+    })
+    .await;
+    let counts = campaign(&app, &id).await["counts"].clone();
+    assert!(counts["skipped"].as_u64().unwrap() > 0, "{counts}");
     let resume = app
         .post(
             &format!("/v1/campaigns/{id}/resume"),

@@ -296,7 +296,8 @@ pub enum CampaignAction {
     },
     /// Send again (its held sends are released).
     Resume,
-    /// Stop for good (its held sends are the caller's to fail).
+    /// Stop for good: its recipients not handed to the sender are skipped, its held sends are
+    /// the caller's to fail.
     Cancel,
     /// Every recipient is sent or failed.
     Complete,
@@ -426,6 +427,9 @@ pub fn campaign_event(c: &Campaign, kind: &str) -> NewEvent {
     }
     NewEvent::native(&c.tenant_id, kind, data)
 }
+
+/// The reason of the recipients a cancel skips (never handed to the sender).
+pub const CANCELLED_REASON: &str = r#"{"code":"campaign_cancelled","message":"the campaign was cancelled before this recipient's turn"}"#;
 
 /// Whether recipients may be added to a campaign in `status`.
 pub fn accepts_recipients(status: &str) -> bool {

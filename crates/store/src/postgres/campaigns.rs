@@ -297,6 +297,18 @@ impl CampaignStore for PgStore {
                 Vec::new()
             }
         };
+        if action == CampaignAction::Cancel {
+            sqlx::query(
+                "UPDATE campaign_recipients SET state = 'skipped', reason = $2, updated_at = $3
+                 WHERE campaign_id = $1 AND state = 'pending'",
+            )
+            .bind(id)
+            .bind(CANCELLED_REASON)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        }
         let wrote_event = event.is_some();
         if let Some(e) = event {
             emit::insert(&mut tx, vec![e]).await.db()?;

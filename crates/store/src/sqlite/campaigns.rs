@@ -216,6 +216,13 @@ impl CampaignStore for SqliteStore {
                     Vec::new()
                 }
             };
+            if action == CampaignAction::Cancel {
+                c.prepare_cached(
+                    "UPDATE campaign_recipients SET state = 'skipped', reason = ?2, updated_at = ?3
+                     WHERE campaign_id = ?1 AND state = 'pending'",
+                )?
+                .execute(params![id, CANCELLED_REASON, now])?;
+            }
             if let Some(e) = event {
                 emit::insert(c, &e)?;
             }

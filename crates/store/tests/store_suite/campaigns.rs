@@ -420,9 +420,13 @@ pub async fn a_paused_campaign_holds_its_sends_and_a_cancel_hands_them_back(back
     assert!(claim(&store, &w.channel.id, T + 9, 100).await.is_empty());
     let counts = store.campaign_counts(&c.id).await.unwrap();
     assert_eq!(counts.total, 12);
-    // Nothing was answered by Meta: all pending, the six fed still queued (two of them held,
-    // for the cancel's caller to fail).
-    assert_eq!((counts.pending, counts.queued), (12, 6), "{counts:?}");
+    // Nothing was answered by Meta: the six fed are still queued (two of them held, for the
+    // cancel's caller to fail); the six never fed are skipped.
+    assert_eq!(
+        (counts.pending, counts.queued, counts.skipped),
+        (6, 6, 6),
+        "{counts:?}"
+    );
 
     let kinds: Vec<String> = store
         .list_events(
