@@ -248,6 +248,35 @@ pub(crate) async fn get_messages_count(
     Ok(Json(json!({ "count": state.received_count(p) })))
 }
 
+/// `GET /_simulator/messages/per-second?phone_number_id=&since=`: how many messages the number
+/// had accepted in each second (Unix seconds, by when they arrived; seconds with none left out)
+/// since `since` (Unix seconds, default all of the last day), and the most in one second: what
+/// a pacing check reads.
+pub(crate) async fn get_messages_per_second(
+    State(state): State<Arc<SimState>>,
+    Query(q): Filters,
+) -> Result<Json<Value>, ControlError> {
+    let Some(p) = q.get("phone_number_id") else {
+        return Err(ControlError::bad(
+            Some("phone_number_id"),
+            "phone_number_id is required",
+        ));
+    };
+    let since = match q.get("since") {
+        None => i64::MIN,
+        Some(s) => s
+            .parse()
+            .map_err(|_| ControlError::bad(Some("since"), "since must be Unix seconds"))?,
+    };
+    let seconds = state.received_per_second(p, since);
+    let max = seconds.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    let data: Vec<Value> = seconds
+        .iter()
+        .map(|(s, n)| json!({"second": s, "count": n}))
+        .collect();
+    Ok(Json(json!({ "data": data, "max": max })))
+}
+
 /// `GET /_simulator/phone-numbers`: without secrets.
 pub(crate) async fn get_phone_numbers(State(state): State<Arc<SimState>>) -> Json<Value> {
     Json(json!({ "data": state.phone_numbers() }))

@@ -69,6 +69,10 @@ pub fn router(state: Arc<SimState>) -> Router {
             get(control::get_messages_count),
         )
         .route(
+            "/_simulator/messages/per-second",
+            get(control::get_messages_per_second),
+        )
+        .route(
             "/_simulator/phone-numbers",
             get(control::get_phone_numbers).post(control::post_phone_number),
         )

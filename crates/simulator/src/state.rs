@@ -48,6 +48,9 @@ struct Inner {
     phones: HashMap<String, PhoneNumberConfig>,
     received: HashMap<String, VecDeque<ReceivedMessage>>,
     received_counts: HashMap<String, u64>,
+    /// Messages accepted per number per second (Unix seconds), the last day's: what a pacing
+    /// check reads.
+    received_per_second: HashMap<String, std::collections::BTreeMap<i64, u32>>,
     inbound: HashMap<String, InboundRecord>,
     inbound_order: Vec<String>,
     /// (phone_number_id, wa_id or BSUID) → last inbound message time (Unix ms).
@@ -218,6 +221,17 @@ impl SimState {
             .unwrap_or(0)
     }
 
+    /// Messages accepted from `phone_number_id` per second (Unix seconds) since `since`
+    /// (seconds), oldest first: the last day's at most.
+    pub fn received_per_second(&self, phone_number_id: &str, since: i64) -> Vec<(i64, u32)> {
+        let inner = self.inner.lock();
+        inner
+            .received_per_second
+            .get(phone_number_id)
+            .map(|s| s.range(since..).map(|(s, n)| (*s, *n)).collect())
+            .unwrap_or_default()
+    }
+
     /// The user messages injected for `phone_number_id` (all numbers if `None`), oldest first.
     pub fn inbound_messages(&self, phone_number_id: Option<&str>) -> Vec<InboundRecord> {
         let inner = self.inner.lock();
@@ -326,6 +340,17 @@ impl SimState {
             .received_counts
             .entry(m.phone_number_id.clone())
             .or_default() += 1;
+        let second = m.received_at_ms.div_euclid(1000);
+        let seconds = inner
+            .received_per_second
+            .entry(m.phone_number_id.clone())
+            .or_default();
+        *seconds.entry(second).or_default() += 1;
+        // A day of seconds at most.
+        if seconds.len() > 86_400 {
+            let keep = seconds.split_off(&(second - 86_400));
+            *seconds = keep;
+        }
         let q = inner.received.entry(m.phone_number_id.clone()).or_default();
         if q.len() >= MAX_RECEIVED_PER_NUMBER {
             q.pop_front();

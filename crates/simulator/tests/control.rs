@@ -105,6 +105,29 @@ async fn control_api_drives_the_whole_flow() {
     assert_eq!(count, json!({"count": 0}));
     let (status, _) = get(format!("{base}/messages/count")).await;
     assert_eq!(status, 400, "which number is counted must be said");
+    // Per second: the three in the seconds they arrived, the most in one of them.
+    let (_, per) = get(format!("{base}/messages/per-second?phone_number_id={PNID}")).await;
+    let seconds = per["data"].as_array().unwrap();
+    assert_eq!(
+        seconds
+            .iter()
+            .map(|s| s["count"].as_u64().unwrap())
+            .sum::<u64>(),
+        3,
+        "{per}"
+    );
+    assert!(per["max"].as_u64().unwrap() >= 1);
+    let later = seconds.last().unwrap()["second"].as_i64().unwrap() + 1;
+    let (_, none) = get(format!(
+        "{base}/messages/per-second?phone_number_id={PNID}&since={later}"
+    ))
+    .await;
+    assert_eq!(none, json!({"data": [], "max": 0}));
+    let (status, _) = get(format!(
+        "{base}/messages/per-second?phone_number_id={PNID}&since=x"
+    ))
+    .await;
+    assert_eq!(status, 400);
 
     // Faults.
     let (status, f) = post(
