@@ -217,6 +217,9 @@ pub struct CampaignCounts {
     pub pending: u64,
     /// Of them, queued at the sender.
     pub queued: u64,
+    /// Of the queued, waiting for a place in the portfolio's messaging limit (a moving 24
+    /// hours).
+    pub waiting: u64,
     /// Accepted by Meta (or sent, by its webhook).
     pub sent: u64,
     /// Delivered.
@@ -528,7 +531,8 @@ pub fn failure_code(error: &Value) -> String {
 
 /// A campaign's counts from the rows of the backends' counting statement: `(kind, key, n)`
 /// with kind `s` (recipients by state), `m` (messages by status), `f` (failed messages by
-/// Meta's code), `r` (failed recipients by reason) or `y` (replies).
+/// Meta's code), `r` (failed recipients by reason), `y` (replies) or `w` (sends waiting for
+/// the messaging limit).
 pub(crate) fn counts_from(rows: Vec<(String, Option<String>, i64)>) -> CampaignCounts {
     let mut counts = CampaignCounts::default();
     for (kind, key, n) in rows {
@@ -557,6 +561,7 @@ pub(crate) fn counts_from(rows: Vec<(String, Option<String>, i64)>) -> CampaignC
                 counts.add_failure(failure_code(&reason), n)
             }
             "y" => counts.replied += n,
+            "w" => counts.waiting += n,
             _ => {}
         }
     }

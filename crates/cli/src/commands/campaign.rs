@@ -258,7 +258,7 @@ fn columns(c: &Value) -> String {
 fn show(c: &Value) -> String {
     let n = |k: &str| c["counts"][k].as_u64().unwrap_or(0);
     let mut s = format!(
-        "{} \"{}\": {}{}\n  template {} ({}), channel {}\n  total {}  pending {}  sent {}  delivered {}  read {}  replied {}  failed {}  skipped {}",
+        "{} \"{}\": {}{}\n  template {} ({}), channel {}\n  total {}  pending {} (waiting for the messaging limit {})  sent {}  delivered {}  read {}  replied {}  failed {}  skipped {}",
         c["id"].as_str().unwrap_or(""),
         c["name"].as_str().unwrap_or(""),
         c["status"].as_str().unwrap_or(""),
@@ -271,6 +271,7 @@ fn show(c: &Value) -> String {
         c["channel_id"].as_str().unwrap_or(""),
         n("total"),
         n("pending"),
+        n("waiting"),
         n("sent"),
         n("delivered"),
         n("read"),

@@ -92,6 +92,8 @@ pub struct CountsView {
     pub skipped: u64,
     /// Every recipient.
     pub total: u64,
+    /// Of the queued, waiting for a place in the messaging limit.
+    pub waiting: u64,
 }
 
 /// Failures of one code.
@@ -116,6 +118,7 @@ impl CountsView {
             sent: c.sent,
             skipped: c.skipped,
             total: c.total,
+            waiting: c.waiting,
         }
     }
 }

@@ -33,7 +33,10 @@ const COUNTS_SQL: &str = "
         WHERE campaign_id = ?1 AND state = 'failed' GROUP BY reason
     UNION ALL
     SELECT 'y', NULL, COUNT(*) FROM campaign_recipients
-        WHERE campaign_id = ?1 AND replied_at IS NOT NULL";
+        WHERE campaign_id = ?1 AND replied_at IS NOT NULL
+    UNION ALL
+    SELECT 'w', NULL, COUNT(*) FROM messages m JOIN outbox o ON o.message_id = m.id
+        WHERE m.campaign_id = ?1 AND m.status = 'queued' AND o.awaits_reach";
 
 #[async_trait]
 impl CampaignStore for SqliteStore {

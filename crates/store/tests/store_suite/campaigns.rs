@@ -561,3 +561,46 @@ pub async fn opted_out_recipients_are_skipped_and_failures_counted_by_reason(bac
     );
     assert_eq!(skipped[0].message_id, None);
 }
+
+pub async fn sends_past_the_messaging_limit_wait_and_are_counted(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "acme").await;
+    let c = draft(&w, T);
+    store.create_campaign(&c, None).await.unwrap();
+    store
+        .add_recipients(&w.tenant.id, &c.id, rows(0, 3), T)
+        .await
+        .unwrap();
+    store
+        .transition_campaign(&w.tenant.id, &c.id, CampaignAction::Start, T)
+        .await
+        .unwrap();
+    // The portfolio may reach one new user a day: the first takes the place, two wait.
+    let pending = store.pending_recipients(&c.id, 10).await.unwrap();
+    let items = pending
+        .iter()
+        .map(|r| match feed_item(&w, &c, r, T + 1, true) {
+            FeedItem::Send {
+                seq,
+                new,
+                mut check,
+            } => {
+                check.reach = Some(openbsp_store::policy::Reach {
+                    portfolio: w.channel.portfolio().to_string(),
+                    limit: Some(1),
+                });
+                FeedItem::Send { seq, new, check }
+            }
+            other => other,
+        })
+        .collect();
+    let fed = store.feed_campaign(&c.id, items, T + 1).await.unwrap();
+    assert_eq!(fed.queued, 3, "bulk sends wait rather than fail");
+    let counts = store.campaign_counts(&c.id).await.unwrap();
+    assert_eq!(
+        (counts.pending, counts.queued, counts.waiting),
+        (3, 3, 2),
+        "{counts:?}"
+    );
+    assert_eq!(claim(&store, &w.channel.id, T + 2, 10).await.len(), 1);
+}
