@@ -278,7 +278,10 @@ fn configure(conn: &Connection) -> StoreResult<()> {
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    conn.pragma_update(None, "cache_size", -65536)?;
+    // 16 MiB of pages a connection (the operating system caches the file as well): 64 MiB
+    // made no difference to the accept or inbound benchmarks, and held a million-row campaign
+    // upload's memory above 150 MB (BENCHMARKS.md, issue 13).
+    conn.pragma_update(None, "cache_size", -16384)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
 }
