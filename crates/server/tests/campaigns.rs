@@ -21,6 +21,8 @@ on_both_backends! {
     a_reply_overtakes_the_campaign => crate::a_reply_overtakes_the_campaign,
     metas_marketing_cap_fails_a_recipient_and_nothing_retries_it =>
         crate::metas_marketing_cap_fails_a_recipient_and_nothing_retries_it,
+    template_pacing_that_ends_in_a_pause_pauses_the_campaign =>
+        crate::template_pacing_that_ends_in_a_pause_pauses_the_campaign,
 }
 
 const TEMPLATE: &str = "spring_offer";
@@ -735,4 +737,52 @@ async fn metas_marketing_cap_fails_a_recipient_and_nothing_retries_it(backend: B
         2,
         "the capped recipient was sent again"
     );
+}
+
+/// Meta paces the campaign's template: its sends are accepted and held (no status), then the
+/// feedback is bad: Meta pauses the template and fails every held message with 132015. The
+/// campaign pauses itself with that reason, and its held recipients count as failed.
+async fn template_pacing_that_ends_in_a_pause_pauses_the_campaign(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let template = seed_template(&app);
+    app.sim.pace_template(&template).unwrap();
+    let c = create(&app, json!({"rate_limit": 20})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    upload(&app, &id, "text/csv", csv(0..60)).await;
+    act(&app, &id, "start").await;
+    wait_until("some sends are held at Meta", || async {
+        received(&app).len() >= 10
+    })
+    .await;
+    // Held: accepted by Meta (sent, for the campaign), never delivered.
+    let c = campaign(&app, &id).await;
+    assert_eq!(c["counts"]["delivered"], 0, "{c}");
+    let held = app
+        .sim
+        .end_pacing(&template, openbsp_simulator::PacingOutcome::Pause)
+        .unwrap();
+    assert!(held >= 10);
+    wait_until("the campaign pauses itself", || async {
+        campaign(&app, &id).await["status"] == "paused"
+    })
+    .await;
+    let c = campaign(&app, &id).await;
+    assert_eq!(c["pause_reason"]["code"], "template_paused", "{c}");
+    wait_until("the held sends fail with 132015", || async {
+        let c = campaign(&app, &id).await;
+        c["failures"].as_array().is_some_and(|f| {
+            f.iter()
+                .any(|x| x["code"] == "132015" && x["count"].as_u64().unwrap() >= held as u64)
+        })
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let at_pause = received(&app).len();
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(
+        received(&app).len(),
+        at_pause,
+        "sends went on after the pause"
+    );
+    assert!(at_pause < 60);
 }

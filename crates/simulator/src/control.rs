@@ -705,3 +705,34 @@ pub(crate) async fn post_template_review(
         .map_err(|e| ControlError::bad(Some("rules"), e))?;
     Ok(Json(state.template_review()))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PacingRequest {
+    template_id: String,
+    outcome: Option<crate::PacingOutcome>,
+}
+
+/// `POST /_simulator/template-pacing` `{"template_id", "outcome"?}`: Meta starts pacing the
+/// template, or ends its pacing (`release` or `pause`); answers `{"template_id", "paced",
+/// "decided"}`.
+pub(crate) async fn post_template_pacing(
+    State(state): State<Arc<SimState>>,
+    body: Bytes,
+) -> Result<Json<Value>, ControlError> {
+    let r: PacingRequest = parse_json(&body)?;
+    match r.outcome {
+        None => {
+            state.pace_template(&r.template_id)?;
+            Ok(Json(
+                json!({"template_id": r.template_id, "paced": true, "decided": 0}),
+            ))
+        }
+        Some(outcome) => {
+            let n = state.end_pacing(&r.template_id, outcome)?;
+            Ok(Json(
+                json!({"template_id": r.template_id, "paced": false, "decided": n}),
+            ))
+        }
+    }
+}

@@ -223,10 +223,11 @@ async fn handle_post(
         .into());
     }
     let enforcement = state.enforcement();
-    // The template's stored category, when the WABA has it (it prices the message).
-    let stored_category = match &req.body {
+    // The template's stored category, when the WABA has it (it prices the message), and its
+    // id (Meta may pace it).
+    let (stored_category, template_id) = match &req.body {
         MessageBody::Template(t) => check_template(state, &phone, t, enforcement.templates)?,
-        _ => None,
+        _ => (None, None),
     };
     if !state
         .throughput
@@ -336,36 +337,46 @@ async fn handle_post(
         Recipient::WaId(w) => json!({"input": req.input, "wa_id": w}),
         Recipient::UserId(u) => json!({"input": req.input, "user_id": u}),
     };
+    let accepted = Accepted {
+        phone,
+        wamid: wamid.clone(),
+        recipient: req.recipient,
+        callback_data: req.biz_opaque_callback_data,
+        failure,
+        billing,
+    };
+    // A paced template (Meta's template pacing): the send is accepted, held, and its fate
+    // decided later (released, or failed with 132015 when the template is paused).
+    let held = match &template_id {
+        Some(id) if accepted.failure.is_none() => state.hold_if_paced(id, accepted),
+        _ => Some(accepted),
+    };
+    let message = match held {
+        Some(accepted) => {
+            statuses::schedule(state, accepted);
+            json!({"id": wamid})
+        }
+        None => json!({"id": wamid, "message_status": "held_for_quality_assessment"}),
+    };
     let answer = json!({
         "messaging_product": "whatsapp",
         "contacts": [contact],
-        "messages": [{"id": wamid}],
+        "messages": [message],
     });
-    statuses::schedule(
-        state,
-        Accepted {
-            phone,
-            wamid,
-            recipient: req.recipient,
-            callback_data: req.biz_opaque_callback_data,
-            failure,
-            billing,
-        },
-    );
     Ok(graph_json(StatusCode::OK, &answer))
 }
 
 /// Meta's checks of a template send against the WABA's templates (when `enforce`): the
 /// template must exist in that language (132001, HTTP 404) and be approved (132001, or 132015
 /// paused, 132016 disabled, by [`status_error`]), and the send's parameters must fit it
-/// ([`check_send`]: 132000, 132005, 132012, 132018). Returns the stored template's category,
-/// if there is one.
+/// ([`check_send`]: 132000, 132005, 132012, 132018). Returns the stored template's category
+/// and id, if there is one.
 fn check_template(
     state: &SimState,
     phone: &PhoneNumberConfig,
     template: &Value,
     enforce: bool,
-) -> Result<Option<TemplateCategory>, GraphError> {
+) -> Result<(Option<TemplateCategory>, Option<String>), GraphError> {
     let name = template.get("name").and_then(Value::as_str).unwrap_or("");
     let language = template
         .pointer("/language/code")
@@ -387,7 +398,10 @@ fn check_template(
         }
         check_send(&t.definition, template).map_err(|e| e.to_meta())?;
     }
-    Ok(stored.map(|t| TemplateCategory::from(t.category)))
+    Ok(match stored {
+        Some(t) => (Some(TemplateCategory::from(t.category)), Some(t.id)),
+        None => (None, None),
+    })
 }
 
 /// `{"messaging_product":"whatsapp","status":"read","message_id":…,"typing_indicator"?}`,

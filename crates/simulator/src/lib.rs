@@ -51,6 +51,7 @@
 //! | `GET\|POST /_simulator/template-review` | `{"delay_ms"?, "rules"?: [{"name_contains"?, "body_contains"?, "status": "APPROVED" \| "REJECTED" \| "PENDING", "reason"?, "category"?}]}`: how reviews end — after `delay_ms`, by the first matching rule (none: APPROVED); `PENDING` keeps the template in review, `category` re-categorises it (with a `template_category_update`) |
 //! | `GET\|POST /_simulator/template-categories` | `{"name", "category": "marketing" \| "utility" \| "authentication" \| "authentication_international"}`: how a template's messages are priced, overriding the stored template's category (marketing when neither is known) |
 //! | `GET /_simulator/messages?phone_number_id=&to=` | What it accepted, oldest first, with the `wamid` and the request body |
+//! | `POST /_simulator/template-pacing` | `{"template_id", "outcome"?}`: without `outcome`, Meta paces the template (sends accepted with `message_status: held_for_quality_assessment` and held); with `release` the held sends are delivered, with `pause` the template is paused and they fail with 132015 |
 //! | `GET /_simulator/messages/count?phone_number_id=` | How many it accepted from the number (every one, without copying the list) |
 //! | `GET /_simulator/messages/per-second?phone_number_id=&since=` | How many it accepted from the number in each second (Unix seconds, the last day's), and the most in one: a pacing check |
 //! | `GET\|POST /_simulator/phone-numbers` | The business numbers (without secrets); upsert by `phone_number_id` (a new WABA gets `hello_world`) |
@@ -125,6 +126,7 @@ pub use server::{router, run};
 pub use state::{
     ENTRY_POINT_WINDOW_MS, MAX_RECEIVED_PER_NUMBER, MAX_WEBHOOK_LOG, SERVICE_WINDOW_MS, SimState,
 };
+pub use template_ops::PacingOutcome;
 pub use templates::{
     OtherInfo, QualityScore, ReviewRule, Template, TemplateControlError, TemplateEvent,
     TemplateReview, TemplateSeed, TemplateStatus, TemplateStatusChange,
@@ -246,6 +248,22 @@ impl SimulatorHandle {
         change: impl Into<TemplateStatusChange>,
     ) -> Result<Template, TemplateControlError> {
         self.state.set_template_status(id, change.into())
+    }
+
+    /// Meta paces template `id` (template pacing, reference §2.4): its sends are accepted with
+    /// `message_status: "held_for_quality_assessment"` and held until [`Self::end_pacing`].
+    pub fn pace_template(&self, id: &str) -> Result<(), TemplateControlError> {
+        self.state.pace_template(id)
+    }
+
+    /// Ends the pacing of template `id`: the held sends are delivered (`Release`), or the
+    /// template is paused and they fail with 132015 (`Pause`). How many were held.
+    pub fn end_pacing(
+        &self,
+        id: &str,
+        outcome: PacingOutcome,
+    ) -> Result<usize, TemplateControlError> {
+        self.state.end_pacing(id, outcome)
     }
 
     /// Sets a template's quality score and sends the `message_template_quality_update`.

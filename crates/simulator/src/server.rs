@@ -63,6 +63,10 @@ pub fn router(state: Arc<SimState>) -> Router {
             "/_simulator/template-review",
             get(control::get_template_review).post(control::post_template_review),
         )
+        .route(
+            "/_simulator/template-pacing",
+            post(control::post_template_pacing),
+        )
         .route("/_simulator/messages", get(control::get_messages))
         .route(
             "/_simulator/messages/count",

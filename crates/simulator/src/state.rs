@@ -48,6 +48,8 @@ struct Inner {
     phones: HashMap<String, PhoneNumberConfig>,
     received: HashMap<String, VecDeque<ReceivedMessage>>,
     received_counts: HashMap<String, u64>,
+    /// Templates Meta paces (by id): the sends it holds until it decides.
+    paced: HashMap<String, Vec<crate::statuses::Accepted>>,
     /// Messages accepted per number per second (Unix seconds), the last day's: what a pacing
     /// check reads.
     received_per_second: HashMap<String, std::collections::BTreeMap<i64, u32>>,
@@ -219,6 +221,38 @@ impl SimState {
             .get(phone_number_id)
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Holds `accepted` when template `template_id` is paced (`None`: held); else gives it
+    /// back, for its statuses.
+    pub(crate) fn hold_if_paced(
+        &self,
+        template_id: &str,
+        accepted: crate::statuses::Accepted,
+    ) -> Option<crate::statuses::Accepted> {
+        let mut inner = self.inner.lock();
+        match inner.paced.get_mut(template_id) {
+            Some(held) => {
+                held.push(accepted);
+                None
+            }
+            None => Some(accepted),
+        }
+    }
+
+    /// Starts pacing template `template_id`; whether it was not paced yet.
+    pub(crate) fn start_pacing(&self, template_id: &str) -> bool {
+        let mut inner = self.inner.lock();
+        if inner.paced.contains_key(template_id) {
+            return false;
+        }
+        inner.paced.insert(template_id.to_string(), Vec::new());
+        true
+    }
+
+    /// Stops pacing template `template_id`: the sends it held (`None` if it was not paced).
+    pub(crate) fn stop_pacing(&self, template_id: &str) -> Option<Vec<crate::statuses::Accepted>> {
+        self.inner.lock().paced.remove(template_id)
     }
 
     /// Messages accepted from `phone_number_id` per second (Unix seconds) since `since`

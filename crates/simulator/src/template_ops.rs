@@ -17,7 +17,55 @@ use crate::templates::{
 };
 use crate::webhooks;
 
+/// How Meta ends the pacing of a template (reference §2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PacingOutcome {
+    /// Good early feedback: the held messages are delivered.
+    Release,
+    /// Bad feedback: the template is paused (`message_template_status_update` PAUSED) and
+    /// every held message fails with 132015.
+    Pause,
+}
+
 impl SimState {
+    /// Meta paces template `id` (template pacing): its sends are accepted with
+    /// `message_status: "held_for_quality_assessment"` and held, statuses and all, until
+    /// [`SimState::end_pacing`].
+    pub fn pace_template(&self, id: &str) -> Result<(), TemplateControlError> {
+        if self.template(id).is_none() {
+            return Err(TemplateControlError::NotFound(format!("no template {id}")));
+        }
+        self.start_pacing(id);
+        Ok(())
+    }
+
+    /// Ends the pacing of template `id` with `outcome`; how many held sends it decided.
+    pub fn end_pacing(
+        self: &Arc<Self>,
+        id: &str,
+        outcome: PacingOutcome,
+    ) -> Result<usize, TemplateControlError> {
+        let held = self
+            .stop_pacing(id)
+            .ok_or_else(|| TemplateControlError::NotFound(format!("template {id} is not paced")))?;
+        if outcome == PacingOutcome::Pause {
+            self.set_template_status(id, crate::templates::TemplateEvent::Paused.into())?;
+        }
+        let n = held.len();
+        for mut accepted in held {
+            if outcome == PacingOutcome::Pause {
+                accepted.failure = Some(MetaError::new(
+                    openbsp_wire::error::codes::TEMPLATE_PAUSED,
+                    Some("Message failed to send because its template was paused for low quality while the message was held.".to_string()),
+                ));
+                accepted.billing = None;
+            }
+            crate::statuses::schedule(self, accepted);
+        }
+        Ok(n)
+    }
+
     /// The WABA's templates, deleted ones included, oldest first.
     pub fn templates(&self, waba_id: &str) -> Vec<Template> {
         self.templates.lock().all_in(waba_id)

@@ -676,3 +676,49 @@ async fn the_marketing_cap_fails_what_a_user_gets_past_it_for_a_day() {
     assert_eq!(failed(&statuses_of(&rx, &later, 3).await), None);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_paced_template_holds_its_sends_until_meta_decides() {
+    let (sim, rx) = setup(fast_config(), 0).await;
+    seed_templates(&sim);
+    let id = sim
+        .templates(WABA)
+        .into_iter()
+        .find(|t| t.name == "summer_sale")
+        .unwrap()
+        .id;
+    sim.pace_template(&id).unwrap();
+    let (status, v) = send(&sim, Some(TOKEN), &template_to(ANA, "summer_sale")).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["messages"][0]["message_status"],
+        "held_for_quality_assessment"
+    );
+    let held = v["messages"][0]["id"].as_str().unwrap().to_string();
+    // Other templates are not paced.
+    let (_, other) = send(&sim, Some(TOKEN), &template_to(ANA, "order_update")).await;
+    assert_eq!(other["messages"][0].get("message_status"), None);
+    // Nothing about the held send until Meta decides; then it is delivered.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(statuses_of(&rx, &held, 0).await.is_empty());
+    assert_eq!(
+        sim.end_pacing(&id, openbsp_simulator::PacingOutcome::Release)
+            .unwrap(),
+        1
+    );
+    let s = statuses_of(&rx, &held, 2).await;
+    assert!(s.iter().any(|s| s["status"] == "delivered"), "{s:?}");
+    // Paced again and paused: the template is PAUSED, the held send fails with 132015.
+    sim.pace_template(&id).unwrap();
+    let (_, v) = send(&sim, Some(TOKEN), &template_to(BOB, "summer_sale")).await;
+    let held = v["messages"][0]["id"].as_str().unwrap().to_string();
+    sim.end_pacing(&id, openbsp_simulator::PacingOutcome::Pause)
+        .unwrap();
+    let s = statuses_of(&rx, &held, 1).await;
+    assert_eq!(
+        (s[0]["status"].as_str(), s[0]["errors"][0]["code"].as_i64()),
+        (Some("failed"), Some(132015))
+    );
+    assert_eq!(sim.template(&id).unwrap().status.as_str(), "PAUSED");
+    sim.shutdown().await;
+}

@@ -40,6 +40,8 @@ pub(crate) struct TemplateStore {
 
 /// The template a send names, as far as the send needs it.
 pub(crate) struct SendTemplate {
+    /// Its id.
+    pub id: String,
     pub status: TemplateStatus,
     pub category: Category,
     /// Its definition.
@@ -228,6 +230,7 @@ impl TemplateStore {
             .live_in(waba_id)
             .find(|t| t.name == name && t.language == language)?;
         Some(SendTemplate {
+            id: t.id.clone(),
             status: t.status,
             category: t.category,
             definition: t.definition.clone(),
