@@ -20,11 +20,11 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
 use crate::database::{BenchDb, DbKind};
-use crate::gateway::{PHONE_NUMBER_ID, free_port};
+use crate::gateway::PHONE_NUMBER_ID;
 use crate::machine::Machine;
 use crate::report::Latency;
 use crate::scene::{
-    Meta, WABA_ID, received_count, register_number, simulator_limit, start, unix_us,
+    Meta, WABA_ID, received_count, received_list, register_number, simulator_limit, start, unix_us,
 };
 
 /// The campaign's template: two body variables.
@@ -409,15 +409,7 @@ async fn pacing(
     register_number(&http, &meta, &listen, 0, simulator_limit(args.rate)).await?;
     register_template(&http, &meta).await?;
     let p = gateway.provision_for(&meta.url, args.rate).await?;
-    let mut servers = vec![gateway.serve(&listen, &scratch.join("serve.log")).await?];
-    for n in 1..args.replicas {
-        let at = format!("127.0.0.1:{}", free_port()?);
-        servers.push(
-            gateway
-                .serve(&at, &scratch.join(format!("serve-{n}.log")))
-                .await?,
-        );
-    }
+    let servers = crate::scene::serve_replicas(&gateway, &listen, scratch, args.replicas).await?;
     let base = servers[0].base_url.clone();
     let id = create(&http, &base, &p.api_key).await?;
     let file = scratch.join("recipients.csv");
@@ -454,17 +446,10 @@ async fn pacing(
     while received_count(&http, &meta, PHONE_NUMBER_ID).await? < want && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let got: Value = http
-        .get(format!("{}/_simulator/messages", meta.url))
-        .query(&[("phone_number_id", PHONE_NUMBER_ID)])
-        .send()
-        .await?
-        .json()
-        .await?;
+    let received = received_list(&http, &meta.url, PHONE_NUMBER_ID, None).await?;
     for s in servers {
         s.stop(Duration::from_secs(10)).await?;
     }
-    let received = got["data"].as_array().cloned().unwrap_or_default();
     let mut per_user: HashMap<&str, u32> = HashMap::new();
     let mut per_second: BTreeMap<i64, u32> = BTreeMap::new();
     let mut latency = Histogram::<u64>::new(3)?;

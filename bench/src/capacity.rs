@@ -48,32 +48,20 @@ pub(crate) async fn received(
     phone_number_id: &str,
     to: Option<&str>,
 ) -> Result<Vec<Received>> {
-    let mut query = vec![("phone_number_id", phone_number_id)];
-    if let Some(to) = to {
-        query.push(("to", to));
-    }
-    let got: Value = http
-        .get(format!("{}/_simulator/messages", meta.url))
-        .query(&query)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    Ok(got["data"]
-        .as_array()
-        .map(|a| a.as_slice())
-        .unwrap_or_default()
-        .iter()
-        .map(|m| Received {
-            id: m
-                .pointer("/body/biz_opaque_callback_data")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            at_ms: m["received_at_ms"].as_i64().unwrap_or_default(),
-        })
-        .collect())
+    Ok(
+        crate::scene::received_list(http, &meta.url, phone_number_id, to)
+            .await?
+            .iter()
+            .map(|m| Received {
+                id: m
+                    .pointer("/body/biz_opaque_callback_data")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                at_ms: m["received_at_ms"].as_i64().unwrap_or_default(),
+            })
+            .collect(),
+    )
 }
 
 /// Counts per whole second: every second from the first to the last receipt (empty ones too),

@@ -82,6 +82,34 @@ enum Scenario {
     Campaign(campaign::CampaignArgs),
 }
 
+/// Prints a run's report (text, or JSON with `--json`) and gives the exit status: 0 when its
+/// checks passed, 1 when one failed, 2 when the run could not be completed.
+fn finish<R>(
+    result: anyhow::Result<R>,
+    json: bool,
+    report: impl Fn(&R) -> (String, serde_json::Value, bool),
+) -> ExitCode {
+    match result {
+        Ok(r) => {
+            let (text, value, ok) = report(&r);
+            if json {
+                println!("{value}");
+            } else {
+                print!("{text}");
+            }
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("openbsp-bench: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -121,83 +149,23 @@ fn main() -> ExitCode {
                 }
             },
             Scenario::Send(args) if args.part == send::Part::Pacing => {
-                match send::run_pacing(&args).await {
-                    Ok(report) => {
-                        if args.json {
-                            println!("{}", report.to_json());
-                        } else {
-                            print!("{}", report.to_text());
-                        }
-                        if report.ok() {
-                            ExitCode::SUCCESS
-                        } else {
-                            ExitCode::from(1)
-                        }
-                    }
-                    Err(e) => {
-                        eprintln!("openbsp-bench: error: {e:#}");
-                        ExitCode::from(2)
-                    }
-                }
+                finish(send::run_pacing(&args).await, args.json, |r| {
+                    (r.to_text(), r.to_json(), r.ok())
+                })
             }
             Scenario::Send(args) if args.part == send::Part::Capacity => {
-                match capacity::run(&args).await {
-                    Ok(report) => {
-                        if args.json {
-                            println!("{}", report.to_json());
-                        } else {
-                            print!("{}", report.to_text());
-                        }
-                        if report.ok() {
-                            ExitCode::SUCCESS
-                        } else {
-                            ExitCode::from(1)
-                        }
-                    }
-                    Err(e) => {
-                        eprintln!("openbsp-bench: error: {e:#}");
-                        ExitCode::from(2)
-                    }
-                }
+                finish(capacity::run(&args).await, args.json, |r| {
+                    (r.to_text(), r.to_json(), r.ok())
+                })
             }
             Scenario::Send(args) if args.part == send::Part::Backlog => {
-                match backlog::run(&args).await {
-                    Ok(report) => {
-                        if args.json {
-                            println!("{}", report.to_json());
-                        } else {
-                            print!("{}", report.to_text());
-                        }
-                        if report.ok() {
-                            ExitCode::SUCCESS
-                        } else {
-                            ExitCode::from(1)
-                        }
-                    }
-                    Err(e) => {
-                        eprintln!("openbsp-bench: error: {e:#}");
-                        ExitCode::from(2)
-                    }
-                }
+                finish(backlog::run(&args).await, args.json, |r| {
+                    (r.to_text(), r.to_json(), r.ok())
+                })
             }
-            Scenario::Campaign(args) => match campaign::run(&args).await {
-                Ok(report) => {
-                    if args.json {
-                        println!("{}", report.to_json());
-                    } else {
-                        print!("{}", report.to_text());
-                    }
-                    if report.ok() {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::from(1)
-                    }
-                }
-                Err(e) => {
-                    eprintln!("openbsp-bench: error: {e:#}");
-                    ExitCode::from(2)
-                }
-            },
+            Scenario::Campaign(args) => finish(campaign::run(&args).await, args.json, |r| {
+                    (r.to_text(), r.to_json(), r.ok())
+                }),
             Scenario::Send(args) => match send::run(&args).await {
                 Ok(report) => {
                     if args.json {

@@ -157,6 +157,26 @@ pub(crate) async fn start(
     Ok((gateway, listen, meta))
 }
 
+/// `replicas` `openbsp serve` processes on the run's database: the first on `listen` (where
+/// the simulator's webhooks go), the others on ports of their own; logs in `scratch`.
+pub(crate) async fn serve_replicas(
+    gateway: &Gateway,
+    listen: &str,
+    scratch: &Path,
+    replicas: u32,
+) -> Result<Vec<crate::gateway::Server>> {
+    let mut servers = vec![gateway.serve(listen, &scratch.join("serve.log")).await?];
+    for n in 1..replicas {
+        let at = format!("127.0.0.1:{}", free_port()?);
+        servers.push(
+            gateway
+                .serve(&at, &scratch.join(format!("serve-{n}.log")))
+                .await?,
+        );
+    }
+    Ok(servers)
+}
+
 /// Registers channel `c`'s number at the simulator (WABA 900) with limit `mps`.
 pub(crate) async fn register_number(
     http: &reqwest::Client,
@@ -215,6 +235,32 @@ pub(crate) async fn hold_statuses(http: &reqwest::Client, meta: &Meta) -> Result
 /// How many sends `phone_number_id` had accepted at the simulator: polled while sending, as
 /// the list itself (tens of thousands of messages copied under the simulator's lock) would
 /// disturb what it measures.
+/// What the simulator at `meta_url` accepted from `phone_number_id` (to `to`, when given),
+/// oldest first, as its control API lists it (copying the list: not while measuring a pace).
+pub(crate) async fn received_list(
+    http: &reqwest::Client,
+    meta_url: &str,
+    phone_number_id: &str,
+    to: Option<&str>,
+) -> Result<Vec<Value>> {
+    let mut query = vec![("phone_number_id", phone_number_id)];
+    if let Some(to) = to {
+        query.push(("to", to));
+    }
+    let mut got: Value = http
+        .get(format!("{meta_url}/_simulator/messages"))
+        .query(&query)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    match got.get_mut("data").map(Value::take) {
+        Some(Value::Array(list)) => Ok(list),
+        _ => bail!("the simulator's list has no `data`: {got}"),
+    }
+}
+
 pub(crate) async fn received_count(
     http: &reqwest::Client,
     meta: &Meta,

@@ -19,7 +19,7 @@ use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
 use crate::database::{BenchDb, DbKind};
-use crate::gateway::{PHONE_NUMBER_ID, free_port};
+use crate::gateway::PHONE_NUMBER_ID;
 use crate::machine::Machine;
 use crate::report::Latency;
 use crate::scene::{TEMPLATE, unix_us};
@@ -271,15 +271,7 @@ async fn pacing_on(
         let channel = [provisioned.channel_id.clone()];
         crate::bulk::enqueue(db.url(), &provisioned, &channel, sends).await?;
     }
-    let mut servers = vec![gateway.serve(&listen, &scratch.join("serve.log")).await?];
-    for n in 1..args.replicas {
-        let at = format!("127.0.0.1:{}", free_port()?);
-        servers.push(
-            gateway
-                .serve(&at, &scratch.join(format!("serve-{n}.log")))
-                .await?,
-        );
-    }
+    let servers = crate::scene::serve_replicas(&gateway, &listen, scratch, args.replicas).await?;
     let bases: Vec<String> = servers.iter().map(|s| s.base_url.clone()).collect();
     let key = provisioned.api_key.clone();
     if !args.prequeued {
@@ -327,14 +319,7 @@ async fn pacing_on(
     {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    let got: Value = http
-        .get(format!("{}/_simulator/messages", meta.url))
-        .query(&[("phone_number_id", PHONE_NUMBER_ID)])
-        .send()
-        .await?
-        .json()
-        .await?;
-    let received = got["data"].as_array().cloned().unwrap_or_default();
+    let received = crate::scene::received_list(&http, &meta.url, PHONE_NUMBER_ID, None).await?;
     for server in servers {
         server.stop(Duration::from_secs(10)).await?;
     }
@@ -515,17 +500,9 @@ async fn one(
     let queued = graph && answer.pointer("/messages/0/message_status").is_some();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let got: Value = http
-            .get(format!("{meta}/_simulator/messages"))
-            .query(&[("phone_number_id", PHONE_NUMBER_ID), ("to", user)])
-            .send()
+        let received = crate::scene::received_list(http, meta, PHONE_NUMBER_ID, Some(user))
             .await?
-            .json()
-            .await?;
-        let received = got
-            .as_array()
-            .or_else(|| got.get("data").and_then(Value::as_array))
-            .and_then(|a| a.first())
+            .first()
             .and_then(|m| m.get("received_at_ms"))
             .and_then(Value::as_i64);
         if let Some(at_ms) = received {

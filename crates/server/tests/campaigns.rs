@@ -97,6 +97,50 @@ async fn campaign(app: &TestApp, id: &str) -> Value {
     r.body
 }
 
+/// Waits for the campaign to complete.
+async fn completes(app: &TestApp, id: &str) {
+    wait_up_to(
+        Duration::from_secs(30),
+        "the campaign completes",
+        || async { campaign(app, id).await["status"] == "completed" },
+    )
+    .await;
+}
+
+/// After a pause or a cancel: what the sender had already claimed may still go (a quarter
+/// second of its pace); then nothing more reaches Meta. What had reached it. (A wait: the
+/// absence of sends has no event to wait on.)
+async fn nothing_more_sent(app: &TestApp) -> usize {
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let at_stop = received(app).len();
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(received(app).len(), at_stop, "sends went on after the stop");
+    at_stop
+}
+
+/// Each of the `n` recipients reached Meta exactly once: what each got.
+fn sent_once_each(app: &TestApp, n: usize) -> HashMap<String, Vec<Value>> {
+    let got = received(app);
+    assert_eq!(got.len(), n);
+    assert!(
+        got.values().all(|s| s.len() == 1),
+        "a recipient got two sends"
+    );
+    got
+}
+
+/// The tenant's campaign events' types, newest first.
+async fn campaign_events(app: &TestApp) -> Vec<String> {
+    app.get("/v1/events?types=campaign.*", &app.api_key)
+        .await
+        .body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// What the simulator received for the campaign's users: sends per user.
 fn received(app: &TestApp) -> HashMap<String, Vec<Value>> {
     let mut by_user: HashMap<String, Vec<Value>> = HashMap::new();
@@ -229,18 +273,8 @@ async fn a_campaign_reaches_every_recipient_once(backend: Backend) {
         )
         .await;
     assert_eq!(again.status, 409, "{}", again.body);
-    wait_up_to(
-        Duration::from_secs(30),
-        "the campaign completes",
-        || async { campaign(&app, &id).await["status"] == "completed" },
-    )
-    .await;
-    let got = received(&app);
-    assert_eq!(got.len(), 35);
-    assert!(
-        got.values().all(|sends| sends.len() == 1),
-        "a recipient got two sends"
-    );
+    completes(&app, &id).await;
+    let got = sent_once_each(&app, 35);
     let first = &got[&user(7)][0];
     assert_eq!(first["template"]["name"], TEMPLATE);
     assert_eq!(
@@ -363,41 +397,16 @@ async fn a_paused_campaign_sends_nothing_until_resumed(backend: Backend) {
     assert_eq!(paused["status"], "paused");
     assert_eq!(paused["pause_reason"]["by"], "request");
     // What the sender had already claimed may still go; then nothing.
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let at_pause = received(&app).len();
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    assert_eq!(
-        received(&app).len(),
-        at_pause,
-        "a paused campaign kept sending"
-    );
+    let at_pause = nothing_more_sent(&app).await;
     assert!(at_pause < 40);
     // Recipients may be added while paused.
     let (status, report) = upload(&app, &id, "text/csv", csv(40..45)).await;
     assert_eq!((status, report["accepted"].as_u64()), (200, Some(5)));
 
     act(&app, &id, "resume").await;
-    wait_up_to(
-        Duration::from_secs(30),
-        "the campaign completes",
-        || async { campaign(&app, &id).await["status"] == "completed" },
-    )
-    .await;
-    let got = received(&app);
-    assert_eq!(got.len(), 45);
-    assert!(
-        got.values().all(|sends| sends.len() == 1),
-        "a recipient got two sends"
-    );
-    let kinds: Vec<String> = app
-        .get("/v1/events?types=campaign.*", &app.api_key)
-        .await
-        .body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["type"].as_str().unwrap().to_string())
-        .collect();
+    completes(&app, &id).await;
+    sent_once_each(&app, 45);
+    let kinds = campaign_events(&app).await;
     assert_eq!(
         kinds,
         vec![
@@ -422,14 +431,7 @@ async fn a_cancelled_campaign_sends_nothing_more(backend: Backend) {
     .await;
     let cancelled = act(&app, &id, "cancel").await;
     assert_eq!(cancelled["status"], "cancelled");
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let at_cancel = received(&app).len();
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    assert_eq!(
-        received(&app).len(),
-        at_cancel,
-        "a cancelled campaign kept sending"
-    );
+    nothing_more_sent(&app).await;
     // Its queued sends failed without reaching Meta; nothing more can be done with it.
     let counts = campaign(&app, &id).await["counts"].clone();
     assert_eq!(counts["total"], 40);
@@ -486,7 +488,8 @@ async fn failed_recipients_go_again_on_request_only(backend: Backend) {
     .await;
     let c = campaign(&app, &id).await;
     assert_eq!(c["failures"], json!([{"code": "131026", "count": 10}]));
-    // Nothing goes again by itself.
+    // Nothing goes again by itself (a wait: the absence of a send has no event to wait on;
+    // a retry would be due within the sender's 50 ms base here).
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(received(&app).values().all(|s| s.len() == 1));
 
@@ -575,14 +578,7 @@ async fn a_campaign_stops_when_meta_pauses_its_template(backend: Backend) {
     let c = campaign(&app, &id).await;
     assert_eq!(c["pause_reason"]["code"], "template_paused", "{c}");
     assert_eq!(c["pause_reason"]["meta_code"], 132015);
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let at_pause = received(&app).len();
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
-    assert_eq!(
-        received(&app).len(),
-        at_pause,
-        "sends went on after the pause"
-    );
+    let at_pause = nothing_more_sent(&app).await;
     assert!(at_pause < 40);
     let events = app
         .get("/v1/events?types=campaign.paused", &app.api_key)
@@ -605,12 +601,7 @@ async fn a_campaign_stops_when_meta_pauses_its_template(backend: Backend) {
     })
     .await;
     act(&app, &id, "resume").await;
-    wait_up_to(
-        Duration::from_secs(30),
-        "the campaign completes",
-        || async { campaign(&app, &id).await["status"] == "completed" },
-    )
-    .await;
+    completes(&app, &id).await;
     let failed = campaign(&app, &id).await["counts"]["failed"]
         .as_u64()
         .unwrap();
@@ -630,12 +621,7 @@ async fn a_campaign_stops_when_meta_pauses_its_template(backend: Backend) {
         )
         .await;
     }
-    let got = received(&app);
-    assert_eq!(got.len(), 40);
-    assert!(
-        got.values().all(|s| s.len() == 1),
-        "a recipient reached Meta twice"
-    );
+    sent_once_each(&app, 40);
 }
 
 /// A channel at 5 msg/s with a campaign queued ahead: a reply to a user who just wrote goes
@@ -731,6 +717,7 @@ async fn metas_marketing_cap_fails_a_recipient_and_nothing_retries_it(backend: B
         "{}",
         failed.body
     );
+    // Not sent again (a wait, as above: the absence of a send has no event to wait on).
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(
         received(&app)[&user(3)].len(),
@@ -776,13 +763,6 @@ async fn template_pacing_that_ends_in_a_pause_pauses_the_campaign(backend: Backe
         })
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let at_pause = received(&app).len();
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
-    assert_eq!(
-        received(&app).len(),
-        at_pause,
-        "sends went on after the pause"
-    );
+    let at_pause = nothing_more_sent(&app).await;
     assert!(at_pause < 60);
 }

@@ -233,18 +233,19 @@ pub(crate) async fn get_messages(
     Json(json!({ "data": data }))
 }
 
+/// The `phone_number_id` a count is of (required).
+fn counted_number(q: &HashMap<String, String>) -> Result<&String, ControlError> {
+    q.get("phone_number_id")
+        .ok_or_else(|| ControlError::bad(Some("phone_number_id"), "phone_number_id is required"))
+}
+
 /// `GET /_simulator/messages/count?phone_number_id=`: how many messages the number had
 /// accepted (every one, past the list's cap), without copying the list: what a load test polls.
 pub(crate) async fn get_messages_count(
     State(state): State<Arc<SimState>>,
     Query(q): Filters,
 ) -> Result<Json<Value>, ControlError> {
-    let Some(p) = q.get("phone_number_id") else {
-        return Err(ControlError::bad(
-            Some("phone_number_id"),
-            "phone_number_id is required",
-        ));
-    };
+    let p = counted_number(&q)?;
     Ok(Json(json!({ "count": state.received_count(p) })))
 }
 
@@ -256,12 +257,7 @@ pub(crate) async fn get_messages_per_second(
     State(state): State<Arc<SimState>>,
     Query(q): Filters,
 ) -> Result<Json<Value>, ControlError> {
-    let Some(p) = q.get("phone_number_id") else {
-        return Err(ControlError::bad(
-            Some("phone_number_id"),
-            "phone_number_id is required",
-        ));
-    };
+    let p = counted_number(&q)?;
     let since = match q.get("since") {
         None => i64::MIN,
         Some(s) => s

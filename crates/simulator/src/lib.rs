@@ -81,6 +81,7 @@
 //! # Ok(()) }
 //! ```
 
+mod accepted;
 pub mod clock;
 pub mod config;
 mod control;

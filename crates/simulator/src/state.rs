@@ -49,7 +49,7 @@ struct Inner {
     received: HashMap<String, VecDeque<ReceivedMessage>>,
     received_counts: HashMap<String, u64>,
     /// Templates Meta paces (by id): the sends it holds until it decides.
-    paced: HashMap<String, Vec<crate::statuses::Accepted>>,
+    paced: HashMap<String, Vec<crate::accepted::Accepted>>,
     /// Messages accepted per number per second (Unix seconds), the last day's: what a pacing
     /// check reads.
     received_per_second: HashMap<String, std::collections::BTreeMap<i64, u32>>,
@@ -228,8 +228,8 @@ impl SimState {
     pub(crate) fn hold_if_paced(
         &self,
         template_id: &str,
-        accepted: crate::statuses::Accepted,
-    ) -> Option<crate::statuses::Accepted> {
+        accepted: crate::accepted::Accepted,
+    ) -> Option<crate::accepted::Accepted> {
         let mut inner = self.inner.lock();
         match inner.paced.get_mut(template_id) {
             Some(held) => {
@@ -251,7 +251,7 @@ impl SimState {
     }
 
     /// Stops pacing template `template_id`: the sends it held (`None` if it was not paced).
-    pub(crate) fn stop_pacing(&self, template_id: &str) -> Option<Vec<crate::statuses::Accepted>> {
+    pub(crate) fn stop_pacing(&self, template_id: &str) -> Option<Vec<crate::accepted::Accepted>> {
         self.inner.lock().paced.remove(template_id)
     }
 

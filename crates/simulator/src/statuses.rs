@@ -18,35 +18,17 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
+use openbsp_wire::Recipient;
 use openbsp_wire::webhook::WebhookContact;
-use openbsp_wire::{MetaError, Recipient};
 
 use crate::clock::unix_seconds_string;
-use crate::config::{PhoneNumberConfig, StatusDelays};
+use crate::config::StatusDelays;
 use crate::envelope::{self, Conversation, Origin, Pricing, StatusOut};
-use crate::records::{EntryPointWindow, TemplateCategory, WebhookKind};
+use crate::records::{TemplateCategory, WebhookKind};
 use crate::state::SimState;
 use crate::webhooks;
 
-/// An accepted message whose statuses are to be emitted.
-pub(crate) struct Accepted {
-    pub phone: PhoneNumberConfig,
-    pub wamid: String,
-    pub recipient: Recipient,
-    pub callback_data: Option<String>,
-    /// `Some`: the message fails with this error instead of being delivered.
-    pub failure: Option<MetaError>,
-    /// How it is priced (`None` for a failure).
-    pub billing: Option<Billing>,
-}
-
-/// How a delivered message is priced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Billing {
-    pub pricing: Pricing,
-    /// The free entry point window the message is in.
-    pub entry_point: Option<EntryPointWindow>,
-}
+pub(crate) use crate::accepted::{Accepted, Billing};
 
 /// How a message accepted at `now` for `user` is priced; `template` is the category of a
 /// template message (`None` for anything else). Opens a free entry point window when the

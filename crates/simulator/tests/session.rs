@@ -698,7 +698,8 @@ async fn a_paced_template_holds_its_sends_until_meta_decides() {
     // Other templates are not paced.
     let (_, other) = send(&sim, Some(TOKEN), &template_to(ANA, "order_update")).await;
     assert_eq!(other["messages"][0].get("message_status"), None);
-    // Nothing about the held send until Meta decides; then it is delivered.
+    // Nothing about the held send until Meta decides (a wait: statuses come 10-30 ms after a
+    // send here, and their absence has no event to wait on); then it is delivered.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(statuses_of(&rx, &held, 0).await.is_empty());
     assert_eq!(

@@ -274,16 +274,6 @@ impl CampaignStore for PgStore {
             .await?
             .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
         let (next, hold, event) = transition(&found, &action, now)?;
-        sqlx::query(UPDATE_SQL)
-            .bind(id)
-            .bind(&next.status)
-            .bind(next.pause_reason.as_ref().map(|r| r.to_string()))
-            .bind(next.updated_at)
-            .bind(next.started_at)
-            .bind(next.completed_at)
-            .execute(&mut *tx)
-            .await
-            .db()?;
         let held = match hold {
             Hold::Keep => Vec::new(),
             Hold::Hold => sqlx::query_scalar(HOLD_SQL)
@@ -312,14 +302,7 @@ impl CampaignStore for PgStore {
             .await
             .db()?;
         }
-        let wrote_event = event.is_some();
-        if let Some(e) = event {
-            emit::insert(&mut tx, vec![e]).await.db()?;
-        }
-        tx.commit().await.db()?;
-        if wrote_event {
-            self.signal.bump();
-        }
+        self.save(tx, &next, event).await?;
         Ok(Transitioned {
             campaign: next,
             held,
@@ -371,24 +354,7 @@ impl CampaignStore for PgStore {
         .await
         .db()?;
         let (next, _, event) = transition(&found, &CampaignAction::Retry, now)?;
-        sqlx::query(UPDATE_SQL)
-            .bind(campaign_id)
-            .bind(&next.status)
-            .bind(next.pause_reason.as_ref().map(|r| r.to_string()))
-            .bind(next.updated_at)
-            .bind(next.started_at)
-            .bind(next.completed_at)
-            .execute(&mut *tx)
-            .await
-            .db()?;
-        let wrote = event.is_some();
-        if let Some(e) = event {
-            emit::insert(&mut tx, vec![e]).await.db()?;
-        }
-        tx.commit().await.db()?;
-        if wrote {
-            self.signal.bump();
-        }
+        self.save(tx, &next, event).await?;
         Ok((next, again.len() as u64))
     }
 
@@ -490,6 +456,37 @@ impl CampaignStore for PgStore {
         .await
         .db()?;
         Ok(n.max(0) as u64)
+    }
+}
+
+impl PgStore {
+    /// Writes a campaign's new state and its event in `tx` (which holds the campaign's row
+    /// lock), commits, and wakes the event readers when there was an event.
+    async fn save(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        next: &Campaign,
+        event: Option<crate::model::NewEvent>,
+    ) -> StoreResult<()> {
+        sqlx::query(UPDATE_SQL)
+            .bind(&next.id)
+            .bind(&next.status)
+            .bind(next.pause_reason.as_ref().map(|r| r.to_string()))
+            .bind(next.updated_at)
+            .bind(next.started_at)
+            .bind(next.completed_at)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        let wrote = event.is_some();
+        if let Some(e) = event {
+            emit::insert(&mut tx, vec![e]).await.db()?;
+        }
+        tx.commit().await.db()?;
+        if wrote {
+            self.signal.bump();
+        }
+        Ok(())
     }
 }
 

@@ -188,18 +188,7 @@ impl CampaignStore for SqliteStore {
         self.write(move |c| {
             let found = get(c, &t, &id)?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
             let (next, hold, event) = transition(&found, &action, now)?;
-            c.prepare_cached(
-                "UPDATE campaigns SET status = ?2, pause_reason = ?3, updated_at = ?4,
-                 started_at = ?5, completed_at = ?6 WHERE id = ?1",
-            )?
-            .execute(params![
-                id,
-                next.status,
-                next.pause_reason.as_ref().map(|r| r.to_string()),
-                next.updated_at,
-                next.started_at,
-                next.completed_at,
-            ])?;
+            save(c, &next, event)?;
             let held = match hold {
                 Hold::Keep => Vec::new(),
                 Hold::Hold => collect(
@@ -225,9 +214,6 @@ impl CampaignStore for SqliteStore {
                      WHERE campaign_id = ?1 AND state = 'pending'",
                 )?
                 .execute(params![id, CANCELLED_REASON, now])?;
-            }
-            if let Some(e) = event {
-                emit::insert(c, &e)?;
             }
             Ok(Transitioned {
                 campaign: next,
@@ -277,13 +263,7 @@ impl CampaignStore for SqliteStore {
                 return Ok((found, 0));
             }
             let (next, _, event) = transition(&found, &CampaignAction::Retry, now)?;
-            c.prepare_cached(
-                "UPDATE campaigns SET status = ?2, updated_at = ?3, completed_at = ?4 WHERE id = ?1",
-            )?
-            .execute(params![id, next.status, next.updated_at, next.completed_at])?;
-            if let Some(e) = event {
-                emit::insert(c, &e)?;
-            }
+            save(c, &next, event)?;
             Ok((next, again.len() as u64))
         })
         .await
@@ -386,7 +366,31 @@ impl CampaignStore for SqliteStore {
         if replies.is_empty() {
             return Ok(0);
         }
+        // Most answers reply to no campaign: found on a reader first, so that the inbound path
+        // adds no job to the writer (each is a commit) unless one does.
         let replies = replies.to_vec();
+        let replies = self
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM messages WHERE channel_id = ?1 AND recipient = ?2
+                     AND campaign_id IS NOT NULL AND created_at >= ?3 AND created_at < ?4 + 1000)",
+                )?;
+                let mut wanted = Vec::new();
+                for r in replies {
+                    let found: bool = stmt
+                        .query_row(params![r.channel_id, r.recipient, r.since, r.at], |row| {
+                            row.get(0)
+                        })?;
+                    if found {
+                        wanted.push(r);
+                    }
+                }
+                Ok(wanted)
+            })
+            .await?;
+        if replies.is_empty() {
+            return Ok(0);
+        }
         self.write(move |c| {
             let mut stmt = c.prepare_cached(&mark_reply_sql('?'))?;
             let mut marked = 0;
@@ -480,6 +484,26 @@ fn feed(
         ])?;
     }
     Ok(fed)
+}
+
+/// Writes a campaign's new state and its event (in the caller's job on the writer).
+fn save(c: &Connection, next: &Campaign, event: Option<crate::model::NewEvent>) -> StoreResult<()> {
+    c.prepare_cached(
+        "UPDATE campaigns SET status = ?2, pause_reason = ?3, updated_at = ?4,
+         started_at = ?5, completed_at = ?6 WHERE id = ?1",
+    )?
+    .execute(params![
+        next.id,
+        next.status,
+        next.pause_reason.as_ref().map(|r| r.to_string()),
+        next.updated_at,
+        next.started_at,
+        next.completed_at,
+    ])?;
+    if let Some(e) = event {
+        emit::insert(c, &e)?;
+    }
+    Ok(())
 }
 
 /// A tenant's campaign, on any connection.

@@ -65,6 +65,36 @@ fn feed_item(w: &World, c: &Campaign, r: &CampaignRecipient, at: i64, marketing:
     }
 }
 
+/// A campaign's recipients of an API status.
+async fn with_status(store: &Arc<dyn Store>, c: &Campaign, status: &str) -> Vec<CampaignRecipient> {
+    store
+        .list_recipients(
+            &c.id,
+            &RecipientFilter {
+                status: Some(status.into()),
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+}
+
+/// A running campaign of `n` recipients.
+async fn running(store: &Arc<dyn Store>, w: &World, n: u64) -> Campaign {
+    let c = draft(w, T);
+    store.create_campaign(&c, None).await.unwrap();
+    store
+        .add_recipients(&w.tenant.id, &c.id, rows(0, n), T)
+        .await
+        .unwrap();
+    store
+        .transition_campaign(&w.tenant.id, &c.id, CampaignAction::Start, T)
+        .await
+        .unwrap()
+        .campaign
+}
+
 async fn feed_all(
     store: &Arc<dyn Store>,
     w: &World,
@@ -258,17 +288,7 @@ pub async fn campaigns_are_filled_started_fed_once_and_counted(backend: Backend)
         all.iter()
             .all(|r| r.message_id.is_some() && r.state == "queued")
     );
-    let failed = store
-        .list_recipients(
-            &c.id,
-            &RecipientFilter {
-                status: Some("failed".into()),
-                limit: 100,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let failed = with_status(&store, &c, "failed").await;
     assert_eq!(failed.len(), 2);
     assert!(failed.iter().all(|r| r.status() == "failed"
         && r.error.as_ref().and_then(|e| e.get("code")) == Some(&json!(131026))));
@@ -356,16 +376,7 @@ pub async fn campaigns_are_filled_started_fed_once_and_counted(backend: Backend)
 pub async fn a_paused_campaign_holds_its_sends_and_a_cancel_hands_them_back(backend: Backend) {
     let (_db, store) = open_store(backend).await;
     let w = world(&store, "acme").await;
-    let c = draft(&w, T);
-    store.create_campaign(&c, None).await.unwrap();
-    store
-        .add_recipients(&w.tenant.id, &c.id, rows(0, 10), T)
-        .await
-        .unwrap();
-    store
-        .transition_campaign(&w.tenant.id, &c.id, CampaignAction::Start, T)
-        .await
-        .unwrap();
+    let c = running(&store, &w, 10).await;
     let (fed, _) = feed_all(&store, &w, &c, 4, T + 1).await;
     assert_eq!(fed.queued, 4);
     // The sender claims one of them before the pause.
@@ -466,16 +477,7 @@ pub async fn a_paused_campaign_holds_its_sends_and_a_cancel_hands_them_back(back
 pub async fn concurrent_feeds_queue_each_recipient_once(backend: Backend) {
     let (_db, store) = open_store(backend).await;
     let w = world(&store, "acme").await;
-    let c = draft(&w, T);
-    store.create_campaign(&c, None).await.unwrap();
-    store
-        .add_recipients(&w.tenant.id, &c.id, rows(0, 40), T)
-        .await
-        .unwrap();
-    store
-        .transition_campaign(&w.tenant.id, &c.id, CampaignAction::Start, T)
-        .await
-        .unwrap();
+    let c = running(&store, &w, 40).await;
     let pending = store.pending_recipients(&c.id, 100).await.unwrap();
     // Four feeders (four replicas each believing it leads) hand over the same recipients.
     let mut tasks = Vec::new();
@@ -503,12 +505,7 @@ pub async fn concurrent_feeds_queue_each_recipient_once(backend: Backend) {
 pub async fn opted_out_recipients_are_skipped_and_failures_counted_by_reason(backend: Backend) {
     let (_db, store) = open_store(backend).await;
     let w = world(&store, "acme").await;
-    let c = draft(&w, T);
-    store.create_campaign(&c, None).await.unwrap();
-    store
-        .add_recipients(&w.tenant.id, &c.id, rows(0, 3), T)
-        .await
-        .unwrap();
+    let c = running(&store, &w, 3).await;
     store
         .set_marketing_opt_out(
             &w.tenant.id,
@@ -519,10 +516,6 @@ pub async fn opted_out_recipients_are_skipped_and_failures_counted_by_reason(bac
                 at: T,
             },
         )
-        .await
-        .unwrap();
-    store
-        .transition_campaign(&w.tenant.id, &c.id, CampaignAction::Start, T)
         .await
         .unwrap();
     let pending = store.pending_recipients(&c.id, 10).await.unwrap();
@@ -542,17 +535,7 @@ pub async fn opted_out_recipients_are_skipped_and_failures_counted_by_reason(bac
         (3, 1, 1, 1)
     );
     assert_eq!(counts.failures, vec![("132000".to_string(), 1)]);
-    let skipped = store
-        .list_recipients(
-            &c.id,
-            &RecipientFilter {
-                status: Some("skipped".into()),
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let skipped = with_status(&store, &c, "skipped").await;
     assert_eq!(skipped.len(), 1);
     assert_eq!(skipped[0].recipient, "15550000001");
     assert_eq!(
@@ -565,16 +548,7 @@ pub async fn opted_out_recipients_are_skipped_and_failures_counted_by_reason(bac
 pub async fn sends_past_the_messaging_limit_wait_and_are_counted(backend: Backend) {
     let (_db, store) = open_store(backend).await;
     let w = world(&store, "acme").await;
-    let c = draft(&w, T);
-    store.create_campaign(&c, None).await.unwrap();
-    store
-        .add_recipients(&w.tenant.id, &c.id, rows(0, 3), T)
-        .await
-        .unwrap();
-    store
-        .transition_campaign(&w.tenant.id, &c.id, CampaignAction::Start, T)
-        .await
-        .unwrap();
+    let c = running(&store, &w, 3).await;
     // The portfolio may reach one new user a day: the first takes the place, two wait.
     let pending = store.pending_recipients(&c.id, 10).await.unwrap();
     let items = pending

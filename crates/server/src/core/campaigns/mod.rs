@@ -257,13 +257,7 @@ pub async fn act(
         .store
         .transition_campaign(tenant_id, id, action, core.now())
         .await
-        .map_err(|e| match e {
-            openbsp_store::StoreError::NotFound(_) => CoreError::not_found("campaign", id),
-            openbsp_store::StoreError::Conflict(m) => {
-                CoreError::conflict("campaign_state", m.trim_start_matches("campaign.status: "))
-            }
-            other => other.into(),
-        })?;
+        .map_err(|e| state_error(e, id))?;
     if cancel {
         fail_cancelled(core, &done.held).await?;
     }
@@ -289,15 +283,21 @@ pub async fn retry(
         .store
         .retry_recipients(tenant_id, id, &codes, core.now())
         .await
-        .map_err(|e| match e {
-            openbsp_store::StoreError::NotFound(_) => CoreError::not_found("campaign", id),
-            openbsp_store::StoreError::Conflict(m) => {
-                CoreError::conflict("campaign_state", m.trim_start_matches("campaign.status: "))
-            }
-            other => other.into(),
-        })?;
+        .map_err(|e| state_error(e, id))?;
     core.campaign_wake.notify_one();
     Ok((c, n))
+}
+
+/// A store error of a campaign's change: not found (another tenant's too), or a status that
+/// does not allow it (`campaign_state`).
+fn state_error(e: openbsp_store::StoreError, id: &str) -> CoreError {
+    match e {
+        openbsp_store::StoreError::NotFound(_) => CoreError::not_found("campaign", id),
+        openbsp_store::StoreError::Conflict(m) => {
+            CoreError::conflict("campaign_state", m.trim_start_matches("campaign.status: "))
+        }
+        other => other.into(),
+    }
 }
 
 /// Fails a cancelled campaign's held sends.

@@ -9,7 +9,7 @@ use openbsp_wire::ids::{Bsuid, WaId};
 use openbsp_wire::send::ParseContext;
 use openbsp_wire::template::Definition;
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::rows::{self, Format, KeyKind, Line};
 use super::spec::Spec;
@@ -180,58 +180,34 @@ pub async fn upload(
     Ok(report)
 }
 
-/// A line of an upload whose template part is checked; its number is not read yet.
-enum Templated {
-    /// Refused already.
-    Refused(u64, String),
-    /// A row, and what its variables make of the template (`Err`: why Meta would refuse it).
-    Row {
-        line: u64,
-        kind: KeyKind,
-        key: String,
-        variables: Map<String, Value>,
-        template: Result<(), String>,
-    },
-}
+/// A line of an upload whose template part is checked (`Err`: why Meta would refuse what its
+/// variables make of the template); its number is not read yet.
+type Templated = (Line, Result<(), String>);
 
 /// The first check of a line: the template filled with its variables, against the stored
 /// definition (132000/132005/132012/132018 as Meta would answer).
 fn check_template(line: Line, spec: &Spec, def: &Definition) -> Templated {
-    match line {
-        Line::Bad { line, reason } => Templated::Refused(line, reason),
+    let template = match &line {
+        Line::Row { variables, .. } => spec
+            .fill(def, variables)
+            .map(|_| ())
+            .map_err(|e| format!("({}) {}: {}", e.code, e.field, e.message)),
+        Line::Bad { .. } => Ok(()),
+    };
+    (line, template)
+}
+
+/// The second check of a line: its recipient, read as Meta would from the channel's number
+/// (a number refused is the line's reason before its template is).
+fn check_number((line, template): Templated, ctx: &ParseContext) -> Checked {
+    let (line, kind, key, variables) = match line {
+        Line::Bad { line, reason } => return Checked::Refused(line, reason),
         Line::Row {
             line,
             kind,
             key,
             variables,
-        } => {
-            let template = spec
-                .fill(def, &variables)
-                .map(|_| ())
-                .map_err(|e| format!("({}) {}: {}", e.code, e.field, e.message));
-            Templated::Row {
-                line,
-                kind,
-                key,
-                variables,
-                template,
-            }
-        }
-    }
-}
-
-/// The second check of a line: its recipient, read as Meta would from the channel's number
-/// (a number refused is the line's reason before its template is).
-fn check_number(t: Templated, ctx: &ParseContext) -> Checked {
-    let (line, kind, key, variables, template) = match t {
-        Templated::Refused(line, reason) => return Checked::Refused(line, reason),
-        Templated::Row {
-            line,
-            kind,
-            key,
-            variables,
-            template,
-        } => (line, kind, key, variables, template),
+        } => (line, kind, key, variables),
     };
     let recipient = match kind {
         KeyKind::Phone | KeyKind::WaId => WaId::parse_in(&key, ctx).map(|w| w.as_str().to_string()),
