@@ -23,6 +23,8 @@ on_both_backends! {
         crate::metas_marketing_cap_fails_a_recipient_and_nothing_retries_it,
     template_pacing_that_ends_in_a_pause_pauses_the_campaign =>
         crate::template_pacing_that_ends_in_a_pause_pauses_the_campaign,
+    template_pacing_that_ends_in_a_release_delivers_the_held_sends =>
+        crate::template_pacing_that_ends_in_a_release_delivers_the_held_sends,
 }
 
 const TEMPLATE: &str = "spring_offer";
@@ -741,7 +743,8 @@ async fn template_pacing_that_ends_in_a_pause_pauses_the_campaign(backend: Backe
         received(&app).len() >= 10
     })
     .await;
-    // Held: accepted by Meta (sent, for the campaign), never delivered.
+    // Held: accepted by Meta (sent, for the campaign), never delivered; shown per recipient.
+    let shown = shows_held(&app, &id, 10).await;
     let c = campaign(&app, &id).await;
     assert_eq!(c["counts"]["delivered"], 0, "{c}");
     let held = app
@@ -765,4 +768,108 @@ async fn template_pacing_that_ends_in_a_pause_pauses_the_campaign(backend: Backe
     .await;
     let at_pause = nothing_more_sent(&app).await;
     assert!(at_pause < 60);
+    // No longer held: failed, with Meta's code.
+    let c = campaign(&app, &id).await;
+    assert_eq!(c["counts"]["held"], 0, "{c}");
+    let r = recipient(&app, &id, &shown).await;
+    assert_eq!(
+        (
+            r["status"].as_str(),
+            r["held_for_quality_assessment"].as_bool()
+        ),
+        (Some("failed"), Some(false)),
+        "{r}"
+    );
+}
+
+/// Meta paces the template, then the feedback is good: the held sends are released and
+/// delivered; while held, each recipient and the counts say so.
+async fn template_pacing_that_ends_in_a_release_delivers_the_held_sends(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let template = seed_template(&app);
+    app.sim.pace_template(&template).unwrap();
+    let c = create(&app, json!({})).await;
+    let id = c["id"].as_str().unwrap().to_string();
+    upload(&app, &id, "text/csv", csv(0..12)).await;
+    act(&app, &id, "start").await;
+    let shown = shows_held(&app, &id, 12).await;
+    let report = app
+        .get(&format!("/v1/campaigns/{id}/report"), &app.api_key)
+        .await;
+    let report = report.body.as_str().unwrap();
+    assert!(
+        report
+            .lines()
+            .next()
+            .unwrap()
+            .ends_with(",held_for_quality_assessment")
+            && report.lines().skip(1).all(|l| l.ends_with(",true")),
+        "{report}"
+    );
+    let released = app
+        .sim
+        .end_pacing(&template, openbsp_simulator::PacingOutcome::Release)
+        .unwrap();
+    assert_eq!(released, 12);
+    wait_until("the released sends are delivered", || async {
+        let c = campaign(&app, &id).await;
+        c["counts"]["delivered"].as_u64().unwrap_or(0) + c["counts"]["read"].as_u64().unwrap_or(0)
+            == 12
+    })
+    .await;
+    let c = campaign(&app, &id).await;
+    assert_eq!(
+        (c["status"].as_str(), &c["counts"]["held"]),
+        (Some("completed"), &json!(0)),
+        "{c}"
+    );
+    let r = recipient(&app, &id, &shown).await;
+    assert_eq!(r["held_for_quality_assessment"], false, "{r}");
+    assert!(
+        matches!(r["status"].as_str(), Some("delivered" | "read")),
+        "{r}"
+    );
+    sent_once_each(&app, 12);
+}
+
+/// Waits until at least `n` of the campaign's recipients show their send held by Meta, in the
+/// counts and in the list; the first one's recipient.
+async fn shows_held(app: &TestApp, id: &str, n: u64) -> String {
+    wait_until("Meta's held sends are counted", || async {
+        campaign(app, id).await["counts"]["held"]
+            .as_u64()
+            .unwrap_or(0)
+            >= n
+    })
+    .await;
+    let sent = app
+        .get(
+            &format!("/v1/campaigns/{id}/recipients?status=sent"),
+            &app.api_key,
+        )
+        .await;
+    let data = sent.body["data"].as_array().unwrap();
+    let held: Vec<&Value> = data
+        .iter()
+        .filter(|r| r["held_for_quality_assessment"] == true)
+        .collect();
+    assert!(held.len() as u64 >= n, "{}", sent.body);
+    held[0]["recipient"].as_str().unwrap().to_string()
+}
+
+/// One recipient of a campaign, as listed.
+async fn recipient(app: &TestApp, id: &str, who: &str) -> Value {
+    let all = app
+        .get(
+            &format!("/v1/campaigns/{id}/recipients?limit=100"),
+            &app.api_key,
+        )
+        .await;
+    all.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["recipient"] == who)
+        .cloned()
+        .unwrap()
 }

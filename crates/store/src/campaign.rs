@@ -173,9 +173,22 @@ pub struct CampaignRecipient {
     pub updated_at: i64,
     /// When the recipient answered (ms).
     pub replied_at: Option<i64>,
+    /// Meta's `message_status` in its answer to the send, when it gave one.
+    pub meta_message_status: Option<String>,
 }
 
+/// Meta's `message_status` for a paced template's send it holds (reference §2.4).
+pub const HELD_FOR_QUALITY_ASSESSMENT: &str = "held_for_quality_assessment";
+
 impl CampaignRecipient {
+    /// Whether Meta holds its message for the template's quality assessment: accepted with
+    /// `held_for_quality_assessment`, and no status since (Meta's release delivers it; a pause
+    /// fails it with 132015).
+    pub fn held(&self) -> bool {
+        self.meta_message_status.as_deref() == Some(HELD_FOR_QUALITY_ASSESSMENT)
+            && self.message_status == Some(MessageStatus::Accepted)
+    }
+
     /// Its status as the API shows it: `pending` until its message is sent, then the
     /// message's status (`sent`, `delivered`, `read`, `failed`), `replied` once it answered;
     /// `skipped` or `failed` when the gateway stopped it.
@@ -228,6 +241,8 @@ pub struct CampaignCounts {
     pub read: u64,
     /// Answered.
     pub replied: u64,
+    /// Of the sent, held by Meta for the template's quality assessment (template pacing).
+    pub held: u64,
     /// Failed (at Meta, or before).
     pub failed: u64,
     /// Skipped (opted out, cancelled).
@@ -561,6 +576,7 @@ pub(crate) fn counts_from(rows: Vec<(String, Option<String>, i64)>) -> CampaignC
                 counts.add_failure(failure_code(&reason), n)
             }
             "y" => counts.replied += n,
+            "h" => counts.held += n,
             "w" => counts.waiting += n,
             _ => {}
         }

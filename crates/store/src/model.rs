@@ -478,6 +478,9 @@ pub enum SendResult {
         term: i64,
         /// Meta's id.
         wamid: String,
+        /// Meta's `message_status` in its answer, when it gave one (`held_for_quality_assessment`
+        /// for a paced template's held send).
+        message_status: Option<String>,
         /// When.
         at: i64,
     },

@@ -41,7 +41,7 @@ pub(crate) const CONTACT_COLS: &str = "id, tenant_id, wa_id, user_id, profile_na
 pub(crate) const CAMPAIGN_COLS: &str = "id, tenant_id, channel_id, name, template_id, template_name, language, category, spec, columns, status, pause_reason, start_at, rate_limit, created_at, updated_at, started_at, completed_at";
 /// A campaign's recipients with their messages (`r` and `m`), as a [`crate::CampaignRecipient`]
 /// is read.
-pub(crate) const RECIPIENT_SELECT: &str = "SELECT r.id, r.campaign_id, r.recipient, r.line, r.variables, r.state, r.reason, r.message_id, m.status, m.wamid, m.error, r.created_at, COALESCE(m.updated_at, r.updated_at), r.replied_at
+pub(crate) const RECIPIENT_SELECT: &str = "SELECT r.id, r.campaign_id, r.recipient, r.line, r.variables, r.state, r.reason, r.message_id, m.status, m.wamid, m.error, r.created_at, COALESCE(m.updated_at, r.updated_at), r.replied_at, m.meta_message_status
     FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id";
 /// A recipient's status as the API shows it ([`crate::CampaignRecipient::status`]), in SQL.
 pub(crate) const RECIPIENT_STATUS_SQL: &str = "CASE WHEN r.state IN ('skipped', 'failed') THEN r.state WHEN r.replied_at IS NOT NULL THEN 'replied' WHEN m.status IN ('accepted', 'sent') THEN 'sent' WHEN m.status IN ('delivered', 'read', 'failed') THEN m.status ELSE 'pending' END";

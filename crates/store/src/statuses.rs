@@ -119,6 +119,9 @@ pub(crate) struct SendOutcome<'r> {
     pub status: MessageStatus,
     /// The `wamid` Meta answered with: it replaces the stored one.
     pub wamid: Option<&'r str>,
+    /// Meta's `message_status` in its answer (`held_for_quality_assessment`), kept on the
+    /// message.
+    pub message_status: Option<&'r str>,
     /// When.
     pub at: i64,
     /// Meta's error.
@@ -131,15 +134,22 @@ pub(crate) struct SendOutcome<'r> {
 pub(crate) fn send_outcome(r: &SendResult) -> Option<SendOutcome<'_>> {
     match r {
         SendResult::Retry { .. } | SendResult::Defer { .. } => None,
-        SendResult::Accepted { wamid, at, .. } => Some(SendOutcome {
+        SendResult::Accepted {
+            wamid,
+            message_status,
+            at,
+            ..
+        } => Some(SendOutcome {
             status: MessageStatus::Accepted,
             wamid: Some(wamid),
+            message_status: message_status.as_deref(),
             at: *at,
             error: None,
         }),
         SendResult::Failed { error, at, .. } => Some(SendOutcome {
             status: MessageStatus::Failed,
             wamid: None,
+            message_status: None,
             at: *at,
             error: Some(error),
         }),
@@ -328,6 +338,7 @@ mod tests {
             message_id: "msg_1".into(),
             term: 1,
             wamid: "wamid.B".into(),
+            message_status: None,
             at: 5,
         };
         let o = send_outcome(&accepted).unwrap();
@@ -361,6 +372,7 @@ mod tests {
             message_id: "msg_1".into(),
             term: 2,
             wamid: "wamid.B".into(),
+            message_status: None,
             at: 5,
         };
         let retry = SendResult::Retry {

@@ -286,6 +286,12 @@ fn show(c: &Value) -> String {
             .collect();
         s.push_str(&format!("\n  failures: {}", list.join(", ")));
     }
+    if n("held") > 0 {
+        s.push_str(&format!(
+            "\n  {} sent held by Meta for the template's quality assessment (template pacing)",
+            n("held")
+        ));
+    }
     if let (Some(rate), Some(eta)) = (c["rate"].as_u64(), c["eta_seconds"].as_u64()) {
         s.push_str(&format!("\n  {rate} msg/s, about {eta} s to go"));
     }

@@ -10,8 +10,14 @@ use serde_json::Value;
 /// What one send attempt came to.
 #[derive(Debug, Clone)]
 pub enum GraphOutcome {
-    /// Meta answered 200 with this `wamid`.
-    Accepted(String),
+    /// Meta answered 200.
+    Accepted {
+        /// Meta's id of the message.
+        wamid: String,
+        /// `messages[0].message_status` when Meta gave one (paced templates: `accepted` or
+        /// `held_for_quality_assessment`, reference §2.4).
+        message_status: Option<String>,
+    },
     /// Meta answered with an error object.
     Refused(MetaError),
     /// No answer. `maybe_sent` is false only when the request certainly never left (the
@@ -52,6 +58,9 @@ pub trait GraphClient: Send + Sync + 'static {
         body: Option<&Value>,
     ) -> Result<Value, MetaError>;
 }
+
+/// The longest `message_status` kept from Meta's answer (its values are short words).
+const MAX_MESSAGE_STATUS: usize = 64;
 
 /// Connections to one Graph host kept open for reuse.
 const IDLE_CONNECTIONS: usize = 4_096;
@@ -204,7 +213,14 @@ impl GraphClient for HttpGraphClient {
         };
         if (200..300).contains(&status) {
             return match body.pointer("/messages/0/id").and_then(Value::as_str) {
-                Some(w) => GraphOutcome::Accepted(w.to_string()),
+                Some(w) => GraphOutcome::Accepted {
+                    wamid: w.to_string(),
+                    message_status: body
+                        .pointer("/messages/0/message_status")
+                        .and_then(Value::as_str)
+                        .filter(|s| s.len() <= MAX_MESSAGE_STATUS)
+                        .map(str::to_string),
+                },
                 None => GraphOutcome::Transport {
                     maybe_sent: true,
                     error: format!("HTTP {status} without messages[0].id"),

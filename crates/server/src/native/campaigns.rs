@@ -212,7 +212,7 @@ async fn report(
 ) -> Result<Response, ApiError> {
     let c = campaigns::get(&core, &auth.tenant_id, &id).await?;
     let header_row = Bytes::from_static(
-        b"line,recipient,status,message_id,wamid,error_code,error,created_at,updated_at,replied_at\n",
+        b"line,recipient,status,message_id,wamid,error_code,error,created_at,updated_at,replied_at,held_for_quality_assessment\n",
     );
     let pages = futures::stream::try_unfold(Some(0i64), move |after| {
         let (core, campaign) = (core.clone(), c.id.clone());
@@ -278,6 +278,7 @@ fn report_rows(rows: &[CampaignRecipient]) -> std::io::Result<Bytes> {
             time(Some(r.created_at)),
             time(Some(r.updated_at)),
             time(r.replied_at),
+            r.held().to_string(),
         ])?;
     }
     w.into_inner()

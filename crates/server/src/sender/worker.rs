@@ -526,7 +526,10 @@ fn classify(
         }
     };
     match outcome {
-        GraphOutcome::Accepted(wamid) => {
+        GraphOutcome::Accepted {
+            wamid,
+            message_status,
+        } => {
             metrics::counter!("openbsp_sends_total", "result" => "accepted").increment(1);
             if let Some(to) = recipient(item)
                 && let Some(b) = pairs.lock().get_mut(to)
@@ -538,6 +541,7 @@ fn classify(
                     message_id: message_id.clone(),
                     term: item.term,
                     wamid: wamid.clone(),
+                    message_status,
                     at: now,
                 },
                 outcome: Some(SendOutcome::Accepted(wamid)),

@@ -78,6 +78,8 @@ pub struct CountsView {
     pub delivered: u64,
     /// Failed.
     pub failed: u64,
+    /// Of the sent, held by Meta for the template's quality assessment (template pacing).
+    pub held: u64,
     /// Not sent yet.
     pub pending: u64,
     /// Of the pending, queued at the sender.
@@ -111,6 +113,7 @@ impl CountsView {
         CountsView {
             delivered: c.delivered,
             failed: c.failed,
+            held: c.held,
             pending: c.pending,
             queued: c.queued,
             read: c.read,
@@ -176,6 +179,9 @@ pub struct RecipientView {
     pub created_at: String,
     /// Why it failed or was skipped: Meta's error, or the gateway's reason.
     pub error: Option<Value>,
+    /// Meta holds its message for the template's quality assessment (answered
+    /// `message_status: held_for_quality_assessment`; template pacing, reference §2.4).
+    pub held_for_quality_assessment: bool,
     /// Its line in the upload.
     pub line: u64,
     /// Its message, once queued.
@@ -204,6 +210,7 @@ impl RecipientView {
         RecipientView {
             created_at: rfc3339(r.created_at),
             error: r.error.clone().or_else(|| r.reason.clone()),
+            held_for_quality_assessment: r.held(),
             line: r.line,
             message_id: r.message_id.clone(),
             object: "campaign_recipient",

@@ -104,6 +104,9 @@ const COUNTS_SQL: &str = "
     SELECT 'y', NULL, COUNT(*) FROM campaign_recipients
         WHERE campaign_id = $1 AND replied_at IS NOT NULL
     UNION ALL
+    SELECT 'h', NULL, COUNT(*) FROM messages WHERE campaign_id = $1 AND status = 'accepted'
+        AND meta_message_status = 'held_for_quality_assessment'
+    UNION ALL
     SELECT 'w', NULL, COUNT(*) FROM messages m JOIN outbox o ON o.message_id = m.id
         WHERE m.campaign_id = $1 AND m.status = 'queued' AND o.awaits_reach";
 
@@ -644,5 +647,6 @@ fn recipient(r: &PgRow) -> StoreResult<CampaignRecipient> {
         created_at: get(r, 11)?,
         updated_at: get(r, 12)?,
         replied_at: get(r, 13)?,
+        meta_message_status: get(r, 14)?,
     })
 }

@@ -94,6 +94,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         13,
         include_str!("../../migrations/postgres_0013_campaigns.sql"),
     ),
+    (
+        14,
+        include_str!("../../migrations/postgres_0014_held_sends_and_uploads.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises migrations between replicas starting together.

@@ -265,9 +265,10 @@ async fn record_one(c: &mut PgConnection, r: &SendResult) -> StoreResult<()> {
     };
     if let Some(current) = lock_status(c, message_id).await? {
         if let Some(wamid) = o.wamid {
-            sqlx::query("UPDATE messages SET wamid = $2 WHERE id = $1")
+            sqlx::query("UPDATE messages SET wamid = $2, meta_message_status = $3 WHERE id = $1")
                 .bind(message_id)
                 .bind(wamid)
+                .bind(o.message_status)
                 .execute(&mut *c)
                 .await
                 .db()?;

@@ -28,11 +28,12 @@ use crate::statuses;
 const RECORD_SQL: &str = "WITH m AS (
     UPDATE messages AS m SET
         wamid = COALESCE(u.wamid, m.wamid),
+        meta_message_status = CASE WHEN u.wamid IS NULL THEN m.meta_message_status ELSE u.meta END,
         status = COALESCE(u.status, m.status),
         error = CASE WHEN u.status IS NULL THEN m.error ELSE COALESCE(u.error, m.error) END,
         updated_at = CASE WHEN u.status IS NULL THEN m.updated_at ELSE GREATEST(m.updated_at, u.at) END
-    FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[])
-        AS u(id, wamid, status, error, at)
+    FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $21::text[])
+        AS u(id, wamid, status, error, at, meta)
     WHERE m.id = u.id
 ), h AS (
     INSERT INTO message_statuses (message_id, status, at, error)
@@ -113,7 +114,11 @@ pub(super) async fn record_set(c: &mut PgConnection, results: &[SendResult]) -> 
         .collect();
     let sizes = results.iter().enumerate().map(|(i, r)| {
         let wamid = match r {
-            SendResult::Accepted { wamid, .. } => wamid.len(),
+            SendResult::Accepted {
+                wamid,
+                message_status,
+                ..
+            } => wamid.len() + text_bytes(message_status.as_deref()),
             _ => 0,
         };
         let event = event_of[i].map_or(0, |k| {
@@ -136,7 +141,11 @@ pub(super) async fn record_set(c: &mut PgConnection, results: &[SendResult]) -> 
             let (r, error) = (&results[i], &errors[i]);
             let id = statuses::message_id(r);
             let Some(statuses::SendOutcome {
-                status, wamid, at, ..
+                status,
+                wamid,
+                message_status,
+                at,
+                ..
             }) = statuses::send_outcome(r)
             else {
                 if let SendResult::Retry { next_at, .. } = r {
@@ -156,7 +165,13 @@ pub(super) async fn record_set(c: &mut PgConnection, results: &[SendResult]) -> 
             }
             let forward = now.status.advance(status).is_some();
             if forward || wamid.is_some() {
-                msg.push(id, wamid, forward.then_some(status), error.as_deref(), at);
+                msg.push(
+                    id,
+                    (wamid, message_status),
+                    forward.then_some(status),
+                    error.as_deref(),
+                    at,
+                );
             }
         }
         sqlx::query(RECORD_SQL)
@@ -180,6 +195,7 @@ pub(super) async fn record_set(c: &mut PgConnection, results: &[SendResult]) -> 
             .bind(ev.formats)
             .bind(ev.at)
             .bind(ev.data)
+            .bind(msg.meta)
             .execute(&mut *c)
             .await
             .db()?;
@@ -219,19 +235,21 @@ struct Updates<'a> {
     statuses: Vec<Option<&'static str>>,
     errors: Vec<Option<&'a str>>,
     at: Vec<i64>,
+    meta: Vec<Option<&'a str>>,
 }
 
 impl<'a> Updates<'a> {
     fn push(
         &mut self,
         id: &'a str,
-        wamid: Option<&'a str>,
+        (wamid, meta): (Option<&'a str>, Option<&'a str>),
         status: Option<MessageStatus>,
         error: Option<&'a str>,
         at: i64,
     ) {
         self.ids.push(id);
         self.wamids.push(wamid);
+        self.meta.push(meta);
         self.statuses.push(status.map(MessageStatus::as_str));
         self.errors.push(error);
         self.at.push(at);

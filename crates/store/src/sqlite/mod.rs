@@ -88,6 +88,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         14,
         include_str!("../../migrations/sqlite_0014_campaigns.sql"),
     ),
+    (
+        15,
+        include_str!("../../migrations/sqlite_0015_held_sends_and_uploads.sql"),
+    ),
 ];
 const READERS: usize = 8;
 /// How often the checkpointer copies the WAL into the database file.

@@ -148,8 +148,10 @@ fn record_result(c: &Connection, r: &SendResult) -> StoreResult<()> {
     };
     if let Some(current) = history::current_status(c, message_id)? {
         if let Some(wamid) = o.wamid {
-            c.prepare_cached("UPDATE messages SET wamid = ?2 WHERE id = ?1")?
-                .execute(params![message_id, wamid])?;
+            c.prepare_cached(
+                "UPDATE messages SET wamid = ?2, meta_message_status = ?3 WHERE id = ?1",
+            )?
+            .execute(params![message_id, wamid, o.message_status])?;
         }
         let forward = current.advance(o.status).is_some();
         history::advance(c, message_id, forward, o.status, o.at, o.error, None)?;

@@ -246,6 +246,7 @@ pub async fn campaigns_are_filled_started_fed_once_and_counted(backend: Backend)
                     message_id: item.message_id.clone(),
                     term: item.term,
                     wamid: format!("wamid.C{i}"),
+                    message_status: None,
                     at: T + 11,
                 }
             } else {

@@ -278,6 +278,7 @@ pub async fn accept(store: &Arc<dyn Store>, m: &Message, wamid: &str, at: i64) {
             message_id: m.id.clone(),
             term: TERM,
             wamid: wamid.to_string(),
+            message_status: None,
             at,
         }])
         .await

@@ -283,6 +283,7 @@ pub async fn record_send_results(backend: Backend) {
                 message_id: ok.id.clone(),
                 term: TERM,
                 wamid: "wamid.OK".into(),
+                message_status: None,
                 at: 2_100,
             },
             SendResult::Failed {
@@ -362,6 +363,7 @@ pub async fn record_send_results(backend: Backend) {
             message_id: "msg_nope".into(),
             term: TERM,
             wamid: "wamid.NOPE".into(),
+            message_status: None,
             at: 7_000,
         }])
         .await
@@ -386,6 +388,7 @@ pub async fn record_send_results(backend: Backend) {
                 message_id: twin.id.clone(),
                 term: TERM,
                 wamid: "wamid.OK".into(),
+                message_status: None,
                 at: 8_100,
             },
         ])
@@ -513,6 +516,7 @@ pub async fn orphaned_sends_are_put_back_and_only_their_claim_records(backend: B
                 message_id: b.id.clone(),
                 term: 1,
                 wamid: "wamid.B".into(),
+                message_status: None,
                 at: 12_500,
             },
         ])
@@ -535,6 +539,7 @@ pub async fn orphaned_sends_are_put_back_and_only_their_claim_records(backend: B
             message_id: a.id.clone(),
             term: 1,
             wamid: "wamid.STALE".into(),
+            message_status: None,
             at: 20_001,
         }])
         .await
@@ -601,12 +606,14 @@ pub async fn results_in_one_call_apply_in_order(backend: Backend) {
                 message_id: b.id.clone(),
                 term: TERM,
                 wamid: "wamid.B".into(),
+                message_status: None,
                 at: 2_100,
             },
             SendResult::Accepted {
                 message_id: a.id.clone(),
                 term: TERM,
                 wamid: "wamid.A".into(),
+                message_status: None,
                 at: 2_200,
             },
             SendResult::Failed {
@@ -657,6 +664,7 @@ pub async fn results_in_one_call_apply_in_order(backend: Backend) {
                 message_id: b.id.clone(),
                 term: TERM,
                 wamid: "wamid.B".into(),
+                message_status: None,
                 at: 5_000,
             },
             SendResult::Failed {
@@ -669,6 +677,7 @@ pub async fn results_in_one_call_apply_in_order(backend: Backend) {
                 message_id: c.id.clone(),
                 term: TERM,
                 wamid: "wamid.C".into(),
+                message_status: None,
                 at: 5_000,
             },
         ])
@@ -715,6 +724,7 @@ pub async fn many_results_at_once(backend: Backend) {
                 message_id: m.id.clone(),
                 term: TERM,
                 wamid: format!("wamid.{i:04}"),
+                message_status: None,
                 at: 3_000,
             },
             1 => SendResult::Failed {
@@ -830,12 +840,14 @@ pub async fn an_orphan_waits_for_the_payloads_received_by_its_due_time(backend: 
                 message_id: a.id.clone(),
                 term: b_lease.term,
                 wamid: "wamid.A".into(),
+                message_status: None,
                 at: 22_600,
             },
             SendResult::Accepted {
                 message_id: b.id.clone(),
                 term: b_lease.term,
                 wamid: "wamid.B".into(),
+                message_status: None,
                 at: 22_600,
             },
         ])
