@@ -38,6 +38,8 @@ pub mod prefix {
     pub const REPLICA: &str = "rep";
     /// Campaigns.
     pub const CAMPAIGN: &str = "cmp";
+    /// An upload of recipients to a campaign.
+    pub const UPLOAD: &str = "upl";
 }
 
 /// A new id with `prefix`, for the current time.

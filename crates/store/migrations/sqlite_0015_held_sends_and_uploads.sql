@@ -2,8 +2,10 @@
 -- is `held_for_quality_assessment` until Meta releases it (delivered) or fails it (132015).
 ALTER TABLE messages ADD COLUMN meta_message_status TEXT;
 
--- The upload a campaign is taking (one at a time): its rows are those from `upload_from` on
--- (recipient ids grow), not handed to the sender until it ends; it lapses at `upload_until`
--- unless its next batch comes (a gateway that died mid-upload), and then its rows go.
+-- The upload a campaign is taking (one at a time), `upload_id`: its rows are the campaign's
+-- from `upload_from` on (recipient ids grow); the campaign does not run until it ends; it
+-- lapses at `upload_until` unless renewed (a gateway that died mid-upload), and its rows go.
+ALTER TABLE campaigns ADD COLUMN upload_id TEXT;
 ALTER TABLE campaigns ADD COLUMN upload_from INTEGER;
 ALTER TABLE campaigns ADD COLUMN upload_until INTEGER;
+CREATE INDEX campaigns_uploading ON campaigns(upload_until) WHERE upload_from IS NOT NULL;

@@ -85,6 +85,10 @@ pub struct Campaign {
     pub started_at: Option<i64>,
     /// When it completed or was cancelled (ms).
     pub completed_at: Option<i64>,
+    /// An upload of recipients is under way (one at a time): the campaign does not run until
+    /// it ends, so that an upload is added whole or not at all.
+    #[serde(default)]
+    pub uploading: bool,
 }
 
 /// A client's `Idempotency-Key` for a creation, and the hash of its request.
@@ -131,6 +135,9 @@ pub struct NewRecipient {
     pub line: u64,
     /// Its variables, by column.
     pub variables: Value,
+    /// Stored `skipped` with this reason (an opted-out user of a marketing campaign), not
+    /// `pending`.
+    pub skipped: Option<Value>,
 }
 
 /// What an upload's rows did.
@@ -140,6 +147,8 @@ pub struct RecipientsAdded {
     pub accepted: u64,
     /// Already in the campaign (from this upload or an earlier one): kept once.
     pub duplicates: u64,
+    /// Of the stored, stored `skipped` ([`NewRecipient::skipped`]).
+    pub skipped: u64,
 }
 
 /// A recipient as listed: its row, and its message as the sender left it.
@@ -377,6 +386,19 @@ pub fn transition(
     };
     let mut next = c.clone();
     next.updated_at = now;
+    // A campaign runs only when no upload is under way (an upload is added whole or not at
+    // all: none of its rows may be sent before it ends).
+    let runs = match action {
+        CampaignAction::Begin | CampaignAction::Resume => true,
+        CampaignAction::Start => c.start_at.is_none_or(|at| at <= now),
+        _ => false,
+    };
+    if c.uploading && runs {
+        return Err(StoreError::Conflict(format!(
+            "campaign.uploading: an upload of recipients is under way; the campaign can {} when it ends",
+            action.name()
+        )));
+    }
     let (hold, event) = match (action, c.status.as_str()) {
         (CampaignAction::Start, DRAFT) => match c.start_at {
             Some(at) if at > now => {
@@ -460,6 +482,73 @@ pub fn closed_to_recipients(status: &str) -> StoreError {
     StoreError::Conflict(format!(
         "campaign.status: recipients are added to a draft, scheduled or paused campaign, not a {status} one"
     ))
+}
+
+/// Removes the rows of an upload (`?1` campaign, `?2` its first row; `$` on PostgreSQL): an
+/// upload's rows are its campaign's from its first on, and are pending or skipped (the
+/// campaign did not run while it was under way).
+pub(crate) fn drop_upload_sql(mark: char) -> String {
+    format!(
+        "DELETE FROM campaign_recipients WHERE campaign_id = {mark}1
+         AND state IN ('pending', 'skipped') AND id >= {mark}2"
+    )
+}
+
+/// The upload under way on a campaign, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UploadUnderWay {
+    /// The upload's id (`upl_…`).
+    pub id: String,
+    /// The first recipient id it can store: its rows are the campaign's from there on.
+    pub from: i64,
+    /// When it lapses unless renewed (ms).
+    pub until: i64,
+}
+
+impl UploadUnderWay {
+    /// From a campaign's `upload_id`, `upload_from` and `upload_until` columns.
+    pub(crate) fn from_columns(
+        id: Option<String>,
+        from: Option<i64>,
+        until: Option<i64>,
+    ) -> Option<UploadUnderWay> {
+        Some(UploadUnderWay {
+            id: id?,
+            from: from?,
+            until: until.unwrap_or(0),
+        })
+    }
+}
+
+/// Whether an upload may begin on a campaign in `status` with `under_way` at `now`: a
+/// conflict when the status takes no recipients or another upload is under way; else the
+/// first row of a lapsed upload, whose rows go first.
+pub(crate) fn may_begin_upload(
+    status: &str,
+    under_way: Option<&UploadUnderWay>,
+    now: i64,
+) -> StoreResult<Option<i64>> {
+    if !accepts_recipients(status) {
+        return Err(closed_to_recipients(status));
+    }
+    match under_way {
+        Some(u) if u.until > now => Err(StoreError::Conflict(
+            "campaign.uploading: another upload of recipients to this campaign is under way; send this one when it ends".into(),
+        )),
+        Some(u) => Ok(Some(u.from)),
+        None => Ok(None),
+    }
+}
+
+/// The first row of the upload `id` if it is still its campaign's (`under_way`): else the
+/// conflict that says it lapsed.
+pub(crate) fn own_upload(under_way: Option<&UploadUnderWay>, id: &str) -> StoreResult<i64> {
+    match under_way {
+        Some(u) if u.id == id => Ok(u.from),
+        _ => Err(StoreError::Conflict(
+            "campaign.uploading: the upload lapsed (the gateway heard nothing of it for too long) and its rows were removed; send the file again".into(),
+        )),
+    }
 }
 
 /// One recipient handed to the sender by the campaign runner.

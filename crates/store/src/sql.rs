@@ -39,6 +39,8 @@ pub(crate) const CHANNEL_READ_COLS: &str = "id, tenant_id, app_id, phone_number_
 pub(crate) const CONTACT_COLS: &str = "id, tenant_id, wa_id, user_id, profile_name, created_at, updated_at, username, attributes, marketing_opt_out_at, marketing_opt_out_source, previous_wa_ids";
 /// `campaigns`.
 pub(crate) const CAMPAIGN_COLS: &str = "id, tenant_id, channel_id, name, template_id, template_name, language, category, spec, columns, status, pause_reason, start_at, rate_limit, created_at, updated_at, started_at, completed_at";
+/// `campaigns` as read: [`CAMPAIGN_COLS`] and whether an upload is under way.
+pub(crate) const CAMPAIGN_READ: &str = "id, tenant_id, channel_id, name, template_id, template_name, language, category, spec, columns, status, pause_reason, start_at, rate_limit, created_at, updated_at, started_at, completed_at, upload_from IS NOT NULL";
 /// A campaign's recipients with their messages (`r` and `m`), as a [`crate::CampaignRecipient`]
 /// is read.
 pub(crate) const RECIPIENT_SELECT: &str = "SELECT r.id, r.campaign_id, r.recipient, r.line, r.variables, r.state, r.reason, r.message_id, m.status, m.wamid, m.error, r.created_at, COALESCE(m.updated_at, r.updated_at), r.replied_at, m.meta_message_status

@@ -40,6 +40,8 @@ openbsp_testkit::on_both_backends! {
         crate::campaigns::opted_out_recipients_are_skipped_and_failures_counted_by_reason,
     sends_past_the_messaging_limit_wait_and_are_counted =>
         crate::campaigns::sends_past_the_messaging_limit_wait_and_are_counted,
+    an_upload_is_added_whole_or_not_at_all =>
+        crate::campaigns::an_upload_is_added_whole_or_not_at_all,
     every_change_writes_its_event => crate::events::every_change_writes_its_event,
     events_list_newest_first_with_filters_and_pages =>
         crate::events::events_list_newest_first_with_filters_and_pages,

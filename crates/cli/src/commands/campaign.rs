@@ -303,6 +303,12 @@ fn upload_summary(r: &Value) -> String {
         "{} accepted, {} duplicates, {} rejected",
         r["accepted"], r["duplicates"], r["rejected"]
     );
+    if r["skipped"].as_u64().unwrap_or(0) > 0 {
+        s.push_str(&format!(
+            " ({} of the accepted skipped: opted out of marketing)",
+            r["skipped"]
+        ));
+    }
     for e in r["errors"].as_array().into_iter().flatten() {
         s.push_str(&format!(
             "\n  line {}: {}",

@@ -17,10 +17,14 @@ use crate::core::campaigns;
 /// How often the runner looks at its campaigns (it is also woken by a start or a resume).
 pub const TICK: Duration = Duration::from_millis(100);
 
+/// How often the runner looks for uploads whose gateway died mid-way.
+const LAPSED_UPLOADS_EVERY: Duration = Duration::from_secs(5);
+
 /// Runs until `shutdown`.
 pub async fn run(state: Core, mut shutdown: watch::Receiver<bool>) {
     // The time each campaign with a rate of its own may send next (its pace across feeds).
     let mut next_due: HashMap<String, i64> = HashMap::new();
+    let mut lapsed_sweep = tokio::time::Instant::now();
     loop {
         if !state.leadership.is_leader() {
             next_due.clear();
@@ -30,6 +34,12 @@ pub async fn run(state: Core, mut shutdown: watch::Receiver<bool>) {
                 _ = tokio::time::sleep(state.config.sender.lease_ttl / 3) => {}
             }
             continue;
+        }
+        if lapsed_sweep.elapsed() >= LAPSED_UPLOADS_EVERY {
+            lapsed_sweep = tokio::time::Instant::now();
+            if let Err(e) = campaigns::remove_lapsed(&state).await {
+                tracing::warn!(error = %e, "removing lapsed uploads failed; will retry");
+            }
         }
         // A campaign fed a whole batch wants more at once (a long queue to fill).
         let mut more = false;

@@ -21,7 +21,9 @@ use crate::campaign::*;
 use crate::error::{StoreError, StoreResult};
 use crate::model::{EnqueueOutcome, NewOutbound};
 use crate::policy::SendCheck;
-use crate::sql::{CAMPAIGN_COLS, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL, mark_reply_sql};
+use crate::sql::{
+    CAMPAIGN_COLS, CAMPAIGN_READ, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL, mark_reply_sql,
+};
 
 static MARK_REPLY_SQL: LazyLock<String> = LazyLock::new(|| mark_reply_sql('$'));
 use crate::store::CampaignStore;
@@ -38,26 +40,26 @@ static CREATE_SQL: LazyLock<String> = LazyLock::new(|| {
 });
 static BY_KEY_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {CAMPAIGN_COLS}, request_hash FROM campaigns
+        "SELECT {CAMPAIGN_READ}, request_hash FROM campaigns
          WHERE tenant_id = $1 AND idempotency_key = $2"
     )
 });
 static GET_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!("SELECT {CAMPAIGN_COLS} FROM campaigns WHERE id = $1 AND tenant_id = $2")
+    format!("SELECT {CAMPAIGN_READ} FROM campaigns WHERE id = $1 AND tenant_id = $2")
 });
 static LOCK_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!("SELECT {CAMPAIGN_COLS} FROM campaigns WHERE id = $1 AND tenant_id = $2 FOR UPDATE")
+    format!("SELECT {CAMPAIGN_READ} FROM campaigns WHERE id = $1 AND tenant_id = $2 FOR UPDATE")
 });
 static LIST_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {CAMPAIGN_COLS} FROM campaigns WHERE tenant_id = $1
+        "SELECT {CAMPAIGN_READ} FROM campaigns WHERE tenant_id = $1
          AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR channel_id = $3)
          AND ($4::text IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
     )
 });
 static ACTIVE_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "SELECT {CAMPAIGN_COLS} FROM campaigns WHERE status = 'running'
+        "SELECT {CAMPAIGN_READ} FROM campaigns WHERE status = 'running'
          OR (status = 'scheduled' AND start_at <= $1) ORDER BY id"
     )
 });
@@ -72,12 +74,24 @@ static PENDING_SQL: LazyLock<String> = LazyLock::new(|| {
         "{RECIPIENT_SELECT} WHERE r.campaign_id = $1 AND r.state = 'pending' ORDER BY r.id LIMIT $2"
     )
 });
-const INSERT_RECIPIENTS_SQL: &str = "INSERT INTO campaign_recipients (campaign_id, recipient,
-    line, variables, state, created_at, updated_at)
-    SELECT $1, u.recipient, u.line, u.variables, 'pending', $2, $2
-    FROM UNNEST($3::text[], $4::bigint[], $5::text[]) WITH ORDINALITY AS u(recipient, line, variables, n)
+/// Stores rows of an upload; how many were stored, and how many of them skipped.
+const INSERT_RECIPIENTS_SQL: &str = "WITH ins AS (
+    INSERT INTO campaign_recipients (campaign_id, recipient, line, variables, state, reason,
+        created_at, updated_at)
+    SELECT $1, u.recipient, u.line, u.variables, COALESCE(u.state, 'pending'), u.reason, $2, $2
+    FROM UNNEST($3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[])
+        WITH ORDINALITY AS u(recipient, line, variables, state, reason, n)
     ORDER BY u.n
-    ON CONFLICT (campaign_id, recipient) DO NOTHING";
+    ON CONFLICT (campaign_id, recipient) DO NOTHING
+    RETURNING state)
+    SELECT COUNT(*), COUNT(*) FILTER (WHERE state = 'skipped') FROM ins";
+static DROP_UPLOAD_SQL: LazyLock<String> = LazyLock::new(|| drop_upload_sql('$'));
+/// A tenant's campaign's status and the upload under way on it, locked for the change.
+const UPLOAD_OF_SQL: &str = "SELECT status, upload_id, upload_from, upload_until FROM campaigns
+    WHERE id = $1 AND tenant_id = $2 FOR UPDATE";
+/// The same, locked against a change (an upload's rows stored under a shared lock).
+const UPLOAD_OF_SHARED_SQL: &str = "SELECT status, upload_id, upload_from, upload_until
+    FROM campaigns WHERE id = $1 AND tenant_id = $2 FOR SHARE";
 const UPDATE_SQL: &str = "UPDATE campaigns SET status = $2, pause_reason = $3, updated_at = $4,
     started_at = $5, completed_at = $6 WHERE id = $1";
 const HOLD_SQL: &str = "UPDATE outbox SET state = 'held' WHERE state = 'pending' AND message_id IN
@@ -170,7 +184,7 @@ impl CampaignStore for PgStore {
             .fetch_optional(self.pool())
             .await
             .db()?;
-        row.map(|r| Ok((campaign(&r)?, get(&r, 18)?))).transpose()
+        row.map(|r| Ok((campaign(&r)?, get(&r, 19)?))).transpose()
     }
 
     async fn get_campaign(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Campaign>> {
@@ -221,30 +235,71 @@ impl CampaignStore for PgStore {
         Ok(true)
     }
 
+    async fn begin_upload(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        upload: &str,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await.db()?;
+        let (status, under_way) = upload_of(&mut tx, tenant_id, campaign_id, true).await?;
+        if let Some(lapsed) = may_begin_upload(&status, under_way.as_ref(), now)? {
+            sqlx::query(DROP_UPLOAD_SQL.as_str())
+                .bind(campaign_id)
+                .bind(lapsed)
+                .execute(&mut *tx)
+                .await
+                .db()?;
+        }
+        // The identity's sequence only grows: every row stored from now on has a larger id.
+        let from: i64 = sqlx::query_scalar(
+            "SELECT nextval(pg_get_serial_sequence('campaign_recipients', 'id'))",
+        )
+        .fetch_one(&mut *tx)
+        .await
+        .db()?;
+        sqlx::query(
+            "UPDATE campaigns SET upload_id = $2, upload_from = $3, upload_until = $4 WHERE id = $1",
+        )
+        .bind(campaign_id)
+        .bind(upload)
+        .bind(from)
+        .bind(until)
+        .execute(&mut *tx)
+        .await
+        .db()?;
+        tx.commit().await.db()?;
+        Ok(())
+    }
+
     async fn add_recipients(
         &self,
         tenant_id: &str,
         campaign_id: &str,
+        upload: &str,
         rows: Vec<NewRecipient>,
         now: i64,
     ) -> StoreResult<RecipientsAdded> {
         let mut tx = self.pool().begin().await.db()?;
-        let status: Option<String> = sqlx::query_scalar(
-            "SELECT status FROM campaigns WHERE id = $1 AND tenant_id = $2 FOR SHARE",
-        )
-        .bind(campaign_id)
-        .bind(tenant_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .db()?;
-        let status = status.ok_or_else(|| StoreError::NotFound(campaign_id.to_string()))?;
+        let (status, under_way) = upload_of(&mut tx, tenant_id, campaign_id, false).await?;
         if !accepts_recipients(&status) {
             return Err(closed_to_recipients(&status));
         }
+        own_upload(under_way.as_ref(), upload)?;
         let mut added = RecipientsAdded::default();
         for part in rows.chunks(UPLOAD_CHUNK) {
             let vars: Vec<String> = part.iter().map(|r| r.variables.to_string()).collect();
-            let inserted = sqlx::query(INSERT_RECIPIENTS_SQL)
+            let states: Vec<Option<&str>> = part
+                .iter()
+                .map(|r| r.skipped.as_ref().map(|_| recipient_state::SKIPPED))
+                .collect();
+            let reasons: Vec<Option<String>> = part
+                .iter()
+                .map(|r| r.skipped.as_ref().map(|v| v.to_string()))
+                .collect();
+            let (inserted, skipped): (i64, i64) = sqlx::query_as(INSERT_RECIPIENTS_SQL)
                 .bind(campaign_id)
                 .bind(now)
                 .bind(
@@ -254,15 +309,90 @@ impl CampaignStore for PgStore {
                 )
                 .bind(part.iter().map(|r| r.line as i64).collect::<Vec<_>>())
                 .bind(vars)
-                .execute(&mut *tx)
+                .bind(states)
+                .bind(reasons)
+                .fetch_one(&mut *tx)
                 .await
-                .db()?
-                .rows_affected();
+                .db()?;
+            let inserted = inserted.max(0) as u64;
             added.accepted += inserted;
+            added.skipped += skipped.max(0) as u64;
             added.duplicates += part.len() as u64 - inserted;
         }
         tx.commit().await.db()?;
         Ok(added)
+    }
+
+    async fn renew_upload(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        upload: &str,
+        until: i64,
+    ) -> StoreResult<bool> {
+        let n = sqlx::query(
+            "UPDATE campaigns SET upload_until = $4
+             WHERE id = $1 AND tenant_id = $2 AND upload_id = $3",
+        )
+        .bind(campaign_id)
+        .bind(tenant_id)
+        .bind(upload)
+        .bind(until)
+        .execute(self.pool())
+        .await
+        .db()?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn end_upload(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        upload: &str,
+        keep: bool,
+    ) -> StoreResult<u64> {
+        let mut tx = self.pool().begin().await.db()?;
+        let (_, under_way) = upload_of(&mut tx, tenant_id, campaign_id, true).await?;
+        // Kept only if still its own. Removed only if still its own: a lapsed upload's rows
+        // were removed by whoever found it lapsed.
+        let from = match (keep, own_upload(under_way.as_ref(), upload)) {
+            (true, Err(e)) => return Err(e),
+            (_, Err(_)) => return Ok(0),
+            (_, Ok(from)) => from,
+        };
+        let removed = if keep {
+            0
+        } else {
+            sqlx::query(DROP_UPLOAD_SQL.as_str())
+                .bind(campaign_id)
+                .bind(from)
+                .execute(&mut *tx)
+                .await
+                .db()?
+                .rows_affected()
+        };
+        sqlx::query(
+            "UPDATE campaigns SET upload_id = NULL, upload_from = NULL, upload_until = NULL
+             WHERE id = $1",
+        )
+        .bind(campaign_id)
+        .execute(&mut *tx)
+        .await
+        .db()?;
+        tx.commit().await.db()?;
+        Ok(removed)
+    }
+
+    async fn lapsed_uploads(&self, now: i64) -> StoreResult<Vec<(String, String, String)>> {
+        sqlx::query_as(
+            "SELECT tenant_id, id, upload_id FROM campaigns
+             WHERE upload_from IS NOT NULL AND upload_until <= $1",
+        )
+        .bind(now)
+        .fetch_all(self.pool())
+        .await
+        .db()
     }
 
     async fn transition_campaign(
@@ -604,6 +734,33 @@ fn json(r: &PgRow, i: usize) -> StoreResult<Option<serde_json::Value>> {
         .transpose()
 }
 
+/// A campaign's status, `upload_id`, `upload_from` and `upload_until`.
+type UploadRow = (String, Option<String>, Option<i64>, Option<i64>);
+
+/// A tenant's campaign's status and the upload under way on it, locked: for the change
+/// (`exclusive`) or against it.
+async fn upload_of(
+    c: &mut PgConnection,
+    tenant_id: &str,
+    id: &str,
+    exclusive: bool,
+) -> StoreResult<(String, Option<UploadUnderWay>)> {
+    let sql = if exclusive {
+        UPLOAD_OF_SQL
+    } else {
+        UPLOAD_OF_SHARED_SQL
+    };
+    let found: Option<UploadRow> = sqlx::query_as(sql)
+        .bind(id)
+        .bind(tenant_id)
+        .fetch_optional(&mut *c)
+        .await
+        .db()?;
+    let (status, upload, from, until) =
+        found.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+    Ok((status, UploadUnderWay::from_columns(upload, from, until)))
+}
+
 fn campaign(r: &PgRow) -> StoreResult<Campaign> {
     let columns: String = get(r, 9)?;
     let rate: Option<i64> = get(r, 13)?;
@@ -626,6 +783,7 @@ fn campaign(r: &PgRow) -> StoreResult<Campaign> {
         updated_at: get(r, 15)?,
         started_at: get(r, 16)?,
         completed_at: get(r, 17)?,
+        uploading: get(r, 18)?,
     })
 }
 

@@ -11,12 +11,14 @@ use super::{SqliteStore, emit};
 use crate::campaign::*;
 use crate::error::{StoreError, StoreResult};
 use crate::model::EnqueueOutcome;
-use crate::sql::{CAMPAIGN_COLS, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL, mark_reply_sql};
+use crate::sql::{
+    CAMPAIGN_COLS, CAMPAIGN_READ, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL, mark_reply_sql,
+};
 use crate::store::CampaignStore;
 
 /// Rows of an upload inserted per statement batch (one prepared statement, many executions).
 const INSERT_RECIPIENT: &str = "INSERT INTO campaign_recipients (campaign_id, recipient, line,
-    variables, state, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)
+    variables, state, reason, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?6, ?7, ?5, ?5)
     ON CONFLICT (campaign_id, recipient) DO NOTHING";
 
 /// A campaign's counts, read in one statement: recipients by state, messages by status,
@@ -112,7 +114,7 @@ impl CampaignStore for SqliteStore {
             collect(
                 c,
                 &format!(
-                    "SELECT {CAMPAIGN_COLS} FROM campaigns WHERE tenant_id = ?1
+                    "SELECT {CAMPAIGN_READ} FROM campaigns WHERE tenant_id = ?1
                      AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR channel_id = ?3)
                      AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?5"
                 ),
@@ -144,38 +146,166 @@ impl CampaignStore for SqliteStore {
         .await
     }
 
+    async fn begin_upload(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        upload: &str,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<()> {
+        let (t, id, upload) = (
+            tenant_id.to_string(),
+            campaign_id.to_string(),
+            upload.to_string(),
+        );
+        self.write(move |c| {
+            let (status, under_way) = upload_of(c, &t, &id)?;
+            if let Some(lapsed) = may_begin_upload(&status, under_way.as_ref(), now)? {
+                c.prepare_cached(&drop_upload_sql('?'))?
+                    .execute(params![id, lapsed])?;
+            }
+            // Rowids grow: every row stored from now on has an id from this one.
+            let from: i64 = c
+                .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM campaign_recipients")?
+                .query_row([], |r| r.get(0))?;
+            c.prepare_cached(
+                "UPDATE campaigns SET upload_id = ?2, upload_from = ?3, upload_until = ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, upload, from, until])?;
+            Ok(())
+        })
+        .await
+    }
+
     async fn add_recipients(
         &self,
         tenant_id: &str,
         campaign_id: &str,
+        upload: &str,
         rows: Vec<NewRecipient>,
         now: i64,
     ) -> StoreResult<RecipientsAdded> {
-        let (t, id) = (tenant_id.to_string(), campaign_id.to_string());
+        let (t, id, upload) = (
+            tenant_id.to_string(),
+            campaign_id.to_string(),
+            upload.to_string(),
+        );
         // Serialised here, not on the writer.
-        let rows: Vec<(NewRecipient, String)> = rows
+        let rows: Vec<(NewRecipient, String, Option<String>)> = rows
             .into_iter()
             .map(|r| {
                 let v = r.variables.to_string();
-                (r, v)
+                let reason = r.skipped.as_ref().map(|v| v.to_string());
+                (r, v, reason)
             })
             .collect();
         self.write(move |c| {
-            let status = status_of(c, &t, &id)?;
+            let (status, under_way) = upload_of(c, &t, &id)?;
             if !accepts_recipients(&status) {
                 return Err(closed_to_recipients(&status));
             }
+            own_upload(under_way.as_ref(), &upload)?;
             let mut stmt = c.prepare_cached(INSERT_RECIPIENT)?;
             let mut added = RecipientsAdded::default();
-            for (r, vars) in &rows {
-                let n = stmt.execute(params![id, r.recipient, r.line as i64, vars, now])?;
+            for (r, vars, reason) in &rows {
+                let state = match reason {
+                    Some(_) => recipient_state::SKIPPED,
+                    None => recipient_state::PENDING,
+                };
+                let n = stmt.execute(params![
+                    id,
+                    r.recipient,
+                    r.line as i64,
+                    vars,
+                    now,
+                    state,
+                    reason
+                ])?;
                 if n == 1 {
                     added.accepted += 1;
+                    added.skipped += u64::from(reason.is_some());
                 } else {
                     added.duplicates += 1;
                 }
             }
             Ok(added)
+        })
+        .await
+    }
+
+    async fn renew_upload(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        upload: &str,
+        until: i64,
+    ) -> StoreResult<bool> {
+        let (t, id, upload) = (
+            tenant_id.to_string(),
+            campaign_id.to_string(),
+            upload.to_string(),
+        );
+        self.write(move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE campaigns SET upload_until = ?4
+                     WHERE id = ?1 AND tenant_id = ?2 AND upload_id = ?3",
+                )?
+                .execute(params![id, t, upload, until])?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn end_upload(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        upload: &str,
+        keep: bool,
+    ) -> StoreResult<u64> {
+        let (t, id, upload) = (
+            tenant_id.to_string(),
+            campaign_id.to_string(),
+            upload.to_string(),
+        );
+        self.write(move |c| {
+            let (_, under_way) = upload_of(c, &t, &id)?;
+            // Kept only if still its own. Removed only if still its own: a lapsed upload's
+            // rows were removed by whoever found it lapsed, and the ids from its first row on
+            // may be another upload's now.
+            let from = match (keep, own_upload(under_way.as_ref(), &upload)) {
+                (true, Err(e)) => return Err(e),
+                (_, Err(_)) => return Ok(0),
+                (_, Ok(from)) => from,
+            };
+            let removed = if keep {
+                0
+            } else {
+                c.prepare_cached(&drop_upload_sql('?'))?
+                    .execute(params![id, from])? as u64
+            };
+            c.prepare_cached(
+                "UPDATE campaigns SET upload_id = NULL, upload_from = NULL, upload_until = NULL
+                 WHERE id = ?1",
+            )?
+            .execute([&id])?;
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn lapsed_uploads(&self, now: i64) -> StoreResult<Vec<(String, String, String)>> {
+        self.read(move |c| {
+            collect(
+                c,
+                "SELECT tenant_id, id, upload_id FROM campaigns
+                 WHERE upload_from IS NOT NULL AND upload_until <= ?1",
+                [now],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
         })
         .await
     }
@@ -312,7 +442,7 @@ impl CampaignStore for SqliteStore {
             collect(
                 c,
                 &format!(
-                    "SELECT {CAMPAIGN_COLS} FROM campaigns WHERE status = 'running'
+                    "SELECT {CAMPAIGN_READ} FROM campaigns WHERE status = 'running'
                      OR (status = 'scheduled' AND start_at <= ?1) ORDER BY id"
                 ),
                 [now],
@@ -512,7 +642,7 @@ fn save(c: &Connection, next: &Campaign, event: Option<crate::model::NewEvent>) 
 /// A tenant's campaign, on any connection.
 fn get(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<Option<Campaign>> {
     Ok(c.prepare_cached(&format!(
-        "SELECT {CAMPAIGN_COLS} FROM campaigns WHERE id = ?1 AND tenant_id = ?2"
+        "SELECT {CAMPAIGN_READ} FROM campaigns WHERE id = ?1 AND tenant_id = ?2"
     ))?
     .query_row([id, tenant_id], campaign)
     .optional()?)
@@ -525,19 +655,32 @@ fn by_key(
     key: &str,
 ) -> StoreResult<Option<(Campaign, Option<String>)>> {
     Ok(c.prepare_cached(&format!(
-        "SELECT {CAMPAIGN_COLS}, request_hash FROM campaigns
+        "SELECT {CAMPAIGN_READ}, request_hash FROM campaigns
              WHERE tenant_id = ?1 AND idempotency_key = ?2"
     ))?
-    .query_row([tenant_id, key], |r| Ok((campaign(r)?, r.get(18)?)))
+    .query_row([tenant_id, key], |r| Ok((campaign(r)?, r.get(19)?)))
     .optional()?)
 }
 
 /// A tenant's campaign's status; not found when the tenant has no such campaign.
-fn status_of(c: &Connection, tenant_id: &str, id: &str) -> StoreResult<String> {
-    c.prepare_cached("SELECT status FROM campaigns WHERE id = ?1 AND tenant_id = ?2")?
-        .query_row([id, tenant_id], |r| r.get(0))
-        .optional()?
-        .ok_or_else(|| StoreError::NotFound(id.to_string()))
+/// A tenant's campaign's status and the upload under way on it.
+fn upload_of(
+    c: &Connection,
+    tenant_id: &str,
+    id: &str,
+) -> StoreResult<(String, Option<UploadUnderWay>)> {
+    c.prepare_cached(
+        "SELECT status, upload_id, upload_from, upload_until FROM campaigns
+         WHERE id = ?1 AND tenant_id = ?2",
+    )?
+    .query_row([id, tenant_id], |r| {
+        Ok((
+            r.get(0)?,
+            UploadUnderWay::from_columns(r.get(1)?, r.get(2)?, r.get(3)?),
+        ))
+    })
+    .optional()?
+    .ok_or_else(|| StoreError::NotFound(id.to_string()))
 }
 
 fn campaign(r: &Row) -> rusqlite::Result<Campaign> {
@@ -561,6 +704,7 @@ fn campaign(r: &Row) -> rusqlite::Result<Campaign> {
         updated_at: r.get(15)?,
         started_at: r.get(16)?,
         completed_at: r.get(17)?,
+        uploading: r.get(18)?,
     })
 }
 

@@ -34,16 +34,56 @@ pub trait CampaignStore: Send + Sync {
     /// campaign; a conflict if it is not a draft.
     async fn delete_campaign(&self, tenant_id: &str, id: &str) -> StoreResult<bool>;
 
-    /// Adds checked rows to a campaign in one transaction, while its status takes recipients
-    /// (else a conflict, nothing added); a recipient already in the campaign is counted as a
-    /// duplicate and kept once. Not found: `NotFound`.
+    /// Begins the upload `upload` (`upl_…`) of recipients to a campaign whose status takes
+    /// them (else a conflict): one at a time (a conflict while another is under way; a lapsed
+    /// one's rows are removed first). Until it ends the campaign does not run; it lapses at
+    /// `until` unless renewed. Not found: `NotFound`.
+    async fn begin_upload(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        upload: &str,
+        now: i64,
+        until: i64,
+    ) -> StoreResult<()>;
+
+    /// Adds checked rows of the upload `upload` to a campaign in one transaction, while its
+    /// status takes recipients and the upload is still its own (else a conflict, nothing
+    /// added); a recipient already in the campaign is counted as a duplicate and kept once.
+    /// Not found: `NotFound`.
     async fn add_recipients(
         &self,
         tenant_id: &str,
         campaign_id: &str,
+        upload: &str,
         rows: Vec<NewRecipient>,
         now: i64,
     ) -> StoreResult<RecipientsAdded>;
+
+    /// Keeps the upload under way until `until`; `false` if it is no longer (it lapsed and
+    /// was removed).
+    async fn renew_upload(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        upload: &str,
+        until: i64,
+    ) -> StoreResult<bool>;
+
+    /// Ends the upload: `keep`, its rows stay (a conflict if it is no longer under way: it
+    /// lapsed, and its rows are gone); else its rows are removed (if still its campaign's).
+    /// Returns how many rows were removed.
+    async fn end_upload(
+        &self,
+        tenant_id: &str,
+        campaign_id: &str,
+        upload: &str,
+        keep: bool,
+    ) -> StoreResult<u64>;
+
+    /// Uploads under way whose lease lapsed before `now` (their gateway died): tenant,
+    /// campaign and upload.
+    async fn lapsed_uploads(&self, now: i64) -> StoreResult<Vec<(String, String, String)>>;
 
     /// Changes a campaign's status ([`crate::campaign::transition`]) in one transaction with
     /// its event and what it does to the campaign's queued sends (held or released).

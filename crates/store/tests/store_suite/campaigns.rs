@@ -35,6 +35,7 @@ fn draft(w: &World, at: i64) -> Campaign {
         updated_at: at,
         started_at: None,
         completed_at: None,
+        uploading: false,
     }
 }
 
@@ -44,8 +45,30 @@ fn rows(from: u64, n: u64) -> Vec<NewRecipient> {
             recipient: format!("1555000{i:04}"),
             line: i + 2,
             variables: json!({"first_name": format!("User {i}")}),
+            skipped: None,
         })
         .collect()
+}
+
+/// An upload of `rows` to a campaign, whole: begun, stored, ended.
+async fn upload(
+    store: &Arc<dyn Store>,
+    tenant_id: &str,
+    campaign_id: &str,
+    rows: Vec<NewRecipient>,
+    at: i64,
+) -> StoreResult<RecipientsAdded> {
+    let id = new_id_at(prefix::UPLOAD, at);
+    store
+        .begin_upload(tenant_id, campaign_id, &id, at, at + 30_000)
+        .await?;
+    let added = store
+        .add_recipients(tenant_id, campaign_id, &id, rows, at)
+        .await;
+    store
+        .end_upload(tenant_id, campaign_id, &id, added.is_ok())
+        .await?;
+    added
 }
 
 /// The runner's send for a recipient: a bulk template message of the campaign.
@@ -84,8 +107,7 @@ async fn with_status(store: &Arc<dyn Store>, c: &Campaign, status: &str) -> Vec<
 async fn running(store: &Arc<dyn Store>, w: &World, n: u64) -> Campaign {
     let c = draft(w, T);
     store.create_campaign(&c, None).await.unwrap();
-    store
-        .add_recipients(&w.tenant.id, &c.id, rows(0, n), T)
+    upload(store, &w.tenant.id, &c.id, rows(0, n), T)
         .await
         .unwrap();
     store
@@ -129,35 +151,31 @@ pub async fn campaigns_are_filled_started_fed_once_and_counted(backend: Backend)
     );
 
     // Two uploads add up; a recipient already in the campaign is kept once.
-    let added = store
-        .add_recipients(&w.tenant.id, &c.id, rows(0, 6), T)
+    let added = upload(&store, &w.tenant.id, &c.id, rows(0, 6), T)
         .await
         .unwrap();
     assert_eq!(
         added,
         RecipientsAdded {
             accepted: 6,
-            duplicates: 0
+            duplicates: 0,
+            skipped: 0,
         }
     );
     let mut again = rows(4, 4);
     again.push(again[0].clone());
-    let added = store
-        .add_recipients(&w.tenant.id, &c.id, again, T)
-        .await
-        .unwrap();
+    let added = upload(&store, &w.tenant.id, &c.id, again, T).await.unwrap();
     assert_eq!(
         added,
         RecipientsAdded {
             accepted: 2,
-            duplicates: 3
+            duplicates: 3,
+            skipped: 0,
         }
     );
     // Another tenant's campaign is not found, and gets nothing.
     assert!(matches!(
-        store
-            .add_recipients(&other.tenant.id, &c.id, rows(100, 1), T)
-            .await,
+        upload(&store, &other.tenant.id, &c.id, rows(100, 1), T).await,
         Err(StoreError::NotFound(_))
     ));
 
@@ -187,9 +205,7 @@ pub async fn campaigns_are_filled_started_fed_once_and_counted(backend: Backend)
     ));
     // Not while running.
     assert!(matches!(
-        store
-            .add_recipients(&w.tenant.id, &c.id, rows(200, 1), T + 1)
-            .await,
+        upload(&store, &w.tenant.id, &c.id, rows(200, 1), T + 1).await,
         Err(StoreError::Conflict(_))
     ));
     assert!(matches!(
@@ -405,8 +421,7 @@ pub async fn a_paused_campaign_holds_its_sends_and_a_cancel_hands_them_back(back
     assert!(!fed.running);
     assert_eq!(fed.queued, 0);
     // Paused, it takes recipients again.
-    let added = store
-        .add_recipients(&w.tenant.id, &c.id, rows(10, 2), T + 4)
+    let added = upload(&store, &w.tenant.id, &c.id, rows(10, 2), T + 4)
         .await
         .unwrap();
     assert_eq!(added.accepted, 2);
@@ -466,8 +481,7 @@ pub async fn a_paused_campaign_holds_its_sends_and_a_cancel_hands_them_back(back
     // Draft deletion: only drafts.
     let d = draft(&w, T + 10);
     store.create_campaign(&d, None).await.unwrap();
-    store
-        .add_recipients(&w.tenant.id, &d.id, rows(0, 3), T + 10)
+    upload(&store, &w.tenant.id, &d.id, rows(0, 3), T + 10)
         .await
         .unwrap();
     assert!(store.delete_campaign(&w.tenant.id, &d.id).await.unwrap());
@@ -578,4 +592,148 @@ pub async fn sends_past_the_messaging_limit_wait_and_are_counted(backend: Backen
         "{counts:?}"
     );
     assert_eq!(claim(&store, &w.channel.id, T + 2, 10).await.len(), 1);
+}
+
+/// An upload is added whole or not at all: one at a time per campaign, which does not start
+/// while it is under way; a failed upload's rows are removed, and so are a lapsed one's (its
+/// gateway died) when the next begins; rows stored skipped (opted out) are counted so.
+pub async fn an_upload_is_added_whole_or_not_at_all(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "acme").await;
+    let other = world(&store, "other").await;
+    let c = draft(&w, T);
+    store.create_campaign(&c, None).await.unwrap();
+    upload(&store, &w.tenant.id, &c.id, rows(0, 3), T)
+        .await
+        .unwrap();
+
+    // An upload under way: a second one, and a start, wait for it; another tenant's is not
+    // found.
+    let ticket = "upl_1";
+    store
+        .begin_upload(&w.tenant.id, &c.id, ticket, T, T + 30_000)
+        .await
+        .unwrap();
+    let mut batch = rows(3, 4);
+    batch[0].skipped = Some(json!({"code": "opted_out", "meta_code": 131050}));
+    let added = store
+        .add_recipients(&w.tenant.id, &c.id, ticket, batch, T)
+        .await
+        .unwrap();
+    assert_eq!((added.accepted, added.skipped), (4, 1));
+    assert!(
+        store
+            .get_campaign(&w.tenant.id, &c.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .uploading
+    );
+    assert!(matches!(
+        store.begin_upload(&w.tenant.id, &c.id, "upl_2", T + 1, T + 30_001).await,
+        Err(StoreError::Conflict(m)) if m.contains("under way")
+    ));
+    assert!(matches!(
+        store
+            .begin_upload(&other.tenant.id, &c.id, "upl_2", T + 1, T + 30_001)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store
+            .transition_campaign(&w.tenant.id, &c.id, CampaignAction::Start, T + 1)
+            .await,
+        Err(StoreError::Conflict(m)) if m.contains("upload")
+    ));
+    assert!(
+        store
+            .renew_upload(&w.tenant.id, &c.id, ticket, T + 40_000)
+            .await
+            .unwrap()
+    );
+    let counts = store.campaign_counts(&c.id).await.unwrap();
+    assert_eq!((counts.total, counts.pending, counts.skipped), (7, 6, 1));
+
+    // It fails: its rows go, the earlier upload's stay.
+    assert_eq!(
+        store
+            .end_upload(&w.tenant.id, &c.id, ticket, false)
+            .await
+            .unwrap(),
+        4
+    );
+    let counts = store.campaign_counts(&c.id).await.unwrap();
+    assert_eq!((counts.total, counts.pending, counts.skipped), (3, 3, 0));
+    assert!(
+        !store
+            .get_campaign(&w.tenant.id, &c.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .uploading
+    );
+
+    // An upload whose gateway died lapses: listed, and removed when the next one begins; the
+    // lapsed ticket stores nothing more and cannot be kept.
+    let dead = "upl_dead";
+    store
+        .begin_upload(&w.tenant.id, &c.id, dead, T + 2, T + 10)
+        .await
+        .unwrap();
+    store
+        .add_recipients(&w.tenant.id, &c.id, dead, rows(10, 5), T + 2)
+        .await
+        .unwrap();
+    assert_eq!(store.lapsed_uploads(T + 5).await.unwrap(), vec![]);
+    assert_eq!(
+        store.lapsed_uploads(T + 10).await.unwrap(),
+        vec![(w.tenant.id.clone(), c.id.clone(), dead.to_string())]
+    );
+    let next = "upl_next";
+    store
+        .begin_upload(&w.tenant.id, &c.id, next, T + 11, T + 30_011)
+        .await
+        .unwrap();
+    assert_eq!(store.campaign_counts(&c.id).await.unwrap().total, 3);
+    assert!(matches!(
+        store
+            .add_recipients(&w.tenant.id, &c.id, dead, rows(20, 1), T + 12)
+            .await,
+        Err(StoreError::Conflict(m)) if m.contains("lapsed")
+    ));
+    assert!(matches!(
+        store.end_upload(&w.tenant.id, &c.id, dead, true).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Removing a lapsed ticket's rows touches the live upload's none.
+    store
+        .add_recipients(&w.tenant.id, &c.id, next, rows(30, 2), T + 12)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .end_upload(&w.tenant.id, &c.id, dead, false)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .end_upload(&w.tenant.id, &c.id, next, true)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(store.campaign_counts(&c.id).await.unwrap().total, 5);
+    assert_eq!(store.lapsed_uploads(T + 100_000).await.unwrap(), vec![]);
+
+    // Started, it runs and takes no upload.
+    store
+        .transition_campaign(&w.tenant.id, &c.id, CampaignAction::Start, T + 13)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.begin_upload(&w.tenant.id, &c.id, "upl_3", T + 14, T + 30_014).await,
+        Err(StoreError::Conflict(m)) if m.contains("running")
+    ));
 }

@@ -11,7 +11,9 @@ pub mod spec;
 mod upload;
 
 pub use run::{FEED_MAX, OPENED_BY, feed, on_template_refused};
-pub use upload::{MAX_REPORTED_ERRORS, RowError, UploadReport, upload};
+pub use upload::{
+    MAX_REPORTED_ERRORS, RowError, UPLOAD_LEASE, UploadReport, remove_lapsed, upload,
+};
 
 use openbsp_domain::ids::{new_id_at, prefix};
 use openbsp_store::{
@@ -110,6 +112,7 @@ pub async fn create(
         updated_at: now,
         started_at: None,
         completed_at: None,
+        uploading: false,
     };
     match core.store.create_campaign(&c, key.as_ref()).await? {
         CampaignCreated::Created(c) => Ok((c, true)),

@@ -201,6 +201,9 @@ fn read_csv(
             Ok(true) => {
                 lines += 1;
                 let line = record.position().map_or(line, |p| p.line());
+                if std::str::from_utf8(record.as_slice()).is_err() {
+                    return Err(not_utf8(line));
+                }
                 batch.push(csv_line(&record, line, key_at, kind, &wanted));
             }
             Err(e) => match e.kind() {
@@ -228,6 +231,7 @@ fn read_csv(
     Ok(lines)
 }
 
+/// A CSV record (whose bytes are UTF-8) as a line.
 fn csv_line(
     record: &csv::ByteRecord,
     line: u64,
@@ -235,40 +239,33 @@ fn csv_line(
     kind: KeyKind,
     wanted: &[(usize, &String)],
 ) -> Line {
-    let text = |i: usize| std::str::from_utf8(record.get(i).unwrap_or_default());
-    let Ok(key) = text(key_at) else {
-        return Line::Bad {
-            line,
-            reason: "the line is not UTF-8: the file must be UTF-8 encoded".into(),
-        };
-    };
-    let key = key.trim();
+    // The record is UTF-8 as a whole, and its fields split at ASCII bytes: each is UTF-8.
+    let text = |i: usize| std::str::from_utf8(record.get(i).unwrap_or_default()).unwrap_or("");
+    let key = text(key_at).trim();
     if key.is_empty() {
         return Line::Bad {
             line,
             reason: format!("{} is empty", kind.name()),
         };
     }
-    let mut variables = Map::with_capacity(wanted.len());
-    for (i, name) in wanted {
-        match text(*i) {
-            Ok(v) => {
-                variables.insert((*name).clone(), Value::String(v.to_string()));
-            }
-            Err(_) => {
-                return Line::Bad {
-                    line,
-                    reason: "the line is not UTF-8: the file must be UTF-8 encoded".into(),
-                };
-            }
-        }
-    }
+    let variables = wanted
+        .iter()
+        .map(|(i, name)| ((*name).clone(), Value::String(text(*i).to_string())))
+        .collect();
     Line::Row {
         line,
         kind,
         key: key.to_string(),
         variables,
     }
+}
+
+/// A line that is not UTF-8: the file as a whole is refused (an encoding is the file's, not a
+/// line's: a Latin-1 file would otherwise lose only its rows with accents).
+fn not_utf8(line: u64) -> CoreError {
+    whole(format!(
+        "line {line} is not UTF-8: the file must be UTF-8 encoded (save it as UTF-8 and upload it again; nothing of it was added)"
+    ))
 }
 
 /// A CSV error that stops the reading: the body could not be read, or is not CSV.
@@ -314,6 +311,9 @@ fn read_ndjson(
                 continue;
             }
             lines += 1;
+            if std::str::from_utf8(raw).is_err() {
+                return Err(not_utf8(line_no));
+            }
             batch.push(json_line(raw, line_no, columns));
             if batch.len() >= BATCH && !sink(std::mem::take(&mut batch)) {
                 return Ok(lines);
@@ -453,14 +453,14 @@ mod tests {
         }
         let e = all("phone,first_name\n1,\u{0}\n", Format::Csv, &["first_name"]);
         assert!(e.is_ok());
-        let latin1: &[u8] = b"phone,first_name\n1555,Jos\xe9\n";
-        let mut out = Vec::new();
-        read(latin1, Format::Csv, &["first_name".to_string()], |b| {
-            out.extend(b);
-            true
-        })
-        .unwrap();
-        assert!(matches!(&out[0], Line::Bad { reason, .. } if reason.contains("UTF-8")));
+        // A line past the first that is not UTF-8 refuses the file, in either format, even in
+        // a column no placeholder reads.
+        let latin1: &[u8] = b"phone,first_name,city\n1555,Ana,Rome\n1556,Bo,Mal\xe9\n";
+        let e = read(latin1, Format::Csv, &["first_name".to_string()], |_| true).unwrap_err();
+        assert!(e.to_string().contains("line 3 is not UTF-8"), "{e}");
+        let latin1: &[u8] = b"{\"phone\": \"1555\"}\n{\"phone\": \"1556\", \"x\": \"Jos\xe9\"}\n";
+        let e = read(latin1, Format::Ndjson, &[], |_| true).unwrap_err();
+        assert!(e.to_string().contains("line 2 is not UTF-8"), "{e}");
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub const FEED_MAX: u64 = 1_000;
 /// Who a session a campaign send opens says opened it.
 pub const OPENED_BY: &str = "campaign";
 
-/// One step of the runner for a campaign: a scheduled one whose time came starts; a running
+/// One step of the runner for a campaign: a scheduled one whose time came starts (once no
+/// upload is under way); a running
 /// one whose template Meta paused or disabled, or whose channel's credentials were rejected,
 /// pauses with that reason; otherwise the next recipients are handed to the sender, enough to
 /// keep [`LOOKAHEAD_SECS`] of its rate queued; a running one with nothing left completes.
@@ -35,6 +36,9 @@ pub async fn feed(core: &Core, c: &Campaign, next_due: &mut i64) -> CoreResult<O
     let now = core.now();
     let mut c = c.clone();
     if c.status == campaign_status::SCHEDULED {
+        if c.uploading {
+            return Ok(None); // it begins when the upload ends
+        }
         c = core
             .store
             .transition_campaign(&c.tenant_id, &c.id, CampaignAction::Begin, now)
