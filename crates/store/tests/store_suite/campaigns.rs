@@ -603,9 +603,22 @@ pub async fn an_upload_is_added_whole_or_not_at_all(backend: Backend) {
     let other = world(&store, "other").await;
     let c = draft(&w, T);
     store.create_campaign(&c, None).await.unwrap();
-    upload(&store, &w.tenant.id, &c.id, rows(0, 3), T)
+    // Variables come back as written, whatever their characters.
+    let mut first = rows(0, 3);
+    let odd = json!({"first_name": "Tab\tline\nreturn\r back\\slash \\N \\. \"quoted\" é 🎉"});
+    first[1].variables = odd.clone();
+    upload(&store, &w.tenant.id, &c.id, first, T).await.unwrap();
+    let listed = store
+        .list_recipients(
+            &c.id,
+            &RecipientFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
+    assert_eq!(listed[1].variables, odd);
 
     // An upload under way: a second one, and a start, wait for it; another tenant's is not
     // found.
