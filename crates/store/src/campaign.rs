@@ -296,19 +296,6 @@ impl CampaignCounts {
     }
 }
 
-/// An answer from a user, which marks the campaign recipient it replies to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CampaignReply {
-    /// The channel it came to.
-    pub channel_id: String,
-    /// The user (`wa_id` or BSUID), as campaign messages name their recipient.
-    pub recipient: String,
-    /// The earliest campaign message it may answer (ms).
-    pub since: i64,
-    /// When the user wrote (ms).
-    pub at: i64,
-}
-
 /// A change of a campaign's status.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CampaignAction {

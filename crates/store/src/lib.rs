@@ -29,8 +29,8 @@ use std::sync::Arc;
 
 pub use campaign::{
     Campaign, CampaignAction, CampaignCounts, CampaignCreated, CampaignFilter, CampaignRecipient,
-    CampaignReply, Fed, FeedItem, IdempotencyKey, NewRecipient, RecipientFilter, RecipientsAdded,
-    Transitioned, campaign_status, recipient_state,
+    Fed, FeedItem, IdempotencyKey, NewRecipient, RecipientFilter, RecipientsAdded, Transitioned,
+    campaign_status, recipient_state,
 };
 pub use error::{StoreError, StoreResult};
 pub use model::*;

@@ -598,6 +598,9 @@ pub struct NewInbound {
     pub changed_number: Option<String>,
     /// `context.id` of a reply: the store resolves it to the gateway's own message id.
     pub context_wamid: Option<String>,
+    /// It answers the user's latest campaign message on the channel sent since then (ms):
+    /// stored, it marks that campaign recipient replied, in the same transaction.
+    pub replies_since: Option<i64>,
 }
 
 /// Filters for listing messages.

@@ -42,6 +42,8 @@ openbsp_testkit::on_both_backends! {
         crate::campaigns::sends_past_the_messaging_limit_wait_and_are_counted,
     an_upload_is_added_whole_or_not_at_all =>
         crate::campaigns::an_upload_is_added_whole_or_not_at_all,
+    an_answer_marks_its_campaign_recipient_replied_with_the_message =>
+        crate::campaigns::an_answer_marks_its_campaign_recipient_replied_with_the_message,
     every_change_writes_its_event => crate::events::every_change_writes_its_event,
     events_list_newest_first_with_filters_and_pages =>
         crate::events::events_list_newest_first_with_filters_and_pages,

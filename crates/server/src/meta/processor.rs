@@ -215,25 +215,12 @@ async fn apply_batches(
 /// does what follows each.
 async fn apply_group(state: &Core, effects: &Effects) -> Result<(), openbsp_store::StoreError> {
     if !effects.inbound.is_empty() {
+        // Each stored message marks the campaign recipient it answers, in its transaction.
         let stored = state.store.insert_inbounds(&effects.inbound).await?;
-        let window = state.config.campaign_reply_window.as_millis() as i64;
-        let mut replies = Vec::new();
         for (new, stored) in effects.inbound.iter().zip(stored) {
             if stored {
                 metrics::counter!("openbsp_inbound_messages_total", "type" => new.message.msg_type.clone()).increment(1);
-                let m = &new.message;
-                replies.push(openbsp_store::CampaignReply {
-                    channel_id: m.channel_id.clone(),
-                    recipient: m.recipient.clone(),
-                    since: m.created_at.saturating_sub(window),
-                    at: m.created_at,
-                });
             }
-        }
-        // An answer to a campaign message marks its recipient replied. After the messages'
-        // own commit: a crash in between loses the mark, never the message.
-        if let Err(e) = state.store.mark_campaign_replies(&replies).await {
-            tracing::warn!(error = %e, "could not mark campaign replies");
         }
     }
     if effects.statuses.is_empty() {
@@ -652,6 +639,10 @@ fn inbound_of(
         opt_out: keyword_opt_out(state, m, at),
         changed_number,
         context_wamid,
+        // Any message from the user answers their latest campaign message of the period.
+        replies_since: Some(
+            at.saturating_sub(state.config.campaign_reply_window.as_millis() as i64),
+        ),
     })
 }
 

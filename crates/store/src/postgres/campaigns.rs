@@ -21,11 +21,8 @@ use crate::campaign::*;
 use crate::error::{StoreError, StoreResult};
 use crate::model::{EnqueueOutcome, NewOutbound};
 use crate::policy::SendCheck;
-use crate::sql::{
-    CAMPAIGN_COLS, CAMPAIGN_READ, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL, mark_reply_sql,
-};
+use crate::sql::{CAMPAIGN_COLS, CAMPAIGN_READ, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL};
 
-static MARK_REPLY_SQL: LazyLock<String> = LazyLock::new(|| mark_reply_sql('$'));
 use crate::store::CampaignStore;
 
 /// Upload rows per statement.
@@ -546,27 +543,6 @@ impl CampaignStore for PgStore {
             self.signal.bump();
         }
         Ok(fed)
-    }
-
-    async fn mark_campaign_replies(&self, replies: &[CampaignReply]) -> StoreResult<u64> {
-        if replies.is_empty() {
-            return Ok(0);
-        }
-        let mut tx = self.pool().begin().await.db()?;
-        let mut marked = 0;
-        for r in replies {
-            marked += sqlx::query(MARK_REPLY_SQL.as_str())
-                .bind(&r.channel_id)
-                .bind(&r.recipient)
-                .bind(r.since)
-                .bind(r.at)
-                .execute(&mut *tx)
-                .await
-                .db()?
-                .rows_affected();
-        }
-        tx.commit().await.db()?;
-        Ok(marked)
     }
 
     async fn campaign_queued(&self, campaign_id: &str) -> StoreResult<u64> {

@@ -125,7 +125,7 @@ impl InboxStore for PgStore {
 
     async fn insert_inbound(&self, new: &NewInbound) -> StoreResult<bool> {
         // Not stored: the transaction is rolled back, so a duplicate changes nothing.
-        let stored = retrying!(self.pool, |c| insert_inbound(c, new))?;
+        let stored = retrying!(self.pool, |c| insert_inbound_marking(c, new))?;
         if stored {
             self.signal.bump();
         }
@@ -465,8 +465,56 @@ async fn insert_inbound_set(
             }
         }
     }
+    mark_replies(
+        c,
+        news.iter().zip(&out).filter(|(_, s)| **s).map(|(n, _)| n),
+    )
+    .await?;
     let any = out.iter().any(|s| *s);
     Ok((out, any))
+}
+
+/// Marks, for each stored inbound message that may answer a campaign, the recipient of the
+/// user's latest campaign message on the channel sent since then (and before the answer's
+/// second ended: Meta's times are whole seconds) replied at the answer's time; the first
+/// answer's time stands. In the caller's transaction, with the messages.
+const MARK_REPLIES_SQL: &str = "UPDATE campaign_recipients AS r SET replied_at = x.at
+    FROM (SELECT y.mid, MIN(y.at) AS at FROM (
+            SELECT u.at, (SELECT m.id FROM messages m WHERE m.channel_id = u.channel_id
+                AND m.recipient = u.recipient AND m.campaign_id IS NOT NULL
+                AND m.created_at >= u.since AND m.created_at < u.at + 1000
+                ORDER BY m.created_at DESC LIMIT 1) AS mid
+            FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+                AS u(channel_id, recipient, since, at)) AS y
+        WHERE y.mid IS NOT NULL GROUP BY y.mid) AS x
+    WHERE r.message_id = x.mid AND r.replied_at IS NULL";
+
+async fn mark_replies<'a>(
+    c: &mut PgConnection,
+    stored: impl Iterator<Item = &'a NewInbound>,
+) -> Result<(), Fail> {
+    let (mut channels, mut users, mut since, mut at) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for n in stored {
+        if let Some(s) = n.replies_since {
+            channels.push(n.message.channel_id.as_str());
+            users.push(n.message.recipient.as_str());
+            since.push(s);
+            at.push(n.message.created_at);
+        }
+    }
+    if channels.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(MARK_REPLIES_SQL)
+        .bind(channels)
+        .bind(users)
+        .bind(since)
+        .bind(at)
+        .execute(&mut *c)
+        .await
+        .pg()?;
+    Ok(())
 }
 
 async fn insert_inbound(c: &mut PgConnection, new: &NewInbound) -> Result<(bool, bool), Fail> {
@@ -609,4 +657,16 @@ async fn insert_inbound(c: &mut PgConnection, new: &NewInbound) -> Result<(bool,
     new_events.push(build::message_received(&stored, Some(&r.contact)));
     emit::insert(c, new_events).await.pg()?;
     Ok((true, true))
+}
+
+/// [`insert_inbound`] alone: the message, and the campaign recipient it answers.
+async fn insert_inbound_marking(
+    c: &mut PgConnection,
+    new: &NewInbound,
+) -> Result<(bool, bool), Fail> {
+    let stored = insert_inbound(c, new).await?;
+    if stored.0 {
+        mark_replies(c, std::iter::once(new)).await?;
+    }
+    Ok(stored)
 }

@@ -11,9 +11,7 @@ use super::{SqliteStore, emit};
 use crate::campaign::*;
 use crate::error::{StoreError, StoreResult};
 use crate::model::EnqueueOutcome;
-use crate::sql::{
-    CAMPAIGN_COLS, CAMPAIGN_READ, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL, mark_reply_sql,
-};
+use crate::sql::{CAMPAIGN_COLS, CAMPAIGN_READ, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL};
 use crate::store::CampaignStore;
 
 /// Rows of an upload inserted per statement batch (one prepared statement, many executions).
@@ -493,46 +491,6 @@ impl CampaignStore for SqliteStore {
             })
             .collect();
         self.write(move |c| feed(c, &id, &items, now)).await
-    }
-
-    async fn mark_campaign_replies(&self, replies: &[CampaignReply]) -> StoreResult<u64> {
-        if replies.is_empty() {
-            return Ok(0);
-        }
-        // Most answers reply to no campaign: found on a reader first, so that the inbound path
-        // adds no job to the writer (each is a commit) unless one does.
-        let replies = replies.to_vec();
-        let replies = self
-            .read(move |c| {
-                let mut stmt = c.prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM messages WHERE channel_id = ?1 AND recipient = ?2
-                     AND campaign_id IS NOT NULL AND created_at >= ?3 AND created_at < ?4 + 1000)",
-                )?;
-                let mut wanted = Vec::new();
-                for r in replies {
-                    let found: bool = stmt
-                        .query_row(params![r.channel_id, r.recipient, r.since, r.at], |row| {
-                            row.get(0)
-                        })?;
-                    if found {
-                        wanted.push(r);
-                    }
-                }
-                Ok(wanted)
-            })
-            .await?;
-        if replies.is_empty() {
-            return Ok(0);
-        }
-        self.write(move |c| {
-            let mut stmt = c.prepare_cached(&mark_reply_sql('?'))?;
-            let mut marked = 0;
-            for r in &replies {
-                marked += stmt.execute(params![r.channel_id, r.recipient, r.since, r.at])? as u64;
-            }
-            Ok(marked)
-        })
-        .await
     }
 
     async fn campaign_queued(&self, campaign_id: &str) -> StoreResult<u64> {

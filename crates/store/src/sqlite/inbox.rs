@@ -11,6 +11,7 @@ use super::{SqliteStore, emit, history, resolve, windows};
 use crate::error::StoreResult;
 use crate::events::kind as ev;
 use crate::model::*;
+use crate::sql::mark_reply_sql;
 use crate::statuses;
 use crate::store::InboxStore;
 
@@ -286,5 +287,14 @@ fn insert_inbound(c: &Connection, new: &NewInbound) -> StoreResult<bool> {
     m.context_message_id = context;
     history::insert_message(c, &m, &m.content.to_string(), None)?;
     emit::message_received(c, &m.id)?;
+    // An answer to a campaign message marks its recipient replied, with the message.
+    if let Some(since) = new.replies_since {
+        c.prepare_cached(&mark_reply_sql('?'))?.execute(params![
+            m.channel_id,
+            m.recipient,
+            since,
+            m.created_at
+        ])?;
+    }
     Ok(true)
 }

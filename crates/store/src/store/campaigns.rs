@@ -141,9 +141,4 @@ pub trait CampaignStore: Send + Sync {
 
     /// How many of a campaign's messages are queued at the sender (not yet answered by Meta; held ones too).
     async fn campaign_queued(&self, campaign_id: &str) -> StoreResult<u64>;
-
-    /// Marks, for each answer, the recipient of the user's latest campaign message on the
-    /// channel sent between `since` and `at` as replied at `at` (once: a later answer keeps
-    /// the first time); how many were marked.
-    async fn mark_campaign_replies(&self, replies: &[CampaignReply]) -> StoreResult<u64>;
 }

@@ -750,3 +750,66 @@ pub async fn an_upload_is_added_whole_or_not_at_all(backend: Backend) {
         Err(StoreError::Conflict(m)) if m.contains("running")
     ));
 }
+
+/// A stored answer marks the recipient of the user's latest campaign message in the period, in
+/// the same transaction as the message (one at a time, and in a batch): the first answer's time
+/// stands, an answer past the period or a redelivered one marks nothing.
+pub async fn an_answer_marks_its_campaign_recipient_replied_with_the_message(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "acme").await;
+    let c = running(&store, &w, 3).await;
+    let (fed, sent) = feed_all(&store, &w, &c, 10, T + 10).await;
+    assert_eq!(fed.queued, 3);
+    let answer = |i: usize, wamid: &str, at: i64, period: i64| {
+        let mut n = inbound(&w.channel, &sent[i].recipient, wamid, None, at);
+        n.replies_since = Some(at - period);
+        n
+    };
+    // One alone; then a batch: a second answer of the same user, the third user past the
+    // period, and a redelivery.
+    assert!(
+        store
+            .insert_inbound(&answer(0, "wamid.a1", T + 100, 1_000))
+            .await
+            .unwrap()
+    );
+    let stored = store
+        .insert_inbounds(&[
+            answer(1, "wamid.b1", T + 200, 1_000),
+            answer(1, "wamid.b2", T + 300, 1_000),
+            answer(2, "wamid.c1", T + 5_000, 1_000),
+            answer(0, "wamid.a1", T + 100, 1_000),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(stored, vec![true, true, true, false]);
+    assert_eq!(
+        replied_at(&store, &c).await,
+        vec![Some(T + 100), Some(T + 200), None]
+    );
+    let counts = store.campaign_counts(&c.id).await.unwrap();
+    assert_eq!(counts.replied, 2);
+    // A later answer keeps the first time.
+    store
+        .insert_inbound(&answer(0, "wamid.a2", T + 400, 1_000))
+        .await
+        .unwrap();
+    assert_eq!(replied_at(&store, &c).await[0], Some(T + 100));
+}
+
+/// Each recipient's `replied_at`, in upload order.
+async fn replied_at(store: &Arc<dyn Store>, c: &Campaign) -> Vec<Option<i64>> {
+    store
+        .list_recipients(
+            &c.id,
+            &RecipientFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.replied_at)
+        .collect()
+}

@@ -235,6 +235,7 @@ pub fn inbound(
         opt_out: None,
         changed_number: None,
         context_wamid: None,
+        replies_since: None,
     }
 }
 
