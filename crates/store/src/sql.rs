@@ -47,18 +47,13 @@ pub(crate) const RECIPIENT_SELECT: &str = "SELECT r.id, r.campaign_id, r.recipie
     FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id";
 /// A recipient's status as the API shows it ([`crate::CampaignRecipient::status`]), in SQL.
 pub(crate) const RECIPIENT_STATUS_SQL: &str = "CASE WHEN r.state IN ('skipped', 'failed') THEN r.state WHEN r.replied_at IS NOT NULL THEN 'replied' WHEN m.status IN ('accepted', 'sent') THEN 'sent' WHEN m.status IN ('delivered', 'read', 'failed') THEN m.status ELSE 'pending' END";
-/// Marks the recipient of a user's latest campaign message on a channel between two times as
-/// replied; `mark` is the backend's placeholder (`?` or `$`): channel, recipient, since, at.
-/// Meta's timestamps are whole seconds: a campaign message sent in the second the user wrote
-/// (later than that second's start) counts.
-pub(crate) fn mark_reply_sql(mark: char) -> String {
-    format!(
-        "UPDATE campaign_recipients SET replied_at = {mark}4 WHERE replied_at IS NULL AND message_id = (
-            SELECT id FROM messages WHERE channel_id = {mark}1 AND recipient = {mark}2
-            AND campaign_id IS NOT NULL AND created_at >= {mark}3 AND created_at < {mark}4 + 1000
-            ORDER BY created_at DESC LIMIT 1)"
-    )
-}
+/// The user's latest campaign message on a channel between two times (`?1` channel, `?2`
+/// recipient, `?3` since, `?4` at): what an answer then replies to. Meta's timestamps are
+/// whole seconds: a campaign message sent in the second the user wrote (later than that
+/// second's start) counts.
+pub(crate) const REPLIED_MESSAGE_SQL: &str = "SELECT id FROM messages WHERE channel_id = ?1
+    AND recipient = ?2 AND campaign_id IS NOT NULL AND created_at >= ?3 AND created_at < ?4 + 1000
+    ORDER BY created_at DESC LIMIT 1";
 /// `messages`.
 pub(crate) const MESSAGE_COLS: &str = message_cols!();
 /// `sessions`.

@@ -11,7 +11,7 @@ use super::{SqliteStore, emit, history, resolve, windows};
 use crate::error::StoreResult;
 use crate::events::kind as ev;
 use crate::model::*;
-use crate::sql::mark_reply_sql;
+use crate::sql::REPLIED_MESSAGE_SQL;
 use crate::statuses;
 use crate::store::InboxStore;
 
@@ -287,14 +287,24 @@ fn insert_inbound(c: &Connection, new: &NewInbound) -> StoreResult<bool> {
     m.context_message_id = context;
     history::insert_message(c, &m, &m.content.to_string(), None)?;
     emit::message_received(c, &m.id)?;
-    // An answer to a campaign message marks its recipient replied, with the message.
+    // An answer to a campaign message marks its recipient replied, with the message. Looked
+    // up first: most answers reply to no campaign, and a read costs the writer less than an
+    // update that changes nothing.
     if let Some(since) = new.replies_since {
-        c.prepare_cached(&mark_reply_sql('?'))?.execute(params![
-            m.channel_id,
-            m.recipient,
-            since,
-            m.created_at
-        ])?;
+        let answered: Option<String> = c
+            .prepare_cached(REPLIED_MESSAGE_SQL)?
+            .query_row(
+                params![m.channel_id, m.recipient, since, m.created_at],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(answered) = answered {
+            c.prepare_cached(
+                "UPDATE campaign_recipients SET replied_at = ?2
+                 WHERE message_id = ?1 AND replied_at IS NULL",
+            )?
+            .execute(params![answered, m.created_at])?;
+        }
     }
     Ok(true)
 }
