@@ -103,6 +103,8 @@ pub struct PacingReport {
     max: u32,
     min: u32,
     mean: f64,
+    /// The five slowest whole seconds: (seconds since the first whole one, sends).
+    slowest: Vec<(usize, u32)>,
     duplicates: usize,
     missing: usize,
     replies: Latency,
@@ -143,7 +145,7 @@ impl CampaignReport {
                 r.machine.summary(),
             ),
             CampaignReport::Pacing(r) => format!(
-                "campaign pacing ({}, {} replica{}): {} recipients at {} msg/s\n  the channel's sends per second at the simulator over {} whole seconds: max {}, min {}, mean {:.1} ({:+.2} % of the rate)\n  sent twice: {}, never sent: {}\n  replies during the campaign ({} measured), accept to Meta: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms\n  machine: {}\n",
+                "campaign pacing ({}, {} replica{}): {} recipients at {} msg/s\n  the channel's sends per second at the simulator over {} whole seconds: max {}, min {}, mean {:.1} ({:+.2} % of the rate)\n  slowest seconds (second: sends): {}\n  sent twice: {}, never sent: {}\n  replies during the campaign ({} measured), accept to Meta: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms\n  machine: {}\n",
                 r.database.name(),
                 r.replicas,
                 if r.replicas == 1 { "" } else { "s" },
@@ -154,6 +156,11 @@ impl CampaignReport {
                 r.min,
                 r.mean,
                 (r.mean / f64::from(r.rate) - 1.0) * 100.0,
+                r.slowest
+                    .iter()
+                    .map(|(at, n)| format!("{at}: {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 r.duplicates,
                 r.missing,
                 r.replies_measured,
@@ -179,6 +186,7 @@ impl CampaignReport {
                 "scenario": "campaign", "part": "pacing", "database": r.database.name(),
                 "replicas": r.replicas, "rate": r.rate, "recipients": r.recipients,
                 "seconds": r.seconds, "max": r.max, "min": r.min, "mean": r.mean,
+                "slowest_seconds": r.slowest,
                 "duplicates": r.duplicates, "missing": r.missing,
                 "reply_latency_ms": {"p50": r.replies.p50, "p90": r.replies.p90, "p99": r.replies.p99, "max": r.replies.max}, "replies_measured": r.replies_measured,
                 "machine": r.machine.to_json(), "ok": self.ok(),
@@ -453,25 +461,30 @@ async fn pacing(
     let mut per_user: HashMap<&str, u32> = HashMap::new();
     let mut per_second: BTreeMap<i64, u32> = BTreeMap::new();
     let mut latency = Histogram::<u64>::new(3)?;
+    let mut last_campaign_send = i64::MIN;
     for m in &received {
         let to = m["to"].as_str().unwrap_or_default();
         let at = m["received_at_ms"].as_i64().unwrap_or_default();
         // The channel's rate: the campaign's sends and the replies, which share it.
         *per_second.entry(at.div_euclid(1000)).or_default() += 1;
         if to.starts_with(PREFIX) {
+            last_campaign_send = last_campaign_send.max(at);
             *per_user.entry(to).or_default() += 1;
         } else if let Some(sent) = accepted.get(to) {
             latency.record(u64::try_from((at - sent).max(0)).unwrap_or(0) * 1_000)?;
         }
     }
-    // Whole seconds: the first and the last (partial) ones left out.
+    // Whole seconds of the campaign: the first (partial) one left out, and those from the
+    // second of its last send on (the queue running out, and a reply or a deferred send that
+    // came after it, are not its pace).
+    let end = last_campaign_send.div_euclid(1000);
     let counts: Vec<u32> = per_second.values().copied().collect();
-    let whole: &[u32] = if counts.len() > 2 {
-        &counts[1..counts.len() - 1]
-    } else {
-        &counts
-    };
+    let during: Vec<u32> = per_second.range(..end).map(|(_, n)| *n).skip(1).collect();
+    let whole: &[u32] = if during.is_empty() { &counts } else { &during };
     let mean = whole.iter().map(|n| f64::from(*n)).sum::<f64>() / whole.len().max(1) as f64;
+    let mut slowest: Vec<(usize, u32)> = whole.iter().copied().enumerate().collect();
+    slowest.sort_by_key(|(_, n)| *n);
+    slowest.truncate(5);
     Ok(PacingReport {
         database: args.database,
         replicas: args.replicas,
@@ -481,6 +494,7 @@ async fn pacing(
         max: counts.iter().copied().max().unwrap_or_default(),
         min: whole.iter().copied().min().unwrap_or_default(),
         mean,
+        slowest,
         duplicates: per_user.values().filter(|n| **n > 1).count(),
         missing: recipients as usize - per_user.len().min(recipients as usize),
         replies_measured: latency.len() as usize,
