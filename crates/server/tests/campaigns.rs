@@ -872,8 +872,8 @@ async fn recipient(app: &TestApp, id: &str, who: &str) -> Value {
         .unwrap()
 }
 
-/// An upload is added whole or not at all: a file whose encoding breaks after two stored
-/// batches is refused and leaves nothing; while an upload streams in, a second one and a start
+/// An upload is added whole or not at all: a file whose encoding breaks after 25,000 good rows
+/// (batches of them stored meanwhile) is refused and leaves nothing; while an upload streams in, a second one and a start
 /// wait for it; an upload cut off by its caller leaves nothing. Opted-out users of a marketing
 /// campaign are reported skipped at upload, and never reach Meta.
 async fn an_upload_is_added_whole_or_not_at_all(backend: Backend) {
@@ -951,9 +951,13 @@ async fn an_upload_is_added_whole_or_not_at_all(backend: Backend) {
             > 5
     })
     .await;
+    assert_eq!(campaign(&app, &id).await["uploading"], true);
     let (status, second) = upload(&app, &id, "text/csv", csv(300..301)).await;
     assert_eq!(status, 409, "{second}");
-    assert!(second.to_string().contains("under way"), "{second}");
+    assert!(
+        second.to_string().contains("upload_in_progress"),
+        "{second}"
+    );
     let start = app
         .post(
             &format!("/v1/campaigns/{id}/start"),
@@ -962,6 +966,11 @@ async fn an_upload_is_added_whole_or_not_at_all(backend: Backend) {
         )
         .await;
     assert_eq!(start.status, 409, "{}", start.body);
+    assert!(
+        start.body.to_string().contains("upload_in_progress"),
+        "{}",
+        start.body
+    );
     tx.unbounded_send(Err(std::io::Error::other("the client went away")))
         .unwrap();
     drop(tx);

@@ -373,19 +373,6 @@ pub fn transition(
     };
     let mut next = c.clone();
     next.updated_at = now;
-    // A campaign runs only when no upload is under way (an upload is added whole or not at
-    // all: none of its rows may be sent before it ends).
-    let runs = match action {
-        CampaignAction::Begin | CampaignAction::Resume => true,
-        CampaignAction::Start => c.start_at.is_none_or(|at| at <= now),
-        _ => false,
-    };
-    if c.uploading && runs {
-        return Err(StoreError::Conflict(format!(
-            "campaign.uploading: an upload of recipients is under way; the campaign can {} when it ends",
-            action.name()
-        )));
-    }
     let (hold, event) = match (action, c.status.as_str()) {
         (CampaignAction::Start, DRAFT) => match c.start_at {
             Some(at) if at > now => {
@@ -437,6 +424,14 @@ pub fn transition(
         }
         _ => return Err(refuse()),
     };
+    // A campaign runs only when no upload is under way (an upload is added whole or not at
+    // all: none of its rows may be sent before it ends).
+    if c.uploading && next.status == RUNNING && c.status != RUNNING {
+        return Err(StoreError::Conflict(format!(
+            "{UPLOAD_UNDER_WAY}: an upload of recipients is under way; the campaign can {} when it ends",
+            action.name()
+        )));
+    }
     let event = event.map(|kind| campaign_event(&next, kind));
     Ok((next, hold, event))
 }
@@ -481,6 +476,9 @@ pub(crate) fn drop_upload_sql(mark: char) -> String {
     )
 }
 
+/// What a conflict about a campaign's upload names (the API answers it as its own code).
+pub const UPLOAD_UNDER_WAY: &str = "campaign.uploading";
+
 /// The upload under way on a campaign, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct UploadUnderWay {
@@ -519,9 +517,9 @@ pub(crate) fn may_begin_upload(
         return Err(closed_to_recipients(status));
     }
     match under_way {
-        Some(u) if u.until > now => Err(StoreError::Conflict(
-            "campaign.uploading: another upload of recipients to this campaign is under way; send this one when it ends".into(),
-        )),
+        Some(u) if u.until > now => Err(StoreError::Conflict(format!(
+            "{UPLOAD_UNDER_WAY}: another upload of recipients to this campaign is under way; send this one when it ends"
+        ))),
         Some(u) => Ok(Some(u.from)),
         None => Ok(None),
     }
@@ -532,9 +530,9 @@ pub(crate) fn may_begin_upload(
 pub(crate) fn own_upload(under_way: Option<&UploadUnderWay>, id: &str) -> StoreResult<i64> {
     match under_way {
         Some(u) if u.id == id => Ok(u.from),
-        _ => Err(StoreError::Conflict(
-            "campaign.uploading: the upload lapsed (the gateway heard nothing of it for too long) and its rows were removed; send the file again".into(),
-        )),
+        _ => Err(StoreError::Conflict(format!(
+            "{UPLOAD_UNDER_WAY}: the upload lapsed (the gateway heard nothing of it for too long) and its rows were removed; send the file again"
+        ))),
     }
 }
 

@@ -48,6 +48,8 @@ pub struct CampaignView {
     pub template: CampaignTemplateView,
     /// Last change.
     pub updated_at: String,
+    /// An upload of recipients is under way (the campaign starts or resumes when it ends).
+    pub uploading: bool,
 }
 
 /// A campaign's template.
@@ -168,6 +170,7 @@ impl CampaignView {
                 variables: c.spec.get("variables").cloned(),
             },
             updated_at: rfc3339(c.updated_at),
+            uploading: c.uploading,
         }
     }
 }

@@ -370,15 +370,43 @@ impl CampaignStore for PgStore {
         Ok(removed)
     }
 
-    async fn lapsed_uploads(&self, now: i64) -> StoreResult<Vec<(String, String, String)>> {
-        sqlx::query_as(
-            "SELECT tenant_id, id, upload_id FROM campaigns
+    async fn remove_lapsed_uploads(&self, now: i64) -> StoreResult<Vec<(String, String, u64)>> {
+        let lapsed: Vec<(String, String)> = sqlx::query_as(
+            "SELECT tenant_id, id FROM campaigns
              WHERE upload_from IS NOT NULL AND upload_until <= $1",
         )
         .bind(now)
         .fetch_all(self.pool())
         .await
-        .db()
+        .db()?;
+        let mut removed = Vec::with_capacity(lapsed.len());
+        for (tenant_id, id) in lapsed {
+            // Looked at again under the campaign's lock: a renewal or an end that came first
+            // stands.
+            let mut tx = self.pool().begin().await.db()?;
+            let (_, under_way) = upload_of(&mut tx, &tenant_id, &id, true).await?;
+            let Some(u) = under_way.filter(|u| u.until <= now) else {
+                continue;
+            };
+            let n = sqlx::query(DROP_UPLOAD_SQL.as_str())
+                .bind(&id)
+                .bind(u.from)
+                .execute(&mut *tx)
+                .await
+                .db()?
+                .rows_affected();
+            sqlx::query(
+                "UPDATE campaigns SET upload_id = NULL, upload_from = NULL, upload_until = NULL
+                 WHERE id = $1",
+            )
+            .bind(&id)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+            tx.commit().await.db()?;
+            removed.push((id, u.id, n));
+        }
+        Ok(removed)
     }
 
     async fn transition_campaign(

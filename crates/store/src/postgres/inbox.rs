@@ -476,8 +476,9 @@ async fn insert_inbound_set(
 
 /// Marks, for each stored inbound message that may answer a campaign, the recipient of the
 /// user's latest campaign message on the channel sent since then (and before the answer's
-/// second ended: Meta's times are whole seconds) replied at the answer's time; the first
-/// answer's time stands. In the caller's transaction, with the messages.
+/// second ended: Meta's times are whole seconds) replied at the answer's time; the earliest
+/// answer's time stands, whatever order answers are stored in. In the caller's transaction,
+/// with the messages.
 const MARK_REPLIES_SQL: &str = "UPDATE campaign_recipients AS r SET replied_at = x.at
     FROM (SELECT y.mid, MIN(y.at) AS at FROM (
             SELECT u.at, (SELECT m.id FROM messages m WHERE m.channel_id = u.channel_id
@@ -487,7 +488,7 @@ const MARK_REPLIES_SQL: &str = "UPDATE campaign_recipients AS r SET replied_at =
             FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[])
                 AS u(channel_id, recipient, since, at)) AS y
         WHERE y.mid IS NOT NULL GROUP BY y.mid) AS x
-    WHERE r.message_id = x.mid AND r.replied_at IS NULL";
+    WHERE r.message_id = x.mid AND (r.replied_at IS NULL OR r.replied_at > x.at)";
 
 async fn mark_replies<'a>(
     c: &mut PgConnection,

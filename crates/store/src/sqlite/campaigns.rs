@@ -163,9 +163,13 @@ impl CampaignStore for SqliteStore {
                 c.prepare_cached(&drop_upload_sql('?'))?
                     .execute(params![id, lapsed])?;
             }
-            // Rowids grow: every row stored from now on has an id from this one.
+            // AUTOINCREMENT never hands an id out twice: every row stored from now on, of any
+            // campaign, has an id above the largest ever given.
             let from: i64 = c
-                .prepare_cached("SELECT COALESCE(MAX(id), 0) + 1 FROM campaign_recipients")?
+                .prepare_cached(
+                    "SELECT COALESCE((SELECT seq FROM sqlite_sequence
+                     WHERE name = 'campaign_recipients'), 0) + 1",
+                )?
                 .query_row([], |r| r.get(0))?;
             c.prepare_cached(
                 "UPDATE campaigns SET upload_id = ?2, upload_from = ?3, upload_until = ?4
@@ -295,15 +299,29 @@ impl CampaignStore for SqliteStore {
         .await
     }
 
-    async fn lapsed_uploads(&self, now: i64) -> StoreResult<Vec<(String, String, String)>> {
-        self.read(move |c| {
-            collect(
+    async fn remove_lapsed_uploads(&self, now: i64) -> StoreResult<Vec<(String, String, u64)>> {
+        // One job of the writer: nothing renews between the look and the removal.
+        self.write(move |c| {
+            let lapsed: Vec<(String, String, i64)> = collect(
                 c,
-                "SELECT tenant_id, id, upload_id FROM campaigns
+                "SELECT id, upload_id, upload_from FROM campaigns
                  WHERE upload_from IS NOT NULL AND upload_until <= ?1",
                 [now],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
+            )?;
+            let mut removed = Vec::with_capacity(lapsed.len());
+            for (id, upload, from) in lapsed {
+                let n = c
+                    .prepare_cached(&drop_upload_sql('?'))?
+                    .execute(params![id, from])? as u64;
+                c.prepare_cached(
+                    "UPDATE campaigns SET upload_id = NULL, upload_from = NULL,
+                     upload_until = NULL WHERE id = ?1",
+                )?
+                .execute([&id])?;
+                removed.push((id, upload, n));
+            }
+            Ok(removed)
         })
         .await
     }

@@ -301,7 +301,7 @@ fn insert_inbound(c: &Connection, new: &NewInbound) -> StoreResult<bool> {
         if let Some(answered) = answered {
             c.prepare_cached(
                 "UPDATE campaign_recipients SET replied_at = ?2
-                 WHERE message_id = ?1 AND replied_at IS NULL",
+                 WHERE message_id = ?1 AND (replied_at IS NULL OR replied_at > ?2)",
             )?
             .execute(params![answered, m.created_at])?;
         }

@@ -81,9 +81,10 @@ pub trait CampaignStore: Send + Sync {
         keep: bool,
     ) -> StoreResult<u64>;
 
-    /// Uploads under way whose lease lapsed before `now` (their gateway died): tenant,
-    /// campaign and upload.
-    async fn lapsed_uploads(&self, now: i64) -> StoreResult<Vec<(String, String, String)>>;
+    /// Removes the uploads whose lease lapsed by `now` (their gateway died mid-upload) with
+    /// their rows, each checked still lapsed in the transaction that removes it (a renewal
+    /// that came first keeps its upload): each one's campaign, upload and rows removed.
+    async fn remove_lapsed_uploads(&self, now: i64) -> StoreResult<Vec<(String, String, u64)>>;
 
     /// Changes a campaign's status ([`crate::campaign::transition`]) in one transaction with
     /// its event and what it does to the campaign's queued sends (held or released).

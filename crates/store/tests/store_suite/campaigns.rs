@@ -686,8 +686,8 @@ pub async fn an_upload_is_added_whole_or_not_at_all(backend: Backend) {
             .uploading
     );
 
-    // An upload whose gateway died lapses: listed, and removed when the next one begins; the
-    // lapsed ticket stores nothing more and cannot be kept.
+    // An upload whose gateway died lapses: removed when the next one begins; the lapsed
+    // upload stores nothing more and cannot be kept.
     let dead = "upl_dead";
     store
         .begin_upload(&w.tenant.id, &c.id, dead, T + 2, T + 10)
@@ -697,11 +697,6 @@ pub async fn an_upload_is_added_whole_or_not_at_all(backend: Backend) {
         .add_recipients(&w.tenant.id, &c.id, dead, rows(10, 5), T + 2)
         .await
         .unwrap();
-    assert_eq!(store.lapsed_uploads(T + 5).await.unwrap(), vec![]);
-    assert_eq!(
-        store.lapsed_uploads(T + 10).await.unwrap(),
-        vec![(w.tenant.id.clone(), c.id.clone(), dead.to_string())]
-    );
     let next = "upl_next";
     store
         .begin_upload(&w.tenant.id, &c.id, next, T + 11, T + 30_011)
@@ -718,7 +713,7 @@ pub async fn an_upload_is_added_whole_or_not_at_all(backend: Backend) {
         store.end_upload(&w.tenant.id, &c.id, dead, true).await,
         Err(StoreError::Conflict(_))
     ));
-    // Removing a lapsed ticket's rows touches the live upload's none.
+    // Removing a lapsed upload's rows touches the live upload's none.
     store
         .add_recipients(&w.tenant.id, &c.id, next, rows(30, 2), T + 12)
         .await
@@ -730,6 +725,17 @@ pub async fn an_upload_is_added_whole_or_not_at_all(backend: Backend) {
             .unwrap(),
         0
     );
+    // The sweep: a live upload (renewed after it had lapsed, before the sweep) is kept.
+    assert!(
+        store
+            .renew_upload(&w.tenant.id, &c.id, next, T + 50_000)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.remove_lapsed_uploads(T + 40_000).await.unwrap(),
+        vec![]
+    );
     assert_eq!(
         store
             .end_upload(&w.tenant.id, &c.id, next, true)
@@ -738,7 +744,68 @@ pub async fn an_upload_is_added_whole_or_not_at_all(backend: Backend) {
         0
     );
     assert_eq!(store.campaign_counts(&c.id).await.unwrap().total, 5);
-    assert_eq!(store.lapsed_uploads(T + 100_000).await.unwrap(), vec![]);
+    // The sweep removes a lapsed upload and its rows.
+    let swept = "upl_swept";
+    store
+        .begin_upload(&w.tenant.id, &c.id, swept, T + 13, T + 20)
+        .await
+        .unwrap();
+    store
+        .add_recipients(&w.tenant.id, &c.id, swept, rows(40, 3), T + 13)
+        .await
+        .unwrap();
+    assert_eq!(store.remove_lapsed_uploads(T + 19).await.unwrap(), vec![]);
+    assert_eq!(
+        store.remove_lapsed_uploads(T + 20).await.unwrap(),
+        vec![(c.id.clone(), swept.to_string(), 3)]
+    );
+    assert_eq!(store.campaign_counts(&c.id).await.unwrap().total, 5);
+    assert!(
+        !store
+            .renew_upload(&w.tenant.id, &c.id, swept, T + 60_000)
+            .await
+            .unwrap()
+    );
+
+    // Two campaigns' uploads at once: one fails first (its rows, the newest, go), then the
+    // other, begun before, fails too: none of its rows stay (row ids are never handed out
+    // twice, so the later rows of the second are above its first).
+    let x = draft(&w, T + 1);
+    let y = draft(&w, T + 2);
+    store.create_campaign(&x, None).await.unwrap();
+    store.create_campaign(&y, None).await.unwrap();
+    store
+        .begin_upload(&w.tenant.id, &x.id, "upl_x", T, T + 30_000)
+        .await
+        .unwrap();
+    store
+        .add_recipients(&w.tenant.id, &x.id, "upl_x", rows(100, 5), T)
+        .await
+        .unwrap();
+    store
+        .begin_upload(&w.tenant.id, &y.id, "upl_y", T, T + 30_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .end_upload(&w.tenant.id, &x.id, "upl_x", false)
+            .await
+            .unwrap(),
+        5
+    );
+    store
+        .add_recipients(&w.tenant.id, &y.id, "upl_y", rows(200, 4), T)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .end_upload(&w.tenant.id, &y.id, "upl_y", false)
+            .await
+            .unwrap(),
+        4
+    );
+    assert_eq!(store.campaign_counts(&x.id).await.unwrap().total, 0);
+    assert_eq!(store.campaign_counts(&y.id).await.unwrap().total, 0);
 
     // Started, it runs and takes no upload.
     store
@@ -752,8 +819,8 @@ pub async fn an_upload_is_added_whole_or_not_at_all(backend: Backend) {
 }
 
 /// A stored answer marks the recipient of the user's latest campaign message in the period, in
-/// the same transaction as the message (one at a time, and in a batch): the first answer's time
-/// stands, an answer past the period or a redelivered one marks nothing.
+/// the same transaction as the message (one at a time, and in a batch): the earliest answer's
+/// time stands, an answer past the period or a redelivered one marks nothing.
 pub async fn an_answer_marks_its_campaign_recipient_replied_with_the_message(backend: Backend) {
     let (_db, store) = open_store(backend).await;
     let w = world(&store, "acme").await;
@@ -789,12 +856,28 @@ pub async fn an_answer_marks_its_campaign_recipient_replied_with_the_message(bac
     );
     let counts = store.campaign_counts(&c.id).await.unwrap();
     assert_eq!(counts.replied, 2);
-    // A later answer keeps the first time.
+    // A later answer keeps the first time; an earlier one stored late (Meta's order is not
+    // guaranteed) brings it back to the earliest, alone or in a batch.
     store
         .insert_inbound(&answer(0, "wamid.a2", T + 400, 1_000))
         .await
         .unwrap();
     assert_eq!(replied_at(&store, &c).await[0], Some(T + 100));
+    store
+        .insert_inbound(&answer(0, "wamid.a0", T + 50, 1_000))
+        .await
+        .unwrap();
+    store
+        .insert_inbounds(&[
+            answer(1, "wamid.b4", T + 190, 1_000),
+            answer(1, "wamid.b3", T + 150, 1_000),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        replied_at(&store, &c).await,
+        vec![Some(T + 50), Some(T + 150), None]
+    );
 }
 
 /// Each recipient's `replied_at`, in upload order.

@@ -11,9 +11,7 @@ pub mod spec;
 mod upload;
 
 pub use run::{FEED_MAX, OPENED_BY, feed, on_template_refused};
-pub use upload::{
-    MAX_REPORTED_ERRORS, RowError, UPLOAD_LEASE, UploadReport, remove_lapsed, upload,
-};
+pub use upload::{MAX_REPORTED_ERRORS, RowError, UploadReport, remove_lapsed, upload};
 
 use openbsp_domain::ids::{new_id_at, prefix};
 use openbsp_store::{
@@ -291,14 +289,18 @@ pub async fn retry(
     Ok((c, n))
 }
 
-/// A store error of a campaign's change: not found (another tenant's too), or a status that
-/// does not allow it (`campaign_state`).
+/// A store error of a campaign's change: not found (another tenant's too), an upload under
+/// way (`upload_in_progress`), or a status that does not allow it (`campaign_state`).
 fn state_error(e: openbsp_store::StoreError, id: &str) -> CoreError {
+    use openbsp_store::campaign::UPLOAD_UNDER_WAY;
     match e {
         openbsp_store::StoreError::NotFound(_) => CoreError::not_found("campaign", id),
-        openbsp_store::StoreError::Conflict(m) => {
-            CoreError::conflict("campaign_state", m.trim_start_matches("campaign.status: "))
-        }
+        openbsp_store::StoreError::Conflict(m) => match m.strip_prefix(UPLOAD_UNDER_WAY) {
+            Some(rest) => CoreError::conflict("upload_in_progress", rest.trim_start_matches(": ")),
+            None => {
+                CoreError::conflict("campaign_state", m.trim_start_matches("campaign.status: "))
+            }
+        },
         other => other.into(),
     }
 }

@@ -201,7 +201,9 @@ fn read_csv(
             Ok(true) => {
                 lines += 1;
                 let line = record.position().map_or(line, |p| p.line());
-                if std::str::from_utf8(record.as_slice()).is_err() {
+                // Field by field: the record's bytes without their delimiters could join two
+                // broken fields into a valid sequence.
+                if record.iter().any(|f| std::str::from_utf8(f).is_err()) {
                     return Err(not_utf8(line));
                 }
                 batch.push(csv_line(&record, line, key_at, kind, &wanted));
@@ -231,7 +233,7 @@ fn read_csv(
     Ok(lines)
 }
 
-/// A CSV record (whose bytes are UTF-8) as a line.
+/// A CSV record (whose fields are UTF-8) as a line.
 fn csv_line(
     record: &csv::ByteRecord,
     line: u64,
@@ -239,7 +241,7 @@ fn csv_line(
     kind: KeyKind,
     wanted: &[(usize, &String)],
 ) -> Line {
-    // The record is UTF-8 as a whole, and its fields split at ASCII bytes: each is UTF-8.
+    // Every field was checked UTF-8 as the record was read.
     let text = |i: usize| std::str::from_utf8(record.get(i).unwrap_or_default()).unwrap_or("");
     let key = text(key_at).trim();
     if key.is_empty() {
@@ -458,6 +460,10 @@ mod tests {
         let latin1: &[u8] = b"phone,first_name,city\n1555,Ana,Rome\n1556,Bo,Mal\xe9\n";
         let e = read(latin1, Format::Csv, &["first_name".to_string()], |_| true).unwrap_err();
         assert!(e.to_string().contains("line 3 is not UTF-8"), "{e}");
+        // Two Latin-1 fields whose bytes would join into UTF-8 without the comma (Ñ, º).
+        let joined: &[u8] = b"phone,first_name,city\n1555,AN\xd1,\xbaRome\n";
+        let e = read(joined, Format::Csv, &["first_name".to_string()], |_| true).unwrap_err();
+        assert!(e.to_string().contains("line 2 is not UTF-8"), "{e}");
         let latin1: &[u8] = b"{\"phone\": \"1555\"}\n{\"phone\": \"1556\", \"x\": \"Jos\xe9\"}\n";
         let e = read(latin1, Format::Ndjson, &[], |_| true).unwrap_err();
         assert!(e.to_string().contains("line 2 is not UTF-8"), "{e}");

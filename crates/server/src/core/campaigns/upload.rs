@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::rows::{self, Format, KeyKind, Line};
 use super::spec::Spec;
-use super::{approved, get};
+use super::{approved, get, state_error};
 use crate::core::{Core, CoreError, CoreResult};
 
 /// The first refused rows an upload reports.
@@ -85,7 +85,7 @@ pub async fn upload(
 ) -> CoreResult<UploadReport> {
     let c = get(core, tenant_id, id).await?;
     if !accepts_recipients(&c.status) {
-        return Err(CoreError::from(closed_to_recipients(&c.status)));
+        return Err(state_error(closed_to_recipients(&c.status), id));
     }
     let channel = core
         .stored_channel(&c.channel_id)
@@ -103,7 +103,8 @@ pub async fn upload(
     let ticket = new_id_at(prefix::UPLOAD, now);
     core.store
         .begin_upload(tenant_id, &c.id, &ticket, now, now + lease)
-        .await?;
+        .await
+        .map_err(|e| state_error(e, id))?;
     // Until it ends, the upload's lease is renewed; dropped (the caller went away), its rows
     // are removed.
     let guard = Ticket {
@@ -181,7 +182,8 @@ async fn store_rows(
                 let a = core
                     .store
                     .add_recipients(&tenant_id, &id, &ticket, rows, now)
-                    .await?;
+                    .await
+                    .map_err(|e| state_error(e, &id))?;
                 added.accepted += a.accepted;
                 added.duplicates += a.duplicates;
                 added.skipped += a.skipped;
@@ -236,11 +238,7 @@ async fn store_rows(
 /// campaign runner's sweep. How many rows went.
 pub async fn remove_lapsed(core: &Core) -> CoreResult<u64> {
     let mut removed = 0;
-    for (tenant_id, campaign_id, upload) in core.store.lapsed_uploads(core.now()).await? {
-        let n = core
-            .store
-            .end_upload(&tenant_id, &campaign_id, &upload, false)
-            .await?;
+    for (campaign_id, upload, n) in core.store.remove_lapsed_uploads(core.now()).await? {
         tracing::info!(campaign.id = %campaign_id, upload.id = %upload, removed = n, "an upload lapsed: its rows were removed");
         removed += n;
     }
@@ -318,7 +316,7 @@ impl Ticket {
             .await;
         match (outcome, ended) {
             (Ok(report), Ok(_)) => Ok(report),
-            (Ok(_), Err(e)) => Err(e.into()),
+            (Ok(_), Err(e)) => Err(state_error(e, &self.campaign_id)),
             (Err(e), Ok(removed)) => {
                 tracing::info!(campaign.id = %self.campaign_id, removed, error = %e, "an upload failed: its rows were removed");
                 Err(e)
