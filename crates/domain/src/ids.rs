@@ -40,6 +40,8 @@ pub mod prefix {
     pub const CAMPAIGN: &str = "cmp";
     /// An upload of recipients to a campaign.
     pub const UPLOAD: &str = "upl";
+    /// Media kept by the gateway.
+    pub const MEDIA: &str = "med";
 }
 
 /// A new id with `prefix`, for the current time.

@@ -15,6 +15,7 @@ pub mod campaign;
 mod contacts;
 pub mod error;
 pub mod events;
+pub mod media;
 pub mod model;
 pub mod policy;
 pub mod postgres;
@@ -33,10 +34,11 @@ pub use campaign::{
     campaign_status, recipient_state,
 };
 pub use error::{StoreError, StoreResult};
+pub use media::{Media, MediaDeleted, MetaCopy, media_origin};
 pub use model::*;
 pub use store::{
     AdminStore, CampaignStore, ContactStore, EndpointStore, EventStore, InboxStore, LeaseStore,
-    MessageStore, NoticeStore, OutboxStore, SessionStore, Store, TemplateStore,
+    MediaStore, MessageStore, NoticeStore, OutboxStore, SessionStore, Store, TemplateStore,
 };
 
 /// The area traits: what a caller of store methods on a `dyn Store` brings into scope
@@ -44,7 +46,7 @@ pub use store::{
 pub mod prelude {
     pub use crate::store::{
         AdminStore, CampaignStore, ContactStore, EndpointStore, EventStore, InboxStore, LeaseStore,
-        MessageStore, NoticeStore, OutboxStore, SessionStore, Store, TemplateStore,
+        MediaStore, MessageStore, NoticeStore, OutboxStore, SessionStore, Store, TemplateStore,
     };
 }
 

@@ -37,6 +37,9 @@ pub(crate) const CHANNEL_COLS: &str = "id, tenant_id, app_id, phone_number_id, w
 pub(crate) const CHANNEL_READ_COLS: &str = "id, tenant_id, app_id, phone_number_id, waba_id, display_phone_number, access_token_enc, graph_base_url, graph_version, throughput_mps, messaging_tier, created_at, updated_at, business_id, paused_at, pause_reason";
 /// `contacts`.
 pub(crate) const CONTACT_COLS: &str = "id, tenant_id, wa_id, user_id, profile_name, created_at, updated_at, username, attributes, marketing_opt_out_at, marketing_opt_out_source, previous_wa_ids";
+/// `media`.
+pub(crate) const MEDIA_COLS: &str =
+    "id, tenant_id, sha256, mime_type, file_size, filename, origin, created_at, last_used_at";
 /// `campaigns`.
 pub(crate) const CAMPAIGN_COLS: &str = "id, tenant_id, channel_id, name, template_id, template_name, language, category, spec, columns, status, pause_reason, start_at, rate_limit, created_at, updated_at, started_at, completed_at";
 /// `campaigns` as read: [`CAMPAIGN_COLS`] and whether an upload is under way.

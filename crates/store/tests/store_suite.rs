@@ -14,6 +14,8 @@ mod fixtures;
 mod inbound;
 #[path = "store_suite/limits.rs"]
 mod limits;
+#[path = "store_suite/media.rs"]
+mod media;
 #[path = "store_suite/messages.rs"]
 mod messages;
 #[path = "store_suite/outbox.rs"]
@@ -30,6 +32,8 @@ mod templates;
 mod webhook_endpoints;
 
 openbsp_testkit::on_both_backends! {
+    media_is_kept_per_tenant_and_shares_its_bytes =>
+        crate::media::media_is_kept_per_tenant_and_shares_its_bytes,
     campaigns_are_filled_started_fed_once_and_counted =>
         crate::campaigns::campaigns_are_filled_started_fed_once_and_counted,
     a_paused_campaign_holds_its_sends_and_a_cancel_hands_them_back =>

@@ -19,6 +19,7 @@ mod endpoints;
 mod events;
 mod inbox;
 mod leases;
+mod media;
 mod messages;
 mod notices;
 mod outbox;
@@ -98,6 +99,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         14,
         include_str!("../../migrations/postgres_0014_held_sends_and_uploads.sql"),
     ),
+    (15, include_str!("../../migrations/postgres_0015_media.sql")),
 ];
 
 /// Key of the advisory lock that serialises migrations between replicas starting together.

@@ -15,6 +15,7 @@ mod endpoints;
 mod events;
 mod inbox;
 mod leases;
+mod media;
 mod messages;
 mod outbox;
 mod reach;
@@ -92,6 +93,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/sqlite_0015_held_sends_and_uploads.sql"),
     ),
+    (16, include_str!("../../migrations/sqlite_0016_media.sql")),
 ];
 const READERS: usize = 8;
 /// How often the checkpointer copies the WAL into the database file.

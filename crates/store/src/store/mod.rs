@@ -12,6 +12,7 @@ mod endpoints;
 mod events;
 mod inbox;
 mod leases;
+mod media;
 mod messages;
 mod notices;
 mod outbox;
@@ -25,6 +26,7 @@ pub use endpoints::EndpointStore;
 pub use events::EventStore;
 pub use inbox::InboxStore;
 pub use leases::LeaseStore;
+pub use media::MediaStore;
 pub use messages::MessageStore;
 pub use notices::NoticeStore;
 pub use outbox::OutboxStore;
@@ -45,6 +47,7 @@ pub trait Store:
     + EventStore
     + InboxStore
     + LeaseStore
+    + MediaStore
     + NoticeStore
     + Send
     + Sync
@@ -64,6 +67,7 @@ impl<T> Store for T where
         + EventStore
         + InboxStore
         + LeaseStore
+        + MediaStore
         + NoticeStore
         + Send
         + Sync

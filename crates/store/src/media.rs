@@ -1,0 +1,55 @@
+//! Media as the store keeps it: each media's metadata (its bytes live in an object store, keyed
+//! by tenant and sha256, so the same file is kept once per tenant however often it is
+//! uploaded), and Meta's copies of it per channel (a Meta media id and when it was uploaded, so
+//! that a send reuses it while it lives).
+
+use serde::{Deserialize, Serialize};
+
+/// Where a media came from.
+pub mod media_origin {
+    /// Uploaded by the business (native API or the Graph surface).
+    pub const UPLOAD: &str = "upload";
+    /// Downloaded from Meta: an inbound message's media.
+    pub const INBOUND: &str = "inbound";
+}
+
+/// A media of a tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Media {
+    /// `med_…`
+    pub id: String,
+    /// Owner.
+    pub tenant_id: String,
+    /// The bytes' SHA-256, lower-case hex: with the tenant, the object's key.
+    pub sha256: String,
+    /// Its MIME type (checked against the bytes).
+    pub mime_type: String,
+    /// Bytes.
+    pub file_size: u64,
+    /// The file's name, when it came with one.
+    pub filename: Option<String>,
+    /// [`media_origin`].
+    pub origin: String,
+    /// Stored (ms).
+    pub created_at: i64,
+    /// Last stored, sent or read (ms): retention counts from it.
+    pub last_used_at: i64,
+}
+
+/// What deleting a media did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaDeleted {
+    /// The media as it was.
+    pub media: Media,
+    /// No other media of the tenant has the same bytes: the object may go.
+    pub object_unused: bool,
+}
+
+/// Meta's copy of a media for one channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaCopy {
+    /// Meta's media id.
+    pub meta_media_id: String,
+    /// When it was uploaded to Meta (ms): Meta keeps it for a limited time.
+    pub uploaded_at: i64,
+}
