@@ -26,6 +26,7 @@ pub mod meta;
 pub mod metrics;
 pub mod native;
 pub mod notices;
+pub mod objects;
 pub mod sender;
 pub mod views;
 

@@ -9,6 +9,7 @@
 pub mod error;
 pub mod ids;
 pub mod limits;
+pub mod media;
 pub mod pair;
 pub mod send;
 pub mod signature;
