@@ -36,6 +36,17 @@ pub struct Config {
     /// How long after a campaign message an answer from its recipient counts as a reply to
     /// it (`OPENBSP_CAMPAIGN_REPLY_WINDOW_HOURS`, default 72 hours).
     pub campaign_reply_window: Duration,
+    /// Where media bytes live.
+    pub media: MediaStoreConfig,
+}
+
+/// Where media bytes live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaStoreConfig {
+    /// In memory (tests: gone with the process).
+    Memory,
+    /// In a folder (`<data dir>/media` by default).
+    Local(std::path::PathBuf),
 }
 
 /// How long after a campaign message an answer counts as its reply, by default.
@@ -182,6 +193,7 @@ impl Config {
                 ..DeliveryConfig::default()
             },
             campaign_reply_window: DEFAULT_CAMPAIGN_REPLY_WINDOW,
+            media: MediaStoreConfig::Memory,
         }
     }
 }

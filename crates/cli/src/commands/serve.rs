@@ -197,6 +197,7 @@ fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
             )?
             .saturating_mul(3600),
         ),
+        media: openbsp_server::config::MediaStoreConfig::Local(s.data_dir.join("media")),
     })
 }
 

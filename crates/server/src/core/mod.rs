@@ -16,6 +16,7 @@ pub mod contacts;
 pub mod endpoints;
 pub mod error;
 pub mod events;
+pub mod media;
 pub mod messages;
 pub mod replicas;
 pub mod sessions;
@@ -86,6 +87,8 @@ pub struct Inner {
     pub graph: Arc<dyn GraphClient>,
     /// Cloud-API callers waiting for Meta's answer, by message id.
     pub waiters: Mutex<HashMap<String, oneshot::Sender<SendOutcome>>>,
+    /// Where media bytes live.
+    pub objects: crate::objects::Objects,
 }
 
 /// Who to wake when a send is queued on a channel: its worker if one runs here (it waits for
@@ -158,7 +161,13 @@ impl Core {
         let graph = HttpGraphClient::new(config.sender.request_timeout)
             .map_err(|e| anyhow::anyhow!("cannot build the Graph API client: {e}"))?;
         let replicas_hear = store.notices().is_some();
+        let objects = match &config.media {
+            crate::config::MediaStoreConfig::Memory => crate::objects::Objects::memory(),
+            crate::config::MediaStoreConfig::Local(dir) => crate::objects::Objects::local(dir)
+                .map_err(|e| anyhow::anyhow!("media folder {}: {e}", dir.display()))?,
+        };
         Ok(Core(Arc::new(Inner {
+            objects,
             graph: Arc::new(graph),
             store,
             config,

@@ -9,6 +9,7 @@ pub mod contacts;
 pub mod endpoints;
 pub mod error;
 pub mod events;
+pub mod media;
 pub mod messages;
 pub mod sessions;
 pub mod templates;
@@ -22,6 +23,7 @@ pub fn routes() -> Router<Core> {
     Router::new()
         .merge(messages::routes())
         .merge(campaigns::routes())
+        .merge(media::routes())
         .merge(sessions::routes())
         .merge(contacts::routes())
         .merge(templates::routes())

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod campaigns;
 pub mod contacts;
 pub mod endpoints;
+pub mod media;
 pub mod messages;
 pub mod sessions;
 pub mod templates;

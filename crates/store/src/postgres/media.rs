@@ -119,6 +119,17 @@ impl MediaStore for PgStore {
         }))
     }
 
+    async fn media_object_used(&self, tenant_id: &str, sha256: &str) -> StoreResult<bool> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM media WHERE tenant_id = $1 AND sha256 = $2)",
+        )
+        .bind(tenant_id)
+        .bind(sha256)
+        .fetch_one(self.pool())
+        .await
+        .db()
+    }
+
     async fn stale_media(&self, before: i64, limit: u32) -> StoreResult<Vec<Media>> {
         let rows = sqlx::query(STALE_SQL.as_str())
             .bind(before)

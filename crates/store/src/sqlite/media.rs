@@ -103,6 +103,17 @@ impl MediaStore for SqliteStore {
         .await
     }
 
+    async fn media_object_used(&self, tenant_id: &str, sha256: &str) -> StoreResult<bool> {
+        let (t, sha) = (tenant_id.to_string(), sha256.to_string());
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM media WHERE tenant_id = ?1 AND sha256 = ?2)",
+            )?
+            .query_row([&t, &sha], |r| r.get(0))?)
+        })
+        .await
+    }
+
     async fn stale_media(&self, before: i64, limit: u32) -> StoreResult<Vec<Media>> {
         self.read(move |c| {
             collect(

@@ -23,6 +23,9 @@ pub trait MediaStore: Send + Sync {
     /// media of the tenant still has the same bytes. `None` if the tenant has no such media.
     async fn delete_media(&self, tenant_id: &str, id: &str) -> StoreResult<Option<MediaDeleted>>;
 
+    /// Whether a media of the tenant has these bytes.
+    async fn media_object_used(&self, tenant_id: &str, sha256: &str) -> StoreResult<bool>;
+
     /// Media last used before `before`, oldest first, at most `limit` (of every tenant): what
     /// retention prunes.
     async fn stale_media(&self, before: i64, limit: u32) -> StoreResult<Vec<Media>>;

@@ -121,6 +121,14 @@ pub async fn media_is_kept_per_tenant_and_shares_its_bytes(backend: Backend) {
         .await
         .unwrap();
 
+    assert!(store.media_object_used(&w.tenant.id, SHA).await.unwrap());
+    assert!(
+        !store
+            .media_object_used(&other.tenant.id, SHA)
+            .await
+            .unwrap()
+    );
+
     // Deleted: the first of two media with the same bytes leaves the object in use; the
     // second frees it. Meta's copies go with the media.
     let gone = store
@@ -141,4 +149,5 @@ pub async fn media_is_kept_per_tenant_and_shares_its_bytes(backend: Backend) {
         .unwrap();
     assert!(gone.object_unused);
     assert_eq!(store.delete_media(&w.tenant.id, &b.id).await.unwrap(), None);
+    assert!(!store.media_object_used(&w.tenant.id, SHA).await.unwrap());
 }

@@ -1,0 +1,130 @@
+//! Media (DESIGN §2.9): a tenant's files, streamed into the object store, checked as Meta
+//! checks them (a type WhatsApp takes, within its size, the bytes of the declared type), kept
+//! once per tenant by content, read back by range, deleted.
+
+use std::ops::Range;
+
+use bytes::Bytes;
+use futures::Stream;
+use openbsp_domain::ids::{new_id_at, prefix};
+use openbsp_store::{Media, media_origin};
+use openbsp_wire::media::{MediaKind, TYPES, essence, matches_content};
+
+use super::{Core, CoreError, CoreResult};
+use crate::objects::ObjectError;
+
+/// The longest file name kept.
+const MAX_FILENAME: usize = 240;
+
+/// Stores a tenant's upload of `mime_type` from `body` (streamed): refused when WhatsApp does
+/// not take the type, past the type's largest size, or when the bytes are not of that type;
+/// nothing is kept of a refused upload.
+pub async fn upload(
+    core: &Core,
+    tenant_id: &str,
+    mime_type: &str,
+    filename: Option<String>,
+    body: impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin,
+) -> CoreResult<Media> {
+    let mime = essence(mime_type);
+    let kind = MediaKind::of_type(&mime).ok_or_else(|| {
+        CoreError::invalid_field(
+            "type",
+            format!(
+                "{} is not a type WhatsApp takes: {}",
+                if mime.is_empty() { "(none)" } else { &mime },
+                TYPES.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(", ")
+            ),
+        )
+    })?;
+    let filename = filename
+        .map(|f| f.trim().chars().take(MAX_FILENAME).collect::<String>())
+        .filter(|f| !f.is_empty());
+    let stored = match core.objects.put(tenant_id, body, kind.max_bytes()).await {
+        Ok(s) => s,
+        Err(ObjectError::TooLarge(max)) => {
+            return Err(CoreError::invalid_field(
+                "file",
+                format!("{} media is at most {max} bytes", kind.name()),
+            ));
+        }
+        Err(ObjectError::Body(e)) => return Err(CoreError::invalid_field("file", e)),
+        Err(e) => return Err(CoreError::internal(e)),
+    };
+    if stored.size == 0 {
+        return Err(CoreError::invalid_field("file", "the file is empty"));
+    }
+    if let Err(what) = matches_content(&mime, &stored.head) {
+        // Kept only if another media of the tenant has these bytes.
+        if !core
+            .store
+            .media_object_used(tenant_id, &stored.sha256)
+            .await?
+        {
+            core.objects
+                .delete(tenant_id, &stored.sha256)
+                .await
+                .map_err(CoreError::internal)?;
+        }
+        return Err(CoreError::invalid_field("file", what));
+    }
+    let now = core.now();
+    let media = Media {
+        id: new_id_at(prefix::MEDIA, now),
+        tenant_id: tenant_id.to_string(),
+        sha256: stored.sha256,
+        mime_type: mime,
+        file_size: stored.size,
+        filename,
+        origin: media_origin::UPLOAD.to_string(),
+        created_at: now,
+        last_used_at: now,
+    };
+    core.store.insert_media(&media).await?;
+    Ok(media)
+}
+
+/// A tenant's media (another tenant's id: not found).
+pub async fn get(core: &Core, tenant_id: &str, id: &str) -> CoreResult<Media> {
+    core.store
+        .get_media(tenant_id, id)
+        .await?
+        .ok_or_else(|| CoreError::not_found("media", id))
+}
+
+/// A tenant's media and its bytes (the `range` of them), streamed; the read counts as a use.
+pub async fn content(
+    core: &Core,
+    tenant_id: &str,
+    id: &str,
+    range: Option<Range<u64>>,
+) -> CoreResult<(Media, object_store::GetResult)> {
+    let media = get(core, tenant_id, id).await?;
+    let bytes = match core.objects.get(tenant_id, &media.sha256, range).await {
+        Ok(b) => b,
+        Err(ObjectError::NotFound) => {
+            return Err(CoreError::internal(format!(
+                "the bytes of media {id} are missing from the object store"
+            )));
+        }
+        Err(e) => return Err(CoreError::internal(e)),
+    };
+    core.store.touch_media(tenant_id, id, core.now()).await?;
+    Ok((media, bytes))
+}
+
+/// Deletes a tenant's media, and its bytes when no other media of the tenant has them.
+pub async fn delete(core: &Core, tenant_id: &str, id: &str) -> CoreResult<()> {
+    let gone = core
+        .store
+        .delete_media(tenant_id, id)
+        .await?
+        .ok_or_else(|| CoreError::not_found("media", id))?;
+    if gone.object_unused {
+        core.objects
+            .delete(tenant_id, &gone.media.sha256)
+            .await
+            .map_err(CoreError::internal)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! `/v1/media`: upload (the raw bytes with their `Content-Type`, streamed), metadata, content
+//! (with `Range` and `ETag`), delete (the rules are [`crate::core::media`]').
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures::TryStreamExt;
+use serde::Deserialize;
+
+use crate::core::{Core, media};
+use crate::http::auth::TenantAuth;
+use crate::http::error::ApiError;
+use crate::views::media::MediaView;
+
+/// The media routes.
+pub fn routes() -> Router<Core> {
+    Router::new()
+        .route("/v1/media", post(upload))
+        .route("/v1/media/{id}", get(get_one).delete(remove))
+        .route("/v1/media/{id}/content", get(content))
+}
+
+#[derive(Debug, Deserialize)]
+struct UploadQuery {
+    filename: Option<String>,
+}
+
+/// `POST /v1/media?filename=…`: the body is the file, its `Content-Type` its type; answers 201
+/// with the media.
+async fn upload(
+    State(core): State<Core>,
+    auth: TenantAuth,
+    Query(q): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<MediaView>), ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let m = media::upload(&core, &auth.tenant_id, ct, q.filename, stream).await?;
+    Ok((StatusCode::CREATED, Json(MediaView::new(&m))))
+}
+
+/// `GET /v1/media/{id}`: the metadata.
+async fn get_one(
+    State(core): State<Core>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+) -> Result<Json<MediaView>, ApiError> {
+    Ok(Json(MediaView::new(
+        &media::get(&core, &auth.tenant_id, &id).await?,
+    )))
+}
+
+/// `DELETE /v1/media/{id}` → 204.
+async fn remove(
+    State(core): State<Core>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    media::delete(&core, &auth.tenant_id, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A `Range: bytes=…` header of one range, against a file of `size` bytes: the bytes asked
+/// for, `Ok(None)` for the whole file, `Err` when it cannot be served (416).
+fn byte_range(headers: &HeaderMap, size: u64) -> Result<Option<std::ops::Range<u64>>, ()> {
+    let Some(value) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Ok(None); // another unit: ignored, as RFC 9110 allows
+    };
+    if spec.contains(',') {
+        return Ok(None); // several ranges: the whole file
+    }
+    let (start, end) = spec.split_once('-').ok_or(())?;
+    let (start, end) = (start.trim(), end.trim());
+    let range = match (start.parse::<u64>(), end.parse::<u64>()) {
+        (Ok(s), Ok(e)) if s <= e => s..(e + 1).min(size),
+        (Ok(s), Err(_)) if end.is_empty() => s..size,
+        (Err(_), Ok(n)) if start.is_empty() && n > 0 => size.saturating_sub(n)..size,
+        _ => return Err(()),
+    };
+    if range.start >= size {
+        return Err(());
+    }
+    Ok(Some(range))
+}
+
+/// `GET /v1/media/{id}/content`: the bytes, streamed; one `Range` served (206), `ETag` (the
+/// SHA-256: the bytes never change) answered 304 when the client has them.
+async fn content(
+    State(core): State<Core>,
+    auth: TenantAuth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let m = media::get(&core, &auth.tenant_id, &id).await?;
+    let etag = format!("\"{}\"", m.sha256);
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+    }
+    let Ok(range) = byte_range(&headers, m.file_size) else {
+        return Ok((
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            [(header::CONTENT_RANGE, format!("bytes */{}", m.file_size))],
+        )
+            .into_response());
+    };
+    let (m, bytes) = media::content(&core, &auth.tenant_id, &id, range.clone()).await?;
+    let stream = bytes.into_stream();
+    let mut resp = Body::from_stream(stream).into_response();
+    if range.is_some() {
+        *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+    }
+    let h = resp.headers_mut();
+    let value = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static(""));
+    h.insert(header::CONTENT_TYPE, value(&m.mime_type));
+    h.insert(header::ETAG, value(&etag));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    match range {
+        Some(r) => {
+            h.insert(
+                header::CONTENT_RANGE,
+                value(&format!("bytes {}-{}/{}", r.start, r.end - 1, m.file_size)),
+            );
+            h.insert(
+                header::CONTENT_LENGTH,
+                value(&(r.end - r.start).to_string()),
+            );
+        }
+        None => {
+            h.insert(header::CONTENT_LENGTH, value(&m.file_size.to_string()));
+        }
+    }
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(v: &str, size: u64) -> Result<Option<std::ops::Range<u64>>, ()> {
+        let mut h = HeaderMap::new();
+        h.insert(header::RANGE, HeaderValue::from_str(v).unwrap());
+        byte_range(&h, size)
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(range("bytes=0-9", 100), Ok(Some(0..10)));
+        assert_eq!(range("bytes=90-", 100), Ok(Some(90..100)));
+        assert_eq!(range("bytes=-10", 100), Ok(Some(90..100)));
+        assert_eq!(range("bytes=95-200", 100), Ok(Some(95..100)));
+        assert_eq!(range("bytes=100-", 100), Err(()));
+        assert_eq!(range("bytes=5-2", 100), Err(()));
+        assert_eq!(range("bytes=0-1,5-6", 100), Ok(None));
+        assert_eq!(range("items=0-1", 100), Ok(None));
+        assert_eq!(byte_range(&HeaderMap::new(), 100), Ok(None));
+    }
+}
