@@ -5,13 +5,17 @@
 #
 # PostgreSQL comes from scripts/ensure-postgres.sh: $OPENBSP_TEST_POSTGRES_URL if it answers,
 # else a local server on 127.0.0.1:5432, else a throwaway server that is stopped at exit.
+# The S3-compatible server of the media tests comes from scripts/ensure-s3.sh:
+# $OPENBSP_TEST_S3_URL if it answers, else a throwaway moto server, stopped at exit.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 state=$(mktemp "${TMPDIR:-/tmp}/openbsp-pg-state.XXXXXX")
+s3_state=$(mktemp "${TMPDIR:-/tmp}/openbsp-s3-state.XXXXXX")
 cleanup() {
 	scripts/ensure-postgres.sh --stop "$state" || true
-	rm -f "$state"
+	scripts/ensure-s3.sh --stop "$s3_state" || true
+	rm -f "$state" "$s3_state"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -44,6 +48,14 @@ if [ -s "$state" ]; then
 else
 	echo "test.sh: PostgreSQL: $redacted (existing server)" >&2
 fi
+
+s3_url=$(OPENBSP_S3_STATE_FILE="$s3_state" scripts/ensure-s3.sh | tail -n1)
+[ -n "$s3_url" ] || {
+	echo "test.sh: ensure-s3.sh printed no URL" >&2
+	exit 1
+}
+export OPENBSP_TEST_S3_URL="$s3_url"
+echo "test.sh: S3-compatible server: $s3_url" >&2
 
 if cargo nextest --version >/dev/null 2>&1; then
 	cargo nextest run --workspace --all-targets --no-fail-fast "$@"

@@ -62,6 +62,11 @@ const KNOWN_KEYS: &[&str] = &[
     "opt_in_keywords",
     "events_retention_days",
     "campaign_reply_window_hours",
+    "media_s3_bucket",
+    "media_s3_endpoint",
+    "media_s3_region",
+    "media_s3_access_key_id",
+    "media_s3_path_style",
 ];
 
 /// Resolved settings shared by every command.

@@ -47,6 +47,42 @@ pub enum MediaStoreConfig {
     Memory,
     /// In a folder (`<data dir>/media` by default).
     Local(std::path::PathBuf),
+    /// In a bucket of an S3-compatible store (several replicas share it).
+    S3(S3Config),
+}
+
+/// An S3-compatible bucket (`OPENBSP_MEDIA_S3_*`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Config {
+    /// The bucket.
+    pub bucket: String,
+    /// The store's URL, when not AWS's (`http://127.0.0.1:9000`).
+    pub endpoint: Option<String>,
+    /// The region (`us-east-1` when not given).
+    pub region: String,
+    /// The access key id (else the environment's AWS credentials).
+    pub access_key_id: Option<String>,
+    /// The secret access key.
+    pub secret_access_key: Option<String>,
+    /// Path-style requests (`endpoint/bucket/key`), which most S3-compatible stores want.
+    pub path_style: bool,
+}
+
+impl std::fmt::Debug for S3Config {
+    // The secret never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("path_style", &self.path_style)
+            .finish()
+    }
 }
 
 /// How long after a campaign message an answer counts as its reply, by default.

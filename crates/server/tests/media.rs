@@ -5,12 +5,47 @@
 mod common;
 
 use common::*;
+use openbsp_server::config::{MediaStoreConfig, S3Config};
 use openbsp_testkit::{Backend, on_both_backends};
 use serde_json::Value;
 use sha2::Digest;
 
 on_both_backends! {
-    media_is_uploaded_checked_read_and_deleted => crate::media_is_uploaded_checked_read_and_deleted,
+    media_is_uploaded_checked_read_and_deleted_on_the_filesystem =>
+        crate::media_is_uploaded_checked_read_and_deleted_on_the_filesystem,
+    media_is_uploaded_checked_read_and_deleted_on_s3 =>
+        crate::media_is_uploaded_checked_read_and_deleted_on_s3,
+}
+
+async fn media_is_uploaded_checked_read_and_deleted_on_the_filesystem(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("media");
+    let app = spawn_app_configured(backend, |c| {
+        c.media = MediaStoreConfig::Local(folder.clone())
+    })
+    .await;
+    media_is_uploaded_checked_read_and_deleted(&app).await;
+    // The bytes are in the folder, by tenant and content.
+    let kept = std::fs::read_dir(folder.join("media").join(&app.tenant_id))
+        .unwrap()
+        .count();
+    assert_eq!(kept, 1);
+}
+
+async fn media_is_uploaded_checked_read_and_deleted_on_s3(backend: Backend) {
+    let bucket = openbsp_testkit::s3_bucket().await;
+    let app = spawn_app_configured(backend, |c| {
+        c.media = MediaStoreConfig::S3(S3Config {
+            bucket,
+            endpoint: Some(openbsp_testkit::s3_url()),
+            region: "us-east-1".into(),
+            access_key_id: Some("test".into()),
+            secret_access_key: Some("test".into()),
+            path_style: true,
+        })
+    })
+    .await;
+    media_is_uploaded_checked_read_and_deleted(&app).await;
 }
 
 /// A PNG's signature and header, then `n` bytes.
@@ -36,12 +71,13 @@ async fn put(app: &TestApp, key: &str, ct: &str, path: &str, body: Vec<u8>) -> (
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-async fn media_is_uploaded_checked_read_and_deleted(backend: Backend) {
-    let app = spawn_app(backend).await;
+/// Upload, read whole and by range, refusals that keep nothing, the same bytes twice, another
+/// tenant, delete.
+async fn media_is_uploaded_checked_read_and_deleted(app: &TestApp) {
     let key = app.api_key.clone();
     let bytes = png(300_000);
     let (status, m) = put(
-        &app,
+        app,
         &key,
         "image/png",
         "/v1/media?filename=logo.png",
@@ -107,12 +143,12 @@ async fn media_is_uploaded_checked_read_and_deleted(backend: Backend) {
         ("image/png", png(5 * 1024 * 1024)),
         ("application/pdf", Vec::new()),
     ] {
-        let (status, e) = put(&app, &key, ct, "/v1/media", body).await;
+        let (status, e) = put(app, &key, ct, "/v1/media", body).await;
         assert_eq!(status, 400, "{ct}: {e}");
     }
 
     // The same bytes again: another media, the same object; another tenant sees neither.
-    let (status, again) = put(&app, &key, "image/png", "/v1/media", bytes.clone()).await;
+    let (status, again) = put(app, &key, "image/png", "/v1/media", bytes.clone()).await;
     assert_eq!(status, 201, "{again}");
     assert_eq!(again["sha256"], m["sha256"]);
     let again_id = again["id"].as_str().unwrap().to_string();

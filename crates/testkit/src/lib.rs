@@ -35,6 +35,49 @@ pub fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
 }
 
+/// The URL of the test S3-compatible server (`OPENBSP_TEST_S3_URL`); panics (failing the
+/// test) when it is not set: the suite's command starts one.
+pub fn s3_url() -> String {
+    std::env::var("OPENBSP_TEST_S3_URL").unwrap_or_else(|_| {
+        panic!(
+            "an S3-compatible server is required for this test: set OPENBSP_TEST_S3_URL, or run \
+             the suite with scripts/test.sh, which starts one (moto)"
+        )
+    })
+}
+
+/// A fresh, empty bucket on the test S3-compatible server (`http://host:port`, which takes an
+/// unsigned `PUT /<bucket>`): its name. Panics if the server does not answer or refuses.
+pub async fn s3_bucket() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = s3_url();
+    let host = url
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("OPENBSP_TEST_S3_URL must be http://host:port, not {url}"))
+        .trim_end_matches('/');
+    let bucket = format!("openbsp-t-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let mut conn = tokio::net::TcpStream::connect(host)
+        .await
+        .unwrap_or_else(|e| panic!("the S3-compatible server did not answer at {url}: {e}"));
+    let request = format!(
+        "PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    conn.write_all(request.as_bytes())
+        .await
+        .expect("the bucket request");
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer)
+        .await
+        .expect("the bucket answer");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"),
+        "the S3-compatible server at {url} refused to create bucket {bucket}: {}",
+        answer.lines().next().unwrap_or("")
+    );
+    bucket
+}
+
 impl TestDb {
     /// Creates a fresh, empty database on `backend`. Panics (failing the test) if PostgreSQL is
     /// asked for and does not answer.

@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use openbsp_server::config::{
-    DEFAULT_OPT_IN_KEYWORDS, DEFAULT_OPT_OUT_KEYWORDS, DeliveryConfig, SenderConfig,
+    DEFAULT_OPT_IN_KEYWORDS, DEFAULT_OPT_OUT_KEYWORDS, DeliveryConfig, MediaStoreConfig, S3Config,
+    SenderConfig,
 };
 use openbsp_server::{Config, Gateway};
 
@@ -81,6 +82,54 @@ pub struct ServeArgs {
     /// reply to it [default: 72].
     #[arg(long, env = "OPENBSP_CAMPAIGN_REPLY_WINDOW_HOURS")]
     pub campaign_reply_window_hours: Option<u64>,
+    /// Keep media in this bucket of an S3-compatible store rather than in the data
+    /// directory's `media` folder (several replicas share it).
+    #[arg(long, env = "OPENBSP_MEDIA_S3_BUCKET")]
+    pub media_s3_bucket: Option<String>,
+    /// The S3-compatible store's URL, when not AWS's (`http://127.0.0.1:9000`).
+    #[arg(long, env = "OPENBSP_MEDIA_S3_ENDPOINT")]
+    pub media_s3_endpoint: Option<String>,
+    /// The bucket's region [default: us-east-1].
+    #[arg(long, env = "OPENBSP_MEDIA_S3_REGION")]
+    pub media_s3_region: Option<String>,
+    /// The access key id (else the environment's AWS credentials).
+    #[arg(long, env = "OPENBSP_MEDIA_S3_ACCESS_KEY_ID")]
+    pub media_s3_access_key_id: Option<String>,
+    /// The secret access key (an environment variable rather than a flag: flags show in `ps`).
+    #[arg(
+        long,
+        env = "OPENBSP_MEDIA_S3_SECRET_ACCESS_KEY",
+        hide_env_values = true
+    )]
+    pub media_s3_secret_access_key: Option<String>,
+    /// Path-style requests (`endpoint/bucket/key`), which most S3-compatible stores want
+    /// [default: true when an endpoint is given].
+    #[arg(long, env = "OPENBSP_MEDIA_S3_PATH_STYLE")]
+    pub media_s3_path_style: Option<bool>,
+}
+
+/// Where media bytes live: the S3 bucket if one is configured, else `<data dir>/media`.
+fn media_store(s: &Settings, a: &ServeArgs) -> anyhow::Result<MediaStoreConfig> {
+    let Some(bucket) = s.pick_opt(a.media_s3_bucket.clone(), "media_s3_bucket")? else {
+        return Ok(MediaStoreConfig::Local(s.data_dir.join("media")));
+    };
+    let endpoint: Option<String> = s.pick_opt(a.media_s3_endpoint.clone(), "media_s3_endpoint")?;
+    Ok(MediaStoreConfig::S3(S3Config {
+        bucket,
+        path_style: s.pick(
+            a.media_s3_path_style,
+            "media_s3_path_style",
+            endpoint.is_some(),
+        )?,
+        endpoint,
+        region: s.pick(
+            a.media_s3_region.clone(),
+            "media_s3_region",
+            "us-east-1".to_string(),
+        )?,
+        access_key_id: s.pick_opt(a.media_s3_access_key_id.clone(), "media_s3_access_key_id")?,
+        secret_access_key: a.media_s3_secret_access_key.clone(),
+    }))
 }
 
 /// Builds the gateway's settings.
@@ -197,7 +246,7 @@ fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
             )?
             .saturating_mul(3600),
         ),
-        media: openbsp_server::config::MediaStoreConfig::Local(s.data_dir.join("media")),
+        media: media_store(s, a)?,
     })
 }
 

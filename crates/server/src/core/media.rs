@@ -51,10 +51,12 @@ pub async fn upload(
         Err(ObjectError::Body(e)) => return Err(CoreError::invalid_field("file", e)),
         Err(e) => return Err(CoreError::internal(e)),
     };
-    if stored.size == 0 {
-        return Err(CoreError::invalid_field("file", "the file is empty"));
-    }
-    if let Err(what) = matches_content(&mime, &stored.head) {
+    let refused = if stored.size == 0 {
+        Err("the file is empty".to_string())
+    } else {
+        matches_content(&mime, &stored.head)
+    };
+    if let Err(what) = refused {
         // Kept only if another media of the tenant has these bytes.
         if !core
             .store

@@ -165,6 +165,8 @@ impl Core {
             crate::config::MediaStoreConfig::Memory => crate::objects::Objects::memory(),
             crate::config::MediaStoreConfig::Local(dir) => crate::objects::Objects::local(dir)
                 .map_err(|e| anyhow::anyhow!("media folder {}: {e}", dir.display()))?,
+            crate::config::MediaStoreConfig::S3(c) => crate::objects::Objects::s3(c)
+                .map_err(|e| anyhow::anyhow!("media bucket {}: {e}", c.bucket))?,
         };
         Ok(Core(Arc::new(Inner {
             objects,
