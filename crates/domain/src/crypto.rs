@@ -53,6 +53,33 @@ impl MasterKey {
         (MasterKey(key), text)
     }
 
+    /// A MAC of `message` (HMAC-SHA-256, hex) under a key of its own for `purpose`, derived
+    /// from this key: what the gateway signs and checks itself (every replica alike), such as
+    /// the expiring URLs of media.
+    pub fn mac(&self, purpose: &str, message: &str) -> String {
+        use hmac::{Hmac, Mac};
+        type HmacSha256 = Hmac<sha2::Sha256>;
+        let mut derive =
+            <HmacSha256 as Mac>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        derive.update(format!("openbsp:{purpose}").as_bytes());
+        let key = derive.finalize().into_bytes();
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&key).expect("HMAC takes any key length");
+        mac.update(message.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    /// Whether `mac` is [`MasterKey::mac`] of `message` for `purpose` (compared in constant
+    /// time).
+    pub fn verify_mac(&self, purpose: &str, message: &str, mac: &str) -> bool {
+        let want = self.mac(purpose, message);
+        want.len() == mac.len()
+            && want
+                .bytes()
+                .zip(mac.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+
     /// Encrypts `plaintext`: `v1:` + base64(nonce ‖ ciphertext ‖ tag).
     pub fn encrypt(&self, plaintext: &str) -> String {
         let cipher = Aes256Gcm::new(&self.0);
@@ -100,6 +127,20 @@ pub fn random_token(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn macs_are_per_key_and_purpose() {
+        let (key, text) = MasterKey::generate();
+        let again = MasterKey::parse(&text).unwrap();
+        let mac = key.mac("media-url", "med_1:1700000000000");
+        assert_eq!(mac.len(), 64);
+        assert!(again.verify_mac("media-url", "med_1:1700000000000", &mac));
+        assert!(!key.verify_mac("media-url", "med_1:1700000000001", &mac));
+        assert!(!key.verify_mac("other", "med_1:1700000000000", &mac));
+        assert!(!key.verify_mac("media-url", "med_1:1700000000000", &mac[..63]));
+        let (other, _) = MasterKey::generate();
+        assert!(!other.verify_mac("media-url", "med_1:1700000000000", &mac));
+    }
 
     #[test]
     fn encrypts_and_decrypts() {

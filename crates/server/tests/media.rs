@@ -15,6 +15,7 @@ on_both_backends! {
         crate::media_is_uploaded_checked_read_and_deleted_on_the_filesystem,
     media_is_uploaded_checked_read_and_deleted_on_s3 =>
         crate::media_is_uploaded_checked_read_and_deleted_on_s3,
+    media_through_the_graph_surface => crate::media_through_the_graph_surface,
 }
 
 async fn media_is_uploaded_checked_read_and_deleted_on_the_filesystem(backend: Backend) {
@@ -186,4 +187,105 @@ async fn media_is_uploaded_checked_read_and_deleted(app: &TestApp) {
         .await
         .unwrap();
     assert_eq!(r.bytes().await.unwrap().to_vec(), bytes);
+}
+
+/// A multipart form of `fields` (name, value) and one file part.
+fn form(fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> (String, Vec<u8>) {
+    let boundary = "----openbsp-test-boundary";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    if let Some((ct, bytes)) = file {
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"logo.png\"\r\nContent-Type: {ct}\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// The Graph surface: a multipart upload answers Meta's `{"id"}`; `GET /{media_id}` gives a
+/// URL of the gateway that serves the bytes with the bearer key and only as signed; delete
+/// answers `{"success": true}`; a form without `messaging_product` keeps nothing.
+async fn media_through_the_graph_surface(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let key = app.api_key.clone();
+    let path = format!("/v23.0/{}/media", app.channel.phone_number_id);
+    let bytes = png(50_000);
+    let (ct, body) = form(
+        &[("messaging_product", "whatsapp"), ("type", "image/png")],
+        Some(("image/png", &bytes)),
+    );
+    let (status, up) = put(&app, &key, &ct, &path, body).await;
+    assert_eq!(status, 200, "{up}");
+    let id = up["id"].as_str().unwrap().to_string();
+    assert_eq!(up.as_object().unwrap().len(), 1, "{up}");
+
+    let got = app.get(&format!("/v23.0/{id}"), &key).await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(got.body["messaging_product"], "whatsapp");
+    assert_eq!(got.body["mime_type"], "image/png");
+    assert_eq!(got.body["file_size"], bytes.len().to_string());
+    assert_eq!(
+        got.body["sha256"],
+        hex::encode(sha2::Sha256::digest(&bytes))
+    );
+    let url = got.body["url"].as_str().unwrap().to_string();
+    let r = app.http.get(&url).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.unwrap().to_vec(), bytes);
+    // Without the key, or with the URL tampered with: nothing.
+    assert_eq!(app.http.get(&url).send().await.unwrap().status(), 401);
+    let forged = url.replace("expires=", "expires=9");
+    let r = app
+        .http
+        .get(&forged)
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // A form without messaging_product: refused, nothing kept.
+    let (ct, body) = form(&[("type", "image/png")], Some(("image/png", &png(10))));
+    let (status, e) = put(&app, &key, &ct, &path, body).await;
+    assert_eq!(status, 400, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("messaging_product"),
+        "{e}"
+    );
+    // Another tenant's number: refused.
+    let other = app.other_tenant_key().await;
+    let (ct, body) = form(
+        &[("messaging_product", "whatsapp")],
+        Some(("image/png", &png(10))),
+    );
+    let (status, _) = put(&app, &other, &ct, &path, body).await;
+    assert!(status >= 400);
+
+    let r = app
+        .http
+        .delete(app.url(&format!("/v23.0/{id}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        serde_json::json!({"success": true})
+    );
+    assert_ne!(app.get(&format!("/v23.0/{id}"), &key).await.status, 200);
 }

@@ -4,10 +4,12 @@
 //! Core errors become Meta's error object once, in [`error`]. Never imports another surface.
 
 pub mod error;
+pub mod media;
 pub mod messages;
 pub mod templates;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use crate::core::Core;
@@ -26,7 +28,16 @@ pub fn routes() -> Router<Core> {
                 .delete(templates::delete),
         )
         .route(
+            "/{version}/{phone_number_id}/media",
+            // The largest media Meta takes (a document), and the form around it.
+            post(media::upload).layer(DefaultBodyLimit::max(
+                openbsp_wire::media::INBOUND_MAX_BYTES as usize + 64 * 1024,
+            )),
+        )
+        .route(
             "/{version}/{phone_number_id}",
-            get(templates::get_one).post(templates::edit),
+            get(templates::get_one)
+                .post(templates::edit)
+                .delete(media::delete),
         )
 }

@@ -149,7 +149,7 @@ pub async fn list(
 
 /// This gateway's URL as the client reached it (`Host`, and `X-Forwarded-Proto` behind a
 /// proxy), for Meta's absolute `paging.next`.
-fn base_url(headers: &HeaderMap) -> String {
+pub fn base_url(headers: &HeaderMap) -> String {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let host = header("host").unwrap_or("localhost");
     let scheme = header("x-forwarded-proto").unwrap_or("http");
@@ -212,12 +212,16 @@ async fn template(state: &Core, tenant_id: &str, id: &str) -> Result<Template, G
     Ok(service::get(state, tenant_id, id, false).await?)
 }
 
-/// `GET /{version}/{template_id}`.
+/// `GET /{version}/{template_id}` (or a media's id: [`super::media::get_one`]).
 pub async fn get_one(
     State(state): State<Core>,
     GraphTenant { tenant_id }: GraphTenant,
     Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
+    if super::media::is_media_id(&id) {
+        return super::media::get_one(&state, &tenant_id, &headers, &id).await;
+    }
     Ok(Json(template_json(
         &template(&state, &tenant_id, &id).await?,
     )))

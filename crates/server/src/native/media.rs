@@ -93,14 +93,32 @@ fn byte_range(headers: &HeaderMap, size: u64) -> Result<Option<std::ops::Range<u
     Ok(Some(range))
 }
 
+#[derive(Debug, Deserialize)]
+struct ContentQuery {
+    expires: Option<i64>,
+    signature: Option<String>,
+}
+
 /// `GET /v1/media/{id}/content`: the bytes, streamed; one `Range` served (206), `ETag` (the
-/// SHA-256: the bytes never change) answered 304 when the client has them.
+/// SHA-256: the bytes never change) answered 304 when the client has them. With the `expires`
+/// and `signature` of a URL the Graph surface gave (`GET /{version}/{media_id}`), past its 5
+/// minutes it is not found, as Meta's.
 async fn content(
     State(core): State<Core>,
     auth: TenantAuth,
     Path(id): Path<String>,
+    Query(q): Query<ContentQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    if q.expires.is_some() || q.signature.is_some() {
+        let valid = match (q.expires, q.signature.as_deref()) {
+            (Some(e), Some(s)) => media::url_valid(&core, &id, e, s),
+            _ => false,
+        };
+        if !valid {
+            return Err(crate::core::CoreError::not_found("media", &id).into());
+        }
+    }
     let m = media::get(&core, &auth.tenant_id, &id).await?;
     let etag = format!("\"{}\"", m.sha256);
     if headers
