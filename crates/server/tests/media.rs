@@ -213,7 +213,7 @@ fn form(fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> (String, Vec<u8
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-/// The Graph surface: a multipart upload answers Meta's `{"id"}`; `GET /{media_id}` gives a
+/// The Graph surface (and the native API's form): a multipart upload answers Meta's `{"id"}`; `GET /{media_id}` gives a
 /// URL of the gateway that serves the bytes with the bearer key and only as signed; delete
 /// answers `{"success": true}`; a form without `messaging_product` keeps nothing.
 async fn media_through_the_graph_surface(backend: Backend) {
@@ -274,6 +274,18 @@ async fn media_through_the_graph_surface(backend: Backend) {
     );
     let (status, _) = put(&app, &other, &ct, &path, body).await;
     assert!(status >= 400);
+
+    // The native API takes the same form: the part's type and file name.
+    let (ct, body) = form(&[], Some(("image/png", &png(20))));
+    let (status, native) = put(&app, &key, &ct, "/v1/media", body).await;
+    assert_eq!(status, 201, "{native}");
+    assert_eq!(
+        (native["mime_type"].as_str(), native["filename"].as_str()),
+        (Some("image/png"), Some("logo.png"))
+    );
+    let (ct, body) = form(&[("type", "image/png")], None);
+    let (status, e) = put(&app, &key, &ct, "/v1/media", body).await;
+    assert_eq!(status, 400, "{e}");
 
     let r = app
         .http

@@ -2,7 +2,8 @@
 //! (with `Range` and `ETag`), delete (the rules are [`crate::core::media`]').
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::multipart::Multipart;
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -18,7 +19,13 @@ use crate::views::media::MediaView;
 /// The media routes.
 pub fn routes() -> Router<Core> {
     Router::new()
-        .route("/v1/media", post(upload))
+        .route(
+            "/v1/media",
+            // The largest media Meta takes (a document), and a form around it.
+            post(upload).layer(axum::extract::DefaultBodyLimit::max(
+                openbsp_wire::media::INBOUND_MAX_BYTES as usize + 64 * 1024,
+            )),
+        )
         .route("/v1/media/{id}", get(get_one).delete(remove))
         .route("/v1/media/{id}/content", get(content))
 }
@@ -28,21 +35,62 @@ struct UploadQuery {
     filename: Option<String>,
 }
 
-/// `POST /v1/media?filename=…`: the body is the file, its `Content-Type` its type; answers 201
-/// with the media.
+/// `POST /v1/media?filename=…`: the body is the file, its `Content-Type` its type; or a
+/// `multipart/form-data` form whose `file` part is the file (its type the form's `type` field
+/// if given before it, else the part's `Content-Type`; its name the part's file name). Answers
+/// 201 with the media.
 async fn upload(
     State(core): State<Core>,
     auth: TenantAuth,
     Query(q): Query<UploadQuery>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Result<(StatusCode, Json<MediaView>), ApiError> {
-    let ct = headers
+    let ct = request
+        .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let stream = body.into_data_stream().map_err(std::io::Error::other);
-    let m = media::upload(&core, &auth.tenant_id, ct, q.filename, stream).await?;
+        .unwrap_or("")
+        .to_string();
+    let m = if ct.to_ascii_lowercase().starts_with("multipart/form-data") {
+        let mut form = Multipart::from_request(request, &core).await.map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text())
+        })?;
+        let bad = |e: axum::extract::multipart::MultipartError| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text())
+        };
+        let (mut declared, mut stored) = (None, None);
+        while let Some(field) = form.next_field().await.map_err(bad)? {
+            match field.name() {
+                Some("type") => declared = Some(field.text().await.map_err(bad)?),
+                Some("file") if stored.is_none() => {
+                    let mime = declared
+                        .clone()
+                        .or_else(|| field.content_type().map(str::to_string))
+                        .unwrap_or_default();
+                    let filename = q
+                        .filename
+                        .clone()
+                        .or_else(|| field.file_name().map(str::to_string));
+                    let bytes = Box::pin(field.map_err(std::io::Error::other));
+                    stored =
+                        Some(media::upload(&core, &auth.tenant_id, &mime, filename, bytes).await?);
+                }
+                _ => {}
+            }
+        }
+        stored.ok_or_else(|| {
+            ApiError::from(crate::core::CoreError::invalid_field(
+                "file",
+                "the form has no file part",
+            ))
+        })?
+    } else {
+        let stream = request
+            .into_body()
+            .into_data_stream()
+            .map_err(std::io::Error::other);
+        media::upload(&core, &auth.tenant_id, &ct, q.filename, stream).await?
+    };
     Ok((StatusCode::CREATED, Json(MediaView::new(&m))))
 }
 
