@@ -67,6 +67,7 @@ const KNOWN_KEYS: &[&str] = &[
     "media_s3_region",
     "media_s3_access_key_id",
     "media_s3_path_style",
+    "media_retention_days",
 ];
 
 /// Resolved settings shared by every command.

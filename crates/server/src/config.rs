@@ -38,7 +38,13 @@ pub struct Config {
     pub campaign_reply_window: Duration,
     /// Where media bytes live.
     pub media: MediaStoreConfig,
+    /// How long a media unused (not stored, sent or read) is kept
+    /// (`OPENBSP_MEDIA_RETENTION_DAYS`, default 30 days).
+    pub media_retention: Duration,
 }
+
+/// How long a media unused is kept, by default.
+pub const DEFAULT_MEDIA_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// Where media bytes live.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,6 +236,7 @@ impl Config {
             },
             campaign_reply_window: DEFAULT_CAMPAIGN_REPLY_WINDOW,
             media: MediaStoreConfig::Memory,
+            media_retention: DEFAULT_MEDIA_RETENTION,
         }
     }
 }

@@ -16,6 +16,7 @@ on_both_backends! {
     media_is_uploaded_checked_read_and_deleted_on_s3 =>
         crate::media_is_uploaded_checked_read_and_deleted_on_s3,
     media_through_the_graph_surface => crate::media_through_the_graph_surface,
+    media_unused_past_the_retention_is_pruned => crate::media_unused_past_the_retention_is_pruned,
 }
 
 async fn media_is_uploaded_checked_read_and_deleted_on_the_filesystem(backend: Backend) {
@@ -300,4 +301,46 @@ async fn media_through_the_graph_surface(backend: Backend) {
         serde_json::json!({"success": true})
     );
     assert_ne!(app.get(&format!("/v23.0/{id}"), &key).await.status, 200);
+}
+
+/// Retention: a media unused for 30 days goes with its bytes; one read meanwhile stays, and so
+/// do the bytes another media still has.
+async fn media_unused_past_the_retention_is_pruned(backend: Backend) {
+    let (app, clock) = spawn_app_clocked(backend).await;
+    let key = app.api_key.clone();
+    let day = 24 * 3600 * 1000;
+    let (_, old) = put(&app, &key, "image/png", "/v1/media", png(1_000)).await;
+    let (_, shared) = put(&app, &key, "image/png", "/v1/media", png(2_000)).await;
+    clock.advance_ms(20 * day);
+    let (_, read) = put(&app, &key, "image/png", "/v1/media", png(3_000)).await;
+    let (_, twin) = put(&app, &key, "image/png", "/v1/media", png(2_000)).await;
+    clock.advance_ms(15 * day);
+    let content = |m: &Value| format!("/v1/media/{}/content", m["id"].as_str().unwrap());
+    let r = app
+        .http
+        .get(app.url(&content(&read)))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let core = app.gateway.state();
+    let before = core.now() - core.config.media_retention.as_millis() as i64;
+    let pruned = openbsp_server::core::media::prune(core, before)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 2);
+    for (m, want) in [(&old, 404), (&shared, 404), (&read, 200)] {
+        let path = format!("/v1/media/{}", m["id"].as_str().unwrap());
+        assert_eq!(app.get(&path, &key).await.status, want, "{m}");
+    }
+    // The twin's bytes are the pruned media's: still there.
+    let r = app
+        .http
+        .get(app.url(&content(&twin)))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.bytes().await.unwrap().to_vec(), png(2_000));
 }

@@ -106,6 +106,9 @@ pub struct ServeArgs {
     /// [default: true when an endpoint is given].
     #[arg(long, env = "OPENBSP_MEDIA_S3_PATH_STYLE")]
     pub media_s3_path_style: Option<bool>,
+    /// How many days a media unused (not stored, sent or read) is kept [default: 30].
+    #[arg(long, env = "OPENBSP_MEDIA_RETENTION_DAYS")]
+    pub media_retention_days: Option<u64>,
 }
 
 /// Where media bytes live: the S3 bucket if one is configured, else `<data dir>/media`.
@@ -247,6 +250,14 @@ fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
             .saturating_mul(3600),
         ),
         media: media_store(s, a)?,
+        media_retention: Duration::from_secs(
+            s.pick(
+                a.media_retention_days,
+                "media_retention_days",
+                openbsp_server::config::DEFAULT_MEDIA_RETENTION.as_secs() / (24 * 3600),
+            )?
+            .saturating_mul(24 * 3600),
+        ),
     })
 }
 

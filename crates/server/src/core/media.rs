@@ -159,3 +159,28 @@ pub fn url_valid(core: &Core, id: &str, expires: i64, signature: &str) -> bool {
             .master_key
             .verify_mac(URL_PURPOSE, &format!("{id}:{expires}"), signature)
 }
+
+/// Media pruned per read while pruning.
+const PRUNE_BATCH: u32 = 500;
+
+/// Deletes the media of every tenant last used before `before` (stored, sent or read; a media
+/// a message still uses is touched by it), and their bytes when no other media of the tenant
+/// has them: the leader's retention job. How many went.
+pub async fn prune(core: &Core, before: i64) -> CoreResult<u64> {
+    let mut pruned = 0;
+    loop {
+        let stale = core.store.stale_media(before, PRUNE_BATCH).await?;
+        if stale.is_empty() {
+            return Ok(pruned);
+        }
+        for m in &stale {
+            match delete(core, &m.tenant_id, &m.id).await {
+                Ok(()) => pruned += 1,
+                // Deleted meanwhile (by its tenant): nothing to do.
+                Err(CoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+}

@@ -36,8 +36,9 @@ const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 /// Rows deleted per statement while pruning (short transactions beside the live traffic).
 const PRUNE_BATCH: u32 = 5_000;
 
-/// Forgets events and delivery attempts older than the retention, and the messaging limit's
-/// reach older than 24 hours, hourly, until `shutdown`; on the leader only.
+/// Forgets events and delivery attempts older than the retention, media unused for theirs,
+/// and the messaging limit's reach older than 24 hours, hourly, until `shutdown`; on the
+/// leader only.
 pub async fn prune(state: Core, mut shutdown: watch::Receiver<bool>) {
     loop {
         if !state.leadership.is_leader() {
@@ -61,6 +62,13 @@ pub async fn prune(state: Core, mut shutdown: watch::Receiver<bool>) {
                     break;
                 }
             }
+        }
+        // Media unused for the retention period go, with their bytes.
+        let stale = state.now() - state.config.media_retention.as_millis() as i64;
+        match crate::core::media::prune(&state, stale).await {
+            Ok(n) if n > 0 => tracing::info!(media = n, "pruned media past their retention"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning old media failed; will retry"),
         }
         // Users reached for the messaging limit more than 24 hours ago count no more.
         match state.store.prune_reach(state.now()).await {
