@@ -288,7 +288,7 @@ async fn upload(
 }
 
 /// A process's resident memory (KiB).
-fn rss_kib(pid: u32) -> u64 {
+pub(crate) fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {

@@ -19,6 +19,7 @@
 //! target/release/openbsp-bench campaign --part import [--database sqlite|postgres]
 //!     [--recipients 1000000] [--openbsp target/release/openbsp] [--json]
 //! target/release/openbsp-bench campaign --part pacing [--database sqlite|postgres]
+//! target/release/openbsp-bench media [--database sqlite|postgres] [--large-mb 100] [--small 1000]
 //!     [--recipients 100000] [--rate 1000] [--replicas 1] [--replies 100] [--json]
 //! target/release/openbsp-bench send --part backlog [--database sqlite|postgres]
 //!     [--backlog 100000] [--rate 80] [--count 300] [--openbsp target/release/openbsp] [--json]
@@ -39,6 +40,7 @@ mod gateway;
 mod inbound;
 mod load;
 mod machine;
+mod media;
 mod receiver;
 mod report;
 mod scene;
@@ -80,6 +82,9 @@ enum Scenario {
     /// Campaigns: a million-row upload (time, the gateway's memory), and a campaign's pace
     /// per second at the simulator with replies overtaking it.
     Campaign(campaign::CampaignArgs),
+    /// Media: a large file uploaded and downloaded through the gateway beside a plain copy,
+    /// the gateway's memory meanwhile, and many small images.
+    Media(media::MediaArgs),
 }
 
 /// Prints a run's report (text, or JSON with `--json`) and gives the exit status: 0 when its
@@ -166,6 +171,9 @@ fn main() -> ExitCode {
             Scenario::Campaign(args) => finish(campaign::run(&args).await, args.json, |r| {
                     (r.to_text(), r.to_json(), r.ok())
                 }),
+            Scenario::Media(args) => finish(media::run(&args).await, args.json, |r| {
+                (r.to_text(), r.to_json(), r.ok())
+            }),
             Scenario::Send(args) => match send::run(&args).await {
                 Ok(report) => {
                     if args.json {

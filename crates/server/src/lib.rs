@@ -91,6 +91,13 @@ impl Gateway {
         let app = router(state.clone());
         let mut srx = rx.clone();
         tasks.push(tokio::spawn(async move {
+            // Without TCP_NODELAY a response written in two parts (its head, then a body
+            // streamed from the object store) waits for the client's delayed ACK: 40 ms a
+            // small media download (bench `media`: 360 files/s, 16 at a time).
+            use axum::serve::ListenerExt;
+            let listener = listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                 let _ = srx.wait_for(|s| *s).await;
             });

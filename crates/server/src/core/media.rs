@@ -13,6 +13,8 @@ use openbsp_wire::media::{MediaKind, TYPES, essence, matches_content};
 use super::{Core, CoreError, CoreResult};
 use crate::objects::ObjectError;
 
+/// A media read marks it used at most this often.
+const TOUCH_EVERY_MS: i64 = 3_600_000;
 /// The longest file name kept.
 const MAX_FILENAME: usize = 240;
 
@@ -111,7 +113,12 @@ pub async fn content(
         }
         Err(e) => return Err(CoreError::internal(e)),
     };
-    core.store.touch_media(tenant_id, id, core.now()).await?;
+    // Retention counts in days: a read marks the media used at most once an hour (a write
+    // for every read would cost every download a commit).
+    let now = core.now();
+    if now - media.last_used_at >= TOUCH_EVERY_MS {
+        core.store.touch_media(tenant_id, id, now).await?;
+    }
     Ok((media, bytes))
 }
 
