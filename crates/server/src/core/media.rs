@@ -157,14 +157,37 @@ pub fn download_url(core: &Core, base: &str, media: &Media) -> String {
     )
 }
 
-/// Whether a download URL's `expires` and `signature` are the gateway's, for this media, and
-/// not past.
-pub fn url_valid(core: &Core, id: &str, expires: i64, signature: &str) -> bool {
-    expires > core.now()
-        && core
-            .config
-            .master_key
-            .verify_mac(URL_PURPOSE, &format!("{id}:{expires}"), signature)
+/// Checks a download of media `id` by a URL's `expires` and `signature` (none: a plain
+/// download, nothing to check): the gateway's, for this media, and not past; else not found,
+/// as Meta's expired URLs.
+pub fn check_url(
+    core: &Core,
+    id: &str,
+    expires: Option<i64>,
+    signature: Option<&str>,
+) -> CoreResult<()> {
+    let valid = match (expires, signature) {
+        (None, None) => true,
+        (Some(expires), Some(signature)) => {
+            expires > core.now()
+                && core.config.master_key.verify_mac(
+                    URL_PURPOSE,
+                    &format!("{id}:{expires}"),
+                    signature,
+                )
+        }
+        _ => false,
+    };
+    if valid {
+        Ok(())
+    } else {
+        Err(CoreError::not_found("media", id))
+    }
+}
+
+/// The error of a form that carries no file.
+pub fn no_file() -> CoreError {
+    CoreError::invalid_field("file", "the form has no file part")
 }
 
 /// Media pruned per read while pruning.

@@ -78,12 +78,7 @@ async fn upload(
                 _ => {}
             }
         }
-        stored.ok_or_else(|| {
-            ApiError::from(crate::core::CoreError::invalid_field(
-                "file",
-                "the form has no file part",
-            ))
-        })?
+        stored.ok_or_else(|| ApiError::from(media::no_file()))?
     } else {
         let stream = request
             .into_body()
@@ -158,15 +153,7 @@ async fn content(
     Query(q): Query<ContentQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if q.expires.is_some() || q.signature.is_some() {
-        let valid = match (q.expires, q.signature.as_deref()) {
-            (Some(e), Some(s)) => media::url_valid(&core, &id, e, s),
-            _ => false,
-        };
-        if !valid {
-            return Err(crate::core::CoreError::not_found("media", &id).into());
-        }
-    }
+    media::check_url(&core, &id, q.expires, q.signature.as_deref())?;
     let m = media::get(&core, &auth.tenant_id, &id).await?;
     let etag = format!("\"{}\"", m.sha256);
     if headers
