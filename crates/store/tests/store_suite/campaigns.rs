@@ -289,16 +289,7 @@ pub async fn campaigns_are_filled_started_fed_once_and_counted(backend: Backend)
     assert_eq!(counts.failures, vec![("131026".to_string(), 2)]);
 
     // Recipients listed in order, with their messages; by status.
-    let all = store
-        .list_recipients(
-            &c.id,
-            &RecipientFilter {
-                limit: 100,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let all = listed(&store, &c.id).await;
     assert_eq!(all.len(), 8);
     assert!(all.windows(2).all(|p| p[0].seq < p[1].seq));
     assert!(
@@ -608,17 +599,8 @@ pub async fn an_upload_is_added_whole_or_not_at_all(backend: Backend) {
     let odd = json!({"first_name": "Tab\tline\nreturn\r back\\slash \\N \\. \"quoted\" é 🎉"});
     first[1].variables = odd.clone();
     upload(&store, &w.tenant.id, &c.id, first, T).await.unwrap();
-    let listed = store
-        .list_recipients(
-            &c.id,
-            &RecipientFilter {
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
-    assert_eq!(listed[1].variables, odd);
+    let back = listed(&store, &c.id).await;
+    assert_eq!(back[1].variables, odd);
 
     // An upload under way: a second one, and a start, wait for it; another tenant's is not
     // found.
@@ -882,17 +864,23 @@ pub async fn an_answer_marks_its_campaign_recipient_replied_with_the_message(bac
 
 /// Each recipient's `replied_at`, in upload order.
 async fn replied_at(store: &Arc<dyn Store>, c: &Campaign) -> Vec<Option<i64>> {
+    listed(store, &c.id)
+        .await
+        .iter()
+        .map(|r| r.replied_at)
+        .collect()
+}
+
+/// A campaign's recipients (the first 100), in upload order.
+async fn listed(store: &Arc<dyn Store>, campaign_id: &str) -> Vec<CampaignRecipient> {
     store
         .list_recipients(
-            &c.id,
+            campaign_id,
             &RecipientFilter {
-                limit: 10,
+                limit: 100,
                 ..Default::default()
             },
         )
         .await
         .unwrap()
-        .iter()
-        .map(|r| r.replied_at)
-        .collect()
 }
