@@ -8,7 +8,6 @@ use axum::Json;
 use axum::extract::multipart::Multipart;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
-use futures::TryStreamExt;
 use openbsp_store::Media;
 use openbsp_wire::MetaError;
 use serde_json::{Value, json};
@@ -16,6 +15,7 @@ use serde_json::{Value, json};
 use crate::core::{Core, media};
 use crate::http::auth::GraphTenant;
 use crate::http::error::GraphError;
+use crate::http::form::{FormError, media_form};
 
 /// Whether a Graph object id names a media of the gateway.
 pub fn is_media_id(id: &str) -> bool {
@@ -26,7 +26,7 @@ pub fn is_media_id(id: &str) -> bool {
 pub fn media_json(core: &Core, headers: &HeaderMap, m: &Media) -> Value {
     json!({
         "messaging_product": "whatsapp",
-        "url": media::download_url(core, &super::templates::base_url(headers), m),
+        "url": media::download_url(core, &crate::http::base_url(headers), m),
         "mime_type": m.mime_type,
         "sha256": m.sha256,
         "file_size": m.file_size.to_string(),
@@ -42,32 +42,21 @@ pub async fn upload(
     mut form: Multipart,
 ) -> Result<Json<Value>, GraphError> {
     core.require_channel(&tenant_id, &phone_number_id).await?;
-    let bad = |e: axum::extract::multipart::MultipartError| {
-        GraphError::from(MetaError::invalid_parameter(format!(
-            "The request is not a readable multipart form: {e}"
-        )))
-    };
-    let (mut product, mut declared, mut stored) = (None, None, None);
-    while let Some(field) = form.next_field().await.map_err(bad)? {
-        match field.name() {
-            Some("messaging_product") => product = Some(field.text().await.map_err(bad)?),
-            Some("type") => declared = Some(field.text().await.map_err(bad)?),
-            Some("file") if stored.is_none() => {
-                let mime = declared
-                    .clone()
-                    .or_else(|| field.content_type().map(str::to_string))
-                    .unwrap_or_default();
-                let filename = field.file_name().map(str::to_string);
-                let bytes = Box::pin(field.map_err(std::io::Error::other));
-                stored = Some(media::upload(&core, &tenant_id, &mime, filename, bytes).await?);
-            }
-            _ => {}
+    let (stored, fields) = match media_form(&core, &tenant_id, &mut form, None).await {
+        Ok(read) => read,
+        Err(FormError::Core(e)) => return Err(e.into()),
+        Err(FormError::Form(e)) => {
+            return Err(MetaError::invalid_parameter(format!(
+                "The request is not a readable multipart form: {e}"
+            ))
+            .into());
         }
-    }
+    };
+    let product = fields.get("messaging_product");
     let refuse = |message: &str| -> Result<Json<Value>, GraphError> {
         Err(MetaError::invalid_parameter(message).into())
     };
-    match (product.as_deref().map(str::trim), stored) {
+    match (product.map(|p| p.trim()), stored) {
         (Some("whatsapp"), Some(m)) => Ok(Json(json!({"id": m.id}))),
         (_, None) => refuse("The parameter file is required."),
         (_, Some(m)) => {

@@ -8,11 +8,15 @@ pub mod media;
 pub mod messages;
 pub mod templates;
 
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::HeaderMap;
 use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::Value;
 
 use crate::core::Core;
+use crate::http::auth::GraphTenant;
+use crate::http::error::GraphError;
 
 /// Every Graph route.
 pub fn routes() -> Router<Core> {
@@ -36,8 +40,20 @@ pub fn routes() -> Router<Core> {
         )
         .route(
             "/{version}/{phone_number_id}",
-            get(templates::get_one)
-                .post(templates::edit)
-                .delete(media::delete),
+            get(get_object).post(templates::edit).delete(media::delete),
         )
+}
+
+/// `GET /{version}/{id}`: a media (`med_…`) or a template, as the id says.
+async fn get_object(
+    State(state): State<Core>,
+    GraphTenant { tenant_id }: GraphTenant,
+    Path((_, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, GraphError> {
+    if media::is_media_id(&id) {
+        media::get_one(&state, &tenant_id, &headers, &id).await
+    } else {
+        templates::get_one(&state, &tenant_id, &id).await
+    }
 }

@@ -133,7 +133,7 @@ pub async fn list(
         if more {
             let mut next = format!(
                 "{}/{version}/{waba_id}/message_templates?limit={limit}&after={}",
-                base_url(&headers),
+                crate::http::base_url(&headers),
                 last.id
             );
             for k in ["name", "status", "category", "language", "fields"] {
@@ -145,15 +145,6 @@ pub async fn list(
         }
     }
     Ok(Json(out))
-}
-
-/// This gateway's URL as the client reached it (`Host`, and `X-Forwarded-Proto` behind a
-/// proxy), for Meta's absolute `paging.next`.
-pub fn base_url(headers: &HeaderMap) -> String {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let host = header("host").unwrap_or("localhost");
-    let scheme = header("x-forwarded-proto").unwrap_or("http");
-    format!("{scheme}://{host}")
 }
 
 fn urlencoding(s: &str) -> String {
@@ -212,19 +203,9 @@ async fn template(state: &Core, tenant_id: &str, id: &str) -> Result<Template, G
     Ok(service::get(state, tenant_id, id, false).await?)
 }
 
-/// `GET /{version}/{template_id}` (or a media's id: [`super::media::get_one`]).
-pub async fn get_one(
-    State(state): State<Core>,
-    GraphTenant { tenant_id }: GraphTenant,
-    Path((_, id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, GraphError> {
-    if super::media::is_media_id(&id) {
-        return super::media::get_one(&state, &tenant_id, &headers, &id).await;
-    }
-    Ok(Json(template_json(
-        &template(&state, &tenant_id, &id).await?,
-    )))
+/// `GET /{version}/{template_id}`.
+pub async fn get_one(state: &Core, tenant_id: &str, id: &str) -> Result<Json<Value>, GraphError> {
+    Ok(Json(template_json(&template(state, tenant_id, id).await?)))
 }
 
 /// `POST /{version}/{template_id}`: an edit; `{"success": true}`.

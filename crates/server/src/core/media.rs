@@ -96,19 +96,22 @@ pub async fn get(core: &Core, tenant_id: &str, id: &str) -> CoreResult<Media> {
         .ok_or_else(|| CoreError::not_found("media", id))
 }
 
-/// A tenant's media and its bytes (the `range` of them), streamed; the read counts as a use.
+/// A media's bytes (the `range` of them), streamed; the read counts as a use.
 pub async fn content(
     core: &Core,
-    tenant_id: &str,
-    id: &str,
+    media: &Media,
     range: Option<Range<u64>>,
-) -> CoreResult<(Media, object_store::GetResult)> {
-    let media = get(core, tenant_id, id).await?;
-    let bytes = match core.objects.get(tenant_id, &media.sha256, range).await {
+) -> CoreResult<object_store::GetResult> {
+    let bytes = match core
+        .objects
+        .get(&media.tenant_id, &media.sha256, range)
+        .await
+    {
         Ok(b) => b,
         Err(ObjectError::NotFound) => {
             return Err(CoreError::internal(format!(
-                "the bytes of media {id} are missing from the object store"
+                "the bytes of media {} are missing from the object store",
+                media.id
             )));
         }
         Err(e) => return Err(CoreError::internal(e)),
@@ -117,9 +120,11 @@ pub async fn content(
     // for every read would cost every download a commit).
     let now = core.now();
     if now - media.last_used_at >= TOUCH_EVERY_MS {
-        core.store.touch_media(tenant_id, id, now).await?;
+        core.store
+            .touch_media(&media.tenant_id, &media.id, now)
+            .await?;
     }
-    Ok((media, bytes))
+    Ok(bytes)
 }
 
 /// Deletes a tenant's media, and its bytes when no other media of the tenant has them.

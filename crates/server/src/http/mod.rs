@@ -1,11 +1,21 @@
 //! What every HTTP surface shares: the API-key extractors, reading a body and its
-//! `Idempotency-Key`, cursor paging, time filters, the request id, the two error envelopes
+//! `Idempotency-Key`, a media form, cursor paging, time filters, the request id, the two error envelopes
 //! and the health routes. Nothing here knows an area's rules: those are the core's.
 
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod form;
 pub mod health;
 pub mod paging;
 pub mod request_id;
 pub mod time;
+
+/// This gateway's URL as the client reached it (`Host`, and `X-Forwarded-Proto` behind a
+/// proxy): for absolute URLs in answers (Meta's `paging.next`, a media's download URL).
+pub fn base_url(headers: &axum::http::HeaderMap) -> String {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let host = header("host").unwrap_or("localhost");
+    let scheme = header("x-forwarded-proto").unwrap_or("http");
+    format!("{scheme}://{host}")
+}

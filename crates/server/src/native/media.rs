@@ -14,6 +14,7 @@ use serde::Deserialize;
 use crate::core::{Core, media};
 use crate::http::auth::TenantAuth;
 use crate::http::error::ApiError;
+use crate::http::form::{FormError, media_form};
 use crate::views::media::MediaView;
 
 /// The media routes.
@@ -55,29 +56,17 @@ async fn upload(
         let mut form = Multipart::from_request(request, &core).await.map_err(|e| {
             ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text())
         })?;
-        let bad = |e: axum::extract::multipart::MultipartError| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text())
-        };
-        let (mut declared, mut stored) = (None, None);
-        while let Some(field) = form.next_field().await.map_err(bad)? {
-            match field.name() {
-                Some("type") => declared = Some(field.text().await.map_err(bad)?),
-                Some("file") if stored.is_none() => {
-                    let mime = declared
-                        .clone()
-                        .or_else(|| field.content_type().map(str::to_string))
-                        .unwrap_or_default();
-                    let filename = q
-                        .filename
-                        .clone()
-                        .or_else(|| field.file_name().map(str::to_string));
-                    let bytes = Box::pin(field.map_err(std::io::Error::other));
-                    stored =
-                        Some(media::upload(&core, &auth.tenant_id, &mime, filename, bytes).await?);
-                }
-                _ => {}
+        let stored = match media_form(&core, &auth.tenant_id, &mut form, q.filename).await {
+            Ok((stored, _)) => stored,
+            Err(FormError::Core(e)) => return Err(e.into()),
+            Err(FormError::Form(e)) => {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    e.body_text(),
+                ));
             }
-        }
+        };
         stored.ok_or_else(|| ApiError::from(media::no_file()))?
     } else {
         let stream = request
@@ -170,7 +159,7 @@ async fn content(
         )
             .into_response());
     };
-    let (m, bytes) = media::content(&core, &auth.tenant_id, &id, range.clone()).await?;
+    let bytes = media::content(&core, &m, range.clone()).await?;
     let stream = bytes.into_stream();
     let mut resp = Body::from_stream(stream).into_response();
     if range.is_some() {

@@ -120,27 +120,34 @@ pub async fn upload(
         )),
         ended: false,
     };
-    let stored = store_rows(
-        core, &c, &channel, spec, def, &opted_out, ticket, format, body,
-    )
-    .await;
+    let checks = RowChecks {
+        spec,
+        def,
+        ctx: ParseContext::for_business(channel.display_phone_number.clone()),
+    };
+    let stored = store_rows(core, &c, checks, &opted_out, ticket, format, body).await;
     guard.end(stored).await
 }
 
+/// What each row of an upload is checked against: the campaign's template part and the stored
+/// definition it fills, and how the channel's number reads a recipient.
+struct RowChecks {
+    spec: Spec,
+    def: Definition,
+    ctx: ParseContext,
+}
+
 /// The rows of an upload, checked and stored under its `ticket`; what was stored.
-#[allow(clippy::too_many_arguments)]
 async fn store_rows(
     core: &Core,
     c: &openbsp_store::Campaign,
-    channel: &openbsp_store::Channel,
-    spec: Spec,
-    def: Definition,
+    checks: RowChecks,
     opted_out: &HashMap<String, i64>,
     ticket: String,
     format: Format,
     body: Box<dyn Read + Send>,
 ) -> CoreResult<UploadReport> {
-    let ctx = ParseContext::for_business(channel.display_phone_number.clone());
+    let RowChecks { spec, def, ctx } = checks;
     let columns = c.columns.clone();
 
     // Two stages on two threads, so that a machine's second core does half the work: the
