@@ -57,17 +57,11 @@ async fn create(app: &TestApp, extra: Value) -> Value {
 }
 
 async fn upload(app: &TestApp, id: &str, content_type: &str, body: String) -> (u16, Value) {
+    let path = format!("/v1/campaigns/{id}/recipients");
     let r = app
-        .http
-        .post(app.url(&format!("/v1/campaigns/{id}/recipients")))
-        .bearer_auth(&app.api_key)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+        .post_raw(&path, &app.api_key, body, &[("content-type", content_type)])
+        .await;
+    (r.status, r.body)
 }
 
 fn csv(users: std::ops::Range<u32>) -> String {

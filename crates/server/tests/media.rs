@@ -60,17 +60,8 @@ fn png(n: usize) -> Vec<u8> {
 }
 
 async fn put(app: &TestApp, key: &str, ct: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
-    let r = app
-        .http
-        .post(app.url(path))
-        .bearer_auth(key)
-        .header("content-type", ct)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    let r = app.post_raw(path, key, body, &[("content-type", ct)]).await;
+    (r.status, r.body)
 }
 
 /// Upload, read whole and by range, refusals that keep nothing, the same bytes twice, another

@@ -300,9 +300,7 @@ async fn cloud_api_errors_are_metas(b: Backend) {
     }
     let r = app.post(&path, &app.api_key, &json!({"messaging_product": "whatsapp", "to": USER, "text": {"body": "a".repeat(4096)}})).await;
     assert_eq!(r.status, 200, "4096 characters are allowed: {}", r.body);
-    let r = app
-        .post_raw(&path, &app.api_key, "{not json".into(), &[])
-        .await;
+    let r = app.post_raw(&path, &app.api_key, "{not json", &[]).await;
     assert_eq!(
         (r.status, r.body["error"]["code"].as_i64()),
         (400, Some(100))
@@ -373,9 +371,7 @@ async fn native_errors_use_the_envelope_and_change_nothing(b: Backend) {
         }
     }
     assert_eq!(status, Some(413));
-    let r = app
-        .post_raw("/v1/messages", &app.api_key, "[".into(), &[])
-        .await;
+    let r = app.post_raw("/v1/messages", &app.api_key, "[", &[]).await;
     assert_eq!(
         (r.status, r.body["error"]["code"].as_str()),
         (400, Some("invalid_request"))

@@ -227,19 +227,21 @@ impl TestApp {
         self.post_raw(path, key, body.to_string(), &[]).await
     }
 
+    /// POSTs `body` as is, with `headers` (`Content-Type` JSON unless they name another).
     pub async fn post_raw(
         &self,
         path: &str,
         key: &str,
-        body: String,
+        body: impl Into<reqwest::Body>,
         headers: &[(&str, &str)],
     ) -> Resp {
-        let mut req = self
-            .http
-            .post(self.url(path))
-            .bearer_auth(key)
-            .header("content-type", "application/json")
-            .body(body);
+        let mut req = self.http.post(self.url(path)).bearer_auth(key).body(body);
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
+            req = req.header("content-type", "application/json");
+        }
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
