@@ -22,9 +22,20 @@ on_both_backends! {
 async fn media_location_contacts_reactions_and_templates_reach_meta(b: Backend) {
     let app = spawn_app(b).await;
     let inbound = app.user_writes(USER, "Ana", "hi").await;
+    // A document the business uploaded to Meta itself: sent by Meta's id, as it is.
+    let invoice = app
+        .sim
+        .add_media(openbsp_simulator::NewMedia {
+            phone_number_id: PNID.into(),
+            mime_type: "application/pdf".into(),
+            content: openbsp_simulator::MediaContent::Bytes(bytes::Bytes::from_static(b"%PDF-1.7")),
+            filename: None,
+            origin: openbsp_simulator::MediaOrigin::Upload,
+        })
+        .unwrap();
     let sends = [
         json!({"type": "image", "image": {"link": "https://example.com/cat.png", "caption": "a cat"}}),
-        json!({"type": "document", "document": {"id": "1013859600285441", "filename": "invoice.pdf"}}),
+        json!({"type": "document", "document": {"id": invoice.id, "filename": "invoice.pdf"}}),
         json!({"type": "location", "location": {"latitude": 37.4847, "longitude": -122.1486, "name": "HQ"}}),
         json!({"type": "contacts", "contacts": [{"name": {"formatted_name": "Ana Lima"}, "phones": [{"phone": "+15550101234"}]}]}),
         // A reaction names the message by its gateway id; Meta gets the wamid.

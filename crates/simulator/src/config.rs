@@ -27,6 +27,12 @@ pub struct SimulatorConfig {
     /// (`APPROVED`, or what the review rules say), in ms. Meta takes seconds to hours; the
     /// default is short so that tests are quick.
     pub template_review_delay_ms: u64,
+    /// How long the id of an uploaded media works, in seconds of the simulator clock (Meta:
+    /// 30 days); sends naming it later fail with 131053.
+    pub media_id_ttl_seconds: u64,
+    /// How long a media a user sent can be read and downloaded, in seconds of the simulator
+    /// clock (Meta: 7 days).
+    pub inbound_media_ttl_seconds: u64,
 }
 
 impl Default for SimulatorConfig {
@@ -39,6 +45,8 @@ impl Default for SimulatorConfig {
             webhook_retry_max_ms: 30_000,
             webhook_retry_for_ms: 7 * 24 * 3600 * 1000,
             template_review_delay_ms: 20,
+            media_id_ttl_seconds: 30 * 24 * 3600,
+            inbound_media_ttl_seconds: 7 * 24 * 3600,
         }
     }
 }

@@ -41,7 +41,7 @@ pub(crate) struct ControlError {
 }
 
 impl ControlError {
-    fn bad(field: Option<&str>, message: impl Into<String>) -> ControlError {
+    pub(crate) fn bad(field: Option<&str>, message: impl Into<String>) -> ControlError {
         ControlError {
             status: StatusCode::BAD_REQUEST,
             message: message.into(),
@@ -90,7 +90,7 @@ impl From<InboundError> for ControlError {
     }
 }
 
-fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ControlError> {
+pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ControlError> {
     serde_json::from_slice(body).map_err(|e| ControlError::bad(None, format!("invalid JSON: {e}")))
 }
 
@@ -108,9 +108,17 @@ pub(crate) async fn healthz() -> Json<Value> {
 /// `POST /_simulator/inbound`.
 pub(crate) async fn post_inbound(
     State(state): State<Arc<SimState>>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ControlError> {
     let v: Value = parse_json(&body)?;
+    // Inbound media URLs point where the caller reached the simulator.
+    if let Some(host) = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+    {
+        state.set_public_url(&format!("http://{host}"));
+    }
     let req = InboundRequest::from_json(&v)?;
     let wamid = state.inject_inbound(req)?;
     Ok(Json(json!({ "wamid": wamid })))
@@ -456,6 +464,10 @@ struct ConfigUpdate {
     enforcement: Option<Enforcement>,
     #[serde(default)]
     template_review_delay_ms: Option<u64>,
+    #[serde(default)]
+    media_id_ttl_seconds: Option<u64>,
+    #[serde(default)]
+    inbound_media_ttl_seconds: Option<u64>,
 }
 
 fn config_json(state: &SimState) -> Value {
@@ -464,6 +476,8 @@ fn config_json(state: &SimState) -> Value {
         "default_throughput_mps": state.default_throughput(),
         "enforcement": state.enforcement(),
         "template_review_delay_ms": state.template_review().delay_ms,
+        "media_id_ttl_seconds": state.media_id_ttl_seconds(),
+        "inbound_media_ttl_seconds": state.inbound_media_ttl_seconds(),
         "webhook_retry_base_ms": state.config.webhook_retry_base_ms,
         "webhook_retry_max_ms": state.config.webhook_retry_max_ms,
         "webhook_retry_for_ms": state.config.webhook_retry_for_ms,
@@ -498,6 +512,12 @@ pub(crate) async fn post_config(
     }
     if let Some(d) = u.template_review_delay_ms {
         state.set_template_review_delay(d);
+    }
+    if let Some(s) = u.media_id_ttl_seconds {
+        state.set_media_id_ttl_seconds(s);
+    }
+    if let Some(s) = u.inbound_media_ttl_seconds {
+        state.set_inbound_media_ttl_seconds(s);
     }
     Ok(Json(config_json(&state)))
 }

@@ -34,12 +34,42 @@ use crate::statuses::{self, Accepted};
 /// An error answered the way the Graph API does.
 pub(crate) struct GraphError {
     err: MetaError,
-    subcode: Option<i64>,
+    subcode: Option<i32>,
+    /// `error_user_title`, where Meta's differs from the wire crate's title of the subcode.
+    user_title: Option<UserTitle>,
+}
+
+/// An `error_user_title` of Meta's that the wire crate does not know (kept small: every
+/// Graph handler returns `GraphError`s).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UserTitle {
+    /// Subcode 2494102: a template sample handle Meta did not issue.
+    InvalidMediaHandle,
+}
+
+impl UserTitle {
+    fn as_str(self) -> &'static str {
+        match self {
+            UserTitle::InvalidMediaHandle => "Uploaded Media Handle Is Invalid",
+        }
+    }
 }
 
 impl From<MetaError> for GraphError {
     fn from(err: MetaError) -> Self {
-        GraphError { err, subcode: None }
+        GraphError {
+            err,
+            subcode: None,
+            user_title: None,
+        }
+    }
+}
+
+impl GraphError {
+    /// The same error with Meta's `error_user_title`.
+    pub(crate) fn with_user_title(mut self, title: UserTitle) -> GraphError {
+        self.user_title = Some(title);
+        self
     }
 }
 
@@ -49,6 +79,9 @@ impl IntoResponse for GraphError {
         let mut body = self.err.to_graph_json(&trace);
         if let Some(sub) = self.subcode {
             body["error"]["error_subcode"] = json!(sub);
+        }
+        if let Some(title) = self.user_title {
+            body["error"]["error_user_title"] = json!(title.as_str());
         }
         let status = StatusCode::from_u16(self.err.http_status).unwrap_or(StatusCode::BAD_REQUEST);
         let mut resp = graph_json(status, &body);
@@ -115,6 +148,7 @@ pub(crate) fn unknown_object_on(id: &str, method: &str) -> GraphError {
     GraphError {
         err,
         subcode: Some(33),
+        user_title: None,
     }
 }
 
@@ -229,6 +263,8 @@ async fn handle_post(
         MessageBody::Template(t) => check_template(state, &phone, t, enforcement.templates)?,
         _ => (None, None),
     };
+    // Media ids must name live media of the WABA (131053, nothing accepted).
+    crate::graph_media::check_send_media(state, &phone, &req.body)?;
     if !state
         .throughput
         .check(&phone.phone_number_id, state.throughput_of(&phone))

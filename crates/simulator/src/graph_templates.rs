@@ -25,20 +25,21 @@ use openbsp_wire::template::Category;
 
 use crate::control::ControlError;
 use crate::graph::{GraphError, bearer, graph_json, is_version, unknown_object_on, unknown_path};
+use crate::graph_media;
 use crate::state::SimState;
 use crate::templates::{
     DEFAULT_PAGE_SIZE, GRAPH_FIELDS, OPTIONAL_GRAPH_FIELDS, QualityScore, Template, TemplateStatus,
     cursor, parse_cursor,
 };
 
-type RawQuery = Result<Query<HashMap<String, String>>, QueryRejection>;
+pub(crate) type RawQuery = Result<Query<HashMap<String, String>>, QueryRejection>;
 
-fn query_of(q: RawQuery) -> HashMap<String, String> {
+pub(crate) fn query_of(q: RawQuery) -> HashMap<String, String> {
     q.map(|Query(q)| q).unwrap_or_default()
 }
 
 /// Answers after the injected latency, like the send route.
-async fn answer(state: &SimState, result: Result<Response, GraphError>) -> Response {
+pub(crate) async fn answer(state: &SimState, result: Result<Response, GraphError>) -> Response {
     let latency = state.faults().latency_ms;
     if latency > 0 {
         tokio::time::sleep(Duration::from_millis(latency)).await;
@@ -72,7 +73,9 @@ fn check_waba_call(
     })
 }
 
-fn authorize(
+/// `token` must be that of one of `waba_id`'s numbers (190 otherwise); a WABA without
+/// numbers is `unknown()`.
+pub(crate) fn authorize(
     state: &SimState,
     waba_id: &str,
     token: &str,
@@ -320,6 +323,7 @@ pub(crate) async fn create_template(
     let result = (|| -> Result<Response, GraphError> {
         check_waba_call(&state, &version, &waba_id, &headers, &query, "post")?;
         let v = parse_body(&body)?;
+        graph_media::check_header_handles(&state, &v)?;
         let t = state.create_template(&waba_id, &v)?;
         ok(&json!({"id": t.id, "status": t.status.as_str(), "category": t.category.as_str()}))
     })();
@@ -368,7 +372,7 @@ fn template_of(
 }
 
 /// `/_simulator/{x}` with no such control route lands on `/{version}/{id}`.
-fn control_route(version: &str, id: &str) -> Option<Response> {
+pub(crate) fn control_route(version: &str, id: &str) -> Option<Response> {
     (version == "_simulator").then(|| {
         ControlError::not_found(format!("no control route /_simulator/{id}")).into_response()
     })
@@ -385,6 +389,9 @@ pub(crate) async fn get_template(
         return r;
     }
     let query = query_of(query);
+    if let Some(result) = graph_media::get_object(&state, &version, &id, &query, &headers) {
+        return answer(&state, result).await;
+    }
     if let Some(phone) = state.phone_number(&id) {
         let result = phone_object(&state, &version, &phone, &query, &headers);
         return answer(&state, result).await;
@@ -471,9 +478,13 @@ pub(crate) async fn edit_template(
         return r;
     }
     let query = query_of(query);
+    if let Some(result) = graph_media::post_object(&state, &version, &id, &query, &headers, &body) {
+        return answer(&state, result).await;
+    }
     let result = (|| -> Result<Response, GraphError> {
         let t = template_of(&state, &version, &id, "post", &query, &headers)?;
         let v = parse_body(&body)?;
+        graph_media::check_header_handles(&state, &v)?;
         state.edit_template(&t.id, &v)?;
         ok(&json!({"success": true}))
     })();

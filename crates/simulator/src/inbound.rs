@@ -35,7 +35,10 @@ pub struct InboundRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// A Meta inbound message object without `from`, `id` and `timestamp`, e.g.
-    /// `{"type": "text", "text": {"body": "hi"}}`.
+    /// `{"type": "text", "text": {"body": "hi"}}`. A media message (image, video, audio,
+    /// document, sticker) may give `"file": {"data_base64" | "generate": {"size", "seed"?},
+    /// "mime_type"?}` instead of `id`: the simulator stores it as an inbound media of the
+    /// number and the webhook carries its `id`, `mime_type`, `sha256` (base64) and `url`.
     pub message: Value,
 }
 
@@ -214,10 +217,17 @@ impl SimState {
     /// Delivers a user message to the business as a signed webhook (retried until the
     /// receiver accepts it); returns the `wamid` it was given.
     pub fn inject_inbound(self: &Arc<Self>, req: InboundRequest) -> Result<String, InboundError> {
-        let (kind, rest) = req.check()?;
+        let (kind, mut rest) = req.check()?;
         let phone = self
             .phone_number(&req.phone_number_id)
             .ok_or_else(|| InboundError::UnknownPhoneNumber(req.phone_number_id.clone()))?;
+        if matches!(
+            kind.as_str(),
+            "image" | "video" | "audio" | "document" | "sticker"
+        ) && let Some(Value::Object(obj)) = rest.get_mut(&kind)
+        {
+            self.materialize_inbound_media(&phone.phone_number_id, &kind, obj)?;
+        }
         let user = req
             .from
             .as_deref()

@@ -6,13 +6,16 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use tokio::net::TcpListener;
 
 use crate::control::{self, ControlError};
+use crate::control_media;
 use crate::graph;
+use crate::graph_media::{self, MAX_UPLOAD_BODY};
 use crate::graph_templates;
 use crate::state::SimState;
 
@@ -30,13 +33,39 @@ pub fn router(state: Arc<SimState>) -> Router {
                 .delete(graph_templates::delete_templates),
         )
         .route(
-            "/{version}/{id}",
-            get(graph_templates::get_template).post(graph_templates::edit_template),
+            "/{version}/{id}/media",
+            post(graph_media::post_media).layer(DefaultBodyLimit::max(MAX_UPLOAD_BODY)),
         )
+        .route("/{version}/{id}/uploads", post(graph_media::post_uploads))
+        // `{id}`: a phone number, a template, a media or an upload session (`upload:…`).
+        .route(
+            "/{version}/{id}",
+            get(graph_templates::get_template)
+                .post(graph_templates::edit_template)
+                .delete(graph_media::delete_object)
+                .layer(DefaultBodyLimit::max(MAX_UPLOAD_BODY)),
+        )
+        .route(
+            "/whatsapp_business/attachments/",
+            get(graph_media::download),
+        )
+        .route("/whatsapp_business/attachments", get(graph_media::download))
         .route("/_simulator/healthz", get(control::healthz))
         .route(
             "/_simulator/inbound",
-            post(control::post_inbound).get(control::get_inbound),
+            post(control::post_inbound)
+                .get(control::get_inbound)
+                .layer(DefaultBodyLimit::max(MAX_UPLOAD_BODY)),
+        )
+        .route(
+            "/_simulator/media",
+            get(control_media::get_media)
+                .post(control_media::post_media)
+                .layer(DefaultBodyLimit::max(MAX_UPLOAD_BODY)),
+        )
+        .route(
+            "/_simulator/media/{id}/content",
+            get(control_media::get_media_content),
         )
         .route(
             "/_simulator/user-preferences",

@@ -15,6 +15,7 @@ use crate::clock::{Clock, SimClock, SystemClock};
 use crate::config::{
     Enforcement, Faults, PhoneNumberConfig, PhoneNumberView, SimulatorConfig, StatusDelays,
 };
+use crate::media::MediaStore;
 use crate::messaging_limit::Portfolios;
 use crate::records::{
     EntryPointWindow, InboundRecord, ReceivedMessage, TemplateCategory, WebhookAttempt,
@@ -94,6 +95,9 @@ pub struct SimState {
     /// users they reached ([`crate::messaging_limit`]; their own lock, never taken while
     /// `inner` is held).
     pub(crate) portfolios: Mutex<Portfolios>,
+    /// Media, resumable uploads and handles ([`crate::media`]; their own lock, never taken
+    /// while `inner` is held).
+    pub(crate) media: Mutex<MediaStore>,
     next_delivery_id: AtomicU64,
     /// Webhook posts in flight at once ([`MAX_WEBHOOK_POSTS`]); the others wait.
     pub(crate) webhook_posts: tokio::sync::Semaphore,
@@ -123,7 +127,9 @@ impl SimState {
             ..Inner::default()
         };
         let templates = Mutex::new(TemplateStore::new(config.template_review_delay_ms));
+        let media = Mutex::new(MediaStore::new(&config));
         Ok(Arc::new(SimState {
+            media,
             templates,
             config,
             clock: SimClock::new(clock),

@@ -42,6 +42,10 @@ pub mod codes {
     pub const MARKETING_OPT_OUT: i64 = 131050;
     /// Unsupported message type.
     pub const UNSUPPORTED_MESSAGE_TYPE: i64 = 131051;
+    /// The user's media could not be downloaded (over 100 MB, or gone).
+    pub const MEDIA_DOWNLOAD: i64 = 131052;
+    /// The business's media could not be uploaded or used (a wrong type, an unknown id).
+    pub const MEDIA_UPLOAD: i64 = 131053;
     /// Pair rate limit hit (too many messages to the same user).
     pub const PAIR_RATE_LIMIT: i64 = 131056;
     /// Account in maintenance mode.
@@ -176,6 +180,8 @@ pub fn title(code: i64) -> &'static str {
         131049 => "This message was not delivered to maintain healthy ecosystem engagement.",
         131050 => "User has stopped receiving marketing messages",
         131051 => "Unsupported message type",
+        131052 => "Media download error",
+        131053 => "Media upload error",
         131056 => "(Business Account, Consumer Account) pair rate limit hit",
         131057 => "Account in maintenance mode",
         132000 => "Number of parameters does not match the expected number of params",

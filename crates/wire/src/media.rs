@@ -104,7 +104,12 @@ pub fn essence(mime: &str) -> String {
 pub fn matches_content(mime: &str, head: &[u8]) -> Result<(), String> {
     let declared = essence(mime);
     let sniffed = infer::get(head).map(|t| t.mime_type());
+    // `infer` knows no 3GPP brand: an ISO media file whose major brand is 3gp…/3g2… is one.
+    let third_generation = head.len() >= 11
+        && &head[4..8] == b"ftyp"
+        && (&head[8..11] == b"3gp" || &head[8..11] == b"3g2");
     let ok = match (declared.as_str(), sniffed) {
+        ("video/3gpp", _) if third_generation => true,
         ("text/plain", None) => std::str::from_utf8(head).is_ok() || looks_textual(head),
         (_, None) => false,
         (d, Some(s)) if d == s => true,
@@ -147,6 +152,76 @@ fn looks_textual(head: &[u8]) -> bool {
     let cut = head.len().saturating_sub(3);
     (cut..=head.len()).any(|end| std::str::from_utf8(&head[..end]).is_ok() && end > 0)
         && !head.contains(&0)
+}
+
+impl MediaKind {
+    /// The kind a message names by `name` (`image`, `document`…).
+    pub fn from_name(name: &str) -> Option<MediaKind> {
+        [
+            MediaKind::Audio,
+            MediaKind::Document,
+            MediaKind::Image,
+            MediaKind::Sticker,
+            MediaKind::Video,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
+    }
+}
+
+/// A media a send's Graph body names by `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaRef {
+    /// The JSON pointer of the `id` (`/image/id`, `/template/components/0/parameters/0/image/id`).
+    pub pointer: String,
+    /// The id as given.
+    pub id: String,
+    /// The kind the place takes (the key holding the media object).
+    pub kind: MediaKind,
+}
+
+/// Every media a send's Graph body names by `id`, wherever Meta takes one: the message's own
+/// media (`image`, `video`, `audio`, `document`, `sticker`), an interactive message's header
+/// and carousel cards, a template's header parameters and carousel cards. A media object is
+/// one held under a kind's name with a string `id`.
+pub fn media_refs(body: &serde_json::Value) -> Vec<MediaRef> {
+    fn walk(v: &serde_json::Value, path: &mut String, out: &mut Vec<MediaRef>) {
+        match v {
+            serde_json::Value::Object(o) => {
+                for (k, child) in o {
+                    let len = path.len();
+                    path.push('/');
+                    path.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                    if let (Some(kind), Some(id)) = (
+                        MediaKind::from_name(k),
+                        child.get("id").and_then(serde_json::Value::as_str),
+                    ) {
+                        out.push(MediaRef {
+                            pointer: format!("{path}/id"),
+                            id: id.to_string(),
+                            kind,
+                        });
+                    } else {
+                        walk(child, path, out);
+                    }
+                    path.truncate(len);
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for (i, child) in a.iter().enumerate() {
+                    let len = path.len();
+                    path.push('/');
+                    path.push_str(&i.to_string());
+                    walk(child, path, out);
+                    path.truncate(len);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(body, &mut String::new(), &mut out);
+    out
 }
 
 #[cfg(test)]
@@ -199,5 +274,53 @@ mod tests {
         );
         assert!(matches_content("text/plain", PNG).is_err());
         assert!(matches_content("text/plain", &[0xFF, 0xFE, 0, 0, 0x12]).is_err());
+    }
+
+    #[test]
+    fn media_refs_finds_every_media_named_by_id() {
+        use serde_json::json;
+        let body = json!({
+            "messaging_product": "whatsapp", "to": "1", "type": "image",
+            "image": {"id": "med_a", "caption": "c"},
+        });
+        let refs = super::media_refs(&body);
+        assert_eq!(refs.len(), 1);
+        assert_eq!(refs[0].pointer, "/image/id");
+        assert_eq!(refs[0].kind, MediaKind::Image);
+        assert_eq!(body.pointer(&refs[0].pointer), Some(&json!("med_a")));
+        let t = json!({"type": "template", "template": {"name": "n", "components": [
+            {"type": "header", "parameters": [{"type": "document", "document": {"id": "med_d", "filename": "f.pdf"}}]},
+            {"type": "body", "parameters": [{"type": "text", "text": "image"}]},
+            {"type": "carousel", "cards": [{"card_index": 0, "components": [
+                {"type": "header", "parameters": [{"type": "video", "video": {"id": "9"}}]}]}]}
+        ]}});
+        let refs = super::media_refs(&t);
+        let got: Vec<_> = refs
+            .iter()
+            .map(|r| (r.id.as_str(), r.kind, t.pointer(&r.pointer).is_some()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("med_d", MediaKind::Document, true),
+                ("9", MediaKind::Video, true)
+            ]
+        );
+        let link = json!({"type": "interactive", "interactive": {"header": {"type": "image", "image": {"link": "https://x/y.png"}}}});
+        assert!(super::media_refs(&link).is_empty());
+        let i = json!({"type": "interactive", "interactive": {"header": {"type": "image", "image": {"id": "med_h"}}}});
+        assert_eq!(
+            super::media_refs(&i)[0].pointer,
+            "/interactive/header/image/id"
+        );
+    }
+
+    #[test]
+    fn a_3gpp_file_is_3gpp() {
+        let mut head = vec![0, 0, 0, 0x18];
+        head.extend_from_slice(b"ftyp3gp4\0\0\0\0isom3gp4");
+        head.extend_from_slice(&[0; 64]);
+        assert_eq!(super::matches_content("video/3gpp", &head), Ok(()));
+        assert!(super::matches_content("image/png", &head).is_err());
     }
 }

@@ -121,10 +121,27 @@ pub(super) fn check(kind: &str, msg: &mut Map<String, Value>) -> Result<(), Inbo
         }
         "image" | "video" | "audio" | "document" | "sticker" => {
             let m = object(msg, path, kind)?;
-            req_str(m, &at, "id")?;
-            req_str(m, &at, "mime_type")?;
-            opt_str(m, &at, "sha256")?;
-            opt_str(m, &at, "url")?;
+            // Either Meta's reference (`id`, `mime_type`), or a `file` the simulator stores
+            // as a media and replaces with `id`, `mime_type`, `sha256` and `url`.
+            if let Some(file) = m.get("file") {
+                if !file.is_object() {
+                    return Err(invalid(&format!("{at}.file"), "must be a JSON object"));
+                }
+                for key in ["id", "sha256", "url"] {
+                    if m.contains_key(key) {
+                        return Err(invalid(
+                            &format!("{at}.{key}"),
+                            "is set by the simulator from file; leave it out",
+                        ));
+                    }
+                }
+                opt_str(m, &at, "mime_type")?;
+            } else {
+                req_str(m, &at, "id")?;
+                req_str(m, &at, "mime_type")?;
+                opt_str(m, &at, "sha256")?;
+                opt_str(m, &at, "url")?;
+            }
             match kind {
                 "audio" => {
                     opt_bool(m, &at, "voice")?;
