@@ -19,6 +19,8 @@ pub const CATALOGUE: &[&str] = &[
     "campaign.resumed",
     "campaign.completed",
     "campaign.cancelled",
+    "media.stored",
+    "media.failed",
 ];
 
 /// Whether `pattern` selects `event_type`: the exact type, `group.*` for every type of the

@@ -41,6 +41,8 @@ pub struct Config {
     /// How long a media unused (not stored, sent or read) is kept
     /// (`OPENBSP_MEDIA_RETENTION_DAYS`, default 30 days).
     pub media_retention: Duration,
+    /// The inbound media fetcher.
+    pub media_fetch: MediaFetchConfig,
 }
 
 /// How long a media unused is kept, by default.
@@ -237,6 +239,44 @@ impl Config {
             campaign_reply_window: DEFAULT_CAMPAIGN_REPLY_WINDOW,
             media: MediaStoreConfig::Memory,
             media_retention: DEFAULT_MEDIA_RETENTION,
+            // Retries in milliseconds rather than minutes.
+            media_fetch: MediaFetchConfig {
+                retry_base: Duration::from_millis(100),
+                retry_max: Duration::from_secs(1),
+                poll_interval: Duration::from_millis(100),
+                ..MediaFetchConfig::default()
+            },
+        }
+    }
+}
+
+/// How inbound media is fetched from Meta.
+#[derive(Debug, Clone)]
+pub struct MediaFetchConfig {
+    /// How long a replica holds a download it claimed: a replica that dies mid-download
+    /// leaves it to another (or to itself, restarted) this long after the claim.
+    pub lease: Duration,
+    /// Downloads at once per replica.
+    pub concurrency: usize,
+    /// Attempts before a download is given up (Meta keeps a user's media 7 days).
+    pub max_attempts: u32,
+    /// First retry delay, doubled each attempt up to `retry_max`.
+    pub retry_base: Duration,
+    /// Longest retry delay.
+    pub retry_max: Duration,
+    /// How often due downloads are looked for without a wake.
+    pub poll_interval: Duration,
+}
+
+impl Default for MediaFetchConfig {
+    fn default() -> Self {
+        MediaFetchConfig {
+            lease: Duration::from_secs(300),
+            concurrency: 4,
+            max_attempts: 16,
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(3600),
+            poll_interval: Duration::from_secs(1),
         }
     }
 }

@@ -22,6 +22,7 @@ pub mod core;
 pub mod delivery;
 pub mod http;
 pub mod leader;
+pub mod media_fetch;
 pub mod meta;
 pub mod metrics;
 pub mod native;
@@ -87,6 +88,7 @@ impl Gateway {
             tokio::spawn(campaigns::run(state.clone(), rx.clone())),
             tokio::spawn(delivery::run(state.clone(), rx.clone())),
             tokio::spawn(delivery::prune(state.clone(), rx.clone())),
+            tokio::spawn(media_fetch::run(state.clone(), rx.clone())),
         ];
         let app = router(state.clone());
         let mut srx = rx.clone();

@@ -5,6 +5,7 @@ use openbsp_domain::clock::rfc3339;
 use openbsp_domain::status::MessageStatus;
 use serde_json::{Value, json};
 
+use crate::media::Media;
 use crate::model::*;
 use crate::views;
 
@@ -32,6 +33,10 @@ pub mod kind {
     pub const CHANNEL_PAUSED: &str = "channel.paused";
     /// A paused channel sends again (its token was replaced).
     pub const CHANNEL_RESUMED: &str = "channel.resumed";
+    /// An inbound message's media was fetched from Meta and stored.
+    pub const MEDIA_STORED: &str = "media.stored";
+    /// The gateway gave up fetching an inbound message's media.
+    pub const MEDIA_FAILED: &str = "media.failed";
 }
 
 /// `message.status`: `m` reached `status` at `at` (`m` as stored after the change). A
@@ -162,6 +167,35 @@ pub fn channel_pause(ch: &Channel, reason: Option<&Value>, at: i64) -> NewEvent 
         None => kind::CHANNEL_RESUMED,
     };
     NewEvent::native(&ch.tenant_id, kind, data)
+}
+
+/// `media.stored`: the media of the inbound message `message_id` (received on `channel_id`)
+/// is stored, as `m`.
+pub fn media_stored(message_id: &str, channel_id: &str, m: &Media) -> NewEvent {
+    let data = json!({
+        "message_id": message_id,
+        "channel_id": channel_id,
+        "media": views::media_json(m),
+    });
+    NewEvent::native(&m.tenant_id, kind::MEDIA_STORED, data)
+}
+
+/// `media.failed`: the gateway gave up fetching the media `media_id` of the inbound message
+/// `message_id` (received on `channel_id`), for `error`.
+pub fn media_failed(
+    tenant_id: &str,
+    message_id: &str,
+    channel_id: &str,
+    media_id: &str,
+    error: &Value,
+) -> NewEvent {
+    let data = json!({
+        "message_id": message_id,
+        "channel_id": channel_id,
+        "media_id": media_id,
+        "error": error,
+    });
+    NewEvent::native(tenant_id, kind::MEDIA_FAILED, data)
 }
 
 /// What changed between two states of a contact, as `contact.updated` names it; `created`

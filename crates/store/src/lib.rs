@@ -34,7 +34,9 @@ pub use campaign::{
     campaign_status, recipient_state,
 };
 pub use error::{StoreError, StoreResult};
-pub use media::{Media, MediaDeleted, MetaCopy, media_origin};
+pub use media::{
+    Download, Media, MediaDeleted, MetaCopy, NewDownload, download_state, media_origin,
+};
 pub use model::*;
 pub use store::{
     AdminStore, CampaignStore, ContactStore, EndpointStore, EventStore, InboxStore, LeaseStore,

@@ -53,3 +53,61 @@ pub struct MetaCopy {
     /// When it was uploaded to Meta (ms): Meta keeps it for a limited time.
     pub uploaded_at: i64,
 }
+
+/// The states of a [`Download`].
+pub mod download_state {
+    /// To fetch (again, once `next_at` has come).
+    pub const PENDING: &str = "pending";
+    /// Fetched: the media is stored.
+    pub const STORED: &str = "stored";
+    /// Given up: the message's `error` says why.
+    pub const FAILED: &str = "failed";
+}
+
+/// An inbound message's media, to fetch from Meta.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDownload {
+    /// The gateway id the media will have once fetched (`med_…`), chosen in advance.
+    pub media_id: String,
+    /// Meta's media id, as the webhook gave it.
+    pub meta_media_id: String,
+    /// The MIME type the webhook gave.
+    pub mime_type: String,
+    /// The bytes' SHA-256 as Meta's webhook gave it (base64), when it did.
+    pub sha256: Option<String>,
+    /// The file's name (documents), when it came with one.
+    pub filename: Option<String>,
+}
+
+/// A download job: an inbound message's media, fetched from Meta into the object store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Download {
+    /// The inbound message (one job per message).
+    pub message_id: String,
+    /// Owner.
+    pub tenant_id: String,
+    /// The channel the message came on (whose token fetches the media).
+    pub channel_id: String,
+    /// The media's gateway id, `med_…` (a media of that id exists once stored).
+    pub media_id: String,
+    /// Meta's media id.
+    pub meta_media_id: String,
+    /// The MIME type the webhook gave.
+    pub mime_type: String,
+    /// The bytes' SHA-256 as Meta's webhook gave it (base64).
+    pub sha256: Option<String>,
+    /// The file's name, when it came with one.
+    pub filename: Option<String>,
+    /// [`download_state`].
+    pub state: String,
+    /// Claims so far, the latest included.
+    pub attempts: u32,
+    /// When it is due (ms).
+    pub next_at: i64,
+    /// Why the latest attempt failed, when one did.
+    pub error: Option<serde_json::Value>,
+    /// Created with its message (ms).
+    pub created_at: i64,
+    /// Last changed (ms).
+    pub updated_at: i64,
+}

@@ -601,6 +601,9 @@ pub struct NewInbound {
     /// It answers the user's latest campaign message on the channel sent since then (ms):
     /// stored, it marks that campaign recipient replied, in the same transaction.
     pub replies_since: Option<i64>,
+    /// The message's media, to download from Meta: stored with the message, as a pending
+    /// download job, in the same transaction (and not when the message was already stored).
+    pub media: Option<crate::media::NewDownload>,
 }
 
 /// Filters for listing messages.

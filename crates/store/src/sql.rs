@@ -40,6 +40,8 @@ pub(crate) const CONTACT_COLS: &str = "id, tenant_id, wa_id, user_id, profile_na
 /// `media`.
 pub(crate) const MEDIA_COLS: &str =
     "id, tenant_id, sha256, mime_type, file_size, filename, origin, created_at, last_used_at";
+/// `media_downloads` (a [`crate::media::Download`], in its field order).
+pub(crate) const DOWNLOAD_COLS: &str = "message_id, tenant_id, channel_id, media_id, meta_media_id, mime_type, sha256, filename, state, attempts, next_at, error, created_at, updated_at";
 /// `campaigns`.
 pub(crate) const CAMPAIGN_COLS: &str = "id, tenant_id, channel_id, name, template_id, template_name, language, category, spec, columns, status, pause_reason, start_at, rate_limit, created_at, updated_at, started_at, completed_at";
 /// `campaigns` as read: [`CAMPAIGN_COLS`] and whether an upload is under way.

@@ -2,9 +2,10 @@
 //! so that an event's `data` and a `GET` of the same object agree.
 //!
 //! Each object is a view type deriving `Serialize` ([`MessageView`], [`SessionView`],
-//! [`ContactView`], [`TemplateView`], [`EventView`], and the list envelope [`ListPage`]),
-//! built from a store row with its `new`. The `*_json` functions are the same views as a
-//! [`Value`], for the events (which store their `data` as JSON) and the other crates.
+//! [`ContactView`], [`TemplateView`], [`MediaView`], [`EventView`], and the list envelope
+//! [`ListPage`]), built from a store row with its `new`. The `*_json` functions are the same
+//! views as a [`Value`], for the events (which store their `data` as JSON) and the other
+//! crates.
 //!
 //! Field order: serde_json is built without its `preserve_order` feature, so the keys of a
 //! [`Value`] object are kept sorted (byte order), while a struct serializes its fields in
@@ -23,6 +24,7 @@ use openbsp_domain::clock::rfc3339;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::media::Media;
 use crate::model::*;
 
 /// A view as a [`Value`]. Views are plain structs, sequences and strings: serializing one
@@ -431,6 +433,51 @@ pub fn template_json(t: &Template) -> Value {
     to_value(TemplateView::new(t))
 }
 
+/// A media (`"object": "media"`): what `GET /v1/media/{id}` answers and `media.stored` carries.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MediaView {
+    /// Stored.
+    pub created_at: String,
+    /// Bytes.
+    pub file_size: u64,
+    /// The file's name, when it came with one.
+    pub filename: Option<String>,
+    /// `med_…`
+    pub id: String,
+    /// Last stored, sent or read: retention counts from it.
+    pub last_used_at: String,
+    /// Its type.
+    pub mime_type: String,
+    /// Always `"media"`.
+    pub object: &'static str,
+    /// `upload` or `inbound`.
+    pub origin: String,
+    /// The bytes' SHA-256, hex.
+    pub sha256: String,
+}
+
+impl MediaView {
+    /// The view of a media.
+    pub fn new(m: &Media) -> MediaView {
+        MediaView {
+            created_at: rfc3339(m.created_at),
+            file_size: m.file_size,
+            filename: m.filename.clone(),
+            id: m.id.clone(),
+            last_used_at: rfc3339(m.last_used_at),
+            mime_type: m.mime_type.clone(),
+            object: "media",
+            origin: m.origin.clone(),
+            sha256: m.sha256.clone(),
+        }
+    }
+}
+
+/// A media: [`MediaView`] as a [`Value`].
+pub fn media_json(m: &Media) -> Value {
+    to_value(MediaView::new(m))
+}
+
 /// An event in the native format (`"object": "event"`): what a native endpoint receives and
 /// `GET /v1/events` lists.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -636,6 +683,20 @@ mod tests {
             deleted_at: Some(3),
         };
         assert_same_bytes(TemplateView::new(&t));
+        let mut media = Media {
+            id: "med_1".into(),
+            tenant_id: "ten_1".into(),
+            sha256: "ab".repeat(32),
+            mime_type: "image/jpeg".into(),
+            file_size: 5,
+            filename: Some("photo.jpg".into()),
+            origin: "inbound".into(),
+            created_at: 1,
+            last_used_at: 2,
+        };
+        assert_same_bytes(MediaView::new(&media));
+        media.filename = None;
+        assert_same_bytes(MediaView::new(&media));
         let e = Event {
             id: "evt_1".into(),
             tenant_id: "ten_1".into(),

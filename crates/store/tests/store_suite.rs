@@ -34,6 +34,8 @@ mod webhook_endpoints;
 openbsp_testkit::on_both_backends! {
     media_is_kept_per_tenant_and_shares_its_bytes =>
         crate::media::media_is_kept_per_tenant_and_shares_its_bytes,
+    inbound_media_is_downloaded_once => crate::media::inbound_media_is_downloaded_once,
+    download_claims_never_share_a_job => crate::media::download_claims_never_share_a_job,
     campaigns_are_filled_started_fed_once_and_counted =>
         crate::campaigns::campaigns_are_filled_started_fed_once_and_counted,
     a_paused_campaign_holds_its_sends_and_a_cancel_hands_them_back =>

@@ -258,6 +258,7 @@ fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
             )?
             .saturating_mul(24 * 3600),
         ),
+        media_fetch: Default::default(),
     })
 }
 

@@ -3,6 +3,13 @@
 //! `{messaging_product, url, mime_type, sha256, file_size, id}` with a gateway URL that lasts
 //! 5 minutes and needs the bearer key, as Meta's; `DELETE /{version}/{media_id}` →
 //! `{"success": true}`. Media ids on this surface are the gateway's (`med_…`).
+//!
+//! Meta's resumable upload, for template header samples: `POST /{version}/{app_id}/uploads?
+//! file_name=&file_length=&file_type=` → `{"id": "upload:…"}`; `POST /{version}/upload:…` with
+//! `file_offset: 0` and the bytes → `{"h": "med_…"}`, the handle a template's
+//! `example.header_handle` takes (the gateway uploads it to Meta when the template is
+//! created); `GET /{version}/upload:…` → `{"id", "file_offset"}`. The whole file comes in one
+//! request (a `file_offset` other than 0 is refused).
 
 use axum::Json;
 use axum::extract::multipart::Multipart;
@@ -64,6 +71,63 @@ pub async fn upload(
             refuse("The parameter messaging_product is required and must be whatsapp.")
         }
     }
+}
+
+/// Whether a Graph object id names a resumable upload session.
+pub fn is_upload_id(id: &str) -> bool {
+    id.starts_with("upload:")
+}
+
+/// `POST /{version}/{app_id}/uploads?file_name=&file_length=&file_type=`: a session's id.
+pub async fn start_upload(
+    State(core): State<Core>,
+    GraphTenant { tenant_id }: GraphTenant,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<Json<Value>, GraphError> {
+    let length = q.get("file_length").and_then(|l| l.trim().parse().ok());
+    let id = media::start_sample_upload(
+        &core,
+        &tenant_id,
+        q.get("file_name").map(String::as_str).unwrap_or(""),
+        length,
+        q.get("file_type").map(String::as_str).unwrap_or(""),
+    )?;
+    Ok(Json(json!({ "id": id })))
+}
+
+/// `GET /{version}/upload:…`: how far the session got (the gateway takes the whole file in
+/// one request, so a session to resume is always at 0).
+pub fn upload_status(core: &Core, tenant_id: &str, id: &str) -> Result<Json<Value>, GraphError> {
+    media::sample_upload(core, tenant_id, id)?;
+    Ok(Json(json!({ "id": id, "file_offset": 0 })))
+}
+
+/// `POST /{version}/upload:…` with `file_offset` and the bytes: `{"h": <handle>}`.
+pub async fn upload_bytes(
+    core: &Core,
+    tenant_id: &str,
+    id: &str,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<Json<Value>, GraphError> {
+    let session = media::sample_upload(core, tenant_id, id)?;
+    let offset = match headers.get("file_offset").map(|v| v.to_str()) {
+        None => 0,
+        Some(Ok(v)) => v.trim().parse().map_err(|_| {
+            GraphError::from(MetaError::invalid_parameter(
+                "The header file_offset must be a number of bytes.",
+            ))
+        })?,
+        Some(Err(_)) => {
+            return Err(MetaError::invalid_parameter(
+                "The header file_offset must be a number of bytes.",
+            )
+            .into());
+        }
+    };
+    let stream = futures::TryStreamExt::map_err(body.into_data_stream(), std::io::Error::other);
+    let m = media::finish_sample_upload(core, &session, offset, stream).await?;
+    Ok(Json(json!({ "h": m.id })))
 }
 
 /// `GET /{version}/{media_id}`.

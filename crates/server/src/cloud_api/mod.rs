@@ -39,9 +39,32 @@ pub fn routes() -> Router<Core> {
             )),
         )
         .route(
-            "/{version}/{phone_number_id}",
-            get(get_object).post(templates::edit).delete(media::delete),
+            "/{version}/{phone_number_id}/uploads",
+            post(media::start_upload),
         )
+        .route(
+            "/{version}/{phone_number_id}",
+            get(get_object).post(post_object).delete(media::delete),
+        )
+}
+
+/// `POST /{version}/{id}`: a resumable upload's bytes (`upload:…`), or a template's edit.
+async fn post_object(
+    State(state): State<Core>,
+    tenant: GraphTenant,
+    Path(path): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Json<Value>, GraphError> {
+    if media::is_upload_id(&path.1) {
+        return media::upload_bytes(&state, &tenant.tenant_id, &path.1, &headers, body).await;
+    }
+    let bytes = axum::body::to_bytes(body, state.config.max_body_bytes)
+        .await
+        .map_err(|e| {
+            openbsp_wire::MetaError::invalid_parameter(format!("The body could not be read: {e}"))
+        })?;
+    templates::edit(State(state), tenant, Path(path), bytes).await
 }
 
 /// `GET /{version}/{id}`: a media (`med_…`) or a template, as the id says.
@@ -53,6 +76,8 @@ async fn get_object(
 ) -> Result<Json<Value>, GraphError> {
     if media::is_media_id(&id) {
         media::get_one(&state, &tenant_id, &headers, &id).await
+    } else if media::is_upload_id(&id) {
+        media::upload_status(&state, &tenant_id, &id)
     } else {
         templates::get_one(&state, &tenant_id, &id).await
     }

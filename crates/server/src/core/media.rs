@@ -8,6 +8,8 @@ use bytes::Bytes;
 use futures::Stream;
 use openbsp_domain::ids::{new_id_at, prefix};
 use openbsp_store::{Media, media_origin};
+use openbsp_wire::MetaError;
+use openbsp_wire::error::codes;
 use openbsp_wire::media::{MediaKind, TYPES, essence, matches_content};
 
 use super::{Core, CoreError, CoreResult};
@@ -127,6 +129,192 @@ pub async fn content(
     Ok(bytes)
 }
 
+/// Whether a media id is the gateway's (`med_…`) rather than Meta's.
+pub fn is_gateway_id(id: &str) -> bool {
+    id.starts_with(prefix::MEDIA) && id[prefix::MEDIA.len()..].starts_with('_')
+}
+
+/// A tenant's media as the sends that name it see it: cached briefly (a campaign names one
+/// media in every recipient's send).
+async fn cached(core: &Core, tenant_id: &str, id: &str) -> CoreResult<Option<Media>> {
+    let key = (tenant_id.to_string(), id.to_string());
+    if let Some(m) = core.media.get(&key) {
+        return Ok(m);
+    }
+    let found = core.store.get_media(tenant_id, id).await?;
+    core.media.insert(key, found.clone());
+    Ok(found)
+}
+
+/// Checks the gateway media a send's Graph body names (`med_…` ids; Meta's own ids pass as
+/// they are): each must be the tenant's and of the kind its place takes, else Meta's 131053
+/// (what Meta answers for a media id it does not know). Each is marked used, so that retention
+/// counts from the send.
+pub async fn check_send(core: &Core, tenant_id: &str, body: &serde_json::Value) -> CoreResult<()> {
+    for r in openbsp_wire::media::media_refs(body) {
+        if !is_gateway_id(&r.id) {
+            continue;
+        }
+        let place = r.pointer.trim_start_matches('/').trim_end_matches("/id");
+        let refused = |details: String| {
+            CoreError::Refused(MetaError::new(codes::MEDIA_UPLOAD, Some(details)))
+        };
+        let Some(media) = cached(core, tenant_id, &r.id).await? else {
+            return Err(refused(format!(
+                "{place}: no media {} (upload it first with POST /v1/media)",
+                r.id
+            )));
+        };
+        if MediaKind::of_type(&media.mime_type) != Some(r.kind) {
+            return Err(refused(format!(
+                "{place}: media {} is {}, which WhatsApp does not send as {}",
+                r.id,
+                media.mime_type,
+                r.kind.name()
+            )));
+        }
+        let now = core.now();
+        if now - media.last_used_at >= TOUCH_EVERY_MS {
+            core.store.touch_media(tenant_id, &media.id, now).await?;
+            core.media.insert(
+                (tenant_id.to_string(), media.id.clone()),
+                Some(Media {
+                    last_used_at: now,
+                    ..media
+                }),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The types Meta takes as a template header's sample, by the header's format.
+fn sample_types(format: &str) -> Option<&'static [&'static str]> {
+    match format {
+        "IMAGE" => Some(&["image/jpeg", "image/png"]),
+        "VIDEO" => Some(&["video/mp4"]),
+        "DOCUMENT" => Some(&["application/pdf"]),
+        _ => None,
+    }
+}
+
+/// Template components as Meta is to get them: a media header's sample given as a gateway
+/// media id (`example.header_handle: ["med_…"]`, in the template's header or a carousel
+/// card's) is uploaded to Meta by its resumable upload, with the channel's app, and replaced
+/// by Meta's handle. Any other handle passes as it is.
+pub async fn template_samples(
+    core: &Core,
+    tenant_id: &str,
+    channel: &openbsp_store::Channel,
+    components: &mut serde_json::Value,
+) -> CoreResult<()> {
+    let mut samples = Vec::new();
+    find_samples(components, &mut String::new(), &mut samples);
+    let refused = |m: String| CoreError::TemplateRefused(MetaError::invalid_parameter(m));
+    for (pointer, format) in samples {
+        let Some(id) = components
+            .pointer(&pointer)
+            .and_then(serde_json::Value::as_str)
+            .filter(|id| is_gateway_id(id))
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let place = format!("components{}", pointer.replace('/', "."));
+        let media = core
+            .store
+            .get_media(tenant_id, &id)
+            .await?
+            .ok_or_else(|| refused(format!("{place}: no media {id}")))?;
+        let types = sample_types(&format).unwrap_or(&[]);
+        if !types.contains(&essence(&media.mime_type).as_str()) {
+            return Err(refused(format!(
+                "{place}: a {format} header's sample is {}; media {id} is {}",
+                types.join(" or "),
+                media.mime_type
+            )));
+        }
+        let meta_app_id = core
+            .store
+            .get_app(&channel.app_id)
+            .await?
+            .and_then(|a| a.meta_app_id)
+            .ok_or_else(|| {
+                CoreError::invalid_field(
+                    "example",
+                    format!(
+                        "the channel's app has no meta_app_id: Meta's resumable upload of the sample {id} needs it (set it on the app)"
+                    ),
+                )
+            })?;
+        let bytes = core
+            .objects
+            .get(&media.tenant_id, &media.sha256, None)
+            .await
+            .map_err(CoreError::internal)?;
+        let upload = crate::meta::graph::MediaUpload {
+            mime_type: essence(&media.mime_type),
+            filename: media.filename.clone().unwrap_or_else(|| media.id.clone()),
+            size: media.file_size,
+            body: reqwest::Body::wrap_stream(futures::TryStreamExt::map_err(
+                bytes.into_stream(),
+                std::io::Error::other,
+            )),
+        };
+        let token = core.access_token(channel)?;
+        let handle = core
+            .graph
+            .upload_sample(channel, &token, &meta_app_id, upload)
+            .await
+            .map_err(CoreError::TemplateRefused)?;
+        if let Some(slot) = components.pointer_mut(&pointer) {
+            *slot = serde_json::Value::String(handle);
+        }
+        core.store
+            .touch_media(tenant_id, &media.id, core.now())
+            .await?;
+    }
+    Ok(())
+}
+
+/// The JSON pointers of media headers' first sample handles under `v` (a template's header, a
+/// carousel card's), with the header's format.
+fn find_samples(v: &serde_json::Value, path: &mut String, out: &mut Vec<(String, String)>) {
+    match v {
+        serde_json::Value::Object(o) => {
+            let format = o
+                .get("format")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_ascii_uppercase);
+            if let Some(f) = format.filter(|f| sample_types(f).is_some())
+                && o.get("example")
+                    .and_then(|e| e.get("header_handle"))
+                    .and_then(serde_json::Value::as_array)
+                    .is_some_and(|h| !h.is_empty())
+            {
+                out.push((format!("{path}/example/header_handle/0"), f));
+            }
+            for (k, child) in o {
+                let len = path.len();
+                path.push('/');
+                path.push_str(&k.replace('~', "~0").replace('/', "~1"));
+                find_samples(child, path, out);
+                path.truncate(len);
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for (i, child) in a.iter().enumerate() {
+                let len = path.len();
+                path.push('/');
+                path.push_str(&i.to_string());
+                find_samples(child, path, out);
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Deletes a tenant's media, and its bytes when no other media of the tenant has them.
 pub async fn delete(core: &Core, tenant_id: &str, id: &str) -> CoreResult<()> {
     let gone = core
@@ -134,6 +322,7 @@ pub async fn delete(core: &Core, tenant_id: &str, id: &str) -> CoreResult<()> {
         .delete_media(tenant_id, id)
         .await?
         .ok_or_else(|| CoreError::not_found("media", id))?;
+    core.media.clear();
     if gone.object_unused {
         core.objects
             .delete(tenant_id, &gone.media.sha256)
@@ -218,4 +407,128 @@ pub async fn prune(core: &Core, before: i64) -> CoreResult<u64> {
         }
         tokio::task::yield_now().await;
     }
+}
+
+/// How long a resumable upload session lasts.
+const SAMPLE_UPLOAD_LIFETIME_MS: i64 = 24 * 3_600_000;
+/// What the gateway signs its upload sessions for.
+const SAMPLE_UPLOAD_PURPOSE: &str = "resumable-upload";
+
+/// A resumable upload session (Meta's `POST /{app-id}/uploads`), as its id carries it: the
+/// gateway keeps no state for it, its id is signed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SampleUpload {
+    /// The tenant.
+    #[serde(rename = "t")]
+    pub tenant_id: String,
+    /// The file's name.
+    #[serde(rename = "n")]
+    pub file_name: String,
+    /// Its length in bytes.
+    #[serde(rename = "l")]
+    pub file_length: u64,
+    /// Its type (`image/jpeg`, `image/png`, `video/mp4`, `application/pdf`).
+    #[serde(rename = "y")]
+    pub file_type: String,
+    /// When the session lapses (ms).
+    #[serde(rename = "e")]
+    pub expires_at: i64,
+}
+
+/// Starts a resumable upload of a template sample (Meta's types for it: jpeg, png, mp4, pdf):
+/// its id, `upload:…`.
+pub fn start_sample_upload(
+    core: &Core,
+    tenant_id: &str,
+    file_name: &str,
+    file_length: Option<u64>,
+    file_type: &str,
+) -> CoreResult<String> {
+    let file_type = essence(file_type);
+    if !["image/jpeg", "image/png", "video/mp4", "application/pdf"].contains(&file_type.as_str()) {
+        return Err(CoreError::invalid_field(
+            "file_type",
+            "file_type must be image/jpeg, image/png, video/mp4 or application/pdf",
+        ));
+    }
+    let kind = MediaKind::of_type(&file_type).unwrap_or(MediaKind::Document);
+    let file_length = file_length
+        .filter(|l| (1..=kind.max_bytes()).contains(l))
+        .ok_or_else(|| {
+            CoreError::invalid_field(
+                "file_length",
+                format!(
+                    "file_length must be a number of bytes from 1 to {}",
+                    kind.max_bytes()
+                ),
+            )
+        })?;
+    let session = SampleUpload {
+        tenant_id: tenant_id.to_string(),
+        file_name: file_name.trim().chars().take(MAX_FILENAME).collect(),
+        file_length,
+        file_type,
+        expires_at: core.now() + SAMPLE_UPLOAD_LIFETIME_MS,
+    };
+    let body = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        serde_json::to_vec(&session).map_err(CoreError::internal)?,
+    );
+    let mac = core.config.master_key.mac(SAMPLE_UPLOAD_PURPOSE, &body);
+    Ok(format!("upload:{body}.{mac}"))
+}
+
+/// The session an upload id names, for its tenant, if it is the gateway's and not lapsed
+/// (else not found, as Meta's unknown objects).
+pub fn sample_upload(core: &Core, tenant_id: &str, id: &str) -> CoreResult<SampleUpload> {
+    let not_found = || CoreError::not_found("upload session", id);
+    let (body, mac) = id
+        .strip_prefix("upload:")
+        .and_then(|rest| rest.rsplit_once('.'))
+        .ok_or_else(not_found)?;
+    if !core
+        .config
+        .master_key
+        .verify_mac(SAMPLE_UPLOAD_PURPOSE, body, mac)
+    {
+        return Err(not_found());
+    }
+    let session: SampleUpload =
+        base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, body)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(not_found)?;
+    if session.tenant_id != tenant_id || session.expires_at <= core.now() {
+        return Err(not_found());
+    }
+    Ok(session)
+}
+
+/// Takes a resumable upload's bytes (from `file_offset` 0, the whole file in one request): a
+/// media of the tenant, whose id is the handle a template's `example.header_handle` takes.
+pub async fn finish_sample_upload(
+    core: &Core,
+    session: &SampleUpload,
+    file_offset: u64,
+    body: impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin,
+) -> CoreResult<Media> {
+    if file_offset != 0 {
+        return Err(CoreError::invalid_field(
+            "file_offset",
+            "file_offset must be 0: the gateway takes a sample's bytes in one request",
+        ));
+    }
+    let name = Some(session.file_name.clone()).filter(|n| !n.is_empty());
+    let media = upload(core, &session.tenant_id, &session.file_type, name, body).await?;
+    if media.file_size != session.file_length {
+        delete(core, &session.tenant_id, &media.id).await?;
+        return Err(CoreError::invalid_field(
+            "file_length",
+            format!(
+                "the upload is {} bytes; the session said file_length {}",
+                media.file_size, session.file_length
+            ),
+        ));
+    }
+    Ok(media)
 }

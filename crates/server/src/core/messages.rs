@@ -343,6 +343,7 @@ async fn outbound(core: &Core, id: String, a: &SendInput<'_>, now: i64) -> CoreR
         _ => req,
     };
     let payload = req.to_graph_body(context_wamid.as_deref(), Some(&id));
+    super::media::check_send(core, tenant_id, &payload).await?;
     let message = Message {
         id,
         tenant_id: tenant_id.to_string(),

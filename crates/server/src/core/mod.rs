@@ -65,6 +65,8 @@ pub struct Inner {
     pub channels: TtlCache<String, Option<Channel>>,
     /// Templates by tenant, WABA, name and language, for the send check (`None`: unknown).
     pub templates: TtlCache<String, Option<Arc<openbsp_store::Template>>>,
+    /// Media by tenant and id, for the sends that name them (`None`: unknown).
+    pub media: TtlCache<(String, String), Option<openbsp_store::Media>>,
     /// Apps by id, with their decrypted secret.
     pub apps: TtlCache<String, Option<(App, Arc<str>)>>,
     /// This process among the replicas sharing the database: the holder of its leases.
@@ -77,6 +79,8 @@ pub struct Inner {
     pub sender_wakes: SenderWakes,
     /// Wakes the webhook processor when a payload is stored.
     pub inbox_wake: Notify,
+    /// Wakes the media fetcher when an inbound message with media is stored.
+    pub media_wake: Notify,
     /// Wakes the session closer (a session opened that may lapse sooner than it planned).
     pub session_wake: Notify,
     /// Wakes the campaign runner (a campaign was started or resumed).
@@ -178,11 +182,13 @@ impl Core {
             channels: TtlCache::new(Duration::from_secs(30)),
             apps: TtlCache::new(Duration::from_secs(60)),
             templates: TtlCache::new(Duration::from_secs(30)),
+            media: TtlCache::new(Duration::from_secs(30)),
             replica_id: openbsp_domain::ids::new_id(openbsp_domain::ids::prefix::REPLICA),
             leadership: replicas::Leadership::default(),
             publisher: replicas::Publisher::new(replicas_hear),
             sender_wakes: SenderWakes::default(),
             inbox_wake: Notify::new(),
+            media_wake: Notify::new(),
             session_wake: Notify::new(),
             delivery_wake: Notify::new(),
             campaign_wake: Notify::new(),
@@ -291,6 +297,7 @@ impl Core {
         self.apps.clear();
         self.keys.clear();
         self.templates.clear();
+        self.media.clear();
     }
 
     /// Tells a waiting Cloud-API caller what became of its send: here, or (by a notice) on

@@ -128,6 +128,8 @@ pub async fn create(
         "category": def.category.as_str(),
         "components": body["components"],
     });
+    // Header samples given as gateway media go to Meta by its resumable upload.
+    super::media::template_samples(core, tenant_id, channel, &mut request["components"]).await?;
     if let Some(f) = body.get("parameter_format").filter(|f| !f.is_null()) {
         request["parameter_format"] = f.clone();
     }
@@ -326,7 +328,9 @@ pub async fn edit(
     };
     let mut request = serde_json::Map::new();
     if o.contains_key("components") {
-        request.insert("components".into(), components.clone());
+        let mut sent = components.clone();
+        super::media::template_samples(core, tenant_id, channel, &mut sent).await?;
+        request.insert("components".into(), sent);
     }
     if o.contains_key("category") {
         request.insert("category".into(), json!(category));

@@ -134,7 +134,17 @@ pub fn check_version(version: &str) -> Result<(), GraphError> {
 
 /// The tenant whose live key is the request's bearer token, else Meta's 190.
 async fn graph_tenant(core: &Core, headers: &axum::http::HeaderMap) -> Result<String, GraphError> {
-    let token = bearer(headers).ok_or_else(MetaError::access_token)?;
+    // The Graph API takes `OAuth <token>` as well (Meta's resumable upload documents it).
+    let token = bearer(headers)
+        .or_else(|| {
+            let v = headers
+                .get(axum::http::header::AUTHORIZATION)?
+                .to_str()
+                .ok()?;
+            let (scheme, token) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("oauth").then(|| token.trim())
+        })
+        .ok_or_else(MetaError::access_token)?;
     let key = lookup(core, token)
         .await
         .map_err(|e| GraphError {

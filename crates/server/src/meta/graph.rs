@@ -30,6 +30,18 @@ pub enum GraphOutcome {
     },
 }
 
+/// A file to upload to a channel's number (`POST /{version}/{phone_number_id}/media`).
+pub struct MediaUpload {
+    /// Its MIME type (the form's `type`, and the file part's).
+    pub mime_type: String,
+    /// The file part's name.
+    pub filename: String,
+    /// Its length in bytes.
+    pub size: u64,
+    /// The bytes, streamed.
+    pub body: reqwest::Body,
+}
+
 /// Sends one message to the Graph API.
 #[async_trait]
 pub trait GraphClient: Send + Sync + 'static {
@@ -57,6 +69,35 @@ pub trait GraphClient: Send + Sync + 'static {
         query: &[(String, String)],
         body: Option<&Value>,
     ) -> Result<Value, MetaError>;
+
+    /// Uploads a file to the channel's number, streamed: Meta's media id.
+    async fn upload_media(
+        &self,
+        channel: &Channel,
+        access_token: &str,
+        upload: MediaUpload,
+    ) -> Result<String, MetaError>;
+
+    /// Uploads a template's header sample by Meta's resumable upload (`POST /{app_id}/uploads`
+    /// then `POST /upload:<id>` with the bytes): Meta's handle (`h`) for
+    /// `example.header_handle`.
+    async fn upload_sample(
+        &self,
+        channel: &Channel,
+        access_token: &str,
+        meta_app_id: &str,
+        upload: MediaUpload,
+    ) -> Result<String, MetaError>;
+
+    /// GETs an absolute URL of Meta's (a media's download URL) with the bearer token; the
+    /// response, streamed, whatever its status.
+    async fn download(&self, access_token: &str, url: &str) -> Result<reqwest::Response, String>;
+}
+
+/// How long an upload or a download of `size` bytes may take: the Graph timeout, plus a
+/// second per MB (a 100 MB document at 1 MB/s).
+pub fn transfer_timeout(base: Duration, size: u64) -> Duration {
+    base + Duration::from_secs(size / 1_000_000)
 }
 
 /// The longest `message_status` kept from Meta's answer (its values are short words).
@@ -80,6 +121,7 @@ fn with_causes(e: &dyn std::error::Error) -> String {
 /// The real client (reqwest, rustls).
 pub struct HttpGraphClient {
     http: reqwest::Client,
+    timeout: Duration,
 }
 
 impl HttpGraphClient {
@@ -96,7 +138,7 @@ impl HttpGraphClient {
             .pool_max_idle_per_host(IDLE_CONNECTIONS)
             .user_agent(concat!("openbsp/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(HttpGraphClient { http })
+        Ok(HttpGraphClient { http, timeout })
     }
 }
 
@@ -158,6 +200,115 @@ impl GraphClient for HttpGraphClient {
         } else {
             Err(refusal(status, &body))
         }
+    }
+
+    async fn upload_media(
+        &self,
+        channel: &Channel,
+        access_token: &str,
+        upload: MediaUpload,
+    ) -> Result<String, MetaError> {
+        let url = format!(
+            "{}/{}/{}/media",
+            channel.graph_base_url, channel.graph_version, channel.phone_number_id
+        );
+        let file = reqwest::multipart::Part::stream_with_length(upload.body, upload.size)
+            .file_name(upload.filename)
+            .mime_str(&upload.mime_type)
+            .map_err(|e| MetaError::invalid_parameter(format!("type: {e}")))?;
+        let form = reqwest::multipart::Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", upload.mime_type)
+            .part("file", file);
+        let resp = self
+            .http
+            .post(url)
+            .bearer_auth(access_token)
+            .timeout(transfer_timeout(self.timeout, upload.size))
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| unavailable(with_causes(&e)))?;
+        let status = resp.status().as_u16();
+        let body: Value = resp
+            .json()
+            .await
+            .map_err(|e| unavailable(with_causes(&e)))?;
+        if !(200..300).contains(&status) {
+            return Err(refusal(status, &body));
+        }
+        match body.get("id").and_then(Value::as_str) {
+            Some(id) if !id.is_empty() && id.len() <= 256 => Ok(id.to_string()),
+            _ => Err(unavailable(format!("HTTP {status} without a media id"))),
+        }
+    }
+
+    async fn upload_sample(
+        &self,
+        channel: &Channel,
+        access_token: &str,
+        meta_app_id: &str,
+        upload: MediaUpload,
+    ) -> Result<String, MetaError> {
+        let session = self
+            .call(
+                channel,
+                access_token,
+                reqwest::Method::POST,
+                &format!("{meta_app_id}/uploads"),
+                &[
+                    ("file_name".into(), upload.filename.clone()),
+                    ("file_length".into(), upload.size.to_string()),
+                    ("file_type".into(), upload.mime_type.clone()),
+                ],
+                None,
+            )
+            .await?;
+        let id = session
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|id| id.starts_with("upload:") && !id.contains('/'))
+            .ok_or_else(|| unavailable("the upload session has no id".into()))?;
+        let resp = self
+            .http
+            .post(format!(
+                "{}/{}/{id}",
+                channel.graph_base_url, channel.graph_version
+            ))
+            .header("authorization", format!("OAuth {access_token}"))
+            .header("file_offset", "0")
+            .timeout(transfer_timeout(self.timeout, upload.size))
+            .body(upload.body)
+            .send()
+            .await
+            .map_err(|e| unavailable(with_causes(&e)))?;
+        let status = resp.status().as_u16();
+        let body: Value = resp
+            .json()
+            .await
+            .map_err(|e| unavailable(with_causes(&e)))?;
+        if !(200..300).contains(&status) {
+            return Err(refusal(status, &body));
+        }
+        body.get("h")
+            .and_then(Value::as_str)
+            .filter(|h| !h.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| unavailable(format!("HTTP {status} without a handle")))
+    }
+
+    async fn download(&self, access_token: &str, url: &str) -> Result<reqwest::Response, String> {
+        self.http
+            .get(url)
+            .bearer_auth(access_token)
+            // The body is streamed: its own pace is the reader's to bound.
+            .timeout(transfer_timeout(
+                self.timeout,
+                openbsp_wire::media::INBOUND_MAX_BYTES,
+            ))
+            .send()
+            .await
+            .map_err(|e| with_causes(&e))
     }
 
     async fn mark_read(

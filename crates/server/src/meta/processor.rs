@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use openbsp_store::{
-    Channel, ContactKey, Direction, InboxItem, Message, NewEvent, NewInbound, OptOutChange,
-    StatusOutcome, StatusUpdate, TemplateUpdate, event_format,
+    Channel, ContactKey, Direction, InboxItem, Message, NewDownload, NewEvent, NewInbound,
+    OptOutChange, StatusOutcome, StatusUpdate, TemplateUpdate, event_format,
 };
 use openbsp_wire::webhook::{
     Envelope, InboundMessage, MessagesValue, Status, UserPreferencesValue,
@@ -220,6 +220,9 @@ async fn apply_group(state: &Core, effects: &Effects) -> Result<(), openbsp_stor
         for (new, stored) in effects.inbound.iter().zip(stored) {
             if stored {
                 metrics::counter!("openbsp_inbound_messages_total", "type" => new.message.msg_type.clone()).increment(1);
+                if new.media.is_some() {
+                    state.media_wake.notify_one();
+                }
             }
         }
     }
@@ -597,6 +600,8 @@ fn inbound_of(
     let at = unix_ms(&m.timestamp, state.now());
     let changed_number = m.system_change().map(str::to_string);
     let context_wamid = m.context_id().map(str::to_string);
+    let mut content = serde_json::to_value(m).unwrap_or_default();
+    let media = inbound_media(&mut content, at);
     let message = Message {
         id: new_id_at(prefix::MESSAGE, at),
         tenant_id: channel.tenant_id.clone(),
@@ -609,7 +614,7 @@ fn inbound_of(
             .or_else(|| m.from_user_id.clone())
             .unwrap_or_default(),
         msg_type: m.kind.clone(),
-        content: serde_json::to_value(m).unwrap_or_default(),
+        content,
         wamid: Some(m.id.clone()),
         status: MessageStatus::Received,
         error: (!m.errors().is_empty()).then(|| serde_json::Value::Array(m.errors().to_vec())),
@@ -643,7 +648,34 @@ fn inbound_of(
         replies_since: Some(
             at.saturating_sub(state.config.campaign_reply_window.as_millis() as i64),
         ),
+        media,
     })
+}
+
+/// The media of an inbound message (`image`, `video`, `audio`, `document`, `sticker` with
+/// Meta's `id`), to download: its gateway id is chosen now and written into the message's
+/// media object as `media_id`, so the message and its `message.received` event name it
+/// before the bytes are fetched (`media.stored` says when they are).
+fn inbound_media(content: &mut serde_json::Value, at: i64) -> Option<NewDownload> {
+    let kind = content.get("type")?.as_str()?.to_string();
+    openbsp_wire::media::MediaKind::from_name(&kind)?;
+    let object = content.get_mut(&kind)?.as_object_mut()?;
+    let text = |k: &str| {
+        object
+            .get(k)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    };
+    let meta_media_id = text("id").filter(|i| !i.is_empty())?;
+    let download = NewDownload {
+        media_id: new_id_at(prefix::MEDIA, at),
+        meta_media_id,
+        mime_type: text("mime_type").unwrap_or_default(),
+        sha256: text("sha256"),
+        filename: text("filename"),
+    };
+    object.insert("media_id".into(), download.media_id.clone().into());
+    Some(download)
 }
 
 /// `user_preferences`: a user stopped or resumed marketing messages.

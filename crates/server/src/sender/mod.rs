@@ -15,6 +15,7 @@
 //! status may be in it), for one more grace at most. A worker whose lease is not
 //! confirmed posts nothing more.
 
+mod media;
 mod recorder;
 mod worker;
 
@@ -81,6 +82,7 @@ pub async fn run_with(
         exited: exited_tx,
         shutdown: shutdown.clone(),
         posts: Arc::new(tokio::sync::Semaphore::new(MAX_POSTS)),
+        uploads: media::Uploads::default(),
     };
     // Channels another replica holds: not asked for again until then.
     let mut elsewhere: HashMap<String, Instant> = HashMap::new();
@@ -149,6 +151,7 @@ struct Shared {
     exited: mpsc::UnboundedSender<String>,
     shutdown: watch::Receiver<bool>,
     posts: Arc<tokio::sync::Semaphore>,
+    uploads: media::Uploads,
 }
 
 /// Starts a worker for each channel with due sends that has none here, if this replica can
@@ -228,6 +231,7 @@ async fn start_workers(
             exited: shared.exited.clone(),
             shutdown: shared.shutdown.clone(),
             posts: shared.posts.clone(),
+            uploads: shared.uploads.clone(),
         })));
         running.insert(ch, Running { lease, valid });
     }

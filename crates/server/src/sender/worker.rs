@@ -152,6 +152,8 @@ pub(super) struct Assignment {
     /// Places for posts in flight, shared by every channel of this replica (see
     /// [`super::MAX_POSTS`]).
     pub posts: Arc<Semaphore>,
+    /// Media uploads to Meta under way on this replica.
+    pub uploads: super::media::Uploads,
 }
 
 /// Runs the worker of a channel under its lease until it runs out of work, loses the lease or
@@ -389,7 +391,7 @@ async fn post(
             unclaim(state, &job.results, item).await;
             break;
         }
-        let (state, client, channel, token, results, pace, pairs) = (
+        let (state, client, channel, token, results, pace, pairs, uploads) = (
             state.clone(),
             job.client.clone(),
             channel.clone(),
@@ -397,9 +399,10 @@ async fn post(
             job.results.clone(),
             pace.clone(),
             job.pairs.clone(),
+            job.uploads.clone(),
         );
         tokio::spawn(async move {
-            let outcome = client.send(&channel, &token, &item.payload).await;
+            let outcome = post_one(&state, &*client, &uploads, &channel, &token, &item).await;
             let recorded = classify(&state, &channel, &item, outcome, &pace, &pairs);
             let _ = results.send(ToRecorder::Result(recorded)).await;
             drop(permit);
@@ -413,6 +416,46 @@ async fn post(
     }
     // Let sends already posted finish and be recorded.
     let _ = in_flight.acquire_many(slots as u32).await;
+}
+
+/// Posts one send: its gateway media made Meta's first ([`super::media`]). A media Meta no
+/// longer knows is forgotten and the send comes back (not posted) to be tried again with a
+/// new upload.
+async fn post_one(
+    state: &Core,
+    client: &dyn GraphClient,
+    uploads: &super::media::Uploads,
+    channel: &Channel,
+    token: &str,
+    item: &OutboxItem,
+) -> GraphOutcome {
+    use super::media::{NotReady, for_meta, forget, unknown_media};
+    let ready = match for_meta(state, client, uploads, channel, token, item).await {
+        Ok(r) => r,
+        Err(NotReady::Refused(e)) => return GraphOutcome::Refused(e),
+        Err(NotReady::Transient(error)) => {
+            return GraphOutcome::Transport {
+                maybe_sent: false,
+                error,
+            };
+        }
+    };
+    let outcome = client.send(channel, token, &ready.body).await;
+    match &outcome {
+        GraphOutcome::Refused(e) if unknown_media(e) && !ready.reused.is_empty() => {
+            tracing::info!(channel.id = %channel.id, message.id = %item.message_id, media = ?ready.reused, "Meta no longer knows the media's copy: uploading it again");
+            metrics::counter!("openbsp_media_copies_expired_total").increment(1);
+            forget(state, channel, &ready.reused).await;
+            GraphOutcome::Transport {
+                maybe_sent: false,
+                error: format!(
+                    "Meta no longer knows its copy of {}: sent again with a new upload",
+                    ready.reused.join(", ")
+                ),
+            }
+        }
+        _ => outcome,
+    }
 }
 
 /// Whether Meta's error says the channel's credentials are bad (reference §4.2: 0 and 190 auth

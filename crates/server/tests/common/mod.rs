@@ -24,6 +24,8 @@ pub const APP_SECRET: &str = "test-app-secret";
 pub const VERIFY_TOKEN: &str = "test-verify-token";
 pub const ACCESS_TOKEN: &str = "test-access-token";
 pub const USER: &str = "15551230001";
+/// The Meta app id of the test app (its resumable uploads).
+pub const META_APP_ID: &str = "700800900";
 
 pub struct TestApp {
     pub gateway: Gateway,
@@ -124,7 +126,7 @@ async fn spawn_inner(
             name: "app".into(),
             app_secret: APP_SECRET.into(),
             verify_token: VERIFY_TOKEN.into(),
-            meta_app_id: None,
+            meta_app_id: Some(META_APP_ID.into()),
         },
         now,
     )

@@ -14,7 +14,7 @@ use sqlx::PgConnection;
 use super::conn::DbResult;
 use super::tx::{Fail, Pg, RETRIES, retrying};
 use super::windows::{RENEW_SESSION_CTE, SES_COLS};
-use super::{PgStore, emit, resolve, rows, windows};
+use super::{PgStore, emit, media, resolve, rows, windows};
 use crate::error::{StoreError, StoreResult};
 use crate::events::{self as build, kind as ev};
 use crate::model::*;
@@ -605,6 +605,9 @@ async fn insert_inbound(c: &mut PgConnection, new: &NewInbound) -> Result<(bool,
     };
     let mut joined: Option<String> = rows::get(&row, 0)?;
     let context: Option<String> = rows::get(&row, 1)?;
+    if let Some(d) = &new.media {
+        media::insert_download(c, m, d).await?;
+    }
     new_events.extend(
         windows::opened_session(&row, 2)?.map(|s| build::session(ev::SESSION_OPENED, &s, now)),
     );

@@ -100,6 +100,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres_0014_held_sends_and_uploads.sql"),
     ),
     (15, include_str!("../../migrations/postgres_0015_media.sql")),
+    (
+        16,
+        include_str!("../../migrations/postgres_0016_media_downloads.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises migrations between replicas starting together.

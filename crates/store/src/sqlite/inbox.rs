@@ -7,7 +7,7 @@ use openbsp_domain::windows::CSW_MS;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::rows::{self, collect};
-use super::{SqliteStore, emit, history, resolve, windows};
+use super::{SqliteStore, emit, history, media, resolve, windows};
 use crate::error::StoreResult;
 use crate::events::kind as ev;
 use crate::model::*;
@@ -286,6 +286,9 @@ fn insert_inbound(c: &Connection, new: &NewInbound) -> StoreResult<bool> {
     m.session_id = session_id;
     m.context_message_id = context;
     history::insert_message(c, &m, &m.content.to_string(), None)?;
+    if let Some(d) = &new.media {
+        media::insert_download(c, &m, d)?;
+    }
     emit::message_received(c, &m.id)?;
     // An answer to a campaign message marks its recipient replied, with the message. Looked
     // up first: most answers reply to no campaign, and a read costs the writer less than an

@@ -94,6 +94,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite_0015_held_sends_and_uploads.sql"),
     ),
     (16, include_str!("../../migrations/sqlite_0016_media.sql")),
+    (
+        17,
+        include_str!("../../migrations/sqlite_0017_media_downloads.sql"),
+    ),
 ];
 const READERS: usize = 8;
 /// How often the checkpointer copies the WAL into the database file.

@@ -43,4 +43,54 @@ pub trait MediaStore: Send + Sync {
 
     /// Forgets Meta's copy of a media for a channel (Meta said it no longer knows it).
     async fn forget_meta_copy(&self, media_id: &str, channel_id: &str) -> StoreResult<()>;
+
+    // Download jobs: an inbound message's media, fetched from Meta. A job is written with its
+    // message ([`crate::NewInbound::media`]); a worker claims it, fetches the bytes into the
+    // object store, then finishes, retries or fails it.
+
+    /// Claims, across tenants, at most `limit` pending download jobs due at `now` (`next_at <=
+    /// now`) whose claim is absent or lapsed (`claimed_until <= now`), oldest `next_at` first:
+    /// each is claimed until `now + lease_ms` and counts one more attempt, and is returned
+    /// so. Two workers (or replicas) claiming at once never get the same job.
+    async fn claim_downloads(
+        &self,
+        now: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Download>>;
+
+    /// A fetched download, in one transaction: `media` (its id the job's `media_id`, origin
+    /// inbound) is stored, the job becomes stored (its claim and error cleared) and a
+    /// `media.stored` event is written for the tenant. `false`, changing nothing, if the job
+    /// is not pending (already stored or failed) or there is no such job.
+    async fn finish_download(&self, message_id: &str, media: &Media, at: i64) -> StoreResult<bool>;
+
+    /// A download that failed for now: while the job is pending, its claim is released, it is
+    /// due again at `next_at` and `error` says why. Nothing otherwise.
+    async fn retry_download(
+        &self,
+        message_id: &str,
+        next_at: i64,
+        error: &serde_json::Value,
+        at: i64,
+    ) -> StoreResult<()>;
+
+    /// A download given up, in one transaction: the job becomes failed with `error` (its
+    /// claim released), its message's `error` becomes `[error]` (an inbound message keeps
+    /// Meta's errors array there), and a `media.failed` event is written for the tenant.
+    /// `false`, changing nothing, if the job is not pending or there is no such job.
+    async fn fail_download(
+        &self,
+        message_id: &str,
+        error: &serde_json::Value,
+        at: i64,
+    ) -> StoreResult<bool>;
+
+    /// A tenant's download job, by the id its media has (or will have); another tenant's:
+    /// `None`.
+    async fn get_download(&self, tenant_id: &str, media_id: &str) -> StoreResult<Option<Download>>;
+
+    /// A tenant's download job, by its inbound message; another tenant's: `None`.
+    async fn download_of(&self, tenant_id: &str, message_id: &str)
+    -> StoreResult<Option<Download>>;
 }

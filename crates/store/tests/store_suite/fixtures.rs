@@ -236,6 +236,7 @@ pub fn inbound(
         changed_number: None,
         context_wamid: None,
         replies_since: None,
+        media: None,
     }
 }
 

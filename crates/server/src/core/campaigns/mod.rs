@@ -66,6 +66,8 @@ pub async fn create(
     }
     let channel = core.require_channel(tenant_id, &input.channel).await?;
     let spec = Spec::parse(&input.template)?;
+    // A gateway media in the template (a header's image) must be the tenant's, of its kind.
+    crate::core::media::check_send(core, tenant_id, &input.template).await?;
     if let Some(rate) = input.rate_limit
         && (rate == 0 || rate > channel.throughput_mps)
     {
