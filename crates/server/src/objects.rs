@@ -8,7 +8,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
@@ -58,6 +58,10 @@ pub struct Stored {
     /// Its first [`HEAD_BYTES`] bytes.
     pub head: Vec<u8>,
 }
+
+/// How long an upload's leftovers (staging objects, resumable parts) are kept: past a
+/// resumable session's day, and far past any upload's time.
+pub const ABANDONED_AFTER: chrono::Duration = chrono::Duration::hours(25);
 
 /// The object store.
 #[derive(Clone, Debug)]
@@ -185,6 +189,135 @@ impl Objects {
             .store
             .get_opts(&Self::key(tenant_id, sha256), options)
             .await?)
+    }
+
+    fn parts_prefix(tenant_id: &str, session: &str) -> Path {
+        Path::from(format!("uploads/{tenant_id}/{session}"))
+    }
+
+    /// Stores the part of a tenant's resumable upload `session` that starts at `offset`,
+    /// streamed, refusing it past `max` bytes (nothing kept then): its size.
+    pub async fn put_part(
+        &self,
+        tenant_id: &str,
+        session: &str,
+        offset: u64,
+        mut body: impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin,
+        max: u64,
+    ) -> Result<u64, ObjectError> {
+        let key = Path::from(format!(
+            "{}/{offset:020}",
+            Self::parts_prefix(tenant_id, session)
+        ));
+        let upload = self.store.put_multipart(&key).await?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        let mut size = 0u64;
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(ObjectError::Body(e.to_string()));
+                }
+            };
+            size += chunk.len() as u64;
+            if size > max {
+                let _ = writer.abort().await;
+                return Err(ObjectError::TooLarge(max));
+            }
+            writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
+            writer.put(chunk);
+        }
+        writer.finish().await?;
+        Ok(size)
+    }
+
+    /// The parts a resumable upload has, in order: each one's offset and size.
+    pub async fn parts(
+        &self,
+        tenant_id: &str,
+        session: &str,
+    ) -> Result<Vec<(u64, u64)>, ObjectError> {
+        let prefix = Self::parts_prefix(tenant_id, session);
+        let mut listed = self.store.list(Some(&prefix));
+        let mut parts = Vec::new();
+        while let Some(meta) = listed.next().await {
+            let meta = meta?;
+            if let Some(offset) = meta.location.filename().and_then(|f| f.parse::<u64>().ok()) {
+                parts.push((offset, meta.size));
+            }
+        }
+        parts.sort_unstable();
+        Ok(parts)
+    }
+
+    /// The bytes of a resumable upload's parts, one after the other, streamed.
+    pub fn read_parts(
+        &self,
+        tenant_id: &str,
+        session: &str,
+        parts: &[(u64, u64)],
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin + use<> {
+        let prefix = Self::parts_prefix(tenant_id, session);
+        let keys: Vec<Path> = parts
+            .iter()
+            .map(|(offset, _)| Path::from(format!("{prefix}/{offset:020}")))
+            .collect();
+        let store = self.store.clone();
+        Box::pin(
+            futures::stream::iter(keys)
+                .then(move |key| {
+                    let store = store.clone();
+                    async move {
+                        store
+                            .get(&key)
+                            .await
+                            .map(|r| r.into_stream().map_err(std::io::Error::other))
+                            .map_err(std::io::Error::other)
+                    }
+                })
+                .try_flatten(),
+        )
+    }
+
+    /// Deletes a resumable upload's parts.
+    pub async fn delete_parts(&self, tenant_id: &str, session: &str) -> Result<(), ObjectError> {
+        for (offset, _) in self.parts(tenant_id, session).await? {
+            let key = Path::from(format!(
+                "{}/{offset:020}",
+                Self::parts_prefix(tenant_id, session)
+            ));
+            match self.store.delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes what uploads left behind that was last written before `before`: staging
+    /// objects of uploads cut off by a crash, parts of resumable uploads never finished. How
+    /// many went.
+    pub async fn sweep(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64, ObjectError> {
+        let mut swept = 0;
+        for prefix in ["staging", "uploads"] {
+            let mut listed = self.store.list(Some(&Path::from(prefix)));
+            let mut old = Vec::new();
+            while let Some(meta) = listed.next().await {
+                let meta = meta?;
+                if meta.last_modified < before {
+                    old.push(meta.location);
+                }
+            }
+            for key in old {
+                match self.store.delete(&key).await {
+                    Ok(()) => swept += 1,
+                    Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(swept)
     }
 
     /// Deletes a tenant's object (gone already: done).
@@ -323,5 +456,82 @@ mod tests {
             read_all(memory.get("ten_1", &stored.sha256, None).await.unwrap()).await,
             b"hello"
         );
+    }
+
+    /// A resumable upload's parts: kept by offset, listed in order, read back as one stream,
+    /// deleted; a part past its room keeps nothing.
+    async fn parts_round_trip(objects: &Objects) {
+        let a = vec![1u8; 6 << 20];
+        let b = b"tail".to_vec();
+        assert_eq!(
+            objects
+                .put_part("ten_1", "s1", 0, chunks(vec![a.clone()]), 10 << 20)
+                .await
+                .unwrap(),
+            a.len() as u64
+        );
+        assert!(matches!(
+            objects
+                .put_part("ten_1", "s1", a.len() as u64, chunks(vec![vec![0; 10]]), 4)
+                .await,
+            Err(ObjectError::TooLarge(4))
+        ));
+        objects
+            .put_part("ten_1", "s1", a.len() as u64, chunks(vec![b.clone()]), 4)
+            .await
+            .unwrap();
+        let parts = objects.parts("ten_1", "s1").await.unwrap();
+        assert_eq!(parts, vec![(0, a.len() as u64), (a.len() as u64, 4)]);
+        assert!(objects.parts("ten_2", "s1").await.unwrap().is_empty());
+        let whole: Vec<u8> = objects
+            .read_parts("ten_1", "s1", &parts)
+            .try_fold(Vec::new(), |mut all, b| async move {
+                all.extend_from_slice(&b);
+                Ok(all)
+            })
+            .await
+            .unwrap();
+        assert_eq!(whole.len(), a.len() + 4);
+        assert_eq!(&whole[a.len()..], b"tail");
+        objects.delete_parts("ten_1", "s1").await.unwrap();
+        assert!(objects.parts("ten_1", "s1").await.unwrap().is_empty());
+    }
+
+    /// The sweep removes staging objects and parts written before its time, never a media's
+    /// object, and nothing newer.
+    async fn sweep_round_trip(objects: &Objects) {
+        let kept = objects
+            .put("ten_1", chunks(vec![b"kept".to_vec()]), 10)
+            .await
+            .unwrap();
+        objects
+            .put_part("ten_1", "s2", 0, chunks(vec![b"part".to_vec()]), 10)
+            .await
+            .unwrap();
+        objects
+            .store
+            .put(&Path::from("staging/stg_left"), b"cut off".to_vec().into())
+            .await
+            .unwrap();
+        let hour = chrono::Duration::hours(1);
+        assert_eq!(objects.sweep(chrono::Utc::now() - hour).await.unwrap(), 0);
+        assert_eq!(objects.sweep(chrono::Utc::now() + hour).await.unwrap(), 2);
+        assert!(objects.parts("ten_1", "s2").await.unwrap().is_empty());
+        assert!(objects.get("ten_1", &kept.sha256, None).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn resumable_parts_and_the_sweep_on_the_filesystem() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = Objects::local(dir.path()).unwrap();
+        parts_round_trip(&objects).await;
+        sweep_round_trip(&objects).await;
+    }
+
+    #[tokio::test]
+    async fn resumable_parts_and_the_sweep_on_s3() {
+        let objects = s3_objects().await;
+        parts_round_trip(&objects).await;
+        sweep_round_trip(&objects).await;
     }
 }

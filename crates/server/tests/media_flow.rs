@@ -281,7 +281,11 @@ async fn events(app: &TestApp, types: &str) -> Vec<Value> {
 /// Meta's 131052 (`media.failed`), nothing is kept.
 async fn inbound_media_is_downloaded_checked_and_kept_on_s3(backend: Backend) {
     let bucket = openbsp_testkit::s3_bucket().await;
-    let app = spawn_app_configured(backend, |c| s3(c, bucket)).await;
+    let app = spawn_app_configured(backend, |c| {
+        s3(c, bucket);
+        c.media_fetch.max_attempts = 3;
+    })
+    .await;
     let bytes = png(300_000);
     let wamid = app
         .sim
@@ -370,6 +374,43 @@ async fn inbound_media_is_downloaded_checked_and_kept_on_s3(backend: Backend) {
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0]["data"]["media_id"], huge);
     assert_eq!(failed[0]["data"]["error"]["code"], 131052);
+
+    // Bytes that are not what Meta's webhook said: never stored; tried again, then given up.
+    let real = app
+        .sim
+        .add_media(openbsp_simulator::NewMedia {
+            phone_number_id: PNID.into(),
+            mime_type: "image/png".into(),
+            content: openbsp_simulator::MediaContent::Bytes(png(1_000).into()),
+            filename: None,
+            origin: openbsp_simulator::MediaOrigin::Inbound,
+        })
+        .unwrap();
+    let wrong = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(b"other"));
+    let now = chrono::Utc::now().timestamp();
+    let webhook = envelope(json!({
+        "contacts": [{"profile": {"name": "Ana"}, "wa_id": USER}],
+        "messages": [{"from": USER, "id": "wamid.wrong-sha", "timestamp": now.to_string(),
+                      "type": "image", "image": {"id": real.id, "mime_type": "image/png", "sha256": wrong}}]}));
+    assert_eq!(app.post_webhook(&webhook, Some(APP_SECRET)).await, 200);
+    let path = "/v1/messages/wamid.wrong-sha";
+    wait_until("given up", || async {
+        app.get(path, &app.api_key).await.body["error"][0]["code"] == 131052
+    })
+    .await;
+    let m = app.get(path, &app.api_key).await.body;
+    let details = m["error"][0]["details"].as_str().unwrap_or_default();
+    assert!(
+        details.contains("sha256") && details.contains("3 attempts"),
+        "{m}"
+    );
+    let id = m["content"]["image"]["media_id"].as_str().unwrap();
+    assert_eq!(
+        app.get(&format!("/v1/media/{id}"), &app.api_key)
+            .await
+            .status,
+        404
+    );
 }
 
 /// A replica claimed a download and died: once its claim lapses, the job is claimed again
@@ -536,14 +577,14 @@ async fn template_header_samples_from_gateway_media(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.body);
-    let at_meta = |name: &str| {
+    let meta_template = |name: &str| {
         app.sim
             .templates("900100")
             .into_iter()
             .find(|t| t.name == name)
             .unwrap_or_else(|| panic!("Meta has no {name}"))
     };
-    let sent = serde_json::to_value(at_meta("new_collection")).unwrap();
+    let sent = serde_json::to_value(meta_template("new_collection")).unwrap();
     let handle = sent
         .pointer("/components/0/example/header_handle/0")
         .cloned();
@@ -599,11 +640,58 @@ async fn template_header_samples_from_gateway_media(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let sent = serde_json::to_value(at_meta("new_banner")).unwrap();
+    let sent = serde_json::to_value(meta_template("new_banner")).unwrap();
     assert_ne!(
         sent.pointer("/components/0/example/header_handle/0"),
         Some(&json!(h))
     );
+    // In chunks: each from where the last ended (GET tells where), the last one gives the
+    // handle.
+    let big = png(40_000);
+    let r = app
+        .http
+        .post(app.url(&format!("/v23.0/{META_APP_ID}/uploads")))
+        .bearer_auth(&app.api_key)
+        .query(&[
+            ("file_name", "big.png"),
+            ("file_length", &big.len().to_string()),
+            ("file_type", "image/png"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let chunked = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let chunk = |offset: usize, end: usize| {
+        app.http
+            .post(app.url(&format!("/v23.0/{chunked}")))
+            .header("authorization", format!("OAuth {}", app.api_key))
+            .header("file_offset", offset.to_string())
+            .body(big[offset..end].to_vec())
+            .send()
+    };
+    let r = chunk(0, 15_000).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["file_offset"], 15_000);
+    let status = app.get(&format!("/v23.0/{chunked}"), &app.api_key).await;
+    assert_eq!(status.body["file_offset"], 15_000, "{}", status.body);
+    // Not where the last ended: refused, nothing changes.
+    assert_eq!(chunk(0, 15_000).await.unwrap().status(), 400);
+    let r = chunk(15_000, big.len()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let whole = r.json::<Value>().await.unwrap()["h"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let m = app
+        .get(&format!("/v1/media/{whole}"), &app.api_key)
+        .await
+        .body;
+    assert_eq!(m["sha256"], hex::encode(sha2::Sha256::digest(&big)), "{m}");
+    assert_eq!(m["filename"], "big.png");
+
     // Another tenant's session, a wrong length: refused.
     let other = app.other_tenant_key().await;
     let r = app
@@ -615,6 +703,7 @@ async fn template_header_samples_from_gateway_media(backend: Backend) {
         .await
         .unwrap();
     assert!(r.status().is_client_error());
+    // A short chunk is a part; one running past file_length is refused.
     let r = app
         .http
         .post(app.url(&format!("/v23.0/{session}")))
@@ -623,7 +712,56 @@ async fn template_header_samples_from_gateway_media(backend: Backend) {
         .send()
         .await
         .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["file_offset"], 100);
+    let r = app
+        .http
+        .post(app.url(&format!("/v23.0/{session}")))
+        .bearer_auth(&app.api_key)
+        .header("file_offset", "100")
+        .body(bytes.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
+    let status = app.get(&format!("/v23.0/{session}"), &app.api_key).await;
+    assert_eq!(status.body["file_offset"], 100, "{}", status.body);
+
+    // Approved, the template goes out with a gateway media as its header: Meta gets its copy.
+    let template_id = app
+        .get("/v1/templates?name=new_collection", &app.api_key)
+        .await
+        .body["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    wait_until("approved", || async {
+        app.get(&format!("/v1/templates/{template_id}"), &app.api_key)
+            .await
+            .body["status"]
+            == "APPROVED"
+    })
+    .await;
+    let r = app
+        .post(
+            "/v1/messages",
+            &app.api_key,
+            &json!({"channel": PNID, "to": USER, "type": "template", "template": {
+                "name": "new_collection", "language": {"code": "en_US"},
+                "components": [{"type": "header", "parameters": [
+                    {"type": "image", "image": {"id": media}}]}]}}),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    app.wait_status(&id, "sent").await;
+    let sent = at_meta(&app, &id);
+    let copy = sent
+        .pointer("/template/components/0/parameters/0/image/id")
+        .and_then(Value::as_str)
+        .unwrap()
+        .to_string();
+    assert!(!copy.starts_with("med_"), "{sent}");
+    assert_eq!(app.sim.media_content(&copy).unwrap().to_vec(), png(8_000));
 
     // A PDF is no IMAGE sample; a media the tenant lacks is none.
     let doc = upload(&app, "application/pdf", pdf(100)).await;

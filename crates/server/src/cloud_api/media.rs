@@ -8,8 +8,8 @@
 //! file_name=&file_length=&file_type=` → `{"id": "upload:…"}`; `POST /{version}/upload:…` with
 //! `file_offset: 0` and the bytes → `{"h": "med_…"}`, the handle a template's
 //! `example.header_handle` takes (the gateway uploads it to Meta when the template is
-//! created); `GET /{version}/upload:…` → `{"id", "file_offset"}`. The whole file comes in one
-//! request (a `file_offset` other than 0 is refused).
+//! created); `GET /{version}/upload:…` → `{"id", "file_offset"}`. The file may come in chunks,
+//! each from where the last ended (an interrupted upload resumes from `GET`'s offset).
 
 use axum::Json;
 use axum::extract::multipart::Multipart;
@@ -95,14 +95,20 @@ pub async fn start_upload(
     Ok(Json(json!({ "id": id })))
 }
 
-/// `GET /{version}/upload:…`: how far the session got (the gateway takes the whole file in
-/// one request, so a session to resume is always at 0).
-pub fn upload_status(core: &Core, tenant_id: &str, id: &str) -> Result<Json<Value>, GraphError> {
-    media::sample_upload(core, tenant_id, id)?;
-    Ok(Json(json!({ "id": id, "file_offset": 0 })))
+/// `GET /{version}/upload:…`: `{"id", "file_offset"}`, the bytes received so far (where
+/// the next chunk starts).
+pub async fn upload_status(
+    core: &Core,
+    tenant_id: &str,
+    id: &str,
+) -> Result<Json<Value>, GraphError> {
+    let session = media::sample_upload(core, tenant_id, id)?;
+    let offset = media::sample_offset(core, id, &session).await?;
+    Ok(Json(json!({ "id": id, "file_offset": offset })))
 }
 
-/// `POST /{version}/upload:…` with `file_offset` and the bytes: `{"h": <handle>}`.
+/// `POST /{version}/upload:…` with `file_offset` and a chunk of the bytes: `{"h": <handle>}`
+/// once the file is whole, else `{"id", "file_offset"}` (where the next chunk starts).
 pub async fn upload_bytes(
     core: &Core,
     tenant_id: &str,
@@ -111,23 +117,26 @@ pub async fn upload_bytes(
     body: axum::body::Body,
 ) -> Result<Json<Value>, GraphError> {
     let session = media::sample_upload(core, tenant_id, id)?;
-    let offset = match headers.get("file_offset").map(|v| v.to_str()) {
-        None => 0,
-        Some(Ok(v)) => v.trim().parse().map_err(|_| {
-            GraphError::from(MetaError::invalid_parameter(
-                "The header file_offset must be a number of bytes.",
+    let number = |name: &str| -> Result<Option<u64>, GraphError> {
+        match headers
+            .get(name)
+            .map(|v| v.to_str().map(|v| v.trim().parse::<u64>()))
+        {
+            None => Ok(None),
+            Some(Ok(Ok(n))) => Ok(Some(n)),
+            Some(_) => Err(MetaError::invalid_parameter(format!(
+                "The header {name} must be a number of bytes."
             ))
-        })?,
-        Some(Err(_)) => {
-            return Err(MetaError::invalid_parameter(
-                "The header file_offset must be a number of bytes.",
-            )
-            .into());
+            .into()),
         }
     };
+    let offset = number("file_offset")?.unwrap_or(0);
+    let length = number("content-length")?;
     let stream = futures::TryStreamExt::map_err(body.into_data_stream(), std::io::Error::other);
-    let m = media::finish_sample_upload(core, &session, offset, stream).await?;
-    Ok(Json(json!({ "h": m.id })))
+    match media::take_sample_chunk(core, id, &session, offset, length, stream).await? {
+        media::SampleProgress::Done(m) => Ok(Json(json!({ "h": m.id }))),
+        media::SampleProgress::Received(n) => Ok(Json(json!({ "id": id, "file_offset": n }))),
+    }
 }
 
 /// `GET /{version}/{media_id}`.

@@ -77,7 +77,7 @@ async fn get_object(
     if media::is_media_id(&id) {
         media::get_one(&state, &tenant_id, &headers, &id).await
     } else if media::is_upload_id(&id) {
-        media::upload_status(&state, &tenant_id, &id)
+        media::upload_status(&state, &tenant_id, &id).await
     } else {
         templates::get_one(&state, &tenant_id, &id).await
     }

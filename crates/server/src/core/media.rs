@@ -11,6 +11,7 @@ use openbsp_store::{Media, media_origin};
 use openbsp_wire::MetaError;
 use openbsp_wire::error::codes;
 use openbsp_wire::media::{MediaKind, TYPES, essence, matches_content};
+use sha2::{Digest, Sha256};
 
 use super::{Core, CoreError, CoreResult};
 use crate::objects::ObjectError;
@@ -504,22 +505,106 @@ pub fn sample_upload(core: &Core, tenant_id: &str, id: &str) -> CoreResult<Sampl
     Ok(session)
 }
 
-/// Takes a resumable upload's bytes (from `file_offset` 0, the whole file in one request): a
-/// media of the tenant, whose id is the handle a template's `example.header_handle` takes.
-pub async fn finish_sample_upload(
+/// What a resumable upload's chunk came to.
+#[derive(Debug)]
+pub enum SampleProgress {
+    /// More is to come: the bytes received so far (the next chunk's `file_offset`).
+    Received(u64),
+    /// The file is whole: a media of the tenant, whose id is the handle a template's
+    /// `example.header_handle` takes.
+    Done(Media),
+}
+
+/// The key of a session's parts in the object store.
+fn session_key(id: &str) -> String {
+    hex::encode(&Sha256::digest(id.as_bytes())[..16])
+}
+
+/// How many bytes of a resumable upload were received (the parts kept so far).
+pub async fn sample_offset(core: &Core, id: &str, session: &SampleUpload) -> CoreResult<u64> {
+    let parts = core
+        .objects
+        .parts(&session.tenant_id, &session_key(id))
+        .await
+        .map_err(CoreError::internal)?;
+    Ok(received(&parts))
+}
+
+/// The bytes the parts hold from 0 without a gap.
+fn received(parts: &[(u64, u64)]) -> u64 {
+    parts.iter().fold(
+        0,
+        |end, (offset, size)| if *offset == end { end + size } else { end },
+    )
+}
+
+/// Takes a chunk of resumable upload `id` (Meta's `POST /upload:<id>` with `file_offset`):
+/// it must start where the bytes received so far end, and not run past `file_length`. Chunks
+/// are kept as parts in the object store (so any replica takes the next one); the last one
+/// makes the parts, streamed one after the other, an upload of the tenant, checked as any
+/// (type, size, content). A whole file in one chunk is stored at once.
+pub async fn take_sample_chunk(
     core: &Core,
+    id: &str,
     session: &SampleUpload,
     file_offset: u64,
+    content_length: Option<u64>,
     body: impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin,
-) -> CoreResult<Media> {
-    if file_offset != 0 {
+) -> CoreResult<SampleProgress> {
+    let key = session_key(id);
+    let name = Some(session.file_name.clone()).filter(|n| !n.is_empty());
+    let parts = core
+        .objects
+        .parts(&session.tenant_id, &key)
+        .await
+        .map_err(CoreError::internal)?;
+    let have = received(&parts);
+    if file_offset != have {
         return Err(CoreError::invalid_field(
             "file_offset",
-            "file_offset must be 0: the gateway takes a sample's bytes in one request",
+            format!("file_offset must be {have}: the bytes received so far"),
         ));
     }
-    let name = Some(session.file_name.clone()).filter(|n| !n.is_empty());
-    let media = upload(core, &session.tenant_id, &session.file_type, name, body).await?;
+    if have == 0 && content_length == Some(session.file_length) {
+        // The whole file at once: no parts.
+        let media = upload(core, &session.tenant_id, &session.file_type, name, body).await?;
+        return whole(core, session, media).await.map(SampleProgress::Done);
+    }
+    let room = session.file_length - have;
+    let size = match core
+        .objects
+        .put_part(&session.tenant_id, &key, have, body, room)
+        .await
+    {
+        Ok(n) => n,
+        Err(ObjectError::TooLarge(_)) => {
+            return Err(CoreError::invalid_field(
+                "file_length",
+                format!(
+                    "the chunk runs past file_length {}: {room} bytes remain",
+                    session.file_length
+                ),
+            ));
+        }
+        Err(ObjectError::Body(e)) => return Err(CoreError::invalid_field("file", e)),
+        Err(e) => return Err(CoreError::internal(e)),
+    };
+    if have + size < session.file_length {
+        return Ok(SampleProgress::Received(have + size));
+    }
+    let mut parts = parts;
+    parts.push((have, size));
+    let bytes = core.objects.read_parts(&session.tenant_id, &key, &parts);
+    let media = upload(core, &session.tenant_id, &session.file_type, name, bytes).await;
+    // Taken or refused, the parts have served.
+    if let Err(e) = core.objects.delete_parts(&session.tenant_id, &key).await {
+        tracing::warn!(error = %e, "could not delete a resumable upload's parts (the sweep will)");
+    }
+    whole(core, session, media?).await.map(SampleProgress::Done)
+}
+
+/// A finished resumable upload, as long as its session said.
+async fn whole(core: &Core, session: &SampleUpload, media: Media) -> CoreResult<Media> {
     if media.file_size != session.file_length {
         delete(core, &session.tenant_id, &media.id).await?;
         return Err(CoreError::invalid_field(

@@ -70,6 +70,17 @@ pub async fn prune(state: Core, mut shutdown: watch::Receiver<bool>) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "pruning old media failed; will retry"),
         }
+        // What uploads left behind: staging objects of uploads a crash cut off, parts of
+        // resumable uploads never finished (their sessions last a day). The store's own
+        // times, so the wall clock's.
+        let abandoned = chrono::Utc::now() - crate::objects::ABANDONED_AFTER;
+        match state.objects.sweep(abandoned).await {
+            Ok(n) if n > 0 => tracing::info!(objects = n, "swept abandoned upload objects"),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "sweeping abandoned upload objects failed; will retry")
+            }
+        }
         // Users reached for the messaging limit more than 24 hours ago count no more.
         match state.store.prune_reach(state.now()).await {
             Ok(n) if n > 0 => tracing::debug!(rows = n, "forgot users reached over 24 hours ago"),
