@@ -123,19 +123,18 @@ impl Objects {
         Path::from(format!("media/{tenant_id}/{sha256}"))
     }
 
-    /// Stores a tenant's upload from `body`, streamed, refusing it past `max` bytes (nothing
-    /// is kept of a refused or broken upload). The same bytes stored again are kept once.
-    pub async fn put(
+    /// Writes `body` to `key` in parts, streamed, handing each chunk to `each` first; past
+    /// `max` bytes, or when the body breaks, nothing is kept. Its size.
+    async fn write(
         &self,
-        tenant_id: &str,
-        mut body: impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin,
+        key: &Path,
+        body: &mut (impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin),
         max: u64,
-    ) -> Result<Stored, ObjectError> {
-        let staging = Path::from(format!("staging/{}", openbsp_domain::ids::new_id("stg")));
-        let upload = self.store.put_multipart(&staging).await?;
+        mut each: impl FnMut(&Bytes),
+    ) -> Result<u64, ObjectError> {
+        let upload = self.store.put_multipart(key).await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
-        let mut hasher = Sha256::new();
-        let (mut size, mut head) = (0u64, Vec::with_capacity(HEAD_BYTES));
+        let mut size = 0u64;
         while let Some(chunk) = body.next().await {
             let chunk = match chunk {
                 Ok(c) => c,
@@ -149,17 +148,36 @@ impl Objects {
                 let _ = writer.abort().await;
                 return Err(ObjectError::TooLarge(max));
             }
-            hasher.update(&chunk);
-            if head.len() < HEAD_BYTES {
-                let take = (HEAD_BYTES - head.len()).min(chunk.len());
-                head.extend_from_slice(&chunk[..take]);
-            }
+            each(&chunk);
             if let Err(e) = writer.wait_for_capacity(PARTS_IN_FLIGHT).await {
                 return Err(e.into());
             }
             writer.put(chunk);
         }
         writer.finish().await?;
+        Ok(size)
+    }
+
+    /// Stores a tenant's upload from `body`, streamed, refusing it past `max` bytes (nothing
+    /// is kept of a refused or broken upload). The same bytes stored again are kept once.
+    pub async fn put(
+        &self,
+        tenant_id: &str,
+        mut body: impl Stream<Item = Result<Bytes, std::io::Error>> + Unpin,
+        max: u64,
+    ) -> Result<Stored, ObjectError> {
+        let staging = Path::from(format!("staging/{}", openbsp_domain::ids::new_id("stg")));
+        let mut hasher = Sha256::new();
+        let mut head = Vec::with_capacity(HEAD_BYTES);
+        let size = self
+            .write(&staging, &mut body, max, |chunk| {
+                hasher.update(chunk);
+                if head.len() < HEAD_BYTES {
+                    let take = (HEAD_BYTES - head.len()).min(chunk.len());
+                    head.extend_from_slice(&chunk[..take]);
+                }
+            })
+            .await?;
         let sha256 = hex::encode(hasher.finalize());
         // The same bytes under the same key: moving onto an object already there changes
         // nothing.
@@ -209,27 +227,7 @@ impl Objects {
             "{}/{offset:020}",
             Self::parts_prefix(tenant_id, session)
         ));
-        let upload = self.store.put_multipart(&key).await?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
-        let mut size = 0u64;
-        while let Some(chunk) = body.next().await {
-            let chunk = match chunk {
-                Ok(c) => c,
-                Err(e) => {
-                    let _ = writer.abort().await;
-                    return Err(ObjectError::Body(e.to_string()));
-                }
-            };
-            size += chunk.len() as u64;
-            if size > max {
-                let _ = writer.abort().await;
-                return Err(ObjectError::TooLarge(max));
-            }
-            writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-            writer.put(chunk);
-        }
-        writer.finish().await?;
-        Ok(size)
+        self.write(&key, &mut body, max, |_| {}).await
     }
 
     /// The parts a resumable upload has, in order: each one's offset and size.

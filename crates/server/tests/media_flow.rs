@@ -67,19 +67,24 @@ fn at_meta(app: &TestApp, id: &str) -> Value {
         .body
 }
 
-async fn send_image(app: &TestApp, media: &str) -> String {
-    let r = app
-        .post(
-            "/v1/messages",
-            &app.api_key,
-            &json!({"channel": PNID, "to": USER, "type": "image",
-                    "image": {"id": media, "caption": "look"}}),
-        )
-        .await;
+/// Sends `message` to the user (natively) and waits until Meta took it: its id.
+async fn send_and_wait(app: &TestApp, message: Value) -> String {
+    let mut body = message;
+    body["channel"] = json!(PNID);
+    body["to"] = json!(USER);
+    let r = app.post("/v1/messages", &app.api_key, &body).await;
     assert_eq!(r.status, 202, "{}", r.body);
     let id = r.body["id"].as_str().unwrap().to_string();
     app.wait_status(&id, "sent").await;
     id
+}
+
+async fn send_image(app: &TestApp, media: &str) -> String {
+    send_and_wait(
+        app,
+        json!({"type": "image", "image": {"id": media, "caption": "look"}}),
+    )
+    .await
 }
 
 fn local(c: &mut openbsp_server::config::Config, dir: &std::path::Path) {
@@ -114,20 +119,15 @@ async fn a_gateway_media_goes_out_as_metas_copy_reused_and_uploaded_again(backen
     // Reused: by another message, and by an interactive message's header.
     let second = send_image(&app, &media).await;
     assert_eq!(at_meta(&app, &second)["image"]["id"], meta_id.as_str());
-    let r = app
-        .post(
-            "/v1/messages",
-            &app.api_key,
-            &json!({"channel": PNID, "to": USER, "type": "interactive", "interactive": {
-                "type": "button",
-                "header": {"type": "image", "image": {"id": media}},
-                "body": {"text": "Pick one"},
-                "action": {"buttons": [{"type": "reply", "reply": {"id": "a", "title": "A"}}]}}}),
-        )
-        .await;
-    assert_eq!(r.status, 202, "{}", r.body);
-    let third = r.body["id"].as_str().unwrap().to_string();
-    app.wait_status(&third, "sent").await;
+    let third = send_and_wait(
+        &app,
+        json!({"type": "interactive", "interactive": {
+            "type": "button",
+            "header": {"type": "image", "image": {"id": media}},
+            "body": {"text": "Pick one"},
+            "action": {"buttons": [{"type": "reply", "reply": {"id": "a", "title": "A"}}]}}}),
+    )
+    .await;
     assert_eq!(
         at_meta(&app, &third)["interactive"]["header"]["image"]["id"],
         meta_id.as_str()
@@ -206,17 +206,11 @@ async fn a_gateway_media_goes_out_as_metas_copy_reused_and_uploaded_again(backen
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(r.body["error"]["code"], 131053, "{}", r.body);
     // A document goes out as a document.
-    let r = app
-        .post(
-            "/v1/messages",
-            &app.api_key,
-            &json!({"channel": PNID, "to": USER, "type": "document",
-                    "document": {"id": doc, "filename": "terms.pdf"}}),
-        )
-        .await;
-    assert_eq!(r.status, 202, "{}", r.body);
-    let id = r.body["id"].as_str().unwrap().to_string();
-    app.wait_status(&id, "sent").await;
+    let id = send_and_wait(
+        &app,
+        json!({"type": "document", "document": {"id": doc, "filename": "terms.pdf"}}),
+    )
+    .await;
     let sent = at_meta(&app, &id);
     assert_eq!(sent["document"]["filename"], "terms.pdf");
     let copy = sent["document"]["id"].as_str().unwrap();
@@ -274,6 +268,28 @@ async fn events(app: &TestApp, types: &str) -> Vec<Value> {
     list
 }
 
+/// The inbound message `wamid` once stored, and its media once the fetcher stored it (the id
+/// the message names in its media object).
+async fn stored_media(app: &TestApp, wamid: &str) -> (Value, Value) {
+    let path = format!("/v1/messages/{wamid}");
+    wait_until("inbound stored", || async {
+        app.get(&path, &app.api_key).await.status == 200
+    })
+    .await;
+    let m = app.get(&path, &app.api_key).await.body;
+    let kind = m["type"].as_str().unwrap();
+    let media = m["content"][kind]["media_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no media id: {m}"))
+        .to_string();
+    let media_path = format!("/v1/media/{media}");
+    wait_until("media stored", || async {
+        app.get(&media_path, &app.api_key).await.status == 200
+    })
+    .await;
+    (m, app.get(&media_path, &app.api_key).await.body)
+}
+
 /// A user's photo: the message (and its `message.received`) names a gateway media id at once;
 /// the fetcher downloads the bytes from Meta (URL then bearer download), checks them against
 /// the webhook's base64 sha256, keeps them in S3 under that id (`media.stored`), and the
@@ -300,28 +316,9 @@ async fn inbound_media_is_downloaded_checked_and_kept_on_s3(backend: Backend) {
         })
         .await
         .unwrap();
-    let path = format!("/v1/messages/{wamid}");
-    wait_until("inbound stored", || async {
-        app.get(&path, &app.api_key).await.status == 200
-    })
-    .await;
-    let m = app.get(&path, &app.api_key).await.body;
-    let media = m["content"]["image"]["media_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no media id: {m}"))
-        .to_string();
+    let (m, got) = stored_media(&app, &wamid).await;
+    let media = got["id"].as_str().unwrap().to_string();
     assert_eq!(m["content"]["image"]["caption"], "my cat");
-    wait_until("media stored", || async {
-        app.get(&format!("/v1/media/{media}"), &app.api_key)
-            .await
-            .status
-            == 200
-    })
-    .await;
-    let got = app
-        .get(&format!("/v1/media/{media}"), &app.api_key)
-        .await
-        .body;
     assert_eq!(got["origin"], "inbound");
     assert_eq!(got["mime_type"], "image/png");
     assert_eq!(got["sha256"], hex::encode(sha2::Sha256::digest(&bytes)));
@@ -446,22 +443,8 @@ async fn a_download_a_dead_replica_held_is_taken_again(backend: Backend) {
     let claimed = app.store.claim_downloads(now, 60_000, 10).await.unwrap();
     assert!(claimed.is_empty());
     assert_eq!(app.post_webhook(&webhook, Some(APP_SECRET)).await, 200);
-    let path = "/v1/messages/wamid.dead-replica";
-    wait_until("stored", || async {
-        app.get(path, &app.api_key).await.status == 200
-    })
-    .await;
-    let media = app.get(path, &app.api_key).await.body["content"]["image"]["media_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    wait_until("media stored", || async {
-        app.get(&format!("/v1/media/{media}"), &app.api_key)
-            .await
-            .status
-            == 200
-    })
-    .await;
+    let (_, got) = stored_media(&app, "wamid.dead-replica").await;
+    let media = got["id"].as_str().unwrap().to_string();
     let job = app
         .store
         .get_download(&app.tenant_id, &media)
@@ -528,7 +511,13 @@ async fn a_download_a_dead_replica_held_is_taken_again(backend: Backend) {
     app.user_writes("15550000002", "Bo", "hello").await;
     let held = "/v1/media/med_01HELDHELDHELDHELDHELDHELD";
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(app.get(held, &app.api_key).await.status, 404);
+    let pending = app.get(held, &app.api_key).await;
+    assert_eq!(
+        (pending.status, pending.body["error"]["code"].as_str()),
+        (409, Some("media_pending")),
+        "{}",
+        pending.body
+    );
     // Past the claim, the next wake takes it.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     app.sim
@@ -554,6 +543,29 @@ async fn a_download_a_dead_replica_held_is_taken_again(backend: Backend) {
     assert_eq!((job.state.as_str(), job.attempts), ("stored", 2));
     let got = app.get(held, &app.api_key).await.body;
     assert_eq!(got["sha256"], at_meta.sha256.as_str());
+}
+
+/// A resumable upload session of the Graph surface for a PNG of `len` bytes: its id.
+async fn start_upload(app: &TestApp, name: &str, len: usize) -> String {
+    let r = app
+        .http
+        .post(app.url(&format!("/v23.0/{META_APP_ID}/uploads")))
+        .bearer_auth(&app.api_key)
+        .query(&[
+            ("file_name", name),
+            ("file_length", &len.to_string()),
+            ("file_type", "image/png"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let id = r.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(id.starts_with("upload:"), "{id}");
+    id
 }
 
 /// A template with an IMAGE header whose sample is a gateway media: created natively with the
@@ -598,23 +610,7 @@ async fn template_header_samples_from_gateway_media(backend: Backend) {
 
     // The Graph surface's resumable upload, then a create with its handle.
     let bytes = png(9_000);
-    let r = app
-        .http
-        .post(app.url(&format!("/v23.0/{META_APP_ID}/uploads")))
-        .bearer_auth(&app.api_key)
-        .query(&[
-            ("file_name", "banner.png"),
-            ("file_length", &bytes.len().to_string()),
-            ("file_type", "image/png"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let session = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let session = start_upload(&app, "banner.png", bytes.len()).await;
     assert!(session.starts_with("upload:"), "{session}");
     let status = app.get(&format!("/v23.0/{session}"), &app.api_key).await;
     assert_eq!(status.body["file_offset"], 0, "{}", status.body);
@@ -648,22 +644,7 @@ async fn template_header_samples_from_gateway_media(backend: Backend) {
     // In chunks: each from where the last ended (GET tells where), the last one gives the
     // handle.
     let big = png(40_000);
-    let r = app
-        .http
-        .post(app.url(&format!("/v23.0/{META_APP_ID}/uploads")))
-        .bearer_auth(&app.api_key)
-        .query(&[
-            ("file_name", "big.png"),
-            ("file_length", &big.len().to_string()),
-            ("file_type", "image/png"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let chunked = r.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let chunked = start_upload(&app, "big.png", big.len()).await;
     let chunk = |offset: usize, end: usize| {
         app.http
             .post(app.url(&format!("/v23.0/{chunked}")))
@@ -741,19 +722,14 @@ async fn template_header_samples_from_gateway_media(backend: Backend) {
             == "APPROVED"
     })
     .await;
-    let r = app
-        .post(
-            "/v1/messages",
-            &app.api_key,
-            &json!({"channel": PNID, "to": USER, "type": "template", "template": {
+    let id = send_and_wait(
+        &app,
+        json!({"type": "template", "template": {
                 "name": "new_collection", "language": {"code": "en_US"},
                 "components": [{"type": "header", "parameters": [
                     {"type": "image", "image": {"id": media}}]}]}}),
-        )
-        .await;
-    assert_eq!(r.status, 202, "{}", r.body);
-    let id = r.body["id"].as_str().unwrap().to_string();
-    app.wait_status(&id, "sent").await;
+    )
+    .await;
     let sent = at_meta(&app, &id);
     let copy = sent
         .pointer("/template/components/0/parameters/0/image/id")

@@ -549,15 +549,7 @@ pub(crate) fn check_send_media(
     Ok(())
 }
 
-/// The types a template header of `format` takes as its sample.
-fn sample_types(format: &str) -> Option<&'static [&'static str]> {
-    match format {
-        "IMAGE" => Some(&["image/jpeg", "image/png"]),
-        "VIDEO" => Some(&["video/mp4"]),
-        "DOCUMENT" => Some(&["application/pdf"]),
-        _ => None,
-    }
-}
+use openbsp_wire::media::sample_types;
 
 fn check_headers(state: &SimState, components: &Value) -> Result<(), GraphError> {
     for c in components.as_array().into_iter().flatten() {

@@ -169,6 +169,20 @@ impl MediaKind {
     }
 }
 
+/// The types Meta's resumable upload takes (template header samples).
+pub const SAMPLE_TYPES: &[&str] = &["image/jpeg", "image/png", "video/mp4", "application/pdf"];
+
+/// The types a template header of `format` (`IMAGE`, `VIDEO`, `DOCUMENT`) takes as its
+/// sample; `None` for a format without a media sample.
+pub fn sample_types(format: &str) -> Option<&'static [&'static str]> {
+    match format {
+        "IMAGE" => Some(&["image/jpeg", "image/png"]),
+        "VIDEO" => Some(&["video/mp4"]),
+        "DOCUMENT" => Some(&["application/pdf"]),
+        _ => None,
+    }
+}
+
 /// A media a send's Graph body names by `id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MediaRef {
@@ -185,43 +199,59 @@ pub struct MediaRef {
 /// and carousel cards, a template's header parameters and carousel cards. A media object is
 /// one held under a kind's name with a string `id`.
 pub fn media_refs(body: &serde_json::Value) -> Vec<MediaRef> {
-    fn walk(v: &serde_json::Value, path: &mut String, out: &mut Vec<MediaRef>) {
-        match v {
+    let mut out = Vec::new();
+    visit_objects(body, &mut |pointer, o| {
+        for (k, child) in o {
+            if let (Some(kind), Some(id)) = (
+                MediaKind::from_name(k),
+                child.get("id").and_then(serde_json::Value::as_str),
+            ) {
+                out.push(MediaRef {
+                    pointer: format!("{pointer}/{}/id", escape(k)),
+                    id: id.to_string(),
+                    kind,
+                });
+            }
+        }
+    });
+    out
+}
+
+/// Calls `f` with every JSON object in `v` (itself included) and its JSON pointer, parents
+/// before their children.
+pub fn visit_objects(
+    v: &serde_json::Value,
+    f: &mut dyn FnMut(&str, &serde_json::Map<String, serde_json::Value>),
+) {
+    fn walk(
+        v: &serde_json::Value,
+        path: &mut String,
+        f: &mut dyn FnMut(&str, &serde_json::Map<String, serde_json::Value>),
+    ) {
+        let children: Box<dyn Iterator<Item = (String, &serde_json::Value)>> = match v {
             serde_json::Value::Object(o) => {
-                for (k, child) in o {
-                    let len = path.len();
-                    path.push('/');
-                    path.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                    if let (Some(kind), Some(id)) = (
-                        MediaKind::from_name(k),
-                        child.get("id").and_then(serde_json::Value::as_str),
-                    ) {
-                        out.push(MediaRef {
-                            pointer: format!("{path}/id"),
-                            id: id.to_string(),
-                            kind,
-                        });
-                    } else {
-                        walk(child, path, out);
-                    }
-                    path.truncate(len);
-                }
+                f(path, o);
+                Box::new(o.iter().map(|(k, c)| (escape(k), c)))
             }
             serde_json::Value::Array(a) => {
-                for (i, child) in a.iter().enumerate() {
-                    let len = path.len();
-                    path.push('/');
-                    path.push_str(&i.to_string());
-                    walk(child, path, out);
-                    path.truncate(len);
-                }
+                Box::new(a.iter().enumerate().map(|(i, c)| (i.to_string(), c)))
             }
-            _ => {}
+            _ => return,
+        };
+        for (step, child) in children {
+            let len = path.len();
+            path.push('/');
+            path.push_str(&step);
+            walk(child, path, f);
+            path.truncate(len);
         }
     }
-    let mut out = Vec::new();
-    walk(body, &mut String::new(), &mut out);
-    out
+    walk(v, &mut String::new(), f);
+}
+
+/// A key as a JSON pointer step (RFC 6901).
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
 }
 
 #[cfg(test)]

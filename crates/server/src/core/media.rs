@@ -10,7 +10,7 @@ use openbsp_domain::ids::{new_id_at, prefix};
 use openbsp_store::{Media, media_origin};
 use openbsp_wire::MetaError;
 use openbsp_wire::error::codes;
-use openbsp_wire::media::{MediaKind, TYPES, essence, matches_content};
+use openbsp_wire::media::{MediaKind, SAMPLE_TYPES, TYPES, essence, matches_content, sample_types};
 use sha2::{Digest, Sha256};
 
 use super::{Core, CoreError, CoreResult};
@@ -91,12 +91,23 @@ pub async fn upload(
     Ok(media)
 }
 
-/// A tenant's media (another tenant's id: not found).
+/// A tenant's media (another tenant's id: not found). An inbound message's media still being
+/// fetched from Meta is a conflict (`media_pending`): its `media.stored` event says when it
+/// is there.
 pub async fn get(core: &Core, tenant_id: &str, id: &str) -> CoreResult<Media> {
-    core.store
-        .get_media(tenant_id, id)
-        .await?
-        .ok_or_else(|| CoreError::not_found("media", id))
+    if let Some(m) = core.store.get_media(tenant_id, id).await? {
+        return Ok(m);
+    }
+    match core.store.get_download(tenant_id, id).await? {
+        Some(d) if d.state == openbsp_store::download_state::PENDING => Err(CoreError::Conflict {
+            code: "media_pending",
+            message: format!(
+                "media {id} is being downloaded from Meta (attempt {}); the media.stored event says when it is stored",
+                d.attempts.max(1)
+            ),
+        }),
+        _ => Err(CoreError::not_found("media", id)),
+    }
 }
 
 /// A media's bytes (the `range` of them), streamed; the read counts as a use.
@@ -189,16 +200,6 @@ pub async fn check_send(core: &Core, tenant_id: &str, body: &serde_json::Value) 
     Ok(())
 }
 
-/// The types Meta takes as a template header's sample, by the header's format.
-fn sample_types(format: &str) -> Option<&'static [&'static str]> {
-    match format {
-        "IMAGE" => Some(&["image/jpeg", "image/png"]),
-        "VIDEO" => Some(&["video/mp4"]),
-        "DOCUMENT" => Some(&["application/pdf"]),
-        _ => None,
-    }
-}
-
 /// Template components as Meta is to get them: a media header's sample given as a gateway
 /// media id (`example.header_handle: ["med_…"]`, in the template's header or a carousel
 /// card's) is uploaded to Meta by its resumable upload, with the channel's app, and replaced
@@ -209,8 +210,7 @@ pub async fn template_samples(
     channel: &openbsp_store::Channel,
     components: &mut serde_json::Value,
 ) -> CoreResult<()> {
-    let mut samples = Vec::new();
-    find_samples(components, &mut String::new(), &mut samples);
+    let samples = find_samples(components);
     let refused = |m: String| CoreError::TemplateRefused(MetaError::invalid_parameter(m));
     for (pointer, format) in samples {
         let Some(id) = components
@@ -280,40 +280,23 @@ pub async fn template_samples(
 
 /// The JSON pointers of media headers' first sample handles under `v` (a template's header, a
 /// carousel card's), with the header's format.
-fn find_samples(v: &serde_json::Value, path: &mut String, out: &mut Vec<(String, String)>) {
-    match v {
-        serde_json::Value::Object(o) => {
-            let format = o
-                .get("format")
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_ascii_uppercase);
-            if let Some(f) = format.filter(|f| sample_types(f).is_some())
-                && o.get("example")
-                    .and_then(|e| e.get("header_handle"))
-                    .and_then(serde_json::Value::as_array)
-                    .is_some_and(|h| !h.is_empty())
-            {
-                out.push((format!("{path}/example/header_handle/0"), f));
-            }
-            for (k, child) in o {
-                let len = path.len();
-                path.push('/');
-                path.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                find_samples(child, path, out);
-                path.truncate(len);
-            }
+fn find_samples(v: &serde_json::Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    openbsp_wire::media::visit_objects(v, &mut |pointer, o| {
+        let format = o
+            .get("format")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_ascii_uppercase);
+        if let Some(f) = format.filter(|f| sample_types(f).is_some())
+            && o.get("example")
+                .and_then(|e| e.get("header_handle"))
+                .and_then(serde_json::Value::as_array)
+                .is_some_and(|h| !h.is_empty())
+        {
+            out.push((format!("{pointer}/example/header_handle/0"), f));
         }
-        serde_json::Value::Array(a) => {
-            for (i, child) in a.iter().enumerate() {
-                let len = path.len();
-                path.push('/');
-                path.push_str(&i.to_string());
-                find_samples(child, path, out);
-                path.truncate(len);
-            }
-        }
-        _ => {}
-    }
+    });
+    out
 }
 
 /// Deletes a tenant's media, and its bytes when no other media of the tenant has them.
@@ -446,7 +429,7 @@ pub fn start_sample_upload(
     file_type: &str,
 ) -> CoreResult<String> {
     let file_type = essence(file_type);
-    if !["image/jpeg", "image/png", "video/mp4", "application/pdf"].contains(&file_type.as_str()) {
+    if !SAMPLE_TYPES.contains(&file_type.as_str()) {
         return Err(CoreError::invalid_field(
             "file_type",
             "file_type must be image/jpeg, image/png, video/mp4 or application/pdf",

@@ -159,6 +159,22 @@ fn refusal(status: u16, body: &Value) -> MetaError {
     })
 }
 
+/// Meta's answer to a Graph call: its JSON body when it succeeded, else its error (no answer
+/// at all: 131016).
+async fn answer(resp: reqwest::Result<reqwest::Response>) -> Result<Value, MetaError> {
+    let resp = resp.map_err(|e| unavailable(with_causes(&e)))?;
+    let status = resp.status().as_u16();
+    let body: Value = resp
+        .json()
+        .await
+        .map_err(|e| unavailable(with_causes(&e)))?;
+    if (200..300).contains(&status) {
+        Ok(body)
+    } else {
+        Err(refusal(status, &body))
+    }
+}
+
 fn unavailable(e: String) -> MetaError {
     MetaError::new(
         openbsp_wire::error::codes::SERVICE_UNAVAILABLE,
@@ -189,17 +205,7 @@ impl GraphClient for HttpGraphClient {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await.map_err(|e| unavailable(with_causes(&e)))?;
-        let status = resp.status().as_u16();
-        let body: Value = resp
-            .json()
-            .await
-            .map_err(|e| unavailable(with_causes(&e)))?;
-        if (200..300).contains(&status) {
-            Ok(body)
-        } else {
-            Err(refusal(status, &body))
-        }
+        answer(req.send().await).await
     }
 
     async fn upload_media(
@@ -227,19 +233,11 @@ impl GraphClient for HttpGraphClient {
             .timeout(transfer_timeout(self.timeout, upload.size))
             .multipart(form)
             .send()
-            .await
-            .map_err(|e| unavailable(with_causes(&e)))?;
-        let status = resp.status().as_u16();
-        let body: Value = resp
-            .json()
-            .await
-            .map_err(|e| unavailable(with_causes(&e)))?;
-        if !(200..300).contains(&status) {
-            return Err(refusal(status, &body));
-        }
+            .await;
+        let body = answer(resp).await?;
         match body.get("id").and_then(Value::as_str) {
             Some(id) if !id.is_empty() && id.len() <= 256 => Ok(id.to_string()),
-            _ => Err(unavailable(format!("HTTP {status} without a media id"))),
+            _ => Err(unavailable(format!("an answer without a media id: {body}"))),
         }
     }
 
@@ -280,21 +278,13 @@ impl GraphClient for HttpGraphClient {
             .timeout(transfer_timeout(self.timeout, upload.size))
             .body(upload.body)
             .send()
-            .await
-            .map_err(|e| unavailable(with_causes(&e)))?;
-        let status = resp.status().as_u16();
-        let body: Value = resp
-            .json()
-            .await
-            .map_err(|e| unavailable(with_causes(&e)))?;
-        if !(200..300).contains(&status) {
-            return Err(refusal(status, &body));
-        }
+            .await;
+        let body = answer(resp).await?;
         body.get("h")
             .and_then(Value::as_str)
             .filter(|h| !h.is_empty())
             .map(str::to_string)
-            .ok_or_else(|| unavailable(format!("HTTP {status} without a handle")))
+            .ok_or_else(|| unavailable(format!("an answer without a handle: {body}")))
     }
 
     async fn download(&self, access_token: &str, url: &str) -> Result<reqwest::Response, String> {

@@ -15,7 +15,7 @@ use rand::Rng;
 use crate::state::SimState;
 
 /// The types a resumable upload takes.
-pub const UPLOAD_TYPES: &[&str] = &["image/jpeg", "image/png", "video/mp4", "application/pdf"];
+pub use openbsp_wire::media::SAMPLE_TYPES as UPLOAD_TYPES;
 
 /// A resumable upload session.
 #[derive(Debug, Clone)]
