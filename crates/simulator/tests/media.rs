@@ -7,6 +7,8 @@ mod common;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::*;
+use openbsp_simulator::SimulatorHandle;
+use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -22,56 +24,78 @@ const PNG: &[u8] = &[
     0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, b'I', b'H', b'D', b'R', 0, 0,
 ];
 
+/// A form's file part: file name, content type, bytes.
+type FilePart<'a> = Option<(&'a str, &'a str, &'a [u8])>;
+
 /// A multipart/form-data body by hand: text fields, then the file part if any.
-fn form(fields: &[(&str, &str)], file: Option<(&str, &str, &[u8])>) -> (String, Vec<u8>) {
+fn form(fields: &[(&str, &str)], file: FilePart) -> (String, Vec<u8>) {
     let boundary = "----openbsp-test-boundary-7MA4YWxk";
     let mut body = Vec::new();
+    let mut part = |headers: String, content: &[u8]| {
+        body.extend_from_slice(format!("--{boundary}\r\n{headers}\r\n\r\n").as_bytes());
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    };
     for (name, value) in fields {
-        body.extend_from_slice(
-            format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
-            )
-            .as_bytes(),
+        part(
+            format!("Content-Disposition: form-data; name=\"{name}\""),
+            value.as_bytes(),
         );
     }
     if let Some((filename, content_type, bytes)) = file {
-        body.extend_from_slice(
+        part(
             format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: {content_type}\r\n\r\n"
-            )
-            .as_bytes(),
+                "Content-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: {content_type}"
+            ),
+            bytes,
         );
-        body.extend_from_slice(bytes);
-        body.extend_from_slice(b"\r\n");
     }
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-async fn upload_form(
-    sim: &openbsp_simulator::SimulatorHandle,
+/// Status and JSON of a response (`null` when the body is not JSON).
+async fn answer(resp: reqwest::Response) -> (u16, Value) {
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(Value::Null),
+    )
+}
+
+fn with_token(req: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::RequestBuilder {
+    match token {
+        Some(t) => req.bearer_auth(t),
+        None => req,
+    }
+}
+
+/// Posts a form to `number`'s media route.
+async fn post_form(
+    sim: &SimulatorHandle,
+    number: &str,
     token: Option<&str>,
     fields: &[(&str, &str)],
-    file: Option<(&str, &str, &[u8])>,
+    file: FilePart<'_>,
 ) -> (u16, Value) {
     let (ct, body) = form(fields, file);
-    let mut req = client()
-        .post(format!("{}/v25.0/{PNID}/media", sim.url()))
+    let req = client()
+        .post(format!("{}/v25.0/{number}/media", sim.url()))
         .header("content-type", ct)
         .body(body);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let resp = req.send().await.unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap())
+    answer(with_token(req, token).send().await.unwrap()).await
+}
+
+async fn upload_form(
+    sim: &SimulatorHandle,
+    token: Option<&str>,
+    fields: &[(&str, &str)],
+    file: FilePart<'_>,
+) -> (u16, Value) {
+    post_form(sim, PNID, token, fields, file).await
 }
 
 /// Uploads `bytes` as `mime` with the number's token.
-async fn upload(
-    sim: &openbsp_simulator::SimulatorHandle,
-    mime: &str,
-    bytes: &[u8],
-) -> (u16, Value) {
+async fn upload(sim: &SimulatorHandle, mime: &str, bytes: &[u8]) -> (u16, Value) {
     upload_form(
         sim,
         Some(TOKEN),
@@ -81,58 +105,107 @@ async fn upload(
     .await
 }
 
-async fn graph(method: reqwest::Method, url: String, token: Option<&str>) -> (u16, Value) {
-    let mut req = client().request(method, url);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let resp = req.send().await.unwrap();
-    (
-        resp.status().as_u16(),
-        resp.json().await.unwrap_or(Value::Null),
-    )
+fn id_of(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_string()
 }
 
-async fn get_media(sim: &openbsp_simulator::SimulatorHandle, id: &str) -> (u16, Value) {
-    graph(
-        reqwest::Method::GET,
-        format!("{}/v25.0/{id}", sim.url()),
-        Some(TOKEN),
-    )
-    .await
+/// Uploads `bytes` as `mime`; the new media id.
+async fn upload_id(sim: &SimulatorHandle, mime: &str, bytes: &[u8]) -> String {
+    let (status, up) = upload(sim, mime, bytes).await;
+    assert_eq!(status, 200, "{up}");
+    id_of(&up)
+}
+
+/// A Graph API call on `/v25.0/{path}`.
+async fn graph(
+    sim: &SimulatorHandle,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, Value) {
+    let req = client().request(method, format!("{}/v25.0/{path}", sim.url()));
+    answer(with_token(req, token).send().await.unwrap()).await
+}
+
+async fn get_media(sim: &SimulatorHandle, id: &str) -> (u16, Value) {
+    graph(sim, Method::GET, id, Some(TOKEN)).await
 }
 
 async fn download(url: &str, token: Option<&str>) -> reqwest::Response {
-    let mut req = client().get(url);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    req.send().await.unwrap()
+    with_token(client().get(url), token).send().await.unwrap()
 }
 
-async fn advance(sim: &openbsp_simulator::SimulatorHandle, seconds: i64) {
-    let resp = client()
-        .post(format!("{}/_simulator/clock", sim.url()))
-        .json(&json!({"advance_seconds": seconds}))
+/// A GET on the control API (no token).
+async fn control_get(sim: &SimulatorHandle, path: &str) -> reqwest::Response {
+    client()
+        .get(format!("{}/_simulator/{path}", sim.url()))
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// A POST of `body` on the control API (no token).
+async fn control_post(sim: &SimulatorHandle, path: &str, body: &Value) -> reqwest::Response {
+    client()
+        .post(format!("{}/_simulator/{path}", sim.url()))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn advance(sim: &SimulatorHandle, seconds: i64) {
+    let resp = control_post(sim, "clock", &json!({"advance_seconds": seconds})).await;
     assert_eq!(resp.status(), 200);
 }
 
-fn assert_unknown_object(status: u16, v: &Value) {
-    assert_eq!(status, 400, "{v}");
-    assert_eq!(v["error"]["code"], 100, "{v}");
+/// Asserts `resp`'s status, then `headers` (name, value), then that its body is `bytes`.
+async fn assert_response(
+    resp: reqwest::Response,
+    status: u16,
+    headers: &[(&str, &str)],
+    bytes: &[u8],
+) {
+    assert_eq!(resp.status(), status);
+    for (name, value) in headers {
+        assert_eq!(resp.headers()[*name], *value, "{name}");
+    }
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), bytes);
+}
+
+/// Asserts a Graph error's HTTP status and `error.code`; gives the body back.
+fn assert_graph_error((status, v): (u16, Value), http: u16, code: i64) -> Value {
+    assert_eq!(
+        (status, v["error"]["code"].as_i64()),
+        (http, Some(code)),
+        "{v}"
+    );
+    v
+}
+
+/// Asserts that the error's text `field` (`message`, `error_user_msg`...) holds `needle`.
+fn assert_error_says(v: &Value, field: &str, needle: &str) {
+    let text = v["error"][field].as_str().unwrap();
+    assert!(text.contains(needle), "{needle:?} not in {v}");
+}
+
+fn assert_unknown_object(answer: (u16, Value)) {
+    let v = assert_graph_error(answer, 400, 100);
     assert_eq!(v["error"]["error_subcode"], 33, "{v}");
+}
+
+/// Asserts a 131053 "Media upload error"; gives the body back.
+fn assert_media_error(answer: (u16, Value)) -> Value {
+    let v = assert_graph_error(answer, 400, 131053);
+    assert_eq!(v["error"]["message"], "(#131053) Media upload error");
+    v
 }
 
 #[tokio::test]
 async fn upload_then_get_a_url_and_download_with_the_token() {
     let (sim, _rx) = setup(fast_config(), 0).await;
     let bytes = jpeg(10_000);
-    let (status, up) = upload(&sim, "image/jpeg", &bytes).await;
-    assert_eq!(status, 200, "{up}");
-    let id = up["id"].as_str().unwrap().to_string();
+    let id = upload_id(&sim, "image/jpeg", &bytes).await;
     assert!(
         id.len() >= 15 && id.bytes().all(|b| b.is_ascii_digit()),
         "{id}"
@@ -155,11 +228,8 @@ async fn upload_then_get_a_url_and_download_with_the_token() {
     );
 
     // With the owner's token: the bytes.
-    let resp = download(&url, Some(TOKEN)).await;
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.headers()["content-type"], "image/jpeg");
-    assert_eq!(resp.headers()["content-length"], "10000");
-    assert_eq!(resp.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    let headers = [("content-type", "image/jpeg"), ("content-length", "10000")];
+    assert_response(download(&url, Some(TOKEN)).await, 200, &headers, &bytes).await;
     // A range.
     let resp = client()
         .get(&url)
@@ -168,19 +238,17 @@ async fn upload_then_get_a_url_and_download_with_the_token() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 206);
-    assert_eq!(resp.headers()["content-range"], "bytes 2-5/10000");
-    assert_eq!(resp.bytes().await.unwrap().as_ref(), &bytes[2..6]);
+    let headers = [("content-range", "bytes 2-5/10000")];
+    assert_response(resp, 206, &headers, &bytes[2..6]).await;
     // Without a token, or with another: 401.
-    let resp = download(&url, None).await;
-    assert_eq!(resp.status(), 401);
+    assert_eq!(download(&url, None).await.status(), 401);
     let resp = download(&url, Some("not-the-token")).await;
-    assert_eq!(resp.status(), 401);
-    let v: Value = resp.json().await.unwrap();
-    assert_eq!(v["error"]["code"], 190);
+    assert_graph_error(answer(resp).await, 401, 190);
     // A forged URL: 404.
-    let resp = download(&format!("{url}x"), Some(TOKEN)).await;
-    assert_eq!(resp.status(), 404);
+    assert_eq!(
+        download(&format!("{url}x"), Some(TOKEN)).await.status(),
+        404
+    );
 
     // Five minutes later the URL is dead; a new GET gives one that works.
     advance(&sim, 301).await;
@@ -189,22 +257,11 @@ async fn upload_then_get_a_url_and_download_with_the_token() {
     assert_eq!(status, 200, "{m}");
     let fresh = m["url"].as_str().unwrap();
     assert_ne!(fresh, url);
-    let resp = download(fresh, Some(TOKEN)).await;
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    assert_response(download(fresh, Some(TOKEN)).await, 200, &[], &bytes).await;
 
     // The control API lists it and gives its bytes without a token.
-    let listed: Value = client()
-        .get(format!(
-            "{}/_simulator/media?phone_number_id={PNID}",
-            sim.url()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = control_get(&sim, &format!("media?phone_number_id={PNID}")).await;
+    let listed: Value = listed.json().await.unwrap();
     let listed = &listed["data"][0];
     assert_eq!(listed["id"], id.as_str());
     assert_eq!(listed["origin"], "upload");
@@ -214,123 +271,84 @@ async fn upload_then_get_a_url_and_download_with_the_token() {
         listed["expires_at_ms"].as_i64().unwrap() - listed["created_at_ms"].as_i64().unwrap(),
         30 * 24 * 3600 * 1000
     );
-    let content = client()
-        .get(format!("{}/_simulator/media/{id}/content", sim.url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(content.status(), 200);
-    assert_eq!(content.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    let content = control_get(&sim, &format!("media/{id}/content")).await;
+    assert_response(content, 200, &[], &bytes).await;
     assert_eq!(sim.state().media_of(Some(PNID)).len(), 1);
     sim.shutdown().await;
 }
+
+/// A refused upload: token, form fields, file part, then the HTTP status, the error code
+/// and what the error message names.
+type Refusal<'a> = (
+    Option<&'a str>,
+    &'a [(&'a str, &'a str)],
+    FilePart<'a>,
+    u16,
+    i64,
+    &'a [&'a str],
+);
 
 #[tokio::test]
 async fn uploads_are_refused_as_meta_refuses_them() {
     let (sim, _rx) = setup(fast_config(), 0).await;
     let ok_fields = [("messaging_product", "whatsapp"), ("type", "image/jpeg")];
     let small = jpeg(100);
+    let file = Some(("a.jpg", "image/jpeg", small.as_slice()));
+    let too_big = jpeg(5 * 1024 * 1024 + 1);
 
-    // No token, a wrong token: 190.
-    let (status, v) = upload_form(
-        &sim,
-        None,
-        &ok_fields,
-        Some(("a.jpg", "image/jpeg", &small)),
-    )
-    .await;
-    assert_eq!(
-        (status, v["error"]["code"].as_i64()),
-        (401, Some(190)),
-        "{v}"
-    );
-    let (status, v) = upload_form(
-        &sim,
-        Some("nope"),
-        &ok_fields,
-        Some(("a.jpg", "image/jpeg", &small)),
-    )
-    .await;
-    assert_eq!(
-        (status, v["error"]["code"].as_i64()),
-        (401, Some(190)),
-        "{v}"
-    );
-    // messaging_product missing, file missing, type missing: 100.
-    let (status, v) = upload_form(
-        &sim,
-        Some(TOKEN),
-        &[("type", "image/jpeg")],
-        Some(("a.jpg", "image/jpeg", &small)),
-    )
-    .await;
-    assert_eq!(
-        (status, v["error"]["code"].as_i64()),
-        (400, Some(100)),
-        "{v}"
-    );
-    assert!(
-        v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("messaging_product")
-    );
-    let (status, v) = upload_form(&sim, Some(TOKEN), &ok_fields, None).await;
-    assert_eq!(
-        (status, v["error"]["code"].as_i64()),
-        (400, Some(100)),
-        "{v}"
-    );
-    let (status, v) = upload_form(
-        &sim,
-        Some(TOKEN),
-        &[("messaging_product", "whatsapp")],
-        Some(("a.jpg", "image/jpeg", &small)),
-    )
-    .await;
-    assert_eq!(
-        (status, v["error"]["code"].as_i64()),
-        (400, Some(100)),
-        "{v}"
-    );
-    // A type WhatsApp does not take: 100, listing the types.
-    let (status, v) = upload(&sim, "image/gif", b"GIF89a......").await;
-    assert_eq!(
-        (status, v["error"]["code"].as_i64()),
-        (400, Some(100)),
-        "{v}"
-    );
-    let msg = v["error"]["message"].as_str().unwrap();
-    assert!(
-        msg.contains("image/jpeg") && msg.contains("application/pdf"),
-        "{msg}"
-    );
-    // Over the kind's largest size (images: 5 MB): 100.
-    let (status, v) = upload(&sim, "image/jpeg", &jpeg(5 * 1024 * 1024 + 1)).await;
-    assert_eq!(
-        (status, v["error"]["code"].as_i64()),
-        (400, Some(100)),
-        "{v}"
-    );
+    let refused: [Refusal; 7] = [
+        // No token, a wrong token: 190.
+        (None, &ok_fields, file, 401, 190, &[]),
+        (Some("nope"), &ok_fields, file, 401, 190, &[]),
+        // messaging_product missing, file missing, type missing: 100.
+        (
+            Some(TOKEN),
+            &[("type", "image/jpeg")],
+            file,
+            400,
+            100,
+            &["messaging_product"],
+        ),
+        (Some(TOKEN), &ok_fields, None, 400, 100, &[]),
+        (
+            Some(TOKEN),
+            &[("messaging_product", "whatsapp")],
+            file,
+            400,
+            100,
+            &[],
+        ),
+        // A type WhatsApp does not take: 100, listing the types.
+        (
+            Some(TOKEN),
+            &[("messaging_product", "whatsapp"), ("type", "image/gif")],
+            Some(("f.bin", "image/gif", b"GIF89a......")),
+            400,
+            100,
+            &["image/jpeg", "application/pdf"],
+        ),
+        // Over the kind's largest size (images: 5 MB): 100.
+        (
+            Some(TOKEN),
+            &ok_fields,
+            Some(("f.bin", "image/jpeg", &too_big)),
+            400,
+            100,
+            &[],
+        ),
+    ];
+    for (token, fields, file, http, code, names) in refused {
+        let v = assert_graph_error(upload_form(&sim, token, fields, file).await, http, code);
+        for name in names {
+            assert_error_says(&v, "message", name);
+        }
+    }
     // Bytes not of the declared type: 131053.
-    let (status, v) = upload(&sim, "image/jpeg", PNG).await;
-    assert_eq!(status, 400, "{v}");
-    assert_eq!(v["error"]["code"], 131053, "{v}");
-    assert_eq!(v["error"]["message"], "(#131053) Media upload error");
+    let v = assert_media_error(upload(&sim, "image/jpeg", PNG).await);
     let details = v["error"]["error_data"]["details"].as_str().unwrap();
     assert!(details.contains("image/png"), "{details}");
     // An unknown number: unknown object.
-    let (ct, body) = form(&ok_fields, Some(("a.jpg", "image/jpeg", &small)));
-    let resp = client()
-        .post(format!("{}/v25.0/999999/media", sim.url()))
-        .bearer_auth(TOKEN)
-        .header("content-type", ct)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    assert_unknown_object(status, &resp.json().await.unwrap());
+    assert_unknown_object(post_form(&sim, "999999", Some(TOKEN), &ok_fields, file).await);
     assert!(sim.state().media_of(None).is_empty());
     sim.shutdown().await;
 }
@@ -338,67 +356,34 @@ async fn uploads_are_refused_as_meta_refuses_them() {
 #[tokio::test]
 async fn deleted_media_is_an_unknown_object() {
     let (sim, _rx) = setup(fast_config(), 0).await;
-    let (_, up) = upload(&sim, "image/png", PNG).await;
-    let id = up["id"].as_str().unwrap().to_string();
+    let id = upload_id(&sim, "image/png", PNG).await;
+    let of_number = format!("{id}?phone_number_id={PNID}");
     // Another number's id is not its owner.
-    let (status, v) = graph(
-        reqwest::Method::GET,
-        format!("{}/v25.0/{id}?phone_number_id=123456", sim.url()),
-        Some(TOKEN),
-    )
-    .await;
-    assert_unknown_object(status, &v);
-    let (status, v) = graph(
-        reqwest::Method::GET,
-        format!("{}/v25.0/{id}?phone_number_id={PNID}", sim.url()),
-        Some(TOKEN),
-    )
-    .await;
+    let of_other = format!("{id}?phone_number_id=123456");
+    assert_unknown_object(graph(&sim, Method::GET, &of_other, Some(TOKEN)).await);
+    let (status, v) = graph(&sim, Method::GET, &of_number, Some(TOKEN)).await;
     assert_eq!(status, 200, "{v}");
     let url = v["url"].as_str().unwrap().to_string();
-    let (status, v) = graph(
-        reqwest::Method::DELETE,
-        format!("{}/v25.0/{id}", sim.url()),
-        None,
-    )
-    .await;
-    assert_eq!(
-        (status, v["error"]["code"].as_i64()),
-        (401, Some(190)),
-        "{v}"
-    );
-    let (status, v) = graph(
-        reqwest::Method::DELETE,
-        format!("{}/v25.0/{id}?phone_number_id={PNID}", sim.url()),
-        Some(TOKEN),
-    )
-    .await;
-    assert_eq!((status, v.clone()), (200, json!({"success": true})));
-    let (status, v) = get_media(&sim, &id).await;
-    assert_unknown_object(status, &v);
-    let (status, v) = graph(
-        reqwest::Method::DELETE,
-        format!("{}/v25.0/{id}", sim.url()),
-        Some(TOKEN),
-    )
-    .await;
-    assert_unknown_object(status, &v);
+    assert_graph_error(graph(&sim, Method::DELETE, &id, None).await, 401, 190);
+    let deleted = graph(&sim, Method::DELETE, &of_number, Some(TOKEN)).await;
+    assert_eq!(deleted, (200, json!({"success": true})));
+    assert_unknown_object(get_media(&sim, &id).await);
+    assert_unknown_object(graph(&sim, Method::DELETE, &id, Some(TOKEN)).await);
     assert_eq!(download(&url, Some(TOKEN)).await.status(), 404);
-    let (status, v) = graph(
-        reqwest::Method::DELETE,
-        format!("{}/v25.0/12345678", sim.url()),
-        Some(TOKEN),
-    )
-    .await;
-    assert_unknown_object(status, &v);
+    assert_unknown_object(graph(&sim, Method::DELETE, "12345678", Some(TOKEN)).await);
     assert!(sim.state().media_of(Some(PNID))[0].deleted);
     sim.shutdown().await;
 }
 
-fn media_error_of(status: u16, v: &Value, id: &str) {
-    assert_eq!(status, 400, "{v}");
-    assert_eq!(v["error"]["code"], 131053, "{v}");
-    assert_eq!(v["error"]["message"], "(#131053) Media upload error");
+/// Sends `body`; asserts it is taken.
+async fn assert_sent(sim: &SimulatorHandle, body: &Value) {
+    let (status, v) = send(sim, Some(TOKEN), body).await;
+    assert_eq!(status, 200, "{v}");
+}
+
+/// Sends `body`; asserts it is refused for naming media `id` that is not known.
+async fn assert_unknown_media(sim: &SimulatorHandle, body: &Value, id: &str) {
+    let v = assert_media_error(send(sim, Some(TOKEN), body).await);
     assert_eq!(
         v["error"]["error_data"]["details"],
         format!("Media id {id} is not known or has expired")
@@ -408,26 +393,21 @@ fn media_error_of(status: u16, v: &Value, id: &str) {
 #[tokio::test]
 async fn sends_must_name_live_media() {
     let (sim, _rx) = setup(fast_config(), 0).await;
-    let (_, up) = upload(&sim, "image/jpeg", &jpeg(500)).await;
-    let id = up["id"].as_str().unwrap().to_string();
+    let id = upload_id(&sim, "image/jpeg", &jpeg(500)).await;
     let image = |id: &str| json!({"messaging_product": "whatsapp", "to": "15550101234", "type": "image", "image": {"id": id, "caption": "c"}});
-    let (status, v) = send(&sim, Some(TOKEN), &image(&id)).await;
-    assert_eq!(status, 200, "{v}");
+    assert_sent(&sim, &image(&id)).await;
     assert_eq!(sim.received(PNID)[0].body, image(&id));
 
-    let (status, v) = send(&sim, Some(TOKEN), &image("1234567890123456")).await;
-    media_error_of(status, &v, "1234567890123456");
+    assert_unknown_media(&sim, &image("1234567890123456"), "1234567890123456").await;
     let link = json!({"messaging_product": "whatsapp", "to": "15550101234", "type": "document", "document": {"link": "https://example.com/a.pdf"}});
-    let (status, v) = send(&sim, Some(TOKEN), &link).await;
-    assert_eq!(status, 200, "{v}");
+    assert_sent(&sim, &link).await;
     let interactive = json!({"messaging_product": "whatsapp", "to": "15550101234", "type": "interactive", "interactive": {
         "type": "button",
         "header": {"type": "video", "video": {"id": "777"}},
         "body": {"text": "Pick"},
         "action": {"buttons": [{"type": "reply", "reply": {"id": "a", "title": "A"}}]},
     }});
-    let (status, v) = send(&sim, Some(TOKEN), &interactive).await;
-    media_error_of(status, &v, "777");
+    assert_unknown_media(&sim, &interactive, "777").await;
 
     // A template's media parameter.
     sim.seed_template(openbsp_simulator::TemplateSeed::new(
@@ -444,33 +424,21 @@ async fn sends_must_name_live_media() {
             "components": [{"type": "header", "parameters": [{"type": "image", "image": {"id": id}}]}],
         }})
     };
-    let (status, v) = send(&sim, Some(TOKEN), &template(&id)).await;
-    assert_eq!(status, 200, "{v}");
-    let (status, v) = send(&sim, Some(TOKEN), &template("42")).await;
-    media_error_of(status, &v, "42");
+    assert_sent(&sim, &template(&id)).await;
+    assert_unknown_media(&sim, &template("42"), "42").await;
 
     // Past media_id_ttl the id is gone.
-    let resp = client()
-        .post(format!("{}/_simulator/config", sim.url()))
-        .json(&json!({"media_id_ttl_seconds": 60}))
-        .send()
-        .await
-        .unwrap();
+    let resp = control_post(&sim, "config", &json!({"media_id_ttl_seconds": 60})).await;
     let config: Value = resp.json().await.unwrap();
     assert_eq!(config["media_id_ttl_seconds"], 60);
     assert_eq!(config["inbound_media_ttl_seconds"], 7 * 24 * 3600);
-    let (_, up) = upload(&sim, "image/jpeg", &jpeg(500)).await;
-    let short = up["id"].as_str().unwrap().to_string();
-    let (status, _) = send(&sim, Some(TOKEN), &image(&short)).await;
-    assert_eq!(status, 200);
+    let short = upload_id(&sim, "image/jpeg", &jpeg(500)).await;
+    assert_sent(&sim, &image(&short)).await;
     advance(&sim, 61).await;
-    let (status, v) = send(&sim, Some(TOKEN), &image(&short)).await;
-    media_error_of(status, &v, &short);
-    let (status, v) = get_media(&sim, &short).await;
-    assert_unknown_object(status, &v);
+    assert_unknown_media(&sim, &image(&short), &short).await;
+    assert_unknown_object(get_media(&sim, &short).await);
     // The first upload (30 days) still works.
-    let (status, _) = send(&sim, Some(TOKEN), &image(&id)).await;
-    assert_eq!(status, 200);
+    assert_sent(&sim, &image(&id)).await;
     assert_eq!(sim.received(PNID).len(), 5);
     sim.shutdown().await;
 }
@@ -485,15 +453,16 @@ async fn inbound_message(rx: &Receiver, n: usize) -> Value {
 async fn inbound_media_carry_real_bytes() {
     let (sim, rx) = setup(fast_config(), 0).await;
     let bytes = jpeg(3000);
-    let resp = client()
-        .post(format!("{}/_simulator/inbound", sim.url()))
-        .json(&json!({"phone_number_id": PNID, "from": "15550101234", "message": {
+    let inbound = |message: Value| json!({"phone_number_id": PNID, "from": "15550101234", "message": message});
+    let resp = control_post(
+        &sim,
+        "inbound",
+        &inbound(json!({
             "type": "image",
             "image": {"caption": "hi", "file": {"data_base64": STANDARD.encode(&bytes), "mime_type": "image/jpeg"}},
-        }}))
-        .send()
-        .await
-        .unwrap();
+        })),
+    )
+    .await;
     assert_eq!(resp.status(), 200);
     let msg = inbound_message(&rx, 0).await;
     let image = &msg["image"];
@@ -503,9 +472,7 @@ async fn inbound_media_carry_real_bytes() {
     assert_eq!(image["sha256"], STANDARD.encode(Sha256::digest(&bytes)));
     let id = image["id"].as_str().unwrap();
     let url = image["url"].as_str().unwrap();
-    let resp = download(url, Some(TOKEN)).await;
-    assert_eq!(resp.status(), 200);
-    assert_eq!(resp.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    assert_response(download(url, Some(TOKEN)).await, 200, &[], &bytes).await;
     let (status, m) = get_media(&sim, id).await;
     assert_eq!(status, 200, "{m}");
     assert_eq!(m["file_size"], 3000);
@@ -537,17 +504,9 @@ async fn inbound_media_carry_real_bytes() {
     );
 
     // `file` with an `id` is refused.
-    let resp = client()
-        .post(format!("{}/_simulator/inbound", sim.url()))
-        .json(
-            &json!({"phone_number_id": PNID, "from": "15550101234", "message": {
-                "type": "image", "image": {"id": "1", "file": {"data_base64": "AAAA"}},
-            }}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
+    let with_id =
+        inbound(json!({"type": "image", "image": {"id": "1", "file": {"data_base64": "AAAA"}}}));
+    assert_eq!(control_post(&sim, "inbound", &with_id).await.status(), 400);
     sim.shutdown().await;
 }
 
@@ -600,26 +559,18 @@ async fn a_generated_120_mb_document_streams_with_its_hash() {
 #[tokio::test]
 async fn control_media_are_put_in_without_checks() {
     let (sim, _rx) = setup(fast_config(), 0).await;
-    let post = |body: Value| {
-        let url = format!("{}/_simulator/media", sim.url());
-        async move { client().post(url).json(&body).send().await.unwrap() }
+    let put = |body: Value| {
+        let sim = &sim;
+        async move { control_post(sim, "media", &body).await }
     };
-    let resp = post(json!({"phone_number_id": PNID, "mime_type": "image/jpeg", "data_base64": STANDARD.encode(b"not a jpeg"), "filename": "x.jpg"})).await;
+    let resp = put(json!({"phone_number_id": PNID, "mime_type": "image/jpeg", "data_base64": STANDARD.encode(b"not a jpeg"), "filename": "x.jpg"})).await;
     assert_eq!(resp.status(), 200);
     let m: Value = resp.json().await.unwrap();
     assert_eq!(m["sha256"], hex::encode(Sha256::digest(b"not a jpeg")));
     assert_eq!(m["file_size"], 10);
-    let resp = post(json!({"phone_number_id": PNID, "mime_type": "video/mp4", "generate": {"size": 1000, "seed": 3}})).await;
+    let resp = put(json!({"phone_number_id": PNID, "mime_type": "video/mp4", "generate": {"size": 1000, "seed": 3}})).await;
     let g: Value = resp.json().await.unwrap();
-    let content = client()
-        .get(format!(
-            "{}/_simulator/media/{}/content",
-            sim.url(),
-            g["id"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap();
+    let content = control_get(&sim, &format!("media/{}/content", id_of(&g))).await;
     assert_eq!(content.headers()["content-type"], "video/mp4");
     let body = content.bytes().await.unwrap();
     assert_eq!(body.len(), 1000);
@@ -627,33 +578,33 @@ async fn control_media_are_put_in_without_checks() {
         hex::encode(Sha256::digest(&body)),
         g["sha256"].as_str().unwrap()
     );
-    assert_eq!(
-        post(json!({"phone_number_id": "nope", "mime_type": "image/jpeg", "data_base64": ""}))
-            .await
-            .status(),
-        404
-    );
-    assert_eq!(
-        post(json!({"phone_number_id": PNID, "mime_type": "image/jpeg"}))
-            .await
-            .status(),
-        400
-    );
-    let config: Value = client()
-        .get(format!("{}/_simulator/config", sim.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // An unknown number: 404; neither bytes nor `generate`: 400.
+    for (body, status) in [
+        (
+            json!({"phone_number_id": "nope", "mime_type": "image/jpeg", "data_base64": ""}),
+            404,
+        ),
+        (
+            json!({"phone_number_id": PNID, "mime_type": "image/jpeg"}),
+            400,
+        ),
+    ] {
+        assert_eq!(put(body.clone()).await.status(), status, "{body}");
+    }
+    let config: Value = control_get(&sim, "config").await.json().await.unwrap();
     assert_eq!(config["media_id_ttl_seconds"], 30 * 24 * 3600);
     assert_eq!(config["inbound_media_ttl_seconds"], 7 * 24 * 3600);
     sim.shutdown().await;
 }
 
+/// Starts a resumable upload session with `query` (file_name, file_length, file_type).
+async fn start_upload(sim: &SimulatorHandle, query: &str, token: &str) -> (u16, Value) {
+    let url = format!("{}/v25.0/1234567890/uploads?{query}", sim.url());
+    answer(client().post(url).bearer_auth(token).send().await.unwrap()).await
+}
+
 async fn upload_chunk(
-    sim: &openbsp_simulator::SimulatorHandle,
+    sim: &SimulatorHandle,
     id: &str,
     offset: usize,
     bytes: &[u8],
@@ -666,11 +617,11 @@ async fn upload_chunk(
         .send()
         .await
         .unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap())
+    answer(resp).await
 }
 
 async fn create_template(
-    sim: &openbsp_simulator::SimulatorHandle,
+    sim: &SimulatorHandle,
     name: &str,
     format: &str,
     handle: &str,
@@ -687,125 +638,73 @@ async fn create_template(
         .send()
         .await
         .unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap())
+    answer(resp).await
 }
 
 #[tokio::test]
 async fn resumable_uploads_give_handles_for_template_samples() {
     let (sim, _rx) = setup(fast_config(), 0).await;
     let bytes = jpeg(4000);
-    let start = |query: String, token: &'static str| {
-        let url = format!("{}/v25.0/1234567890/uploads?{query}", sim.url());
-        async move {
-            let resp = client().post(url).bearer_auth(token).send().await.unwrap();
-            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
-        }
-    };
-    let (status, v) = start(
-        "file_name=a.gif&file_length=10&file_type=image/gif".into(),
-        TOKEN,
-    )
-    .await;
-    assert_eq!(
-        (status, v["error"]["code"].as_i64()),
-        (400, Some(100)),
-        "{v}"
-    );
-    let (status, v) = start("file_name=a.jpg&file_type=image/jpeg".into(), TOKEN).await;
-    assert_eq!(
-        (status, v["error"]["code"].as_i64()),
-        (400, Some(100)),
-        "{v}"
-    );
-    let (status, v) = start(
-        "file_name=a.jpg&file_length=10&file_type=image/jpeg".into(),
-        "nope",
-    )
-    .await;
-    assert_eq!(
-        (status, v["error"]["code"].as_i64()),
-        (401, Some(190)),
-        "{v}"
-    );
-    let (status, v) = start(
-        format!(
-            "file_name=a.jpg&file_length={}&file_type=image/jpeg",
-            bytes.len()
+    // A type WhatsApp does not take, no file_length: 100; a wrong token: 190.
+    for (query, token, http, code) in [
+        (
+            "file_name=a.gif&file_length=10&file_type=image/gif",
+            TOKEN,
+            400,
+            100,
         ),
-        TOKEN,
-    )
-    .await;
+        ("file_name=a.jpg&file_type=image/jpeg", TOKEN, 400, 100),
+        (
+            "file_name=a.jpg&file_length=10&file_type=image/jpeg",
+            "nope",
+            401,
+            190,
+        ),
+    ] {
+        assert_graph_error(start_upload(&sim, query, token).await, http, code);
+    }
+    let query = format!(
+        "file_name=a.jpg&file_length={}&file_type=image/jpeg",
+        bytes.len()
+    );
+    let (status, v) = start_upload(&sim, &query, TOKEN).await;
     assert_eq!(status, 200, "{v}");
-    let id = v["id"].as_str().unwrap().to_string();
+    let id = id_of(&v);
     assert!(id.starts_with("upload:"), "{id}");
 
     let (status, v) = upload_chunk(&sim, &id, 0, &bytes[..1500]).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v, json!({"id": id, "file_offset": 1500}));
-    let (status, v) = graph(
-        reqwest::Method::GET,
-        format!("{}/v25.0/{id}", sim.url()),
-        Some(TOKEN),
-    )
-    .await;
-    assert_eq!(
-        (status, v.clone()),
-        (200, json!({"id": id, "file_offset": 1500}))
-    );
+    let session = graph(&sim, Method::GET, &id, Some(TOKEN)).await;
+    assert_eq!(session, (200, json!({"id": id, "file_offset": 1500})));
     // A wrong offset, bytes past file_length: 100.
-    let (status, v) = upload_chunk(&sim, &id, 0, &bytes[1500..]).await;
-    assert_eq!(
-        (status, v["error"]["code"].as_i64()),
-        (400, Some(100)),
-        "{v}"
-    );
     let mut long = bytes[1500..].to_vec();
     long.push(0);
-    let (status, v) = upload_chunk(&sim, &id, 1500, &long).await;
-    assert_eq!(
-        (status, v["error"]["code"].as_i64()),
-        (400, Some(100)),
-        "{v}"
-    );
+    for (offset, chunk) in [(0, &bytes[1500..]), (1500, long.as_slice())] {
+        assert_graph_error(upload_chunk(&sim, &id, offset, chunk).await, 400, 100);
+    }
     let (status, v) = upload_chunk(&sim, &id, 1500, &bytes[1500..]).await;
     assert_eq!(status, 200, "{v}");
     let handle = v["h"].as_str().unwrap().to_string();
     assert!(handle.starts_with("4::aW1hZ2UvanBlZw==:"), "{handle}");
 
     // A PDF declared, a JPEG sent: 131053 at completion.
-    let (_, v) = start(
-        "file_name=a.pdf&file_length=100&file_type=application/pdf".into(),
-        TOKEN,
-    )
-    .await;
-    let pdf_id = v["id"].as_str().unwrap().to_string();
-    let (status, v) = upload_chunk(&sim, &pdf_id, 0, &jpeg(100)).await;
-    assert_eq!(
-        (status, v["error"]["code"].as_i64()),
-        (400, Some(131053)),
-        "{v}"
-    );
+    let query = "file_name=a.pdf&file_length=100&file_type=application/pdf";
+    let pdf_id = id_of(&start_upload(&sim, query, TOKEN).await.1);
+    let chunk = upload_chunk(&sim, &pdf_id, 0, &jpeg(100)).await;
+    assert_graph_error(chunk, 400, 131053);
 
     // The handle makes a template; a made-up one, or one of another type, does not.
     let (status, v) = create_template(&sim, "new_collection", "IMAGE", &handle).await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["status"], "PENDING");
-    let (status, v) =
-        create_template(&sim, "made_up", "IMAGE", "4::aW1hZ2UvanBlZw==:ARbogus").await;
-    assert_eq!(status, 400, "{v}");
-    assert_eq!(v["error"]["code"], 100);
+    let made_up = create_template(&sim, "made_up", "IMAGE", "4::aW1hZ2UvanBlZw==:ARbogus").await;
+    let v = assert_graph_error(made_up, 400, 100);
     assert_eq!(v["error"]["error_subcode"], 2494102);
-    let msg = v["error"]["error_user_msg"].as_str().unwrap();
-    assert!(msg.contains("header_handle"), "{msg}");
+    assert_error_says(&v, "error_user_msg", "header_handle");
     let (status, v) = create_template(&sim, "wrong_type", "VIDEO", &handle).await;
     assert_eq!(status, 400, "{v}");
-    assert!(
-        v["error"]["error_user_msg"]
-            .as_str()
-            .unwrap()
-            .contains("image/jpeg"),
-        "{v}"
-    );
+    assert_error_says(&v, "error_user_msg", "image/jpeg");
     assert!(
         sim.templates(WABA)
             .iter()
