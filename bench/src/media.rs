@@ -2,7 +2,11 @@
 //! document by default) uploaded to `POST /v1/media` and downloaded from
 //! `GET /v1/media/{id}/content`, streamed both ways, beside a plain copy of the same bytes on
 //! the same disk; the gateway's resident memory sampled during the large transfer (flat when
-//! streamed); then many small images (1,000 of 50 KB by default), 16 at a time.
+//! streamed); then many small images (1,000 of 50 KB by default), 16 at a time; then users'
+//! images (500 by default) sent to the number through the simulator, each fetched from it by
+//! the gateway's media fetcher (URL, download, sha256 check, store): inbound media stored per
+//! second. `--s3-url` keeps the bytes in a fresh bucket of an S3-compatible server instead of
+//! the data directory's folder.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -35,6 +39,13 @@ pub struct MediaArgs {
     /// Each small image's size, KB.
     #[arg(long, default_value_t = 50)]
     pub small_kb: u64,
+    /// Users' images fetched from Meta (the simulator) by the gateway.
+    #[arg(long, default_value_t = 500)]
+    pub inbound: u32,
+    /// An S3-compatible server (e.g. `python3 -m moto.server`) to keep the bytes in, in a
+    /// fresh bucket, instead of the data directory's folder.
+    #[arg(long)]
+    pub s3_url: Option<String>,
     /// The gateway binary (`cargo build --release -p openbsp`).
     #[arg(long, default_value = "target/release/openbsp")]
     pub openbsp: PathBuf,
@@ -68,6 +79,9 @@ pub struct MediaReport {
     small: u32,
     small_upload: Transfer,
     small_download: Transfer,
+    inbound: u32,
+    inbound_stored: Transfer,
+    store: &'static str,
     intact: bool,
     machine: Machine,
 }
@@ -81,8 +95,9 @@ impl MediaReport {
     /// The report as text.
     pub fn to_text(&self) -> String {
         format!(
-            "media ({}): one file of {:.1} MB\n  plain copy on the same disk: {:.0} MB/s\n  upload (POST /v1/media): {:.2} s, {:.0} MB/s\n  download (GET …/content): {:.2} s, {:.0} MB/s\n  gateway RSS: {:.1} MB before, {:.1} MB at its peak during the transfers\n  {} small images of {:.0} KB, 16 at a time: upload {:.0} MB/s ({:.0} files/s), download {:.0} MB/s ({:.0} files/s)\n  bytes intact: {}\n  machine: {}\n",
+            "media ({}, bytes in {}): one file of {:.1} MB\n  plain copy on the same disk: {:.0} MB/s\n  upload (POST /v1/media): {:.2} s, {:.0} MB/s\n  download (GET …/content): {:.2} s, {:.0} MB/s\n  gateway RSS: {:.1} MB before, {:.1} MB at its peak during the transfers\n  {} small images of {:.0} KB, 16 at a time: upload {:.0} MB/s ({:.0} files/s), download {:.0} MB/s ({:.0} files/s)\n  {} users' images fetched from Meta and stored: {:.2} s, {:.0} files/s, {:.1} MB/s\n  bytes intact: {}\n  machine: {}\n",
             self.database.name(),
+            self.store,
             self.upload.bytes as f64 / 1e6,
             self.copy.mb_s(),
             self.upload.seconds,
@@ -97,6 +112,10 @@ impl MediaReport {
             f64::from(self.small) / self.small_upload.seconds.max(1e-9),
             self.small_download.mb_s(),
             f64::from(self.small) / self.small_download.seconds.max(1e-9),
+            self.inbound,
+            self.inbound_stored.seconds,
+            f64::from(self.inbound) / self.inbound_stored.seconds.max(1e-9),
+            self.inbound_stored.mb_s(),
             self.intact,
             self.machine.summary(),
         )
@@ -114,6 +133,9 @@ impl MediaReport {
             "small": self.small,
             "small_upload_mb_s": self.small_upload.mb_s(),
             "small_download_mb_s": self.small_download.mb_s(),
+            "inbound": self.inbound, "inbound_seconds": self.inbound_stored.seconds,
+            "inbound_per_s": f64::from(self.inbound) / self.inbound_stored.seconds.max(1e-9),
+            "store": self.store,
             "intact": self.intact,
             "machine": self.machine.to_json(), "ok": self.ok(),
         })
@@ -209,7 +231,24 @@ async fn measure(
     let http = reqwest::Client::builder().no_proxy().build()?;
     register_number(&http, &meta, &listen, 0, simulator_limit(80)).await?;
     let p = gateway.provision_for(&meta.url, 80).await?;
-    let server = gateway.serve(&listen, &scratch.join("serve.log")).await?;
+    let s3 = match &args.s3_url {
+        Some(url) => Some((url.clone(), s3_bucket(&http, url).await?)),
+        None => None,
+    };
+    let env: Vec<(&str, &str)> = match &s3 {
+        Some((url, bucket)) => vec![
+            ("OPENBSP_MEDIA_S3_BUCKET", bucket.as_str()),
+            ("OPENBSP_MEDIA_S3_ENDPOINT", url.as_str()),
+            ("OPENBSP_MEDIA_S3_REGION", "us-east-1"),
+            ("OPENBSP_MEDIA_S3_ACCESS_KEY_ID", "bench"),
+            ("OPENBSP_MEDIA_S3_SECRET_ACCESS_KEY", "bench"),
+            ("OPENBSP_MEDIA_S3_PATH_STYLE", "true"),
+        ],
+        None => Vec::new(),
+    };
+    let server = gateway
+        .serve_with_env(&listen, &scratch.join("serve.log"), &env)
+        .await?;
     let pid = server.pid().context("the gateway has no pid")?;
     let (base, key) = (server.base_url.clone(), p.api_key.clone());
 
@@ -294,6 +333,9 @@ async fn measure(
     for (r, (_, want)) in got.into_iter().zip(&paths) {
         intact &= r.map(|(sha, _)| &sha == want).unwrap_or(false);
     }
+    let (inbound_stored, inbound_intact) =
+        inbound(&http, &meta.url, &base, &key, args.inbound, args.small_kb).await?;
+    intact &= inbound_intact;
     server.stop(Duration::from_secs(10)).await?;
     Ok(MediaReport {
         database: args.database,
@@ -305,7 +347,110 @@ async fn measure(
         small: args.small,
         small_upload,
         small_download,
+        inbound: args.inbound,
+        inbound_stored,
+        store: if s3.is_some() { "s3" } else { "folder" },
         intact,
         machine: Machine::detect(),
     })
+}
+
+/// A fresh bucket on the S3-compatible server at `url` (path style, created unsigned, as
+/// moto's server takes it).
+async fn s3_bucket(http: &reqwest::Client, url: &str) -> Result<String> {
+    let bucket = format!(
+        "openbsp-bench-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis()
+    );
+    let r = http
+        .put(format!("{}/{bucket}", url.trim_end_matches('/')))
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        bail!("the S3 server refused bucket {bucket}: {}", r.status());
+    }
+    Ok(bucket)
+}
+
+/// `n` users each send the number an image of `kb` KB (through the simulator's control API,
+/// 16 at a time); the time until the gateway stored every one (its fetcher: Meta's URL, the
+/// download, the sha256 check, the store), and whether each stored media is the user's bytes.
+async fn inbound(
+    http: &reqwest::Client,
+    meta: &str,
+    base: &str,
+    key: &str,
+    n: u32,
+    kb: u64,
+) -> Result<(Transfer, bool)> {
+    use base64::Engine;
+    eprintln!("bench: {n} users' images fetched from Meta");
+    let images: Vec<(String, String)> = (0..n)
+        .map(|i| {
+            let bytes = file_bytes(PNG, (kb * 1000) as usize, u64::from(i) + 10_000);
+            (
+                base64::engine::general_purpose::STANDARD.encode(&bytes),
+                hex::encode(sha2::Sha256::digest(&bytes)),
+            )
+        })
+        .collect();
+    let started = Instant::now();
+    let sent: Vec<Result<(String, String)>> = futures::stream::iter(images.iter().enumerate())
+        .map(|(i, (b64, sha))| async move {
+            let r = http
+                .post(format!("{meta}/_simulator/inbound"))
+                .json(&json!({"phone_number_id": crate::scene::phone_number_id(0),
+                    "from": format!("1555{:07}", 3_000_000 + i), "name": "Bench",
+                    "message": {"type": "image", "image": {"file": {
+                        "data_base64": b64, "mime_type": "image/png"}}}}))
+                .send()
+                .await?;
+            let v: Value = r.json().await?;
+            let wamid = v["wamid"]
+                .as_str()
+                .with_context(|| format!("the simulator took no image: {v}"))?;
+            Ok((wamid.to_string(), sha.clone()))
+        })
+        .buffered(16)
+        .collect()
+        .await;
+    let sent = sent.into_iter().collect::<Result<Vec<_>>>()?;
+    let mut intact = true;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    for (wamid, sha) in &sent {
+        let media = loop {
+            let m: Value = http
+                .get(format!("{base}/v1/messages/{wamid}"))
+                .bearer_auth(key)
+                .send()
+                .await?
+                .json()
+                .await?;
+            if let Some(id) = m["content"]["image"]["media_id"].as_str() {
+                let r = http
+                    .get(format!("{base}/v1/media/{id}"))
+                    .bearer_auth(key)
+                    .send()
+                    .await?;
+                if r.status().is_success() {
+                    break r.json::<Value>().await?;
+                }
+            }
+            if !m["error"].is_null() {
+                bail!("the gateway could not fetch {wamid}: {}", m["error"]);
+            }
+            if Instant::now() > deadline {
+                bail!("{wamid}'s media was not stored within 10 minutes");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        intact &= media["sha256"] == sha.as_str();
+    }
+    let stored = Transfer {
+        bytes: u64::from(n) * (kb * 1000 + PNG.len() as u64),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    Ok((stored, intact))
 }

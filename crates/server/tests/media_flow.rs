@@ -27,6 +27,8 @@ on_both_backends! {
         crate::a_download_a_dead_replica_held_is_taken_again,
     template_header_samples_from_gateway_media =>
         crate::template_header_samples_from_gateway_media,
+    a_campaign_uploads_its_header_image_once =>
+        crate::a_campaign_uploads_its_header_image_once,
 }
 
 /// A PNG's signature and header, then `n` bytes.
@@ -755,4 +757,94 @@ async fn template_header_samples_from_gateway_media(backend: Backend) {
         assert_eq!(r.status, 400, "{name}: {}", r.body);
         assert!(app.sim.templates("900100").iter().all(|t| t.name != name));
     }
+}
+
+/// A campaign whose template header is a gateway image: every recipient's send carries Meta's
+/// copy, uploaded once for the channel however many sends are in flight at once; an image the
+/// tenant does not have is refused when the campaign is created.
+async fn a_campaign_uploads_its_header_image_once(backend: Backend) {
+    // Fast enough that many sends are in flight while the first upload runs.
+    let app = spawn_app_with(backend, 1_000).await;
+    app.sim
+        .seed_template(openbsp_simulator::TemplateSeed::new(
+            "900100",
+            json!({"name": "new_in", "language": "en_US", "category": "MARKETING", "components": [
+                {"type": "HEADER", "format": "IMAGE", "example": {"header_handle": ["4::seeded"]}},
+                {"type": "BODY", "text": "Hi {{1}}, this just came in.",
+                 "example": {"body_text": [["Ann"]]}}]}),
+        ))
+        .unwrap();
+    let image = png(4_000_000);
+    let media = upload(&app, "image/png", image.clone()).await;
+    let spec = |id: &str| {
+        json!({"name": "New in", "channel": PNID, "template": {
+            "name": "new_in", "language": "en_US", "components": [
+                {"type": "header", "parameters": [{"type": "image", "image": {"id": id}}]},
+                {"type": "body", "parameters": [{"type": "text", "text": "{{first_name}}"}]}]}})
+    };
+    let r = app
+        .post(
+            "/v1/campaigns",
+            &app.api_key,
+            &spec("med_01JZZZZZZZZZZZZZZZZZZZZZZZ"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body["error"]["meta_code"].as_i64()),
+        (400, Some(131053)),
+        "{}",
+        r.body
+    );
+    let r = app.post("/v1/campaigns", &app.api_key, &spec(&media)).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let mut file = String::from("phone,first_name\n");
+    for i in 0..40 {
+        file.push_str(&format!("+1 555 710 {i:04},User {i}\n"));
+    }
+    let r = app
+        .post_raw(
+            &format!("/v1/campaigns/{id}/recipients"),
+            &app.api_key,
+            file,
+            &[("content-type", "text/csv")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = app
+        .post(
+            &format!("/v1/campaigns/{id}/start"),
+            &app.api_key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    wait_up_to(
+        Duration::from_secs(30),
+        "the campaign completes",
+        || async {
+            app.get(&format!("/v1/campaigns/{id}"), &app.api_key)
+                .await
+                .body["status"]
+                == "completed"
+        },
+    )
+    .await;
+    let sent = app.sim.received(PNID);
+    assert_eq!(sent.len(), 40);
+    let copies: std::collections::HashSet<_> = sent
+        .iter()
+        .map(|m| {
+            m.body
+                .pointer("/template/components/0/parameters/0/image/id")
+                .and_then(Value::as_str)
+                .unwrap_or_else(|| panic!("no header image: {}", m.body))
+                .to_string()
+        })
+        .collect();
+    assert_eq!(copies.len(), 1, "one copy for every send: {copies:?}");
+    let copy = copies.into_iter().next().unwrap();
+    assert!(!copy.starts_with("med_"));
+    assert_eq!(app.sim.media(PNID).len(), 1, "uploaded once");
+    assert_eq!(app.sim.media_content(&copy).unwrap().to_vec(), image);
 }
