@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use crate::control::{ControlError, parse_json};
 use crate::graph_media::content_response;
 use crate::inbound::InboundError;
-use crate::media::{FileSpec, MediaOrigin, NewMedia};
+use crate::media::{MediaOrigin, NewMedia};
+use crate::media_ops::FileSpec;
 use crate::state::SimState;
 
 /// `GET /_simulator/media?phone_number_id=`: the number's media (every number's without

@@ -1,11 +1,17 @@
 //! The Graph API routes a Cloud API client calls, answering in Meta's wire format:
 //! `POST /{version}/{phone_number_id}/messages` for sends and mark-as-read, with Meta's
-//! checks in Meta's order (version, token, phone number, JSON, body, template, throughput,
-//! pair rate limit, then the portfolio's messaging limit: [`crate::messaging_limit`]),
-//! its error bodies (`{"error": {message, type, code, error_data, error_subcode?,
-//! fbtrace_id}}`) and its success bodies. A template send is checked against the WABA's
-//! templates ([`crate::templates`]) while the `templates` enforcement is on. The template
-//! management routes are in [`crate::graph_templates`].
+//! checks in Meta's order (version, token, phone number, JSON, body, template, media ids,
+//! throughput, pair rate limit, then the portfolio's messaging limit:
+//! [`crate::messaging_limit`]), its error bodies (`{"error": {message, type, code,
+//! error_data, error_subcode?, fbtrace_id}}`) and its success bodies. A template send is
+//! checked against the WABA's templates ([`crate::templates`]) while the `templates`
+//! enforcement is on; the media ids a send names must be live media of its WABA (131053).
+//!
+//! Also what every Graph route shares: [`GraphError`], the bearer token, the query, the
+//! WABA token check, the answer after the injected latency. The template management routes
+//! are in [`crate::graph_templates`], the media routes in [`crate::graph_media`], and the
+//! routes on `/{version}/{id}` (templates, phone numbers, media, upload sessions) in
+//! [`crate::graph_objects`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -167,6 +173,77 @@ pub(crate) fn bearer(headers: &HeaderMap, query: &HashMap<String, String>) -> Op
         .filter(|t| !t.is_empty())
 }
 
+/// A route's query string, as axum extracts it (an unreadable one is read as empty).
+pub(crate) type RawQuery = Result<Query<HashMap<String, String>>, QueryRejection>;
+
+/// The parameters of a [`RawQuery`] (none when it could not be read).
+pub(crate) fn query_of(q: RawQuery) -> HashMap<String, String> {
+    q.map(|Query(q)| q).unwrap_or_default()
+}
+
+/// Answers after the injected latency, like the send route.
+pub(crate) async fn answer(state: &SimState, result: Result<Response, GraphError>) -> Response {
+    let latency = state.faults().latency_ms;
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `token` must be that of one of `waba_id`'s numbers (190 otherwise); a WABA without
+/// numbers is `unknown()`.
+pub(crate) fn authorize(
+    state: &SimState,
+    waba_id: &str,
+    token: &str,
+    unknown: impl FnOnce() -> GraphError,
+) -> Result<(), GraphError> {
+    let numbers = state.waba_numbers(waba_id);
+    if numbers.is_empty() {
+        return Err(unknown());
+    }
+    if numbers.iter().any(|p| p.access_token == token) {
+        Ok(())
+    } else {
+        Err(MetaError::access_token().into())
+    }
+}
+
+/// The request's `Host` header.
+pub(crate) fn host(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::HOST).and_then(|h| h.to_str().ok())
+}
+
+/// `?fields=a,b{sub},c`: the names asked for, whatever the node.
+pub(crate) fn field_names(query: &HashMap<String, String>) -> Option<Vec<String>> {
+    let raw = query.get("fields")?;
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut current = String::new();
+    // Sub-field selections (`quality_score{score}`) are accepted and ignored.
+    for ch in raw.chars() {
+        match ch {
+            '{' => depth += 1,
+            '}' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => out.push(std::mem::take(&mut current)),
+            c if depth == 0 => current.push(c),
+            _ => {}
+        }
+    }
+    out.push(current);
+    Some(
+        out.into_iter()
+            .map(|f| f.trim().to_string())
+            .filter(|f| !f.is_empty())
+            .collect(),
+    )
+}
+
+/// 131053 "Media upload error" with `details`, HTTP 400.
+pub(crate) fn media_error(details: impl Into<String>) -> GraphError {
+    MetaError::new(codes::MEDIA_UPLOAD, Some(details.into())).into()
+}
+
 /// `POST /{version}/{phone_number_id}/messages`.
 pub(crate) async fn post_messages(
     State(state): State<Arc<SimState>>,
@@ -264,7 +341,7 @@ async fn handle_post(
         _ => (None, None),
     };
     // Media ids must name live media of the WABA (131053, nothing accepted).
-    crate::graph_media::check_send_media(state, &phone, &req.body)?;
+    check_send_media(state, &phone, &req.body)?;
     if !state
         .throughput
         .check(&phone.phone_number_id, state.throughput_of(&phone))
@@ -440,6 +517,39 @@ fn check_template(
     })
 }
 
+/// The media ids a send names: a media message's `id`, an interactive message's (header,
+/// carousel cards), a template's media parameters' (carousel cards included).
+fn send_media_ids(body: &MessageBody) -> Vec<String> {
+    let named = match body {
+        MessageBody::Media { kind, object } => json!({ kind.as_str(): object }),
+        MessageBody::Interactive(v) | MessageBody::Template(v) => v.clone(),
+        _ => return Vec::new(),
+    };
+    openbsp_wire::media::media_refs(&named)
+        .into_iter()
+        .map(|r| r.id)
+        .collect()
+}
+
+/// Every media id a send names must be a live media of the sender's WABA (131053 otherwise).
+fn check_send_media(
+    state: &SimState,
+    phone: &PhoneNumberConfig,
+    body: &MessageBody,
+) -> Result<(), GraphError> {
+    for id in send_media_ids(body) {
+        let known = state
+            .live_media(&id)
+            .is_some_and(|m| m.waba_id == phone.waba_id);
+        if !known {
+            return Err(media_error(format!(
+                "Media id {id} is not known or has expired"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// `{"messaging_product":"whatsapp","status":"read","message_id":…,"typing_indicator"?}`,
 /// parsed by the wire crate. Not a message: no window, pair rate limit or throughput applies.
 fn mark_as_read(
@@ -475,6 +585,32 @@ mod tests {
         for bad in ["25.0", "v25", "v.0", "v25.", "vx.0", "v25.0.1", "latest"] {
             assert!(!is_version(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn sends_name_their_media_ids() {
+        let tpl = MessageBody::Template(json!({"name": "t", "components": [
+            {"type": "header", "parameters": [{"type": "image", "image": {"id": "1"}}]},
+            {"type": "body", "parameters": [{"type": "text", "text": "x"}]},
+            {"type": "carousel", "cards": [{"card_index": 0, "components": [
+                {"type": "header", "parameters": [{"type": "video", "video": {"id": "2"}}]}
+            ]}]},
+        ]}));
+        assert_eq!(send_media_ids(&tpl), ["1", "2"]);
+        let inter = MessageBody::Interactive(
+            json!({"type": "button", "header": {"type": "document", "document": {"id": "3"}}}),
+        );
+        assert_eq!(send_media_ids(&inter), ["3"]);
+        let cards = MessageBody::Interactive(json!({"type": "carousel", "action": {"cards": [
+            {"card_index": 0, "header": {"type": "image", "image": {"link": "https://x/a.jpg"}}},
+            {"card_index": 1, "header": {"type": "video", "video": {"id": "4"}}},
+        ]}}));
+        assert_eq!(send_media_ids(&cards), ["4"]);
+        let link = MessageBody::Media {
+            kind: openbsp_wire::send::MediaKind::Image,
+            object: json!({"link": "https://x/y.jpg"}),
+        };
+        assert!(send_media_ids(&link).is_empty());
     }
 
     #[test]

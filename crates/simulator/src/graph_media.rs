@@ -7,9 +7,11 @@
 //!   sha256 (hex), file_size, id}`, and `DELETE` → `{"success": true}`;
 //! - the download URL, `/whatsapp_business/attachments/?mid=&ext=&hash=` (5 minutes, the
 //!   bearer token of the owner's WABA; single `Range`s answered with 206);
-//! - resumable uploads: `POST /{version}/{app_id}/uploads`, `POST|GET /{version}/upload:<id>`;
-//! - and the checks other routes make with them: sends naming a media id (131053 for one
-//!   that is not live) and template header samples (`example.header_handle`).
+//! - resumable uploads: `POST /{version}/{app_id}/uploads`, `POST|GET /{version}/upload:<id>`.
+//!
+//! `GET|DELETE /{version}/{id}` and `POST /{version}/upload:<id>` come here through
+//! [`crate::graph_objects`]. The checks other routes make with media are theirs: the media
+//! ids of sends in [`crate::graph`], template header samples in [`crate::graph_templates`].
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -22,40 +24,22 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use openbsp_wire::MetaError;
 use openbsp_wire::media::{MediaKind, TYPES, essence, matches_content};
-use openbsp_wire::{MessageBody, MetaError};
 
-use crate::config::PhoneNumberConfig;
 use crate::graph::{
-    GraphError, UserTitle, bearer, graph_json, is_version, unknown_object_on, unknown_path,
+    GraphError, RawQuery, answer, authorize, bearer, graph_json, host, is_version, media_error,
+    query_of, unknown_object_on, unknown_path,
 };
-use crate::graph_templates::{RawQuery, answer, authorize, control_route, query_of};
 use crate::media::uploads::{ChunkError, ChunkOutcome, UPLOAD_TYPES};
 use crate::media::{CHUNK, Media, MediaContent, MediaOrigin, NewMedia};
 use crate::state::SimState;
 
-/// Meta's subcode for a template sample handle it did not issue (`error_user_title`
-/// "Uploaded Media Handle Is Invalid").
-pub const INVALID_MEDIA_HANDLE: i64 = 2494102;
-
 /// Largest request body of the media routes (uploads, chunks): more than any kind takes.
 pub(crate) const MAX_UPLOAD_BODY: usize = 200 * 1024 * 1024;
 
-/// 131053 "Media upload error" with `details`, HTTP 400.
-pub(crate) fn media_error(details: impl Into<String>) -> GraphError {
-    MetaError::new(
-        openbsp_wire::error::codes::MEDIA_UPLOAD,
-        Some(details.into()),
-    )
-    .into()
-}
-
 fn ok(body: &Value) -> Result<Response, GraphError> {
     Ok(graph_json(StatusCode::OK, body))
-}
-
-fn host(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::HOST).and_then(|h| h.to_str().ok())
 }
 
 /// The token of `Authorization: OAuth <token>` or `Bearer <token>` (or `access_token=`).
@@ -264,30 +248,24 @@ fn media_for(
 }
 
 /// `DELETE /{version}/{media_id}[?phone_number_id=]`.
-pub(crate) async fn delete_object(
-    State(state): State<Arc<SimState>>,
-    Path((version, id)): Path<(String, String)>,
-    query: RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(r) = control_route(&version, &id) {
-        return r;
+pub(crate) fn delete_object(
+    state: &SimState,
+    version: &str,
+    id: &str,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<Response, GraphError> {
+    if !is_version(version) {
+        return Err(unknown_path(&format!("/{version}/{id}")));
     }
-    let query = query_of(query);
-    let result = (|| -> Result<Response, GraphError> {
-        if !is_version(&version) {
-            return Err(unknown_path(&format!("/{version}/{id}")));
-        }
-        let media = state
-            .media_by_id(&id)
-            .ok_or_else(|| unknown_object_on(&id, "delete"))?;
-        let m = media_for(&state, &version, media, &query, &headers, "delete")?;
-        if !state.delete_media(&m.id) {
-            return Err(unknown_object_on(&id, "delete"));
-        }
-        ok(&json!({"success": true}))
-    })();
-    answer(&state, result).await
+    let media = state
+        .media_by_id(id)
+        .ok_or_else(|| unknown_object_on(id, "delete"))?;
+    let m = media_for(state, version, media, query, headers, "delete")?;
+    if !state.delete_media(&m.id) {
+        return Err(unknown_object_on(id, "delete"));
+    }
+    ok(&json!({"success": true}))
 }
 
 /// `POST /{version}/{app_id}/uploads?file_name=&file_length=&file_type=`: opens a
@@ -516,99 +494,6 @@ pub(crate) fn content_response(m: &Media, headers: &HeaderMap) -> Response {
     resp
 }
 
-/// The media ids a send names: a media message's `id`, an interactive message's (header,
-/// carousel cards), a template's media parameters' (carousel cards included).
-fn send_media_ids(body: &MessageBody) -> Vec<String> {
-    let named = match body {
-        MessageBody::Media { kind, object } => json!({ kind.as_str(): object }),
-        MessageBody::Interactive(v) | MessageBody::Template(v) => v.clone(),
-        _ => return Vec::new(),
-    };
-    openbsp_wire::media::media_refs(&named)
-        .into_iter()
-        .map(|r| r.id)
-        .collect()
-}
-
-/// Every media id a send names must be a live media of the sender's WABA (131053 otherwise).
-pub(crate) fn check_send_media(
-    state: &SimState,
-    phone: &PhoneNumberConfig,
-    body: &MessageBody,
-) -> Result<(), GraphError> {
-    for id in send_media_ids(body) {
-        let known = state
-            .live_media(&id)
-            .is_some_and(|m| m.waba_id == phone.waba_id);
-        if !known {
-            return Err(media_error(format!(
-                "Media id {id} is not known or has expired"
-            )));
-        }
-    }
-    Ok(())
-}
-
-use openbsp_wire::media::sample_types;
-
-fn check_headers(state: &SimState, components: &Value) -> Result<(), GraphError> {
-    for c in components.as_array().into_iter().flatten() {
-        let ty = c.get("type").and_then(Value::as_str).unwrap_or("");
-        if ty.eq_ignore_ascii_case("header") {
-            let format = c
-                .get("format")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_ascii_uppercase();
-            let handle = c
-                .pointer("/example/header_handle/0")
-                .and_then(Value::as_str)
-                .filter(|h| !h.is_empty());
-            if let (Some(types), Some(handle)) = (sample_types(&format), handle) {
-                let why = match state.handle_type(handle) {
-                    None => Some("is not a handle of the Resumable Upload API".to_string()),
-                    Some(t) if !types.contains(&t.as_str()) => Some(format!(
-                        "is the handle of a {t} upload; a {format} header takes {}",
-                        types.join(" or ")
-                    )),
-                    Some(_) => None,
-                };
-                if let Some(why) = why {
-                    return Err(GraphError::from(MetaError::with_subcode(
-                        openbsp_wire::error::codes::INVALID_PARAMETER,
-                        INVALID_MEDIA_HANDLE,
-                        format!(
-                            "The sample of the {format} header (example.header_handle) {why}: upload the sample with POST /{{app-id}}/uploads and use the handle it returns."
-                        ),
-                    ))
-                    .with_user_title(UserTitle::InvalidMediaHandle));
-                }
-            }
-        }
-        for card in c
-            .get("cards")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(inner) = card.get("components") {
-                check_headers(state, inner)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A template create or edit request's media header samples (`example.header_handle[0]`,
-/// carousel cards' included) must be handles this simulator issued for a type the header
-/// takes: 100 with subcode [`INVALID_MEDIA_HANDLE`] otherwise.
-pub(crate) fn check_header_handles(state: &SimState, body: &Value) -> Result<(), GraphError> {
-    match body.get("components") {
-        Some(c) => check_headers(state, c),
-        None => Ok(()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -629,31 +514,5 @@ mod tests {
         assert_eq!(range("bytes=5-4", 100), Some(Err(())));
         assert_eq!(range("bytes=0-1,5-6", 100), None);
         assert_eq!(range("items=0-1", 100), None);
-    }
-
-    #[test]
-    fn sends_name_their_media_ids() {
-        let tpl = MessageBody::Template(json!({"name": "t", "components": [
-            {"type": "header", "parameters": [{"type": "image", "image": {"id": "1"}}]},
-            {"type": "body", "parameters": [{"type": "text", "text": "x"}]},
-            {"type": "carousel", "cards": [{"card_index": 0, "components": [
-                {"type": "header", "parameters": [{"type": "video", "video": {"id": "2"}}]}
-            ]}]},
-        ]}));
-        assert_eq!(send_media_ids(&tpl), ["1", "2"]);
-        let inter = MessageBody::Interactive(
-            json!({"type": "button", "header": {"type": "document", "document": {"id": "3"}}}),
-        );
-        assert_eq!(send_media_ids(&inter), ["3"]);
-        let cards = MessageBody::Interactive(json!({"type": "carousel", "action": {"cards": [
-            {"card_index": 0, "header": {"type": "image", "image": {"link": "https://x/a.jpg"}}},
-            {"card_index": 1, "header": {"type": "video", "video": {"id": "4"}}},
-        ]}}));
-        assert_eq!(send_media_ids(&cards), ["4"]);
-        let link = MessageBody::Media {
-            kind: openbsp_wire::send::MediaKind::Image,
-            object: json!({"link": "https://x/y.jpg"}),
-        };
-        assert!(send_media_ids(&link).is_empty());
     }
 }

@@ -11,41 +11,30 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use openbsp_wire::MetaError;
+use openbsp_wire::media::sample_types;
 use openbsp_wire::template::Category;
 
-use crate::control::ControlError;
-use crate::graph::{GraphError, bearer, graph_json, is_version, unknown_object_on, unknown_path};
-use crate::graph_media;
+use crate::graph::{
+    GraphError, RawQuery, UserTitle, answer, authorize, bearer, field_names, graph_json,
+    is_version, query_of, unknown_object_on, unknown_path,
+};
 use crate::state::SimState;
 use crate::templates::{
     DEFAULT_PAGE_SIZE, GRAPH_FIELDS, OPTIONAL_GRAPH_FIELDS, QualityScore, Template, TemplateStatus,
     cursor, parse_cursor,
 };
 
-pub(crate) type RawQuery = Result<Query<HashMap<String, String>>, QueryRejection>;
-
-pub(crate) fn query_of(q: RawQuery) -> HashMap<String, String> {
-    q.map(|Query(q)| q).unwrap_or_default()
-}
-
-/// Answers after the injected latency, like the send route.
-pub(crate) async fn answer(state: &SimState, result: Result<Response, GraphError>) -> Response {
-    let latency = state.faults().latency_ms;
-    if latency > 0 {
-        tokio::time::sleep(Duration::from_millis(latency)).await;
-    }
-    result.unwrap_or_else(IntoResponse::into_response)
-}
+/// Meta's subcode for a template sample handle it did not issue (`error_user_title`
+/// "Uploaded Media Handle Is Invalid").
+pub const INVALID_MEDIA_HANDLE: i64 = 2494102;
 
 fn ok(body: &Value) -> Result<Response, GraphError> {
     Ok(graph_json(StatusCode::OK, body))
@@ -73,25 +62,6 @@ fn check_waba_call(
     })
 }
 
-/// `token` must be that of one of `waba_id`'s numbers (190 otherwise); a WABA without
-/// numbers is `unknown()`.
-pub(crate) fn authorize(
-    state: &SimState,
-    waba_id: &str,
-    token: &str,
-    unknown: impl FnOnce() -> GraphError,
-) -> Result<(), GraphError> {
-    let numbers = state.waba_numbers(waba_id);
-    if numbers.is_empty() {
-        return Err(unknown());
-    }
-    if numbers.iter().any(|p| p.access_token == token) {
-        Ok(())
-    } else {
-        Err(MetaError::access_token().into())
-    }
-}
-
 fn parse_body(body: &[u8]) -> Result<Value, GraphError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Object(Map::new()));
@@ -117,31 +87,6 @@ fn fields_param(query: &HashMap<String, String>) -> Result<Option<Vec<String>>, 
         }
     }
     Ok(Some(out))
-}
-
-/// `?fields=a,b{sub},c`: the names asked for, whatever the node.
-fn field_names(query: &HashMap<String, String>) -> Option<Vec<String>> {
-    let raw = query.get("fields")?;
-    let mut out = Vec::new();
-    let mut depth = 0usize;
-    let mut current = String::new();
-    // Sub-field selections (`quality_score{score}`) are accepted and ignored.
-    for ch in raw.chars() {
-        match ch {
-            '{' => depth += 1,
-            '}' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => out.push(std::mem::take(&mut current)),
-            c if depth == 0 => current.push(c),
-            _ => {}
-        }
-    }
-    out.push(current);
-    Some(
-        out.into_iter()
-            .map(|f| f.trim().to_string())
-            .filter(|f| !f.is_empty())
-            .collect(),
-    )
 }
 
 /// A comma-separated filter, each value read by `parse` (an unknown value is an error).
@@ -323,7 +268,7 @@ pub(crate) async fn create_template(
     let result = (|| -> Result<Response, GraphError> {
         check_waba_call(&state, &version, &waba_id, &headers, &query, "post")?;
         let v = parse_body(&body)?;
-        graph_media::check_header_handles(&state, &v)?;
+        check_header_handles(&state, &v)?;
         let t = state.create_template(&waba_id, &v)?;
         ok(&json!({"id": t.id, "status": t.status.as_str(), "category": t.category.as_str()}))
     })();
@@ -350,8 +295,7 @@ pub(crate) async fn delete_templates(
     answer(&state, result).await
 }
 
-/// The template of `/{version}/{id}` with the caller's token checked. `Err(Ok(..))` is a
-/// control API answer: the path was a `/_simulator/...` route that does not exist.
+/// The template of `/{version}/{id}` with the caller's token checked.
 fn template_of(
     state: &SimState,
     version: &str,
@@ -371,124 +315,91 @@ fn template_of(
     Ok(t)
 }
 
-/// `/_simulator/{x}` with no such control route lands on `/{version}/{id}`.
-pub(crate) fn control_route(version: &str, id: &str) -> Option<Response> {
-    (version == "_simulator").then(|| {
-        ControlError::not_found(format!("no control route /_simulator/{id}")).into_response()
-    })
-}
-
 /// `GET /{version}/{template_id}`.
-pub(crate) async fn get_template(
-    State(state): State<Arc<SimState>>,
-    Path((version, id)): Path<(String, String)>,
-    query: RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(r) = control_route(&version, &id) {
-        return r;
-    }
-    let query = query_of(query);
-    if let Some(result) = graph_media::get_object(&state, &version, &id, &query, &headers) {
-        return answer(&state, result).await;
-    }
-    if let Some(phone) = state.phone_number(&id) {
-        let result = phone_object(&state, &version, &phone, &query, &headers);
-        return answer(&state, result).await;
-    }
-    let result = (|| -> Result<Response, GraphError> {
-        let t = template_of(&state, &version, &id, "get", &query, &headers)?;
-        let fields = fields_param(&query)?;
-        ok(&t.graph_json(fields.as_deref()))
-    })();
-    answer(&state, result).await
-}
-
-/// `GET /{version}/{phone_number_id}`: the number as Meta shows it — `fields` among `id`,
-/// `display_phone_number`, `verified_name`, `quality_rating`, `throughput` (`{"level":
-/// "STANDARD"}` at 80 msg/s, `"HIGH"` at 1,000 and more),
-/// `whatsapp_business_manager_messaging_limit` (its portfolio's tier, `TIER_250` ...
-/// `TIER_UNLIMITED`); by default the first four.
-fn phone_object(
+pub(crate) fn get_template(
     state: &SimState,
     version: &str,
-    phone: &crate::config::PhoneNumberConfig,
+    id: &str,
     query: &HashMap<String, String>,
     headers: &HeaderMap,
 ) -> Result<Response, GraphError> {
-    if !is_version(version) {
-        return Err(unknown_path(&format!(
-            "/{version}/{}",
-            phone.phone_number_id
-        )));
-    }
-    let token = bearer(headers, query).ok_or_else(MetaError::access_token)?;
-    if token != phone.access_token {
-        return Err(MetaError::access_token().into());
-    }
-    let mps = state.throughput_of(phone);
-    let all = json!({
-        "id": phone.phone_number_id,
-        "display_phone_number": phone.display_phone_number,
-        "verified_name": "OpenBSP Simulator",
-        "quality_rating": "GREEN",
-        "throughput": {"level": if mps >= 1_000 { "HIGH" } else { "STANDARD" }},
-        "whatsapp_business_manager_messaging_limit": state
-            .messaging_limit_of(&phone.phone_number_id)
-            .unwrap_or_default()
-            .as_str(),
-    });
-    let fields = field_names(query).unwrap_or_else(|| {
-        [
-            "id",
-            "display_phone_number",
-            "verified_name",
-            "quality_rating",
-        ]
-        .map(String::from)
-        .to_vec()
-    });
-    let mut out = serde_json::Map::new();
-    for f in fields {
-        match all.get(&f) {
-            Some(v) => {
-                out.insert(f, v.clone());
-            }
-            None => {
-                return Err(MetaError::invalid_parameter(format!(
-                    "(#100) Tried accessing nonexisting field ({f}) on node type (WhatsAppBusinessPhoneNumber)"
-                ))
-                .into());
-            }
-        }
-    }
-    out.insert("id".into(), json!(phone.phone_number_id));
-    ok(&Value::Object(out))
+    let t = template_of(state, version, id, "get", query, headers)?;
+    let fields = fields_param(query)?;
+    ok(&t.graph_json(fields.as_deref()))
 }
 
 /// `POST /{version}/{template_id}`: edit.
-pub(crate) async fn edit_template(
-    State(state): State<Arc<SimState>>,
-    Path((version, id)): Path<(String, String)>,
-    query: RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Some(r) = control_route(&version, &id) {
-        return r;
+pub(crate) fn edit_template(
+    state: &Arc<SimState>,
+    version: &str,
+    id: &str,
+    query: &HashMap<String, String>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, GraphError> {
+    let t = template_of(state, version, id, "post", query, headers)?;
+    let v = parse_body(body)?;
+    check_header_handles(state, &v)?;
+    state.edit_template(&t.id, &v)?;
+    ok(&json!({"success": true}))
+}
+
+fn check_headers(state: &SimState, components: &Value) -> Result<(), GraphError> {
+    for c in components.as_array().into_iter().flatten() {
+        let ty = c.get("type").and_then(Value::as_str).unwrap_or("");
+        if ty.eq_ignore_ascii_case("header") {
+            let format = c
+                .get("format")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            let handle = c
+                .pointer("/example/header_handle/0")
+                .and_then(Value::as_str)
+                .filter(|h| !h.is_empty());
+            if let (Some(types), Some(handle)) = (sample_types(&format), handle) {
+                let why = match state.handle_type(handle) {
+                    None => Some("is not a handle of the Resumable Upload API".to_string()),
+                    Some(t) if !types.contains(&t.as_str()) => Some(format!(
+                        "is the handle of a {t} upload; a {format} header takes {}",
+                        types.join(" or ")
+                    )),
+                    Some(_) => None,
+                };
+                if let Some(why) = why {
+                    return Err(GraphError::from(MetaError::with_subcode(
+                        openbsp_wire::error::codes::INVALID_PARAMETER,
+                        INVALID_MEDIA_HANDLE,
+                        format!(
+                            "The sample of the {format} header (example.header_handle) {why}: upload the sample with POST /{{app-id}}/uploads and use the handle it returns."
+                        ),
+                    ))
+                    .with_user_title(UserTitle::InvalidMediaHandle));
+                }
+            }
+        }
+        for card in c
+            .get("cards")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(inner) = card.get("components") {
+                check_headers(state, inner)?;
+            }
+        }
     }
-    let query = query_of(query);
-    if let Some(result) = graph_media::post_object(&state, &version, &id, &query, &headers, &body) {
-        return answer(&state, result).await;
+    Ok(())
+}
+
+/// A template create or edit request's media header samples (`example.header_handle[0]`,
+/// carousel cards' included) must be handles this simulator issued for a type the header
+/// takes: 100 with subcode [`INVALID_MEDIA_HANDLE`] otherwise.
+pub(crate) fn check_header_handles(state: &SimState, body: &Value) -> Result<(), GraphError> {
+    match body.get("components") {
+        Some(c) => check_headers(state, c),
+        None => Ok(()),
     }
-    let result = (|| -> Result<Response, GraphError> {
-        let t = template_of(&state, &version, &id, "post", &query, &headers)?;
-        let v = parse_body(&body)?;
-        graph_media::check_header_handles(&state, &v)?;
-        state.edit_template(&t.id, &v)?;
-        ok(&json!({"success": true}))
-    })();
-    answer(&state, result).await
 }
 
 #[cfg(test)]

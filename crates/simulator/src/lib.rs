@@ -105,10 +105,12 @@ mod control_media;
 mod envelope;
 mod graph;
 mod graph_media;
+mod graph_objects;
 mod graph_templates;
 pub mod ids;
 mod inbound;
 pub mod media;
+mod media_ops;
 pub mod messaging_limit;
 pub mod meta_json;
 mod phone_ops;
@@ -135,7 +137,7 @@ pub use clock::{Clock, SystemClock};
 pub use config::{
     Enforcement, Faults, PhoneNumberConfig, PhoneNumberView, SimulatorConfig, StatusDelays,
 };
-pub use graph_media::INVALID_MEDIA_HANDLE;
+pub use graph_templates::INVALID_MEDIA_HANDLE;
 pub use inbound::{InboundError, InboundRequest};
 pub use media::{Media, MediaContent, MediaOrigin, NewMedia, Recipe};
 pub use messaging_limit::{MESSAGING_LIMIT_WINDOW_MS, MessagingLimit};

@@ -16,6 +16,7 @@ use crate::control::{self, ControlError};
 use crate::control_media;
 use crate::graph;
 use crate::graph_media::{self, MAX_UPLOAD_BODY};
+use crate::graph_objects;
 use crate::graph_templates;
 use crate::state::SimState;
 
@@ -40,9 +41,9 @@ pub fn router(state: Arc<SimState>) -> Router {
         // `{id}`: a phone number, a template, a media or an upload session (`upload:…`).
         .route(
             "/{version}/{id}",
-            get(graph_templates::get_template)
-                .post(graph_templates::edit_template)
-                .delete(graph_media::delete_object)
+            get(graph_objects::get_object)
+                .post(graph_objects::post_object)
+                .delete(graph_objects::delete_object)
                 .layer(DefaultBodyLimit::max(MAX_UPLOAD_BODY)),
         )
         .route(

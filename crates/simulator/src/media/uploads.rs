@@ -12,8 +12,6 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use openbsp_wire::media::{essence, matches_content};
 use rand::Rng;
 
-use crate::state::SimState;
-
 /// The types a resumable upload takes.
 pub use openbsp_wire::media::SAMPLE_TYPES as UPLOAD_TYPES;
 
@@ -64,11 +62,11 @@ fn random_b64(n: usize) -> String {
     URL_SAFE_NO_PAD.encode(raw)
 }
 
-impl SimState {
-    /// Opens a resumable upload session; `file_type` must be one of [`UPLOAD_TYPES`] (the
-    /// route checks). Returns its id, `upload:…`.
-    pub(crate) fn start_upload(
-        &self,
+impl Uploads {
+    /// Opens a session; `file_type` must be one of [`UPLOAD_TYPES`] (the route checks).
+    /// Returns its id, `upload:…`.
+    pub(crate) fn start(
+        &mut self,
         app_id: &str,
         file_name: &str,
         file_length: u64,
@@ -76,7 +74,7 @@ impl SimState {
     ) -> String {
         let raw = format!("1:{}?file_name={file_name}", random_b64(12));
         let id = format!("upload:{}", URL_SAFE_NO_PAD.encode(raw));
-        self.media.lock().uploads.sessions.insert(
+        self.sessions.insert(
             id.clone(),
             Upload {
                 app_id: app_id.to_string(),
@@ -90,26 +88,21 @@ impl SimState {
     }
 
     /// How many bytes session `id` has received.
-    pub(crate) fn upload_offset(&self, id: &str) -> Option<u64> {
-        self.media
-            .lock()
-            .uploads
-            .sessions
-            .get(id)
-            .map(|u| u.data.len() as u64)
+    pub(crate) fn offset(&self, id: &str) -> Option<u64> {
+        self.sessions.get(id).map(|u| u.data.len() as u64)
     }
 
     /// Adds `bytes` at `offset` to session `id`. When the session is complete its content
-    /// is checked against its type (a mismatch ends the session) and it gets its handle.
-    pub(crate) fn upload_chunk(
-        &self,
+    /// is checked against its type (a mismatch ends the session) and it gets its handle,
+    /// which expires 30 days after `now_ms`.
+    pub(crate) fn chunk(
+        &mut self,
         id: &str,
         offset: u64,
         bytes: &[u8],
+        now_ms: i64,
     ) -> Result<ChunkOutcome, ChunkError> {
-        let mut store = self.media.lock();
-        let uploads = &mut store.uploads;
-        let u = uploads.sessions.get_mut(id).ok_or(ChunkError::Unknown)?;
+        let u = self.sessions.get_mut(id).ok_or(ChunkError::Unknown)?;
         let at = u.data.len() as u64;
         if let Some(h) = &u.handle
             && bytes.is_empty()
@@ -128,27 +121,26 @@ impl SimState {
             return Ok(ChunkOutcome::Partial(reached));
         }
         if let Err(why) = matches_content(&u.file_type, &u.data) {
-            uploads.sessions.remove(id);
+            self.sessions.remove(id);
             return Err(ChunkError::Content(why));
         }
         let handle = format!(
             "4::{}:AR{}:e:{}:{}:{}:AR{}",
             STANDARD.encode(u.file_type.as_bytes()),
             random_b64(60),
-            (self.now_ms() / 1000) + 30 * 24 * 3600,
+            (now_ms / 1000) + 30 * 24 * 3600,
             u.app_id,
             rand::rng().random_range(100_000_000_000_000u64..200_000_000_000_000),
             random_b64(30),
         );
         u.handle = Some(handle.clone());
         let file_type = u.file_type.clone();
-        uploads.handles.insert(handle.clone(), file_type);
+        self.handles.insert(handle.clone(), file_type);
         Ok(ChunkOutcome::Complete(handle))
     }
 
-    /// The type of the upload a handle was issued for; `None` if this simulator did not
-    /// issue it.
-    pub fn handle_type(&self, handle: &str) -> Option<String> {
-        self.media.lock().uploads.handles.get(handle).cloned()
+    /// The type of the upload a handle was issued for; `None` if it was not issued here.
+    pub(crate) fn handle_type(&self, handle: &str) -> Option<String> {
+        self.handles.get(handle).cloned()
     }
 }
