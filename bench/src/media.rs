@@ -438,7 +438,8 @@ async fn inbound(
                     break r.json::<Value>().await?;
                 }
             }
-            if !m["error"].is_null() {
+            // Not stored yet (404), or stored without its media yet.
+            if m["object"] == "message" && !m["error"].is_null() {
                 bail!("the gateway could not fetch {wamid}: {}", m["error"]);
             }
             if Instant::now() > deadline {
