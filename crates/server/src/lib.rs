@@ -29,6 +29,7 @@ pub mod native;
 pub mod notices;
 pub mod objects;
 pub mod sender;
+pub mod vendors;
 pub mod views;
 
 use std::net::SocketAddr;
@@ -162,6 +163,7 @@ pub fn router(state: Core) -> Router {
         .merge(native::routes())
         .merge(cloud_api::routes())
         .merge(meta::routes())
+        .merge(vendors::routes())
         .layer(body_limit)
         .layer(axum::middleware::from_fn(http::health::track_requests))
         .layer(axum::middleware::from_fn(http::request_id::middleware))

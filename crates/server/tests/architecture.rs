@@ -75,7 +75,30 @@ fn surfaces_never_import_each_other() {
         "cloud_api",
         &["crate::native", "crate::meta::receiver"],
     ));
-    bad.extend(offenders("http", &["crate::native", "crate::cloud_api"]));
+    bad.extend(offenders(
+        "http",
+        &["crate::native", "crate::cloud_api", "crate::vendors"],
+    ));
+    for surface in ["native", "cloud_api"] {
+        bad.extend(offenders(surface, &["crate::vendors"]));
+    }
+    // Each vendor is a surface of its own: none imports another, nor native or cloud_api.
+    let vendors = ["talqui", "pingtochat"];
+    for v in vendors {
+        let mut forbidden = vec![
+            "crate::native".to_string(),
+            "crate::cloud_api".to_string(),
+            "crate::meta::receiver".to_string(),
+        ];
+        forbidden.extend(
+            vendors
+                .iter()
+                .filter(|o| **o != v)
+                .flat_map(|o| [format!("vendors::{o}"), format!("super::{o}")]),
+        );
+        let forbidden: Vec<&str> = forbidden.iter().map(String::as_str).collect();
+        bad.extend(offenders(&format!("vendors/{v}"), &forbidden));
+    }
     assert!(bad.is_empty(), "{bad:#?}");
 }
 

@@ -5,6 +5,8 @@
 //! PostgreSQL half of the suite is never skipped silently. `scripts/test.sh` makes sure a
 //! server is running before the suite starts.
 
+pub mod curl;
+
 use std::path::PathBuf;
 
 use sqlx::Connection;
