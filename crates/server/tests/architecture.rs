@@ -104,7 +104,12 @@ fn surfaces_never_import_each_other() {
 
 #[test]
 fn each_surface_maps_the_core_error_in_one_place() {
-    for (surface, target) in [("native", "ApiError"), ("cloud_api", "GraphError")] {
+    for (surface, target) in [
+        ("native", "ApiError"),
+        ("cloud_api", "GraphError"),
+        ("vendors/pingtochat", "PingtochatError"),
+        ("vendors/talqui", "TalquiError"),
+    ] {
         let mappings: Vec<PathBuf> = src(surface)
             .into_iter()
             .filter(|(_, code)| code.contains(&format!("impl From<CoreError> for {target}")))

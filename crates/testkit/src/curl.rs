@@ -121,7 +121,9 @@ fn find_curl(s: &str) -> Option<usize> {
         let at = from + i;
         let before_ok = at == 0 || !s[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_');
         let after = s[at + 4..].trim_start();
-        if before_ok && (after.starts_with('-') || after.starts_with("http") || after.starts_with('\'')) {
+        if before_ok
+            && (after.starts_with('-') || after.starts_with("http") || after.starts_with('\''))
+        {
             return Some(at);
         }
         from = at + 4;
@@ -222,8 +224,8 @@ mod tests {
     /// none).
     #[test]
     fn the_seed_pages_commands() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../server/tests/fixtures/seeds");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/tests/fixtures/seeds");
         let mut names: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())
@@ -242,7 +244,9 @@ mod tests {
             vec![
                 vec!["https://api.talqui.chat/tenants/<TENANT_ID>/sessions"],
                 vec!["https://{{your_domain}}/api/v1.0/{{phone_number_id}}/{{key}}/messages"],
-                vec!["https://api.chakrahq.com/v1/ext/plugin/whatsapp/d83e1d23-50b8-4d87-8f92-842a0ac516f6/api/v19.0//messages"],
+                vec![
+                    "https://api.chakrahq.com/v1/ext/plugin/whatsapp/d83e1d23-50b8-4d87-8f92-842a0ac516f6/api/v19.0//messages"
+                ],
                 vec![],
             ]
         );
