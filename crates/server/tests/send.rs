@@ -17,6 +17,47 @@ on_both_backends! {
     listing_filters_and_pages => crate::listing_filters_and_pages,
     throttled_sends_are_retried_until_sent_once => crate::throttled_sends_are_retried_until_sent_once,
     media_location_contacts_reactions_and_templates_reach_meta => crate::media_location_contacts_reactions_and_templates_reach_meta,
+    a_held_template_send_answers_metas_message_status => crate::a_held_template_send_answers_metas_message_status,
+}
+
+/// Meta paces a template: its sends are accepted `held_for_quality_assessment`, and a Cloud
+/// API caller waiting for Meta's answer is told so, as Meta tells it (a send Meta answered
+/// plainly has no `message_status`).
+async fn a_held_template_send_answers_metas_message_status(b: Backend) {
+    let app = spawn_app(b).await;
+    let path = format!("/v23.0/{PNID}/messages");
+    let send = |to: &str| {
+        json!({"messaging_product": "whatsapp", "to": to, "type": "template",
+               "template": {"name": "order_update", "language": {"code": "en_US"}}})
+    };
+    let r = app.post(&path, &app.api_key, &send(USER)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body["messages"][0].get("message_status").is_none(),
+        "{}",
+        r.body
+    );
+    let id = app
+        .sim
+        .templates("900100")
+        .into_iter()
+        .find(|t| t.name == "order_update" && t.language == "en_US")
+        .unwrap()
+        .id;
+    app.sim.pace_template(&id).unwrap();
+    let r = app.post(&path, &app.api_key, &send("15550007777")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["messages"][0]["message_status"], "held_for_quality_assessment",
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["messages"][0]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("wamid.")
+    );
 }
 
 async fn media_location_contacts_reactions_and_templates_reach_meta(b: Backend) {

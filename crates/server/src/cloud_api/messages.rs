@@ -39,24 +39,31 @@ pub async fn send(
     let key = idempotency_key(&headers).map_err(|e| MetaError::invalid_parameter(e.message))?;
     let input = SendInput::new(&tenant_id, &channel, &req, &body, key);
     let answer_of = match messages::send_awaiting(&core, input, core.config.cloud_api_wait).await? {
-        Awaited::Sent(wamid) => answer(&req, &wamid, false),
-        Awaited::Queued(m) => answer(&req, &m.id, true),
-        Awaited::Replayed(m) => {
-            answer(&req, m.wamid.as_deref().unwrap_or(&m.id), m.wamid.is_none())
-        }
+        Awaited::Sent {
+            wamid,
+            message_status,
+            ..
+        } => answer(&req, &wamid, message_status.as_deref()),
+        Awaited::Queued(m) => answer(&req, &m.id, Some("queued")),
+        Awaited::Replayed(m) => answer(
+            &req,
+            m.wamid.as_deref().unwrap_or(&m.id),
+            m.wamid.is_none().then_some("queued"),
+        ),
     };
     Ok(Json(answer_of))
 }
 
-/// Meta's answer to a send.
-fn answer(req: &SendRequest, id: &str, queued: bool) -> Value {
+/// Meta's answer to a send: `message_status` as Meta's (`held_for_quality_assessment` for a
+/// paced template's held send), or `queued` while the gateway still holds it.
+fn answer(req: &SendRequest, id: &str, message_status: Option<&str>) -> Value {
     let contact = match &req.recipient {
         Recipient::WaId(w) => json!({"input": req.input, "wa_id": w}),
         Recipient::UserId(u) => json!({"input": req.input, "user_id": u}),
     };
     let mut msg = json!({ "id": id });
-    if queued {
-        msg["message_status"] = json!("queued");
+    if let Some(status) = message_status {
+        msg["message_status"] = json!(status);
     }
     json!({ "messaging_product": "whatsapp", "contacts": [contact], "messages": [msg] })
 }

@@ -89,8 +89,15 @@ pub struct Accepted {
 /// What became of a send whose caller waited for Meta.
 #[derive(Debug, Clone)]
 pub enum Awaited {
-    /// Meta accepted it with this `wamid`.
-    Sent(String),
+    /// Meta accepted it.
+    Sent {
+        /// The gateway's id of the message.
+        id: String,
+        /// Meta's id of it.
+        wamid: String,
+        /// Meta's `message_status` when it gave one (`held_for_quality_assessment`).
+        message_status: Option<String>,
+    },
     /// Still queued when the wait ran out (pacing, retries): the message as accepted.
     Queued(Message),
     /// A retry under the same `Idempotency-Key`: the first message as it is now.
@@ -214,7 +221,14 @@ pub async fn send_awaiting(
         }
     };
     match await_outcome(core, &accepted, rx, wait).await {
-        Some(SendOutcome::Accepted(wamid)) => Ok(Awaited::Sent(wamid)),
+        Some(SendOutcome::Accepted {
+            wamid,
+            message_status,
+        }) => Ok(Awaited::Sent {
+            id: accepted.id,
+            wamid,
+            message_status,
+        }),
         Some(SendOutcome::Failed(err)) => Err(CoreError::Refused(
             serde_json::from_value::<MetaError>(err)
                 .unwrap_or_else(|_| MetaError::new(codes::SEND_FAILURE, None)),
@@ -255,7 +269,10 @@ async fn await_outcome(
             .await
         {
             if let Some(wamid) = m.wamid {
-                return Some(SendOutcome::Accepted(wamid));
+                return Some(SendOutcome::Accepted {
+                    wamid,
+                    message_status: None,
+                });
             }
             if m.status == openbsp_domain::MessageStatus::Failed {
                 return Some(SendOutcome::Failed(m.error.unwrap_or_default()));

@@ -41,8 +41,14 @@ use openbsp_domain::refs::ChannelRef;
 /// What became of a send, told to a Cloud-API caller waiting for it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SendOutcome {
-    /// Meta accepted it with this `wamid`.
-    Accepted(String),
+    /// Meta accepted it.
+    Accepted {
+        /// Meta's id of the message.
+        wamid: String,
+        /// `messages[0].message_status` of Meta's answer when it gave one (a paced template:
+        /// `accepted` or `held_for_quality_assessment`).
+        message_status: Option<String>,
+    },
     /// Meta refused it (the Graph error object).
     Failed(serde_json::Value),
 }

@@ -47,7 +47,22 @@ impl Notice {
     pub fn encode(&self) -> String {
         match self {
             Notice::Send(ch) => format!("send:{ch}"),
-            Notice::Outcome(id, SendOutcome::Accepted(wamid)) => format!("sent:{id}:{wamid}"),
+            Notice::Outcome(
+                id,
+                SendOutcome::Accepted {
+                    wamid,
+                    message_status: None,
+                },
+            ) => format!("sent:{id}:{wamid}"),
+            // A kind of its own: a replica of an older version ignores it and finds the wamid
+            // in the store instead of taking the status for part of the wamid.
+            Notice::Outcome(
+                id,
+                SendOutcome::Accepted {
+                    wamid,
+                    message_status: Some(status),
+                },
+            ) => format!("sent_as:{id}:{status}:{wamid}"),
             Notice::Outcome(id, SendOutcome::Failed(err)) => format!("failed:{id}:{err}"),
             Notice::Inbox => "inbox".to_string(),
             Notice::Changed => "changed".to_string(),
@@ -63,7 +78,21 @@ impl Notice {
                 let (id, wamid) = rest.split_once(':')?;
                 Some(Notice::Outcome(
                     id.to_string(),
-                    SendOutcome::Accepted(wamid.to_string()),
+                    SendOutcome::Accepted {
+                        wamid: wamid.to_string(),
+                        message_status: None,
+                    },
+                ))
+            }
+            "sent_as" => {
+                let mut parts = rest.splitn(3, ':');
+                let (id, status, wamid) = (parts.next()?, parts.next()?, parts.next()?);
+                Some(Notice::Outcome(
+                    id.to_string(),
+                    SendOutcome::Accepted {
+                        wamid: wamid.to_string(),
+                        message_status: Some(status.to_string()),
+                    },
                 ))
             }
             "failed" => {
@@ -124,7 +153,20 @@ mod tests {
     fn notices_round_trip() {
         for n in [
             Notice::Send("chn_1".into()),
-            Notice::Outcome("msg_1".into(), SendOutcome::Accepted("wamid.HBg:x".into())),
+            Notice::Outcome(
+                "msg_1".into(),
+                SendOutcome::Accepted {
+                    wamid: "wamid.HBg:x".into(),
+                    message_status: None,
+                },
+            ),
+            Notice::Outcome(
+                "msg_2".into(),
+                SendOutcome::Accepted {
+                    wamid: "wamid.HBg:y".into(),
+                    message_status: Some("held_for_quality_assessment".into()),
+                },
+            ),
             Notice::Outcome(
                 "msg_2".into(),
                 SendOutcome::Failed(serde_json::json!({"code": 131026, "message": "a:b"})),

@@ -514,7 +514,10 @@ fn after_status(state: &Core, u: &StatusUpdate, outcome: StatusOutcome) {
             // the message its wamid. Otherwise the sender told the caller already, and a
             // notice per status (three per send) would be the replicas' busiest traffic.
             if status != MessageStatus::Failed {
-                let outcome = SendOutcome::Accepted(u.wamid.clone());
+                let outcome = SendOutcome::Accepted {
+                    wamid: u.wamid.clone(),
+                    message_status: None,
+                };
                 if learned_wamid {
                     state.notify_outcome(&message_id, outcome);
                 } else {

@@ -584,10 +584,13 @@ fn classify(
                     message_id: message_id.clone(),
                     term: item.term,
                     wamid: wamid.clone(),
-                    message_status,
+                    message_status: message_status.clone(),
                     at: now,
                 },
-                outcome: Some(SendOutcome::Accepted(wamid)),
+                outcome: Some(SendOutcome::Accepted {
+                    wamid,
+                    message_status,
+                }),
             }
         }
         GraphOutcome::Refused(error) => {

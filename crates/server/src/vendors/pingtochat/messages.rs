@@ -14,7 +14,6 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use base64::Engine as _;
 use bytes::Bytes;
-use openbsp_domain::refs::MessageRef;
 use openbsp_wire::send::{ParseContext, Surface};
 use openbsp_wire::{Recipient, SendRequest};
 use serde_json::{Value, json};
@@ -56,16 +55,18 @@ pub async fn send(
         tracing::debug!(bulk.id = %bulk, "pingtochat send with a bulk_id");
     }
     let input = SendInput::new(&tenant_id, &channel, &req, &body, key);
-    let id = match messages::send_awaiting(&core, input, core.config.cloud_api_wait).await? {
-        Awaited::Sent(wamid) => {
-            messages::get(&core, &tenant_id, &MessageRef::Wamid(wamid))
-                .await?
-                .0
-                .id
-        }
-        Awaited::Queued(m) | Awaited::Replayed(m) => m.id,
-    };
-    Ok(Json(answer(&req, &id, ACCEPTED)))
+    let (id, status) =
+        match messages::send_awaiting(&core, input, core.config.cloud_api_wait).await? {
+            Awaited::Sent {
+                id, message_status, ..
+            } => (id, message_status),
+            Awaited::Queued(m) | Awaited::Replayed(m) => (m.id, None),
+        };
+    Ok(Json(answer(
+        &req,
+        &id,
+        status.as_deref().unwrap_or(ACCEPTED),
+    )))
 }
 
 /// The optional `bulk_id`: a string or a number, 1 to [`BULK_ID_MAX`] characters.
