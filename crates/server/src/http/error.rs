@@ -33,6 +33,24 @@ pub fn chain(e: &(dyn StdError + 'static)) -> String {
     out
 }
 
+/// The request's id, after logging a failure of the gateway's own (a 5xx) with its cause (or,
+/// without one, its message): what every surface's error does before it answers.
+pub fn logged_request_id(
+    status: StatusCode,
+    code: &str,
+    cause: Option<&Cause>,
+    message: &str,
+) -> String {
+    let request_id = request_id::current();
+    if status.is_server_error() {
+        let cause = cause
+            .map(|c| chain(c.as_ref()))
+            .unwrap_or_else(|| message.to_string());
+        tracing::error!(request.id = %request_id, code, cause = %cause, "request failed");
+    }
+    request_id
+}
+
 /// An error on the native API.
 #[derive(Debug)]
 pub struct ApiError {
@@ -159,16 +177,8 @@ pub struct ErrorView {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let request_id = request_id::current();
-        let server_error = self.status.is_server_error();
-        if server_error {
-            let cause = self
-                .cause
-                .as_deref()
-                .map(|c| chain(c))
-                .unwrap_or_else(|| self.message.clone());
-            tracing::error!(request.id = %request_id, code = self.code, cause = %cause, "request failed");
-        }
+        let request_id =
+            logged_request_id(self.status, self.code, self.cause.as_ref(), &self.message);
         let body = ErrorEnvelope {
             error: ErrorView {
                 code: self.code,
@@ -179,7 +189,7 @@ impl IntoResponse for ApiError {
             },
         };
         let mut resp = (self.status, axum::Json(body)).into_response();
-        if server_error {
+        if self.status.is_server_error() {
             resp.extensions_mut().insert(Logged);
         }
         resp

@@ -22,8 +22,7 @@ use openbsp_wire::template::TemplateError;
 use serde::Serialize;
 
 use crate::core::CoreError;
-use crate::http::error::{Cause, Logged, chain};
-use crate::http::request_id;
+use crate::http::error::{Cause, Logged, logged_request_id};
 
 /// An error on the Talqui surface.
 #[derive(Debug)]
@@ -254,16 +253,8 @@ struct ErrorOut {
 
 impl IntoResponse for TalquiError {
     fn into_response(self) -> Response {
-        let request_id = request_id::current();
-        let server_error = self.status.is_server_error();
-        if server_error {
-            let cause = self
-                .cause
-                .as_deref()
-                .map(|c| chain(c))
-                .unwrap_or_else(|| self.message.clone());
-            tracing::error!(request.id = %request_id, code = self.code, cause = %cause, "request failed");
-        }
+        let request_id =
+            logged_request_id(self.status, self.code, self.cause.as_ref(), &self.message);
         let body = Envelope {
             error: ErrorOut {
                 code: self.code,
@@ -280,7 +271,7 @@ impl IntoResponse for TalquiError {
                 HeaderValue::from_static("PluginConnection"),
             );
         }
-        if server_error {
+        if self.status.is_server_error() {
             resp.extensions_mut().insert(Logged);
         }
         resp
