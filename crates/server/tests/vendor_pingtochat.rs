@@ -180,12 +180,14 @@ async fn template_sends_with_a_bulk_id_go_out(b: Backend) {
     assert_eq!(app.sim.received(PNID).len(), 2);
 }
 
-/// The same, and the grouping DESIGN §2.7 asks for: sends with one `bulk_id` are one campaign
-/// in `GET /v1/campaigns`. Needs the core to attach a send to a campaign (the change is in
-/// `docs/migrating-pingtochat.md`).
+/// The grouping DESIGN §2.7 asks for: template sends with one `bulk_id` are one campaign in
+/// `GET /v1/campaigns` (named by it, its recipients the sends), which completes once Meta has
+/// answered them; a send that is not a template cannot carry a `bulk_id`.
 async fn bulk_id_groups_sends_as_one_campaign(b: Backend) {
     let app = spawn_app(b).await;
-    for to in ["919880100001", "919880100002"] {
+    let users = ["919880100001", "919880100002"];
+    let mut ids = Vec::new();
+    for to in users {
         let body = json!({"messaging_product": "whatsapp", "to": to, "type": "template",
             "bulk_id": "diwali-2025",
             "template": {"name": "order_update", "language": {"code": "en_US"}}});
@@ -197,6 +199,7 @@ async fn bulk_id_groups_sends_as_one_campaign(b: Backend) {
         )
         .await;
         assert_eq!(r.status, 200, "{}", r.body);
+        ids.push(check_answer(&r.body, to));
     }
     let list = app.get("/v1/campaigns", &app.api_key).await;
     let named: Vec<&Value> = list.body["data"]
@@ -206,23 +209,74 @@ async fn bulk_id_groups_sends_as_one_campaign(b: Backend) {
         .filter(|c| c["name"] == "diwali-2025")
         .collect();
     assert_eq!(named.len(), 1, "{}", list.body);
-    let one = app
-        .get(
-            &format!("/v1/campaigns/{}", named[0]["id"].as_str().unwrap()),
-            &app.api_key,
-        )
-        .await;
+    assert_eq!(named[0]["group_key"], "diwali-2025", "{}", list.body);
+    assert_eq!(
+        named[0]["template"]["name"], "order_update",
+        "{}",
+        list.body
+    );
+    let path = format!("/v1/campaigns/{}", named[0]["id"].as_str().unwrap());
+    let one = app.get(&path, &app.api_key).await;
+    assert_eq!(one.body["counts"]["total"], 2, "{}", one.body);
+    // Each reached Meta once, and each is a recipient of the campaign with its message.
+    for (id, to) in ids.iter().zip(users) {
+        app.wait_status(id, "delivered").await;
+        let got = app.sim.received(PNID);
+        assert_eq!(got.iter().filter(|m| m.to == to).count(), 1, "{got:?}");
+    }
+    let recipients = app.get(&format!("{path}/recipients"), &app.api_key).await;
+    let listed: Vec<&str> = recipients.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["message_id"].as_str())
+        .collect();
+    assert_eq!(
+        listed,
+        ids.iter().map(String::as_str).collect::<Vec<_>>(),
+        "{}",
+        recipients.body
+    );
+    // Completed once Meta has answered both; the counts follow the statuses.
+    wait_until("the grouped campaign completes", || async {
+        let c = app.get(&path, &app.api_key).await.body;
+        c["status"] == "completed"
+            && c["counts"]["delivered"].as_u64().unwrap_or(0)
+                + c["counts"]["read"].as_u64().unwrap_or(0)
+                == 2
+    })
+    .await;
+
+    // A send that is not a template cannot be grouped: Pingtochat's envelope, nothing sent.
+    let before = (app.sim.received(PNID).len(), stored(&app).await);
+    let text = json!({"messaging_product": "whatsapp", "to": users[0], "type": "text",
+        "bulk_id": "diwali-2025", "text": {"body": "Hello!"}});
+    let r = post(
+        &app,
+        &format!("{}/messages", base(&app.api_key)),
+        None,
+        &text.to_string(),
+    )
+    .await;
+    check_error(&r, 400, 100, Some(100));
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("template")),
+        "{}",
+        r.body
+    );
+    assert_eq!((app.sim.received(PNID).len(), stored(&app).await), before);
+    let one = app.get(&path, &app.api_key).await;
     assert_eq!(one.body["counts"]["total"], 2, "{}", one.body);
 }
 
 mod bulk_id_groups_sends_as_one_campaign {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs the core to attach a send to a campaign: see docs/migrating-pingtochat.md"]
     async fn sqlite() {
         crate::bulk_id_groups_sends_as_one_campaign(openbsp_testkit::Backend::Sqlite).await
     }
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "needs the core to attach a send to a campaign: see docs/migrating-pingtochat.md"]
     async fn postgres() {
         crate::bulk_id_groups_sends_as_one_campaign(openbsp_testkit::Backend::Postgres).await
     }

@@ -89,6 +89,11 @@ pub struct Campaign {
     /// it ends, so that an upload is added whole or not at all.
     #[serde(default)]
     pub uploading: bool,
+    /// The client's key of a campaign of grouped direct sends (see [`GroupStep`]): such a
+    /// campaign is created by its first send, runs from then on, and is never fed by the
+    /// runner; `None` for a campaign of uploaded recipients.
+    #[serde(default)]
+    pub group_key: Option<String>,
 }
 
 /// A client's `Idempotency-Key` for a creation, and the hash of its request.
@@ -434,6 +439,62 @@ pub fn transition(
     }
     let event = event.map(|kind| campaign_event(&next, kind));
     Ok((next, hold, event))
+}
+
+/// What a grouped direct send does to the campaign of its key (DESIGN §2.8, "grouped
+/// sends"), decided in the transaction that stores the send.
+#[derive(Debug, Clone, PartialEq)]
+pub enum GroupStep {
+    /// The key names no campaign yet: this one (running from now) is stored with the send,
+    /// with its `campaign.started`.
+    Create(Campaign, NewEvent),
+    /// The campaign runs: the send joins it.
+    Join(Campaign),
+    /// The campaign had completed (everything sent before had Meta's answer): it runs again,
+    /// with its `campaign.resumed`, and the send joins it.
+    Reopen(Campaign, NewEvent),
+}
+
+impl GroupStep {
+    /// The campaign the send joins.
+    pub fn campaign(&self) -> &Campaign {
+        match self {
+            GroupStep::Create(c, _) | GroupStep::Join(c) | GroupStep::Reopen(c, _) => c,
+        }
+    }
+}
+
+/// What a grouped send does to `found`, the campaign of its key (`None`: none yet; `new` is
+/// then created), at `now`. A paused campaign takes no sends until resumed, a cancelled one
+/// none ever: a conflict naming it.
+pub fn join_group(found: Option<&Campaign>, new: &Campaign, now: i64) -> StoreResult<GroupStep> {
+    use campaign_status::*;
+    let Some(c) = found else {
+        let mut c = new.clone();
+        c.status = RUNNING.to_string();
+        c.started_at = Some(c.started_at.unwrap_or(now));
+        let event = campaign_event(&c, "campaign.started");
+        return Ok(GroupStep::Create(c, event));
+    };
+    match c.status.as_str() {
+        RUNNING => Ok(GroupStep::Join(c.clone())),
+        COMPLETED => {
+            let mut next = c.clone();
+            next.status = RUNNING.to_string();
+            next.completed_at = None;
+            next.updated_at = now;
+            let event = campaign_event(&next, "campaign.resumed");
+            Ok(GroupStep::Reopen(next, event))
+        }
+        PAUSED => Err(StoreError::Conflict(format!(
+            "campaign.status: the campaign {} of these grouped sends is paused; resume it to send in it",
+            c.id
+        ))),
+        status => Err(StoreError::Conflict(format!(
+            "campaign.status: the campaign {} of these grouped sends is {status}; group new sends under another key",
+            c.id
+        ))),
+    }
 }
 
 /// The event of a campaign's change: the campaign as it became.

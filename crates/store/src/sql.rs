@@ -44,8 +44,8 @@ pub(crate) const MEDIA_COLS: &str =
 pub(crate) const DOWNLOAD_COLS: &str = "message_id, tenant_id, channel_id, media_id, meta_media_id, mime_type, sha256, filename, state, attempts, next_at, error, created_at, updated_at";
 /// `campaigns`.
 pub(crate) const CAMPAIGN_COLS: &str = "id, tenant_id, channel_id, name, template_id, template_name, language, category, spec, columns, status, pause_reason, start_at, rate_limit, created_at, updated_at, started_at, completed_at";
-/// `campaigns` as read: [`CAMPAIGN_COLS`] and whether an upload is under way.
-pub(crate) const CAMPAIGN_READ: &str = "id, tenant_id, channel_id, name, template_id, template_name, language, category, spec, columns, status, pause_reason, start_at, rate_limit, created_at, updated_at, started_at, completed_at, upload_from IS NOT NULL";
+/// `campaigns` as read: [`CAMPAIGN_COLS`], whether an upload is under way, and its group key.
+pub(crate) const CAMPAIGN_READ: &str = "id, tenant_id, channel_id, name, template_id, template_name, language, category, spec, columns, status, pause_reason, start_at, rate_limit, created_at, updated_at, started_at, completed_at, upload_from IS NOT NULL, group_key";
 /// A campaign's recipients with their messages (`r` and `m`), as a [`crate::CampaignRecipient`]
 /// is read.
 pub(crate) const RECIPIENT_SELECT: &str = "SELECT r.id, r.campaign_id, r.recipient, r.line, r.variables, r.state, r.reason, r.message_id, m.status, m.wamid, m.error, r.created_at, COALESCE(m.updated_at, r.updated_at), r.replied_at, m.meta_message_status

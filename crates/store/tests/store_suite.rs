@@ -50,6 +50,10 @@ openbsp_testkit::on_both_backends! {
         crate::campaigns::an_upload_is_added_whole_or_not_at_all,
     an_answer_marks_its_campaign_recipient_replied_with_the_message =>
         crate::campaigns::an_answer_marks_its_campaign_recipient_replied_with_the_message,
+    grouped_sends_are_one_campaign_that_completes_and_reopens =>
+        crate::campaigns::grouped_sends_are_one_campaign_that_completes_and_reopens,
+    concurrent_first_grouped_sends_make_one_campaign =>
+        crate::campaigns::concurrent_first_grouped_sends_make_one_campaign,
     every_change_writes_its_event => crate::events::every_change_writes_its_event,
     events_list_newest_first_with_filters_and_pages =>
         crate::events::events_list_newest_first_with_filters_and_pages,

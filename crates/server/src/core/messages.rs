@@ -51,6 +51,9 @@ pub struct SendInput<'a> {
     pub opened_by: &'static str,
     /// What a Session Start says of its contact (named and linked in the same transaction).
     pub profile: Option<ContactProfile>,
+    /// The client's key grouping this send with others as one campaign (Pingtochat's
+    /// `bulk_id`): only a template send is grouped (see [`super::campaigns::grouped`]).
+    pub campaign: Option<String>,
 }
 
 impl<'a> SendInput<'a> {
@@ -70,6 +73,7 @@ impl<'a> SendInput<'a> {
             idempotency_key,
             opened_by: opened_by::MESSAGE,
             profile: None,
+            campaign: None,
         }
     }
 }
@@ -140,6 +144,9 @@ pub async fn send(core: &Core, input: SendInput<'_>) -> CoreResult<Accepted> {
 /// [`send`] under a chosen message id (so a waiter can be registered first).
 async fn send_with_id(core: &Core, id: String, input: SendInput<'_>) -> CoreResult<Accepted> {
     let now = core.now();
+    if let Some(key) = &input.campaign {
+        super::campaigns::check_group(key, &input)?;
+    }
     let (check, template) = if is_replay(
         core,
         input.tenant_id,
@@ -154,12 +161,22 @@ async fn send_with_id(core: &Core, id: String, input: SendInput<'_>) -> CoreResu
         send_check(core, input.channel, &input.req.body, input.opened_by).await?
     };
     let mut new = outbound(core, id, &input, now).await?;
+    // A grouped send joins (or starts) its campaign in the enqueue's own transaction; a replay
+    // (no template checked) is answered by the store with the first message, as any replay.
+    let group = match (&input.campaign, &template) {
+        (Some(key), Some(used)) => Some(super::campaigns::grouped(&input, key, used, now)),
+        _ => None,
+    };
     with_template(&mut new, template);
-    let outcome = core
-        .store
-        .enqueue_checked(new, &check)
-        .await?
-        .map_err(|r| CoreError::Refused(refusal_error(r)))?;
+    let outcome = match group {
+        Some(group) => core
+            .store
+            .enqueue_grouped(&group, new, &check, now)
+            .await
+            .map_err(super::campaigns::group_error)?,
+        None => core.store.enqueue_checked(new, &check).await?,
+    }
+    .map_err(|r| CoreError::Refused(refusal_error(r)))?;
     match outcome {
         EnqueueOutcome::Created {
             message,

@@ -157,6 +157,7 @@ pub async fn start(core: &Core, input: StartInput<'_>) -> CoreResult<Started> {
             also: input.also,
             name: input.name,
         }),
+        campaign: None,
     };
     let accepted = messages::send(core, send).await?;
     let message = accepted.message;

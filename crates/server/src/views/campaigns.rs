@@ -25,6 +25,10 @@ pub struct CampaignView {
     /// Failures by code, most first (on a single campaign).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failures: Option<Vec<FailureView>>,
+    /// The client's key of a campaign of grouped direct sends (Pingtochat's `bulk_id`);
+    /// absent on a campaign of uploaded recipients.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group_key: Option<String>,
     /// `cmp_…`
     pub id: String,
     /// Its name.
@@ -151,6 +155,7 @@ impl CampaignView {
                     })
                     .collect()
             }),
+            group_key: c.group_key.clone(),
             id: c.id.clone(),
             name: c.name.clone(),
             object: "campaign",

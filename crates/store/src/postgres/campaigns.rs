@@ -9,14 +9,17 @@ use std::sync::LazyLock;
 
 use async_trait::async_trait;
 use openbsp_domain::MessageStatus;
+use openbsp_domain::windows::Refusal;
 use sqlx::postgres::PgRow;
 use sqlx::{Acquire, PgConnection};
 
 use super::PgStore;
+use super::batch::IDEMPOTENCY_CONSTRAINT;
 use super::batch::enqueue_set;
 use super::conn::DbResult;
 use super::emit;
 use super::rows::get;
+use super::tx::{Fail, Pg, retrying};
 use crate::campaign::*;
 use crate::error::{StoreError, StoreResult};
 use crate::model::{EnqueueOutcome, NewOutbound};
@@ -47,6 +50,28 @@ static GET_SQL: LazyLock<String> = LazyLock::new(|| {
 static LOCK_SQL: LazyLock<String> = LazyLock::new(|| {
     format!("SELECT {CAMPAIGN_READ} FROM campaigns WHERE id = $1 AND tenant_id = $2 FOR UPDATE")
 });
+static GROUP_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {CAMPAIGN_READ} FROM campaigns
+         WHERE tenant_id = $1 AND channel_id = $2 AND group_key = $3 FOR UPDATE"
+    )
+});
+static INSERT_GROUP_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO campaigns ({CAMPAIGN_COLS}, group_key) VALUES
+         ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+    )
+});
+/// Whether a campaign has recipients not handed to the sender or messages queued at it.
+const HAS_WORK_SQL: &str = "SELECT EXISTS (SELECT 1 FROM campaign_recipients WHERE campaign_id = $1
+    AND state = 'pending') OR EXISTS (SELECT 1 FROM messages WHERE campaign_id = $1
+    AND status = 'queued')";
+/// A grouped send's recipient, born queued with its message (see the SQLite backend).
+const INSERT_GROUPED_RECIPIENT_SQL: &str =
+    "INSERT INTO campaign_recipients (campaign_id, recipient,
+    line, variables, state, message_id, created_at, updated_at)
+    VALUES ($1, $2, (SELECT COALESCE(MAX(line), 0) + 1 FROM campaign_recipients
+    WHERE campaign_id = $1), '{}', 'queued', $3, $4, $4)";
 static LIST_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {CAMPAIGN_READ} FROM campaigns WHERE tenant_id = $1
@@ -181,7 +206,7 @@ impl CampaignStore for PgStore {
             .fetch_optional(self.pool())
             .await
             .db()?;
-        row.map(|r| Ok((campaign(&r)?, get(&r, 19)?))).transpose()
+        row.map(|r| Ok((campaign(&r)?, get(&r, 20)?))).transpose()
     }
 
     async fn get_campaign(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Campaign>> {
@@ -420,6 +445,21 @@ impl CampaignStore for PgStore {
         let found = lock(&mut tx, tenant_id, id)
             .await?
             .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+        // Completed only with nothing left, judged under the campaign's lock: a grouped send
+        // may have joined since the runner looked.
+        if action == CampaignAction::Complete {
+            let busy: bool = sqlx::query_scalar(HAS_WORK_SQL)
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .db()?;
+            if busy {
+                return Ok(Transitioned {
+                    campaign: found,
+                    held: Vec::new(),
+                });
+            }
+        }
         let (next, hold, event) = transition(&found, &action, now)?;
         let held = match hold {
             Hold::Keep => Vec::new(),
@@ -583,6 +623,124 @@ impl CampaignStore for PgStore {
         .db()?;
         Ok(n.max(0) as u64)
     }
+
+    async fn enqueue_grouped(
+        &self,
+        group: &Campaign,
+        new: NewOutbound,
+        check: &SendCheck,
+        now: i64,
+    ) -> StoreResult<Result<EnqueueOutcome, Refusal>> {
+        let key = group.group_key.clone().unwrap_or_default();
+        // The campaign of the key is locked (or, for the first send, its row inserted: a
+        // second first send waits on the unique index, fails, and runs again to find it)
+        // before the send is stored; a send that is not stored commits nothing.
+        let (outcome, wrote) = retrying!(self.pool, |c| async {
+            let found = sqlx::query(GROUP_SQL.as_str())
+                .bind(&group.tenant_id)
+                .bind(&group.channel_id)
+                .bind(&key)
+                .fetch_optional(&mut *c)
+                .await
+                .pg()?;
+            let found = found.as_ref().map(campaign).transpose()?;
+            let step = join_group(found.as_ref(), group, now)?;
+            let id = step.campaign().id.clone();
+            if let GroupStep::Create(g, _) = &step {
+                insert_group(c, g).await?;
+            }
+            let already: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM campaign_recipients
+                 WHERE campaign_id = $1 AND recipient = $2)",
+            )
+            .bind(&id)
+            .bind(&new.message.recipient)
+            .fetch_one(&mut *c)
+            .await
+            .pg()?;
+            let mut item = new.clone();
+            item.message.campaign_id = (!already).then(|| id.clone());
+            let mut outcomes =
+                match enqueue_set(c, std::slice::from_mut(&mut item), &[Some(check.clone())]).await
+                {
+                    Ok(o) => o,
+                    Err(StoreError::Conflict(w)) if w.starts_with(IDEMPOTENCY_CONSTRAINT) => {
+                        return Err(Fail::Again(StoreError::Conflict(w)));
+                    }
+                    Err(e) => return Err(Fail::Stop(e)),
+                };
+            let outcome = outcomes
+                .pop()
+                .ok_or_else(|| StoreError::database("enqueue gave no outcome"))?;
+            let Ok(EnqueueOutcome::Created { message, .. }) = &outcome else {
+                return Ok(((outcome, false), false));
+            };
+            let event = match step {
+                GroupStep::Create(_, event) => Some(event),
+                GroupStep::Reopen(next, event) if !already => {
+                    sqlx::query(UPDATE_SQL)
+                        .bind(&next.id)
+                        .bind(&next.status)
+                        .bind(next.pause_reason.as_ref().map(|r| r.to_string()))
+                        .bind(next.updated_at)
+                        .bind(next.started_at)
+                        .bind(next.completed_at)
+                        .execute(&mut *c)
+                        .await
+                        .pg()?;
+                    Some(event)
+                }
+                GroupStep::Reopen(..) | GroupStep::Join(_) => None,
+            };
+            if let Some(e) = event {
+                emit::insert(c, vec![e]).await.pg()?;
+            }
+            if !already {
+                sqlx::query(INSERT_GROUPED_RECIPIENT_SQL)
+                    .bind(&id)
+                    .bind(&message.recipient)
+                    .bind(&message.id)
+                    .bind(now)
+                    .execute(&mut *c)
+                    .await
+                    .pg()?;
+            }
+            Ok(((outcome, true), true))
+        })?;
+        if wrote {
+            self.signal.bump();
+        }
+        Ok(outcome)
+    }
+}
+
+/// Stores the campaign of a group's first send (running, with its key) in the caller's
+/// transaction: a concurrent first send of the same key breaks the unique index (runs again).
+async fn insert_group(c: &mut PgConnection, g: &Campaign) -> Result<(), Fail> {
+    sqlx::query(INSERT_GROUP_SQL.as_str())
+        .bind(&g.id)
+        .bind(&g.tenant_id)
+        .bind(&g.channel_id)
+        .bind(&g.name)
+        .bind(&g.template_id)
+        .bind(&g.template_name)
+        .bind(&g.language)
+        .bind(&g.category)
+        .bind(g.spec.to_string())
+        .bind(serde_json::to_string(&g.columns).map_err(StoreError::from)?)
+        .bind(&g.status)
+        .bind(g.pause_reason.as_ref().map(|r| r.to_string()))
+        .bind(g.start_at)
+        .bind(g.rate_limit.map(i64::from))
+        .bind(g.created_at)
+        .bind(g.updated_at)
+        .bind(g.started_at)
+        .bind(g.completed_at)
+        .bind(&g.group_key)
+        .execute(&mut *c)
+        .await
+        .pg()?;
+    Ok(())
 }
 
 impl PgStore {
@@ -876,6 +1034,7 @@ fn campaign(r: &PgRow) -> StoreResult<Campaign> {
         started_at: get(r, 16)?,
         completed_at: get(r, 17)?,
         uploading: get(r, 18)?,
+        group_key: get(r, 19)?,
     })
 }
 

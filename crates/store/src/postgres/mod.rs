@@ -104,6 +104,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../../migrations/postgres_0016_media_downloads.sql"),
     ),
+    (
+        17,
+        include_str!("../../migrations/postgres_0017_grouped_sends.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises migrations between replicas starting together.

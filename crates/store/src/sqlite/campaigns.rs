@@ -4,13 +4,15 @@
 
 use async_trait::async_trait;
 use openbsp_domain::MessageStatus;
+use openbsp_domain::windows::Refusal;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::rows::{collect, json_col};
 use super::{SqliteStore, emit};
 use crate::campaign::*;
 use crate::error::{StoreError, StoreResult};
-use crate::model::EnqueueOutcome;
+use crate::model::{EnqueueOutcome, NewOutbound};
+use crate::policy::SendCheck;
 use crate::sql::{CAMPAIGN_COLS, CAMPAIGN_READ, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL};
 use crate::store::CampaignStore;
 
@@ -336,6 +338,14 @@ impl CampaignStore for SqliteStore {
         let (t, id) = (tenant_id.to_string(), id.to_string());
         self.write(move |c| {
             let found = get(c, &t, &id)?.ok_or_else(|| StoreError::NotFound(id.clone()))?;
+            // Completed only with nothing left, judged here: a grouped send may have joined
+            // since the runner looked.
+            if action == CampaignAction::Complete && has_work(c, &id)? {
+                return Ok(Transitioned {
+                    campaign: found,
+                    held: Vec::new(),
+                });
+            }
             let (next, hold, event) = transition(&found, &action, now)?;
             save(c, &next, event)?;
             let held = match hold {
@@ -524,6 +534,105 @@ impl CampaignStore for SqliteStore {
         })
         .await
     }
+
+    async fn enqueue_grouped(
+        &self,
+        group: &Campaign,
+        new: NewOutbound,
+        check: &SendCheck,
+        now: i64,
+    ) -> StoreResult<Result<EnqueueOutcome, Refusal>> {
+        let content = new.message.content.to_string();
+        let payload = new.payload.to_string();
+        let (group, check) = (group.clone(), check.clone());
+        self.write(move |c| enqueue_grouped(c, &group, &new, &content, &payload, &check, now))
+            .await
+    }
+}
+
+/// A grouped direct send (see [`CampaignStore::enqueue_grouped`]), in the writer's job: the
+/// campaign is read and judged first, the send stored behind the policy, and only a send
+/// stored creates, reopens or joins the campaign (a refusal writes nothing).
+fn enqueue_grouped(
+    c: &Connection,
+    group: &Campaign,
+    new: &NewOutbound,
+    content: &str,
+    payload: &str,
+    check: &SendCheck,
+    now: i64,
+) -> StoreResult<Result<EnqueueOutcome, Refusal>> {
+    let key = group.group_key.as_deref().unwrap_or_default();
+    let found = c
+        .prepare_cached(&format!(
+            "SELECT {CAMPAIGN_READ} FROM campaigns
+             WHERE tenant_id = ?1 AND channel_id = ?2 AND group_key = ?3"
+        ))?
+        .query_row(params![group.tenant_id, group.channel_id, key], campaign)
+        .optional()?;
+    let step = join_group(found.as_ref(), group, now)?;
+    let id = step.campaign().id.clone();
+    let m = &new.message;
+    let already: bool = c
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM campaign_recipients
+             WHERE campaign_id = ?1 AND recipient = ?2)",
+        )?
+        .query_row(params![id, m.recipient], |r| r.get(0))?;
+    let mut new = new.clone();
+    new.message.campaign_id = (!already).then(|| id.clone());
+    let outcome = super::messages::enqueue_checked_in(c, &new, content, payload, check)?;
+    let Ok(EnqueueOutcome::Created { message, .. }) = &outcome else {
+        return Ok(outcome);
+    };
+    match step {
+        GroupStep::Create(campaign, event) => {
+            insert_group(c, &campaign)?;
+            emit::insert(c, &event)?;
+        }
+        GroupStep::Reopen(next, event) if !already => save(c, &next, Some(event))?,
+        GroupStep::Reopen(..) | GroupStep::Join(_) => {}
+    }
+    if !already {
+        c.prepare_cached(
+            "INSERT INTO campaign_recipients (campaign_id, recipient, line, variables, state,
+             message_id, created_at, updated_at)
+             VALUES (?1, ?2, (SELECT COALESCE(MAX(line), 0) + 1 FROM campaign_recipients
+             WHERE campaign_id = ?1), '{}', 'queued', ?3, ?4, ?4)",
+        )?
+        .execute(params![id, message.recipient, message.id, now])?;
+    }
+    Ok(outcome)
+}
+
+/// Stores the campaign of a group's first send (running, with its key).
+fn insert_group(c: &Connection, g: &Campaign) -> StoreResult<()> {
+    c.prepare_cached(&format!(
+        "INSERT INTO campaigns ({CAMPAIGN_COLS}, group_key) VALUES
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)"
+    ))?
+    .execute(params![
+        g.id,
+        g.tenant_id,
+        g.channel_id,
+        g.name,
+        g.template_id,
+        g.template_name,
+        g.language,
+        g.category,
+        g.spec.to_string(),
+        serde_json::to_string(&g.columns).unwrap_or_else(|_| "[]".into()),
+        g.status,
+        g.pause_reason.as_ref().map(|r| r.to_string()),
+        g.start_at,
+        g.rate_limit,
+        g.created_at,
+        g.updated_at,
+        g.started_at,
+        g.completed_at,
+        g.group_key,
+    ])?;
+    Ok(())
 }
 
 /// Hands recipients to the sender (see [`CampaignStore::feed_campaign`]).
@@ -595,6 +704,16 @@ fn feed(
     Ok(fed)
 }
 
+/// Whether a campaign has recipients not handed to the sender or messages queued at it.
+fn has_work(c: &Connection, id: &str) -> StoreResult<bool> {
+    Ok(c.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM campaign_recipients WHERE campaign_id = ?1
+             AND state = 'pending') OR EXISTS (SELECT 1 FROM messages WHERE campaign_id = ?1
+             AND status = 'queued')",
+    )?
+    .query_row([id], |r| r.get(0))?)
+}
+
 /// Writes a campaign's new state and its event (in the caller's job on the writer).
 fn save(c: &Connection, next: &Campaign, event: Option<crate::model::NewEvent>) -> StoreResult<()> {
     c.prepare_cached(
@@ -634,7 +753,7 @@ fn by_key(
         "SELECT {CAMPAIGN_READ}, request_hash FROM campaigns
              WHERE tenant_id = ?1 AND idempotency_key = ?2"
     ))?
-    .query_row([tenant_id, key], |r| Ok((campaign(r)?, r.get(19)?)))
+    .query_row([tenant_id, key], |r| Ok((campaign(r)?, r.get(20)?)))
     .optional()?)
 }
 
@@ -681,6 +800,7 @@ fn campaign(r: &Row) -> rusqlite::Result<Campaign> {
         started_at: r.get(16)?,
         completed_at: r.get(17)?,
         uploading: r.get(18)?,
+        group_key: r.get(19)?,
     })
 }
 

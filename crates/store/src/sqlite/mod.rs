@@ -98,6 +98,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         17,
         include_str!("../../migrations/sqlite_0017_media_downloads.sql"),
     ),
+    (
+        18,
+        include_str!("../../migrations/sqlite_0018_grouped_sends.sql"),
+    ),
 ];
 const READERS: usize = 8;
 /// How often the checkpointer copies the WAL into the database file.

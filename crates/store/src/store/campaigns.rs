@@ -3,8 +3,12 @@
 
 use async_trait::async_trait;
 
+use openbsp_domain::windows::Refusal;
+
 use crate::campaign::*;
 use crate::error::StoreResult;
+use crate::model::{EnqueueOutcome, NewOutbound};
+use crate::policy::SendCheck;
 
 /// Campaigns and their recipients.
 #[async_trait]
@@ -142,4 +146,22 @@ pub trait CampaignStore: Send + Sync {
 
     /// How many of a campaign's messages are queued at the sender (not yet answered by Meta; held ones too).
     async fn campaign_queued(&self, campaign_id: &str) -> StoreResult<u64>;
+
+    /// Stores a grouped direct send as [`crate::MessageStore::enqueue_checked`] does, in the
+    /// campaign of its key, all in one transaction: the campaign of `group`'s tenant, channel
+    /// and [`Campaign::group_key`] is found, or `group` is created (running), or a completed
+    /// one runs again ([`join_group`]; a paused or cancelled one is a conflict, and nothing is
+    /// stored); the message carries its id and the recipient's row is born `queued` with the
+    /// message (the next `line`, no variables). A refusal by the send policy stores nothing,
+    /// the campaign neither; a replay under the message's idempotency key answers the first
+    /// message and changes nothing. A recipient is in a campaign once: a second send to them
+    /// under the same key goes out on its own (not in the campaign). Two first sends of one
+    /// key at once make one campaign.
+    async fn enqueue_grouped(
+        &self,
+        group: &Campaign,
+        new: NewOutbound,
+        check: &SendCheck,
+        now: i64,
+    ) -> StoreResult<Result<EnqueueOutcome, Refusal>>;
 }

@@ -36,6 +36,7 @@ fn draft(w: &World, at: i64) -> Campaign {
         started_at: None,
         completed_at: None,
         uploading: false,
+        group_key: None,
     }
 }
 
@@ -883,4 +884,339 @@ async fn listed(store: &Arc<dyn Store>, campaign_id: &str) -> Vec<CampaignRecipi
         )
         .await
         .unwrap()
+}
+
+/// The campaign a grouped send under `key` starts when the key names none (as the core builds
+/// it: a fresh id each send; only the first send's is stored).
+fn group(w: &World, channel: &Channel, key: &str, at: i64) -> Campaign {
+    let mut c = draft(w, at);
+    c.channel_id = channel.id.clone();
+    c.name = key.into();
+    c.category = Some("utility".into());
+    c.spec = json!({"grouped": true});
+    c.columns = Vec::new();
+    c.status = campaign_status::RUNNING.into();
+    c.started_at = Some(at);
+    c.group_key = Some(key.into());
+    c
+}
+
+/// A utility template's check (allowed with the window closed).
+fn template_check() -> SendCheck {
+    SendCheck {
+        kind: SendKind::Template { marketing: false },
+        session_kind: Some("utility".into()),
+        opened_by: "message".into(),
+        reach: None,
+    }
+}
+
+/// A grouped send to `to` under `key`: the message stored, or the refusal / error.
+async fn grouped(
+    store: &Arc<dyn Store>,
+    w: &World,
+    channel: &Channel,
+    key: &str,
+    new: NewOutbound,
+    at: i64,
+) -> StoreResult<Result<EnqueueOutcome, openbsp_domain::windows::Refusal>> {
+    store
+        .enqueue_grouped(&group(w, channel, key, at), new, &template_check(), at)
+        .await
+}
+
+async fn created(store: &Arc<dyn Store>, w: &World, key: &str, to: &str, at: i64) -> Message {
+    match grouped(store, w, &w.channel, key, outbound(&w.channel, to, at), at).await {
+        Ok(Ok(EnqueueOutcome::Created { message, .. })) => message,
+        other => panic!("expected a stored send, got {other:?}"),
+    }
+}
+
+/// The tenant's campaigns grouped under `key`.
+async fn by_group(store: &Arc<dyn Store>, w: &World, key: &str) -> Vec<Campaign> {
+    store
+        .list_campaigns(&CampaignFilter {
+            tenant_id: w.tenant.id.clone(),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|c| c.group_key.as_deref() == Some(key))
+        .collect()
+}
+
+pub async fn grouped_sends_are_one_campaign_that_completes_and_reopens(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "acme").await;
+    // Three sends under one key: one campaign, running from the first, named by the key.
+    let mut sent = Vec::new();
+    for (i, to) in ["15550100001", "15550100002", "15550100003"]
+        .iter()
+        .enumerate()
+    {
+        sent.push(created(&store, &w, "diwali", to, T + i as i64).await);
+    }
+    let found = by_group(&store, &w, "diwali").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    let c = found[0].clone();
+    assert_eq!(
+        (c.name.as_str(), c.status.as_str(), c.started_at),
+        ("diwali", "running", Some(T))
+    );
+    assert!(
+        sent.iter()
+            .all(|m| m.campaign_id.as_deref() == Some(c.id.as_str()))
+    );
+    // Its recipients are born queued with their messages, in the order of the sends.
+    let all = listed(&store, &c.id).await;
+    assert_eq!(
+        all.iter()
+            .map(|r| (r.line, r.state.as_str(), r.message_id.clone()))
+            .collect::<Vec<_>>(),
+        sent.iter()
+            .enumerate()
+            .map(|(i, m)| (i as u64 + 1, "queued", Some(m.id.clone())))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(all[0].recipient, "15550100001");
+    let counts = store.campaign_counts(&c.id).await.unwrap();
+    assert_eq!((counts.total, counts.pending, counts.queued), (3, 3, 3));
+    // Never the runner's: nothing pending.
+    assert!(
+        store
+            .pending_recipients(&c.id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // The same key on another channel is another campaign.
+    let ch2 = second_channel(&store, &w).await;
+    let other = grouped(
+        &store,
+        &w,
+        &ch2,
+        "diwali",
+        outbound(&ch2, "15550100001", T + 5),
+        T + 5,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let EnqueueOutcome::Created { message: m2, .. } = other else {
+        panic!("{other:?}")
+    };
+    assert_ne!(m2.campaign_id.as_deref(), Some(c.id.as_str()));
+    assert_eq!(by_group(&store, &w, "diwali").await.len(), 2);
+
+    // A second send to a recipient already in it goes out on its own.
+    let again = created(&store, &w, "diwali", "15550100001", T + 6).await;
+    assert_eq!(again.campaign_id, None);
+    assert_eq!(store.campaign_counts(&c.id).await.unwrap().total, 3);
+    // A replay under the message's idempotency key changes nothing.
+    let k = keyed(&w.channel, "15550100004", T + 7, "k1", "h1");
+    let first = grouped(&store, &w, &w.channel, "diwali", k.clone(), T + 7)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(first, EnqueueOutcome::Created { .. }));
+    let mut retry = k;
+    retry.message.id = new_id_at(prefix::MESSAGE, T + 8);
+    let second = grouped(&store, &w, &w.channel, "diwali", retry, T + 8)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(second, EnqueueOutcome::Existing(_)), "{second:?}");
+    assert_eq!(store.campaign_counts(&c.id).await.unwrap().total, 4);
+
+    // Not completed while a send is queued (the runner's check, made again in the store).
+    let done = store
+        .transition_campaign(&w.tenant.id, &c.id, CampaignAction::Complete, T + 9)
+        .await
+        .unwrap();
+    assert_eq!(done.campaign.status, "running");
+
+    // Meta accepts three and refuses one: nothing queued; the counts follow the messages.
+    let claimed = claim(&store, &w.channel.id, T + 10, 100).await;
+    let results: Vec<SendResult> = claimed
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            if item.message_id != sent[2].id {
+                SendResult::Accepted {
+                    message_id: item.message_id.clone(),
+                    term: item.term,
+                    wamid: format!("wamid.G{i}"),
+                    message_status: None,
+                    at: T + 11,
+                }
+            } else {
+                SendResult::Failed {
+                    message_id: item.message_id.clone(),
+                    term: item.term,
+                    error: json!({"code": 131026, "title": "Message undeliverable"}),
+                    at: T + 11,
+                }
+            }
+        })
+        .collect();
+    store.record_send_results(&results).await.unwrap();
+    assert_eq!(store.campaign_queued(&c.id).await.unwrap(), 0);
+    let counts = store.campaign_counts(&c.id).await.unwrap();
+    assert_eq!(
+        (counts.total, counts.pending, counts.sent, counts.failed),
+        (4, 0, 3, 1),
+        "{counts:?}"
+    );
+    // A delivery moves its recipient like any campaign recipient's.
+    let g = claimed
+        .iter()
+        .position(|i| i.message_id != sent[2].id)
+        .unwrap();
+    store
+        .apply_status(&status(
+            &w.channel,
+            &format!("wamid.G{g}"),
+            openbsp_domain::MessageStatus::Delivered,
+            T + 12,
+        ))
+        .await
+        .unwrap();
+    let delivered = with_status(&store, &c, "delivered").await;
+    assert_eq!(delivered.len(), 1, "{:?}", listed(&store, &c.id).await);
+
+    // Completed, with its event.
+    let done = store
+        .transition_campaign(&w.tenant.id, &c.id, CampaignAction::Complete, T + 20)
+        .await
+        .unwrap();
+    assert_eq!(done.campaign.status, "completed");
+    assert_eq!(done.campaign.completed_at, Some(T + 20));
+
+    // A later send under the key runs it again (not a second campaign).
+    let late = created(&store, &w, "diwali", "15550100005", T + 30).await;
+    assert_eq!(late.campaign_id.as_deref(), Some(c.id.as_str()));
+    let now = store
+        .get_campaign(&w.tenant.id, &c.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((now.status.as_str(), now.completed_at), ("running", None));
+    assert_eq!(store.campaign_counts(&c.id).await.unwrap().total, 5);
+    let events = store
+        .list_events(
+            &w.tenant.id,
+            &EventFilter {
+                types: vec!["campaign.*".into()],
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = events
+        .iter()
+        .filter(|e| e.data["campaign_id"] == json!(c.id))
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["campaign.resumed", "campaign.completed", "campaign.started"]
+    );
+
+    // Paused: its key takes no sends until resumed; cancelled: none ever. Nothing stored.
+    store
+        .transition_campaign(
+            &w.tenant.id,
+            &c.id,
+            CampaignAction::Pause { reason: None },
+            T + 40,
+        )
+        .await
+        .unwrap();
+    let refused = grouped(
+        &store,
+        &w,
+        &w.channel,
+        "diwali",
+        outbound(&w.channel, "15550100006", T + 41),
+        T + 41,
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    store
+        .transition_campaign(&w.tenant.id, &c.id, CampaignAction::Cancel, T + 42)
+        .await
+        .unwrap();
+    let refused = grouped(
+        &store,
+        &w,
+        &w.channel,
+        "diwali",
+        outbound(&w.channel, "15550100006", T + 43),
+        T + 43,
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    assert_eq!(store.campaign_counts(&c.id).await.unwrap().total, 5);
+
+    // A send the policy refuses stores nothing: not its campaign either.
+    let mut free = outbound(&w.channel, "15550100007", T + 50);
+    free.message.msg_type = "text".into();
+    let check = SendCheck {
+        kind: SendKind::FreeForm,
+        session_kind: Some("service".into()),
+        opened_by: "message".into(),
+        reach: None,
+    };
+    let refused = store
+        .enqueue_grouped(
+            &group(&w, &w.channel, "never", T + 50),
+            free,
+            &check,
+            T + 50,
+        )
+        .await
+        .unwrap();
+    assert!(refused.is_err(), "{refused:?}");
+    assert!(by_group(&store, &w, "never").await.is_empty());
+}
+
+pub async fn concurrent_first_grouped_sends_make_one_campaign(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = Arc::new(world(&store, "acme").await);
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (store, w) = (store.clone(), w.clone());
+        tasks.push(tokio::spawn(async move {
+            let to = format!("1555020{i:04}");
+            created(&store, &w, "flash", &to, T + i).await
+        }));
+    }
+    let mut messages = Vec::new();
+    for t in tasks {
+        messages.push(t.await.unwrap());
+    }
+    let found = by_group(&store, &w, "flash").await;
+    assert_eq!(found.len(), 1, "{found:?}");
+    let c = &found[0];
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.campaign_id.as_deref() == Some(c.id.as_str()))
+    );
+    let all = listed(&store, &c.id).await;
+    assert_eq!(all.len(), 8);
+    let mut lines: Vec<u64> = all.iter().map(|r| r.line).collect();
+    lines.sort_unstable();
+    assert_eq!(lines, (1..=8).collect::<Vec<_>>());
+    assert_eq!(store.campaign_counts(&c.id).await.unwrap().queued, 8);
 }

@@ -30,10 +30,15 @@ pub const OPENED_BY: &str = "campaign";
 /// upload is under way); a running
 /// one whose template Meta paused or disabled, or whose channel's credentials were rejected,
 /// pauses with that reason; otherwise the next recipients are handed to the sender, enough to
-/// keep [`LOOKAHEAD_SECS`] of its rate queued; a running one with nothing left completes.
+/// keep [`LOOKAHEAD_SECS`] of its rate queued; a running one with nothing left completes. A
+/// campaign of grouped direct sends only completes ([`complete_grouped`]).
 /// Returns what the feed did (`None` when it fed nothing).
 pub async fn feed(core: &Core, c: &Campaign, next_due: &mut i64) -> CoreResult<Option<Fed>> {
     let now = core.now();
+    if c.group_key.is_some() {
+        complete_grouped(core, c, now).await?;
+        return Ok(None);
+    }
     let mut c = c.clone();
     if c.status == campaign_status::SCHEDULED {
         if c.uploading {
@@ -106,6 +111,19 @@ pub async fn feed(core: &Core, c: &Campaign, next_due: &mut i64) -> CoreResult<O
     Ok(Some(fed))
 }
 
+/// A campaign of grouped direct sends is never fed (its recipients are born queued with their
+/// messages): it completes once none of its messages is queued at the sender any more (the
+/// store checks again under the campaign's lock, so a send that joined since is not missed);
+/// a later send with its key makes it run again.
+async fn complete_grouped(core: &Core, c: &Campaign, now: i64) -> CoreResult<()> {
+    if c.status == campaign_status::RUNNING && core.store.campaign_queued(&c.id).await? == 0 {
+        core.store
+            .transition_campaign(&c.tenant_id, &c.id, CampaignAction::Complete, now)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Meta refused a send because its template is paused or disabled (132015, 132016): the
 /// campaign the message belongs to, if it runs, pauses at once with Meta's error as its
 /// reason, and the gateway forgets what it cached of templates (the stored one is read again,
@@ -127,7 +145,8 @@ pub async fn on_template_refused(
     };
     let Some(campaign) = campaign else { return };
     match core.store.get_campaign(&tenant_id, &campaign).await {
-        Ok(Some(c)) if c.status == campaign_status::RUNNING => {
+        // A campaign of grouped sends is not paused: each of its sends is checked on its own.
+        Ok(Some(c)) if c.status == campaign_status::RUNNING && c.group_key.is_none() => {
             if let Err(e) = pause_by_gateway(&core, &c, template_reason(&error)).await {
                 tracing::warn!(campaign.id = %c.id, error = %e, "could not pause a campaign whose template Meta refused");
             }

@@ -84,6 +84,7 @@ pub async fn upload(
     body: Box<dyn Read + Send>,
 ) -> CoreResult<UploadReport> {
     let c = get(core, tenant_id, id).await?;
+    super::refuse_grouped(&c, "upload of recipients")?;
     if !accepts_recipients(&c.status) {
         return Err(state_error(closed_to_recipients(&c.status), id));
     }

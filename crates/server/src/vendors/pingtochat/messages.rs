@@ -1,6 +1,8 @@
 //! `POST …/simpleMessages` (session messages) and `POST …/messages` (templates, and any other
 //! Cloud API message: Pingtochat's own example posts a text there). Both take a Cloud API send
-//! body verbatim (plus `bulk_id` on either), parse it with Meta's rules (`openbsp_wire`) and
+//! body verbatim (plus `bulk_id` on either: template sends with one `bulk_id` are grouped as
+//! one campaign, DESIGN §2.8; any other kind with a `bulk_id` is refused), parse it with Meta's
+//! rules (`openbsp_wire`) and
 //! send it through the same core call as the Cloud-API-compatible surface, waiting (bounded)
 //! for Meta's acceptance so that WhatsApp's refusals come back in the answer. The answer is
 //! Pingtochat's (`vendors.md` §2.2):
@@ -49,12 +51,10 @@ pub async fn send(
     let ctx = ParseContext::for_business(channel.display_phone_number.clone());
     let req = SendRequest::parse_in(&v, Surface::Graph, &ctx)?;
     let key = idempotency_key(&headers).map_err(|e| PingtochatError::invalid(e.message))?;
-    if let Some(bulk) = &bulk_id {
-        // Grouping by `bulk_id` needs the core to attach a send to a campaign (see
-        // `docs/migrating-pingtochat.md`); until then the send goes out on its own.
-        tracing::debug!(bulk.id = %bulk, "pingtochat send with a bulk_id");
-    }
-    let input = SendInput::new(&tenant_id, &channel, &req, &body, key);
+    let mut input = SendInput::new(&tenant_id, &channel, &req, &body, key);
+    // Sends with one `bulk_id` are one campaign (named by it) in `/v1/campaigns`; only
+    // template sends are grouped (the core refuses any other kind with a `bulk_id`).
+    input.campaign = bulk_id;
     let (id, status) =
         match messages::send_awaiting(&core, input, core.config.cloud_api_wait).await? {
             Awaited::Sent {
