@@ -83,7 +83,7 @@ fn surfaces_never_import_each_other() {
         bad.extend(offenders(surface, &["crate::vendors"]));
     }
     // Each vendor is a surface of its own: none imports another, nor native or cloud_api.
-    let vendors = ["talqui", "pingtochat"];
+    let vendors = ["talqui", "pingtochat", "chakra", "connectly"];
     for v in vendors {
         let mut forbidden = vec![
             "crate::native".to_string(),
@@ -109,6 +109,8 @@ fn each_surface_maps_the_core_error_in_one_place() {
         ("cloud_api", "GraphError"),
         ("vendors/pingtochat", "PingtochatError"),
         ("vendors/talqui", "TalquiError"),
+        ("vendors/chakra", "ChakraError"),
+        ("vendors/connectly", "ConnectlyError"),
     ] {
         let mappings: Vec<PathBuf> = src(surface)
             .into_iter()

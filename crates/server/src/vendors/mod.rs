@@ -10,6 +10,8 @@ use axum::Router;
 
 use crate::core::Core;
 
+pub mod chakra;
+pub mod connectly;
 pub mod pingtochat;
 pub mod talqui;
 
@@ -18,4 +20,6 @@ pub fn routes() -> Router<Core> {
     Router::new()
         .merge(talqui::routes())
         .merge(pingtochat::routes())
+        .merge(chakra::routes())
+        .merge(connectly::routes())
 }
