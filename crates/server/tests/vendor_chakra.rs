@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use openbsp_server::core::admin::{self as provision, AppInput, ChannelInput};
+use openbsp_server::core::admin::{self as provision, ChannelInput};
 use openbsp_testkit::{Backend, on_both_backends};
 use serde_json::{Value, json};
 
@@ -28,6 +28,16 @@ fn plugin(app: &TestApp) -> String {
 
 fn templates_path(waba: &str) -> String {
     format!("/v1/ext/plugin/whatsapp/api/v19.0/{waba}/message_templates")
+}
+
+/// Updates template `id` through the pass-through with `key`: its new `components`.
+async fn update_template(app: &TestApp, id: &str, key: &str, components: &Value) -> Resp {
+    app.post(
+        &format!("/v1/ext/plugin/whatsapp/api/v19.0/{id}"),
+        key,
+        &json!({"components": components}),
+    )
+    .await
 }
 
 /// How many messages the tenant has stored.
@@ -78,11 +88,7 @@ fn check_error(r: &Resp, status: u16, code: i64) -> &Value {
 async fn the_seed_example_sends_once_and_answers_as_chakra(b: Backend) {
     let app = spawn_app(b).await;
     app.user_writes(INDIAN_USER, "Asha", "hi").await;
-    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/seeds/002_c26f53b8c8be1201.txt");
-    let curls = openbsp_testkit::curl::commands(&std::fs::read_to_string(seed).unwrap());
-    assert_eq!(curls.len(), 1, "{curls:?}");
-    let c = &curls[0];
+    let c = &seed_curl("002_c26f53b8c8be1201.txt");
     // Only the host, the plugin id and the credentials change; the empty number stays.
     let url = c
         .url
@@ -294,13 +300,7 @@ async fn templates_pass_through(b: Backend) {
 
     let mut components = shipping("order_ready", "en_US")["components"].clone();
     components[2]["text"] = json!("Reply STOP to unsubscribe");
-    let r = app
-        .post(
-            &format!("/v1/ext/plugin/whatsapp/api/v19.0/{id}"),
-            &app.api_key,
-            &json!({"components": components}),
-        )
-        .await;
+    let r = update_template(&app, &id, &app.api_key, &components).await;
     assert_eq!(data(&r)["success"], true, "{}", r.body);
     let t = app.get(&format!("/v1/templates/{id}"), &app.api_key).await;
     assert_eq!(
@@ -311,72 +311,14 @@ async fn templates_pass_through(b: Backend) {
     // A broken update: Meta's code, nothing changed.
     let mut broken = components.clone();
     broken[1]["text"] = json!("{{1}}, your order {{2}} is ready now.");
-    let r = app
-        .post(
-            &format!("/v1/ext/plugin/whatsapp/api/v19.0/{id}"),
-            &app.api_key,
-            &json!({"components": broken}),
-        )
-        .await;
+    let r = update_template(&app, &id, &app.api_key, &broken).await;
     let e = check_error(&r, 400, 100);
     assert_eq!(e["metaCode"], 100, "{}", r.body);
     // An unknown template id, an unknown WABA.
-    let r = app
-        .post(
-            "/v1/ext/plugin/whatsapp/api/v19.0/999999999",
-            &app.api_key,
-            &json!({"components": components}),
-        )
-        .await;
+    let r = update_template(&app, "999999999", &app.api_key, &components).await;
     check_error(&r, 404, 404);
     let r = app.get(&templates_path("999999"), &app.api_key).await;
     check_error(&r, 404, 404);
-}
-
-/// A second tenant with an app and a number of its own (`100200399`, WABA `900199`): its key
-/// and app id.
-async fn other_tenant_with_number(app: &TestApp) -> (String, String) {
-    let now = chrono::Utc::now().timestamp_millis();
-    let s = app.store.as_ref();
-    let tenant = provision::create_tenant(s, "Other", now).await.unwrap();
-    let (_, key) = provision::create_api_key(s, Some(&tenant.id), "other", false, now)
-        .await
-        .unwrap();
-    let other_app = provision::add_app(
-        s,
-        &app.key,
-        AppInput {
-            tenant_id: tenant.id.clone(),
-            name: "other".into(),
-            app_secret: "other-secret".into(),
-            verify_token: "other-token".into(),
-            meta_app_id: Some("700800999".into()),
-        },
-        now,
-    )
-    .await
-    .unwrap();
-    provision::add_channel(
-        s,
-        &app.key,
-        ChannelInput {
-            tenant_id: tenant.id,
-            app_id: other_app.id.clone(),
-            phone_number_id: "100200399".into(),
-            waba_id: "900199".into(),
-            display_phone_number: "15550009999".into(),
-            access_token: "other-access-token".into(),
-            graph_base_url: Some(app.sim.url()),
-            graph_version: None,
-            throughput_mps: None,
-            messaging_tier: None,
-            business_id: None,
-        },
-        now,
-    )
-    .await
-    .unwrap();
-    (key, other_app.id)
 }
 
 async fn refusals_use_the_envelope_and_send_nothing(b: Backend) {
@@ -389,7 +331,11 @@ async fn refusals_use_the_envelope_and_send_nothing(b: Backend) {
                "text": {"body": "Hello!"}})
     };
     let template_id = approved_shipping(&app, "order_ready").await;
-    let (other_key, other_plugin) = other_tenant_with_number(&app).await;
+    let OtherTenant {
+        api_key: other_key,
+        app_id: other_plugin,
+        ..
+    } = app.other_tenant_with_number().await;
     let before_meta = app.sim.received(PNID).len();
     let before_stored = stored(&app).await;
 
@@ -485,13 +431,13 @@ async fn refusals_use_the_envelope_and_send_nothing(b: Backend) {
     check_error(&r, 404, 404);
     let r = app.get(&templates_path("900100"), &other_key).await;
     check_error(&r, 404, 404);
-    let r = app
-        .post(
-            &format!("/v1/ext/plugin/whatsapp/api/v19.0/{template_id}"),
-            &other_key,
-            &json!({"components": shipping("order_ready", "en_US")["components"]}),
-        )
-        .await;
+    let r = update_template(
+        &app,
+        &template_id,
+        &other_key,
+        &shipping("order_ready", "en_US")["components"],
+    )
+    .await;
     check_error(&r, 404, 404);
     let r = app
         .post(

@@ -6,7 +6,6 @@
 mod common;
 
 use common::*;
-use openbsp_server::core::admin::{self as provision, AppInput, ChannelInput};
 use openbsp_testkit::{Backend, on_both_backends};
 use serde_json::{Value, json};
 
@@ -341,7 +340,11 @@ async fn templates_are_created_and_listed(b: Backend) {
         assert_eq!(group("order_ready")["templates"][0]["id"], id.as_str());
     }
     // Another tenant's list holds none of these.
-    let (other_tenant, other_key) = other_tenant_with_number(&app).await;
+    let OtherTenant {
+        tenant_id: other_tenant,
+        api_key: other_key,
+        ..
+    } = app.other_tenant_with_number().await;
     let r = call(
         &app,
         "GET",
@@ -352,51 +355,6 @@ async fn templates_are_created_and_listed(b: Backend) {
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["entity"]["templateGroups"], json!([]), "{}", r.body);
-}
-
-/// A second tenant with a number of its own (`100200399`, WABA `900199`): its id and key.
-async fn other_tenant_with_number(app: &TestApp) -> (String, String) {
-    let now = chrono::Utc::now().timestamp_millis();
-    let s = app.store.as_ref();
-    let tenant = provision::create_tenant(s, "Other", now).await.unwrap();
-    let (_, key) = provision::create_api_key(s, Some(&tenant.id), "other", false, now)
-        .await
-        .unwrap();
-    let other_app = provision::add_app(
-        s,
-        &app.key,
-        AppInput {
-            tenant_id: tenant.id.clone(),
-            name: "other".into(),
-            app_secret: "other-secret".into(),
-            verify_token: "other-token".into(),
-            meta_app_id: Some("700800999".into()),
-        },
-        now,
-    )
-    .await
-    .unwrap();
-    provision::add_channel(
-        s,
-        &app.key,
-        ChannelInput {
-            tenant_id: tenant.id.clone(),
-            app_id: other_app.id,
-            phone_number_id: "100200399".into(),
-            waba_id: "900199".into(),
-            display_phone_number: "15550009999".into(),
-            access_token: "other-access-token".into(),
-            graph_base_url: Some(app.sim.url()),
-            graph_version: None,
-            throughput_mps: None,
-            messaging_tier: None,
-            business_id: None,
-        },
-        now,
-    )
-    .await
-    .unwrap();
-    (tenant.id, key)
 }
 
 async fn refusals_use_connectly_errors_and_send_nothing(b: Backend) {
@@ -412,7 +370,11 @@ async fn refusals_use_connectly_errors_and_send_nothing(b: Backend) {
         )
         .await;
     assert_eq!(ours.status, 201, "{}", ours.body);
-    let (other_tenant, other_key) = other_tenant_with_number(&app).await;
+    let OtherTenant {
+        tenant_id: other_tenant,
+        api_key: other_key,
+        ..
+    } = app.other_tenant_with_number().await;
     let before_meta = app.sim.received(PNID).len();
     let before_stored = stored(&app).await;
     let text = json!({"number": format!("+{USER}"), "text": "Hello!"});
@@ -430,45 +392,41 @@ async fn refusals_use_connectly_errors_and_send_nothing(b: Backend) {
         Some(131047),
     );
     assert_eq!(r.body["type"], "ERROR_TYPE_DEADLINE_EXCEEDED", "{}", r.body);
-    // An unknown template: Meta's 132001.
-    let r = post(
-        &app,
-        "send/whatsapp_templated_messages",
-        &templated("no_such_template", json!([])),
-    )
-    .await;
-    check_error(
-        &r,
-        404,
-        "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND",
-        Some(132001),
-    );
-    // A parameter the template does not have: Meta's 132000, from the core.
-    let r = post(
-        &app,
-        "send/whatsapp_templated_messages",
-        &templated("order_update", json!([{"name": "body_1", "value": "x"}])),
-    )
-    .await;
-    check_error(
-        &r,
-        400,
-        "ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID",
-        Some(132000),
-    );
-    // Too few: order_ready wants a header and two body variables.
-    let r = post(
-        &app,
-        "send/whatsapp_templated_messages",
-        &templated("order_ready", json!([{"name": "body_1", "value": "x"}])),
-    )
-    .await;
-    check_error(
-        &r,
-        400,
-        "ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID",
-        Some(132000),
-    );
+    // An unknown template: Meta's 132001. A parameter the template does not have (order_update
+    // has none), or too few (order_ready wants a header and two body variables): Meta's
+    // 132000, from the core.
+    let one_param = json!([{"name": "body_1", "value": "x"}]);
+    for (name, params, status, code, meta_code) in [
+        (
+            "no_such_template",
+            json!([]),
+            404,
+            "ERROR_CODE_MESSAGE_TEMPLATE_NOT_FOUND",
+            132001,
+        ),
+        (
+            "order_update",
+            one_param.clone(),
+            400,
+            "ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID",
+            132000,
+        ),
+        (
+            "order_ready",
+            one_param,
+            400,
+            "ERROR_CODE_MESSAGE_TEMPLATE_INPUT_INVALID",
+            132000,
+        ),
+    ] {
+        let r = post(
+            &app,
+            "send/whatsapp_templated_messages",
+            &templated(name, params),
+        )
+        .await;
+        check_error(&r, status, code, Some(meta_code));
+    }
     // A number that is no number.
     for route in ["send/messages", "send/whatsapp_templated_messages"] {
         let r = post(

@@ -7,7 +7,6 @@ mod common;
 
 use base64::Engine as _;
 use common::*;
-use openbsp_server::core::admin::{self as provision, AppInput, ChannelInput};
 use openbsp_testkit::{Backend, on_both_backends};
 use serde_json::{Value, json};
 
@@ -97,11 +96,7 @@ fn check_error(r: &Resp, status: u16, code: i64, meta_code: Option<i64>) {
 async fn the_seed_example_sends_once_and_answers_as_pingtochat(b: Backend) {
     let app = spawn_app(b).await;
     app.user_writes(INDIAN_USER, "Asha", "hi").await;
-    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/seeds/001_640a44d108fef173.txt");
-    let curls = openbsp_testkit::curl::commands(&std::fs::read_to_string(seed).unwrap());
-    assert_eq!(curls.len(), 1, "{curls:?}");
-    let c = &curls[0];
+    let c = &seed_curl("001_640a44d108fef173.txt");
     // Only the host and the credentials change (the gateway speaks plain HTTP in tests).
     let url = c
         .url
@@ -140,24 +135,37 @@ async fn the_seed_example_sends_once_and_answers_as_pingtochat(b: Backend) {
     assert_eq!(m["wamid"], got[0].wamid.as_str(), "{m}");
 }
 
-async fn template_sends_with_a_bulk_id_go_out(b: Backend) {
-    let app = spawn_app(b).await;
-    let users = ["919880100001", "919880100002"];
+/// A send on the test number's messages route, with `bearer` if any.
+async fn send(app: &TestApp, bearer: Option<&str>, body: &Value) -> Resp {
+    let path = format!("{}/messages", base(&app.api_key));
+    post(app, &path, bearer, &body.to_string()).await
+}
+
+/// Sends `body(to)` to each of `users`, each answered 200 as Pingtochat does: the message ids.
+async fn send_each(
+    app: &TestApp,
+    bearer: Option<&str>,
+    users: [&str; 2],
+    body: impl Fn(&str) -> Value,
+) -> Vec<String> {
     let mut ids = Vec::new();
     for to in users {
-        let body = json!({"messaging_product": "whatsapp", "recipient_type": "individual",
-            "to": to, "type": "template", "bulk_id": "diwali-2025",
-            "template": {"name": "order_update", "language": {"code": "en_US"}, "components": []}});
-        let r = post(
-            &app,
-            &format!("{}/messages", base(&app.api_key)),
-            Some(&app.api_key),
-            &body.to_string(),
-        )
-        .await;
+        let r = send(app, bearer, &body(to)).await;
         assert_eq!(r.status, 200, "{}", r.body);
         ids.push(check_answer(&r.body, to));
     }
+    ids
+}
+
+async fn template_sends_with_a_bulk_id_go_out(b: Backend) {
+    let app = spawn_app(b).await;
+    let users = ["919880100001", "919880100002"];
+    let ids = send_each(&app, Some(&app.api_key), users, |to| {
+        json!({"messaging_product": "whatsapp", "recipient_type": "individual",
+            "to": to, "type": "template", "bulk_id": "diwali-2025",
+            "template": {"name": "order_update", "language": {"code": "en_US"}, "components": []}})
+    })
+    .await;
     assert_ne!(ids[0], ids[1]);
     for (id, to) in ids.iter().zip(users) {
         let m = app.wait_status(id, "sent").await;
@@ -169,13 +177,7 @@ async fn template_sends_with_a_bulk_id_go_out(b: Backend) {
     let bad = json!({"messaging_product": "whatsapp", "to": users[0], "type": "template",
         "bulk_id": {"a": 1},
         "template": {"name": "order_update", "language": {"code": "en_US"}}});
-    let r = post(
-        &app,
-        &format!("{}/messages", base(&app.api_key)),
-        None,
-        &bad.to_string(),
-    )
-    .await;
+    let r = send(&app, None, &bad).await;
     check_error(&r, 400, 100, Some(100));
     assert_eq!(app.sim.received(PNID).len(), 2);
 }
@@ -186,21 +188,12 @@ async fn template_sends_with_a_bulk_id_go_out(b: Backend) {
 async fn bulk_id_groups_sends_as_one_campaign(b: Backend) {
     let app = spawn_app(b).await;
     let users = ["919880100001", "919880100002"];
-    let mut ids = Vec::new();
-    for to in users {
-        let body = json!({"messaging_product": "whatsapp", "to": to, "type": "template",
+    let ids = send_each(&app, None, users, |to| {
+        json!({"messaging_product": "whatsapp", "to": to, "type": "template",
             "bulk_id": "diwali-2025",
-            "template": {"name": "order_update", "language": {"code": "en_US"}}});
-        let r = post(
-            &app,
-            &format!("{}/messages", base(&app.api_key)),
-            None,
-            &body.to_string(),
-        )
-        .await;
-        assert_eq!(r.status, 200, "{}", r.body);
-        ids.push(check_answer(&r.body, to));
-    }
+            "template": {"name": "order_update", "language": {"code": "en_US"}}})
+    })
+    .await;
     let list = app.get("/v1/campaigns", &app.api_key).await;
     let named: Vec<&Value> = list.body["data"]
         .as_array()
@@ -251,13 +244,7 @@ async fn bulk_id_groups_sends_as_one_campaign(b: Backend) {
     let before = (app.sim.received(PNID).len(), stored(&app).await);
     let text = json!({"messaging_product": "whatsapp", "to": users[0], "type": "text",
         "bulk_id": "diwali-2025", "text": {"body": "Hello!"}});
-    let r = post(
-        &app,
-        &format!("{}/messages", base(&app.api_key)),
-        None,
-        &text.to_string(),
-    )
-    .await;
+    let r = send(&app, None, &text).await;
     check_error(&r, 400, 100, Some(100));
     assert!(
         r.body["error"]["message"]
@@ -354,51 +341,6 @@ async fn templates_are_created_and_updated(b: Backend) {
     check_error(&r, 404, 404, None);
 }
 
-/// A second tenant with a number of its own (`100200399`, WABA `900199`); its key.
-async fn other_tenant_with_number(app: &TestApp) -> String {
-    let now = chrono::Utc::now().timestamp_millis();
-    let s = app.store.as_ref();
-    let tenant = provision::create_tenant(s, "Other", now).await.unwrap();
-    let (_, key) = provision::create_api_key(s, Some(&tenant.id), "other", false, now)
-        .await
-        .unwrap();
-    let other_app = provision::add_app(
-        s,
-        &app.key,
-        AppInput {
-            tenant_id: tenant.id.clone(),
-            name: "other".into(),
-            app_secret: "other-secret".into(),
-            verify_token: "other-token".into(),
-            meta_app_id: Some("700800999".into()),
-        },
-        now,
-    )
-    .await
-    .unwrap();
-    provision::add_channel(
-        s,
-        &app.key,
-        ChannelInput {
-            tenant_id: tenant.id,
-            app_id: other_app.id,
-            phone_number_id: "100200399".into(),
-            waba_id: "900199".into(),
-            display_phone_number: "15550009999".into(),
-            access_token: "other-access-token".into(),
-            graph_base_url: Some(app.sim.url()),
-            graph_version: None,
-            throughput_mps: None,
-            messaging_tier: None,
-            business_id: None,
-        },
-        now,
-    )
-    .await
-    .unwrap();
-    key
-}
-
 async fn refusals_use_the_envelope_and_send_nothing(b: Backend) {
     let app = spawn_app(b).await;
     let key = app.api_key.clone();
@@ -480,23 +422,14 @@ async fn refusals_use_the_envelope_and_send_nothing(b: Backend) {
     let r = post(&app, &messages, Some("another-token"), &text(USER)).await;
     check_error(&r, 401, 300, None);
     // A number that is not the key's tenant's (another tenant's, or none): 305.
-    let other = other_tenant_with_number(&app).await;
-    let r = post(
-        &app,
-        &format!("{}/messages", base(&other)),
-        None,
-        &text(USER),
-    )
-    .await;
-    check_error(&r, 404, 305, None);
-    let r = post(
-        &app,
-        &format!("/api/v1.0/999999/{key}/messages"),
-        None,
-        &text(USER),
-    )
-    .await;
-    check_error(&r, 404, 305, None);
+    let other = app.other_tenant_with_number().await.api_key;
+    for path in [
+        format!("{}/messages", base(&other)),
+        format!("/api/v1.0/999999/{key}/messages"),
+    ] {
+        let r = post(&app, &path, None, &text(USER)).await;
+        check_error(&r, 404, 305, None);
+    }
     // Another tenant's template id, on that tenant's own number: not found, unchanged.
     let r = post(
         &app,

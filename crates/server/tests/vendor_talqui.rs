@@ -9,8 +9,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use openbsp_server::core::admin::{self as provision, AppInput, ChannelInput};
-use openbsp_simulator::PhoneNumberConfig;
 use openbsp_testkit::{Backend, on_both_backends};
 use serde_json::{Value, json};
 
@@ -129,15 +127,7 @@ async fn received_exactly(app: &TestApp, n: usize) -> Vec<openbsp_simulator::Rec
 
 async fn the_seeds_curl_example_starts_a_session_with_its_model(b: Backend) {
     let app = spawn_app(b).await;
-    let text = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/seeds")
-            .join(SEED),
-    )
-    .unwrap();
-    let commands = openbsp_testkit::curl::commands(&text);
-    assert_eq!(commands.len(), 1, "{commands:#?}");
-    let curl = &commands[0];
+    let curl = &seed_curl(SEED);
     let phone = "5527999990001";
     let url = curl
         .url
@@ -287,69 +277,32 @@ async fn a_model_in_several_languages_is_named_by_its_id(b: Backend) {
 /// A second tenant with its own number (on another WABA) and an approved model the gateway
 /// has learnt: its tenant id, API key, channel id and template id.
 async fn other_tenant(app: &TestApp) -> (String, String, String, String) {
-    let now = chrono::Utc::now().timestamp_millis();
-    let s = app.store.as_ref();
-    let tenant = provision::create_tenant(s, "Other", now).await.unwrap();
-    let (_, key) = provision::create_api_key(s, Some(&tenant.id), "other", false, now)
-        .await
-        .unwrap();
-    let other_app = provision::add_app(
-        s,
-        &app.key,
-        AppInput {
-            tenant_id: tenant.id.clone(),
-            name: "other".into(),
-            app_secret: "other-secret".into(),
-            verify_token: "other-verify".into(),
-            meta_app_id: None,
-        },
-        now,
-    )
-    .await
-    .unwrap();
-    let channel = provision::add_channel(
-        s,
-        &app.key,
-        ChannelInput {
-            tenant_id: tenant.id.clone(),
-            app_id: other_app.id,
-            phone_number_id: "100200399".into(),
-            waba_id: "900200".into(),
-            display_phone_number: "15550002222".into(),
-            access_token: "other-token".into(),
-            graph_base_url: Some(app.sim.url()),
-            graph_version: None,
-            throughput_mps: Some(80),
-            messaging_tier: None,
-            business_id: None,
-        },
-        now,
-    )
-    .await
-    .unwrap();
-    app.sim.add_phone_number(PhoneNumberConfig {
-        phone_number_id: "100200399".into(),
-        display_phone_number: "15550002222".into(),
-        waba_id: "900200".into(),
-        access_token: "other-token".into(),
-        app_secret: "other-secret".into(),
-        webhook_url: None,
-        throughput_mps: Some(80),
-    });
+    let other = app.other_tenant_with_number().await;
     app.sim
         .seed_template(openbsp_simulator::TemplateSeed::new(
-            "900200",
+            OTHER_WABA,
             json!({"name": "other_model", "language": "pt_BR", "category": "UTILITY",
                    "components": [{"type": "BODY", "text": "Seu pedido chegou."}]}),
         ))
         .unwrap();
     let sync = app
-        .post("/v1/templates/sync", &key, &json!({"channel": "100200399"}))
+        .post(
+            "/v1/templates/sync",
+            &other.api_key,
+            &json!({"channel": OTHER_PNID}),
+        )
         .await;
     assert_eq!(sync.status, 200, "{}", sync.body);
-    let list = app.get("/v1/templates?name=other_model", &key).await;
+    let list = app
+        .get("/v1/templates?name=other_model", &other.api_key)
+        .await;
     let template_id = list.body["data"][0]["id"].as_str().unwrap().to_string();
-    (tenant.id, key, channel.id, template_id)
+    (
+        other.tenant_id,
+        other.api_key,
+        other.channel.id,
+        template_id,
+    )
 }
 
 async fn refusals_answer_in_talquis_envelope_and_send_nothing(b: Backend) {

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use bytes::Bytes;
-use openbsp_store::{Template, TemplateFilter};
+use openbsp_store::Template;
 use openbsp_wire::MetaError;
 use serde_json::{Value, json};
 
@@ -17,10 +17,7 @@ use openbsp_wire::ids::TemplateName;
 use crate::core::{Core, templates as service};
 use crate::http::auth::GraphTenant;
 use crate::http::error::{GraphError, unknown_object};
-
-/// Meta's default and largest page sizes for template lists.
-const DEFAULT_LIMIT: u32 = 25;
-const MAX_LIMIT: u32 = 1000;
+use crate::http::paging;
 
 /// A template as the Graph API shows it.
 pub fn template_json(t: &Template) -> Value {
@@ -74,35 +71,9 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
     let channel = waba(&state, &tenant_id, &waba_id).await?;
-    let limit = match q.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(l) => l
-            .parse::<u32>()
-            .ok()
-            .filter(|l| (1..=MAX_LIMIT).contains(l))
-            .ok_or_else(|| {
-                MetaError::invalid_parameter(format!(
-                    "Param limit must be a number from 1 to {MAX_LIMIT}."
-                ))
-            })?,
-    };
-    let rows = service::list(
-        &state,
-        &TemplateFilter {
-            tenant_id: tenant_id.clone(),
-            waba_id: Some(channel.waba_id.clone()),
-            name: q.get("name").cloned(),
-            status: q.get("status").map(|s| s.to_ascii_uppercase()),
-            category: q.get("category").map(|s| s.to_ascii_uppercase()),
-            language: q.get("language").cloned(),
-            include_deleted: false,
-            after: q.get("after").cloned(),
-            limit: limit + 1,
-        },
-    )
-    .await?;
-    let more = rows.len() > limit as usize;
-    let rows = &rows[..rows.len().min(limit as usize)];
+    let service::TemplatePage { rows, limit, more } =
+        service::list_page(&state, &tenant_id, &channel.waba_id, &q).await?;
+    let rows = rows.as_slice();
     let fields: Option<Vec<&str>> = q.get("fields").map(|f| {
         f.split(',')
             .map(str::trim)
@@ -129,33 +100,17 @@ pub async fn list(
         .collect();
     let mut out = json!({"data": data});
     if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
-        out["paging"] = json!({"cursors": {"before": first.id, "after": last.id}});
-        if more {
-            let mut next = format!(
-                "{}/{version}/{waba_id}/message_templates?limit={limit}&after={}",
-                crate::http::base_url(&headers),
-                last.id
-            );
-            for k in ["name", "status", "category", "language", "fields"] {
-                if let Some(v) = q.get(k) {
-                    next.push_str(&format!("&{k}={}", urlencoding(v)));
-                }
-            }
-            out["paging"]["next"] = json!(next);
-        }
+        out["paging"] = paging::graph_paging(
+            &headers,
+            &format!("/{version}/{waba_id}/message_templates"),
+            (&first.id, &last.id),
+            limit,
+            more,
+            &q,
+            &["name", "status", "category", "language", "fields"],
+        );
     }
     Ok(Json(out))
-}
-
-fn urlencoding(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// `POST /{version}/{waba_id}/message_templates`: `{id, status, category}`.

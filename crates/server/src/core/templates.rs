@@ -8,6 +8,7 @@
 //! before anything is queued. A template the gateway does not know yet (created in WhatsApp
 //! Manager, say) is looked up on Meta once before the send is refused.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use openbsp_store::{
@@ -813,6 +814,61 @@ pub async fn find_same(
 /// A tenant's templates.
 pub async fn list(core: &Core, filter: &TemplateFilter) -> CoreResult<Vec<Template>> {
     Ok(core.store.list_templates(filter).await?)
+}
+
+/// Meta's default and largest page sizes for template lists.
+const DEFAULT_PAGE_LIMIT: u32 = 25;
+const MAX_PAGE_LIMIT: u32 = 1000;
+
+/// One page of a template list, as Meta's Graph API pages it.
+pub struct TemplatePage {
+    /// The page's templates, at most `limit`.
+    pub rows: Vec<Template>,
+    /// The page size asked for (Meta's default when none was).
+    pub limit: u32,
+    /// Whether a page follows.
+    pub more: bool,
+}
+
+/// A page of the tenant's templates on WABA `waba_id`, with the query of Meta's template list:
+/// `name`, `status`, `category` and `language` filters, `limit` (1 to 1000, 25 when absent)
+/// and the `after` cursor.
+pub async fn list_page(
+    core: &Core,
+    tenant_id: &str,
+    waba_id: &str,
+    query: &HashMap<String, String>,
+) -> CoreResult<TemplatePage> {
+    let limit = match query.get("limit") {
+        None => DEFAULT_PAGE_LIMIT,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=MAX_PAGE_LIMIT).contains(l))
+            .ok_or_else(|| {
+                CoreError::invalid(format!(
+                    "Param limit must be a number from 1 to {MAX_PAGE_LIMIT}."
+                ))
+            })?,
+    };
+    let mut rows = list(
+        core,
+        &TemplateFilter {
+            tenant_id: tenant_id.to_string(),
+            waba_id: Some(waba_id.to_string()),
+            name: query.get("name").cloned(),
+            status: query.get("status").map(|s| s.to_ascii_uppercase()),
+            category: query.get("category").map(|s| s.to_ascii_uppercase()),
+            language: query.get("language").cloned(),
+            include_deleted: false,
+            after: query.get("after").cloned(),
+            limit: limit + 1,
+        },
+    )
+    .await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    Ok(TemplatePage { rows, limit, more })
 }
 
 /// Every change of a template, oldest first.

@@ -51,6 +51,74 @@ pub fn logged_request_id(
     request_id
 }
 
+/// What a vendor surface's error carries (Pingtochat's, ChakraHQ's): the HTTP status, the
+/// surface's code, Meta's code and subcode when WhatsApp refuses, what exactly was wrong, and a
+/// 5xx's cause.
+#[derive(Debug)]
+pub struct Refusal {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// The surface's code (its own, else Meta's, else the HTTP status).
+    pub code: i64,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// Meta's code, when WhatsApp's rules (or Meta) refuse.
+    pub meta_code: Option<i64>,
+    /// Meta's subcode (template management), when it has one.
+    pub meta_subcode: Option<i64>,
+    /// What exactly was wrong, naming the field, when known.
+    pub details: Option<String>,
+    /// What caused a 5xx (logged, never shown).
+    pub cause: Option<Cause>,
+}
+
+impl Refusal {
+    /// A refusal that is not WhatsApp's.
+    pub fn new(status: StatusCode, code: i64, message: impl Into<String>) -> Refusal {
+        Refusal {
+            status,
+            code,
+            message: message.into(),
+            meta_code: None,
+            meta_subcode: None,
+            details: None,
+            cause: None,
+        }
+    }
+
+    /// WhatsApp's refusal `m`, answered with `status` and `code`.
+    pub fn meta(status: StatusCode, code: i64, m: MetaError) -> Refusal {
+        Refusal {
+            status,
+            code,
+            message: m.message,
+            meta_code: Some(m.code),
+            meta_subcode: m.subcode,
+            details: m.details,
+            cause: None,
+        }
+    }
+}
+
+/// A surface's error answer: `body` with `status`, after logging the failure once with its
+/// `cause` when it has one (the response then marked [`Logged`]).
+pub fn logged_answer<C: tracing::Value>(
+    status: StatusCode,
+    code: C,
+    request_id: &str,
+    cause: Option<&Cause>,
+    body: impl Serialize,
+) -> Response {
+    if let Some(cause) = cause {
+        tracing::error!(request.id = %request_id, code, cause = %chain(cause.as_ref()), "request failed");
+    }
+    let mut resp = (status, axum::Json(body)).into_response();
+    if cause.is_some() {
+        resp.extensions_mut().insert(Logged);
+    }
+    resp
+}
+
 /// An error on the native API.
 #[derive(Debug)]
 pub struct ApiError {

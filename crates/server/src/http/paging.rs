@@ -1,8 +1,13 @@
 //! Cursor pagination of the native API: `?limit=&after=`, newest first, answered as
 //! `{"object": "list", "data": […], "has_more": …, "next_cursor": …}` ([`ListPage`]).
 
+use std::collections::HashMap;
+
+use axum::http::HeaderMap;
 use openbsp_store::Page;
 pub use openbsp_store::views::ListPage;
+
+use serde_json::{Value, json};
 
 use super::error::ApiError;
 
@@ -43,4 +48,44 @@ pub fn list_page<T, V>(
     rows.truncate(limit as usize);
     let next = if has_more { rows.last().map(id) } else { None };
     ListPage::new(rows.iter().map(view).collect(), has_more, next)
+}
+
+/// Meta's Graph `paging` of a page whose first and last rows are `first` and `last`: the
+/// cursors, and when `more` follow, the absolute `next` URL on `path` with `limit`, the `after`
+/// cursor and the `kept` query parameters the client gave.
+pub fn graph_paging(
+    headers: &HeaderMap,
+    path: &str,
+    (first, last): (&str, &str),
+    limit: u32,
+    more: bool,
+    query: &HashMap<String, String>,
+    kept: &[&str],
+) -> Value {
+    let mut paging = json!({"cursors": {"before": first, "after": last}});
+    if more {
+        let mut next = format!(
+            "{}{path}?limit={limit}&after={last}",
+            super::base_url(headers)
+        );
+        for k in kept {
+            if let Some(v) = query.get(*k) {
+                next.push_str(&format!("&{k}={}", percent_encode(v)));
+            }
+        }
+        paging["next"] = json!(next);
+    }
+    paging
+}
+
+/// A query value, percent-encoded.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -27,6 +27,29 @@ pub const USER: &str = "15551230001";
 /// The Meta app id of the test app (its resumable uploads).
 pub const META_APP_ID: &str = "700800900";
 
+/// The second tenant's number (see [`TestApp::other_tenant_with_number`]).
+pub const OTHER_PNID: &str = "100200399";
+pub const OTHER_DISPLAY: &str = "15550009999";
+pub const OTHER_WABA: &str = "900199";
+
+/// A second tenant, its API key, app and channel.
+pub struct OtherTenant {
+    pub tenant_id: String,
+    pub api_key: String,
+    pub app_id: String,
+    pub channel: Channel,
+}
+
+/// The one curl command of seed page `file` (`tests/fixtures/seeds/`), as the vendor wrote it.
+pub fn seed_curl(file: &str) -> openbsp_testkit::curl::Curl {
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/seeds")
+        .join(file);
+    let mut curls = openbsp_testkit::curl::commands(&std::fs::read_to_string(seed).unwrap());
+    assert_eq!(curls.len(), 1, "{curls:#?}");
+    curls.remove(0)
+}
+
 pub struct TestApp {
     pub gateway: Gateway,
     pub sim: SimulatorHandle,
@@ -281,6 +304,67 @@ impl TestApp {
             .await
             .unwrap()
             .1
+    }
+
+    /// A second tenant with an app and a number of its own, [`OTHER_PNID`] (display
+    /// [`OTHER_DISPLAY`], WABA [`OTHER_WABA`]), which the simulator knows too: to show that
+    /// neither tenant reaches the other's numbers, apps or templates.
+    pub async fn other_tenant_with_number(&self) -> OtherTenant {
+        let now = chrono::Utc::now().timestamp_millis();
+        let s = self.store.as_ref();
+        let tenant = provision::create_tenant(s, "Other", now).await.unwrap();
+        let (_, api_key) = provision::create_api_key(s, Some(&tenant.id), "other", false, now)
+            .await
+            .unwrap();
+        let app = provision::add_app(
+            s,
+            &self.key,
+            AppInput {
+                tenant_id: tenant.id.clone(),
+                name: "other".into(),
+                app_secret: "other-secret".into(),
+                verify_token: "other-verify-token".into(),
+                meta_app_id: Some("700800999".into()),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        let channel = provision::add_channel(
+            s,
+            &self.key,
+            ChannelInput {
+                tenant_id: tenant.id.clone(),
+                app_id: app.id.clone(),
+                phone_number_id: OTHER_PNID.into(),
+                waba_id: OTHER_WABA.into(),
+                display_phone_number: OTHER_DISPLAY.into(),
+                access_token: "other-access-token".into(),
+                graph_base_url: Some(self.sim.url()),
+                graph_version: None,
+                throughput_mps: None,
+                messaging_tier: None,
+                business_id: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+        self.sim.add_phone_number(PhoneNumberConfig {
+            phone_number_id: OTHER_PNID.into(),
+            display_phone_number: OTHER_DISPLAY.into(),
+            waba_id: OTHER_WABA.into(),
+            access_token: "other-access-token".into(),
+            app_secret: "other-secret".into(),
+            webhook_url: None,
+            throughput_mps: None,
+        });
+        OtherTenant {
+            tenant_id: tenant.id,
+            api_key,
+            app_id: app.id,
+            channel,
+        }
     }
 
     /// Any method, with an optional JSON body.

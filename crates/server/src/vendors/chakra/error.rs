@@ -15,39 +15,17 @@ use openbsp_wire::MetaError;
 use serde::Serialize;
 
 use crate::core::CoreError;
-use crate::http::error::{Cause, Logged, chain};
+use crate::http::error::{Cause, Refusal, logged_answer};
 use crate::http::request_id;
 
-/// An error on the ChakraHQ surface.
+/// An error on the ChakraHQ surface: `code` is Meta's code when WhatsApp refuses, else the
+/// HTTP status.
 #[derive(Debug)]
-pub struct ChakraError {
-    /// HTTP status.
-    pub status: StatusCode,
-    /// Meta's code when WhatsApp refuses, else the HTTP status.
-    pub code: i64,
-    /// What went wrong, for a person.
-    pub message: String,
-    /// Meta's code, when WhatsApp's rules (or Meta) refuse.
-    pub meta_code: Option<i64>,
-    /// Meta's subcode (template management), when it has one.
-    pub meta_subcode: Option<i64>,
-    /// What exactly was wrong, naming the field, when known.
-    pub details: Option<String>,
-    /// What caused a 5xx (logged, never shown).
-    pub cause: Option<Cause>,
-}
+pub struct ChakraError(Refusal);
 
 impl ChakraError {
     fn new(status: StatusCode, message: impl Into<String>) -> ChakraError {
-        ChakraError {
-            status,
-            code: i64::from(status.as_u16()),
-            message: message.into(),
-            meta_code: None,
-            meta_subcode: None,
-            details: None,
-            cause: None,
-        }
+        ChakraError(Refusal::new(status, i64::from(status.as_u16()), message))
     }
 
     /// 401: no `Authorization: Bearer <API key>`, or not a live key.
@@ -81,7 +59,7 @@ impl ChakraError {
 
     /// The same with the field named.
     pub fn details(mut self, details: impl Into<String>) -> ChakraError {
-        self.details = Some(details.into());
+        self.0.details = Some(details.into());
         self
     }
 
@@ -91,7 +69,7 @@ impl ChakraError {
             StatusCode::INTERNAL_SERVER_ERROR,
             "The gateway failed to handle this request; quote _meta.requestId when reporting it",
         );
-        e.cause = Some(cause.into());
+        e.0.cause = Some(cause.into());
         e
     }
 }
@@ -99,15 +77,9 @@ impl ChakraError {
 /// WhatsApp's refusal: Meta's code, Meta's HTTP status.
 impl From<MetaError> for ChakraError {
     fn from(m: MetaError) -> Self {
-        ChakraError {
-            status: StatusCode::from_u16(m.http_status).unwrap_or(StatusCode::BAD_REQUEST),
-            code: m.code,
-            message: m.message,
-            meta_code: Some(m.code),
-            meta_subcode: m.subcode,
-            details: m.details,
-            cause: None,
-        }
+        let status = StatusCode::from_u16(m.http_status).unwrap_or(StatusCode::BAD_REQUEST);
+        let code = m.code;
+        ChakraError(Refusal::meta(status, code, m))
     }
 }
 
@@ -177,26 +149,20 @@ struct Item {
 impl IntoResponse for ChakraError {
     fn into_response(self) -> Response {
         let meta = Meta::current();
-        let logged = self.cause.is_some();
-        if let Some(cause) = &self.cause {
-            tracing::error!(request.id = %meta.request_id, code = self.code, cause = %chain(cause.as_ref()), "request failed");
-        }
+        let e = self.0;
+        let request_id = meta.request_id.clone();
         let body = Envelope {
             _data: None,
             _meta: meta,
             _errors: [Item {
-                code: self.code,
-                message: self.message,
-                status: self.status.as_u16(),
-                meta_code: self.meta_code,
-                meta_subcode: self.meta_subcode,
-                details: self.details,
+                code: e.code,
+                message: e.message,
+                status: e.status.as_u16(),
+                meta_code: e.meta_code,
+                meta_subcode: e.meta_subcode,
+                details: e.details,
             }],
         };
-        let mut resp = (self.status, axum::Json(body)).into_response();
-        if logged {
-            resp.extensions_mut().insert(Logged);
-        }
-        resp
+        logged_answer(e.status, e.code, &request_id, e.cause.as_ref(), body)
     }
 }

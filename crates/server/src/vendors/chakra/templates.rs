@@ -11,7 +11,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use bytes::Bytes;
-use openbsp_store::{Template, TemplateFilter};
+use openbsp_store::Template;
 use serde_json::{Value, json};
 
 use super::auth::{ChakraTenant, check_version};
@@ -19,10 +19,7 @@ use super::error::ChakraError;
 use super::messages::body_json;
 use super::ok;
 use crate::core::{Core, templates as service};
-
-/// Meta's default and largest page sizes for template lists.
-const DEFAULT_LIMIT: u32 = 25;
-const MAX_LIMIT: u32 = 1000;
+use crate::http::paging;
 
 /// A template as Meta's Graph API shows it.
 fn template_json(t: &Template) -> Value {
@@ -73,65 +70,22 @@ pub async fn list(
 ) -> Result<Json<Value>, ChakraError> {
     check_version(&version)?;
     let channel = service::waba_channel(&core, &tenant_id, &waba_id).await?;
-    let limit = match q.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(l) => l
-            .parse::<u32>()
-            .ok()
-            .filter(|l| (1..=MAX_LIMIT).contains(l))
-            .ok_or_else(|| {
-                ChakraError::invalid(format!(
-                    "Param limit must be a number from 1 to {MAX_LIMIT}."
-                ))
-            })?,
-    };
-    let rows = service::list(
-        &core,
-        &TemplateFilter {
-            tenant_id: tenant_id.clone(),
-            waba_id: Some(channel.waba_id.clone()),
-            name: q.get("name").cloned(),
-            status: q.get("status").map(|s| s.to_ascii_uppercase()),
-            category: q.get("category").map(|s| s.to_ascii_uppercase()),
-            language: q.get("language").cloned(),
-            include_deleted: false,
-            after: q.get("after").cloned(),
-            limit: limit + 1,
-        },
-    )
-    .await?;
-    let more = rows.len() > limit as usize;
-    let rows = &rows[..rows.len().min(limit as usize)];
+    let service::TemplatePage { rows, limit, more } =
+        service::list_page(&core, &tenant_id, &channel.waba_id, &q).await?;
+    let rows = rows.as_slice();
     let mut out = json!({"data": rows.iter().map(template_json).collect::<Vec<_>>()});
     if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
-        out["paging"] = json!({"cursors": {"before": first.id, "after": last.id}});
-        if more {
-            let mut next = format!(
-                "{}/v1/ext/plugin/whatsapp/api/{version}/{waba_id}/message_templates?limit={limit}&after={}",
-                crate::http::base_url(&headers),
-                last.id
-            );
-            for k in ["name", "status", "category", "language"] {
-                if let Some(v) = q.get(k) {
-                    next.push_str(&format!("&{k}={}", encode(v)));
-                }
-            }
-            out["paging"]["next"] = json!(next);
-        }
+        out["paging"] = paging::graph_paging(
+            &headers,
+            &format!("/v1/ext/plugin/whatsapp/api/{version}/{waba_id}/message_templates"),
+            (&first.id, &last.id),
+            limit,
+            more,
+            &q,
+            &["name", "status", "category", "language"],
+        );
     }
     Ok(ok(out))
-}
-
-/// A query value, percent-encoded.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Edits a template (Meta's body: `components`, `category`, …): `_data` is

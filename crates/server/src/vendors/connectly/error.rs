@@ -18,7 +18,7 @@ use openbsp_wire::template::subcodes;
 use serde_json::{Map, Value, json};
 
 use crate::core::CoreError;
-use crate::http::error::{Cause, Logged, chain};
+use crate::http::error::{Cause, logged_answer};
 use crate::http::request_id;
 
 /// Connectly's error codes the gateway answers with (their error-codes page, `vendors.md`
@@ -292,10 +292,6 @@ impl From<CoreError> for ConnectlyError {
 impl IntoResponse for ConnectlyError {
     fn into_response(self) -> Response {
         let trace_id = request_id::current();
-        let logged = self.cause.is_some();
-        if let Some(cause) = &self.cause {
-            tracing::error!(request.id = %trace_id, code = self.code, cause = %chain(cause.as_ref()), "request failed");
-        }
         let mut details = Map::new();
         if let Some(f) = &self.field {
             details.insert("field".into(), json!(f));
@@ -321,11 +317,7 @@ impl IntoResponse for ConnectlyError {
             "cntTraceId": trace_id,
             "details": Value::Object(details),
         });
-        let mut resp = (self.status, axum::Json(body)).into_response();
-        if logged {
-            resp.extensions_mut().insert(Logged);
-        }
-        resp
+        logged_answer(self.status, self.code, &trace_id, self.cause.as_ref(), body)
     }
 }
 

@@ -18,7 +18,7 @@ use openbsp_wire::template::subcodes;
 use serde::Serialize;
 
 use crate::core::CoreError;
-use crate::http::error::{Cause, Logged, chain};
+use crate::http::error::{Cause, Refusal, logged_answer};
 use crate::http::request_id;
 
 /// Pingtochat's codes (their errors page; `vendors.md` §2.1) that the gateway answers with.
@@ -37,36 +37,14 @@ pub mod code {
     pub const TEMPLATE_NOT_FOUND: i64 = 404;
 }
 
-/// An error on the Pingtochat surface.
+/// An error on the Pingtochat surface: `code` is Pingtochat's code, else Meta's, else the HTTP
+/// status (see the module doc).
 #[derive(Debug)]
-pub struct PingtochatError {
-    /// HTTP status.
-    pub status: StatusCode,
-    /// Pingtochat's code, else Meta's, else the HTTP status (see the module doc).
-    pub code: i64,
-    /// What went wrong, for a person.
-    pub message: String,
-    /// Meta's code, when WhatsApp's rules (or Meta) refuse.
-    pub meta_code: Option<i64>,
-    /// Meta's subcode (template management), when it has one.
-    pub meta_subcode: Option<i64>,
-    /// What exactly was wrong, naming the field, when known.
-    pub details: Option<String>,
-    /// What caused a 5xx (logged, never shown).
-    pub cause: Option<Cause>,
-}
+pub struct PingtochatError(Refusal);
 
 impl PingtochatError {
     fn new(status: StatusCode, code: i64, message: impl Into<String>) -> PingtochatError {
-        PingtochatError {
-            status,
-            code,
-            message: message.into(),
-            meta_code: None,
-            meta_subcode: None,
-            details: None,
-            cause: None,
-        }
+        PingtochatError(Refusal::new(status, code, message))
     }
 
     /// 300: the bearer token is not the path's key.
@@ -127,7 +105,7 @@ impl PingtochatError {
             500,
             "The gateway failed to handle this request; quote the request_id when reporting it",
         );
-        e.cause = Some(cause.into());
+        e.0.cause = Some(cause.into());
         e
     }
 }
@@ -143,15 +121,7 @@ impl From<MetaError> for PingtochatError {
             let status = StatusCode::from_u16(m.http_status).unwrap_or(StatusCode::BAD_REQUEST);
             (status, m.code)
         };
-        PingtochatError {
-            status,
-            code,
-            message: m.message,
-            meta_code: Some(m.code),
-            meta_subcode: m.subcode,
-            details: m.details,
-            cause: None,
-        }
+        PingtochatError(Refusal::meta(status, code, m))
     }
 }
 
@@ -166,7 +136,7 @@ impl From<CoreError> for PingtochatError {
                 } else {
                     // Any other object (a media, a replied-to message): Meta's unknown object.
                     let mut e = PingtochatError::invalid(format!("{what} not found"));
-                    e.status = StatusCode::NOT_FOUND;
+                    e.0.status = StatusCode::NOT_FOUND;
                     e
                 }
             }
@@ -214,24 +184,17 @@ struct Body {
 impl IntoResponse for PingtochatError {
     fn into_response(self) -> Response {
         let request_id = request_id::current();
-        let logged = self.cause.is_some();
-        if let Some(cause) = &self.cause {
-            tracing::error!(request.id = %request_id, code = self.code, cause = %chain(cause.as_ref()), "request failed");
-        }
+        let e = self.0;
         let body = Envelope {
             error: Body {
-                code: self.code,
-                message: self.message,
-                meta_code: self.meta_code,
-                meta_subcode: self.meta_subcode,
-                details: self.details,
-                request_id,
+                code: e.code,
+                message: e.message,
+                meta_code: e.meta_code,
+                meta_subcode: e.meta_subcode,
+                details: e.details,
+                request_id: request_id.clone(),
             },
         };
-        let mut resp = (self.status, axum::Json(body)).into_response();
-        if logged {
-            resp.extensions_mut().insert(Logged);
-        }
-        resp
+        logged_answer(e.status, e.code, &request_id, e.cause.as_ref(), body)
     }
 }
