@@ -52,7 +52,7 @@ pub struct SendInput<'a> {
     /// What a Session Start says of its contact (named and linked in the same transaction).
     pub profile: Option<ContactProfile>,
     /// The client's key grouping this send with others as one campaign (Pingtochat's
-    /// `bulk_id`): only a template send is grouped (see [`super::campaigns::grouped`]).
+    /// `bulk_id`): only a template send is grouped (see [`grouped`]).
     pub campaign: Option<String>,
 }
 
@@ -145,7 +145,7 @@ pub async fn send(core: &Core, input: SendInput<'_>) -> CoreResult<Accepted> {
 async fn send_with_id(core: &Core, id: String, input: SendInput<'_>) -> CoreResult<Accepted> {
     let now = core.now();
     if let Some(key) = &input.campaign {
-        super::campaigns::check_group(key, &input)?;
+        check_group(key, &input)?;
     }
     let (check, template) = if is_replay(
         core,
@@ -164,7 +164,7 @@ async fn send_with_id(core: &Core, id: String, input: SendInput<'_>) -> CoreResu
     // A grouped send joins (or starts) its campaign in the enqueue's own transaction; a replay
     // (no template checked) is answered by the store with the first message, as any replay.
     let group = match (&input.campaign, &template) {
-        (Some(key), Some(used)) => Some(super::campaigns::grouped(&input, key, used, now)),
+        (Some(key), Some(used)) => Some(grouped(&input, key, used, now)),
         _ => None,
     };
     with_template(&mut new, template);
@@ -173,7 +173,7 @@ async fn send_with_id(core: &Core, id: String, input: SendInput<'_>) -> CoreResu
             .store
             .enqueue_grouped(&group, new, &check, now)
             .await
-            .map_err(super::campaigns::group_error)?,
+            .map_err(group_error)?,
         None => core.store.enqueue_checked(new, &check).await?,
     }
     .map_err(|r| CoreError::Refused(refusal_error(r)))?;
@@ -564,4 +564,89 @@ pub async fn list(
     page: &Page,
 ) -> CoreResult<Vec<Message>> {
     Ok(core.store.list_messages(tenant_id, filter, page).await?)
+}
+
+/// Longest key grouping direct sends (a campaign's name).
+pub const GROUP_KEY_MAX: usize = 256;
+
+/// Whether a send may be grouped under `key` (DESIGN §2.8, grouped sends): a template send
+/// (a campaign is one template sent to many), a key of 1 to [`GROUP_KEY_MAX`] characters, and
+/// not a Session Start (its contact is named in its own transaction).
+fn check_group(key: &str, input: &SendInput<'_>) -> CoreResult<()> {
+    if !matches!(input.req.body, openbsp_wire::MessageBody::Template(_)) {
+        return Err(CoreError::invalid_field(
+            "campaign",
+            format!(
+                "Only template messages are grouped as a campaign; this {} message names the campaign key {key:?}. Send it without the key.",
+                input.req.body.type_name()
+            ),
+        ));
+    }
+    if key.trim().is_empty() || key.chars().count() > GROUP_KEY_MAX {
+        return Err(CoreError::invalid_field(
+            "campaign",
+            format!("A campaign key is 1 to {GROUP_KEY_MAX} characters."),
+        ));
+    }
+    if input.profile.is_some() {
+        return Err(CoreError::invalid_field(
+            "campaign",
+            "A Session Start is not grouped as a campaign.",
+        ));
+    }
+    Ok(())
+}
+
+/// The campaign a grouped send starts when its key names none yet on its channel: named by
+/// the key, with the send's template, running from `now`, never fed by the runner (its
+/// recipients are the grouped sends, each queued with its message).
+fn grouped(
+    input: &SendInput<'_>,
+    key: &str,
+    used: &TemplateUse,
+    now: i64,
+) -> openbsp_store::Campaign {
+    let (name, language) = match &input.req.body {
+        openbsp_wire::MessageBody::Template(t) => (
+            t["name"].as_str().unwrap_or_default().to_string(),
+            t["language"]["code"]
+                .as_str()
+                .or_else(|| t["language"].as_str())
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        _ => Default::default(),
+    };
+    openbsp_store::Campaign {
+        id: new_id_at(prefix::CAMPAIGN, now),
+        tenant_id: input.tenant_id.to_string(),
+        channel_id: input.channel.id.clone(),
+        name: key.to_string(),
+        template_id: used.template_id.clone(),
+        template_name: name,
+        language,
+        category: used.category.clone(),
+        spec: serde_json::json!({"grouped": true}),
+        columns: Vec::new(),
+        status: openbsp_store::campaign_status::RUNNING.to_string(),
+        pause_reason: None,
+        start_at: None,
+        rate_limit: None,
+        created_at: now,
+        updated_at: now,
+        started_at: Some(now),
+        completed_at: None,
+        uploading: false,
+        group_key: Some(key.to_string()),
+    }
+}
+
+/// The store's refusal of a grouped send: its campaign paused or cancelled (`campaign_state`).
+fn group_error(e: openbsp_store::StoreError) -> CoreError {
+    match e {
+        openbsp_store::StoreError::Conflict(m) => {
+            CoreError::conflict("campaign_state", m.trim_start_matches("campaign.status: "))
+        }
+        other => other.into(),
+    }
 }

@@ -23,8 +23,7 @@ use openbsp_wire::template::{Definition, status_error};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::messages::SendInput;
-use super::templates::{self, TemplateUse};
+use super::templates;
 use super::{Core, CoreError, CoreResult};
 use spec::Spec;
 
@@ -120,86 +119,6 @@ pub async fn create(
         CampaignCreated::Created(c) => Ok((c, true)),
         CampaignCreated::Existing(c) => Ok((c, false)),
         CampaignCreated::KeyReused(first) => Err(CoreError::KeyReused { first: first.id }),
-    }
-}
-
-/// Longest key grouping direct sends (a campaign's name).
-pub const GROUP_KEY_MAX: usize = 256;
-
-/// Whether a send may be grouped under `key` (DESIGN §2.8, grouped sends): a template send
-/// (a campaign is one template sent to many), a key of 1 to [`GROUP_KEY_MAX`] characters, and
-/// not a Session Start (its contact is named in its own transaction).
-pub fn check_group(key: &str, input: &SendInput<'_>) -> CoreResult<()> {
-    if !matches!(input.req.body, openbsp_wire::MessageBody::Template(_)) {
-        return Err(CoreError::invalid_field(
-            "campaign",
-            format!(
-                "Only template messages are grouped as a campaign; this {} message names the campaign key {key:?}. Send it without the key.",
-                input.req.body.type_name()
-            ),
-        ));
-    }
-    if key.trim().is_empty() || key.chars().count() > GROUP_KEY_MAX {
-        return Err(CoreError::invalid_field(
-            "campaign",
-            format!("A campaign key is 1 to {GROUP_KEY_MAX} characters."),
-        ));
-    }
-    if input.profile.is_some() {
-        return Err(CoreError::invalid_field(
-            "campaign",
-            "A Session Start is not grouped as a campaign.",
-        ));
-    }
-    Ok(())
-}
-
-/// The campaign a grouped send starts when its key names none yet on its channel: named by
-/// the key, with the send's template, running from `now`, never fed by the runner (its
-/// recipients are the grouped sends, each queued with its message).
-pub fn grouped(input: &SendInput<'_>, key: &str, used: &TemplateUse, now: i64) -> Campaign {
-    let (name, language) = match &input.req.body {
-        openbsp_wire::MessageBody::Template(t) => (
-            t["name"].as_str().unwrap_or_default().to_string(),
-            t["language"]["code"]
-                .as_str()
-                .or_else(|| t["language"].as_str())
-                .unwrap_or_default()
-                .to_string(),
-        ),
-        _ => Default::default(),
-    };
-    Campaign {
-        id: new_id_at(prefix::CAMPAIGN, now),
-        tenant_id: input.tenant_id.to_string(),
-        channel_id: input.channel.id.clone(),
-        name: key.to_string(),
-        template_id: used.template_id.clone(),
-        template_name: name,
-        language,
-        category: used.category.clone(),
-        spec: json!({"grouped": true}),
-        columns: Vec::new(),
-        status: campaign_status::RUNNING.to_string(),
-        pause_reason: None,
-        start_at: None,
-        rate_limit: None,
-        created_at: now,
-        updated_at: now,
-        started_at: Some(now),
-        completed_at: None,
-        uploading: false,
-        group_key: Some(key.to_string()),
-    }
-}
-
-/// The store's refusal of a grouped send: its campaign paused or cancelled (`campaign_state`).
-pub fn group_error(e: openbsp_store::StoreError) -> CoreError {
-    match e {
-        openbsp_store::StoreError::Conflict(m) => {
-            CoreError::conflict("campaign_state", m.trim_start_matches("campaign.status: "))
-        }
-        other => other.into(),
     }
 }
 
