@@ -17,6 +17,7 @@ on_both_backends! {
     templates_pass_through => crate::templates_pass_through,
     refusals_use_the_envelope_and_send_nothing => crate::refusals_use_the_envelope_and_send_nothing,
     an_empty_number_on_a_plugin_with_several_names_them => crate::an_empty_number_on_a_plugin_with_several_names_them,
+    public_media_is_linked_sent_and_fetched => crate::public_media_is_linked_sent_and_fetched,
 }
 
 /// An Indian number as in ChakraHQ's examples.
@@ -520,4 +521,158 @@ async fn an_empty_number_on_a_plugin_with_several_names_them(b: Backend) {
     let id = data(&r)["whatsappMessageId"].as_str().unwrap().to_string();
     app.wait_status(&id, "sent").await;
     assert_eq!(app.sim.received(PNID).len(), 1);
+}
+
+/// A PNG of `n` bytes past its signature.
+fn png(n: usize) -> Vec<u8> {
+    let mut b = vec![
+        0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, b'I', b'H', b'D', b'R',
+    ];
+    b.extend((0..n).map(|i| (i * 7 % 251) as u8));
+    b
+}
+
+/// ChakraHQ's upload form: a `filename` field and the `file` part.
+fn upload_form(bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----openbsp-chakra-boundary";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"filename\"\r\n\r\nlogo.png\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.png\"\r\n\
+         Content-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// GETs `url` with no key at all: the status, the content type and the bytes.
+async fn fetch_public(url: &str) -> (u16, String, Vec<u8>) {
+    let r = reqwest::get(url).await.expect("request");
+    let status = r.status().as_u16();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (status, ct, r.bytes().await.unwrap().to_vec())
+}
+
+/// `upload-public-media` (ChakraHQ's form, or a raw body) stores the tenant's media and
+/// answers a public link: it serves the same bytes with no key, and an altered or unsigned one
+/// is not found. The media goes out by id through ChakraHQ's messages route as Meta's own copy
+/// of the same bytes. `GET /v1/whatsapp/{version}/media/{id}` is the media object for its
+/// tenant, and not found for another tenant.
+async fn public_media_is_linked_sent_and_fetched(b: Backend) {
+    let app = spawn_app(b).await;
+    let bytes = png(6_000);
+    let (ct, body) = upload_form(&bytes);
+    let upload = format!("{}/upload-public-media", plugin(&app));
+    let r = app
+        .post_raw(
+            &upload,
+            &app.api_key,
+            body,
+            &[("content-type", ct.as_str())],
+        )
+        .await;
+    let d = data(&r).clone();
+    let url = d["publicMediaUrl"].as_str().expect("publicMediaUrl");
+    let media_id = d["mediaId"].as_str().expect("mediaId").to_string();
+    assert!(media_id.starts_with("med_"), "{d}");
+    assert!(url.starts_with(&app.gateway.url()), "{url}");
+    assert!(url.contains("signature="), "{url}");
+    assert!(d["expiresAt"].as_i64().is_some(), "{d}");
+
+    // Public: no key at all.
+    let (status, got_ct, got) = fetch_public(url).await;
+    assert_eq!(status, 200);
+    assert_eq!(got_ct, "image/png");
+    assert_eq!(got, bytes);
+    // Altered, or without its signature: not found.
+    let (head, sig) = url.split_once("signature=").unwrap();
+    let flipped = if sig.starts_with('A') { "B" } else { "A" };
+    let tampered = format!("{head}signature={flipped}{}", &sig[1..]);
+    assert_eq!(fetch_public(&tampered).await.0, 404);
+    let unsigned = url.split_once('?').unwrap().0;
+    assert_eq!(fetch_public(unsigned).await.0, 404);
+    let later = url.replace("expires=", "expires=1");
+    assert_eq!(fetch_public(&later).await.0, 404);
+
+    // A raw body works too; a type WhatsApp does not take is Meta's 100, nothing kept.
+    let r = app
+        .post_raw(
+            &upload,
+            &app.api_key,
+            png(100),
+            &[("content-type", "image/png")],
+        )
+        .await;
+    assert!(data(&r)["mediaId"].as_str().is_some(), "{}", r.body);
+    let r = app
+        .post_raw(
+            &upload,
+            &app.api_key,
+            b"hello".to_vec(),
+            &[("content-type", "text/x-nope")],
+        )
+        .await;
+    check_error(&r, 400, 100);
+
+    // Sent by id through ChakraHQ's messages route: Meta gets its copy of the same bytes.
+    app.open_window(INDIAN_USER).await;
+    let r = app
+        .post(
+            &format!("{}/api/v19.0/{PNID}/messages", plugin(&app)),
+            &app.api_key,
+            &json!({"messaging_product": "whatsapp", "to": INDIAN_USER, "type": "image",
+                    "image": {"id": media_id}}),
+        )
+        .await;
+    let id = data(&r)["whatsappMessageId"].as_str().unwrap().to_string();
+    let m = app.wait_status(&id, "sent").await;
+    let sent = app
+        .sim
+        .received(PNID)
+        .into_iter()
+        .find(|s| m["wamid"] == s.wamid.as_str())
+        .expect("reached Meta");
+    let meta_id = sent.body["image"]["id"].as_str().expect("an image id");
+    assert!(!meta_id.starts_with("med_"), "Meta's own id: {meta_id}");
+    assert_eq!(app.sim.media_content(meta_id).unwrap().to_vec(), bytes);
+
+    // The media object, for its tenant only.
+    let r = app
+        .get(
+            &format!("/v1/whatsapp/v19.0/media/{media_id}"),
+            &app.api_key,
+        )
+        .await;
+    let d = data(&r);
+    assert_eq!(d["id"], media_id.as_str(), "{d}");
+    assert_eq!(d["mime_type"], "image/png", "{d}");
+    assert_eq!(d["file_size"], bytes.len().to_string(), "{d}");
+    assert_eq!(d["filename"], "logo.png", "{d}");
+    let other = app.other_tenant_with_number().await;
+    let r = app
+        .get(
+            &format!("/v1/whatsapp/v19.0/media/{media_id}"),
+            &other.api_key,
+        )
+        .await;
+    check_error(&r, 404, 404);
+    let r = app
+        .post_raw(
+            &upload,
+            &other.api_key,
+            png(100),
+            &[("content-type", "image/png")],
+        )
+        .await;
+    check_error(&r, 404, 404);
+    let r = app
+        .get(&format!("/v1/whatsapp/v19.0/media/{media_id}"), "nope")
+        .await;
+    check_error(&r, 401, 401);
 }

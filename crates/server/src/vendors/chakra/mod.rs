@@ -10,16 +10,20 @@
 //! the sender), and maps the core's error once, in [`error`]. It never writes a rule of
 //! WhatsApp's again, and never imports another surface.
 //!
-//! Not yet served: `upload-public-media`, the media fetch routes and `format: "chakra"`
-//! webhook events (`docs/migrating.md`).
+//! Media: `upload-public-media` answers a public link that is signed and lasts 5 minutes,
+//! served without a key by `…/{pluginId}/public-media/{id}`; `GET /v1/whatsapp/{version}/media/{id}`
+//! the media object ([`media`]). Not yet served: `format: "chakra"` webhook events
+//! (`docs/migrating.md`).
 
 pub mod auth;
 pub mod error;
+pub mod media;
 pub mod messages;
 pub mod template_message;
 pub mod templates;
 
-use axum::routing::post;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
@@ -61,4 +65,13 @@ pub fn routes() -> Router<Core> {
             "/v1/ext/plugin/whatsapp/api/{version}/{templateId}",
             post(templates::update),
         )
+        .route(
+            &format!("{plugin}/upload-public-media"),
+            post(media::upload).layer(DefaultBodyLimit::max(media::UPLOAD_LIMIT)),
+        )
+        .route(
+            &format!("{plugin}/public-media/{{id}}"),
+            get(media::public_content),
+        )
+        .route("/v1/whatsapp/{version}/media/{id}", get(media::fetch))
 }
