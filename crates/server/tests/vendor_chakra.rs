@@ -654,6 +654,11 @@ async fn public_media_is_linked_sent_and_fetched(b: Backend) {
     assert_eq!(d["mime_type"], "image/png", "{d}");
     assert_eq!(d["file_size"], bytes.len().to_string(), "{d}");
     assert_eq!(d["filename"], "logo.png", "{d}");
+    // Its download URL needs the key: its signature opens no public link.
+    let download = d["url"].as_str().unwrap();
+    let (_, query) = download.split_once('?').unwrap();
+    let (public, _) = url.split_once('?').unwrap();
+    assert_eq!(fetch_public(&format!("{public}?{query}")).await.0, 404);
     let other = app.other_tenant_with_number().await;
     let r = app
         .get(

@@ -321,18 +321,47 @@ pub const URL_LIFETIME_MS: i64 = 5 * 60 * 1000;
 /// What the gateway signs its media URLs for.
 const URL_PURPOSE: &str = "media-url";
 
-/// A media's download URL on this gateway at `base`, as Meta gives one: it lasts
-/// [`URL_LIFETIME_MS`] and needs the bearer key too.
-pub fn download_url(core: &Core, base: &str, media: &Media) -> String {
+/// What the gateway signs public links for: a link anyone holding it may fetch, so signed
+/// apart from the download URLs (which also need the bearer key).
+const PUBLIC_PURPOSE: &str = "media-public";
+
+/// `expires=…&signature=…` for media `id`, signed for `purpose`, lasting [`URL_LIFETIME_MS`];
+/// and when it expires.
+fn signed_query(core: &Core, purpose: &str, id: &str) -> (String, i64) {
     let expires = core.now() + URL_LIFETIME_MS;
     let signature = core
         .config
         .master_key
-        .mac(URL_PURPOSE, &format!("{}:{expires}", media.id));
-    format!(
-        "{base}/v1/media/{}/content?expires={expires}&signature={signature}",
-        media.id
-    )
+        .mac(purpose, &format!("{id}:{expires}"));
+    (format!("expires={expires}&signature={signature}"), expires)
+}
+
+/// Whether `expires` and `signature` are the gateway's for media `id` and `purpose`, and not
+/// past; else not found, as Meta's expired URLs.
+fn check_signed(
+    core: &Core,
+    purpose: &str,
+    id: &str,
+    expires: i64,
+    signature: &str,
+) -> CoreResult<()> {
+    let valid = expires > core.now()
+        && core
+            .config
+            .master_key
+            .verify_mac(purpose, &format!("{id}:{expires}"), signature);
+    if valid {
+        Ok(())
+    } else {
+        Err(CoreError::not_found("media", id))
+    }
+}
+
+/// A media's download URL on this gateway at `base`, as Meta gives one: it lasts
+/// [`URL_LIFETIME_MS`] and needs the bearer key too.
+pub fn download_url(core: &Core, base: &str, media: &Media) -> String {
+    let (query, _) = signed_query(core, URL_PURPOSE, &media.id);
+    format!("{base}/v1/media/{}/content?{query}", media.id)
 }
 
 /// Checks a download of media `id` by a URL's `expires` and `signature` (none: a plain
@@ -344,23 +373,22 @@ pub fn check_url(
     expires: Option<i64>,
     signature: Option<&str>,
 ) -> CoreResult<()> {
-    let valid = match (expires, signature) {
-        (None, None) => true,
-        (Some(expires), Some(signature)) => {
-            expires > core.now()
-                && core.config.master_key.verify_mac(
-                    URL_PURPOSE,
-                    &format!("{id}:{expires}"),
-                    signature,
-                )
-        }
-        _ => false,
-    };
-    if valid {
-        Ok(())
-    } else {
-        Err(CoreError::not_found("media", id))
+    match (expires, signature) {
+        (None, None) => Ok(()),
+        (Some(expires), Some(signature)) => check_signed(core, URL_PURPOSE, id, expires, signature),
+        _ => Err(CoreError::not_found("media", id)),
     }
+}
+
+/// The query of a public link to media `id` (fetched without a key, for [`URL_LIFETIME_MS`]),
+/// and when it expires: signed for links only, so a download URL is never one.
+pub fn public_query(core: &Core, id: &str) -> (String, i64) {
+    signed_query(core, PUBLIC_PURPOSE, id)
+}
+
+/// Checks a public link's `expires` and `signature` for media `id`.
+pub fn check_public(core: &Core, id: &str, expires: i64, signature: &str) -> CoreResult<()> {
+    check_signed(core, PUBLIC_PURPOSE, id, expires, signature)
 }
 
 /// The error of a form that carries no file.

@@ -33,20 +33,16 @@ use crate::http::base_url;
 pub const UPLOAD_LIMIT: usize = openbsp_wire::media::INBOUND_MAX_BYTES as usize + 64 * 1024;
 
 /// The public link of `m` of plugin `plugin_id` on the gateway at `base`, and when it expires
-/// (Unix ms): the core's signed URL of the media, served by [`public_content`] without a key.
+/// (Unix ms): signed by the core for public links only (a download URL is not one), served by
+/// [`public_content`] without a key.
 fn public_link(core: &Core, base: &str, plugin_id: &str, m: &Media) -> (String, Option<i64>) {
-    let signed = media::download_url(core, base, m);
-    let query = signed.split_once('?').map(|(_, q)| q).unwrap_or_default();
-    let expires = query
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("expires="))
-        .and_then(|e| e.parse().ok());
+    let (query, expires) = media::public_query(core, &m.id);
     (
         format!(
             "{base}/v1/ext/plugin/whatsapp/{plugin_id}/public-media/{}?{query}",
             m.id
         ),
-        expires,
+        Some(expires),
     )
 }
 
@@ -166,7 +162,7 @@ pub async fn public_content(
     let (Some(expires), Some(signature)) = (q.expires, q.signature.as_deref()) else {
         return Err(ChakraError::not_found(format!("media {id} not found")));
     };
-    media::check_url(&core, &id, Some(expires), Some(signature))?;
+    media::check_public(&core, &id, expires, signature)?;
     let app = core
         .store
         .get_app(&plugin_id)
