@@ -415,12 +415,15 @@ async fn inbound_media_is_downloaded_checked_and_kept_on_s3(backend: Backend) {
 /// A replica claimed a download and died: once its claim lapses, the job is claimed again
 /// (here by the next wake) and the media stored; nothing is downloaded twice into two media.
 async fn a_download_a_dead_replica_held_is_taken_again(backend: Backend) {
-    let app = spawn_app_configured(backend, |c| {
+    let (app, clock) = spawn_app_clocked_with(backend, |c| {
         c.media_fetch.lease = Duration::from_millis(1_500);
         // Only a wake looks for due downloads here.
         c.media_fetch.poll_interval = Duration::from_secs(3_600);
     })
     .await;
+    // The gateway's clock a little ahead of Meta's (webhook timestamps are whole seconds), so
+    // a download is due as soon as its message is stored; it moves only when the test says.
+    clock.advance_ms(5_000);
     let bytes = png(5_000);
     let at_meta = app
         .sim
@@ -433,7 +436,7 @@ async fn a_download_a_dead_replica_held_is_taken_again(backend: Backend) {
         })
         .unwrap();
     // The dead replica: the message stored with its download, claimed, never finished.
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = openbsp_domain::Clock::now_ms(&clock);
     let b64 =
         base64::engine::general_purpose::STANDARD.encode(hex::decode(&at_meta.sha256).unwrap());
     let webhook = envelope(json!({
@@ -505,14 +508,22 @@ async fn a_download_a_dead_replica_held_is_taken_again(backend: Backend) {
     app.store.insert_inbounds(&[new]).await.unwrap();
     let dead = app
         .store
-        .claim_downloads(chrono::Utc::now().timestamp_millis(), 1_500, 10)
+        .claim_downloads(openbsp_domain::Clock::now_ms(&clock), 1_500, 10)
         .await
         .unwrap();
     assert_eq!(dead.len(), 1, "the dead replica's claim");
-    // Woken while the claim lasts (another user's photo): the held job is not taken.
-    app.user_writes("15550000002", "Bo", "hello").await;
+    // Woken while the claim lasts (another user's photo, fetched and stored): the held job
+    // is not taken.
+    let photo = |seed: usize| openbsp_simulator::InboundRequest {
+        phone_number_id: PNID.into(),
+        from: Some("15550000002".into()),
+        message: json!({"type": "image", "image": {"file": {
+            "data_base64": base64::engine::general_purpose::STANDARD.encode(png(100 + seed))}}}),
+        ..Default::default()
+    };
+    let wamid = app.sim.inject_inbound(photo(1)).await.unwrap();
+    stored_media(&app, &wamid).await;
     let held = "/v1/media/med_01HELDHELDHELDHELDHELDHELD";
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let pending = app.get(held, &app.api_key).await;
     assert_eq!(
         (pending.status, pending.body["error"]["code"].as_str()),
@@ -520,18 +531,9 @@ async fn a_download_a_dead_replica_held_is_taken_again(backend: Backend) {
         "{}",
         pending.body
     );
-    // Past the claim, the next wake takes it.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    app.sim
-        .inject_inbound(openbsp_simulator::InboundRequest {
-            phone_number_id: PNID.into(),
-            from: Some("15550000002".into()),
-            message: json!({"type": "image", "image": {"file": {
-                "data_base64": base64::engine::general_purpose::STANDARD.encode(png(100))}}}),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    // Past the claim (the gateway's clock moved), the next wake takes it.
+    clock.advance_ms(2_000);
+    app.sim.inject_inbound(photo(2)).await.unwrap();
     wait_until("the held download taken again", || async {
         app.get(held, &app.api_key).await.status == 200
     })

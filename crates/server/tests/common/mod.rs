@@ -105,8 +105,16 @@ pub async fn spawn_app_tuned(
 
 /// A gateway whose clock a test moves (the simulator keeps real time).
 pub async fn spawn_app_clocked(backend: Backend) -> (TestApp, ManualClock) {
+    spawn_app_clocked_with(backend, |_| {}).await
+}
+
+/// [`spawn_app_clocked`] with settings changed by `tweak`.
+pub async fn spawn_app_clocked_with(
+    backend: Backend,
+    tweak: impl FnOnce(&mut Config),
+) -> (TestApp, ManualClock) {
     let clock = ManualClock::new(chrono::Utc::now().timestamp_millis());
-    let app = spawn_inner(backend, 80, Some(Arc::new(clock.clone())), |_| {}).await;
+    let app = spawn_inner(backend, 80, Some(Arc::new(clock.clone())), tweak).await;
     (app, clock)
 }
 
