@@ -27,7 +27,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run the Cloud API simulator on its own.
     Simulator(SimulatorArgs),
     /// Apply database migrations and exit.
@@ -58,7 +58,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let settings = Settings::load(&cli.global)?;
     match command {
-        Command::Serve(args) => serve::run(settings, args).await,
+        Command::Serve(args) => serve::run(settings, *args).await,
         Command::Simulator(args) => simulator::run(settings, args).await,
         Command::Migrate => migrate::run(settings).await,
         Command::Tenant(c) => tenant::run(settings, c).await,

@@ -13,6 +13,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Master key for secrets at rest.
     pub master_key: MasterKey,
+    /// The gateway's address as the outside world reaches it, without a trailing slash
+    /// (`OPENBSP_PUBLIC_URL`), for links in webhooks; when not set, the gateway fills in
+    /// `http://<the address it listens on>` at start.
+    pub public_url: Option<String>,
     /// Sender tuning.
     pub sender: SenderConfig,
     /// How long the Cloud-API-compatible send waits for Meta's answer before it returns the
@@ -209,6 +213,7 @@ impl Config {
         Config {
             listen: "127.0.0.1:0".parse().expect("literal address"),
             master_key,
+            public_url: None,
             sender: SenderConfig::default(),
             cloud_api_wait: Duration::from_secs(5),
             max_body_bytes: 1024 * 1024,

@@ -28,6 +28,7 @@ pub mod metrics;
 pub mod native;
 pub mod notices;
 pub mod objects;
+pub mod outbound;
 pub mod sender;
 pub mod vendors;
 pub mod views;
@@ -75,6 +76,10 @@ impl Gateway {
             anyhow::anyhow!("cannot listen on {} (OPENBSP_LISTEN): {e}", config.listen)
         })?;
         let addr = listener.local_addr()?;
+        let mut config = config;
+        config
+            .public_url
+            .get_or_insert_with(|| format!("http://{addr}"));
         let state = Core::with_clock(config, store, clock)?;
         let (shutdown, rx) = watch::channel(false);
         // A lone replica leads from its first moment; with others, one of them leads.

@@ -30,18 +30,9 @@ on_both_backends! {
 
 const TEMPLATE: &str = "spring_offer";
 
-/// The campaign's template at the simulator (the gateway learns it from Meta when asked); its
-/// id there.
+/// The campaign's template at the simulator; its id there.
 fn seed_template(app: &TestApp) -> String {
-    app.sim
-        .seed_template(openbsp_simulator::TemplateSeed::new(
-            "900100",
-            json!({"name": TEMPLATE, "language": "en_US", "category": "MARKETING",
-                   "components": [{"type": "BODY", "text": "Hi {{1}}, enjoy {{2}} off everything in our spring sale today.",
-                                   "example": {"body_text": [["Ann", "20%"]]}}]}),
-        ))
-        .unwrap()
-        .id
+    seed_spring_offer(app, "MARKETING")
 }
 
 async fn create(app: &TestApp, extra: Value) -> Value {

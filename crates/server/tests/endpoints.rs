@@ -177,7 +177,7 @@ async fn bad_endpoints_are_refused_and_change_nothing(b: Backend) {
         ),
         (
             json!({"url": "http://127.0.0.1:9/", "events": ["*"], "format": "xml"}),
-            "native or meta",
+            "one of native, meta, chakra, connectly",
         ),
         (
             json!({"url": "http://127.0.0.1:9/", "events": ["*"], "colour": "red"}),

@@ -7,11 +7,8 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use base64::Engine;
 use common::receiver::{Answer, Hit, Receiver};
 use common::*;
 use openbsp_testkit::{Backend, on_both_backends};
@@ -38,35 +35,8 @@ async fn endpoint(app: &TestApp, body: Value) -> (String, String) {
 
 /// What the independent consumer (`fixtures/webhook_consumer.py`) says of each hit.
 fn consumer_verdicts(check: &str, secret: &str, hits: &[Hit]) -> Vec<String> {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/webhook_consumer.py"
-    );
-    let mut child = Command::new("python3")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 runs (scripts/test.sh installs it)");
-    {
-        let mut stdin = child.stdin.take().unwrap();
-        for h in hits {
-            let line = json!({
-                "check": check,
-                "secret": secret,
-                "headers": h.headers,
-                "body_b64": base64::engine::general_purpose::STANDARD.encode(&h.body),
-            });
-            writeln!(stdin, "{line}").unwrap();
-        }
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    let lines: Vec<Value> = hits.iter().map(|h| h.for_consumer(check, secret)).collect();
+    common::consumer_verdicts("webhook_consumer.py", &lines)
 }
 
 /// A contact of the test tenant (created by an inbound message), for changes that make events.

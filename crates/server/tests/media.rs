@@ -50,15 +50,6 @@ async fn media_is_uploaded_checked_read_and_deleted_on_s3(backend: Backend) {
     media_is_uploaded_checked_read_and_deleted(&app).await;
 }
 
-/// A PNG's signature and header, then `n` bytes.
-fn png(n: usize) -> Vec<u8> {
-    let mut b = vec![
-        0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, b'I', b'H', b'D', b'R',
-    ];
-    b.extend((0..n).map(|i| (i % 253) as u8));
-    b
-}
-
 async fn put(app: &TestApp, key: &str, ct: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
     let r = app.post_raw(path, key, body, &[("content-type", ct)]).await;
     (r.status, r.body)

@@ -31,15 +31,6 @@ on_both_backends! {
         crate::a_campaign_uploads_its_header_image_once,
 }
 
-/// A PNG's signature and header, then `n` bytes.
-fn png(n: usize) -> Vec<u8> {
-    let mut b = vec![
-        0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, b'I', b'H', b'D', b'R',
-    ];
-    b.extend((0..n).map(|i| (i * 7 % 251) as u8));
-    b
-}
-
 fn pdf(n: usize) -> Vec<u8> {
     let mut b = b"%PDF-1.7\n".to_vec();
     b.extend((0..n).map(|i| b'a' + (i % 26) as u8));

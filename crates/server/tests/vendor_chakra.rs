@@ -523,15 +523,6 @@ async fn an_empty_number_on_a_plugin_with_several_names_them(b: Backend) {
     assert_eq!(app.sim.received(PNID).len(), 1);
 }
 
-/// A PNG of `n` bytes past its signature.
-fn png(n: usize) -> Vec<u8> {
-    let mut b = vec![
-        0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, b'I', b'H', b'D', b'R',
-    ];
-    b.extend((0..n).map(|i| (i * 7 % 251) as u8));
-    b
-}
-
 /// ChakraHQ's upload form: a `filename` field and the `file` part.
 fn upload_form(bytes: &[u8]) -> (String, Vec<u8>) {
     let boundary = "----openbsp-chakra-boundary";

@@ -16,40 +16,6 @@ on_both_backends! {
     refusals_use_connectly_errors_and_send_nothing => crate::refusals_use_connectly_errors_and_send_nothing,
 }
 
-fn path(business: &str, route: &str) -> String {
-    format!("/v1/businesses/{business}/{route}")
-}
-
-/// `method` `body` as is with `X-API-Key: <key>` (none when `None`).
-async fn call(app: &TestApp, method: &str, path: &str, key: Option<&str>, body: &str) -> Resp {
-    let mut req = app
-        .http
-        .request(method.parse().unwrap(), app.url(path))
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    if let Some(k) = key {
-        req = req.header("X-API-Key", k);
-    }
-    let r = req.send().await.expect("request");
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap_or_default();
-    Resp {
-        status,
-        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    }
-}
-
-async fn post(app: &TestApp, route: &str, body: &Value) -> Resp {
-    call(
-        app,
-        "POST",
-        &path(&app.tenant_id, route),
-        Some(&app.api_key),
-        &body.to_string(),
-    )
-    .await
-}
-
 /// The gateway's message id of a send's answer (`{"id"}`).
 fn sent_id(r: &Resp) -> String {
     assert_eq!(r.status, 200, "{}", r.body);
@@ -107,7 +73,7 @@ async fn session_messages_reach_meta_once(b: Backend) {
     let app = spawn_app(b).await;
     app.user_writes(USER, "Ana", "hi").await;
     // The flat shape, with the number as E.164 and the sender by its display number.
-    let r = post(
+    let r = x_api_key_post(
         &app,
         "send/messages",
         &json!({"number": format!("+{USER}"), "sender": "+15550001111", "text": "Hello Ana!"}),
@@ -122,7 +88,7 @@ async fn session_messages_reach_meta_once(b: Backend) {
     assert_eq!(m["wamid"], got[0].wamid.as_str(), "{m}");
 
     // Connectly's documented shape: recipient, message, one attachment.
-    let r = post(
+    let r = x_api_key_post(
         &app,
         "send/messages",
         &json!({"sender": {"id": PNID, "channelType": "whatsapp"},
@@ -144,7 +110,7 @@ async fn session_messages_reach_meta_once(b: Backend) {
     assert_eq!(got[1].body["image"]["caption"], "Your receipt");
 
     // Reply buttons, in the documented shape.
-    let r = post(
+    let r = x_api_key_post(
         &app,
         "send/messages",
         &json!({"number": USER, "message": {"replyButtonMessage": {
@@ -184,7 +150,7 @@ async fn templated_messages_fill_parameters_by_name(b: Backend) {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     // No window needed for a template.
-    let r = post(
+    let r = x_api_key_post(
         &app,
         "send/whatsapp_templated_messages",
         &json!({"number": format!("+{USER}"), "templateName": "order_shipped", "language": "en_US",
@@ -227,6 +193,19 @@ async fn templated_messages_fill_parameters_by_name(b: Backend) {
         Some("{\"order\":42}"),
         "callbackData kept on the message"
     );
+    // Up to Connectly's 1024 bytes are kept whole (more than Meta's 512 for its own field:
+    // Meta is never given it).
+    let data = "y".repeat(1024);
+    let long = json!({"number": format!("+{USER}"), "templateName": "order_update",
+                      "language": "en_US", "callbackData": data});
+    let r = x_api_key_post(&app, "send/whatsapp_templated_messages", &long).await;
+    let long_id = sent_id(&r);
+    let long_kept = app
+        .store
+        .get_message(&app.tenant_id, &long_id)
+        .await
+        .unwrap();
+    assert_eq!(long_kept.unwrap().biz_opaque_callback_data, Some(data));
     // campaignName: the send is a recipient of the number's campaign of that name.
     let campaigns = app.get("/v1/campaigns", &app.api_key).await.body;
     let shipping: Vec<&Value> = campaigns["data"]
@@ -247,7 +226,7 @@ async fn templated_messages_fill_parameters_by_name(b: Backend) {
     assert_eq!(kept.campaign_id.as_deref(), shipping[0]["id"].as_str());
 
     // A template without parameters, with the language as an object.
-    let r = post(
+    let r = x_api_key_post(
         &app,
         "send/whatsapp_templated_messages",
         &json!({"number": "+15551230002", "templateName": "order_update", "language": {"code": "es"}}),
@@ -276,7 +255,7 @@ async fn templates_are_created_and_listed(b: Backend) {
         "template_components": [
             {"body": {"text": {"text": "Hi {{1}}, your order is ready.", "example": ["Ann"]}}},
             {"footer": {"text": {"text": "Reply STOP to opt out"}}}]});
-    let r = post(&app, "create/template", &create).await;
+    let r = x_api_key_post(&app, "create/template", &create).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let entity = &r.body["entity"];
     assert_eq!(entity["name"], "order_ready", "{entity}");
@@ -300,15 +279,15 @@ async fn templates_are_created_and_listed(b: Backend) {
         "Hi {{1}}, your order is ready."
     );
     // The same again: 409, Meta's code beside.
-    let again = post(&app, "create/template", &create).await;
+    let again = x_api_key_post(&app, "create/template", &create).await;
     check_error(&again, 409, "ERROR_CODE_ALREADY_EXISTS", Some(100));
 
     // The list, by GET and by POST without a body: grouped by name across languages.
     for method in ["GET", "POST"] {
-        let r = call(
+        let r = x_api_key_call(
             &app,
             method,
-            &path(&app.tenant_id, "get/templates"),
+            &business_path(&app.tenant_id, "get/templates"),
             Some(&app.api_key),
             "",
         )
@@ -345,10 +324,10 @@ async fn templates_are_created_and_listed(b: Backend) {
         api_key: other_key,
         ..
     } = app.other_tenant_with_number().await;
-    let r = call(
+    let r = x_api_key_call(
         &app,
         "GET",
-        &path(&other_tenant, "get/templates"),
+        &business_path(&other_tenant, "get/templates"),
         Some(&other_key),
         "",
     )
@@ -384,7 +363,7 @@ async fn refusals_use_connectly_errors_and_send_nothing(b: Backend) {
     };
 
     // Text outside the window (the user never wrote): Meta's 131047, before Meta.
-    let r = post(&app, "send/messages", &text).await;
+    let r = x_api_key_post(&app, "send/messages", &text).await;
     check_error(
         &r,
         400,
@@ -419,7 +398,7 @@ async fn refusals_use_connectly_errors_and_send_nothing(b: Backend) {
             132000,
         ),
     ] {
-        let r = post(
+        let r = x_api_key_post(
             &app,
             "send/whatsapp_templated_messages",
             &templated(name, params),
@@ -429,7 +408,7 @@ async fn refusals_use_connectly_errors_and_send_nothing(b: Backend) {
     }
     // A number that is no number.
     for route in ["send/messages", "send/whatsapp_templated_messages"] {
-        let r = post(
+        let r = x_api_key_post(
             &app,
             route,
             &json!({"number": "not-a-number", "text": "Hello!", "templateName": "order_update",
@@ -439,7 +418,7 @@ async fn refusals_use_connectly_errors_and_send_nothing(b: Backend) {
         check_error(&r, 400, "ERROR_CODE_PHONE_NUMBER_BAD_FORMAT", Some(131009));
     }
     // Two kinds of message at once, and none.
-    let r = post(
+    let r = x_api_key_post(
         &app,
         "send/messages",
         &json!({"number": format!("+{USER}"), "text": "Hello!",
@@ -447,7 +426,7 @@ async fn refusals_use_connectly_errors_and_send_nothing(b: Backend) {
     )
     .await;
     check_error(&r, 400, "ERROR_CODE_INVALID_REQUEST", None);
-    let r = post(
+    let r = x_api_key_post(
         &app,
         "send/messages",
         &json!({"number": format!("+{USER}")}),
@@ -455,7 +434,7 @@ async fn refusals_use_connectly_errors_and_send_nothing(b: Backend) {
     .await;
     check_error(&r, 400, "ERROR_CODE_INVALID_REQUEST", None);
     // Two attachments.
-    let r = post(
+    let r = x_api_key_post(
         &app,
         "send/messages",
         &json!({"number": format!("+{USER}"), "attachments": [
@@ -469,17 +448,17 @@ async fn refusals_use_connectly_errors_and_send_nothing(b: Backend) {
         "ERROR_CODE_MESSAGE_ATTACHMENTS_NUMBER_INVALID",
         None,
     );
-    // callbackData longer than what is kept.
+    // callbackData past Connectly's 1024 bytes.
     let mut long = templated("order_update", json!([]));
-    long["callbackData"] = json!("x".repeat(600));
-    let r = post(&app, "send/whatsapp_templated_messages", &long).await;
+    long["callbackData"] = json!("x".repeat(1025));
+    let r = x_api_key_post(&app, "send/whatsapp_templated_messages", &long).await;
     check_error(&r, 400, "ERROR_CODE_INVALID_REQUEST", None);
     assert_eq!(r.body["details"]["field"], "callbackData", "{}", r.body);
     // Not JSON.
-    let r = call(
+    let r = x_api_key_call(
         &app,
         "POST",
-        &path(&business, "send/messages"),
+        &business_path(&business, "send/messages"),
         Some(&key),
         "{\"number\": ",
     )
@@ -487,12 +466,19 @@ async fn refusals_use_connectly_errors_and_send_nothing(b: Backend) {
     check_error(&r, 400, "ERROR_CODE_INVALID_REQUEST", None);
     // No key, a wrong key.
     let body = text.to_string();
-    let r = call(&app, "POST", &path(&business, "send/messages"), None, &body).await;
-    check_error(&r, 401, "ERROR_CODE_BUSINESS_KEY_SECRET_ABSENT", None);
-    let r = call(
+    let r = x_api_key_call(
         &app,
         "POST",
-        &path(&business, "send/messages"),
+        &business_path(&business, "send/messages"),
+        None,
+        &body,
+    )
+    .await;
+    check_error(&r, 401, "ERROR_CODE_BUSINESS_KEY_SECRET_ABSENT", None);
+    let r = x_api_key_call(
+        &app,
+        "POST",
+        &business_path(&business, "send/messages"),
         Some("not-a-key"),
         &body,
     )
@@ -504,23 +490,30 @@ async fn refusals_use_connectly_errors_and_send_nothing(b: Backend) {
         (other_tenant.as_str(), key.as_str()),
         ("ten_doesnotexist", key.as_str()),
     ] {
-        let r = call(&app, "POST", &path(b, "send/messages"), Some(k), &body).await;
+        let r = x_api_key_call(
+            &app,
+            "POST",
+            &business_path(b, "send/messages"),
+            Some(k),
+            &body,
+        )
+        .await;
         check_error(&r, 403, "ERROR_CODE_PERMISSION_DENIED", None);
-        let r = call(&app, "GET", &path(b, "get/templates"), Some(k), "").await;
+        let r = x_api_key_call(&app, "GET", &business_path(b, "get/templates"), Some(k), "").await;
         check_error(&r, 403, "ERROR_CODE_PERMISSION_DENIED", None);
     }
     // Another tenant's number as sender (by phone number id or display number), or none.
     for sender in ["100200399", "+15550009999", "999999"] {
         let mut with_sender = templated("order_update", json!([]));
         with_sender["sender"] = json!(sender);
-        let r = post(&app, "send/whatsapp_templated_messages", &with_sender).await;
+        let r = x_api_key_post(&app, "send/whatsapp_templated_messages", &with_sender).await;
         check_error(&r, 400, "ERROR_CODE_INVALID_SENDER_ID", None);
     }
     // Another tenant cannot send, on its own number, a template only this tenant has.
-    let r = call(
+    let r = x_api_key_call(
         &app,
         "POST",
-        &path(&other_tenant, "send/whatsapp_templated_messages"),
+        &business_path(&other_tenant, "send/whatsapp_templated_messages"),
         Some(&other_key),
         &templated("order_ready", json!([])).to_string(),
     )

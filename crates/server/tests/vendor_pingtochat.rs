@@ -26,21 +26,9 @@ fn base(key: &str) -> String {
 
 /// `POST` `body` as is with `Authorization: Bearer <bearer>` (none when `None`).
 async fn post(app: &TestApp, path: &str, bearer: Option<&str>, body: &str) -> Resp {
-    let mut req = app
-        .http
-        .post(app.url(path))
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    if let Some(b) = bearer {
-        req = req.bearer_auth(b);
-    }
-    let r = req.send().await.expect("request");
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap_or_default();
-    Resp {
-        status,
-        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    }
+    let authorization = bearer.map(|b| format!("Bearer {b}"));
+    let credential = authorization.as_deref().map(|a| ("authorization", a));
+    app.send_as("POST", path, credential, body).await
 }
 
 /// How many messages the tenant has stored.

@@ -24,21 +24,8 @@ const SEED_HOST: &str = "https://api.talqui.chat";
 
 /// A POST with `authorization` as the whole `Authorization` header (none when `None`).
 async fn talqui(app: &TestApp, path: &str, authorization: Option<&str>, body: String) -> Resp {
-    let mut req = app
-        .http
-        .post(app.url(path))
-        .header("content-type", "application/json")
-        .body(body);
-    if let Some(a) = authorization {
-        req = req.header("authorization", a);
-    }
-    let r = req.send().await.expect("request");
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap_or_default();
-    Resp {
-        status,
-        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    }
+    let credential = authorization.map(|a| ("authorization", a));
+    app.send_as("POST", path, credential, &body).await
 }
 
 fn sessions_path(tenant_id: &str) -> String {

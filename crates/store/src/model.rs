@@ -856,8 +856,8 @@ pub struct WebhookEndpoint {
     /// Event-type patterns it subscribes to, in the tenant's order: an exact type
     /// (`session.opened`), a family (`message.*`) or everything (`*`).
     pub events: Vec<String>,
-    /// Payload format: `native` (the gateway's events) or `meta` (Meta's webhooks as Meta sent
-    /// them).
+    /// Payload format: `native` (the gateway's events), `meta` (Meta's webhooks as Meta sent
+    /// them), or a vendor's own (`chakra`, `connectly`: its events in that vendor's shape).
     pub format: String,
     /// Whether events are delivered to it.
     pub enabled: bool,
@@ -882,6 +882,10 @@ pub struct WebhookEndpoint {
     pub created_at: i64,
     /// Last change.
     pub updated_at: i64,
+    /// What the endpoint was set up with beyond the above (a JSON object, kept as given by the
+    /// server: a vendor format's settings, an encrypted verification token); `None` for most.
+    #[serde(default)]
+    pub options: Option<serde_json::Value>,
 }
 
 /// Where a reader of the events has got to. On SQLite `seq` alone orders the events (one
@@ -901,6 +905,17 @@ pub mod event_format {
     pub const NATIVE: &str = "native";
     /// Meta's webhook envelope as Meta sent it (for endpoints in Meta's format).
     pub const META: &str = "meta";
+    /// ChakraHQ's webhook (`deliveryStatus` events), made from the native events at delivery.
+    pub const CHAKRA: &str = "chakra";
+    /// Connectly's topics (`messages`, `delivery_status`), made from the native events at
+    /// delivery.
+    pub const CONNECTLY: &str = "connectly";
+
+    /// The stored events an endpoint of `format` is made from: Meta's envelopes for `meta`,
+    /// the native events for every other format.
+    pub fn source(format: &str) -> &'static str {
+        if format == META { META } else { NATIVE }
+    }
 }
 
 /// Something that happened, for the tenant's systems: written in the transaction of the

@@ -18,7 +18,7 @@ pub(crate) use message_cols;
 /// The columns of `webhook_endpoints` the API writes, as a literal (for `concat!`).
 macro_rules! webhook_endpoint_cols {
     () => {
-        "id, tenant_id, url, description, events, format, enabled, disabled_reason, secret_enc, previous_secret_enc, previous_secret_expires_at, failing_since, created_at, updated_at"
+        "id, tenant_id, url, description, events, format, enabled, disabled_reason, secret_enc, previous_secret_enc, previous_secret_expires_at, failing_since, created_at, updated_at, options"
     };
 }
 pub(crate) use webhook_endpoint_cols;

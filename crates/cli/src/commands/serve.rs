@@ -22,6 +22,10 @@ pub struct ServeArgs {
     /// Listen address [default: 127.0.0.1:8080].
     #[arg(long, env = "OPENBSP_LISTEN")]
     pub listen: Option<String>,
+    /// The gateway's address as the outside world reaches it (`https://wa.example.com`), for
+    /// the links it puts in webhooks (a Connectly attachment's URL) [default: http://<listen>].
+    #[arg(long, env = "OPENBSP_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// Where the sandbox's simulator listens [default: 127.0.0.1:8081].
     #[arg(long, env = "OPENBSP_SIMULATOR_LISTEN")]
     pub simulator_listen: Option<String>,
@@ -135,6 +139,20 @@ fn media_store(s: &Settings, a: &ServeArgs) -> anyhow::Result<MediaStoreConfig> 
     }))
 }
 
+/// The public URL as given: an `http(s)` URL, kept without a trailing slash.
+fn public_url(given: Option<String>) -> anyhow::Result<Option<String>> {
+    let Some(u) = given.filter(|u| !u.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let parsed = url::Url::parse(u.trim())
+        .with_context(|| format!("public_url (OPENBSP_PUBLIC_URL): `{u}` is not a URL"))?;
+    anyhow::ensure!(
+        matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some(),
+        "public_url (OPENBSP_PUBLIC_URL): `{u}` is not an http(s) URL with a host"
+    );
+    Ok(Some(u.trim().trim_end_matches('/').to_string()))
+}
+
 /// Builds the gateway's settings.
 fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
     let listen: String = s.pick(a.listen.clone(), "listen", "127.0.0.1:8080".into())?;
@@ -214,6 +232,7 @@ fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
             format!("listen (OPENBSP_LISTEN): `{listen}` is not an address like 127.0.0.1:8080")
         })?,
         master_key: s.master_key()?,
+        public_url: public_url(s.pick_opt(a.public_url.clone(), "public_url")?)?,
         sender,
         cloud_api_wait: s.duration_ms(
             a.cloud_api_wait_ms,

@@ -19,7 +19,20 @@ use serde::Deserialize;
 use super::{Core, CoreError, CoreResult};
 
 /// Formats an endpoint may ask for.
-pub const FORMATS: &[&str] = &["native", "meta"];
+pub const FORMATS: &[&str] = &["native", "meta", "chakra", "connectly"];
+
+/// The event types a vendor format carries (the others have no shape in that vendor's
+/// webhooks); `None` for a format that carries every type.
+pub fn carried(format: &str) -> Option<&'static [&'static str]> {
+    match format {
+        "chakra" => Some(&["message.status"]),
+        "connectly" => Some(&["message.received", "message.status"]),
+        _ => None,
+    }
+}
+
+/// The longest verification token kept.
+const MAX_VERIFY_TOKEN: usize = 200;
 /// The default overlap of a rotation, during which the previous secret still signs.
 pub const DEFAULT_OVERLAP_SECONDS: i64 = 24 * 3600;
 /// The longest overlap a rotation may ask for.
@@ -89,6 +102,16 @@ pub struct EndpointInput {
     pub description: Option<Option<String>>,
     /// Whether events are delivered.
     pub enabled: Option<bool>,
+    /// A token for Pingtochat's verification handshake: when given (or when the URL of an
+    /// endpoint that has one changes), the gateway POSTs `{"hub_verify_token",
+    /// "hub_challenge"}` to the URL and keeps the endpoint only if the answer is 200 with the
+    /// challenge. Absent: unchanged; `null`: removed.
+    #[serde(default, deserialize_with = "present")]
+    pub verify_token: Option<Option<String>>,
+    /// A vendor surface's settings for its format (Connectly's topic and configuration), kept
+    /// in the endpoint's options under the format's name. Not part of the native API.
+    #[serde(skip)]
+    pub vendor: Option<serde_json::Value>,
 }
 
 /// A field that is present (possibly `null`), as opposed to absent.
@@ -123,7 +146,15 @@ async fn check_input(core: &Core, i: &EndpointInput) -> CoreResult<()> {
     {
         return Err(CoreError::invalid_field(
             "format",
-            format!("format must be native or meta, not \"{f}\""),
+            format!("format must be one of {}, not \"{f}\"", FORMATS.join(", ")),
+        ));
+    }
+    if let Some(Some(t)) = &i.verify_token
+        && (t.is_empty() || t.chars().count() > MAX_VERIFY_TOKEN)
+    {
+        return Err(CoreError::invalid_field(
+            "verify_token",
+            format!("verify_token is 1 to {MAX_VERIFY_TOKEN} characters"),
         ));
     }
     if let Some(Some(d)) = &i.description
@@ -170,7 +201,14 @@ pub async fn create(
         cursor: None,
         created_at: now,
         updated_at: now,
+        options: None,
     };
+    check_carried(&e.format, &e.events)?;
+    let mut e = e;
+    set_options(core, &mut e, i.verify_token, i.vendor);
+    if let Some(token) = verify_token(core, &e)? {
+        handshake(core, &e.url, &token).await?;
+    }
     let e = core.store.create_webhook_endpoint(&e).await?;
     core.delivery_wake.notify_one();
     Ok((e, secret))
@@ -198,6 +236,8 @@ pub async fn update(
 ) -> CoreResult<WebhookEndpoint> {
     check_input(core, &i).await?;
     let mut e = get(core, tenant_id, id).await?;
+    let moved = i.url.as_ref().is_some_and(|u| *u != e.url);
+    let new_token = matches!(i.verify_token, Some(Some(_)));
     if let Some(u) = i.url {
         e.url = u;
     }
@@ -220,6 +260,13 @@ pub async fn update(
         }
         e.enabled = en;
     }
+    check_carried(&e.format, &e.events)?;
+    set_options(core, &mut e, i.verify_token, i.vendor);
+    if (moved || new_token)
+        && let Some(token) = verify_token(core, &e)?
+    {
+        handshake(core, &e.url, &token).await?;
+    }
     e.updated_at = core.now();
     let e = core
         .store
@@ -228,6 +275,141 @@ pub async fn update(
         .ok_or_else(|| CoreError::not_found("webhook endpoint", id))?;
     core.delivery_wake.notify_one();
     Ok(e)
+}
+
+/// Refuses event patterns that a vendor format cannot carry: each must match at least one
+/// type the format has a shape for (`connectly` carries `message.received` and
+/// `message.status`; `chakra`, `message.status`).
+fn check_carried(format: &str, events: &[String]) -> CoreResult<()> {
+    let Some(kinds) = carried(format) else {
+        return Ok(());
+    };
+    for p in events {
+        if !kinds.iter().any(|k| events::matches(p, k)) {
+            return Err(CoreError::invalid_field(
+                "events",
+                format!(
+                    "the {format} format carries only {}: \"{p}\" would deliver nothing",
+                    kinds.join(" and ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Applies a change of the verification token (`Some(None)`: removed) and of a vendor's
+/// settings to the endpoint's options.
+fn set_options(
+    core: &Core,
+    e: &mut WebhookEndpoint,
+    token: Option<Option<String>>,
+    vendor: Option<serde_json::Value>,
+) {
+    if token.is_none() && vendor.is_none() {
+        return;
+    }
+    let mut o = match e.options.take() {
+        Some(serde_json::Value::Object(o)) => o,
+        _ => serde_json::Map::new(),
+    };
+    match token {
+        Some(Some(t)) => {
+            o.insert(
+                "verify_token_enc".into(),
+                core.config.master_key.encrypt(&t).into(),
+            );
+        }
+        Some(None) => {
+            o.remove("verify_token_enc");
+        }
+        None => {}
+    }
+    if let Some(v) = vendor {
+        o.insert(e.format.clone(), v);
+    }
+    e.options = (!o.is_empty()).then_some(serde_json::Value::Object(o));
+}
+
+/// The endpoint's verification token, if it has one.
+fn verify_token(core: &Core, e: &WebhookEndpoint) -> CoreResult<Option<String>> {
+    let Some(enc) = e
+        .options
+        .as_ref()
+        .and_then(|o| o.get("verify_token_enc"))
+        .and_then(|t| t.as_str())
+    else {
+        return Ok(None);
+    };
+    core.config
+        .master_key
+        .decrypt(enc)
+        .map(Some)
+        .map_err(CoreError::internal)
+}
+
+/// The largest answer to a handshake read.
+const HANDSHAKE_ANSWER_BYTES: usize = 4096;
+
+/// Pingtochat's verification handshake (`vendors.md` §2.3): a JSON POST of
+/// `{"hub_verify_token", "hub_challenge"}` to `url`, which must answer 200 with the challenge
+/// (as the body, a JSON string, or a JSON object's `hub_challenge`). Through the guarded
+/// client: the address is checked again at connect time, and no redirect is followed.
+async fn handshake(core: &Core, url: &str, token: &str) -> CoreResult<()> {
+    check_destination(url, core.config.webhook_network)
+        .await
+        .map_err(|m| CoreError::invalid_field("url", format!("url: {m}")))?;
+    let refused = |m: String| {
+        CoreError::invalid_field(
+            "verify_token",
+            format!("the url did not pass the verification handshake: {m}"),
+        )
+    };
+    let timeout = core
+        .config
+        .delivery
+        .timeout
+        .min(std::time::Duration::from_secs(10));
+    let client = crate::outbound::build(core.config.webhook_network, timeout)
+        .map_err(CoreError::internal)?;
+    let mut raw = [0u8; 16];
+    rand::rng().fill_bytes(&mut raw);
+    let challenge = hex::encode(raw);
+    let mut resp = client
+        .post(url)
+        .json(&serde_json::json!({ "hub_verify_token": token, "hub_challenge": challenge }))
+        .send()
+        .await
+        .map_err(|e| {
+            refused(if e.is_timeout() {
+                "it did not answer in time".into()
+            } else {
+                "it could not be reached".into()
+            })
+        })?;
+    let status = resp.status().as_u16();
+    let mut body = Vec::new();
+    while body.len() < HANDSHAKE_ANSWER_BYTES {
+        match resp.chunk().await {
+            Ok(Some(c)) => body.extend_from_slice(&c),
+            _ => break,
+        }
+    }
+    if status != 200 {
+        return Err(refused(format!("it answered {status}, not 200")));
+    }
+    let text = String::from_utf8_lossy(&body);
+    let text = text.trim();
+    let echoed = text == challenge
+        || match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::String(s)) => s == challenge,
+            Ok(v) => v.get("hub_challenge").and_then(|c| c.as_str()) == Some(&challenge),
+            Err(_) => false,
+        };
+    if !echoed {
+        return Err(refused("its answer is not the challenge".into()));
+    }
+    Ok(())
 }
 
 /// Deletes an endpoint, its delivery log and its queue.

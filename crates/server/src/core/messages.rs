@@ -54,7 +54,14 @@ pub struct SendInput<'a> {
     /// The client's key grouping this send with others as one campaign (Pingtochat's
     /// `bulk_id`): only a template send is grouped (see [`grouped`]).
     pub campaign: Option<String>,
+    /// A surface's own callback data, kept on the message in place of the request's
+    /// `biz_opaque_callback_data` and echoed in its status events (Connectly's `callbackData`,
+    /// up to [`MAX_CALLBACK_DATA_BYTES`]). Meta is never given it: Meta gets the gateway's id.
+    pub callback_data: Option<String>,
 }
+
+/// The most callback data a surface may keep on a message (Connectly's limit).
+pub const MAX_CALLBACK_DATA_BYTES: usize = 1024;
 
 impl<'a> SendInput<'a> {
     /// A plain send (`opened_by` = message, no contact profile).
@@ -74,6 +81,7 @@ impl<'a> SendInput<'a> {
             opened_by: opened_by::MESSAGE,
             profile: None,
             campaign: None,
+            callback_data: None,
         }
     }
 }
@@ -355,6 +363,17 @@ fn with_template(new: &mut NewOutbound, template: Option<TemplateUse>) {
 /// a reaction becomes Meta's wamid), the Graph body the sender will post, and a placeholder
 /// session the policy replaces.
 async fn outbound(core: &Core, id: String, a: &SendInput<'_>, now: i64) -> CoreResult<NewOutbound> {
+    if let Some(c) = &a.callback_data
+        && c.len() > MAX_CALLBACK_DATA_BYTES
+    {
+        return Err(CoreError::invalid_field(
+            "callbackData",
+            format!(
+                "callback data is at most {MAX_CALLBACK_DATA_BYTES} bytes; got {}",
+                c.len()
+            ),
+        ));
+    }
     let (tenant_id, req) = (a.tenant_id, a.req);
     let context_wamid = match &req.context_message_id {
         None => None,
@@ -390,7 +409,10 @@ async fn outbound(core: &Core, id: String, a: &SendInput<'_>, now: i64) -> CoreR
         wamid: None,
         status: MessageStatus::Queued,
         error: None,
-        biz_opaque_callback_data: req.biz_opaque_callback_data.clone(),
+        biz_opaque_callback_data: a
+            .callback_data
+            .clone()
+            .or_else(|| req.biz_opaque_callback_data.clone()),
         context_message_id: req.context_message_id.clone(),
         session_id: None,
         template_id: None,

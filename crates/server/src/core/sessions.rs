@@ -158,6 +158,7 @@ pub async fn start(core: &Core, input: StartInput<'_>) -> CoreResult<Started> {
             name: input.name,
         }),
         campaign: None,
+        callback_data: None,
     };
     let accepted = messages::send(core, send).await?;
     let message = accepted.message;

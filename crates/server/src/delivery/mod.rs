@@ -11,7 +11,6 @@
 //! period. A crash between the attempts and that record sends those events again, with the
 //! same `webhook-id`: at least once, never lost.
 
-pub mod client;
 mod worker;
 
 use std::collections::HashMap;

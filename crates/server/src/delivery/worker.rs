@@ -45,7 +45,7 @@ pub(super) async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let settings = state.config.delivery.clone();
-    let client = match super::client::build(state.config.webhook_network, settings.timeout) {
+    let client = match crate::outbound::build(state.config.webhook_network, settings.timeout) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "cannot build the webhook client");
@@ -209,7 +209,7 @@ async fn pass(
     let fresh = store
         .events_after(
             &e.tenant_id,
-            &e.format,
+            event_format::source(&e.format),
             cursor,
             e.created_at,
             settings.batch,
@@ -219,11 +219,11 @@ async fn pass(
         return Ok(Pass::Idle);
     }
     let new_cursor = fresh.last().map(|ev| ev.cursor);
-    let mut jobs: Vec<(Event, u32, bool)> = due
+    let mut listed: Vec<(Event, u32, bool)> = due
         .into_iter()
         .map(|d| (d.event, d.attempt, true))
         .collect();
-    jobs.extend(
+    listed.extend(
         fresh
             .into_iter()
             .filter(|ev| {
@@ -233,6 +233,18 @@ async fn pass(
             })
             .map(|ev| (ev, 1, false)),
     );
+    // Each event's body; a vendor format leaves out the events it has no shape for (a
+    // queued one, if its format changed since, is done with).
+    let mut formatter = crate::vendors::Formatter::default();
+    let mut jobs: Vec<(Event, u32, bool, Vec<u8>)> = Vec::with_capacity(listed.len());
+    let mut dropped: Vec<String> = Vec::new();
+    for (ev, n, queued) in listed {
+        match body(state, e, &ev, &mut formatter).await {
+            Some(b) => jobs.push((ev, n, queued, b)),
+            None if queued => dropped.push(ev.id),
+            None => {}
+        }
+    }
     let secrets = crate::core::endpoints::signing_secrets(state, e, now)
         .map_err(|err| anyhow::anyhow!("the endpoint's secret cannot be read: {err}"))?;
     let target = Target {
@@ -240,18 +252,20 @@ async fn pass(
         client,
         endpoint: e,
         secrets: &secrets,
-        refused: super::client::literal_refusal(&e.url, state.config.webhook_network),
+        refused: crate::outbound::literal_refusal(&e.url, state.config.webhook_network),
     };
     let target = &target;
     let outcomes: Vec<Outcome> = futures::stream::iter(
         jobs.into_iter()
-            .map(|(ev, n, queued)| async move { target.attempt(ev, n, queued).await }),
+            .map(|(ev, n, queued, body)| async move { target.attempt(ev, n, queued, body).await }),
     )
     .buffer_unordered(settings.concurrency.max(1))
     .collect()
     .await;
+    let mut record = record(state, e, new_cursor, outcomes);
+    record.done.extend(dropped);
     Ok(Pass::Delivered {
-        record: Box::new(record(state, e, new_cursor, outcomes)),
+        record: Box::new(record),
         cursor: new_cursor,
     })
 }
@@ -350,12 +364,20 @@ fn humantime(ms: i64) -> String {
     }
 }
 
-/// The body an endpoint receives for an event: the native event, or Meta's envelope.
-pub fn body(e: &WebhookEndpoint, ev: &Event) -> Vec<u8> {
+/// The body an endpoint receives for an event: the native event, Meta's envelope, or the
+/// event in a vendor's shape (`None`: the vendor's webhooks have no shape for it).
+async fn body(
+    state: &Core,
+    e: &WebhookEndpoint,
+    ev: &Event,
+    f: &mut crate::vendors::Formatter,
+) -> Option<Vec<u8>> {
     if e.format == event_format::META {
-        serde_json::to_vec(&ev.data).unwrap_or_default()
+        Some(serde_json::to_vec(&ev.data).unwrap_or_default())
+    } else if crate::vendors::is_vendor_format(&e.format) {
+        crate::vendors::body(state, e, ev, f).await
     } else {
-        views::event_bytes(ev)
+        Some(views::event_bytes(ev))
     }
 }
 
@@ -372,7 +394,7 @@ struct Target<'a> {
 
 impl Target<'_> {
     /// Attempt number `n` of `event` (`queued`: it came from the retry queue).
-    async fn attempt(&self, event: Event, n: u32, queued: bool) -> Outcome {
+    async fn attempt(&self, event: Event, n: u32, queued: bool, body: Vec<u8>) -> Outcome {
         let Target {
             state,
             client,
@@ -398,12 +420,14 @@ impl Target<'_> {
             o.error = Some(format!("refused: {why}"));
             return o;
         }
-        let body = body(e, &o.event);
         let ts = at.div_euclid(1000);
         let signers: Vec<&Secret> = secrets.iter().collect();
         let mut req = client
             .post(&e.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                crate::vendors::content_type(&e.format),
+            )
             .header("webhook-id", &o.event.id)
             .header("webhook-timestamp", ts.to_string())
             .header(
@@ -419,6 +443,12 @@ impl Target<'_> {
                 "x-hub-signature-256",
                 openbsp_wire::signature::sign(current.expose().as_bytes(), &body),
             );
+        }
+        if let Some(current) = secrets.first()
+            && let Some((name, value)) =
+                crate::vendors::signature(&e.format, current.expose().as_bytes(), &body)
+        {
+            req = req.header(name, value);
         }
         match req.body(body).send().await {
             Ok(mut resp) => {

@@ -7,6 +7,7 @@
 //! (another vendor's module, `native`, `cloud_api`).
 
 use axum::Router;
+use openbsp_store::{Event, WebhookEndpoint, event_format};
 
 use crate::core::Core;
 
@@ -22,4 +23,53 @@ pub fn routes() -> Router<Core> {
         .merge(pingtochat::routes())
         .merge(chakra::routes())
         .merge(connectly::routes())
+}
+
+/// What a batch of deliveries to a vendor-format endpoint looks up once (a business number, a
+/// campaign's name).
+#[derive(Default)]
+pub struct Formatter {
+    connectly: connectly::events::Lookups,
+}
+
+/// The body of `ev` for an endpoint `e` in a vendor's format (`chakra`, `connectly`), made from
+/// the native event at delivery; `None` when the event has no shape in that vendor's webhooks
+/// (or the endpoint's filters leave it out), and for the gateway's own formats.
+pub async fn body(
+    core: &Core,
+    e: &WebhookEndpoint,
+    ev: &Event,
+    f: &mut Formatter,
+) -> Option<Vec<u8>> {
+    let v = match e.format.as_str() {
+        event_format::CHAKRA => chakra::events::body(ev)?,
+        event_format::CONNECTLY => connectly::events::body(core, e, ev, &mut f.connectly).await?,
+        _ => return None,
+    };
+    serde_json::to_vec(&v).ok()
+}
+
+/// Whether `format` is a vendor's.
+pub fn is_vendor_format(format: &str) -> bool {
+    matches!(format, event_format::CHAKRA | event_format::CONNECTLY)
+}
+
+/// The content type of a delivery in `format`.
+pub fn content_type(format: &str) -> &'static str {
+    match format {
+        event_format::CONNECTLY => connectly::events::CONTENT_TYPE,
+        _ => "application/json",
+    }
+}
+
+/// The vendor's own signature header of a delivery in `format`, under the endpoint's current
+/// secret (as shown when it was made); `None` for a format that has none of its own.
+pub fn signature(format: &str, secret: &[u8], body: &[u8]) -> Option<(&'static str, String)> {
+    match format {
+        event_format::CONNECTLY => Some((
+            connectly::events::SIGNATURE_HEADER,
+            connectly::events::signature(secret, body),
+        )),
+        _ => None,
+    }
 }

@@ -23,9 +23,12 @@ pub struct EndpointView {
     /// The first failure of its current run of failed deliveries, `null` once a delivery
     /// succeeds.
     pub failing_since: Option<String>,
-    /// Payload format: `native` (the gateway's events) or `meta` (Meta's webhooks as Meta
-    /// sent them).
+    /// Payload format: `native` (the gateway's events), `meta` (Meta's webhooks as Meta sent
+    /// them), `chakra` or `connectly` (the message events in that vendor's webhook shape).
     pub format: String,
+    /// Whether the endpoint has a verification token (Pingtochat's handshake, done whenever
+    /// its URL is set); the token itself is never shown.
+    pub has_verify_token: bool,
     /// The gateway's id (`whe_…`).
     pub id: String,
     /// Always `"webhook_endpoint"`.
@@ -57,6 +60,10 @@ impl EndpointView {
             events: e.events.clone(),
             failing_since: e.failing_since.map(rfc3339),
             format: e.format.clone(),
+            has_verify_token: e
+                .options
+                .as_ref()
+                .is_some_and(|o| o.get("verify_token_enc").is_some()),
             id: e.id.clone(),
             object: "webhook_endpoint",
             previous_secret_expires_at: overlapping.map(rfc3339),

@@ -236,6 +236,7 @@ mod tests {
             cursor: None,
             created_at: 1,
             updated_at: 2,
+            options: None,
         };
         let secret = Secret::from_bytes(&[7; 32]);
         assert_same_bytes(EndpointView::new(&endpoint, Some(&secret), 50));

@@ -40,6 +40,16 @@ pub struct OtherTenant {
     pub channel: Channel,
 }
 
+/// A PNG's signature and header, then `n` bytes (what WhatsApp's and the gateway's content
+/// checks look at).
+pub fn png(n: usize) -> Vec<u8> {
+    let mut b = vec![
+        0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, b'I', b'H', b'D', b'R',
+    ];
+    b.extend((0..n).map(|i| (i * 7 % 251) as u8));
+    b
+}
+
 /// The one curl command of seed page `file` (`tests/fixtures/seeds/`), as the vendor wrote it.
 pub fn seed_curl(file: &str) -> openbsp_testkit::curl::Curl {
     let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -251,6 +261,79 @@ pub struct Resp {
     pub body: Value,
 }
 
+/// An answer's status, and its body as JSON (a string when it is not JSON).
+pub async fn read(r: reqwest::Response) -> Resp {
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    Resp {
+        status,
+        body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    }
+}
+
+/// The campaign tests' template, `spring_offer` (en_US, two body variables), in `category`,
+/// seeded at the simulator (the gateway learns it from Meta when asked); its id there.
+pub fn seed_spring_offer(app: &TestApp, category: &str) -> String {
+    app.sim
+        .seed_template(openbsp_simulator::TemplateSeed::new(
+            "900100",
+            json!({"name": "spring_offer", "language": "en_US", "category": category,
+                   "components": [{"type": "BODY", "text": "Hi {{1}}, enjoy {{2}} off everything in our spring sale today.",
+                                   "example": {"body_text": [["Ann", "20%"]]}}]}),
+        ))
+        .unwrap()
+        .id
+}
+
+/// A Connectly route of `business`.
+pub fn business_path(business: &str, route: &str) -> String {
+    format!("/v1/businesses/{business}/{route}")
+}
+
+/// `method` `body` as is with Connectly's `X-API-Key: <key>` (none when `None`).
+pub async fn x_api_key_call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &str,
+) -> Resp {
+    let key = key.map(|k| ("X-API-Key", k));
+    app.send_as(method, path, key, body).await
+}
+
+/// POSTs `body` to the test tenant's Connectly `route` with its key.
+pub async fn x_api_key_post(app: &TestApp, route: &str, body: &Value) -> Resp {
+    let path = business_path(&app.tenant_id, route);
+    x_api_key_call(app, "POST", &path, Some(&app.api_key), &body.to_string()).await
+}
+
+/// What the independent consumer `script` (`tests/fixtures/`, Python's standard library) says
+/// of each of `lines` (one JSON object each, on its standard input): one verdict a line.
+pub fn consumer_verdicts(script: &str, lines: &[Value]) -> Vec<String> {
+    use std::io::Write;
+    let path = format!("{}/tests/fixtures/{script}", env!("CARGO_MANIFEST_DIR"));
+    let mut child = std::process::Command::new("python3")
+        .arg(path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (scripts/test.sh installs it)");
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        for line in lines {
+            writeln!(stdin, "{line}").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.gateway.url())
@@ -278,29 +361,12 @@ impl TestApp {
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let r = req.send().await.expect("request");
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap_or_default();
-        Resp {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        }
+        read(req.send().await.expect("request")).await
     }
 
     pub async fn get(&self, path: &str, key: &str) -> Resp {
-        let r = self
-            .http
-            .get(self.url(path))
-            .bearer_auth(key)
-            .send()
-            .await
-            .expect("request");
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap_or_default();
-        Resp {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        }
+        let req = self.http.get(self.url(path)).bearer_auth(key);
+        read(req.send().await.expect("request")).await
     }
 
     /// An API key of a second tenant, to show that tenant sees nothing of the first's.
@@ -375,6 +441,26 @@ impl TestApp {
         }
     }
 
+    /// `method` `body` as is (JSON), with the credential header `credential` when given (a
+    /// vendor's own: `X-API-Key`, a whole `Authorization`…).
+    pub async fn send_as(
+        &self,
+        method: &str,
+        path: &str,
+        credential: Option<(&str, &str)>,
+        body: &str,
+    ) -> Resp {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some((name, value)) = credential {
+            req = req.header(name, value);
+        }
+        read(req.send().await.expect("request")).await
+    }
+
     /// Any method, with an optional JSON body.
     pub async fn call(
         &self,
@@ -387,13 +473,7 @@ impl TestApp {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let r = req.send().await.expect("request");
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap_or_default();
-        Resp {
-            status,
-            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        }
+        read(req.send().await.expect("request")).await
     }
 
     /// `POST /v1/messages` with a text.

@@ -23,6 +23,18 @@ impl Hit {
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("a JSON body")
     }
+    /// The line an independent consumer (`tests/fixtures/*_consumer.py`) reads of this hit:
+    /// which `check` to make, under `secret`.
+    pub fn for_consumer(&self, check: &str, secret: &str) -> Value {
+        use base64::Engine;
+        serde_json::json!({
+            "check": check,
+            "secret": secret,
+            "headers": self.headers,
+            "body_b64": base64::engine::general_purpose::STANDARD.encode(&self.body),
+        })
+    }
+
     pub fn header(&self, name: &str) -> &str {
         self.headers.get(name).map(String::as_str).unwrap_or("")
     }

@@ -24,7 +24,7 @@ const WEBHOOK_ENDPOINT_READ_COLS: &str = concat!(
 static CREATE_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "INSERT INTO webhook_endpoints ({WEBHOOK_ENDPOINT_COLS})
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
     )
 });
 static GET_SQL: LazyLock<String> = LazyLock::new(|| {
@@ -44,7 +44,7 @@ static UPDATE_SQL: LazyLock<String> = LazyLock::new(|| {
         "UPDATE webhook_endpoints SET
            url = $3, description = $4, events = $5, format = $6, enabled = $7,
            disabled_reason = $8, secret_enc = $9, previous_secret_enc = $10,
-           previous_secret_expires_at = $11, failing_since = $12, updated_at = $13
+           previous_secret_expires_at = $11, failing_since = $12, updated_at = $13, options = $14
          WHERE id = $1 AND tenant_id = $2
          RETURNING {WEBHOOK_ENDPOINT_READ_COLS}"
     )
@@ -61,7 +61,7 @@ static ENABLED_SQL: LazyLock<String> = LazyLock::new(|| {
 
 fn webhook_endpoint(r: &PgRow) -> StoreResult<WebhookEndpoint> {
     let events: String = get(r, 4)?;
-    let (xid, seq): (Option<i64>, Option<i64>) = (get(r, 14)?, get(r, 15)?);
+    let (xid, seq): (Option<i64>, Option<i64>) = (get(r, 15)?, get(r, 16)?);
     Ok(WebhookEndpoint {
         cursor: xid.zip(seq).map(|(xid, seq)| EventCursor { xid, seq }),
         id: get(r, 0)?,
@@ -78,6 +78,9 @@ fn webhook_endpoint(r: &PgRow) -> StoreResult<WebhookEndpoint> {
         failing_since: get(r, 11)?,
         created_at: get(r, 12)?,
         updated_at: get(r, 13)?,
+        options: get::<Option<String>>(r, 14)?
+            .map(|o| serde_json::from_str(&o))
+            .transpose()?,
     })
 }
 
@@ -99,6 +102,7 @@ impl EndpointStore for PgStore {
             .bind(e.failing_since)
             .bind(e.created_at)
             .bind(e.updated_at)
+            .bind(options_text(e)?)
             .execute(self.pool())
             .await
             .db()?;
@@ -155,6 +159,7 @@ impl EndpointStore for PgStore {
             .bind(e.previous_secret_expires_at)
             .bind(e.failing_since)
             .bind(e.updated_at)
+            .bind(options_text(e)?)
             .fetch_optional(self.pool())
             .await
             .db()?;
@@ -187,4 +192,9 @@ impl EndpointStore for PgStore {
             .db()?;
         found.iter().map(webhook_endpoint).collect()
     }
+}
+
+/// The endpoint's options as the column keeps them (JSON text).
+fn options_text(e: &WebhookEndpoint) -> StoreResult<Option<String>> {
+    Ok(e.options.as_ref().map(serde_json::to_string).transpose()?)
 }

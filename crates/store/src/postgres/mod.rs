@@ -108,6 +108,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         17,
         include_str!("../../migrations/postgres_0017_grouped_sends.sql"),
     ),
+    (
+        18,
+        include_str!("../../migrations/postgres_0018_endpoint_options.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises migrations between replicas starting together.

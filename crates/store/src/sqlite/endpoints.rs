@@ -62,7 +62,7 @@ impl EndpointStore for SqliteStore {
 fn create(c: &Connection, e: &WebhookEndpoint) -> StoreResult<WebhookEndpoint> {
     let sql = format!(
         "INSERT INTO webhook_endpoints ({WEBHOOK_ENDPOINT_COLS})
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
     );
     c.prepare_cached(&sql)?.execute(params![
         e.id,
@@ -79,6 +79,7 @@ fn create(c: &Connection, e: &WebhookEndpoint) -> StoreResult<WebhookEndpoint> {
         e.failing_since,
         e.created_at,
         e.updated_at,
+        options_text(e)?,
     ])?;
     Ok(WebhookEndpoint {
         cursor: None,
@@ -117,7 +118,7 @@ fn update(c: &Connection, e: &WebhookEndpoint) -> StoreResult<Option<WebhookEndp
         "UPDATE webhook_endpoints SET
            url = ?3, description = ?4, events = ?5, format = ?6, enabled = ?7,
            disabled_reason = ?8, secret_enc = ?9, previous_secret_enc = ?10,
-           previous_secret_expires_at = ?11, failing_since = ?12, updated_at = ?13
+           previous_secret_expires_at = ?11, failing_since = ?12, updated_at = ?13, options = ?14
          WHERE id = ?1 AND tenant_id = ?2
          RETURNING {WEBHOOK_ENDPOINT_READ_COLS}"
     );
@@ -137,6 +138,7 @@ fn update(c: &Connection, e: &WebhookEndpoint) -> StoreResult<Option<WebhookEndp
                 e.previous_secret_expires_at,
                 e.failing_since,
                 e.updated_at,
+                options_text(e)?,
             ],
             rows::webhook_endpoint,
         )
@@ -164,4 +166,9 @@ fn enabled(c: &Connection) -> StoreResult<Vec<WebhookEndpoint>> {
         "SELECT {WEBHOOK_ENDPOINT_READ_COLS} FROM webhook_endpoints WHERE enabled ORDER BY id"
     );
     collect(c, &sql, [], rows::webhook_endpoint)
+}
+
+/// The endpoint's options as the column keeps them (JSON text).
+fn options_text(e: &WebhookEndpoint) -> StoreResult<Option<String>> {
+    Ok(e.options.as_ref().map(serde_json::to_string).transpose()?)
 }

@@ -102,6 +102,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         18,
         include_str!("../../migrations/sqlite_0018_grouped_sends.sql"),
     ),
+    (
+        19,
+        include_str!("../../migrations/sqlite_0019_endpoint_options.sql"),
+    ),
 ];
 const READERS: usize = 8;
 /// How often the checkpointer copies the WAL into the database file.

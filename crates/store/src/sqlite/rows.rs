@@ -245,8 +245,13 @@ pub(super) fn webhook_endpoint(r: &Row) -> rusqlite::Result<WebhookEndpoint> {
         failing_since: r.get(11)?,
         created_at: r.get(12)?,
         updated_at: r.get(13)?,
+        options: r
+            .get::<_, Option<String>>(14)?
+            .map(|o| serde_json::from_str(&o))
+            .transpose()
+            .map_err(|e| corrupt(14, e.into()))?,
         cursor: r
-            .get::<_, Option<i64>>(14)?
+            .get::<_, Option<i64>>(15)?
             .map(|seq| EventCursor { xid: 0, seq }),
     })
 }

@@ -28,6 +28,7 @@ pub fn endpoint(tenant_id: &str, at: i64) -> WebhookEndpoint {
         cursor: None,
         created_at: at,
         updated_at: at,
+        options: Some(serde_json::json!({ "connectly": { "topic": "messages", "n": n } })),
     }
 }
 
@@ -177,6 +178,8 @@ pub async fn webhook_endpoints_update_replaces_every_field(backend: Backend) {
         cursor: None,
         created_at: e.created_at,
         updated_at: 20_000,
+        // Changed as a whole, and read back as written.
+        options: Some(serde_json::json!({"verify_token_enc": "enc", "connectly": {"topic": "x"}})),
     };
     let updated = store.update_webhook_endpoint(&changed).await.unwrap();
     assert_eq!(updated, Some(changed.clone()));

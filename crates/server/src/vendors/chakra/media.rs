@@ -12,11 +12,10 @@
 //! the key through the public route for its remaining minutes; only with the app id of the
 //! media's own tenant.
 
-use axum::body::Body;
 use axum::extract::multipart::Multipart;
 use axum::extract::{FromRequest, Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
 use futures::TryStreamExt;
 use openbsp_store::Media;
 use serde::Deserialize;
@@ -171,21 +170,7 @@ pub async fn public_content(
         .ok_or_else(|| ChakraError::not_found(format!("media {id} not found")))?;
     let m = media::get(&core, &app.tenant_id, &id).await?;
     let bytes = media::content(&core, &m, None).await?;
-    let mut resp = Body::from_stream(bytes.into_stream()).into_response();
-    let h = resp.headers_mut();
-    let value = |s: &str| HeaderValue::from_str(s).unwrap_or(HeaderValue::from_static(""));
-    h.insert(header::CONTENT_TYPE, value(&m.mime_type));
-    h.insert(header::CONTENT_LENGTH, value(&m.file_size.to_string()));
-    h.insert(header::ETAG, value(&format!("\"{}\"", m.sha256)));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=300"),
-    );
-    Ok(resp)
+    Ok(crate::http::download::whole(&m, bytes))
 }
 
 /// `GET /v1/whatsapp/{version}/media/{id}`: the media object of a media of the key's tenant

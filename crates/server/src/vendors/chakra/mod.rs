@@ -17,6 +17,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod events;
 pub mod media;
 pub mod messages;
 pub mod template_message;

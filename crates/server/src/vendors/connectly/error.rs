@@ -69,6 +69,14 @@ pub mod code {
     pub const NOT_FOUND: &str = "ERROR_CODE_NOT_FOUND";
     /// The request conflicts with the state of things.
     pub const CONFLICT: &str = "ERROR_CODE_CONFLICT";
+    /// No campaign of that name (and version) to send out.
+    pub const CAMPAIGN_NOT_FOUND: &str = "ERROR_CODE_CAMPAIGN_NOT_FOUND";
+    /// The named campaign cannot be sent out: cancelled, or its template not approved.
+    pub const CAMPAIGN_NOT_PUBLISHED: &str = "ERROR_CODE_CAMPAIGN_NOT_PUBLISHED";
+    /// A campaign entry whose `client` another entry of the same campaign already names.
+    pub const CAMPAIGN_ENTRY_DUPLICATE: &str = "ERROR_CODE_CAMPAIGN_ENTRY_DUPLICATE";
+    /// An asset's source could not be fetched (unreachable, or not a success).
+    pub const ASSET_SOURCE_UNREACHABLE: &str = "ERROR_CODE_ASSET_SOURCE_UNREACHABLE";
     /// The gateway (or Meta) failed.
     pub const INTERNAL: &str = "ERROR_CODE_INTERNAL";
 }
@@ -191,6 +199,16 @@ impl ConnectlyError {
         e
     }
 
+    /// 404: no campaign of that name (or that version of it).
+    pub fn campaign_not_found(message: impl Into<String>) -> Self {
+        ConnectlyError::new(StatusCode::NOT_FOUND, code::CAMPAIGN_NOT_FOUND, message)
+    }
+
+    /// 409: the named campaign is not one that can be sent out (Connectly's unpublished).
+    pub fn campaign_not_published(message: impl Into<String>) -> Self {
+        ConnectlyError::new(StatusCode::CONFLICT, code::CAMPAIGN_NOT_PUBLISHED, message)
+    }
+
     /// Meta's refusal, under `code` when given, else Connectly's code for Meta's.
     pub fn meta_as(m: MetaError, forced: Option<&'static str>) -> Self {
         let mut e = ConnectlyError::from(m);
@@ -250,6 +268,12 @@ impl From<CoreError> for ConnectlyError {
                     ConnectlyError::template_not_found(format!("template {id} not found"))
                 } else if what.starts_with("channel") {
                     ConnectlyError::invalid_sender(&id)
+                } else if what.starts_with("media") {
+                    ConnectlyError::new(
+                        StatusCode::NOT_FOUND,
+                        code::NOT_FOUND,
+                        format!("asset {id} not found"),
+                    )
                 } else {
                     ConnectlyError::new(
                         StatusCode::NOT_FOUND,
@@ -289,9 +313,10 @@ impl From<CoreError> for ConnectlyError {
     }
 }
 
-impl IntoResponse for ConnectlyError {
-    fn into_response(self) -> Response {
-        let trace_id = request_id::current();
+impl ConnectlyError {
+    /// The error object Connectly answers (also what a campaign sendout's report gives for
+    /// each refused entry), under the request's trace id.
+    pub fn body(&self, trace_id: &str) -> Value {
         let mut details = Map::new();
         if let Some(f) = &self.field {
             details.insert("field".into(), json!(f));
@@ -305,10 +330,15 @@ impl IntoResponse for ConnectlyError {
                 details.insert("metaDetails".into(), json!(d));
             }
         }
-        let user_message = format!(
-            "Pass along the trace id {trace_id} to the gateway's operator if you need help."
-        );
-        let body = json!({
+        // Outside a request (a delivery status's error) there is no trace id to pass along.
+        let user_message = if trace_id.is_empty() {
+            title(self.code).to_string()
+        } else {
+            format!(
+                "Pass along the trace id {trace_id} to the gateway's operator if you need help."
+            )
+        };
+        json!({
             "message": self.message,
             "type": self.kind,
             "code": self.code,
@@ -316,7 +346,14 @@ impl IntoResponse for ConnectlyError {
             "userMessage": user_message,
             "cntTraceId": trace_id,
             "details": Value::Object(details),
-        });
+        })
+    }
+}
+
+impl IntoResponse for ConnectlyError {
+    fn into_response(self) -> Response {
+        let trace_id = request_id::current();
+        let body = self.body(&trace_id);
         logged_answer(self.status, self.code, &trace_id, self.cause.as_ref(), body)
     }
 }
@@ -333,6 +370,11 @@ fn title(c: &str) -> &'static str {
         code::PHONE_NUMBER_BAD_FORMAT | code::PHONE_NUMBER_INVALID => "Invalid phone number",
         code::INVALID_SENDER_ID | code::MISSES_MATCHING_CHANNEL => "Invalid sender",
         code::RATE_LIMITED | code::BUSINESS_REACHED_LIMITS => "Limit reached",
+        code::CAMPAIGN_NOT_FOUND => "Campaign not found",
+        code::CAMPAIGN_NOT_PUBLISHED => "Campaign not published",
+        code::CAMPAIGN_ENTRY_DUPLICATE => "Duplicate entry",
+        code::ASSET_SOURCE_UNREACHABLE => "Asset source unreachable",
+        code::NOT_FOUND => "Not found",
         code::INTERNAL => "Something went wrong",
         _ => "Invalid request",
     }

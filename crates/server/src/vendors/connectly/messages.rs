@@ -24,9 +24,7 @@ use crate::core::messages::{self, Awaited, SendInput};
 use crate::core::{Core, templates};
 
 /// Connectly's limit on `callbackData`, in bytes.
-pub const CALLBACK_DATA_MAX_BYTES: usize = 1024;
-/// What the gateway keeps of it: Meta's `biz_opaque_callback_data`, in characters.
-pub const CALLBACK_DATA_KEPT_CHARS: usize = 512;
+pub const CALLBACK_DATA_MAX_BYTES: usize = messages::MAX_CALLBACK_DATA_BYTES;
 /// Longest `campaignName` taken.
 pub const CAMPAIGN_NAME_MAX: usize = 128;
 /// Most body variables a Connectly template send names (`body_1` … `body_15`).
@@ -96,30 +94,21 @@ fn recipient(number: &str, channel: &Channel) -> Result<(&'static str, String), 
     }
 }
 
-/// `callbackData` as the gateway keeps it: a string as is, any other JSON compact. Connectly
-/// takes up to 1024 bytes; the gateway keeps it as Meta's `biz_opaque_callback_data`, which
-/// Meta limits to 512 characters, so longer data is refused rather than cut (see
-/// `docs/migrating.md`).
+/// `callbackData` as the gateway keeps it: a string as is, any other JSON compact, up to
+/// Connectly's 1024 bytes. Kept on the message (never given to Meta) and echoed in the
+/// `delivery_status` topic and in replies quoting the message.
 pub fn callback_data(v: &Value) -> Result<Option<String>, ConnectlyError> {
     let data = match v.get("callbackData") {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
     };
-    let too_long = |m: String| ConnectlyError::invalid(m).at("callbackData");
     if data.len() > CALLBACK_DATA_MAX_BYTES {
-        return Err(too_long(format!(
+        return Err(ConnectlyError::invalid(format!(
             "callbackData is at most {CALLBACK_DATA_MAX_BYTES} bytes; got {}",
             data.len()
-        )));
-    }
-    if data.chars().count() > CALLBACK_DATA_KEPT_CHARS {
-        return Err(too_long(format!(
-            "callbackData over {CALLBACK_DATA_KEPT_CHARS} characters is not kept yet: this \
-             gateway keeps it as WhatsApp's biz_opaque_callback_data ({CALLBACK_DATA_KEPT_CHARS} \
-             characters at most); got {}",
-            data.chars().count()
-        )));
+        ))
+        .at("callbackData"));
     }
     Ok(Some(data))
 }
@@ -139,21 +128,31 @@ fn campaign_name(v: &Value) -> Result<Option<String>, ConnectlyError> {
     Ok(Some(name))
 }
 
+/// What a send carries besides its body: Connectly's `message.id` (its idempotency key), its
+/// `campaignName` and its `callbackData`.
+#[derive(Default)]
+struct Extras {
+    idempotency_key: Option<String>,
+    campaign: Option<String>,
+    callback: Option<String>,
+}
+
 /// Parses the Cloud API body with Meta's rules and sends it, in the tenant's campaign of
-/// `campaign` when one is named (DESIGN §2.8, grouped sends); the gateway's message id.
+/// `extras.campaign` when one is named (DESIGN §2.8, grouped sends), keeping its callback data;
+/// the gateway's message id.
 async fn send(
     core: &Core,
     tenant_id: &str,
     channel: &Channel,
     cloud: &Value,
     raw: &[u8],
-    idempotency_key: Option<String>,
-    campaign: Option<String>,
+    extras: Extras,
 ) -> Result<String, ConnectlyError> {
     let ctx = ParseContext::for_business(channel.display_phone_number.clone());
     let req = SendRequest::parse_in(cloud, Surface::Native, &ctx)?;
-    let mut input = SendInput::new(tenant_id, channel, &req, raw, idempotency_key);
-    input.campaign = campaign;
+    let mut input = SendInput::new(tenant_id, channel, &req, raw, extras.idempotency_key);
+    input.campaign = extras.campaign;
+    input.callback_data = extras.callback;
     Ok(
         match messages::send_awaiting(core, input, core.config.cloud_api_wait).await? {
             Awaited::Sent { id, .. } => id,
@@ -163,12 +162,9 @@ async fn send(
 }
 
 /// Addresses a Cloud API message body and adds what every send carries.
-fn address(mut cloud: Value, to: (&str, String), callback: Option<String>) -> Value {
+fn address(mut cloud: Value, to: (&str, String)) -> Value {
     cloud["messaging_product"] = json!("whatsapp");
     cloud[to.0] = json!(to.1);
-    if let Some(c) = callback {
-        cloud["biz_opaque_callback_data"] = json!(c);
-    }
     cloud
 }
 
@@ -239,10 +235,15 @@ pub async fn send_message(
     let callback = callback_data(&v)?;
     let campaign = campaign_name(&v)?;
     let content = content(kind, message)?;
-    let cloud = address(content, to, callback);
+    let cloud = address(content, to);
     // Connectly groups templated messages by campaignName; a session message is no campaign's.
     let _ = campaign;
-    let id = send(&core, &tenant_id, &channel, &cloud, &raw, message_id, None).await?;
+    let extras = Extras {
+        idempotency_key: message_id,
+        campaign: None,
+        callback,
+    };
+    let id = send(&core, &tenant_id, &channel, &cloud, &raw, extras).await?;
     Ok(Json(json!({"id": id})))
 }
 
@@ -665,8 +666,13 @@ pub async fn send_template(
     if !components.is_empty() {
         message["template"]["components"] = json!(components);
     }
-    let cloud = address(message, to, callback);
-    let id = send(&core, &tenant_id, &channel, &cloud, &raw, None, campaign).await?;
+    let cloud = address(message, to);
+    let extras = Extras {
+        campaign,
+        callback,
+        ..Default::default()
+    };
+    let id = send(&core, &tenant_id, &channel, &cloud, &raw, extras).await?;
     Ok(Json(json!({"id": id})))
 }
 

@@ -10,16 +10,24 @@
 //! error once, in [`error`]. It never writes a rule of WhatsApp's again, and never imports
 //! another surface.
 //!
-//! Not served yet (they need core work; see `docs/migrating.md`): `send/campaigns`, the
-//! webhooks CRUD and delivery in Connectly's topics, and the assets routes.
+//! Campaign sendouts ([`campaigns`]) are campaigns of the gateway copied from the one named
+//! `campaignName`; assets ([`assets`]) are media the gateway fetches from their source URL and
+//! serves by signed, short-lived links.
+//! Webhooks ([`webhooks`]) are the core's webhook endpoints in the `connectly` format, whose
+//! deliveries [`events`] shapes as Connectly's topics.
 
+pub mod assets;
 pub mod auth;
+pub mod campaigns;
 pub mod error;
+pub mod events;
 pub mod messages;
 pub mod templates;
+pub mod webhooks;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post, put};
 
 use crate::core::Core;
 
@@ -41,5 +49,31 @@ pub fn routes() -> Router<Core> {
         .route(
             "/v1/businesses/{businessId}/get/templates",
             get(templates::list).post(templates::list),
+        )
+        .route(
+            "/v1/businesses/{businessId}/send/campaigns",
+            post(campaigns::send).layer(DefaultBodyLimit::max(campaigns::BODY_LIMIT)),
+        )
+        .route("/v1/businesses/{businessId}/assets", post(assets::create))
+        .route(
+            "/v1/businesses/{businessId}/assets/{assetId}",
+            get(assets::get),
+        )
+        .route(
+            "/v1/businesses/{businessId}/assets/{assetId}/content",
+            get(assets::content),
+        )
+        .route(
+            "/v1/businesses/{businessId}/create/webhooks",
+            post(webhooks::create),
+        )
+        .route("/v1/businesses/{businessId}/webhooks", get(webhooks::list))
+        .route(
+            "/v1/businesses/{businessId}/update/webhooks/{webhookId}",
+            put(webhooks::update),
+        )
+        .route(
+            "/v1/businesses/{businessId}/delete/webhooks/{webhookId}",
+            delete(webhooks::delete),
         )
 }

@@ -1,8 +1,9 @@
-//! The HTTP client of event delivery: one per endpoint (its own connection pool, so a hanging
-//! endpoint holds only its own connections), keep-alive, no redirects (a redirect is a failed
-//! attempt, and could lead anywhere), and an address guard at connect time: the name is
-//! resolved again for every new connection and refused if it now points at a private or
-//! loopback address (DNS rebinding after the URL was checked).
+//! The HTTP client for addresses a tenant gives (webhook endpoints, their verification
+//! handshake, a media source to fetch): keep-alive, no redirects (a redirect could lead
+//! anywhere), and an address guard at connect time: the name is resolved again for every new
+//! connection and refused if it now points at a private or loopback address (DNS rebinding
+//! after the URL was checked). Event delivery builds one per endpoint (its own connection pool,
+//! so a hanging endpoint holds only its own connections).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -56,8 +57,21 @@ pub fn literal_refusal(url: &str, policy: NetworkPolicy) -> Option<String> {
     netguard::refusal(ip, policy).map(|w| format!("{ip} is a {w} address"))
 }
 
-/// A client for one endpoint.
+/// A client for one endpoint of event delivery.
 pub fn build(policy: NetworkPolicy, timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    build_as(
+        policy,
+        timeout,
+        concat!("openbsp-webhooks/", env!("CARGO_PKG_VERSION")),
+    )
+}
+
+/// A guarded client that names itself `user_agent`.
+pub fn build_as(
+    policy: NetworkPolicy,
+    timeout: Duration,
+    user_agent: &str,
+) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
@@ -66,7 +80,7 @@ pub fn build(policy: NetworkPolicy, timeout: Duration) -> reqwest::Result<reqwes
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
         .dns_resolver(Arc::new(GuardedResolver { policy }))
-        .user_agent(concat!("openbsp-webhooks/", env!("CARGO_PKG_VERSION")))
+        .user_agent(user_agent)
         .build()
 }
 
