@@ -40,6 +40,9 @@ pub struct Provisioned {
     pub channel_id: String,
 }
 
+/// The token the bench's gateways require on `GET /metrics`.
+pub const BENCH_METRICS_TOKEN: &str = "bench-metrics-token";
+
 impl Gateway {
     /// A command for `openbsp ARGS… --database-url … --data-dir …`, with an environment that
     /// holds no `OPENBSP_*` variable of the caller's except the fixed master key.
@@ -56,6 +59,7 @@ impl Gateway {
             }
         }
         cmd.env("OPENBSP_MASTER_KEY", BENCH_MASTER_KEY)
+            .env("OPENBSP_METRICS_TOKEN", BENCH_METRICS_TOKEN)
             .stdin(Stdio::null())
             .kill_on_drop(true);
         cmd

@@ -252,6 +252,7 @@ pub async fn sender(
     for base in bases {
         let text = http
             .get(format!("{base}/metrics"))
+            .bearer_auth(crate::gateway::BENCH_METRICS_TOKEN)
             .send()
             .await?
             .error_for_status()?

@@ -112,6 +112,12 @@ pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// Whether `given` is `secret`, without the time taken telling how much of it matched: the
+/// digests are compared, so a difference in time says nothing of the secret's bytes.
+pub fn same_secret(secret: &str, given: &str) -> bool {
+    Sha256::digest(secret.as_bytes()) == Sha256::digest(given.as_bytes())
+}
+
 /// A new API key: `obsp_` + 43 characters of URL-safe base64 (256 random bits).
 pub fn new_api_key() -> String {
     let bytes: [u8; 32] = rand::random();
@@ -127,6 +133,14 @@ pub fn random_token(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_compared_whole() {
+        assert!(same_secret("token-1", "token-1"));
+        assert!(!same_secret("token-1", "token-2"));
+        assert!(!same_secret("token-1", "token-1 "));
+        assert!(!same_secret("token-1", ""));
+    }
 
     #[test]
     fn macs_are_per_key_and_purpose() {

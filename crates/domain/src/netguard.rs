@@ -10,7 +10,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 pub struct NetworkPolicy {
     /// Loopback addresses (a development installation: `serve --sandbox`).
     pub allow_loopback: bool,
-    /// Every private, loopback and link-local range (`OPENBSP_WEBHOOKS_ALLOW_PRIVATE_NETWORKS`).
+    /// Every private, loopback and link-local range, and the IPv6 ranges that carry an IPv4
+    /// address (an IPv6-only network reaches IPv4 hosts through NAT64)
+    /// (`OPENBSP_WEBHOOKS_ALLOW_PRIVATE_NETWORKS`).
     pub allow_private: bool,
 }
 
@@ -62,15 +64,32 @@ fn classify_v4(ip: Ipv4Addr) -> Option<(&'static str, bool)> {
 }
 
 fn classify_v6(ip: Ipv6Addr) -> Option<(&'static str, bool)> {
-    let first = ip.segments()[0];
+    let s = ip.segments();
+    let first = s[0];
     Some(if ip.is_loopback() {
         ("loopback", true)
     } else if ip.is_unspecified() {
         ("unspecified", false)
+    } else if s[..6] == [0; 6] {
+        // `::a.b.c.d` (`::/96`, deprecated): a translator may take it for the IPv4 address.
+        ("IPv4-compatible", false)
+    } else if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[..3] == [0x64, 0xff9b, 1] {
+        // `64:ff9b::/96` and the local-use `64:ff9b:1::/48`: the IPv4 address of the last 32
+        // bits, reached through the network's NAT64 (which may reach its private ranges).
+        ("NAT64", false)
+    } else if first == 0x2002 {
+        // `2002::/16`: an IPv4 address in bits 16 to 48, reached through a 6to4 relay.
+        ("6to4", false)
+    } else if s[..2] == [0x2001, 0] {
+        // `2001::/32`: a Teredo tunnel, whose client's IPv4 address is carried obfuscated.
+        ("Teredo", false)
     } else if first & 0xfe00 == 0xfc00 {
         ("unique-local", false)
     } else if first & 0xffc0 == 0xfe80 {
         ("link-local", false)
+    } else if first & 0xffc0 == 0xfec0 {
+        // `fec0::/10`: deprecated, but still routed inside some sites.
+        ("site-local", false)
     } else if ip.is_multicast() {
         ("multicast", false)
     } else {
@@ -123,6 +142,67 @@ mod tests {
             None,
             "just outside 172.16/12"
         );
+    }
+
+    #[test]
+    fn ipv6_addresses_that_carry_an_ipv4_address_are_refused_as_ranges() {
+        let strict = NetworkPolicy::default();
+        for (ip, why) in [
+            // NAT64, whatever the IPv4 address inside (public ones too).
+            ("64:ff9b::7f00:1", "NAT64"),
+            ("64:ff9b::a00:5", "NAT64"),
+            ("64:ff9b::808:808", "NAT64"),
+            ("64:ff9b:1::a00:5", "NAT64"),
+            ("64:ff9b:1:ffff::1", "NAT64"),
+            // IPv4-compatible `::a.b.c.d`.
+            ("::127.0.0.1", "IPv4-compatible"),
+            ("::10.0.0.5", "IPv4-compatible"),
+            ("::8.8.8.8", "IPv4-compatible"),
+            ("::2", "IPv4-compatible"),
+            // 6to4.
+            ("2002:7f00:1::1", "6to4"),
+            ("2002:808:808::1", "6to4"),
+            // Teredo.
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo"),
+            ("2001::1", "Teredo"),
+            // Site-local.
+            ("fec0::1", "site-local"),
+            ("feff:ffff::1", "site-local"),
+            // IPv4-mapped: the IPv4 address itself.
+            ("::ffff:10.0.0.5", "private"),
+            ("::ffff:169.254.169.254", "link-local"),
+            ("::ffff:0.0.0.0", "unspecified"),
+        ] {
+            assert_eq!(refused(ip, strict), Some(why), "{ip}");
+        }
+        // Just outside each range, and a public IPv4-mapped address: reachable.
+        for ip in [
+            "::ffff:8.8.8.8",
+            "64:ff9b:0:0:0:1::1",
+            "64:ff9b:2::1",
+            "65:ff9b::1",
+            "2003::1",
+            "2001:1::1",
+            "2001:4860:4860::8888",
+        ] {
+            assert_eq!(refused(ip, strict), None, "{ip}");
+        }
+        // Still loopback and unspecified, not IPv4-compatible.
+        assert_eq!(refused("::1", strict), Some("loopback"));
+        assert_eq!(refused("::", strict), Some("unspecified"));
+        // An installation that allows its private networks allows these too (an IPv6-only
+        // network reaches IPv4 hosts through NAT64); loopback alone does not.
+        let sandbox = NetworkPolicy {
+            allow_loopback: true,
+            allow_private: false,
+        };
+        assert_eq!(refused("::127.0.0.1", sandbox), Some("IPv4-compatible"));
+        assert_eq!(refused("64:ff9b::7f00:1", sandbox), Some("NAT64"));
+        let open = NetworkPolicy {
+            allow_loopback: false,
+            allow_private: true,
+        };
+        assert_eq!(refused("64:ff9b::808:808", open), None);
     }
 
     #[test]

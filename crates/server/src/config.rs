@@ -47,6 +47,28 @@ pub struct Config {
     pub media_retention: Duration,
     /// The inbound media fetcher.
     pub media_fetch: MediaFetchConfig,
+    /// Who may read `GET /metrics` (installation-wide counts and database gauges).
+    pub metrics: MetricsAccess,
+}
+
+/// Who may read the metrics. With neither setting, `/metrics` is not served at all.
+#[derive(Clone, Default)]
+pub struct MetricsAccess {
+    /// A bearer token that `GET /metrics` on the API's address requires
+    /// (`OPENBSP_METRICS_TOKEN`); without one, the API's address does not serve metrics.
+    pub token: Option<String>,
+    /// A separate address serving only `GET /metrics`, without credentials
+    /// (`OPENBSP_METRICS_LISTEN`): for a scraper on a private network.
+    pub listen: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for MetricsAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsAccess")
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .field("listen", &self.listen)
+            .finish()
+    }
 }
 
 /// How long a media unused is kept, by default.
@@ -122,6 +144,9 @@ pub struct DeliveryConfig {
     /// How long events and delivery attempts are kept (`OPENBSP_EVENTS_RETENTION_DAYS`,
     /// default 30 days); an event still waiting for a retry is kept until it is done.
     pub retention: Duration,
+    /// The most webhook endpoints a tenant may have (`OPENBSP_WEBHOOKS_MAX_PER_TENANT`,
+    /// default 20): each costs a delivery worker and a connection pool.
+    pub max_endpoints_per_tenant: u32,
 }
 
 impl Default for DeliveryConfig {
@@ -137,6 +162,7 @@ impl Default for DeliveryConfig {
             batch: 512,
             poll_interval: Duration::from_secs(1),
             retention: Duration::from_secs(30 * 24 * 3600),
+            max_endpoints_per_tenant: 20,
         }
     }
 }
@@ -207,6 +233,9 @@ impl SenderConfig {
     }
 }
 
+/// The metrics token of [`Config::for_tests`].
+pub const TEST_METRICS_TOKEN: &str = "test-metrics-token";
+
 impl Config {
     /// Settings for a test or an embedded gateway: listen on a random port, with `master_key`.
     pub fn for_tests(master_key: MasterKey) -> Config {
@@ -243,6 +272,10 @@ impl Config {
             },
             campaign_reply_window: DEFAULT_CAMPAIGN_REPLY_WINDOW,
             media: MediaStoreConfig::Memory,
+            metrics: MetricsAccess {
+                token: Some(TEST_METRICS_TOKEN.to_string()),
+                listen: None,
+            },
             media_retention: DEFAULT_MEDIA_RETENTION,
             // Retries in milliseconds rather than minutes.
             media_fetch: MediaFetchConfig {

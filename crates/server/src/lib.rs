@@ -48,6 +48,8 @@ pub use core::Core;
 pub struct Gateway {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Where it serves `/metrics` alone, when the settings give an address for them.
+    pub metrics_addr: Option<SocketAddr>,
     /// The core (store, settings, caches, wakes) the surfaces and workers share.
     pub state: Core,
     shutdown: watch::Sender<bool>,
@@ -76,6 +78,16 @@ impl Gateway {
             anyhow::anyhow!("cannot listen on {} (OPENBSP_LISTEN): {e}", config.listen)
         })?;
         let addr = listener.local_addr()?;
+        let metrics_listener = match config.metrics.listen {
+            Some(a) => Some(TcpListener::bind(a).await.map_err(|e| {
+                anyhow::anyhow!("cannot listen on {a} (OPENBSP_METRICS_LISTEN): {e}")
+            })?),
+            None => None,
+        };
+        let metrics_addr = match &metrics_listener {
+            Some(l) => Some(l.local_addr()?),
+            None => None,
+        };
         let mut config = config;
         config
             .public_url
@@ -113,9 +125,22 @@ impl Gateway {
                 tracing::error!(error = %e, "HTTP server stopped");
             }
         }));
-        tracing::info!(%addr, backend = state.store.backend(), "gateway listening");
+        if let Some(listener) = metrics_listener {
+            let app = http::health::metrics_routes().with_state(state.clone());
+            let mut mrx = rx.clone();
+            tasks.push(tokio::spawn(async move {
+                let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                    let _ = mrx.wait_for(|s| *s).await;
+                });
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "metrics server stopped");
+                }
+            }));
+        }
+        tracing::info!(%addr, ?metrics_addr, backend = state.store.backend(), "gateway listening");
         Ok(Gateway {
             addr,
+            metrics_addr,
             state,
             shutdown,
             tasks,

@@ -3,7 +3,10 @@
 //! anywhere), and an address guard at connect time: the name is resolved again for every new
 //! connection and refused if it now points at a private or loopback address (DNS rebinding
 //! after the URL was checked). Event delivery builds one per endpoint (its own connection pool,
-//! so a hanging endpoint holds only its own connections).
+//! so a hanging endpoint holds only its own connections). It never goes through a proxy from
+//! the environment (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`): the guard would then see only the
+//! proxy's address, and the proxy would reach whatever the tenant named. Its refusals never say
+//! what an internal name resolves to, only the kind of address.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -30,11 +33,13 @@ impl Resolve for GuardedResolver {
                 .filter(|a| netguard::refusal(a.ip(), policy).is_none())
                 .collect();
             if allowed.is_empty() {
+                // The kind of address, never the address: a tenant must not map the
+                // gateway's network through its delivery log.
                 let why = found
                     .first()
-                    .and_then(|a| netguard::refusal(a.ip(), policy).map(|w| (a.ip(), w)));
+                    .and_then(|a| netguard::refusal(a.ip(), policy));
                 let msg = match why {
-                    Some((ip, w)) => format!("{host} resolves to {ip}, a {w} address"),
+                    Some(w) => format!("{host} resolves to a non-public address ({w})"),
                     None => format!("{host} resolves to no address"),
                 };
                 return Err(msg.into());
@@ -80,6 +85,8 @@ pub fn build_as(
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
         .dns_resolver(Arc::new(GuardedResolver { policy }))
+        // A proxy would resolve the name itself, past the guard.
+        .no_proxy()
         .user_agent(user_agent)
         .build()
 }
@@ -99,7 +106,12 @@ mod tests {
             .await
             .unwrap_err();
         let chain = format!("{err:?}");
-        assert!(chain.contains("loopback"), "{chain}");
+        assert!(chain.contains("non-public address (loopback)"), "{chain}");
+        // The kind, never what the name resolves to.
+        assert!(
+            !chain.contains("127.0.0.1") && !chain.contains("::1"),
+            "{chain}"
+        );
         assert_eq!(
             literal_refusal("http://127.0.0.1:9/x", strict).as_deref(),
             Some("127.0.0.1 is a loopback address")

@@ -13,6 +13,8 @@ on_both_backends! {
     endpoints_are_created_listed_updated_and_deleted => crate::endpoints_are_created_listed_updated_and_deleted,
     bad_endpoints_are_refused_and_change_nothing => crate::bad_endpoints_are_refused_and_change_nothing,
     secrets_rotate_with_an_overlap => crate::secrets_rotate_with_an_overlap,
+    addresses_that_carry_an_ipv4_address_are_refused => crate::addresses_that_carry_an_ipv4_address_are_refused,
+    a_tenant_has_at_most_its_cap_of_endpoints => crate::a_tenant_has_at_most_its_cap_of_endpoints,
 }
 
 const BASE: &str = "/v1/webhook-endpoints";
@@ -288,4 +290,89 @@ async fn secrets_rotate_with_an_overlap(b: Backend) {
         )
         .await;
     assert_eq!(rot.status, 400, "{}", rot.body);
+}
+
+async fn a_tenant_has_at_most_its_cap_of_endpoints(b: Backend) {
+    let app = spawn_app_configured(b, |c| c.delivery.max_endpoints_per_tenant = 3).await;
+    let body = json!({"url": "http://127.0.0.1:9/hooks", "events": ["*"]});
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let r = create(&app, body.clone()).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        ids.push(r.body["id"].as_str().unwrap().to_string());
+    }
+    let r = create(&app, body.clone()).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "endpoint_limit", "{}", r.body);
+    let listed = app.get(BASE, &app.api_key).await.body["data"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(listed, 3, "nothing was created past the cap");
+    // Another tenant has a cap of its own.
+    let other = app.other_tenant_key().await;
+    assert_eq!(app.post(BASE, &other, &body).await.status, 201);
+    // Deleting one makes room.
+    let path = format!("{BASE}/{}", ids[0]);
+    assert_eq!(
+        app.call(Method::DELETE, &path, &app.api_key, None)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(create(&app, body).await.status, 201);
+}
+
+/// IPv6 ranges that reach an IPv4 address through a translator or a relay (NAT64, IPv4-compatible,
+/// 6to4, Teredo) and deprecated site-local addresses are refused as ranges, whatever address
+/// they carry; a name that resolves to an internal address is refused without saying which.
+async fn addresses_that_carry_an_ipv4_address_are_refused(b: Backend) {
+    // An installation that allows no private or loopback destination (the default).
+    let app = spawn_app_configured(b, |c| {
+        c.webhook_network = openbsp_domain::netguard::NetworkPolicy::default();
+    })
+    .await;
+    for (url, kind) in [
+        ("http://[64:ff9b::7f00:1]/hooks", "NAT64"),
+        ("http://[64:ff9b::808:808]/hooks", "NAT64"),
+        ("http://[64:ff9b:1::a00:5]/hooks", "NAT64"),
+        ("http://[::127.0.0.1]:9/hooks", "IPv4-compatible"),
+        ("http://[::a00:5]/hooks", "IPv4-compatible"),
+        ("http://[2002:7f00:1::1]/hooks", "6to4"),
+        (
+            "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/hooks",
+            "Teredo",
+        ),
+        ("http://[fec0::1]/hooks", "site-local"),
+        ("http://[::ffff:10.0.0.5]/hooks", "private"),
+    ] {
+        let r = create(&app, json!({"url": url, "events": ["*"]})).await;
+        assert_eq!(r.status, 400, "{url}: {}", r.body);
+        assert_eq!(r.body["error"]["code"], "invalid_request", "{}", r.body);
+        let message = r.body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("non-public address ({kind})")),
+            "{url}: {message}"
+        );
+    }
+    let r = create(
+        &app,
+        json!({"url": "http://localhost:9/hooks", "events": ["*"]}),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("(loopback)"), "{message}");
+    assert!(
+        !message.contains("127.0.0.1") && !message.contains("::1"),
+        "what localhost resolves to is not said: {message}"
+    );
+    assert_eq!(
+        app.get(BASE, &app.api_key).await.body["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0,
+        "nothing was created"
+    );
 }

@@ -21,6 +21,7 @@ on_both_backends! {
     an_endpoint_failing_too_long_is_disabled_with_an_event => crate::an_endpoint_failing_too_long_is_disabled_with_an_event,
     a_hanging_endpoint_does_not_delay_another => crate::a_hanging_endpoint_does_not_delay_another,
     meta_format_endpoints_satisfy_a_handler_written_for_meta => crate::meta_format_endpoints_satisfy_a_handler_written_for_meta,
+    times_out_of_range_are_refused => crate::times_out_of_range_are_refused,
 }
 
 /// Creates an endpoint; returns its id and secret.
@@ -594,4 +595,95 @@ async fn meta_format_endpoints_satisfy_a_handler_written_for_meta(b: Backend) {
     // The native endpoint got the gateway's events, never Meta's envelopes.
     let natives = native.wait_for("native events", |h| !h.is_empty()).await;
     assert!(natives.iter().all(|h| h.json()["object"] == "event"));
+
+    // Statuses carry the caller's own biz_opaque_callback_data, as Meta would have echoed it
+    // (Meta is given the gateway's id), and none when the caller gave none.
+    let tagged = app
+        .post(
+            "/v1/messages",
+            &app.api_key,
+            &json!({"channel": PNID, "to": USER, "type": "text", "text": {"body": "tagged"},
+                    "biz_opaque_callback_data": "crm-ticket-42"}),
+        )
+        .await;
+    assert_eq!(tagged.status, 202, "{}", tagged.body);
+    let wamid_of = |id: &str| {
+        let id = id.to_string();
+        let app = &app;
+        async move {
+            app.wait_status(&id, "sent").await["wamid"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let tagged_wamid = wamid_of(tagged.body["id"].as_str().unwrap()).await;
+    let plain_wamid = wamid_of(sent.body["id"].as_str().unwrap()).await;
+    let statuses_of = |hits: &[Hit], wamid: &str| -> Vec<Value> {
+        hits.iter()
+            .map(Hit::json)
+            .flat_map(|v| {
+                v["entry"][0]["changes"][0]["value"]["statuses"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter(|s| s["id"] == wamid)
+            .collect()
+    };
+    let hits = meta
+        .wait_for("the tagged message's statuses", |h| {
+            !statuses_of(h, &tagged_wamid).is_empty()
+        })
+        .await;
+    for s in statuses_of(&hits, &tagged_wamid) {
+        assert_eq!(s["biz_opaque_callback_data"], "crm-ticket-42", "{s}");
+    }
+    let plain = statuses_of(&hits, &plain_wamid);
+    assert!(!plain.is_empty());
+    for s in plain {
+        assert!(s.get("biz_opaque_callback_data").is_none(), "{s}");
+    }
+}
+
+/// Unix seconds that are no date (they overflow when made milliseconds) are a 400 naming the
+/// field, on every route that takes a time; a time in range still works.
+async fn times_out_of_range_are_refused(b: Backend) {
+    let app = spawn_app(b).await;
+    let huge = i64::MAX.to_string();
+    for (route, field) in [
+        (format!("/v1/events?since={huge}"), "since"),
+        (format!("/v1/events?until={huge}"), "until"),
+        (format!("/v1/events?since=-{huge}"), "since"),
+        (
+            format!("/v1/messages?created_after={huge}"),
+            "created_after",
+        ),
+        (
+            format!("/v1/sessions?opened_before={huge}"),
+            "opened_before",
+        ),
+    ] {
+        let r = app.get(&route, &app.api_key).await;
+        assert_eq!(r.status, 400, "{route}: {}", r.body);
+        assert_eq!(r.body["error"]["code"], "invalid_request", "{}", r.body);
+        let message = r.body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(&format!("{field} ")), "{message}");
+    }
+    let r = app.get("/v1/events?since=1700000000", &app.api_key).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    // In a body too: a campaign's start.
+    let body = json!({"name": "far", "channel": PNID, "template": {"name": "x", "language": "en_US"}, "start_at": huge});
+    let r = app.post("/v1/campaigns", &app.api_key, &body).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "invalid_request", "{}", r.body);
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("start_at "), "{message}");
+    assert_eq!(
+        app.get("/v1/campaigns", &app.api_key).await.body["data"]
+            .as_array()
+            .map(Vec::len),
+        Some(0),
+        "nothing created"
+    );
 }

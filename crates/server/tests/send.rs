@@ -145,6 +145,7 @@ async fn throttled_sends_are_retried_until_sent_once(b: Backend) {
     let metrics = app
         .http
         .get(app.url("/metrics"))
+        .bearer_auth(openbsp_server::config::TEST_METRICS_TOKEN)
         .send()
         .await
         .unwrap()

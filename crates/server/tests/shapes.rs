@@ -1693,6 +1693,46 @@ async fn admin(b: Backend) {
     snap("admin_apps_create", &created_app);
     let app_id = created_app.id();
     snap("admin_apps_list", &a.get("/v1/apps").await);
+    let one_app = format!("/v1/apps/{app_id}");
+    snap("admin_apps_get", &a.get(&one_app).await);
+    snap(
+        "admin_apps_update",
+        &a.patch(
+            &one_app,
+            &json!({"name": "globex main", "verify_token": "gvt2"}),
+        )
+        .await,
+    );
+    // Rotation: the previous secret verifying for the overlap (or not at all).
+    snap(
+        "admin_apps_rotate_secret",
+        &a.post(
+            &format!("{one_app}/rotate-secret"),
+            &json!({"app_secret": "gsecret2", "overlap_seconds": 3600}),
+        )
+        .await,
+    );
+    snap(
+        "admin_apps_rotate_secret_no_overlap",
+        &a.post(
+            &format!("{one_app}/rotate-secret"),
+            &json!({"app_secret": "gsecret3", "overlap_seconds": 0}),
+        )
+        .await,
+    );
+    let main_key = a.get("/v1/api-keys").await.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "main")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    snap(
+        "admin_api_keys_revoke",
+        &a.delete(&format!("/v1/api-keys/{main_key}")).await,
+    );
 
     let channel = a
         .post(
@@ -1792,7 +1832,62 @@ async fn admin(b: Backend) {
                 .await,
             ),
             ("unknown channel", a.get("/v1/channels/chn_nope").await),
+            (
+                "revoking an unknown api key",
+                a.delete("/v1/api-keys/key_nope").await,
+            ),
+            (
+                "revoking with a tenant key",
+                Api::tenant(&app).delete("/v1/api-keys/key_nope").await,
+            ),
+            ("unknown app", a.get("/v1/apps/app_nope").await),
+            (
+                "app update with its secret",
+                a.patch(&format!("/v1/apps/{app_id}"), &json!({"app_secret": "s"}))
+                    .await,
+            ),
+            (
+                "rotation without the new secret",
+                a.post(&format!("/v1/apps/{app_id}/rotate-secret"), &json!({}))
+                    .await,
+            ),
+            (
+                "rotation with too long an overlap",
+                a.post(
+                    &format!("/v1/apps/{app_id}/rotate-secret"),
+                    &json!({"app_secret": "s", "overlap_seconds": 604_801}),
+                )
+                .await,
+            ),
+            (
+                "rotation of an unknown app",
+                a.post("/v1/apps/app_nope/rotate-secret", &json!({"app_secret": "s"}))
+                    .await,
+            ),
         ],
+    );
+    // The last live admin key (the one making the requests, once the other is revoked),
+    // which cannot be revoked.
+    let admins: Vec<Value> = a.get("/v1/api-keys").await.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["admin"] == true && k["revoked_at"].is_null())
+        .cloned()
+        .collect();
+    for other in admins.iter().filter(|k| k["name"] != "admin") {
+        let r = a
+            .delete(&format!("/v1/api-keys/{}", other["id"].as_str().unwrap()))
+            .await;
+        assert_eq!(r.status, 200);
+    }
+    let own = admins.iter().find(|k| k["name"] == "admin").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    snap(
+        "admin_api_keys_revoke_last_admin",
+        &a.delete(&format!("/v1/api-keys/{own}")).await,
     );
 }
 

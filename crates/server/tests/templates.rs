@@ -236,6 +236,70 @@ async fn templates_are_listed_edited_and_deleted_like_meta(b: Backend) {
         .await;
     assert_eq!(g2.body["data"].as_array().unwrap().len(), 1);
     assert!(g2.body["paging"].get("next").is_none(), "{}", g2.body);
+    // Back by `previous` (the `before` cursor): the first page again, with nothing before it.
+    let previous = g2.body["paging"]["previous"]
+        .as_str()
+        .expect("a previous page")
+        .to_string();
+    let back = app
+        .get(
+            previous.trim_start_matches(&app.gateway.url()),
+            &app.api_key,
+        )
+        .await;
+    assert_eq!(back.status, 200, "{}", back.body);
+    let ids_of = |v: &Value| -> Vec<Value> {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].clone())
+            .collect()
+    };
+    assert_eq!(ids_of(&back.body), ids_of(&g.body), "{previous}");
+    assert!(
+        back.body["paging"].get("previous").is_none(),
+        "{}",
+        back.body
+    );
+    assert!(back.body["paging"]["next"].is_string(), "{}", back.body);
+    assert!(g.body["paging"].get("previous").is_none(), "{}", g.body);
+    let both = app
+        .get(
+            &format!("{GRAPH}?after={after}&before={after}"),
+            &app.api_key,
+        )
+        .await;
+    assert_eq!(both.status, 400, "{}", both.body);
+    // The summary client libraries ask for on every listing (pywa's TemplatesResult).
+    let sum = app
+        .get(
+            &format!(
+                "{GRAPH}?name=order_ready&summary=total_count,message_template_count,\
+                 message_template_limit,are_translations_complete"
+            ),
+            &app.api_key,
+        )
+        .await;
+    assert_eq!(sum.status, 200, "{}", sum.body);
+    let all = app.get(&format!("{GRAPH}?limit=1000"), &app.api_key).await;
+    let in_waba = all.body["data"].as_array().unwrap().len();
+    assert_eq!(
+        sum.body["summary"],
+        json!({"total_count": 3, "message_template_count": in_waba,
+               "message_template_limit": 250,
+               // order_ready is in three languages, the WABA's other templates in fewer.
+               "are_translations_complete": in_waba == 3})
+    );
+    let one_field = app
+        .get(&format!("{GRAPH}?summary=total_count"), &app.api_key)
+        .await;
+    assert_eq!(one_field.body["summary"], json!({"total_count": in_waba}));
+    let bad = app
+        .get(&format!("{GRAPH}?summary=total_count,colour"), &app.api_key)
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    assert_eq!(bad.body["error"]["code"], 100, "{}", bad.body);
     // Graph get by Meta's id.
     let meta_id = app
         .get(&format!("/v1/templates/{}", ids[0]), &app.api_key)

@@ -14,6 +14,9 @@ on_both_backends! {
     failed_is_final_and_carries_metas_error => crate::failed_is_final_and_carries_metas_error,
     inbound_texts_are_stored_once_with_their_contact => crate::inbound_texts_are_stored_once_with_their_contact,
     health_and_metrics => crate::health_and_metrics,
+    times_out_of_range_are_refused_and_processing_goes_on => crate::times_out_of_range_are_refused_and_processing_goes_on,
+    metric_labels_from_payloads_are_a_closed_set => crate::metric_labels_from_payloads_are_a_closed_set,
+    metrics_need_their_token_or_their_own_address => crate::metrics_need_their_token_or_their_own_address,
 }
 
 async fn sent_message(app: &TestApp) -> (String, String) {
@@ -219,6 +222,7 @@ async fn health_and_metrics(b: Backend) {
     let text = app
         .http
         .get(app.url("/metrics"))
+        .bearer_auth(openbsp_server::config::TEST_METRICS_TOKEN)
         .send()
         .await
         .unwrap()
@@ -236,4 +240,153 @@ async fn health_and_metrics(b: Backend) {
     assert!(
         !text.contains(&app.api_key) && !text.contains(ACCESS_TOKEN) && !text.contains(APP_SECRET)
     );
+}
+
+/// The status of `GET url` with `bearer` (none when `None`).
+async fn status_of(app: &TestApp, url: &str, bearer: Option<&str>) -> u16 {
+    let mut req = app.http.get(url);
+    if let Some(b) = bearer {
+        req = req.bearer_auth(b);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+async fn metrics_need_their_token_or_their_own_address(b: Backend) {
+    // On the API's address, only with the token; anything else is an unknown route, even a
+    // tenant's or an admin's API key.
+    let app = spawn_app(b).await;
+    let url = app.url("/metrics");
+    let token = openbsp_server::config::TEST_METRICS_TOKEN;
+    assert_eq!(status_of(&app, &url, Some(token)).await, 200);
+    for wrong in [
+        None,
+        Some("wrong-token"),
+        Some(app.api_key.as_str()),
+        Some(app.admin_key.as_str()),
+    ] {
+        assert_eq!(status_of(&app, &url, wrong).await, 404, "{wrong:?}");
+    }
+    assert_eq!(app.gateway.metrics_addr, None);
+
+    // Without a token they are not served there at all; with an address of their own, they
+    // are served there without credentials (and only they are).
+    let app = spawn_app_configured(b, |c| {
+        c.metrics.token = None;
+        c.metrics.listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    assert_eq!(status_of(&app, &app.url("/metrics"), None).await, 404);
+    let own = format!(
+        "http://{}",
+        app.gateway.metrics_addr.expect("metrics address")
+    );
+    assert_eq!(status_of(&app, &format!("{own}/metrics"), None).await, 200);
+    assert_eq!(status_of(&app, &format!("{own}/healthz"), None).await, 404);
+    assert_eq!(
+        status_of(&app, &format!("{own}/v1/messages"), Some(&app.api_key)).await,
+        404
+    );
+}
+
+/// A signed payload whose times are no dates (Unix seconds of `i64::MAX`, which overflow when
+/// made milliseconds): those items are refused, the rest applied, the payload marked processed
+/// (not claimed again forever) and later payloads processed as usual.
+async fn times_out_of_range_are_refused_and_processing_goes_on(b: Backend) {
+    let app = spawn_app(b).await;
+    let metadata = json!({"display_phone_number": "15550001111", "phone_number_id": PNID});
+    let huge = i64::MAX;
+    let body = json!({"object": "whatsapp_business_account", "entry": [{
+        "id": "900100",
+        "time": huge,
+        "changes": [
+            {"field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": metadata,
+                "contacts": [{"profile": {"name": "Ana"}, "wa_id": "15557770001"}],
+                "messages": [
+                    {"from": "15557770001", "id": "wamid.HUGE", "timestamp": huge.to_string(), "type": "text", "text": {"body": "from the far future"}},
+                    {"from": "15557770001", "id": "wamid.FINE", "timestamp": "1700000000", "type": "text", "text": {"body": "now"}}
+                ],
+                "statuses": [{"id": "wamid.UNKNOWN", "status": "delivered", "timestamp": huge.to_string(), "recipient_id": "15557770001"}]
+            }},
+            {"field": "message_template_status_update", "value": {
+                "event": "APPROVED", "message_template_id": 1, "message_template_name": "far_future", "message_template_language": "en_US"
+            }},
+            {"field": "user_preferences", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": metadata,
+                "user_preferences": [{"wa_id": "15557770001", "category": "marketing_messages", "value": "stop", "timestamp": huge}]
+            }}
+        ]
+    }]})
+    .to_string();
+    assert_eq!(app.post_webhook(&body, Some(APP_SECRET)).await, 200);
+    // Processing goes on: a later message is stored.
+    let later = app
+        .inbound_at(
+            "15557770002",
+            json!({"type": "text", "text": {"body": "later"}}),
+            chrono::Utc::now().timestamp_millis(),
+        )
+        .await;
+    assert_eq!(later["content"]["text"]["body"], "later");
+    wait_until("every payload processed", || async {
+        app.store.unprocessed_inbox(10).await.unwrap().is_empty()
+    })
+    .await;
+    // The refused message is not stored; its neighbour is.
+    assert_eq!(
+        app.get("/v1/messages/wamid.HUGE", &app.api_key)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        app.get("/v1/messages/wamid.FINE", &app.api_key)
+            .await
+            .status,
+        200
+    );
+    // The refused preference changed nothing.
+    let contact = app.get("/v1/contacts/15557770001", &app.api_key).await;
+    assert_eq!(contact.status, 200, "{}", contact.body);
+    assert_ne!(
+        contact.body["marketing_opt_out"]["opted_out"], true,
+        "{}",
+        contact.body
+    );
+}
+
+/// Metric labels taken from a payload (a message's type, a change's field) are one of a
+/// closed set, or `other`: a made-up value opens no series of its own.
+async fn metric_labels_from_payloads_are_a_closed_set(b: Backend) {
+    let app = spawn_app(b).await;
+    let made_up = format!("made_up_{}", openbsp_domain::crypto::random_token(8));
+    let body = json!({"object": "whatsapp_business_account", "entry": [{
+        "id": "900100",
+        "changes": [
+            {"field": format!("{made_up}_field"), "value": {}},
+            {"field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550001111", "phone_number_id": PNID},
+                "contacts": [{"profile": {"name": "Ana"}, "wa_id": "15557770003"}],
+                "messages": [{"from": "15557770003", "id": format!("wamid.{made_up}"), "timestamp": "1700000000", "type": format!("{made_up}_type"), format!("{made_up}_type"): {}}]
+            }}
+        ]
+    }]})
+    .to_string();
+    assert_eq!(app.post_webhook(&body, Some(APP_SECRET)).await, 200);
+    let path = format!("/v1/messages/wamid.{made_up}");
+    wait_until("the message stored", || async {
+        app.get(&path, &app.api_key).await.status == 200
+    })
+    .await;
+    let text = openbsp_server::metrics::render();
+    assert!(!text.contains(&made_up), "{text}");
+    for series in [
+        "openbsp_inbound_messages_total{type=\"other\"}",
+        "openbsp_webhook_fields_unhandled_total{field=\"other\"}",
+    ] {
+        assert!(text.contains(series), "{series} missing:\n{text}");
+    }
 }

@@ -55,6 +55,11 @@ pub struct App {
     pub verify_token_hash: String,
     /// Creation time.
     pub created_at: i64,
+    /// The secret that was current before the last rotation, encrypted with the master key:
+    /// it still verifies Meta's signatures until [`App::previous_secret_expires_at`].
+    pub previous_secret_enc: Option<String>,
+    /// Until when (Unix ms) the previous secret verifies; `None` when no rotation overlaps.
+    pub previous_secret_expires_at: Option<i64>,
 }
 
 /// One WhatsApp business phone number.
@@ -786,6 +791,9 @@ pub struct TemplateFilter {
     pub include_deleted: bool,
     /// Cursor: only templates whose id is greater than this one.
     pub after: Option<String>,
+    /// Cursor backwards: only templates whose id is less than this one, the `limit` nearest
+    /// to it (still returned in id order).
+    pub before: Option<String>,
     /// Most templates returned.
     pub limit: u32,
 }

@@ -29,7 +29,7 @@ pub(crate) const TENANT_COLS: &str = "id, name, created_at";
 pub(crate) const API_KEY_COLS: &str =
     "id, tenant_id, name, key_hash, key_prefix, is_admin, created_at, revoked_at";
 /// `apps`.
-pub(crate) const APP_COLS: &str = "id, tenant_id, name, meta_app_id, app_secret_enc, verify_token_enc, verify_token_hash, created_at";
+pub(crate) const APP_COLS: &str = "id, tenant_id, name, meta_app_id, app_secret_enc, verify_token_enc, verify_token_hash, created_at, previous_secret_enc, previous_secret_expires_at";
 /// `channels`.
 pub(crate) const CHANNEL_COLS: &str = "id, tenant_id, app_id, phone_number_id, waba_id, display_phone_number, access_token_enc, graph_base_url, graph_version, throughput_mps, messaging_tier, created_at, updated_at, business_id";
 /// [`CHANNEL_COLS`] and the pause (set by the sender, not at creation), as `rows::channel`

@@ -6,6 +6,8 @@
 mod campaigns;
 #[path = "store_suite/conversations.rs"]
 mod conversations;
+#[path = "store_suite/credentials.rs"]
+mod credentials;
 #[path = "store_suite/events.rs"]
 mod events;
 #[path = "store_suite/fixtures.rs"]
@@ -75,6 +77,12 @@ openbsp_testkit::on_both_backends! {
     inbox_payloads_are_claimed_once => crate::inbound::inbox_payloads_are_claimed_once,
     inbound_messages_in_one_call => crate::inbound::inbound_messages_in_one_call,
     tenants_and_keys => crate::setup::tenants_and_keys,
+    keys_are_revoked_once_and_never_the_last_admin =>
+        crate::credentials::keys_are_revoked_once_and_never_the_last_admin,
+    of_concurrent_revocations_one_admin_key_survives =>
+        crate::credentials::of_concurrent_revocations_one_admin_key_survives,
+    app_secrets_rotate_and_verify_tokens_change =>
+        crate::credentials::app_secrets_rotate_and_verify_tokens_change,
     apps_and_channels => crate::setup::apps_and_channels,
     concurrent_opens_migrate_once => crate::setup::concurrent_opens_migrate_once,
 

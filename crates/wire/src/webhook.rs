@@ -26,6 +26,40 @@ pub struct Entry {
     pub changes: Vec<Change>,
 }
 
+/// The fields of Meta's webhooks an app may subscribe to (reference §3.5).
+pub const FIELDS: &[&str] = &[
+    "account_alerts",
+    "account_review_update",
+    "account_update",
+    "automatic_events",
+    "business_capability_update",
+    "business_username_updates",
+    "history",
+    "message_template_components_update",
+    "message_template_quality_update",
+    "message_template_status_update",
+    "messages",
+    "partner_solutions",
+    "payment_configuration_update",
+    "phone_number_name_update",
+    "phone_number_quality_update",
+    "security",
+    "smb_app_state_sync",
+    "smb_message_echoes",
+    "template_category_update",
+    "user_preferences",
+];
+
+/// `field` as a metric label: one of [`FIELDS`], or `other`. A payload's text must never
+/// become a label as it is: each new value would open a series of its own.
+pub fn field_label(field: &str) -> &'static str {
+    FIELDS
+        .iter()
+        .find(|f| **f == field)
+        .copied()
+        .unwrap_or("other")
+}
+
 /// One change: a field name and its value.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Change {
@@ -298,6 +332,7 @@ impl InboundMessage {
                 Some(t) => format!("[unsupported: {t}]"),
                 None => bracket("unsupported"),
             },
+            InboundKind::RequestWelcome => bracket("request_welcome"),
             InboundKind::Other(kind) => bracket(&kind),
         }
     }
@@ -340,6 +375,8 @@ pub enum InboundKind {
     System,
     /// `unsupported`: a kind Meta does not pass on (polls, …); see `errors[]`.
     Unsupported,
+    /// `request_welcome`: the user opened the chat for the first time (no content).
+    RequestWelcome,
     /// A type this list does not know.
     Other(String),
 }
@@ -391,6 +428,7 @@ impl InboundKind {
             "order" => InboundKind::Order,
             "system" => InboundKind::System,
             "unsupported" => InboundKind::Unsupported,
+            "request_welcome" => InboundKind::RequestWelcome,
             other => InboundKind::Other(other.to_string()),
         }
     }
@@ -398,6 +436,21 @@ impl InboundKind {
     /// Meta's `type` for this kind.
     pub fn type_name(&self) -> &str {
         match self {
+            InboundKind::Other(k) => k,
+            known => known.known_name().unwrap_or_default(),
+        }
+    }
+
+    /// The kind as a metric label: Meta's `type` for the kinds of the list, `other` for any
+    /// other. A payload's text must never become a label as it is: each new value would open
+    /// a series of its own.
+    pub fn metric_label(&self) -> &'static str {
+        self.known_name().unwrap_or("other")
+    }
+
+    /// Meta's `type` for the kinds of the list; `None` for [`InboundKind::Other`].
+    fn known_name(&self) -> Option<&'static str> {
+        Some(match self {
             InboundKind::Text => "text",
             InboundKind::Image => "image",
             InboundKind::Video => "video",
@@ -412,8 +465,9 @@ impl InboundKind {
             InboundKind::Order => "order",
             InboundKind::System => "system",
             InboundKind::Unsupported => "unsupported",
-            InboundKind::Other(k) => k,
-        }
+            InboundKind::RequestWelcome => "request_welcome",
+            InboundKind::Other(_) => return None,
+        })
     }
 
     /// Whether the message carries media to download (`id`, `mime_type`, `sha256`).
@@ -761,6 +815,41 @@ mod tests {
             serde_json::json!({"type": "text", "text": {"body": "x"}, "system": {"type": "user_changed_number", "wa_id": "1"}}),
         );
         assert_eq!(m.system_change(), None);
+    }
+
+    #[test]
+    fn metric_labels_are_a_closed_set() {
+        for kind in [
+            "text",
+            "image",
+            "audio",
+            "video",
+            "document",
+            "sticker",
+            "location",
+            "contacts",
+            "interactive",
+            "button",
+            "reaction",
+            "order",
+            "system",
+            "unsupported",
+            "request_welcome",
+        ] {
+            let k = InboundKind::classify(kind, None);
+            assert_eq!(k.metric_label(), kind);
+            assert_eq!(k.type_name(), kind);
+        }
+        // Any other type is `other` as a label, and itself as a type.
+        let odd = InboundKind::classify("x-1700000000-ffff", None);
+        assert_eq!(odd.metric_label(), "other");
+        assert_eq!(odd.type_name(), "x-1700000000-ffff");
+        for field in FIELDS {
+            assert_eq!(field_label(field), *field);
+        }
+        for field in ["", "Messages", "messages ", "made_up_field_42"] {
+            assert_eq!(field_label(field), "other", "{field:?}");
+        }
     }
 
     #[test]

@@ -26,6 +26,14 @@ pub struct ServeArgs {
     /// the links it puts in webhooks (a Connectly attachment's URL) [default: http://<listen>].
     #[arg(long, env = "OPENBSP_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// A bearer token that `GET /metrics` on the API's address requires; without it (and
+    /// without --metrics-listen) metrics are not served.
+    #[arg(long, env = "OPENBSP_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// An address serving only `GET /metrics`, without credentials (for a scraper on a
+    /// private network).
+    #[arg(long, env = "OPENBSP_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
     /// Where the sandbox's simulator listens [default: 127.0.0.1:8081].
     #[arg(long, env = "OPENBSP_SIMULATOR_LISTEN")]
     pub simulator_listen: Option<String>,
@@ -79,6 +87,9 @@ pub struct ServeArgs {
     /// days].
     #[arg(long, env = "OPENBSP_WEBHOOKS_DISABLE_AFTER_MS")]
     pub webhooks_disable_after_ms: Option<u64>,
+    /// The most webhook endpoints a tenant may have [default: 20].
+    #[arg(long, env = "OPENBSP_WEBHOOKS_MAX_PER_TENANT")]
+    pub webhooks_max_per_tenant: Option<u32>,
     /// How many days events and webhook delivery attempts are kept [default: 30].
     #[arg(long, env = "OPENBSP_EVENTS_RETENTION_DAYS")]
     pub events_retention_days: Option<u64>,
@@ -225,6 +236,11 @@ fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
             s.pick(a.events_retention_days, "events_retention_days", 30u64)?
                 .saturating_mul(24 * 3600),
         ),
+        max_endpoints_per_tenant: s.pick(
+            a.webhooks_max_per_tenant,
+            "webhooks_max_per_tenant",
+            dd.max_endpoints_per_tenant,
+        )?,
         ..dd
     };
     Ok(Config {
@@ -233,6 +249,17 @@ fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
         })?,
         master_key: s.master_key()?,
         public_url: public_url(s.pick_opt(a.public_url.clone(), "public_url")?)?,
+        metrics: openbsp_server::config::MetricsAccess {
+            token: s
+                .pick_opt(a.metrics_token.clone(), "metrics_token")?
+                .filter(|t| !t.is_empty()),
+            listen: match s.pick_opt(a.metrics_listen.clone(), "metrics_listen")? {
+                Some(l) => Some(l.parse().with_context(|| {
+                    format!("metrics_listen (OPENBSP_METRICS_LISTEN): `{l}` is not an address like 127.0.0.1:9090")
+                })?),
+                None => None,
+            },
+        },
         sender,
         cloud_api_wait: s.duration_ms(
             a.cloud_api_wait_ms,

@@ -16,7 +16,7 @@ pub const MASTER_KEY: &str = "5f2b8e0c6a1d4f3b9e7c2a1d0f6b8e4c3a2d1f0e9b8c7a6d5e
 pub const PNID: &str = "300400500";
 pub const USER_PREFIX: &str = "155577";
 
-pub struct Db<'a>(&'a TestDb);
+pub struct Db<'a>(pub &'a TestDb);
 
 impl Db<'_> {
     pub fn cli(&self, args: &[&str]) -> Value {

@@ -71,8 +71,12 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
     let channel = waba(&state, &tenant_id, &waba_id).await?;
-    let service::TemplatePage { rows, limit, more } =
-        service::list_page(&state, &tenant_id, &channel.waba_id, &q).await?;
+    let service::TemplatePage {
+        rows,
+        limit,
+        more,
+        previous,
+    } = service::list_page(&state, &tenant_id, &channel.waba_id, &q).await?;
     let rows = rows.as_slice();
     let fields: Option<Vec<&str>> = q.get("fields").map(|f| {
         f.split(',')
@@ -105,12 +109,64 @@ pub async fn list(
             &format!("/{version}/{waba_id}/message_templates"),
             (&first.id, &last.id),
             limit,
-            more,
+            paging::Sides {
+                previous,
+                next: more,
+            },
             &q,
-            &["name", "status", "category", "language", "fields"],
+            &[
+                "name", "status", "category", "language", "fields", "summary",
+            ],
         );
     }
+    if let Some(asked) = q.get("summary") {
+        out["summary"] = summary(&state, &tenant_id, &channel.waba_id, &q, asked).await?;
+    }
     Ok(Json(out))
+}
+
+/// The list's `summary` (reference §2.3): the fields `asked` names (comma-separated; `true`
+/// or `1` for all of them).
+async fn summary(
+    core: &Core,
+    tenant_id: &str,
+    waba_id: &str,
+    q: &HashMap<String, String>,
+    asked: &str,
+) -> Result<Value, GraphError> {
+    const FIELDS: [&str; 4] = [
+        "total_count",
+        "message_template_count",
+        "message_template_limit",
+        "are_translations_complete",
+    ];
+    let s = service::summary(core, tenant_id, waba_id, q).await?;
+    let all = json!({
+        "total_count": s.total_count,
+        "message_template_count": s.message_template_count,
+        "message_template_limit": s.message_template_limit,
+        "are_translations_complete": s.are_translations_complete,
+    });
+    let wanted: Vec<&str> = match asked.trim() {
+        "true" | "1" => FIELDS.to_vec(),
+        list => list
+            .split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .collect(),
+    };
+    let mut out = json!({});
+    for f in wanted {
+        if !FIELDS.contains(&f) {
+            return Err(MetaError::invalid_parameter(format!(
+                "summary: {f} is not a summary field of message_templates ({})",
+                FIELDS.join(", ")
+            ))
+            .into());
+        }
+        out[f] = all[f].clone();
+    }
+    Ok(out)
 }
 
 /// `POST /{version}/{waba_id}/message_templates`: `{id, status, category}`.

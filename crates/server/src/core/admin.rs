@@ -112,6 +112,8 @@ pub async fn add_app(store: &dyn Store, key: &MasterKey, input: AppInput, now: i
         verify_token_enc: key.encrypt(&input.verify_token),
         verify_token_hash: hash_secret(&input.verify_token),
         created_at: now,
+        previous_secret_enc: None,
+        previous_secret_expires_at: None,
     };
     store.create_app(&app).await?;
     Ok(app)

@@ -77,10 +77,11 @@ pub async fn check_destination(
         return Err(format!("{host} resolves to no address"));
     }
     for a in &addrs {
+        // The kind of address, never the address: what an internal name resolves to is the
+        // gateway's network, not the tenant's to learn.
         if let Some(why) = netguard::refusal(a.ip(), policy) {
             return Err(format!(
-                "{host} resolves to {}, a {why} address; endpoints must be reachable on the public internet (an installation may allow private networks with OPENBSP_WEBHOOKS_ALLOW_PRIVATE_NETWORKS)",
-                a.ip()
+                "{host} resolves to a non-public address ({why}); endpoints must be reachable on the public internet (an installation may allow private networks with OPENBSP_WEBHOOKS_ALLOW_PRIVATE_NETWORKS)",
             ));
         }
     }
@@ -183,6 +184,26 @@ pub async fn create(
         CoreError::invalid_field("events", "events is required, e.g. [\"message.*\"]")
     })?;
     check_input(core, &i).await?;
+    let cap = core.config.delivery.max_endpoints_per_tenant;
+    let page = Page {
+        after: None,
+        limit: cap,
+    };
+    if core
+        .store
+        .list_webhook_endpoints(tenant_id, &page)
+        .await?
+        .len()
+        >= cap as usize
+    {
+        return Err(CoreError::conflict(
+            "endpoint_limit",
+            format!(
+                "a tenant has at most {cap} webhook endpoints (each costs the gateway a delivery \
+             worker): delete one, or subscribe an existing one to more events"
+            ),
+        ));
+    }
     let now = core.now();
     let secret = new_secret();
     let e = WebhookEndpoint {
@@ -536,10 +557,23 @@ mod tests {
             ("https://169.254.169.254/latest", "link-local"),
             ("http://[fd00::1]/hooks", "unique-local"),
             ("http://0.0.0.0/hooks", "unspecified"),
+            ("http://[64:ff9b::a00:5]/hooks", "NAT64"),
+            ("http://[::10.0.0.5]/hooks", "IPv4-compatible"),
+            ("http://[2002:a00:5::1]/hooks", "6to4"),
+            ("http://[2001:0:4136:e378::1]/hooks", "Teredo"),
+            ("http://[fec0::1]/hooks", "site-local"),
         ] {
             let e = check_destination(url, strict).await.unwrap_err();
-            assert!(e.contains(why), "{url}: {e}");
+            assert!(
+                e.contains(&format!("non-public address ({why})")),
+                "{url}: {e}"
+            );
         }
+        // A name's refusal says what kind of address it resolves to, not which.
+        let e = check_destination("http://localhost:8080/hooks", strict)
+            .await
+            .unwrap_err();
+        assert!(!e.contains("127.0.0.1") && !e.contains("::1"), "{e}");
         // Address literals need no resolver; public ones go.
         let ok = check_destination("https://93.184.216.34/hooks", strict)
             .await

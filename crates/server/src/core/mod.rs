@@ -13,6 +13,7 @@ pub mod cache;
 pub mod campaigns;
 pub mod channels;
 pub mod contacts;
+pub mod credentials;
 pub mod endpoints;
 pub mod error;
 pub mod events;
@@ -73,8 +74,8 @@ pub struct Inner {
     pub templates: TtlCache<String, Option<Arc<openbsp_store::Template>>>,
     /// Media by tenant and id, for the sends that name them (`None`: unknown).
     pub media: TtlCache<(String, String), Option<openbsp_store::Media>>,
-    /// Apps by id, with their decrypted secret.
-    pub apps: TtlCache<String, Option<(App, Arc<str>)>>,
+    /// Apps by id, with their decrypted secrets.
+    pub apps: TtlCache<String, Option<(App, credentials::AppSecrets)>>,
     /// This process among the replicas sharing the database: the holder of its leases.
     pub replica_id: String,
     /// Whether this replica holds the leader lease (the jobs that must run once).
@@ -270,19 +271,20 @@ impl Core {
         Ok(Some(self.require_channel(tenant_id, c).await?.id))
     }
 
-    /// An app and its decrypted secret (cached).
-    pub async fn app_with_secret(&self, app_id: &str) -> CoreResult<Option<(App, Arc<str>)>> {
+    /// An app and its decrypted secrets: the current one, and the previous one while a
+    /// rotation overlaps (cached; each check of a signature looks at the clock again).
+    pub async fn app_with_secret(
+        &self,
+        app_id: &str,
+    ) -> CoreResult<Option<(App, credentials::AppSecrets)>> {
         if let Some(a) = self.apps.get(&app_id.to_string()) {
             return Ok(a);
         }
         let found = match self.store.get_app(app_id).await? {
             Some(app) => {
-                let secret = self
-                    .config
-                    .master_key
-                    .decrypt(&app.app_secret_enc)
-                    .map_err(CoreError::internal)?;
-                Some((app, Arc::from(secret)))
+                let secrets =
+                    credentials::AppSecrets::decrypt(&self.config.master_key, &app, self.now())?;
+                Some((app, secrets))
             }
             None => None,
         };

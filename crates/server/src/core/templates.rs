@@ -828,11 +828,27 @@ pub struct TemplatePage {
     pub limit: u32,
     /// Whether a page follows.
     pub more: bool,
+    /// Whether a page precedes (the page was asked for after or before a cursor, and there
+    /// are templates before it).
+    pub previous: bool,
+}
+
+/// The filters of Meta's template list in `query`, for `waba_id`.
+fn filter_of(tenant_id: &str, waba_id: &str, query: &HashMap<String, String>) -> TemplateFilter {
+    TemplateFilter {
+        tenant_id: tenant_id.to_string(),
+        waba_id: Some(waba_id.to_string()),
+        name: query.get("name").cloned(),
+        status: query.get("status").map(|s| s.to_ascii_uppercase()),
+        category: query.get("category").map(|s| s.to_ascii_uppercase()),
+        language: query.get("language").cloned(),
+        ..Default::default()
+    }
 }
 
 /// A page of the tenant's templates on WABA `waba_id`, with the query of Meta's template list:
 /// `name`, `status`, `category` and `language` filters, `limit` (1 to 1000, 25 when absent)
-/// and the `after` cursor.
+/// and the `after` or `before` cursor (not both).
 pub async fn list_page(
     core: &Core,
     tenant_id: &str,
@@ -851,24 +867,112 @@ pub async fn list_page(
                 ))
             })?,
     };
+    let (after, before) = (query.get("after").cloned(), query.get("before").cloned());
+    if after.is_some() && before.is_some() {
+        return Err(CoreError::invalid(
+            "Param after and before cannot be used together.",
+        ));
+    }
+    let backwards = before.is_some();
     let mut rows = list(
         core,
         &TemplateFilter {
-            tenant_id: tenant_id.to_string(),
-            waba_id: Some(waba_id.to_string()),
-            name: query.get("name").cloned(),
-            status: query.get("status").map(|s| s.to_ascii_uppercase()),
-            category: query.get("category").map(|s| s.to_ascii_uppercase()),
-            language: query.get("language").cloned(),
-            include_deleted: false,
-            after: query.get("after").cloned(),
+            after: after.clone(),
+            before,
             limit: limit + 1,
+            ..filter_of(tenant_id, waba_id, query)
         },
     )
     .await?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    Ok(TemplatePage { rows, limit, more })
+    let beyond = rows.len() > limit as usize;
+    if backwards {
+        // The row past the page is the earliest: drop it, a page precedes.
+        if beyond {
+            rows.remove(0);
+        }
+        Ok(TemplatePage {
+            rows,
+            limit,
+            more: true,
+            previous: beyond,
+        })
+    } else {
+        rows.truncate(limit as usize);
+        Ok(TemplatePage {
+            rows,
+            limit,
+            more: beyond,
+            previous: after.is_some(),
+        })
+    }
+}
+
+/// Meta's limit on a WABA's templates (reference §2.4: 250, error 2388019).
+pub const MESSAGE_TEMPLATE_LIMIT: u64 = 250;
+
+/// The `summary` of Meta's template list of WABA `waba_id` under `query`'s filters.
+pub struct TemplateSummary {
+    /// Templates that match the list's filters.
+    pub total_count: u64,
+    /// Templates of the WABA (not deleted).
+    pub message_template_count: u64,
+    /// [`MESSAGE_TEMPLATE_LIMIT`].
+    pub message_template_limit: u64,
+    /// Whether every template name of the WABA exists in every language the WABA uses.
+    pub are_translations_complete: bool,
+}
+
+/// The summary of the WABA's templates (read whole: a WABA holds a few hundred at most).
+pub async fn summary(
+    core: &Core,
+    tenant_id: &str,
+    waba_id: &str,
+    query: &HashMap<String, String>,
+) -> CoreResult<TemplateSummary> {
+    let all = every(core, filter_of(tenant_id, waba_id, &HashMap::new())).await?;
+    let matching = if ["name", "status", "category", "language"]
+        .iter()
+        .any(|k| query.contains_key(*k))
+    {
+        every(core, filter_of(tenant_id, waba_id, query))
+            .await?
+            .len() as u64
+    } else {
+        all.len() as u64
+    };
+    let languages: std::collections::BTreeSet<&str> =
+        all.iter().map(|t| t.language.as_str()).collect();
+    let mut by_name: HashMap<&str, std::collections::BTreeSet<&str>> = HashMap::new();
+    for t in &all {
+        by_name.entry(&t.name).or_default().insert(&t.language);
+    }
+    Ok(TemplateSummary {
+        total_count: matching,
+        message_template_count: all.len() as u64,
+        message_template_limit: MESSAGE_TEMPLATE_LIMIT,
+        are_translations_complete: by_name.values().all(|l| *l == languages),
+    })
+}
+
+/// Every template `filter` selects, read a page at a time.
+async fn every(core: &Core, filter: TemplateFilter) -> CoreResult<Vec<Template>> {
+    let mut out: Vec<Template> = Vec::new();
+    loop {
+        let page = list(
+            core,
+            &TemplateFilter {
+                after: out.last().map(|t| t.id.clone()),
+                limit: MAX_PAGE_LIMIT,
+                ..filter.clone()
+            },
+        )
+        .await?;
+        let n = page.len();
+        out.extend(page);
+        if n < MAX_PAGE_LIMIT as usize {
+            return Ok(out);
+        }
+    }
 }
 
 /// Every change of a template, oldest first.

@@ -1,23 +1,41 @@
 //! `GET /healthz`, `GET /readyz`, `GET /metrics` (Prometheus text), and the middleware that
 //! counts and logs requests (a 5xx whose cause the error envelope logged is not logged again).
+//!
+//! The metrics are the installation's (every tenant's counts) and a scrape reads the database:
+//! on the API's address they need `OPENBSP_METRICS_TOKEN` as a bearer token (without it they
+//! are not served there), or they are served without credentials on an address of their own
+//! (`OPENBSP_METRICS_LISTEN`, [`metrics_routes`]). The gauges read from the database (messages
+//! by status, the sender's queue) are refreshed at most every [`GAUGE_REFRESH`], by one scrape
+//! at a time: scrapes in between answer the last values.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::error::Logged;
 use crate::core::Core;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-/// The health routes.
+/// How often the gauges read from the database are refreshed at most.
+pub const GAUGE_REFRESH: Duration = Duration::from_secs(15);
+
+/// When the gauges were last refreshed; held by the scrape refreshing them.
+static GAUGES: tokio::sync::Mutex<Option<Instant>> = tokio::sync::Mutex::const_new(None);
+
+/// The health routes (and `/metrics`, behind its token).
 pub fn routes() -> Router<Core> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
+        .route("/metrics", get(guarded_metrics))
+}
+
+/// The routes of the metrics' own address: `/metrics` without credentials.
+pub fn metrics_routes() -> Router<Core> {
+    Router::new().route("/metrics", get(metrics_text))
 }
 
 async fn readyz(State(state): State<Core>) -> Response {
@@ -30,14 +48,33 @@ async fn readyz(State(state): State<Core>) -> Response {
     }
 }
 
-async fn metrics_text(State(state): State<Core>) -> Response {
-    if let Ok(counts) = state.store.count_messages_by_status().await {
-        for (status, n) in counts {
-            metrics::gauge!("openbsp_messages", "status" => status).set(n as f64);
-        }
+/// `/metrics` on the API's address: only with the configured token (compared in constant
+/// time); not served at all without one. Both refusals are the same 404, as an unknown route.
+async fn guarded_metrics(State(state): State<Core>, headers: HeaderMap) -> Response {
+    let allowed = match (&state.config.metrics.token, super::auth::bearer(&headers)) {
+        (Some(token), Some(given)) => openbsp_domain::crypto::same_secret(token, given),
+        _ => false,
+    };
+    if !allowed {
+        return StatusCode::NOT_FOUND.into_response();
     }
-    if let Ok(depth) = state.store.outbox_depth().await {
-        metrics::gauge!("openbsp_sender_queue_depth").set(depth as f64);
+    metrics_text(State(state)).await
+}
+
+async fn metrics_text(State(state): State<Core>) -> Response {
+    // One scrape refreshes the gauges at a time; the others answer the last values.
+    if let Ok(mut last) = GAUGES.try_lock()
+        && last.is_none_or(|t| t.elapsed() >= GAUGE_REFRESH)
+    {
+        if let Ok(counts) = state.store.count_messages_by_status().await {
+            for (status, n) in counts {
+                metrics::gauge!("openbsp_messages", "status" => status).set(n as f64);
+            }
+        }
+        if let Ok(depth) = state.store.outbox_depth().await {
+            metrics::gauge!("openbsp_sender_queue_depth").set(depth as f64);
+        }
+        *last = Some(Instant::now());
     }
     let body = crate::metrics::render();
     ([("content-type", "text/plain; version=0.0.4")], body).into_response()

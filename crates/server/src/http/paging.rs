@@ -50,30 +50,45 @@ pub fn list_page<T, V>(
     ListPage::new(rows.iter().map(view).collect(), has_more, next)
 }
 
+/// Which pages lie on either side of a Graph page.
+#[derive(Debug, Clone, Copy)]
+pub struct Sides {
+    /// A page precedes (`previous`, by the `before` cursor).
+    pub previous: bool,
+    /// A page follows (`next`, by the `after` cursor).
+    pub next: bool,
+}
+
 /// Meta's Graph `paging` of a page whose first and last rows are `first` and `last`: the
-/// cursors, and when `more` follow, the absolute `next` URL on `path` with `limit`, the `after`
-/// cursor and the `kept` query parameters the client gave.
+/// cursors, and the absolute `previous` / `next` URLs on `path` (with `limit`, the `before` /
+/// `after` cursor and the `kept` query parameters the client gave) for the pages that exist.
 pub fn graph_paging(
     headers: &HeaderMap,
     path: &str,
     (first, last): (&str, &str),
     limit: u32,
-    more: bool,
+    sides: Sides,
     query: &HashMap<String, String>,
     kept: &[&str],
 ) -> Value {
     let mut paging = json!({"cursors": {"before": first, "after": last}});
-    if more {
-        let mut next = format!(
-            "{}{path}?limit={limit}&after={last}",
+    let link = |cursor: &str, at: &str| {
+        let mut url = format!(
+            "{}{path}?limit={limit}&{cursor}={at}",
             super::base_url(headers)
         );
         for k in kept {
             if let Some(v) = query.get(*k) {
-                next.push_str(&format!("&{k}={}", percent_encode(v)));
+                url.push_str(&format!("&{k}={}", percent_encode(v)));
             }
         }
-        paging["next"] = json!(next);
+        url
+    };
+    if sides.previous {
+        paging["previous"] = json!(link("before", first));
+    }
+    if sides.next {
+        paging["next"] = json!(link("after", last));
     }
     paging
 }

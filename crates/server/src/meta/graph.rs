@@ -136,6 +136,10 @@ impl HttpGraphClient {
             // at 80 msg/s opened a new connection for most sends, ran out of local ports
             // (TIME_WAIT) and failed thousands of sends with connect errors (bench `capacity`).
             .pool_max_idle_per_host(IDLE_CONNECTIONS)
+            // A proxy from the environment (`HTTPS_PROXY`, …) is honoured, unlike the client
+            // for tenants' addresses (`crate::outbound`): this one calls only Meta, or the Graph
+            // base URL an operator gave a channel, never an address a tenant chose, and an
+            // installation may need its proxy to reach Meta at all.
             .user_agent(concat!("openbsp/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(HttpGraphClient { http, timeout })

@@ -3,6 +3,7 @@
 //! are committed, so a crash replays it, and replays are harmless.
 
 use openbsp_domain::MessageStatus;
+use openbsp_domain::clock::seconds_to_ms;
 use openbsp_domain::ids::{new_id_at, prefix};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use openbsp_store::{
     OptOutChange, StatusOutcome, StatusUpdate, TemplateUpdate, event_format,
 };
 use openbsp_wire::webhook::{
-    Envelope, InboundMessage, MessagesValue, Status, UserPreferencesValue,
+    Envelope, InboundKind, InboundMessage, MessagesValue, Status, UserPreferencesValue, field_label,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -219,7 +220,8 @@ async fn apply_group(state: &Core, effects: &Effects) -> Result<(), openbsp_stor
         let stored = state.store.insert_inbounds(&effects.inbound).await?;
         for (new, stored) in effects.inbound.iter().zip(stored) {
             if stored {
-                metrics::counter!("openbsp_inbound_messages_total", "type" => new.message.msg_type.clone()).increment(1);
+                let kind = InboundKind::classify(&new.message.msg_type, None).metric_label();
+                metrics::counter!("openbsp_inbound_messages_total", "type" => kind).increment(1);
                 if new.media.is_some() {
                     state.media_wake.notify_one();
                 }
@@ -286,14 +288,23 @@ async fn process(state: &Core, item: &InboxItem) -> Result<Effects, openbsp_stor
                 | "template_category_update"
                 | "message_template_quality_update" => {
                     // Meta's time of the change (redeliveries carry the same), else now.
-                    let at = entry.time.map(|t| t * 1000).unwrap_or_else(|| state.now());
+                    let at = match entry.time {
+                        None => state.now(),
+                        Some(t) => match seconds_to_ms(t) {
+                            Some(at) => at,
+                            None => {
+                                refuse(item, "entry.time", &t.to_string());
+                                continue;
+                            }
+                        },
+                    };
                     apply_template_change(state, item, &entry.id, &change.field, &change.value, at)
                         .await?;
                     continue;
                 }
                 other => {
                     // Kept in the inbox with the rest of the payload; nothing to apply yet.
-                    metrics::counter!("openbsp_webhook_fields_unhandled_total", "field" => other.to_string()).increment(1);
+                    metrics::counter!("openbsp_webhook_fields_unhandled_total", "field" => field_label(other)).increment(1);
                     tracing::debug!(field = %other, "webhook field not applied");
                     continue;
                 }
@@ -313,13 +324,13 @@ async fn process(state: &Core, item: &InboxItem) -> Result<Effects, openbsp_stor
                 value
                     .statuses
                     .iter()
-                    .filter_map(|s| status_update(state, &channel, s)),
+                    .filter_map(|s| status_update(state, item, &channel, s)),
             );
             inbound.extend(
                 value
                     .messages
                     .iter()
-                    .filter_map(|m| inbound_of(state, &channel, &value, m)),
+                    .filter_map(|m| inbound_of(state, item, &channel, &value, m)),
             );
         }
     }
@@ -367,16 +378,60 @@ async fn meta_events(
             None => owned.push((channel.tenant_id.clone(), vec![entry.clone()], kind)),
         }
     }
-    Ok(owned
-        .into_iter()
-        .map(|(tenant, entries, kind)| {
-            let mut envelope = env.clone();
-            envelope["entry"] = Value::Array(entries);
-            let mut e = NewEvent::native(&tenant, kind, envelope);
-            e.format = event_format::META.to_string();
-            e
-        })
-        .collect())
+    let mut events = Vec::with_capacity(owned.len());
+    for (tenant, mut entries, kind) in owned {
+        callers_callback_data(state, &tenant, &mut entries).await?;
+        let mut envelope = env.clone();
+        envelope["entry"] = Value::Array(entries);
+        let mut e = NewEvent::native(&tenant, kind, envelope);
+        e.format = event_format::META.to_string();
+        events.push(e);
+    }
+    Ok(events)
+}
+
+/// Puts back in each status of `entries` the `biz_opaque_callback_data` its sender gave: Meta
+/// echoes what the gateway sent it (the gateway's message id, to match its statuses), and a
+/// handler written for Meta expects its own value (or none, when it gave none).
+async fn callers_callback_data(
+    state: &Core,
+    tenant_id: &str,
+    entries: &mut [Value],
+) -> Result<(), openbsp_store::StoreError> {
+    for entry in entries {
+        let changes = entry["changes"].as_array_mut().into_iter().flatten();
+        for change in changes {
+            let statuses = change["value"]["statuses"]
+                .as_array_mut()
+                .into_iter()
+                .flatten();
+            for status in statuses {
+                let Some(obj) = status.as_object_mut() else {
+                    continue;
+                };
+                if !obj.contains_key("biz_opaque_callback_data") {
+                    continue;
+                }
+                let Some(wamid) = obj.get("id").and_then(Value::as_str) else {
+                    continue;
+                };
+                let own = state
+                    .store
+                    .get_message(tenant_id, wamid)
+                    .await?
+                    .and_then(|m| m.biz_opaque_callback_data);
+                match own {
+                    Some(v) => {
+                        obj.insert("biz_opaque_callback_data".into(), Value::String(v));
+                    }
+                    None => {
+                        obj.remove("biz_opaque_callback_data");
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The native event type a Meta change corresponds to, for endpoints' patterns.
@@ -470,21 +525,46 @@ async fn owned_channel(
     }
 }
 
-fn unix_ms(ts: &str, fallback: i64) -> i64 {
-    ts.parse::<i64>().map(|s| s * 1000).unwrap_or(fallback)
+/// Meta's time of an item (Unix seconds, as a string) in Unix ms: `fallback` when it is not a
+/// number, `None` when it is one that is no date (the item is refused: see [`refuse`]).
+fn unix_ms(ts: &str, fallback: i64) -> Option<i64> {
+    match ts.parse::<i64>() {
+        Ok(secs) => seconds_to_ms(secs),
+        Err(_) => Some(fallback),
+    }
 }
 
-/// The update a webhook status asks for (`None`: a status this version does not know).
-fn status_update(state: &Core, channel: &Channel, s: &Status) -> Option<StatusUpdate> {
+/// Records that an item of payload `item` (a message, a status, a preference, a template
+/// change) was refused because its time `what` (`value`) is no date: a warning and a count,
+/// and the rest of the payload applied. Never a panic: the payload would be claimed again, and
+/// fail again, forever.
+fn refuse(item: &InboxItem, what: &'static str, value: &str) {
+    tracing::warn!(inbox.id = %item.id, field = what, value, "webhook item with a time out of range; refused");
+    metrics::counter!("openbsp_webhook_items_refused_total", "reason" => "time_out_of_range")
+        .increment(1);
+}
+
+/// The update a webhook status asks for (`None`: a status this version does not know, or one
+/// whose time is refused).
+fn status_update(
+    state: &Core,
+    item: &InboxItem,
+    channel: &Channel,
+    s: &Status,
+) -> Option<StatusUpdate> {
     let Some(status) = MessageStatus::parse(&s.status) else {
         tracing::debug!(status = %s.status, "unknown status; ignored");
+        return None;
+    };
+    let Some(at) = unix_ms(&s.timestamp, state.now()) else {
+        refuse(item, "statuses.timestamp", &s.timestamp);
         return None;
     };
     Some(StatusUpdate {
         channel_id: channel.id.clone(),
         wamid: s.id.clone(),
         status,
-        at: unix_ms(&s.timestamp, state.now()),
+        at,
         callback_data: s.biz_opaque_callback_data.clone(),
         error: (!s.errors.is_empty()).then(|| serde_json::Value::Array(s.errors.clone())),
         pricing_category: s
@@ -576,10 +656,11 @@ fn keyword_opt_out(state: &Core, m: &InboundMessage, at: i64) -> Option<OptOutCh
     })
 }
 
-/// The inbound message `m` as the store takes it (`None`: it names no sender); stored with
-/// the batch's statuses (see [`apply_batches`]).
+/// The inbound message `m` as the store takes it (`None`: it names no sender, or its time is
+/// refused); stored with the batch's statuses (see [`apply_batches`]).
 fn inbound_of(
     state: &Core,
+    item: &InboxItem,
     channel: &Channel,
     value: &MessagesValue,
     m: &InboundMessage,
@@ -600,7 +681,10 @@ fn inbound_of(
         }
     });
     // The message's time is Meta's: it decides the window, however late the webhook comes.
-    let at = unix_ms(&m.timestamp, state.now());
+    let Some(at) = unix_ms(&m.timestamp, state.now()) else {
+        refuse(item, "messages.timestamp", &m.timestamp);
+        return None;
+    };
     let changed_number = m.system_change().map(str::to_string);
     let context_wamid = m.context_id().map(str::to_string);
     let mut content = serde_json::to_value(m).unwrap_or_default();
@@ -698,6 +782,10 @@ async fn apply_user_preferences(
         return Ok(());
     };
     for p in &prefs.user_preferences {
+        let Some(at) = seconds_to_ms(p.timestamp) else {
+            refuse(item, "user_preferences.timestamp", &p.timestamp.to_string());
+            continue;
+        };
         let Some(opted_out) = p.marketing_opt_out() else {
             tracing::debug!(category = %p.category, "user preference not about marketing; ignored");
             continue;
@@ -709,19 +797,13 @@ async fn apply_user_preferences(
             // Both identifiers: the contact learns the one it lacks (or two merge).
             state
                 .store
-                .upsert_contact(
-                    &channel.tenant_id,
-                    &key,
-                    also.as_ref(),
-                    None,
-                    p.timestamp * 1000,
-                )
+                .upsert_contact(&channel.tenant_id, &key, also.as_ref(), None, at)
                 .await?;
         }
         let change = OptOutChange {
             opted_out,
             source: "user_preferences".into(),
-            at: p.timestamp * 1000,
+            at,
         };
         state
             .store
@@ -820,7 +902,7 @@ async fn apply_template_change(
             return Ok(());
         }
     }
-    metrics::counter!("openbsp_template_updates_total", "field" => field.to_string()).increment(1);
+    metrics::counter!("openbsp_template_updates_total", "field" => field_label(field)).increment(1);
     let result = state.store.apply_template_update(&update).await;
     // A category may have changed: sends must see it at once.
     state.invalidate();

@@ -1,7 +1,8 @@
 //! `GET /webhooks/whatsapp` (Meta's verification handshake) and `POST /webhooks/whatsapp`:
 //! the signature is checked over the raw bytes, in constant time, with the secret of the app
-//! that owns the payload's phone number, before anything is stored. A verified payload is
-//! stored durably and answered at once; the processor applies it.
+//! that owns the payload's phone number (or, while a rotation overlaps, its previous secret),
+//! before anything is stored. A verified payload is stored durably and answered at once; the
+//! processor applies it.
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -85,7 +86,7 @@ pub async fn receive(State(state): State<Core>, headers: HeaderMap, body: Bytes)
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
-    let (app, secret) = match state.app_with_secret(&channel.app_id).await {
+    let (app, secrets) = match state.app_with_secret(&channel.app_id).await {
         Ok(Some(a)) => a,
         Ok(None) => return reject("unknown_app"),
         Err(e) => {
@@ -93,7 +94,7 @@ pub async fn receive(State(state): State<Core>, headers: HeaderMap, body: Bytes)
             return StatusCode::SERVICE_UNAVAILABLE.into_response();
         }
     };
-    if !openbsp_wire::signature::verify(secret.as_bytes(), &body, signature) {
+    if !secrets.verifies(&body, signature, state.now()) {
         return reject("bad_signature");
     }
     let now = state.now();

@@ -1,15 +1,18 @@
 //! Admin routes (admin API key): tenants, API keys, apps, channels. They call the same
-//! [`crate::core::admin`] functions as the CLI.
+//! [`crate::core::admin`] and [`crate::core::credentials`] functions as the CLI; a change of
+//! credentials is forgotten from this replica's caches at once and from the others' by a
+//! notice ([`Core::invalidate`]).
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
 use serde::Deserialize;
 
 use crate::core::Core;
 use crate::core::admin::{self, AppInput, ChannelInput};
+use crate::core::credentials::{self, AppSecretRotation, AppUpdate};
 use crate::http::auth::AdminAuth;
 use crate::http::body::json_body;
 use crate::http::error::ApiError;
@@ -22,7 +25,10 @@ pub fn routes() -> Router<Core> {
         .route("/v1/tenants", post(create_tenant).get(list_tenants))
         .route("/v1/tenants/{id}", get(get_tenant))
         .route("/v1/api-keys", post(create_api_key).get(list_api_keys))
+        .route("/v1/api-keys/{id}", delete(revoke_api_key))
         .route("/v1/apps", post(create_app).get(list_apps))
+        .route("/v1/apps/{id}", get(get_app).patch(update_app))
+        .route("/v1/apps/{id}/rotate-secret", post(rotate_app_secret))
         .route("/v1/channels", post(create_channel).get(list_channels))
         .route("/v1/channels/{id}", get(get_channel).patch(update_channel))
 }
@@ -113,6 +119,19 @@ async fn list_api_keys(
     Ok(list(ks.iter().map(|k| ApiKeyView::new(k, None)).collect()))
 }
 
+/// `DELETE /v1/api-keys/{id}`: the key stops working at once on every replica; answers the
+/// key with its `revoked_at` (the first one, when it was revoked already). The last live
+/// admin key is refused (409 `last_admin_key`).
+async fn revoke_api_key(
+    State(core): State<Core>,
+    _: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<ApiKeyView>, ApiError> {
+    let k = credentials::revoke_api_key(core.store.as_ref(), &id, core.now()).await?;
+    core.invalidate();
+    Ok(Json(ApiKeyView::new(&k, None)))
+}
+
 async fn create_app(
     State(core): State<Core>,
     _: AdminAuth,
@@ -127,7 +146,7 @@ async fn create_app(
     )
     .await?;
     core.invalidate();
-    Ok((StatusCode::CREATED, Json(AppView::new(&a))))
+    Ok((StatusCode::CREATED, Json(AppView::new(&a, core.now()))))
 }
 
 async fn list_apps(
@@ -139,7 +158,54 @@ async fn list_apps(
         .list_apps(None)
         .await
         .map_err(ApiError::internal)?;
-    Ok(list(apps.iter().map(AppView::new).collect()))
+    let now = core.now();
+    Ok(list(apps.iter().map(|a| AppView::new(a, now)).collect()))
+}
+
+async fn get_app(
+    State(core): State<Core>,
+    _: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<AppView>, ApiError> {
+    let a = credentials::get_app(core.store.as_ref(), &id).await?;
+    Ok(Json(AppView::new(&a, core.now())))
+}
+
+/// `PATCH /v1/apps/{id}` `{name?, meta_app_id?, verify_token?}`: a new verify token is the
+/// only one Meta's handshake answers to from now on.
+async fn update_app(
+    State(core): State<Core>,
+    _: AdminAuth,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<AppView>, ApiError> {
+    let input: AppUpdate = parse(&body)?;
+    let a =
+        credentials::update_app(core.store.as_ref(), &core.config.master_key, &id, input).await?;
+    core.invalidate();
+    Ok(Json(AppView::new(&a, core.now())))
+}
+
+/// `POST /v1/apps/{id}/rotate-secret` `{app_secret, overlap_seconds?}`: the new secret
+/// verifies Meta's signatures from now on, the previous one beside it until the overlap ends
+/// (`previous_secret_expires_at`).
+async fn rotate_app_secret(
+    State(core): State<Core>,
+    _: AdminAuth,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<AppView>, ApiError> {
+    let input: AppSecretRotation = parse(&body)?;
+    let a = credentials::rotate_app_secret(
+        core.store.as_ref(),
+        &core.config.master_key,
+        &id,
+        input,
+        core.now(),
+    )
+    .await?;
+    core.invalidate();
+    Ok(Json(AppView::new(&a, core.now())))
 }
 
 async fn create_channel(

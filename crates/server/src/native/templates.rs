@@ -119,6 +119,7 @@ async fn list(
             include_deleted: q.include_deleted.unwrap_or(false),
             after: q.after,
             limit: limit + 1,
+            before: None,
         },
     )
     .await?;

@@ -84,7 +84,7 @@ pub fn api_key_json(k: &ApiKey, secret: Option<&str>) -> Value {
     to_value(ApiKeyView::new(k, secret))
 }
 
-/// A Meta app (`"object": "app"`), without its secret and verify token.
+/// A Meta app (`"object": "app"`), without its secrets and verify token.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AppView {
     /// Creation time.
@@ -97,27 +97,34 @@ pub struct AppView {
     pub name: String,
     /// Always `"app"`.
     pub object: &'static str,
+    /// After a secret rotation: until when the previous secret still verifies Meta's
+    /// signatures beside the new one; `null` when no previous secret does.
+    pub previous_secret_expires_at: Option<String>,
     /// Owner (`ten_…`).
     pub tenant_id: String,
 }
 
 impl AppView {
-    /// The view of an app.
-    pub fn new(a: &App) -> AppView {
+    /// The view of an app as it stands at `now`.
+    pub fn new(a: &App, now: i64) -> AppView {
         AppView {
             created_at: rfc3339(a.created_at),
             id: a.id.clone(),
             meta_app_id: a.meta_app_id.clone(),
             name: a.name.clone(),
             object: "app",
+            previous_secret_expires_at: a
+                .previous_secret_expires_at
+                .filter(|at| *at > now && a.previous_secret_enc.is_some())
+                .map(rfc3339),
             tenant_id: a.tenant_id.clone(),
         }
     }
 }
 
-/// An app as JSON, without its secrets.
-pub fn app_json(a: &App) -> Value {
-    to_value(AppView::new(a))
+/// An app as JSON as it stands at `now`, without its secrets.
+pub fn app_json(a: &App, now: i64) -> Value {
+    to_value(AppView::new(a, now))
 }
 
 /// A WhatsApp business phone number (`"object": "channel"`), without its access token.

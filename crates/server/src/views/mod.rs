@@ -137,16 +137,21 @@ mod tests {
         };
         assert_same_bytes(ApiKeyView::new(&key, Some("obsp_secret")));
         assert_same_bytes(ApiKeyView::new(&key, None));
-        assert_same_bytes(AppView::new(&App {
-            id: "app_1".into(),
-            tenant_id: "ten_1".into(),
-            name: "app".into(),
-            meta_app_id: Some("1".into()),
-            app_secret_enc: "x".into(),
-            verify_token_enc: "x".into(),
-            verify_token_hash: "x".into(),
-            created_at: 1,
-        }));
+        assert_same_bytes(AppView::new(
+            &App {
+                id: "app_1".into(),
+                tenant_id: "ten_1".into(),
+                name: "app".into(),
+                meta_app_id: Some("1".into()),
+                app_secret_enc: "x".into(),
+                verify_token_enc: "x".into(),
+                verify_token_hash: "x".into(),
+                created_at: 1,
+                previous_secret_enc: Some("x".into()),
+                previous_secret_expires_at: Some(3),
+            },
+            2,
+        ));
         assert_same_bytes(ChannelView::new(&Channel {
             id: "chn_1".into(),
             tenant_id: "ten_1".into(),

@@ -28,8 +28,18 @@ static LIST_API_KEYS_SQL: LazyLock<String> = LazyLock::new(|| {
         "SELECT {API_KEY_COLS} FROM api_keys WHERE ($1::text IS NULL OR tenant_id = $1) ORDER BY id"
     )
 });
+static API_KEY_FOR_REVOCATION_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {API_KEY_COLS} FROM api_keys WHERE id = $1 FOR UPDATE"));
+static ROTATE_APP_SECRET_SQL: LazyLock<String> = LazyLock::new(|| {
+    // The right-hand sides read the row as it was: the current secret becomes the previous one.
+    format!(
+        "UPDATE apps SET previous_secret_enc = CASE WHEN $3::bigint IS NULL THEN NULL ELSE app_secret_enc END,
+            previous_secret_expires_at = $3, app_secret_enc = $2
+         WHERE id = $1 RETURNING {APP_COLS}"
+    )
+});
 static CREATE_APP_SQL: LazyLock<String> = LazyLock::new(|| {
-    format!("INSERT INTO apps ({APP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+    format!("INSERT INTO apps ({APP_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")
 });
 static GET_APP_SQL: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {APP_COLS} FROM apps WHERE id = $1"));
@@ -123,6 +133,45 @@ impl AdminStore for PgStore {
         rows::all(found, rows::api_key)
     }
 
+    async fn revoke_api_key(&self, id: &str, at: i64) -> StoreResult<Option<ApiKey>> {
+        let mut tx = self.pool.begin().await.db()?;
+        // Every live admin key is locked first, in one order, so that revocations at once
+        // neither both pass the last-admin check nor wait on each other in a circle.
+        let live_admins: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM api_keys WHERE is_admin AND revoked_at IS NULL ORDER BY id FOR UPDATE",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .db()?;
+        let row = sqlx::query(API_KEY_FOR_REVOCATION_SQL.as_str())
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .db()?;
+        let Some(key) = row.as_ref().map(rows::api_key).transpose()? else {
+            return Ok(None);
+        };
+        if key.revoked_at.is_some() {
+            return Ok(Some(key));
+        }
+        if key.is_admin && live_admins.iter().all(|a| a == id) {
+            return Err(StoreError::Conflict(format!(
+                "api key {id} is the last live admin key"
+            )));
+        }
+        sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .db()?;
+        tx.commit().await.db()?;
+        Ok(Some(ApiKey {
+            revoked_at: Some(at),
+            ..key
+        }))
+    }
+
     async fn create_app(&self, a: &App) -> StoreResult<()> {
         sqlx::query(CREATE_APP_SQL.as_str())
             .bind(&a.id)
@@ -133,6 +182,8 @@ impl AdminStore for PgStore {
             .bind(&a.verify_token_enc)
             .bind(&a.verify_token_hash)
             .bind(a.created_at)
+            .bind(&a.previous_secret_enc)
+            .bind(a.previous_secret_expires_at)
             .execute(&self.pool)
             .await
             .db()?;
@@ -160,6 +211,41 @@ impl AdminStore for PgStore {
     async fn find_app_by_verify_token(&self, hash: &str) -> StoreResult<Option<App>> {
         let row = sqlx::query(FIND_APP_BY_TOKEN_SQL.as_str())
             .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .db()?;
+        row.as_ref().map(rows::app).transpose()
+    }
+
+    async fn update_app(&self, a: &App) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE apps SET name = $2, meta_app_id = $3, verify_token_enc = $4, verify_token_hash = $5
+             WHERE id = $1",
+        )
+        .bind(&a.id)
+        .bind(&a.name)
+        .bind(&a.meta_app_id)
+        .bind(&a.verify_token_enc)
+        .bind(&a.verify_token_hash)
+        .execute(&self.pool)
+        .await
+        .db()?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("app {}", a.id)));
+        }
+        Ok(())
+    }
+
+    async fn rotate_app_secret(
+        &self,
+        id: &str,
+        secret_enc: &str,
+        previous_expires_at: Option<i64>,
+    ) -> StoreResult<Option<App>> {
+        let row = sqlx::query(ROTATE_APP_SECRET_SQL.as_str())
+            .bind(id)
+            .bind(secret_enc)
+            .bind(previous_expires_at)
             .fetch_optional(&self.pool)
             .await
             .db()?;

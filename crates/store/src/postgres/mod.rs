@@ -112,6 +112,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         18,
         include_str!("../../migrations/postgres_0018_endpoint_options.sql"),
     ),
+    (
+        19,
+        include_str!("../../migrations/postgres_0019_app_secret_rotation.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises migrations between replicas starting together.

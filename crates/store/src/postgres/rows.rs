@@ -78,6 +78,8 @@ pub(super) fn app(r: &PgRow) -> StoreResult<App> {
         verify_token_enc: get(r, 5)?,
         verify_token_hash: get(r, 6)?,
         created_at: get(r, 7)?,
+        previous_secret_enc: get(r, 8)?,
+        previous_secret_expires_at: get(r, 9)?,
     })
 }
 

@@ -41,7 +41,8 @@ static TO_DELETE_SQL: LazyLock<String> = LazyLock::new(|| {
          ORDER BY id FOR UPDATE"
     )
 });
-static LIST_SQL: LazyLock<String> = LazyLock::new(|| {
+/// A page of templates, ordered `order` (`ASC`; `DESC` backwards from `$10`).
+fn list_sql(order: &str) -> String {
     format!(
         "SELECT {TEMPLATE_COLS} FROM templates WHERE tenant_id = $1
          AND ($2::text IS NULL OR waba_id = $2)
@@ -51,9 +52,12 @@ static LIST_SQL: LazyLock<String> = LazyLock::new(|| {
          AND ($6::text IS NULL OR language = $6)
          AND ($7 OR deleted_at IS NULL)
          AND ($8::text IS NULL OR id > $8)
-         ORDER BY id LIMIT $9"
+         AND ($10::text IS NULL OR id < $10)
+         ORDER BY id {order} LIMIT $9"
     )
-});
+}
+static LIST_SQL: LazyLock<String> = LazyLock::new(|| list_sql("ASC"));
+static LIST_BACK_SQL: LazyLock<String> = LazyLock::new(|| list_sql("DESC"));
 const ADD_EVENT_SQL: &str = "INSERT INTO template_events
     (template_id, kind, value, previous, reason, detail, at)
     VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -224,7 +228,12 @@ impl TemplateStore for PgStore {
     }
 
     async fn list_templates(&self, f: &TemplateFilter) -> StoreResult<Vec<Template>> {
-        let found = sqlx::query(LIST_SQL.as_str())
+        let sql = if f.before.is_some() {
+            &LIST_BACK_SQL
+        } else {
+            &LIST_SQL
+        };
+        let found = sqlx::query(sql.as_str())
             .bind(&f.tenant_id)
             .bind(&f.waba_id)
             .bind(&f.name)
@@ -234,10 +243,19 @@ impl TemplateStore for PgStore {
             .bind(f.include_deleted)
             .bind(&f.after)
             .bind(i64::from(f.limit))
+            .bind(&f.before)
             .fetch_all(self.pool())
             .await
             .db()?;
-        found.iter().map(template).collect()
+        let mut rows = found
+            .iter()
+            .map(template)
+            .collect::<StoreResult<Vec<_>>>()?;
+        if f.before.is_some() {
+            // Backwards from `before`: the nearest rows came first.
+            rows.reverse();
+        }
+        Ok(rows)
     }
 
     async fn count_templates(&self, waba_id: &str) -> StoreResult<u64> {

@@ -94,11 +94,48 @@ impl AdminStore for SqliteStore {
         .await
     }
 
+    async fn revoke_api_key(&self, id: &str, at: i64) -> StoreResult<Option<ApiKey>> {
+        let id = id.to_string();
+        // The one writer runs this whole: nothing revokes another admin key meanwhile.
+        self.write(move |c| {
+            let sql = format!("SELECT {API_KEY_COLS} FROM api_keys WHERE id = ?1");
+            let Some(key) = c.query_row(&sql, [&id], rows::api_key).optional()? else {
+                return Ok(None);
+            };
+            if key.revoked_at.is_some() {
+                return Ok(Some(key));
+            }
+            if key.is_admin {
+                let others: i64 = c.query_row(
+                    "SELECT COUNT(*) FROM api_keys WHERE is_admin AND revoked_at IS NULL AND id <> ?1",
+                    [&id],
+                    |r| r.get(0),
+                )?;
+                if others == 0 {
+                    return Err(StoreError::Conflict(format!(
+                        "api key {id} is the last live admin key"
+                    )));
+                }
+            }
+            c.execute(
+                "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1",
+                params![id, at],
+            )?;
+            Ok(Some(ApiKey {
+                revoked_at: Some(at),
+                ..key
+            }))
+        })
+        .await
+    }
+
     async fn create_app(&self, a: &App) -> StoreResult<()> {
         let a = a.clone();
         self.write(move |c| {
             c.execute(
-                &format!("INSERT INTO apps ({APP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                &format!(
+                    "INSERT INTO apps ({APP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                ),
                 params![
                     a.id,
                     a.tenant_id,
@@ -107,7 +144,9 @@ impl AdminStore for SqliteStore {
                     a.app_secret_enc,
                     a.verify_token_enc,
                     a.verify_token_hash,
-                    a.created_at
+                    a.created_at,
+                    a.previous_secret_enc,
+                    a.previous_secret_expires_at
                 ],
             )?;
             Ok(())
@@ -140,6 +179,42 @@ impl AdminStore for SqliteStore {
         self.read(move |c| {
             let sql = format!("SELECT {APP_COLS} FROM apps WHERE verify_token_hash = ?1 LIMIT 1");
             Ok(c.query_row(&sql, [h], rows::app).optional()?)
+        })
+        .await
+    }
+
+    async fn update_app(&self, a: &App) -> StoreResult<()> {
+        let a = a.clone();
+        self.write(move |c| {
+            let n = c.execute(
+                "UPDATE apps SET name = ?2, meta_app_id = ?3, verify_token_enc = ?4, verify_token_hash = ?5 WHERE id = ?1",
+                params![a.id, a.name, a.meta_app_id, a.verify_token_enc, a.verify_token_hash],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("app {}", a.id)));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn rotate_app_secret(
+        &self,
+        id: &str,
+        secret_enc: &str,
+        previous_expires_at: Option<i64>,
+    ) -> StoreResult<Option<App>> {
+        let (id, secret) = (id.to_string(), secret_enc.to_string());
+        self.write(move |c| {
+            // The right-hand sides read the row as it was: the current secret becomes the
+            // previous one.
+            let sql = format!(
+                "UPDATE apps SET previous_secret_enc = CASE WHEN ?3 IS NULL THEN NULL ELSE app_secret_enc END,
+                    previous_secret_expires_at = ?3, app_secret_enc = ?2
+                 WHERE id = ?1 RETURNING {APP_COLS}"
+            );
+            Ok(c.query_row(&sql, params![id, secret, previous_expires_at], rows::app)
+                .optional()?)
         })
         .await
     }

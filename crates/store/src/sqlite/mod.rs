@@ -106,6 +106,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         19,
         include_str!("../../migrations/sqlite_0019_endpoint_options.sql"),
     ),
+    (
+        20,
+        include_str!("../../migrations/sqlite_0020_app_secret_rotation.sql"),
+    ),
 ];
 const READERS: usize = 8;
 /// How often the checkpointer copies the WAL into the database file.

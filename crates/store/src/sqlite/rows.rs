@@ -143,6 +143,8 @@ pub(super) fn app(r: &Row) -> rusqlite::Result<App> {
         verify_token_enc: r.get(5)?,
         verify_token_hash: r.get(6)?,
         created_at: r.get(7)?,
+        previous_secret_enc: r.get(8)?,
+        previous_secret_expires_at: r.get(9)?,
     })
 }
 

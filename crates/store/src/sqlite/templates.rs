@@ -258,6 +258,8 @@ fn list(c: &Connection, f: &TemplateFilter) -> StoreResult<Vec<Template>> {
     } else {
         "?2 IS NULL"
     };
+    // Backwards from `before`: the nearest rows first, turned round below.
+    let order = if f.before.is_some() { "DESC" } else { "ASC" };
     let sql = format!(
         "SELECT {TEMPLATE_COLS} FROM templates WHERE tenant_id = ?1 AND {by_waba}
          AND (?3 IS NULL OR name = ?3)
@@ -266,9 +268,10 @@ fn list(c: &Connection, f: &TemplateFilter) -> StoreResult<Vec<Template>> {
          AND (?6 IS NULL OR language = ?6)
          AND (?7 OR deleted_at IS NULL)
          AND (?8 IS NULL OR id > ?8)
-         ORDER BY id LIMIT ?9"
+         AND (?10 IS NULL OR id < ?10)
+         ORDER BY id {order} LIMIT ?9"
     );
-    collect(
+    let mut found = collect(
         c,
         &sql,
         params![
@@ -280,10 +283,15 @@ fn list(c: &Connection, f: &TemplateFilter) -> StoreResult<Vec<Template>> {
             f.language,
             f.include_deleted,
             f.after,
-            f.limit
+            f.limit,
+            f.before
         ],
         rows::template,
-    )
+    )?;
+    if f.before.is_some() {
+        found.reverse();
+    }
+    Ok(found)
 }
 
 /// [`TemplateStore::count_templates`].

@@ -35,6 +35,12 @@ pub trait AdminStore: Send + Sync {
     /// Keys of a tenant (or all, for `None`).
     async fn list_api_keys(&self, tenant_id: Option<&str>) -> StoreResult<Vec<ApiKey>>;
 
+    /// Revokes key `id` at `at` and returns it as it now is; a key revoked already keeps its
+    /// first time. `None` if there is no such key. The last live admin key is not revoked:
+    /// `Conflict` (nobody could use the admin API any more), decided in the revocation's own
+    /// transaction, so that two revocations at once cannot both pass the check.
+    async fn revoke_api_key(&self, id: &str, at: i64) -> StoreResult<Option<ApiKey>>;
+
     /// Stores a new app.
     async fn create_app(&self, app: &App) -> StoreResult<()>;
 
@@ -46,6 +52,20 @@ pub trait AdminStore: Send + Sync {
 
     /// The app with this verify-token hash.
     async fn find_app_by_verify_token(&self, hash: &str) -> StoreResult<Option<App>>;
+
+    /// Replaces an app's label, Meta app id and verify token (encrypted, and its hash); not
+    /// its secrets ([`AdminStore::rotate_app_secret`]). `NotFound` if there is no such app.
+    async fn update_app(&self, app: &App) -> StoreResult<()>;
+
+    /// Makes `secret_enc` the app's secret, in one statement: the secret it replaces verifies
+    /// until `previous_expires_at` (`None`: retired at once); a secret an earlier rotation
+    /// kept is dropped either way. The app as it now is; `None` if there is no such app.
+    async fn rotate_app_secret(
+        &self,
+        id: &str,
+        secret_enc: &str,
+        previous_expires_at: Option<i64>,
+    ) -> StoreResult<Option<App>>;
 
     /// Stores a new channel; `Conflict` if its phone number id is taken.
     async fn create_channel(&self, channel: &Channel) -> StoreResult<()>;

@@ -56,6 +56,8 @@ pub fn app(tenant_id: &str, at: i64) -> App {
         verify_token_enc: format!("verify-enc-{n}"),
         verify_token_hash: format!("verify-hash-{n}"),
         created_at: at,
+        previous_secret_enc: None,
+        previous_secret_expires_at: None,
     }
 }
 

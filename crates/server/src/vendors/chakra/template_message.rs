@@ -145,6 +145,7 @@ async fn only_language(
                 include_deleted: false,
                 after: None,
                 limit: 100,
+                before: None,
             },
         )
         .await

@@ -70,8 +70,12 @@ pub async fn list(
 ) -> Result<Json<Value>, ChakraError> {
     check_version(&version)?;
     let channel = service::waba_channel(&core, &tenant_id, &waba_id).await?;
-    let service::TemplatePage { rows, limit, more } =
-        service::list_page(&core, &tenant_id, &channel.waba_id, &q).await?;
+    let service::TemplatePage {
+        rows,
+        limit,
+        more,
+        previous,
+    } = service::list_page(&core, &tenant_id, &channel.waba_id, &q).await?;
     let rows = rows.as_slice();
     let mut out = json!({"data": rows.iter().map(template_json).collect::<Vec<_>>()});
     if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
@@ -80,7 +84,10 @@ pub async fn list(
             &format!("/v1/ext/plugin/whatsapp/api/{version}/{waba_id}/message_templates"),
             (&first.id, &last.id),
             limit,
-            more,
+            paging::Sides {
+                previous,
+                next: more,
+            },
             &q,
             &["name", "status", "category", "language"],
         );

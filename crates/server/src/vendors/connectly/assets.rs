@@ -115,6 +115,7 @@ async fn fetch(core: &Core, uri: &str) -> Result<reqwest::Response, ConnectlyErr
         .connect_timeout(CONNECT_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .resolve_to_addrs(&host, &addrs)
+        .no_proxy()
         .user_agent(concat!("openbsp-assets/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(ConnectlyError::internal)?;
