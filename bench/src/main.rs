@@ -23,6 +23,8 @@
 //!     [--recipients 100000] [--rate 1000] [--replicas 1] [--replies 100] [--json]
 //! target/release/openbsp-bench send --part backlog [--database sqlite|postgres]
 //!     [--backlog 100000] [--rate 80] [--count 300] [--openbsp target/release/openbsp] [--json]
+//! target/release/openbsp-bench lists [--database sqlite|postgres] [--events 1000000]
+//!     [--rare 10] [--runs 5] [--json]
 //! ```
 //!
 //! Exit status: 0 when the run completed and its checks passed, 1 when a check failed (the
@@ -38,6 +40,7 @@ mod database;
 mod duration;
 mod gateway;
 mod inbound;
+mod lists;
 mod load;
 mod machine;
 mod media;
@@ -85,6 +88,9 @@ enum Scenario {
     /// Media: a large file uploaded and downloaded through the gateway beside a plain copy,
     /// the gateway's memory meanwhile, and many small images.
     Media(media::MediaArgs),
+    /// A page of `GET /v1/events` on the store (no HTTP) over a million events of one tenant:
+    /// a rare type, a common group, no filter, a deep page.
+    Lists(lists::ListsArgs),
 }
 
 /// Prints a run's report (text, or JSON with `--json`) and gives the exit status: 0 when its
@@ -172,6 +178,9 @@ fn main() -> ExitCode {
                     (r.to_text(), r.to_json(), r.ok())
                 }),
             Scenario::Media(args) => finish(media::run(&args).await, args.json, |r| {
+                (r.to_text(), r.to_json(), r.ok())
+            }),
+            Scenario::Lists(args) => finish(lists::run(&args).await, args.json, |r| {
                 (r.to_text(), r.to_json(), r.ok())
             }),
             Scenario::Send(args) => match send::run(&args).await {

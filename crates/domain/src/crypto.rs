@@ -112,6 +112,12 @@ pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// SHA-256 of `bytes`: how a webhook payload already stored is known again when the same
+/// bytes come a second time (Meta's retry, or a replay).
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
 /// Whether `given` is `secret`, without the time taken telling how much of it matched: the
 /// digests are compared, so a difference in time says nothing of the secret's bytes.
 pub fn same_secret(secret: &str, given: &str) -> bool {

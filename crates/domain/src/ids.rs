@@ -65,6 +65,14 @@ pub fn new_id_at(prefix: &str, ms: i64) -> String {
     format!("{prefix}_{}", ulid.to_string().to_lowercase())
 }
 
+/// The lowest id of the kind `prefix` for the time `ms`: ids [`new_id_at`] made for an earlier
+/// time sort below it (as text), those made for `ms` or later do not. A bound for deleting by
+/// id range what is older than a time.
+pub fn first_id_at(prefix: &str, ms: i64) -> String {
+    let ulid = Ulid::from_parts(ms.max(0) as u64, 0);
+    format!("{prefix}_{}", ulid.to_string().to_lowercase())
+}
+
 /// Whether `id` looks like a gateway id of the given kind.
 pub fn has_prefix(id: &str, prefix: &str) -> bool {
     id.len() == prefix.len() + 27
@@ -191,6 +199,16 @@ mod tests {
         assert!(!has_prefix(&a, prefix::TENANT));
         assert!(!has_prefix("msg_nope", prefix::MESSAGE));
         assert!(has_prefix(&new_id(prefix::TENANT), prefix::TENANT));
+    }
+
+    #[test]
+    fn the_first_id_of_a_time_bounds_the_ids_before_it() {
+        let first = first_id_at(prefix::INBOX, 1_700_000_000_000);
+        assert!(has_prefix(&first, prefix::INBOX));
+        let before = Ulid::from_parts(1_699_999_999_999, u128::MAX >> 48);
+        assert!(format!("whk_{}", before.to_string().to_lowercase()) < first);
+        let at = Ulid::from_parts(1_700_000_000_000, 1);
+        assert!(format!("whk_{}", at.to_string().to_lowercase()) > first);
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub struct Config {
     pub media_fetch: MediaFetchConfig,
     /// Who may read `GET /metrics` (installation-wide counts and database gauges).
     pub metrics: MetricsAccess,
+    /// Each API key's request rate (`OPENBSP_API_RATE_LIMIT`, `100/s` or `100/s,burst=200`);
+    /// `None`: unlimited.
+    pub api_rate_limit: Option<crate::core::limits::KeyRate>,
 }
 
 /// Who may read the metrics. With neither setting, `/metrics` is not served at all.
@@ -276,6 +279,7 @@ impl Config {
                 token: Some(TEST_METRICS_TOKEN.to_string()),
                 listen: None,
             },
+            api_rate_limit: None,
             media_retention: DEFAULT_MEDIA_RETENTION,
             // Retries in milliseconds rather than minutes.
             media_fetch: MediaFetchConfig {

@@ -6,7 +6,8 @@
 //!   in [`meta`], and the CLI (another crate) — each parses its own shapes, calls the core and
 //!   maps its error once. What they share over HTTP is [`http`].
 //! - Workers: [`sender`], the webhook [`meta::processor`], the session [`closer`], the
-//!   [`campaigns`] runner and the event [`delivery`], calling the same core and store.
+//!   [`campaigns`] runner and the event [`delivery`], calling the same core and store, each
+//!   under a supervisor that starts it again if it stops ([`workers`]).
 //!
 //! Start it with [`Gateway::start`]; the CLI's `serve` command and the integration tests both
 //! do. Nothing in here prints a secret: tokens and app secrets are decrypted only where they
@@ -32,6 +33,7 @@ pub mod outbound;
 pub mod sender;
 pub mod vendors;
 pub mod views;
+pub mod workers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,8 +59,8 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Binds `config.listen`, starts the sender, the webhook processor and the session
-    /// closer, and serves.
+    /// Binds `config.listen`, starts the background workers (each under a supervisor that
+    /// starts it again if it panics or ends: [`workers`]), and serves.
     pub async fn start(
         config: Config,
         store: Arc<dyn openbsp_store::Store>,
@@ -96,18 +98,35 @@ impl Gateway {
         let (shutdown, rx) = watch::channel(false);
         // A lone replica leads from its first moment; with others, one of them leads.
         leader::try_lead(&state).await;
+        // Each under a supervisor that starts it again if it panics or ends before shutdown.
+        use futures::FutureExt;
+        use workers::Worker;
+        let supervised =
+            |worker, run: workers::Run| workers::spawn(&state, worker, rx.clone(), run);
         let mut tasks = vec![
-            tokio::spawn(leader::run(state.clone(), rx.clone())),
-            tokio::spawn(notices::publish(state.clone(), rx.clone())),
-            tokio::spawn(notices::listen(state.clone(), rx.clone())),
-            tokio::spawn(sender::run(state.clone(), rx.clone())),
-            tokio::spawn(meta::processor::run(state.clone(), rx.clone())),
-            tokio::spawn(closer::run(state.clone(), rx.clone())),
-            tokio::spawn(campaigns::run(state.clone(), rx.clone())),
-            tokio::spawn(delivery::run(state.clone(), rx.clone())),
-            tokio::spawn(delivery::prune(state.clone(), rx.clone())),
-            tokio::spawn(media_fetch::run(state.clone(), rx.clone())),
+            supervised(Worker::Leader, |s, rx| leader::run(s, rx).boxed()),
+            supervised(Worker::Sender, |s, rx| sender::run(s, rx).boxed()),
+            supervised(Worker::Processor, |s, rx| {
+                meta::processor::run(s, rx).boxed()
+            }),
+            supervised(Worker::Closer, |s, rx| closer::run(s, rx).boxed()),
+            supervised(Worker::Campaigns, |s, rx| campaigns::run(s, rx).boxed()),
+            supervised(Worker::Delivery, |s, rx| delivery::run(s, rx).boxed()),
+            supervised(Worker::DeliveryPrune, |s, rx| {
+                delivery::prune(s, rx).boxed()
+            }),
+            supervised(Worker::MediaFetch, |s, rx| media_fetch::run(s, rx).boxed()),
         ];
+        // Notices travel between replicas sharing a PostgreSQL database; with none to hear
+        // (SQLite), these two have nothing to do.
+        if state.store.notices().is_some() {
+            tasks.push(supervised(Worker::NoticesPublish, |s, rx| {
+                notices::publish(s, rx).boxed()
+            }));
+            tasks.push(supervised(Worker::NoticesListen, |s, rx| {
+                notices::listen(s, rx).boxed()
+            }));
+        }
         let app = router(state.clone());
         let mut srx = rx.clone();
         tasks.push(tokio::spawn(async move {
@@ -195,6 +214,7 @@ pub fn router(state: Core) -> Router {
         .merge(meta::routes())
         .merge(vendors::routes())
         .layer(body_limit)
+        .layer(axum::middleware::map_response(http::retry_after))
         .layer(axum::middleware::from_fn(http::health::track_requests))
         .layer(axum::middleware::from_fn(http::request_id::middleware))
         .with_state(state)

@@ -37,7 +37,9 @@ pub fn register_series() {
     metrics::describe_counter!("openbsp_sends_total", "Graph API send attempts by result");
     metrics::describe_gauge!("openbsp_messages", "messages stored, by status");
     metrics::describe_gauge!("openbsp_sender_queue_depth", "sends waiting in the outbox");
-    metrics::counter!("openbsp_webhook_intake_total", "result" => "accepted").increment(0);
+    for result in ["accepted", "duplicate"] {
+        metrics::counter!("openbsp_webhook_intake_total", "result" => result).increment(0);
+    }
     metrics::counter!("openbsp_messages_accepted_total").increment(0);
     metrics::gauge!("openbsp_sender_queue_depth").set(0.0);
 }

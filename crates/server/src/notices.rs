@@ -17,9 +17,11 @@ const BATCH: usize = 500;
 /// Publishes what the core drops, in batches (the same notice once per batch), until
 /// `shutdown`.
 pub async fn publish(state: Core, mut shutdown: watch::Receiver<bool>) {
-    let Some(mut rx) = state.publisher.take_receiver() else {
+    let Some(rx) = state.publisher.receiver() else {
         return;
     };
+    // Only one publisher at a time: one that is started again waits for the last to be gone.
+    let mut rx = rx.lock().await;
     let mut batch = BTreeSet::new();
     loop {
         let first = tokio::select! {

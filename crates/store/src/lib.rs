@@ -15,6 +15,7 @@ pub mod campaign;
 mod contacts;
 pub mod error;
 pub mod events;
+mod inbox;
 pub mod media;
 pub mod model;
 pub mod policy;

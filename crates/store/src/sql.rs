@@ -52,6 +52,18 @@ pub(crate) const RECIPIENT_SELECT: &str = "SELECT r.id, r.campaign_id, r.recipie
     FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id";
 /// A recipient's status as the API shows it ([`crate::CampaignRecipient::status`]), in SQL.
 pub(crate) const RECIPIENT_STATUS_SQL: &str = "CASE WHEN r.state IN ('skipped', 'failed') THEN r.state WHEN r.replied_at IS NOT NULL THEN 'replied' WHEN m.status IN ('accepted', 'sent') THEN 'sent' WHEN m.status IN ('delivered', 'read', 'failed') THEN m.status ELSE 'pending' END";
+/// A condition that `RECIPIENT_STATUS_SQL = status` implies and an index serves, for a page
+/// of a campaign's recipients in `id` order: the `skipped` ones are those in that state
+/// (`campaign_recipients_state`), the `replied` ones have a reply time
+/// (`campaign_recipients_replied`). Other statuses come from the messages: none (the page
+/// walks the campaign's recipients in order until it is full).
+pub(crate) fn recipient_status_hint(status: Option<&str>) -> &'static str {
+    match status {
+        Some("skipped") => " AND r.state = 'skipped'",
+        Some("replied") => " AND r.replied_at IS NOT NULL",
+        _ => "",
+    }
+}
 /// The user's latest campaign message on a channel between two times (`?1` channel, `?2`
 /// recipient, `?3` since, `?4` at): what an answer then replies to. Meta's timestamps are
 /// whole seconds: a campaign message sent in the second the user wrote (later than that

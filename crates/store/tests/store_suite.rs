@@ -32,6 +32,9 @@ mod status;
 mod templates;
 #[path = "store_suite/webhook_endpoints.rs"]
 mod webhook_endpoints;
+// SQLite only: its tests are its own.
+#[path = "store_suite/writer.rs"]
+mod writer;
 
 openbsp_testkit::on_both_backends! {
     media_is_kept_per_tenant_and_shares_its_bytes =>
@@ -65,6 +68,8 @@ openbsp_testkit::on_both_backends! {
     meta_envelopes_are_written_with_the_inbox_mark =>
         crate::events::meta_envelopes_are_written_with_the_inbox_mark,
     old_events_and_attempts_are_pruned => crate::events::old_events_and_attempts_are_pruned,
+    event_type_filters_select_what_the_patterns_match =>
+        crate::events::event_type_filters_select_what_the_patterns_match,
     a_session_start_names_its_contact_in_the_enqueues_transaction =>
         crate::session_start::a_session_start_names_its_contact_in_the_enqueues_transaction,
     of_concurrent_first_sends_exactly_one_opens_the_session =>
@@ -120,6 +125,8 @@ openbsp_testkit::on_both_backends! {
         crate::status::a_batch_of_statuses_is_applied_as_one_by_one,
 
     inbox_insert_list_and_mark => crate::inbound::inbox_insert_list_and_mark,
+    inbox_copies_are_stored_once_per_app => crate::inbound::inbox_copies_are_stored_once_per_app,
+    processed_inbox_payloads_are_pruned => crate::inbound::processed_inbox_payloads_are_pruned,
     inbound_messages_dedupe_and_name_contacts =>
         crate::inbound::inbound_messages_dedupe_and_name_contacts,
     the_latest_messages_profile_wins => crate::inbound::the_latest_messages_profile_wins,

@@ -121,6 +121,37 @@ impl TestDb {
     pub fn path(&self) -> PathBuf {
         self.dir.path().to_path_buf()
     }
+
+    /// Runs `sql` (statements in the backend's own dialect) on the database from a connection
+    /// of the test's own, beside the gateway's: for tests that make the database misbehave (a
+    /// trigger that refuses a write). Panics if it fails.
+    pub async fn execute(&self, sql: &str) {
+        match self.backend {
+            Backend::Sqlite => {
+                let path = self.url.trim_start_matches("sqlite://").to_string();
+                let sql = sql.to_string();
+                tokio::task::spawn_blocking(move || {
+                    let conn = rusqlite::Connection::open(path).expect("open the SQLite file");
+                    conn.busy_timeout(std::time::Duration::from_secs(10))
+                        .expect("set a busy timeout");
+                    conn.execute_batch(&sql)
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                })
+                .await
+                .expect("the SQLite statements ran");
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("connect to the test database");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let _ = conn.close().await;
+            }
+        }
+    }
 }
 
 impl Drop for TestDb {

@@ -34,6 +34,10 @@ pub struct ServeArgs {
     /// private network).
     #[arg(long, env = "OPENBSP_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
+    /// Each API key's request rate, `100/s` or `100/s,burst=200`; past it, 429 with
+    /// Retry-After [default: unlimited].
+    #[arg(long, env = "OPENBSP_API_RATE_LIMIT")]
+    pub api_rate_limit: Option<String>,
     /// Where the sandbox's simulator listens [default: 127.0.0.1:8081].
     #[arg(long, env = "OPENBSP_SIMULATOR_LISTEN")]
     pub simulator_listen: Option<String>,
@@ -90,7 +94,8 @@ pub struct ServeArgs {
     /// The most webhook endpoints a tenant may have [default: 20].
     #[arg(long, env = "OPENBSP_WEBHOOKS_MAX_PER_TENANT")]
     pub webhooks_max_per_tenant: Option<u32>,
-    /// How many days events and webhook delivery attempts are kept [default: 30].
+    /// How many days events, webhook delivery attempts and Meta's processed payloads are kept
+    /// [default: 30].
     #[arg(long, env = "OPENBSP_EVENTS_RETENTION_DAYS")]
     pub events_retention_days: Option<u64>,
     /// How many hours after a campaign message an answer from its recipient counts as a
@@ -249,6 +254,13 @@ fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
         })?,
         master_key: s.master_key()?,
         public_url: public_url(s.pick_opt(a.public_url.clone(), "public_url")?)?,
+        api_rate_limit: match s.pick_opt(a.api_rate_limit.clone(), "api_rate_limit")? {
+            Some(r) if !r.trim().is_empty() => Some(
+                openbsp_server::core::limits::KeyRate::parse(&r)
+                    .map_err(|e| anyhow::anyhow!("api_rate_limit (OPENBSP_API_RATE_LIMIT): {e}"))?,
+            ),
+            _ => None,
+        },
         metrics: openbsp_server::config::MetricsAccess {
             token: s
                 .pick_opt(a.metrics_token.clone(), "metrics_token")?

@@ -305,6 +305,20 @@ pub async fn add_channel(
         .await?
         .filter(|a| a.tenant_id == input.tenant_id)
         .ok_or_else(|| CoreError::not_found("app", &input.app_id))?;
+    // A WhatsApp Business Account belongs to one tenant: Meta's account-level webhooks
+    // (templates, quality, capabilities) are routed by it, and must reach one owner.
+    if let Some(owner) = store.find_channel_by_waba(&input.waba_id).await?
+        && owner.tenant_id != input.tenant_id
+    {
+        return Err(CoreError::conflict(
+            "waba_taken",
+            format!(
+                "WhatsApp Business Account {} already belongs to another tenant: its account \
+                 webhooks (templates, quality) could not be routed to both",
+                input.waba_id
+            ),
+        ));
+    }
     let ch = Channel {
         id: new_id_at(prefix::CHANNEL, now),
         tenant_id: input.tenant_id,

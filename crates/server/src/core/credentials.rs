@@ -188,6 +188,12 @@ impl AppSecrets {
         })
     }
 
+    /// Whether these and `other` are one Meta app's (the same current secret): two gateway apps
+    /// registered for one Meta app, in two tenants, whose payloads may carry both's numbers.
+    pub fn same_app_as(&self, other: &AppSecrets) -> bool {
+        openbsp_domain::crypto::same_secret(&self.current, &other.current)
+    }
+
     /// Whether `signature` (`X-Hub-Signature-256`) signs `body` with the current secret, or at
     /// `now` still with the previous one.
     pub fn verifies(&self, body: &[u8], signature: &str, now: i64) -> bool {

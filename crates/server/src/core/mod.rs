@@ -17,6 +17,7 @@ pub mod credentials;
 pub mod endpoints;
 pub mod error;
 pub mod events;
+pub mod limits;
 pub mod media;
 pub mod messages;
 pub mod replicas;
@@ -66,8 +67,12 @@ pub struct Inner {
     pub config: Config,
     /// The clock.
     pub clock: Arc<dyn Clock>,
-    /// API keys by hash.
-    pub keys: TtlCache<String, Option<ApiKey>>,
+    /// Live API keys by hash (only keys that exist: an unknown token never evicts one).
+    pub keys: TtlCache<String, ApiKey>,
+    /// Hashes of tokens that are no key, briefly (a flood of random tokens fills this one).
+    pub unknown_keys: TtlCache<String, ()>,
+    /// The rate limits of authentication ([`limits::AuthLimits`]).
+    pub auth_limits: limits::AuthLimits,
     /// Channels by phone number id and by channel id.
     pub channels: TtlCache<String, Option<Channel>>,
     /// Templates by tenant, WABA, name and language, for the send check (`None`: unknown).
@@ -100,6 +105,8 @@ pub struct Inner {
     pub waiters: Mutex<HashMap<String, oneshot::Sender<SendOutcome>>>,
     /// Where media bytes live.
     pub objects: crate::objects::Objects,
+    /// Which background workers are up ([`crate::workers`]).
+    pub workers: crate::workers::Workers,
 }
 
 /// Who to wake when a send is queued on a channel: its worker if one runs here (it waits for
@@ -179,6 +186,7 @@ impl Core {
             crate::config::MediaStoreConfig::S3(c) => crate::objects::Objects::s3(c)
                 .map_err(|e| anyhow::anyhow!("media bucket {}: {e}", c.bucket))?,
         };
+        let auth_limits = limits::AuthLimits::new(config.api_rate_limit);
         Ok(Core(Arc::new(Inner {
             objects,
             graph: Arc::new(graph),
@@ -186,6 +194,8 @@ impl Core {
             config,
             clock,
             keys: TtlCache::new(Duration::from_secs(30)),
+            unknown_keys: TtlCache::new(Duration::from_secs(30)),
+            auth_limits,
             channels: TtlCache::new(Duration::from_secs(30)),
             apps: TtlCache::new(Duration::from_secs(60)),
             templates: TtlCache::new(Duration::from_secs(30)),
@@ -200,6 +210,7 @@ impl Core {
             delivery_wake: Notify::new(),
             campaign_wake: Notify::new(),
             waiters: Mutex::new(HashMap::new()),
+            workers: crate::workers::Workers::default(),
         })))
     }
 
@@ -304,6 +315,7 @@ impl Core {
         self.channels.clear();
         self.apps.clear();
         self.keys.clear();
+        self.unknown_keys.clear();
         self.templates.clear();
         self.media.clear();
     }

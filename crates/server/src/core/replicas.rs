@@ -113,28 +113,28 @@ impl Notice {
 /// other replicas).
 pub struct Publisher {
     tx: Option<mpsc::UnboundedSender<String>>,
-    rx: parking_lot::Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+    /// Held by the task that publishes, and left here when it stops (a panic included), so
+    /// that the task started again in its place finds it.
+    rx: Option<tokio::sync::Mutex<mpsc::UnboundedReceiver<String>>>,
 }
 
 impl Publisher {
     /// A publisher, enabled when the store carries notices.
     pub fn new(enabled: bool) -> Publisher {
         if !enabled {
-            return Publisher {
-                tx: None,
-                rx: parking_lot::Mutex::new(None),
-            };
+            return Publisher { tx: None, rx: None };
         }
         let (tx, rx) = mpsc::unbounded_channel();
         Publisher {
             tx: Some(tx),
-            rx: parking_lot::Mutex::new(Some(rx)),
+            rx: Some(tokio::sync::Mutex::new(rx)),
         }
     }
 
-    /// The notices dropped so far and from now on, for the one task that publishes them.
-    pub(crate) fn take_receiver(&self) -> Option<mpsc::UnboundedReceiver<String>> {
-        self.rx.lock().take()
+    /// The notices dropped so far and from now on, for the one task that publishes them
+    /// (`None` when the store carries no notices).
+    pub(crate) fn receiver(&self) -> Option<&tokio::sync::Mutex<mpsc::UnboundedReceiver<String>>> {
+        self.rx.as_ref()
     }
 
     /// Publishes `notice` soon (never waits).

@@ -35,9 +35,9 @@ const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 /// Rows deleted per statement while pruning (short transactions beside the live traffic).
 const PRUNE_BATCH: u32 = 5_000;
 
-/// Forgets events and delivery attempts older than the retention, media unused for theirs,
-/// and the messaging limit's reach older than 24 hours, hourly, until `shutdown`; on the
-/// leader only.
+/// Forgets events, delivery attempts and Meta's processed payloads older than the retention,
+/// media unused for theirs, and the messaging limit's reach older than 24 hours, hourly, until
+/// `shutdown`; on the leader only.
 pub async fn prune(state: Core, mut shutdown: watch::Receiver<bool>) {
     loop {
         if !state.leadership.is_leader() {
@@ -61,6 +61,12 @@ pub async fn prune(state: Core, mut shutdown: watch::Receiver<bool>) {
                     break;
                 }
             }
+        }
+        // Meta's payloads, once processed, go with the events.
+        match crate::meta::retention::prune(&state).await {
+            Ok(n) if n > 0 => tracing::debug!(rows = n, "pruned old webhook payloads"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning old webhook payloads failed; will retry"),
         }
         // Media unused for the retention period go, with their bytes.
         let stale = state.now() - state.config.media_retention.as_millis() as i64;

@@ -150,7 +150,9 @@ pub(super) async fn run(
         tokio::select! {
             _ = shutdown.wait_for(|s| *s) => return,
             _ = signal.changed() => {}
-            _ = config.changed() => {}
+            // The supervisor that holds the settings is gone (it stopped, or panicked and was
+            // started again with workers of its own): this worker ends with it.
+            changed = config.changed() => if changed.is_err() { return; },
             _ = tokio::time::sleep(wait) => {}
         }
     }

@@ -10,11 +10,10 @@ use openbsp_domain::crypto::hash_secret;
 use openbsp_domain::refs::ChannelRef;
 use openbsp_store::{ApiKey, Channel};
 use openbsp_wire::MetaError;
-use openbsp_wire::error::codes;
 
 use super::error::{ApiError, GraphError, unknown_object};
-use crate::core::Core;
 use crate::core::admin::is_graph_version;
+use crate::core::{Core, CoreError};
 
 /// A request authenticated with a tenant's API key.
 #[derive(Debug, Clone)]
@@ -42,26 +41,39 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// The key behind a bearer token, if it is a live key.
-pub async fn lookup(
-    state: &Core,
-    token: &str,
-) -> Result<Option<ApiKey>, openbsp_store::StoreError> {
+/// The key behind a token, if it is a live key; refused (Meta's 4, HTTP 429) past the key's
+/// request rate, or when too many unknown tokens are being looked up ([`crate::core::limits`]).
+/// Known keys come from a cache of their own: a flood of unknown tokens cannot evict them.
+pub async fn lookup(state: &Core, token: &str) -> Result<Option<ApiKey>, CoreError> {
     let hash = hash_secret(token);
-    if let Some(k) = state.keys.get(&hash) {
-        return Ok(k);
-    }
-    let found = state.store.find_api_key(&hash).await?;
-    state.keys.insert(hash, found.clone());
-    Ok(found)
+    let key = match state.keys.get(&hash) {
+        Some(k) => k,
+        None => {
+            if state.unknown_keys.get(&hash).is_some() {
+                return Ok(None);
+            }
+            state.auth_limits.admit_lookup()?;
+            match state.store.find_api_key(&hash).await? {
+                Some(k) => {
+                    state.keys.insert(hash, k.clone());
+                    k
+                }
+                None => {
+                    state.unknown_keys.insert(hash, ());
+                    return Ok(None);
+                }
+            }
+        }
+    };
+    state.auth_limits.admit_key(&key.id)?;
+    Ok(Some(key))
 }
 
 /// The live key a request's bearer token is, or 401.
 async fn live_key(parts: &Parts, state: &Core) -> Result<ApiKey, ApiError> {
     let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
     lookup(state, token)
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .ok_or_else(ApiError::unauthorized)
 }
 
@@ -146,11 +158,7 @@ async fn graph_tenant(core: &Core, headers: &axum::http::HeaderMap) -> Result<St
         })
         .ok_or_else(MetaError::access_token)?;
     let key = lookup(core, token)
-        .await
-        .map_err(|e| GraphError {
-            error: MetaError::new(codes::UNKNOWN, None),
-            cause: Some(Box::new(e)),
-        })?
+        .await?
         .ok_or_else(MetaError::access_token)?;
     key.tenant_id
         .ok_or_else(|| MetaError::access_token().into())

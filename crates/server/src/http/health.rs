@@ -38,13 +38,24 @@ pub fn metrics_routes() -> Router<Core> {
     Router::new().route("/metrics", get(metrics_text))
 }
 
+/// Ready when the database answers (on SQLite, its writer too) and every background worker
+/// runs; otherwise 503 naming what is not: `not ready: database unreachable; workers down:
+/// sender, closer`. Cheap: a ping and a look at the workers, no query over the data.
 async fn readyz(State(state): State<Core>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
-        }
+    let mut problems = Vec::new();
+    if let Err(e) = state.store.ping().await {
+        tracing::warn!(error = %e, "readiness check: the database does not answer");
+        problems.push("database unreachable".to_string());
+    }
+    let down = state.workers.down();
+    if !down.is_empty() {
+        problems.push(format!("workers down: {}", down.join(", ")));
+    }
+    if problems.is_empty() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        let body = format!("not ready: {}", problems.join("; "));
+        (StatusCode::SERVICE_UNAVAILABLE, body).into_response()
     }
 }
 

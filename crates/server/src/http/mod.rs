@@ -20,3 +20,17 @@ pub fn base_url(headers: &axum::http::HeaderMap) -> String {
     let scheme = header("x-forwarded-proto").unwrap_or("http");
     format!("{scheme}://{host}")
 }
+
+/// Adds `Retry-After: 1` to a 429 that has none (a rate limit's refusal, on any surface and in
+/// any envelope): the limits are per second, so a second is when to try again.
+pub async fn retry_after(mut resp: axum::response::Response) -> axum::response::Response {
+    if resp.status() == axum::http::StatusCode::TOO_MANY_REQUESTS
+        && !resp.headers().contains_key(axum::http::header::RETRY_AFTER)
+    {
+        resp.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+    }
+    resp
+}

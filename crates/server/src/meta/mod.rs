@@ -1,10 +1,11 @@
 //! Everything that talks with Meta: the Graph API client (sends, read receipts, template
 //! management), and Meta's webhooks — the receiver (`GET|POST /webhooks/whatsapp`) that
-//! verifies and stores payloads, and the processor that applies them.
+//! verifies and stores payloads, the processor that applies them, and their retention.
 
 pub mod graph;
 pub mod processor;
 pub mod receiver;
+pub mod retention;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;

@@ -352,30 +352,55 @@ async fn meta_events(
     let Ok(env) = serde_json::from_slice::<Value>(&item.body) else {
         return Ok(Vec::new());
     };
+    // Each change goes to the tenant of its own number (or of the entry's WABA): an entry whose
+    // changes concern numbers of several tenants (one Meta app serving them all) is split, each
+    // tenant getting the entry with its changes only.
     let mut owned: Vec<(String, Vec<Value>, &'static str)> = Vec::new();
     for entry in env["entry"].as_array().into_iter().flatten() {
-        let first = &entry["changes"][0];
-        let field = first["field"].as_str().unwrap_or_default();
-        let channel = match first["value"]["metadata"]["phone_number_id"].as_str() {
-            Some(pnid) => state
-                .channel(&ChannelRef::PhoneNumberId(pnid.to_string()))
-                .await
-                .map_err(|_| openbsp_store::StoreError::Database("channel lookup failed".into()))?,
-            None => match entry["id"].as_str() {
-                Some(waba) => state.store.find_channel_by_waba(waba).await?,
-                None => None,
-            },
-        };
-        let Some(channel) = channel.filter(|c| c.app_id == item.app_id) else {
-            continue;
-        };
-        if !tenants.contains(&channel.tenant_id) {
-            continue;
-        }
-        let kind = meta_event_type(field, &first["value"]);
-        match owned.iter_mut().find(|(t, _, _)| *t == channel.tenant_id) {
-            Some((_, entries, _)) => entries.push(entry.clone()),
-            None => owned.push((channel.tenant_id.clone(), vec![entry.clone()], kind)),
+        for change in entry["changes"].as_array().into_iter().flatten() {
+            let field = change["field"].as_str().unwrap_or_default();
+            let channel = match change["value"]["metadata"]["phone_number_id"].as_str() {
+                Some(pnid) => state
+                    .channel(&ChannelRef::PhoneNumberId(pnid.to_string()))
+                    .await
+                    .map_err(|_| {
+                        openbsp_store::StoreError::Database("channel lookup failed".into())
+                    })?,
+                None => match entry["id"].as_str() {
+                    Some(waba) => state.store.find_channel_by_waba(waba).await?,
+                    None => None,
+                },
+            };
+            let Some(channel) = channel else {
+                continue;
+            };
+            if !tenants.contains(&channel.tenant_id) || !signed_for(state, item, &channel).await {
+                continue;
+            }
+            let tenant_entries = match owned.iter_mut().find(|(t, _, _)| *t == channel.tenant_id) {
+                Some((_, entries, _)) => entries,
+                None => {
+                    let kind = meta_event_type(field, &change["value"]);
+                    owned.push((channel.tenant_id.clone(), Vec::new(), kind));
+                    &mut owned.last_mut().expect("just pushed").1
+                }
+            };
+            // This entry's changes for the tenant, in Meta's order.
+            match tenant_entries
+                .iter_mut()
+                .find(|e| e["id"] == entry["id"] && e["time"] == entry["time"])
+            {
+                Some(e) => {
+                    if let Some(list) = e["changes"].as_array_mut() {
+                        list.push(change.clone());
+                    }
+                }
+                None => {
+                    let mut e = entry.clone();
+                    e["changes"] = Value::Array(vec![change.clone()]);
+                    tenant_entries.push(e);
+                }
+            }
         }
     }
     let mut events = Vec::with_capacity(owned.len());
@@ -514,7 +539,7 @@ async fn owned_channel(
         .channel(&ChannelRef::PhoneNumberId(pnid.to_string()))
         .await
     {
-        Ok(Some(c)) if c.app_id == item.app_id => Ok(Some(c)),
+        Ok(Some(c)) if signed_for(state, item, &c).await => Ok(Some(c)),
         Ok(_) => {
             tracing::warn!(inbox.id = %item.id, phone_number_id = %pnid, "change for a number the signing app does not own; skipped");
             Ok(None)
@@ -522,6 +547,24 @@ async fn owned_channel(
         Err(_) => Err(openbsp_store::StoreError::Database(
             "channel lookup failed".into(),
         )),
+    }
+}
+
+/// Whether payload `item` may speak for channel `c`: its app signed it, or another gateway app
+/// with the same secret (the same Meta app) did (one Meta app serving numbers of several tenants: each tenant has
+/// registered it, and each change goes to the tenant of its own number).
+async fn signed_for(state: &Core, item: &InboxItem, c: &Channel) -> bool {
+    if c.app_id == item.app_id {
+        return true;
+    }
+    match (
+        state.app_with_secret(&item.app_id).await,
+        state.app_with_secret(&c.app_id).await,
+    ) {
+        // The same secret, not merely the same Meta app id: a tenant could register another's
+        // app id, never its secret. The payload was signed with the owner's secret.
+        (Ok(Some((_, a))), Ok(Some((_, b)))) => a.same_app_as(&b),
+        _ => false,
     }
 }
 
@@ -993,7 +1036,9 @@ mod tests {
                     id: format!("whk_{n:08}"),
                     app_id: "app_test".into(),
                     received_at: 1_000,
-                    body: br#"{"object":"whatsapp_business_account","entry":[]}"#.to_vec(),
+                    // Bodies apart: a copy of one stored is not stored again.
+                    body: format!(r#"{{"object":"whatsapp_business_account","entry":[],"n":{n}}}"#)
+                        .into_bytes(),
                 })
                 .await
                 .unwrap();

@@ -39,6 +39,15 @@ pub async fn verify(State(state): State<Core>, Query(q): Query<Handshake>) -> Re
         )
             .into_response();
     };
+    // Each check uses the installation's handshake quota: guessing tokens is slow.
+    if !state.auth_limits.handshake_quota_left() {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "60")],
+            "too many verification attempts",
+        )
+            .into_response();
+    }
     match state
         .store
         .find_app_by_verify_token(&hash_secret(token))
@@ -53,10 +62,12 @@ pub async fn verify(State(state): State<Core>, Query(q): Query<Handshake>) -> Re
     }
 }
 
+/// Refuses a payload: the reason goes to the log and the metrics, never to the caller, who
+/// gets the same answer whatever it was (no telling a known number from a bad signature).
 fn reject(reason: &'static str) -> Response {
     metrics::counter!("openbsp_webhook_intake_total", "result" => reason).increment(1);
     tracing::warn!(reason, "webhook rejected");
-    (StatusCode::UNAUTHORIZED, reason).into_response()
+    (StatusCode::UNAUTHORIZED, "invalid signature").into_response()
 }
 
 /// Verifies, stores, answers.
@@ -104,12 +115,17 @@ pub async fn receive(State(state): State<Core>, headers: HeaderMap, body: Bytes)
         received_at: now,
         body: body.to_vec(),
     };
-    if let Err(e) = state.store.insert_inbox(&item).await {
-        // Not stored: Meta must deliver it again.
-        tracing::error!(error = %e, "could not store a webhook payload");
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
-    }
-    metrics::counter!("openbsp_webhook_intake_total", "result" => "accepted").increment(1);
+    // A copy of a payload already stored (Meta's retry, a replay) is answered alike, not kept.
+    let result = match state.store.insert_inbox(&item).await {
+        Ok(true) => "accepted",
+        Ok(false) => "duplicate",
+        Err(e) => {
+            // Not stored: Meta must deliver it again.
+            tracing::error!(error = %e, "could not store a webhook payload");
+            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+        }
+    };
+    metrics::counter!("openbsp_webhook_intake_total", "result" => result).increment(1);
     state.inbox_wake.notify_one();
     state.publisher.publish(crate::notices::Notice::Inbox);
     (StatusCode::OK, "EVENT_RECEIVED").into_response()

@@ -48,6 +48,7 @@ pub fn from_meta(e: &MetaError) -> ApiError {
         codes::MARKETING_OPT_OUT => "opted_out",
         codes::UNSUPPORTED_MESSAGE_TYPE => "unsupported_message_type",
         codes::SPAM_RATE_LIMIT => "messaging_limit_reached",
+        codes::API_TOO_MANY_CALLS => "rate_limited",
         _ => "validation_failed",
     };
     let status = match e.http_status {

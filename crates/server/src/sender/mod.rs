@@ -14,6 +14,14 @@
 //! still not claimed while a payload of Meta's received by its due time waits unprocessed (the
 //! status may be in it), for one more grace at most. A worker whose lease is not
 //! confirmed posts nothing more.
+//!
+//! **Started again.** The sender runs under the gateway's supervisor ([`crate::workers`]),
+//! which starts it again if it panics. Each run holds its leases under a holder of its own
+//! (this replica's id and the run's number), and the workers of a run that ends, however it
+//! ends, are told to stop as at shutdown: a run started again waits for the last one's leases
+//! to be given up (or to lapse), then finds what they left in flight as orphans. A channel's
+//! worker that panics is treated alike: its lease is given up and its sends in flight put back
+//! behind the reconcile grace.
 
 mod media;
 mod recorder;
@@ -21,6 +29,7 @@ mod worker;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use openbsp_store::{Lease, sender_lease};
@@ -56,6 +65,26 @@ struct Running {
     valid: watch::Sender<Option<Instant>>,
 }
 
+/// Runs of the sender in this process, for each run's lease holder.
+static RUNS: AtomicU64 = AtomicU64::new(0);
+
+/// The channel workers of one run of the sender. However the run ends (a panic included),
+/// they are told to stop as at shutdown, and left to finish: to post nothing more, put back
+/// what they claimed, see the posts in flight recorded and give their leases up.
+struct Crew {
+    tasks: tokio::task::JoinSet<()>,
+    /// The channel of each worker's task.
+    channels: HashMap<tokio::task::Id, String>,
+    stop: watch::Sender<bool>,
+}
+
+impl Drop for Crew {
+    fn drop(&mut self) {
+        self.stop.send_replace(true);
+        self.tasks.detach_all();
+    }
+}
+
 /// Runs the sender until `shutdown` turns true.
 pub async fn run(state: Core, shutdown: watch::Receiver<bool>) {
     let client = state.graph.clone();
@@ -71,16 +100,26 @@ pub async fn run_with(
     let cfg = state.config.sender.clone();
     let ttl_ms = cfg.lease_ttl.as_millis() as i64;
     let (results_tx, results_rx) = mpsc::channel(4096);
-    let recorder = tokio::spawn(recorder::run(state.clone(), results_rx));
+    let mut recorder = tokio::spawn(recorder::run(state.clone(), results_rx));
     let (exited_tx, mut exited_rx) = mpsc::unbounded_channel::<String>();
     let mut running: HashMap<String, Running> = HashMap::new();
     let mut pairs: HashMap<String, Pairs> = HashMap::new();
-    let mut handles = Vec::new();
+    let (stop, stopped) = watch::channel(false);
+    let mut crew = Crew {
+        tasks: tokio::task::JoinSet::new(),
+        channels: HashMap::new(),
+        stop,
+    };
     let shared = Shared {
         client,
+        holder: format!(
+            "{}/sender-{}",
+            state.replica_id,
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        ),
         results: results_tx,
         exited: exited_tx,
-        shutdown: shutdown.clone(),
+        shutdown: stopped,
         posts: Arc::new(tokio::sync::Semaphore::new(MAX_POSTS)),
         uploads: media::Uploads::default(),
     };
@@ -109,7 +148,7 @@ pub async fn run_with(
                 &mut running,
                 &mut elsewhere,
                 &mut pairs,
-                &mut handles,
+                &mut crew,
             )
             .await;
         }
@@ -121,6 +160,31 @@ pub async fn run_with(
                 running.remove(&channel);
                 look = true;
             }
+            Some(ended) = crew.tasks.join_next_with_id(), if !crew.tasks.is_empty() => {
+                let (id, panicked) = match ended {
+                    Ok((id, ())) => (id, None),
+                    Err(e) => (e.id(), e.try_into_panic().ok()),
+                };
+                let channel = crew.channels.remove(&id);
+                if let (Some(channel), Some(panic)) = (channel, panicked) {
+                    let panic = crate::workers::panic_message(panic);
+                    worker_panicked(&state, &mut running, &channel, &panic).await;
+                    look = true;
+                }
+            }
+            // Without its recorder the sender would post and forget: this run ends, and the
+            // gateway's supervisor starts another.
+            ended = &mut recorder => {
+                let why = match ended {
+                    Ok(()) => "ended".to_string(),
+                    Err(e) => match e.try_into_panic() {
+                        Ok(panic) => format!("panicked: {}", crate::workers::panic_message(panic)),
+                        Err(e) => e.to_string(),
+                    },
+                };
+                tracing::error!(reason = %why, "the sender's recorder stopped; the sender starts again");
+                return;
+            }
             _ = renew.tick() => do_renew = true,
             _ = sweep.tick() => do_sweep = true,
             _ = tokio::time::sleep(cfg.poll_interval) => look = true,
@@ -129,24 +193,58 @@ pub async fn run_with(
             break;
         }
         if do_renew {
-            renew_leases(&state, &mut running, ttl_ms).await;
+            renew_leases(&state, &shared.holder, &mut running, ttl_ms).await;
         }
         if do_sweep {
             sweep_orphans(&state).await;
         }
-        handles.retain(|h: &tokio::task::JoinHandle<()>| !h.is_finished());
     }
-    for h in handles {
-        let _ = h.await;
-    }
+    crew.stop.send_replace(true);
+    while crew.tasks.join_next().await.is_some() {}
     // The recorder stops once every sender of results is gone.
     drop(shared);
     let _ = recorder.await;
 }
 
+/// A channel's worker panicked: its lease is given up and the sends it left in flight are
+/// put back behind the reconcile grace (as a dead replica's), so that the channel's next
+/// worker, under a new term, finds them.
+async fn worker_panicked(
+    state: &Core,
+    running: &mut HashMap<String, Running>,
+    channel: &str,
+    panic: &str,
+) {
+    tracing::error!(channel.id = %channel, panic, "a channel's sender worker panicked; its sends in flight are put back");
+    metrics::counter!("openbsp_sender_worker_panics_total").increment(1);
+    state.sender_wakes.unregister(channel);
+    let Some(r) = running.remove(channel) else {
+        return;
+    };
+    let now = state.now();
+    if let Err(e) = state
+        .store
+        .release_lease(&r.lease.name, &r.lease.holder, r.lease.term, now)
+        .await
+    {
+        tracing::warn!(channel.id = %channel, error = %e, "could not give the channel's sender lease up (it lapses)");
+        return;
+    }
+    let retry_at = now + state.config.sender.reconcile_grace.as_millis() as i64;
+    if let Err(e) = state
+        .store
+        .requeue_orphaned_sends(Some(channel), now, retry_at)
+        .await
+    {
+        tracing::warn!(channel.id = %channel, error = %e, "could not put orphaned sends back");
+    }
+}
+
 /// What every worker of this replica is handed alike.
 struct Shared {
     client: Arc<dyn GraphClient>,
+    /// Who holds this run's leases.
+    holder: String,
     results: mpsc::Sender<recorder::ToRecorder>,
     exited: mpsc::UnboundedSender<String>,
     shutdown: watch::Receiver<bool>,
@@ -163,7 +261,7 @@ async fn start_workers(
     running: &mut HashMap<String, Running>,
     elsewhere: &mut HashMap<String, Instant>,
     pairs: &mut HashMap<String, Pairs>,
-    handles: &mut Vec<tokio::task::JoinHandle<()>>,
+    crew: &mut Crew,
 ) {
     // Budgets of channels with no worker and nothing to remember are forgotten.
     let now = state.now();
@@ -187,7 +285,7 @@ async fn start_workers(
         let now = state.now();
         let lease = match state
             .store
-            .acquire_lease(&sender_lease(&ch), &state.replica_id, now, ttl_ms)
+            .acquire_lease(&sender_lease(&ch), &shared.holder, now, ttl_ms)
             .await
         {
             Ok(Some(l)) => l,
@@ -220,7 +318,7 @@ async fn start_workers(
         }
         let (valid, holding) = watch::channel(Some(asked + valid_for(cfg.lease_ttl)));
         tracing::debug!(channel.id = %ch, term = lease.term, "sending for the channel");
-        handles.push(tokio::spawn(worker::run(worker::Assignment {
+        let task = crew.tasks.spawn(worker::run(worker::Assignment {
             state: state.clone(),
             client: shared.client.clone(),
             channel_id: ch.clone(),
@@ -232,7 +330,8 @@ async fn start_workers(
             shutdown: shared.shutdown.clone(),
             posts: shared.posts.clone(),
             uploads: shared.uploads.clone(),
-        })));
+        }));
+        crew.channels.insert(task.id(), ch.clone());
         running.insert(ch, Running { lease, valid });
     }
 }
@@ -245,7 +344,12 @@ fn valid_for(ttl: Duration) -> Duration {
 
 /// Renews the leases of every running worker in one call; a worker whose lease is gone is
 /// told to stop.
-async fn renew_leases(state: &Core, running: &mut HashMap<String, Running>, ttl_ms: i64) {
+async fn renew_leases(
+    state: &Core,
+    holder: &str,
+    running: &mut HashMap<String, Running>,
+    ttl_ms: i64,
+) {
     if running.is_empty() {
         return;
     }
@@ -256,7 +360,7 @@ async fn renew_leases(state: &Core, running: &mut HashMap<String, Running>, ttl_
     let asked = Instant::now();
     match state
         .store
-        .renew_leases(&state.replica_id, &held, state.now(), ttl_ms)
+        .renew_leases(holder, &held, state.now(), ttl_ms)
         .await
     {
         Ok(kept) => {

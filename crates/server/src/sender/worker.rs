@@ -174,7 +174,7 @@ pub(super) async fn run(job: Assignment) {
         .store
         .release_lease(
             &job.lease.name,
-            &state.replica_id,
+            &job.lease.holder,
             job.lease.term,
             state.now(),
         )

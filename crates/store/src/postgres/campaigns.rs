@@ -24,7 +24,9 @@ use crate::campaign::*;
 use crate::error::{StoreError, StoreResult};
 use crate::model::{EnqueueOutcome, NewOutbound};
 use crate::policy::SendCheck;
-use crate::sql::{CAMPAIGN_COLS, CAMPAIGN_READ, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL};
+use crate::sql::{
+    CAMPAIGN_COLS, CAMPAIGN_READ, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL, recipient_status_hint,
+};
 
 use crate::store::CampaignStore;
 
@@ -85,12 +87,14 @@ static ACTIVE_SQL: LazyLock<String> = LazyLock::new(|| {
          OR (status = 'scheduled' AND start_at <= $1) ORDER BY id"
     )
 });
-static RECIPIENTS_SQL: LazyLock<String> = LazyLock::new(|| {
+/// A page of a campaign's recipients with the status `$3`, `hint` a condition it implies
+/// ([`recipient_status_hint`]).
+fn recipients_sql(hint: &str) -> String {
     format!(
-        "{RECIPIENT_SELECT} WHERE r.campaign_id = $1 AND r.id > $2
+        "{RECIPIENT_SELECT} WHERE r.campaign_id = $1 AND r.id > $2{hint}
          AND ($3::text IS NULL OR {RECIPIENT_STATUS_SQL} = $3) ORDER BY r.id LIMIT $4"
     )
-});
+}
 static PENDING_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "{RECIPIENT_SELECT} WHERE r.campaign_id = $1 AND r.state = 'pending' ORDER BY r.id LIMIT $2"
@@ -563,7 +567,8 @@ impl CampaignStore for PgStore {
         campaign_id: &str,
         f: &RecipientFilter,
     ) -> StoreResult<Vec<CampaignRecipient>> {
-        let rows = sqlx::query(RECIPIENTS_SQL.as_str())
+        let sql = recipients_sql(recipient_status_hint(f.status.as_deref()));
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(campaign_id)
             .bind(f.after.unwrap_or(0))
             .bind(&f.status)

@@ -16,10 +16,9 @@ use crate::error::StoreResult;
 use crate::model::*;
 use crate::store::EventStore;
 
-/// A tenant's native events, newest first (in delivery order, reversed), with the optional
-/// filters; the type patterns are narrowed in SQL (`$6`: no type filter; `$7` exact types;
-/// `$8` group prefixes, a superset of what the patterns select) and decided by
-/// [`openbsp_domain::events::matches`].
+/// A tenant's native events, newest first (in delivery order, reversed) through
+/// `events_tenant_xid_seq`, with the optional filters: `$2`/`$3` the cursor's `(xid, seq)`,
+/// `$4`/`$5` the time bounds, `$6` the limit.
 static LIST_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {EVENT_COLS} FROM events
@@ -27,9 +26,23 @@ static LIST_SQL: LazyLock<String> = LazyLock::new(|| {
            AND ($2::bigint IS NULL OR (xid, seq) < ($2::bigint::text::xid8, $3::bigint))
            AND ($4::bigint IS NULL OR created_at >= $4)
            AND ($5::bigint IS NULL OR created_at < $5)
-           AND ($6::boolean OR type = ANY($7::text[])
-                OR EXISTS (SELECT 1 FROM UNNEST($8::text[]) AS p(prefix) WHERE starts_with(type, p.prefix)))
-         ORDER BY events.xid DESC, events.seq DESC LIMIT $9"
+         ORDER BY events.xid DESC, events.seq DESC LIMIT $6"
+    )
+});
+/// [`LIST_SQL`] for the types in `$7`: the newest rows of each through `events_type`
+/// (migration 21), each an ordered index range that stops at the limit, merged in that order.
+/// What is read is bounded by the page times the number of types, not by the tenant's events.
+static LIST_TYPES_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT e.* FROM UNNEST($7::text[]) AS t(type) CROSS JOIN LATERAL (
+           SELECT {EVENT_COLS} FROM events
+           WHERE tenant_id = $1 AND format = 'native' AND type = t.type
+             AND ($2::bigint IS NULL OR (xid, seq) < ($2::bigint::text::xid8, $3::bigint))
+             AND ($4::bigint IS NULL OR created_at >= $4)
+             AND ($5::bigint IS NULL OR created_at < $5)
+           ORDER BY events.xid DESC, events.seq DESC LIMIT $6
+         ) AS e
+         ORDER BY e.xid_n DESC, e.seq DESC LIMIT $6"
     )
 });
 static GET_SQL: LazyLock<String> =
@@ -99,41 +112,23 @@ impl EventStore for PgStore {
                 None => return Ok(Vec::new()), // an unknown cursor: nothing older than it
             }
         }
-        let (every, exact, prefixes) = type_filter(&f.types);
-        let limit = f.limit as usize;
-        let mut out = Vec::new();
-        while out.len() < limit {
-            let want = limit - out.len();
-            let found = sqlx::query(LIST_SQL.as_str())
-                .bind(tenant_id)
-                .bind(before.map(|b| b.0))
-                .bind(before.map(|b| b.1))
-                .bind(f.since)
-                .bind(f.until)
-                .bind(every)
-                .bind(&exact)
-                .bind(&prefixes)
-                .bind(want as i64)
-                .fetch_all(self.pool())
-                .await
-                .db()?;
-            let exhausted = found.len() < want;
-            for row in &found {
-                let e = event(row)?;
-                before = Some((e.cursor.xid, e.cursor.seq));
-                if f.types.is_empty()
-                    || f.types
-                        .iter()
-                        .any(|p| openbsp_domain::events::matches(p, &e.kind))
-                {
-                    out.push(e);
-                }
-            }
-            if exhausted {
-                break;
-            }
+        let types = openbsp_domain::events::selected_types(&f.types);
+        let sql = match types {
+            Some(_) => LIST_TYPES_SQL.as_str(),
+            None => LIST_SQL.as_str(),
+        };
+        let mut q = sqlx::query(sql)
+            .bind(tenant_id)
+            .bind(before.map(|b| b.0))
+            .bind(before.map(|b| b.1))
+            .bind(f.since)
+            .bind(f.until)
+            .bind(i64::from(f.limit));
+        if let Some(types) = types {
+            q = q.bind(types);
         }
-        Ok(out)
+        let found = q.fetch_all(self.pool()).await.db()?;
+        found.iter().map(event).collect()
     }
 
     async fn get_event(&self, tenant_id: &str, id: &str) -> StoreResult<Option<Event>> {
@@ -239,37 +234,5 @@ impl EventStore for PgStore {
         .db()?
         .rows_affected();
         Ok(events + attempts)
-    }
-}
-
-/// The SQL narrowing of type patterns for [`LIST_SQL`]: (every type, exact types, prefixes).
-fn type_filter(types: &[String]) -> (bool, Vec<&str>, Vec<&str>) {
-    if types.is_empty() || types.iter().any(|p| p == "*") {
-        return (true, Vec::new(), Vec::new());
-    }
-    let mut exact = Vec::new();
-    let mut prefixes = Vec::new();
-    for p in types {
-        match p.strip_suffix(".*") {
-            Some(group) => prefixes.push(group),
-            None => exact.push(p.as_str()),
-        }
-    }
-    (false, exact, prefixes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn type_patterns_narrow_to_a_superset() {
-        assert_eq!(type_filter(&[]), (true, vec![], vec![]));
-        let ps = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(type_filter(&ps(&["a.b", "*"])), (true, vec![], vec![]));
-        assert_eq!(
-            type_filter(&ps(&["message.*", "session.opened"])),
-            (false, vec!["session.opened"], vec!["message"])
-        );
     }
 }

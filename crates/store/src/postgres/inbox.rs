@@ -1,5 +1,6 @@
 //! [`InboxStore`] on PostgreSQL: Meta's webhook payloads (stored through the group commit,
-//! [`super::batch`]) kept until processed, and what processing applies: a status update, by the
+//! [`super::batch`], each once per app) kept until processed and pruned after the retention,
+//! and what processing applies: a status update, by the
 //! rules of [`crate::statuses`], and an inbound message with its effects on the contact
 //! ([`super::resolve`]), its window and its session ([`super::windows`]) — see the contract on
 //! [`InboxStore::insert_inbound`].
@@ -7,7 +8,7 @@
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
-use openbsp_domain::ids::{new_id_at, prefix};
+use openbsp_domain::ids::{first_id_at, new_id_at, prefix};
 use openbsp_domain::windows::CSW_MS;
 use sqlx::PgConnection;
 
@@ -24,8 +25,27 @@ use crate::store::InboxStore;
 
 #[async_trait]
 impl InboxStore for PgStore {
-    async fn insert_inbox(&self, item: &InboxItem) -> StoreResult<()> {
-        self.batcher.insert_inbox(item.clone()).await
+    async fn insert_inbox(&self, item: &InboxItem) -> StoreResult<bool> {
+        // Hashed by the caller, not by the batch's worker: a 3 MB body takes milliseconds.
+        let digest = crate::inbox::digest(item);
+        self.batcher.insert_inbox(item.clone(), digest).await
+    }
+
+    async fn prune_inbox(&self, before: i64, limit: u32) -> StoreResult<u64> {
+        let pruned = sqlx::query(
+            "DELETE FROM webhook_inbox WHERE id IN (
+               SELECT id FROM webhook_inbox
+               WHERE id < $1 AND received_at < $2 AND processed_at IS NOT NULL
+               ORDER BY id LIMIT $3)",
+        )
+        .bind(first_id_at(prefix::INBOX, before))
+        .bind(before)
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await
+        .db()?
+        .rows_affected();
+        Ok(pruned)
     }
 
     async fn unprocessed_inbox(&self, limit: u32) -> StoreResult<Vec<InboxItem>> {

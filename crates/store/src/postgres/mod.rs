@@ -116,6 +116,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
         19,
         include_str!("../../migrations/postgres_0019_app_secret_rotation.sql"),
     ),
+    (
+        20,
+        include_str!("../../migrations/postgres_0020_inbox_retention.sql"),
+    ),
+    (
+        21,
+        include_str!("../../migrations/postgres_0021_event_type_index.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises migrations between replicas starting together.

@@ -20,7 +20,9 @@ impl AdminStore for SqliteStore {
 
     async fn ping(&self) -> StoreResult<()> {
         self.read(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
-            .await
+            .await?;
+        // Reads alone would answer while every write fails or waits.
+        self.ping_writer().await
     }
 
     async fn create_tenant(&self, t: &Tenant) -> StoreResult<()> {

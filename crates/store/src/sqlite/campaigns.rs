@@ -7,13 +7,16 @@ use openbsp_domain::MessageStatus;
 use openbsp_domain::windows::Refusal;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+use super::filtered::Filtered;
 use super::rows::{collect, json_col};
 use super::{SqliteStore, emit};
 use crate::campaign::*;
 use crate::error::{StoreError, StoreResult};
-use crate::model::{EnqueueOutcome, NewOutbound};
+use crate::model::{EnqueueOutcome, NewOutbound, Page};
 use crate::policy::SendCheck;
-use crate::sql::{CAMPAIGN_COLS, CAMPAIGN_READ, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL};
+use crate::sql::{
+    CAMPAIGN_COLS, CAMPAIGN_READ, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL, recipient_status_hint,
+};
 use crate::store::CampaignStore;
 
 /// Rows of an upload inserted per statement batch (one prepared statement, many executions).
@@ -111,16 +114,18 @@ impl CampaignStore for SqliteStore {
     async fn list_campaigns(&self, f: &CampaignFilter) -> StoreResult<Vec<Campaign>> {
         let f = f.clone();
         self.read(move |c| {
-            collect(
-                c,
-                &format!(
-                    "SELECT {CAMPAIGN_READ} FROM campaigns WHERE tenant_id = ?1
-                     AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR channel_id = ?3)
-                     AND (?4 IS NULL OR id < ?4) ORDER BY id DESC LIMIT ?5"
-                ),
-                params![f.tenant_id, f.status, f.channel_id, f.after, f.limit],
-                campaign,
-            )
+            // A tenant's campaigns are few: the filters are checked on its rows, newest first.
+            let mut q = Filtered::new(
+                format!("SELECT {CAMPAIGN_READ} FROM campaigns WHERE tenant_id = ?1"),
+                &f.tenant_id,
+            );
+            q.text_with(f.status.as_deref(), "+status = ?{n}");
+            q.text_with(f.channel_id.as_deref(), "+channel_id = ?{n}");
+            let page = Page {
+                limit: f.limit,
+                after: f.after,
+            };
+            q.fetch(c, &page, campaign)
         })
         .await
     }
@@ -453,8 +458,9 @@ impl CampaignStore for SqliteStore {
             collect(
                 c,
                 &format!(
-                    "{RECIPIENT_SELECT} WHERE r.campaign_id = ?1 AND r.id > ?2
-                     AND (?3 IS NULL OR {RECIPIENT_STATUS_SQL} = ?3) ORDER BY r.id LIMIT ?4"
+                    "{RECIPIENT_SELECT} WHERE r.campaign_id = ?1 AND r.id > ?2{}
+                     AND (?3 IS NULL OR {RECIPIENT_STATUS_SQL} = ?3) ORDER BY r.id LIMIT ?4",
+                    recipient_status_hint(f.status.as_deref())
                 ),
                 params![id, f.after.unwrap_or(0), f.status, f.limit],
                 recipient,

@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
+use super::filtered::Filtered;
 use super::rows::{self, collect};
 use super::{SqliteStore, emit, resolve, windows};
 use crate::error::{StoreError, StoreResult};
@@ -53,29 +54,20 @@ impl ContactStore for SqliteStore {
     ) -> StoreResult<Vec<Contact>> {
         let (t, f, page) = (tenant_id.to_string(), f.clone(), page.clone());
         self.read(move |c| {
-            let sql = format!(
-                "SELECT {CONTACT_COLS} FROM contacts WHERE tenant_id = ?1
-                 AND (?2 IS NULL OR wa_id = ?2)
-                 AND (?3 IS NULL OR user_id = ?3)
-                 AND (?4 IS NULL OR instr(lower(profile_name), lower(?4)) > 0)
-                 AND (?5 IS NULL OR (marketing_opt_out_at IS NOT NULL) = ?5)
-                 AND (?6 IS NULL OR id < ?6)
-                 ORDER BY id DESC LIMIT ?7"
+            // Most selective first: the first given claims the index (see `filtered`); a
+            // name is a substring, which no index serves.
+            let mut q = Filtered::new(
+                format!("SELECT {CONTACT_COLS} FROM contacts WHERE tenant_id = ?1"),
+                &t,
             );
-            collect(
-                c,
-                &sql,
-                params![
-                    t,
-                    f.wa_id,
-                    f.user_id,
-                    f.name,
-                    f.opted_out,
-                    page.after,
-                    page.limit
-                ],
-                rows::contact,
-            )
+            q.eq(f.wa_id.as_deref(), "wa_id");
+            q.eq(f.user_id.as_deref(), "user_id");
+            q.null(f.opted_out.map(|out| !out), "marketing_opt_out_at");
+            q.text_with(
+                f.name.as_deref(),
+                "instr(lower(profile_name), lower(?{n})) > 0",
+            );
+            q.fetch(c, &page, rows::contact)
         })
         .await
     }

@@ -115,38 +115,61 @@ fn event(r: &Row) -> rusqlite::Result<Event> {
     })
 }
 
-/// [`EventStore::list_events`].
+/// [`EventStore::list_events`]: newest first. Without a type filter the rows are read through
+/// `events_tenant_seq`; with one, the newest rows of each selected type through `events_type`
+/// (migration 22), each an ordered index range that stops at the limit, merged here. Either way
+/// what is read is bounded by the page (times the number of types), not by the tenant's events;
+/// `since` and `until` are checked on the rows of those ranges.
 fn list(c: &Connection, tenant: &str, f: &EventFilter) -> StoreResult<Vec<Event>> {
     let before = match &f.after {
-        Some(id) => Some(
-            c.prepare_cached("SELECT seq FROM events WHERE id = ?1 AND tenant_id = ?2")?
+        Some(id) => {
+            let found = c
+                .prepare_cached("SELECT seq FROM events WHERE id = ?1 AND tenant_id = ?2")?
                 .query_row([id, tenant], |r| r.get::<_, i64>(0))
-                .optional()?
-                .unwrap_or(0),
-        ),
-        None => None,
-    };
-    let sql = format!(
-        "SELECT {EVENT_COLS} FROM events
-         WHERE tenant_id = ?1 AND format = 'native'
-           AND (?2 IS NULL OR seq < ?2) AND (?3 IS NULL OR created_at >= ?3)
-           AND (?4 IS NULL OR created_at < ?4)
-         ORDER BY seq DESC"
-    );
-    let mut stmt = c.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params![tenant, before, f.since, f.until])?;
-    let mut out = Vec::new();
-    while out.len() < f.limit as usize
-        && let Some(r) = rows.next()?
-    {
-        let e = event(r)?;
-        if f.types.is_empty()
-            || f.types
-                .iter()
-                .any(|p| openbsp_domain::events::matches(p, &e.kind))
-        {
-            out.push(e);
+                .optional()?;
+            match found {
+                Some(seq) => seq,
+                None => return Ok(Vec::new()), // an unknown cursor: nothing older than it
+            }
         }
+        None => i64::MAX,
+    };
+    let Some(types) = openbsp_domain::events::selected_types(&f.types) else {
+        let sql = format!(
+            "SELECT {EVENT_COLS} FROM events
+             WHERE tenant_id = ?1 AND format = 'native' AND seq < ?2
+               AND (?3 IS NULL OR created_at >= ?3) AND (?4 IS NULL OR created_at < ?4)
+             ORDER BY seq DESC LIMIT ?5"
+        );
+        return collect(
+            c,
+            &sql,
+            params![tenant, before, f.since, f.until, f.limit],
+            event,
+        );
+    };
+    let mut newest = c.prepare_cached(
+        "SELECT seq FROM events
+         WHERE tenant_id = ?1 AND format = 'native' AND type = ?2 AND seq < ?3
+           AND (?4 IS NULL OR created_at >= ?4) AND (?5 IS NULL OR created_at < ?5)
+         ORDER BY seq DESC LIMIT ?6",
+    )?;
+    let mut seqs = Vec::new();
+    for kind in &types {
+        let found = newest.query_map(
+            params![tenant, kind, before, f.since, f.until, f.limit],
+            |r| r.get::<_, i64>(0),
+        )?;
+        for seq in found {
+            seqs.push(seq?);
+        }
+    }
+    seqs.sort_unstable_by(|a, b| b.cmp(a));
+    seqs.truncate(f.limit as usize);
+    let mut one = c.prepare_cached(&format!("SELECT {EVENT_COLS} FROM events WHERE seq = ?1"))?;
+    let mut out = Vec::with_capacity(seqs.len());
+    for seq in seqs {
+        out.push(one.query_row([seq], event)?);
     }
     Ok(out)
 }
@@ -268,29 +291,40 @@ fn log_deliveries(c: &Connection, d: &DeliveryRecord) -> StoreResult<()> {
     Ok(())
 }
 
-/// [`EventStore::list_delivery_attempts`].
+/// [`EventStore::list_delivery_attempts`]: newest first, through `webhook_attempts_event` for
+/// one event, `webhook_attempts_failed` for failures (migration 22), else
+/// `webhook_attempts_endpoint`; only the filters given become conditions (an optional one
+/// could use no index).
 fn attempts(
     c: &Connection,
     tenant: &str,
     endpoint: &str,
     f: &AttemptFilter,
 ) -> StoreResult<Vec<LoggedAttempt>> {
-    let sql = format!(
-        "SELECT {ATTEMPT_COLS} FROM webhook_attempts
-         WHERE endpoint_id = ?1 AND tenant_id = ?2 AND (?3 IS NULL OR event_id = ?3)
-           AND (?4 IS NULL OR succeeded = ?4) AND (?5 IS NULL OR seq < ?5)
-         ORDER BY seq DESC LIMIT ?6"
+    let mut sql = format!(
+        "SELECT {ATTEMPT_COLS} FROM webhook_attempts WHERE endpoint_id = ?1 AND tenant_id = ?2
+         AND seq < ?3"
     );
+    if f.event_id.is_some() {
+        sql.push_str(" AND event_id = ?5");
+    } else {
+        sql.push_str(" AND ?5 IS NULL");
+    }
+    match f.succeeded {
+        Some(true) => sql.push_str(" AND succeeded"),
+        Some(false) => sql.push_str(" AND NOT succeeded"),
+        None => {}
+    }
+    sql.push_str(" ORDER BY seq DESC LIMIT ?4");
     collect(
         c,
         &sql,
         params![
             endpoint,
             tenant,
-            f.event_id,
-            f.succeeded,
-            f.before_seq,
-            f.limit
+            f.before_seq.unwrap_or(i64::MAX),
+            f.limit,
+            f.event_id
         ],
         |r| {
             Ok(LoggedAttempt {

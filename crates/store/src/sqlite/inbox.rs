@@ -1,8 +1,11 @@
-//! [`InboxStore`] on SQLite: Meta's webhook payloads kept until processed, and what processing
-//! applies: a status update (by the rules of [`crate::statuses`]) and an inbound message with
-//! its effects on the contact, its window and its session. Each is one job on the writer.
+//! [`InboxStore`] on SQLite: Meta's webhook payloads kept until processed (each once per app:
+//! a copy of the same bytes is not stored again) and pruned after the retention, and what
+//! processing applies: a status update (by the rules of [`crate::statuses`]) and an inbound
+//! message with its effects on the contact, its window and its session. Each is one job on the
+//! writer.
 
 use async_trait::async_trait;
+use openbsp_domain::ids::{first_id_at, prefix};
 use openbsp_domain::windows::CSW_MS;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -17,18 +20,51 @@ use crate::store::InboxStore;
 
 #[async_trait]
 impl InboxStore for SqliteStore {
-    async fn insert_inbox(&self, item: &InboxItem) -> StoreResult<()> {
+    async fn insert_inbox(&self, item: &InboxItem) -> StoreResult<bool> {
         let item = item.clone();
+        // Hashed here, not on the writer: a 3 MB body takes milliseconds.
+        let digest = crate::inbox::digest(&item);
         self.write(move |c| {
-            c.prepare_cached(
-                "INSERT INTO webhook_inbox (id, app_id, received_at) VALUES (?1, ?2, ?3)",
-            )?
-            .execute(params![item.id, item.app_id, item.received_at])?;
+            let stored = c
+                .prepare_cached(
+                    "INSERT INTO webhook_inbox (id, app_id, received_at, digest)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (app_id, digest) WHERE digest IS NOT NULL DO NOTHING",
+                )?
+                .execute(params![item.id, item.app_id, item.received_at, digest])?;
+            if stored == 0 {
+                return Ok(false); // a copy of a payload the app already has
+            }
             c.prepare_cached(
                 "INSERT INTO webhook_inbox_bodies (inbox_rowid, body) VALUES (?1, ?2)",
             )?
             .execute(params![c.last_insert_rowid(), item.body])?;
-            Ok(())
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn prune_inbox(&self, before: i64, limit: u32) -> StoreResult<u64> {
+        let bound = first_id_at(prefix::INBOX, before);
+        self.write(move |c| {
+            let rowids = collect(
+                c,
+                "DELETE FROM webhook_inbox WHERE rowid IN (
+                   SELECT rowid FROM webhook_inbox
+                   WHERE id < ?1 AND received_at < ?2 AND processed_at IS NOT NULL
+                   ORDER BY id LIMIT ?3)
+                 RETURNING rowid",
+                params![bound, before, limit],
+                |r| r.get::<_, i64>(0),
+            )?;
+            // The bodies go with their rows (in the same commit: a rowid freed here may be
+            // taken again by the next payload).
+            let mut body =
+                c.prepare_cached("DELETE FROM webhook_inbox_bodies WHERE inbox_rowid = ?1")?;
+            for rowid in &rowids {
+                body.execute([rowid])?;
+            }
+            Ok(rowids.len() as u64)
         })
         .await
     }

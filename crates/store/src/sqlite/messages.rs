@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use openbsp_domain::windows::Refusal;
 use rusqlite::{Connection, params};
 
+use super::filtered::Filtered;
 use super::rows::{self, collect};
 use super::{SqliteStore, emit, history, reach, resolve, windows};
 use crate::error::StoreResult;
@@ -90,41 +91,19 @@ impl MessageStore for SqliteStore {
         let f = f.clone();
         let page = page.clone();
         self.read(move |c| {
-            // A session's messages are read through its index: a plain equality, not the
-            // optional-filter form the planner cannot use an index for.
-            let by_session = if f.session_id.is_some() {
-                "session_id = ?10"
-            } else {
-                "?10 IS NULL"
-            };
-            let sql = format!(
-                "SELECT {MESSAGE_COLS} FROM messages WHERE {by_session} AND tenant_id = ?1
-                 AND (?2 IS NULL OR channel_id = ?2)
-                 AND (?3 IS NULL OR status = ?3)
-                 AND (?4 IS NULL OR direction = ?4)
-                 AND (?5 IS NULL OR recipient = ?5)
-                 AND (?6 IS NULL OR created_at >= ?6)
-                 AND (?7 IS NULL OR created_at < ?7)
-                 AND (?8 IS NULL OR id < ?8)
-                 ORDER BY id DESC LIMIT ?9"
+            // Most selective first: the first given claims the index (see `filtered`).
+            let mut q = Filtered::new(
+                format!("SELECT {MESSAGE_COLS} FROM messages WHERE tenant_id = ?1"),
+                &t,
             );
-            collect(
-                c,
-                &sql,
-                params![
-                    t,
-                    f.channel_id,
-                    f.status.map(|s| s.as_str()),
-                    f.direction.map(|d| d.as_str()),
-                    f.recipient,
-                    f.created_from,
-                    f.created_to,
-                    page.after,
-                    page.limit,
-                    f.session_id
-                ],
-                rows::message,
-            )
+            q.eq(f.session_id.as_deref(), "session_id");
+            q.eq(f.recipient.as_deref(), "recipient");
+            q.eq(f.status.map(|s| s.as_str()), "status");
+            q.eq(f.channel_id.as_deref(), "channel_id");
+            q.eq_const(f.direction.map(|d| d.as_str()), "direction");
+            q.int(f.created_from, "created_at >=");
+            q.int(f.created_to, "created_at <");
+            q.fetch(c, &page, rows::message)
         })
         .await
     }

@@ -5,7 +5,9 @@
 //! savepoint so that one failure never spoils its neighbours. Callers get their answer only
 //! after the commit is durable (`synchronous = FULL`). Reads go to a small pool of read-only
 //! connections, which WAL lets run alongside the writer. WAL checkpoints run on a thread of
-//! their own, so the writer never stops to copy pages into the database file.
+//! their own, so the writer never stops to copy pages into the database file. Neither thread
+//! may die of a panic: a panicking write fails alone, a panicking checkpoint is one missed
+//! ([`writer`]).
 
 // The areas: one file per area trait of [`crate::store`].
 mod admin;
@@ -24,6 +26,7 @@ mod templates;
 
 // What the areas share, below them: none of these imports an area.
 mod emit;
+mod filtered;
 mod history;
 mod resolve;
 mod rows;
@@ -110,10 +113,21 @@ const MIGRATIONS: &[(i64, &str)] = &[
         20,
         include_str!("../../migrations/sqlite_0020_app_secret_rotation.sql"),
     ),
+    (
+        21,
+        include_str!("../../migrations/sqlite_0021_inbox_retention.sql"),
+    ),
+    (
+        22,
+        include_str!("../../migrations/sqlite_0022_event_type_index.sql"),
+    ),
 ];
 const READERS: usize = 8;
 /// How often the checkpointer copies the WAL into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// How long a ping waits for the writer: a batch takes milliseconds, the longest (a large
+/// upload's) well under a second.
+const WRITER_PING: Duration = Duration::from_secs(2);
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -177,6 +191,22 @@ impl SqliteStore {
         F: FnMut(&Connection) -> StoreResult<R> + Send + 'static,
     {
         self.writer.run(f).await
+    }
+
+    /// Runs `f` on the writer, as any write of the store does: for tests that need a write
+    /// to misbehave (panic, hold the writer). Not part of the store's interface.
+    #[doc(hidden)]
+    pub async fn write_for_tests<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        R: Send + 'static,
+        F: FnMut(&Connection) -> StoreResult<R> + Send + 'static,
+    {
+        self.writer.run(f).await
+    }
+
+    /// Whether the writer answers (see [`WRITER_PING`]).
+    pub(crate) async fn ping_writer(&self) -> StoreResult<()> {
+        self.writer.ping(WRITER_PING).await
     }
 
     /// Counts the writer's commits: events are only written by writes.
@@ -250,29 +280,39 @@ fn spawn_checkpointer(path: String, stop: Arc<AtomicBool>) -> StoreResult<()> {
         .spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(CHECKPOINT_EVERY);
-                let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_RESET_BYTES);
-                let mode = if big { "TRUNCATE" } else { "PASSIVE" };
-                // (busy, frames in the WAL, frames checkpointed)
-                let done = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                });
-                match done {
-                    Ok((1, frames, copied)) if big => {
-                        tracing::debug!(frames, copied, "SQLite WAL reset postponed: readers busy");
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, "SQLite WAL checkpoint failed; will retry")
-                    }
+                // A round that panics is one checkpoint missed, not the last: without this
+                // thread the WAL would grow without bound. (Unwind safe: a round keeps nothing.)
+                let round = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    checkpoint(&conn, &wal)
+                }));
+                if round.is_err() {
+                    tracing::error!("a SQLite WAL checkpoint panicked; the checkpointer goes on");
                 }
             }
         })
         .map_err(|e| StoreError::database_while("cannot start the checkpoint thread", e))?;
     Ok(())
+}
+
+/// One round of the checkpointer (see [`spawn_checkpointer`]).
+fn checkpoint(conn: &Connection, wal: &Path) {
+    let big = std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_RESET_BYTES);
+    let mode = if big { "TRUNCATE" } else { "PASSIVE" };
+    // (busy, frames in the WAL, frames checkpointed)
+    let done = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    });
+    match done {
+        Ok((1, frames, copied)) if big => {
+            tracing::debug!(frames, copied, "SQLite WAL reset postponed: readers busy");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "SQLite WAL checkpoint failed; will retry"),
+    }
 }
 
 fn configure(conn: &Connection) -> StoreResult<()> {

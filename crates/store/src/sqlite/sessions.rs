@@ -4,6 +4,7 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
+use super::filtered::Filtered;
 use super::rows::{self, collect};
 use super::{SqliteStore, emit, windows};
 use crate::error::StoreResult;
@@ -51,31 +52,17 @@ impl SessionStore for SqliteStore {
     ) -> StoreResult<Vec<Session>> {
         let (t, f, page) = (tenant_id.to_string(), f.clone(), page.clone());
         self.read(move |c| {
-            let sql = format!(
-                "SELECT {SESSION_COLS} FROM sessions WHERE tenant_id = ?1
-                 AND (?2 IS NULL OR channel_id = ?2)
-                 AND (?3 IS NULL OR contact_id = ?3)
-                 AND (?4 IS NULL OR (closed_at IS NULL) = ?4)
-                 AND (?5 IS NULL OR opened_at >= ?5)
-                 AND (?6 IS NULL OR opened_at < ?6)
-                 AND (?7 IS NULL OR id < ?7)
-                 ORDER BY id DESC LIMIT ?8"
+            // Most selective first: the first given claims the index (see `filtered`).
+            let mut q = Filtered::new(
+                format!("SELECT {SESSION_COLS} FROM sessions WHERE tenant_id = ?1"),
+                &t,
             );
-            collect(
-                c,
-                &sql,
-                params![
-                    t,
-                    f.channel_id,
-                    f.contact_id,
-                    f.open,
-                    f.opened_from,
-                    f.opened_to,
-                    page.after,
-                    page.limit
-                ],
-                rows::session,
-            )
+            q.eq(f.contact_id.as_deref(), "contact_id");
+            q.eq(f.channel_id.as_deref(), "channel_id");
+            q.null(f.open, "closed_at");
+            q.int(f.opened_from, "opened_at >=");
+            q.int(f.opened_to, "opened_at <");
+            q.fetch(c, &page, rows::session)
         })
         .await
     }

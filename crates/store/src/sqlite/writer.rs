@@ -6,8 +6,17 @@
 //! sub-journal). If any request fails, the whole transaction is rolled back and the batch runs
 //! again with one savepoint per request, so that a failing request never takes its neighbours
 //! down with it. That is why a request is a re-runnable closure (`FnMut`).
+//!
+//! The writer must never be lost: a request that panics fails alone (its caller gets an
+//! error and its effects are rolled back; the batch runs again, one savepoint per request, as
+//! after any failure), and a panic outside a request fails that batch's callers and the writer
+//! goes on with the next. Before each batch the connection is brought back out of any
+//! transaction a failure left open.
 
+use std::any::Any;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -38,7 +47,14 @@ where
 {
     fn run(&mut self, conn: Option<&Connection>) -> bool {
         let result = match conn {
-            Some(c) => (self.f)(c),
+            // Unwind safe: a panicking request's result is an error and its effects are rolled
+            // back with its transaction or savepoint; what it captured is only read again if
+            // the batch runs again, as after any failure.
+            Some(c) => catch_unwind(AssertUnwindSafe(|| (self.f)(c))).unwrap_or_else(|panic| {
+                let panic = panic_message(&*panic);
+                tracing::error!(panic = %panic, "a SQLite write panicked; it fails alone");
+                Err(StoreError::database(format!("the write panicked: {panic}")))
+            }),
             None => Err(StoreError::database("could not begin a transaction")),
         };
         let ok = result.is_ok();
@@ -89,18 +105,60 @@ impl Writer {
         self.tx.send(job).await.map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
+
+    /// Whether the writer answers within `within`: an empty request through the queue, so a
+    /// writer that is stuck (or gone) is told from one that is merely busy for a moment.
+    pub(super) async fn ping(&self, within: Duration) -> StoreResult<()> {
+        match tokio::time::timeout(within, self.run(|_| Ok(()))).await {
+            Ok(answer) => answer,
+            Err(_) => Err(StoreError::database(format!(
+                "the SQLite writer did not answer within {} ms",
+                within.as_millis()
+            ))),
+        }
+    }
 }
 
+/// The writer thread: serves batches until every handle is gone. A panic outside a request
+/// (which [`Request::run`] already contains) fails the batch it happened in, and the writer
+/// carries on with the same connection.
 fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, commits: watch::Sender<u64>) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
-    while rx.blocking_recv_many(&mut batch, MAX_BATCH) > 0 {
+    loop {
+        let served = catch_unwind(AssertUnwindSafe(|| {
+            serve(&conn, &mut rx, &commits, &mut batch)
+        }));
+        match served {
+            Ok(()) => return,
+            Err(panic) => {
+                let panic = panic_message(&*panic);
+                tracing::error!(panic = %panic, jobs = batch.len(), "the SQLite writer panicked; it goes on");
+                end_transaction(&conn);
+                let error = Arc::new(StoreError::database(format!(
+                    "the SQLite writer panicked: {panic}"
+                )));
+                for job in batch.drain(..) {
+                    job.finish(Some(&error));
+                }
+            }
+        }
+    }
+}
+
+fn serve(
+    conn: &Connection,
+    rx: &mut mpsc::Receiver<Box<dyn Job>>,
+    commits: &watch::Sender<u64>,
+    batch: &mut Vec<Box<dyn Job>>,
+) {
+    while rx.blocking_recv_many(batch, MAX_BATCH) > 0 {
         // Shared: every job of the batch answers with the commit's failure as its cause.
-        let commit = commit_batch(&conn, &mut batch).map_err(Arc::new);
+        let commit = commit_batch(conn, batch).map_err(Arc::new);
         match &commit {
             Ok(()) => commits.send_modify(|n| *n = n.wrapping_add(1)),
             Err(e) => {
                 tracing::error!(error = %e, jobs = batch.len(), "SQLite group commit failed");
-                let _ = conn.execute_batch("ROLLBACK");
+                end_transaction(conn);
             }
         }
         for job in batch.drain(..) {
@@ -109,7 +167,30 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, commits: watch::S
     }
 }
 
+/// Rolls back whatever transaction is still open on the writer's connection (a failed commit,
+/// a panic), so that the next batch can begin its own.
+fn end_transaction(conn: &Connection) {
+    if conn.is_autocommit() {
+        return;
+    }
+    if let Err(e) = conn.execute_batch("ROLLBACK") {
+        // The next batch's BEGIN fails and rolls back again.
+        tracing::error!(error = %e, "the SQLite writer could not roll its transaction back");
+    }
+}
+
+/// What a panic said (its payload is a `&str` or a `String` when it said anything).
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
+}
+
 fn commit_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> StoreResult<()> {
+    // A transaction left open (a rollback that failed last time) is ended first.
+    end_transaction(conn);
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         for job in batch.iter_mut() {
             job.run(None);

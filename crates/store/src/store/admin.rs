@@ -14,7 +14,8 @@ pub trait AdminStore: Send + Sync {
     /// `"sqlite"` or `"postgres"`.
     fn backend(&self) -> &'static str;
 
-    /// Checks the database answers.
+    /// Checks the database answers (on SQLite, its one writer as well as its readers, within a
+    /// moment). Cheap: every readiness probe calls it.
     async fn ping(&self) -> StoreResult<()>;
 
     /// Stores a new tenant.

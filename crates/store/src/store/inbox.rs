@@ -9,8 +9,17 @@ use crate::model::*;
 /// Meta's webhook payloads and their effects.
 #[async_trait]
 pub trait InboxStore: Send + Sync {
-    /// Stores a verified webhook payload (batched with concurrent calls).
-    async fn insert_inbox(&self, item: &InboxItem) -> StoreResult<()>;
+    /// Stores a verified webhook payload (batched with concurrent calls); `false`, and nothing
+    /// stored, when the app already has a payload of the same bytes (Meta's retry of a webhook
+    /// it thinks failed, or a replay): known by the SHA-256 of the body, until the first copy
+    /// is pruned. Another payload with the same id is a conflict.
+    async fn insert_inbox(&self, item: &InboxItem) -> StoreResult<bool>;
+
+    /// Forgets payloads processed and received before `before` (ms), with their bodies, at
+    /// most `limit`, oldest first; a payload never processed stays, whatever its age. Returns
+    /// how many went. Bounded by an id range (ids are time-ordered): a payload whose id was made
+    /// for a later time than it was received (the clock stepped back) waits for that time.
+    async fn prune_inbox(&self, before: i64, limit: u32) -> StoreResult<u64>;
 
     /// Payloads not yet processed, oldest first.
     async fn unprocessed_inbox(&self, limit: u32) -> StoreResult<Vec<InboxItem>>;

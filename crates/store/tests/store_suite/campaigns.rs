@@ -839,6 +839,13 @@ pub async fn an_answer_marks_its_campaign_recipient_replied_with_the_message(bac
     );
     let counts = store.campaign_counts(&c.id).await.unwrap();
     assert_eq!(counts.replied, 2);
+    // Listed by that status (read through the index of the replied ones), in upload order.
+    let replied: Vec<i64> = with_status(&store, &c, "replied")
+        .await
+        .iter()
+        .map(|r| r.replied_at.unwrap())
+        .collect();
+    assert_eq!(replied, vec![T + 100, T + 200]);
     // A later answer keeps the first time; an earlier one stored late (Meta's order is not
     // guaranteed) brings it back to the earliest, alone or in a batch.
     store

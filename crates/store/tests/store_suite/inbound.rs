@@ -1,9 +1,9 @@
 //! Meta's webhooks: the inbox, inbound messages and their contacts; the metrics counts.
 
 use openbsp_domain::MessageStatus;
-use openbsp_domain::ids::{new_id_at, prefix};
+use openbsp_domain::ids::{first_id_at, new_id_at, prefix};
 use openbsp_store::*;
-use openbsp_testkit::Backend;
+use openbsp_testkit::{Backend, TestDb};
 use serde_json::json;
 
 use crate::fixtures::*;
@@ -51,18 +51,25 @@ pub async fn inbox_insert_list_and_mark(backend: Backend) {
         .mark_inbox_processed(&[("whk_nope".into(), vec![])], 4_000)
         .await
         .unwrap();
-    // The same payload id twice is a conflict.
+    // The same payload id twice, with other bytes, is a conflict.
+    let same_id = InboxItem {
+        body: b"{\"other\":true}".to_vec(),
+        ..c.clone()
+    };
     assert!(matches!(
-        store.insert_inbox(&c).await,
+        store.insert_inbox(&same_id).await,
         Err(StoreError::Conflict(_))
     ));
 
-    // Many at once (batched together): all stored, a duplicate among them fails alone.
+    // Many at once (batched together): all stored, a conflict among them fails alone.
     let mut tasks = Vec::new();
     let mut items = Vec::new();
     for i in 0..80i64 {
         let item = if i == 40 {
-            a.clone()
+            InboxItem {
+                body: b"{\"n\":\"again\"}".to_vec(),
+                ..a.clone()
+            }
         } else {
             inbox_item(&w.app.id, 10_000 + i, format!("{{\"n\":{i}}}").as_bytes())
         };
@@ -75,7 +82,7 @@ pub async fn inbox_insert_list_and_mark(backend: Backend) {
         if i == 40 {
             assert!(matches!(out, Err(StoreError::Conflict(_))), "{out:?}");
         } else {
-            out.unwrap();
+            assert!(out.unwrap(), "stored");
         }
     }
     let pending = store.unprocessed_inbox(1_000).await.unwrap();
@@ -89,6 +96,166 @@ pub async fn inbox_insert_list_and_mark(backend: Backend) {
         .collect();
     expected.sort_by(|x, y| x.id.cmp(&y.id));
     assert_eq!(pending[1..], expected[..]);
+}
+
+/// Meta's payloads and the rows they take: (payloads, bodies apart from their rows), read in
+/// the database itself (PostgreSQL keeps the body in the row).
+async fn inbox_rows(db: &TestDb) -> (i64, i64) {
+    match db.backend {
+        Backend::Sqlite => {
+            let c = rusqlite::Connection::open(db.path().join("openbsp.db")).unwrap();
+            let count = |table: &str| {
+                c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                    .unwrap()
+            };
+            (count("webhook_inbox"), count("webhook_inbox_bodies"))
+        }
+        Backend::Postgres => {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_inbox")
+                .fetch_one(&mut c)
+                .await
+                .unwrap();
+            (rows, rows)
+        }
+    }
+}
+
+/// A payload received at `at` whose id was made then, as the receiver makes it (ids made by
+/// `new_id_at` in this process carry the latest time any test asked for).
+fn inbox_item_made_at(app_id: &str, at: i64, body: &[u8]) -> InboxItem {
+    InboxItem {
+        id: first_id_at(prefix::INBOX, at),
+        ..inbox_item(app_id, at, body)
+    }
+}
+
+/// The same bytes for the same app are stored once (Meta's retry, a replay): the copy is not
+/// an error, and not stored, whether the first is pending or processed, however many come at
+/// once; the same bytes for another app are that app's.
+pub async fn inbox_copies_are_stored_once_per_app(backend: Backend) {
+    let (db, store) = open_store(backend).await;
+    let w = world(&store, "Acme").await;
+    let other = world(&store, "Globex").await;
+    let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{}}]}]}"#;
+    let first = inbox_item(&w.app.id, 1_000, body);
+    assert!(store.insert_inbox(&first).await.unwrap());
+    assert!(
+        !store
+            .insert_inbox(&inbox_item(&w.app.id, 2_000, body))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.unprocessed_inbox(10).await.unwrap(),
+        vec![first.clone()]
+    );
+    let theirs = inbox_item(&other.app.id, 2_500, body);
+    assert!(store.insert_inbox(&theirs).await.unwrap());
+    assert_eq!(inbox_rows(&db).await, (2, 2));
+
+    // Processed, it is still known.
+    store
+        .mark_inbox_processed(&[(first.id.clone(), vec![])], 3_000)
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .insert_inbox(&inbox_item(&w.app.id, 4_000, body))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.unprocessed_inbox(10).await.unwrap(), vec![theirs]);
+
+    // Twenty copies at once (batched together on PostgreSQL): one stored.
+    let again = br#"{"object":"whatsapp_business_account","entry":[{"id":"2","changes":[{"field":"messages","value":{}}]}]}"#;
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (store, item) = (store.clone(), inbox_item(&w.app.id, 5_000 + i, again));
+            tokio::spawn(async move { store.insert_inbox(&item).await.unwrap() })
+        })
+        .collect();
+    let mut stored = 0;
+    for t in tasks {
+        stored += usize::from(t.await.unwrap());
+    }
+    assert_eq!(stored, 1);
+    assert_eq!(inbox_rows(&db).await, (3, 3));
+    // Account and template changes are stored every time: two distinct ones can be the same
+    // bytes (a template approved twice within a second).
+    let template = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","time":1,"changes":[{"field":"message_template_status_update","value":{"event":"APPROVED"}}]}]}"#;
+    assert!(
+        store
+            .insert_inbox(&inbox_item(&other.app.id, 50_000, template))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .insert_inbox(&inbox_item(&other.app.id, 60_000, template))
+            .await
+            .unwrap()
+    );
+}
+
+/// Processed payloads older than the retention go, with their bodies, in batches of the size
+/// asked; a pending one of the same age stays, and so does a processed one younger than it.
+/// Forgotten, a payload's bytes may be stored again.
+pub async fn processed_inbox_payloads_are_pruned(backend: Backend) {
+    let (db, store) = open_store(backend).await;
+    let w = world(&store, "Acme").await;
+    let day = 86_400_000;
+    let now = 1_750_000_000_000;
+    let before = now - 30 * day;
+    let item = |at: i64, n: i64| {
+        inbox_item_made_at(&w.app.id, at, format!("{{\"entry\":[{{\"id\":\"{n}\",\"changes\":[{{\"field\":\"messages\",\"value\":{{}}}}]}}]}}").as_bytes())
+    };
+    let old: Vec<InboxItem> = (0..5).map(|n| item(now - 31 * day + n, n)).collect();
+    let pending = item(now - 31 * day + 10, 10);
+    let fresh = item(now - day, 11);
+    for i in old.iter().chain([&pending, &fresh]) {
+        assert!(store.insert_inbox(i).await.unwrap());
+    }
+    let done: Vec<(String, Vec<NewEvent>)> = old
+        .iter()
+        .chain([&fresh])
+        .map(|i| (i.id.clone(), vec![]))
+        .collect();
+    store.mark_inbox_processed(&done, now - day).await.unwrap();
+    assert_eq!(inbox_rows(&db).await, (7, 7));
+
+    assert_eq!(store.prune_inbox(before, 2).await.unwrap(), 2);
+    assert_eq!(store.prune_inbox(before, 2).await.unwrap(), 2);
+    assert_eq!(store.prune_inbox(before, 2).await.unwrap(), 1);
+    assert_eq!(store.prune_inbox(before, 2).await.unwrap(), 0);
+    assert_eq!(
+        inbox_rows(&db).await,
+        (2, 2),
+        "the bodies went with their rows"
+    );
+    assert_eq!(
+        store.unprocessed_inbox(10).await.unwrap(),
+        vec![pending.clone()]
+    );
+
+    // The pruned payload's bytes are new again; the fresh one's are still known.
+    let resent = inbox_item_made_at(&w.app.id, now, &old[0].body);
+    assert!(store.insert_inbox(&resent).await.unwrap());
+    let copy = inbox_item_made_at(&w.app.id, now + 1, &fresh.body);
+    assert!(!store.insert_inbox(&copy).await.unwrap());
+    assert_eq!(inbox_rows(&db).await, (3, 3));
+
+    // Processed at last, the old pending payload goes at the next pass.
+    store
+        .mark_inbox_processed(&[(pending.id.clone(), vec![])], now)
+        .await
+        .unwrap();
+    assert_eq!(store.prune_inbox(before, 100).await.unwrap(), 1);
+    assert_eq!(
+        store.unprocessed_inbox(10).await.unwrap(),
+        vec![resent.clone()]
+    );
 }
 
 pub async fn inbound_messages_dedupe_and_name_contacts(backend: Backend) {

@@ -34,7 +34,7 @@ impl FromRequestParts<Core> for ChakraTenant {
             .ok_or_else(ChakraError::unauthorized)?;
         let key = lookup(core, token)
             .await
-            .map_err(ChakraError::internal)?
+            .map_err(ChakraError::from)?
             .ok_or_else(ChakraError::unauthorized)?;
         match key.tenant_id {
             Some(tenant_id) => Ok(ChakraTenant { tenant_id }),

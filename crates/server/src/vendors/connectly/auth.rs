@@ -42,7 +42,7 @@ impl FromRequestParts<Core> for Business {
             .ok_or_else(ConnectlyError::key_absent)?;
         let key = lookup(core, token)
             .await
-            .map_err(ConnectlyError::internal)?
+            .map_err(ConnectlyError::from)?
             .ok_or_else(ConnectlyError::unauthorized)?;
         let Some(tenant_id) = key.tenant_id else {
             return Err(ConnectlyError::permission_denied(

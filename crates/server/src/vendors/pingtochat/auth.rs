@@ -41,7 +41,7 @@ impl FromRequestParts<Core> for PingtochatChannel {
         let (key, phone_number_id) = (param("key"), param("phone_number_id"));
         let tenant_id = lookup(core, &key)
             .await
-            .map_err(PingtochatError::internal)?
+            .map_err(PingtochatError::from)?
             .and_then(|k| k.tenant_id)
             .ok_or_else(PingtochatError::key_invalid)?;
         if parts

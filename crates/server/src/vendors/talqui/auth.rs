@@ -38,7 +38,7 @@ impl FromRequestParts<Core> for PluginConnection {
         let token = token(&parts.headers).ok_or_else(TalquiError::unauthorized)?;
         let key = lookup(core, token)
             .await
-            .map_err(TalquiError::internal)?
+            .map_err(TalquiError::from)?
             .ok_or_else(TalquiError::unauthorized)?;
         let Some(tenant_id) = key.tenant_id else {
             return Err(TalquiError::forbidden(

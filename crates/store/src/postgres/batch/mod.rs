@@ -58,7 +58,8 @@ enum Job {
         Option<SendCheck>,
         oneshot::Sender<StoreResult<Checked>>,
     ),
-    Inbox(InboxItem, oneshot::Sender<StoreResult<()>>),
+    /// A payload, the SHA-256 of its body, and whether it was stored (not a copy).
+    Inbox(InboxItem, [u8; 32], oneshot::Sender<StoreResult<bool>>),
 }
 
 /// Handle to the group-commit workers; they stop once it is dropped and the queue is drained.
@@ -108,11 +109,16 @@ impl Batcher {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Stores a webhook payload in the next batch; answers once it is committed.
-    pub(super) async fn insert_inbox(&self, item: InboxItem) -> StoreResult<()> {
+    /// Stores a webhook payload (whose body has the SHA-256 `digest`) in the next batch;
+    /// answers once it is committed: `false` if the app already had the same bytes.
+    pub(super) async fn insert_inbox(
+        &self,
+        item: InboxItem,
+        digest: [u8; 32],
+    ) -> StoreResult<bool> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Job::Inbox(item, reply))
+            .send(Job::Inbox(item, digest, reply))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -156,8 +162,8 @@ async fn run_batch(conn: &mut Committer<'_>, jobs: &mut Vec<Job>) {
                 checks.push(check);
                 news_replies.push(reply);
             }
-            Job::Inbox(item, reply) => {
-                inbox.push(item);
+            Job::Inbox(item, digest, reply) => {
+                inbox.push((item, digest));
                 inbox_replies.push(reply);
             }
         }
@@ -165,12 +171,12 @@ async fn run_batch(conn: &mut Committer<'_>, jobs: &mut Vec<Job>) {
     let size = news.len() + inbox.len();
     if size > 1 {
         match commit(conn, &mut news, &checks, &inbox).await {
-            Ok(outcomes) => {
+            Ok((outcomes, stored)) => {
                 for (reply, outcome) in news_replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
-                for reply in inbox_replies {
-                    let _ = reply.send(Ok(()));
+                for (reply, stored) in inbox_replies.into_iter().zip(stored) {
+                    let _ = reply.send(Ok(stored));
                 }
                 return;
             }
@@ -185,7 +191,7 @@ async fn run_batch(conn: &mut Committer<'_>, jobs: &mut Vec<Job>) {
     for (item, reply) in inbox.iter().zip(inbox_replies) {
         let out = commit(conn, &mut [], &[], std::slice::from_ref(item))
             .await
-            .map(|_| ());
+            .map(|(_, stored)| stored.first().copied().unwrap_or(false));
         let _ = reply.send(out);
     }
 }
@@ -213,7 +219,7 @@ async fn enqueue_one(
         )
         .await
         {
-            Ok(mut outcomes) => {
+            Ok((mut outcomes, _)) => {
                 return outcomes
                     .pop()
                     .ok_or_else(|| StoreError::database("enqueue gave no outcome"));
@@ -234,22 +240,23 @@ struct Committer<'a> {
     signal: Signal,
 }
 
-/// Stores `news` (each behind its send check, if it has one) and `inbox` in one transaction;
-/// the outcomes are in the order of `news`. Wakes the readers of events once a transaction
-/// that wrote some has committed.
+/// Stores `news` (each behind its send check, if it has one) and `inbox` (each payload with
+/// the SHA-256 of its body) in one transaction; the outcomes are in the order of `news`, and
+/// whether each payload was stored (not a copy) in the order of `inbox`. Wakes the readers of
+/// events once a transaction that wrote some has committed.
 async fn commit(
     conn: &mut Committer<'_>,
     news: &mut [NewOutbound],
     checks: &[Option<SendCheck>],
-    inbox: &[InboxItem],
-) -> StoreResult<Vec<Checked>> {
+    inbox: &[(InboxItem, [u8; 32])],
+) -> StoreResult<(Vec<Checked>, Vec<bool>)> {
     let result = commit_on(conn.conn.get().await?, news, checks, inbox).await;
     match &result {
         Err(StoreError::Database(_) | StoreError::Closed) => {
             // Not a rejected request: the connection itself may be at fault.
             conn.conn.discard();
         }
-        Ok(outcomes)
+        Ok((outcomes, _))
             if outcomes
                 .iter()
                 .any(|o| matches!(o, Ok(EnqueueOutcome::Created { .. }))) =>
@@ -265,40 +272,60 @@ async fn commit_on(
     c: &mut PgConnection,
     news: &mut [NewOutbound],
     checks: &[Option<SendCheck>],
-    inbox: &[InboxItem],
-) -> StoreResult<Vec<Checked>> {
+    inbox: &[(InboxItem, [u8; 32])],
+) -> StoreResult<(Vec<Checked>, Vec<bool>)> {
     let mut tx = c.begin().await.db()?;
     let outcomes = if news.is_empty() {
         Vec::new()
     } else {
         enqueue_set(&mut tx, news, checks).await?
     };
-    if !inbox.is_empty() {
-        insert_inbox_set(&mut tx, inbox).await?;
-    }
+    let stored = if inbox.is_empty() {
+        Vec::new()
+    } else {
+        insert_inbox_set(&mut tx, inbox).await?
+    };
     tx.commit().await.db()?;
-    Ok(outcomes)
+    Ok((outcomes, stored))
 }
 
-/// Stores a batch of webhook payloads on `c`, in as few statements as [`super::conn::STATEMENT_BYTES`]
-/// allows.
-async fn insert_inbox_set(c: &mut PgConnection, items: &[InboxItem]) -> StoreResult<()> {
-    let sizes = items
-        .iter()
-        .map(|i| text_bytes(Some(&i.id)) + text_bytes(Some(&i.app_id)) + 12 + 4 + i.body.len());
+/// Stores a batch of webhook payloads on `c`, in as few statements as
+/// [`super::conn::STATEMENT_BYTES`] allows; whether each was stored, in order. A payload whose
+/// app already has the same bytes (its digest), stored before or earlier in the batch, is
+/// not.
+async fn insert_inbox_set(
+    c: &mut PgConnection,
+    items: &[(InboxItem, [u8; 32])],
+) -> StoreResult<Vec<bool>> {
+    let sizes = items.iter().map(|(i, _)| {
+        text_bytes(Some(&i.id)) + text_bytes(Some(&i.app_id)) + 12 + 4 + i.body.len() + 4 + 32
+    });
+    let mut stored = std::collections::HashSet::new();
     for range in chunks(sizes) {
         let part = &items[range];
-        sqlx::query(
-            "INSERT INTO webhook_inbox (id, app_id, received_at, body)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bytea[])",
+        let ids: Vec<String> = sqlx::query_scalar(
+            "INSERT INTO webhook_inbox (id, app_id, received_at, body, digest)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bytea[], $5::bytea[])
+             ON CONFLICT (app_id, digest) WHERE digest IS NOT NULL DO NOTHING
+             RETURNING id",
         )
-        .bind(part.iter().map(|i| i.id.as_str()).collect::<Vec<_>>())
-        .bind(part.iter().map(|i| i.app_id.as_str()).collect::<Vec<_>>())
-        .bind(part.iter().map(|i| i.received_at).collect::<Vec<_>>())
-        .bind(part.iter().map(|i| i.body.as_slice()).collect::<Vec<_>>())
-        .execute(&mut *c)
+        .bind(part.iter().map(|(i, _)| i.id.as_str()).collect::<Vec<_>>())
+        .bind(
+            part.iter()
+                .map(|(i, _)| i.app_id.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(part.iter().map(|(i, _)| i.received_at).collect::<Vec<_>>())
+        .bind(
+            part.iter()
+                .map(|(i, _)| i.body.as_slice())
+                .collect::<Vec<_>>(),
+        )
+        .bind(part.iter().map(|(_, d)| d.as_slice()).collect::<Vec<_>>())
+        .fetch_all(&mut *c)
         .await
         .db()?;
+        stored.extend(ids);
     }
-    Ok(())
+    Ok(items.iter().map(|(i, _)| stored.contains(&i.id)).collect())
 }
