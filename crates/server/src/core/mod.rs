@@ -23,6 +23,7 @@ pub mod messages;
 pub mod replicas;
 pub mod sessions;
 pub mod templates;
+pub mod workers;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -105,8 +106,8 @@ pub struct Inner {
     pub waiters: Mutex<HashMap<String, oneshot::Sender<SendOutcome>>>,
     /// Where media bytes live.
     pub objects: crate::objects::Objects,
-    /// Which background workers are up ([`crate::workers`]).
-    pub workers: crate::workers::Workers,
+    /// Which background workers are up ([`workers`]).
+    pub workers: workers::Workers,
 }
 
 /// Who to wake when a send is queued on a channel: its worker if one runs here (it waits for
@@ -210,7 +211,7 @@ impl Core {
             delivery_wake: Notify::new(),
             campaign_wake: Notify::new(),
             waiters: Mutex::new(HashMap::new()),
-            workers: crate::workers::Workers::default(),
+            workers: workers::Workers::default(),
         })))
     }
 
