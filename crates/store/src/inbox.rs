@@ -2,7 +2,6 @@
 
 use openbsp_domain::crypto::sha256;
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 
 use crate::model::InboxItem;
 
@@ -18,12 +17,10 @@ struct Entry {
     changes: Vec<Change>,
 }
 
+/// Only the field is read; serde skips the rest (the value) without building it.
 #[derive(Deserialize)]
 struct Change {
     field: String,
-    #[allow(dead_code)]
-    #[serde(default)]
-    value: IgnoredAny,
 }
 
 /// Whether every change of `body` is a `messages` change (inbound messages and statuses): the
