@@ -21,7 +21,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# The webhook tests check signatures with an independent consumer written in Python.
+# The webhook tests check signatures with an independent consumer written in Python, and the
+# schemathesis test runs PyPI's schemathesis (scripts/ensure-schemathesis.sh installs it into a
+# venv under ~/.cache/openbsp on first use).
 if ! command -v python3 >/dev/null 2>&1; then
 	if command -v apt-get >/dev/null 2>&1; then
 		echo "test.sh: installing python3 (the webhook tests' independent consumer)" >&2

@@ -9,6 +9,7 @@ use crate::commands::app::{self, AppCmd};
 use crate::commands::campaign::{self, CampaignArgs};
 use crate::commands::channel::{self, ChannelCmd};
 use crate::commands::migrate;
+use crate::commands::openapi;
 use crate::commands::serve::{self, ServeArgs};
 use crate::commands::simulator::{self, SimulatorArgs};
 use crate::commands::tenant::{self, TenantCmd};
@@ -47,6 +48,8 @@ pub enum Command {
     /// Campaigns, through a running gateway: create, upload recipients, start, pause,
     /// resume, cancel, show, watch.
     Campaign(CampaignArgs),
+    /// Print the native API's OpenAPI description (what `/openapi.json` serves).
+    Openapi,
 }
 
 /// Runs a parsed command line.
@@ -54,6 +57,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let command = match cli.command {
         // Campaign commands talk to a running gateway: they need none of its settings.
         Command::Campaign(args) => return campaign::run(args).await,
+        // The description is the code's: it needs no settings either.
+        Command::Openapi => return openapi::run(),
         other => other,
     };
     let settings = Settings::load(&cli.global)?;
@@ -66,5 +71,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::App(c) => app::run(settings, c).await,
         Command::Channel(c) => channel::run(settings, c).await,
         Command::Campaign(args) => campaign::run(args).await,
+        Command::Openapi => openapi::run(),
     }
 }

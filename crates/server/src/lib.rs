@@ -207,9 +207,20 @@ pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(8
 pub fn router(state: Core) -> Router {
     // The webhook receiver sets its own, larger limit (Meta's 3 MB) on its routes.
     let body_limit = axum::extract::DefaultBodyLimit::max(state.config.max_body_bytes);
+    // Axum's own refusals (a body over the limit, a query that does not parse) in the native
+    // envelope: the other surfaces layer their own routes likewise.
+    let native_refusals = http::rejection::envelope(http::rejection::native);
+    // The native routes and their description come apart here: the router serves the routes,
+    // `/openapi.json` and `/docs` the description (built once, by `native::openapi`).
+    let (native_routes, _) = native::routes().split_for_parts();
     Router::new()
         .merge(http::health::routes())
-        .merge(native::routes())
+        .merge(
+            native_routes
+                .layer(native_refusals)
+                .layer(axum::middleware::from_fn(http::query::nul_in_path)),
+        )
+        .merge(http::openapi::routes(native::openapi()))
         .merge(cloud_api::routes())
         .merge(meta::routes())
         .merge(vendors::routes())

@@ -1,6 +1,6 @@
 //! The server's shape, checked on its source (`docs/architecture.md`): the core knows nothing
 //! of HTTP, surfaces never import each other, and each surface maps the core's error in one
-//! place.
+//! place, and no native route is served without its description.
 
 use std::path::{Path, PathBuf};
 
@@ -127,4 +127,30 @@ fn each_surface_maps_the_core_error_in_one_place() {
             .collect();
         assert!(elsewhere.is_empty(), "{surface}: {elsewhere:?}");
     }
+}
+
+/// Every native route is registered with its description (`routes!` on an `OpenApiRouter`,
+/// from the handler's `#[utoipa::path]`): a plain axum route, nest or fallback would serve a
+/// route that `/openapi.json` does not describe (`tests/openapi.rs` checks the other way).
+#[test]
+fn no_native_route_bypasses_its_description() {
+    let bad = offenders(
+        "native",
+        &[
+            ".route(",
+            ".route_service(",
+            ".nest(",
+            ".nest_service(",
+            ".fallback(",
+            "axum::routing",
+            "axum::Router",
+        ],
+    );
+    assert!(bad.is_empty(), "{bad:#?}");
+    // And the check sees what it looks for: the handlers are registered with `routes!`.
+    let registered = src("native")
+        .iter()
+        .filter(|(_, code)| code.contains(".routes(routes!("))
+        .count();
+    assert!(registered >= 9, "{registered} native files register routes");
 }

@@ -23,9 +23,19 @@ use openbsp_domain::MessageStatus;
 use openbsp_domain::clock::rfc3339;
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::media::Media;
 use crate::model::*;
+
+/// The schema of a [`MessageStatus`] in the API's description: its names, as serialized,
+/// listed from [`MessageStatus::ALL`] so that a new status is described the day it exists.
+fn message_status_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::Type::String)
+        .enum_values(Some(MessageStatus::ALL.iter().map(|s| s.as_str())))
+        .build()
+}
 
 /// A view as a [`Value`]. Views are plain structs, sequences and strings: serializing one
 /// cannot fail (no map has keys that are not strings).
@@ -35,7 +45,7 @@ pub fn to_value(view: impl Serialize) -> Value {
 
 /// The list envelope of the native API: one page of objects, newest first (or as the list
 /// says), with the cursor of the next page.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ListPage<T> {
     /// The objects of this page.
     pub data: Vec<T>,
@@ -66,14 +76,14 @@ impl<T> ListPage<T> {
 }
 
 /// The message a reply answers (`context` of a message).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ContextView {
     /// The gateway's id of that message when the gateway has it, else its `wamid` as given.
     pub message_id: String,
 }
 
 /// The template an outbound message was sent from (`template` of a message).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct MessageTemplateView {
     /// The gateway's id of the template (`tpl_…`), when it is known.
     pub id: Option<String>,
@@ -82,13 +92,14 @@ pub struct MessageTemplateView {
 }
 
 /// One entry of a message's status history (`statuses` of a message).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct StatusEntryView {
     /// When the status was reached (Meta's timestamp for the statuses of its webhooks).
     pub at: String,
     /// Meta's error, for `failed`; `null` otherwise.
     pub error: Option<Value>,
     /// The status reached.
+    #[schema(schema_with = message_status_schema)]
     pub status: MessageStatus,
 }
 
@@ -108,7 +119,7 @@ impl StatusEntryView {
 /// The user is `to` on an outbound message and `from` on an inbound one: exactly one of the
 /// two is there. They are two fields rather than one enum because each sits at its own
 /// place in the sorted key order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct MessageView {
     /// The client's `biz_opaque_callback_data`, as sent.
     pub biz_opaque_callback_data: Option<String>,
@@ -141,6 +152,7 @@ pub struct MessageView {
     /// The session the message belongs to (`ses_…`).
     pub session_id: Option<String>,
     /// The current status.
+    #[schema(schema_with = message_status_schema)]
     pub status: MessageStatus,
     /// The status history, oldest first: only on `GET /v1/messages/{id}`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -211,7 +223,7 @@ pub fn session_is_open(s: &Session, now: i64) -> bool {
 }
 
 /// Whether a session is open, as it stands when viewed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SessionStatus {
     /// Open: its customer service window has not lapsed and it was not closed.
@@ -222,7 +234,7 @@ pub enum SessionStatus {
 
 /// A session: one conversation between a channel and a contact (`"object": "session"`), as
 /// it stands when viewed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct SessionView {
     /// The business number (`chn_…`).
     pub channel_id: String,
@@ -297,7 +309,7 @@ pub fn session_json(s: &Session, now: i64) -> Value {
 }
 
 /// A contact's marketing opt-out (`marketing_opt_out` of a contact).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct MarketingOptOutView {
     /// Whether the contact opted out of marketing messages (and has not resumed).
     pub opted_out: bool,
@@ -309,7 +321,7 @@ pub struct MarketingOptOutView {
 }
 
 /// A WhatsApp user as the tenant knows them (`"object": "contact"`), without its windows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct ContactView {
     /// The business's own attributes of the contact (a JSON object).
     pub attributes: Value,
@@ -364,7 +376,7 @@ pub fn contact_json(c: &Contact) -> Value {
 }
 
 /// A message template of a WABA (`"object": "template"`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct TemplateView {
     /// `MARKETING`, `UTILITY` or `AUTHENTICATION`, when known.
     pub category: Option<String>,
@@ -434,7 +446,7 @@ pub fn template_json(t: &Template) -> Value {
 }
 
 /// A media (`"object": "media"`): what `GET /v1/media/{id}` answers and `media.stored` carries.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct MediaView {
     /// Stored.
     pub created_at: String,
@@ -480,7 +492,7 @@ pub fn media_json(m: &Media) -> Value {
 
 /// An event in the native format (`"object": "event"`): what a native endpoint receives and
 /// `GET /v1/events` lists.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct EventView {
     /// When it happened.
     pub created_at: String,

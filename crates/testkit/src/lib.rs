@@ -7,6 +7,7 @@
 
 pub mod curl;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use sqlx::Connection;
@@ -149,6 +150,110 @@ impl TestDb {
                     .await
                     .unwrap_or_else(|e| panic!("{sql}: {e}"));
                 let _ = conn.close().await;
+            }
+        }
+    }
+
+    /// The one integer `sql` (a query in both backends' dialect, `SELECT COUNT(*) …`) answers,
+    /// read from a connection of the test's own (read-only on SQLite).
+    pub async fn query_i64(&self, sql: &str) -> i64 {
+        match self.backend {
+            Backend::Sqlite => {
+                let path = self.url.trim_start_matches("sqlite://").to_string();
+                let sql = sql.to_string();
+                tokio::task::spawn_blocking(move || {
+                    let conn = rusqlite::Connection::open_with_flags(
+                        path,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                    )
+                    .expect("open the SQLite file read-only");
+                    conn.busy_timeout(std::time::Duration::from_secs(10))
+                        .expect("set a busy timeout");
+                    conn.query_row(&sql, [], |r| r.get(0))
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                })
+                .await
+                .expect("the SQLite query ran")
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("connect to the test database");
+                let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.to_string()))
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let _ = conn.close().await;
+                n
+            }
+        }
+    }
+
+    /// The number of rows of every table of the database, by table name: the tables are read
+    /// from the catalogue (`sqlite_master`, `information_schema.tables`), so a table added by a
+    /// later migration is counted without a change here. For tests that show a refused request
+    /// stored nothing: counts before and after compared, whatever the table.
+    pub async fn row_counts(&self) -> BTreeMap<String, i64> {
+        match self.backend {
+            Backend::Sqlite => {
+                let path = self.url.trim_start_matches("sqlite://").to_string();
+                tokio::task::spawn_blocking(move || {
+                    // Read-only: the gateway is the only writer, and a reader never blocks it.
+                    let conn = rusqlite::Connection::open_with_flags(
+                        path,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                    )
+                    .expect("open the SQLite file read-only");
+                    conn.busy_timeout(std::time::Duration::from_secs(10))
+                        .expect("set a busy timeout");
+                    let mut list = conn
+                        .prepare(
+                            "SELECT name FROM sqlite_master WHERE type = 'table' \
+                             AND name NOT LIKE 'sqlite_%' ORDER BY name",
+                        )
+                        .expect("list the tables");
+                    let tables: Vec<String> = list
+                        .query_map([], |r| r.get(0))
+                        .expect("list the tables")
+                        .collect::<Result<_, _>>()
+                        .expect("read the table names");
+                    tables
+                        .into_iter()
+                        .map(|t| {
+                            let sql = format!("SELECT COUNT(*) FROM \"{t}\"");
+                            let n = conn
+                                .query_row(&sql, [], |r| r.get(0))
+                                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                            (t, n)
+                        })
+                        .collect()
+                })
+                .await
+                .expect("the SQLite counts ran")
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("connect to the test database");
+                let tables: Vec<(String,)> = sqlx::query_as(
+                    "SELECT table_name::text FROM information_schema.tables \
+                     WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
+                     ORDER BY table_name",
+                )
+                .fetch_all(&mut conn)
+                .await
+                .expect("list the tables");
+                let mut counts = BTreeMap::new();
+                for (t,) in tables {
+                    let sql = format!("SELECT COUNT(*) FROM \"{t}\"");
+                    let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+                        .fetch_one(&mut conn)
+                        .await
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                    counts.insert(t, n);
+                }
+                let _ = conn.close().await;
+                counts
             }
         }
     }

@@ -109,7 +109,13 @@ pub fn verify(
         .trim()
         .parse()
         .map_err(|_| SignatureError::BadTimestamp)?;
-    if (now - ts).abs() > tolerance {
+    // Checked: a timestamp near i64::MIN overflowed the subtraction (a panic in a debug build,
+    // a wrapped answer in a release one).
+    if now
+        .checked_sub(ts)
+        .and_then(i64::checked_abs)
+        .is_none_or(|age| age > tolerance)
+    {
         return Err(SignatureError::Expired);
     }
     for sig in header.split(' ') {

@@ -6,6 +6,7 @@ pub mod app;
 pub mod campaign;
 pub mod channel;
 pub mod migrate;
+pub mod openapi;
 pub mod serve;
 pub mod simulator;
 pub mod tenant;

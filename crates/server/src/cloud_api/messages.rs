@@ -13,8 +13,12 @@ use serde_json::{Value, json};
 use crate::core::Core;
 use crate::core::messages::{self, Awaited, SendInput};
 use crate::http::auth::GraphChannel;
-use crate::http::body::idempotency_key;
+use crate::http::body::{has_nul, idempotency_key};
 use crate::http::error::GraphError;
+
+/// What a body holding NUL in a string is answered (Meta's 100): no text the gateway keeps
+/// has one (see [`has_nul`]).
+pub const NUL_REFUSED: &str = "The request body's strings must not contain NUL (\\u0000).";
 
 /// The send (or a mark-as-read).
 pub async fn send(
@@ -26,6 +30,9 @@ pub async fn send(
     let v: Value = serde_json::from_slice(&body).map_err(|_| {
         MetaError::invalid_parameter("The request body could not be parsed as JSON.")
     })?;
+    if has_nul(&v) {
+        return Err(MetaError::invalid_parameter(NUL_REFUSED).into());
+    }
     let ctx = ParseContext {
         business_phone: Some(channel.display_phone_number.clone()),
     };

@@ -8,17 +8,20 @@ pub mod media;
 pub mod messages;
 pub mod templates;
 
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use bytes::Bytes;
 use serde_json::Value;
 
 use crate::core::Core;
 use crate::http::auth::GraphTenant;
 use crate::http::error::GraphError;
+use crate::http::rejection;
 
-/// Every Graph route.
+/// Every Graph route; axum's own refusals (a body over the limit, a form that is not one, a
+/// query that does not parse) are answered in Meta's error object too.
 pub fn routes() -> Router<Core> {
     Router::new()
         .route(
@@ -46,6 +49,7 @@ pub fn routes() -> Router<Core> {
             "/{version}/{phone_number_id}",
             get(get_object).post(post_object).delete(media::delete),
         )
+        .layer(rejection::envelope(rejection::graph))
 }
 
 /// `POST /{version}/{id}`: a resumable upload's bytes (`upload:…`), or a template's edit.
@@ -53,17 +57,16 @@ async fn post_object(
     State(state): State<Core>,
     tenant: GraphTenant,
     Path(path): Path<(String, String)>,
-    headers: HeaderMap,
-    body: axum::body::Body,
+    request: Request,
 ) -> Result<Json<Value>, GraphError> {
     if media::is_upload_id(&path.1) {
-        return media::upload_bytes(&state, &tenant.tenant_id, &path.1, &headers, body).await;
+        let (parts, body) = request.into_parts();
+        return media::upload_bytes(&state, &tenant.tenant_id, &path.1, &parts.headers, body).await;
     }
-    let bytes = axum::body::to_bytes(body, state.config.max_body_bytes)
+    // Read as any body is, under the gateway's limit: one over it is answered 413.
+    let bytes = Bytes::from_request(request, &state)
         .await
-        .map_err(|e| {
-            openbsp_wire::MetaError::invalid_parameter(format!("The body could not be read: {e}"))
-        })?;
+        .map_err(|e| rejection::graph(e.status(), e.body_text()))?;
     templates::edit(State(state), tenant, Path(path), bytes).await
 }
 

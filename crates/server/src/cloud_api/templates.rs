@@ -54,11 +54,15 @@ async fn waba(
 }
 
 fn body_json(body: &Bytes) -> Result<Value, GraphError> {
-    serde_json::from_slice(body).map_err(|_| {
+    let v = serde_json::from_slice(body).map_err(|_| {
         GraphError::from(MetaError::invalid_parameter(
             "The request body could not be parsed as JSON.",
         ))
-    })
+    })?;
+    if crate::http::body::has_nul(&v) {
+        return Err(MetaError::invalid_parameter(super::messages::NUL_REFUSED).into());
+    }
+    Ok(v)
 }
 
 /// `GET /{version}/{waba_id}/message_templates`: `name`, `status`, `category`, `language`,

@@ -18,9 +18,27 @@ pub const DEFAULT_THROUGHPUT_MPS: u32 = 80;
 
 type Result<T> = std::result::Result<T, CoreError>;
 
-fn required(field: &str, value: &str) -> Result<()> {
+/// The longest label kept (a tenant's, an app's, an API key's name).
+pub const MAX_NAME: usize = 200;
+/// The longest secret, token, id or URL kept (Meta's access tokens run to a few hundred
+/// characters).
+pub const MAX_VALUE: usize = 4096;
+
+fn required(field: &'static str, value: &str) -> Result<()> {
     if value.trim().is_empty() {
         return Err(CoreError::invalid(format!("{field} is required")));
+    }
+    at_most(field, value, MAX_VALUE)
+}
+
+/// Refuses a `value` of `field` longer than `max` characters: what an admin gives is stored
+/// whole, listed and printed, so a megabyte of it is refused rather than kept.
+pub(crate) fn at_most(field: &'static str, value: &str, max: usize) -> Result<()> {
+    if value.chars().count() > max {
+        return Err(CoreError::invalid_field(
+            field,
+            format!("{field} is at most {max} characters"),
+        ));
     }
     Ok(())
 }
@@ -28,6 +46,7 @@ fn required(field: &str, value: &str) -> Result<()> {
 /// Creates a tenant.
 pub async fn create_tenant(store: &dyn Store, name: &str, now: i64) -> Result<Tenant> {
     required("name", name)?;
+    at_most("name", name, MAX_NAME)?;
     let t = Tenant {
         id: new_id_at(prefix::TENANT, now),
         name: name.trim().to_string(),
@@ -56,6 +75,7 @@ pub async fn create_api_key(
             "an API key needs a tenant (--tenant), unless it is an admin key (--admin)",
         ));
     }
+    at_most("name", name, MAX_NAME)?;
     let secret = new_api_key();
     let key = ApiKey {
         id: new_id_at(prefix::API_KEY, now),
@@ -76,7 +96,11 @@ pub async fn create_api_key(
 }
 
 /// Input for [`add_app`].
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "A Meta app to add: its owner, Meta's app secret (it signs Meta's webhooks) and the verify token of Meta's handshake.",
+    example = json!({"tenant_id": "ten_01K2F6Z8Q4M3V6W9X2Y5A7B3C4", "name": "main", "app_secret": "0123456789abcdef0123456789abcdef", "verify_token": "a-long-random-token", "meta_app_id": "700800900"})
+)]
 pub struct AppInput {
     /// Owner.
     pub tenant_id: String,
@@ -96,6 +120,10 @@ pub struct AppInput {
 pub async fn add_app(store: &dyn Store, key: &MasterKey, input: AppInput, now: i64) -> Result<App> {
     required("app_secret", &input.app_secret)?;
     required("verify_token", &input.verify_token)?;
+    at_most("name", &input.name, MAX_NAME)?;
+    if let Some(m) = &input.meta_app_id {
+        at_most("meta_app_id", m, MAX_VALUE)?;
+    }
     if store.get_tenant(&input.tenant_id).await?.is_none() {
         return Err(CoreError::not_found("tenant", &input.tenant_id));
     }
@@ -120,7 +148,11 @@ pub async fn add_app(store: &dyn Store, key: &MasterKey, input: AppInput, now: i
 }
 
 /// Input for [`add_channel`].
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[schema(
+    description = "A channel (a business phone number) to add: its owner, the app whose secret signs its webhooks, Meta's ids and its access token.",
+    example = json!({"tenant_id": "ten_01K2F6Z8Q4M3V6W9X2Y5A7B3C4", "app_id": "app_01K2F6Z8Q4M3V6W9X2Y5A7B3C4", "phone_number_id": "100200300", "waba_id": "900100", "display_phone_number": "15550001111", "access_token": "EAAG…"})
+)]
 pub struct ChannelInput {
     /// Owner.
     pub tenant_id: String,
@@ -155,8 +187,9 @@ pub struct ChannelInput {
 
 /// What a channel update changes (`PATCH /v1/channels/{id}`, `openbsp channel update`); each
 /// field left out stays.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"access_token": "EAAG…", "throughput_mps": 80}))]
 pub struct ChannelUpdate {
     /// A new Graph API access token (a paused channel resumes with it).
     #[serde(default)]
@@ -206,6 +239,7 @@ pub async fn update_channel(
         check_tier(t)?;
     }
     if let Some(b) = &input.business_id {
+        at_most("business_id", b, MAX_VALUE)?;
         ch.business_id = Some(b.trim().to_string()).filter(|b| !b.is_empty());
     }
     ch.updated_at = now;
@@ -239,6 +273,7 @@ fn check_tier(tier: &str) -> Result<()> {
 
 /// Checks a Graph base URL: http(s), no query.
 pub fn parse_base_url(s: &str) -> Result<String> {
+    at_most("graph_base_url", s, MAX_VALUE)?;
     let u = url::Url::parse(s)
         .map_err(|e| CoreError::invalid(format!("graph_base_url is not a URL: {e}")))?;
     if u.scheme() != "http" && u.scheme() != "https" {
@@ -269,6 +304,14 @@ pub async fn add_channel(
     required("phone_number_id", &input.phone_number_id)?;
     required("waba_id", &input.waba_id)?;
     required("access_token", &input.access_token)?;
+    at_most(
+        "display_phone_number",
+        &input.display_phone_number,
+        MAX_VALUE,
+    )?;
+    if let Some(b) = &input.business_id {
+        at_most("business_id", b, MAX_VALUE)?;
+    }
     if !input.phone_number_id.chars().all(|c| c.is_ascii_digit()) {
         return Err(CoreError::invalid("phone_number_id must be digits"));
     }

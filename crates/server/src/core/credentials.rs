@@ -14,6 +14,7 @@ use openbsp_store::{ApiKey, App, Store, StoreError};
 use serde::Deserialize;
 
 use super::CoreError;
+use super::admin::{MAX_NAME, MAX_VALUE, at_most};
 use super::endpoints::{DEFAULT_OVERLAP_SECONDS, MAX_OVERLAP_SECONDS};
 use super::replicas::Notice;
 
@@ -41,8 +42,12 @@ pub async fn revoke_api_key(store: &dyn Store, id: &str, now: i64) -> Result<Api
 }
 
 /// Input for [`rotate_app_secret`] (`POST /v1/apps/{id}/rotate-secret`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(
+    description = "An app's new secret, and how long the one it replaces keeps verifying.",
+    example = json!({"app_secret": "fedcba9876543210fedcba9876543210", "overlap_seconds": 3600})
+)]
 pub struct AppSecretRotation {
     /// The app's new secret, as Meta shows it after a reset.
     pub app_secret: String,
@@ -69,6 +74,7 @@ pub async fn rotate_app_secret(
             "app_secret is required",
         ));
     }
+    at_most("app_secret", &input.app_secret, MAX_VALUE)?;
     let overlap = input.overlap_seconds.unwrap_or(DEFAULT_OVERLAP_SECONDS);
     if !(0..=MAX_OVERLAP_SECONDS).contains(&overlap) {
         return Err(CoreError::invalid_field(
@@ -94,8 +100,12 @@ pub async fn rotate_app_secret(
 
 /// What an app update changes (`PATCH /v1/apps/{id}`, `openbsp app update`); each field left
 /// out stays. The secret changes by [`rotate_app_secret`] only.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(
+    description = "What an app update changes; each field left out stays. The secret changes by rotation only.",
+    example = json!({"verify_token": "a-new-long-random-token"})
+)]
 pub struct AppUpdate {
     /// Label.
     #[serde(default)]
@@ -120,9 +130,11 @@ pub async fn update_app(
         if name.trim().is_empty() {
             return Err(CoreError::invalid_field("name", "name must not be empty"));
         }
+        at_most("name", name, MAX_NAME)?;
         app.name = name.trim().to_string();
     }
     if let Some(m) = &input.meta_app_id {
+        at_most("meta_app_id", m, MAX_VALUE)?;
         app.meta_app_id = Some(m.trim().to_string()).filter(|m| !m.is_empty());
     }
     if let Some(t) = &input.verify_token {
@@ -132,6 +144,7 @@ pub async fn update_app(
                 "verify_token must not be empty",
             ));
         }
+        at_most("verify_token", t, MAX_VALUE)?;
         app.verify_token_enc = key.encrypt(t);
         app.verify_token_hash = hash_secret(t);
     }

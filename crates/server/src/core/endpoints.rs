@@ -33,6 +33,11 @@ pub fn carried(format: &str) -> Option<&'static [&'static str]> {
 
 /// The longest verification token kept.
 const MAX_VERIFY_TOKEN: usize = 200;
+/// The longest URL kept: what browsers and proxies commonly take; an endpoint's URL is stored,
+/// listed and sent with every delivery, so a megabyte of it is refused.
+pub const MAX_URL: usize = 2048;
+/// The most event patterns an endpoint names (there are a few dozen event types).
+pub const MAX_EVENT_PATTERNS: usize = 100;
 /// The default overlap of a rotation, during which the previous secret still signs.
 pub const DEFAULT_OVERLAP_SECONDS: i64 = 24 * 3600;
 /// The longest overlap a rotation may ask for.
@@ -89,7 +94,7 @@ pub async fn check_destination(
 }
 
 /// An endpoint's settings, as a creation or a change gives them (absent: unchanged).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointInput {
     /// Where events go.
@@ -126,6 +131,12 @@ where
 /// Checks the settings that are given.
 async fn check_input(core: &Core, i: &EndpointInput) -> CoreResult<()> {
     if let Some(url) = &i.url {
+        if url.len() > MAX_URL {
+            return Err(CoreError::invalid_field(
+                "url",
+                format!("url is at most {MAX_URL} bytes"),
+            ));
+        }
         check_destination(url, core.config.webhook_network)
             .await
             .map_err(|m| CoreError::invalid_field("url", format!("url: {m}")))?;
@@ -135,6 +146,12 @@ async fn check_input(core: &Core, i: &EndpointInput) -> CoreResult<()> {
             return Err(CoreError::invalid_field(
                 "events",
                 "events must name at least one event type (or * for every one)",
+            ));
+        }
+        if list.len() > MAX_EVENT_PATTERNS {
+            return Err(CoreError::invalid_field(
+                "events",
+                format!("events names at most {MAX_EVENT_PATTERNS} types or patterns"),
             ));
         }
         for p in list {

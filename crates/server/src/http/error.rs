@@ -196,7 +196,7 @@ impl ApiError {
 }
 
 /// One field-level detail of a native error: which of these it is shows in its keys.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum ErrorDetail {
     /// A template rule broken (of a definition, or of a send's parameters).
@@ -212,6 +212,9 @@ pub enum ErrorDetail {
         rule: &'static str,
     },
     /// Meta's subcode of a refusal of a template operation.
+    // One property, so that a rule's detail (which may carry a subcode too) is never read as
+    // this one: the description's `oneOf` holds for every detail.
+    #[schema(max_properties = 1)]
     MetaSubcode {
         /// The subcode (`2388023`, …).
         meta_subcode: i64,
@@ -220,14 +223,17 @@ pub enum ErrorDetail {
 
 /// The native error envelope: `{"error": {…}}`. Fields in sorted order, as the views
 /// (see [`crate::views`]), so the bytes are those of the sorted `Value` it replaced.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(
+    description = "The native error envelope: `{\"error\": {…}}`, every error of the native API."
+)]
 pub struct ErrorEnvelope {
     /// The error.
     pub error: ErrorView,
 }
 
 /// A native error.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ErrorView {
     /// Stable machine-readable code (`not_found`, `window_closed`, …).
     pub code: &'static str,

@@ -25,14 +25,35 @@ impl From<CoreError> for FormError {
 
 /// The form's first `file` part stored as a tenant's media (its type the `type` field if it
 /// came before the file, else the part's `Content-Type`; its name `filename`, else the
-/// part's), and the form's other text fields.
+/// part's), and the form's other text fields. A form that breaks after its file keeps
+/// nothing: the media stored from it is removed before the error is answered.
 pub async fn media_form(
     core: &Core,
     tenant_id: &str,
     form: &mut Multipart,
     filename: Option<String>,
 ) -> Result<(Option<Media>, HashMap<String, String>), FormError> {
-    let (mut fields, mut stored) = (HashMap::new(), None);
+    let mut stored = None;
+    match read_form(core, tenant_id, form, filename, &mut stored).await {
+        Ok(fields) => Ok((stored, fields)),
+        Err(e) => {
+            if let Some(m) = stored {
+                media::delete(core, tenant_id, &m.id).await?;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Reads `form` into `stored` (its first file, once stored) and its text fields.
+async fn read_form(
+    core: &Core,
+    tenant_id: &str,
+    form: &mut Multipart,
+    filename: Option<String>,
+    stored: &mut Option<Media>,
+) -> Result<HashMap<String, String>, FormError> {
+    let mut fields = HashMap::new();
     while let Some(field) = form.next_field().await.map_err(FormError::Form)? {
         let name = field.name().unwrap_or_default().to_string();
         if name == "file" {
@@ -48,11 +69,11 @@ pub async fn media_form(
                 .clone()
                 .or_else(|| field.file_name().map(str::to_string));
             let bytes = Box::pin(field.map_err(std::io::Error::other));
-            stored = Some(media::upload(core, tenant_id, &mime, filename, bytes).await?);
+            *stored = Some(media::upload(core, tenant_id, &mime, filename, bytes).await?);
         } else {
             let value = field.text().await.map_err(FormError::Form)?;
             fields.insert(name, value);
         }
     }
-    Ok((stored, fields))
+    Ok(fields)
 }

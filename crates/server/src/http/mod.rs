@@ -1,6 +1,7 @@
 //! What every HTTP surface shares: the API-key extractors, reading a body and its
 //! `Idempotency-Key`, a media form, cursor paging, time filters, the request id, the two error envelopes
-//! and the health routes. Nothing here knows an area's rules: those are the core's.
+//! (and axum's own refusals answered again in a surface's) and the health routes. Nothing here
+//! knows an area's rules: those are the core's.
 
 pub mod auth;
 pub mod body;
@@ -8,7 +9,10 @@ pub mod download;
 pub mod error;
 pub mod form;
 pub mod health;
+pub mod openapi;
 pub mod paging;
+pub mod query;
+pub mod rejection;
 pub mod request_id;
 pub mod time;
 

@@ -179,11 +179,16 @@ async fn answer(resp: reqwest::Result<reqwest::Response>) -> Result<Value, MetaE
     }
 }
 
+/// Meta did not answer: 503, a failure upstream that a client may retry, not the 500 of a
+/// failure of the gateway's own (Meta answers its 131016 with 500; every surface answered
+/// that until the `surfaces` fuzz target, with Meta a closed port, called it a server error).
 fn unavailable(e: String) -> MetaError {
-    MetaError::new(
+    let mut m = MetaError::new(
         openbsp_wire::error::codes::SERVICE_UNAVAILABLE,
         Some(format!("the Graph API did not answer: {e}")),
-    )
+    );
+    m.http_status = 503;
+    m
 }
 
 #[async_trait]

@@ -257,6 +257,13 @@ impl Effects {
 async fn process(state: &Core, item: &InboxItem) -> Result<Effects, openbsp_store::StoreError> {
     let mut updates = Vec::new();
     let mut inbound = Vec::new();
+    if holds_nul(&item.body) {
+        // No text the gateway keeps holds NUL (PostgreSQL can store none): kept in the inbox,
+        // applied as nothing, rather than failing its batch on every pass.
+        tracing::warn!(inbox.id = %item.id, "stored webhook holds NUL in a string; refused");
+        metrics::counter!("openbsp_webhook_items_refused_total", "reason" => "nul").increment(1);
+        return Ok(Effects::default());
+    }
     let env: Envelope = match serde_json::from_slice(&item.body) {
         Ok(e) => e,
         Err(e) => {
@@ -575,6 +582,13 @@ fn unix_ms(ts: &str, fallback: i64) -> Option<i64> {
         Ok(secs) => seconds_to_ms(secs),
         Err(_) => Some(fallback),
     }
+}
+
+/// Whether a payload holds NUL in a string (a key or a value): JSON writes it `\u0000`, so
+/// only a payload with that escape is parsed again to tell.
+fn holds_nul(body: &[u8]) -> bool {
+    body.windows(6).any(|w| w == br"\u0000")
+        && serde_json::from_slice::<Value>(body).is_ok_and(|v| crate::http::body::has_nul(&v))
 }
 
 /// Records that an item of payload `item` (a message, a status, a preference, a template

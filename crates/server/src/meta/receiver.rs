@@ -2,7 +2,9 @@
 //! the signature is checked over the raw bytes, in constant time, with the secret of the app
 //! that owns the payload's phone number (or, while a rotation overlaps, its previous secret),
 //! before anything is stored. A verified payload is stored durably and answered at once; the
-//! processor applies it.
+//! processor applies it. What it holds is not checked here: a signed payload of wrong types is
+//! kept in the inbox like any other (until its retention) and applied as nothing, while one
+//! that names no number (not JSON, not an envelope) cannot be verified and gets the 401.
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};

@@ -3,13 +3,16 @@
 //! credentials is forgotten from this replica's caches at once and from the others' by a
 //! notice ([`Core::invalidate`]).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
 use bytes::Bytes;
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::openapi::{AdminKey, BadRequest, Conflict, NotFound, PayloadTooLarge};
 use crate::core::Core;
 use crate::core::admin::{self, AppInput, ChannelInput};
 use crate::core::credentials::{self, AppSecretRotation, AppUpdate};
@@ -20,17 +23,17 @@ use crate::views::ListPage;
 use crate::views::admin::{ApiKeyView, AppView, ChannelView, TenantView};
 
 /// The admin routes.
-pub fn routes() -> Router<Core> {
-    Router::new()
-        .route("/v1/tenants", post(create_tenant).get(list_tenants))
-        .route("/v1/tenants/{id}", get(get_tenant))
-        .route("/v1/api-keys", post(create_api_key).get(list_api_keys))
-        .route("/v1/api-keys/{id}", delete(revoke_api_key))
-        .route("/v1/apps", post(create_app).get(list_apps))
-        .route("/v1/apps/{id}", get(get_app).patch(update_app))
-        .route("/v1/apps/{id}/rotate-secret", post(rotate_app_secret))
-        .route("/v1/channels", post(create_channel).get(list_channels))
-        .route("/v1/channels/{id}", get(get_channel).patch(update_channel))
+pub fn routes() -> OpenApiRouter<Core> {
+    OpenApiRouter::new()
+        .routes(routes!(create_tenant, list_tenants))
+        .routes(routes!(get_tenant))
+        .routes(routes!(create_api_key, list_api_keys))
+        .routes(routes!(revoke_api_key))
+        .routes(routes!(create_app, list_apps))
+        .routes(routes!(get_app, update_app))
+        .routes(routes!(rotate_app_secret))
+        .routes(routes!(create_channel, list_channels))
+        .routes(routes!(get_channel, update_channel))
 }
 
 /// Every row at once, as one page.
@@ -42,11 +45,26 @@ fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
     serde_json::from_value(json_body(body)?).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-#[derive(Deserialize)]
+/// A new tenant.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = TenantCreate, example = json!({"name": "Acme"}))]
 struct TenantBody {
+    /// Display name.
     name: String,
 }
 
+/// Create a tenant.
+///
+/// Admin key only. A tenant then needs an API key, an app and a channel.
+#[utoipa::path(post, path = "/v1/tenants",
+    tag = "admin",
+    operation_id = "create_tenant",
+    request_body = TenantBody,
+    responses(
+        (status = 201, description = "Created.", body = TenantView),
+        BadRequest, PayloadTooLarge, AdminKey,
+    )
+)]
 async fn create_tenant(
     State(core): State<Core>,
     _: AdminAuth,
@@ -57,6 +75,17 @@ async fn create_tenant(
     Ok((StatusCode::CREATED, Json(TenantView::new(&t))))
 }
 
+/// List tenants.
+///
+/// Admin key only. Every tenant, in one page.
+#[utoipa::path(get, path = "/v1/tenants",
+    tag = "admin",
+    operation_id = "list_tenants",
+    responses(
+        (status = 200, description = "Every tenant.", body = ListPage<TenantView>),
+        AdminKey,
+    )
+)]
 async fn list_tenants(
     State(core): State<Core>,
     _: AdminAuth,
@@ -69,6 +98,18 @@ async fn list_tenants(
     Ok(list(ts.iter().map(TenantView::new).collect()))
 }
 
+/// Get a tenant.
+///
+/// Admin key only.
+#[utoipa::path(get, path = "/v1/tenants/{id}",
+    tag = "admin",
+    operation_id = "get_tenant",
+    params(("id" = String, Path, description = "The tenant (`ten_…`).")),
+    responses(
+        (status = 200, description = "The tenant.", body = TenantView),
+        NotFound, AdminKey,
+    )
+)]
 async fn get_tenant(
     State(core): State<Core>,
     _: AdminAuth,
@@ -78,15 +119,32 @@ async fn get_tenant(
     Ok(Json(TenantView::new(&t)))
 }
 
-#[derive(Deserialize)]
+/// A new API key: a tenant's, or an admin key.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = ApiKeyCreate, example = json!({"tenant_id": "ten_01K2F6Z8Q4M3V6W9X2Y5A7B3C4", "name": "crm"}))]
 struct KeyBody {
+    /// The tenant it acts for (required unless `admin`).
     tenant_id: Option<String>,
+    /// Label.
     #[serde(default)]
     name: String,
+    /// An admin key (the admin routes, no tenant's).
     #[serde(default)]
     admin: bool,
 }
 
+/// Create an API key.
+///
+/// Admin key only. The answer has the key itself (`key`), shown this once.
+#[utoipa::path(post, path = "/v1/api-keys",
+    tag = "admin",
+    operation_id = "create_api_key",
+    request_body = KeyBody,
+    responses(
+        (status = 201, description = "Created, with its `key`.", body = ApiKeyView),
+        BadRequest, NotFound, PayloadTooLarge, AdminKey,
+    )
+)]
 async fn create_api_key(
     State(core): State<Core>,
     _: AdminAuth,
@@ -107,6 +165,17 @@ async fn create_api_key(
     ))
 }
 
+/// List API keys (never the keys themselves).
+///
+/// Admin key only. Every key, revoked ones too, in one page.
+#[utoipa::path(get, path = "/v1/api-keys",
+    tag = "admin",
+    operation_id = "list_api_keys",
+    responses(
+        (status = 200, description = "Every key.", body = ListPage<ApiKeyView>),
+        AdminKey,
+    )
+)]
 async fn list_api_keys(
     State(core): State<Core>,
     _: AdminAuth,
@@ -119,9 +188,20 @@ async fn list_api_keys(
     Ok(list(ks.iter().map(|k| ApiKeyView::new(k, None)).collect()))
 }
 
-/// `DELETE /v1/api-keys/{id}`: the key stops working at once on every replica; answers the
-/// key with its `revoked_at` (the first one, when it was revoked already). The last live
-/// admin key is refused (409 `last_admin_key`).
+/// Revoke an API key.
+///
+/// Admin key only. The key stops working at once on every replica; answers the key with its
+/// `revoked_at` (the first one, when it was revoked already). The last live admin key is
+/// refused (409 `last_admin_key`).
+#[utoipa::path(delete, path = "/v1/api-keys/{id}",
+    tag = "admin",
+    operation_id = "revoke_api_key",
+    params(("id" = String, Path, description = "The key (`key_…`).")),
+    responses(
+        (status = 200, description = "The key, revoked.", body = ApiKeyView),
+        NotFound, Conflict, AdminKey,
+    )
+)]
 async fn revoke_api_key(
     State(core): State<Core>,
     _: AdminAuth,
@@ -132,6 +212,19 @@ async fn revoke_api_key(
     Ok(Json(ApiKeyView::new(&k, None)))
 }
 
+/// Add a Meta app.
+///
+/// Admin key only. Its secret verifies the signatures of Meta's webhooks for its channels;
+/// the verify token answers Meta's handshake. Neither is ever shown again.
+#[utoipa::path(post, path = "/v1/apps",
+    tag = "admin",
+    operation_id = "create_app",
+    request_body = AppInput,
+    responses(
+        (status = 201, description = "Added.", body = AppView),
+        BadRequest, NotFound, PayloadTooLarge, AdminKey,
+    )
+)]
 async fn create_app(
     State(core): State<Core>,
     _: AdminAuth,
@@ -149,6 +242,17 @@ async fn create_app(
     Ok((StatusCode::CREATED, Json(AppView::new(&a, core.now()))))
 }
 
+/// List Meta apps (never their secrets).
+///
+/// Admin key only. Every app, in one page.
+#[utoipa::path(get, path = "/v1/apps",
+    tag = "admin",
+    operation_id = "list_apps",
+    responses(
+        (status = 200, description = "Every app.", body = ListPage<AppView>),
+        AdminKey,
+    )
+)]
 async fn list_apps(
     State(core): State<Core>,
     _: AdminAuth,
@@ -162,6 +266,18 @@ async fn list_apps(
     Ok(list(apps.iter().map(|a| AppView::new(a, now)).collect()))
 }
 
+/// Get a Meta app.
+///
+/// Admin key only.
+#[utoipa::path(get, path = "/v1/apps/{id}",
+    tag = "admin",
+    operation_id = "get_app",
+    params(("id" = String, Path, description = "The app (`app_…`).")),
+    responses(
+        (status = 200, description = "The app.", body = AppView),
+        NotFound, AdminKey,
+    )
+)]
 async fn get_app(
     State(core): State<Core>,
     _: AdminAuth,
@@ -171,8 +287,20 @@ async fn get_app(
     Ok(Json(AppView::new(&a, core.now())))
 }
 
-/// `PATCH /v1/apps/{id}` `{name?, meta_app_id?, verify_token?}`: a new verify token is the
-/// only one Meta's handshake answers to from now on.
+/// Change a Meta app's name, Meta app id or verify token.
+///
+/// Admin key only. A new verify token is the only one Meta's handshake answers to from now
+/// on. The secret changes by rotation only.
+#[utoipa::path(patch, path = "/v1/apps/{id}",
+    tag = "admin",
+    operation_id = "update_app",
+    params(("id" = String, Path, description = "The app (`app_…`).")),
+    request_body = AppUpdate,
+    responses(
+        (status = 200, description = "The app as it is now.", body = AppView),
+        BadRequest, NotFound, PayloadTooLarge, AdminKey,
+    )
+)]
 async fn update_app(
     State(core): State<Core>,
     _: AdminAuth,
@@ -186,9 +314,20 @@ async fn update_app(
     Ok(Json(AppView::new(&a, core.now())))
 }
 
-/// `POST /v1/apps/{id}/rotate-secret` `{app_secret, overlap_seconds?}`: the new secret
-/// verifies Meta's signatures from now on, the previous one beside it until the overlap ends
-/// (`previous_secret_expires_at`).
+/// Rotate a Meta app's secret.
+///
+/// Admin key only. The new secret verifies Meta's signatures from now on, the previous one
+/// beside it until the overlap ends (`previous_secret_expires_at`).
+#[utoipa::path(post, path = "/v1/apps/{id}/rotate-secret",
+    tag = "admin",
+    operation_id = "rotate_app_secret",
+    params(("id" = String, Path, description = "The app (`app_…`).")),
+    request_body = AppSecretRotation,
+    responses(
+        (status = 200, description = "The app as it is now.", body = AppView),
+        BadRequest, NotFound, PayloadTooLarge, AdminKey,
+    )
+)]
 async fn rotate_app_secret(
     State(core): State<Core>,
     _: AdminAuth,
@@ -208,6 +347,19 @@ async fn rotate_app_secret(
     Ok(Json(AppView::new(&a, core.now())))
 }
 
+/// Add a channel (a business phone number).
+///
+/// Admin key only. Its access token is stored encrypted and never shown. A WABA belongs to
+/// one tenant (409 `waba_taken`), a phone number id to one channel (409).
+#[utoipa::path(post, path = "/v1/channels",
+    tag = "admin",
+    operation_id = "create_channel",
+    request_body = ChannelInput,
+    responses(
+        (status = 201, description = "Added.", body = ChannelView),
+        BadRequest, NotFound, Conflict, PayloadTooLarge, AdminKey,
+    )
+)]
 async fn create_channel(
     State(core): State<Core>,
     _: AdminAuth,
@@ -225,6 +377,17 @@ async fn create_channel(
     Ok((StatusCode::CREATED, Json(ChannelView::new(&c))))
 }
 
+/// List channels (never their access tokens).
+///
+/// Admin key only. Every channel, in one page.
+#[utoipa::path(get, path = "/v1/channels",
+    tag = "admin",
+    operation_id = "list_channels",
+    responses(
+        (status = 200, description = "Every channel.", body = ListPage<ChannelView>),
+        AdminKey,
+    )
+)]
 async fn list_channels(
     State(core): State<Core>,
     _: AdminAuth,
@@ -237,8 +400,20 @@ async fn list_channels(
     Ok(list(cs.iter().map(ChannelView::new).collect()))
 }
 
-/// `PATCH /v1/channels/{id}`: a new access token (resuming a paused channel), throughput or
-/// Graph URL.
+/// Change a channel.
+///
+/// Admin key only. A new access token (resuming a channel paused because Meta refused the
+/// old one), throughput, Graph URL, messaging tier or business portfolio.
+#[utoipa::path(patch, path = "/v1/channels/{id}",
+    tag = "admin",
+    operation_id = "update_channel",
+    params(("id" = String, Path, description = "The channel (`chn_…`).")),
+    request_body = admin::ChannelUpdate,
+    responses(
+        (status = 200, description = "The channel as it is now.", body = ChannelView),
+        BadRequest, NotFound, PayloadTooLarge, AdminKey,
+    )
+)]
 async fn update_channel(
     State(core): State<Core>,
     _: AdminAuth,
@@ -259,6 +434,18 @@ async fn update_channel(
     Ok(Json(ChannelView::new(&c)))
 }
 
+/// Get a channel.
+///
+/// Admin key only.
+#[utoipa::path(get, path = "/v1/channels/{id}",
+    tag = "admin",
+    operation_id = "get_channel",
+    params(("id" = String, Path, description = "The channel (`chn_…`).")),
+    responses(
+        (status = 200, description = "The channel.", body = ChannelView),
+        NotFound, AdminKey,
+    )
+)]
 async fn get_channel(
     State(core): State<Core>,
     _: AdminAuth,

@@ -2,57 +2,85 @@
 //! recipients (streamed CSV or JSON lines), start, pause, resume, cancel, the recipients and
 //! their report as CSV (the rules are [`crate::core::campaigns`]').
 
+use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use bytes::Bytes;
 use futures::TryStreamExt;
 use openbsp_store::{CampaignAction, CampaignFilter, CampaignRecipient, RecipientFilter};
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::messages::IdempotencyKey;
+use super::openapi::{
+    BadRequest, Conflict, NotFound, PayloadTooLarge, StringOrNumber, TenantKey,
+    UnsupportedMediaType,
+};
 use crate::core::Core;
 use crate::core::campaigns::{self, CampaignInput, UploadReport, rows::Format};
 use crate::http::auth::TenantAuth;
 use crate::http::body::{idempotency_key, json_body};
 use crate::http::error::ApiError;
+use crate::http::query::Query;
 use crate::http::{paging, time};
 use crate::views::ListPage;
-use crate::views::campaigns::{CampaignView, RecipientView};
+use crate::views::campaigns::{CampaignRetryView, CampaignView, RecipientView};
 use sha2::Digest;
 
 /// The campaign routes.
-pub fn routes() -> Router<Core> {
-    Router::new()
-        .route("/v1/campaigns", post(create).get(list))
-        .route("/v1/campaigns/{id}", get(get_one).delete(remove))
-        .route(
-            "/v1/campaigns/{id}/recipients",
-            post(upload).get(recipients),
-        )
-        .route("/v1/campaigns/{id}/report", get(report))
-        .route("/v1/campaigns/{id}/start", post(start))
-        .route("/v1/campaigns/{id}/pause", post(pause))
-        .route("/v1/campaigns/{id}/resume", post(resume))
-        .route("/v1/campaigns/{id}/cancel", post(cancel))
-        .route("/v1/campaigns/{id}/retry", post(retry))
+pub fn routes() -> OpenApiRouter<Core> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(get_one, remove))
+        .routes(routes!(upload, recipients))
+        .routes(routes!(report))
+        .routes(routes!(start))
+        .routes(routes!(pause))
+        .routes(routes!(resume))
+        .routes(routes!(cancel))
+        .routes(routes!(retry))
 }
 
-#[derive(Debug, Deserialize)]
+/// A new campaign.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CampaignCreate, example = json!({"name": "Spring offer", "channel": "100200300", "template": {"name": "spring_offer", "language": "en_US", "variables": ["{{first_name}}"]}, "rate_limit": 20}))]
 struct CreateBody {
+    /// Its name.
     name: String,
+    /// The business number it sends from: phone number id or channel id.
     channel: String,
+    /// The approved template it sends: `{"name", "language", "components"?}` with
+    /// `{{column}}` placeholders filled from each recipient's columns, or `{"name",
+    /// "language", "variables": [...]}` for the body's variables.
+    #[schema(value_type = Object)]
     template: Value,
+    /// When it starts once started (RFC 3339 or Unix seconds); absent: at once.
     start_at: Option<String>,
+    /// Its own rate (messages per second), under the channel's throughput.
     rate_limit: Option<u32>,
 }
 
-/// `POST /v1/campaigns` `{name, channel, template, start_at?, rate_limit?}` → 201 with the
-/// campaign in `draft`.
+/// Create a campaign, in `draft`.
+///
+/// Its recipients are uploaded next, then it is started. A retry under the same
+/// `Idempotency-Key` answers 200 with the first campaign as it is now.
+#[utoipa::path(post, path = "/v1/campaigns",
+    tag = "campaigns",
+    operation_id = "create_campaign",
+    params(IdempotencyKey),
+    request_body = CreateBody,
+    responses(
+        (status = 201, description = "Created, in `draft`.", body = CampaignView),
+        (status = 200, description = "A retry under the same `Idempotency-Key`: the first campaign.", body = CampaignView),
+        BadRequest, NotFound, Conflict, PayloadTooLarge, TenantKey,
+    )
+)]
 async fn create(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -85,15 +113,30 @@ async fn create(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Page size.
+    #[param(minimum = 1, maximum = 100, default = 20)]
     limit: Option<u32>,
+    /// The `next_cursor` of the page before.
     after: Option<String>,
+    /// `draft`, `scheduled`, `running`, `paused`, `completed` or `cancelled`.
     status: Option<String>,
+    /// A business number: phone number id or channel id.
     channel: Option<String>,
 }
 
-/// `GET /v1/campaigns?status=&channel=`: newest first.
+/// List campaigns, newest first.
+#[utoipa::path(get, path = "/v1/campaigns",
+    tag = "campaigns",
+    operation_id = "list_campaigns",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of campaigns (without counts).", body = ListPage<CampaignView>),
+        BadRequest, NotFound, TenantKey,
+    )
+)]
 async fn list(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -118,7 +161,16 @@ async fn list(
     )))
 }
 
-/// `GET /v1/campaigns/{id}`: with its counts, failures by code, rate and ETA.
+/// Get a campaign, with its counts, failures by code, rate and ETA.
+#[utoipa::path(get, path = "/v1/campaigns/{id}",
+    tag = "campaigns",
+    operation_id = "get_campaign",
+    params(("id" = String, Path, description = "The campaign (`cmp_…`).")),
+    responses(
+        (status = 200, description = "The campaign.", body = CampaignView),
+        NotFound, TenantKey,
+    )
+)]
 async fn get_one(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -129,7 +181,16 @@ async fn get_one(
     Ok(Json(CampaignView::new(&c, Some(&progress))))
 }
 
-/// `DELETE /v1/campaigns/{id}`: a draft only.
+/// Delete a campaign: a draft only.
+#[utoipa::path(delete, path = "/v1/campaigns/{id}",
+    tag = "campaigns",
+    operation_id = "delete_campaign",
+    params(("id" = String, Path, description = "The campaign (`cmp_…`).")),
+    responses(
+        (status = 204, description = "Deleted."),
+        NotFound, Conflict, TenantKey,
+    )
+)]
 async fn remove(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -139,8 +200,28 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /v1/campaigns/{id}/recipients`: the body, `text/csv` or `application/x-ndjson`, is
-/// read as it arrives; answers `{accepted, duplicates, rejected, errors}`.
+/// Upload a campaign's recipients.
+///
+/// The body, `text/csv` (a header row naming `phone` or `wa_id` or `user_id`, and the
+/// columns the template's placeholders name) or `application/x-ndjson` (one JSON object per
+/// line, the same keys), is read as it arrives. Rows refused are counted and the first of
+/// them listed with why; the others are stored.
+#[utoipa::path(post, path = "/v1/campaigns/{id}/recipients",
+    tag = "campaigns",
+    operation_id = "upload_campaign_recipients",
+    params(("id" = String, Path, description = "The campaign (`cmp_…`).")),
+    request_body(
+        description = "The recipients, as CSV or JSON lines.",
+        content(
+            (String = "text/csv", example = "phone,first_name\n+15551230001,Ana\n"),
+            (String = "application/x-ndjson", example = "{\"phone\": \"+15551230001\", \"first_name\": \"Ana\"}\n"),
+        )
+    ),
+    responses(
+        (status = 200, description = "What the upload did.", body = UploadReport),
+        BadRequest, NotFound, Conflict, UnsupportedMediaType, TenantKey,
+    )
+)]
 async fn upload(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -172,14 +253,28 @@ async fn upload(
     Ok(Json(report))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct RecipientsQuery {
+    /// Page size.
+    #[param(minimum = 1, maximum = 100, default = 20)]
     limit: Option<u32>,
+    /// The `next_cursor` of the page before (a recipient's `seq`).
     after: Option<i64>,
+    /// `pending`, `sent`, `delivered`, `read`, `replied`, `failed` or `skipped`.
     status: Option<String>,
 }
 
-/// `GET /v1/campaigns/{id}/recipients?status=`: in upload order, paged by `seq`.
+/// List a campaign's recipients, in upload order.
+#[utoipa::path(get, path = "/v1/campaigns/{id}/recipients",
+    tag = "campaigns",
+    operation_id = "list_campaign_recipients",
+    params(("id" = String, Path, description = "The campaign (`cmp_…`)."), RecipientsQuery),
+    responses(
+        (status = 200, description = "A page of recipients, paged by `seq`.", body = ListPage<RecipientView>),
+        BadRequest, NotFound, TenantKey,
+    )
+)]
 async fn recipients(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -204,7 +299,21 @@ async fn recipients(
 /// Recipients per page of the report.
 const REPORT_PAGE: u32 = 1_000;
 
-/// `GET /v1/campaigns/{id}/report`: every recipient as CSV, streamed page by page.
+/// A campaign's report: every recipient as CSV.
+///
+/// Streamed page by page; one row per recipient, in upload order: `line, recipient, status,
+/// message_id, wamid, error_code, error, created_at, updated_at, replied_at,
+/// held_for_quality_assessment`.
+#[utoipa::path(get, path = "/v1/campaigns/{id}/report",
+    tag = "campaigns",
+    operation_id = "campaign_report",
+    params(("id" = String, Path, description = "The campaign (`cmp_…`).")),
+    responses(
+        (status = 200, description = "The report, as an attachment `{id}.csv`.", content_type = "text/csv", body = String,
+            example = "line,recipient,status,message_id,wamid,error_code,error,created_at,updated_at,replied_at,held_for_quality_assessment\n2,15551230001,delivered,msg_01K2F6Z8Q4M3V6W9X2Y5A7B3C4,wamid.HBgL,,,2025-06-01T10:00:00.000Z,2025-06-01T10:00:05.000Z,,false\n"),
+        NotFound, TenantKey,
+    )
+)]
 async fn report(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -297,7 +406,16 @@ async fn act(
     Ok(Json(CampaignView::new(&c, Some(&progress))))
 }
 
-/// `POST /v1/campaigns/{id}/start`: `running` now, or `scheduled` until its `start_at`.
+/// Start a campaign: `running` now, or `scheduled` until its `start_at`.
+#[utoipa::path(post, path = "/v1/campaigns/{id}/start",
+    tag = "campaigns",
+    operation_id = "start_campaign",
+    params(("id" = String, Path, description = "The campaign (`cmp_…`).")),
+    responses(
+        (status = 200, description = "The campaign as it is now.", body = CampaignView),
+        NotFound, Conflict, TenantKey,
+    )
+)]
 async fn start(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -306,7 +424,16 @@ async fn start(
     act(core, auth, id, CampaignAction::Start).await
 }
 
-/// `POST /v1/campaigns/{id}/pause`.
+/// Pause a campaign: no more sends until it is resumed.
+#[utoipa::path(post, path = "/v1/campaigns/{id}/pause",
+    tag = "campaigns",
+    operation_id = "pause_campaign",
+    params(("id" = String, Path, description = "The campaign (`cmp_…`).")),
+    responses(
+        (status = 200, description = "The campaign as it is now.", body = CampaignView),
+        NotFound, Conflict, TenantKey,
+    )
+)]
 async fn pause(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -315,7 +442,16 @@ async fn pause(
     act(core, auth, id, CampaignAction::Pause { reason: None }).await
 }
 
-/// `POST /v1/campaigns/{id}/resume`.
+/// Resume a paused campaign.
+#[utoipa::path(post, path = "/v1/campaigns/{id}/resume",
+    tag = "campaigns",
+    operation_id = "resume_campaign",
+    params(("id" = String, Path, description = "The campaign (`cmp_…`).")),
+    responses(
+        (status = 200, description = "The campaign as it is now.", body = CampaignView),
+        NotFound, Conflict, TenantKey,
+    )
+)]
 async fn resume(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -324,7 +460,16 @@ async fn resume(
     act(core, auth, id, CampaignAction::Resume).await
 }
 
-/// `POST /v1/campaigns/{id}/cancel`.
+/// Cancel a campaign: its pending recipients are never sent.
+#[utoipa::path(post, path = "/v1/campaigns/{id}/cancel",
+    tag = "campaigns",
+    operation_id = "cancel_campaign",
+    params(("id" = String, Path, description = "The campaign (`cmp_…`).")),
+    responses(
+        (status = 200, description = "The campaign as it is now.", body = CampaignView),
+        NotFound, Conflict, TenantKey,
+    )
+)]
 async fn cancel(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -333,20 +478,35 @@ async fn cancel(
     act(core, auth, id, CampaignAction::Cancel).await
 }
 
-#[derive(Debug, Deserialize)]
+/// Which failed recipients of a campaign go again.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CampaignRetry, example = json!({"codes": ["131026", 131049]}))]
 struct RetryBody {
+    /// The failure codes (Meta's codes, or the gateway's reasons), as strings or numbers.
+    #[schema(value_type = Vec<StringOrNumber>)]
     codes: Vec<Value>,
 }
 
-/// `POST /v1/campaigns/{id}/retry` `{"codes": ["131026", …]}`: the recipients whose send
-/// failed with one of these codes go again; answers `{"retried", "campaign"}`.
+/// Retry a campaign's failed recipients.
+///
+/// The recipients whose send failed with one of the codes go again.
+#[utoipa::path(post, path = "/v1/campaigns/{id}/retry",
+    tag = "campaigns",
+    operation_id = "retry_campaign",
+    params(("id" = String, Path, description = "The campaign (`cmp_…`).")),
+    request_body = RetryBody,
+    responses(
+        (status = 200, description = "How many go again, and the campaign as it is now.", body = CampaignRetryView),
+        BadRequest, NotFound, Conflict, PayloadTooLarge, TenantKey,
+    )
+)]
 async fn retry(
     State(core): State<Core>,
     auth: TenantAuth,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CampaignRetryView>, ApiError> {
     let b: RetryBody = serde_json::from_value(json_body(&body)?)
         .map_err(|e| ApiError::bad_request(format!("invalid retry: {e}")))?;
     let codes = b
@@ -360,8 +520,8 @@ async fn retry(
         .collect::<Result<Vec<_>, _>>()?;
     let (c, n) = campaigns::retry(&core, &auth.tenant_id, &id, codes).await?;
     let progress = campaigns::progress(&core, &c).await?;
-    Ok(Json(serde_json::json!({
-        "campaign": CampaignView::new(&c, Some(&progress)),
-        "retried": n,
-    })))
+    Ok(Json(CampaignRetryView {
+        campaign: CampaignView::new(&c, Some(&progress)),
+        retried: n,
+    }))
 }

@@ -1,30 +1,45 @@
 //! `/v1/contacts`: the tenant's WhatsApp users, with their windows on each channel.
 
-use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use axum::extract::{Path, State};
 use bytes::Bytes;
 use openbsp_store::{ContactFilter, ContactPatch};
 use openbsp_wire::ids::WaId;
 use serde::Deserialize;
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::openapi::{BadRequest, JsonObject, NotFound, PayloadTooLarge, TenantKey};
 use crate::core::{Core, contacts};
 use crate::http::auth::TenantAuth;
 use crate::http::body::json_body;
 use crate::http::error::ApiError;
 use crate::http::paging;
+use crate::http::query::Query;
 use crate::views::contacts::ContactWithWindows;
 use crate::views::{ContactView, ListPage};
 
 /// The contact routes.
-pub fn routes() -> Router<Core> {
-    Router::new()
-        .route("/v1/contacts", get(list))
-        .route("/v1/contacts/{id}", get(get_one).patch(update))
+pub fn routes() -> OpenApiRouter<Core> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(get_one, update))
 }
 
-/// `GET /v1/contacts/{id}` (`con_…` id, `wa_id` or BSUID).
+/// Get a contact, with its windows on each channel.
+///
+/// By its `con_…` id, its `wa_id` or its BSUID.
+#[utoipa::path(get, path = "/v1/contacts/{id}",
+    tag = "contacts",
+    operation_id = "get_contact",
+    params(("id" = String, Path, description = "The contact: `con_…` id, `wa_id` or BSUID.")),
+    responses(
+        (status = 200, description = "The contact.", body = ContactWithWindows),
+        NotFound, TenantKey,
+    )
+)]
 async fn get_one(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -35,17 +50,36 @@ async fn get_one(
 }
 
 /// Query of `GET /v1/contacts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Page size.
+    #[param(minimum = 1, maximum = 100, default = 20)]
     limit: Option<u32>,
+    /// The `next_cursor` of the page before.
     after: Option<String>,
+    /// A phone number.
     wa_id: Option<String>,
+    /// A business-scoped user id (BSUID).
     user_id: Option<String>,
+    /// A name, or part of one.
     name: Option<String>,
+    /// Only those who opted out of marketing (`true`) or those who did not (`false`).
     opted_out: Option<bool>,
 }
 
-/// `GET /v1/contacts`: newest first; search by `wa_id`, `user_id` (BSUID), `name`.
+/// List contacts, newest first.
+///
+/// Searched by `wa_id`, `user_id` (BSUID) or `name`.
+#[utoipa::path(get, path = "/v1/contacts",
+    tag = "contacts",
+    operation_id = "list_contacts",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of contacts (without their windows).", body = ListPage<ContactView>),
+        BadRequest, TenantKey,
+    )
+)]
 async fn list(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -125,7 +159,31 @@ fn parse_patch(v: &Value) -> Result<ContactPatch, ApiError> {
     Ok(patch)
 }
 
-/// `PATCH /v1/contacts/{id}`: `{"name"?, "attributes"?: {…, "key": null removes}, "marketing_opt_out"?: bool}`.
+/// A change of a contact: each field left out stays.
+#[derive(ToSchema)]
+#[schema(example = json!({"name": "Ana Souza", "attributes": {"plan": "gold", "old_key": null}, "marketing_opt_out": false}))]
+#[allow(dead_code)] // a description only: the handler reads it field by field
+struct ContactChange {
+    /// The profile name (1 to 256 characters).
+    name: Option<String>,
+    /// Attributes to set, merged into the contact's (at most 16 KiB of JSON); a key set to
+    /// `null` is removed.
+    attributes: Option<JsonObject>,
+    /// Opt the contact out of marketing templates (`true`), or back in.
+    marketing_opt_out: Option<bool>,
+}
+
+/// Change a contact's name, attributes or marketing opt-out.
+#[utoipa::path(patch, path = "/v1/contacts/{id}",
+    tag = "contacts",
+    operation_id = "update_contact",
+    params(("id" = String, Path, description = "The contact: `con_…` id, `wa_id` or BSUID.")),
+    request_body = ContactChange,
+    responses(
+        (status = 200, description = "The contact as it is now.", body = ContactWithWindows),
+        BadRequest, NotFound, PayloadTooLarge, TenantKey,
+    )
+)]
 async fn update(
     State(core): State<Core>,
     auth: TenantAuth,

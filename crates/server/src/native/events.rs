@@ -1,37 +1,56 @@
 //! `/v1/events`: what happened in the tenant's conversations, as its webhook endpoints
 //! receive it (native format), newest first.
 
-use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use axum::extract::{Path, State};
 use openbsp_store::EventFilter;
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use super::openapi::{BadRequest, NotFound, TenantKey};
 use crate::core::{Core, events};
 use crate::http::auth::TenantAuth;
 use crate::http::error::ApiError;
+use crate::http::query::Query;
 use crate::http::{paging, time};
 use crate::views::{EventView, ListPage};
 
 /// The event routes.
-pub fn routes() -> Router<Core> {
-    Router::new()
-        .route("/v1/events", get(list))
-        .route("/v1/events/{id}", get(get_one))
+pub fn routes() -> OpenApiRouter<Core> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(get_one))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Page size.
+    #[param(minimum = 1, maximum = 100, default = 20)]
     limit: Option<u32>,
+    /// The `next_cursor` of the page before.
     after: Option<String>,
     /// Comma-separated types or patterns (`message.*,session.opened`).
     types: Option<String>,
+    /// Created at or after (RFC 3339 or Unix seconds).
     since: Option<String>,
+    /// Created before (RFC 3339 or Unix seconds).
     until: Option<String>,
 }
 
-/// `GET /v1/events?types=&since=&until=&limit=&after=`.
+/// List events, newest first.
+#[utoipa::path(get, path = "/v1/events",
+    tag = "events",
+    operation_id = "list_events",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of events.", body = ListPage<EventView>),
+        BadRequest, TenantKey,
+    )
+)]
 async fn list(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -63,7 +82,16 @@ async fn list(
     )))
 }
 
-/// `GET /v1/events/{id}`.
+/// Get an event.
+#[utoipa::path(get, path = "/v1/events/{id}",
+    tag = "events",
+    operation_id = "get_event",
+    params(("id" = String, Path, description = "The event (`evt_…`).")),
+    responses(
+        (status = 200, description = "The event.", body = EventView),
+        NotFound, TenantKey,
+    )
+)]
 async fn get_one(
     State(core): State<Core>,
     auth: TenantAuth,

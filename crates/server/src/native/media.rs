@@ -1,45 +1,82 @@
 //! `/v1/media`: upload (the raw bytes with their `Content-Type`, streamed), metadata, content
 //! (with `Range` and `ETag`), delete (the rules are [`crate::core::media`]').
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::multipart::Multipart;
-use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use futures::TryStreamExt;
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
+use super::openapi::{BadRequest, Binary, NotFound, PayloadTooLarge, TenantKey};
 use crate::core::{Core, media};
 use crate::http::auth::TenantAuth;
 use crate::http::error::ApiError;
 use crate::http::form::{FormError, media_form};
+use crate::http::query::Query;
 use crate::views::media::MediaView;
 
 /// The media routes.
-pub fn routes() -> Router<Core> {
-    Router::new()
-        .route(
-            "/v1/media",
-            // The largest media Meta takes (a document), and a form around it.
-            post(upload).layer(axum::extract::DefaultBodyLimit::max(
-                openbsp_wire::media::INBOUND_MAX_BYTES as usize + 64 * 1024,
-            )),
-        )
-        .route("/v1/media/{id}", get(get_one).delete(remove))
-        .route("/v1/media/{id}/content", get(content))
+pub fn routes() -> OpenApiRouter<Core> {
+    OpenApiRouter::new()
+        // The largest media Meta takes (a document), and a form around it.
+        .routes(routes!(upload).layer(axum::extract::DefaultBodyLimit::max(
+            openbsp_wire::media::INBOUND_MAX_BYTES as usize + 64 * 1024,
+        )))
+        .routes(routes!(get_one, remove))
+        .routes(routes!(content))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct UploadQuery {
+    /// The file's name (else the form part's file name, if any).
     filename: Option<String>,
 }
 
-/// `POST /v1/media?filename=…`: the body is the file, its `Content-Type` its type; or a
-/// `multipart/form-data` form whose `file` part is the file (its type the form's `type` field
-/// if given before it, else the part's `Content-Type`; its name the part's file name). Answers
-/// 201 with the media.
+/// A media upload as a form (the Graph surface's shape).
+#[derive(ToSchema)]
+#[allow(dead_code)] // a description only: the handler streams the form's parts
+struct MediaForm {
+    /// The file's type, given before `file` (else the part's `Content-Type`).
+    #[serde(rename = "type")]
+    media_type: Option<String>,
+    /// `whatsapp` (optional, ignored).
+    messaging_product: Option<String>,
+    /// The file.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// Upload a media.
+///
+/// The body is the file, its `Content-Type` its type (one WhatsApp takes: `image/jpeg`,
+/// `image/png`, `image/webp`, `video/mp4`, `video/3gpp`, `audio/ogg`, `audio/mpeg`,
+/// `audio/mp4`, `audio/aac`, `audio/amr`, `text/plain`, `application/pdf`, Office
+/// documents); or a `multipart/form-data` form whose `file` part is the file. The bytes are
+/// checked against the type and its largest size (5 MB images, 16 MB video and audio, 100 MB
+/// documents). Its id then sends it (`{"image": {"id": "med_…"}}`).
+#[utoipa::path(post, path = "/v1/media",
+    tag = "media",
+    operation_id = "upload_media",
+    params(UploadQuery),
+    request_body(
+        description = "The file, or a form with it.",
+        content(
+            (Binary = "*/*"),
+            (MediaForm = "multipart/form-data"),
+        )
+    ),
+    responses(
+        (status = 201, description = "Stored.", body = MediaView),
+        BadRequest, PayloadTooLarge, TenantKey,
+    )
+)]
 async fn upload(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -78,7 +115,16 @@ async fn upload(
     Ok((StatusCode::CREATED, Json(MediaView::new(&m))))
 }
 
-/// `GET /v1/media/{id}`: the metadata.
+/// Get a media's metadata.
+#[utoipa::path(get, path = "/v1/media/{id}",
+    tag = "media",
+    operation_id = "get_media",
+    params(("id" = String, Path, description = "The media (`med_…`).")),
+    responses(
+        (status = 200, description = "The media.", body = MediaView),
+        NotFound, TenantKey,
+    )
+)]
 async fn get_one(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -89,7 +135,18 @@ async fn get_one(
     )))
 }
 
-/// `DELETE /v1/media/{id}` → 204.
+/// Delete a media.
+///
+/// Its bytes go when no other media of the tenant has them.
+#[utoipa::path(delete, path = "/v1/media/{id}",
+    tag = "media",
+    operation_id = "delete_media",
+    params(("id" = String, Path, description = "The media (`med_…`).")),
+    responses(
+        (status = 204, description = "Deleted."),
+        NotFound, TenantKey,
+    )
+)]
 async fn remove(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -125,16 +182,42 @@ fn byte_range(headers: &HeaderMap, size: u64) -> Result<Option<std::ops::Range<u
     Ok(Some(range))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ContentQuery {
+    /// With `signature`: when the download URL the Graph surface gave expires (Unix seconds).
     expires: Option<i64>,
+    /// With `expires`: the download URL's signature.
     signature: Option<String>,
 }
 
-/// `GET /v1/media/{id}/content`: the bytes, streamed; one `Range` served (206), `ETag` (the
-/// SHA-256: the bytes never change) answered 304 when the client has them. With the `expires`
-/// and `signature` of a URL the Graph surface gave (`GET /{version}/{media_id}`), past its 5
-/// minutes it is not found, as Meta's.
+/// Download a media's bytes.
+///
+/// Streamed; one `Range` is served (206); the `ETag` is the SHA-256 (the bytes never
+/// change), answered 304 when `If-None-Match` has it. With the `expires` and `signature` of a
+/// URL the Graph surface gave (`GET /{version}/{media_id}`), past its 5 minutes it is not
+/// found, as Meta's.
+#[utoipa::path(get, path = "/v1/media/{id}/content",
+    tag = "media",
+    operation_id = "download_media",
+    params(
+        ("id" = String, Path, description = "The media (`med_…`)."),
+        ContentQuery,
+        ("Range" = Option<String>, Header, description = "One range of bytes (`bytes=0-1023`, `bytes=-500`)."),
+        ("If-None-Match" = Option<String>, Header, description = "The `ETag` the client has."),
+    ),
+    responses(
+        (status = 200, description = "The bytes, of the media's type.", content_type = "*/*", body = Binary,
+            headers(("ETag" = String, description = "The bytes' SHA-256, quoted."))),
+        (status = 206, description = "The range asked for.", content_type = "*/*", body = Binary,
+            headers(("Content-Range" = String, description = "`bytes first-last/size`."))),
+        (status = 304, description = "The client has these bytes (`If-None-Match`)."),
+        BadRequest, NotFound,
+        (status = 416, description = "The range is not in the file.",
+            headers(("Content-Range" = String, description = "`bytes */size`."))),
+        TenantKey,
+    )
+)]
 async fn content(
     State(core): State<Core>,
     auth: TenantAuth,

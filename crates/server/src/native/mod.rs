@@ -11,16 +11,21 @@ pub mod error;
 pub mod events;
 pub mod media;
 pub mod messages;
+pub mod openapi;
 pub mod sessions;
 pub mod templates;
 
-use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::core::Core;
 
-/// Every `/v1` route.
-pub fn routes() -> Router<Core> {
-    Router::new()
+pub use openapi::openapi;
+
+/// Every `/v1` route, each with its description (`routes!` registers a handler and its
+/// `#[utoipa::path]` together): [`OpenApiRouter::split_for_parts`] gives the router and the
+/// operations, [`openapi`] the whole document.
+pub fn routes() -> OpenApiRouter<Core> {
+    OpenApiRouter::new()
         .merge(messages::routes())
         .merge(campaigns::routes())
         .merge(media::routes())

@@ -2,10 +2,9 @@
 //! messages), `POST /v1/sessions/{id}/close`, `POST|GET /v1/sessions/{id}/messages`, and
 //! Session Start (`POST /v1/sessions`).
 
-use axum::extract::{Path, Query, State};
+use axum::Json;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use bytes::Bytes;
 use openbsp_store::{Channel, ContactKey, Session, SessionFilter};
 use openbsp_wire::SendRequest;
@@ -13,9 +12,15 @@ use openbsp_wire::ids::{Bsuid, WaId};
 use openbsp_wire::send::Surface;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::from_meta;
-use super::messages::required_channel;
+use super::messages::{IdempotencyKey, required_channel};
+use super::openapi::{
+    BadRequest, Conflict, JsonObject, NotFound, PayloadTooLarge, StringOrNumber, TenantKey,
+};
 use super::templates::variables;
 use crate::core::messages::{self, SendInput};
 use crate::core::sessions::{self, StartInput};
@@ -23,33 +28,51 @@ use crate::core::{Core, contacts, templates};
 use crate::http::auth::TenantAuth;
 use crate::http::body::{idempotency_key, json_body};
 use crate::http::error::ApiError;
+use crate::http::query::Query;
 use crate::http::{paging, time};
 use crate::views::sessions::SessionStartView;
 use crate::views::{ListPage, MessageView, SessionView};
 
 /// The session routes.
-pub fn routes() -> Router<Core> {
-    Router::new()
-        .route("/v1/sessions", post(start).get(list))
-        .route("/v1/sessions/{id}", get(get_one))
-        .route("/v1/sessions/{id}/close", post(close))
-        .route("/v1/sessions/{id}/messages", post(reply).get(messages))
+pub fn routes() -> OpenApiRouter<Core> {
+    OpenApiRouter::new()
+        .routes(routes!(start, list))
+        .routes(routes!(get_one))
+        .routes(routes!(close))
+        .routes(routes!(reply, messages))
 }
 
 /// Query of `GET /v1/sessions`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Page size.
+    #[param(minimum = 1, maximum = 100, default = 20)]
     limit: Option<u32>,
+    /// The `next_cursor` of the page before.
     after: Option<String>,
+    /// A business number: phone number id or channel id.
     channel: Option<String>,
+    /// A contact: `con_…` id, `wa_id` or BSUID.
     contact: Option<String>,
+    /// `open` or `closed`.
     status: Option<String>,
+    /// Opened at or after (RFC 3339 or Unix seconds).
     opened_after: Option<String>,
+    /// Opened before (RFC 3339 or Unix seconds).
     opened_before: Option<String>,
 }
 
-/// `GET /v1/sessions`: newest first; filters `channel`, `contact`, `status=open|closed`,
-/// `opened_after`, `opened_before`.
+/// List sessions, newest first.
+#[utoipa::path(get, path = "/v1/sessions",
+    tag = "sessions",
+    operation_id = "list_sessions",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of sessions.", body = ListPage<SessionView>),
+        BadRequest, NotFound, TenantKey,
+    )
+)]
 async fn list(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -93,9 +116,13 @@ async fn list(
 }
 
 /// Query of a session's messages.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct MessagesQuery {
+    /// Page size (of the messages).
+    #[param(minimum = 1, maximum = 100, default = 20)]
     limit: Option<u32>,
+    /// The `next_cursor` of the page of messages before.
     after: Option<String>,
 }
 
@@ -115,8 +142,18 @@ async fn messages_page(
     ))
 }
 
-/// `GET /v1/sessions/{id}`: the session and its messages (newest first, paginated with
-/// `?limit=&after=`).
+/// Get a session, with a page of its messages.
+///
+/// Its messages are newest first, paged with `?limit=&after=`.
+#[utoipa::path(get, path = "/v1/sessions/{id}",
+    tag = "sessions",
+    operation_id = "get_session",
+    params(("id" = String, Path, description = "The session (`ses_…`)."), MessagesQuery),
+    responses(
+        (status = 200, description = "The session, with `messages`.", body = SessionView),
+        BadRequest, NotFound, TenantKey,
+    )
+)]
 async fn get_one(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -129,7 +166,16 @@ async fn get_one(
     Ok(Json(v))
 }
 
-/// `GET /v1/sessions/{id}/messages`.
+/// List a session's messages, newest first.
+#[utoipa::path(get, path = "/v1/sessions/{id}/messages",
+    tag = "sessions",
+    operation_id = "list_session_messages",
+    params(("id" = String, Path, description = "The session (`ses_…`)."), MessagesQuery),
+    responses(
+        (status = 200, description = "A page of the session's messages.", body = ListPage<MessageView>),
+        BadRequest, NotFound, TenantKey,
+    )
+)]
 async fn messages(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -140,7 +186,18 @@ async fn messages(
     Ok(Json(messages_page(&core, &auth.tenant_id, &s, q).await?))
 }
 
-/// `POST /v1/sessions/{id}/close`.
+/// Close a session.
+///
+/// The next message to the contact (or from them) opens a new one.
+#[utoipa::path(post, path = "/v1/sessions/{id}/close",
+    tag = "sessions",
+    operation_id = "close_session",
+    params(("id" = String, Path, description = "The session (`ses_…`).")),
+    responses(
+        (status = 200, description = "The session, closed.", body = SessionView),
+        NotFound, TenantKey,
+    )
+)]
 async fn close(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -185,8 +242,41 @@ fn message_for(
         .map_err(|e| from_meta(&e).in_field("message"))
 }
 
-/// `POST /v1/sessions/{id}/messages`: a reply inside the session; refused when the session
-/// is closed (`session_closed`) or its customer service window is (`window_closed`).
+/// A message inside a session: a Cloud API message body without `to` or `recipient`.
+#[derive(ToSchema)]
+#[schema(example = json!({"type": "text", "text": {"body": "It ships today"}}))]
+#[allow(dead_code)] // a description only: the handler reads it with the Cloud API's rules
+struct SessionMessage {
+    /// The message type (`text`, `image`, …, `template`; default `text`), its object under
+    /// the type's name, as in `POST /v1/messages`.
+    #[serde(rename = "type")]
+    message_type: Option<String>,
+    /// `{"body", "preview_url"?}` (and so on for each type: `image`, `template`, …).
+    text: Option<JsonObject>,
+    /// `{"name", "language": {"code"}, "components"?}`.
+    template: Option<JsonObject>,
+    /// `{"message_id"}`: the message this one replies to.
+    context: Option<JsonObject>,
+    /// The caller's own value, echoed on the message and in its events.
+    biz_opaque_callback_data: Option<String>,
+}
+
+/// Reply inside a session.
+///
+/// The message goes to the session's contact on its channel. Refused when the session is
+/// closed (409 `session_closed`) or its customer service window is (400 `window_closed`:
+/// send a template).
+#[utoipa::path(post, path = "/v1/sessions/{id}/messages",
+    tag = "sessions",
+    operation_id = "reply_in_session",
+    params(("id" = String, Path, description = "The session (`ses_…`)."), IdempotencyKey),
+    request_body = SessionMessage,
+    responses(
+        (status = 202, description = "Queued: the message as stored.", body = MessageView),
+        (status = 200, description = "A retry under the same `Idempotency-Key`: the first message.", body = MessageView),
+        BadRequest, NotFound, Conflict, PayloadTooLarge, TenantKey,
+    )
+)]
 async fn reply(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -275,9 +365,53 @@ fn contact_keys(
     }
 }
 
-/// `POST /v1/sessions` — Session Start: `{channel, contact, message, variables?}` answered
-/// `{contact, session, message}`: 201 when this call opened the session, 200 when it joined
+/// Who a Session Start is with: one of `wa_id`, `phone` and `user_id` (a `wa_id` or `phone`
+/// may come with the `user_id`).
+#[derive(ToSchema)]
+#[allow(dead_code)] // a description only: the handler reads it field by field
+struct SessionContact {
+    /// The user's WhatsApp number (digits, or with `+`).
+    wa_id: Option<String>,
+    /// The same, as a phone number (read as Meta reads `to`).
+    phone: Option<String>,
+    /// The user's business-scoped user id (BSUID).
+    user_id: Option<String>,
+    /// A name for a new contact (at most 256 characters).
+    name: Option<String>,
+}
+
+/// A Session Start.
+#[derive(ToSchema)]
+#[schema(example = json!({"channel": "100200300", "contact": {"phone": "+15551230001", "name": "Ana"}, "message": {"type": "template", "template": {"name": "order_update", "language": {"code": "en_US"}}}, "variables": ["Ana", "A-1001"]}))]
+#[allow(dead_code)] // a description only: the handler reads it field by field
+struct SessionStart {
+    /// The business number: phone number id or channel id.
+    channel: String,
+    /// Who with.
+    contact: SessionContact,
+    /// The first message: a Cloud API message body without `to` (a template when the
+    /// contact's window is closed).
+    message: SessionMessage,
+    /// The template's body variables as a plain ordered list, filled into `message`.
+    variables: Option<Vec<StringOrNumber>>,
+}
+
+/// Start a session (Session Start).
+///
+/// Resolves or creates the contact, opens a session (or joins the open one) and sends the
+/// first message, all or nothing: 201 when this call opened the session, 200 when it joined
 /// an open one (or is a retry under the same `Idempotency-Key`).
+#[utoipa::path(post, path = "/v1/sessions",
+    tag = "sessions",
+    operation_id = "start_session",
+    params(IdempotencyKey),
+    request_body = SessionStart,
+    responses(
+        (status = 201, description = "The session was opened: the contact, the session and the first message.", body = SessionStartView),
+        (status = 200, description = "An open session was joined (`session.reused`), or a retry.", body = SessionStartView),
+        BadRequest, NotFound, Conflict, PayloadTooLarge, TenantKey,
+    )
+)]
 async fn start(
     State(core): State<Core>,
     auth: TenantAuth,

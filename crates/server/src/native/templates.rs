@@ -1,10 +1,9 @@
 //! Message templates on the native API: create, list, get, edit, delete, sync, preview,
 //! history (the rules are [`crate::core::templates`]'s).
 
-use axum::extract::{Path, Query, State};
+use axum::Json;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use bytes::Bytes;
 use openbsp_store::views::to_value;
 use openbsp_store::{Channel, TemplateFilter};
@@ -12,13 +11,20 @@ use openbsp_wire::ids::TemplateName;
 use openbsp_wire::template::{check_send as render, components_from_values};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::error::rule_error;
+use super::openapi::{
+    BadRequest, Conflict, JsonObject, NotFound, PayloadTooLarge, StringOrNumber, TenantKey,
+};
 use crate::core::{Core, templates};
 use crate::http::auth::TenantAuth;
 use crate::http::body::json_body;
 use crate::http::error::ApiError;
 use crate::http::paging;
+use crate::http::query::Query;
 use crate::views::templates::{
     DeletedTemplatesView, TemplateHistoryView, TemplatePreviewView, TemplateSendView,
     TemplateSyncView,
@@ -26,19 +32,13 @@ use crate::views::templates::{
 use crate::views::{ListPage, TemplateView};
 
 /// The template routes.
-pub fn routes() -> Router<Core> {
-    Router::new()
-        .route(
-            "/v1/templates",
-            post(create).get(list).delete(delete_by_name),
-        )
-        .route("/v1/templates/sync", post(sync))
-        .route(
-            "/v1/templates/{id}",
-            get(get_one).patch(edit).delete(delete_one),
-        )
-        .route("/v1/templates/{id}/preview", post(preview))
-        .route("/v1/templates/{id}/history", get(history))
+pub fn routes() -> OpenApiRouter<Core> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list, delete_by_name))
+        .routes(routes!(sync))
+        .routes(routes!(get_one, edit, delete_one))
+        .routes(routes!(preview))
+        .routes(routes!(history))
 }
 
 /// The channel of a native request's `channel` (or `waba_id`) field.
@@ -55,10 +55,48 @@ async fn channel_of(core: &Core, tenant_id: &str, v: &Value) -> Result<Channel, 
     Ok(templates::waba_channel(core, tenant_id, id).await?)
 }
 
-/// `POST /v1/templates`: `{channel, name, language, category, parameter_format?,
-/// components, message_send_ttl_seconds?}`. Validated like Meta, submitted, stored PENDING
-/// (201). Repeating the same definition answers the template (200); a different one under
-/// the same name and language is 409 `template_exists`.
+/// A template definition, as Meta's `POST /{waba_id}/message_templates` takes it, with the
+/// business number it is for.
+#[derive(ToSchema)]
+#[schema(example = json!({"channel": "100200300", "name": "order_update", "language": "en_US", "category": "UTILITY", "components": [{"type": "BODY", "text": "Hi {{1}}, your order {{2}} shipped.", "example": {"body_text": [["Ana", "A-1001"]]}}]}))]
+#[allow(dead_code)] // a description only: the core reads it with Meta's rules
+struct TemplateDefinition {
+    /// The business number whose WABA it belongs to: phone number id or channel id (or give
+    /// `waba_id`).
+    channel: Option<String>,
+    /// The WABA, instead of `channel`.
+    waba_id: Option<String>,
+    /// Lower case letters, digits and underscores, at most 512 characters.
+    name: String,
+    /// Language code (`en_US`).
+    language: String,
+    /// `MARKETING`, `UTILITY` or `AUTHENTICATION`.
+    category: String,
+    /// `POSITIONAL` (`{{1}}`, the default) or `NAMED` (`{{first_name}}`).
+    parameter_format: Option<String>,
+    /// `HEADER`, `BODY` (required), `FOOTER`, `BUTTONS` and `CAROUSEL` components, as Meta
+    /// takes them, with an example for each variable.
+    components: Vec<JsonObject>,
+    /// How long Meta keeps trying to deliver a message of it.
+    message_send_ttl_seconds: Option<i64>,
+}
+
+/// Create a template.
+///
+/// Validated like Meta (each refusal names the rule and the field, with Meta's code and
+/// subcode), submitted to the WABA, and stored `PENDING` (201); Meta's webhooks then move
+/// it. Repeating the same definition answers the template (200); a different one under the
+/// same name and language is 409 `template_exists`.
+#[utoipa::path(post, path = "/v1/templates",
+    tag = "templates",
+    operation_id = "create_template",
+    request_body = TemplateDefinition,
+    responses(
+        (status = 201, description = "Submitted, `PENDING`.", body = TemplateView),
+        (status = 200, description = "The same definition again: the template.", body = TemplateView),
+        BadRequest, NotFound, Conflict, PayloadTooLarge, TenantKey,
+    )
+)]
 async fn create(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -78,21 +116,43 @@ async fn create(
     Ok((StatusCode::CREATED, Json(TemplateView::new(&t))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// A business number: phone number id or channel id (its WABA's templates).
     channel: Option<String>,
+    /// A WABA, instead of `channel`.
     waba_id: Option<String>,
+    /// A template name.
     name: Option<String>,
+    /// A status (`APPROVED`, `PENDING`, `REJECTED`, …).
     status: Option<String>,
+    /// A category (`MARKETING`, `UTILITY`, `AUTHENTICATION`).
     category: Option<String>,
+    /// A language code.
     language: Option<String>,
+    /// Whether deleted templates are listed too.
     include_deleted: Option<bool>,
+    /// Page size.
+    #[param(minimum = 1, maximum = 100, default = 20)]
     limit: Option<u32>,
+    /// The `next_cursor` of the page before.
     after: Option<String>,
 }
 
-/// `GET /v1/templates`: filters `channel` (or `waba_id`), `name`, `status`, `category`,
-/// `language`, `include_deleted`; cursor paging.
+/// List templates.
+///
+/// Filtered by WABA (`channel` or `waba_id`), `name`, `status`, `category`, `language`;
+/// cursor-paged.
+#[utoipa::path(get, path = "/v1/templates",
+    tag = "templates",
+    operation_id = "list_templates",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of templates.", body = ListPage<TemplateView>),
+        BadRequest, NotFound, TenantKey,
+    )
+)]
 async fn list(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -131,7 +191,18 @@ async fn list(
     )))
 }
 
-/// `GET /v1/templates/{id}` (gateway id or Meta id).
+/// Get a template.
+///
+/// By the gateway's id (`tpl_…`) or Meta's template id.
+#[utoipa::path(get, path = "/v1/templates/{id}",
+    tag = "templates",
+    operation_id = "get_template",
+    params(("id" = String, Path, description = "The template: `tpl_…` or Meta's id.")),
+    responses(
+        (status = 200, description = "The template.", body = TemplateView),
+        NotFound, TenantKey,
+    )
+)]
 async fn get_one(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -142,7 +213,34 @@ async fn get_one(
     )))
 }
 
-/// `PATCH /v1/templates/{id}`: `{components?, category?, message_send_ttl_seconds?}`.
+/// A template edit: each field left out stays (`name` and `language`, if given, must be
+/// the template's).
+#[derive(ToSchema)]
+#[schema(example = json!({"components": [{"type": "BODY", "text": "Hi {{1}}, your order {{2}} is on its way.", "example": {"body_text": [["Ana", "A-1001"]]}}]}))]
+#[allow(dead_code)] // a description only: the core reads it with Meta's rules
+struct TemplateEdit {
+    /// The new components, as in a definition.
+    components: Option<Vec<JsonObject>>,
+    /// The new category (not once approved).
+    category: Option<String>,
+    /// How long Meta keeps trying to deliver a message of it.
+    message_send_ttl_seconds: Option<i64>,
+}
+
+/// Edit a template.
+///
+/// As Meta allows: `APPROVED`, `REJECTED` or `PAUSED` templates only, no category change
+/// once approved, once a day and ten times in 30 days. Submitted to Meta, then `PENDING`.
+#[utoipa::path(patch, path = "/v1/templates/{id}",
+    tag = "templates",
+    operation_id = "edit_template",
+    params(("id" = String, Path, description = "The template: `tpl_…` or Meta's id.")),
+    request_body = TemplateEdit,
+    responses(
+        (status = 200, description = "The template as it is now.", body = TemplateView),
+        BadRequest, NotFound, Conflict, PayloadTooLarge, TenantKey,
+    )
+)]
 async fn edit(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -156,7 +254,16 @@ async fn edit(
     Ok(Json(TemplateView::new(&edited)))
 }
 
-/// `DELETE /v1/templates/{id}`: this language only.
+/// Delete a template, in this language only.
+#[utoipa::path(delete, path = "/v1/templates/{id}",
+    tag = "templates",
+    operation_id = "delete_template",
+    params(("id" = String, Path, description = "The template: `tpl_…` or Meta's id.")),
+    responses(
+        (status = 200, description = "The template deleted.", body = DeletedTemplatesView),
+        BadRequest, NotFound, TenantKey,
+    )
+)]
 async fn delete_one(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -169,14 +276,30 @@ async fn delete_one(
     Ok(Json(DeletedTemplatesView::new(&deleted)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DeleteQuery {
+    /// The business number whose WABA has the template: phone number id or channel id
+    /// (required, or `waba_id`).
     channel: Option<String>,
+    /// The WABA, instead of `channel`.
     waba_id: Option<String>,
+    /// The template name (required).
     name: Option<String>,
 }
 
-/// `DELETE /v1/templates?channel=&name=`: every language of the name.
+/// Delete a template name, in every language.
+///
+/// Meta keeps the name for 30 days.
+#[utoipa::path(delete, path = "/v1/templates",
+    tag = "templates",
+    operation_id = "delete_templates_by_name",
+    params(DeleteQuery),
+    responses(
+        (status = 200, description = "The templates deleted.", body = DeletedTemplatesView),
+        BadRequest, NotFound, TenantKey,
+    )
+)]
 async fn delete_by_name(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -195,7 +318,33 @@ async fn delete_by_name(
     Ok(Json(DeletedTemplatesView::new(&deleted)))
 }
 
-/// `POST /v1/templates/sync` `{channel, name?}`: imports the WABA's templates from Meta.
+/// Which WABA a sync reads.
+#[derive(ToSchema)]
+#[schema(example = json!({"channel": "100200300"}))]
+#[allow(dead_code)] // a description only: the handler reads it field by field
+struct TemplateSyncInput {
+    /// The business number whose WABA is synced: phone number id or channel id (or give
+    /// `waba_id`).
+    channel: Option<String>,
+    /// The WABA, instead of `channel`.
+    waba_id: Option<String>,
+    /// Only this template name (else every template: those Meta no longer lists are marked
+    /// `DELETED`).
+    name: Option<String>,
+}
+
+/// Sync templates from Meta.
+///
+/// Imports the WABA's templates made elsewhere, and updates those the gateway knows.
+#[utoipa::path(post, path = "/v1/templates/sync",
+    tag = "templates",
+    operation_id = "sync_templates",
+    request_body = TemplateSyncInput,
+    responses(
+        (status = 200, description = "What the sync did.", body = TemplateSyncView),
+        BadRequest, NotFound, PayloadTooLarge, TenantKey,
+    )
+)]
 async fn sync(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -203,13 +352,42 @@ async fn sync(
 ) -> Result<Json<TemplateSyncView>, ApiError> {
     let v = json_body(&body)?;
     let channel = channel_of(&core, &auth.tenant_id, &v).await?;
-    let name = v.get("name").and_then(Value::as_str);
+    // A name of another type is refused, not read as none (which would sync every template).
+    let name = match v.get("name") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(n)) => Some(n.as_str()),
+        Some(_) => return Err(ApiError::bad_request("name must be a template's name")),
+    };
     let report = templates::sync(&core, &auth.tenant_id, &channel, name).await?;
     Ok(Json(TemplateSyncView::new(&report, &channel.waba_id)))
 }
 
-/// `POST /v1/templates/{id}/preview` `{components?}` or `{variables: [...]}`: the template
-/// rendered with those parameters, or exactly what is wrong with them.
+/// A preview's parameters: `components` or `variables`, not both (neither: the template
+/// as it is).
+#[derive(ToSchema)]
+#[schema(example = json!({"variables": ["Ana", "A-1001"]}))]
+#[allow(dead_code)] // a description only: the handler reads it field by field
+struct TemplatePreviewInput {
+    /// Cloud API send components (`[{"type": "body", "parameters": [...]}]`).
+    components: Option<Vec<JsonObject>>,
+    /// The body's variables as a plain ordered list.
+    variables: Option<Vec<StringOrNumber>>,
+}
+
+/// Preview a template with parameters.
+///
+/// The template rendered as the contact would see it, and the message body that sends it;
+/// or exactly what is wrong with the parameters (400, with the rule and the field).
+#[utoipa::path(post, path = "/v1/templates/{id}/preview",
+    tag = "templates",
+    operation_id = "preview_template",
+    params(("id" = String, Path, description = "The template: `tpl_…` or Meta's id.")),
+    request_body = TemplatePreviewInput,
+    responses(
+        (status = 200, description = "The rendering.", body = TemplatePreviewView),
+        BadRequest, NotFound, PayloadTooLarge, TenantKey,
+    )
+)]
 async fn preview(
     State(core): State<Core>,
     auth: TenantAuth,
@@ -259,7 +437,16 @@ pub fn variables(v: &Value) -> Result<Vec<String>, ApiError> {
         .collect()
 }
 
-/// `GET /v1/templates/{id}/history`: every change, oldest first.
+/// A template's history: every change, oldest first.
+#[utoipa::path(get, path = "/v1/templates/{id}/history",
+    tag = "templates",
+    operation_id = "template_history",
+    params(("id" = String, Path, description = "The template: `tpl_…` or Meta's id.")),
+    responses(
+        (status = 200, description = "Its history.", body = TemplateHistoryView),
+        NotFound, TenantKey,
+    )
+)]
 async fn history(
     State(core): State<Core>,
     auth: TenantAuth,

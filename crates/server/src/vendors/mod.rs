@@ -10,19 +10,21 @@ use axum::Router;
 use openbsp_store::{Event, WebhookEndpoint, event_format};
 
 use crate::core::Core;
+use crate::http::rejection::envelope;
 
 pub mod chakra;
 pub mod connectly;
 pub mod pingtochat;
 pub mod talqui;
 
-/// Every vendor's routes.
+/// Every vendor's routes, each answering axum's own refusals (a body over the limit, a query
+/// that does not parse) in its vendor's envelope too.
 pub fn routes() -> Router<Core> {
     Router::new()
-        .merge(talqui::routes())
-        .merge(pingtochat::routes())
-        .merge(chakra::routes())
-        .merge(connectly::routes())
+        .merge(talqui::routes().layer(envelope(talqui::error::TalquiError::unreadable)))
+        .merge(pingtochat::routes().layer(envelope(pingtochat::error::PingtochatError::unreadable)))
+        .merge(chakra::routes().layer(envelope(chakra::error::ChakraError::unreadable)))
+        .merge(connectly::routes().layer(envelope(connectly::error::ConnectlyError::unreadable)))
 }
 
 /// What a batch of deliveries to a vendor-format endpoint looks up once (a business number, a

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 /// A business using the gateway (`"object": "tenant"`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TenantView {
     /// Creation time.
     pub created_at: String,
@@ -39,7 +39,7 @@ pub fn tenant_json(t: &Tenant) -> Value {
 }
 
 /// An API key (`"object": "api_key"`): never its hash; the key itself only when just made.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ApiKeyView {
     /// Whether it may use the admin routes.
     pub admin: bool,
@@ -85,7 +85,7 @@ pub fn api_key_json(k: &ApiKey, secret: Option<&str>) -> Value {
 }
 
 /// A Meta app (`"object": "app"`), without its secrets and verify token.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AppView {
     /// Creation time.
     pub created_at: String,
@@ -128,7 +128,7 @@ pub fn app_json(a: &App, now: i64) -> Value {
 }
 
 /// A WhatsApp business phone number (`"object": "channel"`), without its access token.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ChannelView {
     /// The app whose secret signs this number's webhooks (`app_…`).
     pub app_id: String,
@@ -197,7 +197,7 @@ impl ChannelView {
 }
 
 /// A paused channel's pause.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PausedView {
     /// Since when.
     pub at: String,

@@ -8,7 +8,10 @@ use serde_json::Value;
 use crate::core::campaigns::Progress;
 
 /// A campaign (fields in sorted order: see [`crate::views`]).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(
+    description = "A campaign (`\"object\": \"campaign\"`): a template sent to uploaded recipients, at a rate."
+)]
 pub struct CampaignView {
     /// The channel it sends on.
     pub channel_id: String,
@@ -56,8 +59,17 @@ pub struct CampaignView {
     pub uploading: bool,
 }
 
+/// What a retry of a campaign's failed recipients did (`POST /v1/campaigns/{id}/retry`).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CampaignRetryView {
+    /// The campaign as it is now.
+    pub campaign: CampaignView,
+    /// How many recipients go again.
+    pub retried: u64,
+}
+
 /// A campaign's template.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CampaignTemplateView {
     /// Category, lower case.
     pub category: Option<String>,
@@ -78,7 +90,7 @@ pub struct CampaignTemplateView {
 }
 
 /// A campaign's counts.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CountsView {
     /// Delivered.
     pub delivered: u64,
@@ -105,7 +117,7 @@ pub struct CountsView {
 }
 
 /// Failures of one code.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FailureView {
     /// Meta's code, or the gateway's reason.
     pub code: String,
@@ -181,7 +193,7 @@ impl CampaignView {
 }
 
 /// A campaign's recipient.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RecipientView {
     /// Added.
     pub created_at: String,

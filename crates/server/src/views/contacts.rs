@@ -10,7 +10,7 @@ use crate::core::contacts::WithWindows;
 
 /// WhatsApp's customer service window of a contact on a channel (24 h from the user's last
 /// message): while it is open the business may send anything.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CustomerServiceWindowView {
     /// When it closes (24 h after the user's last message), `null` if the user never wrote.
     pub expires_at: Option<String>,
@@ -22,7 +22,7 @@ pub struct CustomerServiceWindowView {
 
 /// The free entry point window of a contact on a channel (72 h opened by the business's
 /// reply to an entry from a Click-to-WhatsApp ad or a page button).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct FreeEntryPointWindowView {
     /// The user's last message that came from an ad or a page button, `null` if none did.
     pub entry_point_at: Option<String>,
@@ -35,7 +35,7 @@ pub struct FreeEntryPointWindowView {
 }
 
 /// The windows of a contact on one channel, as they stand when viewed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct WindowView {
     /// The business number (`chn_…`).
     pub channel_id: String,
@@ -71,7 +71,7 @@ impl WindowView {
 /// A contact with its windows on each channel it wrote to (`"object": "contact"`), as they
 /// stand when viewed. `windows` comes last in the sorted key order, so the contact's own
 /// fields can be flattened before it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ContactWithWindows {
     /// The contact.
     #[serde(flatten)]

@@ -6,7 +6,7 @@ use openbsp_wire::standard_webhooks::Secret;
 use serde::Serialize;
 
 /// A webhook endpoint (`"object": "webhook_endpoint"`): where the tenant's events go.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EndpointView {
     /// Creation time.
     pub created_at: String,
@@ -75,7 +75,7 @@ impl EndpointView {
 }
 
 /// How a delivery attempt ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptStatus {
     /// The endpoint answered 2xx.
@@ -85,7 +85,7 @@ pub enum AttemptStatus {
 }
 
 /// One attempt in an endpoint's delivery log (`"object": "delivery_attempt"`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AttemptView {
     /// When it was made.
     pub at: String,
@@ -142,7 +142,7 @@ impl AttemptView {
 }
 
 /// What a replay queued (`"object": "replay"`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ReplayView {
     /// Whether the endpoint is enabled (deliveries are made only to an enabled endpoint).
     pub enabled: bool,

@@ -6,7 +6,7 @@ use openbsp_wire::send::ReadReceipt;
 use serde::Serialize;
 
 /// The answer to a mark-as-read (`"object": "read_receipt"`): Meta took it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct ReadReceiptView {
     /// The inbound message marked read, as the request named it.
     pub message_id: String,
@@ -32,7 +32,7 @@ impl ReadReceiptView {
 
 /// What `POST /v1/messages` answers: the message queued (a send), or the read receipt (a
 /// mark-as-read). Untagged: the answer is the one object itself.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum MessageOrReceipt {
     /// A send: the message as queued (or as first queued, for a retry).

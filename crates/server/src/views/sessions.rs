@@ -7,7 +7,7 @@ use super::contacts::ContactWithWindows;
 use crate::core::sessions::Started;
 
 /// The answer to a Session Start (`POST /v1/sessions`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct SessionStartView {
     /// The contact as it is now, with its windows.
     pub contact: ContactWithWindows,

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::core::templates::SyncReport;
 
 /// One entry of a template's history.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TemplateEventView {
     /// When it happened.
     pub at: String,
@@ -43,7 +43,7 @@ impl TemplateEventView {
 }
 
 /// A template's history, oldest first (`GET /v1/templates/{id}/history`): a list, not paged.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TemplateHistoryView {
     /// Every change, oldest first.
     pub data: Vec<TemplateEventView>,
@@ -65,7 +65,7 @@ impl TemplateHistoryView {
 }
 
 /// The templates a deletion deleted (`DELETE /v1/templates…`): a list, not paged.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DeletedTemplatesView {
     /// The templates deleted, as they are now (`DELETED`).
     pub data: Vec<TemplateView>,
@@ -84,7 +84,7 @@ impl DeletedTemplatesView {
 }
 
 /// What a sync from Meta did (`"object": "template_sync"`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TemplateSyncView {
     /// Templates known to the gateway that Meta listed changed.
     pub changed: usize,
@@ -119,7 +119,7 @@ impl TemplateSyncView {
 }
 
 /// The language of a template send (`{"code": "en_US"}`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LanguageView {
     /// Language code (`en_US`).
     pub code: String,
@@ -127,7 +127,7 @@ pub struct LanguageView {
 
 /// The `template` object of a Cloud API template send: which template, with which
 /// parameters.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TemplateSendView {
     /// The parameters, as Cloud API components (a JSON array).
     pub components: Value,
@@ -151,7 +151,7 @@ impl TemplateSendView {
 }
 
 /// A Cloud API template message body (`{"type": "template", "template": …}`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TemplateMessageView {
     /// Which template, with which parameters.
     pub template: TemplateSendView,
@@ -162,13 +162,14 @@ pub struct TemplateMessageView {
 
 /// A template rendered with given parameters (`"object": "template_preview"`): what the
 /// contact would see, and the message body that sends it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TemplatePreviewView {
     /// Body text, filled in.
     pub body: String,
     /// Button labels (with the filled-in URL or code where the parameters gave one).
     pub buttons: Vec<String>,
-    /// Carousel cards, filled in.
+    /// Carousel cards, filled in: each `{"body", "buttons"}` as the body and buttons above.
+    #[schema(value_type = Vec<Object>)]
     pub cards: Vec<RenderedCard>,
     /// Footer text, `null` when the template has none.
     pub footer: Option<String>,

@@ -107,11 +107,104 @@ pub fn read(
     r: impl Read,
     format: Format,
     columns: &[String],
-    sink: impl FnMut(Vec<Line>) -> bool,
+    mut sink: impl FnMut(Vec<Line>) -> bool,
 ) -> CoreResult<u64> {
+    let sink = move |lines: Vec<Line>| sink(lines.into_iter().map(without_nul).collect());
     match format {
-        Format::Csv => read_csv(r, columns, sink),
+        Format::Csv => read_csv(Newlines::new(r), columns, sink),
         Format::Ndjson => read_ndjson(r, columns, sink),
+    }
+}
+
+/// `line`, or its refusal when its recipient or a variable holds NUL: no text the gateway
+/// keeps has one (PostgreSQL can store none), and a variable is sent and stored as the
+/// message's text.
+fn without_nul(line: Line) -> Line {
+    fn holds(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(a) => a.iter().any(holds),
+            Value::Object(o) => o.iter().any(|(k, x)| k.contains('\0') || holds(x)),
+            _ => false,
+        }
+    }
+    match &line {
+        Line::Row {
+            line: n,
+            key,
+            variables,
+            ..
+        } if key.contains('\0') || variables.iter().any(|(k, v)| k.contains('\0') || holds(v)) => {
+            Line::Bad {
+                line: *n,
+                reason: "a value holds NUL (\\u0000), which no text may".into(),
+            }
+        }
+        _ => line,
+    }
+}
+
+/// `inner` with each line ending (`\r\n`, `\n`, or `\r` alone) read as `\n`. The csv crate
+/// ends a record at any of the three but counts lines by `\n` alone: a file whose lines end
+/// in `\r` (Excel for Mac's "CSV (Macintosh)") numbered every line 2 in the upload's report
+/// (found by the `campaign_import` fuzz target).
+///
+/// A file whose last line has no ending is read with one, so that every record ends in `\n`
+/// and its first line can be told from where it ends ([`record_line`]).
+struct Newlines<R> {
+    inner: R,
+    /// The last byte read was a `\r`: a `\n` right after it is the same line ending.
+    after_cr: bool,
+    /// The last byte handed on.
+    last: Option<u8>,
+    /// The end of `inner` was reached (and a last `\n` given when it lacked one).
+    ended: bool,
+}
+
+impl<R> Newlines<R> {
+    fn new(inner: R) -> Self {
+        Newlines {
+            inner,
+            after_cr: false,
+            last: None,
+            ended: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Newlines<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if self.ended || buf.is_empty() {
+                return Ok(0);
+            }
+            let n = self.inner.read(buf)?;
+            if n == 0 {
+                self.ended = true;
+                if self.last.is_some_and(|b| b != b'\n') {
+                    buf[0] = b'\n';
+                    return Ok(1);
+                }
+                return Ok(0);
+            }
+            let mut kept = 0;
+            for i in 0..n {
+                let b = buf[i];
+                if b == b'\n' && self.after_cr {
+                    self.after_cr = false;
+                    continue;
+                }
+                self.after_cr = b == b'\r';
+                buf[kept] = if b == b'\r' { b'\n' } else { b };
+                kept += 1;
+            }
+            // All that was read was the `\n` of a `\r\n` split between two reads: read on
+            // (answering 0 would say the file ended).
+            if kept > 0 {
+                self.last = Some(buf[kept - 1]);
+                return Ok(kept);
+            }
+        }
     }
 }
 
@@ -195,12 +288,11 @@ fn read_csv(
     let mut record = csv::ByteRecord::new();
     let mut lines = 0u64;
     loop {
-        let line = reader.position().line() + 1;
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {
                 lines += 1;
-                let line = record.position().map_or(line, |p| p.line());
+                let line = record_line(&reader, &record);
                 // Field by field: the record's bytes without their delimiters could join two
                 // broken fields into a valid sequence.
                 if record.iter().any(|f| std::str::from_utf8(f).is_err()) {
@@ -210,13 +302,11 @@ fn read_csv(
             }
             Err(e) => match e.kind() {
                 csv::ErrorKind::UnequalLengths {
-                    pos,
-                    expected_len,
-                    len,
+                    expected_len, len, ..
                 } => {
                     lines += 1;
                     batch.push(Line::Bad {
-                        line: pos.as_ref().map_or(line, |p| p.line()),
+                        line: record_line(&reader, &record),
                         reason: format!("the line has {len} fields; the header has {expected_len}"),
                     });
                 }
@@ -231,6 +321,18 @@ fn read_csv(
         sink(batch);
     }
     Ok(lines)
+}
+
+/// The line a record just read starts on: the csv crate's own record position is where its
+/// reading began, before the blank lines it skips (a row after a blank line was numbered as
+/// the blank one). Every record ends in `\n` ([`Newlines`]), so it starts on the line it ends
+/// on less the line breaks inside its quoted fields.
+fn record_line<R: Read>(reader: &csv::Reader<R>, record: &csv::ByteRecord) -> u64 {
+    let inside = record
+        .iter()
+        .map(|f| f.iter().filter(|b| **b == b'\n').count() as u64)
+        .sum::<u64>();
+    reader.position().line().saturating_sub(1 + inside).max(2)
 }
 
 /// A CSV record (whose fields are UTF-8) as a line.
@@ -439,6 +541,58 @@ mod tests {
         assert!(
             matches!(&lines[3], Line::Row { line: 5, variables, .. } if variables["first_name"] == "D, e")
         );
+    }
+
+    #[test]
+    fn csv_lines_are_numbered_whatever_ends_them() {
+        let ends = ["\n", "\r\n", "\r"];
+        for end in ends {
+            let input = [
+                "phone,first_name",
+                "1555,Ana",
+                "",
+                "1556",
+                "\"1557\",\"B",
+                "b\"",
+                "1558,C",
+            ]
+            .join(end);
+            let lines = all(&input, Format::Csv, &["first_name"]).unwrap();
+            let numbers: Vec<u64> = lines
+                .iter()
+                .map(|l| match l {
+                    Line::Row { line, .. } | Line::Bad { line, .. } => *line,
+                })
+                .collect();
+            assert_eq!(numbers, [2, 4, 5, 7], "lines ending in {end:?}");
+        }
+        // A `\r\n` split across two reads is one line ending.
+        struct OneByte<'a>(&'a [u8]);
+        impl Read for OneByte<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let Some((first, rest)) = self.0.split_first() else {
+                    return Ok(0);
+                };
+                buf[0] = *first;
+                self.0 = rest;
+                Ok(1)
+            }
+        }
+        let mut out = Vec::new();
+        read(
+            OneByte(b"phone\r\n1555\r\n1556\r\n"),
+            Format::Csv,
+            &[],
+            |b| {
+                out.extend(b);
+                true
+            },
+        )
+        .unwrap();
+        assert!(matches!(
+            &out[..],
+            [Line::Row { line: 2, .. }, Line::Row { line: 3, .. }]
+        ));
     }
 
     #[test]

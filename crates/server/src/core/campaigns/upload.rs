@@ -31,7 +31,7 @@ pub const UPLOAD_LEASE: Duration = Duration::from_secs(30);
 const OPT_OUT_PAGE: u32 = 1_000;
 
 /// What an upload did (DESIGN §2.8).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct UploadReport {
     /// Rows stored.
     pub accepted: u64,
@@ -46,7 +46,7 @@ pub struct UploadReport {
 }
 
 /// A refused row.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RowError {
     /// Its line in the file.
     pub line: u64,

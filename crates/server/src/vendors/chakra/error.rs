@@ -57,6 +57,16 @@ impl ChakraError {
         MetaError::invalid_parameter(message).into()
     }
 
+    /// A request that could not be read (axum's refusal, or a body's): a body over the
+    /// limit keeps its 413 (the code the HTTP status, as ChakraHQ has none for it), anything
+    /// else is Meta's 100.
+    pub fn unreadable(status: StatusCode, message: impl Into<String>) -> ChakraError {
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE => ChakraError::new(status, message),
+            _ => ChakraError::invalid(message),
+        }
+    }
+
     /// The same with the field named.
     pub fn details(mut self, details: impl Into<String>) -> ChakraError {
         self.0.details = Some(details.into());

@@ -90,39 +90,50 @@ pub async fn upload(
             .await
             .map_err(|e| ChakraError::bad_request(e.body_text()))?;
         let (mut filename, mut mime, mut stored) = (q.filename, None::<String>, None);
-        while let Some(field) = form
-            .next_field()
-            .await
-            .map_err(|e| ChakraError::bad_request(e.body_text()))?
-        {
-            match field.name().unwrap_or_default() {
-                "file" if stored.is_none() => {
-                    let mime = mime
-                        .clone()
-                        .or_else(|| field.content_type().map(str::to_string))
-                        .unwrap_or_default();
-                    let name = filename
-                        .clone()
-                        .or_else(|| field.file_name().map(str::to_string));
-                    let bytes = Box::pin(field.map_err(std::io::Error::other));
-                    stored = Some(media::upload(&core, &tenant_id, &mime, name, bytes).await?);
+        let read: Result<(), ChakraError> = async {
+            while let Some(field) = form
+                .next_field()
+                .await
+                .map_err(|e| ChakraError::bad_request(e.body_text()))?
+            {
+                match field.name().unwrap_or_default() {
+                    "file" if stored.is_none() => {
+                        let mime = mime
+                            .clone()
+                            .or_else(|| field.content_type().map(str::to_string))
+                            .unwrap_or_default();
+                        let name = filename
+                            .clone()
+                            .or_else(|| field.file_name().map(str::to_string));
+                        let bytes = Box::pin(field.map_err(std::io::Error::other));
+                        stored = Some(media::upload(&core, &tenant_id, &mime, name, bytes).await?);
+                    }
+                    "filename" => {
+                        let v = field
+                            .text()
+                            .await
+                            .map_err(|e| ChakraError::bad_request(e.body_text()))?;
+                        filename = Some(v).filter(|v| !v.trim().is_empty()).or(filename);
+                    }
+                    "type" => {
+                        let v = field
+                            .text()
+                            .await
+                            .map_err(|e| ChakraError::bad_request(e.body_text()))?;
+                        mime = Some(v);
+                    }
+                    _ => {}
                 }
-                "filename" => {
-                    let v = field
-                        .text()
-                        .await
-                        .map_err(|e| ChakraError::bad_request(e.body_text()))?;
-                    filename = Some(v).filter(|v| !v.trim().is_empty()).or(filename);
-                }
-                "type" => {
-                    let v = field
-                        .text()
-                        .await
-                        .map_err(|e| ChakraError::bad_request(e.body_text()))?;
-                    mime = Some(v);
-                }
-                _ => {}
             }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = read {
+            // A form that breaks after its file keeps nothing of it.
+            if let Some(m) = stored {
+                media::delete(&core, &tenant_id, &m.id).await?;
+            }
+            return Err(e);
         }
         stored.ok_or_else(|| ChakraError::from(media::no_file()).details("file"))?
     } else {
@@ -158,17 +169,24 @@ pub async fn public_content(
     Path((plugin_id, id)): Path<(String, String)>,
     Query(q): Query<LinkQuery>,
 ) -> Result<Response, ChakraError> {
+    // One answer for every link that does not lead to a media: an unknown plugin, another
+    // tenant's, a wrong signature, a media of another tenant (else the answer would tell
+    // which plugin ids exist).
+    let not_found = || ChakraError::not_found(format!("media {id} not found"));
     let (Some(expires), Some(signature)) = (q.expires, q.signature.as_deref()) else {
-        return Err(ChakraError::not_found(format!("media {id} not found")));
+        return Err(not_found());
     };
-    media::check_public(&core, &id, expires, signature)?;
+    media::check_public(&core, &id, expires, signature).map_err(|_| not_found())?;
     let app = core
         .store
         .get_app(&plugin_id)
         .await
         .map_err(ChakraError::internal)?
-        .ok_or_else(|| ChakraError::not_found(format!("media {id} not found")))?;
-    let m = media::get(&core, &app.tenant_id, &id).await?;
+        .ok_or_else(not_found)?;
+    let m = match media::get(&core, &app.tenant_id, &id).await {
+        Err(crate::core::CoreError::NotFound { .. }) => return Err(not_found()),
+        other => other?,
+    };
     let bytes = media::content(&core, &m, None).await?;
     Ok(crate::http::download::whole(&m, bytes))
 }

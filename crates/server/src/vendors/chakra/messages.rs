@@ -36,10 +36,20 @@ pub fn param(params: &RawPathParams, name: &str) -> String {
 
 /// The body as JSON, or Meta's 100 (nothing is sent).
 pub fn body_json(body: Result<Bytes, BytesRejection>) -> Result<(Bytes, Value), ChakraError> {
-    let body =
-        body.map_err(|e| ChakraError::invalid(format!("The request body could not be read: {e}")))?;
+    let body = body.map_err(|e| {
+        ChakraError::unreadable(
+            e.status(),
+            format!("The request body could not be read: {e}"),
+        )
+    })?;
     let v = serde_json::from_slice(&body)
         .map_err(|_| ChakraError::invalid("The request body could not be parsed as JSON."))?;
+    // No text the gateway keeps holds NUL (see `has_nul`).
+    if crate::http::body::has_nul(&v) {
+        return Err(ChakraError::invalid(
+            "The request body's strings must not contain NUL (\\u0000).",
+        ));
+    }
     Ok((body, v))
 }
 

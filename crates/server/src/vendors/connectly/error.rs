@@ -141,6 +141,12 @@ impl ConnectlyError {
         ConnectlyError::new(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, message)
     }
 
+    /// A request that could not be read (axum's refusal, or a body's):
+    /// `ERROR_CODE_INVALID_REQUEST` with the refusal's status (413 for a body over the limit).
+    pub fn unreadable(status: StatusCode, message: impl Into<String>) -> Self {
+        ConnectlyError::new(status, code::INVALID_REQUEST, message)
+    }
+
     /// 400 with one of Connectly's codes for a bad message.
     pub fn bad(code: &'static str, message: impl Into<String>) -> Self {
         ConnectlyError::new(StatusCode::BAD_REQUEST, code, message)

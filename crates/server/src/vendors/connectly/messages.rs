@@ -44,13 +44,23 @@ const MULTI_PRODUCT: (&str, &str) = ("multiProductMessage", "multi_product_messa
 
 /// The request body as a JSON object, or 400.
 pub fn body_object(body: Result<Bytes, BytesRejection>) -> Result<(Bytes, Value), ConnectlyError> {
-    let body = body
-        .map_err(|e| ConnectlyError::invalid(format!("the request body could not be read: {e}")))?;
+    let body = body.map_err(|e| {
+        ConnectlyError::unreadable(
+            e.status(),
+            format!("the request body could not be read: {e}"),
+        )
+    })?;
     let v: Value = serde_json::from_slice(&body)
         .map_err(|_| ConnectlyError::invalid("the request body could not be parsed as JSON"))?;
     if !v.is_object() {
         return Err(ConnectlyError::invalid(
             "the request body must be a JSON object",
+        ));
+    }
+    // No text the gateway keeps holds NUL (see `has_nul`).
+    if crate::http::body::has_nul(&v) {
+        return Err(ConnectlyError::invalid(
+            "the request body's strings must not contain NUL (\\u0000)",
         ));
     }
     Ok((body, v))

@@ -37,6 +37,10 @@ pub mod code {
     pub const TEMPLATE_NOT_FOUND: i64 = 404;
 }
 
+/// What a body holding NUL in a string is answered (Meta's 100): no text the gateway keeps
+/// has one (see [`crate::http::body::has_nul`]).
+pub const NUL_REFUSED: &str = "The request body's strings must not contain NUL (\\u0000).";
+
 /// An error on the Pingtochat surface: `code` is Pingtochat's code, else Meta's, else the HTTP
 /// status (see the module doc).
 #[derive(Debug)]
@@ -96,6 +100,16 @@ impl PingtochatError {
     /// 400 with Meta's code 100: the request is not readable (not JSON, a wrong type).
     pub fn invalid(message: impl Into<String>) -> PingtochatError {
         MetaError::invalid_parameter(message).into()
+    }
+
+    /// A request that could not be read (axum's refusal, or a body's): a body over the
+    /// limit keeps its 413 (the code the HTTP status, as Pingtochat has none for it), anything
+    /// else is Meta's 100.
+    pub fn unreadable(status: StatusCode, message: impl Into<String>) -> PingtochatError {
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE => PingtochatError::new(status, 413, message),
+            _ => PingtochatError::invalid(message),
+        }
     }
 
     /// 500, logged with its cause.

@@ -13,15 +13,23 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::auth::PingtochatChannel;
-use super::error::PingtochatError;
+use super::error::{NUL_REFUSED, PingtochatError};
 use crate::core::{Core, templates as service};
+use crate::http::body::has_nul;
 
 fn body_json(body: Result<Bytes, BytesRejection>) -> Result<Value, PingtochatError> {
     let body = body.map_err(|e| {
-        PingtochatError::invalid(format!("The request body could not be read: {e}"))
+        PingtochatError::unreadable(
+            e.status(),
+            format!("The request body could not be read: {e}"),
+        )
     })?;
-    serde_json::from_slice(&body)
-        .map_err(|_| PingtochatError::invalid("The request body could not be parsed as JSON."))
+    let v = serde_json::from_slice(&body)
+        .map_err(|_| PingtochatError::invalid("The request body could not be parsed as JSON."))?;
+    if has_nul(&v) {
+        return Err(PingtochatError::invalid(NUL_REFUSED));
+    }
+    Ok(v)
 }
 
 /// Creates a template on the number's WhatsApp Business Account.

@@ -59,6 +59,16 @@ impl TalquiError {
         TalquiError::new(StatusCode::BAD_REQUEST, "invalid_request", message).at(field)
     }
 
+    /// A request that could not be read (axum's refusal): `payload_too_large` (413) for a
+    /// body over the limit, else `invalid_request`, with the refusal's status.
+    pub fn unreadable(status: StatusCode, message: impl Into<String>) -> TalquiError {
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            _ => "invalid_request",
+        };
+        TalquiError::new(status, code, message)
+    }
+
     /// 401 `unauthorized`: no `PluginConnection` credential, or not a live key.
     pub fn unauthorized() -> TalquiError {
         TalquiError::new(

@@ -12,7 +12,7 @@
 //! parameters are the core's, whose refusals are only re-worded here.
 
 mod auth;
-mod error;
+pub mod error;
 mod model;
 mod request;
 mod view;

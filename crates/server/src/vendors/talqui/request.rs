@@ -139,6 +139,14 @@ pub fn parse(body: &[u8]) -> Result<StartIn, TalquiError> {
             format!("the body is not valid JSON: {e}"),
         )
     })?;
+    // No text the gateway keeps holds NUL (see `has_nul`).
+    if crate::http::body::has_nul(&v) {
+        return Err(TalquiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "the body's strings must not contain NUL (\\u0000)",
+        ));
+    }
     let Value::Object(obj) = v else {
         return Err(TalquiError::new(
             axum::http::StatusCode::BAD_REQUEST,

@@ -1,0 +1,190 @@
+//! The native API's OpenAPI 3.1 description, generated from the code: each handler's
+//! `#[utoipa::path]` (its route, parameters, body and answers) registered with the route
+//! itself by `utoipa_axum::routes!` (so a route cannot exist without its description), the
+//! views' and inputs' `ToSchema` derives (their doc comments are the descriptions), and here
+//! what every operation shares: the document's info and tags, the bearer key, and the error
+//! answers with the native envelope and an example of each.
+
+use std::sync::OnceLock;
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{InfoBuilder, OpenApi};
+use utoipa::{IntoResponses, Modify, ToSchema};
+
+use crate::http::error::{ErrorDetail, ErrorEnvelope, ErrorView};
+
+/// The document's title.
+pub const TITLE: &str = "OpenBSP native API";
+
+/// The description of every `/v1` route, built once.
+pub fn openapi() -> &'static OpenApi {
+    static DOC: OnceLock<OpenApi> = OnceLock::new();
+    DOC.get_or_init(|| describe(super::routes().into_openapi()))
+}
+
+/// The operations `routes` collected, with the document's info, tags, security and shared
+/// schemas.
+pub fn describe(mut doc: OpenApi) -> OpenApi {
+    let base = <Base as utoipa::OpenApi>::openapi();
+    doc.info = InfoBuilder::new()
+        .title(TITLE)
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(base.info.description.clone())
+        .license(base.info.license.clone())
+        .build();
+    doc.tags = base.tags;
+    doc.security = base.security;
+    let components = doc.components.get_or_insert_with(Default::default);
+    if let Some(shared) = base.components {
+        components.schemas.extend(shared.schemas);
+        components.security_schemes.extend(shared.security_schemes);
+    }
+    doc
+}
+
+/// What the description says beside the operations.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        description = "The gateway's own REST API: messages, sessions, contacts, templates, \
+            campaigns, media, webhook endpoints, events, and (with an admin key) the \
+            installation's tenants, API keys, apps and channels.\n\n\
+            Every route takes `Authorization: Bearer <api key>`. Lists are newest first and \
+            cursor-paged (`?limit=&after=`, answered `{object: \"list\", data, has_more, \
+            next_cursor}`). Every error is `{\"error\": {code, message, details, meta_code?, \
+            request_id}}`; `code` is stable, `meta_code` is Meta's code when WhatsApp's rules \
+            refused.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    components(schemas(ErrorEnvelope, ErrorView, ErrorDetail)),
+    modifiers(&BearerKey),
+    security(("api_key" = [])),
+    tags(
+        (name = "messages", description = "Sending messages (every Cloud API type), marking them read, and reading them with their status history."),
+        (name = "sessions", description = "Conversations between a business number and a user: Session Start, replies, closing, and their messages."),
+        (name = "contacts", description = "The tenant's WhatsApp users, with their customer service and free entry point windows on each channel."),
+        (name = "templates", description = "Message templates: validated like Meta before Meta sees them, submitted, synced, previewed, with their history."),
+        (name = "campaigns", description = "Template sends to uploaded recipients, at a rate, with counts and a report."),
+        (name = "media", description = "Files to send (and those users sent), stored by the gateway."),
+        (name = "webhook-endpoints", description = "Where the tenant's events are delivered, signed (Standard Webhooks), with the delivery log and replays."),
+        (name = "events", description = "What happened, as the webhook endpoints receive it (native format)."),
+        (name = "admin", description = "The installation, with an admin key: tenants, API keys, Meta apps and channels (business numbers)."),
+    )
+)]
+struct Base;
+
+/// The API key, as a bearer token.
+struct BearerKey;
+
+impl Modify for BearerKey {
+    fn modify(&self, doc: &mut OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("obsp_…")
+                    .description(Some(
+                        "An API key (`obsp_…`): a tenant's key for the tenant's routes, an \
+                         admin key for the admin routes.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The answers about the key every tenant route can give (its extractor runs first).
+#[derive(IntoResponses)]
+pub enum TenantKey {
+    /// No `Authorization: Bearer` key, or one that is unknown or revoked.
+    #[response(status = 401, example = json!({"error": {"code": "unauthorized", "details": [], "message": "a valid API key is required: Authorization: Bearer <key>", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+    Unauthorized(ErrorEnvelope),
+    /// An admin key (the installation's routes take it, not a tenant's), or Meta refused the
+    /// business number's access to what the request needs.
+    #[response(status = 403, example = json!({"error": {"code": "forbidden", "details": [], "message": "admin keys manage the installation; use a tenant's API key for this route", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+    Forbidden(ErrorEnvelope),
+    /// A limit: the key's requests per second (`rate_limited`, with `Retry-After`), or on a
+    /// send the business portfolio's messaging limit (`messaging_limit_reached`).
+    #[response(
+        status = 429,
+        headers(("Retry-After" = u32, description = "Seconds to wait before trying again.")),
+        example = json!({"error": {"code": "rate_limited", "details": [], "message": "this API key is over its request rate; retry after the Retry-After seconds", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}})
+    )]
+    TooManyRequests(ErrorEnvelope),
+    /// The gateway (or Meta, behind it) failed: quote the `request_id` when reporting it.
+    #[response(status = 500, example = json!({"error": {"code": "internal_error", "details": [], "message": "the gateway failed to handle this request; quote the request_id when reporting it", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+    Internal(ErrorEnvelope),
+}
+
+/// The answers about the key every admin route can give (its extractor runs first).
+#[derive(IntoResponses)]
+pub enum AdminKey {
+    /// No `Authorization: Bearer` key, or one that is unknown or revoked.
+    #[response(status = 401, example = json!({"error": {"code": "unauthorized", "details": [], "message": "a valid API key is required: Authorization: Bearer <key>", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+    Unauthorized(ErrorEnvelope),
+    /// A tenant's key: this route needs an admin key.
+    #[response(status = 403, example = json!({"error": {"code": "forbidden", "details": [], "message": "this route needs an admin key", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+    Forbidden(ErrorEnvelope),
+    /// The key's requests per second (`rate_limited`, with `Retry-After`).
+    #[response(
+        status = 429,
+        headers(("Retry-After" = u32, description = "Seconds to wait before trying again.")),
+        example = json!({"error": {"code": "rate_limited", "details": [], "message": "this API key is over its request rate; retry after the Retry-After seconds", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}})
+    )]
+    TooManyRequests(ErrorEnvelope),
+    /// The gateway failed: quote the `request_id` when reporting it.
+    #[response(status = 500, example = json!({"error": {"code": "internal_error", "details": [], "message": "the gateway failed to handle this request; quote the request_id when reporting it", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+    Internal(ErrorEnvelope),
+}
+
+/// The request is invalid: not JSON, a field missing, unknown or of the wrong type, a value
+/// out of range, or refused by WhatsApp's rules (`validation_failed`, `window_closed`,
+/// `opted_out`, `invalid_template`, `template_parameters`, … with Meta's code in `meta_code`
+/// and, for a template rule, the rule and the field in `details`). `message` says what to fix.
+#[derive(IntoResponses)]
+#[response(status = 400, example = json!({"error": {"code": "invalid_request", "details": [], "message": "limit must be between 1 and 100", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+pub struct BadRequest(pub ErrorEnvelope);
+
+/// Nothing of the tenant's has this id (another tenant's objects are not found either).
+#[derive(IntoResponses)]
+#[response(status = 404, example = json!({"error": {"code": "not_found", "details": [], "message": "message msg_01K2F6Z8Q4M3V6W9X2Y5A7B3C4 not found", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+pub struct NotFound(pub ErrorEnvelope);
+
+/// The object's state does not allow it, or it clashes with another (`code` says which:
+/// `idempotency_key_reused`, `template_exists`, `campaign_state`, …).
+#[derive(IntoResponses)]
+#[response(status = 409, example = json!({"error": {"code": "idempotency_key_reused", "details": [], "message": "this Idempotency-Key was used for a different request (message msg_01K2F6Z8Q4M3V6W9X2Y5A7B3C4)", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+pub struct Conflict(pub ErrorEnvelope);
+
+/// The body is larger than the gateway takes.
+#[derive(IntoResponses)]
+#[response(status = 413, example = json!({"error": {"code": "payload_too_large", "details": [], "message": "Failed to buffer the request body: length limit exceeded", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+pub struct PayloadTooLarge(pub ErrorEnvelope);
+
+/// The body's `Content-Type` is not one this route reads.
+#[derive(IntoResponses)]
+#[response(status = 415, example = json!({"error": {"code": "unsupported_media_type", "details": [], "message": "recipients are uploaded as text/csv or application/x-ndjson, not application/json", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+pub struct UnsupportedMediaType(pub ErrorEnvelope);
+
+/// A value given as a string or a number (a template variable, a failure code).
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // a description only: handlers read these as JSON values
+pub enum StringOrNumber {
+    /// As a string (`"Ana"`, `"131026"`).
+    Text(String),
+    /// As a number (`131026`).
+    Number(f64),
+}
+
+/// A JSON object whose fields are Meta's (as Meta documents them) or the caller's own.
+#[derive(ToSchema)]
+#[schema(value_type = Object)]
+pub struct JsonObject(pub serde_json::Map<String, serde_json::Value>);
+
+/// A file's bytes.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct Binary(pub Vec<u8>);

@@ -1,0 +1,6 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(
+    init: openbsp_fuzzing::write_seeds("webhook_payload"),
+    |data: &[u8]| openbsp_fuzzing::webhook_payload(data)
+);
