@@ -18,6 +18,21 @@
 //! - no filter, after the middle event (a deep page).
 //!
 //! The check: the rare page holds exactly the `--rare` rare events, the others 101 events.
+//!
+//! Then the filters issue 16 bounded last, with as many rows again in each table (written the
+//! same way, after the events): `--events` messages of the tenant (one every 10 ms, every
+//! (`--events` / `--rare`)th `read`, the others `delivered`, all of one campaign), as many
+//! contacts (named `User n`, every (`--events` / `--rare`)th `Zyxw n`), and the campaign's
+//! recipients, one per message (so `--rare` of them have the computed status `read`):
+//!
+//! - messages `created_after`/`created_before` the oldest 1 % (a window far in the past);
+//! - events `since`/`until` the oldest 1 %;
+//! - contacts `name=zyxw` (a rare substring);
+//! - the campaign's recipients `status=read` (a rare computed status).
+//!
+//! Each is also run as the query the store sent before (its SQL text of then, on the same
+//! data, in a transaction that drops the indexes added since and is rolled back): the
+//! `(before)` cases.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -147,6 +162,8 @@ async fn measure(args: &ListsArgs, db: &BenchDb) -> Result<ListsReport> {
             ms,
         });
     }
+    fill_more(db, args.events, args.rare).await?;
+    out.extend(measure_more(args, db, &store).await?);
     Ok(ListsReport {
         database: args.database,
         events: args.events,
@@ -234,6 +251,357 @@ async fn fill(db: &BenchDb, events: u32, rare: u32) -> Result<()> {
             sqlx::query("ANALYZE events").execute(&mut conn).await?;
             let _ = conn.close().await;
             Ok(())
+        }
+    }
+}
+
+/// The campaign whose recipients are listed.
+const CAMPAIGN: &str = "cmp_bench_lists";
+/// The status of message `n` (1-based): every `every`th `read`.
+const STATUS_SQL: &str = "CASE WHEN n % $every = 0 THEN 'read' ELSE 'delivered' END";
+/// The name of contact `n`: every `every`th a rare one.
+const NAME_SQL: &str = "CASE WHEN n % $every = 0 THEN 'Zyxw ' ELSE 'User ' END";
+/// The indexes (and FTS table) the bounded filters read through: dropped for the `(before)`
+/// cases, in a transaction rolled back after them.
+const NEW_INDEXES: [&str; 4] = [
+    "messages_created",
+    "events_created",
+    "campaign_recipients_status",
+    "contacts_name_trgm",
+];
+
+/// Writes the tenant's messages, contacts and campaign recipients in bulk (see the module).
+async fn fill_more(db: &BenchDb, n: u32, rare: u32) -> Result<()> {
+    let every = i64::from(n / rare).to_string();
+    let status = STATUS_SQL.replace("$every", &every);
+    let name = NAME_SQL.replace("$every", &every);
+    // `{p}` a placeholder's mark, `{cat}` concatenation, `{num}` a number as text.
+    let statements = |p: char, id: &dyn Fn(&str) -> String| {
+        [
+            format!(
+                "INSERT INTO messages (id, tenant_id, channel_id, direction, recipient, msg_type,
+                   content, status, created_at, updated_at, campaign_id)
+                 SELECT {}, {p}3, 'chn_bench_lists', 'outbound', {}, 'text',
+                   '{{\"type\":\"text\",\"text\":{{\"body\":\"hello\"}}}}', {status},
+                   {p}4 + n * 10, {p}4 + n * 10, '{CAMPAIGN}'
+                 FROM s",
+                id("msg_"),
+                id("1555"),
+            ),
+            format!(
+                "INSERT INTO contacts (id, tenant_id, wa_id, profile_name, created_at, updated_at)
+                 SELECT {}, {p}3, {}, {name} || n, {p}4 + n * 10, {p}4 + n * 10 FROM s",
+                id("con_"),
+                id("1"),
+            ),
+            format!(
+                "INSERT INTO campaign_recipients (campaign_id, recipient, line, variables, state,
+                   message_id, created_at, updated_at)
+                 SELECT '{CAMPAIGN}', {}, n + 1, '{{}}', 'queued', {}, {p}4, {p}4 FROM s",
+                id("1555"),
+                id("msg_"),
+            ),
+        ]
+    };
+    match db {
+        BenchDb::Sqlite { path, .. } => {
+            let path = path.clone();
+            let id = |prefix: &str| format!("printf('{prefix}%026d', n)");
+            let statements = statements('?', &id);
+            tokio::task::spawn_blocking(move || -> Result<()> {
+                let mut conn = rusqlite::Connection::open(&path)?;
+                conn.busy_timeout(std::time::Duration::from_secs(30))?;
+                conn.execute(
+                    "INSERT INTO tenants (id, name, created_at) VALUES (?1, 'lists', ?2)",
+                    rusqlite::params![TENANT, T0],
+                )?;
+                for sql in &statements {
+                    let sql = format!(
+                        "WITH RECURSIVE s(n) AS (SELECT ?1 UNION ALL SELECT n + 1 FROM s WHERE n < ?2) {sql}"
+                    );
+                    let mut from = 1;
+                    while from <= n {
+                        let to = (from + CHUNK - 1).min(n);
+                        let tx = conn.transaction()?;
+                        tx.execute(&sql, rusqlite::params![from, to, TENANT, T0])?;
+                        tx.commit()?;
+                        from = to + 1;
+                    }
+                }
+                Ok(())
+            })
+            .await?
+            .context("writing messages, contacts and recipients (SQLite)")
+        }
+        BenchDb::Postgres { url, .. } => {
+            let mut conn = sqlx::PgConnection::connect(url).await?;
+            let id = |prefix: &str| format!("'{prefix}' || lpad(n::text, 26, '0')");
+            sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, 'lists', $2)")
+                .bind(TENANT)
+                .bind(T0)
+                .execute(&mut conn)
+                .await?;
+            for sql in statements('$', &id) {
+                let sql =
+                    format!("WITH s(n) AS (SELECT generate_series($1::bigint, $2::bigint)) {sql}");
+                let mut from = 1;
+                while from <= n {
+                    let to = (from + CHUNK - 1).min(n);
+                    sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                        .bind(i64::from(from))
+                        .bind(i64::from(to))
+                        .bind(TENANT)
+                        .bind(T0)
+                        .execute(&mut conn)
+                        .await
+                        .context("writing messages, contacts and recipients (PostgreSQL)")?;
+                    from = to + 1;
+                }
+            }
+            for table in ["messages", "contacts", "campaign_recipients"] {
+                sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {table}")))
+                    .execute(&mut conn)
+                    .await?;
+            }
+            let _ = conn.close().await;
+            Ok(())
+        }
+    }
+}
+
+/// The cases of the filters bounded last, through the store, then as the queries of before.
+async fn measure_more(args: &ListsArgs, db: &BenchDb, store: &Arc<dyn Store>) -> Result<Vec<Case>> {
+    let n = args.events;
+    // The oldest 1 %: rows 1..=n/100 (times T0 + 10 .. T0 + n/100 * 10).
+    let (from, to) = (T0, T0 + i64::from(n / 100) * 10 + 1);
+    let window_rows = (n / 100).min(101) as usize;
+    let rare = args.rare as usize;
+    let mut out = Vec::new();
+    let mut case = |name: &str, expected: usize, runs: Vec<(usize, f64)>| {
+        out.push(Case {
+            name: name.to_string(),
+            returned: runs.last().map_or(0, |r| r.0),
+            expected,
+            ms: runs.iter().skip(1).map(|r| r.1).collect(),
+        });
+    };
+    let err = |e: openbsp_store::StoreError| anyhow::anyhow!("listing: {e}");
+    let mut runs = Vec::new();
+    for _ in 0..=args.runs {
+        let f = openbsp_store::MessageFilter {
+            created_from: Some(from),
+            created_to: Some(to),
+            ..Default::default()
+        };
+        let started = Instant::now();
+        let found = store
+            .list_messages(TENANT, &f, &page101())
+            .await
+            .map_err(err)?;
+        runs.push((found.len(), ms(started)));
+    }
+    case(
+        "messages, the oldest 1 %",
+        window_rows,
+        std::mem::take(&mut runs),
+    );
+    for _ in 0..=args.runs {
+        let f = EventFilter {
+            since: Some(from),
+            until: Some(to),
+            limit: 101,
+            ..Default::default()
+        };
+        let started = Instant::now();
+        let found = store.list_events(TENANT, &f).await.map_err(err)?;
+        runs.push((found.len(), ms(started)));
+    }
+    case(
+        "events, the oldest 1 %",
+        window_rows,
+        std::mem::take(&mut runs),
+    );
+    for _ in 0..=args.runs {
+        let f = openbsp_store::ContactFilter {
+            name: Some("zyxw".into()),
+            ..Default::default()
+        };
+        let started = Instant::now();
+        let found = store
+            .list_contacts(TENANT, &f, &page101())
+            .await
+            .map_err(err)?;
+        runs.push((found.len(), ms(started)));
+    }
+    case("contacts name=zyxw", rare, std::mem::take(&mut runs));
+    for _ in 0..=args.runs {
+        let f = openbsp_store::RecipientFilter {
+            status: Some("read".into()),
+            after: None,
+            limit: 101,
+        };
+        let started = Instant::now();
+        let found = store.list_recipients(CAMPAIGN, &f).await.map_err(err)?;
+        runs.push((found.len(), ms(started)));
+    }
+    case("recipients status=read", rare, std::mem::take(&mut runs));
+
+    // The queries of before, on the same rows, without the indexes added since.
+    let old = old_queries(db, args.runs, from, to).await?;
+    for ((name, expected), runs) in [
+        ("messages, the oldest 1 % (before)", window_rows),
+        ("events, the oldest 1 % (before)", window_rows),
+        ("contacts name=zyxw (before)", rare),
+        ("recipients status=read (before)", rare),
+    ]
+    .into_iter()
+    .zip(old)
+    {
+        case(name, expected, runs);
+    }
+    Ok(out)
+}
+
+fn page101() -> openbsp_store::Page {
+    openbsp_store::Page {
+        limit: 101,
+        after: None,
+    }
+}
+
+fn ms(started: Instant) -> f64 {
+    started.elapsed().as_secs_f64() * 1000.0
+}
+
+/// The recipients' status as the store computed it before it was stored (`?`/`$` marks).
+const OLD_STATUS_SQL: &str = "CASE WHEN r.state IN ('skipped', 'failed') THEN r.state WHEN r.replied_at IS NOT NULL THEN 'replied' WHEN m.status IN ('accepted', 'sent') THEN 'sent' WHEN m.status IN ('delivered', 'read', 'failed') THEN m.status ELSE 'pending' END";
+
+/// The four `(before)` cases, each `runs` + 1 times (rows, ms): the SQL the store sent for
+/// them before migration sqlite_0023 / postgres_0022, in a transaction that drops the indexes
+/// it added, rolled back after.
+async fn old_queries(
+    db: &BenchDb,
+    runs: u32,
+    from: i64,
+    to: i64,
+) -> Result<Vec<Vec<(usize, f64)>>> {
+    let recipients = format!(
+        "SELECT r.id, m.status FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id
+         WHERE r.campaign_id = {{1}} AND r.id > 0 AND {OLD_STATUS_SQL} = {{2}} ORDER BY r.id LIMIT 101"
+    );
+    match db {
+        BenchDb::Sqlite { path, .. } => {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || -> Result<Vec<Vec<(usize, f64)>>> {
+                let mut conn = rusqlite::Connection::open(&path)?;
+                conn.busy_timeout(std::time::Duration::from_secs(30))?;
+                let tx = conn.transaction()?;
+                for index in NEW_INDEXES {
+                    tx.execute_batch(&format!("DROP INDEX IF EXISTS {index}"))?;
+                }
+                let queries: [(String, Vec<rusqlite::types::Value>); 4] = {
+                    use rusqlite::types::Value::{Integer, Text};
+                    [
+                        (
+                            "SELECT id FROM messages WHERE tenant_id = ?1 AND +created_at >= ?2
+                             AND +created_at < ?3 ORDER BY id DESC LIMIT 101"
+                                .into(),
+                            vec![Text(TENANT.into()), Integer(from), Integer(to)],
+                        ),
+                        (
+                            "SELECT id FROM events WHERE tenant_id = ?1 AND format = 'native'
+                             AND seq < ?2 AND (?3 IS NULL OR created_at >= ?3)
+                             AND (?4 IS NULL OR created_at < ?4) ORDER BY seq DESC LIMIT 101"
+                                .into(),
+                            vec![Text(TENANT.into()), Integer(i64::MAX), Integer(from), Integer(to)],
+                        ),
+                        (
+                            "SELECT id FROM contacts WHERE tenant_id = ?1
+                             AND instr(lower(profile_name), lower(?2)) > 0 ORDER BY id DESC LIMIT 101"
+                                .into(),
+                            vec![Text(TENANT.into()), Text("zyxw".into())],
+                        ),
+                        (
+                            recipients.replace("{1}", "?1").replace("{2}", "?2"),
+                            vec![Text(CAMPAIGN.into()), Text("read".into())],
+                        ),
+                    ]
+                };
+                let mut out = Vec::new();
+                for (sql, args) in queries {
+                    let mut runs_of = Vec::new();
+                    for _ in 0..=runs {
+                        let started = Instant::now();
+                        let mut st = tx.prepare(&sql)?;
+                        let n = st
+                            .query_map(rusqlite::params_from_iter(args.clone()), |_| Ok(()))?
+                            .count();
+                        runs_of.push((n, ms(started)));
+                    }
+                    out.push(runs_of);
+                }
+                tx.rollback()?;
+                Ok(out)
+            })
+            .await?
+        }
+        BenchDb::Postgres { url, .. } => {
+            let mut conn = sqlx::PgConnection::connect(url).await?;
+            let mut tx = conn.begin().await?;
+            sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan")
+                .execute(&mut *tx)
+                .await?;
+            for index in NEW_INDEXES {
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX IF EXISTS {index}")))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let queries = [
+                (
+                    "SELECT id FROM messages WHERE tenant_id = $1 AND created_at >= $2
+                     AND created_at < $3 ORDER BY id DESC LIMIT 101"
+                        .to_string(),
+                    (Some(from), Some(to), None),
+                ),
+                (
+                    "SELECT id FROM events WHERE tenant_id = $1 AND format = 'native'
+                     AND created_at >= $2 AND created_at < $3
+                     ORDER BY xid DESC, seq DESC LIMIT 101"
+                        .to_string(),
+                    (Some(from), Some(to), None),
+                ),
+                (
+                    "SELECT id FROM contacts WHERE tenant_id = $1
+                     AND strpos(lower(profile_name), $2) > 0 ORDER BY id DESC LIMIT 101"
+                        .to_string(),
+                    (None, None, Some("zyxw")),
+                ),
+                (
+                    recipients.replace("{1}", "$1").replace("{2}", "$2"),
+                    (None, None, Some("read")),
+                ),
+            ];
+            let mut out = Vec::new();
+            for (i, (sql, (a, b, text))) in queries.into_iter().enumerate() {
+                let mut runs_of = Vec::new();
+                for _ in 0..=runs {
+                    let first = if i == 3 { CAMPAIGN } else { TENANT };
+                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).bind(first);
+                    if let (Some(a), Some(b)) = (a, b) {
+                        q = q.bind(a).bind(b);
+                    }
+                    if let Some(t) = text {
+                        q = q.bind(t);
+                    }
+                    let started = Instant::now();
+                    let n = q.fetch_all(&mut *tx).await?.len();
+                    runs_of.push((n, ms(started)));
+                }
+                out.push(runs_of);
+            }
+            tx.rollback().await?;
+            let _ = conn.close().await;
+            Ok(out)
         }
     }
 }

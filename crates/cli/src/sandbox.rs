@@ -169,33 +169,28 @@ async fn provision_demo(
             path.display()
         );
     }
-    let tenant = provision::create_tenant(store, "Sandbox", now).await?;
-    let (_, api_key) =
-        provision::create_api_key(store, Some(&tenant.id), "sandbox", false, now).await?;
-    let (_, admin_api_key) =
-        provision::create_api_key(store, None, "sandbox-admin", true, now).await?;
     let app_secret = random_token(24);
     let verify_token = random_token(16);
     let access_token = format!("sandbox-{}", random_token(24));
-    let app = provision::add_app(
+    let provision::Provisioned {
+        tenant,
+        api_key,
+        app,
+        channel,
+    } = provision::provision_sender(
         store,
         key,
+        ("Sandbox", "sandbox"),
         AppInput {
-            tenant_id: tenant.id.clone(),
+            tenant_id: String::new(),
             name: "Sandbox app".into(),
             app_secret: app_secret.clone(),
             verify_token: verify_token.clone(),
             meta_app_id: None,
         },
-        now,
-    )
-    .await?;
-    let channel = provision::add_channel(
-        store,
-        key,
         ChannelInput {
-            tenant_id: tenant.id.clone(),
-            app_id: app.id.clone(),
+            tenant_id: String::new(),
+            app_id: String::new(),
             phone_number_id: PHONE_NUMBER_ID.into(),
             waba_id: WABA_ID.into(),
             display_phone_number: DISPLAY_NUMBER.into(),
@@ -209,6 +204,8 @@ async fn provision_demo(
         now,
     )
     .await?;
+    let (_, admin_api_key) =
+        provision::create_api_key(store, None, "sandbox-admin", true, now).await?;
     Ok(SandboxInfo {
         base_url: String::new(),
         api_key,

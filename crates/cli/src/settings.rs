@@ -68,6 +68,16 @@ const KNOWN_KEYS: &[&str] = &[
     "media_s3_access_key_id",
     "media_s3_path_style",
     "media_retention_days",
+    "public_url",
+    "api_rate_limit",
+    "trusted_proxies",
+    "metrics_token",
+    "metrics_listen",
+    "webhooks_allow_private_networks",
+    "webhooks_timeout_ms",
+    "webhooks_max_per_tenant",
+    "webhooks_retry_schedule_ms",
+    "webhooks_disable_after_ms",
 ];
 
 /// Resolved settings shared by every command.

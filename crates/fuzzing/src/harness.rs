@@ -157,31 +157,25 @@ impl Harness {
             let store = openbsp_store::open(url).await.expect("the store opens");
             let (key, _) = MasterKey::generate();
             let now = 1_700_000_000_000;
-            let s = store.as_ref();
-            let tenant = provision::create_tenant(s, "Fuzz", now).await.unwrap();
-            let (_, api_key) = provision::create_api_key(s, Some(&tenant.id), "fuzz", false, now)
-                .await
-                .unwrap();
-            let app = provision::add_app(
-                s,
+            let provision::Provisioned {
+                tenant,
+                api_key,
+                app,
+                ..
+            } = provision::provision_sender(
+                store.as_ref(),
                 &key,
+                ("Fuzz", "fuzz"),
                 AppInput {
-                    tenant_id: tenant.id.clone(),
+                    tenant_id: String::new(),
                     name: "app".into(),
                     app_secret: APP_SECRET.into(),
                     verify_token: "fuzz-verify-token".into(),
                     meta_app_id: Some("700800900".into()),
                 },
-                now,
-            )
-            .await
-            .unwrap();
-            provision::add_channel(
-                s,
-                &key,
                 ChannelInput {
-                    tenant_id: tenant.id.clone(),
-                    app_id: app.id.clone(),
+                    tenant_id: String::new(),
+                    app_id: String::new(),
                     phone_number_id: PNID.into(),
                     waba_id: WABA.into(),
                     display_phone_number: DISPLAY.into(),
@@ -196,7 +190,7 @@ impl Harness {
                 now,
             )
             .await
-            .unwrap();
+            .expect("the fuzzed tenant is set up");
             let mut config = Config::for_tests(key);
             // Nothing sends, so a surface that waits for Meta's answer must not wait.
             config.cloud_api_wait = Duration::ZERO;

@@ -52,6 +52,11 @@ pub struct Config {
     /// Each API key's request rate (`OPENBSP_API_RATE_LIMIT`, `100/s` or `100/s,burst=200`);
     /// `None`: unlimited.
     pub api_rate_limit: Option<crate::core::limits::KeyRate>,
+    /// The proxies in front of the gateway (`OPENBSP_TRUSTED_PROXIES`, `10.0.0.0/8,127.0.0.1`):
+    /// from one of them, a request's client is read from `X-Forwarded-For` (the right-most
+    /// address that is none of them) for the authentication limits, which count by client.
+    /// Empty: the TCP peer is the client, and the header is ignored (anyone can write it).
+    pub trusted_proxies: Vec<crate::core::limits::IpNet>,
 }
 
 /// Who may read the metrics. With neither setting, `/metrics` is not served at all.
@@ -280,6 +285,7 @@ impl Config {
                 listen: None,
             },
             api_rate_limit: None,
+            trusted_proxies: Vec::new(),
             media_retention: DEFAULT_MEDIA_RETENTION,
             // Retries in milliseconds rather than minutes.
             media_fetch: MediaFetchConfig {

@@ -137,6 +137,9 @@ impl Gateway {
             let listener = listener.tap_io(|tcp| {
                 let _ = tcp.set_nodelay(true);
             });
+            // With the peer's address: the authentication limits count by client
+            // (`core::limits`).
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
                 let _ = srx.wait_for(|s| *s).await;
             });

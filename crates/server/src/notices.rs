@@ -57,6 +57,9 @@ pub async fn listen(state: Core, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.wait_for(|s| *s) => return,
         };
         match heard {
+            // The listening connection was lost and is back: what was published meanwhile
+            // (a key revoked, a secret rotated, a send queued) is taken as heard.
+            Ok(text) if text == openbsp_store::MISSED_NOTICES => missed(&state),
             Ok(text) => match Notice::decode(&text) {
                 Some(Notice::Send(ch)) => {
                     state.sender_wakes.wake(&ch);
@@ -69,12 +72,21 @@ pub async fn listen(state: Core, mut shutdown: watch::Receiver<bool>) {
             // Too many at once: some were dropped; every worker polls as well.
             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                 tracing::debug!(dropped = n, "notices came faster than they were heard");
-                state.inbox_wake.notify_one();
-                state.sender_wakes.supervisor().notify_one();
-                // A change may have been among them.
-                state.forget_cached();
+                missed(&state);
             }
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }
     }
+}
+
+/// Notices may have been missed (dropped, or published while the listening connection was
+/// down): whatever they said is taken as said. The workers look for work, and cached
+/// credentials and settings are forgotten, so a key revoked meanwhile is refused from now on
+/// (not when its cached copy expires). While the connection is down nothing is heard: a
+/// change made then on another replica shows here when it is back (the store retries every
+/// second) or when the cached copy expires, whichever comes first.
+fn missed(state: &Core) {
+    state.inbox_wake.notify_one();
+    state.sender_wakes.supervisor().notify_one();
+    state.forget_cached();
 }

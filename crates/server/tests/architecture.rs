@@ -1,6 +1,7 @@
 //! The server's shape, checked on its source (`docs/architecture.md`): the core knows nothing
-//! of HTTP, surfaces never import each other, and each surface maps the core's error in one
-//! place, and no native route is served without its description.
+//! of HTTP, surfaces never import each other, each surface maps the core's error in one place
+//! and reads JSON bodies through one reader, and no native route is served without its
+//! description.
 
 use std::path::{Path, PathBuf};
 
@@ -153,4 +154,20 @@ fn no_native_route_bypasses_its_description() {
         .filter(|(_, code)| code.contains(".routes(routes!("))
         .count();
     assert!(registered >= 9, "{registered} native files register routes");
+}
+
+/// Every surface reads a JSON request body through `openbsp_wire::json::read` (natively
+/// `http::body::json_body`), where NUL in a string is refused once for all: a surface that
+/// parsed its body itself (`serde_json::from_slice`, axum's `Json` extractor) would let NUL
+/// through to PostgreSQL, which refuses it with a 500 (SQLite stores it).
+#[test]
+fn request_bodies_are_read_through_one_reader() {
+    let mut bad = Vec::new();
+    for surface in ["native", "cloud_api", "vendors", "http"] {
+        bad.extend(offenders(
+            surface,
+            &["serde_json::from_slice", "from_slice::<", ": Json<"],
+        ));
+    }
+    assert!(bad.is_empty(), "{bad:#?}");
 }

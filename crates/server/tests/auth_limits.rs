@@ -1,13 +1,15 @@
 //! Authentication's answers and limits, on both backends: every refusal of a Meta webhook looks
 //! the same, verify-token guesses and look-ups of unknown keys are throttled (known keys are
 //! not), and an installation may hold each API key to a request rate, refused in each
-//! surface's shape with `Retry-After`.
+//! surface's shape with `Retry-After`. The limits on unknown tokens and handshakes count by
+//! client (the TCP peer, or behind trusted proxies the address they forward): one client's
+//! flood leaves the others their quota.
 
 mod common;
 
 use common::*;
 use openbsp_server::core::limits::{
-    HANDSHAKE_FAILURES_PER_MINUTE, KeyRate, LOOKUP_BURST, LOOKUPS_PER_SECOND,
+    HANDSHAKE_FAILURES_PER_MINUTE, IpNet, KeyRate, LOOKUP_BURST, LOOKUPS_PER_SECOND,
 };
 use openbsp_testkit::{Backend, on_both_backends};
 use serde_json::json;
@@ -17,6 +19,149 @@ on_both_backends! {
     verify_token_guesses_are_throttled => crate::verify_token_guesses_are_throttled,
     unknown_tokens_are_throttled_and_known_keys_are_not => crate::unknown_tokens_are_throttled_and_known_keys_are_not,
     each_key_is_held_to_its_rate => crate::each_key_is_held_to_its_rate,
+    a_flood_from_one_client_does_not_throttle_another =>
+        crate::a_flood_from_one_client_does_not_throttle_another,
+    forwarded_for_is_ignored_without_trusted_proxies =>
+        crate::forwarded_for_is_ignored_without_trusted_proxies,
+    forwarded_for_names_the_client_behind_a_trusted_proxy =>
+        crate::forwarded_for_names_the_client_behind_a_trusted_proxy,
+}
+
+/// An HTTP client whose requests come from `ip`, a loopback address of its own (all of
+/// 127.0.0.0/8 reaches a gateway listening on 127.0.0.1): another client, as the gateway sees
+/// it.
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+/// `GET /v1/messages` with `token` from `http`, with `X-Forwarded-For: forwarded` if given.
+async fn list_from(
+    app: &TestApp,
+    http: &reqwest::Client,
+    token: &str,
+    forwarded: Option<&str>,
+) -> u16 {
+    let mut req = http.get(app.url("/v1/messages")).bearer_auth(token);
+    if let Some(f) = forwarded {
+        req = req.header("x-forwarded-for", f);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+/// Unknown tokens from `http` (the `i`th with `X-Forwarded-For: forwarded(i)`) until one is
+/// refused with 429; panics if none is within five times the burst (the quota refills at
+/// [`LOOKUPS_PER_SECOND`]: requests taking up to 15 ms each still exhaust it). A client whose
+/// every request counted as another's (a spoofed address honoured) would never be refused.
+async fn flood(app: &TestApp, http: &reqwest::Client, forwarded: impl Fn(u32) -> Option<String>) {
+    for i in 0..LOOKUP_BURST * 5 {
+        let token = format!("obsp_flood-{i}-{}", rand_suffix());
+        match list_from(app, http, &token, forwarded(i).as_deref()).await {
+            429 => return,
+            401 => {}
+            s => panic!("unexpected {s}"),
+        }
+    }
+    panic!("a flood of unknown tokens was never throttled");
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// A new key of the app's tenant: no replica has it cached, so its first use is a look-up.
+async fn fresh_key(app: &TestApp) -> String {
+    openbsp_server::core::admin::create_api_key(
+        app.store.as_ref(),
+        Some(&app.tenant_id),
+        "fresh",
+        false,
+        chrono::Utc::now().timestamp_millis(),
+    )
+    .await
+    .unwrap()
+    .1
+}
+
+/// One client floods random tokens until it is throttled; another client's first use of a
+/// valid key (not cached, so looked up) is served, and so is its handshake once the flooder's
+/// guesses are refused.
+async fn a_flood_from_one_client_does_not_throttle_another(b: Backend) {
+    let app = spawn_app(b).await;
+    let (flooder, other) = (client_from("127.0.0.1"), client_from("127.0.0.2"));
+    let key = fresh_key(&app).await;
+    flood(&app, &flooder, |_| None).await;
+    assert_eq!(list_from(&app, &other, &key, None).await, 200);
+
+    // The same for verify-token guesses: the flooder's run out, Meta's handshake passes.
+    let handshake = |http: &reqwest::Client, token: &str| {
+        http.get(app.url(&format!(
+            "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=77"
+        )))
+        .send()
+    };
+    for i in 0..HANDSHAKE_FAILURES_PER_MINUTE {
+        let r = handshake(&flooder, &format!("guess-{i}")).await.unwrap();
+        assert_eq!(r.status(), 403);
+    }
+    let r = handshake(&flooder, VERIFY_TOKEN).await.unwrap();
+    assert_eq!(r.status(), 429);
+    let r = handshake(&other, VERIFY_TOKEN).await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+/// Without trusted proxies, `X-Forwarded-For` is anyone's to write: a flooder that writes
+/// another address in it on every request is throttled all the same (a new address buys no
+/// fresh quota), while another peer is another client.
+async fn forwarded_for_is_ignored_without_trusted_proxies(b: Backend) {
+    let app = spawn_app(b).await;
+    let flooder = client_from("127.0.0.1");
+    let key = fresh_key(&app).await;
+    flood(&app, &flooder, |i| {
+        Some(format!("198.51.{}.{}", i / 250, i % 250))
+    })
+    .await;
+    assert_eq!(
+        list_from(&app, &client_from("127.0.0.3"), &key, None).await,
+        200
+    );
+}
+
+/// Behind a trusted proxy (127.0.0.1 here), the client is the right-most address of
+/// `X-Forwarded-For` that is not a trusted proxy: a client there that writes another address
+/// to the left on every request (through a second trusted proxy) is throttled all the same,
+/// and another client behind the same proxy is served although the proxy's own address is
+/// the flooder's too.
+async fn forwarded_for_names_the_client_behind_a_trusted_proxy(b: Backend) {
+    let app = spawn_app_configured(b, |c| {
+        c.trusted_proxies = IpNet::parse_list("127.0.0.1, 10.0.0.0/8").unwrap();
+    })
+    .await;
+    let proxy = client_from("127.0.0.1");
+    let key = fresh_key(&app).await;
+    flood(&app, &proxy, |i| {
+        Some(format!(
+            "6.6.{}.{}, 203.0.113.1, 10.1.2.3",
+            i / 250,
+            i % 250
+        ))
+    })
+    .await;
+    assert_eq!(
+        list_from(&app, &proxy, &key, Some("203.0.113.2")).await,
+        200
+    );
+    // An untrusted peer's header is ignored: 127.0.0.4 is its own client.
+    let key = fresh_key(&app).await;
+    assert_eq!(
+        list_from(&app, &client_from("127.0.0.4"), &key, Some("203.0.113.1")).await,
+        200
+    );
 }
 
 /// `POST /webhooks/whatsapp` with `body` and `signature` (none when `None`): status and body.
@@ -179,4 +324,53 @@ async fn each_key_is_held_to_its_rate(b: Backend) {
     // Another key has a rate of its own.
     let other = app.other_tenant_key().await;
     assert_eq!(app.get("/v1/messages", &other).await.status, 200);
+}
+
+/// A replica whose listening connection to PostgreSQL drops may miss a notice (here a key
+/// revoked without one, as if it had been published while the connection was down): once the
+/// connection is back, the replica forgets its cached credentials at once, instead of serving
+/// the revoked key until its cached copy expires (30 s). PostgreSQL only: SQLite is one
+/// process, and a revocation there is refused at once (`admin.rs`).
+#[tokio::test]
+async fn a_replica_that_lost_its_notices_forgets_cached_keys() {
+    let app = spawn_app(Backend::Postgres).await;
+    let (created, key) = openbsp_server::core::admin::create_api_key(
+        app.store.as_ref(),
+        Some(&app.tenant_id),
+        "doomed",
+        false,
+        chrono::Utc::now().timestamp_millis(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(app.get("/v1/messages", &key).await.status, 200);
+    openbsp_server::core::credentials::revoke_api_key(
+        app.store.as_ref(),
+        &created.id,
+        chrono::Utc::now().timestamp_millis(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        app.get("/v1/messages", &key).await.status,
+        200,
+        "cached, and no notice told this replica"
+    );
+    let dropped = app
+        .db
+        .query_i64(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = current_database() AND query ILIKE 'LISTEN%'
+               AND pid <> pg_backend_pid()",
+        )
+        .await;
+    assert!(dropped >= 1, "the listening connection was found");
+    let start = std::time::Instant::now();
+    while app.get("/v1/messages", &key).await.status != 401 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "the revoked key still served 5 s after the connection dropped"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -386,6 +386,14 @@ async fn contacts_show_their_windows_and_take_attributes(b: Backend) {
         .await
         .body;
     assert_eq!(list["data"][0]["id"], id.as_str());
+    // A name search needs a trigram (3 characters): a shorter one is refused, not walked.
+    let short = app.get("/v1/contacts?name=us", &app.api_key).await;
+    assert_eq!(short.status, 400, "{}", short.body);
+    assert_eq!(
+        short.body["error"]["code"], "invalid_request",
+        "{}",
+        short.body
+    );
     let none = app
         .get("/v1/contacts?wa_id=15550000000", &app.api_key)
         .await

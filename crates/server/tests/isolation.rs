@@ -724,6 +724,21 @@ struct Probe {
     stores: bool,
 }
 
+impl Probe {
+    /// A probe over `kinds`, of `@REF@` in the route's own body and query; the builders of
+    /// [`Case`] say where else.
+    fn new(kinds: &'static [K]) -> Probe {
+        Probe {
+            param: None,
+            kinds,
+            body: None,
+            query: None,
+            guard: None,
+            stores: false,
+        }
+    }
+}
+
 /// What a route is checked for.
 #[derive(Debug, Clone)]
 enum Check {
@@ -791,11 +806,7 @@ impl Case {
         self.params.push((name, Fill::Id(kinds)));
         self.probes.push(Probe {
             param: Some(name),
-            kinds,
-            body: None,
-            query: None,
-            guard: None,
-            stores: false,
+            ..Probe::new(kinds)
         });
         self
     }
@@ -813,37 +824,22 @@ impl Case {
     }
     /// `@REF@` in the route's own body and query, probed over `kinds`.
     fn refs(mut self, kinds: &'static [K]) -> Case {
-        self.probes.push(Probe {
-            param: None,
-            kinds,
-            body: None,
-            query: None,
-            guard: None,
-            stores: false,
-        });
+        self.probes.push(Probe::new(kinds));
         self
     }
     /// `@REF@` in this JSON body, probed over `kinds`.
     fn refs_in(mut self, body: &'static str, kinds: &'static [K]) -> Case {
         self.probes.push(Probe {
-            param: None,
-            kinds,
             body: Some(Body::Json(body)),
-            query: None,
-            guard: None,
-            stores: false,
+            ..Probe::new(kinds)
         });
         self
     }
     /// `@REF@` in this query, probed over `kinds`.
     fn refs_at(mut self, query: &'static str, kinds: &'static [K]) -> Case {
         self.probes.push(Probe {
-            param: None,
-            kinds,
-            body: None,
             query: Some(query),
-            guard: None,
-            stores: false,
+            ..Probe::new(kinds)
         });
         self
     }

@@ -1010,7 +1010,10 @@ async fn contacts(b: Backend) {
     );
     snap("contacts_list", &t.get("/v1/contacts").await);
     snap("contacts_list_page", &t.get("/v1/contacts?limit=1").await);
-    snap("contacts_list_search", &t.get("/v1/contacts?name=an").await);
+    snap(
+        "contacts_list_search",
+        &t.get("/v1/contacts?name=ana").await,
+    );
 
     let path = format!("/v1/contacts/{id}");
     snap(

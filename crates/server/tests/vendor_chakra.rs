@@ -298,6 +298,36 @@ async fn templates_pass_through(b: Backend) {
         page["_data"]["data"][0]["id"],
         r.body["_data"]["data"][0]["id"]
     );
+    // Graph's `fields` and `summary` pass through as on the Cloud API surface (one builder
+    // answers both), and the next page's link keeps them.
+    let r = app
+        .get(
+            &format!(
+                "{path}?limit=1&fields=name,status&summary=total_count,message_template_count"
+            ),
+            &app.api_key,
+        )
+        .await;
+    let d = data(&r);
+    let first = d["data"][0].as_object().expect("a template");
+    let mut keys: Vec<&str> = first.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["id", "name", "status"], "{}", r.body);
+    assert_eq!(
+        d["summary"],
+        json!({"total_count": 2, "message_template_count": 2}),
+        "{}",
+        r.body
+    );
+    let next = d["paging"]["next"].as_str().expect("a next page");
+    assert!(
+        next.contains("fields=") && next.contains("summary="),
+        "{next}"
+    );
+    let r = app
+        .get(&format!("{path}?summary=nothing"), &app.api_key)
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
 
     let mut components = shipping("order_ready", "en_US")["components"].clone();
     components[2]["text"] = json!("Reply STOP to unsubscribe");

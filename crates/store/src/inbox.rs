@@ -41,12 +41,19 @@ fn only_messages(body: &[u8]) -> bool {
 /// messages and statuses only, so a copy is stored once; otherwise its id and its bytes, so it
 /// is always stored (and the same id with other bytes still meets the id's own conflict).
 pub(crate) fn digest(item: &InboxItem) -> [u8; 32] {
-    if only_messages(&item.body) {
-        sha256(&item.body)
+    digest_of(&item.id, &item.body)
+}
+
+/// [`digest`] of a payload's id and body as stored: what SQLite's `openbsp_inbox_digest(id,
+/// body)` computes (migration 24 gives payloads stored before digests existed theirs, the
+/// same bytes a new one gets).
+pub(crate) fn digest_of(id: &str, body: &[u8]) -> [u8; 32] {
+    if only_messages(body) {
+        sha256(body)
     } else {
-        let mut keyed = item.id.as_bytes().to_vec();
+        let mut keyed = id.as_bytes().to_vec();
         keyed.push(0);
-        keyed.extend_from_slice(&item.body);
+        keyed.extend_from_slice(body);
         sha256(&keyed)
     }
 }

@@ -41,7 +41,8 @@ pub use media::{
 pub use model::*;
 pub use store::{
     AdminStore, CampaignStore, ContactStore, EndpointStore, EventStore, InboxStore, LeaseStore,
-    MediaStore, MessageStore, NoticeStore, OutboxStore, SessionStore, Store, TemplateStore,
+    MISSED_NOTICES, MediaStore, MessageStore, NoticeStore, OutboxStore, SessionStore, Store,
+    TemplateStore,
 };
 
 /// The area traits: what a caller of store methods on a `dyn Store` brings into scope

@@ -228,11 +228,17 @@ pub struct ContactFilter {
     pub wa_id: Option<String>,
     /// Exactly this BSUID.
     pub user_id: Option<String>,
-    /// Profile name containing this (case-insensitive, ASCII).
+    /// Profile name containing this (case-insensitive, ASCII). Served by a trigram index
+    /// from [`NAME_SEARCH_MIN`] characters; a shorter term is checked on the tenant's rows
+    /// (the API refuses it).
     pub name: Option<String>,
     /// Only contacts who opted out of marketing (`true`) or did not (`false`).
     pub opted_out: Option<bool>,
 }
+
+/// The fewest characters of a contact name search ([`ContactFilter::name`]): a trigram index
+/// serves terms of three characters or more; a shorter one would walk the tenant's contacts.
+pub const NAME_SEARCH_MIN: usize = 3;
 
 /// A change to a contact by the business.
 #[derive(Debug, Clone, Default)]
@@ -265,7 +271,8 @@ pub struct SessionFilter {
     pub contact_id: Option<String>,
     /// Only open (`true`) or closed (`false`) sessions.
     pub open: Option<bool>,
-    /// Opened at or after (ms).
+    /// Opened at or after (ms). With either bound the page is in (`opened_at`, id) order,
+    /// newest first, read through `sessions_opened`.
     pub opened_from: Option<i64>,
     /// Opened before (ms).
     pub opened_to: Option<i64>,
@@ -622,7 +629,8 @@ pub struct MessageFilter {
     pub direction: Option<Direction>,
     /// Only to or from this `wa_id` / BSUID.
     pub recipient: Option<String>,
-    /// Created at or after (ms).
+    /// Created at or after (ms). With either bound the page is in (`created_at`, id) order,
+    /// newest first, read through `messages_created`.
     pub created_from: Option<i64>,
     /// Created before (ms).
     pub created_to: Option<i64>,
@@ -985,7 +993,8 @@ impl NewEvent {
 pub struct EventFilter {
     /// Only these types (exact types, `group.*` or `*`); all when empty.
     pub types: Vec<String>,
-    /// Only events made at or after (ms).
+    /// Only events made at or after (ms). With either bound the page is in (`created_at`,
+    /// seq) order, newest first, read through `events_created`.
     pub since: Option<i64>,
     /// Only events made before (ms).
     pub until: Option<i64>,

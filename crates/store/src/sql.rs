@@ -50,19 +50,12 @@ pub(crate) const CAMPAIGN_READ: &str = "id, tenant_id, channel_id, name, templat
 /// is read.
 pub(crate) const RECIPIENT_SELECT: &str = "SELECT r.id, r.campaign_id, r.recipient, r.line, r.variables, r.state, r.reason, r.message_id, m.status, m.wamid, m.error, r.created_at, COALESCE(m.updated_at, r.updated_at), r.replied_at, m.meta_message_status
     FROM campaign_recipients r LEFT JOIN messages m ON m.id = r.message_id";
-/// A recipient's status as the API shows it ([`crate::CampaignRecipient::status`]), in SQL.
-pub(crate) const RECIPIENT_STATUS_SQL: &str = "CASE WHEN r.state IN ('skipped', 'failed') THEN r.state WHEN r.replied_at IS NOT NULL THEN 'replied' WHEN m.status IN ('accepted', 'sent') THEN 'sent' WHEN m.status IN ('delivered', 'read', 'failed') THEN m.status ELSE 'pending' END";
-/// A condition that `RECIPIENT_STATUS_SQL = status` implies and an index serves, for a page
-/// of a campaign's recipients in `id` order: the `skipped` ones are those in that state
-/// (`campaign_recipients_state`), the `replied` ones have a reply time
-/// (`campaign_recipients_replied`). Other statuses come from the messages: none (the page
-/// walks the campaign's recipients in order until it is full).
-pub(crate) fn recipient_status_hint(status: Option<&str>) -> &'static str {
-    match status {
-        Some("skipped") => " AND r.state = 'skipped'",
-        Some("replied") => " AND r.replied_at IS NOT NULL",
-        _ => "",
-    }
+/// The condition of a page of a campaign's recipients with the API status `{mark}{n}`: the
+/// status [`crate::CampaignRecipient::status`] computes from the recipient and its message, stored in `campaign_recipients.status` and kept
+/// by triggers (migrations sqlite_0023 / postgres_0022), so that every status is a range of
+/// `campaign_recipients_status` (campaign_id, status, id) in the page's order.
+pub(crate) fn recipient_status_filter(mark: char, n: usize) -> String {
+    format!(" AND r.status = {mark}{n}")
 }
 /// The user's latest campaign message on a channel between two times (`?1` channel, `?2`
 /// recipient, `?3` since, `?4` at): what an answer then replies to. Meta's timestamps are

@@ -14,8 +14,13 @@ mod events;
 mod fixtures;
 #[path = "store_suite/inbound.rs"]
 mod inbound;
+// SQLite only: migration 24 is its own.
+#[path = "store_suite/inbox_backfill.rs"]
+mod inbox_backfill;
 #[path = "store_suite/limits.rs"]
 mod limits;
+#[path = "store_suite/lists.rs"]
+mod lists;
 #[path = "store_suite/media.rs"]
 mod media;
 #[path = "store_suite/messages.rs"]
@@ -37,6 +42,12 @@ mod webhook_endpoints;
 mod writer;
 
 openbsp_testkit::on_both_backends! {
+    windows_page_in_time_order_across_equal_times =>
+        crate::lists::windows_page_in_time_order_across_equal_times,
+    contacts_are_found_by_a_substring_of_their_name =>
+        crate::lists::contacts_are_found_by_a_substring_of_their_name,
+    recipients_are_listed_by_their_computed_status =>
+        crate::lists::recipients_are_listed_by_their_computed_status,
     media_is_kept_per_tenant_and_shares_its_bytes =>
         crate::media::media_is_kept_per_tenant_and_shares_its_bytes,
     inbound_media_is_downloaded_once => crate::media::inbound_media_is_downloaded_once,

@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod ids;
+pub mod json;
 pub mod limits;
 pub mod media;
 pub mod pair;

@@ -38,6 +38,11 @@ pub struct ServeArgs {
     /// Retry-After [default: unlimited].
     #[arg(long, env = "OPENBSP_API_RATE_LIMIT")]
     pub api_rate_limit: Option<String>,
+    /// The proxies in front of the gateway, addresses or ranges (`10.0.0.0/8,127.0.0.1`): from
+    /// one of them, the client the authentication limits count is read from X-Forwarded-For
+    /// [default: none, the TCP peer is the client].
+    #[arg(long, env = "OPENBSP_TRUSTED_PROXIES")]
+    pub trusted_proxies: Option<String>,
     /// Where the sandbox's simulator listens [default: 127.0.0.1:8081].
     #[arg(long, env = "OPENBSP_SIMULATOR_LISTEN")]
     pub simulator_listen: Option<String>,
@@ -261,6 +266,11 @@ fn gateway_config(s: &Settings, a: &ServeArgs) -> anyhow::Result<Config> {
             ),
             _ => None,
         },
+        trusted_proxies: openbsp_server::core::limits::IpNet::parse_list(
+            &s.pick_opt(a.trusted_proxies.clone(), "trusted_proxies")?
+                .unwrap_or_default(),
+        )
+        .map_err(|e| anyhow::anyhow!("trusted_proxies (OPENBSP_TRUSTED_PROXIES): {e}"))?,
         metrics: openbsp_server::config::MetricsAccess {
             token: s
                 .pick_opt(a.metrics_token.clone(), "metrics_token")?

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use bytes::Bytes;
+use openbsp_wire::json::Unreadable;
 use openbsp_wire::send::{Outgoing, ParseContext, Surface, parse_outgoing_in};
 use openbsp_wire::{MetaError, Recipient, SendRequest};
 use serde_json::{Value, json};
@@ -13,12 +14,19 @@ use serde_json::{Value, json};
 use crate::core::Core;
 use crate::core::messages::{self, Awaited, SendInput};
 use crate::http::auth::GraphChannel;
-use crate::http::body::{has_nul, idempotency_key};
+use crate::http::body::idempotency_key;
 use crate::http::error::GraphError;
 
-/// What a body holding NUL in a string is answered (Meta's 100): no text the gateway keeps
-/// has one (see [`has_nul`]).
-pub const NUL_REFUSED: &str = "The request body's strings must not contain NUL (\\u0000).";
+/// A request body, read as Meta reads one: not JSON is Meta's 100 "could not be parsed";
+/// NUL in a string too ([`openbsp_wire::json`]: no text the gateway keeps has one).
+pub fn read_body(body: &[u8]) -> Result<Value, GraphError> {
+    openbsp_wire::json::read(body).map_err(|e| {
+        GraphError::from(MetaError::invalid_parameter(match e {
+            Unreadable::Syntax(_) => "The request body could not be parsed as JSON.",
+            Unreadable::Nul => "The request body's strings must not contain NUL (\\u0000).",
+        }))
+    })
+}
 
 /// The send (or a mark-as-read).
 pub async fn send(
@@ -27,12 +35,7 @@ pub async fn send(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, GraphError> {
-    let v: Value = serde_json::from_slice(&body).map_err(|_| {
-        MetaError::invalid_parameter("The request body could not be parsed as JSON.")
-    })?;
-    if has_nul(&v) {
-        return Err(MetaError::invalid_parameter(NUL_REFUSED).into());
-    }
+    let v = read_body(&body)?;
     let ctx = ParseContext {
         business_phone: Some(channel.display_phone_number.clone()),
     };

@@ -17,33 +17,7 @@ use openbsp_wire::ids::TemplateName;
 use crate::core::{Core, templates as service};
 use crate::http::auth::GraphTenant;
 use crate::http::error::{GraphError, unknown_object};
-use crate::http::paging;
-
-/// A template as the Graph API shows it.
-pub fn template_json(t: &Template) -> Value {
-    let mut v = json!({
-        "id": t.meta_template_id.clone().unwrap_or_else(|| t.id.clone()),
-        "name": t.name,
-        "language": t.language,
-        "status": t.status,
-        "category": t.category,
-        "components": t.components,
-        "parameter_format": t.parameter_format,
-    });
-    if let Some(q) = &t.quality_score {
-        v["quality_score"] = json!({"score": q});
-    }
-    if let Some(r) = &t.reason {
-        v["rejected_reason"] = json!(r);
-    }
-    if let Some(p) = &t.previous_category {
-        v["previous_category"] = json!(p);
-    }
-    if let Some(ttl) = t.message_send_ttl_seconds {
-        v["message_send_ttl_seconds"] = json!(ttl);
-    }
-    v
-}
+use crate::views::graph;
 
 async fn waba(
     state: &Core,
@@ -54,15 +28,7 @@ async fn waba(
 }
 
 fn body_json(body: &Bytes) -> Result<Value, GraphError> {
-    let v = serde_json::from_slice(body).map_err(|_| {
-        GraphError::from(MetaError::invalid_parameter(
-            "The request body could not be parsed as JSON.",
-        ))
-    })?;
-    if crate::http::body::has_nul(&v) {
-        return Err(MetaError::invalid_parameter(super::messages::NUL_REFUSED).into());
-    }
-    Ok(v)
+    super::messages::read_body(body)
 }
 
 /// `GET /{version}/{waba_id}/message_templates`: `name`, `status`, `category`, `language`,
@@ -75,102 +41,14 @@ pub async fn list(
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphError> {
     let channel = waba(&state, &tenant_id, &waba_id).await?;
-    let service::TemplatePage {
-        rows,
-        limit,
-        more,
-        previous,
-    } = service::list_page(&state, &tenant_id, &channel.waba_id, &q).await?;
-    let rows = rows.as_slice();
-    let fields: Option<Vec<&str>> = q.get("fields").map(|f| {
-        f.split(',')
-            .map(str::trim)
-            .filter(|f| !f.is_empty())
-            .collect()
-    });
-    let data: Vec<Value> = rows
-        .iter()
-        .map(|t| {
-            let full = template_json(t);
-            match &fields {
-                None => full,
-                Some(fields) => {
-                    let mut v = json!({"id": full["id"]});
-                    for f in fields {
-                        if let Some(x) = full.get(*f) {
-                            v[*f] = x.clone();
-                        }
-                    }
-                    v
-                }
-            }
-        })
-        .collect();
-    let mut out = json!({"data": data});
-    if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
-        out["paging"] = paging::graph_paging(
-            &headers,
-            &format!("/{version}/{waba_id}/message_templates"),
-            (&first.id, &last.id),
-            limit,
-            paging::Sides {
-                previous,
-                next: more,
-            },
-            &q,
-            &[
-                "name", "status", "category", "language", "fields", "summary",
-            ],
-        );
-    }
+    let page = service::list_page(&state, &tenant_id, &channel.waba_id, &q).await?;
+    let path = format!("/{version}/{waba_id}/message_templates");
+    let mut out = graph::template_page(&page, &headers, &path, &q);
     if let Some(asked) = q.get("summary") {
-        out["summary"] = summary(&state, &tenant_id, &channel.waba_id, &q, asked).await?;
+        let s = service::summary(&state, &tenant_id, &channel.waba_id, &q).await?;
+        out["summary"] = graph::template_summary(&s, asked)?;
     }
     Ok(Json(out))
-}
-
-/// The list's `summary` (reference §2.3): the fields `asked` names (comma-separated; `true`
-/// or `1` for all of them).
-async fn summary(
-    core: &Core,
-    tenant_id: &str,
-    waba_id: &str,
-    q: &HashMap<String, String>,
-    asked: &str,
-) -> Result<Value, GraphError> {
-    const FIELDS: [&str; 4] = [
-        "total_count",
-        "message_template_count",
-        "message_template_limit",
-        "are_translations_complete",
-    ];
-    let s = service::summary(core, tenant_id, waba_id, q).await?;
-    let all = json!({
-        "total_count": s.total_count,
-        "message_template_count": s.message_template_count,
-        "message_template_limit": s.message_template_limit,
-        "are_translations_complete": s.are_translations_complete,
-    });
-    let wanted: Vec<&str> = match asked.trim() {
-        "true" | "1" => FIELDS.to_vec(),
-        list => list
-            .split(',')
-            .map(str::trim)
-            .filter(|f| !f.is_empty())
-            .collect(),
-    };
-    let mut out = json!({});
-    for f in wanted {
-        if !FIELDS.contains(&f) {
-            return Err(MetaError::invalid_parameter(format!(
-                "summary: {f} is not a summary field of message_templates ({})",
-                FIELDS.join(", ")
-            ))
-            .into());
-        }
-        out[f] = all[f].clone();
-    }
-    Ok(out)
 }
 
 /// `POST /{version}/{waba_id}/message_templates`: `{id, status, category}`.
@@ -220,7 +98,9 @@ async fn template(state: &Core, tenant_id: &str, id: &str) -> Result<Template, G
 
 /// `GET /{version}/{template_id}`.
 pub async fn get_one(state: &Core, tenant_id: &str, id: &str) -> Result<Json<Value>, GraphError> {
-    Ok(Json(template_json(&template(state, tenant_id, id).await?)))
+    Ok(Json(graph::template(
+        &template(state, tenant_id, id).await?,
+    )))
 }
 
 /// `POST /{version}/{template_id}`: an edit; `{"success": true}`.

@@ -99,7 +99,7 @@ pub async fn create_api_key(
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[schema(
     description = "A Meta app to add: its owner, Meta's app secret (it signs Meta's webhooks) and the verify token of Meta's handshake.",
-    example = json!({"tenant_id": "ten_01K2F6Z8Q4M3V6W9X2Y5A7B3C4", "name": "main", "app_secret": "0123456789abcdef0123456789abcdef", "verify_token": "a-long-random-token", "meta_app_id": "700800900"})
+    example = json!({"tenant_id": "ten_01k2f6z8q4m3v6w9x2y5a7b3c4", "name": "main", "app_secret": "0123456789abcdef0123456789abcdef", "verify_token": "a-long-random-token", "meta_app_id": "700800900"})
 )]
 pub struct AppInput {
     /// Owner.
@@ -151,7 +151,7 @@ pub async fn add_app(store: &dyn Store, key: &MasterKey, input: AppInput, now: i
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[schema(
     description = "A channel (a business phone number) to add: its owner, the app whose secret signs its webhooks, Meta's ids and its access token.",
-    example = json!({"tenant_id": "ten_01K2F6Z8Q4M3V6W9X2Y5A7B3C4", "app_id": "app_01K2F6Z8Q4M3V6W9X2Y5A7B3C4", "phone_number_id": "100200300", "waba_id": "900100", "display_phone_number": "15550001111", "access_token": "EAAG…"})
+    example = json!({"tenant_id": "ten_01k2f6z8q4m3v6w9x2y5a7b3c4", "app_id": "app_01k2f6z8q4m3v6w9x2y5a7b3c4", "phone_number_id": "100200300", "waba_id": "900100", "display_phone_number": "15550001111", "access_token": "EAAG…"})
 )]
 pub struct ChannelInput {
     /// Owner.
@@ -292,6 +292,46 @@ pub fn is_graph_version(v: &str) -> bool {
                 && a.chars().all(|c| c.is_ascii_digit())
                 && b.chars().all(|c| c.is_ascii_digit())
         })
+}
+
+/// A tenant set up to send in one call ([`provision_sender`]).
+#[derive(Debug, Clone)]
+pub struct Provisioned {
+    /// The tenant.
+    pub tenant: Tenant,
+    /// Its API key (the secret, shown once).
+    pub api_key: String,
+    /// Its Meta app.
+    pub app: App,
+    /// Its number.
+    pub channel: Channel,
+}
+
+/// A tenant named `tenant_name` with an API key (`key_name`), its Meta app and one number:
+/// what the sandbox, every test gateway and the fuzz harness set up, each checked as
+/// [`create_tenant`], [`add_app`] and [`add_channel`] check theirs. The owner fields of `app`
+/// and `channel` (`tenant_id`, `app_id`) are filled in here, whatever they held.
+pub async fn provision_sender(
+    store: &dyn Store,
+    key: &MasterKey,
+    (tenant_name, key_name): (&str, &str),
+    mut app: AppInput,
+    mut channel: ChannelInput,
+    now: i64,
+) -> Result<Provisioned> {
+    let tenant = create_tenant(store, tenant_name, now).await?;
+    let (_, api_key) = create_api_key(store, Some(&tenant.id), key_name, false, now).await?;
+    app.tenant_id = tenant.id.clone();
+    let app = add_app(store, key, app, now).await?;
+    channel.tenant_id = tenant.id.clone();
+    channel.app_id = app.id.clone();
+    let channel = add_channel(store, key, channel, now).await?;
+    Ok(Provisioned {
+        tenant,
+        api_key,
+        app,
+        channel,
+    })
 }
 
 /// Stores a channel (a business phone number), its access token encrypted.

@@ -82,6 +82,10 @@ pub struct Inner {
     pub media: TtlCache<(String, String), Option<openbsp_store::Media>>,
     /// Apps by id, with their decrypted secrets.
     pub apps: TtlCache<String, Option<(App, credentials::AppSecrets)>>,
+    /// How many times the caches above were forgotten ([`Core::forget_cached`]): what was read
+    /// from the store before a change was heard is not cached after it
+    /// ([`Core::cache_if_unchanged`]).
+    cache_generation: parking_lot::RwLock<u64>,
     /// This process among the replicas sharing the database: the holder of its leases.
     pub replica_id: String,
     /// Whether this replica holds the leader lease (the jobs that must run once).
@@ -199,6 +203,7 @@ impl Core {
             auth_limits,
             channels: TtlCache::new(Duration::from_secs(30)),
             apps: TtlCache::new(Duration::from_secs(60)),
+            cache_generation: parking_lot::RwLock::new(0),
             templates: TtlCache::new(Duration::from_secs(30)),
             media: TtlCache::new(Duration::from_secs(30)),
             replica_id: openbsp_domain::ids::new_id(openbsp_domain::ids::prefix::REPLICA),
@@ -226,11 +231,12 @@ impl Core {
         if let Some(c) = self.channels.get(&key) {
             return Ok(c);
         }
+        let generation = self.cache_generation();
         let found = match r {
             ChannelRef::Id(id) => self.store.get_channel(id).await?,
             ChannelRef::PhoneNumberId(p) => self.store.find_channel_by_phone_number_id(p).await?,
         };
-        self.channels.insert(key, found.clone());
+        self.cache_if_unchanged(generation, || self.channels.insert(key, found.clone()));
         Ok(found)
     }
 
@@ -292,6 +298,7 @@ impl Core {
         if let Some(a) = self.apps.get(&app_id.to_string()) {
             return Ok(a);
         }
+        let generation = self.cache_generation();
         let found = match self.store.get_app(app_id).await? {
             Some(app) => {
                 let secrets =
@@ -300,7 +307,9 @@ impl Core {
             }
             None => None,
         };
-        self.apps.insert(app_id.to_string(), found.clone());
+        self.cache_if_unchanged(generation, || {
+            self.apps.insert(app_id.to_string(), found.clone())
+        });
         Ok(found)
     }
 
@@ -311,14 +320,33 @@ impl Core {
         self.publisher.publish(replicas::Notice::Changed);
     }
 
-    /// Forgets cached channels, apps, keys and templates (another replica changed one).
+    /// Forgets cached channels, apps, keys and templates (a change here, or heard from another
+    /// replica). A look-up that read the store before this caches nothing after it
+    /// ([`Core::cache_if_unchanged`]): its copy may be from before the change.
     pub fn forget_cached(&self) {
+        let mut generation = self.cache_generation.write();
+        *generation += 1;
         self.channels.clear();
         self.apps.clear();
         self.keys.clear();
         self.unknown_keys.clear();
         self.templates.clear();
         self.media.clear();
+    }
+
+    /// Where the caches stand, taken before reading the store for a copy to cache.
+    pub fn cache_generation(&self) -> u64 {
+        *self.cache_generation.read()
+    }
+
+    /// Runs `insert` (a copy read from the store into a cache) unless the caches were
+    /// forgotten since `generation` was taken: a change heard meanwhile may postdate the copy
+    /// (a key revoked while it was read would otherwise stay cached for the cache's lifetime).
+    pub fn cache_if_unchanged(&self, generation: u64, insert: impl FnOnce()) {
+        let now = self.cache_generation.read();
+        if *now == generation {
+            insert();
+        }
     }
 
     /// Tells a waiting Cloud-API caller what became of its send: here, or (by a notice) on

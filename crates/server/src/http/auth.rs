@@ -4,7 +4,9 @@
 //! checks them) and [`GraphChannel`] (that, and the tenant's number in the path). Keys are looked up by their SHA-256 (cached briefly); the key itself is never
 //! stored or logged.
 
-use axum::extract::{FromRequestParts, RawPathParams};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, RawPathParams};
 use axum::http::request::Parts;
 use openbsp_domain::crypto::hash_secret;
 use openbsp_domain::refs::ChannelRef;
@@ -13,6 +15,7 @@ use openbsp_wire::MetaError;
 
 use super::error::{ApiError, GraphError, unknown_object};
 use crate::core::admin::is_graph_version;
+use crate::core::limits::Client;
 use crate::core::{Core, CoreError};
 
 /// A request authenticated with a tenant's API key.
@@ -41,10 +44,42 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
+/// Who a request comes from, as the authentication limits count it ([`Client::of`]): the TCP
+/// peer, or behind the proxies the installation trusts (`OPENBSP_TRUSTED_PROXIES`) the
+/// right-most address of `X-Forwarded-For` that is none of them. A router called in-process
+/// (the fuzzing harness) has no peer: [`Client::UNKNOWN`].
+pub fn client(parts: &Parts, core: &Core) -> Client {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    Client::of(peer, forwarded, &core.config.trusted_proxies)
+}
+
+/// [`client`] as an extractor, for handlers that count their own attempts (the webhook
+/// handshake).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestClient(pub Client);
+
+impl FromRequestParts<Core> for RequestClient {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, core: &Core) -> Result<Self, Self::Rejection> {
+        Ok(RequestClient(client(parts, core)))
+    }
+}
+
 /// The key behind a token, if it is a live key; refused (Meta's 4, HTTP 429) past the key's
-/// request rate, or when too many unknown tokens are being looked up ([`crate::core::limits`]).
-/// Known keys come from a cache of their own: a flood of unknown tokens cannot evict them.
-pub async fn lookup(state: &Core, token: &str) -> Result<Option<ApiKey>, CoreError> {
+/// request rate, or when too many unknown tokens are being looked up by the request's client
+/// or by all ([`crate::core::limits`]). Known keys come from a cache of their own: a flood of
+/// unknown tokens cannot evict them. A key read while a change is heard
+/// ([`Core::forget_cached`]) is used for this request but not cached: it may be the revoked one.
+pub async fn lookup(state: &Core, parts: &Parts, token: &str) -> Result<Option<ApiKey>, CoreError> {
     let hash = hash_secret(token);
     let key = match state.keys.get(&hash) {
         Some(k) => k,
@@ -52,14 +87,15 @@ pub async fn lookup(state: &Core, token: &str) -> Result<Option<ApiKey>, CoreErr
             if state.unknown_keys.get(&hash).is_some() {
                 return Ok(None);
             }
-            state.auth_limits.admit_lookup()?;
+            state.auth_limits.admit_lookup(client(parts, state))?;
+            let generation = state.cache_generation();
             match state.store.find_api_key(&hash).await? {
                 Some(k) => {
-                    state.keys.insert(hash, k.clone());
+                    state.cache_if_unchanged(generation, || state.keys.insert(hash, k.clone()));
                     k
                 }
                 None => {
-                    state.unknown_keys.insert(hash, ());
+                    state.cache_if_unchanged(generation, || state.unknown_keys.insert(hash, ()));
                     return Ok(None);
                 }
             }
@@ -72,7 +108,7 @@ pub async fn lookup(state: &Core, token: &str) -> Result<Option<ApiKey>, CoreErr
 /// The live key a request's bearer token is, or 401.
 async fn live_key(parts: &Parts, state: &Core) -> Result<ApiKey, ApiError> {
     let token = bearer(&parts.headers).ok_or_else(ApiError::unauthorized)?;
-    lookup(state, token)
+    lookup(state, parts, token)
         .await?
         .ok_or_else(ApiError::unauthorized)
 }
@@ -145,7 +181,8 @@ pub fn check_version(version: &str) -> Result<(), GraphError> {
 }
 
 /// The tenant whose live key is the request's bearer token, else Meta's 190.
-async fn graph_tenant(core: &Core, headers: &axum::http::HeaderMap) -> Result<String, GraphError> {
+async fn graph_tenant(core: &Core, parts: &Parts) -> Result<String, GraphError> {
+    let headers = &parts.headers;
     // The Graph API takes `OAuth <token>` as well (Meta's resumable upload documents it).
     let token = bearer(headers)
         .or_else(|| {
@@ -157,7 +194,7 @@ async fn graph_tenant(core: &Core, headers: &axum::http::HeaderMap) -> Result<St
             scheme.eq_ignore_ascii_case("oauth").then(|| token.trim())
         })
         .ok_or_else(MetaError::access_token)?;
-    let key = lookup(core, token)
+    let key = lookup(core, parts, token)
         .await?
         .ok_or_else(MetaError::access_token)?;
     key.tenant_id
@@ -172,7 +209,7 @@ impl FromRequestParts<Core> for GraphTenant {
             check_version(&version)?;
         }
         Ok(GraphTenant {
-            tenant_id: graph_tenant(core, &parts.headers).await?,
+            tenant_id: graph_tenant(core, parts).await?,
         })
     }
 }

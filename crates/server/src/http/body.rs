@@ -25,27 +25,8 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
     Ok(Some(s.to_string()))
 }
 
-/// Parses a JSON body, with a clear error. A string holding NUL (`\u0000`) is refused: no
-/// text the API takes has one, and PostgreSQL can store none (its `text` and `jsonb` refuse
-/// it), so it is refused here, alike on both backends, rather than failing in the store.
+/// Parses a JSON body, with a clear error; NUL in a string is refused
+/// ([`openbsp_wire::json`]).
 pub fn json_body(body: &[u8]) -> Result<Value, ApiError> {
-    let v: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
-    if has_nul(&v) {
-        return Err(ApiError::bad_request(
-            "the body's strings must not contain NUL (\\u0000)",
-        ));
-    }
-    Ok(v)
-}
-
-/// Whether a string of `v` (a key or a value, at any depth) holds NUL. The parser bounds
-/// the depth, so the recursion is bounded too.
-pub fn has_nul(v: &Value) -> bool {
-    match v {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(a) => a.iter().any(has_nul),
-        Value::Object(o) => o.iter().any(|(k, x)| k.contains('\0') || has_nul(x)),
-        _ => false,
-    }
+    openbsp_wire::json::read(body).map_err(|e| ApiError::bad_request(e.to_string()))
 }

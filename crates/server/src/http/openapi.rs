@@ -1,11 +1,13 @@
 //! The native API's description, served: `GET /openapi.json` (the OpenAPI document as the
 //! code generates it) and `GET /docs` (a page rendered here from the same document, HTML
 //! and a little CSS with no script and nothing fetched from elsewhere, so it reads the same
-//! offline and behind any content security policy). Both are rendered once, when the
-//! router is built, and need no key: the description holds nothing that is not in the
+//! offline and behind any content security policy). Both are rendered once per process
+//! (the first time a router is built, [`pages`]) and need no key: the description holds nothing that is not in the
 //! source. Nothing here knows a route: it only reads the document it is given.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::{Mutex, OnceLock};
 
 use axum::Router;
 use axum::http::header;
@@ -16,10 +18,8 @@ use serde_json::{Map, Value};
 use utoipa::openapi::OpenApi;
 
 /// `GET /openapi.json` and `GET /docs`, for `spec`.
-pub fn routes<S: Clone + Send + Sync + 'static>(spec: &OpenApi) -> Router<S> {
-    let doc = serde_json::to_value(spec).expect("an OpenAPI document serializes to JSON");
-    let json = Bytes::from(serde_json::to_vec_pretty(&doc).expect("a JSON value serializes"));
-    let html = Bytes::from(render(&doc));
+pub fn routes<S: Clone + Send + Sync + 'static>(spec: &'static OpenApi) -> Router<S> {
+    let Pages { json, html } = pages(spec);
     Router::new()
         .route(
             "/openapi.json",
@@ -37,6 +37,39 @@ pub fn routes<S: Clone + Send + Sync + 'static>(spec: &OpenApi) -> Router<S> {
                 }
             }),
         )
+}
+
+/// A description as served: the JSON and the page, each rendered once.
+#[derive(Clone)]
+pub struct Pages {
+    /// `/openapi.json`'s body.
+    pub json: Bytes,
+    /// `/docs`' body.
+    pub html: Bytes,
+}
+
+/// `spec` rendered, once per process: the page is half a megabyte of HTML, and the gateway
+/// builds its router more than once (each test, each listener), so it is rendered the first
+/// time and shared after (the bytes are reference counted). Kept per document, by its
+/// address: every document given is a `'static` one, built once itself.
+pub fn pages(spec: &'static OpenApi) -> Pages {
+    static RENDERED: OnceLock<Mutex<BTreeMap<usize, Pages>>> = OnceLock::new();
+    let mut rendered = RENDERED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    rendered
+        .entry(std::ptr::from_ref(spec) as usize)
+        .or_insert_with(|| {
+            let doc = serde_json::to_value(spec).expect("an OpenAPI document serializes to JSON");
+            Pages {
+                json: Bytes::from(
+                    serde_json::to_vec_pretty(&doc).expect("a JSON value serializes"),
+                ),
+                html: Bytes::from(render(&doc)),
+            }
+        })
+        .clone()
 }
 
 const STYLE: &str = "body{font:15px/1.5 system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#1c1c1c}\

@@ -588,7 +588,10 @@ fn unix_ms(ts: &str, fallback: i64) -> Option<i64> {
 /// only a payload with that escape is parsed again to tell.
 fn holds_nul(body: &[u8]) -> bool {
     body.windows(6).any(|w| w == br"\u0000")
-        && serde_json::from_slice::<Value>(body).is_ok_and(|v| crate::http::body::has_nul(&v))
+        && matches!(
+            openbsp_wire::json::read(body),
+            Err(openbsp_wire::json::Unreadable::Nul)
+        )
 }
 
 /// Records that an item of payload `item` (a message, a status, a preference, a template

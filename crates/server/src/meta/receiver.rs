@@ -17,6 +17,7 @@ use openbsp_wire::webhook::{RoutingKey, routing_key};
 use serde::Deserialize;
 
 use crate::core::Core;
+use crate::http::auth::RequestClient;
 use openbsp_domain::refs::ChannelRef;
 
 /// The handshake's query.
@@ -31,7 +32,11 @@ pub struct Handshake {
 }
 
 /// Answers Meta's verification: the challenge if the verify token is one of an app's.
-pub async fn verify(State(state): State<Core>, Query(q): Query<Handshake>) -> Response {
+pub async fn verify(
+    State(state): State<Core>,
+    RequestClient(client): RequestClient,
+    Query(q): Query<Handshake>,
+) -> Response {
     let (Some("subscribe"), Some(token), Some(challenge)) =
         (q.mode.as_deref(), q.verify_token.as_deref(), q.challenge)
     else {
@@ -41,8 +46,9 @@ pub async fn verify(State(state): State<Core>, Query(q): Query<Handshake>) -> Re
         )
             .into_response();
     };
-    // Each check uses the installation's handshake quota: guessing tokens is slow.
-    if !state.auth_limits.handshake_quota_left() {
+    // Each check uses the client's handshake quota and the installation's: guessing tokens
+    // is slow, and one client's guesses do not lock Meta's handshake out.
+    if !state.auth_limits.handshake_quota_left(client) {
         return (
             StatusCode::TOO_MANY_REQUESTS,
             [("retry-after", "60")],

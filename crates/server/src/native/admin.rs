@@ -121,7 +121,7 @@ async fn get_tenant(
 
 /// A new API key: a tenant's, or an admin key.
 #[derive(Deserialize, ToSchema)]
-#[schema(as = ApiKeyCreate, example = json!({"tenant_id": "ten_01K2F6Z8Q4M3V6W9X2Y5A7B3C4", "name": "crm"}))]
+#[schema(as = ApiKeyCreate, example = json!({"tenant_id": "ten_01k2f6z8q4m3v6w9x2y5a7b3c4", "name": "crm"}))]
 struct KeyBody {
     /// The tenant it acts for (required unless `admin`).
     tenant_id: Option<String>,

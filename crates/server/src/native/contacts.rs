@@ -62,7 +62,9 @@ struct ListQuery {
     wa_id: Option<String>,
     /// A business-scoped user id (BSUID).
     user_id: Option<String>,
-    /// A name, or part of one.
+    /// A name, or part of one (at least 3 characters: a shorter term is refused with 400,
+    /// the search being served by a trigram index); ASCII letters match either case.
+    #[param(min_length = 3)]
     name: Option<String>,
     /// Only those who opted out of marketing (`true`) or those who did not (`false`).
     opted_out: Option<bool>,
@@ -95,6 +97,14 @@ async fn list(
                 .map_err(|_| ApiError::bad_request("wa_id must be a phone number"))
         })
         .transpose()?;
+    if let Some(name) = &q.name
+        && name.chars().count() < openbsp_store::NAME_SEARCH_MIN
+    {
+        return Err(ApiError::bad_request(format!(
+            "name must be at least {} characters",
+            openbsp_store::NAME_SEARCH_MIN
+        )));
+    }
     let filter = ContactFilter {
         wa_id,
         user_id: q.user_id,
@@ -165,11 +175,14 @@ fn parse_patch(v: &Value) -> Result<ContactPatch, ApiError> {
 #[allow(dead_code)] // a description only: the handler reads it field by field
 struct ContactChange {
     /// The profile name (1 to 256 characters).
+    #[schema(nullable = false)]
     name: Option<String>,
     /// Attributes to set, merged into the contact's (at most 16 KiB of JSON); a key set to
     /// `null` is removed.
+    #[schema(nullable = false)]
     attributes: Option<JsonObject>,
     /// Opt the contact out of marketing templates (`true`), or back in.
+    #[schema(nullable = false)]
     marketing_opt_out: Option<bool>,
 }
 

@@ -35,7 +35,9 @@ struct ListQuery {
     after: Option<String>,
     /// Comma-separated types or patterns (`message.*,session.opened`).
     types: Option<String>,
-    /// Created at or after (RFC 3339 or Unix seconds).
+    /// Created at or after (RFC 3339 or Unix seconds). With `since` or `until` the page is
+    /// newest first by creation time, then in delivery order (the order of the index that
+    /// serves a window), rather than in delivery order alone.
     since: Option<String>,
     /// Created before (RFC 3339 or Unix seconds).
     until: Option<String>,

@@ -86,6 +86,7 @@ pub struct SendMessage {
     /// The caller's own value, echoed on the message and in its events.
     pub biz_opaque_callback_data: Option<String>,
     /// `read`: mark `message_id` read instead of sending.
+    #[schema(nullable = false)]
     pub status: Option<String>,
     /// With `status: read`: the inbound message to mark read (its `wamid` or gateway id).
     pub message_id: Option<String>,
@@ -213,7 +214,9 @@ struct ListQuery {
     direction: Option<String>,
     /// The user (a phone number or a BSUID), either way.
     to: Option<String>,
-    /// Created at or after (RFC 3339 or Unix seconds).
+    /// Created at or after (RFC 3339 or Unix seconds). With `created_after` or
+    /// `created_before` the page is newest first by creation time, then by id (the order of
+    /// the index that serves a window), rather than by id alone.
     created_after: Option<String>,
     /// Created before (RFC 3339 or Unix seconds).
     created_before: Option<String>,

@@ -5,13 +5,16 @@
 //! what every operation shares: the document's info and tags, the bearer key, and the error
 //! answers with the native envelope and an example of each.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
+use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{InfoBuilder, OpenApi};
+use utoipa::openapi::{InfoBuilder, OpenApi, RefOr};
 use utoipa::{IntoResponses, Modify, ToSchema};
 
 use crate::http::error::{ErrorDetail, ErrorEnvelope, ErrorView};
+use crate::views::examples;
 
 /// The document's title.
 pub const TITLE: &str = "OpenBSP native API";
@@ -39,7 +42,67 @@ pub fn describe(mut doc: OpenApi) -> OpenApi {
         components.schemas.extend(shared.schemas);
         components.security_schemes.extend(shared.security_schemes);
     }
+    add_examples(&mut doc);
     doc
+}
+
+/// The example of each success answer with a body, from the views' own examples
+/// ([`crate::views::examples`]: real values serialized, not JSON typed by hand): the
+/// operation's own when it has one ([`crate::views::examples::operation_examples`], and the
+/// campaign report's text, written by the report's writer), else the example of the view its
+/// schema names. An answer whose view has no example is left without one, which the
+/// description's tests refuse.
+fn add_examples(doc: &mut OpenApi) {
+    let by_schema = examples::examples();
+    let mut by_operation: BTreeMap<(String, String), Value> = examples::operation_examples()
+        .into_iter()
+        .map(|((op, status), v)| ((op.to_string(), status.to_string()), v))
+        .collect();
+    by_operation.insert(
+        ("campaign_report".into(), "200".into()),
+        Value::String(super::campaigns::report_text(&[examples::recipient()])),
+    );
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+            &mut item.query,
+        ];
+        for op in operations.into_iter().flatten() {
+            let id = op.operation_id.clone().unwrap_or_default();
+            for (status, response) in op.responses.responses.iter_mut() {
+                let RefOr::T(response) = response else {
+                    continue;
+                };
+                if !status.starts_with('2') {
+                    continue;
+                }
+                for content in response.content.values_mut() {
+                    let RefOr::T(content) = content else {
+                        continue;
+                    };
+                    let own = by_operation.get(&(id.clone(), status.clone()));
+                    // The view a `$ref` names (a page of `T` is the component `ListPage_T`).
+                    let of_schema = || match content.schema.as_ref()? {
+                        RefOr::Ref(r) => r
+                            .ref_location
+                            .strip_prefix("#/components/schemas/")
+                            .and_then(|name| by_schema.get(name)),
+                        RefOr::T(_) => None,
+                    };
+                    if let Some(example) = own.or_else(of_schema) {
+                        content.example = Some(example.clone());
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// What the description says beside the operations.
@@ -99,22 +162,22 @@ impl Modify for BearerKey {
 #[derive(IntoResponses)]
 pub enum TenantKey {
     /// No `Authorization: Bearer` key, or one that is unknown or revoked.
-    #[response(status = 401, example = json!({"error": {"code": "unauthorized", "details": [], "message": "a valid API key is required: Authorization: Bearer <key>", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+    #[response(status = 401, example = json!({"error": {"code": "unauthorized", "details": [], "message": "a valid API key is required: Authorization: Bearer <key>", "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d"}}))]
     Unauthorized(ErrorEnvelope),
     /// An admin key (the installation's routes take it, not a tenant's), or Meta refused the
     /// business number's access to what the request needs.
-    #[response(status = 403, example = json!({"error": {"code": "forbidden", "details": [], "message": "admin keys manage the installation; use a tenant's API key for this route", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+    #[response(status = 403, example = json!({"error": {"code": "forbidden", "details": [], "message": "admin keys manage the installation; use a tenant's API key for this route", "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d"}}))]
     Forbidden(ErrorEnvelope),
     /// A limit: the key's requests per second (`rate_limited`, with `Retry-After`), or on a
     /// send the business portfolio's messaging limit (`messaging_limit_reached`).
     #[response(
         status = 429,
         headers(("Retry-After" = u32, description = "Seconds to wait before trying again.")),
-        example = json!({"error": {"code": "rate_limited", "details": [], "message": "this API key is over its request rate; retry after the Retry-After seconds", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}})
+        example = json!({"error": {"code": "rate_limited", "details": [], "message": "this API key is over its request rate; retry after the Retry-After seconds", "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d"}})
     )]
     TooManyRequests(ErrorEnvelope),
     /// The gateway (or Meta, behind it) failed: quote the `request_id` when reporting it.
-    #[response(status = 500, example = json!({"error": {"code": "internal_error", "details": [], "message": "the gateway failed to handle this request; quote the request_id when reporting it", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+    #[response(status = 500, example = json!({"error": {"code": "internal_error", "details": [], "message": "the gateway failed to handle this request; quote the request_id when reporting it", "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d"}}))]
     Internal(ErrorEnvelope),
 }
 
@@ -122,20 +185,20 @@ pub enum TenantKey {
 #[derive(IntoResponses)]
 pub enum AdminKey {
     /// No `Authorization: Bearer` key, or one that is unknown or revoked.
-    #[response(status = 401, example = json!({"error": {"code": "unauthorized", "details": [], "message": "a valid API key is required: Authorization: Bearer <key>", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+    #[response(status = 401, example = json!({"error": {"code": "unauthorized", "details": [], "message": "a valid API key is required: Authorization: Bearer <key>", "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d"}}))]
     Unauthorized(ErrorEnvelope),
     /// A tenant's key: this route needs an admin key.
-    #[response(status = 403, example = json!({"error": {"code": "forbidden", "details": [], "message": "this route needs an admin key", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+    #[response(status = 403, example = json!({"error": {"code": "forbidden", "details": [], "message": "this route needs an admin key", "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d"}}))]
     Forbidden(ErrorEnvelope),
     /// The key's requests per second (`rate_limited`, with `Retry-After`).
     #[response(
         status = 429,
         headers(("Retry-After" = u32, description = "Seconds to wait before trying again.")),
-        example = json!({"error": {"code": "rate_limited", "details": [], "message": "this API key is over its request rate; retry after the Retry-After seconds", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}})
+        example = json!({"error": {"code": "rate_limited", "details": [], "message": "this API key is over its request rate; retry after the Retry-After seconds", "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d"}})
     )]
     TooManyRequests(ErrorEnvelope),
     /// The gateway failed: quote the `request_id` when reporting it.
-    #[response(status = 500, example = json!({"error": {"code": "internal_error", "details": [], "message": "the gateway failed to handle this request; quote the request_id when reporting it", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+    #[response(status = 500, example = json!({"error": {"code": "internal_error", "details": [], "message": "the gateway failed to handle this request; quote the request_id when reporting it", "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d"}}))]
     Internal(ErrorEnvelope),
 }
 
@@ -144,28 +207,28 @@ pub enum AdminKey {
 /// `opted_out`, `invalid_template`, `template_parameters`, … with Meta's code in `meta_code`
 /// and, for a template rule, the rule and the field in `details`). `message` says what to fix.
 #[derive(IntoResponses)]
-#[response(status = 400, example = json!({"error": {"code": "invalid_request", "details": [], "message": "limit must be between 1 and 100", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+#[response(status = 400, example = json!({"error": {"code": "invalid_request", "details": [], "message": "limit must be between 1 and 100", "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d"}}))]
 pub struct BadRequest(pub ErrorEnvelope);
 
 /// Nothing of the tenant's has this id (another tenant's objects are not found either).
 #[derive(IntoResponses)]
-#[response(status = 404, example = json!({"error": {"code": "not_found", "details": [], "message": "message msg_01K2F6Z8Q4M3V6W9X2Y5A7B3C4 not found", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+#[response(status = 404, example = json!({"error": {"code": "not_found", "details": [], "message": "message msg_01jx0b8e7j2m4p6r9t1v3x5b7d not found", "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d"}}))]
 pub struct NotFound(pub ErrorEnvelope);
 
 /// The object's state does not allow it, or it clashes with another (`code` says which:
 /// `idempotency_key_reused`, `template_exists`, `campaign_state`, …).
 #[derive(IntoResponses)]
-#[response(status = 409, example = json!({"error": {"code": "idempotency_key_reused", "details": [], "message": "this Idempotency-Key was used for a different request (message msg_01K2F6Z8Q4M3V6W9X2Y5A7B3C4)", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+#[response(status = 409, example = json!({"error": {"code": "idempotency_key_reused", "details": [], "message": "this Idempotency-Key was used for a different request (message msg_01jx0b8e7j2m4p6r9t1v3x5b7d)", "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d"}}))]
 pub struct Conflict(pub ErrorEnvelope);
 
 /// The body is larger than the gateway takes.
 #[derive(IntoResponses)]
-#[response(status = 413, example = json!({"error": {"code": "payload_too_large", "details": [], "message": "Failed to buffer the request body: length limit exceeded", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+#[response(status = 413, example = json!({"error": {"code": "payload_too_large", "details": [], "message": "Failed to buffer the request body: length limit exceeded", "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d"}}))]
 pub struct PayloadTooLarge(pub ErrorEnvelope);
 
 /// The body's `Content-Type` is not one this route reads.
 #[derive(IntoResponses)]
-#[response(status = 415, example = json!({"error": {"code": "unsupported_media_type", "details": [], "message": "recipients are uploaded as text/csv or application/x-ndjson, not application/json", "request_id": "req_01K2F6Z8Q4M3V6W9X2Y5A7B3C4"}}))]
+#[response(status = 415, example = json!({"error": {"code": "unsupported_media_type", "details": [], "message": "recipients are uploaded as text/csv or application/x-ndjson, not application/json", "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d"}}))]
 pub struct UnsupportedMediaType(pub ErrorEnvelope);
 
 /// A value given as a string or a number (a template variable, a failure code).

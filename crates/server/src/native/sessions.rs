@@ -57,7 +57,9 @@ struct ListQuery {
     contact: Option<String>,
     /// `open` or `closed`.
     status: Option<String>,
-    /// Opened at or after (RFC 3339 or Unix seconds).
+    /// Opened at or after (RFC 3339 or Unix seconds). With `opened_after` or
+    /// `opened_before` the page is newest first by opening time, then by id (the order of
+    /// the index that serves a window), rather than by id alone.
     opened_after: Option<String>,
     /// Opened before (RFC 3339 or Unix seconds).
     opened_before: Option<String>,
@@ -393,6 +395,7 @@ struct SessionStart {
     /// contact's window is closed).
     message: SessionMessage,
     /// The template's body variables as a plain ordered list, filled into `message`.
+    #[schema(nullable = false)]
     variables: Option<Vec<StringOrNumber>>,
 }
 

@@ -58,11 +58,12 @@ async fn channel_of(core: &Core, tenant_id: &str, v: &Value) -> Result<Channel, 
 /// A template definition, as Meta's `POST /{waba_id}/message_templates` takes it, with the
 /// business number it is for.
 #[derive(ToSchema)]
-#[schema(example = json!({"channel": "100200300", "name": "order_update", "language": "en_US", "category": "UTILITY", "components": [{"type": "BODY", "text": "Hi {{1}}, your order {{2}} shipped.", "example": {"body_text": [["Ana", "A-1001"]]}}]}))]
+#[schema(example = json!({"channel": "100200300", "name": "order_update", "language": "en_US", "category": "UTILITY", "components": [{"type": "BODY", "text": "Hi {{1}}, your order {{2}} has shipped and is on its way.", "example": {"body_text": [["Ana", "A-1001"]]}}]}))]
 #[allow(dead_code)] // a description only: the core reads it with Meta's rules
 struct TemplateDefinition {
     /// The business number whose WABA it belongs to: phone number id or channel id (or give
     /// `waba_id`).
+    #[schema(nullable = false)]
     channel: Option<String>,
     /// The WABA, instead of `channel`.
     waba_id: Option<String>,
@@ -220,6 +221,7 @@ async fn get_one(
 #[allow(dead_code)] // a description only: the core reads it with Meta's rules
 struct TemplateEdit {
     /// The new components, as in a definition.
+    #[schema(nullable = false)]
     components: Option<Vec<JsonObject>>,
     /// The new category (not once approved).
     category: Option<String>,
@@ -325,6 +327,7 @@ async fn delete_by_name(
 struct TemplateSyncInput {
     /// The business number whose WABA is synced: phone number id or channel id (or give
     /// `waba_id`).
+    #[schema(nullable = false)]
     channel: Option<String>,
     /// The WABA, instead of `channel`.
     waba_id: Option<String>,
@@ -369,8 +372,10 @@ async fn sync(
 #[allow(dead_code)] // a description only: the handler reads it field by field
 struct TemplatePreviewInput {
     /// Cloud API send components (`[{"type": "body", "parameters": [...]}]`).
+    #[schema(nullable = false)]
     components: Option<Vec<JsonObject>>,
     /// The body's variables as a plain ordered list.
+    #[schema(nullable = false)]
     variables: Option<Vec<StringOrNumber>>,
 }
 

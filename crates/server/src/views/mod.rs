@@ -12,6 +12,8 @@ pub mod admin;
 pub mod campaigns;
 pub mod contacts;
 pub mod endpoints;
+pub mod examples;
+pub mod graph;
 pub mod media;
 pub mod messages;
 pub mod sessions;

@@ -152,33 +152,25 @@ async fn spawn_inner(
     let (key, _) = MasterKey::generate();
     let now = chrono::Utc::now().timestamp_millis();
     let s = store.as_ref();
-    let tenant = provision::create_tenant(s, "Acme", now).await.unwrap();
-    let (_, api_key) = provision::create_api_key(s, Some(&tenant.id), "test", false, now)
-        .await
-        .unwrap();
-    let (_, admin_key) = provision::create_api_key(s, None, "admin", true, now)
-        .await
-        .unwrap();
-    let app = provision::add_app(
+    let provision::Provisioned {
+        tenant,
+        api_key,
+        channel,
+        ..
+    } = provision::provision_sender(
         s,
         &key,
+        ("Acme", "test"),
         AppInput {
-            tenant_id: tenant.id.clone(),
+            tenant_id: String::new(),
             name: "app".into(),
             app_secret: APP_SECRET.into(),
             verify_token: VERIFY_TOKEN.into(),
             meta_app_id: Some(META_APP_ID.into()),
         },
-        now,
-    )
-    .await
-    .unwrap();
-    let channel = provision::add_channel(
-        s,
-        &key,
         ChannelInput {
-            tenant_id: tenant.id.clone(),
-            app_id: app.id,
+            tenant_id: String::new(),
+            app_id: String::new(),
             phone_number_id: PNID.into(),
             waba_id: "900100".into(),
             display_phone_number: "15550001111".into(),
@@ -193,6 +185,9 @@ async fn spawn_inner(
     )
     .await
     .unwrap();
+    let (_, admin_key) = provision::create_api_key(s, None, "admin", true, now)
+        .await
+        .unwrap();
     let mut config = Config::for_tests(key.clone());
     config.sender = fast_sender();
     config.session_closer_interval = Duration::from_millis(50);
@@ -385,31 +380,25 @@ impl TestApp {
     /// neither tenant reaches the other's numbers, apps or templates.
     pub async fn other_tenant_with_number(&self) -> OtherTenant {
         let now = chrono::Utc::now().timestamp_millis();
-        let s = self.store.as_ref();
-        let tenant = provision::create_tenant(s, "Other", now).await.unwrap();
-        let (_, api_key) = provision::create_api_key(s, Some(&tenant.id), "other", false, now)
-            .await
-            .unwrap();
-        let app = provision::add_app(
-            s,
+        let provision::Provisioned {
+            tenant,
+            api_key,
+            app,
+            channel,
+        } = provision::provision_sender(
+            self.store.as_ref(),
             &self.key,
+            ("Other", "other"),
             AppInput {
-                tenant_id: tenant.id.clone(),
+                tenant_id: String::new(),
                 name: "other".into(),
                 app_secret: "other-secret".into(),
                 verify_token: "other-verify-token".into(),
                 meta_app_id: Some("700800999".into()),
             },
-            now,
-        )
-        .await
-        .unwrap();
-        let channel = provision::add_channel(
-            s,
-            &self.key,
             ChannelInput {
-                tenant_id: tenant.id.clone(),
-                app_id: app.id.clone(),
+                tenant_id: String::new(),
+                app_id: String::new(),
                 phone_number_id: OTHER_PNID.into(),
                 waba_id: OTHER_WABA.into(),
                 display_phone_number: OTHER_DISPLAY.into(),

@@ -24,9 +24,7 @@ use crate::campaign::*;
 use crate::error::{StoreError, StoreResult};
 use crate::model::{EnqueueOutcome, NewOutbound};
 use crate::policy::SendCheck;
-use crate::sql::{
-    CAMPAIGN_COLS, CAMPAIGN_READ, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL, recipient_status_hint,
-};
+use crate::sql::{CAMPAIGN_COLS, CAMPAIGN_READ, RECIPIENT_SELECT, recipient_status_filter};
 
 use crate::store::CampaignStore;
 
@@ -87,12 +85,16 @@ static ACTIVE_SQL: LazyLock<String> = LazyLock::new(|| {
          OR (status = 'scheduled' AND start_at <= $1) ORDER BY id"
     )
 });
-/// A page of a campaign's recipients with the status `$3`, `hint` a condition it implies
-/// ([`recipient_status_hint`]).
-fn recipients_sql(hint: &str) -> String {
+/// A page of a campaign's recipients (`$1`) after `$2`, at most `$4`, with the status `$3`
+/// when `status` ([`recipient_status_filter`]).
+fn recipients_sql(status: bool) -> String {
     format!(
-        "{RECIPIENT_SELECT} WHERE r.campaign_id = $1 AND r.id > $2{hint}
-         AND ($3::text IS NULL OR {RECIPIENT_STATUS_SQL} = $3) ORDER BY r.id LIMIT $4"
+        "{RECIPIENT_SELECT} WHERE r.campaign_id = $1 AND r.id > $2{} ORDER BY r.id LIMIT $4",
+        if status {
+            recipient_status_filter('$', 3)
+        } else {
+            " AND $3::text IS NULL".to_string()
+        }
     )
 }
 static PENDING_SQL: LazyLock<String> = LazyLock::new(|| {
@@ -567,7 +569,7 @@ impl CampaignStore for PgStore {
         campaign_id: &str,
         f: &RecipientFilter,
     ) -> StoreResult<Vec<CampaignRecipient>> {
-        let sql = recipients_sql(recipient_status_hint(f.status.as_deref()));
+        let sql = recipients_sql(f.status.is_some());
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(campaign_id)
             .bind(f.after.unwrap_or(0))

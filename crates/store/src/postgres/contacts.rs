@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use sqlx::AssertSqlSafe;
 
 use super::conn::DbResult;
-use super::filtered::{Arg, Filtered};
+use super::filtered::{Arg, Filtered, cursor_time};
 use super::tx::{Pg, retrying};
 use super::{PgStore, emit, resolve, rows};
 use crate::error::StoreResult;
@@ -88,19 +88,31 @@ impl ContactStore for PgStore {
         q.text(f.wa_id.as_deref(), "wa_id =");
         q.text(f.user_id.as_deref(), "user_id =");
         // Case-insensitive for ASCII letters (the column's collation is "C"), as SQLite's
-        // lower(); `strpos` rather than LIKE, so that `%` and `_` are plain characters.
+        // lower(). From NAME_SEARCH_MIN characters, a LIKE pattern (`%`, `_` and `\` escaped,
+        // so they are plain characters) that `contacts_name_trgm` (pg_trgm, migration 22)
+        // serves: what is read is bounded by the names that hold the term's trigrams, not by
+        // the tenant's contacts. A shorter term has no trigram: `strpos` on the rows.
         let name = f.name.as_ref().map(|n| n.to_ascii_lowercase());
-        if let Some(n) = &name {
-            q.cond_with(Arg::Text(n), |i| {
+        let pattern = name
+            .as_ref()
+            .filter(|n| n.chars().count() >= crate::NAME_SEARCH_MIN)
+            .map(|n| like_pattern(n));
+        match (&name, &pattern) {
+            (_, Some(p)) => q.cond_with(Arg::Text(p), |i| format!("lower(profile_name) LIKE ${i}")),
+            (Some(n), None) => q.cond_with(Arg::Text(n), |i| {
                 format!("strpos(lower(profile_name), ${i}) > 0")
-            });
+            }),
+            (None, None) => {}
         }
         match f.opted_out {
             Some(true) => q.and("marketing_opt_out_at IS NOT NULL"),
             Some(false) => q.and("marketing_opt_out_at IS NULL"),
             None => {}
         }
-        let found = q.page(page).fetch_all(&self.pool).await.db()?;
+        let Some(at) = cursor_time(&self.pool, "contacts", &q, tenant_id, page).await? else {
+            return Ok(Vec::new());
+        };
+        let found = q.page(page, at).fetch_all(&self.pool).await.db()?;
         rows::all(found, rows::contact)
     }
 
@@ -199,5 +211,29 @@ impl ContactStore for PgStore {
         key: &ContactKey,
     ) -> StoreResult<Conversation> {
         self.reader.conversation(tenant_id, channel_id, key).await
+    }
+}
+
+/// A LIKE pattern that matches the names holding `term`: its backslashes, `%` and `_`
+/// escaped (LIKE's default escape is the backslash), between two `%`.
+fn like_pattern(term: &str) -> String {
+    let mut p = String::with_capacity(term.len() + 2);
+    p.push('%');
+    for ch in term.chars() {
+        if matches!(ch, '\\' | '%' | '_') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_like_pattern_takes_wildcards_literally() {
+        assert_eq!(super::like_pattern("a%b_c\\d"), "%a\\%b\\_c\\\\d%");
+        assert_eq!(super::like_pattern("ana"), "%ana%");
     }
 }

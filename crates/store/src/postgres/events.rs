@@ -18,7 +18,8 @@ use crate::store::EventStore;
 
 /// A tenant's native events, newest first (in delivery order, reversed) through
 /// `events_tenant_xid_seq`, with the optional filters: `$2`/`$3` the cursor's `(xid, seq)`,
-/// `$4`/`$5` the time bounds, `$6` the limit.
+/// `$4`/`$5` the time bounds (NULL here: a window is read by [`LIST_WINDOW_SQL`]), `$6` the
+/// limit.
 static LIST_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {EVENT_COLS} FROM events
@@ -43,6 +44,20 @@ static LIST_TYPES_SQL: LazyLock<String> = LazyLock::new(|| {
            ORDER BY events.xid DESC, events.seq DESC LIMIT $6
          ) AS e
          ORDER BY e.xid_n DESC, e.seq DESC LIMIT $6"
+    )
+});
+/// A tenant's native events made in `[$2, $3)`, newest first in (`created_at`, seq) order
+/// through `events_created` (migration 22): a window far in the past is a range of its own.
+/// `created_at` is the change's time, not the delivery order (a clock stepping back, a time
+/// from Meta), so the page is ordered by the range; `$4`/`$5` the cursor's (`created_at`,
+/// seq), `$6` the limit, `$7` the types (checked on the window's rows) or NULL.
+static LIST_WINDOW_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT {EVENT_COLS} FROM events
+         WHERE tenant_id = $1 AND format = 'native' AND created_at >= $2 AND created_at < $3
+           AND (created_at, seq) < ($4, $5)
+           AND ($7::text[] IS NULL OR type = ANY($7))
+         ORDER BY created_at DESC, seq DESC LIMIT $6"
     )
 });
 static GET_SQL: LazyLock<String> =
@@ -97,6 +112,9 @@ impl EventStore for PgStore {
     }
 
     async fn list_events(&self, tenant_id: &str, f: &EventFilter) -> StoreResult<Vec<Event>> {
+        if f.since.is_some() || f.until.is_some() {
+            return self.list_window(tenant_id, f).await;
+        }
         let mut before: Option<(i64, i64)> = None;
         if let Some(id) = &f.after {
             let found: Option<(i64, i64)> = sqlx::query_as(
@@ -234,5 +252,41 @@ impl EventStore for PgStore {
         .db()?
         .rows_affected();
         Ok(events + attempts)
+    }
+}
+
+impl PgStore {
+    /// [`EventStore::list_events`] under a time window ([`LIST_WINDOW_SQL`]).
+    async fn list_window(&self, tenant_id: &str, f: &EventFilter) -> StoreResult<Vec<Event>> {
+        let (at, seq) = match &f.after {
+            Some(id) => {
+                let found: Option<(i64, i64)> = sqlx::query_as(
+                    "SELECT created_at, seq FROM events WHERE id = $1 AND tenant_id = $2",
+                )
+                .bind(id)
+                .bind(tenant_id)
+                .fetch_optional(self.pool())
+                .await
+                .db()?;
+                match found {
+                    Some(at) => at,
+                    None => return Ok(Vec::new()), // an unknown cursor: nothing older than it
+                }
+            }
+            None => (i64::MAX, i64::MAX),
+        };
+        let types = openbsp_domain::events::selected_types(&f.types);
+        let found = sqlx::query(LIST_WINDOW_SQL.as_str())
+            .bind(tenant_id)
+            .bind(f.since.unwrap_or(i64::MIN))
+            .bind(f.until.unwrap_or(i64::MAX))
+            .bind(at)
+            .bind(seq)
+            .bind(i64::from(f.limit))
+            .bind(types)
+            .fetch_all(self.pool())
+            .await
+            .db()?;
+        found.iter().map(event).collect()
     }
 }

@@ -1,7 +1,10 @@
 //! The list queries of contacts, sessions and messages on PostgreSQL: only the filters given
 //! become conditions, so that each combination gets a plan of its own.
 
-use sqlx::AssertSqlSafe;
+use sqlx::{AssertSqlSafe, PgPool};
+
+use super::conn::DbResult;
+use crate::error::StoreResult;
 
 use crate::model::Page;
 
@@ -18,6 +21,8 @@ pub(super) enum Arg<'a> {
 pub(super) struct Filtered<'a> {
     sql: String,
     args: Vec<Arg<'a>>,
+    /// The time column of a window, when one is given: the page is then in (time, id) order.
+    window: Option<&'static str>,
 }
 
 impl<'a> Filtered<'a> {
@@ -26,6 +31,7 @@ impl<'a> Filtered<'a> {
         Filtered {
             sql,
             args: vec![Arg::Text(tenant_id)],
+            window: None,
         }
     }
 
@@ -56,17 +62,50 @@ impl<'a> Filtered<'a> {
         }
     }
 
-    /// The query, for the page asked for (`id < after`, newest first, `limit` rows).
+    /// `AND {col} >= from AND {col} < to` for the bounds given; with either bound the page is
+    /// in (`col`, id) order, newest first, which an index (tenant_id, `col`, id) reads as a
+    /// range (a window far in the past is then no walk through every newer row). Ids are
+    /// ULIDs of the gateway's clock, the time column may be another's (Meta's, for inbound
+    /// messages) or step back with the clock: the id order is not the time order.
+    pub(super) fn window(&mut self, col: &'static str, from: Option<i64>, to: Option<i64>) {
+        if from.is_none() && to.is_none() {
+            return;
+        }
+        self.int(from, &format!("{col} >="));
+        self.int(to, &format!("{col} <"));
+        self.window = Some(col);
+    }
+
+    /// The time column of the window given, if any: the caller resolves the cursor to its
+    /// row's time ([`Filtered::page`]'s `at`).
+    pub(super) fn windowed(&self) -> Option<&'static str> {
+        self.window
+    }
+
+    /// The query, for the page asked for (older than `after`, newest first, `limit` rows).
+    /// Under a window, `at` is the time of the cursor's row.
     pub(super) fn page(
         mut self,
         page: &'a Page,
+        at: Option<i64>,
     ) -> sqlx::query::Query<'a, sqlx::Postgres, sqlx::postgres::PgArguments> {
-        if let Some(after) = &page.after {
-            self.cond_with(Arg::Text(after), |n| format!("id < ${n}"));
+        match (self.window, &page.after) {
+            (Some(col), Some(after)) => {
+                self.args.push(Arg::Int(at.unwrap_or(i64::MIN)));
+                self.cond_with(Arg::Text(after), |n| {
+                    format!("({col}, id) < (${}, ${n})", n - 1)
+                });
+            }
+            (None, Some(after)) => self.cond_with(Arg::Text(after), |n| format!("id < ${n}")),
+            (_, None) => {}
         }
         self.args.push(Arg::Int(i64::from(page.limit)));
+        let order = match self.window {
+            Some(col) => format!("{col} DESC, id DESC"),
+            None => "id DESC".to_string(),
+        };
         self.sql
-            .push_str(&format!(" ORDER BY id DESC LIMIT ${}", self.args.len()));
+            .push_str(&format!(" ORDER BY {order} LIMIT ${}", self.args.len()));
         let mut q = sqlx::query(AssertSqlSafe(self.sql));
         for a in self.args {
             q = match a {
@@ -76,4 +115,28 @@ impl<'a> Filtered<'a> {
         }
         q
     }
+}
+
+/// Where a page under a window starts: `Ok(Some(at))` the time of the cursor's row (`None`
+/// without a window or a cursor), `Ok(None)` when the cursor names no row of the tenant in
+/// `table` (nothing is older than it: the page is empty).
+pub(super) async fn cursor_time(
+    pool: &PgPool,
+    table: &str,
+    q: &Filtered<'_>,
+    tenant_id: &str,
+    page: &Page,
+) -> StoreResult<Option<Option<i64>>> {
+    let (Some(col), Some(after)) = (q.windowed(), &page.after) else {
+        return Ok(Some(None));
+    };
+    let at: Option<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT {col} FROM {table} WHERE id = $1 AND tenant_id = $2"
+    )))
+    .bind(after)
+    .bind(tenant_id)
+    .fetch_optional(pool)
+    .await
+    .db()?;
+    Ok(at.map(Some))
 }

@@ -10,7 +10,7 @@ use openbsp_domain::windows::Refusal;
 
 use super::batch::{Checked, IDEMPOTENCY_CONSTRAINT, LOOKUP_KEYS_SQL, enqueue_set};
 use super::conn::DbResult;
-use super::filtered::Filtered;
+use super::filtered::{Filtered, cursor_time};
 use super::reach::Ledger;
 use super::tx::{Fail, Pg, retrying};
 use super::{PgStore, reads, resolve, rows};
@@ -115,10 +115,12 @@ impl MessageStore for PgStore {
         q.text(f.status.map(|s| s.as_str()), "status =");
         q.text(f.direction.map(|d| d.as_str()), "direction =");
         q.text(f.recipient.as_deref(), "recipient =");
-        q.int(f.created_from, "created_at >=");
-        q.int(f.created_to, "created_at <");
+        q.window("created_at", f.created_from, f.created_to);
         q.text(f.session_id.as_deref(), "session_id =");
-        let found = q.page(page).fetch_all(&self.pool).await.db()?;
+        let Some(at) = cursor_time(&self.pool, "messages", &q, tenant_id, page).await? else {
+            return Ok(Vec::new());
+        };
+        let found = q.page(page, at).fetch_all(&self.pool).await.db()?;
         rows::all(found, rows::message)
     }
 

@@ -124,6 +124,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../../migrations/postgres_0021_event_type_index.sql"),
     ),
+    (
+        22,
+        include_str!("../../migrations/postgres_0022_list_windows_names_statuses.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises migrations between replicas starting together.

@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use super::PgStore;
 use super::conn::{DbResult, Signal};
 use crate::error::StoreResult;
+use crate::store::MISSED_NOTICES;
 use crate::store::NoticeStore;
 
 /// The channel every notice goes on.
@@ -90,7 +91,10 @@ impl Notices {
 }
 
 /// Hears notices until the connection fails: events notices from other stores bump the local
-/// signal, the others go to [`NoticeStore::notices`]' receivers.
+/// signal, the others go to [`NoticeStore::notices`]' receivers. On each connection, and each
+/// time the listener reconnects by itself (it would otherwise do so silently), what may have
+/// been missed meanwhile is told: the readers are woken and the receivers hear
+/// [`MISSED_NOTICES`].
 async fn listen(
     pool: &PgPool,
     heard: &broadcast::Sender<String>,
@@ -99,16 +103,30 @@ async fn listen(
 ) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(CHANNEL).await?;
-    // Whatever was missed while not listening: wake the readers once.
-    signal.bump_local();
     loop {
-        let n = listener.recv().await?;
-        match n.payload().strip_prefix(EVENTS) {
-            Some(from) if from == me => {}
-            Some(_) => signal.bump_local(),
-            None => {
-                let _ = heard.send(n.payload().to_string());
-            }
+        // Whatever was missed while not listening: wake the readers, tell the receivers.
+        signal.bump_local();
+        let _ = heard.send(MISSED_NOTICES.to_string());
+        // `None`: the connection was lost, and is listening again.
+        while let Some(n) = listener.try_recv().await? {
+            hear(&n, heard, me, signal);
+        }
+        tracing::warn!("the LISTEN connection was lost and is back; notices meanwhile are gone");
+    }
+}
+
+/// One notice heard ([`listen`]).
+fn hear(
+    n: &sqlx::postgres::PgNotification,
+    heard: &broadcast::Sender<String>,
+    me: &str,
+    signal: &Signal,
+) {
+    match n.payload().strip_prefix(EVENTS) {
+        Some(from) if from == me => {}
+        Some(_) => signal.bump_local(),
+        None => {
+            let _ = heard.send(n.payload().to_string());
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use async_trait::async_trait;
 
 use super::conn::DbResult;
-use super::filtered::Filtered;
+use super::filtered::{Filtered, cursor_time};
 use super::tx::{Pg, retrying};
 use super::{PgStore, emit, rows, windows};
 use crate::error::StoreResult;
@@ -102,9 +102,11 @@ impl SessionStore for PgStore {
             Some(false) => q.and("closed_at IS NOT NULL"),
             None => {}
         }
-        q.int(f.opened_from, "opened_at >=");
-        q.int(f.opened_to, "opened_at <");
-        let found = q.page(page).fetch_all(&self.pool).await.db()?;
+        q.window("opened_at", f.opened_from, f.opened_to);
+        let Some(at) = cursor_time(&self.pool, "sessions", &q, tenant_id, page).await? else {
+            return Ok(Vec::new());
+        };
+        let found = q.page(page, at).fetch_all(&self.pool).await.db()?;
         rows::all(found, rows::session)
     }
 

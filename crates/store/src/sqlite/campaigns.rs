@@ -14,10 +14,21 @@ use crate::campaign::*;
 use crate::error::{StoreError, StoreResult};
 use crate::model::{EnqueueOutcome, NewOutbound, Page};
 use crate::policy::SendCheck;
-use crate::sql::{
-    CAMPAIGN_COLS, CAMPAIGN_READ, RECIPIENT_SELECT, RECIPIENT_STATUS_SQL, recipient_status_hint,
-};
+use crate::sql::{CAMPAIGN_COLS, CAMPAIGN_READ, RECIPIENT_SELECT, recipient_status_filter};
 use crate::store::CampaignStore;
+
+/// A page of a campaign's recipients (`?1`) after `?2`, at most `?4`, with the status `?3`
+/// when `status` ([`recipient_status_filter`]).
+pub(super) fn recipients_sql(status: bool) -> String {
+    format!(
+        "{RECIPIENT_SELECT} WHERE r.campaign_id = ?1 AND r.id > ?2{} ORDER BY r.id LIMIT ?4",
+        if status {
+            recipient_status_filter('?', 3)
+        } else {
+            " AND ?3 IS NULL".to_string()
+        }
+    )
+}
 
 /// Rows of an upload inserted per statement batch (one prepared statement, many executions).
 const INSERT_RECIPIENT: &str = "INSERT INTO campaign_recipients (campaign_id, recipient, line,
@@ -125,7 +136,7 @@ impl CampaignStore for SqliteStore {
                 limit: f.limit,
                 after: f.after,
             };
-            q.fetch(c, &page, campaign)
+            q.fetch(c, &f.tenant_id, &page, campaign)
         })
         .await
     }
@@ -457,11 +468,7 @@ impl CampaignStore for SqliteStore {
         self.read(move |c| {
             collect(
                 c,
-                &format!(
-                    "{RECIPIENT_SELECT} WHERE r.campaign_id = ?1 AND r.id > ?2{}
-                     AND (?3 IS NULL OR {RECIPIENT_STATUS_SQL} = ?3) ORDER BY r.id LIMIT ?4",
-                    recipient_status_hint(f.status.as_deref())
-                ),
+                &recipients_sql(f.status.is_some()),
                 params![id, f.after.unwrap_or(0), f.status, f.limit],
                 recipient,
             )

@@ -53,23 +53,8 @@ impl ContactStore for SqliteStore {
         page: &Page,
     ) -> StoreResult<Vec<Contact>> {
         let (t, f, page) = (tenant_id.to_string(), f.clone(), page.clone());
-        self.read(move |c| {
-            // Most selective first: the first given claims the index (see `filtered`); a
-            // name is a substring, which no index serves.
-            let mut q = Filtered::new(
-                format!("SELECT {CONTACT_COLS} FROM contacts WHERE tenant_id = ?1"),
-                &t,
-            );
-            q.eq(f.wa_id.as_deref(), "wa_id");
-            q.eq(f.user_id.as_deref(), "user_id");
-            q.null(f.opted_out.map(|out| !out), "marketing_opt_out_at");
-            q.text_with(
-                f.name.as_deref(),
-                "instr(lower(profile_name), lower(?{n})) > 0",
-            );
-            q.fetch(c, &page, rows::contact)
-        })
-        .await
+        self.read(move |c| list_query(&t, &f).fetch(c, &t, &page, rows::contact))
+            .await
     }
 
     async fn update_contact(
@@ -126,6 +111,48 @@ impl ContactStore for SqliteStore {
         self.read(move |c| windows::conversation(c, &t, &ch, &key))
             .await
     }
+}
+
+/// The query of [`ContactStore::list_contacts`]. Most selective first: the first given claims
+/// the index (see `filtered`). A name of [`crate::NAME_SEARCH_MIN`] characters or more is
+/// looked up in `contact_names` (FTS5 trigrams, migration 23): the contacts whose name holds
+/// its trigrams, then checked on their rows as before (ASCII letters folded, as `lower()`
+/// does), so what is read is bounded by the names that hold the term, not by the tenant's
+/// contacts. A shorter one has no trigram, and is checked on the rows.
+pub(super) fn list_query(tenant: &str, f: &ContactFilter) -> Filtered {
+    let keyed = f.wa_id.is_some() || f.user_id.is_some();
+    let trigrams = f
+        .name
+        .as_deref()
+        .filter(|n| !keyed && n.chars().count() >= crate::NAME_SEARCH_MIN);
+    // Through the trigrams: `+tenant_id` keeps SQLite off `contacts_tenant_id` (it would walk
+    // the tenant's contacts in id order, testing each against the matches) for the matches'
+    // rowids, sorted.
+    let tenant_col = if trigrams.is_some() {
+        "+tenant_id"
+    } else {
+        "tenant_id"
+    };
+    let mut q = Filtered::new(
+        format!("SELECT {CONTACT_COLS} FROM contacts WHERE {tenant_col} = ?1"),
+        tenant,
+    );
+    q.eq(f.wa_id.as_deref(), "wa_id");
+    q.eq(f.user_id.as_deref(), "user_id");
+    if let Some(name) = trigrams {
+        // A phrase of FTS5's query syntax: the term quoted, its quotes doubled.
+        let phrase = format!("\"{}\"", name.replace('"', "\"\""));
+        q.claim_with(
+            &phrase,
+            "rowid IN (SELECT rowid FROM contact_names WHERE contact_names MATCH ?{n})",
+        );
+    }
+    q.null(f.opted_out.map(|out| !out), "marketing_opt_out_at");
+    q.text_with(
+        f.name.as_deref(),
+        "instr(lower(profile_name), lower(?{n})) > 0",
+    );
+    q
 }
 
 /// The contact a change just wrote.

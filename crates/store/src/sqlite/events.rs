@@ -118,9 +118,12 @@ fn event(r: &Row) -> rusqlite::Result<Event> {
 /// [`EventStore::list_events`]: newest first. Without a type filter the rows are read through
 /// `events_tenant_seq`; with one, the newest rows of each selected type through `events_type`
 /// (migration 22), each an ordered index range that stops at the limit, merged here. Either way
-/// what is read is bounded by the page (times the number of types), not by the tenant's events;
-/// `since` and `until` are checked on the rows of those ranges.
+/// what is read is bounded by the page (times the number of types), not by the tenant's events.
+/// With `since` or `until`, the window's range in time order instead ([`list_window`]).
 fn list(c: &Connection, tenant: &str, f: &EventFilter) -> StoreResult<Vec<Event>> {
+    if f.since.is_some() || f.until.is_some() {
+        return list_window(c, tenant, f);
+    }
     let before = match &f.after {
         Some(id) => {
             let found = c
@@ -172,6 +175,80 @@ fn list(c: &Connection, tenant: &str, f: &EventFilter) -> StoreResult<Vec<Event>
         out.push(one.query_row([seq], event)?);
     }
     Ok(out)
+}
+
+/// A tenant's native events made in `[since, until)` (either bound optional), newest first in
+/// (`created_at`, seq) order, through `events_created` (migration 23): a window far in the
+/// past is a range of its own. `created_at` is the change's time, not the commit order `seq`
+/// follows (a clock stepping back, a time from Meta), so the page is ordered by the range.
+/// The cursor continues after its event's (`created_at`, seq). Types are checked on the
+/// window's rows.
+const LIST_WINDOW_SQL: &str = "SELECT id, tenant_id, type, format, created_at, data, seq
+    FROM events
+    WHERE tenant_id = ?1 AND format = 'native' AND created_at >= ?2 AND created_at < ?3
+      AND created_at <= ?4 AND (created_at < ?4 OR seq < ?5)";
+
+/// [`EventStore::list_events`] under a time window ([`LIST_WINDOW_SQL`]).
+fn list_window(c: &Connection, tenant: &str, f: &EventFilter) -> StoreResult<Vec<Event>> {
+    match list_window_query(c, tenant, f)? {
+        Some((sql, args)) => collect(c, &sql, rusqlite::params_from_iter(args), event),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The statement of [`list_window`] and its values; `None` when nothing can match: a cursor
+/// that names no event of the tenant (nothing is older than it), or patterns no type matches.
+pub(super) fn list_window_query(
+    c: &Connection,
+    tenant: &str,
+    f: &EventFilter,
+) -> StoreResult<Option<(String, Vec<rusqlite::types::Value>)>> {
+    use rusqlite::types::Value as V;
+    let (at, seq) = match &f.after {
+        Some(id) => {
+            let found = c
+                .prepare_cached(
+                    "SELECT created_at, seq FROM events WHERE id = ?1 AND tenant_id = ?2",
+                )?
+                .query_row([id, tenant], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                })
+                .optional()?;
+            match found {
+                Some(at) => at,
+                None => return Ok(None),
+            }
+        }
+        None => (i64::MAX, i64::MAX),
+    };
+    let mut sql = LIST_WINDOW_SQL.to_string();
+    let mut args = vec![
+        V::Text(tenant.to_string()),
+        V::Integer(f.since.unwrap_or(i64::MIN)),
+        V::Integer(f.until.unwrap_or(i64::MAX)),
+        V::Integer(at),
+        V::Integer(seq),
+    ];
+    if let Some(types) = openbsp_domain::events::selected_types(&f.types) {
+        if types.is_empty() {
+            return Ok(None);
+        }
+        let marks: Vec<String> = types
+            .iter()
+            .map(|t| {
+                args.push(V::Text(t.to_string()));
+                format!("?{}", args.len())
+            })
+            .collect();
+        // `+type`: checked on the window's rows, events_type not being in time order.
+        sql.push_str(&format!(" AND +type IN ({})", marks.join(", ")));
+    }
+    args.push(V::Integer(i64::from(f.limit)));
+    sql.push_str(&format!(
+        " ORDER BY created_at DESC, seq DESC LIMIT ?{}",
+        args.len()
+    ));
+    Ok(Some((sql, args)))
 }
 
 /// [`EventStore::get_event`].

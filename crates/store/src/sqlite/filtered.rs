@@ -8,19 +8,23 @@
 //! the filters after it are checked on its rows (`+col`, SQLite's way to keep a term off
 //! indexes): callers add them most selective first.
 
-use rusqlite::Connection;
 use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension};
 
 use super::rows::collect;
 use crate::error::StoreResult;
 use crate::model::Page;
 
-/// A list query whose conditions are only the filters given; newest first, paged by id.
+/// A list query whose conditions are only the filters given; newest first, paged by id (or,
+/// under a time window, by time then id: [`Filtered::window`]).
 pub(super) struct Filtered {
     sql: String,
     args: Vec<Value>,
     /// Whether a filter has claimed an index (the others are then checked on its rows).
     claimed: bool,
+    /// The table and time column of a window, when one is given: the page is then in
+    /// (time, id) order.
+    window: Option<(&'static str, &'static str, bool)>,
 }
 
 impl Filtered {
@@ -30,6 +34,7 @@ impl Filtered {
             sql,
             args: vec![Value::Text(tenant_id.to_string())],
             claimed: false,
+            window: None,
         }
     }
 
@@ -75,13 +80,11 @@ impl Filtered {
         }
     }
 
-    /// `AND {what} ?n` if `value` is given, checked on the rows (a range, not an index).
-    pub(super) fn int(&mut self, value: Option<i64>, what: &str) {
-        if let Some(v) = value {
-            self.args.push(Value::Integer(v));
-            self.sql
-                .push_str(&format!(" AND +{what} ?{}", self.args.len()));
-        }
+    /// `AND {cond}` where `cond` names its value `?n` as `{n}`: a condition that selects the
+    /// rows through an index of its own (the filters after it are checked on its rows).
+    pub(super) fn claim_with(&mut self, value: &str, cond: &str) {
+        self.text_with(Some(value), cond);
+        self.claimed = true;
     }
 
     /// `AND {cond}` where `cond` names its value `?n` as `{n}`, checked on the rows.
@@ -94,22 +97,107 @@ impl Filtered {
         }
     }
 
-    /// The page asked for (`id < after`, newest first, `limit` rows), read with `row`.
-    pub(super) fn fetch<T>(
+    /// `AND {col} >= from AND {col} < to` for the bounds given, on `table`'s time column
+    /// `col`; with either bound, the page is in (`col`, id) order, newest first. The window
+    /// claims the index (`table`'s (tenant_id, `col`, id)) if no filter has yet: a window far
+    /// in the past is then a range of its own, not a walk through every newer row. Ids are
+    /// ULIDs of the gateway's clock and the time column may be another's (Meta's for inbound
+    /// messages) or step back with the clock, so the id order is not the time order: the
+    /// page is ordered by time, then id, which is what the range reads.
+    pub(super) fn window(
+        &mut self,
+        table: &'static str,
+        col: &'static str,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) {
+        if from.is_none() && to.is_none() {
+            return;
+        }
+        let claims = !self.claimed;
+        let c = self.column(col);
+        for (bound, op) in [(from, ">="), (to, "<")] {
+            if let Some(v) = bound {
+                self.args.push(Value::Integer(v));
+                self.sql
+                    .push_str(&format!(" AND {c} {op} ?{}", self.args.len()));
+            }
+        }
+        self.window = Some((table, col, claims));
+    }
+
+    /// The statement and its values for the page asked for (older than `after`, newest first,
+    /// `limit` rows); `None` when `after` names no row of the tenant under a window (the
+    /// cursor's time is its row's: an unknown cursor has nothing older than it).
+    pub(super) fn build(
         mut self,
         c: &Connection,
+        tenant_id: &str,
+        page: &Page,
+    ) -> StoreResult<Option<(String, Vec<Value>)>> {
+        match self.window {
+            None => {
+                if let Some(after) = &page.after {
+                    self.args.push(Value::Text(after.clone()));
+                    self.sql
+                        .push_str(&format!(" AND id < ?{}", self.args.len()));
+                }
+                self.args.push(Value::Integer(i64::from(page.limit)));
+                self.sql
+                    .push_str(&format!(" ORDER BY id DESC LIMIT ?{}", self.args.len()));
+            }
+            Some((table, col, claims)) => {
+                if let Some(after) = &page.after {
+                    let at: Option<i64> = c
+                        .prepare_cached(&format!(
+                            "SELECT {col} FROM {table} WHERE id = ?1 AND tenant_id = ?2"
+                        ))?
+                        .query_row([after, tenant_id], |r| r.get(0))
+                        .optional()?;
+                    let Some(at) = at else {
+                        return Ok(None);
+                    };
+                    // The range's bound, then the rows of the cursor's own time after it.
+                    let c = if claims {
+                        col.to_string()
+                    } else {
+                        format!("+{col}")
+                    };
+                    self.args.push(Value::Integer(at));
+                    self.args.push(Value::Text(after.clone()));
+                    let (t, a) = (self.args.len() - 1, self.args.len());
+                    self.sql
+                        .push_str(&format!(" AND {c} <= ?{t} AND ({c} < ?{t} OR id < ?{a})"));
+                }
+                // Not claimed: `+` keeps the order off the time index, whose range would be
+                // the tenant's whole window; the claiming filter's rows are sorted instead.
+                let order = if claims {
+                    col.to_string()
+                } else {
+                    format!("+{col}")
+                };
+                self.args.push(Value::Integer(i64::from(page.limit)));
+                self.sql.push_str(&format!(
+                    " ORDER BY {order} DESC, id DESC LIMIT ?{}",
+                    self.args.len()
+                ));
+            }
+        }
+        Ok(Some((self.sql, self.args)))
+    }
+
+    /// The page asked for ([`Filtered::build`]), read with `row`.
+    pub(super) fn fetch<T>(
+        self,
+        c: &Connection,
+        tenant_id: &str,
         page: &Page,
         row: impl FnMut(&rusqlite::Row) -> rusqlite::Result<T>,
     ) -> StoreResult<Vec<T>> {
-        if let Some(after) = &page.after {
-            self.args.push(Value::Text(after.clone()));
-            self.sql
-                .push_str(&format!(" AND id < ?{}", self.args.len()));
+        match self.build(c, tenant_id, page)? {
+            Some((sql, args)) => collect(c, &sql, rusqlite::params_from_iter(args), row),
+            None => Ok(Vec::new()),
         }
-        self.args.push(Value::Integer(i64::from(page.limit)));
-        self.sql
-            .push_str(&format!(" ORDER BY id DESC LIMIT ?{}", self.args.len()));
-        collect(c, &self.sql, rusqlite::params_from_iter(self.args), row)
     }
 }
 
@@ -126,7 +214,7 @@ mod tests {
         q.eq_const(Some("inbound"), "direction");
         q.eq_const(Some("it's"), "name");
         q.null(Some(true), "closed_at");
-        q.int(Some(5), "created_at >=");
+        q.window("t", "created_at", Some(5), None);
         assert_eq!(
             q.sql,
             "SELECT id FROM t WHERE tenant_id = ?1 AND recipient = ?2 AND +status = ?3 \

@@ -90,22 +90,8 @@ impl MessageStore for SqliteStore {
         let t = tenant_id.to_string();
         let f = f.clone();
         let page = page.clone();
-        self.read(move |c| {
-            // Most selective first: the first given claims the index (see `filtered`).
-            let mut q = Filtered::new(
-                format!("SELECT {MESSAGE_COLS} FROM messages WHERE tenant_id = ?1"),
-                &t,
-            );
-            q.eq(f.session_id.as_deref(), "session_id");
-            q.eq(f.recipient.as_deref(), "recipient");
-            q.eq(f.status.map(|s| s.as_str()), "status");
-            q.eq(f.channel_id.as_deref(), "channel_id");
-            q.eq_const(f.direction.map(|d| d.as_str()), "direction");
-            q.int(f.created_from, "created_at >=");
-            q.int(f.created_to, "created_at <");
-            q.fetch(c, &page, rows::message)
-        })
-        .await
+        self.read(move |c| list_query(&t, &f).fetch(c, &t, &page, rows::message))
+            .await
     }
 
     async fn count_messages_by_status(&self) -> StoreResult<Vec<(String, i64)>> {
@@ -124,6 +110,24 @@ impl MessageStore for SqliteStore {
         })
         .await
     }
+}
+
+/// The query of [`MessageStore::list_messages`]. Most selective first: the first given claims
+/// the index (see `filtered`). A session's or a recipient's messages are few, and sorted by
+/// time under a window; otherwise a window claims `messages_created` before the filters that
+/// may hold most of the tenant's messages (a status, a channel, a direction).
+pub(super) fn list_query(tenant: &str, f: &MessageFilter) -> Filtered {
+    let mut q = Filtered::new(
+        format!("SELECT {MESSAGE_COLS} FROM messages WHERE tenant_id = ?1"),
+        tenant,
+    );
+    q.eq(f.session_id.as_deref(), "session_id");
+    q.eq(f.recipient.as_deref(), "recipient");
+    q.window("messages", "created_at", f.created_from, f.created_to);
+    q.eq(f.status.map(|s| s.as_str()), "status");
+    q.eq(f.channel_id.as_deref(), "channel_id");
+    q.eq_const(f.direction.map(|d| d.as_str()), "direction");
+    q
 }
 
 /// [`MessageStore::enqueue_checked`] inside the caller's transaction on the writer: the

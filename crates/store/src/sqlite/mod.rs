@@ -33,6 +33,9 @@ mod rows;
 mod windows;
 mod writer;
 
+#[cfg(test)]
+mod plans;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -121,6 +124,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
         22,
         include_str!("../../migrations/sqlite_0022_event_type_index.sql"),
     ),
+    (
+        23,
+        include_str!("../../migrations/sqlite_0023_list_windows_names_statuses.sql"),
+    ),
+    (
+        24,
+        include_str!("../../migrations/sqlite_0024_inbox_digest_backfill.sql"),
+    ),
 ];
 const READERS: usize = 8;
 /// How often the checkpointer copies the WAL into the database file.
@@ -163,6 +174,7 @@ impl SqliteStore {
         let conn = tokio::task::spawn_blocking(move || -> StoreResult<Connection> {
             let mut conn = Connection::open(&path_owned)?;
             configure(&conn)?;
+            functions(&conn)?;
             migrate(&mut conn)?;
             Ok(conn)
         })
@@ -345,6 +357,25 @@ fn configure(conn: &Connection) -> StoreResult<()> {
     // upload's memory above 150 MB (BENCHMARKS.md, issue 13).
     conn.pragma_update(None, "cache_size", -16384)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(())
+}
+
+/// The functions of the store's own that SQL run on the writer calls: `openbsp_inbox_digest(id,
+/// body)`, the digest a payload of Meta's is stored under ([`crate::inbox::digest`]; SQLite has
+/// no SHA-256 of its own), which migration 24 gives payloads stored before digests existed.
+/// NULL for a missing body.
+fn functions(conn: &Connection) -> StoreResult<()> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "openbsp_inbox_digest",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let id: String = ctx.get(0)?;
+            let body: Option<Vec<u8>> = ctx.get(1)?;
+            Ok(body.map(|b| crate::inbox::digest_of(&id, &b).to_vec()))
+        },
+    )?;
     Ok(())
 }
 

@@ -51,20 +51,8 @@ impl SessionStore for SqliteStore {
         page: &Page,
     ) -> StoreResult<Vec<Session>> {
         let (t, f, page) = (tenant_id.to_string(), f.clone(), page.clone());
-        self.read(move |c| {
-            // Most selective first: the first given claims the index (see `filtered`).
-            let mut q = Filtered::new(
-                format!("SELECT {SESSION_COLS} FROM sessions WHERE tenant_id = ?1"),
-                &t,
-            );
-            q.eq(f.contact_id.as_deref(), "contact_id");
-            q.eq(f.channel_id.as_deref(), "channel_id");
-            q.null(f.open, "closed_at");
-            q.int(f.opened_from, "opened_at >=");
-            q.int(f.opened_to, "opened_at <");
-            q.fetch(c, &page, rows::session)
-        })
-        .await
+        self.read(move |c| list_query(&t, &f).fetch(c, &t, &page, rows::session))
+            .await
     }
 
     async fn close_session(
@@ -85,6 +73,22 @@ impl SessionStore for SqliteStore {
         self.read(|c| Ok(c.query_row(NEXT_SESSION_EXPIRY_SQL, [], |r| r.get(0))?))
             .await
     }
+}
+
+/// The query of [`SessionStore::list_sessions`]. Most selective first: the first given claims
+/// the index (see `filtered`). A contact's sessions are few, and sorted by time under a
+/// window; otherwise a window claims `sessions_opened` before a channel (which may hold most
+/// of the tenant's sessions) and the open/closed test.
+pub(super) fn list_query(tenant: &str, f: &SessionFilter) -> Filtered {
+    let mut q = Filtered::new(
+        format!("SELECT {SESSION_COLS} FROM sessions WHERE tenant_id = ?1"),
+        tenant,
+    );
+    q.eq(f.contact_id.as_deref(), "contact_id");
+    q.window("sessions", "opened_at", f.opened_from, f.opened_to);
+    q.eq(f.channel_id.as_deref(), "channel_id");
+    q.null(f.open, "closed_at");
+    q
 }
 
 /// [`SessionStore::close_session`], on the writer.

@@ -28,7 +28,7 @@ pub use inbox::InboxStore;
 pub use leases::LeaseStore;
 pub use media::MediaStore;
 pub use messages::MessageStore;
-pub use notices::NoticeStore;
+pub use notices::{MISSED_NOTICES, NoticeStore};
 pub use outbox::OutboxStore;
 pub use sessions::SessionStore;
 pub use templates::TemplateStore;

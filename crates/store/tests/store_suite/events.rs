@@ -922,8 +922,9 @@ pub async fn event_type_filters_select_what_the_patterns_match(backend: Backend)
                 until,
                 ..Default::default()
             };
-            // What the patterns select among every event, newest first.
-            let want: Vec<String> = all
+            // What the patterns select among every event, newest first: in delivery order,
+            // or under a window in (created_at, seq) order.
+            let mut want: Vec<&Event> = all
                 .iter()
                 .filter(|e| {
                     ps.iter()
@@ -931,8 +932,13 @@ pub async fn event_type_filters_select_what_the_patterns_match(backend: Backend)
                 })
                 .filter(|e| since.is_none_or(|s| e.created_at >= s))
                 .filter(|e| until.is_none_or(|u| e.created_at < u))
-                .map(|e| e.id.clone())
                 .collect();
+            if since.is_some() || until.is_some() {
+                want.sort_by(|a, b| {
+                    (b.created_at, b.cursor.seq).cmp(&(a.created_at, a.cursor.seq))
+                });
+            }
+            let want: Vec<String> = want.iter().map(|e| e.id.clone()).collect();
             for per_page in [1, 3, 7, 1000] {
                 let got = every_page(&store, &w.tenant.id, &filter, per_page).await;
                 assert_eq!(

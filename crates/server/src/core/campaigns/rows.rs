@@ -9,6 +9,7 @@
 
 use std::io::Read;
 
+use openbsp_wire::json::has_nul;
 use serde_json::{Map, Value};
 
 use crate::core::{CoreError, CoreResult};
@@ -112,29 +113,25 @@ pub fn read(
     let sink = move |lines: Vec<Line>| sink(lines.into_iter().map(without_nul).collect());
     match format {
         Format::Csv => read_csv(Newlines::new(r), columns, sink),
-        Format::Ndjson => read_ndjson(r, columns, sink),
+        Format::Ndjson => read_ndjson(Newlines::new(r), columns, sink),
     }
 }
 
 /// `line`, or its refusal when its recipient or a variable holds NUL: no text the gateway
-/// keeps has one (PostgreSQL can store none), and a variable is sent and stored as the
+/// keeps has one ([`openbsp_wire::json`]; PostgreSQL can store none), and a variable is sent and stored as the
 /// message's text.
 fn without_nul(line: Line) -> Line {
-    fn holds(v: &Value) -> bool {
-        match v {
-            Value::String(s) => s.contains('\0'),
-            Value::Array(a) => a.iter().any(holds),
-            Value::Object(o) => o.iter().any(|(k, x)| k.contains('\0') || holds(x)),
-            _ => false,
-        }
-    }
     match &line {
         Line::Row {
             line: n,
             key,
             variables,
             ..
-        } if key.contains('\0') || variables.iter().any(|(k, v)| k.contains('\0') || holds(v)) => {
+        } if key.contains('\0')
+            || variables
+                .iter()
+                .any(|(k, v)| k.contains('\0') || has_nul(v)) =>
+        {
             Line::Bad {
                 line: *n,
                 reason: "a value holds NUL (\\u0000), which no text may".into(),
@@ -147,7 +144,9 @@ fn without_nul(line: Line) -> Line {
 /// `inner` with each line ending (`\r\n`, `\n`, or `\r` alone) read as `\n`. The csv crate
 /// ends a record at any of the three but counts lines by `\n` alone: a file whose lines end
 /// in `\r` (Excel for Mac's "CSV (Macintosh)") numbered every line 2 in the upload's report
-/// (found by the `campaign_import` fuzz target).
+/// (found by the `campaign_import` fuzz target). JSON lines are read through it too: a file
+/// of them ending in `\r` was one line (JSON escapes a CR inside a string, so a raw one is
+/// always a line's end).
 ///
 /// A file whose last line has no ending is read with one, so that every record ends in `\n`
 /// and its first line can be told from where it ends ([`record_line`]).
@@ -410,7 +409,6 @@ fn read_ndjson(
             let raw = &buf[start..start + pos];
             start += pos + 1;
             line_no += 1;
-            let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
             if raw.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -645,6 +643,33 @@ mod tests {
         assert!(
             matches!(&lines[4], Line::Bad { line: 6, reason } if reason.contains("more than one"))
         );
+    }
+
+    #[test]
+    fn json_lines_are_numbered_whatever_ends_them() {
+        for end in ["\n", "\r\n", "\r"] {
+            let input = [
+                "{\"phone\": \"1555\"}",
+                "",
+                "{\"phone\": \"1556\"}",
+                "not json",
+                "{\"phone\": \"1557\"}",
+            ]
+            .join(end);
+            let lines = all(&input, Format::Ndjson, &[]).unwrap();
+            let numbers: Vec<(u64, bool)> = lines
+                .iter()
+                .map(|l| match l {
+                    Line::Row { line, .. } => (*line, true),
+                    Line::Bad { line, .. } => (*line, false),
+                })
+                .collect();
+            assert_eq!(
+                numbers,
+                [(1, true), (3, true), (4, false), (5, true)],
+                "lines ending in {end:?}"
+            );
+        }
     }
 
     #[test]

@@ -32,7 +32,7 @@ impl FromRequestParts<Core> for ChakraTenant {
         let token = bearer(&parts.headers)
             .filter(|t| !t.is_empty())
             .ok_or_else(ChakraError::unauthorized)?;
-        let key = lookup(core, token)
+        let key = lookup(core, parts, token)
             .await
             .map_err(ChakraError::from)?
             .ok_or_else(ChakraError::unauthorized)?;

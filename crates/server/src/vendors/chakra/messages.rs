@@ -14,6 +14,7 @@ use axum::http::HeaderMap;
 use bytes::Bytes;
 use openbsp_store::Channel;
 use openbsp_wire::SendRequest;
+use openbsp_wire::json::Unreadable;
 use openbsp_wire::send::{Outgoing, ParseContext, Surface, parse_outgoing_in};
 use serde_json::{Value, json};
 
@@ -42,14 +43,12 @@ pub fn body_json(body: Result<Bytes, BytesRejection>) -> Result<(Bytes, Value), 
             format!("The request body could not be read: {e}"),
         )
     })?;
-    let v = serde_json::from_slice(&body)
-        .map_err(|_| ChakraError::invalid("The request body could not be parsed as JSON."))?;
-    // No text the gateway keeps holds NUL (see `has_nul`).
-    if crate::http::body::has_nul(&v) {
-        return Err(ChakraError::invalid(
-            "The request body's strings must not contain NUL (\\u0000).",
-        ));
-    }
+    let v = openbsp_wire::json::read(&body).map_err(|e| {
+        ChakraError::invalid(match e {
+            Unreadable::Syntax(_) => "The request body could not be parsed as JSON.",
+            Unreadable::Nul => "The request body's strings must not contain NUL (\\u0000).",
+        })
+    })?;
     Ok((body, v))
 }
 

@@ -11,7 +11,6 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use bytes::Bytes;
-use openbsp_store::Template;
 use serde_json::{Value, json};
 
 use super::auth::{ChakraTenant, check_version};
@@ -19,27 +18,7 @@ use super::error::ChakraError;
 use super::messages::body_json;
 use super::ok;
 use crate::core::{Core, templates as service};
-use crate::http::paging;
-
-/// A template as Meta's Graph API shows it.
-fn template_json(t: &Template) -> Value {
-    let mut v = json!({
-        "id": t.meta_template_id.clone().unwrap_or_else(|| t.id.clone()),
-        "name": t.name,
-        "language": t.language,
-        "status": t.status,
-        "category": t.category,
-        "components": t.components,
-        "parameter_format": t.parameter_format,
-    });
-    if let Some(q) = &t.quality_score {
-        v["quality_score"] = json!({"score": q});
-    }
-    if let Some(r) = &t.reason {
-        v["rejected_reason"] = json!(r);
-    }
-    v
-}
+use crate::views::graph;
 
 /// Creates a template on the WABA: `_data` is Meta's `{id, status, category}`.
 pub async fn create(
@@ -70,27 +49,12 @@ pub async fn list(
 ) -> Result<Json<Value>, ChakraError> {
     check_version(&version)?;
     let channel = service::waba_channel(&core, &tenant_id, &waba_id).await?;
-    let service::TemplatePage {
-        rows,
-        limit,
-        more,
-        previous,
-    } = service::list_page(&core, &tenant_id, &channel.waba_id, &q).await?;
-    let rows = rows.as_slice();
-    let mut out = json!({"data": rows.iter().map(template_json).collect::<Vec<_>>()});
-    if let (Some(first), Some(last)) = (rows.first(), rows.last()) {
-        out["paging"] = paging::graph_paging(
-            &headers,
-            &format!("/v1/ext/plugin/whatsapp/api/{version}/{waba_id}/message_templates"),
-            (&first.id, &last.id),
-            limit,
-            paging::Sides {
-                previous,
-                next: more,
-            },
-            &q,
-            &["name", "status", "category", "language"],
-        );
+    let page = service::list_page(&core, &tenant_id, &channel.waba_id, &q).await?;
+    let path = format!("/v1/ext/plugin/whatsapp/api/{version}/{waba_id}/message_templates");
+    let mut out = graph::template_page(&page, &headers, &path, &q);
+    if let Some(asked) = q.get("summary") {
+        let s = service::summary(&core, &tenant_id, &channel.waba_id, &q).await?;
+        out["summary"] = graph::template_summary(&s, asked)?;
     }
     Ok(ok(out))
 }

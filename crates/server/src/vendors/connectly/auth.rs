@@ -40,7 +40,7 @@ impl FromRequestParts<Core> for Business {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or_else(ConnectlyError::key_absent)?;
-        let key = lookup(core, token)
+        let key = lookup(core, parts, token)
             .await
             .map_err(ConnectlyError::from)?
             .ok_or_else(ConnectlyError::unauthorized)?;

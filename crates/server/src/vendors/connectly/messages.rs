@@ -15,6 +15,7 @@ use bytes::Bytes;
 use openbsp_store::Channel;
 use openbsp_wire::SendRequest;
 use openbsp_wire::ids::{Bsuid, WaId};
+use openbsp_wire::json::Unreadable;
 use openbsp_wire::send::{ParseContext, Surface};
 use serde_json::{Map, Value, json};
 
@@ -50,17 +51,15 @@ pub fn body_object(body: Result<Bytes, BytesRejection>) -> Result<(Bytes, Value)
             format!("the request body could not be read: {e}"),
         )
     })?;
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|_| ConnectlyError::invalid("the request body could not be parsed as JSON"))?;
+    let v = openbsp_wire::json::read(&body).map_err(|e| {
+        ConnectlyError::invalid(match e {
+            Unreadable::Syntax(_) => "the request body could not be parsed as JSON",
+            Unreadable::Nul => "the request body's strings must not contain NUL (\\u0000)",
+        })
+    })?;
     if !v.is_object() {
         return Err(ConnectlyError::invalid(
             "the request body must be a JSON object",
-        ));
-    }
-    // No text the gateway keeps holds NUL (see `has_nul`).
-    if crate::http::body::has_nul(&v) {
-        return Err(ConnectlyError::invalid(
-            "the request body's strings must not contain NUL (\\u0000)",
         ));
     }
     Ok((body, v))

@@ -39,7 +39,7 @@ impl FromRequestParts<Core> for PingtochatChannel {
                 .unwrap_or_default()
         };
         let (key, phone_number_id) = (param("key"), param("phone_number_id"));
-        let tenant_id = lookup(core, &key)
+        let tenant_id = lookup(core, parts, &key)
             .await
             .map_err(PingtochatError::from)?
             .and_then(|k| k.tenant_id)

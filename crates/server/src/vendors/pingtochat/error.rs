@@ -37,9 +37,29 @@ pub mod code {
     pub const TEMPLATE_NOT_FOUND: i64 = 404;
 }
 
-/// What a body holding NUL in a string is answered (Meta's 100): no text the gateway keeps
-/// has one (see [`crate::http::body::has_nul`]).
-pub const NUL_REFUSED: &str = "The request body's strings must not contain NUL (\\u0000).";
+/// A request body, and it as JSON: unreadable (too large, cut off) in its own status, not
+/// JSON or NUL in a string ([`openbsp_wire::json`]) Meta's 100.
+pub fn body_json(
+    body: Result<bytes::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<(bytes::Bytes, serde_json::Value), PingtochatError> {
+    let body = body.map_err(|e| {
+        PingtochatError::unreadable(
+            e.status(),
+            format!("The request body could not be read: {e}"),
+        )
+    })?;
+    let v = openbsp_wire::json::read(&body).map_err(|e| {
+        PingtochatError::invalid(match e {
+            openbsp_wire::json::Unreadable::Syntax(_) => {
+                "The request body could not be parsed as JSON."
+            }
+            openbsp_wire::json::Unreadable::Nul => {
+                "The request body's strings must not contain NUL (\\u0000)."
+            }
+        })
+    })?;
+    Ok((body, v))
+}
 
 /// An error on the Pingtochat surface: `code` is Pingtochat's code, else Meta's, else the HTTP
 /// status (see the module doc).

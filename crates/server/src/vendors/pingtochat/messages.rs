@@ -21,10 +21,10 @@ use openbsp_wire::{Recipient, SendRequest};
 use serde_json::{Value, json};
 
 use super::auth::PingtochatChannel;
-use super::error::{NUL_REFUSED, PingtochatError};
+use super::error::{PingtochatError, body_json};
 use crate::core::Core;
 use crate::core::messages::{self, Awaited, SendInput};
-use crate::http::body::{has_nul, idempotency_key};
+use crate::http::body::idempotency_key;
 
 /// Longest `bulk_id` taken.
 pub const BULK_ID_MAX: usize = 128;
@@ -39,17 +39,7 @@ pub async fn send(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, PingtochatError> {
-    let body = body.map_err(|e| {
-        PingtochatError::unreadable(
-            e.status(),
-            format!("The request body could not be read: {e}"),
-        )
-    })?;
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|_| PingtochatError::invalid("The request body could not be parsed as JSON."))?;
-    if has_nul(&v) {
-        return Err(PingtochatError::invalid(NUL_REFUSED));
-    }
+    let (body, v) = body_json(body)?;
     let bulk_id = bulk_id(&v)?;
     if !names_recipient(&v) {
         return Err(PingtochatError::recipient_required());

@@ -13,24 +13,8 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::auth::PingtochatChannel;
-use super::error::{NUL_REFUSED, PingtochatError};
+use super::error::{PingtochatError, body_json};
 use crate::core::{Core, templates as service};
-use crate::http::body::has_nul;
-
-fn body_json(body: Result<Bytes, BytesRejection>) -> Result<Value, PingtochatError> {
-    let body = body.map_err(|e| {
-        PingtochatError::unreadable(
-            e.status(),
-            format!("The request body could not be read: {e}"),
-        )
-    })?;
-    let v = serde_json::from_slice(&body)
-        .map_err(|_| PingtochatError::invalid("The request body could not be parsed as JSON."))?;
-    if has_nul(&v) {
-        return Err(PingtochatError::invalid(NUL_REFUSED));
-    }
-    Ok(v)
-}
 
 /// Creates a template on the number's WhatsApp Business Account.
 pub async fn create(
@@ -38,7 +22,7 @@ pub async fn create(
     PingtochatChannel { tenant_id, channel }: PingtochatChannel,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), PingtochatError> {
-    let v = body_json(body)?;
+    let (_, v) = body_json(body)?;
     let t = service::create(&core, &tenant_id, &channel, &v).await?;
     Ok((
         StatusCode::CREATED,
@@ -61,7 +45,7 @@ pub async fn update(
     if t.waba_id != channel.waba_id {
         return Err(PingtochatError::template_not_found(template_id));
     }
-    let v = body_json(body)?;
+    let (_, v) = body_json(body)?;
     service::edit(&core, &tenant_id, &channel, &t, &v).await?;
     Ok(Json(json!({"success": true})))
 }

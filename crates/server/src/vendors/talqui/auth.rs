@@ -36,7 +36,7 @@ impl FromRequestParts<Core> for PluginConnection {
 
     async fn from_request_parts(parts: &mut Parts, core: &Core) -> Result<Self, TalquiError> {
         let token = token(&parts.headers).ok_or_else(TalquiError::unauthorized)?;
-        let key = lookup(core, token)
+        let key = lookup(core, parts, token)
             .await
             .map_err(TalquiError::from)?
             .ok_or_else(TalquiError::unauthorized)?;

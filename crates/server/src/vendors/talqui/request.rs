@@ -132,21 +132,13 @@ fn channel(urn: &str) -> Result<(), TalquiError> {
 
 /// Parses a Session Start body.
 pub fn parse(body: &[u8]) -> Result<StartIn, TalquiError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| {
+    let v = openbsp_wire::json::read(body).map_err(|e| {
         TalquiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "invalid_request",
-            format!("the body is not valid JSON: {e}"),
+            e.to_string(),
         )
     })?;
-    // No text the gateway keeps holds NUL (see `has_nul`).
-    if crate::http::body::has_nul(&v) {
-        return Err(TalquiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the body's strings must not contain NUL (\\u0000)",
-        ));
-    }
     let Value::Object(obj) = v else {
         return Err(TalquiError::new(
             axum::http::StatusCode::BAD_REQUEST,
