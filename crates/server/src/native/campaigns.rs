@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::TryStreamExt;
-use openbsp_store::{CampaignAction, CampaignFilter, CampaignRecipient, RecipientFilter};
+use openbsp_store::{CampaignAction, CampaignFilter, RecipientFilter};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -29,7 +29,7 @@ use crate::http::error::ApiError;
 use crate::http::query::Query;
 use crate::http::{paging, time};
 use crate::views::ListPage;
-use crate::views::campaigns::{CampaignRetryView, CampaignView, RecipientView};
+use crate::views::campaigns::{CampaignRetryView, CampaignView, RecipientView, report};
 use sha2::Digest;
 
 /// The campaign routes.
@@ -319,7 +319,7 @@ async fn report(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let c = campaigns::get(&core, &auth.tenant_id, &id).await?;
-    let header_row = Bytes::from_static(REPORT_HEADER.as_bytes());
+    let header_row = Bytes::from_static(report::HEADER.as_bytes());
     let pages = futures::stream::try_unfold(Some(0i64), move |after| {
         let (core, campaign) = (core.clone(), c.id.clone());
         async move {
@@ -339,7 +339,7 @@ async fn report(
                 .await
                 .map_err(std::io::Error::other)?;
             let next = (rows.len() == REPORT_PAGE as usize).then(|| rows.last().map(|r| r.seq));
-            Ok(Some((report_rows(&rows)?, next.flatten())))
+            Ok(Some((report::rows(&rows)?, next.flatten())))
         }
     });
     let body = futures::StreamExt::chain(
@@ -357,49 +357,6 @@ async fn report(
         Body::from_stream(body),
     )
         .into_response())
-}
-
-/// The first row of a campaign's report: its columns.
-const REPORT_HEADER: &str = "line,recipient,status,message_id,wamid,error_code,error,created_at,updated_at,replied_at,held_for_quality_assessment\n";
-
-/// The whole report of `rows`, as one text: the description's example of the report, made
-/// as the report is.
-pub(super) fn report_text(rows: &[CampaignRecipient]) -> String {
-    let rows = report_rows(rows).expect("CSV is written to memory");
-    format!("{REPORT_HEADER}{}", String::from_utf8_lossy(&rows))
-}
-
-fn report_rows(rows: &[CampaignRecipient]) -> std::io::Result<Bytes> {
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::with_capacity(rows.len() * 96));
-    for r in rows {
-        let error = r.error.as_ref().or(r.reason.as_ref());
-        let code = error.map(openbsp_store::campaign::failure_code);
-        let message = error.and_then(|e| {
-            e.get("message")
-                .or_else(|| e.get("title"))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        });
-        let time = |ms: Option<i64>| ms.map(openbsp_domain::clock::rfc3339).unwrap_or_default();
-        w.write_record([
-            r.line.to_string(),
-            r.recipient.clone(),
-            r.status().to_string(),
-            r.message_id.clone().unwrap_or_default(),
-            r.wamid.clone().unwrap_or_default(),
-            code.unwrap_or_default(),
-            message.unwrap_or_default(),
-            time(Some(r.created_at)),
-            time(Some(r.updated_at)),
-            time(r.replied_at),
-            r.held().to_string(),
-        ])?;
-    }
-    w.into_inner()
-        .map(Bytes::from)
-        .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 async fn act(

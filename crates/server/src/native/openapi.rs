@@ -60,7 +60,9 @@ fn add_examples(doc: &mut OpenApi) {
         .collect();
     by_operation.insert(
         ("campaign_report".into(), "200".into()),
-        Value::String(super::campaigns::report_text(&[examples::recipient()])),
+        Value::String(crate::views::campaigns::report::text(&[
+            examples::recipient(),
+        ])),
     );
     for item in doc.paths.paths.values_mut() {
         let operations = [

@@ -244,3 +244,54 @@ impl RecipientView {
         }
     }
 }
+
+/// A campaign's report (`GET /v1/campaigns/{id}/report`): CSV, a row a recipient.
+pub mod report {
+    use bytes::Bytes;
+    use openbsp_store::CampaignRecipient;
+    use serde_json::Value;
+
+    /// The first row of a campaign's report: its columns.
+    pub const HEADER: &str = "line,recipient,status,message_id,wamid,error_code,error,created_at,updated_at,replied_at,held_for_quality_assessment\n";
+
+    /// The whole report of `rows`, as one text: the description's example of the report, made
+    /// as the report is.
+    pub fn text(rows: &[CampaignRecipient]) -> String {
+        let rows = self::rows(rows).expect("CSV is written to memory");
+        format!("{HEADER}{}", String::from_utf8_lossy(&rows))
+    }
+
+    /// The report's rows of `rows` (no header), as the report streams them page by page.
+    pub fn rows(rows: &[CampaignRecipient]) -> std::io::Result<Bytes> {
+        let mut w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::with_capacity(rows.len() * 96));
+        for r in rows {
+            let error = r.error.as_ref().or(r.reason.as_ref());
+            let code = error.map(openbsp_store::campaign::failure_code);
+            let message = error.and_then(|e| {
+                e.get("message")
+                    .or_else(|| e.get("title"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            });
+            let time = |ms: Option<i64>| ms.map(openbsp_domain::clock::rfc3339).unwrap_or_default();
+            w.write_record([
+                r.line.to_string(),
+                r.recipient.clone(),
+                r.status().to_string(),
+                r.message_id.clone().unwrap_or_default(),
+                r.wamid.clone().unwrap_or_default(),
+                code.unwrap_or_default(),
+                message.unwrap_or_default(),
+                time(Some(r.created_at)),
+                time(Some(r.updated_at)),
+                time(r.replied_at),
+                r.held().to_string(),
+            ])?;
+        }
+        w.into_inner()
+            .map(Bytes::from)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    }
+}
