@@ -161,47 +161,97 @@ impl Modify for BearerKey {
 }
 
 /// The answers about the key every tenant route can give (its extractor runs first).
-#[derive(IntoResponses)]
-pub enum TenantKey {
-    /// No `Authorization: Bearer` key, or one that is unknown or revoked.
-    #[response(status = 401, example = json!({"error": {"code": "unauthorized", "details": [], "message": "a valid API key is required: Authorization: Bearer <key>", "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d"}}))]
-    Unauthorized(ErrorEnvelope),
-    /// An admin key (the installation's routes take it, not a tenant's), or Meta refused the
-    /// business number's access to what the request needs.
-    #[response(status = 403, example = json!({"error": {"code": "forbidden", "details": [], "message": "admin keys manage the installation; use a tenant's API key for this route", "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d"}}))]
-    Forbidden(ErrorEnvelope),
-    /// A limit: the key's requests per second (`rate_limited`, with `Retry-After`), or on a
-    /// send the business portfolio's messaging limit (`messaging_limit_reached`).
-    #[response(
-        status = 429,
-        headers(("Retry-After" = u32, description = "Seconds to wait before trying again.")),
-        example = json!({"error": {"code": "rate_limited", "details": [], "message": "this API key is over its request rate; retry after the Retry-After seconds", "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d"}})
-    )]
-    TooManyRequests(ErrorEnvelope),
-    /// The gateway (or Meta, behind it) failed: quote the `request_id` when reporting it.
-    #[response(status = 500, example = json!({"error": {"code": "internal_error", "details": [], "message": "the gateway failed to handle this request; quote the request_id when reporting it", "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d"}}))]
-    Internal(ErrorEnvelope),
+pub struct TenantKey;
+
+impl IntoResponses for TenantKey {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        key_answers(KeyAnswers {
+            forbidden: (
+                "An admin key (the installation's routes take it, not a tenant's), or Meta refused the business number's access to what the request needs.",
+                "admin keys manage the installation; use a tenant's API key for this route",
+            ),
+            limited: "A limit: the key's requests per second (`rate_limited`, with `Retry-After`), or on a send the business portfolio's messaging limit (`messaging_limit_reached`).",
+            internal: "The gateway (or Meta, behind it) failed: quote the `request_id` when reporting it.",
+        })
+    }
 }
 
 /// The answers about the key every admin route can give (its extractor runs first).
-#[derive(IntoResponses)]
-pub enum AdminKey {
-    /// No `Authorization: Bearer` key, or one that is unknown or revoked.
-    #[response(status = 401, example = json!({"error": {"code": "unauthorized", "details": [], "message": "a valid API key is required: Authorization: Bearer <key>", "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d"}}))]
-    Unauthorized(ErrorEnvelope),
-    /// A tenant's key: this route needs an admin key.
-    #[response(status = 403, example = json!({"error": {"code": "forbidden", "details": [], "message": "this route needs an admin key", "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d"}}))]
-    Forbidden(ErrorEnvelope),
-    /// The key's requests per second (`rate_limited`, with `Retry-After`).
-    #[response(
-        status = 429,
-        headers(("Retry-After" = u32, description = "Seconds to wait before trying again.")),
-        example = json!({"error": {"code": "rate_limited", "details": [], "message": "this API key is over its request rate; retry after the Retry-After seconds", "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d"}})
-    )]
-    TooManyRequests(ErrorEnvelope),
-    /// The gateway failed: quote the `request_id` when reporting it.
-    #[response(status = 500, example = json!({"error": {"code": "internal_error", "details": [], "message": "the gateway failed to handle this request; quote the request_id when reporting it", "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d"}}))]
-    Internal(ErrorEnvelope),
+pub struct AdminKey;
+
+impl IntoResponses for AdminKey {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        key_answers(KeyAnswers {
+            forbidden: (
+                "A tenant's key: this route needs an admin key.",
+                "this route needs an admin key",
+            ),
+            limited: "The key's requests per second (`rate_limited`, with `Retry-After`).",
+            internal: "The gateway failed: quote the `request_id` when reporting it.",
+        })
+    }
+}
+
+/// What [`TenantKey`] and [`AdminKey`] say differently: the 403's description and message,
+/// the 429's and the 500's descriptions.
+struct KeyAnswers {
+    forbidden: (&'static str, &'static str),
+    limited: &'static str,
+    internal: &'static str,
+}
+
+/// 401, 403, 429 (with `Retry-After`) and 500, each the native envelope with an example.
+fn key_answers(a: KeyAnswers) -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+    use utoipa::PartialSchema;
+    use utoipa::openapi::{ContentBuilder, HeaderBuilder, Ref, ResponseBuilder};
+    let answer = |description: &str, code: &str, message: &str| {
+        let example = serde_json::json!({"error": {
+            "code": code, "details": [], "message": message,
+            "request_id": "req_01jx0b8e7k3n5q7s9v1x3z5b7d",
+        }});
+        ResponseBuilder::new().description(description).content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(ErrorEnvelope::name())))
+                .example(Some(example))
+                .build(),
+        )
+    };
+    let retry_after = HeaderBuilder::new()
+        .schema(Some(u32::schema()))
+        .description(Some("Seconds to wait before trying again."))
+        .build();
+    [
+        (
+            "401",
+            answer(
+                "No `Authorization: Bearer` key, or one that is unknown or revoked.",
+                "unauthorized",
+                "a valid API key is required: Authorization: Bearer <key>",
+            ),
+        ),
+        ("403", answer(a.forbidden.0, "forbidden", a.forbidden.1)),
+        (
+            "429",
+            answer(
+                a.limited,
+                "rate_limited",
+                "this API key is over its request rate; retry after the Retry-After seconds",
+            )
+            .header("Retry-After", retry_after),
+        ),
+        (
+            "500",
+            answer(
+                a.internal,
+                "internal_error",
+                "the gateway failed to handle this request; quote the request_id when reporting it",
+            ),
+        ),
+    ]
+    .into_iter()
+    .map(|(status, r)| (status.to_string(), RefOr::T(r.build())))
+    .collect()
 }
 
 /// The request is invalid: not JSON, a field missing, unknown or of the wrong type, a value
