@@ -22,6 +22,7 @@ on_both_backends! {
     a_hanging_endpoint_does_not_delay_another => crate::a_hanging_endpoint_does_not_delay_another,
     meta_format_endpoints_satisfy_a_handler_written_for_meta => crate::meta_format_endpoints_satisfy_a_handler_written_for_meta,
     times_out_of_range_are_refused => crate::times_out_of_range_are_refused,
+    a_status_before_metas_answer_carries_the_callers_data => crate::a_status_before_metas_answer_carries_the_callers_data,
 }
 
 /// Creates an endpoint; returns its id and secret.
@@ -644,6 +645,83 @@ async fn meta_format_endpoints_satisfy_a_handler_written_for_meta(b: Backend) {
     for s in plain {
         assert!(s.get("biz_opaque_callback_data").is_none(), "{s}");
     }
+}
+
+/// Meta's `sent` may reach the gateway before Meta's answer to the send (Meta answers late), when
+/// the message has no wamid yet: the Meta-format endpoint still gets the caller's own
+/// `biz_opaque_callback_data` in it, not the gateway's id nor nothing. (A CI run on PostgreSQL
+/// saw the status go out without it: it was looked up by a wamid not yet recorded.)
+async fn a_status_before_metas_answer_carries_the_callers_data(b: Backend) {
+    const LATE: Duration = Duration::from_secs(4);
+    let app = spawn_app_configured(b, |c| {
+        c.sender.request_timeout = LATE * 2;
+        c.sender.reconcile_grace = LATE * 3;
+    })
+    .await;
+    let meta = Receiver::start().await;
+    endpoint(
+        &app,
+        json!({"url": meta.url, "events": ["message.*"], "format": "meta"}),
+    )
+    .await;
+    app.open_window(USER).await;
+    // The channel's sender is at work (it reads the number from Meta when it starts).
+    let first = app.send_text(USER, "first").await;
+    app.wait_status(first.body["id"].as_str().unwrap(), "sent")
+        .await;
+    app.sim.set_faults(openbsp_simulator::Faults {
+        latency_ms: LATE.as_millis() as u64,
+        ..Default::default()
+    });
+    let posted = std::time::Instant::now();
+    let tagged = app
+        .post(
+            "/v1/messages",
+            &app.api_key,
+            &json!({"channel": PNID, "to": USER, "type": "text", "text": {"body": "tagged"},
+                    "biz_opaque_callback_data": "crm-ticket-42"}),
+        )
+        .await;
+    assert_eq!(tagged.status, 202, "{}", tagged.body);
+    let id = tagged.body["id"].as_str().unwrap();
+    // The status tells the gateway the message's wamid (found by the gateway's id Meta echoed).
+    let wamid_known = || async {
+        let m = app.store.get_message(&app.tenant_id, id).await.unwrap();
+        m.and_then(|m| m.wamid)
+    };
+    wait_until("the tagged message's wamid, from its status", || async {
+        wamid_known().await.is_some()
+    })
+    .await;
+    let wamid = wamid_known().await.unwrap();
+    let statuses = |hits: &[Hit]| -> Vec<Value> {
+        hits.iter()
+            .map(Hit::json)
+            .flat_map(|v| {
+                v["entry"][0]["changes"][0]["value"]["statuses"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .filter(|s| s["id"] == wamid.as_str())
+            .collect()
+    };
+    let hits = meta
+        .wait_for("the tagged message's sent", |h| {
+            statuses(h).iter().any(|s| s["status"] == "sent")
+        })
+        .await;
+    // What this test is for: the status came before Meta's answer (its Meta-format event is
+    // built before the status is stored, when the gateway knows no wamid for the message).
+    assert!(
+        posted.elapsed() < LATE,
+        "the status came after Meta's answer, in {:?}",
+        posted.elapsed()
+    );
+    for s in statuses(&hits) {
+        assert_eq!(s["biz_opaque_callback_data"], "crm-ticket-42", "{s}");
+    }
+    app.wait_status(id, "sent").await;
 }
 
 /// Unix seconds that are no date (they overflow when made milliseconds) are a 400 naming the

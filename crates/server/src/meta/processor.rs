@@ -441,17 +441,29 @@ async fn callers_callback_data(
                 let Some(obj) = status.as_object_mut() else {
                     continue;
                 };
-                if !obj.contains_key("biz_opaque_callback_data") {
+                let Some(echoed) = obj.get("biz_opaque_callback_data") else {
                     continue;
-                }
+                };
                 let Some(wamid) = obj.get("id").and_then(Value::as_str) else {
                     continue;
                 };
-                let own = state
-                    .store
-                    .get_message(tenant_id, wamid)
-                    .await?
-                    .and_then(|m| m.biz_opaque_callback_data);
+                // The echo is the gateway's id, known before Meta answered: a status may come
+                // first (Meta answers late), when the message has no wamid yet. By the wamid
+                // only when the echo is no message of the tenant's that this status may be.
+                let mut message = match echoed.as_str() {
+                    Some(id) => state.store.get_message(tenant_id, id).await?,
+                    None => None,
+                };
+                if message
+                    .as_ref()
+                    .is_some_and(|m| m.wamid.as_deref().is_some_and(|w| w != wamid))
+                {
+                    message = None;
+                }
+                if message.is_none() {
+                    message = state.store.get_message(tenant_id, wamid).await?;
+                }
+                let own = message.and_then(|m| m.biz_opaque_callback_data);
                 match own {
                     Some(v) => {
                         obj.insert("biz_opaque_callback_data".into(), Value::String(v));
