@@ -381,3 +381,29 @@ impl Core {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openbsp_testkit::{Backend, TestDb};
+
+    /// A copy read from the store before the caches were forgotten (a change made here or
+    /// heard from another replica while it was read) is not cached: it may predate the change
+    /// (a revoked key would otherwise be honoured for the cache's lifetime). A copy read
+    /// after is.
+    #[tokio::test]
+    async fn a_copy_read_before_a_forget_is_not_cached() {
+        let db = TestDb::new(Backend::Sqlite).await;
+        let store = openbsp_store::open(&db.url).await.expect("open store");
+        let (key, _) = openbsp_domain::crypto::MasterKey::generate();
+        let core = Core::new(crate::config::Config::for_tests(key), store).unwrap();
+        let before = core.cache_generation();
+        core.forget_cached();
+        let mut cached = false;
+        core.cache_if_unchanged(before, || cached = true);
+        assert!(!cached, "a copy from before the forget was cached");
+        let after = core.cache_generation();
+        core.cache_if_unchanged(after, || cached = true);
+        assert!(cached, "a copy from after the forget was not cached");
+    }
+}
