@@ -87,7 +87,7 @@ static ACTIVE_SQL: LazyLock<String> = LazyLock::new(|| {
 });
 /// A page of a campaign's recipients (`$1`) after `$2`, at most `$4`, with the status `$3`
 /// when `status` ([`recipient_status_filter`]).
-fn recipients_sql(status: bool) -> String {
+pub(super) fn recipients_sql(status: bool) -> String {
     format!(
         "{RECIPIENT_SELECT} WHERE r.campaign_id = $1 AND r.id > $2{} ORDER BY r.id LIMIT $4",
         if status {

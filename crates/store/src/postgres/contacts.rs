@@ -81,34 +81,8 @@ impl ContactStore for PgStore {
         f: &ContactFilter,
         page: &Page,
     ) -> StoreResult<Vec<Contact>> {
-        let mut q = Filtered::new(
-            format!("SELECT {CONTACT_COLS} FROM contacts WHERE tenant_id = $1"),
-            tenant_id,
-        );
-        q.text(f.wa_id.as_deref(), "wa_id =");
-        q.text(f.user_id.as_deref(), "user_id =");
-        // Case-insensitive for ASCII letters (the column's collation is "C"), as SQLite's
-        // lower(). From NAME_SEARCH_MIN characters, a LIKE pattern (`%`, `_` and `\` escaped,
-        // so they are plain characters) that `contacts_name_trgm` (pg_trgm, migration 22)
-        // serves: what is read is bounded by the names that hold the term's trigrams, not by
-        // the tenant's contacts. A shorter term has no trigram: `strpos` on the rows.
         let name = f.name.as_ref().map(|n| n.to_ascii_lowercase());
-        let pattern = name
-            .as_ref()
-            .filter(|n| n.chars().count() >= crate::NAME_SEARCH_MIN)
-            .map(|n| like_pattern(n));
-        match (&name, &pattern) {
-            (_, Some(p)) => q.cond_with(Arg::Text(p), |i| format!("lower(profile_name) LIKE ${i}")),
-            (Some(n), None) => q.cond_with(Arg::Text(n), |i| {
-                format!("strpos(lower(profile_name), ${i}) > 0")
-            }),
-            (None, None) => {}
-        }
-        match f.opted_out {
-            Some(true) => q.and("marketing_opt_out_at IS NOT NULL"),
-            Some(false) => q.and("marketing_opt_out_at IS NULL"),
-            None => {}
-        }
+        let q = list_query(tenant_id, f, name.as_deref());
         let Some(at) = cursor_time(&self.pool, "contacts", &q, tenant_id, page).await? else {
             return Ok(Vec::new());
         };
@@ -227,6 +201,42 @@ fn like_pattern(term: &str) -> String {
     }
     p.push('%');
     p
+}
+
+/// The query of [`ContactStore::list_contacts`]: only the filters given are conditions; `name`
+/// is the filter's name, lowercased.
+pub(super) fn list_query<'a>(
+    tenant_id: &'a str,
+    f: &'a ContactFilter,
+    name: Option<&'a str>,
+) -> Filtered<'a> {
+    let mut q = Filtered::new(
+        format!("SELECT {CONTACT_COLS} FROM contacts WHERE tenant_id = $1"),
+        tenant_id,
+    );
+    q.text(f.wa_id.as_deref(), "wa_id =");
+    q.text(f.user_id.as_deref(), "user_id =");
+    // Case-insensitive for ASCII letters (the column's collation is "C"), as SQLite's
+    // lower(). From NAME_SEARCH_MIN characters, a LIKE pattern (`%`, `_` and `\` escaped,
+    // so they are plain characters) that `contacts_name_trgm` (pg_trgm, migration 22)
+    // serves: what is read is bounded by the names that hold the term's trigrams, not by
+    // the tenant's contacts. A shorter term has no trigram: `strpos` on the rows.
+    let pattern = name
+        .filter(|n| n.chars().count() >= crate::NAME_SEARCH_MIN)
+        .map(like_pattern);
+    match (name, pattern) {
+        (_, Some(p)) => q.cond_with(Arg::Owned(p), |i| format!("lower(profile_name) LIKE ${i}")),
+        (Some(n), None) => q.cond_with(Arg::Text(n), |i| {
+            format!("strpos(lower(profile_name), ${i}) > 0")
+        }),
+        (None, None) => {}
+    }
+    match f.opted_out {
+        Some(true) => q.and("marketing_opt_out_at IS NOT NULL"),
+        Some(false) => q.and("marketing_opt_out_at IS NULL"),
+        None => {}
+    }
+    q
 }
 
 #[cfg(test)]

@@ -51,7 +51,7 @@ static LIST_TYPES_SQL: LazyLock<String> = LazyLock::new(|| {
 /// `created_at` is the change's time, not the delivery order (a clock stepping back, a time
 /// from Meta), so the page is ordered by the range; `$4`/`$5` the cursor's (`created_at`,
 /// seq), `$6` the limit, `$7` the types (checked on the window's rows) or NULL.
-static LIST_WINDOW_SQL: LazyLock<String> = LazyLock::new(|| {
+pub(super) static LIST_WINDOW_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "SELECT {EVENT_COLS} FROM events
          WHERE tenant_id = $1 AND format = 'native' AND created_at >= $2 AND created_at < $3

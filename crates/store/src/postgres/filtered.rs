@@ -12,6 +12,8 @@ use crate::model::Page;
 pub(super) enum Arg<'a> {
     /// A text.
     Text(&'a str),
+    /// A text made for the query (a pattern).
+    Owned(String),
     /// A number.
     Int(i64),
 }
@@ -85,10 +87,24 @@ impl<'a> Filtered<'a> {
     /// The query, for the page asked for (older than `after`, newest first, `limit` rows).
     /// Under a window, `at` is the time of the cursor's row.
     pub(super) fn page(
-        mut self,
+        self,
         page: &'a Page,
         at: Option<i64>,
     ) -> sqlx::query::Query<'a, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        let (sql, args) = self.parts(page, at);
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for a in args {
+            q = match a {
+                Arg::Text(s) => q.bind(s),
+                Arg::Owned(s) => q.bind(s),
+                Arg::Int(i) => q.bind(i),
+            };
+        }
+        q
+    }
+
+    /// [`Filtered::page`]'s SQL and the values it binds, in order.
+    pub(super) fn parts(mut self, page: &'a Page, at: Option<i64>) -> (String, Vec<Arg<'a>>) {
         match (self.window, &page.after) {
             (Some(col), Some(after)) => {
                 self.args.push(Arg::Int(at.unwrap_or(i64::MIN)));
@@ -106,14 +122,7 @@ impl<'a> Filtered<'a> {
         };
         self.sql
             .push_str(&format!(" ORDER BY {order} LIMIT ${}", self.args.len()));
-        let mut q = sqlx::query(AssertSqlSafe(self.sql));
-        for a in self.args {
-            q = match a {
-                Arg::Text(s) => q.bind(s),
-                Arg::Int(i) => q.bind(i),
-            };
-        }
-        q
+        (self.sql, self.args)
     }
 }
 

@@ -107,16 +107,7 @@ impl MessageStore for PgStore {
         f: &MessageFilter,
         page: &Page,
     ) -> StoreResult<Vec<Message>> {
-        let mut q = Filtered::new(
-            format!("SELECT {MESSAGE_COLS} FROM messages WHERE tenant_id = $1"),
-            tenant_id,
-        );
-        q.text(f.channel_id.as_deref(), "channel_id =");
-        q.text(f.status.map(|s| s.as_str()), "status =");
-        q.text(f.direction.map(|d| d.as_str()), "direction =");
-        q.text(f.recipient.as_deref(), "recipient =");
-        q.window("created_at", f.created_from, f.created_to);
-        q.text(f.session_id.as_deref(), "session_id =");
+        let q = list_query(tenant_id, f);
         let Some(at) = cursor_time(&self.pool, "messages", &q, tenant_id, page).await? else {
             return Ok(Vec::new());
         };
@@ -229,4 +220,19 @@ impl PgStore {
         self.signal.bump();
         Ok(out)
     }
+}
+
+/// The query of [`MessageStore::list_messages`]: only the filters given are conditions.
+pub(super) fn list_query<'a>(tenant_id: &'a str, f: &'a MessageFilter) -> Filtered<'a> {
+    let mut q = Filtered::new(
+        format!("SELECT {MESSAGE_COLS} FROM messages WHERE tenant_id = $1"),
+        tenant_id,
+    );
+    q.text(f.channel_id.as_deref(), "channel_id =");
+    q.text(f.status.map(|s| s.as_str()), "status =");
+    q.text(f.direction.map(|d| d.as_str()), "direction =");
+    q.text(f.recipient.as_deref(), "recipient =");
+    q.window("created_at", f.created_from, f.created_to);
+    q.text(f.session_id.as_deref(), "session_id =");
+    q
 }

@@ -33,6 +33,8 @@ mod conn;
 mod deliveries;
 mod emit;
 mod filtered;
+#[cfg(test)]
+mod plans;
 mod reads;
 mod resolve;
 mod results;

@@ -91,18 +91,7 @@ impl SessionStore for PgStore {
         f: &SessionFilter,
         page: &Page,
     ) -> StoreResult<Vec<Session>> {
-        let mut q = Filtered::new(
-            format!("SELECT {SESSION_COLS} FROM sessions WHERE tenant_id = $1"),
-            tenant_id,
-        );
-        q.text(f.channel_id.as_deref(), "channel_id =");
-        q.text(f.contact_id.as_deref(), "contact_id =");
-        match f.open {
-            Some(true) => q.and("closed_at IS NULL"),
-            Some(false) => q.and("closed_at IS NOT NULL"),
-            None => {}
-        }
-        q.window("opened_at", f.opened_from, f.opened_to);
+        let q = list_query(tenant_id, f);
         let Some(at) = cursor_time(&self.pool, "sessions", &q, tenant_id, page).await? else {
             return Ok(Vec::new());
         };
@@ -165,4 +154,21 @@ impl SessionStore for PgStore {
             .await
             .db()
     }
+}
+
+/// The query of [`SessionStore::list_sessions`]: only the filters given are conditions.
+pub(super) fn list_query<'a>(tenant_id: &'a str, f: &'a SessionFilter) -> Filtered<'a> {
+    let mut q = Filtered::new(
+        format!("SELECT {SESSION_COLS} FROM sessions WHERE tenant_id = $1"),
+        tenant_id,
+    );
+    q.text(f.channel_id.as_deref(), "channel_id =");
+    q.text(f.contact_id.as_deref(), "contact_id =");
+    match f.open {
+        Some(true) => q.and("closed_at IS NULL"),
+        Some(false) => q.and("closed_at IS NOT NULL"),
+        None => {}
+    }
+    q.window("opened_at", f.opened_from, f.opened_to);
+    q
 }
