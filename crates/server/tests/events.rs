@@ -540,6 +540,34 @@ async fn a_hanging_endpoint_does_not_delay_another(b: Backend) {
     );
 }
 
+/// The statuses of `wamid` in Meta-format deliveries.
+fn meta_statuses(hits: &[Hit], wamid: &str) -> Vec<Value> {
+    hits.iter()
+        .map(Hit::json)
+        .flat_map(|v| {
+            v["entry"][0]["changes"][0]["value"]["statuses"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|s| s["id"] == wamid)
+        .collect()
+}
+
+/// Sends a text to [`USER`] with the caller's own `biz_opaque_callback_data`, `crm-ticket-42`.
+async fn send_tagged(app: &TestApp) -> Resp {
+    let tagged = app
+        .post(
+            "/v1/messages",
+            &app.api_key,
+            &json!({"channel": PNID, "to": USER, "type": "text", "text": {"body": "tagged"},
+                    "biz_opaque_callback_data": "crm-ticket-42"}),
+        )
+        .await;
+    assert_eq!(tagged.status, 202, "{}", tagged.body);
+    tagged
+}
+
 async fn meta_format_endpoints_satisfy_a_handler_written_for_meta(b: Backend) {
     let app = spawn_app(b).await;
     let meta = Receiver::start().await;
@@ -599,15 +627,7 @@ async fn meta_format_endpoints_satisfy_a_handler_written_for_meta(b: Backend) {
 
     // Statuses carry the caller's own biz_opaque_callback_data, as Meta would have echoed it
     // (Meta is given the gateway's id), and none when the caller gave none.
-    let tagged = app
-        .post(
-            "/v1/messages",
-            &app.api_key,
-            &json!({"channel": PNID, "to": USER, "type": "text", "text": {"body": "tagged"},
-                    "biz_opaque_callback_data": "crm-ticket-42"}),
-        )
-        .await;
-    assert_eq!(tagged.status, 202, "{}", tagged.body);
+    let tagged = send_tagged(&app).await;
     let wamid_of = |id: &str| {
         let id = id.to_string();
         let app = &app;
@@ -620,27 +640,15 @@ async fn meta_format_endpoints_satisfy_a_handler_written_for_meta(b: Backend) {
     };
     let tagged_wamid = wamid_of(tagged.body["id"].as_str().unwrap()).await;
     let plain_wamid = wamid_of(sent.body["id"].as_str().unwrap()).await;
-    let statuses_of = |hits: &[Hit], wamid: &str| -> Vec<Value> {
-        hits.iter()
-            .map(Hit::json)
-            .flat_map(|v| {
-                v["entry"][0]["changes"][0]["value"]["statuses"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-            })
-            .filter(|s| s["id"] == wamid)
-            .collect()
-    };
     let hits = meta
         .wait_for("the tagged message's statuses", |h| {
-            !statuses_of(h, &tagged_wamid).is_empty()
+            !meta_statuses(h, &tagged_wamid).is_empty()
         })
         .await;
-    for s in statuses_of(&hits, &tagged_wamid) {
+    for s in meta_statuses(&hits, &tagged_wamid) {
         assert_eq!(s["biz_opaque_callback_data"], "crm-ticket-42", "{s}");
     }
-    let plain = statuses_of(&hits, &plain_wamid);
+    let plain = meta_statuses(&hits, &plain_wamid);
     assert!(!plain.is_empty());
     for s in plain {
         assert!(s.get("biz_opaque_callback_data").is_none(), "{s}");
@@ -674,15 +682,7 @@ async fn a_status_before_metas_answer_carries_the_callers_data(b: Backend) {
         ..Default::default()
     });
     let posted = std::time::Instant::now();
-    let tagged = app
-        .post(
-            "/v1/messages",
-            &app.api_key,
-            &json!({"channel": PNID, "to": USER, "type": "text", "text": {"body": "tagged"},
-                    "biz_opaque_callback_data": "crm-ticket-42"}),
-        )
-        .await;
-    assert_eq!(tagged.status, 202, "{}", tagged.body);
+    let tagged = send_tagged(&app).await;
     let id = tagged.body["id"].as_str().unwrap();
     // The status tells the gateway the message's wamid (found by the gateway's id Meta echoed).
     let wamid_known = || async {
@@ -694,21 +694,11 @@ async fn a_status_before_metas_answer_carries_the_callers_data(b: Backend) {
     })
     .await;
     let wamid = wamid_known().await.unwrap();
-    let statuses = |hits: &[Hit]| -> Vec<Value> {
-        hits.iter()
-            .map(Hit::json)
-            .flat_map(|v| {
-                v["entry"][0]["changes"][0]["value"]["statuses"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-            })
-            .filter(|s| s["id"] == wamid.as_str())
-            .collect()
-    };
     let hits = meta
         .wait_for("the tagged message's sent", |h| {
-            statuses(h).iter().any(|s| s["status"] == "sent")
+            meta_statuses(h, &wamid)
+                .iter()
+                .any(|s| s["status"] == "sent")
         })
         .await;
     // What this test is for: the status came before Meta's answer (its Meta-format event is
@@ -718,7 +708,7 @@ async fn a_status_before_metas_answer_carries_the_callers_data(b: Backend) {
         "the status came after Meta's answer, in {:?}",
         posted.elapsed()
     );
-    for s in statuses(&hits) {
+    for s in meta_statuses(&hits, &wamid) {
         assert_eq!(s["biz_opaque_callback_data"], "crm-ticket-42", "{s}");
     }
     app.wait_status(id, "sent").await;
