@@ -27,7 +27,9 @@
 //!
 //! - messages `created_after`/`created_before` the oldest 1 % (a window far in the past);
 //! - events `since`/`until` the oldest 1 %;
-//! - contacts `name=zyxw` (a rare substring);
+//! - contacts `name=zyxw` (a rare substring), `name=user` (one nearly every name holds),
+//!   `name=ser 12` (11,111 names, all far down), each also as the one query of before the
+//!   walk (`(one query)`);
 //! - the campaign's recipients `status=read` (a rare computed status).
 //!
 //! Each is also run as the query the store sent before (its SQL text of then, on the same
@@ -421,19 +423,26 @@ async fn measure_more(args: &ListsArgs, db: &BenchDb, store: &Arc<dyn Store>) ->
         window_rows,
         std::mem::take(&mut runs),
     );
-    for _ in 0..=args.runs {
-        let f = openbsp_store::ContactFilter {
-            name: Some("zyxw".into()),
-            ..Default::default()
-        };
-        let started = Instant::now();
-        let found = store
-            .list_contacts(TENANT, &f, &page101())
-            .await
-            .map_err(err)?;
-        runs.push((found.len(), ms(started)));
+    let terms = name_terms(n, args.rare);
+    for &(term, expected) in &terms {
+        for _ in 0..=args.runs {
+            let f = openbsp_store::ContactFilter {
+                name: Some(term.into()),
+                ..Default::default()
+            };
+            let started = Instant::now();
+            let found = store
+                .list_contacts(TENANT, &f, &page101())
+                .await
+                .map_err(err)?;
+            runs.push((found.len(), ms(started)));
+        }
+        case(
+            &format!("contacts name={term}"),
+            expected,
+            std::mem::take(&mut runs),
+        );
     }
-    case("contacts name=zyxw", rare, std::mem::take(&mut runs));
     for _ in 0..=args.runs {
         let f = openbsp_store::RecipientFilter {
             status: Some("read".into()),
@@ -445,6 +454,13 @@ async fn measure_more(args: &ListsArgs, db: &BenchDb, store: &Arc<dyn Store>) ->
         runs.push((found.len(), ms(started)));
     }
     case("recipients status=read", rare, std::mem::take(&mut runs));
+
+    // A name search walks the newest contacts before it looks the term up in the trigrams: the
+    // one query the store sent before the walk, for the same terms.
+    for &(term, expected) in &terms {
+        let runs = one_name_query(db, term, args.runs).await?;
+        case(&format!("contacts name={term} (one query)"), expected, runs);
+    }
 
     // The queries of before, on the same rows, without the indexes added since.
     let old = old_queries(db, args.runs, from, to).await?;
@@ -600,6 +616,65 @@ async fn old_queries(
                 out.push(runs_of);
             }
             tx.rollback().await?;
+            let _ = conn.close().await;
+            Ok(out)
+        }
+    }
+}
+
+/// The name search's terms and what a page of 101 holds: a rare one (`rare` of the `n`
+/// names), one nearly every name holds, and one 11,111 names hold, all of them far down (the
+/// newest, `User 129999`, under 870,000 newer contacts at 10⁶).
+fn name_terms(n: u32, rare: u32) -> [(&'static str, usize); 3] {
+    let page = (n as usize).min(101);
+    [("zyxw", rare as usize), ("user", page), ("ser 12", page)]
+}
+
+/// The name search as the store sent it before it walked the newest contacts first, one query
+/// (`runs` + 1 times), the columns the store reads: on SQLite the contacts whose names hold `term`'s trigrams, checked and
+/// sorted; on PostgreSQL the plain query, its plan the planner's.
+async fn one_name_query(db: &BenchDb, term: &'static str, runs: u32) -> Result<Vec<(usize, f64)>> {
+    match db {
+        BenchDb::Sqlite { path, .. } => {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || -> Result<Vec<(usize, f64)>> {
+                let conn = rusqlite::Connection::open(&path)?;
+                let sql = "SELECT id, tenant_id, wa_id, user_id, profile_name, created_at,
+                       updated_at, username, attributes, marketing_opt_out_at,
+                       marketing_opt_out_source, previous_wa_ids FROM contacts WHERE +tenant_id = ?1
+                     AND rowid IN (SELECT rowid FROM contact_names WHERE contact_names MATCH ?2)
+                     AND instr(lower(profile_name), lower(?3)) > 0 ORDER BY id DESC LIMIT 101";
+                let mut out = Vec::new();
+                for _ in 0..=runs {
+                    let started = Instant::now();
+                    let mut st = conn.prepare(sql)?;
+                    let args = rusqlite::params![TENANT, format!("\"{term}\""), term];
+                    let n = st.query_map(args, |_| Ok(()))?.count();
+                    out.push((n, ms(started)));
+                }
+                Ok(out)
+            })
+            .await?
+        }
+        BenchDb::Postgres { url, .. } => {
+            let mut conn = sqlx::PgConnection::connect(url).await?;
+            let mut out = Vec::new();
+            for _ in 0..=runs {
+                let started = Instant::now();
+                let n = sqlx::query(
+                    "SELECT id, tenant_id, wa_id, user_id, profile_name, created_at,
+                       updated_at, username, attributes, marketing_opt_out_at,
+                       marketing_opt_out_source, previous_wa_ids FROM contacts
+                     WHERE tenant_id = $1 AND lower(profile_name) LIKE $2
+                     ORDER BY id DESC LIMIT 101",
+                )
+                .bind(TENANT)
+                .bind(format!("%{term}%"))
+                .fetch_all(&mut conn)
+                .await?
+                .len();
+                out.push((n, ms(started)));
+            }
             let _ = conn.close().await;
             Ok(out)
         }

@@ -240,6 +240,18 @@ pub struct ContactFilter {
 /// serves terms of three characters or more; a shorter one would walk the tenant's contacts.
 pub const NAME_SEARCH_MIN: usize = 3;
 
+/// How many of the tenant's newest contacts (below the cursor) a name search walks, the name
+/// checked on each, before it looks the term up in the trigram index: ten pages' worth, within
+/// bounds. A term one name in ten holds fills its page in the walk; the look-up, which reads
+/// every name that holds the term to sort them, is left the rarer terms, below the walk.
+pub(crate) fn name_walk_budget(limit: u32) -> u32 {
+    limit.saturating_mul(10).clamp(100, 5_000)
+}
+
+/// Above every contact id (`con_` and a ULID), in the byte order both backends compare ids in:
+/// the cursor of a first page.
+pub(crate) const ABOVE_EVERY_ID: &str = "\u{10FFFF}";
+
 /// A change to a contact by the business.
 #[derive(Debug, Clone, Default)]
 pub struct ContactPatch {

@@ -46,6 +46,8 @@ openbsp_testkit::on_both_backends! {
         crate::lists::windows_page_in_time_order_across_equal_times,
     contacts_are_found_by_a_substring_of_their_name =>
         crate::lists::contacts_are_found_by_a_substring_of_their_name,
+    a_name_search_pages_on_past_the_newest_contacts =>
+        crate::lists::a_name_search_pages_on_past_the_newest_contacts,
     recipients_are_listed_by_their_computed_status =>
         crate::lists::recipients_are_listed_by_their_computed_status,
     media_is_kept_per_tenant_and_shares_its_bytes =>

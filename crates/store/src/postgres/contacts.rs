@@ -82,12 +82,53 @@ impl ContactStore for PgStore {
         page: &Page,
     ) -> StoreResult<Vec<Contact>> {
         let name = f.name.as_ref().map(|n| n.to_ascii_lowercase());
-        let q = list_query(tenant_id, f, name.as_deref());
-        let Some(at) = cursor_time(&self.pool, "contacts", &q, tenant_id, page).await? else {
-            return Ok(Vec::new());
+        let keyed = f.wa_id.is_some() || f.user_id.is_some();
+        let searched = name
+            .as_deref()
+            .is_some_and(|n| !keyed && n.chars().count() >= crate::NAME_SEARCH_MIN);
+        if !searched {
+            let q = list_query(tenant_id, f, name.as_deref());
+            let Some(at) = cursor_time(&self.pool, "contacts", &q, tenant_id, page).await? else {
+                return Ok(Vec::new());
+            };
+            let found = q.page(page, at).fetch_all(&self.pool).await.db()?;
+            return rows::all(found, rows::contact);
+        }
+        // A name search: the tenant's newest contacts walked first, then the trigrams below
+        // them (see `search_walk`).
+        let budget = crate::model::name_walk_budget(page.limit);
+        let floor: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM contacts WHERE tenant_id = $1 AND id < $2
+             ORDER BY id DESC LIMIT 1 OFFSET $3",
+        )
+        .bind(tenant_id)
+        .bind(
+            page.after
+                .as_deref()
+                .unwrap_or(crate::model::ABOVE_EVERY_ID),
+        )
+        .bind(i64::from(budget - 1))
+        .fetch_optional(&self.pool)
+        .await
+        .db()?;
+        let walk = search_walk(tenant_id, f, name.as_deref(), floor.as_deref());
+        let found = walk.page(page, None).fetch_all(&self.pool).await.db()?;
+        let mut found = rows::all(found, rows::contact)?;
+        let Some(floor) = floor else {
+            // The walk read every contact below the cursor.
+            return Ok(found);
         };
-        let found = q.page(page, at).fetch_all(&self.pool).await.db()?;
-        rows::all(found, rows::contact)
+        let left = page.limit.saturating_sub(found.len() as u32);
+        if left > 0 {
+            let rest = Page {
+                limit: left,
+                after: Some(floor),
+            };
+            let q = list_query(tenant_id, f, name.as_deref());
+            let more = q.materialized(&rest).fetch_all(&self.pool).await.db()?;
+            found.extend(rows::all(more, rows::contact)?);
+        }
+        Ok(found)
     }
 
     async fn update_contact(
@@ -235,6 +276,29 @@ pub(super) fn list_query<'a>(
         Some(true) => q.and("marketing_opt_out_at IS NOT NULL"),
         Some(false) => q.and("marketing_opt_out_at IS NULL"),
         None => {}
+    }
+    q
+}
+
+/// The walk of a name search: the tenant's contacts from `floor` (the [`name_walk_budget`]th
+/// below the cursor; none when there are fewer) up to the cursor, the name checked on each.
+/// PostgreSQL's planner, estimating how soon a page fills from how many names it thinks hold
+/// the term, would otherwise walk the tenant's contacts (or every contact, by the primary key)
+/// in the page's order as far as the matches go: for a term held by names far down, every
+/// contact above them. Bounded so, a term many names hold fills its page here; what the walk
+/// left unfilled is looked up below `floor` through `contacts_name_trgm`, whole, then sorted
+/// ([`Filtered::materialized`]).
+///
+/// [`name_walk_budget`]: crate::model::name_walk_budget
+pub(super) fn search_walk<'a>(
+    tenant_id: &'a str,
+    f: &'a ContactFilter,
+    name: Option<&'a str>,
+    floor: Option<&'a str>,
+) -> Filtered<'a> {
+    let mut q = list_query(tenant_id, f, name);
+    if let Some(floor) = floor {
+        q.cond_with(Arg::Text(floor), |n| format!("id >= ${n}"));
     }
     q
 }

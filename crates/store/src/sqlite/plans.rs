@@ -109,10 +109,26 @@ fn a_name_is_looked_up_in_its_trigrams() {
         name: Some("ana".into()),
         ..Default::default()
     };
-    let p = built(&c, super::contacts::list_query("ten_1", &f), None);
-    assert!(p.contains("SCAN contact_names VIRTUAL TABLE INDEX"), "{p}");
-    assert!(p.contains("USING INTEGER PRIMARY KEY (rowid=?)"), "{p}");
-    assert!(!p.contains("USING INDEX contacts_tenant_id"), "{p}");
+    for after in [None, Some("con_9")] {
+        let p = built(&c, super::contacts::list_query("ten_1", &f), after);
+        assert!(p.contains("SCAN contact_names VIRTUAL TABLE INDEX"), "{p}");
+        assert!(p.contains("USING INTEGER PRIMARY KEY (rowid=?)"), "{p}");
+        assert!(!p.contains("USING INDEX contacts_tenant_id"), "{p}");
+    }
+    // The walk before it: a range of the tenant's newest contacts, in the page's order, even
+    // with a filter another index could serve.
+    let f = ContactFilter {
+        name: Some("ana".into()),
+        opted_out: Some(false),
+        ..Default::default()
+    };
+    let p = built(
+        &c,
+        super::contacts::query("ten_1", &f, false, Some("con_1")),
+        Some("con_9"),
+    );
+    assert_ranged(&p, "contacts_tenant_id");
+    assert!(p.contains("(tenant_id=? AND id>? AND id<?)"), "{p}");
 }
 
 #[test]

@@ -338,6 +338,73 @@ pub async fn contacts_are_found_by_a_substring_of_their_name(backend: Backend) {
     assert!(search("joa", 5).await.is_empty());
 }
 
+/// A tenant with more contacts than a name search walks before it looks the term up (SQLite
+/// walks the newest ten pages' worth, at least 100): terms most names hold, some hold, few hold
+/// and none hold, paged by 1, 3, 20 and 100, each page full but the last, and together exactly
+/// the contacts whose names hold the term, newest first (those of the walk, then those below
+/// it). Another tenant's names holding the terms are never found.
+pub async fn a_name_search_pages_on_past_the_newest_contacts(backend: Backend) {
+    let (_db, store) = open_store(backend).await;
+    let w = world(&store, "Acme").await;
+    let other = world(&store, "Globex").await;
+    for i in 0..420_i64 {
+        let name = match i {
+            _ if i % 17 == 0 => None,
+            _ if i % 45 == 7 => Some(format!("Rare {i}")),
+            _ => Some(format!("Common {i}")),
+        };
+        let key = ContactKey::WaId(format!("1555300{i:04}"));
+        store
+            .upsert_contact(&w.tenant.id, &key, None, name.as_deref(), 1_000 + i)
+            .await
+            .unwrap();
+        if i % 50 == 0 {
+            let key = ContactKey::WaId(format!("1555400{i:04}"));
+            let name = format!("Rare Common {i}");
+            store
+                .upsert_contact(&other.tenant.id, &key, None, Some(&name), 1_000 + i)
+                .await
+                .unwrap();
+        }
+    }
+    let t = w.tenant.id.clone();
+    let all = store
+        .list_contacts(&t, &ContactFilter::default(), &page(1_000))
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 420);
+    for term in ["common", "RARE", "mon 1", "on 41", "nobody"] {
+        let expected: Vec<String> = all
+            .iter()
+            .filter(|c| {
+                c.profile_name
+                    .as_deref()
+                    .is_some_and(|n| n.to_lowercase().contains(&term.to_lowercase()))
+            })
+            .map(|c| c.id.clone())
+            .collect();
+        for n in [1, 3, 20, 100] {
+            let f = ContactFilter {
+                name: Some(term.to_string()),
+                ..Default::default()
+            };
+            let got: Vec<String> = walk(
+                n,
+                |c: &Contact| c.id.clone(),
+                |p| {
+                    let (store, t, f) = (store.clone(), t.clone(), f.clone());
+                    async move { store.list_contacts(&t, &f, &p).await.unwrap() }
+                },
+            )
+            .await
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+            assert_eq!(got, expected, "{term:?} by {n}");
+        }
+    }
+}
+
 pub async fn recipients_are_listed_by_their_computed_status(backend: Backend) {
     let (_db, store) = open_store(backend).await;
     let w = world(&store, "acme").await;
