@@ -248,6 +248,18 @@ pub(crate) fn name_walk_budget(limit: u32) -> u32 {
     limit.saturating_mul(10).clamp(100, 5_000)
 }
 
+/// The page a name search takes below its walk ([`name_walk_budget`]), whose lowest contact is
+/// `floor`, once the walk found `found` of `page`: `None` when the walk filled the page.
+pub(crate) fn below_the_walk(page: &Page, found: usize, floor: String) -> Option<Page> {
+    let left = page
+        .limit
+        .saturating_sub(u32::try_from(found).unwrap_or(u32::MAX));
+    (left > 0).then_some(Page {
+        limit: left,
+        after: Some(floor),
+    })
+}
+
 /// Above every contact id (`con_` and a ULID), in the byte order both backends compare ids in:
 /// the cursor of a first page.
 pub(crate) const ABOVE_EVERY_ID: &str = "\u{10FFFF}";

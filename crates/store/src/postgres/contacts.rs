@@ -118,12 +118,7 @@ impl ContactStore for PgStore {
             // The walk read every contact below the cursor.
             return Ok(found);
         };
-        let left = page.limit.saturating_sub(found.len() as u32);
-        if left > 0 {
-            let rest = Page {
-                limit: left,
-                after: Some(floor),
-            };
+        if let Some(rest) = crate::model::below_the_walk(page, found.len(), floor) {
             let q = list_query(tenant_id, f, name.as_deref());
             let more = q.materialized(&rest).fetch_all(&self.pool).await.db()?;
             found.extend(rows::all(more, rows::contact)?);

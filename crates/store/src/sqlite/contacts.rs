@@ -150,12 +150,7 @@ fn list_contacts(
         // The walk read every contact below the cursor.
         return Ok(found);
     };
-    let left = page.limit.saturating_sub(found.len() as u32);
-    if left > 0 {
-        let rest = Page {
-            limit: left,
-            after: Some(floor),
-        };
+    if let Some(rest) = crate::model::below_the_walk(page, found.len(), floor) {
         found.extend(list_query(tenant, f).fetch(c, tenant, &rest, rows::contact)?);
     }
     Ok(found)

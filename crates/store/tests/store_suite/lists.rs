@@ -4,6 +4,8 @@
 //! computed status, stored and kept by triggers. Each page walk is checked against the rows
 //! read whole and sorted here: nothing lost, nothing twice, in the documented order.
 
+use std::sync::Arc;
+
 use openbsp_domain::MessageStatus;
 use openbsp_domain::ids::{new_id_at, prefix};
 use openbsp_store::*;
@@ -219,6 +221,23 @@ pub async fn windows_page_in_time_order_across_equal_times(backend: Backend) {
     assert!(store.list_messages(&t, &f, &p).await.unwrap().is_empty());
 }
 
+/// Every page of `tenant`'s contacts whose name holds `term`, `n` a page ([`walk`]).
+async fn search_pages(store: &Arc<dyn Store>, tenant: &str, term: &str, n: u32) -> Vec<Contact> {
+    let f = ContactFilter {
+        name: Some(term.to_string()),
+        ..Default::default()
+    };
+    walk(
+        n,
+        |c: &Contact| c.id.clone(),
+        |p| {
+            let f = f.clone();
+            async move { store.list_contacts(tenant, &f, &p).await.unwrap() }
+        },
+    )
+    .await
+}
+
 fn page(limit: u32) -> Page {
     Page { limit, after: None }
 }
@@ -259,24 +278,13 @@ pub async fn contacts_are_found_by_a_substring_of_their_name(backend: Backend) {
 
     let t = w.tenant.id.clone();
     let search = |term: &str, n: u32| {
-        let (store, t) = (store.clone(), t.clone());
-        let f = ContactFilter {
-            name: Some(term.to_string()),
-            ..Default::default()
-        };
+        let (store, t, term) = (store.clone(), t.clone(), term.to_string());
         async move {
-            walk(
-                n,
-                |c: &Contact| c.id.clone(),
-                |p| {
-                    let (store, t, f) = (store.clone(), t.clone(), f.clone());
-                    async move { store.list_contacts(&t, &f, &p).await.unwrap() }
-                },
-            )
-            .await
-            .into_iter()
-            .map(|c| c.profile_name.unwrap_or_default())
-            .collect::<Vec<_>>()
+            search_pages(&store, &t, &term, n)
+                .await
+                .into_iter()
+                .map(|c| c.profile_name.unwrap_or_default())
+                .collect::<Vec<_>>()
         }
     };
     // Newest first; ASCII letters in either case.
@@ -384,22 +392,11 @@ pub async fn a_name_search_pages_on_past_the_newest_contacts(backend: Backend) {
             .map(|c| c.id.clone())
             .collect();
         for n in [1, 3, 20, 100] {
-            let f = ContactFilter {
-                name: Some(term.to_string()),
-                ..Default::default()
-            };
-            let got: Vec<String> = walk(
-                n,
-                |c: &Contact| c.id.clone(),
-                |p| {
-                    let (store, t, f) = (store.clone(), t.clone(), f.clone());
-                    async move { store.list_contacts(&t, &f, &p).await.unwrap() }
-                },
-            )
-            .await
-            .into_iter()
-            .map(|c| c.id)
-            .collect();
+            let got: Vec<String> = search_pages(&store, &t, term, n)
+                .await
+                .into_iter()
+                .map(|c| c.id)
+                .collect();
             assert_eq!(got, expected, "{term:?} by {n}");
         }
     }
