@@ -215,15 +215,7 @@ async fn fill(db: &BenchDb, events: u32, rare: u32) -> Result<()> {
                      SELECT printf('evt_%026d', n), ?3, {type_sql}, 'native', ?4 + n * 10, {data}
                      FROM s"
                 );
-                let mut from = 1;
-                while from <= events {
-                    let to = (from + CHUNK - 1).min(events);
-                    let tx = conn.transaction()?;
-                    tx.execute(&sql, rusqlite::params![from, to, TENANT, T0])?;
-                    tx.commit()?;
-                    from = to + 1;
-                }
-                Ok(())
+                sqlite_in_chunks(&mut conn, &sql, events)
             })
             .await?
             .context("writing events (SQLite)")
@@ -237,24 +229,45 @@ async fn fill(db: &BenchDb, events: u32, rare: u32) -> Result<()> {
                    $4 + n * 10, {data}
                  FROM generate_series($1::bigint, $2::bigint) AS n"
             );
-            let mut from = 1;
-            while from <= events {
-                let to = (from + CHUNK - 1).min(events);
-                sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                    .bind(i64::from(from))
-                    .bind(i64::from(to))
-                    .bind(TENANT)
-                    .bind(T0)
-                    .execute(&mut conn)
-                    .await
-                    .context("writing events (PostgreSQL)")?;
-                from = to + 1;
-            }
+            pg_in_chunks(&mut conn, &sql, events)
+                .await
+                .context("writing events (PostgreSQL)")?;
             sqlx::query("ANALYZE events").execute(&mut conn).await?;
             let _ = conn.close().await;
             Ok(())
         }
     }
+}
+
+/// Runs `sql` (rows `?1..=?2` of a series, `?3` the tenant, `?4` the first time) for rows 1 to
+/// `n`, [`CHUNK`] rows a transaction.
+fn sqlite_in_chunks(conn: &mut rusqlite::Connection, sql: &str, n: u32) -> Result<()> {
+    let mut from = 1;
+    while from <= n {
+        let to = (from + CHUNK - 1).min(n);
+        let tx = conn.transaction()?;
+        tx.execute(sql, rusqlite::params![from, to, TENANT, T0])?;
+        tx.commit()?;
+        from = to + 1;
+    }
+    Ok(())
+}
+
+/// [`sqlite_in_chunks`] on PostgreSQL (`$1`..`$4`).
+async fn pg_in_chunks(conn: &mut sqlx::PgConnection, sql: &str, n: u32) -> Result<()> {
+    let mut from = 1;
+    while from <= n {
+        let to = (from + CHUNK - 1).min(n);
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .bind(i64::from(from))
+            .bind(i64::from(to))
+            .bind(TENANT)
+            .bind(T0)
+            .execute(&mut *conn)
+            .await?;
+        from = to + 1;
+    }
+    Ok(())
 }
 
 /// The campaign whose recipients are listed.
@@ -321,14 +334,7 @@ async fn fill_more(db: &BenchDb, n: u32, rare: u32) -> Result<()> {
                     let sql = format!(
                         "WITH RECURSIVE s(n) AS (SELECT ?1 UNION ALL SELECT n + 1 FROM s WHERE n < ?2) {sql}"
                     );
-                    let mut from = 1;
-                    while from <= n {
-                        let to = (from + CHUNK - 1).min(n);
-                        let tx = conn.transaction()?;
-                        tx.execute(&sql, rusqlite::params![from, to, TENANT, T0])?;
-                        tx.commit()?;
-                        from = to + 1;
-                    }
+                    sqlite_in_chunks(&mut conn, &sql, n)?;
                 }
                 Ok(())
             })
@@ -346,19 +352,9 @@ async fn fill_more(db: &BenchDb, n: u32, rare: u32) -> Result<()> {
             for sql in statements('$', &id) {
                 let sql =
                     format!("WITH s(n) AS (SELECT generate_series($1::bigint, $2::bigint)) {sql}");
-                let mut from = 1;
-                while from <= n {
-                    let to = (from + CHUNK - 1).min(n);
-                    sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
-                        .bind(i64::from(from))
-                        .bind(i64::from(to))
-                        .bind(TENANT)
-                        .bind(T0)
-                        .execute(&mut conn)
-                        .await
-                        .context("writing messages, contacts and recipients (PostgreSQL)")?;
-                    from = to + 1;
-                }
+                pg_in_chunks(&mut conn, &sql, n)
+                    .await
+                    .context("writing messages, contacts and recipients (PostgreSQL)")?;
             }
             for table in ["messages", "contacts", "campaign_recipients"] {
                 sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {table}")))

@@ -497,15 +497,7 @@ async fn credentials_changed_on_one_replica_are_honoured_by_another_at_once() {
     assert_eq!(webhook_on_second(3, APP_SECRET).await, 401);
 
     // The CLI's way: the store changed, then the notice.
-    let (created, other_key) = openbsp_server::core::admin::create_api_key(
-        app.store.as_ref(),
-        Some(&app.tenant_id),
-        "cli",
-        false,
-        chrono::Utc::now().timestamp_millis(),
-    )
-    .await
-    .unwrap();
+    let (created, other_key) = app.new_key("cli").await;
     assert_eq!(on_second("/v1/messages", &other_key).await, 200);
     assert_eq!(app.get("/v1/messages", &other_key).await.status, 200);
     openbsp_server::core::credentials::revoke_api_key(

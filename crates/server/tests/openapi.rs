@@ -665,64 +665,7 @@ fn null_variants(doc: &Value, example: &Value, schema: &Value) -> Vec<(String, V
 /// field it has no value for.
 async fn a_field_described_as_nullable_takes_null(b: Backend) {
     let app = spawn_app(b).await;
-    let inbound = app.user_writes(USER, "Ana", "Where is my order?").await;
-    let sync = app
-        .post(
-            "/v1/templates/sync",
-            &app.api_key,
-            &serde_json::json!({"channel": PNID}),
-        )
-        .await;
-    assert_eq!(sync.status, 200, "{}", sync.body);
-    let template = app
-        .get(
-            "/v1/templates?name=order_update&language=en_US",
-            &app.api_key,
-        )
-        .await
-        .body["data"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let created = |r: Resp, what: &str| -> String {
-        assert!([200, 201].contains(&r.status), "{what}: {}", r.body);
-        r.body["id"].as_str().unwrap().to_string()
-    };
-    let endpoint = created(
-        app.post(
-            "/v1/webhook-endpoints",
-            &app.api_key,
-            &serde_json::json!({"url": "http://127.0.0.1:9/hooks", "events": ["message.*"]}),
-        )
-        .await,
-        "endpoint",
-    );
-    let campaign = created(
-        app.post(
-            "/v1/campaigns",
-            &app.api_key,
-            &serde_json::json!({"name": "Seed", "channel": PNID,
-                    "template": {"name": "order_update", "language": "en_US"}}),
-        )
-        .await,
-        "campaign",
-    );
-    let ids = [
-        (
-            "/v1/contacts/",
-            inbound["contact_id"].as_str().unwrap().to_string(),
-        ),
-        (
-            "/v1/sessions/",
-            inbound["session_id"].as_str().unwrap().to_string(),
-        ),
-        ("/v1/templates/", template),
-        ("/v1/campaigns/", campaign),
-        ("/v1/webhook-endpoints/", endpoint),
-        ("/v1/tenants/", app.tenant_id.clone()),
-        ("/v1/apps/", app.channel.app_id.clone()),
-        ("/v1/channels/", app.channel.id.clone()),
-    ];
+    let ids = app.one_of_each().await;
 
     let doc = doc();
     let mut ops = operations(&doc);

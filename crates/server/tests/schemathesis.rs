@@ -120,101 +120,12 @@ async fn run(
     }
 }
 
-/// The id in a create's answer.
-fn id_of(r: &Resp, what: &str) -> String {
-    assert!([200, 201, 202].contains(&r.status), "{what}: {}", r.body);
-    r.body["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{what}: {}", r.body))
-        .to_string()
-}
-
-/// One object of each kind, and schemathesis's configuration that sends their ids to the
-/// routes that take one (`path.id`), so that those routes are tested on something that
-/// exists rather than answering 404 to every generated id; and the channel to every body
-/// that names one. (The 404s of unknown ids are `isolation.rs`'s.)
+/// schemathesis's configuration that sends the ids of one object of each kind
+/// ([`TestApp::one_of_each`]) to the routes that take one (`path.id`), so that those routes
+/// are tested on something that exists rather than answering 404 to every generated id; and
+/// the channel to every body that names one. (The 404s of unknown ids are `isolation.rs`'s.)
 async fn seed(app: &TestApp) -> String {
-    let inbound = app.user_writes(USER, "Ana", "hello").await;
-    let message = id_of(&app.send_text(USER, "hi").await, "message");
-    let endpoint = id_of(
-        &app.post(
-            "/v1/webhook-endpoints",
-            &app.api_key,
-            &json!({"url": "http://127.0.0.1:9/hooks", "events": ["message.*"]}),
-        )
-        .await,
-        "endpoint",
-    );
-    let media = id_of(
-        &app.post_raw(
-            "/v1/media",
-            &app.api_key,
-            png(64),
-            &[("content-type", "image/png")],
-        )
-        .await,
-        "media",
-    );
-    let sync = app
-        .post(
-            "/v1/templates/sync",
-            &app.api_key,
-            &json!({"channel": PNID}),
-        )
-        .await;
-    assert_eq!(sync.status, 200, "{}", sync.body);
-    let templates = app
-        .get(
-            "/v1/templates?name=order_update&language=en_US",
-            &app.api_key,
-        )
-        .await;
-    let template = templates.body["data"][0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let campaign = id_of(
-        &app.post(
-            "/v1/campaigns",
-            &app.api_key,
-            &json!({"name": "Seed", "channel": PNID,
-                    "template": {"name": "order_update", "language": "en_US"}}),
-        )
-        .await,
-        "campaign",
-    );
-    let events = app.get("/v1/events?limit=1", &app.api_key).await;
-    let event = events.body["data"][0]["id"].as_str().unwrap().to_string();
-    // A tenant's key for the revocation route to revoke, not the keys the runs use.
-    let spare_key = id_of(
-        &app.post(
-            "/v1/api-keys",
-            &app.admin_key,
-            &json!({"tenant_id": app.tenant_id, "name": "spare"}),
-        )
-        .await,
-        "api key",
-    );
-    let ids = [
-        ("/v1/messages/", message),
-        (
-            "/v1/contacts/",
-            inbound["contact_id"].as_str().unwrap().to_string(),
-        ),
-        (
-            "/v1/sessions/",
-            inbound["session_id"].as_str().unwrap().to_string(),
-        ),
-        ("/v1/templates/", template),
-        ("/v1/campaigns/", campaign),
-        ("/v1/media/", media),
-        ("/v1/webhook-endpoints/", endpoint),
-        ("/v1/events/", event),
-        ("/v1/tenants/", app.tenant_id.clone()),
-        ("/v1/api-keys/", spare_key),
-        ("/v1/apps/", app.channel.app_id.clone()),
-        ("/v1/channels/", app.channel.id.clone()),
-    ];
+    let ids = app.one_of_each().await;
     let mut config = format!("[parameters]\n\"body.channel\" = \"{PNID}\"\n");
     for (prefix, id) in ids {
         config.push_str(&format!(

@@ -364,6 +364,104 @@ impl TestApp {
         read(req.send().await.expect("request")).await
     }
 
+    /// One object of each kind the native API names by id in its routes, each with the route
+    /// prefix that takes it (`/v1/messages/`, ...): to call those routes on something that
+    /// exists.
+    pub async fn one_of_each(&self) -> Vec<(&'static str, String)> {
+        let app = self;
+        let inbound = app.user_writes(USER, "Ana", "hello").await;
+        let message = id_of(&app.send_text(USER, "hi").await, "message");
+        let endpoint = id_of(
+            &app.post(
+                "/v1/webhook-endpoints",
+                &app.api_key,
+                &json!({"url": "http://127.0.0.1:9/hooks", "events": ["message.*"]}),
+            )
+            .await,
+            "endpoint",
+        );
+        let media = id_of(
+            &app.post_raw(
+                "/v1/media",
+                &app.api_key,
+                png(64),
+                &[("content-type", "image/png")],
+            )
+            .await,
+            "media",
+        );
+        let sync = app
+            .post(
+                "/v1/templates/sync",
+                &app.api_key,
+                &json!({"channel": PNID}),
+            )
+            .await;
+        assert_eq!(sync.status, 200, "{}", sync.body);
+        let templates = app
+            .get(
+                "/v1/templates?name=order_update&language=en_US",
+                &app.api_key,
+            )
+            .await;
+        let template = templates.body["data"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let campaign = id_of(
+            &app.post(
+                "/v1/campaigns",
+                &app.api_key,
+                &json!({"name": "Seed", "channel": PNID,
+                    "template": {"name": "order_update", "language": "en_US"}}),
+            )
+            .await,
+            "campaign",
+        );
+        let events = app.get("/v1/events?limit=1", &app.api_key).await;
+        let event = events.body["data"][0]["id"].as_str().unwrap().to_string();
+        // A tenant's key for the revocation route to revoke, not the keys the runs use.
+        let spare_key = id_of(
+            &app.post(
+                "/v1/api-keys",
+                &app.admin_key,
+                &json!({"tenant_id": app.tenant_id, "name": "spare"}),
+            )
+            .await,
+            "api key",
+        );
+        let ids = [
+            ("/v1/messages/", message),
+            (
+                "/v1/contacts/",
+                inbound["contact_id"].as_str().unwrap().to_string(),
+            ),
+            (
+                "/v1/sessions/",
+                inbound["session_id"].as_str().unwrap().to_string(),
+            ),
+            ("/v1/templates/", template),
+            ("/v1/campaigns/", campaign),
+            ("/v1/media/", media),
+            ("/v1/webhook-endpoints/", endpoint),
+            ("/v1/events/", event),
+            ("/v1/tenants/", app.tenant_id.clone()),
+            ("/v1/api-keys/", spare_key),
+            ("/v1/apps/", app.channel.app_id.clone()),
+            ("/v1/channels/", app.channel.id.clone()),
+        ];
+        ids.to_vec()
+    }
+
+    /// A new API key of the app's tenant (not admin), as the CLI makes one: its record and
+    /// its secret. No replica has it cached.
+    pub async fn new_key(&self, name: &str) -> (openbsp_store::ApiKey, String) {
+        let now = chrono::Utc::now().timestamp_millis();
+        provision::create_api_key(self.store.as_ref(), Some(&self.tenant_id), name, false, now)
+            .await
+            .unwrap()
+    }
+
     /// An API key of a second tenant, to show that tenant sees nothing of the first's.
     pub async fn other_tenant_key(&self) -> String {
         let now = chrono::Utc::now().timestamp_millis();
@@ -570,6 +668,15 @@ impl TestApp {
         .await;
         self.get(&path, &self.api_key).await.body
     }
+}
+
+/// The id in a create's answer.
+fn id_of(r: &Resp, what: &str) -> String {
+    assert!([200, 201, 202].contains(&r.status), "{what}: {}", r.body);
+    r.body["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{what}: {}", r.body))
+        .to_string()
 }
 
 /// Polls `f` until it returns true (10 s at most).

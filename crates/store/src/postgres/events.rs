@@ -8,6 +8,7 @@
 use std::sync::LazyLock;
 
 use async_trait::async_trait;
+use sqlx::AssertSqlSafe;
 
 use super::conn::DbResult;
 use super::rows::{EVENT_COLS, event};
@@ -117,15 +118,7 @@ impl EventStore for PgStore {
         }
         let mut before: Option<(i64, i64)> = None;
         if let Some(id) = &f.after {
-            let found: Option<(i64, i64)> = sqlx::query_as(
-                "SELECT xid::text::bigint, seq FROM events WHERE id = $1 AND tenant_id = $2",
-            )
-            .bind(id)
-            .bind(tenant_id)
-            .fetch_optional(self.pool())
-            .await
-            .db()?;
-            match found {
+            match self.cursor("xid::text::bigint", tenant_id, id).await? {
                 Some(at) => before = Some(at),
                 None => return Ok(Vec::new()), // an unknown cursor: nothing older than it
             }
@@ -256,23 +249,32 @@ impl EventStore for PgStore {
 }
 
 impl PgStore {
+    /// Where a page after the tenant's event `id` starts: its `order` column (the delivery
+    /// order's `xid`, or a window's `created_at`) and `seq`; `None` if the tenant has no such
+    /// event.
+    async fn cursor(
+        &self,
+        order: &'static str,
+        tenant_id: &str,
+        id: &str,
+    ) -> StoreResult<Option<(i64, i64)>> {
+        sqlx::query_as(AssertSqlSafe(format!(
+            "SELECT {order}, seq FROM events WHERE id = $1 AND tenant_id = $2"
+        )))
+        .bind(id)
+        .bind(tenant_id)
+        .fetch_optional(self.pool())
+        .await
+        .db()
+    }
+
     /// [`EventStore::list_events`] under a time window ([`LIST_WINDOW_SQL`]).
     async fn list_window(&self, tenant_id: &str, f: &EventFilter) -> StoreResult<Vec<Event>> {
         let (at, seq) = match &f.after {
-            Some(id) => {
-                let found: Option<(i64, i64)> = sqlx::query_as(
-                    "SELECT created_at, seq FROM events WHERE id = $1 AND tenant_id = $2",
-                )
-                .bind(id)
-                .bind(tenant_id)
-                .fetch_optional(self.pool())
-                .await
-                .db()?;
-                match found {
-                    Some(at) => at,
-                    None => return Ok(Vec::new()), // an unknown cursor: nothing older than it
-                }
-            }
+            Some(id) => match self.cursor("created_at", tenant_id, id).await? {
+                Some(at) => at,
+                None => return Ok(Vec::new()), // an unknown cursor: nothing older than it
+            },
             None => (i64::MAX, i64::MAX),
         };
         let types = openbsp_domain::events::selected_types(&f.types);

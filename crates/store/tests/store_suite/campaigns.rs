@@ -15,7 +15,8 @@ use crate::fixtures::*;
 
 const T: i64 = 1_700_000_000_000;
 
-fn draft(w: &World, at: i64) -> Campaign {
+/// A draft campaign of `w`'s channel made at `at`, one variable (`first_name`).
+pub fn draft(w: &World, at: i64) -> Campaign {
     Campaign {
         id: new_id_at(prefix::CAMPAIGN, at),
         tenant_id: w.tenant.id.clone(),

@@ -127,7 +127,7 @@ pub async fn windows_page_in_time_order_across_equal_times(backend: Backend) {
                     .filter(|m| f.recipient.as_ref().is_none_or(|r| &m.recipient == r))
                     .collect();
                 want.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
-                let got = walk(
+                let got = walked_ids(
                     n,
                     |m: &Message| m.id.clone(),
                     |p| {
@@ -136,10 +136,10 @@ pub async fn windows_page_in_time_order_across_equal_times(backend: Backend) {
                     },
                 )
                 .await;
-                let ids = |v: Vec<&Message>| v.iter().map(|m| m.id.clone()).collect::<Vec<_>>();
+                let want: Vec<&String> = want.iter().map(|m| &m.id).collect();
                 assert_eq!(
-                    ids(got.iter().collect()),
-                    ids(want),
+                    got.iter().collect::<Vec<_>>(),
+                    want,
                     "messages {window:?} {f:?} by {n}"
                 );
             }
@@ -155,7 +155,7 @@ pub async fn windows_page_in_time_order_across_equal_times(backend: Backend) {
                 .filter(|s| inside(s.opened_at, window))
                 .collect();
             want.sort_by(|a, b| (b.opened_at, &b.id).cmp(&(a.opened_at, &a.id)));
-            let got = walk(
+            let got = walked_ids(
                 n,
                 |s: &Session| s.id.clone(),
                 |p| {
@@ -164,9 +164,10 @@ pub async fn windows_page_in_time_order_across_equal_times(backend: Backend) {
                 },
             )
             .await;
+            let want: Vec<&String> = want.iter().map(|s| &s.id).collect();
             assert_eq!(
-                got.iter().map(|s| &s.id).collect::<Vec<_>>(),
-                want.iter().map(|s| &s.id).collect::<Vec<_>>(),
+                got.iter().collect::<Vec<_>>(),
+                want,
                 "sessions {window:?} by {n}"
             );
 
@@ -180,7 +181,7 @@ pub async fn windows_page_in_time_order_across_equal_times(backend: Backend) {
                 want.sort_by(|a, b| {
                     (b.created_at, b.cursor.seq).cmp(&(a.created_at, a.cursor.seq))
                 });
-                let got = walk(
+                let got = walked_ids(
                     n,
                     |e: &Event| e.id.clone(),
                     |p| {
@@ -196,9 +197,10 @@ pub async fn windows_page_in_time_order_across_equal_times(backend: Backend) {
                     },
                 )
                 .await;
+                let want: Vec<&String> = want.iter().map(|e| &e.id).collect();
                 assert_eq!(
-                    got.iter().map(|e| &e.id).collect::<Vec<_>>(),
-                    want.iter().map(|e| &e.id).collect::<Vec<_>>(),
+                    got.iter().collect::<Vec<_>>(),
+                    want,
                     "events {window:?} {types:?} by {n}"
                 );
             }
@@ -219,6 +221,15 @@ pub async fn windows_page_in_time_order_across_equal_times(backend: Backend) {
         after: Some(other_msg[0].id.clone()),
     };
     assert!(store.list_messages(&t, &f, &p).await.unwrap().is_empty());
+}
+
+/// The ids of every page of `list` ([`walk`]), in order.
+async fn walked_ids<T, F, Fut>(n: u32, id: impl Fn(&T) -> String, list: F) -> Vec<String>
+where
+    F: Fn(Page) -> Fut,
+    Fut: std::future::Future<Output = Vec<T>>,
+{
+    walk(n, &id, list).await.iter().map(&id).collect()
 }
 
 /// Every page of `tenant`'s contacts whose name holds `term`, `n` a page ([`walk`]).
@@ -407,26 +418,9 @@ pub async fn recipients_are_listed_by_their_computed_status(backend: Backend) {
     let w = world(&store, "acme").await;
     const T: i64 = 1_700_000_000_000;
     let c = Campaign {
-        id: new_id_at(prefix::CAMPAIGN, T),
-        tenant_id: w.tenant.id.clone(),
-        channel_id: w.channel.id.clone(),
-        name: "spring".into(),
-        template_id: "tpl_x".into(),
-        template_name: "spring_sale".into(),
-        language: "en_US".into(),
-        category: Some("marketing".into()),
         spec: json!({"variables": []}),
         columns: vec![],
-        status: campaign_status::DRAFT.into(),
-        pause_reason: None,
-        start_at: None,
-        rate_limit: None,
-        created_at: T,
-        updated_at: T,
-        started_at: None,
-        completed_at: None,
-        uploading: false,
-        group_key: None,
+        ..crate::campaigns::draft(&w, T)
     };
     store.create_campaign(&c, None).await.unwrap();
     // Twelve rows, two skipped at upload.
